@@ -1,0 +1,450 @@
+"""Genotypes: the discrete architectures search hands to training.
+
+Two kinds:
+- `Genotype`: one normal and one reduction cell, stacked (DARTS). Its text form is the notation of
+  the papers and of the released code, `Genotype(normal=[('sep_conv_3x3', 0), ...],
+  normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[...])`; it is parsed, never eval'd.
+- `CellwiseGenotype`: every cell of the network has its own architecture (global search, DNAS).
+
+A cell with N intermediate nodes lists 2 (op, input) pairs per node; node i (0-based) may read the
+two cell inputs (indices 0, 1) and the earlier nodes (indices 2 .. i+1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import torch
+
+from .errors import GenotypeError
+from .ops import OPS, PRIMITIVES
+
+Gene = tuple[str, int]  # (op name, input index)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell's architecture: 2 genes per intermediate node, and the node indices concatenated."""
+
+    genes: tuple[Gene, ...]
+    concat: tuple[int, ...]
+    reduction: bool = False
+
+    @property
+    def nodes(self) -> int:
+        return len(self.genes) // 2
+
+    def to_dict(self) -> dict:
+        return {"genes": [[op, j] for op, j in self.genes], "concat": list(self.concat),
+                "reduction": self.reduction}
+
+
+@dataclass(frozen=True)
+class Genotype:
+    normal: tuple[Gene, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Gene, ...]
+    reduce_concat: tuple[int, ...]
+
+    @property
+    def nodes(self) -> int:
+        return len(self.normal) // 2
+
+    def cell(self, reduction: bool) -> Cell:
+        if reduction:
+            return Cell(self.reduce, self.reduce_concat, True)
+        return Cell(self.normal, self.normal_concat, False)
+
+    def cells(self, layers: int) -> list[Cell]:
+        """The per-position cells of a network of `layers` cells (reductions at L/3 and 2L/3)."""
+        return [self.cell(i in reduction_layers(layers)) for i in range(layers)]
+
+    def to_dict(self) -> dict:
+        return {"normal": [[op, j] for op, j in self.normal], "normal_concat": list(self.normal_concat),
+                "reduce": [[op, j] for op, j in self.reduce], "reduce_concat": list(self.reduce_concat)}
+
+    def __str__(self) -> str:
+        def genes(gs: Sequence[Gene]) -> str:
+            return "[" + ", ".join(f"({op!r}, {j})" for op, j in gs) + "]"
+
+        return (f"Genotype(normal={genes(self.normal)}, normal_concat={list(self.normal_concat)}, "
+                f"reduce={genes(self.reduce)}, reduce_concat={list(self.reduce_concat)})")
+
+
+@dataclass(frozen=True)
+class CellwiseGenotype:
+    """A network in which cell k has its own architecture `cells[k]` (output of global search)."""
+
+    cells_: tuple[Cell, ...]
+
+    @property
+    def nodes(self) -> int:
+        return self.cells_[0].nodes
+
+    def cells(self, layers: int) -> list[Cell]:
+        if layers != len(self.cells_):
+            raise GenotypeError(f"per-cell genotype has {len(self.cells_)} cells but the network has {layers}")
+        expected = reduction_layers(layers)
+        for k, cell in enumerate(self.cells_):
+            if cell.reduction != (k in expected):
+                raise GenotypeError(f"per-cell genotype: cell {k} reduction={cell.reduction}, but the "
+                                    f"network reduces at cells {sorted(expected)}")
+        return list(self.cells_)
+
+    def to_dict(self) -> dict:
+        return {"cells": [c.to_dict() for c in self.cells_]}
+
+    def __str__(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+AnyGenotype = Union[Genotype, CellwiseGenotype]
+
+
+def reduction_layers(layers: int) -> set[int]:
+    """Cells that halve the resolution: L/3 and 2L/3 (quark0/darts cnn/model.py)."""
+    return {layers // 3, 2 * layers // 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int | None = None) -> AnyGenotype:
+    """Check op names and node indices; raise GenotypeError naming the first problem."""
+    known = set(OPS if ops is None else ops)
+    cells: list[tuple[str, Cell]]
+    if isinstance(genotype, Genotype):
+        cells = [("normal", genotype.cell(False)), ("reduce", genotype.cell(True))]
+    else:
+        if not genotype.cells_:
+            raise GenotypeError("per-cell genotype has no cells")
+        cells = [(f"cell {k}", c) for k, c in enumerate(genotype.cells_)]
+    for where, cell in cells:
+        if not cell.genes or len(cell.genes) % 2:
+            raise GenotypeError(f"{where}: expected 2 (op, input) pairs per node, got {len(cell.genes)} pairs")
+        if nodes is not None and cell.nodes != nodes:
+            raise GenotypeError(f"{where}: has {cell.nodes} nodes, the network expects {nodes}")
+        for g, (op, j) in enumerate(cell.genes):
+            if op not in known:
+                from difflib import get_close_matches
+                close = get_close_matches(op, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise GenotypeError(f"{where}: unknown op {op!r}{hint}")
+            node = g // 2
+            if not 0 <= j < node + 2:
+                raise GenotypeError(f"{where}: node {node} reads input {j}, but only inputs 0..{node + 1} exist")
+        for c in cell.concat:
+            if not 0 <= c < cell.nodes + 2:
+                raise GenotypeError(f"{where}: concat index {c} does not fit a cell of {cell.nodes} nodes")
+        if not cell.concat:
+            raise GenotypeError(f"{where}: concat is empty")
+    return genotype
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _genes(value: object, where: str) -> tuple[Gene, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise GenotypeError(f"{where}: expected a list of [op, input] pairs")
+    out = []
+    for item in value:
+        if (not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], str)
+                or not isinstance(item[1], int) or isinstance(item[1], bool)):
+            raise GenotypeError(f"{where}: expected [op name, input index] pairs, got {item!r}")
+        out.append((item[0], item[1]))
+    return tuple(out)
+
+
+def _ints(value: object, where: str) -> tuple[int, ...]:
+    if isinstance(value, range):
+        value = list(value)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise GenotypeError(f"{where}: expected a list of node indices, got {value!r}")
+    return tuple(value)
+
+
+def from_dict(d: object) -> AnyGenotype:
+    if not isinstance(d, dict):
+        raise GenotypeError("genotype JSON must be an object")
+    if "cells" in d:
+        if not isinstance(d["cells"], list):
+            raise GenotypeError("'cells' must be a list")
+        cells = []
+        for k, c in enumerate(d["cells"]):
+            if not isinstance(c, dict) or "genes" not in c or "concat" not in c:
+                raise GenotypeError(f"cell {k}: expected an object with 'genes', 'concat' and 'reduction'")
+            cells.append(Cell(_genes(c["genes"], f"cell {k}"), _ints(c["concat"], f"cell {k} concat"),
+                              bool(c.get("reduction", False))))
+        return validate(CellwiseGenotype(tuple(cells)))
+    missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
+    if missing:
+        raise GenotypeError(f"genotype JSON lacks {', '.join(missing)}")
+    return validate(Genotype(_genes(d["normal"], "normal"), _ints(d["normal_concat"], "normal_concat"),
+                             _genes(d["reduce"], "reduce"), _ints(d["reduce_concat"], "reduce_concat")))
+
+
+def to_json(genotype: AnyGenotype) -> str:
+    return json.dumps(genotype.to_dict(), indent=1)
+
+
+def from_json(text: str) -> AnyGenotype:
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GenotypeError(f"genotype JSON is malformed: {e}") from None
+    return from_dict(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# paper notation: a tiny parser for `Genotype(normal=[('op', 0), ...], normal_concat=range(2, 6), ...)`
+
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+
+    def fail(self, what: str) -> GenotypeError:
+        near = self.s[self.i:self.i + 20]
+        return GenotypeError(f"genotype text: expected {what} at character {self.i}"
+                             + (f" (near {near!r})" if near else " (text ends there)"))
+
+    def ws(self) -> None:
+        while self.i < len(self.s) and self.s[self.i].isspace():
+            self.i += 1
+
+    def peek(self) -> str:
+        self.ws()
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def eat(self, ch: str) -> None:
+        if self.peek() != ch:
+            raise self.fail(repr(ch))
+        self.i += 1
+
+    def name(self) -> str:
+        self.ws()
+        j = self.i
+        while j < len(self.s) and (self.s[j].isalnum() or self.s[j] == "_"):
+            j += 1
+        if j == self.i or self.s[self.i].isdigit():
+            raise self.fail("a name")
+        out, self.i = self.s[self.i:j], j
+        return out
+
+    def value(self) -> object:
+        c = self.peek()
+        if c in "[(":
+            close = "]" if c == "[" else ")"
+            self.i += 1
+            items: list[object] = []
+            while self.peek() != close:
+                items.append(self.value())
+                if self.peek() == ",":
+                    self.i += 1
+                elif self.peek() != close:
+                    raise self.fail(f"',' or {close!r}")
+            self.i += 1
+            return items if c == "[" else tuple(items)
+        if c in "'\"":
+            end = self.s.find(c, self.i + 1)
+            if end < 0:
+                raise self.fail("a closing quote")
+            out, self.i = self.s[self.i + 1:end], end + 1
+            return out
+        if c.isdigit() or c == "-":
+            j = self.i + 1
+            while j < len(self.s) and self.s[j].isdigit():
+                j += 1
+            if not self.s[self.i:j].lstrip("-"):
+                raise self.fail("a number")
+            out_i, self.i = int(self.s[self.i:j]), j
+            return out_i
+        if c.isalpha():
+            fn = self.name()
+            if fn != "range":
+                raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
+            args = self.value()
+            if not isinstance(args, tuple) or not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
+                raise GenotypeError("genotype text: range() takes 1 to 3 integers")
+            if len(args) == 3 and args[2] == 0:
+                raise GenotypeError("genotype text: range() step must not be zero")
+            return list(range(*args))  # type: ignore[arg-type]
+        raise self.fail("a value")
+
+    def genotype(self) -> dict[str, object]:
+        if self.name() != "Genotype":
+            raise GenotypeError("genotype text must start with 'Genotype('")
+        self.eat("(")
+        fields: dict[str, object] = {}
+        positional = 0
+        while self.peek() != ")":
+            save = self.i
+            key: str | None = None
+            if self.peek().isalpha():
+                key = self.name()
+                if self.peek() == "=":
+                    self.i += 1
+                else:
+                    self.i, key = save, None
+            if key is None:
+                if positional >= len(_FIELDS) or fields:
+                    raise self.fail("a keyword argument")
+                key = _FIELDS[positional]
+                positional += 1
+            if key not in _FIELDS:
+                raise GenotypeError(f"genotype text: unknown field {key!r} (fields: {', '.join(_FIELDS)})")
+            if key in fields:
+                raise GenotypeError(f"genotype text: field {key!r} given twice")
+            fields[key] = self.value()
+            if self.peek() == ",":
+                self.i += 1
+            elif self.peek() != ")":
+                raise self.fail("',' or ')'")
+        self.i += 1
+        if self.peek():
+            raise self.fail("the end of the text")
+        return fields
+
+
+def parse(text: str) -> Genotype:
+    """Parse the paper / released-code notation. Never evaluates the text."""
+    if not isinstance(text, str):
+        raise GenotypeError("genotype text must be a string")
+    try:
+        fields = _Parser(text.strip()).genotype()
+    except RecursionError:
+        raise GenotypeError("genotype text is nested too deeply") from None
+    genotype = from_dict(fields)
+    assert isinstance(genotype, Genotype)
+    return genotype
+
+
+# ---------------------------------------------------------------------------------------------
+# published cells (their papers' released genotypes.py files)
+
+
+def _g(normal: list[Gene], reduce: list[Gene], concat: Sequence[int] = (2, 3, 4, 5)) -> Genotype:
+    return Genotype(tuple(normal), tuple(concat), tuple(reduce), tuple(concat))
+
+
+KNOWN: dict[str, Genotype] = {
+    # quark0/darts cnn/genotypes.py: first-order (V1) and second-order (V2) CIFAR-10 cells
+    "DARTS_V1": _g([("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+                    ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
+                   [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+                    ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)]),
+    "DARTS_V2": _g([("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+                    ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+                   [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+                    ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)]),
+    # yuhuixu1993/PC-DARTS genotypes.py
+    "PC_DARTS_CIFAR": _g([("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
+                          ("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_3x3", 1)],
+                         [("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
+                          ("sep_conv_3x3", 0), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2)]),
+    "PC_DARTS_IMAGENET": _g([("skip_connect", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("skip_connect", 1),
+                             ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_5x5", 4)],
+                            [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
+                             ("sep_conv_3x3", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 3)]),
+    # chenxin061/pdarts genotypes.py
+    "PDARTS": _g([("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+                  ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
+                 [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
+                  ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)]),
+}
+KNOWN["DARTS"] = KNOWN["DARTS_V2"]
+
+
+def load(spec: str) -> AnyGenotype:
+    """A genotype from a published name, a JSON file, a text file in paper notation, or the notation itself."""
+    spec = spec.strip()
+    if spec in KNOWN:
+        return KNOWN[spec]
+    if spec.startswith("Genotype"):
+        return parse(spec)
+    if spec.startswith("{"):
+        return from_json(spec)
+    path = Path(spec)
+    if path.is_dir() and (path / "genotype.json").is_file():
+        path = path / "genotype.json"
+    if not path.is_file():
+        from difflib import get_close_matches
+        close = get_close_matches(spec, list(KNOWN), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise GenotypeError(f"genotype {spec!r} is neither a known name{hint} ({', '.join(KNOWN)}), "
+                            "a file, nor Genotype(...) notation")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GenotypeError(f"{path}: cannot read genotype file ({e})") from None
+    try:
+        return parse(text) if text.lstrip().startswith("Genotype") else from_json(text)
+    except GenotypeError as e:
+        raise GenotypeError(f"{path}: {e}") from None
+
+
+def save(genotype: AnyGenotype, path: Path) -> None:
+    Path(path).write_text(to_json(genotype) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# discretisation
+
+
+def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: bool = False,
+              k: int = 2) -> Cell:
+    """The DARTS rule (quark0/darts model_search.py `_parse`).
+
+    weights: (edges, ops) strengths after activation, edges ordered node by node (node i has i+2).
+    For each node keep the `k` incoming edges whose strongest non-`none` op is largest, and on each
+    its strongest non-`none` op.
+    """
+    w = weights.detach().float().cpu()
+    usable = [o for o, name in enumerate(ops) if name != "none"]
+    if not usable:
+        raise GenotypeError("cannot discretise: the op set has only 'none'")
+    genes: list[Gene] = []
+    start = 0
+    for i in range(nodes):
+        n = i + 2
+        block = w[start:start + n][:, usable]  # (n, usable ops)
+        best, arg = block.max(dim=1)
+        order = sorted(range(n), key=lambda j: -float(best[j]))[:k]
+        genes += [(ops[usable[int(arg[j])]], j) for j in sorted(order, key=lambda j: -float(best[j]))]
+        start += n
+    return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
+
+
+def threshold_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, threshold: float,
+                   reduction: bool = False) -> Cell:
+    """FairDARTS rule (xiaomi-automl/FairDARTS, parse method 'threshold_sparse'): per node keep the
+    incoming edges whose strongest non-`none` op passes `threshold`, at most two, strongest first.
+
+    The format keeps two genes per node, so an input that did not pass is written as ('none', j)
+    (a zero contribution in the evaluation cell); a node where nothing passes keeps its strongest
+    edge so the cell stays connected.
+    """
+    w = weights.detach().float().cpu()
+    usable = [o for o, name in enumerate(ops) if name != "none"]
+    if not usable:
+        raise GenotypeError("cannot discretise: the op set has only 'none'")
+    genes: list[Gene] = []
+    start = 0
+    for i in range(nodes):
+        n = i + 2
+        best, arg = w[start:start + n][:, usable].max(dim=1)
+        order = sorted(range(n), key=lambda j: -float(best[j]))
+        passing = [j for j in order if float(best[j]) > threshold][:2] or order[:1]
+        genes += [(ops[usable[int(arg[j])]], j) for j in passing]
+        genes += [("none", j) for j in order if j not in passing][: 2 - len(passing)]
+        start += n
+    return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
