@@ -1,0 +1,182 @@
+"""Architecture parametrisations: how alpha becomes the op weights psi (L, E, O) of the supernet.
+
+Each is an nn.Module that owns its architecture parameters and nothing else, so the weight and
+architecture optimisers get disjoint parameter sets by construction. All initial values are
+1e-3 * randn, as the original (quark0/darts model_search.py `_initialize_alphas`).
+
+| name | parameters | psi[k, e, o] | discretisation |
+| --- | --- | --- | --- |
+| softmax (DARTS) | alpha_normal, alpha_reduce (E, O) | softmax_o(alpha_cell(k))[e, o] | top-2 |
+| sigmoid (FairDARTS) | same | sigmoid(alpha_cell(k))[e, o] | threshold, <= 2 inputs |
+| pc (PC-DARTS) | + beta_normal, beta_reduce (E,) | softmax over node's inputs(beta)[e] * softmax_o(alpha)[e, o] | top-2 on the product |
+| global | alpha (L, E, O) | softmax_o(alpha[k])[e, o] | top-2 per layer |
+| dnas (DNAS) | alpha (E, O), beta (L, E), gamma (L, O) | sigmoid(alpha[e, o]) * softmax_e(beta[k])[e] * sigmoid(gamma[k, o]) | top-2 per layer |
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype, threshold_cell, top2_cell
+
+
+def _init(*shape: int) -> nn.Parameter:
+    return nn.Parameter(1e-3 * torch.randn(*shape))
+
+
+def zero_one_loss(probabilities: torch.Tensor) -> torch.Tensor:
+    """FairDARTS zero-one loss: mean(-(p - 0.5)^2), smallest when every p is 0 or 1
+    (xiaomi-automl/FairDARTS separate_loss.py: -mse_loss(sigmoid(alpha), 0.5))."""
+    return -((probabilities - 0.5) ** 2).mean()
+
+
+def node_softmax(beta: torch.Tensor, nodes: int) -> torch.Tensor:
+    """Softmax of edge logits (..., E) over each node's incoming edges (PC-DARTS edge normalisation)."""
+    parts, start = [], 0
+    for i in range(nodes):
+        parts.append(torch.softmax(beta[..., start:start + i + 2], dim=-1))
+        start += i + 2
+    return torch.cat(parts, dim=-1)
+
+
+class Arch(nn.Module):
+    """Base: knows the space's shape (layers, nodes, ops, which cells reduce)."""
+
+    cellwise = False  # True: every cell has its own architecture (global search)
+
+    def __init__(self, layers: int, nodes: int, ops: Sequence[str], reductions: Sequence[int],
+                 zero_one_weight: float = 0.0, threshold: float = 0.85):
+        super().__init__()
+        self.layers, self.nodes, self.ops = layers, nodes, tuple(ops)
+        self.edges = sum(i + 2 for i in range(nodes))
+        self.reductions = tuple(sorted(reductions))
+        self.zero_one_weight = zero_one_weight
+        self.threshold = threshold
+        # which cell type each layer uses: 0 normal, 1 reduction
+        kinds = torch.tensor([int(k in self.reductions) for k in range(layers)])
+        self.register_buffer("kinds", kinds, persistent=False)
+
+    def weights(self) -> torch.Tensor:
+        """psi: (L, E, O)."""
+        raise NotImplementedError
+
+    def probabilities(self) -> torch.Tensor:
+        """The sigmoid outputs the zero-one loss pushes to 0 or 1 (empty when not sigmoid-based)."""
+        return torch.zeros(0, device=self.kinds.device)
+
+    def regularizer(self) -> torch.Tensor:
+        """Added to the validation loss of the architecture step."""
+        p = self.probabilities()
+        if self.zero_one_weight == 0 or p.numel() == 0:
+            return torch.zeros((), device=self.kinds.device)
+        return self.zero_one_weight * zero_one_loss(p)
+
+    def _cell(self, psi: torch.Tensor, reduction: bool) -> Cell:
+        return top2_cell(psi, self.ops, self.nodes, reduction)
+
+    def genotype(self) -> AnyGenotype:
+        psi = self.weights().detach()
+        if self.cellwise:
+            return CellwiseGenotype(tuple(self._cell(psi[k], k in self.reductions) for k in range(self.layers)))
+        normal = self._cell(psi[self._first(False)], False)
+        reduce = self._cell(psi[self._first(True)], True)
+        return Genotype(normal.genes, normal.concat, reduce.genes, reduce.concat)
+
+    def _first(self, reduction: bool) -> int:
+        return next(k for k in range(self.layers) if (k in self.reductions) == reduction)
+
+
+class SoftmaxArch(Arch):
+    """DARTS: one alpha per cell type, softmax over ops."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpha_normal = _init(self.edges, len(self.ops))
+        self.alpha_reduce = _init(self.edges, len(self.ops))
+
+    def activate(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(alpha, dim=-1)
+
+    def weights(self) -> torch.Tensor:
+        per_kind = torch.stack([self.activate(self.alpha_normal), self.activate(self.alpha_reduce)])
+        return per_kind[self.kinds]  # (L, E, O)
+
+
+class SigmoidArch(SoftmaxArch):
+    """FairDARTS: independent sigmoid per op; zero-one loss; threshold discretisation."""
+
+    def activate(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(alpha)
+
+    def probabilities(self) -> torch.Tensor:
+        return torch.sigmoid(torch.cat([self.alpha_normal, self.alpha_reduce]))
+
+    def _cell(self, psi: torch.Tensor, reduction: bool) -> Cell:
+        return threshold_cell(psi, self.ops, self.nodes, self.threshold, reduction)
+
+
+class EdgeNormArch(SoftmaxArch):
+    """PC-DARTS: softmax alpha times a per-node softmax over incoming edges (beta)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.beta_normal = _init(self.edges)
+        self.beta_reduce = _init(self.edges)
+
+    def weights(self) -> torch.Tensor:
+        ops = torch.stack([torch.softmax(self.alpha_normal, -1), torch.softmax(self.alpha_reduce, -1)])
+        edges = node_softmax(torch.stack([self.beta_normal, self.beta_reduce]), self.nodes)
+        return (edges.unsqueeze(-1) * ops)[self.kinds]
+
+
+class GlobalArch(Arch):
+    """The DNAS tables' "global" baseline: a full (L, E, O) alpha, softmax over ops per layer."""
+
+    cellwise = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpha = _init(self.layers, self.edges, len(self.ops))
+
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.alpha, dim=-1)
+
+
+class DecoupledArch(Arch):
+    """DNAS: psi[k, i, j] = sigmoid(alpha[i, j]) * softmax_i(beta[k, :])[i] * sigmoid(gamma[k, j]),
+    alpha (E, O) connection-op, beta (L, E) layer-connection, gamma (L, O) layer-op:
+    L*E + L*O + E*O parameters instead of L*E*O."""
+
+    cellwise = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.alpha = _init(self.edges, len(self.ops))
+        self.beta = _init(self.layers, self.edges)
+        self.gamma = _init(self.layers, len(self.ops))
+
+    def weights(self) -> torch.Tensor:
+        a = torch.sigmoid(self.alpha).unsqueeze(0)               # (1, E, O)
+        b = torch.softmax(self.beta, dim=-1).unsqueeze(-1)       # (L, E, 1)
+        g = torch.sigmoid(self.gamma).unsqueeze(1)               # (L, 1, O)
+        return a * b * g
+
+    def probabilities(self) -> torch.Tensor:
+        return torch.sigmoid(torch.cat([self.alpha.flatten(), self.gamma.flatten()]))
+
+
+ARCHS: dict[str, type[Arch]] = {
+    "softmax": SoftmaxArch,
+    "sigmoid": SigmoidArch,
+    "pc": EdgeNormArch,
+    "global": GlobalArch,
+    "dnas": DecoupledArch,
+}
+
+
+def build(name: str, layers: int, nodes: int, ops: Sequence[str], reductions: Sequence[int],
+          zero_one_weight: float = 0.0, threshold: float = 0.85) -> Arch:
+    return ARCHS[name](layers, nodes, ops, reductions, zero_one_weight=zero_one_weight, threshold=threshold)

@@ -1,0 +1,146 @@
+"""Hypergradients of the bilevel problem (DARTS, Liu et al. 2019, section 2.3, Algorithm 1):
+
+    min_alpha L_val(w*(alpha), alpha)   s.t.   w*(alpha) = argmin_w L_train(w, alpha)
+
+Written on dicts of tensors and two loss closures `loss(w, alpha) -> scalar`, so the neural search
+and the two-parameter toy problem (diffnas.toy) run exactly the same code.
+
+`reduce` averages a list of gradient tensors across data-parallel ranks in place (identity on one
+process): every quantity that later code reads from all ranks (the unrolled step's gradient, the
+vector of the Hessian-vector product, the result) is reduced, so every rank holds the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+Params = dict[str, torch.Tensor]
+LossFn = Callable[[Params, Params], torch.Tensor]
+Reduce = Callable[[list[torch.Tensor]], None]
+
+
+def _no_reduce(tensors: list[torch.Tensor]) -> None:
+    pass
+
+
+def grad(loss: torch.Tensor, params: Params, create_graph: bool = False) -> Params:
+    """d loss / d params as a dict; parameters the loss does not reach get zeros."""
+    names = list(params)
+    gs = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
+    return {n: torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, gs)}
+
+
+def unrolled(w: Params, g: Params, xi: float, momentum_buffer: Optional[Params] = None,
+             momentum: float = 0.0, weight_decay: float = 0.0) -> Params:
+    """One virtual SGD step, as the original (architect.py `_compute_unrolled_model`):
+
+        w' = w - xi * (momentum * buf + grad_w L_train(w, alpha) + weight_decay * w)
+    """
+    out = {}
+    for n, p in w.items():
+        step = g[n] + weight_decay * p if weight_decay else g[n]
+        if momentum_buffer is not None and n in momentum_buffer and momentum:
+            step = step + momentum * momentum_buffer[n]
+        out[n] = p - xi * step
+    return out
+
+
+def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = _no_reduce) -> Params:
+    """xi = 0: grad_alpha L_val(w, alpha). Only alpha's gradient is computed."""
+    d = grad(val_loss(w, alpha), alpha)
+    reduce(list(d.values()))
+    return d
+
+
+def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, method: str = "fd",
+                   eps: float = 0.01, graph_grad: Optional[Params] = None) -> Params:
+    """(grad^2_{alpha, w} L_train(w, alpha)) v.
+
+    fd: central finite differences, (grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)) / (2 r)
+        with w+- = w +- r v and r = eps / ||v|| (architect.py `_hessian_vector_product`; note the
+        parentheses: the `/ 2.*r` slip of some re-implementations silently drops the term).
+    exact: grad_alpha (grad_w L_train(w, alpha) . v) by double backward; `graph_grad` may pass a
+        grad_w computed with create_graph=True to save one forward.
+    """
+    if method == "fd":
+        norm = torch.sqrt(sum((t.detach() ** 2).sum() for t in v.values()))
+        r = eps / norm.clamp_min(1e-12)
+        plus = {n: p.detach() + r * v[n] for n, p in w.items()}
+        minus = {n: p.detach() - r * v[n] for n, p in w.items()}
+        gp = grad(train_loss(plus, alpha), alpha)
+        gm = grad(train_loss(minus, alpha), alpha)
+        return {n: (gp[n] - gm[n]) / (2 * r) for n in alpha}
+    if method == "exact":
+        g = graph_grad if graph_grad is not None else grad(train_loss(w, alpha), w, create_graph=True)
+        dot = sum((g[n] * v[n].detach()).sum() for n in w)
+        return grad(dot, alpha)
+    raise ValueError(f"unknown Hessian-vector method {method!r} (fd or exact)")
+
+
+def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, xi: float,
+                 method: str = "fd", momentum_buffer: Optional[Params] = None, momentum: float = 0.0,
+                 weight_decay: float = 0.0, eps: float = 0.01, reduce: Reduce = _no_reduce) -> Params:
+    """The unrolled approximation (DARTS eq. 7-8):
+
+        grad_alpha L_val(w', alpha) - xi * grad^2_{alpha, w} L_train(w, alpha) grad_{w'} L_val(w', alpha)
+        with w' = w - xi * grad_w L_train(w, alpha) (with momentum and weight decay of the weight optimiser)
+    """
+    exact = method == "exact"
+    w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()} if exact else w
+    g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=exact)
+    g_data = {n: t.detach() for n, t in g.items()}
+    reduce(list(g_data.values()))
+    w_prime = {n: p.requires_grad_(True) for n, p in
+               unrolled({n: p.detach() for n, p in w.items()}, g_data, xi, momentum_buffer, momentum,
+                        weight_decay).items()}
+    d = grad(val_loss(w_prime, alpha), {**alpha, **w_prime})
+    d_alpha = {n: d[n] for n in alpha}
+    v = {n: d[n] for n in w_prime}
+    reduce(list(v.values()))
+    hv = hessian_vector(train_loss, w_leaf, alpha, v, method, eps, graph_grad=g if exact else None)
+    out = {n: d_alpha[n] - xi * hv[n] for n in alpha}
+    reduce(list(out.values()))
+    return out
+
+
+def implicit(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, iterations: int = 50,
+             tol: float = 1e-10) -> Params:
+    """The exact hypergradient by implicit differentiation, for a w at the lower-level optimum:
+
+        grad_alpha L_val - grad^2_{alpha, w} L_train [grad^2_{w, w} L_train]^{-1} grad_w L_val
+
+    The linear system is solved by conjugate gradients on exact Hessian-vector products, so it
+    suits small problems and references (the toy), not the supernet.
+    """
+    w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()}
+    d = grad(val_loss(w_leaf, alpha), {**alpha, **w_leaf})
+    b = {n: d[n].detach() for n in w_leaf}
+    g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=True)
+
+    def h_ww(v: Params) -> Params:  # grad^2_{w, w} L_train v, keeping g's graph for the next product
+        dot = sum((g[n] * v[n]).sum() for n in w_leaf)
+        hv = torch.autograd.grad(dot, list(w_leaf.values()), retain_graph=True)
+        return {n: t.detach() for n, t in zip(w_leaf, hv)}
+
+    def inner(a: Params, c: Params) -> torch.Tensor:
+        return sum((a[n] * c[n]).sum() for n in a)
+
+    # conjugate gradients for H_ww x = grad_w L_val
+    x = {n: torch.zeros_like(t) for n, t in b.items()}
+    r = {n: t.clone() for n, t in b.items()}
+    p = {n: t.clone() for n, t in r.items()}
+    rs = inner(r, r)
+    for _ in range(iterations):
+        if rs <= tol:
+            break
+        hp = h_ww(p)
+        step = rs / inner(p, hp)
+        x = {n: x[n] + step * p[n] for n in x}
+        r = {n: r[n] - step * hp[n] for n in r}
+        rs_new = inner(r, r)
+        p = {n: r[n] + (rs_new / rs) * p[n] for n in p}
+        rs = rs_new
+    hv = hessian_vector(train_loss, w_leaf, alpha, x, "exact", graph_grad=g)
+    return {n: d[n] - hv[n] for n in alpha}

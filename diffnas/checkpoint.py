@@ -1,0 +1,97 @@
+"""Checkpoints: written atomically, read without running code, checked against the run's config.
+
+A kill at any moment leaves either the previous checkpoint or the new one, never a torn file:
+we write to a temporary file in the same folder, fsync it, rename it over the old one (atomic on
+POSIX), then fsync the folder so the rename itself is durable.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save(path: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
+    """Save `state` (tensors, numbers, strings, nested dicts/lists) with the config that made it."""
+    buf = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, "config": config, "state": state}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load(path: Path, config: dict[str, Any] | None = None,
+         ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True` (no code can run) and check it fits `config`.
+
+    Keys in `ignore` may differ (e.g. epochs when extending a run, device, run_dir).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint there")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a valid diffnas checkpoint, refused to load ({first[:200]})") from None
+    if not isinstance(blob, dict) or "format_version" not in blob or "state" not in blob:
+        raise CheckpointError(f"{path}: not a diffnas checkpoint")
+    if blob["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {blob['format_version']}, "
+                              f"this diffnas reads version {FORMAT_VERSION}")
+    if config is not None:
+        saved = blob.get("config", {})
+        diffs = [k for k in sorted(set(saved) | set(config))
+                 if k not in ignore and saved.get(k) != config.get(k)]
+        if diffs:
+            k = diffs[0]
+            raise CheckpointError(f"{path}: checkpoint was made with a different configuration "
+                                  f"({k}: checkpoint {saved.get(k)!r}, now {config.get(k)!r}"
+                                  + (f", and {len(diffs) - 1} more" if len(diffs) > 1 else "") + ")")
+    return blob["state"]
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states, as tensors and plain values (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[1], tuple(py[0]), py[2]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,239 @@
+"""Configs as data: frozen dataclasses with a default and a unit per field, presets, validation.
+
+Defaults are the papers' (DARTS: Liu et al. 2019, section 3.1.2 and quark0/darts
+cnn/train_search.py, cnn/train.py; PC-DARTS: Xu et al. 2020, yuhuixu1993/PC-DARTS train_search.py;
+FairDARTS: Chu et al. 2020; DNAS: Xu & He). Every value a user gives goes through `validate`, which
+raises ConfigError with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+from .ops import PRIMITIVES, check_ops
+
+
+def _f(default: Any, **meta: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
+    # data
+    dataset: str = _f("digits")                 # name in diffnas.data.DATASETS
+    data_dir: str | None = _f(None)             # folder holding the dataset files
+    train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
+    batch_size: int = _f(64, min=1)             # global batch, images per step
+    # search space
+    layers: int = _f(8, min=3)                  # cells; reductions at L/3 and 2L/3
+    channels: int = _f(16, min=2)               # initial channels C
+    nodes: int = _f(4, min=1)                   # intermediate nodes per cell
+    ops: tuple[str, ...] = _f(PRIMITIVES)       # candidate ops, alpha columns in this order
+    stem_multiplier: int = _f(3, min=1)         # stem has stem_multiplier * C channels
+    # architecture parametrisation
+    arch: str = _f("softmax", choices=("softmax", "sigmoid", "pc", "global", "dnas"))
+    partial_channels: int = _f(1, min=1)        # K: 1/K of the channels go through the ops (PC-DARTS: 4)
+    zero_one_weight: float = _f(0.0, min=0.0)   # FairDARTS zero-one loss weight w01 (paper: 10)
+    threshold: float = _f(0.85, min=0.0, max=1.0)  # FairDARTS discretisation threshold on sigmoid(alpha)
+    skip_dropout: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # dropout on skip_connect in search
+    max_skips: int = _f(0, min=0)               # early stop when a normal cell has more skips (0: off)
+    # optimisation
+    order: str = _f("second", choices=("first", "second", "one-level"))
+    hessian: str = _f("fd", choices=("fd", "exact"))  # second order: finite differences or autograd
+    xi: float | None = _f(None, min=0.0)        # unrolled step; None: the current weight lr (original)
+    epochs: int = _f(50, min=1)
+    warmup_epochs: int = _f(0, min=0)           # epochs of weight steps only (PC-DARTS: 15)
+    w_lr: float = _f(0.025, min=0.0, open_min=True)      # SGD, cosine annealed to w_lr_min
+    w_lr_min: float = _f(0.001, min=0.0)
+    w_momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)
+    w_wd: float = _f(3e-4, min=0.0)
+    grad_clip: float = _f(5.0, min=0.0)         # max grad norm of w (0: off)
+    alpha_lr: float = _f(3e-4, min=0.0, open_min=True)   # Adam
+    alpha_beta1: float = _f(0.5, min=0.0, max=1.0, open_max=True)
+    alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)
+    alpha_wd: float = _f(1e-3, min=0.0)
+    # run
+    seed: int = _f(2, min=0)
+    device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
+    run_dir: str | None = _f(None)              # default runs/search-<time>
+    max_steps: int = _f(0, min=0)               # cap on steps per epoch (0: whole epoch); dry runs
+    compile: bool = _f(True)                    # fast path on CUDA (eager otherwise)
+    precision: str = _f("fp32", choices=("fp32", "bf16"))
+    deterministic: bool = _f(False)
+    plots: bool = _f(True)                      # figures at the end and curves every epoch
+    detect_anomaly: bool = _f(True)             # stop on NaN/Inf loss, gradient or alpha
+    nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))
+    genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
+    dataset: str = _f("digits")
+    data_dir: str | None = _f(None)
+    layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
+    channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
+    epochs: int = _f(600, min=1)
+    batch_size: int = _f(96, min=1)
+    lr: float = _f(0.025, min=0.0, open_min=True)        # SGD, cosine to lr_min
+    lr_min: float = _f(0.0, min=0.0)
+    momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)
+    wd: float = _f(3e-4, min=0.0)
+    grad_clip: float = _f(5.0, min=0.0)
+    cutout: int = _f(16, min=0)                 # square side in pixels (0: off)
+    auxiliary: float = _f(0.4, min=0.0)         # auxiliary loss weight (0: no auxiliary head)
+    drop_path: float = _f(0.2, min=0.0, max=1.0, open_max=True)  # ramped linearly from 0
+    label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
+    seed: int = _f(0, min=0)
+    device: str = _f("auto")
+    run_dir: str | None = _f(None)
+    max_steps: int = _f(0, min=0)
+    compile: bool = _f(True)
+    precision: str = _f("fp32", choices=("fp32", "bf16"))
+    deterministic: bool = _f(False)
+    plots: bool = _f(True)
+    detect_anomaly: bool = _f(True)
+    nan_rollback: int = _f(0, min=0)
+
+
+# What each method changes on top of the DARTS defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "darts": {"order": "second"},
+    "darts-1st": {"order": "first"},
+    # yuhuixu1993/PC-DARTS train_search.py: batch 256, lr 0.1 -> 0, arch lr 6e-4, 15 warm-up epochs
+    "pc-darts": {"order": "first", "arch": "pc", "partial_channels": 4, "batch_size": 256,
+                 "w_lr": 0.1, "w_lr_min": 0.0, "alpha_lr": 6e-4, "warmup_epochs": 15},
+    # xiaomi-automl/FairDARTS: sigmoid, zero-one loss weight 10, threshold 0.85, first order
+    "fair-darts": {"order": "first", "arch": "sigmoid", "zero_one_weight": 10.0},
+    # DNAS tables' "global" baseline: a full softmax alpha per layer
+    "global": {"order": "first", "arch": "global"},
+    # DNAS (Xu & He): decoupled psi, PC-DARTS partial channels, FairDARTS sigmoid + zero-one loss,
+    # skip-connection dropout 0.2 in the search network
+    "dnas": {"order": "first", "arch": "dnas", "partial_channels": 4, "zero_one_weight": 10.0,
+             "skip_dropout": 0.2},
+}
+
+C = TypeVar("C", SearchConfig, TrainConfig)
+
+
+def _check(cfg: Any) -> None:
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        meta = f.metadata
+        if value is None:
+            if f.default is not None:
+                raise ConfigError(f"{f.name}: must not be empty")
+            continue
+        expected = type(f.default) if f.default is not None else None
+        if f.name == "xi":
+            expected = float
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(cfg, f.name, float(value))
+            value = float(value)
+        if expected is tuple:
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{f.name}: expected a list of op names, got {value!r}")
+            object.__setattr__(cfg, f.name, tuple(value))
+            value = tuple(value)
+        elif expected is not None and (type(value) is not expected):
+            raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}")
+        if "choices" in meta and value not in meta["choices"]:
+            close = get_close_matches(str(value), meta["choices"], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}{hint}")
+        if "min" in meta and (value < meta["min"] or (meta.get("open_min") and value == meta["min"])):
+            op = ">" if meta.get("open_min") else ">="
+            raise ConfigError(f"{f.name}: must be {op} {meta['min']}, got {value!r}")
+        if "max" in meta and (value > meta["max"] or (meta.get("open_max") and value == meta["max"])):
+            op = "<" if meta.get("open_max") else "<="
+            raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
+
+
+def validate(cfg: C) -> C:
+    """Check types, ranges and cross-field rules; return the config (tuples normalised)."""
+    _check(cfg)
+    if isinstance(cfg, SearchConfig):
+        check_ops(cfg.ops, "ops")
+        if len(set(cfg.ops)) != len(cfg.ops):
+            raise ConfigError("ops: an op is listed twice")
+        if cfg.channels % cfg.partial_channels:
+            raise ConfigError(f"partial_channels: {cfg.partial_channels} must divide channels ({cfg.channels})")
+        if cfg.w_lr_min > cfg.w_lr:
+            raise ConfigError(f"w_lr_min: {cfg.w_lr_min} is above w_lr {cfg.w_lr}")
+        if cfg.warmup_epochs >= cfg.epochs and cfg.order != "one-level" and cfg.epochs > 1:
+            raise ConfigError(f"warmup_epochs: {cfg.warmup_epochs} leaves no architecture steps in {cfg.epochs} epochs")
+    else:
+        if cfg.lr_min > cfg.lr:
+            raise ConfigError(f"lr_min: {cfg.lr_min} is above lr {cfg.lr}")
+    return cfg
+
+
+def _known_keys(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def from_dict(cls: type[C], values: dict[str, Any], base: C | None = None) -> C:
+    """Build a config from `values` over `base` (or the defaults), naming unknown keys."""
+    known = _known_keys(cls)
+    for key in values:
+        if key not in known:
+            close = get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown config key {key!r}{hint}")
+    start = base if base is not None else cls()
+    return validate(dataclasses.replace(start, **values))
+
+
+def search_config(preset: str = "darts", **overrides: Any) -> SearchConfig:
+    """A SearchConfig from a preset plus overrides (the preset's values first, then yours)."""
+    if preset not in PRESETS:
+        close = get_close_matches(preset, list(PRESETS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"preset: {preset!r} is not one of {', '.join(PRESETS)}{hint}")
+    return from_dict(SearchConfig, {"preset": preset, **PRESETS[preset], **overrides})
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict: JSON, TOML or YAML, each through a safe loader (no code runs)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: config files are .json, .toml or .yaml")
+    except ConfigError:
+        raise
+    except Exception as e:  # each parser has its own error type; all mean "malformed"
+        raise ConfigError(f"{path}: malformed config file ({str(e).splitlines()[0][:200]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
+    return data
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

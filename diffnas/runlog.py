@@ -1,0 +1,104 @@
+"""The run folder: resolved config, per-epoch metrics (JSON lines and TensorBoard), progress bar.
+
+Only the writing rank (rank 0 under torchrun) touches files; other ranks get a RunLog that
+does nothing, so the loops call it unconditionally.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .checkpoint import atomic_write_bytes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True, progress: bool = True):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.progress_enabled = progress and enabled
+        self._tb = None
+        if enabled:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if tensorboard:
+                try:
+                    from tensorboardX import SummaryWriter
+                except ImportError:  # optional at run time; the package lists it as a dependency
+                    print("diffnas: tensorboardX not installed, no TensorBoard events", file=sys.stderr)
+                else:
+                    self._tb = SummaryWriter(str(self.run_dir / "tb"))
+
+    def write_json(self, name: str, obj: Any) -> None:
+        if self.enabled:
+            atomic_write_bytes(self.run_dir / name, (json.dumps(obj, indent=1, default=str) + "\n").encode())
+
+    def write_text(self, name: str, text: str) -> None:
+        if self.enabled:
+            atomic_write_bytes(self.run_dir / name, text.encode())
+
+    def append_jsonl(self, name: str, obj: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.run_dir / name, "a") as f:
+                f.write(json.dumps({k: _plain(v) for k, v in obj.items()}, default=str) + "\n")
+
+    def metrics(self, row: dict[str, Any], step: int) -> None:
+        """One epoch's metrics: a line in metrics.jsonl and scalars in TensorBoard."""
+        self.append_jsonl("metrics.jsonl", row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+
+    def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl")) -> None:
+        """On resume, drop rows of epochs after the checkpoint (they will be recomputed)."""
+        if not self.enabled:
+            return
+        for name in names:
+            path = self.run_dir / name
+            if not path.exists():
+                continue
+            keep = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("epoch", 0) < epochs_done]
+            atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
+
+    def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
+        """A tqdm bar on stderr (epoch/step, loss, accuracy, images/s via set_postfix)."""
+        if not self.progress_enabled:
+            return _Quiet(iterable)
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
+                    dynamic_ncols=True, mininterval=0.5)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+class _Quiet:
+    """The bar's interface with no output."""
+
+    def __init__(self, iterable: Iterable):
+        self._it = iterable
+
+    def __iter__(self) -> Iterator:
+        return iter(self._it)
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

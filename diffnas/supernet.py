@@ -1,0 +1,136 @@
+"""The search network (DARTS section 2.1, quark0/darts cnn/model_search.py).
+
+The supernet holds the weights w only. The architecture weights arrive as an argument:
+`supernet(x, psi)` with psi of shape (L, E, O), one row of op weights per edge of every cell, already
+activated by the parametrisation (softmax, sigmoid, edge normalisation, DNAS decoupling), so every
+method runs the same network. Partial channels (PC-DARTS) are a property of the edges.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .genotype import reduction_layers
+from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
+
+
+def edge_list(nodes: int) -> list[tuple[int, int]]:
+    """(source, destination) per edge, node by node; node i is state i + 2."""
+    return [(j, i + 2) for i in range(nodes) for j in range(i + 2)]
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    # (B, C, H, W) -> (B, g, C/g, H, W) -> swap -> (B, C, H, W)  (PC-DARTS model_search.py)
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class MixedOp(nn.Module):
+    """sum_o psi_o * op_o(x) over the candidate ops of one edge.
+
+    With partial channels K > 1 (PC-DARTS), only the first C/K channels (B, C/K, H, W) go through
+    the ops; the other (B, C - C/K, H, W) bypass them (max-pooled 2x2 at stride 2), are concatenated
+    after, and the channels are shuffled in K groups. `none` contributes exactly zero, so it is not
+    computed (its psi still enters the softmax/sigmoid of the parametrisation).
+    """
+
+    def __init__(self, channels: int, stride: int, ops: Sequence[str], partial: int = 1,
+                 skip_dropout: float = 0.0):
+        super().__init__()
+        self.partial = partial
+        self.stride = stride
+        inner = channels // partial
+        self.names = list(ops)
+        self.active = [o for o, name in enumerate(ops) if name != "none"]
+        self.ops = nn.ModuleList()
+        for o in self.active:
+            op = make_op(ops[o], inner, stride, search=True)
+            if skip_dropout > 0 and isinstance(op, Identity):
+                # P-DARTS / DNAS: dropout after the parameter-free skip in the search network
+                op = nn.Sequential(op, nn.Dropout(skip_dropout))
+            self.ops.append(op)
+        self.bypass_pool = nn.MaxPool2d(2, 2) if partial > 1 and stride == 2 else None
+
+    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        # psi: (O,)
+        if self.partial == 1:
+            return sum(psi[o] * op(x) for o, op in zip(self.active, self.ops))
+        k = x.shape[1] // self.partial
+        part, rest = x[:, :k], x[:, k:]
+        out = sum(psi[o] * op(part) for o, op in zip(self.active, self.ops))
+        if self.bypass_pool is not None:
+            rest = self.bypass_pool(rest)
+        return channel_shuffle(torch.cat([out, rest], dim=1), self.partial)
+
+
+class SearchCell(nn.Module):
+    """Two inputs (previous two cells, preprocessed), N nodes each summing its mixed edges from all
+    earlier states, output = concatenation of the N nodes."""
+
+    def __init__(self, nodes: int, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
+                 ops: Sequence[str], partial: int = 1, skip_dropout: float = 0.0):
+        super().__init__()
+        self.nodes = nodes
+        self.reduction = reduction
+        # BN without affine weights in the search network (model_search.py Cell)
+        self.preprocess0 = (FactorizedReduce(c_pp, c, affine=False) if reduction_prev
+                            else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False))
+        self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
+        self.edges = nn.ModuleList(
+            MixedOp(c, 2 if reduction and src < 2 else 1, ops, partial, skip_dropout)
+            for src, _ in edge_list(nodes))
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        # psi: (E, O)
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        e = 0
+        for i in range(self.nodes):
+            states.append(sum(self.edges[e + j](h, psi[e + j]) for j, h in enumerate(states)))
+            e += len(states) - 1
+        return torch.cat(states[2:], dim=1)
+
+
+class Supernet(nn.Module):
+    """Stem (3x3 conv to stem_multiplier*C channels, BN), L cells with reductions at L/3 and 2L/3
+    (channels doubled there), global average pooling, linear classifier."""
+
+    def __init__(self, channels: int = 16, classes: int = 10, layers: int = 8, nodes: int = 4,
+                 ops: Sequence[str] = (), in_channels: int = 3, stem_multiplier: int = 3,
+                 partial: int = 1, skip_dropout: float = 0.0):
+        super().__init__()
+        if not ops:
+            from .ops import PRIMITIVES
+            ops = PRIMITIVES
+        if all(name == "none" for name in ops):
+            raise ValueError("the op set needs at least one op besides 'none'")
+        self.ops = tuple(ops)
+        self.layers = layers
+        self.nodes = nodes
+        self.edges = edge_list(nodes)
+        self.reductions = sorted(reduction_layers(layers))
+        c_curr = stem_multiplier * channels
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(c_curr))
+        c_pp, c_p, c_curr = c_curr, c_curr, channels
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for k in range(layers):
+            reduction = k in self.reductions
+            if reduction:
+                c_curr *= 2
+            self.cells.append(SearchCell(nodes, c_pp, c_p, c_curr, reduction, reduction_prev, ops,
+                                         partial, skip_dropout))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, nodes * c_curr
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, classes)
+
+    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        # x: (B, in_channels, H, W); psi: (L, E, O) -> logits (B, classes)
+        s0 = s1 = self.stem(x)
+        for k, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, psi[k])
+        return self.classifier(self.pool(s1).flatten(1))
