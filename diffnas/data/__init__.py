@@ -1,0 +1,11 @@
+"""Datasets (real file formats, an embedded default), device-resident batches and augmentation."""
+
+from .augment import Augment, cutout, random_crop, random_flip
+from .batches import Batches
+from .datasets import DATASETS, Dataset, Split, load_dataset, search_split, subset
+from .download import download
+
+__all__ = [
+    "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download", "load_dataset",
+    "random_crop", "random_flip", "search_split", "subset",
+]

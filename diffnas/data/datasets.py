@@ -1,0 +1,244 @@
+"""Dataset registry: a name and a data folder become a `Dataset` of uint8 tensors on the CPU.
+
+`load_dataset("cifar10", "data")` finds the official files (`formats.py` reads them), checks
+shapes and labels, and attaches the per-channel mean/std that normalisation uses. The search's
+train/val split is a seeded permutation of indices (`search_split`), taken with `subset`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from . import formats
+
+DEFAULT_DATA_DIR = Path("data")  # where `load_dataset` and `diffnas download` look without --data-dir
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    images: torch.Tensor  # uint8, (N, C, H, W), CPU
+    labels: torch.Tensor  # int64, (N,)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    classes: int
+    mean: tuple[float, ...]  # per channel, in [0, 1] units (pixel / 255)
+    std: tuple[float, ...]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.images.shape[1:]
+        return c, h, w
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """How a registry name becomes a Dataset."""
+
+    load: Callable[[Path, int], Dataset]  # (data_dir, synthetic_size) -> Dataset
+    about: str  # one line for listings and --help
+    files: bool = True  # read from data_dir; False: embedded or generated
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units."""
+    total = np.zeros(images.shape[1])
+    squares = np.zeros(images.shape[1])
+    for start in range(0, len(images), 1024):  # float64 in chunks: Tiny-ImageNet is 1.2 GB as uint8
+        chunk = images[start:start + 1024].astype(np.float64) / 255
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += np.square(chunk).sum(axis=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def _split(name: str, part: str, images: np.ndarray, labels: np.ndarray, classes: int) -> Split:
+    if images.ndim != 4 or images.dtype != np.uint8 or labels.shape != (len(images),):
+        raise DataError(f"{name} {part}: images {images.dtype} {images.shape} and labels {labels.shape} "
+                        "do not form a uint8 (N, C, H, W) split")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(f"{name} {part}: labels span {labels.min()}..{labels.max()}, expected 0..{classes - 1}")
+    # np.require copies only arrays that are read-only (np.frombuffer) or not contiguous
+    return Split(torch.from_numpy(np.require(images, np.uint8, ["C", "W"])),
+                 torch.from_numpy(np.require(labels, np.int64, ["C", "W"])))
+
+
+def _dataset(name: str, train: formats.Arrays, test: formats.Arrays, classes: int,
+             mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> Dataset:
+    if train[0].shape[1:] != test[0].shape[1:]:
+        raise DataError(f"{name}: train images are {train[0].shape[1:]} but test images {test[0].shape[1:]}")
+    if mean is None or std is None:
+        mean, std = channel_stats(train[0])
+    return Dataset(name, _split(name, "train", *train, classes), _split(name, "test", *test, classes),
+                   classes, mean, std)
+
+
+def _locate(name: str, data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...],
+            expected: str) -> Path:
+    """The folder under data_dir (or data_dir itself, the inner folder given directly) holding a marker."""
+    for folder in [data_dir / sub for sub in inner] + [data_dir]:
+        if any((folder / m).exists() for m in markers):
+            return folder
+    raise DataError(f"{name}: {data_dir} has no {inner[0]}/{markers[0]} (expected {expected}; "
+                    f"try `diffnas download {name} --data-dir {data_dir}`)")
+
+
+# ---------------------------------------------------------------------------------------------
+# loaders, one per format; each takes (data_dir, synthetic_size)
+
+# CIFAR-10: quark0/darts cnn/utils.py `_data_transforms_cifar10` (CIFAR_MEAN, CIFAR_STD).
+# CIFAR-100: the train-set statistics of weiaicunzai/pytorch-cifar100 conf/global_settings.py, rounded.
+CIFAR10_MEAN, CIFAR10_STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+# MNIST: pytorch/examples mnist/main.py `Normalize((0.1307,), (0.3081,))`.
+# Fashion-MNIST and SVHN: train-set statistics as widely quoted in PyTorch code (not recomputed here).
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
+SVHN_MEAN, SVHN_STD = (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)
+# Tiny-ImageNet: train-set statistics of tjmoon0104/pytorch-tiny-imagenet (ResNet18_224.ipynb).
+TINY_MEAN, TINY_STD = (0.4802, 0.4481, 0.3975), (0.2302, 0.2265, 0.2262)
+# digits: channel_stats of the first 1497 images of digits.npz (float64, population std)
+DIGITS_MEAN, DIGITS_STD = (0.30522286,), (0.37490667,)
+DIGITS_TRAIN = 1497  # first 1497 train, last 300 test (sklearn order, deterministic)
+
+
+def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: str, label_key: bytes,
+                classes: int, mean: tuple[float, ...], std: tuple[float, ...],
+                data_dir: Path, synthetic_size: int) -> Dataset:
+    folder = _locate(name, data_dir, (inner,), (train_files[0],), "the official python version")
+    parts = [formats.read_cifar_batch(folder / f, label_key) for f in train_files]
+    train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return _dataset(name, train, formats.read_cifar_batch(folder / test_file, label_key), classes, mean, std)
+
+
+def _load_idx(name: str, inner: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...],
+              data_dir: Path, synthetic_size: int) -> Dataset:
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    folder = _locate(name, data_dir, inner, (stems[0], stems[0] + ".gz"), "the four IDX files, .gz or not")
+    paths = [formats.find_idx(folder, s) for s in stems]
+    for stem, path in zip(stems, paths):
+        if path is None:
+            raise DataError(f"{name}: {folder} has no {stem} or {stem}.gz")
+    train = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
+    test = formats.read_idx_pair(paths[2], paths[3])  # type: ignore[arg-type]
+    return _dataset(name, train, test, 10, mean, std)
+
+
+def _load_svhn(data_dir: Path, synthetic_size: int) -> Dataset:
+    folder = _locate("svhn", data_dir, ("svhn",), ("train_32x32.mat",),
+                     "the format 1 files train_32x32.mat and test_32x32.mat")
+    train = formats.read_svhn_mat(folder / "train_32x32.mat")
+    return _dataset("svhn", train, formats.read_svhn_mat(folder / "test_32x32.mat"), 10, SVHN_MEAN, SVHN_STD)
+
+
+def _load_tiny_imagenet(data_dir: Path, synthetic_size: int) -> Dataset:
+    root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
+                   "wnids.txt, train/<wnid>/images/*.JPEG, val/images and val/val_annotations.txt")
+    wnids, train_paths, train_labels, val_paths, val_labels = formats.list_tiny_imagenet(root)
+    # a few Tiny-ImageNet JPEGs are grayscale: decode everything as RGB
+    images = formats.read_images(train_paths + val_paths, rgb=True, desc="tiny-imagenet")
+    n = len(train_paths)
+    return _dataset("tiny-imagenet", (images[:n], train_labels), (images[n:], val_labels), len(wnids),
+                    TINY_MEAN, TINY_STD)
+
+
+def _load_image_folder(data_dir: Path, synthetic_size: int) -> Dataset:
+    train_dir, test_dir = data_dir / "train", data_dir / "test"
+    for folder in (train_dir, test_dir):
+        if not folder.is_dir():
+            raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
+                            f"DIR/train/<class>/*.png|jpg|jpeg and DIR/test/<class>/*; pass --data-dir DIR)")
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    train_paths, train_labels = formats.list_class_folder(train_dir, classes)
+    test_paths, test_labels = formats.list_class_folder(test_dir, classes)
+    # one decode over both splits, so they share size and channel count
+    images = formats.read_images(train_paths + test_paths, desc="imagefolder")
+    n = len(train_paths)
+    return _dataset("imagefolder", (images[:n], train_labels), (images[n:], test_labels), len(classes))
+
+
+def _load_digits(data_dir: Path, synthetic_size: int) -> Dataset:
+    # UCI "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak, 1998; CC BY 4.0,
+    # https://doi.org/10.24432/C50P49), as sklearn.datasets.load_digits ships it: 1797 8x8 images,
+    # values 0..16. digits.npz was made once with sklearn 1.9: images = round(x * 255 / 16) as uint8
+    # (N, 1, 8, 8), labels uint8, in sklearn's order, np.savez_compressed. sklearn is not needed here.
+    with importlib.resources.files(__package__).joinpath("digits.npz").open("rb") as f:
+        with np.load(f) as npz:
+            images, labels = npz["images"], npz["labels"].astype(np.int64)
+    return _dataset("digits", (images[:DIGITS_TRAIN], labels[:DIGITS_TRAIN]),
+                    (images[DIGITS_TRAIN:], labels[DIGITS_TRAIN:]), 10, DIGITS_MEAN, DIGITS_STD)
+
+
+def _load_synthetic(data_dir: Path, synthetic_size: int) -> Dataset:
+    """Seeded 3x16x16 images of 10 classes: a fixed random template per class plus noise, learnable."""
+    if synthetic_size < 1:
+        raise ConfigError(f"synthetic_size must be at least 1, got {synthetic_size}")
+    g = torch.Generator().manual_seed(0)
+    templates = torch.randint(0, 256, (10, 3, 16, 16), generator=g)
+    labels = torch.randint(0, 10, (2 * synthetic_size,), generator=g)
+    noise = torch.randint(0, 256, (2 * synthetic_size, 3, 16, 16), generator=g)
+    images = ((templates[labels] + noise) // 2).to(torch.uint8).numpy()
+    n = synthetic_size
+    return _dataset("synthetic", (images[:n], labels[:n].numpy()), (images[n:], labels[n:].numpy()), 10)
+
+
+_CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+DATASETS: dict[str, DatasetEntry] = {
+    "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False),
+    "cifar10": DatasetEntry(functools.partial(
+        _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", b"labels", 10,
+        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version"),
+    "cifar100": DatasetEntry(functools.partial(
+        _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", b"fine_labels", 100,
+        CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version"),
+    "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), MNIST_MEAN, MNIST_STD),
+                          "MNIST, 1x28x28, 10 classes, IDX files"),
+    "fashion-mnist": DatasetEntry(functools.partial(
+        _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), FASHION_MEAN, FASHION_STD),
+        "Fashion-MNIST, 1x28x28, 10 classes, IDX files"),
+    "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat"),
+    "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64, 200 classes, val as test"),
+    "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size"),
+    "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False),
+}
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_size: int = 64) -> Dataset:
+    """Load a registered dataset. `data_dir` holds the downloaded files (default ./data)."""
+    entry = DATASETS.get(name)
+    if entry is None:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir).expanduser()
+    return entry.load(folder, synthetic_size)
+
+
+def search_split(n: int, portion: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split range(n) by a seeded permutation: the first floor(portion * n) indices search-train
+    (w), the rest search-val (alpha). DARTS uses portion 0.5 (train_search.py --train_portion)."""
+    if not 0.0 <= portion <= 1.0:
+        raise ConfigError(f"train portion must be in [0, 1], got {portion}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    k = int(np.floor(portion * n))
+    return order[:k], order[k:]
+
+
+def subset(split: Split, idx: torch.Tensor) -> Split:
+    """The samples of `split` at `idx` (a copy)."""
+    return Split(split.images[idx], split.labels[idx])

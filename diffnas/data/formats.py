@@ -1,0 +1,263 @@
+"""Readers of the official dataset file formats, each returning plain numpy arrays.
+
+Images come back as uint8 (N, C, H, W), labels as int64 (N,). Every failure is a `DataError` that
+names the file. Nothing here knows registry names or default folders: `datasets.py` finds the files.
+Formats: CIFAR python pickles (https://www.cs.toronto.edu/~kriz/cifar.html), IDX
+(http://yann.lecun.com/exdb/mnist/), SVHN format 1 .mat (http://ufldl.stanford.edu/housenumbers/),
+and image files decoded with Pillow (Tiny-ImageNet, image folders).
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+import sys
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..errors import DataError
+
+Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10 / CIFAR-100: pickled dicts {b"data": uint8 (N, 3072), b"labels" | b"fine_labels": [int]}
+
+# `_reconstruct` is what ndarray.__reduce__ names; taking it from there avoids importing the
+# deprecated numpy.core alias on numpy 2 while accepting both spellings found in files.
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the official files (numpy 1, Python 2)
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the same, re-pickled with numpy 2
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+# what a corrupt or truncated pickle raises while being read (EOFError: cut short)
+_PICKLE_FAILURES = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+                    IndexError, KeyError, struct.error, MemoryError)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Admits only what a CIFAR batch holds: dicts, lists, bytes, str, ints and numpy arrays.
+
+    Every other global (builtins.eval, os.system, subprocess.Popen, ...) is refused before it is
+    looked up, so a crafted file cannot run code (https://docs.python.org/3/library/pickle.html,
+    "Restricting Globals").
+    """
+
+    def __init__(self, file: BinaryIO, path: Path):
+        super().__init__(file, encoding="bytes")  # the official files are Python 2 pickles
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _PICKLE_GLOBALS.get((module, name))
+        if allowed is None:
+            raise DataError(f"{self.path}: refused pickle global {module}.{name} (a CIFAR batch holds only "
+                            "dicts, lists, bytes, ints and numpy arrays; the file is corrupt or unsafe)")
+        return allowed
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise DataError(f"{self.path}: refused pickle persistent id {pid!r}")
+
+
+def load_pickle(path: Path) -> Any:
+    """Unpickle `path` with the restricted unpickler; corrupt or truncated files raise DataError."""
+    try:
+        with open(path, "rb") as f:
+            return _RestrictedUnpickler(f, path).load()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except _PICKLE_FAILURES as e:
+        raise DataError(f"{path}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
+
+
+def read_cifar_batch(path: Path, label_key: bytes) -> Arrays:
+    """One CIFAR batch file; rows are 1024 red, 1024 green, 1024 blue values of a 32x32 image."""
+    batch = load_pickle(path)
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise DataError(f"{path}: not a CIFAR batch (expected keys b'data' and {label_key!r}, found {keys})")
+    data = batch[b"data"]
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == 3 * 32 * 32):
+        desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path}: b'data' is {desc}, expected uint8 (N, 3072)")
+    try:
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{path}: {label_key!r} is not a list of integers") from None
+    if labels.shape != (len(data),):
+        raise DataError(f"{path}: {len(data)} images but {label_key!r} has shape {labels.shape}")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX (MNIST, Fashion-MNIST): big-endian header, magic 0x0000 08 D (unsigned bytes, D dims),
+# then D uint32 sizes, then the values (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
+
+
+def find_idx(folder: Path, stem: str) -> Path | None:
+    """`stem` or `stem.gz` in folder (plain first), or None."""
+    for path in (folder / stem, folder / f"{stem}.gz"):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes with `ndim` dimensions, gzipped (.gz) or not."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    where = f"{path}{' (decompressed)' if path.suffix == '.gz' else ''}"
+    expected = 0x0800 + ndim
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{where}: {len(raw)} bytes, shorter than the {header}-byte IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected:
+        raise DataError(f"{where}: IDX magic number {magic:#010x}, expected {expected:#010x} "
+                        f"(unsigned bytes, {ndim} dimensions)")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    size = header + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != size:
+        raise DataError(f"{where}: the IDX header says {'x'.join(map(str, shape))} = {size} bytes, "
+                        f"but the file holds {len(raw)} bytes")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def read_idx_pair(images: Path, labels: Path) -> Arrays:
+    """An images file (N, H, W) and its labels file (N,)."""
+    x, y = read_idx(images, 3), read_idx(labels, 1)
+    if len(x) != len(y):
+        raise DataError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels")
+    return x[:, None], y.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# SVHN format 1: MATLAB files with X uint8 (32, 32, 3, N) and y (N, 1) in 1..10, where 10 is the
+# digit 0 (http://ufldl.stanford.edu/housenumbers/, "Format 2: Cropped Digits" section)
+
+
+def read_svhn_mat(path: Path) -> Arrays:
+    from scipy.io import loadmat  # scipy is slow to import; only SVHN needs it
+
+    try:
+        mat = loadmat(path, variable_names=["X", "y"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, TypeError, NotImplementedError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable MATLAB v5 file ({type(e).__name__}: {e})") from None
+    if "X" not in mat or "y" not in mat:
+        raise DataError(f"{path}: expected variables X and y, found {sorted(k for k in mat if k[0] != '_')}")
+    x, y = mat["X"], mat["y"]
+    if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
+        raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
+    y = y.reshape(-1).astype(np.int64)
+    if len(y) != x.shape[3] or y.size and (y.min() < 1 or y.max() > 10):
+        raise DataError(f"{path}: y must hold {x.shape[3]} labels in 1..10, got {len(y)} in "
+                        f"{y.min() if y.size else '-'}..{y.max() if y.size else '-'}")
+    return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10  # (H, W, C, N) -> (N, C, H, W); 10 -> 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Image files (Tiny-ImageNet JPEGs, image folders), decoded with Pillow
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+PROGRESS_MIN = 5000  # more files than this: show a progress bar on stderr
+
+
+def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding") -> np.ndarray:
+    """Decode `paths` into uint8 (N, C, H, W). All must share the first file's size.
+
+    C is 1 when every file is grayscale and `rgb` is False, else 3 (grayscale files are replicated).
+    """
+    if not paths:
+        raise DataError("no image files to decode")
+    out: np.ndarray | None = None
+    size: tuple[int, int] = (0, 0)
+    gray = True
+    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, disable=len(paths) <= PROGRESS_MIN)
+    for i, path in enumerate(bar):
+        try:
+            with Image.open(path) as im:
+                if out is None:
+                    size = im.size
+                    out = np.empty((len(paths), size[1], size[0], 3), np.uint8)
+                elif im.size != size:
+                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {paths[0]} is "
+                                    f"{size[0]}x{size[1]}; all images must share one size")
+                gray = gray and im.mode in GRAY_MODES
+                out[i] = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+    assert out is not None
+    out = out.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(out[:, :1] if gray and not rgb else out)
+
+
+def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+    """Files of `folder/<class>/*.png|jpg|jpeg` (sorted) and their class indices.
+
+    A subfolder that is not in `classes` is an error: its images would silently be dropped.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    paths: list[Path] = []
+    labels: list[int] = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if sub.name not in index:
+            raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
+        files = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += files
+        labels += [index[sub.name]] * len(files)
+    if not paths:
+        raise DataError(f"{folder}: no .png/.jpg/.jpeg files in its class subfolders")
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, list[Path], np.ndarray]:
+    """wnids (sorted), train files and labels, val files and labels of `tiny-imagenet-200/`.
+
+    Layout (http://cs231n.stanford.edu/tiny-imagenet-200.zip): wnids.txt, train/<wnid>/images/*.JPEG,
+    val/images/*.JPEG with val/val_annotations.txt lines "file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1".
+    Classes are numbered in sorted wnid order, as an ImageFolder over train/ numbers them.
+    """
+    try:
+        wnids = sorted(line.strip() for line in (root / "wnids.txt").read_text().splitlines() if line.strip())
+        annotations = (root / "val" / "val_annotations.txt").read_text().splitlines()
+    except OSError as e:
+        raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
+    index = {w: i for i, w in enumerate(wnids)}
+    train_paths: list[Path] = []
+    train_labels: list[int] = []
+    for wnid in wnids:
+        folder = root / "train" / wnid / "images"
+        if not folder.is_dir():
+            raise DataError(f"{folder}: missing (wnids.txt lists {wnid})")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        train_paths += files
+        train_labels += [index[wnid]] * len(files)
+    val_paths: list[Path] = []
+    val_labels: list[int] = []
+    for number, line in enumerate(annotations, 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or fields[1] not in index:
+            raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: expected "
+                            f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
+        val_paths.append(root / "val" / "images" / fields[0])
+        val_labels.append(index[fields[1]])
+    return wnids, train_paths, np.asarray(train_labels, np.int64), val_paths, np.asarray(val_labels, np.int64)

@@ -1,0 +1,447 @@
+"""diffnas.data: readers against files in the real formats, augmentation invariants, exact batching."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import io
+import os
+import pickle
+import tarfile
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_image, write_image_folder, write_mnist,
+                              write_svhn, write_tiny_imagenet)
+
+from diffnas.data import (DATASETS, Augment, Batches, Split, cutout, download, load_dataset, random_crop, random_flip,
+                          search_split, subset)
+from diffnas.data.datasets import channel_stats
+from diffnas.errors import ConfigError, DataError
+
+# the package re-exports the function `download`, which hides the module of the same name
+download_module = importlib.import_module("diffnas.data.download")
+
+
+def assert_matches(ds, arrays, atol=0):
+    for part in ("train", "test"):
+        split = getattr(ds, part)
+        assert split.images.dtype == torch.uint8 and split.labels.dtype == torch.int64
+        expected = arrays[f"{part}_images"]
+        assert split.images.shape == expected.shape
+        diff = np.abs(split.images.numpy().astype(int) - expected.astype(int)).max()
+        assert diff <= atol, f"{part} images differ by {diff}"
+        np.testing.assert_array_equal(split.labels.numpy(), arrays[f"{part}_labels"])
+    assert ds.shape == tuple(arrays["train_images"].shape[1:])
+    assert len(ds.mean) == len(ds.std) == ds.shape[0]
+
+
+# ---------------------------------------------------------------------------------------------- formats
+
+def test_cifar10_reads_official_pickles_from_root_or_inner_folder(tmp_path):
+    arrays = write_cifar10(tmp_path)
+    ds = load_dataset("cifar10", tmp_path)
+    assert_matches(ds, arrays)
+    assert ds.classes == 10 and ds.shape == (3, 32, 32) and len(ds.train) == 15
+    assert_matches(load_dataset("cifar10", tmp_path / "cifar-10-batches-py"), arrays)
+
+
+def test_cifar100_reads_fine_labels(tmp_path):
+    arrays = write_cifar100(tmp_path)
+    ds = load_dataset("cifar100", str(tmp_path))
+    assert_matches(ds, arrays)
+    assert ds.classes == 100
+
+
+def test_cifar_accepts_pickles_written_by_numpy_2(tmp_path):
+    arrays = write_cifar10(tmp_path)
+    x, y = arrays["test_images"], arrays["test_labels"]
+    data = pickle.dumps({b"data": x.reshape(len(x), -1), b"labels": [int(v) for v in y]}, protocol=4)
+    assert b"_reconstruct" in data
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(data)
+    np.testing.assert_array_equal(load_dataset("cifar10", tmp_path).test.images.numpy(), x)
+
+
+class _Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("kind", ["global_opcode", "reduce", "nested", "eval"])
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind):
+    write_cifar10(tmp_path)
+    marker = tmp_path / "pwned"
+    payload = {
+        # protocol 0 text, spelled exactly as an attacker would: GLOBAL 'os system'
+        "global_opcode": f"cos\nsystem\n(S'touch {marker}'\ntR.".encode(),
+        "reduce": pickle.dumps(_Evil(marker), protocol=2),
+        "nested": pickle.dumps({b"data": [_Evil(marker)], b"labels": []}, protocol=4),
+        "eval": f"cbuiltins\neval\n(S'open({str(marker)!r}, \"w\")'\ntR.".encode(),
+    }[kind]
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match="refused pickle global") as info:
+        load_dataset("cifar10", tmp_path)
+    assert str(path) in str(info.value)
+    if kind == "global_opcode":
+        assert "refused pickle global os.system" in str(info.value)
+    if kind == "eval":
+        assert "builtins.eval" in str(info.value)
+    assert not marker.exists()
+
+
+def test_truncated_pickle_names_the_file(tmp_path):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataError, match="truncated or corrupt pickle") as info:
+        load_dataset("cifar10", tmp_path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_gzipped_or_plain(tmp_path, name, gz):
+    arrays = write_mnist(tmp_path / name, gz=gz)
+    ds = load_dataset(name, tmp_path)
+    assert_matches(ds, arrays)
+    assert ds.shape == (1, 28, 28) and ds.classes == 10
+
+
+def test_idx_in_the_torchvision_layout_given_directly(tmp_path):
+    arrays = write_mnist(tmp_path / "MNIST" / "raw", gz=False)
+    assert_matches(load_dataset("mnist", tmp_path), arrays)
+    assert_matches(load_dataset("mnist", tmp_path / "MNIST" / "raw"), arrays)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("change", [-100, 5])
+def test_idx_header_that_disagrees_with_the_size(tmp_path, gz, change):
+    write_mnist(tmp_path, gz=gz)
+    name = "train-images-idx3-ubyte" + (".gz" if gz else "")
+    data = idx_bytes(np.zeros((7, 28, 28), np.uint8))  # the header says 7 images
+    data = data[:change] if change < 0 else data + bytes(change)
+    (tmp_path / name).write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / name) in message and "7x28x28" in message and str(len(data)) in message
+
+
+def test_idx_wrong_magic(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(np.zeros((3, 2), np.uint8)))  # 2 dimensions where labels have 1
+    with pytest.raises(DataError, match="magic number") as info:
+        load_dataset("mnist", tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_svhn_mat_files_and_label_10_is_digit_0(tmp_path):
+    arrays = write_svhn(tmp_path / "svhn")
+    ds = load_dataset("svhn", tmp_path)
+    assert_matches(ds, arrays)
+    assert ds.train.labels[0] == 0 and ds.shape == (3, 32, 32)
+
+
+def test_tiny_imagenet_layout_with_val_as_test(tmp_path):
+    arrays = write_tiny_imagenet(tmp_path)
+    ds = load_dataset("tiny-imagenet", tmp_path)
+    assert_matches(ds, arrays, atol=3)  # JPEG at quality 100 moves flat colours by a unit or two
+    assert ds.classes == 3 and ds.shape == (3, 64, 64)
+    assert len(ds.train) == 6 and len(ds.test) == 4
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_image_folder_keeps_grayscale_and_computes_stats(tmp_path, channels):
+    arrays = write_image_folder(tmp_path, channels=channels)
+    ds = load_dataset("imagefolder", tmp_path)
+    assert_matches(ds, arrays)
+    assert ds.classes == 2 and ds.shape == (channels, 6, 5)
+    pixels = arrays["train_images"].astype(np.float64) / 255
+    np.testing.assert_allclose(ds.mean, pixels.mean(axis=(0, 2, 3)), atol=1e-9)
+    np.testing.assert_allclose(ds.std, pixels.std(axis=(0, 2, 3)), atol=1e-9)
+
+
+def test_image_folder_mixed_modes_become_rgb(tmp_path):
+    arrays = write_image_folder(tmp_path, channels=1)
+    colour = np.random.default_rng(1).integers(0, 256, (3, 6, 5), dtype=np.uint8)
+    write_image(tmp_path / "test" / "cat" / "9.png", colour)
+    ds = load_dataset("imagefolder", tmp_path)
+    assert ds.shape == (3, 6, 5)
+    np.testing.assert_array_equal(ds.train.images[0].numpy(), np.repeat(arrays["train_images"][0], 3, axis=0))
+
+
+def test_image_folder_corrupt_file_is_named(tmp_path):
+    write_image_folder(tmp_path)
+    bad = tmp_path / "train" / "dog" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(DataError, match="unreadable image") as info:
+        load_dataset("imagefolder", tmp_path)
+    assert str(bad) in str(info.value)
+
+
+def test_image_folder_wrong_size_is_named_with_both_sizes(tmp_path):
+    write_image_folder(tmp_path, size=(6, 5))
+    bad = tmp_path / "test" / "dog" / "big.png"
+    write_image(bad, np.zeros((3, 7, 9), np.uint8))
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert str(bad) in str(info.value) and "9x7" in str(info.value) and "5x6" in str(info.value)
+
+
+@pytest.mark.parametrize("name", [n for n, entry in DATASETS.items() if entry.files])
+def test_missing_files_name_the_path(tmp_path, name):
+    where = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_dataset(name, where)
+    assert str(where) in str(info.value) and name in str(info.value)
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown dataset 'cifar11'"):
+        load_dataset("cifar11")
+
+
+def test_digits_is_embedded_and_split_1497_300():
+    ds = load_dataset("digits", "/nonexistent")
+    assert (len(ds.train), len(ds.test), ds.classes, ds.shape) == (1497, 300, 10, (1, 8, 8))
+    assert ds.train.images.dtype == torch.uint8 and ds.train.images.max() == 255
+    assert set(ds.train.labels.tolist()) == set(range(10)) == set(ds.test.labels.tolist())
+    mean, std = channel_stats(ds.train.images.numpy())  # the constants in code are these numbers
+    np.testing.assert_allclose(ds.mean, mean, atol=1e-7)
+    np.testing.assert_allclose(ds.std, std, atol=1e-7)
+
+
+def test_synthetic_is_seeded():
+    a, b = load_dataset("synthetic", synthetic_size=10), load_dataset("synthetic", synthetic_size=10)
+    assert len(a.train) == len(a.test) == 10 and a.shape == (3, 16, 16)
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
+
+
+# ---------------------------------------------------------------------------------------------- download
+
+def _cifar_tarball(tmp_path: Path, members: dict[str, bytes] | None = None) -> tuple[Path, dict]:
+    src = tmp_path / "src"
+    arrays = write_cifar10(src)
+    archive = tmp_path / "served" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+        for name, data in (members or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive, arrays
+
+
+def _serve(monkeypatch, name: str, *files: tuple[Path, str]) -> None:
+    source = replace(download_module.SOURCES[name],
+                     files=tuple(download_module.Remote(path.as_uri(), md5) for path, md5 in files))
+    monkeypatch.setitem(download_module.SOURCES, name, source)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_download_verifies_and_unpacks(tmp_path, monkeypatch):
+    archive, arrays = _cifar_tarball(tmp_path)
+    _serve(monkeypatch, "cifar10", (archive, _md5(archive)))
+    data_dir = tmp_path / "data"
+    assert download("cifar10", data_dir) == data_dir / "cifar-10-batches-py"
+    assert_matches(load_dataset("cifar10", data_dir), arrays)
+    archive.unlink()  # already in place: no second fetch
+    assert download("cifar10", data_dir) == data_dir / "cifar-10-batches-py"
+
+
+def test_download_single_files(tmp_path, monkeypatch):
+    arrays = write_mnist(tmp_path / "served", gz=True)
+    files = sorted((tmp_path / "served").iterdir())
+    _serve(monkeypatch, "mnist", *[(p, _md5(p)) for p in files])
+    assert download("mnist", tmp_path / "data") == tmp_path / "data" / "mnist"
+    assert_matches(load_dataset("mnist", tmp_path / "data"), arrays)
+
+
+def test_download_bad_checksum_keeps_nothing(tmp_path, monkeypatch):
+    archive, _ = _cifar_tarball(tmp_path)
+    _serve(monkeypatch, "cifar10", (archive, "0" * 32))
+    data_dir = tmp_path / "data"
+    with pytest.raises(DataError, match="does not match the published 0000"):
+        download("cifar10", data_dir)
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/tmp/diffnas-evil.txt", "cifar-10-batches-py/../../evil.txt"])
+def test_download_refuses_unsafe_tar_members(tmp_path, monkeypatch, member):
+    archive, _ = _cifar_tarball(tmp_path, {member: b"boom"})
+    _serve(monkeypatch, "cifar10", (archive, _md5(archive)))
+    with pytest.raises(DataError, match="refused member"):
+        download("cifar10", tmp_path / "data")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data" / "cifar-10-batches-py").exists()
+
+
+def test_download_refuses_unsafe_zip_members(tmp_path, monkeypatch):
+    archive = tmp_path / "tiny-imagenet-200.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("tiny-imagenet-200/wnids.txt", "n01\n")
+        zf.writestr("../evil.txt", "boom")
+    _serve(monkeypatch, "tiny-imagenet", (archive, _md5(archive)))
+    with pytest.raises(DataError, match="refused member '../evil.txt'"):
+        download("tiny-imagenet", tmp_path / "data")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_download_unknown_name(tmp_path):
+    with pytest.raises(DataError, match="cannot download 'digits'"):
+        download("digits", tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+def _batch(n=64, c=3, h=8, w=8, seed=0) -> torch.Tensor:
+    return torch.randint(1, 256, (n, c, h, w), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_random_crop_is_a_window_of_the_zero_padded_image():
+    x, p = _batch(), 2
+    out = random_crop(x, p, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    padded = F.pad(x, (p, p, p, p))
+    offsets = set()
+    for i in range(len(x)):
+        found = [(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8])]
+        assert found, f"sample {i} is no window of its padded image"
+        offsets.add(found[0])
+    assert len(offsets) > 5  # offsets vary per sample
+
+
+def test_random_flip_mirrors_exactly_about_half():
+    x = _batch()
+    out = random_flip(x, torch.Generator().manual_seed(2))
+    assert out.shape == x.shape
+    flipped = [torch.equal(out[i], x[i].flip(-1)) for i in range(len(x))]
+    kept = [torch.equal(out[i], x[i]) for i in range(len(x))]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 0 < sum(flipped) < len(x)
+
+
+@pytest.mark.parametrize("size", [4, 5])
+def test_cutout_zeroes_exactly_one_clipped_square(size):
+    x = _batch(n=200).float() + 1  # no zeros before cutout
+    out = cutout(x, size, torch.Generator().manual_seed(3))
+    assert out.shape == x.shape
+    clipped = 0
+    for i in range(len(x)):
+        zero = out[i] == 0
+        assert torch.equal(zero, zero[:1].expand_as(zero))  # the same square in every channel
+        assert torch.equal(out[i][~zero], x[i][~zero])
+        rows, cols = zero[0].any(1).nonzero().flatten(), zero[0].any(0).nonzero().flatten()
+        assert len(rows) and len(cols)  # the centre is inside the image, so something is cut
+        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        assert zero[0, r0:r1, c0:c1].all() and zero[0].sum() == (r1 - r0) * (c1 - c0)  # a rectangle
+        for lo, hi, extent in ((r0, r1, 8), (c0, c1, 8)):
+            assert hi - lo <= size and (hi - lo == size or lo == 0 or hi == extent)  # short only at a border
+        clipped += (r1 - r0) * (c1 - c0) < size * size
+    assert 0 < clipped < len(x)
+
+
+# ---------------------------------------------------------------------------------------------- batches
+
+def _split(n=50) -> Split:
+    # labels are sample ids, so a batch tells which samples it holds
+    return Split(_batch(n=n, h=6, w=6, seed=4), torch.arange(n))
+
+
+AUG = Augment(crop_padding=2, flip=True, cutout=3)
+STATS = dict(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+
+
+def _all(batches: Batches, epoch: int, start: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return list(batches.epoch(epoch, start_step=start))
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_batches_normalise_without_augmentation():
+    split = _split()
+    [(x, y)] = _all(Batches(split, 50, **STATS, shuffle=False), 0)
+    mean, std = torch.tensor(STATS["mean"]).view(1, 3, 1, 1), torch.tensor(STATS["std"]).view(1, 3, 1, 1)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    torch.testing.assert_close(x, (split.images.float() / 255 - mean) / std)
+    assert torch.equal(y, split.labels)
+
+
+def test_resume_mid_epoch_gives_the_tail():
+    batches = Batches(_split(), 8, **STATS, augment=AUG, seed=7)
+    full = _all(batches, 3)
+    assert len(full) == len(batches) == 6
+    torch.manual_seed(123)  # the global RNG plays no part
+    _assert_same(_all(batches, 3, start=4), full[4:])
+    _assert_same(_all(Batches(_split(), 8, **STATS, augment=AUG, seed=7), 3), full)
+
+
+def test_epochs_and_seeds_differ():
+    batches = Batches(_split(), 8, **STATS, augment=AUG, seed=7)
+    a, b = _all(batches, 0), _all(batches, 1)
+    assert not torch.equal(a[0][1], b[0][1])
+    c = _all(Batches(_split(), 8, **STATS, augment=AUG, seed=8), 0)
+    assert not torch.equal(a[0][1], c[0][1])
+
+
+def test_an_epoch_visits_every_sample_once():
+    batches = Batches(_split(), 8, **STATS, drop_last=False)
+    ids = torch.cat([y for _, y in batches.epoch(5)])
+    assert len(batches) == 7 and sorted(ids.tolist()) == list(range(50))
+    assert len(_all(Batches(_split(), 8, **STATS, drop_last=True), 5)[-1][1]) == 8
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_ranks_concatenate_to_the_single_process_batch(drop_last):
+    single = _all(Batches(_split(), 8, **STATS, augment=AUG, seed=3, drop_last=drop_last), 2)
+    ranks = [_all(Batches(_split(), 8, **STATS, augment=AUG, seed=3, drop_last=drop_last, rank=r, world=2), 2)
+             for r in range(2)]
+    assert all(len(r) == len(single) for r in ranks)
+    for step, (x, y) in enumerate(single):
+        assert torch.equal(torch.cat([r[step][0] for r in ranks]), x)
+        assert torch.equal(torch.cat([r[step][1] for r in ranks]), y)
+    assert len(ranks[0][0][1]) == 4
+
+
+def test_batch_size_errors_name_the_numbers():
+    with pytest.raises(DataError, match="batch size 64 .* 50 samples"):
+        Batches(_split(), 64, **STATS)
+    with pytest.raises(DataError, match="batch size 9 is not divisible by the 2"):
+        Batches(_split(), 9, **STATS, world=2)
+
+
+def test_search_split_is_a_seeded_partition():
+    a_train, a_val = search_split(101, 0.5, seed=0)
+    assert len(a_train) == 50 and len(a_val) == 51
+    assert sorted(torch.cat([a_train, a_val]).tolist()) == list(range(101))
+    b_train, _ = search_split(101, 0.5, seed=0)
+    c_train, _ = search_split(101, 0.5, seed=1)
+    assert torch.equal(a_train, b_train) and not torch.equal(a_train, c_train)
+    with pytest.raises(ConfigError):
+        search_split(10, 1.5, seed=0)
+
+
+def test_subset_takes_rows():
+    split = _split()
+    idx = torch.tensor([3, 1, 4])
+    part = subset(split, idx)
+    assert torch.equal(part.labels, idx) and torch.equal(part.images, split.images[idx])
