@@ -63,6 +63,10 @@ class Arch(nn.Module):
         """psi: (L, E, O)."""
         raise NotImplementedError
 
+    def forward(self) -> torch.Tensor:
+        # lets torch.func.functional_call evaluate psi at other alpha values
+        return self.weights()
+
     def probabilities(self) -> torch.Tensor:
         """The sigmoid outputs the zero-one loss pushes to 0 or 1 (empty when not sigmoid-based)."""
         return torch.zeros(0, device=self.kinds.device)

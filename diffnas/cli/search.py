@@ -1,0 +1,79 @@
+"""`diffnas search`: run a differentiable architecture search."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import ops_list, search_config_from_args
+
+FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
+          "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
+          "threshold", "skip_dropout", "max_skips", "max_steps", "train_portion", "w_lr", "w_lr_min",
+          "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback")
+
+
+def add_search_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--config", help="JSON, TOML or YAML file of config values (flags override it)")
+    a("--preset", help="darts | darts-1st | pc-darts | fair-darts | global | dnas (default darts)")
+    a("--order", help="first | second | one-level")
+    a("--hessian", help="second order Hessian-vector product: fd (finite differences) | exact (autograd)")
+    a("--xi", type=float, help="unrolled step size (default: the current weight learning rate)")
+    a("--arch", help="parametrisation: softmax | sigmoid | pc | global | dnas (presets set it)")
+    a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
+                        "tiny-imagenet | imagefolder | synthetic")
+    a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--epochs", type=int)
+    a("--batch-size", dest="batch_size", type=int)
+    a("--layers", type=int, help="cells in the search network (default 8)")
+    a("--channels", type=int, help="initial channels (default 16)")
+    a("--nodes", type=int, help="intermediate nodes per cell (default 4)")
+    a("--ops", type=ops_list, help="comma-separated candidate ops")
+    a("--partial-channels", dest="partial_channels", type=int, help="PC-DARTS K (1: off)")
+    a("--zero-one-weight", dest="zero_one_weight", type=float, help="FairDARTS zero-one loss weight")
+    a("--threshold", type=float, help="FairDARTS discretisation threshold")
+    a("--skip-dropout", dest="skip_dropout", type=float, help="dropout on skip_connect during search")
+    a("--max-skips", dest="max_skips", type=int, help="stop early when a normal cell has more skips")
+    a("--train-portion", dest="train_portion", type=float)
+    a("--w-lr", dest="w_lr", type=float)
+    a("--w-lr-min", dest="w_lr_min", type=float)
+    a("--alpha-lr", dest="alpha_lr", type=float)
+    a("--warmup-epochs", dest="warmup_epochs", type=int)
+    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch (quick runs)")
+    a("--seed", type=int)
+    a("--device", help="auto | cpu | cuda | cuda:N")
+    a("--precision", help="fp32 | bf16")
+    a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
+    a("--no-plots", dest="plots", action="store_const", const=False)
+    a("--deterministic", action="store_const", const=True)
+    a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
+    a("--run-dir", dest="run_dir")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search an architecture", description=__doc__)
+    add_search_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    p.add_argument("--dry-run", action="store_true", help="tiny synthetic search in seconds (checks the set-up)")
+    p.set_defaults(func=run)
+
+
+def dry_run_overrides(args: argparse.Namespace) -> None:
+    for name, value in dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8).items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..search import search
+
+    if args.dry_run:
+        dry_run_overrides(args)
+    cfg = search_config_from_args(args, FIELDS)
+    result = search(cfg, resume=args.resume)
+    if result.interrupted:
+        return result.exit_code
+    print(f"genotype: {result.genotype}")
+    print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
+    return 0

@@ -1,0 +1,282 @@
+"""The search loop: `search(cfg) -> SearchResult`.
+
+Per epoch: for each (search-train batch, search-validation batch) pair, an architecture step then a
+weight step (diffnas.step); then validation, alpha history, genotype, metrics, checkpoint. A run
+stopped by SIGINT/SIGTERM saves its exact position (epoch, step) and resumes to the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import arch as arch_lib
+from . import checkpoint, distributed, fastpath
+from . import config as config_lib
+from . import genotype as genotype_lib
+from .config import SearchConfig
+from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
+from .errors import CheckpointError, NumericalError
+from .guard import resolve_device, seed_everything, stop_on_signals
+from .ops import PARAMETER_FREE
+from .runlog import RunLog
+from .step import StepContext, search_step
+from .supernet import Supernet
+
+# config fields that may change when a run is resumed
+RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback")
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    genotype: genotype_lib.AnyGenotype
+    history: torch.Tensor                # (T, L, E, O) psi after each epoch, T = epochs done + 1
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
+    exit_code: int = 0
+
+
+def lr_at(epoch: int, cfg: SearchConfig) -> float:
+    """Cosine annealing from w_lr to w_lr_min over the epochs (torch CosineAnnealingLR, stepped per epoch)."""
+    return cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+
+
+def augment_for(ds: Dataset) -> Augment:
+    """DARTS search augmentation: random crop (padding 4 at 32 px) and horizontal flip for natural
+    images; digits are not mirror-symmetric, so no flip for digit datasets."""
+    _, h, _ = ds.shape
+    flip = ds.name not in ("digits", "mnist", "fashion-mnist", "svhn", "synthetic")
+    return Augment(crop_padding=max(1, h // 8), flip=flip)
+
+
+def default_run_dir(prefix: str) -> Path:
+    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, arch_lib.Arch]:
+    supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,
+                        cfg.stem_multiplier, partial=cfg.partial_channels, skip_dropout=cfg.skip_dropout)
+    arch = arch_lib.build(cfg.arch, cfg.layers, cfg.nodes, cfg.ops, supernet.reductions,
+                          zero_one_weight=cfg.zero_one_weight, threshold=cfg.threshold)
+    return supernet, arch
+
+
+@torch.no_grad()
+def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches,
+             reduce_sum: Any = None) -> tuple[float, float]:
+    """Mean loss and accuracy of the supernet with fixed psi (BN in eval mode, running statistics)."""
+    supernet.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=psi.device)
+    for x, y in batches.epoch(0):
+        logits = supernet(x, psi)
+        totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
+                               (logits.argmax(1) == y).sum().double(), torch.tensor(float(len(y)), device=psi.device, dtype=torch.float64)])
+    supernet.train()
+    if reduce_sum is not None:
+        reduce_sum(totals)
+    loss, correct, n = totals.tolist()
+    return loss / max(n, 1), correct / max(n, 1)
+
+
+def collapse_warning(genotype: genotype_lib.AnyGenotype) -> Optional[str]:
+    """The known DARTS failure: normal cells dominated by parameter-free ops."""
+    cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
+                         else [genotype.cell(False)]) if not c.reduction]
+    genes = [op for c in cells for op, _ in c.genes]
+    free = sum(op in PARAMETER_FREE for op in genes)
+    if genes and free * 2 > len(genes):
+        skips = sum(op == "skip_connect" for op in genes)
+        return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "
+                f"genes, {skips} skip_connect): the known DARTS collapse; consider --max-skips 2, "
+                f"--skip-dropout 0.2 or fewer epochs")
+    return None
+
+
+def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
+    cells = (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype) else [genotype.cell(False)])
+    return max(sum(op == "skip_connect" for op, _ in c.genes) for c in cells if not c.reduction)
+
+
+def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResult:
+    """Run (or resume) a search; writes the run folder described in docs/DESIGN.md."""
+    rank, world = distributed.setup()
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
+        if saved is None:
+            raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")
+        saved.pop("command", None)
+        overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(SearchConfig(), k)}
+        cfg = config_lib.from_dict(SearchConfig, {**saved, **overrides, "run_dir": str(run_dir)})
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
+    cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
+    device = distributed.device_for(resolve_device(cfg.device))
+    seed_everything(cfg.seed, cfg.deterministic)
+    log = RunLog(run_dir, enabled=rank == 0)
+
+    # data: the training set split once by a seeded permutation (search-train / search-validation)
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    if cfg.order == "one-level":
+        train_split, val_split = ds.train, ds.test    # no validation split; report test metrics
+    else:
+        t_idx, v_idx = search_split(len(ds.train.labels), cfg.train_portion, cfg.seed)
+        train_split, val_split = subset(ds.train, t_idx), subset(ds.train, v_idx)
+    aug = augment_for(ds)
+    common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
+    train_b = Batches(train_split, cfg.batch_size, augment=aug, seed=cfg.seed, **common)
+    val_b = Batches(val_split, cfg.batch_size, augment=aug, seed=cfg.seed + 1, **common)
+    eval_b = Batches(val_split, cfg.batch_size, shuffle=False, drop_last=False, **common)
+    steps = min(len(train_b), len(val_b))
+    if cfg.max_steps:
+        steps = min(steps, cfg.max_steps)
+
+    # model: w in the supernet, alpha in the arch module, each with its own optimiser
+    supernet, arch = build(cfg, ds.shape[0], ds.classes)
+    supernet.to(device)
+    arch.to(device)
+    model = distributed.wrap(supernet)
+    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
+    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
+                             weight_decay=cfg.alpha_wd)
+    ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.grad_clip,
+                      cfg.w_momentum, cfg.w_wd, reduce=distributed.average, check=cfg.detect_anomaly,
+                      autocast=fastpath.autocast_factory(device, cfg.precision))
+    step_fn = fastpath.step_function(search_step, cfg, device)
+
+    cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
+    ckpt_path = run_dir / "checkpoint.pt"
+    state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
+             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0}
+
+    def save_checkpoint() -> None:
+        if rank == 0:
+            checkpoint.save(ckpt_path, {**state, "supernet": supernet.state_dict(), "arch": arch.state_dict(),
+                                        "w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(),
+                                        "rng": checkpoint.rng_state()}, cfg_dict)
+        distributed.barrier()
+
+    def load_checkpoint() -> None:
+        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
+        supernet.load_state_dict(saved.pop("supernet"))
+        arch.load_state_dict(saved.pop("arch"))
+        w_opt.load_state_dict(saved.pop("w_opt"))
+        a_opt.load_state_dict(saved.pop("a_opt"))
+        checkpoint.set_rng_state(saved.pop("rng"))
+        state.update(saved)
+
+    if resume is not None and ckpt_path.is_file():
+        load_checkpoint()
+        log.truncate_metrics(state["epoch"])
+        print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}", file=sys.stderr)
+    else:
+        log.write_json("config.json", cfg_dict)
+    metrics: list[dict[str, Any]] = []
+    start_time = time.time() - state["seconds"]
+    genotype = arch.genotype()
+
+    with stop_on_signals() as stop:
+        while state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            lr = lr_at(epoch, cfg) * state["lr_scale"]
+            for group in w_opt.param_groups:
+                group["lr"] = lr
+            xi = lr if cfg.xi is None else cfg.xi   # the original unrolls with the current lr
+            update_arch = epoch >= cfg.warmup_epochs
+            epoch_start = time.time()
+            bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
+                               desc=f"search {epoch + 1}/{cfg.epochs}")
+            pairs = zip(train_b.epoch(epoch, state["step"]), val_b.epoch(epoch, state["step"]))
+            try:
+                for step, ((xt, yt), (xv, yv)) in zip(bar, pairs):
+                    loss, correct = step_fn(ctx, xt, yt, xv, yv, xi, update_arch,
+                                            f"at epoch {epoch + 1} step {step + 1}")
+                    state["totals"] = [state["totals"][0] + float(loss) * len(yt),
+                                       state["totals"][1] + float(correct), state["totals"][2] + len(yt)]
+                    state["step"] = step + 1
+                    if step % 10 == 0:
+                        t = state["totals"]
+                        bar.set_postfix(loss=f"{t[0] / t[2]:.3f}", acc=f"{t[1] / t[2]:.3f}",
+                                        img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
+                    if stop:
+                        break
+            except NumericalError as e:
+                bar.close()
+                if state["rollbacks"] < cfg.nan_rollback and ckpt_path.is_file():
+                    rollbacks = state["rollbacks"] + 1
+                    load_checkpoint()
+                    state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
+                    print(f"diffnas: {e}; rolled back to epoch {state['epoch']} with lr x{state['lr_scale']}",
+                          file=sys.stderr)
+                    continue
+                last = f"last good checkpoint: {ckpt_path} (epoch {state['epoch']})" if ckpt_path.is_file() \
+                    else "no checkpoint was written yet"
+                raise NumericalError(f"{e}; run stopped, {last}") from None
+            bar.close()
+            if stop:
+                state["seconds"] = time.time() - start_time
+                save_checkpoint()
+                log.close()
+                cmd = f"diffnas search --resume {run_dir}"
+                print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; "
+                      f"checkpoint saved; resume with: {cmd}", file=sys.stderr)
+                return SearchResult(run_dir, genotype, state["history"], metrics,
+                                    state["seconds"], True, stop.exit_code())
+
+            # end of epoch: validation, alpha history, genotype, metrics, checkpoint
+            t = distributed.sum_list(state["totals"])
+            val_loss, val_acc = evaluate(supernet, arch.weights().detach(), eval_b, distributed.sum_tensor)
+            psi = arch.weights().detach().cpu()
+            genotype = arch.genotype()
+            state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
+            row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
+                   "val_loss": val_loss, "val_acc": val_acc, "w_lr": lr, "alpha_lr": cfg.alpha_lr,
+                   "xi": xi if cfg.order == "second" else 0.0, "seconds": time.time() - epoch_start}
+            metrics.append(row)
+            log.metrics(row, epoch + 1)
+            log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
+            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time)
+            save_checkpoint()
+            if rank == 0:
+                torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
+                            "reductions": supernet.reductions, "shared": not arch.cellwise,
+                            "history": state["history"]}, run_dir / "alphas.pt")
+                if cfg.plots:
+                    _plot_curves(run_dir)
+            if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
+                print(f"diffnas: early stop at epoch {epoch + 1}: a normal cell has more than "
+                      f"{cfg.max_skips} skip_connect", file=sys.stderr)
+                break
+
+    log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
+    warning = collapse_warning(genotype)
+    if warning and rank == 0:
+        print(f"diffnas: warning: {warning}", file=sys.stderr)
+    if rank == 0 and cfg.plots:
+        _plot_run(run_dir)
+    log.close()
+    return SearchResult(run_dir, genotype, state["history"], metrics, time.time() - start_time)
+
+
+def _plot_curves(run_dir: Path) -> None:
+    try:
+        from .report import plot_curves
+    except ImportError:
+        return
+    plot_curves(run_dir)
+
+
+def _plot_run(run_dir: Path) -> None:
+    try:
+        from .report import plot_run
+    except ImportError:
+        return
+    plot_run(run_dir)

@@ -1,0 +1,134 @@
+"""One search step: the architecture update, then the weight update (DARTS Algorithm 1).
+
+The optimisation mode is chosen once (`make_step`), not tested inside the step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from . import bilevel
+from .arch import Arch
+from .guard import check_finite
+
+
+@dataclass
+class StepContext:
+    """What a step needs besides the batches; built once per search."""
+
+    supernet: nn.Module            # the plain module (w); hypergradients call it functionally
+    model: nn.Module               # what the weight step calls: the supernet, or its DDP wrapper
+    arch: Arch
+    w_opt: torch.optim.Optimizer
+    a_opt: torch.optim.Optimizer
+    order: str                     # first | second | one-level
+    hessian: str = "fd"            # second order: fd | exact
+    grad_clip: float = 5.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    reduce: bilevel.Reduce = bilevel._no_reduce   # averages architecture gradients across ranks
+    check: bool = True             # NaN/Inf checks (one device sync per check)
+    autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
+
+
+def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:
+    """loss(w, alpha) = CE(supernet_w(x, psi(alpha)), y), as a closure over one batch."""
+
+    def loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
+        psi = functional_call(ctx.arch, alpha, ())
+        return F.cross_entropy(functional_call(ctx.supernet, w, (x, psi)), y)
+
+    return loss
+
+
+def _momentum_buffers(opt: torch.optim.Optimizer, w: bilevel.Params) -> bilevel.Params:
+    by_id = {id(p): n for n, p in w.items()}
+    out = {}
+    for p, state in opt.state.items():
+        if id(p) in by_id and "momentum_buffer" in state and state["momentum_buffer"] is not None:
+            out[by_id[id(p)]] = state["momentum_buffer"]
+    return out
+
+
+def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                  xi: float) -> bilevel.Params:
+    """grad_alpha of L_val (first order) or of L_val(w', alpha) (second order), plus the
+    parametrisation's regulariser (FairDARTS zero-one loss)."""
+    w = dict(ctx.supernet.named_parameters())
+    alpha = dict(ctx.arch.named_parameters())
+    val_loss = _losses(ctx, xv, yv)
+    if ctx.order == "first" or xi == 0:
+        g = bilevel.first_order(val_loss, w, alpha, ctx.reduce)
+    else:
+        g = bilevel.second_order(_losses(ctx, xt, yt), val_loss, w, alpha, xi, ctx.hessian,
+                                 _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
+                                 reduce=ctx.reduce)
+    reg = ctx.arch.regularizer()
+    if reg.requires_grad:
+        # the regulariser depends on alpha only, so its gradient is the same on every rank
+        for n, r in bilevel.grad(reg, alpha).items():
+            g[n] = g[n] + r
+    return g
+
+
+def _weight_update(ctx: StepContext, loss: torch.Tensor, where: str) -> torch.Tensor:
+    loss.backward()
+    params = [p for p in ctx.supernet.parameters() if p.grad is not None]
+    norm = nn.utils.clip_grad_norm_(params, ctx.grad_clip if ctx.grad_clip > 0 else math.inf)
+    if ctx.check:
+        check_finite("weight gradient", where, [norm])
+    ctx.w_opt.step()
+    return norm
+
+
+def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                xi: float, update_arch: bool, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns (training loss, number correct) of the weight step, as device tensors."""
+    autocast = ctx.autocast() if ctx.autocast else torch.autocast("cpu", enabled=False)
+    if ctx.order == "one-level":
+        # w and alpha together on the training batch (DARTS section 3.3, "single-level")
+        ctx.w_opt.zero_grad(set_to_none=True)
+        ctx.a_opt.zero_grad(set_to_none=True)
+        psi = ctx.arch.weights() if update_arch else ctx.arch.weights().detach()
+        with autocast:
+            logits = ctx.model(xt, psi)
+            loss = F.cross_entropy(logits.float(), yt)
+        if ctx.check:
+            check_finite("training loss", where, [loss])
+        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, where)
+        if update_arch:
+            ctx.reduce([p.grad for p in ctx.arch.parameters() if p.grad is not None])
+            ctx.a_opt.step()
+        return loss.detach(), (logits.argmax(1) == yt).sum()
+
+    # Phase 1: architecture step on a validation batch
+    if update_arch:
+        ctx.a_opt.zero_grad(set_to_none=True)
+        with autocast:
+            g = arch_gradient(ctx, xt, yt, xv, yv, xi)
+        if ctx.check:
+            check_finite("architecture gradient", where, g.values())
+        for n, p in ctx.arch.named_parameters():
+            p.grad = g[n].to(p.dtype)
+        ctx.a_opt.step()
+
+    # Phase 2: weight step on a training batch, alpha fixed
+    ctx.w_opt.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        psi = ctx.arch.weights()
+    with autocast:
+        logits = ctx.model(xt, psi)
+        loss = F.cross_entropy(logits.float(), yt)
+    if ctx.check:
+        check_finite("training loss", where, [loss])
+    _weight_update(ctx, loss, where)
+    if ctx.check and update_arch:
+        check_finite("architecture parameter", where, ctx.arch.parameters())
+    return loss.detach(), (logits.argmax(1) == yt).sum()
