@@ -1,0 +1,232 @@
+"""Matplotlib figures of a run: weight heatmaps, weight evolution, the per-layer network, learning curves.
+
+Figures are built on `matplotlib.figure.Figure` directly, never through pyplot: no global figure
+registry to leak, no interactive backend, and importing this module changes nothing for the user.
+Every function takes plain data (the `alphas.pt` dict, metric records, a genotype) and returns a
+Figure; `save_figure` writes PNG + SVG. Reading run folders lives in `report.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from .celldiagram import OP_COLORS, op_color
+from .errors import DiffnasError
+from .genotype import CellwiseGenotype
+
+ALPHA_KEYS = ("ops", "edges", "reductions", "shared", "history")
+
+
+def load_alphas(path: Path) -> dict[str, Any]:
+    """Read and check `alphas.pt`; DiffnasError naming what is wrong."""
+    try:
+        a = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a corrupt file; report them all the same way
+        raise DiffnasError(f"{path}: cannot read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    if not isinstance(a, dict) or any(k not in a for k in ALPHA_KEYS):
+        raise DiffnasError(f"{path}: expected a dict with keys {', '.join(ALPHA_KEYS)}")
+    h = a["history"]
+    if not isinstance(h, torch.Tensor) or h.dim() != 4:
+        raise DiffnasError(f"{path}: 'history' must be a tensor (T, L, E, O)")
+    if h.shape[2] != len(a["edges"]) or h.shape[3] != len(a["ops"]) or h.shape[0] < 1:
+        raise DiffnasError(f"{path}: history shape {tuple(h.shape)} does not match "
+                           f"{len(a['edges'])} edges x {len(a['ops'])} ops")
+    return a
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl; skips lines that do not parse (a run still writing its last line)."""
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(r, dict):
+            records.append(r)
+    return records
+
+
+def edge_labels(edges: Sequence[Sequence[int]]) -> list[str]:
+    return [f"({int(s)} -> {int(d)})" for s, d in edges]
+
+
+def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
+    """(title, layer) of the cells worth drawing: normal + reduce when shared, every layer otherwise."""
+    layers = alphas["history"].shape[1]
+    red = {int(r) for r in alphas["reductions"]}
+    if alphas["shared"]:
+        out = []
+        normal = [k for k in range(layers) if k not in red]
+        reduce = [k for k in range(layers) if k in red]
+        if normal:
+            out.append(("normal cell", normal[0]))
+        if reduce:
+            out.append(("reduction cell", reduce[0]))
+        return out
+    return [(f"layer {k} ({'reduction' if k in red else 'normal'})", k) for k in range(layers)]
+
+
+def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Sequence[int]],
+             vmin: float, vmax: float, fontsize: float) -> Any:
+    im = ax.imshow(psi.numpy(), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(ops)), list(ops), rotation=45, ha="right", fontsize=fontsize + 1)
+    ax.set_yticks(range(len(edges)), edge_labels(edges), fontsize=fontsize + 1)
+    mid = (vmin + vmax) / 2
+    for e in range(psi.shape[0]):
+        for o in range(psi.shape[1]):
+            v = float(psi[e, o])
+            ax.text(o, e, f"{v:.2f}", ha="center", va="center", fontsize=fontsize,
+                    color="black" if v > mid else "white")
+    return im
+
+
+def heatmap_figure(alphas: dict[str, Any]) -> Figure:
+    """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale."""
+    final = alphas["history"][-1].float()  # (L, E, O)
+    views = cell_views(alphas)
+    ops, edges = alphas["ops"], alphas["edges"]
+    cols = min(len(views), 4)
+    rows = math.ceil(len(views) / cols)
+    small = len(views) > 2  # small multiples: smaller text
+    w = (0.55 * len(ops) + 1.6) * cols + 1.0
+    h = (0.3 * len(edges) + 1.6) * rows
+    fig = Figure(figsize=(w, h), layout="constrained")
+    vmin, vmax = min(0.0, float(final.min())), max(float(final.max()), 1e-6)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    im = None
+    for ax, (title, k) in zip(axes.flat, views):
+        im = _heatmap(ax, final[k], ops, edges, vmin, vmax, 6 if small else 8)
+        ax.set_title(title, fontsize=10)
+    for ax in list(axes.flat)[len(views):]:
+        ax.set_visible(False)
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8, label="weight psi")
+    fig.suptitle("architecture weights after activation (final epoch)")
+    return fig
+
+
+def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = None) -> Figure:
+    """psi of one layer over the epochs: one panel per edge, one line per op, one legend."""
+    h = alphas["history"][:, layer].float()  # (T, E, O)
+    ops, edges = alphas["ops"], alphas["edges"]
+    n = len(edges)
+    cols = min(n, 5)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(2.6 * cols + 1.8, 2.0 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    epochs = range(h.shape[0])
+    marker = "o" if h.shape[0] < 4 else None  # a single point would otherwise be invisible
+    for e, (ax, label) in enumerate(zip(axes.flat, edge_labels(edges))):
+        for o, op in enumerate(ops):
+            ax.plot(epochs, h[:, e, o].numpy(), color=op_color(op), label=op, marker=marker, lw=1.5)
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("psi")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", fontsize=8)
+    fig.suptitle(title or f"architecture weights over the epochs, layer {layer}")
+    return fig
+
+
+def _ink(fill: str) -> str:
+    """Black or white text, whichever reads better on `fill` (#rrggbb), by relative luminance."""
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "white"
+
+
+def _input_name(j: int) -> str:
+    return ("k-2", "k-1")[j] if j < 2 else f"n{j - 2}"
+
+
+def network_figure(genotype: CellwiseGenotype) -> Figure:
+    """Every cell of a per-layer genotype in order, one column per cell: a box per gene coloured by its
+    op and labelled with its input; reduction cells framed and marked R (the DNAS per-layer figure)."""
+    cells = genotype.cells_
+    genes = max(len(c.genes) for c in cells)
+    fig = Figure(figsize=(max(4.0, 0.62 * len(cells) + 3.2), max(2.6, 0.34 * genes + 1.6)), layout="constrained")
+    ax = fig.add_subplot()
+    used: dict[str, None] = {}
+    for k, cell in enumerate(cells):
+        if cell.reduction:  # a frame around the whole column
+            ax.add_patch(Rectangle((k - 0.5, -0.5), 1, genes, facecolor="#eeeeee", edgecolor="black", lw=1.5))
+        for g, (op, j) in enumerate(cell.genes):
+            used[op] = None
+            ax.add_patch(Rectangle((k - 0.42, g - 0.42), 0.84, 0.84, facecolor=op_color(op),
+                                   edgecolor="white", hatch="//" if op == "none" else None))
+            ax.text(k, g, _input_name(j), ha="center", va="center", fontsize=6, color=_ink(op_color(op)))
+    ax.set_xlim(-0.5, len(cells) - 0.5)
+    ax.set_ylim(genes - 0.5, -0.5)  # gene 0 on top
+    ax.set_xticks(range(len(cells)), [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(cells)],
+                  fontsize=8)
+    ax.set_yticks(range(genes), [f"node {g // 2} ({'ab'[g % 2]})" for g in range(genes)], fontsize=8)
+    ax.set_xlabel("cell (N normal, R reduction); box text: the gene's input")
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    order = list(OP_COLORS)  # legend in the PRIMITIVES order, unknown ops after
+    used_sorted = sorted(used, key=lambda op: (order.index(op) if op in order else len(order), op))
+    fig.legend(handles=[Patch(facecolor=op_color(op), label=op) for op in used_sorted],
+               loc="outside right upper", fontsize=8, title="op")
+    ax.set_title("per-layer architecture")
+    return fig
+
+
+def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
+    """Loss, accuracy and learning rates per epoch: search (train/val) or train (train/test) metrics."""
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    x = [r.get("epoch", i) for i, r in enumerate(records)]
+    panels = [("loss", ("train_loss", "val_loss", "test_loss")),
+              ("accuracy", ("train_acc", "val_acc", "test_acc")),
+              ("learning rate", ("w_lr", "alpha_lr", "lr"))]
+    for ax, (name, keys) in zip(axes, panels):
+        drawn = []
+        for key in keys:
+            pts = [(xi, r[key]) for xi, r in zip(x, records) if isinstance(r.get(key), (int, float))]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, label=key, marker="o" if len(pts) < 4 else None)
+                drawn += ys
+        if name == "learning rate" and drawn and min(drawn) > 0 and max(drawn) / min(drawn) > 20:
+            ax.set_yscale("log")  # w_lr and alpha_lr differ by ~100x
+        if drawn:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, f"no {name} recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write `stem.png` and `stem.svg` (atomically, so a page refreshed mid-run never sees half a file)."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        target = stem.with_name(f"{stem.name}.{fmt}")
+        tmp = target.with_name(target.name + ".tmp")
+        with rc_context({"svg.fonttype": "none"}):  # SVG text stays text: smaller, faster, searchable
+            fig.savefig(tmp, format=fmt, dpi=110)
+        fig.set_layout_engine("none")  # keep the layout just computed: the next format skips solving it again
+        tmp.replace(target)
+        out.append(target)
+    return out

@@ -1,0 +1,285 @@
+"""Figures and a one-file HTML report from a run folder (DESIGN.md, "Run folder").
+
+`plot_run` writes every figure the folder supports into `figures/`; `plot_curves` only the learning
+curves (cheap enough for a training loop to call every few epochs); `write_report` writes
+`report.html`, which embeds its PNGs as base64 so the file alone opens in a browser, and links to
+the SVG/PNG/.dot files beside it. A piece that is missing or unreadable is skipped with one line
+saying so; the rest is still drawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from . import genotype as G
+from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
+from .errors import DiffnasError
+from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
+                    read_metrics, save_figure)
+
+log = logging.getLogger(__name__)
+PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
+CAPTIONS = {"curves": "learning curves", "weights_heatmap": "final architecture weights psi (edges x ops)",
+            "weights_evolution": "architecture weights over the epochs", "cell": "cell diagram",
+            "network": "per-layer architecture of the whole network"}
+
+
+def _parts(run_dir: Path) -> list[tuple[str, Path]]:
+    """('', run) for a plain run; ('search', ...), ('train', ...) for a pipeline folder."""
+    subs = [(name, run_dir / name) for name in ("search", "train") if (run_dir / name).is_dir()]
+    return subs or [("", run_dir)]
+
+
+def _check_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise DiffnasError(f"{run_dir}: no such run folder")
+    if not run_dir.is_dir():
+        raise DiffnasError(f"{run_dir}: not a folder (expected a run folder)")
+    if not any((d / p).is_file() for _, d in _parts(run_dir) for p in PIECES) \
+            and not any((run_dir / p).is_file() for p in PIECES):
+        raise DiffnasError(f"{run_dir}: not a run folder (none of {', '.join(PIECES)} found)")
+    return run_dir
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is None:
+        log.warning(text)
+    else:
+        notes.append(text)
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _metrics(run: Path, notes: list[str] | None, where: str) -> list[dict[str, Any]]:
+    path = run / "metrics.jsonl"
+    if not path.is_file():
+        _note(notes, f"{where}no metrics.jsonl: learning curves skipped")
+        return []
+    records = read_metrics(path)
+    if not records:
+        _note(notes, f"{where}metrics.jsonl has no records: learning curves skipped")
+    return records
+
+
+def _genotype(run: Path, notes: list[str] | None, where: str) -> G.AnyGenotype | None:
+    path = run / "genotype.json"
+    if not path.is_file():
+        _note(notes, f"{where}no genotype.json: cell diagrams and genotype skipped")
+        return None
+    try:
+        return G.load(str(path))
+    except DiffnasError as e:
+        _note(notes, f"{where}genotype.json unreadable ({_short(e)}): cell diagrams skipped")
+        return None
+
+
+def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
+    """Only the learning curves (`figures/curves.png|svg`); [] while metrics.jsonl has no record."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.jsonl"
+    records = read_metrics(path) if path.is_file() else []
+    if not records:
+        return []
+    return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
+
+
+def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
+    paths: list[Path] = []
+    records = _metrics(run, notes, where)
+    if records:
+        paths += save_figure(curves_figure(records), out / "curves")
+    if not (run / "alphas.pt").is_file():
+        _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
+    else:
+        try:
+            alphas = load_alphas(run / "alphas.pt")
+        except DiffnasError as e:
+            _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
+        else:
+            paths += save_figure(heatmap_figure(alphas), out / "weights_heatmap")
+            for title, k in cell_views(alphas):
+                name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
+                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")
+                paths += save_figure(fig, out / f"weights_evolution_{name}")
+    genotype = _genotype(run, notes, where)
+    if genotype is not None:
+        if not dot_available():
+            _note(notes, f"{where}{DOT_MISSING}")
+        try:
+            paths += write_cell_diagrams(genotype, out)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
+            _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
+        if isinstance(genotype, G.CellwiseGenotype):
+            paths += save_figure(network_figure(genotype), out / "network")
+    return paths
+
+
+def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | None = None) -> list[Path]:
+    """Write every figure the run folder supports (PNG + SVG, and .dot sources) and return their paths.
+
+    Figures go to `out_dir` (default `run_dir/figures`); a pipeline folder's sub-runs go to
+    `figures/search/` and `figures/train/`. One line per missing piece is appended to `notes`
+    (logged as a warning when `notes` is None).
+    """
+    run_dir = _check_dir(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "figures"
+    paths: list[Path] = []
+    for name, run in _parts(run_dir):
+        paths += _plot_one(run, out / name if name else out, notes, f"{name}: " if name else "")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;
+font-size:90%}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.missing{color:#a40}"""
+# Lets a headless browser check the page: one flag per <img>, true when it decoded.
+_SCRIPT = """window.addEventListener("load", function () {
+  document.body.dataset.images = JSON.stringify(Array.from(document.images).map(
+    function (i) { return i.complete && i.naturalWidth > 0; }));
+});"""
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x))
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _table(d: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in _flatten(d).items())
+    return f"<table>{rows}</table>"
+
+
+def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        _note(notes, f"{where}{path.name} unreadable ({_short(e)}): skipped")
+        return None
+    return d if isinstance(d, dict) else {"value": d}
+
+
+def _final_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {f"final {k}": v for k, v in records[-1].items()}
+    for key in ("val_acc", "test_acc"):
+        scored = [r for r in records if isinstance(r.get(key), (int, float))]
+        if scored:
+            best = max(scored, key=lambda r: r[key])
+            out[f"best {key}"] = f"{best[key]:.4g} (epoch {best.get('epoch', records.index(best))})"
+    return out
+
+
+def paper_notation(genotype: G.AnyGenotype) -> str:
+    """`str(genotype)` for a Genotype; for a per-layer genotype the same gene notation, a line per cell."""
+    if isinstance(genotype, G.Genotype):
+        return str(genotype)
+    return "\n".join(f"cell {k} ({'reduce' if c.reduction else 'normal'}): "
+                     f"[{', '.join(f'({op!r}, {j})' for op, j in c.genes)}], concat={list(c.concat)}"
+                     for k, c in enumerate(genotype.cells_))
+
+
+def _figures_html(paths: list[Path], base: Path) -> str:
+    stems: dict[Path, list[Path]] = {}
+    for p in paths:
+        stems.setdefault(p.with_suffix(""), []).append(p)
+    parts = []
+    for stem, files in stems.items():
+        kind = next((c for c in CAPTIONS if stem.name.startswith(c)), "")
+        links = " ".join(f'<a href="{quote(os.path.relpath(f, base).replace(os.sep, "/"))}">{f.suffix[1:]}</a>'
+                         for f in files)
+        png = next((f for f in files if f.suffix == ".png"), None)
+        img = ""
+        if png is not None:
+            data = base64.b64encode(png.read_bytes()).decode("ascii")
+            img = f'<img src="data:image/png;base64,{data}" alt="{_e(stem.name)}">'
+        else:
+            img = '<p class="missing">not rendered (Graphviz missing); the .dot source is linked</p>'
+        parts.append(f"<figure>{img}<figcaption>{_e(CAPTIONS.get(kind, stem.name))}: "
+                     f"<code>{_e(stem.name)}</code> [{links}]</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str]) -> str:
+    where = f"{name}: " if name else ""
+    out = [f"<h2>{_e(name)} run</h2>" if name else ""]
+    records = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
+    summary = _json_file(run / "summary.json", notes, where) or {}
+    if records:
+        summary = {**summary, **_final_metrics(records)}
+    if summary:
+        out.append(f"<h3>summary</h3>{_table(summary)}")
+    config = _json_file(run / "config.json", notes, where)
+    if config is not None:
+        out.append(f"<h3>config</h3>{_table(config)}")
+    elif not (run / "config.json").is_file():
+        notes.append(f"{where}no config.json: config table skipped")
+    if figures:
+        out.append(f"<h3>figures</h3>{_figures_html(figures, base)}")
+    if (run / "genotype.json").is_file():
+        try:
+            g = G.load(str(run / "genotype.json"))
+        except DiffnasError:
+            pass  # already noted by plot_run
+        else:
+            out.append(f"<h3>genotype</h3><p>paper notation</p><pre>{_e(paper_notation(g))}</pre>"
+                       f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(g))}</pre>")
+    return "\n".join(out)
+
+
+def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
+    """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path."""
+    run_dir = _check_dir(run_dir)
+    collected: list[str] = []
+    sections = []
+    if _parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run
+        sections.append(_section("", run_dir, [], run_dir, collected))
+    for name, run in _parts(run_dir):
+        out = run_dir / "figures" / name if name else run_dir / "figures"
+        figures = _plot_one(run, out, collected, f"{name}: " if name else "")
+        sections.append(_section(name, run, figures, run_dir, collected))
+    for n in collected:
+        _note(notes, n)
+    missing = "".join(f'<li class="missing">{_e(n)}</li>' for n in collected)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>diffnas report: {_e(run_dir.resolve().name)}</title><style>{_STYLE}</style></head>\n<body>"
+            f"<h1>diffnas report: {_e(run_dir.resolve().name)}</h1><p><code>{_e(run_dir.resolve())}</code>, "
+            f"written {stamp}</p>" + (f"<h3>missing pieces</h3><ul>{missing}</ul>" if missing else "")
+            + "\n".join(sections) + f"<script>{_SCRIPT}</script></body></html>\n")
+    path = run_dir / "report.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

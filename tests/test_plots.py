@@ -1,0 +1,255 @@
+"""Figures and cell diagrams drawn from small generated run folders (runfolder_fixtures)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from runfolder_fixtures import search_metrics, train_metrics, write_search_run, write_train_run
+
+from diffnas import celldiagram, plots, report
+from diffnas import genotype as G
+from diffnas.errors import DiffnasError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    with Image.open(path) as im:
+        im.verify()  # checks the chunks' CRCs
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+        assert rgb.width > 200 and rgb.height > 150, (path, rgb.size)
+        assert any(lo < hi for lo, hi in rgb.getextrema()), f"{path} is a single colour"
+
+
+def check_svg(path: Path) -> None:
+    root = ET.parse(path).getroot()
+    assert root.tag.rsplit("}", 1)[-1] == "svg", path
+
+
+def check_figures(paths: list[Path]) -> None:
+    for p in paths:
+        assert p.is_file(), p
+        if p.suffix == ".png":
+            check_png(p)
+        elif p.suffix == ".svg":
+            check_svg(p)
+
+
+def stems(paths: list[Path], suffix: str) -> set[str]:
+    return {p.stem for p in paths if p.suffix == suffix}
+
+
+_EDGE = re.compile(r"^\s*(\w+)\s*->\s*(\w+)\s*\[(.*)\];\s*$")
+
+
+def dot_edges(text: str) -> tuple[Counter, Counter]:
+    """(multiset of (src, dst, op) gene edges, multiset of nodes joined to the output) from dot text."""
+    def index(node: str) -> int:
+        m = re.fullmatch(r"in([01])|n(\d+)", node)
+        assert m, f"unexpected node id {node!r}"
+        return int(m[1]) if m[1] is not None else int(m[2]) + 2
+
+    genes: Counter = Counter()
+    concat: Counter = Counter()
+    for line in text.splitlines():
+        m = _EDGE.match(line)
+        if m is None:
+            assert "->" not in line, f"unparsed edge line {line!r}"
+            continue
+        src, dst, attrs = m.groups()
+        if dst == "out":
+            concat[index(src)] += 1
+            continue
+        label = re.search(r'label="([^"]*)"', attrs)
+        assert label, line
+        genes[(index(src), index(dst), label[1])] += 1
+    return genes, concat
+
+
+def expected_edges(cell: G.Cell) -> tuple[Counter, Counter]:
+    return (Counter((j, g // 2 + 2, op) for g, (op, j) in enumerate(cell.genes) if op != "none"),
+            Counter(cell.concat))
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], list[str]]:
+    run = write_search_run(tmp_path_factory.mktemp("shared"), shared=True, layers=5, nodes=2, epochs=3)
+    notes: list[str] = []
+    return run, report.plot_run(run, notes=notes), notes
+
+
+@pytest.fixture(scope="module")
+def global_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], list[str]]:
+    # no metrics.jsonl: this variant also checks that a missing piece is named and the rest drawn
+    run = write_search_run(tmp_path_factory.mktemp("global"), shared=False, layers=3, nodes=1, epochs=2,
+                           omit={"metrics.jsonl"})
+    notes: list[str] = []
+    return run, report.plot_run(run, notes=notes), notes
+
+
+def test_shared_run_figures(shared_run: tuple[Path, list[Path], list[str]]) -> None:
+    run, paths, notes = shared_run
+    assert notes == []
+    assert all(p.parent == run / "figures" for p in paths)
+    want = {"curves", "weights_heatmap", "weights_evolution_normal", "weights_evolution_reduction",
+            "cell_normal", "cell_reduce"}
+    assert stems(paths, ".png") == want and stems(paths, ".svg") == want
+    assert stems(paths, ".dot") == {"cell_normal", "cell_reduce"}
+    check_figures(paths)
+    genotype = G.load(str(run / "genotype.json"))
+    for reduction, stem in ((False, "cell_normal"), (True, "cell_reduce")):
+        text = (run / "figures" / f"{stem}.dot").read_text()
+        assert dot_edges(text) == expected_edges(genotype.cell(reduction))
+
+
+def test_global_run_figures(global_run: tuple[Path, list[Path], list[str]]) -> None:
+    run, paths, notes = global_run
+    assert notes == ["no metrics.jsonl: learning curves skipped"]
+    genotype = G.load(str(run / "genotype.json"))
+    assert isinstance(genotype, G.CellwiseGenotype)
+    distinct = celldiagram.distinct_cells(genotype)
+    cells = {stem for stem, _, _ in distinct}
+    want = {"weights_heatmap", "network"} | {f"weights_evolution_layer{k:02d}" for k in range(3)} | cells
+    assert stems(paths, ".png") == want and stems(paths, ".svg") == want
+    assert stems(paths, ".dot") == cells
+    check_figures(paths)
+    for stem, _, cell in distinct:
+        assert dot_edges((run / "figures" / f"{stem}.dot").read_text()) == expected_edges(cell)
+
+
+def test_dot_edges_exclude_none_and_match_every_gene(tmp_path: Path) -> None:
+    with_none = G.Cell((("sep_conv_3x3", 0), ("none", 1), ("skip_connect", 2), ("none", 0),
+                        ("dil_conv_3x3", 3), ("dil_conv_3x3", 3)), (2, 3, 4), False)
+    reduce = G.Cell((("max_pool_3x3", 0), ("max_pool_3x3", 1), ("none", 2), ("avg_pool_3x3", 1),
+                     ("skip_connect", 2), ("sep_conv_5x5", 0)), (2, 3, 4), True)
+    cellwise = G.CellwiseGenotype((with_none, reduce, with_none))
+    for genotype in (G.KNOWN["DARTS_V2"], G.KNOWN["PC_DARTS_CIFAR"], cellwise):
+        out = tmp_path / str(id(genotype))
+        paths = celldiagram.write_cell_diagrams(genotype, out)
+        distinct = celldiagram.distinct_cells(genotype)
+        assert len(distinct) == 2  # the repeated cell is drawn once
+        for stem, _, cell in distinct:
+            assert dot_edges((out / f"{stem}.dot").read_text()) == expected_edges(cell)
+        check_figures(paths)
+    assert "none" not in celldiagram.cell_dot(with_none)
+
+
+def test_missing_dot_writes_source_and_warns_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(celldiagram.shutil, "which", lambda name: None)
+    monkeypatch.setattr(celldiagram, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="apt-get install graphviz") as caught:
+        first = celldiagram.write_cell_diagrams(G.KNOWN["DARTS"], tmp_path / "a")
+        second = celldiagram.write_cell_diagrams(G.KNOWN["DARTS"], tmp_path / "b")
+    assert len([w for w in caught if "graphviz" in str(w.message)]) == 1
+    assert {p.suffix for p in first + second} == {".dot"} and len(first) == 2
+    run = write_train_run(tmp_path / "run", omit={"metrics.jsonl"})
+    notes: list[str] = []
+    report.plot_run(run, notes=notes)
+    assert any("apt-get install graphviz" in n for n in notes)
+
+
+def test_heatmap_labels_and_values(global_run: tuple[Path, list[Path], list[str]]) -> None:
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    fig = plots.heatmap_figure(alphas)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+    assert len(panels) == alphas["history"].shape[1]
+    final = alphas["history"][-1]
+    for k, ax in enumerate(panels):
+        assert [t.get_text() for t in ax.get_yticklabels()] == [f"({s} -> {d})" for s, d in alphas["edges"]]
+        assert [t.get_text() for t in ax.get_xticklabels()] == list(alphas["ops"])
+        values = sorted(float(t.get_text()) for t in ax.texts)
+        assert values == pytest.approx(sorted(final[k].flatten().tolist()), abs=0.006)
+
+
+def test_evolution_panels_follow_history(global_run: tuple[Path, list[Path], list[str]]) -> None:
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    h = alphas["history"]
+    fig = plots.evolution_figure(alphas, layer=2)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == h.shape[2]
+    assert len(fig.legends) == 1
+    for e, ax in enumerate(panels):
+        assert ax.get_title() == f"({alphas['edges'][e][0]} -> {alphas['edges'][e][1]})"
+        for o, line in enumerate(ax.get_lines()):
+            assert line.get_label() == alphas["ops"][o]
+            assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), h[:, 2, e, o].float())
+
+
+def test_network_figure_marks_reductions(global_run: tuple[Path, list[Path], list[str]]) -> None:
+    genotype = G.load(str(global_run[0] / "genotype.json"))
+    fig = plots.network_figure(genotype)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(genotype.cells_)]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sorted(legend) == sorted({op for c in genotype.cells_ for op, _ in c.genes})
+
+
+@pytest.mark.parametrize("kind", ["search", "train"])
+def test_curves_show_the_recorded_series(kind: str) -> None:
+    records = search_metrics(4) if kind == "search" else train_metrics(4)
+    fig = plots.curves_figure(records)
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    if kind == "search":
+        assert legends == [["train_loss", "val_loss"], ["train_acc", "val_acc"], ["w_lr", "alpha_lr"]]
+        assert fig.axes[2].get_yscale() == "log"
+    else:
+        assert legends == [["train_loss", "test_loss"], ["train_acc", "test_acc"], ["lr"]]
+    val = fig.axes[0].get_lines()[1]
+    assert list(val.get_ydata()) == [r[f"{'val' if kind == 'search' else 'test'}_loss"] for r in records]
+
+
+def test_plot_curves_is_cheap_and_tolerates_a_partial_line(tmp_path: Path) -> None:
+    run = write_search_run(tmp_path / "r", omit={"metrics.jsonl", "alphas.pt", "genotype.json"})
+    assert report.plot_curves(run) == []
+    (run / "metrics.jsonl").write_text('{"epoch": 0, "train_loss": 2.0}\n{"epoch": 1, "tr')  # still being written
+    paths = report.plot_curves(run)
+    assert sorted(p.name for p in paths) == ["curves.png", "curves.svg"]
+    check_figures(paths)
+
+
+def test_broken_pieces_are_reported_and_the_rest_drawn(tmp_path: Path) -> None:
+    run = write_search_run(tmp_path / "r", layers=3, nodes=2, omit={"metrics.jsonl"})
+    (run / "alphas.pt").write_bytes(b"not a torch file")
+    (run / "genotype.json").write_text('{"normal": [["sep_conv_3x3", 0]]}')
+    notes: list[str] = []
+    assert report.plot_run(run, tmp_path / "out", notes=notes) == []
+    assert len(notes) == 3, notes
+    assert notes[0] == "no metrics.jsonl: learning curves skipped"
+    assert "alphas.pt: cannot read" in notes[1] and notes[1].endswith("skipped")
+    assert notes[2].startswith("genotype.json unreadable") and notes[2].endswith("cell diagrams skipped")
+    write_search_run(run, layers=3, nodes=2, omit={"metrics.jsonl", "alphas.pt"})  # a good genotype now
+    notes.clear()
+    paths = report.plot_run(run, tmp_path / "out", notes=notes)
+    assert stems(paths, ".dot") == {"cell_normal", "cell_reduce"} and all(p.parent == tmp_path / "out" for p in paths)
+    assert len(notes) == 2 and "alphas.pt: cannot read" in notes[1]
+
+
+def test_empty_or_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    for bad in (tmp_path / "nope", tmp_path):
+        with pytest.raises(DiffnasError) as err:
+            report.plot_run(bad)
+        assert "\n" not in str(err.value) and str(bad) in str(err.value)
+
+
+def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diffnas.cli import plot as plot_cmd
+
+    parser = argparse.ArgumentParser(prog="diffnas")
+    plot_cmd.register(parser.add_subparsers(dest="command"))
+    run = write_train_run(tmp_path / "t", omit={"metrics.jsonl"})  # genotype only: cell diagrams are cheap
+    args = parser.parse_args(["plot", str(run), "--out", str(tmp_path / "figs")])
+    assert args.func(args) == 0
+    out, err = capsys.readouterr()
+    printed = [Path(line) for line in out.splitlines()]
+    assert {p.name for p in printed} == {f"cell_{c}.{x}" for c in ("normal", "reduce") for x in ("dot", "png", "svg")}
+    assert all(p.is_file() and p.parent == tmp_path / "figs" for p in printed)
+    assert "no alphas.pt" in err and "no metrics.jsonl" in err

@@ -1,0 +1,149 @@
+"""report.html: what it links exists, missing pieces are named, and a real browser decodes every image."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from PIL import Image
+from runfolder_fixtures import write_pipeline_run, write_train_run
+
+from diffnas import genotype as G
+from diffnas import report
+from diffnas.errors import DiffnasError
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+class Refs(HTMLParser):
+    """Every img src and a href of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a.get("src") or "")
+        if tag == "a":
+            self.links.append(a.get("href") or "")
+
+
+def check_refs(page: Path) -> Refs:
+    refs = Refs()
+    refs.feed(page.read_text())
+    for src in refs.imgs + refs.links:
+        if src.startswith("data:image/png;base64,"):
+            png = base64.b64decode(src.split(",", 1)[1], validate=True)
+            with Image.open(io.BytesIO(png)) as im:
+                im.load()
+                assert im.width > 200 and im.height > 150
+        else:
+            assert not re.match(r"^[a-z]+:", src), f"non-relative reference {src!r}"
+            assert (page.parent / unquote(src)).is_file(), f"{page.name} references missing {src!r}"
+    return refs
+
+
+def text_of(page: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", page.read_text()))
+
+
+@pytest.fixture(scope="module")
+def pipeline_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    run = write_pipeline_run(tmp_path_factory.mktemp("pipe") / "run", shared=True, nodes=2, epochs=2)
+    notes: list[str] = []
+    return report.write_report(run, notes=notes), notes
+
+
+def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: tuple[Path, list[str]]) -> None:
+    page, notes = pipeline_report
+    run = page.parent
+    assert page == run / "report.html"
+    refs = check_refs(page)
+    linked = {unquote(h) for h in refs.links}
+    for sub, stems in (("search", ("curves", "weights_heatmap", "weights_evolution_normal",
+                                   "weights_evolution_reduction", "cell_normal", "cell_reduce")),
+                       ("train", ("curves", "cell_normal", "cell_reduce"))):
+        for stem in stems:
+            assert f"figures/{sub}/{stem}.svg" in linked
+    assert len(refs.imgs) == 9  # one embedded PNG per figure above
+    assert notes == ["train: no alphas.pt: weight heatmaps and weight evolution skipped"]
+    text = text_of(page)
+    assert "search run" in text and "train run" in text
+    summary = json.loads((run / "summary.json").read_text())
+    assert all(k in text for k in summary)
+    config = json.loads((run / "search" / "config.json").read_text())
+    assert all(k in text for k in config)
+    found = G.load(str(run / "search" / "genotype.json"))
+    assert str(found) in text and G.to_json(found) in html.unescape(page.read_text())
+    assert "train: no alphas.pt: weight heatmaps and weight evolution skipped" in text
+
+
+def test_missing_pieces_are_named_and_the_rest_reported(tmp_path: Path) -> None:
+    run = write_train_run(tmp_path / "t", omit={"metrics.jsonl", "config.json"})
+    page = report.write_report(run)
+    text = text_of(page)
+    for line in ("no metrics.jsonl: learning curves skipped",
+                 "no alphas.pt: weight heatmaps and weight evolution skipped",
+                 "no config.json: config table skipped"):
+        assert line in text
+    refs = check_refs(page)
+    assert len(refs.imgs) == 2  # the two cell diagrams are still there
+    assert str(G.load(str(run / "genotype.json"))) in text
+
+
+def test_empty_or_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a run")
+    for bad in (tmp_path / "nope", tmp_path, tmp_path / "notes.txt"):
+        with pytest.raises(DiffnasError) as err:
+            report.write_report(bad)
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diffnas.cli import report as report_cmd
+
+    parser = argparse.ArgumentParser(prog="diffnas")
+    report_cmd.register(parser.add_subparsers(dest="command"))
+    run = write_train_run(tmp_path / "t", omit={"metrics.jsonl"})
+    args = parser.parse_args(["report", str(run)])
+    assert args.func(args) == 0
+    out, err = capsys.readouterr()
+    assert Path(out.strip()) == run / "report.html" and (run / "report.html").is_file()
+    assert "no metrics.jsonl" in err
+
+
+def test_browser_decodes_every_image(pipeline_report: tuple[Path, list[str]], tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium")
+    page, _ = pipeline_report
+    n = len(check_refs(page).imgs)
+    # a control image that must fail, so a checker that reports everything as loaded is caught
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", '<img src="no-such-file.png" alt="control"></body>'))
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+           probe.resolve().as_uri()]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    finally:
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+        probe.unlink()
+    m = re.search(r'data-images="([^"]*)"', done.stdout)
+    assert m, f"no data-images in the dumped DOM; chromium said: {done.stderr[-2000:]}"
+    flags = json.loads(html.unescape(m[1]))
+    assert flags == [True] * n + [False], flags
