@@ -1,0 +1,237 @@
+"""The two-parameter bilevel problem of the DARTS paper (Liu et al. 2019, section 2.3, Figure 2):
+
+    L_train(w, a) = w^2 - 2 a w + a^2        L_val(w, a) = a w - 2 a + 1
+
+with w the lower-level (weight) and a the upper-level (architecture) variable. The lower level gives
+w*(a) = a (the feasible line), so L_val(w*(a), a) = a^2 - 2a + 1 and the solution is (a*, w*) = (1, 1).
+
+The two variables are run as two scalar "networks" through the same code as the neural search:
+`diffnas.bilevel.first_order` for xi = 0, `second_order` (finite differences or exact autograd) for
+xi > 0, `implicit` for the exact reference, and plain `torch.optim.SGD` for both steps: an
+architecture step on the hypergradient, then a weight step on grad_w L_train at the new a.
+
+For this problem the unrolled hypergradient has a closed form (`closed_form_hypergradient`), kept
+here only to test the generic code against it: w' = w - xi (2w - 2a), dw'/da = 2 xi, so
+grad_a L_val(w'(a), a) = w' + 2 xi a - 2. Its fixed point on w = a is a = 2 / (1 + 2 xi): first order
+(xi = 0) ends near (2, 2), xi = 0.5 happens to hit (1, 1), and the implicit gradient (w + a - 2) is the
+one whose fixed point is (1, 1) by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from . import bilevel
+from .errors import ConfigError
+
+DEFAULT_XIS = (0.0, 0.3, 0.5, 0.7)
+HESSIANS = ("fd", "exact")
+OPTIMUM = (1.0, 1.0)  # (a*, w*)
+DIVERGED = 1e6  # |a| or |w| beyond this (or not finite) ends a run as diverged
+DTYPE = torch.float64
+
+
+def train_loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
+    return w["w"] ** 2 - 2 * alpha["a"] * w["w"] + alpha["a"] ** 2
+
+
+def val_loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
+    return alpha["a"] * w["w"] - 2 * alpha["a"] + 1
+
+
+def method_name(xi: Optional[float], hessian: str = "fd") -> str:
+    """Which bilevel path a row uses: xi None is the implicit (exact) reference."""
+    if xi is None:
+        return "implicit"
+    if xi == 0:
+        return "first_order"
+    return f"second_order_{hessian}"
+
+
+def _hypergrad(weights: bilevel.Params, alpha: bilevel.Params, xi: Optional[float], hessian: str) -> bilevel.Params:
+    if xi is None:
+        return bilevel.implicit(train_loss, val_loss, weights, alpha)
+    if xi == 0:
+        return bilevel.first_order(val_loss, weights, alpha)
+    return bilevel.second_order(train_loss, val_loss, weights, alpha, xi, method=hessian)
+
+
+def _leaf(x: float) -> torch.Tensor:
+    return torch.tensor(float(x), dtype=DTYPE, requires_grad=True)
+
+
+def hypergradient(a: float, w: float, xi: Optional[float], hessian: str = "fd") -> float:
+    """The architecture gradient at (a, w) as the search computes it (see `method_name`)."""
+    return float(_hypergrad({"w": _leaf(w)}, {"a": _leaf(a)}, xi, hessian)["a"])
+
+
+def closed_form_hypergradient(a: float, w: float, xi: float) -> float:
+    """grad_a L_val(w - xi grad_w L_train(w, a), a) by hand: a reference for tests, not used by `run_toy`."""
+    w_prime = w - xi * (2 * w - 2 * a)
+    return w_prime + 2 * xi * a - 2
+
+
+@dataclass
+class ToyRun:
+    xi: Optional[float]  # None: the implicit (exact) reference row
+    method: str  # first_order | second_order_fd | second_order_exact | implicit
+    iterations: int
+    alpha: float  # final a
+    w: float
+    distance: float  # to the optimum (1, 1)
+    seconds_per_iteration: float
+    status: str  # converged (the stopping rule fired) | max_iter | diverged
+    trajectory: torch.Tensor = field(repr=False)  # (iterations + 1, 2) float64, columns (a, w), start first
+
+    @property
+    def label(self) -> str:
+        return "exact (implicit)" if self.xi is None else f"xi = {self.xi:g}"
+
+    def to_dict(self) -> dict:
+        """One JSON/CSV row: everything but the trajectory."""
+        def num(x: float) -> Optional[float]:  # a diverged run may end on inf/nan, which JSON cannot hold
+            return x if math.isfinite(x) else None
+
+        return {"xi": self.xi, "method": self.method, "iterations": self.iterations, "alpha": num(self.alpha),
+                "w": num(self.w), "distance": num(self.distance),
+                "seconds_per_iteration": self.seconds_per_iteration, "status": self.status}
+
+
+def parse_xis(text: str) -> list[float]:
+    """'0,0.3,0.5' -> [0.0, 0.3, 0.5]; ConfigError on anything that is not a finite number >= 0."""
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
+        raise ConfigError("--xi: expected a comma-separated list of numbers >= 0, e.g. 0,0.3,0.5")
+    out = []
+    for s in items:
+        try:
+            out.append(float(s))
+        except ValueError:
+            raise ConfigError(f"--xi: {s!r} is not a number (expected e.g. 0,0.3,0.5)") from None
+    check_xis(out, "--xi")
+    return out
+
+
+def check_xis(xis: Sequence[float], what: str = "xi") -> None:
+    for xi in xis:
+        if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not math.isfinite(xi) or xi < 0:
+            raise ConfigError(f"{what}: {xi!r} is not a finite number >= 0")
+
+
+def run_one(xi: Optional[float], hessian: str = "fd", lr: float = 1e-2, start: tuple[float, float] = (2.0, -2.0),
+            max_iter: int = 10000, tol: float = 1e-4) -> ToyRun:
+    """Alternate an architecture step and a weight step with plain SGD until both moves are < tol."""
+    a, w = _leaf(start[0]), _leaf(start[1])
+    alpha, weights = {"a": a}, {"w": w}
+    a_opt = torch.optim.SGD([a], lr=lr, momentum=0.0)
+    w_opt = torch.optim.SGD([w], lr=lr, momentum=0.0)
+    path = [(a.item(), w.item())]
+    status, seconds = "max_iter", 0.0
+    for _ in range(max_iter):
+        t0 = time.perf_counter()
+        a.grad = _hypergrad(weights, alpha, xi, hessian)["a"].detach()
+        a_opt.step()
+        w.grad = bilevel.grad(train_loss(weights, alpha), weights)["w"].detach()
+        w_opt.step()
+        seconds += time.perf_counter() - t0
+        path.append((a.item(), w.item()))
+        (a0, w0), (a1, w1) = path[-2], path[-1]
+        if not (abs(a1) < DIVERGED and abs(w1) < DIVERGED):  # also catches NaN
+            status = "diverged"
+            break
+        if abs(a1 - a0) < tol and abs(w1 - w0) < tol:
+            status = "converged"
+            break
+    n = len(path) - 1
+    a1, w1 = path[-1]
+    return ToyRun(xi=xi, method=method_name(xi, hessian), iterations=n, alpha=a1, w=w1,
+                  distance=math.hypot(a1 - OPTIMUM[0], w1 - OPTIMUM[1]),
+                  seconds_per_iteration=seconds / max(n, 1), status=status,
+                  trajectory=torch.tensor(path, dtype=DTYPE))
+
+
+def run_toy(xis: Sequence[float] = DEFAULT_XIS, hessian: str = "fd", lr: float = 1e-2,
+            start: tuple[float, float] = (2.0, -2.0), max_iter: int = 10000, tol: float = 1e-4,
+            reference: bool = True) -> list[ToyRun]:
+    """One run per xi, then (if `reference`) the implicit-gradient reference row, in that order."""
+    check_xis(xis)
+    if hessian not in HESSIANS:
+        raise ConfigError(f"hessian: {hessian!r} is not one of {', '.join(HESSIANS)}")
+    if not (lr > 0 and math.isfinite(lr)) or max_iter < 1 or not tol > 0:
+        raise ConfigError(f"toy: need lr > 0, max_iter >= 1, tol > 0 (got {lr}, {max_iter}, {tol})")
+    rows: list[Optional[float]] = [float(x) for x in xis] + ([None] if reference else [])
+    return [run_one(xi, hessian, lr, start, max_iter, tol) for xi in rows]
+
+
+def _num(x: float) -> str:
+    return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.3e}"  # also nan / inf
+
+
+def format_table(runs: Sequence[ToyRun]) -> str:
+    head = (f"{'run':<17}{'method':<19}{'iters':>6}{'alpha':>11}{'w':>11}{'dist (1,1)':>11}{'us/iter':>9}"
+            f"  status")
+    lines = [head, "-" * (len(head) + 4)]
+    for r in runs:
+        lines.append(f"{r.label:<17}{r.method:<19}{r.iterations:>6}{_num(r.alpha):>11}{_num(r.w):>11}"
+                     f"{_num(r.distance):>11}{r.seconds_per_iteration * 1e6:>9.0f}  {r.status}")
+    return "\n".join(lines)
+
+
+def _bounds(runs: Sequence[ToyRun]) -> tuple[float, float, float, float]:
+    pts = torch.cat([r.trajectory[torch.isfinite(r.trajectory).all(1)] for r in runs]
+                    + [torch.tensor([OPTIMUM], dtype=DTYPE)])
+    pts = pts.clamp(-10, 10)  # a diverged run must not flatten the picture
+    lo, hi = pts.min(0).values, pts.max(0).values
+    pad = 0.15 * (hi - lo).clamp_min(1.0)
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
+    """Figure 2 of the paper: one panel per run with L_val contours over (a, w), the feasible line
+    w = a, the optimum and the trajectory. Writes `toy.png` and `toy.svg` in out_dir; returns their paths."""
+    if not runs:
+        raise ConfigError("toy_figure: no runs to draw")
+    a0, a1, w0, w1 = _bounds(runs)
+    ga, gw = torch.meshgrid(torch.linspace(a0, a1, 200, dtype=DTYPE), torch.linspace(w0, w1, 200, dtype=DTYPE),
+                            indexing="xy")
+    lval = val_loss({"w": gw}, {"a": ga}).numpy()
+    width = 3.2 * len(runs) + 0.8
+    fig = Figure(figsize=(width, 3.4))
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.15, top=0.9, wspace=0.12)
+    axes = fig.subplots(1, len(runs), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, r in zip(axes, runs):
+        cs = ax.contour(ga.numpy(), gw.numpy(), lval, levels=15, cmap="viridis", linewidths=0.7)
+        ax.clabel(cs, fontsize=6, fmt="%.1f")
+        lo, hi = max(a0, w0), min(a1, w1)
+        ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")
+        step = max(1, len(r.trajectory) // 400)  # a few hundred points are enough to see the path
+        t = torch.cat([r.trajectory[::step], r.trajectory[-1:]]).numpy()
+        ax.plot(t[:, 0], t[:, 1], "-", color="tab:blue", lw=1.5, label="trajectory")
+        ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4)
+        ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
+        ax.plot(*OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
+        ax.set_title(f"{r.label}: {r.iterations} it", fontsize=9)
+        ax.set_xlabel("a (architecture)")
+        ax.set_xlim(a0, a1)
+        ax.set_ylim(w0, w1)
+    axes[0].set_ylabel("w (weights)")
+    axes[0].legend(fontsize=6, loc="lower left")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in ("png", "svg"):
+        target = out / f"toy.{fmt}"
+        tmp = target.with_name(target.name + ".tmp")
+        with rc_context({"svg.fonttype": "none"}):
+            fig.savefig(tmp, format=fmt, dpi=110)
+        tmp.replace(target)
+        paths.append(target)
+    return paths

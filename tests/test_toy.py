@@ -1,0 +1,180 @@
+"""The DARTS toy problem: the generic bilevel code against the closed form, the loop, the CLI, the figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+from diffnas import bilevel, toy
+from diffnas.errors import ConfigError
+
+XIS = (0.1, 0.3, 0.5, 0.7, 1.3)
+
+
+def random_points(n: int, seed: int) -> list[tuple[float, float]]:
+    g = torch.Generator().manual_seed(seed)
+    return [tuple(p) for p in (torch.rand(n, 2, generator=g, dtype=torch.float64) * 10 - 5).tolist()]
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[toy.ToyRun]:
+    return toy.run_toy(toy.DEFAULT_XIS)
+
+
+@pytest.mark.parametrize("hessian", toy.HESSIANS)
+@pytest.mark.parametrize("xi", XIS)
+def test_second_order_matches_closed_form(hessian, xi):
+    for a, w in random_points(8, seed=int(xi * 100)):
+        got = toy.hypergradient(a, w, xi, hessian)
+        assert got == pytest.approx(toy.closed_form_hypergradient(a, w, xi), abs=1e-6), (a, w)
+
+
+def test_xi_zero_is_first_order():
+    for a, w in random_points(8, seed=1):
+        first = w - 2  # grad_a L_val(w, a)
+        assert toy.hypergradient(a, w, 0.0) == pytest.approx(first, abs=1e-12)
+        assert toy.closed_form_hypergradient(a, w, 0.0) == pytest.approx(first, abs=1e-12)
+        for hessian in toy.HESSIANS:  # second_order itself must reduce to first order at xi = 0
+            g = bilevel.second_order(toy.train_loss, toy.val_loss, {"w": toy._leaf(w)}, {"a": toy._leaf(a)},
+                                     0.0, method=hessian)
+            assert float(g["a"]) == pytest.approx(first, abs=1e-9)
+
+
+def _slipped_hessian_vector(train_loss, w, alpha, v, method="fd", eps=0.01, graph_grad=None):
+    """The finite-difference Hessian-vector product with the known slip `(gp - gm) / 2 * r`."""
+    norm = torch.sqrt(sum((t.detach() ** 2).sum() for t in v.values()))
+    r = eps / norm.clamp_min(1e-12)
+    gp = bilevel.grad(train_loss({n: p.detach() + r * v[n] for n, p in w.items()}, alpha), alpha)
+    gm = bilevel.grad(train_loss({n: p.detach() - r * v[n] for n, p in w.items()}, alpha), alpha)
+    return {n: (gp[n] - gm[n]) / 2 * r for n in alpha}
+
+
+def test_precedence_slip_would_be_caught(monkeypatch):
+    a, w, xi = 3.0, -1.0, 0.5
+    exact = toy.closed_form_hypergradient(a, w, xi)
+    w_prime = w - xi * (2 * w - 2 * a)
+    # the Hessian term is what separates second order from "first order at w'": here it is large
+    assert exact - (w_prime - 2) == pytest.approx(2 * xi * a) and 2 * xi * a >= 3
+    assert toy.hypergradient(a, w, xi, "fd") == pytest.approx(exact, abs=1e-6)
+    monkeypatch.setattr(bilevel, "hessian_vector", _slipped_hessian_vector)
+    buggy = toy.hypergradient(a, w, xi, "fd")
+    assert abs(buggy - exact) > 1.0  # the acceptance tolerance (1e-6) catches it by far
+    assert buggy == pytest.approx(w_prime - 2, abs=1e-3)  # the slip silently turns it into first order
+
+
+def test_implicit_is_exact_hypergradient():
+    for a, w in random_points(8, seed=2):  # grad_a L_val - H_aw H_ww^-1 grad_w L_val = (w - 2) + a
+        assert toy.hypergradient(a, w, None) == pytest.approx(w + a - 2, abs=1e-9)
+    assert toy.hypergradient(1.0, 1.0, None) == pytest.approx(0.0, abs=1e-12)  # the optimum is stationary
+
+
+def test_implicit_reference_converges_to_optimum(runs):
+    ref = runs[-1]
+    assert ref.xi is None and ref.method == "implicit" and ref.status == "converged"
+    assert ref.distance < 1e-2
+    assert math.hypot(ref.alpha - 1, ref.w - 1) == pytest.approx(ref.distance)
+
+
+def test_rows_follow_the_requested_xis(runs):
+    assert [r.xi for r in runs] == [*toy.DEFAULT_XIS, None]
+    assert [r.method for r in runs] == ["first_order"] + ["second_order_fd"] * 3 + ["implicit"]
+    for r in runs[:-1]:  # the unrolled iteration stops near its own fixed point on w = a: a = 2 / (1 + 2 xi)
+        assert r.status == "converged"
+        assert r.alpha == pytest.approx(2 / (1 + 2 * r.xi), abs=2e-2)
+        assert r.w == pytest.approx(r.alpha, abs=1e-2)
+
+
+def test_trajectories_and_stopping_rule(runs):
+    for r in runs:
+        t = r.trajectory
+        assert t.dtype == torch.float64 and t.shape == (r.iterations + 1, 2)
+        assert t[0].tolist() == [2.0, -2.0]
+        assert t[-1].tolist() == [r.alpha, r.w]
+        assert r.seconds_per_iteration > 0
+        steps = (t[1:] - t[:-1]).abs()
+        if r.status == "converged":
+            assert (steps[-1] < 1e-4).all()
+            assert not (steps[:-1] < 1e-4).all(1).any()  # and it did not miss an earlier stop
+        else:
+            assert r.iterations == 10000
+
+
+def test_max_iter_and_divergence():
+    r, = toy.run_toy([0.5], max_iter=5, reference=False)
+    assert (r.iterations, r.status, r.trajectory.shape) == (5, "max_iter", (6, 2))
+    r, = toy.run_toy([100.0], reference=False)
+    assert r.status == "diverged" and r.iterations < 10000
+    assert json.loads(json.dumps(r.to_dict(), allow_nan=False))["status"] == "diverged"
+
+
+def test_exact_hessian_gives_the_same_runs(runs):
+    exact = toy.run_toy([0.3], hessian="exact", reference=False)[0]
+    fd = runs[1]
+    assert (exact.method, exact.iterations) == ("second_order_exact", fd.iterations)
+    assert torch.allclose(exact.trajectory, fd.trajectory, atol=1e-9)
+
+
+@pytest.mark.parametrize("text", ["abc", "0,-0.1", "", "0,,0.5", "nan", "inf", "0.3;0.5"])
+def test_bad_xi_is_a_config_error(text):
+    with pytest.raises(ConfigError) as e:
+        toy.parse_xis(text)
+    assert "\n" not in str(e.value)
+
+
+def test_parse_xis():
+    assert toy.parse_xis("0, 0.3,0.5 ,1e-1") == [0.0, 0.3, 0.5, 0.1]
+    with pytest.raises(ConfigError):
+        toy.run_toy([-1.0])
+    with pytest.raises(ConfigError):
+        toy.run_toy([0.5], hessian="fdd")
+
+
+def check_figures(paths):
+    png, svg = sorted(paths, key=lambda p: p.suffix)
+    assert png.suffix == ".png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert svg.suffix == ".svg" and ET.parse(svg).getroot().tag.endswith("svg")
+    assert not list(png.parent.glob("*.tmp"))
+
+
+def test_figure_files_are_valid(runs, tmp_path):
+    check_figures(toy.toy_figure(runs, tmp_path / "fig"))
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """diffnas.cli.main with only the `toy` subcommand registered (the others may not exist yet)."""
+    import diffnas.cli as cli_pkg
+    monkeypatch.setattr(cli_pkg, "COMMANDS", ("toy",))
+    return cli_pkg.main
+
+
+def test_cli_json_csv_and_figures(cli, tmp_path, capsys):
+    out, table = tmp_path / "toy", tmp_path / "rows" / "toy.csv"
+    assert cli(["toy", "--xi", "0,0.5", "--json", "--csv", str(table), "--out", str(out)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["xi"] for r in rows] == [0.0, 0.5, None]
+    for r in rows:
+        assert {"xi", "iterations", "alpha", "w", "seconds_per_iteration"} <= set(r)
+    assert rows[-1]["method"] == "implicit" and rows[-1]["distance"] < 1e-2
+    with open(table, newline="") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == ["first_order", "second_order_fd", "implicit"]
+    check_figures([out / "toy.png", out / "toy.svg"])
+
+
+def test_cli_table_and_hessian_flag(cli, tmp_path, capsys):
+    assert cli(["toy", "--xi", "0.7", "--hessian", "exact", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "second_order_exact" in text and "implicit" in text and "toy.svg" in text
+
+
+@pytest.mark.parametrize("xi", ["0,x", "-0.3"])
+def test_cli_bad_xi_exits_2(cli, tmp_path, capsys, xi):
+    assert cli(["toy", f"--xi={xi}", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("diffnas: error: --xi") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
