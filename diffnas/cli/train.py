@@ -1,0 +1,77 @@
+"""`diffnas train`: train a genotype from scratch and test it (DARTS evaluation protocol).
+
+Values come from, lowest first: the TrainConfig defaults, the setting's defaults (imagenet: 14
+cells, 48 channels, label smoothing 0.1, ...), --config FILE, then the flags typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import config as config_lib
+from .options import flag_values
+
+FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
+          "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
+          "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
+          "nan_rollback")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a genotype from scratch", description=__doc__)
+    a = p.add_argument
+    a("--config", help="JSON, TOML or YAML file of config values (flags override it)")
+    a("--genotype", help="published name (DARTS_V2, PDARTS, ...), genotype.json, a run folder, "
+                         "or Genotype(...) notation (default DARTS_V2)")
+    a("--setting", help="cifar | imagenet | tiny-imagenet (default cifar)")
+    a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
+                        "tiny-imagenet | imagefolder | synthetic")
+    a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--epochs", type=int, help="default 600 (imagenet 250)")
+    a("--batch-size", dest="batch_size", type=int, help="default 96 (imagenet 128)")
+    a("--layers", type=int, help="cells (default 20, imagenet 14)")
+    a("--channels", type=int, help="initial channels (default 36, imagenet 48)")
+    a("--lr", type=float, help="initial SGD learning rate, cosine-annealed (default 0.025)")
+    a("--lr-min", dest="lr_min", type=float)
+    a("--momentum", type=float)
+    a("--wd", type=float, help="weight decay (default 3e-4)")
+    a("--grad-clip", dest="grad_clip", type=float, help="max gradient norm (0: off; default 5)")
+    a("--cutout", type=int, nargs="?", const=16, help="cutout square side in pixels of a 32x32 image "
+                                                     "(bare --cutout: 16; 0: off)")
+    a("--auxiliary", type=float, metavar="W", help="auxiliary loss weight (0: no auxiliary head; default 0.4)")
+    a("--drop-path", dest="drop_path", type=float, metavar="P", help="final drop-path probability (default 0.2)")
+    a("--label-smoothing", dest="label_smoothing", type=float, help="default 0 (imagenet 0.1)")
+    a("--seed", type=int)
+    a("--device", help="auto | cpu | cuda | cuda:N")
+    a("--run-dir", dest="run_dir")
+    a("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch (quick runs)")
+    a("--precision", help="fp32 | bf16")
+    a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
+    a("--no-plots", dest="plots", action="store_const", const=False)
+    a("--deterministic", action="store_const", const=True)
+    a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import TrainConfig
+    from ..train import train, train_config
+
+    from_file = config_lib.read_file(args.config) if args.config else {}
+    from_file.pop("command", None)  # a run's config.json may serve as --config
+    flags = flag_values(args, FIELDS)
+    if args.resume:
+        # the run's own config is used; only the resumable fields typed here change it
+        cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
+    else:
+        setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
+        cfg = train_config(setting, **{**from_file, **flags})
+    result = train(cfg, resume=args.resume)
+    if result.exit_code:
+        return result.exit_code
+    print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
+          f"test loss {result.test_loss:.4f}")
+    print(f"params {result.params / 1e6:.6f}M (+{result.aux_params / 1e6:.6f}M auxiliary head)")
+    print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
+    return 0

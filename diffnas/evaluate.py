@@ -1,0 +1,67 @@
+"""Evaluate a trained network: test accuracy and error, parameters, multiply-adds.
+
+The network is rebuilt from what the training run saved in its checkpoint (config, genotype, image
+shape, classes), so evaluation needs only the checkpoint and the dataset files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint
+from . import config as config_lib
+from . import genotype as genotype_lib
+from .config import TrainConfig
+from .counting import count_madds, count_params
+from .data import Augment, Batches, load_dataset
+from .errors import CheckpointError, DataError, DiffnasError
+from .guard import resolve_device
+from .network import build_network
+from .train import score
+
+
+def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
+    """Test metrics of the checkpoint of a training run (a checkpoint.pt, or the run folder holding one).
+
+    Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
+    (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
+    evaluated (checkpoint, epoch, dataset, setting, genotype).
+    """
+    path = Path(checkpoint_path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    state = checkpoint.load(path)
+    missing = [k for k in ("model", "config", "genotype", "input_shape", "classes") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a training checkpoint (it lacks {', '.join(missing)})")
+    saved = {k: v for k, v in state["config"].items() if k != "command"}
+    try:
+        cfg = config_lib.from_dict(TrainConfig, saved)
+        genotype = genotype_lib.from_dict(state["genotype"])
+    except DiffnasError as e:
+        raise CheckpointError(f"{path}: its config or genotype is unreadable ({e})") from None
+    dev = resolve_device(device)
+
+    ds = load_dataset(cfg.dataset, data_dir if data_dir is not None else cfg.data_dir)
+    expected = tuple(state["input_shape"])
+    if ds.shape != expected or ds.classes != state["classes"]:
+        raise DataError(f"the network was trained on {'x'.join(map(str, expected))} images of {state['classes']} "
+                        f"classes; {cfg.dataset} here has {'x'.join(map(str, ds.shape))} images of {ds.classes}")
+    model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
+                          auxiliary=cfg.auxiliary > 0)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the network ({str(e).splitlines()[0]})") from None
+    model.to(dev)
+
+    batches = Batches(ds.test, min(cfg.batch_size, len(ds.test)), ds.mean, ds.std, dev, augment=Augment(),
+                      shuffle=False, drop_last=False)
+    loss, acc = score(model, batches)
+    params = count_params(model)
+    return {"checkpoint": str(path), "epoch": int(state.get("epoch", 0)), "dataset": cfg.dataset,
+            "setting": cfg.setting, "genotype": str(genotype), "test_acc": acc, "test_error": 1.0 - acc,
+            "test_loss": loss, "params": params, "params_m": params / 1e6,
+            "aux_params": count_params(model, exclude_aux=False) - params,
+            "madds": count_madds(model, ds.shape)}

@@ -1,0 +1,310 @@
+"""The training loop: `train(cfg, genotype) -> TrainResult`, a discovered cell trained from scratch.
+
+DARTS section 3.2 and quark0/darts cnn/train.py: SGD with momentum, lr cosine-annealed per epoch,
+gradient clipping, cutout, an auxiliary head weighted 0.4, drop-path ramped linearly from 0 to its
+final value. Each epoch ends with the test split (eval mode, no auxiliary head), a metrics row and
+a checkpoint. SIGINT/SIGTERM finish the current step, save the exact position (epoch, step, RNG) and
+return 128 + signum; `train(cfg, resume=run_dir)` continues to the same weights as a run never
+stopped (the batches depend only on (seed, epoch, step), the drop-path masks on the saved RNG).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoint, distributed
+from . import config as config_lib
+from . import genotype as genotype_lib
+from .config import TrainConfig
+from .counting import count_params
+from .data import Augment, Batches, Dataset, load_dataset
+from .errors import CheckpointError, ConfigError, DataError, NumericalError
+from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
+from .network import SETTINGS, build_network
+from .runlog import RunLog
+
+# config fields that may change when a run is resumed
+RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback")
+
+# what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
+# train.py); ImageNet is quark0/darts train_imagenet.py, except its step decay (0.97 per epoch):
+# the lr here is always cosine-annealed
+SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cifar": {},
+    "tiny-imagenet": {"dataset": "tiny-imagenet"},
+    "imagenet": {"dataset": "imagefolder", "layers": 14, "channels": 48, "epochs": 250, "batch_size": 128,
+                 "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0},
+}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    test_acc: float
+    test_loss: float
+    params: int                # without the auxiliary head
+    aux_params: int
+    seconds: float
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
+
+
+def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
+    """A TrainConfig from the setting's defaults plus overrides (the setting's values first, then yours)."""
+    if setting not in SETTING_DEFAULTS:
+        raise ConfigError(f"setting: {setting!r} is not one of {', '.join(SETTING_DEFAULTS)}")
+    return config_lib.from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
+
+
+def lr_at(epoch: int, cfg: TrainConfig) -> float:
+    """Cosine annealing from lr to lr_min over the epochs, stepped per epoch (CosineAnnealingLR)."""
+    return cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+
+
+def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
+    """Linear ramp from 0 (quark0/darts train.py: drop_path_prob * epoch / epochs)."""
+    return cfg.drop_path * epoch / cfg.epochs
+
+
+def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
+    """DARTS training augmentation: crop (padding 4), flip, cutout (cfg.cutout), all given for 32x32
+    images; smaller images get them scaled by H/32 (digits 8x8: padding 1, cutout 4) so an 8x8 image is
+    not blanked by a 16x16 square. Digits are not mirror-symmetric: no flip for digit datasets."""
+    _, h, _ = ds.shape
+    flip = ds.name not in ("digits", "mnist", "fashion-mnist", "svhn")
+    cut = min(cfg.cutout, round(cfg.cutout * h / 32))
+    return Augment(crop_padding=max(1, min(4, h // 8)), flip=flip, cutout=cut)
+
+
+def check_images(shape: tuple[int, int, int], setting: str) -> None:
+    """DataError when images of (C, H, W) do not suit the setting's network."""
+    c, h, w = shape
+    s = SETTINGS[setting]
+    if setting != "cifar" and c != 3:
+        raise DataError(f"the {setting} setting takes RGB images (3 channels), the dataset has {c}")
+    if min(h, w) < s.min_size:
+        raise DataError(f"the {setting} setting needs images of at least {s.min_size}x{s.min_size} "
+                        f"(nominal {s.input_size}x{s.input_size}); the dataset's are {h}x{w}")
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:
+    """bf16 autocast where the device supports it (master weights stay fp32), else fp32."""
+    if precision == "bf16":
+        if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+            return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+        print(f"diffnas: warning: bf16 is not supported on {device}; training in fp32", file=sys.stderr)
+    return nullcontext
+
+
+@torch.no_grad()
+def score(model: nn.Module, batches: Batches,
+          autocast: Callable[[], ContextManager] = nullcontext) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on `batches` (eval mode: BN running statistics, no aux head)."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=batches.device)
+    for x, y in batches.epoch(0):
+        with autocast():
+            logits, _ = model(x)
+        totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
+                               (logits.argmax(1) == y).sum().double(),
+                               torch.tensor(float(len(y)), dtype=torch.float64, device=batches.device)])
+    model.train(was_training)
+    distributed.sum_tensor(totals)
+    loss, correct, n = totals.tolist()
+    return loss / max(n, 1), correct / max(n, 1)
+
+
+def _resumed_config(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
+    """The run's saved config, with the RESUMABLE fields that `cfg` sets away from the defaults."""
+    if not (run_dir / "config.json").is_file():
+        raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
+    saved = config_lib.read_file(run_dir / "config.json")
+    if saved.pop("command", "train") != "train":
+        raise CheckpointError(f"{run_dir}: not a training run folder")
+    overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(TrainConfig(), k)}
+    return config_lib.from_dict(TrainConfig, {**saved, **overrides, "run_dir": str(run_dir)})
+
+
+def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
+          resume: str | Path | None = None, stop_after: int | None = None) -> TrainResult:
+    """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
+
+    stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs).
+    """
+    rank, world = distributed.setup()
+    if resume is not None:
+        cfg = _resumed_config(cfg, Path(resume))
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(
+        Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(run_dir)}, base=cfg)
+    ckpt_path = run_dir / "checkpoint.pt"
+    if resume is None and ckpt_path.exists():
+        raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
+                          f"`diffnas train --resume {run_dir}` or choose another --run-dir")
+    if genotype is None:
+        saved_genotype = run_dir / "genotype.json"
+        genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
+    device = distributed.device_for(resolve_device(cfg.device))
+    seed_everything(cfg.seed, cfg.deterministic)
+    log = RunLog(run_dir, enabled=rank == 0)
+    autocast = autocast_for(device, cfg.precision)
+
+    # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    check_images(ds.shape, cfg.setting)
+    common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
+    train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
+    test_b = Batches(ds.test, min(cfg.batch_size, len(ds.test)), augment=Augment(), shuffle=False,
+                     drop_last=False, **common)
+    steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
+
+    # model and optimiser
+    model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
+                          auxiliary=cfg.auxiliary > 0).to(device)
+    params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
+    forward = distributed.wrap(model)
+    if cfg.compile and device.type == "cuda":
+        forward = torch.compile(forward)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
+
+    cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
+                             "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
+
+    def save_checkpoint() -> None:
+        if rank == 0:
+            checkpoint.save(ckpt_path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                        "rng": checkpoint.rng_state(), "genotype": genotype.to_dict(),
+                                        "config": cfg_dict, "input_shape": list(ds.shape),
+                                        "classes": ds.classes}, cfg_dict)
+        distributed.barrier()
+
+    def load_checkpoint() -> None:
+        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        checkpoint.set_rng_state(saved["rng"])
+        state.update({k: saved[k] for k in state})
+
+    if resume is not None and ckpt_path.is_file():
+        load_checkpoint()
+        log.truncate_metrics(state["epoch"] + 1)  # rows are numbered from 1: keep the epochs done
+        print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}", file=sys.stderr)
+    else:
+        log.write_json("config.json", cfg_dict)
+        log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
+    start_time = time.time() - state["seconds"]
+    steps_run = 0
+
+    with stop_on_signals() as stop:
+        while state["epoch"] < cfg.epochs:
+            epoch = state["epoch"]
+            lr = lr_at(epoch, cfg) * state["lr_scale"]
+            for group in opt.param_groups:
+                group["lr"] = lr
+            drop_prob = drop_path_at(epoch, cfg)
+            model.train()
+            epoch_start = time.time() - state["epoch_seconds"]  # a resumed epoch counts its first part
+            bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
+                               desc=f"train {epoch + 1}/{cfg.epochs}")
+            try:
+                for step, (x, y) in zip(bar, train_b.epoch(epoch, state["step"])):
+                    # forward: main loss + weighted auxiliary loss, bf16 autocast when asked
+                    with autocast():
+                        logits, logits_aux = forward(x, drop_prob)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    full = loss
+                    if logits_aux is not None:
+                        full = loss + cfg.auxiliary * F.cross_entropy(logits_aux.float(), y,
+                                                                      label_smoothing=cfg.label_smoothing)
+                    if cfg.detect_anomaly:
+                        check_finite("loss", f"at epoch {epoch + 1} step {step + 1}", [full])
+                    # backward, clip, step
+                    opt.zero_grad(set_to_none=True)
+                    full.backward()
+                    if cfg.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
+                    # bookkeeping: running loss/accuracy (main head), position, progress bar
+                    t = state["totals"]
+                    correct = (logits.detach().argmax(1) == y).sum()
+                    state["totals"] = [t[0] + float(loss.detach()) * len(y), t[1] + float(correct), t[2] + len(y)]
+                    state["step"] = step + 1
+                    steps_run += 1
+                    if step % 10 == 0 or step + 1 == steps:
+                        t = state["totals"]
+                        bar.set_postfix(loss=f"{t[0] / t[2]:.3f}", acc=f"{t[1] / t[2]:.3f}",
+                                        img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
+                    if stop_after is not None and steps_run >= stop_after:
+                        stop.signum = signal.SIGTERM
+                    if stop:
+                        break
+            except NumericalError as e:
+                bar.close()
+                if state["rollbacks"] < cfg.nan_rollback and ckpt_path.is_file():
+                    rollbacks = state["rollbacks"] + 1
+                    load_checkpoint()
+                    state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
+                    print(f"diffnas: {e}; rolled back to epoch {state['epoch'] + 1} with lr x{state['lr_scale']}",
+                          file=sys.stderr)
+                    continue
+                last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
+                        else "no checkpoint was written yet")
+                raise NumericalError(f"{e}; run stopped, {last}") from None
+            bar.close()
+            if stop and state["step"] < steps:
+                # interrupted mid-epoch: save the exact position, say how to go on
+                state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
+                save_checkpoint()
+                log.close()
+                print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; checkpoint saved; "
+                      f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
+                return _result(run_dir, state, params, aux_params, stop.exit_code())
+
+            # end of epoch: test split, metrics row, checkpoint
+            t = distributed.sum_list(state["totals"])
+            test_loss, test_acc = score(forward, test_b, autocast)
+            row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
+                   "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "drop_path": drop_prob,
+                   "seconds": time.time() - epoch_start}
+            state["metrics"].append(row)
+            log.metrics(row, epoch + 1)
+            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
+                         epoch_seconds=0.0)
+            save_checkpoint()
+            if stop:
+                log.close()
+                print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; "
+                      f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
+                return _result(run_dir, state, params, aux_params, stop.exit_code())
+
+    result = _result(run_dir, state, params, aux_params, 0)
+    log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
+    if rank == 0 and cfg.plots:
+        try:
+            from .report import plot_curves
+        except ImportError:
+            pass
+        else:
+            plot_curves(run_dir)
+    log.close()
+    return result
+
+
+def _result(run_dir: Path, state: dict[str, Any], params: int, aux_params: int, exit_code: int) -> TrainResult:
+    last = state["metrics"][-1] if state["metrics"] else {}
+    return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
+                       params, aux_params, state["seconds"], list(state["metrics"]), exit_code)
