@@ -32,6 +32,14 @@ def grad(loss: torch.Tensor, params: Params, create_graph: bool = False) -> Para
     return {n: torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, gs)}
 
 
+def _merge(alpha: Params, w: Params) -> Params:
+    """One dict of both sets, for a single backward pass; names must not collide."""
+    shared = set(alpha) & set(w)
+    if shared:
+        raise ValueError(f"weight and architecture parameters share names: {sorted(shared)}")
+    return {**alpha, **w}
+
+
 def unrolled(w: Params, g: Params, xi: float, momentum_buffer: Optional[Params] = None,
              momentum: float = 0.0, weight_decay: float = 0.0) -> Params:
     """One virtual SGD step, as the original (architect.py `_compute_unrolled_model`):
@@ -95,7 +103,7 @@ def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params,
     w_prime = {n: p.requires_grad_(True) for n, p in
                unrolled({n: p.detach() for n, p in w.items()}, g_data, xi, momentum_buffer, momentum,
                         weight_decay).items()}
-    d = grad(val_loss(w_prime, alpha), {**alpha, **w_prime})
+    d = grad(val_loss(w_prime, alpha), _merge(alpha, w_prime))
     d_alpha = {n: d[n] for n in alpha}
     v = {n: d[n] for n in w_prime}
     reduce(list(v.values()))
@@ -115,7 +123,7 @@ def implicit(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, ite
     suits small problems and references (the toy), not the supernet.
     """
     w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()}
-    d = grad(val_loss(w_leaf, alpha), {**alpha, **w_leaf})
+    d = grad(val_loss(w_leaf, alpha), _merge(alpha, w_leaf))
     b = {n: d[n].detach() for n in w_leaf}
     g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=True)
 

@@ -49,6 +49,7 @@ class SearchConfig:
     # optimisation
     order: str = _f("second", choices=("first", "second", "one-level"))
     hessian: str = _f("fd", choices=("fd", "exact"))  # second order: finite differences or autograd
+    fd_eps: float = _f(0.01, min=0.0, open_min=True)  # finite-difference step, divided by ||v||
     xi: float | None = _f(None, min=0.0)        # unrolled step; None: the current weight lr (original)
     epochs: int = _f(50, min=1)
     warmup_epochs: int = _f(0, min=0)           # epochs of weight steps only (PC-DARTS: 15)

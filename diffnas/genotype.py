@@ -268,7 +268,7 @@ class _Parser:
                 raise self.fail("a number")
             out_i, self.i = int(self.s[self.i:j]), j
             return out_i
-        if c.isalpha():
+        if c.isalpha() or c == "_":
             fn = self.name()
             if fn != "range":
                 raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
@@ -286,6 +286,7 @@ class _Parser:
         self.eat("(")
         fields: dict[str, object] = {}
         positional = 0
+        keywords = False
         while self.peek() != ")":
             save = self.i
             key: str | None = None
@@ -296,10 +297,12 @@ class _Parser:
                 else:
                     self.i, key = save, None
             if key is None:
-                if positional >= len(_FIELDS) or fields:
+                if positional >= len(_FIELDS) or keywords:
                     raise self.fail("a keyword argument")
                 key = _FIELDS[positional]
                 positional += 1
+            else:
+                keywords = True
             if key not in _FIELDS:
                 raise GenotypeError(f"genotype text: unknown field {key!r} (fields: {', '.join(_FIELDS)})")
             if key in fields:

@@ -62,7 +62,8 @@ class RunLog:
             self._tb.flush()
 
     def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl")) -> None:
-        """On resume, drop rows of epochs after the checkpoint (they will be recomputed)."""
+        """On resume, drop rows of epochs after the checkpoint (they will be recomputed).
+        Rows count epochs from 1, so `epochs_done` completed epochs keep rows 1..epochs_done."""
         if not self.enabled:
             return
         for name in names:
@@ -70,7 +71,7 @@ class RunLog:
             if not path.exists():
                 continue
             keep = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("epoch", 0) < epochs_done]
+                    if line.strip() and json.loads(line).get("epoch", 0) <= epochs_done]
             atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
 
     def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:

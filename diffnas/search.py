@@ -147,7 +147,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
     a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
                              weight_decay=cfg.alpha_wd)
-    ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.grad_clip,
+    ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
                       cfg.w_momentum, cfg.w_wd, reduce=distributed.average, check=cfg.detect_anomaly,
                       autocast=fastpath.autocast_factory(device, cfg.precision))
     step_fn = fastpath.step_function(search_step, cfg, device)

@@ -30,6 +30,7 @@ class StepContext:
     a_opt: torch.optim.Optimizer
     order: str                     # first | second | one-level
     hessian: str = "fd"            # second order: fd | exact
+    fd_eps: float = 0.01           # finite-difference step: r = fd_eps / ||v|| (the original's 0.01)
     grad_clip: float = 5.0
     momentum: float = 0.9
     weight_decay: float = 3e-4
@@ -69,7 +70,7 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     else:
         g = bilevel.second_order(_losses(ctx, xt, yt), val_loss, w, alpha, xi, ctx.hessian,
                                  _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
-                                 reduce=ctx.reduce)
+                                 ctx.fd_eps, reduce=ctx.reduce)
     reg = ctx.arch.regularizer()
     if reg.requires_grad:
         # the regulariser depends on alpha only, so its gradient is the same on every rank

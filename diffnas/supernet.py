@@ -52,7 +52,8 @@ class MixedOp(nn.Module):
                 # P-DARTS / DNAS: dropout after the parameter-free skip in the search network
                 op = nn.Sequential(op, nn.Dropout(skip_dropout))
             self.ops.append(op)
-        self.bypass_pool = nn.MaxPool2d(2, 2) if partial > 1 and stride == 2 else None
+        # ceil_mode: odd sizes line up with the strided ops; identical to the original on even sizes
+        self.bypass_pool = nn.MaxPool2d(2, 2, ceil_mode=True) if partial > 1 and stride == 2 else None
 
     def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         # psi: (O,)

@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from diffnas import arch as arch_lib
+from diffnas.arch import ARCHS, node_softmax, zero_one_loss
+from diffnas.genotype import CellwiseGenotype, Genotype
+from diffnas.ops import PRIMITIVES
+from diffnas.supernet import Supernet, edge_list
+
+L, N = 8, 4
+E, O = len(edge_list(N)), len(PRIMITIVES)
+RED = (L // 3, 2 * L // 3)
+
+
+def build(name, **kw):
+    return arch_lib.build(name, L, N, PRIMITIVES, RED, **kw)
+
+
+@pytest.mark.parametrize("name,count", [
+    ("softmax", 2 * E * O), ("sigmoid", 2 * E * O), ("pc", 2 * E * O + 2 * E),
+    ("global", L * E * O), ("dnas", L * E + L * O + E * O)])
+def test_arch_param_count(name, count):
+    assert sum(p.numel() for p in build(name).parameters()) == count
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_weights_shape_gradient_and_disjoint_from_supernet(name):
+    a = build(name, zero_one_weight=10.0)
+    psi = a.weights()
+    assert psi.shape == (L, E, O)
+    (psi.sum() + a.regularizer()).backward()
+    assert all(p.grad is not None for p in a.parameters())
+    net = Supernet(4, 10, L, N)
+    assert not {id(p) for p in net.parameters()} & {id(p) for p in a.parameters()}
+
+
+def test_initial_values_are_small_gaussians():
+    torch.manual_seed(0)
+    a = build("softmax")
+    assert 5e-4 < a.alpha_normal.std().item() < 2e-3
+
+
+def test_softmax_rows_sum_to_one_and_cells_shared():
+    a = build("softmax")
+    psi = a.weights()
+    torch.testing.assert_close(psi.sum(-1), torch.ones(L, E))
+    for k in range(L):
+        ref = a.alpha_reduce if k in RED else a.alpha_normal
+        torch.testing.assert_close(psi[k], torch.softmax(ref, -1))
+
+
+def test_dnas_psi_equals_formula():
+    torch.manual_seed(1)
+    a = build("dnas")
+    with torch.no_grad():
+        for p in a.parameters():
+            p.normal_()
+    psi = a.weights()
+    for k in range(L):
+        b = torch.softmax(a.beta[k], 0)
+        for i in range(E):
+            for j in range(O):
+                want = torch.sigmoid(a.alpha[i, j]) * b[i] * torch.sigmoid(a.gamma[k, j])
+                assert abs(psi[k, i, j] - want) < 1e-6
+
+
+def test_edge_normalisation_sums_to_one_per_node():
+    beta = torch.randn(E)
+    w = node_softmax(beta, N)
+    start = 0
+    for i in range(N):
+        assert abs(w[start:start + i + 2].sum() - 1) < 1e-6
+        start += i + 2
+    a = build("pc")
+    with torch.no_grad():
+        a.beta_normal.normal_()
+    psi = a.weights()[0]  # normal cell: per node, total weight over edges and ops is 1
+    start = 0
+    for i in range(N):
+        assert abs(psi[start:start + i + 2].sum() - 1) < 1e-5
+        start += i + 2
+
+
+def test_zero_one_loss_minimal_at_zero_and_one():
+    assert zero_one_loss(torch.tensor([0.0, 1.0])) == pytest.approx(-0.25)
+    assert zero_one_loss(torch.tensor([0.5])) == pytest.approx(0.0)
+    p = torch.linspace(0, 1, 101)
+    values = torch.stack([zero_one_loss(v.view(1)) for v in p])
+    assert values.argmin() in (0, 100) and values.argmax() == 50
+    a = build("sigmoid", zero_one_weight=10.0)
+    want = 10 * -((torch.sigmoid(torch.cat([a.alpha_normal, a.alpha_reduce])) - 0.5) ** 2).mean()
+    torch.testing.assert_close(a.regularizer(), want)
+
+
+def test_global_discretisation_differs_per_layer():
+    a = build("global")
+    with torch.no_grad():
+        a.alpha.zero_()
+        for k in range(L):  # layer k prefers op 1 + k % 7 on the first edges of every node
+            a.alpha[k, :, 1 + k % (O - 1)] = 5.0
+    g = a.genotype()
+    assert isinstance(g, CellwiseGenotype)
+    ops = [c.genes[0][0] for c in g.cells_]
+    assert ops == [PRIMITIVES[1 + k % (O - 1)] for k in range(L)]
+    assert [c.reduction for c in g.cells_] == [k in RED for k in range(L)]
+
+
+def test_dnas_discretises_per_layer_by_psi():
+    a = build("dnas")
+    with torch.no_grad():
+        a.gamma.zero_()
+        a.gamma[:4, PRIMITIVES.index("sep_conv_3x3")] = 6.0
+        a.gamma[4:, PRIMITIVES.index("dil_conv_5x5")] = 6.0
+    g = a.genotype()
+    assert {op for op, _ in g.cells_[0].genes} == {"sep_conv_3x3"}
+    assert {op for op, _ in g.cells_[7].genes} == {"dil_conv_5x5"}
+
+
+def test_shared_arch_gives_normal_reduce_genotype():
+    assert isinstance(build("softmax").genotype(), Genotype)

@@ -1,0 +1,123 @@
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from diffnas import genotype as G
+from diffnas.errors import GenotypeError
+from diffnas.ops import PRIMITIVES
+
+
+@pytest.mark.parametrize("name", list(G.KNOWN))
+def test_known_round_trips(name):
+    g = G.KNOWN[name]
+    assert G.parse(str(g)) == g
+    assert G.from_json(G.to_json(g)) == g
+
+
+def test_paper_notation_with_range_and_positional():
+    text = ("Genotype([('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+            "('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2)], range(2, 6), "
+            "[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), "
+            "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], range(2, 6))")
+    g = G.parse(text)
+    assert g.normal_concat == (2, 3, 4, 5) and g.reduce[7] == ("avg_pool_3x3", 0)
+
+
+def test_cellwise_round_trip_and_layers():
+    cells = tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)) * 2, (2, 3), k in (1, 2)) for k in range(4))
+    g = G.CellwiseGenotype(cells)
+    assert G.from_json(G.to_json(g)) == g
+    assert len(g.cells(4)) == 4
+    with pytest.raises(GenotypeError, match="cells"):
+        g.cells(5)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("Genotype(normal=[('sep_conv_3x3', 0)", "character"),
+    ("Genotype(normal=[('sep_conv_3x3', 0), ('bogus_op', 1)], normal_concat=[2], reduce=[('skip_connect', 0), "
+     "('skip_connect', 1)], reduce_concat=[2])", "unknown op 'bogus_op'"),
+    ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 5)], normal_concat=[2], reduce=[('skip_connect', 0), "
+     "('skip_connect', 1)], reduce_concat=[2])", "node 0 reads input 5"),
+    ("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[], reduce_concat=[2])", "2 \\(op, input\\)"),
+    ("__import__('os').system('true')", "must start with"),
+    ("Genotype(normal=__import__('os'))", "only range"),
+    ("Genotype(normal=[], normal_concat=[2], reduce=[], reduce_concat=[2], extra=1)", "unknown field"),
+])
+def test_malformed_text_gives_clear_error(text, match):
+    with pytest.raises(GenotypeError, match=match):
+        G.parse(text)
+
+
+def test_malformed_json():
+    with pytest.raises(GenotypeError, match="malformed"):
+        G.from_json('{"normal": [["sep_conv_3x3", 0]')
+    with pytest.raises(GenotypeError, match="lacks"):
+        G.from_json('{"normal": []}')
+
+
+def test_load_by_name_file_and_errors(tmp_path):
+    assert G.load("DARTS_V2") == G.KNOWN["DARTS_V2"]
+    p = tmp_path / "g.json"
+    G.save(G.KNOWN["PDARTS"], p)
+    assert G.load(str(p)) == G.KNOWN["PDARTS"]
+    (tmp_path / "g.txt").write_text(str(G.KNOWN["DARTS_V1"]))
+    assert G.load(str(tmp_path / "g.txt")) == G.KNOWN["DARTS_V1"]
+    with pytest.raises(GenotypeError, match="did you mean 'DARTS_V2'"):
+        G.load("DARTS_V3")
+    (tmp_path / "bad.json").write_text('{"normal": [["sep_conv_3x3"')
+    with pytest.raises(GenotypeError, match="bad.json"):
+        G.load(str(tmp_path / "bad.json"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_parser_raises_only_its_own_error(text):
+    try:
+        G.parse(text)
+    except GenotypeError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(list("Genotype(normal=[('sep_conv_3x3', 0)],_concat=range(2,6)reduce 0123)[]'\"")),
+                max_size=120))
+def test_parser_on_near_miss_text(chars):
+    try:
+        G.parse("Genotype(" + "".join(chars))
+    except GenotypeError:
+        pass
+
+
+def hand_weights(nodes, choices):
+    """Weights where node i's edge j has op `choices[(i, j)]` at strength s, all else 0.01."""
+    ops = list(PRIMITIVES)
+    edges = sum(i + 2 for i in range(nodes))
+    w = torch.full((edges, len(ops)), 0.01)
+    start = 0
+    for i in range(nodes):
+        for j in range(i + 2):
+            if (i, j) in choices:
+                op, s = choices[(i, j)]
+                w[start + j, ops.index(op)] = s
+        start += i + 2
+    return w
+
+
+def test_top2_picks_strongest_edges_ignoring_none():
+    w = hand_weights(3, {(0, 0): ("sep_conv_3x3", 0.5), (0, 1): ("dil_conv_5x5", 0.6),
+                         (1, 0): ("none", 0.99), (1, 1): ("max_pool_3x3", 0.3), (1, 2): ("skip_connect", 0.4),
+                         (2, 3): ("sep_conv_5x5", 0.9), (2, 1): ("avg_pool_3x3", 0.2)})
+    cell = G.top2_cell(w, PRIMITIVES, 3)
+    assert cell.genes == (("dil_conv_5x5", 1), ("sep_conv_3x3", 0),
+                          ("skip_connect", 2), ("max_pool_3x3", 1),
+                          ("sep_conv_5x5", 3), ("avg_pool_3x3", 1))
+    assert cell.concat == (2, 3, 4)
+
+
+def test_threshold_keeps_at_most_two_passing_edges():
+    w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.95), (0, 1): ("skip_connect", 0.5),
+                         (1, 0): ("dil_conv_3x3", 0.9), (1, 1): ("sep_conv_5x5", 0.88), (1, 2): ("max_pool_3x3", 0.86)})
+    cell = G.threshold_cell(w, PRIMITIVES, 2, 0.85)
+    assert cell.genes == (("sep_conv_3x3", 0), ("none", 1), ("dil_conv_3x3", 0), ("sep_conv_5x5", 1))

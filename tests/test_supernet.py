@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from diffnas.ops import PRIMITIVES
+from diffnas.supernet import MixedOp, Supernet, channel_shuffle, edge_list
+
+
+def op_weights(name, c, stride):
+    """Parameters of one candidate op in the search network (BN without affine weights)."""
+    if name.startswith("sep_conv"):
+        k = int(name[-1])
+        return 2 * (k * k * c + c * c)
+    if name.startswith("dil_conv"):
+        k = int(name[-1])
+        return k * k * c + c * c
+    if name == "skip_connect" and stride == 2:
+        return c * c  # factorized reduce: two 1x1 convs c -> c/2
+    return 0
+
+
+def expected_weights(layers, c, nodes, ops, classes=10, in_ch=3, stem=3, k=1):
+    """The original DARTS search network's weight count, by hand (quark0/darts model_search.py)."""
+    total = in_ch * stem * c * 9 + 2 * stem * c  # stem conv + affine BN
+    cpp, cp, cc = stem * c, stem * c, c
+    red_prev = False
+    for i in range(layers):
+        red = i in (layers // 3, 2 * layers // 3)
+        if red:
+            cc *= 2
+        total += cpp * cc + cp * cc  # preprocess0 (ReLUConvBN or FactorizedReduce), preprocess1
+        for src, _ in edge_list(nodes):
+            stride = 2 if red and src < 2 else 1
+            total += sum(op_weights(o, cc // k, stride) for o in ops)
+        red_prev = red
+        cpp, cp = cp, nodes * cc
+    return total + cp * classes + classes
+
+
+@pytest.mark.parametrize("layers,c,nodes", [(8, 16, 4), (5, 8, 3), (6, 4, 2), (3, 6, 4)])
+def test_weight_count_matches_original_formula(layers, c, nodes):
+    net = Supernet(c, 10, layers, nodes, PRIMITIVES)
+    assert sum(p.numel() for p in net.parameters()) == expected_weights(layers, c, nodes, PRIMITIVES)
+
+
+def test_paper_supernet_is_about_1_93m():
+    n = sum(p.numel() for p in Supernet(16, 10, 8, 4).parameters())
+    assert abs(n - 1.93e6) < 0.01e6
+
+
+def test_weight_count_partial_channels_and_op_subset():
+    ops = ("none", "skip_connect", "sep_conv_3x3", "dil_conv_5x5")
+    net = Supernet(8, 10, 5, 3, ops, in_channels=1, partial=4)
+    assert sum(p.numel() for p in net.parameters()) == expected_weights(5, 8, 3, ops, in_ch=1, k=4)
+
+
+@pytest.mark.parametrize("nodes", [3, 4])
+def test_forward_shapes_grayscale_and_odd_sizes(nodes):
+    net = Supernet(4, 7, 5, nodes, in_channels=1)
+    e = len(edge_list(nodes))
+    psi = torch.softmax(torch.randn(5, e, len(PRIMITIVES)), -1)
+    assert net(torch.randn(2, 1, 28, 28), psi).shape == (2, 7)
+
+
+def test_mixed_op_is_weighted_sum_of_ops():
+    torch.manual_seed(0)
+    m = MixedOp(4, 1, PRIMITIVES)
+    m.eval()
+    x = torch.randn(2, 4, 6, 6)
+    psi = torch.softmax(torch.randn(len(PRIMITIVES)), 0)
+    expected = sum(psi[o] * op(x) for o, op in zip(m.active, m.ops))
+    torch.testing.assert_close(m(x, psi), expected)
+    # one-hot weights select a single op
+    one = torch.zeros(len(PRIMITIVES))
+    one[PRIMITIVES.index("skip_connect")] = 1
+    torch.testing.assert_close(m(x, one), x)
+
+
+def test_partial_channels_route_one_kth_through_ops():
+    k = 4
+    m = MixedOp(16, 1, PRIMITIVES, partial=k)
+    x = torch.randn(2, 16, 5, 5)
+    # with only skip_connect on, the output is a channel permutation of the input
+    one = torch.zeros(len(PRIMITIVES))
+    one[PRIMITIVES.index("skip_connect")] = 1
+    y = m(x, one)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, channel_shuffle(x, k))
+    # zero op weights zero exactly the C/K processed channels, the rest bypass unchanged
+    y0 = m(x, torch.zeros(len(PRIMITIVES)))
+    zeroed = (y0.abs().sum(dim=(0, 2, 3)) == 0).sum().item()
+    assert zeroed == 16 // k
+    # reduction: shapes halve on both paths
+    m2 = MixedOp(16, 2, PRIMITIVES, partial=k)
+    assert m2(x, one).shape == (2, 16, 3, 3)
+
+
+def test_none_is_not_computed_but_contributes_zero():
+    m = MixedOp(4, 1, ("none", "skip_connect"))
+    assert len(m.ops) == 1
+    x = torch.randn(1, 4, 3, 3)
+    torch.testing.assert_close(m(x, torch.tensor([0.7, 0.3])), 0.3 * x)
