@@ -23,7 +23,7 @@ from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
-from .errors import CheckpointError, NumericalError
+from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
 from .runlog import RunLog
@@ -119,6 +119,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         cfg = config_lib.from_dict(SearchConfig, {**saved, **overrides, "run_dir": str(run_dir)})
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
     cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
+    if resume is None and (run_dir / "checkpoint.pt").exists():
+        raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
+                          f"`diffnas search --resume {run_dir}` or choose another --run-dir")
     device = distributed.device_for(resolve_device(cfg.device))
     seed_everything(cfg.seed, cfg.deterministic)
     log = RunLog(run_dir, enabled=rank == 0)
