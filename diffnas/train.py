@@ -201,7 +201,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
 
     if resume is not None and ckpt_path.is_file():
         load_checkpoint()
-        log.truncate_metrics(state["epoch"] + 1)  # rows are numbered from 1: keep the epochs done
+        log.truncate_metrics(state["epoch"])
         print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}", file=sys.stderr)
     else:
         log.write_json("config.json", cfg_dict)
