@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from .. import config as config_lib
+from .. import distributed
 from .options import search_config_from_args
-from .search import FIELDS, add_search_flags, dry_run_overrides
+from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides
 
 TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channels": "channels",
                "train_batch_size": "batch_size", "train_max_steps": "max_steps", "train_seed": "seed",
@@ -42,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
                                 train_batch_size=8).items():
             if getattr(args, name) is None:
                 setattr(args, name, value)
+    if args.dataset is None and not args.resume and not args.config:
+        # the embedded digits: train the found cell at a matching quick size too
+        for name, value in dict(train_epochs=20, train_layers=8, train_channels=16).items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    embedded_quick_overrides(args)
     run_dir = args.resume or args.run_dir
     args.run_dir = None
     search_cfg = search_config_from_args(args, FIELDS)
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = config_lib.from_dict(TrainConfig, {"device": search_cfg.device, "plots": search_cfg.plots,
                                                    "precision": search_cfg.precision, **train_values})
     result = run_pipeline(search_cfg, train_cfg, run_dir)
-    if result.exit_code:
+    if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"genotype: {result.search.genotype}")
     print(summary_table(result.summary))

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from diffnas.cli import main
+from diffnas.config import PRESETS
+from diffnas.supernet import edge_list
+
+TINY_SEARCH = ["--layers", "3", "--channels", "8", "--nodes", "2", "--epochs", "1", "--max-steps", "1",
+               "--batch-size", "8", "--no-plots", "--warmup-epochs", "0"]
+TINY_TRAIN = ["--train-epochs", "1", "--train-layers", "3", "--train-channels", "4", "--train-max-steps", "1",
+              "--train-batch-size", "8"]
+
+
+def test_search_dry_run_writes_run_folder_and_figures(tmp_path, capsys):
+    assert main(["search", "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "genotype: Genotype(" in out
+    for name in ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "checkpoint.pt"):
+        assert (tmp_path / "r" / name).is_file()
+    assert list((tmp_path / "r" / "figures").glob("*.png"))
+
+
+def test_run_pipeline_on_embedded_digits(tmp_path, capsys):
+    assert main(["run", "--preset", "darts-1st", "--dataset", "digits", *TINY_SEARCH, *TINY_TRAIN,
+                 "--run-dir", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert "test error" in out and "CPU-hours" in out
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert 0 <= summary["test_error"] <= 1 and summary["params_m"] > 0
+    assert (tmp_path / "p" / "search" / "genotype.json").is_file()
+    assert (tmp_path / "p" / "train" / "result.json").is_file()
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_searches_and_its_genotype_trains(tmp_path, preset):
+    rc = main(["run", "--preset", preset, "--dataset", "synthetic", *TINY_SEARCH, *TINY_TRAIN,
+               "--run-dir", str(tmp_path / preset)])
+    assert rc == 0
+    g = json.loads((tmp_path / preset / "search" / "genotype.json").read_text())
+    assert ("cells" in g) == (preset in ("global", "dnas"))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_params_reports_arch_params_for_every_preset(preset, capsys):
+    assert main(["params", "--preset", preset, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    L, E, O = 8, len(edge_list(4)), 8
+    expected = {"darts": 2 * E * O, "darts-1st": 2 * E * O, "fair-darts": 2 * E * O, "pc-darts": 2 * E * O + 2 * E,
+                "global": L * E * O, "dnas": L * E + L * O + E * O}[preset]
+    assert d["arch_params"] == expected
+    assert d["weights"] > 0
+
+
+def test_bad_values_exit_2_with_one_line(capsys):
+    assert main(["search", "--nodes", "0", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nodes" in err[0]
