@@ -198,6 +198,8 @@ def from_json(text: str) -> AnyGenotype:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise GenotypeError(f"genotype JSON is malformed: {e}") from None
+    except RecursionError:
+        raise GenotypeError("genotype JSON is nested too deeply") from None
     return from_dict(d)
 
 
@@ -242,6 +244,8 @@ class _Parser:
 
     def value(self) -> object:
         c = self.peek()
+        if not c:  # cut short ("" is `in` every string, so test it first)
+            raise self.fail("a value")
         if c in "[(":
             close = "]" if c == "[" else ")"
             self.i += 1
@@ -270,6 +274,8 @@ class _Parser:
             return out_i
         if c.isalpha() or c == "_":
             fn = self.name()
+            if fn != "range" and not self.peek() and "range".startswith(fn):
+                raise self.fail("range(...)")  # cut short inside the name
             if fn != "range":
                 raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
             args = self.value()
@@ -277,6 +283,8 @@ class _Parser:
                 raise GenotypeError("genotype text: range() takes 1 to 3 integers")
             if len(args) == 3 and args[2] == 0:
                 raise GenotypeError("genotype text: range() step must not be zero")
+            if len(range(*args)) > 1000:  # type: ignore[arg-type]
+                raise GenotypeError("genotype text: range() is far longer than any cell")
             return list(range(*args))  # type: ignore[arg-type]
         raise self.fail("a value")
 
@@ -294,6 +302,8 @@ class _Parser:
                 key = self.name()
                 if self.peek() == "=":
                     self.i += 1
+                elif not self.peek():
+                    raise self.fail("'='")  # cut short after a field name
                 else:
                     self.i, key = save, None
             if key is None:
@@ -367,23 +377,52 @@ KNOWN: dict[str, Genotype] = {
 KNOWN["DARTS"] = KNOWN["DARTS_V2"]
 
 
+def random_genotype(seed: int, nodes: int = 4, ops: Sequence[str] = PRIMITIVES) -> Genotype:
+    """A uniformly random cell pair from the DARTS space: per node two distinct inputs, each with a
+    random op other than `none` (the random-search baseline of the DARTS paper, section 3.3)."""
+    import random
+
+    rng = random.Random(seed)
+    usable = [o for o in ops if o != "none"]
+
+    def cell() -> tuple[Gene, ...]:
+        genes: list[Gene] = []
+        for i in range(nodes):
+            genes += [(rng.choice(usable), j) for j in sorted(rng.sample(range(i + 2), 2))]
+        return tuple(genes)
+
+    concat = tuple(range(2, nodes + 2))
+    return Genotype(cell(), concat, cell(), concat)
+
+
 def load(spec: str) -> AnyGenotype:
-    """A genotype from a published name, a JSON file, a text file in paper notation, or the notation itself."""
+    """A genotype from a published name, `random:SEED`, a JSON file or run folder, a text file in
+    paper notation, or the notation itself."""
     spec = spec.strip()
     if spec in KNOWN:
         return KNOWN[spec]
+    if spec.startswith("random:"):
+        seed = spec.split(":", 1)[1]
+        if not seed.isdigit():
+            raise GenotypeError(f"genotype {spec!r}: expected random:SEED with an integer seed")
+        return random_genotype(int(seed))
     if spec.startswith("Genotype"):
         return parse(spec)
     if spec.startswith("{"):
         return from_json(spec)
     path = Path(spec)
-    if path.is_dir() and (path / "genotype.json").is_file():
-        path = path / "genotype.json"
-    if not path.is_file():
+    try:
+        if path.is_dir() and (path / "genotype.json").is_file():
+            path = path / "genotype.json"
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        is_file = False
+    if not is_file:
         from difflib import get_close_matches
         close = get_close_matches(spec, list(KNOWN), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise GenotypeError(f"genotype {spec!r} is neither a known name{hint} ({', '.join(KNOWN)}), "
+        shown = spec if len(spec) <= 80 else spec[:77] + "..."
+        raise GenotypeError(f"genotype {shown!r} is neither a known name{hint} ({', '.join(KNOWN)}), "
                             "a file, nor Genotype(...) notation")
     try:
         text = path.read_text()

@@ -121,3 +121,17 @@ def test_threshold_keeps_at_most_two_passing_edges():
                          (1, 0): ("dil_conv_3x3", 0.9), (1, 1): ("sep_conv_5x5", 0.88), (1, 2): ("max_pool_3x3", 0.86)})
     cell = G.threshold_cell(w, PRIMITIVES, 2, 0.85)
     assert cell.genes == (("sep_conv_3x3", 0), ("none", 1), ("dil_conv_3x3", 0), ("sep_conv_5x5", 1))
+
+
+def test_random_genotypes_are_valid_seeded_and_varied():
+    gs = [G.load(f"random:{s}") for s in range(20)]
+    for g in gs:
+        G.validate(g, nodes=4)
+        for cell in (g.normal, g.reduce):
+            for i in range(4):
+                (a, ja), (b, jb) = cell[2 * i], cell[2 * i + 1]
+                assert ja != jb and "none" not in (a, b)
+    assert G.load("random:3") == G.load("random:3")
+    assert len({str(g) for g in gs}) == 20
+    with pytest.raises(GenotypeError, match="integer seed"):
+        G.load("random:x")
