@@ -70,8 +70,7 @@ class RunLog:
             path = self.run_dir / name
             if not path.exists():
                 continue
-            keep = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("epoch", 0) <= epochs_done]
+            keep = [line for line in path.read_text().splitlines() if _epoch(line) <= epochs_done]
             atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
 
     def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
@@ -87,6 +86,16 @@ class RunLog:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def _epoch(line: str) -> float:
+    """The epoch of a JSON-lines row; a torn row (a kill during the append) or a blank one counts as
+    never written."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return math.inf
+    return row.get("epoch", 0) if isinstance(row, dict) and line.strip() else math.inf
 
 
 class _Quiet:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Iterable
 
 from .. import config as config_lib
+from ..errors import ConfigError
 
 
 def flag_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
@@ -23,3 +25,19 @@ def search_config_from_args(args: argparse.Namespace, names: Iterable[str]) -> c
     flags = flag_values(args, names)
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
     return config_lib.search_config(preset, **{**from_file, **flags})
+
+
+def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumable: Iterable[str]) -> None:
+    """A resumed run keeps its configuration: a value typed now (flag or --config file) that differs
+    from the run's, in a field that may not change, is an error instead of being silently ignored."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return  # the loop says the folder is not a run
+    saved = config_lib.read_file(path)
+    resumable = tuple(resumable)
+    for key, value in given.items():
+        if key in resumable or key == "command" or key not in saved:
+            continue
+        if (list(value) if isinstance(value, tuple) else value) != saved[key]:
+            raise ConfigError(f"{key}: {value!r} given, but the run in {run_dir} has {saved[key]!r}; a resumed "
+                              f"run keeps its configuration (only {', '.join(resumable)} may change)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import config as config_lib
 from .. import distributed
@@ -48,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
         for name, value in dict(train_epochs=20, train_layers=8, train_channels=16).items():
             if getattr(args, name) is None:
                 setattr(args, name, value)
-    embedded_quick_overrides(args)
+    note = embedded_quick_overrides(args)
     run_dir = args.resume or args.run_dir
     args.run_dir = None
     search_cfg = search_config_from_args(args, FIELDS)
+    if note:
+        print(note, file=sys.stderr)
     if args.resume:
         saved = config_lib.read_file(f"{args.resume}/search/config.json")
         saved.pop("command", None)

@@ -69,19 +69,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 EMBEDDED_QUICK = dict(layers=5, channels=8, epochs=10)
 
 
-def embedded_quick_overrides(args: argparse.Namespace) -> None:
-    """Apply EMBEDDED_QUICK when the run uses the embedded digits because no dataset was named."""
+def embedded_quick_overrides(args: argparse.Namespace) -> str | None:
+    """Apply EMBEDDED_QUICK when the run uses the embedded digits because no dataset was named;
+    return the note to print once the config is known to be valid (an error stays one line)."""
     from .. import config as config_lib
 
     from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
     if args.dataset is not None or "dataset" in from_file or args.resume:
-        return
+        return None
     applied = {k: v for k, v in EMBEDDED_QUICK.items() if getattr(args, k) is None and k not in from_file}
     for k, v in applied.items():
         setattr(args, k, v)
-    if applied:
-        print("diffnas: embedded digits dataset, quick search (" + ", ".join(f"{k} {v}" for k, v in applied.items())
-              + "); pass --layers 8 --channels 16 --epochs 50 for the paper's size", file=sys.stderr)
+    if not applied:
+        return None
+    return ("diffnas: embedded digits dataset, quick search (" + ", ".join(f"{k} {v}" for k, v in applied.items())
+            + "); pass --layers 8 --channels 16 --epochs 50 for the paper's size")
 
 
 def dry_run_overrides(args: argparse.Namespace) -> None:
@@ -95,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         dry_run_overrides(args)
-    embedded_quick_overrides(args)
+    note = embedded_quick_overrides(args)
     cfg = search_config_from_args(args, FIELDS)
+    if note:
+        print(note, file=sys.stderr)
     if args.resume:
         from ..search import RESUMABLE
 
