@@ -125,6 +125,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 C = TypeVar("C", SearchConfig, TrainConfig)
 
+# float fields reach float32 tensor arithmetic (an Adam step divides lr by 1 - beta1): far below 3.4e38
+FLOAT_LIMIT = 1e30
+
 
 def _check(cfg: Any) -> None:
     for f in fields(cfg):
@@ -140,6 +143,9 @@ def _check(cfg: Any) -> None:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(cfg, f.name, float(value))
             value = float(value)
+        if expected is float and isinstance(value, float) and not abs(value) <= FLOAT_LIMIT:
+            raise ConfigError(f"{f.name}: must be a finite number of magnitude at most {FLOAT_LIMIT:g} "
+                              f"(tensors are float32), got {value!r}")
         if expected is tuple:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{f.name}: expected a list of op names, got {value!r}")

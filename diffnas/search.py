@@ -7,6 +7,7 @@ stopped by SIGINT/SIGTERM saves its exact position (epoch, step) and resumes to 
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -114,7 +115,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
         if saved is None:
             raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")
-        saved.pop("command", None)
+        command = saved.pop("command", "search")
+        if command != "search":
+            raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
         overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(SearchConfig(), k)}
         cfg = config_lib.from_dict(SearchConfig, {**saved, **overrides, "run_dir": str(run_dir)})
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
@@ -153,7 +156,6 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
                       cfg.w_momentum, cfg.w_wd, reduce=distributed.average, check=cfg.detect_anomaly,
                       autocast=fastpath.autocast_factory(device, cfg.precision))
-    step_fn = fastpath.step_function(search_step, cfg, device)
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
     ckpt_path = run_dir / "checkpoint.pt"
@@ -181,8 +183,12 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         log.truncate_metrics(state["epoch"])
         print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}", file=sys.stderr)
     else:
+        if resume is not None:  # killed before the first checkpoint: start over, without stale rows
+            log.truncate_metrics(0)
         log.write_json("config.json", cfg_dict)
     metrics: list[dict[str, Any]] = []
+    # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
+    step_fn = fastpath.step_function(search_step, cfg, device)
     start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
 
@@ -192,6 +198,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             lr = lr_at(epoch, cfg) * state["lr_scale"]
             for group in w_opt.param_groups:
                 group["lr"] = lr
+            for group in a_opt.param_groups:  # a NaN rollback lowers both learning rates
+                group["lr"] = cfg.alpha_lr * state["lr_scale"]
             xi = lr if cfg.xi is None else cfg.xi   # the original unrolls with the current lr
             update_arch = epoch >= cfg.warmup_epochs
             epoch_start = time.time()
@@ -241,19 +249,22 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             genotype = arch.genotype()
             state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
             row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
-                   "val_loss": val_loss, "val_acc": val_acc, "w_lr": lr, "alpha_lr": cfg.alpha_lr,
+                   "val_loss": val_loss, "val_acc": val_acc, "w_lr": lr,
+                   "alpha_lr": cfg.alpha_lr * state["lr_scale"],
                    "xi": xi if cfg.order == "second" else 0.0, "seconds": time.time() - epoch_start}
             metrics.append(row)
             log.metrics(row, epoch + 1)
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time)
-            save_checkpoint()
-            if rank == 0:
+            if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
+                buf = io.BytesIO()
                 torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
                             "reductions": supernet.reductions, "shared": not arch.cellwise,
-                            "history": state["history"]}, run_dir / "alphas.pt")
-                if cfg.plots:
-                    _plot_curves(run_dir)
+                            "history": state["history"]}, buf)
+                checkpoint.atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
+            save_checkpoint()
+            if rank == 0 and cfg.plots:
+                _plot_curves(run_dir)
             if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
                 print(f"diffnas: early stop at epoch {epoch + 1}: a normal cell has more than "
                       f"{cfg.max_skips} skip_connect", file=sys.stderr)

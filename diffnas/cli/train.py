@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .. import config as config_lib
-from .options import flag_values
+from .options import flag_values, refuse_changes_on_resume
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     flags = flag_values(args, FIELDS)
     if args.resume:
         # the run's own config is used; only the resumable fields typed here change it
+        from ..train import RESUMABLE
+
+        refuse_changes_on_resume(args.resume, {**from_file, **flags}, RESUMABLE)
         cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
