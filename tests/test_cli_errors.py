@@ -1,0 +1,415 @@
+"""Bad input, clear error: every user-facing input goes through `diffnas.cli.main`, and a bad one gives
+exactly one stderr line "diffnas: error: ..." naming the field or file and what was expected, exit
+code 2, no traceback (with --debug: the traceback too). Untrusted files run no code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from formats_fixtures import write_cifar10, write_image, write_image_folder, write_mnist
+from hypothesis import given, settings, strategies as st
+
+from diffnas import cli
+from diffnas import genotype as G
+from diffnas.errors import GenotypeError
+
+TINY = ["--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--nodes", "2",
+        "--batch-size", "8", "--epochs", "1", "--max-steps", "1", "--no-plots", "--deterministic"]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Default run folders (runs/...) land in the test's folder, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fails(capsys, argv: list[str], *expected: str) -> str:
+    """Run the CLI; it must print one line "diffnas: error: ..." holding every `expected` text, exit 2."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("diffnas: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, f"{text!r} not in {err!r}"
+    return err
+
+
+class Evil:
+    """Unpickling it would run a shell command that creates `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+# ---------------------------------------------------------------------------------------------
+# genotypes
+
+GOOD = str(G.KNOWN["DARTS_V2"])
+BAD_GENOTYPES = {
+    "truncated text": (GOOD[:GOOD.index("), (") + 3], "genotype text: expected a value at character 37 "
+                                                      "(text ends there)"),
+    "truncated json": (G.to_json(G.KNOWN["DARTS_V2"])[:60], "genotype JSON is malformed"),
+    "unknown op": (GOOD.replace("dil_conv_3x3", "dil_con_3x3"),
+                   "normal: unknown op 'dil_con_3x3' (did you mean 'dil_conv_3x3'?)"),
+    "node index": (GOOD.replace("('dil_conv_3x3', 2)", "('dil_conv_3x3', 7)"),
+                   "normal: node 3 reads input 7, but only inputs 0..4 exist"),
+    "concat index": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 9]"),
+                     "normal: concat index 9 does not fit a cell of 4 nodes"),
+    "odd genes": (GOOD.replace("('dil_conv_3x3', 2)]", "]"), "normal: expected 2 (op, input) pairs per node"),
+    "unknown field": (GOOD.replace("reduce_concat", "reduce_cat"), "genotype text: unknown field 'reduce_cat'"),
+    "unknown name": ("DARTS_V3", "genotype 'DARTS_V3' is neither a known name (did you mean 'DARTS_V2'?)"),
+    "huge range": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(10**12)"),
+                   "genotype text: expected ',' or ')'"),
+    "long range": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(999999999999)"),
+                   "genotype text: range() is far longer than any cell"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GENOTYPES))
+def test_bad_genotype_text(capsys, case):
+    text, message = BAD_GENOTYPES[case]
+    fails(capsys, ["params", "--genotype", text], message)
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]], "normal_concat": [2', "genotype JSON is malformed"),
+    ('{"normal": [["sep_conv_3x3", 0]]}', "genotype JSON lacks normal_concat, reduce, reduce_concat"),
+    ('{"cells": [{"genes": [["sep_conv_3x3", 0], ["skip_connect", 1]], "concat": [2]}]}',
+     "per-cell genotype has 1 cells but the network has 3"),
+    ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2], ",
+     "genotype text: expected a keyword argument"),
+])
+def test_bad_genotype_file_names_the_file_and_creates_no_run(tmp_path, capsys, content, message):
+    path = tmp_path / "g.json"
+    path.write_text(content)
+    fails(capsys, ["train", "--genotype", str(path), "--layers", "3", "--channels", "4", "--dataset", "synthetic",
+                   "--batch-size", "8", "--run-dir", str(tmp_path / "run")], message)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_unreadable_genotype_file(tmp_path, capsys):
+    (tmp_path / "g.txt").write_bytes(b"\xff\xfe\x00Genotype")
+    fails(capsys, ["params", "--genotype", str(tmp_path / "g.txt")], f"{tmp_path / 'g.txt'}: cannot read genotype file")
+
+
+def test_genotype_text_is_parsed_never_run(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    fails(capsys, ["params", "--genotype", f"Genotype(normal=__import__('os').system('touch {marker}'))"],
+          "only range(...) may be called inside, got '__import__'")
+    fails(capsys, ["params", "--genotype", f"__import__('os').system('touch {marker}')"], "is neither a known name")
+    assert not marker.exists()
+
+
+def test_every_cut_of_a_genotype_says_where_it_ends():
+    """Truncated text (a copy-paste cut short) is named as such, never as something else."""
+    for name, genotype in G.KNOWN.items():
+        text = str(genotype)
+        for k in range(len("Genotype("), len(text)):
+            with pytest.raises(GenotypeError) as info:
+                G.parse(text[:k])
+            assert "(text ends there)" in str(info.value) or "closing quote" in str(info.value), \
+                (name, k, str(info.value))
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+                       | st.sampled_from(["sep_conv_3x3", "normal", "reduce", "cells", "genes", "concat"]),
+                       lambda kids: st.lists(kids, max_size=5) | st.dictionaries(
+                           st.sampled_from(["normal", "normal_concat", "reduce", "reduce_concat", "cells", "genes",
+                                            "concat", "reduction", "x"]), kids, max_size=5),
+                       max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSONISH, st.integers(0, 400), st.sampled_from([0, 0, 0, 5000]))
+def test_genotype_json_raises_only_its_own_error(value, cut, nesting):
+    """Arbitrary JSON values, whole or cut short, or buried in brackets: GenotypeError or a genotype."""
+    text = "[" * nesting + json.dumps(value)
+    for candidate in (text, text[:cut]):
+        try:
+            G.from_json(candidate)
+        except GenotypeError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="/\\."), max_size=300))
+def test_genotype_spec_raises_only_its_own_error(text):
+    """`--genotype` text of any kind (name, file name, notation, JSON): GenotypeError or a genotype."""
+    try:
+        G.load(text)
+    except GenotypeError:
+        pass
+
+
+def test_genotype_spec_too_long_for_a_file_name(capsys):
+    fails(capsys, ["params", "--genotype", "x" * 5000], "genotype 'xxxxxxxx", "...' is neither a known name")
+
+
+# ---------------------------------------------------------------------------------------------
+# config values and flags
+
+@pytest.mark.parametrize("argv,message", [
+    (["search", "--nodes", "0"], "nodes: must be >= 1, got 0"),
+    (["search", "--w-lr", "-1"], "w_lr: must be > 0.0, got -1.0"),
+    (["search", "--w-lr", "nan"], "w_lr: must be a finite number"),
+    (["search", "--alpha-lr", "1e39"], "alpha_lr: must be a finite number of magnitude at most 1e+30"),
+    (["search", "--layers", "2"], "layers: must be >= 3, got 2"),
+    (["search", "--train-portion", "1"], "train_portion: must be < 1.0, got 1.0"),
+    (["search", "--preset", "nope"], "preset: 'nope' is not one of darts, darts-1st, pc-darts"),
+    (["search", "--preset", "pc-dart"], "(did you mean 'pc-darts'?)"),
+    (["search", "--order", "secnd"], "order: 'secnd' is not one of first, second, one-level (did you mean 'second'?)"),
+    (["search", "--skip-dropout", "1.5"], "skip_dropout: must be < 1.0, got 1.5"),
+    (["search", "--max-skips", "-1"], "max_skips: must be >= 0, got -1"),
+    (["search", "--partial-channels", "3", "--channels", "16"], "partial_channels: 3 must divide channels (16)"),
+    (["search", "--ops", "sep_conv_3x3,sep_conv_9x9"], "ops: unknown op 'sep_conv_9x9'"),
+    (["search", "--ops", "sep_conv_3x3,sep_conv_3x3"], "ops: an op is listed twice"),
+    (["search", "--warmup-epochs", "5", "--epochs", "5"], "warmup_epochs: 5 leaves no architecture steps in 5 epochs"),
+    (["search", "--dataset", "synthetic", "--device", "tpu"], "device: 'tpu' is not a device"),
+    (["train", "--lr", "-1"], "lr: must be > 0.0, got -1.0"),
+    (["train", "--epochs", "0"], "epochs: must be >= 1, got 0"),
+    (["train", "--drop-path", "1"], "drop_path: must be < 1.0, got 1.0"),
+    (["train", "--setting", "cifar10"], "setting: 'cifar10' is not one of cifar, "),
+    (["train", "--lr", "0.1", "--lr-min", "0.5"], "lr_min: 0.5 is above lr 0.1"),
+])
+def test_bad_config_value(capsys, argv, message):
+    fails(capsys, argv, message)
+    assert not Path("runs").exists()
+
+
+@pytest.mark.parametrize("command,n", [("search", 32), ("train", 64)])
+def test_batch_larger_than_the_dataset(capsys, command, n):
+    fails(capsys, [command, "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "100000"],
+          f"batch size 100000 does not fit a split of {n} samples")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["search", "--layers", "x"], "argument --layers: invalid int value: 'x' (see `diffnas search --help`)"),
+    (["search", "--w-lr"], "argument --w-lr: expected one argument"),
+    (["search", "--bogus"], "unrecognized arguments: --bogus"),
+    (["serch"], "argument COMMAND: invalid choice: 'serch'"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_command_line_is_one_line_too(capsys, argv, message):
+    fails(capsys, argv, message)
+
+
+def test_debug_shows_the_traceback_and_still_exits_2(capsys):
+    for argv in (["--debug", "search", "--nodes", "0"], ["search", "--nodes", "0", "--debug"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "diffnas.errors.ConfigError: nodes" in err
+        assert err.splitlines()[-1] == "diffnas: error: nodes: must be >= 1, got 0"
+
+
+# ---------------------------------------------------------------------------------------------
+# config files
+
+@pytest.mark.parametrize("suffix,text", [(".json", '{"w_lrr": 0.1}'), (".toml", "w_lrr = 0.1\n"),
+                                         (".yaml", "w_lrr: 0.1\n")])
+def test_unknown_config_key_suggests_the_known_one(tmp_path, capsys, suffix, text):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    fails(capsys, ["search", "--config", str(path)], "unknown config key 'w_lrr' (did you mean 'w_lr'?)")
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("c.json", '{"nodes": "four"}', "nodes: expected int, got 'four'"),
+    ("c.json", '{"epochs": true}', "epochs: expected int, got True"),
+    ("c.yaml", "w_lr: -0.5\n", "w_lr: must be > 0.0, got -0.5"),
+    ("c.toml", "ops = \"sep_conv_3x3\"\n", "ops: expected a list of op names, got 'sep_conv_3x3'"),
+    ("c.json", '{"w_lr": 0.1, "layers": ', "c.json: malformed config file"),
+    ("c.toml", "w_lr = \n", "c.toml: malformed config file"),
+    ("c.yaml", "w_lr: [0.1\n", "c.yaml: malformed config file"),
+    ("c.json", "[1, 2]", "c.json: a config file must hold a mapping of keys to values"),
+    ("c.ini", "[search]\n", "c.ini: config files are .json, .toml or .yaml"),
+    ("missing.json", None, "missing.json: cannot read config file (No such file or directory)"),
+])
+def test_bad_config_file(tmp_path, capsys, name, text, message):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    fails(capsys, ["search", "--config", str(path)], message)
+
+
+def test_train_config_file_unknown_key(tmp_path, capsys):
+    (tmp_path / "t.toml").write_text("lrr = 0.1\n")
+    fails(capsys, ["train", "--config", str(tmp_path / "t.toml")], "unknown config key 'lrr' (did you mean 'lr'?)")
+
+
+def test_yaml_config_runs_no_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    (tmp_path / "c.yaml").write_text(f"w_lr: !!python/object/apply:os.system ['touch {marker}']\n")
+    fails(capsys, ["search", "--config", str(tmp_path / "c.yaml")], "c.yaml: malformed config file")
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# data files
+
+def search_on(dataset: str, data_dir: Path) -> list[str]:
+    return ["search", *TINY, "--dataset", dataset, "--data-dir", str(data_dir), "--batch-size", "2"]
+
+
+def test_unknown_or_missing_dataset(tmp_path, capsys):
+    fails(capsys, search_on("cifar11", tmp_path), "unknown dataset 'cifar11'; known: digits, cifar10")
+    fails(capsys, search_on("cifar10", tmp_path / "nodir"),
+          f"cifar10: {tmp_path / 'nodir'} has no cifar-10-batches-py/data_batch_1",
+          f"try `diffnas download cifar10 --data-dir {tmp_path / 'nodir'}`")
+    fails(capsys, search_on("imagefolder", tmp_path / "nodir"), f"imagefolder: {tmp_path / 'nodir'} has no train/")
+
+
+def test_cut_pickle(tmp_path, capsys):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    path.write_bytes(path.read_bytes()[:700])
+    fails(capsys, search_on("cifar10", tmp_path), f"{path}: truncated or corrupt pickle")
+
+
+def test_malicious_cifar_pickle_runs_no_code(tmp_path, capsys):
+    write_cifar10(tmp_path)
+    marker = tmp_path / "pwned"
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": Evil(marker), b"labels": [0]}, protocol=4))
+    fails(capsys, search_on("cifar10", tmp_path), f"{path}: refused pickle global {os.system.__module__}.system")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_header_that_disagrees_with_the_size(tmp_path, capsys, gz):
+    write_mnist(tmp_path / "mnist", gz=gz)
+    name = "t10k-images-idx3-ubyte" + (".gz" if gz else "")
+    path = tmp_path / "mnist" / name
+    if gz:
+        import gzip
+        path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-28]))
+    else:
+        path.write_bytes(path.read_bytes()[:-28])
+    fails(capsys, search_on("mnist", tmp_path), f"{path}", "the IDX header says 3x28x28 = 2368 bytes, "
+                                                            "but the file holds 2340 bytes")
+
+
+def test_unreadable_image(tmp_path, capsys):
+    write_image_folder(tmp_path)
+    path = tmp_path / "train" / "cat" / "1.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    fails(capsys, search_on("imagefolder", tmp_path), f"{path}: unreadable image")
+
+
+def test_images_of_different_sizes(tmp_path, capsys):
+    write_image_folder(tmp_path, size=(6, 5))
+    write_image(tmp_path / "test" / "dog" / "9.png", torch.zeros(3, 7, 5, dtype=torch.uint8).numpy())
+    fails(capsys, search_on("imagefolder", tmp_path), "test/dog/9.png: image is 5x7", "all images must share one size")
+
+
+@pytest.mark.parametrize("setting,dataset,message", [
+    ("imagenet", "digits", "the imagenet setting takes RGB images (3 channels), the dataset has 1"),
+    ("imagenet", "synthetic", "the imagenet setting needs images of at least 32x32 (nominal 224x224); "
+                              "the dataset's are 16x16"),
+    ("cifar", "imagefolder", "the cifar setting needs images of at least 4x4 (nominal 32x32); the dataset's are 3x3"),
+])
+def test_images_unfit_for_the_network(tmp_path, capsys, setting, dataset, message):
+    write_image_folder(tmp_path / "img", size=(3, 3))
+    fails(capsys, ["train", "--setting", setting, "--dataset", dataset, "--data-dir", str(tmp_path / "img"),
+                   "--layers", "3", "--channels", "4", "--run-dir", str(tmp_path / "run")], message)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints and resumed runs
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished tiny search run folder (copy it before changing it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("cli") / "run"
+    assert cli.main(["search", *TINY, "--run-dir", str(run)]) == 0
+    torch.set_num_threads(threads)
+    return run
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(finished, tmp_path / "run"))
+
+
+def rewrite(path: Path, change) -> None:
+    blob = torch.load(path, weights_only=True)
+    change(blob)
+    torch.save(blob, path)
+
+
+def test_corrupt_checkpoint_on_resume(run, capsys):
+    ckpt = run / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    ckpt.write_bytes(b"\x00" * 64)
+    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint")
+
+
+def test_malicious_checkpoint_runs_no_code(run, tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    ckpt = run / "checkpoint.pt"
+    torch.save({"format_version": 1, "config": {}, "state": Evil(marker)}, ckpt)
+    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    fails(capsys, ["evaluate", str(ckpt)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    assert not marker.exists()
+
+
+def test_checkpoint_of_another_version(run, capsys):
+    rewrite(run / "checkpoint.pt", lambda blob: blob.update(format_version=99))
+    fails(capsys, ["search", "--resume", str(run)], "checkpoint format version 99, this diffnas reads version 1")
+    torch.save({"weights": torch.zeros(2)}, run / "checkpoint.pt")
+    fails(capsys, ["search", "--resume", str(run)], "checkpoint.pt: not a diffnas checkpoint")
+
+
+def test_checkpoint_of_another_configuration(run, capsys):
+    rewrite(run / "checkpoint.pt", lambda blob: blob["config"].update(nodes=3, seed=7))
+    fails(capsys, ["search", "--resume", str(run)],
+          "checkpoint was made with a different configuration (nodes: checkpoint 3, now 2, and 1 more)")
+
+
+def test_resume_refuses_flags_that_would_change_the_run(run, tmp_path, capsys):
+    fails(capsys, ["search", "--resume", str(run), "--nodes", "3"],
+          f"nodes: 3 given, but the run in {run} has 2; a resumed run keeps its configuration (only epochs")
+    (tmp_path / "c.json").write_text('{"w_lr": 0.5}')
+    fails(capsys, ["search", "--resume", str(run), "--config", str(tmp_path / "c.json")], "w_lr: 0.5 given")
+    # the resumable ones may change: a finished run extended by one epoch
+    assert cli.main(["search", "--resume", str(run), "--epochs", "2", "--nodes", "2"]) == 0
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2
+
+
+def test_resume_of_something_else(run, tmp_path, capsys):
+    fails(capsys, ["search", "--resume", str(tmp_path / "nothing")], "nothing: no config.json, not a search run folder")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "command": "train"}))
+    fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder")
+    (run / "config.json").write_text(json.dumps(config))
+    fails(capsys, ["train", "--resume", str(run)], f"{run}: not a training run folder")
+    fails(capsys, ["evaluate", str(run)], f"{run / 'checkpoint.pt'}: not a training checkpoint")
+
+
+def test_a_finished_run_is_not_overwritten(run, capsys):
+    fails(capsys, ["search", *TINY, "--run-dir", str(run)], f"run_dir: {run} holds a run already",
+          f"`diffnas search --resume {run}`")
+
+
+def test_run_folder_the_file_system_refuses(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    fails(capsys, ["search", *TINY, "--run-dir", str(tmp_path / "file" / "run")], f"{tmp_path / 'file'}")
+

@@ -1,0 +1,322 @@
+"""Nothing lost: kills (SIGKILL, also inside a checkpoint write) and SIGTERM resume to the exact result
+of an uninterrupted search; NaN/Inf stops the run saying what and when, keeps the last good
+checkpoint, and --nan-rollback reloads it with lower learning rates; search collapse is visible.
+
+The kill tests run `python -m diffnas search` as a subprocess, as a user would, on one thread
+(OMP_NUM_THREADS=1: the tiny convolutions are ~50x slower when two threads fight over shared cores).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffnas import checkpoint, cli
+from diffnas import genotype as G
+from diffnas.config import search_config
+from diffnas.runlog import RunLog
+from diffnas.search import collapse_warning, lr_at, search
+from diffnas.supernet import Supernet
+
+search_mod = importlib.import_module("diffnas.search")  # `diffnas.search` is also the function
+
+REPO = Path(__file__).resolve().parents[1]
+# first order keeps the subprocess tests cheap; test_search.py resumes second order (in process)
+TINY = dict(dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, epochs=3, max_steps=3)
+TINY_ARGS = ["--preset", "darts-1st", "--deterministic", "--no-plots",
+             *[a for k, v in TINY.items() for a in (f"--{k.replace('_', '-')}", str(v))]]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+# Runs `diffnas` with checkpoint writes instrumented: the N-th write of checkpoint.pt writes half its
+# bytes to the temporary file, fsyncs them, touches a marker and hangs, so the test can SIGKILL it
+# in the middle of the write. Nothing in diffnas is patched for this; the child patches itself.
+TORN_SAVE = """
+import os, sys, time
+import diffnas.checkpoint as ck
+
+real_open, seen = open, [0]
+marker, nth = os.environ["FAULT_MARKER"], int(os.environ["FAULT_SAVE"])
+
+
+class Torn:
+    def __init__(self, f):
+        self.f = f
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return self.f.__exit__(*exc)
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        real_open(marker, "w").close()
+        time.sleep(600)
+    def flush(self):
+        self.f.flush()
+    def fileno(self):
+        return self.f.fileno()
+
+
+def instrumented_open(path, mode="r", *args, **kwargs):
+    f = real_open(path, mode, *args, **kwargs)
+    if ".checkpoint.pt.tmp-" in os.fspath(path):
+        seen[0] += 1
+        if seen[0] == nth:
+            return Torn(f)
+    return f
+
+
+ck.open = instrumented_open  # module global: found before the builtin by atomic_write_bytes
+from diffnas.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted search (in this process; the same computation as the CLI's)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("faults") / "full"
+    result = search(search_config("darts-1st", **TINY, deterministic=True, plots=False, run_dir=str(run_dir)))
+    torch.set_num_threads(threads)
+    assert not result.interrupted
+    return run_dir
+
+
+def launch(cwd: Path, *args: str, script: Path | None = None, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """Start `diffnas search ARGS` (or `python SCRIPT search ARGS`); stderr goes to a file."""
+    log = cwd / f"stderr-{time.monotonic_ns()}.txt"
+    head = [sys.executable, str(script)] if script else [sys.executable, "-m", "diffnas"]
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([*head, "search", *args], cwd=cwd, env={**ENV, **(env or {})},
+                                stdout=subprocess.DEVNULL, stderr=err)
+    return proc, log
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"exited early with {proc.returncode}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def saved(run_dir: Path) -> dict:
+    return checkpoint.load(run_dir / "checkpoint.pt")
+
+
+def assert_same_result(a: Path, b: Path) -> None:
+    """Weights, alpha, optimiser momenta and alpha history bitwise equal; same genotype."""
+    sa, sb = saved(a), saved(b)
+    assert (sa["epoch"], sa["step"]) == (sb["epoch"], sb["step"]) == (TINY["epochs"], 0)
+    for part in ("supernet", "arch"):
+        assert sa[part].keys() == sb[part].keys()
+        for k in sa[part]:
+            assert torch.equal(sa[part][k], sb[part][k]), f"{part}.{k}"
+    for k, buf in sa["w_opt"]["state"].items():
+        assert torch.equal(buf["momentum_buffer"], sb["w_opt"]["state"][k]["momentum_buffer"])
+    assert torch.equal(sa["history"], sb["history"])
+    alphas_a = torch.load(a / "alphas.pt", weights_only=True)["history"]
+    assert torch.equal(alphas_a, torch.load(b / "alphas.pt", weights_only=True)["history"])
+    assert G.from_json((a / "genotype.json").read_text()) == G.from_json((b / "genotype.json").read_text())
+    rows = [json.loads(line)["epoch"] for line in (b / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------------
+# interruption
+
+
+def test_sigkill_at_random_moments_and_inside_a_checkpoint_write_resumes_exactly(tmp_path, reference):
+    run = tmp_path / "run"
+    script = tmp_path / "torn_save.py"
+    script.write_text(TORN_SAVE)
+    marker = tmp_path / "in-save"
+
+    # 1. killed in the middle of writing the second checkpoint (end of epoch 2)
+    proc, _ = launch(tmp_path, *TINY_ARGS, "--run-dir", str(run), script=script,
+                     env={"FAULT_MARKER": str(marker), "FAULT_SAVE": "2"})
+    try:
+        wait_for(marker.exists, proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    torn = list(run.glob(".checkpoint.pt.tmp-*"))
+    assert len(torn) == 1 and 0 < torn[0].stat().st_size < (run / "checkpoint.pt").stat().st_size
+    assert saved(run)["epoch"] == 1  # the previous checkpoint, intact
+
+    # 2. killed at random moments of resumed runs (training steps, evaluation, saves)
+    rng = random.Random(1234)
+    for _ in range(2):
+        proc, log = launch(tmp_path, "--resume", str(run))
+        try:
+            wait_for(lambda: "resuming" in log.read_text(errors="replace"), proc)
+            time.sleep(rng.uniform(0.0, 3.0))
+        except AssertionError:
+            assert proc.poll() == 0, log.read_text()  # it finished before the kill, and well
+        finally:
+            proc.kill()
+            proc.wait()
+        state = saved(run)  # whatever the moment, a loadable checkpoint of a whole epoch
+        assert 1 <= state["epoch"] <= TINY["epochs"] and state["step"] == 0
+
+    # 3. resume to the end (in this process, sparing a start-up): the alphas and weights of the run
+    # never killed
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert not list(run.glob(".checkpoint.pt.tmp-*"))  # the torn temporary file was cleaned up
+    assert_same_result(reference, run)
+
+
+def test_sigterm_finishes_the_step_saves_and_resumes_exactly(tmp_path, reference, capsys):
+    run = tmp_path / "run"
+    proc, log = launch(tmp_path, *TINY_ARGS, "--run-dir", str(run))
+    try:
+        wait_for((run / "checkpoint.pt").exists, proc)  # epoch 1 done: the signal lands in epoch 2
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    err = log.read_text()
+    assert code == 128 + signal.SIGTERM, err
+    assert "interrupted at epoch 2 step" in err and f"resume with: diffnas search --resume {run}" in err
+    state = saved(run)
+    assert state["epoch"] == 1 and 1 <= state["step"] < TINY["max_steps"]  # the exact mid-epoch position
+
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert f"resuming {run} at epoch 1 step {state['step']}" in capsys.readouterr().err
+    assert_same_result(reference, run)
+
+
+def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.atomic_write_bytes(path, b"old")
+
+    def no_space(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", no_space)
+    with pytest.raises(OSError):
+        checkpoint.atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"old"
+    monkeypatch.undo()
+    checkpoint.atomic_write_bytes(path, b"newer")
+    assert path.read_bytes() == b"newer" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_resume_drops_a_metrics_row_torn_by_a_kill(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 2.0}\n{"epoch": 2, "loss": 1.9}\n{"epo')
+    RunLog(tmp_path, tensorboard=False).truncate_metrics(1)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 1, "loss": 2.0}\n'
+
+
+# ---------------------------------------------------------------------------------------------
+# numerical failure
+
+NAN_ARGS = ["--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--nodes", "2",
+            "--batch-size", "8", "--epochs", "2", "--max-steps", "2", "--no-plots", "--deterministic"]
+
+
+def error_line(err: str) -> str:
+    """The last line of stderr (progress bars draw with carriage returns before it)."""
+    return err.replace("\r", "\n").strip().splitlines()[-1]
+
+
+def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    # alpha steps start in epoch 2 (one warm-up epoch); an absurd alpha lr makes them overflow, at
+    # half the lr too: one rollback, then the run stops
+    run = tmp_path / "run"
+    assert cli.main(["search", *NAN_ARGS, "--warmup-epochs", "1", "--alpha-lr", "1e30", "--nan-rollback", "1",
+                     "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert err.count("; rolled back to epoch 1 with lr x0.5") == 1
+    line = error_line(err)
+    assert line.startswith("diffnas: error: non-finite ") and " at epoch 2 step " in line
+    assert line.endswith(f"; run stopped, last good checkpoint: {run / 'checkpoint.pt'} (epoch 1)")
+    state = saved(run)
+    assert state["epoch"] == 1 and state["step"] == 0
+    tensors = [*state["supernet"].values(), *state["arch"].values()]
+    assert all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+
+    # the same failure in the first epoch: nothing good to keep, and it says so
+    assert cli.main(["search", *NAN_ARGS, "--w-lr", "1e30", "--run-dir", str(tmp_path / "early")]) == 2
+    line = error_line(capsys.readouterr().err)
+    assert line.startswith("diffnas: error: non-finite ") and " at epoch 1 step " in line
+    assert line.endswith("; run stopped, no checkpoint was written yet")
+
+
+def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, capsys, monkeypatch):
+    real, calls = search_mod.search_step, {"n": 0}
+
+    def one_bad_batch(ctx, xt, yt, *args):
+        calls["n"] += 1
+        if calls["n"] == 4:  # epoch 2, step 2: a batch of NaN pixels, once
+            xt = xt * float("nan")
+        return real(ctx, xt, yt, *args)
+
+    monkeypatch.setattr(search_mod, "search_step", one_bad_batch)
+    run = tmp_path / "run"
+    assert cli.main(["search", *NAN_ARGS, "--nan-rollback", "2", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "non-finite training loss at epoch 2 step 2; rolled back to epoch 1 with lr x0.5" in err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 2, "max_steps": 2})
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["w_lr"] == pytest.approx(lr_at(1, cfg) / 2) and rows[1]["alpha_lr"] == pytest.approx(3e-4 / 2)
+    state = saved(run)
+    assert state["rollbacks"] == 1 and state["lr_scale"] == 0.5 and torch.isfinite(state["history"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# search collapse
+
+
+def test_collapse_warning_names_the_parameter_free_genes():
+    assert collapse_warning(G.KNOWN["DARTS_V2"]) is None  # 2 skips of 8 genes
+    skips = G.Genotype((("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("max_pool_3x3", 2)), (2, 3),
+                       G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
+    text = collapse_warning(skips)
+    assert text.startswith("the searched normal cell is dominated by parameter-free ops (4 of 4 genes, "
+                           "3 skip_connect)")
+    assert "--max-skips" in text and "--skip-dropout" in text
+
+
+def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
+    run = tmp_path / "run"
+    # only skip connections to choose from: the normal cell has 4 > 1 of them after epoch 1
+    assert cli.main(["search", *NAN_ARGS, "--epochs", "3", "--ops", "skip_connect", "--max-skips", "1",
+                     "--skip-dropout", "0.3", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "early stop at epoch 1: a normal cell has more than 1 skip_connect" in err
+    assert "diffnas: warning: the searched normal cell is dominated by parameter-free ops (4 of 4 genes, " \
+           "4 skip_connect): the known DARTS collapse" in err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # of 3 epochs
+    assert (run / "genotype.json").is_file()
+    assert json.loads((run / "config.json").read_text())["skip_dropout"] == 0.3
+
+
+def test_skip_dropout_wraps_only_the_skip_connections():
+    net = Supernet(4, 10, 3, 2, ("skip_connect", "sep_conv_3x3"), 3, skip_dropout=0.3)
+    drops = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+    normal_skips = sum(2 + i for i in range(2)) * (3 - len(net.reductions))  # edges of the normal cells
+    assert len(drops) >= normal_skips and all(d.p == 0.3 for d in drops)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in Supernet(4, 10, 3, 2, ("skip_connect",), 3).modules())
