@@ -403,7 +403,7 @@ def load(spec: str) -> AnyGenotype:
         return KNOWN[spec]
     if spec.startswith("random:"):
         seed = spec.split(":", 1)[1]
-        if not seed.isdigit():
+        if not (seed.isascii() and seed.isdigit()):  # '²'.isdigit() is True, but int('²') fails
             raise GenotypeError(f"genotype {spec!r}: expected random:SEED with an integer seed")
         return random_genotype(int(seed))
     if spec.startswith("Genotype"):

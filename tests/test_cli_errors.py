@@ -72,6 +72,7 @@ BAD_GENOTYPES = {
     "odd genes": (GOOD.replace("('dil_conv_3x3', 2)]", "]"), "normal: expected 2 (op, input) pairs per node"),
     "unknown field": (GOOD.replace("reduce_concat", "reduce_cat"), "genotype text: unknown field 'reduce_cat'"),
     "unknown name": ("DARTS_V3", "genotype 'DARTS_V3' is neither a known name (did you mean 'DARTS_V2'?)"),
+    "random seed": ("random:\u00b2", "expected random:SEED with an integer seed"),
     "huge range": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(10**12)"),
                    "genotype text: expected ',' or ')'"),
     "long range": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(999999999999)"),
