@@ -5,7 +5,9 @@ import signal
 import pytest
 import torch
 
-import diffnas.search as search_mod
+import importlib
+
+search_mod = importlib.import_module("diffnas.search")
 from diffnas.config import search_config
 from diffnas.search import lr_at, search
 
