@@ -33,6 +33,7 @@ class SearchConfig:
     data_dir: str | None = _f(None)             # folder holding the dataset files
     train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
     batch_size: int = _f(64, min=1)             # global batch, images per step
+    bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
     # search space
     layers: int = _f(8, min=3)                  # cells; reductions at L/3 and 2L/3
     channels: int = _f(16, min=2)               # initial channels C
@@ -84,7 +85,8 @@ class TrainConfig:
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
     epochs: int = _f(600, min=1)
-    batch_size: int = _f(96, min=1)
+    batch_size: int = _f(96, min=1)             # global batch, images per step
+    bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
     lr: float = _f(0.025, min=0.0, open_min=True)        # SGD, cosine to lr_min
     lr_min: float = _f(0.0, min=0.0)
     momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)

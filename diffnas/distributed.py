@@ -1,31 +1,71 @@
 """Data parallelism on PyTorch's own engine: torchrun launches the processes, DDP averages the
 weight gradients, torch.distributed collectives average the architecture gradients.
 
-Single-process runs go through the same functions, which then do nothing.
+Single-process runs go through the same functions, which then do nothing. The contract
+(README "Scaling out"):
+
+- `batch_size` is the global batch. Every rank draws the same global batch and augmentation and
+  keeps its contiguous 1/world slice (data.Batches), so the data order depends only on
+  (seed, epoch, step): a run resumes exactly with any number of ranks.
+- Weight gradients are averaged by DDP during backward (clipping then sees the averaged gradient);
+  architecture gradients by `average` (bilevel's `reduce`), so w and alpha stay identical on every
+  rank in every optimisation mode.
+- Batch norm: `bn_groups` says over how many contiguous groups of the global batch the training
+  statistics are taken; see `bn_groups_for` and `prepare`.
+- Randomness inside the network (skip-connect dropout, drop-path) is drawn for the whole global
+  batch from the same RNG state on every rank, each rank keeping its slice (`batch_mask`): the
+  ranks' RNGs stay in lockstep, a checkpoint's one RNG state serves any world size, and the masks
+  are those of a single process.
+- Only rank 0 writes files; every rank reads the same checkpoint on resume (multi-node runs need a
+  run folder on storage all nodes see).
 """
 
 from __future__ import annotations
 
+import atexit
+import inspect
 import os
+import sys
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import ConfigError
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def setup() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_distributed():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+def rank_world() -> tuple[int, int]:
     if is_distributed():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def is_main() -> bool:
+    """True on the rank that writes files and prints results (rank 0; the only one without torchrun)."""
+    return rank_world()[0] == 0
+
+
+def setup() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun.
+
+    With CUDA: NCCL for CUDA tensors and gloo for CPU ones (object broadcasts, the stop flag);
+    without: gloo.
+    """
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_distributed():
+        cuda = torch.cuda.is_available() and dist.is_nccl_available()
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+        atexit.register(teardown)
+    return rank_world()
+
+
+def teardown() -> None:
+    if is_distributed():
+        dist.destroy_process_group()
 
 
 def device_for(device: torch.device) -> torch.device:
@@ -37,20 +77,210 @@ def device_for(device: torch.device) -> torch.device:
     return device
 
 
-def wrap(module: nn.Module) -> nn.Module:
+# --- batch norm and in-network randomness -----------------------------------------------------
+
+def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_hessian: bool = False,
+                  resumed: bool = False) -> int:
+    """The number of contiguous groups of the global batch whose statistics batch norm uses.
+
+    0 (auto) means 1, the single-process semantics, wherever the ranks can share statistics
+    (SyncBatchNorm: CUDA, and not with the exact Hessian-vector product, which needs a double
+    backward that SyncBatchNorm does not have), else the world size: plain per-rank batch norm.
+    G groups are realised with W ranks by SyncBatchNorm if G == 1 < W, else by each rank running
+    its part of the batch as G / W groups (GroupedForward), which is also how one process
+    reproduces a W-rank CPU run (G = W). A resumed run whose saved value this launch cannot
+    realise falls back to per-rank statistics, with a warning, so that resuming always works.
+    """
+    _, world = rank_world()
+    sync_ok = device.type == "cuda" and not exact_hessian
+    if requested == 0:
+        groups = 1 if world == 1 or sync_ok else world
+    else:
+        groups = requested
+    why = None
+    if groups < world and (groups != 1 or not sync_ok):
+        why = ("ranks can share batch-norm statistics only on CUDA (SyncBatchNorm) and not with "
+               "--hessian exact" if groups == 1 else
+               f"bn_groups must be 1 or a multiple of the number of processes ({world})")
+    elif groups >= world and groups % world:
+        why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"
+    if why and resumed:
+        print(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
+              f"batch norm uses per-rank statistics (bn_groups {world}) from here on", file=sys.stderr)
+        groups = world
+    elif why:
+        raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")
+    if batch_size % groups:
+        raise ConfigError(f"bn_groups: {groups} does not divide the batch size {batch_size}")
+    return groups
+
+
+class _Slice:
+    """Which of the `parts` contiguous slices of the global batch the running code computes:
+    rank * groups + group of world * groups. Set by `GroupedForward` around each group."""
+
+    group, groups = 0, 1
+
+
+def batch_mask(shape: torch.Size | tuple[int, ...], keep: float, like: torch.Tensor) -> torch.Tensor:
+    """A Bernoulli(keep) mask of `shape` for this slice of the batch ((B / parts, ...)): the mask of
+    the whole global batch (B, ...) is drawn from the RNG, whose state is the same on every rank
+    and in every group, and this slice's rows are kept. One process with one group (parts = 1)
+    draws exactly `empty(shape).bernoulli_(keep)`."""
+    rank, world = rank_world()
+    parts, pos = world * _Slice.groups, rank * _Slice.groups + _Slice.group
+    b = shape[0]
+    full = torch.empty((b * parts, *shape[1:]), device=like.device, dtype=like.dtype).bernoulli_(keep)
+    return full[pos * b:(pos + 1) * b] if parts > 1 else full
+
+
+class BatchDropout(nn.Dropout):
+    """nn.Dropout with its mask from `batch_mask` (the arithmetic of F.dropout on CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * batch_mask(x.shape, 1 - self.p, x).div_(1 - self.p)
+
+
+def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def _cat(outs: list[Any]) -> Any:
+    if isinstance(outs[0], torch.Tensor):
+        return torch.cat(outs)
+    return type(outs[0])(None if o[0] is None else torch.cat(list(o)) for o in zip(*outs))  # (logits, aux)
+
+
+class GroupedForward:
+    """A module's forward, in training, run on `groups` contiguous slices of the batch one after
+    the other, each as one rank would run it: from the same batch-norm running statistics and RNG
+    state, normalised with its own batch statistics, its dropout/drop-path rows cut from the global
+    mask. The outputs are concatenated; the running statistics become the mean of the groups' (what
+    averaging the ranks' buffers gives: the update is linear); the RNG ends where every group left
+    it. Batch norm is the only layer that mixes samples, so this is exactly `groups` ranks' maths.
+    Works whatever computes the batch norm (modules, or diffnas.fused on their buffers)."""
+
+    def __init__(self, module: nn.Module, forward: Any, groups: int) -> None:
+        self.module, self.forward, self.groups = module, forward, groups
+
+    def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not self.module.training or self.groups == 1:
+            return self.forward(x, *args, **kwargs)
+        n = x.shape[0]
+        bounds = [g * n // self.groups for g in range(self.groups + 1)]  # data.Batches' rank slices
+        owners = [(m, name) for m in self.module.modules() for name, b in m._buffers.items() if b is not None]
+        with torch.no_grad():
+            start = [m._buffers[name].clone() for m, name in owners]
+        rng = _rng_state(x.device)
+        outs, ends = [], []
+        try:
+            for g, (a, b) in enumerate(zip(bounds, bounds[1:])):
+                if g:
+                    # fresh buffers, not an in-place restore: batch norm saves its running
+                    # statistics for backward, and the earlier groups' graphs hold theirs
+                    for (m, name), s in zip(owners, start):
+                        m._buffers[name] = s.clone()
+                    _set_rng_state(rng, x.device)
+                _Slice.group, _Slice.groups = g, self.groups
+                outs.append(self.forward(x[a:b], *args, **kwargs))
+                ends.append([m._buffers[name] for m, name in owners])
+        finally:
+            _Slice.group, _Slice.groups = 0, 1
+        with torch.no_grad():
+            for i, (m, name) in enumerate(owners):
+                # integer buffers (batches tracked) moved alike in every group
+                m._buffers[name] = (torch.stack([e[i] for e in ends]).mean(0) if ends[0][i].is_floating_point()
+                                    else ends[-1][i])
+        return _cat(outs)
+
+
+def prepare(module: nn.Module, bn_groups: int) -> nn.Module:
+    """Batch norm and in-network randomness for `bn_groups` (see bn_groups_for); returns the module.
+
+    bn_groups == 1 with several ranks: SyncBatchNorm, statistics over the global batch (CUDA).
+    bn_groups = k * world: each rank runs its part as k groups (GroupedForward; k == 1: as it is).
+    Dropout draws its mask for the global batch (BatchDropout) whenever there are several slices.
+    """
+    _, world = rank_world()
+    if bn_groups == 1 and world > 1:
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        # a module that computes batch norm itself from the modules' buffers (diffnas.fused) would
+        # bypass SyncBatchNorm: it must go through its modules
+        for m in module.modules():
+            if isinstance(getattr(m, "fused", None), bool):
+                m.fused = False
+    if bn_groups > 1 or world > 1:
+        _replace_dropout(module)
+    k = bn_groups // world if bn_groups >= world else 1
+    if k > 1:
+        module.forward = GroupedForward(module, module.forward, k)
+    return module
+
+
+def _replace_dropout(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if type(child) is nn.Dropout:
+            new = BatchDropout(child.p)
+            new.train(child.training)
+            module.add_module(name, new)
+        else:
+            _replace_dropout(child)
+
+
+def wrap(module: nn.Module, device: torch.device | None = None) -> nn.Module:
+    """DDP around `module` under torchrun (the module itself otherwise).
+
+    Buffers are not broadcast from rank 0 at each forward: each rank's batch-norm running
+    statistics follow its own slice and `sync_buffers` averages them before they are read
+    (validation, checkpoints), which keeps them equal to a single process with the same bn_groups.
+    """
     if not is_distributed():
         return module
-    return nn.parallel.DistributedDataParallel(module, broadcast_buffers=False)
+    kwargs: dict[str, Any] = {}
+    if device is not None and device.type == "cuda":
+        kwargs["device_ids"] = [device.index]
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters:
+        kwargs["forward_sync_buffers"] = False     # torch >= 2.12 spelling
+    else:
+        kwargs["broadcast_buffers"] = False
+    return nn.parallel.DistributedDataParallel(module, **kwargs)
 
+
+def sync_buffers(module: nn.Module) -> None:
+    """Average the floating-point buffers (batch-norm running statistics) across ranks."""
+    if is_distributed():
+        average([b for b in module.buffers() if b.is_floating_point()])
+
+
+# --- collectives ------------------------------------------------------------------------------
 
 def average(tensors: list[torch.Tensor]) -> None:
-    """Average gradients across ranks in place."""
+    """Average tensors (gradients, buffers) across ranks in place: one all-reduce per device and
+    dtype over the tensors flattened together (a supernet has hundreds of small tensors; one call
+    each would cost hundreds of round trips a step)."""
     if not is_distributed() or not tensors:
         return
     world = dist.get_world_size()
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for t in tensors:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        t.div_(world)
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    for ts in groups.values():
+        flat = torch.cat([t.reshape(-1) for t in ts])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat.div_(world)
+        offset = 0
+        for t in ts:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
 
 
 def sum_tensor(t: torch.Tensor) -> None:
@@ -59,13 +289,24 @@ def sum_tensor(t: torch.Tensor) -> None:
 
 
 def sum_list(values: list[float]) -> list[float]:
+    """Element-wise sums over the ranks (float64 on the CPU: gloo carries it, also beside NCCL)."""
     if not is_distributed():
         return list(values)
     t = torch.tensor(values, dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.cpu().tolist()
+    return t.tolist()
+
+
+def stop_together(stop: Any) -> bool:
+    """Whether any rank was asked to stop (a `guard.StopRequested`); if so every rank's `stop` is
+    set too, so all ranks leave the loop after the same step and save the same position."""
+    if not is_distributed():
+        return bool(stop)
+    flag = torch.tensor([stop.signum or 0], dtype=torch.int64)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    if flag.item() and not stop:
+        stop.signum = int(flag.item())
+    return bool(flag.item())
 
 
 def broadcast_object(obj: Any) -> Any:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import batch_mask
 from .errors import ConfigError, GenotypeError
 from .genotype import AnyGenotype, Cell, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
@@ -49,7 +50,8 @@ SETTINGS: dict[str, Setting] = {
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Zero whole samples with probability drop_prob, scale the kept ones by 1/keep (quark0/darts utils.py)."""
     keep = 1.0 - drop_prob
-    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)  # (B, 1, 1, 1)
+    # under torchrun: this rank's rows of the global batch's mask (one process: empty(B, 1, 1, 1).bernoulli_)
+    mask = batch_mask((x.shape[0], 1, 1, 1), keep, x)  # (B, 1, 1, 1)
     return x / keep * mask
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import config as config_lib
+from . import distributed
 from . import genotype as genotype_lib
 from .config import SearchConfig, TrainConfig
 from .guard import resolve_device
@@ -34,7 +35,8 @@ def _finished(run_dir: Path) -> bool:
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[Path] = None) -> PipelineResult:
-    run_dir = Path(run_dir) if run_dir else default_run_dir("run")
+    distributed.setup()
+    run_dir = Path(run_dir) if run_dir else distributed.broadcast_object(default_run_dir("run"))
     s_dir, t_dir = run_dir / "search", run_dir / "train"
     search_cfg = dataclasses.replace(search_cfg, run_dir=str(s_dir))
     s_resume = s_dir if (s_dir / "checkpoint.pt").is_file() else None
@@ -56,7 +58,8 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         "device": device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
         "genotype": genotype_lib.load(str(s_dir / "genotype.json")).to_dict(),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if distributed.is_main():
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return PipelineResult(run_dir, s, t, summary)
 
 

@@ -32,7 +32,7 @@ from .step import StepContext, search_step
 from .supernet import Supernet
 
 # config fields that may change when a run is resumed
-RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback")
+RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback", "bn_groups")
 
 
 @dataclass
@@ -126,6 +126,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
                           f"`diffnas search --resume {run_dir}` or choose another --run-dir")
     device = distributed.device_for(resolve_device(cfg.device))
+    # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
+    bn_groups = distributed.bn_groups_for(cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None,
+                                          exact_hessian=cfg.order == "second" and cfg.hessian == "exact")
+    cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     log = RunLog(run_dir, enabled=rank == 0)
 
@@ -147,9 +151,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)
+    supernet = distributed.prepare(supernet, cfg.bn_groups)
     supernet.to(device)
     arch.to(device)
-    model = distributed.wrap(supernet)
+    model = distributed.wrap(supernet, device)   # DDP under torchrun: averages the weight gradients
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
     a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
                              weight_decay=cfg.alpha_wd)
@@ -163,10 +168,12 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
              "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0}
 
     def save_checkpoint() -> None:
+        # running sums of the ranks, so that a resume with any number of ranks continues them
+        totals = distributed.sum_list(state["totals"])
         if rank == 0:
-            checkpoint.save(ckpt_path, {**state, "supernet": supernet.state_dict(), "arch": arch.state_dict(),
-                                        "w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(),
-                                        "rng": checkpoint.rng_state()}, cfg_dict)
+            checkpoint.save(ckpt_path, {**state, "totals": totals, "supernet": supernet.state_dict(),
+                                        "arch": arch.state_dict(), "w_opt": w_opt.state_dict(),
+                                        "a_opt": a_opt.state_dict(), "rng": checkpoint.rng_state()}, cfg_dict)
         distributed.barrier()
 
     def load_checkpoint() -> None:
@@ -175,13 +182,16 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         arch.load_state_dict(saved.pop("arch"))
         w_opt.load_state_dict(saved.pop("w_opt"))
         a_opt.load_state_dict(saved.pop("a_opt"))
-        checkpoint.set_rng_state(saved.pop("rng"))
+        checkpoint.set_rng_state(saved.pop("rng"))   # the RNGs of all ranks move in lockstep
         state.update(saved)
+        if rank != 0:
+            state["totals"] = [0.0, 0.0, 0.0]          # the saved sums are the ranks' together: rank 0's
 
     if resume is not None and ckpt_path.is_file():
         load_checkpoint()
         log.truncate_metrics(state["epoch"])
-        print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}", file=sys.stderr)
+        if rank == 0:
+            print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}", file=sys.stderr)
     else:
         if resume is not None:  # killed before the first checkpoint: start over, without stale rows
             log.truncate_metrics(0)
@@ -217,7 +227,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                         t = state["totals"]
                         bar.set_postfix(loss=f"{t[0] / t[2]:.3f}", acc=f"{t[1] / t[2]:.3f}",
                                         img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
-                    if stop:
+                    if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
                 bar.close()
@@ -232,18 +242,21 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                     else "no checkpoint was written yet"
                 raise NumericalError(f"{e}; run stopped, {last}") from None
             bar.close()
-            if stop:
+            if distributed.stop_together(stop):
                 state["seconds"] = time.time() - start_time
+                distributed.sync_buffers(supernet)
                 save_checkpoint()
                 log.close()
                 cmd = f"diffnas search --resume {run_dir}"
-                print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; "
-                      f"checkpoint saved; resume with: {cmd}", file=sys.stderr)
+                if rank == 0:
+                    print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; "
+                          f"checkpoint saved; resume with: {cmd}", file=sys.stderr)
                 return SearchResult(run_dir, genotype, state["history"], metrics,
                                     state["seconds"], True, stop.exit_code())
 
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             t = distributed.sum_list(state["totals"])
+            distributed.sync_buffers(supernet)   # the ranks' BN running statistics, averaged
             val_loss, val_acc = evaluate(supernet, arch.weights().detach(), eval_b, distributed.sum_tensor)
             psi = arch.weights().detach().cpu()
             genotype = arch.genotype()
@@ -277,6 +290,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     if rank == 0 and cfg.plots:
         _plot_run(run_dir)
     log.close()
+    distributed.barrier()   # rank 0's files are complete before any rank reads them (diffnas run)
     return SearchResult(run_dir, genotype, state["history"], metrics, time.time() - start_time)
 
 

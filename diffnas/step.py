@@ -79,11 +79,14 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     return g
 
 
-def _weight_update(ctx: StepContext, loss: torch.Tensor, where: str) -> torch.Tensor:
-    loss.backward()
+def _weight_update(ctx: StepContext, total: torch.Tensor, where: str, loss: torch.Tensor) -> torch.Tensor:
+    total.backward()   # under DDP the weight gradients arrive averaged over the ranks
     params = [p for p in ctx.supernet.parameters() if p.grad is not None]
     norm = nn.utils.clip_grad_norm_(params, ctx.grad_clip if ctx.grad_clip > 0 else math.inf)
     if ctx.check:
+        # `loss` is this rank's; checked after the backward, whose all-reduce carries a NaN into
+        # every rank's gradient norm, so that all ranks stop at the same step
+        check_finite("training loss", where, [loss])
         check_finite("weight gradient", where, [norm])
     ctx.w_opt.step()
     return norm
@@ -101,9 +104,7 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
         with autocast:
             logits = ctx.model(xt, psi)
             loss = F.cross_entropy(logits.float(), yt)
-        if ctx.check:
-            check_finite("training loss", where, [loss])
-        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, where)
+        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, where, loss)
         if update_arch:
             ctx.reduce([p.grad for p in ctx.arch.parameters() if p.grad is not None])
             ctx.a_opt.step()
@@ -127,9 +128,7 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
     with autocast:
         logits = ctx.model(xt, psi)
         loss = F.cross_entropy(logits.float(), yt)
-    if ctx.check:
-        check_finite("training loss", where, [loss])
-    _weight_update(ctx, loss, where)
+    _weight_update(ctx, loss, where, loss)
     if ctx.check and update_arch:
         check_finite("architecture parameter", where, ctx.arch.parameters())
     return loss.detach(), (logits.argmax(1) == yt).sum()

@@ -36,7 +36,8 @@ from .network import SETTINGS, build_network
 from .runlog import RunLog
 
 # config fields that may change when a run is resumed
-RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback")
+RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
+             "bn_groups")
 
 # what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
 # train.py); ImageNet is quark0/darts train_imagenet.py, except its step decay (0.97 per epoch):
@@ -158,6 +159,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         saved_genotype = run_dir / "genotype.json"
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
     device = distributed.device_for(resolve_device(cfg.device))
+    # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
+    cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(
+        cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None)}, base=cfg)
     seed_everything(cfg.seed, cfg.deterministic)
     log = RunLog(run_dir, enabled=rank == 0)
     autocast = autocast_for(device, cfg.precision)
@@ -173,9 +177,10 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
 
     # model and optimiser
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
-                          auxiliary=cfg.auxiliary > 0).to(device)
+                          auxiliary=cfg.auxiliary > 0)
+    model = distributed.prepare(model, cfg.bn_groups).to(device)
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
-    forward = distributed.wrap(model)
+    forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     if cfg.compile and device.type == "cuda":
         forward = torch.compile(forward)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
@@ -185,8 +190,11 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                              "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
 
     def save_checkpoint() -> None:
+        # running sums of the ranks, so that a resume with any number of ranks continues them
+        totals = distributed.sum_list(state["totals"])
         if rank == 0:
-            checkpoint.save(ckpt_path, {**state, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            checkpoint.save(ckpt_path, {**state, "totals": totals, "model": model.state_dict(),
+                                        "optimizer": opt.state_dict(),
                                         "rng": checkpoint.rng_state(), "genotype": genotype.to_dict(),
                                         "config": cfg_dict, "input_shape": list(ds.shape),
                                         "classes": ds.classes}, cfg_dict)
@@ -196,13 +204,17 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
-        checkpoint.set_rng_state(saved["rng"])
+        checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep
         state.update({k: saved[k] for k in state})
+        if rank != 0:
+            state["totals"] = [0.0, 0.0, 0.0]      # the saved sums are the ranks' together: rank 0's
 
     if resume is not None and ckpt_path.is_file():
         load_checkpoint()
         log.truncate_metrics(state["epoch"])
-        print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}", file=sys.stderr)
+        if rank == 0:
+            print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
+                  file=sys.stderr)
     else:
         log.write_json("config.json", cfg_dict)
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
@@ -230,13 +242,17 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                     if logits_aux is not None:
                         full = loss + cfg.auxiliary * F.cross_entropy(logits_aux.float(), y,
                                                                       label_smoothing=cfg.label_smoothing)
-                    if cfg.detect_anomaly:
-                        check_finite("loss", f"at epoch {epoch + 1} step {step + 1}", [full])
-                    # backward, clip, step
+                    # backward (under DDP the gradients arrive averaged over the ranks), clip, step
                     opt.zero_grad(set_to_none=True)
                     full.backward()
-                    if cfg.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+                    norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    if cfg.detect_anomaly:
+                        # this rank's loss, checked after the backward whose all-reduce carries a NaN
+                        # into every rank's gradient norm: all ranks stop at the same step
+                        where = f"at epoch {epoch + 1} step {step + 1}"
+                        check_finite("loss", where, [full])
+                        check_finite("gradient", where, [norm])
                     opt.step()
                     # bookkeeping: running loss/accuracy (main head), position, progress bar
                     t = state["totals"]
@@ -250,7 +266,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                                         img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
                     if stop_after is not None and steps_run >= stop_after:
                         stop.signum = signal.SIGTERM
-                    if stop:
+                    if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
                 bar.close()
@@ -265,17 +281,20 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                         else "no checkpoint was written yet")
                 raise NumericalError(f"{e}; run stopped, {last}") from None
             bar.close()
-            if stop and state["step"] < steps:
+            if distributed.stop_together(stop) and state["step"] < steps:
                 # interrupted mid-epoch: save the exact position, say how to go on
                 state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
+                distributed.sync_buffers(model)
                 save_checkpoint()
                 log.close()
-                print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; checkpoint saved; "
-                      f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
+                if rank == 0:
+                    print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; checkpoint saved; "
+                          f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
                 return _result(run_dir, state, params, aux_params, stop.exit_code())
 
             # end of epoch: test split, metrics row, checkpoint
             t = distributed.sum_list(state["totals"])
+            distributed.sync_buffers(model)   # the ranks' BN running statistics, averaged
             test_loss, test_acc = score(forward, test_b, autocast)
             row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
                    "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "drop_path": drop_prob,
@@ -285,10 +304,11 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
                          epoch_seconds=0.0)
             save_checkpoint()
-            if stop:
+            if distributed.stop_together(stop):
                 log.close()
-                print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; "
-                      f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
+                if rank == 0:
+                    print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; "
+                          f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
                 return _result(run_dir, state, params, aux_params, stop.exit_code())
 
     result = _result(run_dir, state, params, aux_params, 0)
@@ -301,6 +321,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         else:
             plot_curves(run_dir)
     log.close()
+    distributed.barrier()   # rank 0's files are complete before any rank reads them
     return result
 
 

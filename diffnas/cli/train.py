@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 
 from .. import config as config_lib
+from .. import distributed
 from .options import flag_values, refuse_changes_on_resume
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
-          "nan_rollback")
+          "nan_rollback", "bn_groups")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "tiny-imagenet | imagefolder | synthetic")
     a("--data-dir", dest="data_dir", help="folder with the dataset files")
     a("--epochs", type=int, help="default 600 (imagenet 250)")
-    a("--batch-size", dest="batch_size", type=int, help="default 96 (imagenet 128)")
+    a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
+                                                         "(default 96, imagenet 128)")
+    a("--bn-groups", dest="bn_groups", type=int, metavar="G",
+      help="batch-norm statistics over batch_size/G images (0, default: 1, or the number of processes "
+           "where they cannot share statistics: CPU)")
     a("--layers", type=int, help="cells (default 20, imagenet 14)")
     a("--channels", type=int, help="initial channels (default 36, imagenet 48)")
     a("--lr", type=float, help="initial SGD learning rate, cosine-annealed (default 0.025)")
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         cfg = train_config(setting, **{**from_file, **flags})
     result = train(cfg, resume=args.resume)
-    if result.exit_code:
+    if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
           f"test loss {result.test_loss:.4f}")

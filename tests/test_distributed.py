@@ -1,0 +1,252 @@
+"""Data-parallel search and training under torchrun: 2 processes, gloo, CPU.
+
+Two launches do all the distributed work (a torchrun start costs seconds): a search killed with
+SIGKILL after its first checkpoint, then tests/distributed_worker.py running every job and saving
+each rank's final in-memory state. The single-process runs that the ranks must equal run here,
+with bn_groups=2 (each half of the batch normalised on its own, as each rank does on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import distributed_worker as worker
+from diffnas import distributed
+from diffnas.config import search_config
+from diffnas.errors import ConfigError
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or sys.platform != "linux",
+                                reason="needs torch.distributed with gloo, and /proc to find the workers")
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+MODES = ["first", "second-fd", "second-exact", "one-level", "dnas", "train"]
+JOBS = MODES + ["ref", "resume", "sigterm", "cli-run"]
+# the "ref" search job on the command line
+REF_FLAGS = ["--preset", "darts", "--order", "first", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+             "--nodes", "2", "--batch-size", "8", "--epochs", "3", "--max-steps", "2", "--warmup-epochs", "0",
+             "--deterministic", "--no-plots"]
+
+
+def torchrun(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)])}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (torchrun's workers live in sessions of their own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def kill_after_first_checkpoint(home: Path) -> Path:
+    """`torchrun -m diffnas search` in `home` (default run folder), SIGKILLed, workers and launcher,
+    once its first checkpoint exists; returns the run folder."""
+    home.mkdir()
+    proc = torchrun("-m", "diffnas", "search", *REF_FLAGS, cwd=home)
+    deadline = time.time() + 240
+    while not list(home.glob("runs/*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    for pid in children(proc.pid) + [proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    output = proc.communicate()[0]
+    folders = list((home / "runs").iterdir())
+    assert len(folders) == 1, output[-3000:]   # the ranks agreed on the default run folder
+    assert (folders[0] / "checkpoint.pt").is_file(), output[-3000:]
+    return folders[0]
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    start = time.time()
+    killed = kill_after_first_checkpoint(out / "killed")
+    killed_at = torch.load(killed / "checkpoint.pt", weights_only=True)["state"]["epoch"]
+    proc = torchrun(str(TESTS / "distributed_worker.py"), str(out), *JOBS)
+    output = proc.communicate(timeout=540)[0]
+    assert proc.returncode == 0, output[-5000:]
+    print(f"torchrun launches: {time.time() - start:.1f} s", file=sys.stderr)
+    states = {(job, r): torch.load(out / "states" / f"{job}-rank{r}.pt", weights_only=False)
+              for job in JOBS for r in (0, 1)}
+    return out, states, (killed, killed_at)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_states(a: dict, b: dict, atol: float = 0.0, rtol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=atol, rtol=rtol, msg=k)
+
+
+def test_ranks_hold_identical_weights_and_alphas(launched):
+    _, states, _ = launched
+    for job in JOBS:
+        a, b = states[job, 0], states[job, 1]
+        assert a["world"] == b["world"] == 2
+        assert_states(a["state"], b["state"])   # bitwise: weights, BN buffers, alpha
+        if "history" in a:
+            torch.testing.assert_close(a["history"], b["history"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("job", MODES)
+def test_two_ranks_equal_one_process_over_the_global_batch(launched, tmp_path, job):
+    _, states, _ = launched
+    ranks = states[job, 0]
+    capture = worker.Capture()
+    try:
+        if job in worker.SEARCH_JOBS:
+            single = worker.search_mod.search(worker.search_cfg(job, tmp_path, bn_groups=2))
+            torch.testing.assert_close(single.history, ranks["history"], atol=1e-6, rtol=1e-5)
+        else:
+            single = worker.train_mod.train(worker.train_cfg(job, tmp_path, bn_groups=2))
+        assert_states(capture.state(), ranks["state"], atol=2e-6, rtol=1e-5)
+        for row, ranks_row in zip(single.metrics, ranks["metrics"], strict=True):
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"):
+                if key in row:
+                    assert row[key] == pytest.approx(ranks_row[key], rel=1e-5), key
+    finally:
+        capture.restore()
+    # the run moved the weights and alpha: the comparison is not between two initial states
+    initial = ranks["initial"]
+    assert any(not torch.allclose(v, ranks["state"][k], atol=1e-4) for k, v in initial.items()
+               if v.is_floating_point() and "running" not in k and k.startswith("0."))
+    if job in worker.SEARCH_JOBS:
+        assert any(not torch.allclose(v, ranks["state"][k], atol=1e-5) for k, v in initial.items()
+                   if k.startswith("1."))
+
+
+def test_bn_groups_1_would_differ(launched, tmp_path):
+    """The comparison above has teeth: global-batch statistics in one process give other weights."""
+    _, states, _ = launched
+    capture = worker.Capture()
+    try:
+        worker.search_mod.search(worker.search_cfg("first", tmp_path, bn_groups=1))
+        state = capture.state()
+    finally:
+        capture.restore()
+    worst = max((state[k] - states["first", 0]["state"][k]).abs().max().item() for k in state
+                if state[k].is_floating_point())
+    assert worst > 1e-3
+
+
+def test_only_rank_0_writes(launched):
+    out, states, _ = launched
+    ref = out / "ref"
+    assert sorted(p.name for p in ref.iterdir()) == ["alphas.pt", "checkpoint.pt", "config.json", "genotype.json",
+                                                     "genotypes.jsonl", "metrics.jsonl", "tb"]
+    assert len(list((ref / "tb").iterdir())) == 1            # one TensorBoard writer
+    rows = [json.loads(line) for line in (ref / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]            # one row per epoch, not one per rank
+    assert len((ref / "genotypes.jsonl").read_text().splitlines()) == 3
+    assert json.loads((ref / "config.json").read_text())["bn_groups"] == 2
+    # diffnas run --dry-run: search, then training of the found cell, summary by rank 0, in the one
+    # default run folder the ranks agreed on
+    (run,) = (out / "cli-run" / "runs").iterdir()
+    assert (run / "summary.json").is_file() and (run / "train" / "result.json").is_file()
+    assert len(list((run / "train" / "tb").iterdir())) == 1
+    assert [states["cli-run", r]["code"] for r in (0, 1)] == [0, 0]
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(launched):
+    _, states, (killed, killed_at) = launched
+    assert 1 <= killed_at < 3                                 # killed mid-way, from the checkpoint of epoch 1 or 2
+    for r in (0, 1):
+        assert_states(states["resume", r]["state"], states["ref", 0]["state"])
+        torch.testing.assert_close(states["resume", r]["history"], states["ref", 0]["history"], rtol=0, atol=0)
+    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def test_sigterm_to_one_rank_stops_all_at_the_same_step_and_resumes_exactly(launched):
+    """Weights and alpha bitwise; the BN running statistics, averaged over the ranks at the stop
+    rather than at the end of the epoch, to rounding (the running average is linear)."""
+    out, states, _ = launched
+    ref = states["ref", 0]["state"]
+    for r in (0, 1):
+        assert states["sigterm", r]["cut_interrupted"]
+        state = states["sigterm", r]["state"]
+        assert_states({k: v for k, v in state.items() if "running" not in k},
+                      {k: v for k, v in ref.items() if "running" not in k})
+        assert_states(state, ref, atol=1e-6, rtol=1e-6)
+    ref_rows = (out / "ref" / "metrics.jsonl").read_text().splitlines()
+    rows = (out / "sigterm" / "metrics.jsonl").read_text().splitlines()
+    for a, b in zip(rows, ref_rows, strict=True):   # the ranks' sums of epoch 2 survive the stop
+        a, b = json.loads(a), json.loads(b)
+        assert a["train_loss"] == b["train_loss"]
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
+
+
+def test_two_rank_run_resumes_in_one_process(launched):
+    """Stopped mid-epoch with 2 ranks, resumed by 1 process (the saved bn_groups=2 keeps the maths)."""
+    out, states, _ = launched
+    capture = worker.Capture()
+    try:
+        r = worker.search_mod.search(worker.search_cfg("ref", out / "sigterm-1"), resume=out / "sigterm-1")
+        state = capture.state()
+    finally:
+        capture.restore()
+    assert_states(state, states["ref", 0]["state"], atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(r.history, states["ref", 0]["history"], atol=1e-6, rtol=1e-5)
+    ref_rows = [json.loads(line) for line in (out / "ref" / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "sigterm-1" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["train_loss"] for row in rows] == pytest.approx([row["train_loss"] for row in ref_rows], rel=1e-5)
+
+
+def test_bn_groups_rules():
+    cpu = torch.device("cpu")
+    assert distributed.bn_groups_for(0, 8, cpu) == 1           # one process: global-batch statistics
+    assert distributed.bn_groups_for(4, 8, cpu) == 4           # one process emulating 4 ranks
+    with pytest.raises(ConfigError, match="does not divide"):
+        distributed.bn_groups_for(3, 8, cpu)
+    with pytest.raises(ConfigError, match="bn_groups"):
+        search_config("darts", batch_size=8, bn_groups=-1)
+
+
+def test_grouped_forward_is_the_ranks_maths():
+    """GroupedForward on a batch = each half run on its own from the same state; buffers averaged."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5))
+    halves = [torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)) for _ in range(2)]
+    for h in halves:
+        h.load_state_dict(net[:2].state_dict())
+    grouped = distributed.prepare(net, 2)
+    x = torch.randn(6, 3, 5, 5)
+    state = torch.get_rng_state()
+    y = grouped(x)
+    after = torch.get_rng_state()
+    torch.set_rng_state(state)
+    mask = torch.empty(6, 4, 3, 3).bernoulli_(0.5)           # the global batch's dropout mask, one draw
+    assert torch.equal(torch.get_rng_state(), after)         # the RNG moved as for one draw
+    expect = torch.cat([h(x[3 * i:3 * i + 3]) for i, h in enumerate(halves)]) * mask * 2
+    torch.testing.assert_close(y, expect)
+    torch.testing.assert_close(net[1].running_mean, (halves[0][1].running_mean + halves[1][1].running_mean) / 2)
+    torch.testing.assert_close(net[1].running_var, (halves[0][1].running_var + halves[1][1].running_var) / 2)
+    assert int(net[1].num_batches_tracked) == 1
