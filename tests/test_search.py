@@ -1,3 +1,4 @@
+import importlib
 import json
 import os
 import signal
@@ -5,11 +6,11 @@ import signal
 import pytest
 import torch
 
-import importlib
-
-search_mod = importlib.import_module("diffnas.search")
 from diffnas.config import search_config
 from diffnas.search import lr_at, search
+
+# the package re-exports the function `search`, which hides the module attribute
+search_mod = importlib.import_module("diffnas.search")
 
 TINY = dict(dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, epochs=2, max_steps=3,
             plots=False, deterministic=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
@@ -9,12 +10,14 @@ import pytest
 import torch
 
 from diffnas import cli
-from diffnas import train as train_mod
 from diffnas.config import TrainConfig, from_dict
 from diffnas.errors import DataError, NumericalError
 from diffnas.evaluate import evaluate
 from diffnas.genotype import Cell, CellwiseGenotype, load
 from diffnas.train import drop_path_at, lr_at, train, train_config
+
+# the package re-exports the function `train`, which hides the module attribute
+train_mod = importlib.import_module("diffnas.train")
 
 # synthetic: 64 + 64 images of 3x16x16; 3 cells of 4 channels keep a step in milliseconds
 TINY = dict(dataset="synthetic", layers=3, channels=4, batch_size=16, epochs=2, max_steps=3, plots=False,
