@@ -1,22 +1,161 @@
-"""The fast path on CUDA (compiled / graph-captured steps, bf16); eager everywhere else."""
+"""The fast path of the search step: torch.compile of the supernet on CUDA, bf16 autocast.
+
+The batched edges (diffnas.fused) are on everywhere by default; this module adds what only pays on
+a GPU. `step_function(step, cfg, device)` returns the eager step unchanged when `cfg.compile` is
+off, and otherwise either a `CompiledStep` or, for a configuration it cannot handle, the eager step
+with a one-line notice on stderr. Nothing here changes what is computed:
+
+- `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both
+  the architecture and the weight step; evaluation stays eager). Before the first step it runs one
+  forward+backward eagerly and one compiled on the first batch, with BN statistics and RNG state
+  restored after each, and compares the logits and the gradient of psi. A failure to compile or a
+  mismatch means: eager from then on, with a notice saying why.
+- The mode defaults to inductor without CUDA graphs; `DIFFNAS_COMPILE_MODE=reduce-overhead` (or
+  the `mode` argument) adds CUDA graphs (torch.compile's cudagraph trees).
+- bf16: `autocast_factory` gives a bf16 autocast context for forward passes; alpha, the master
+  weights, their gradients and the optimiser states stay fp32 (autocast casts copies).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Optional
+import os
+import sys
+from typing import Any, Callable, Optional
 
 import torch
+import torch.nn.functional as F
+
+from . import distributed
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], object]]:
+def notice(message: str) -> None:
+    print(f"diffnas: {message}", file=sys.stderr)
+
+
+def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], Any]]:
     """A context factory for bf16 autocast, or None for fp32. Alpha and master weights stay fp32."""
     if precision != "bf16":
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        notice(f"bf16 is not supported on {device}; running in fp32")
         return None
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def step_function(step: Callable, cfg: object, device: torch.device) -> Callable:
-    return step
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
+    """Why the compiled step cannot run for this configuration, or None."""
+    if device.type != "cuda":
+        return f"compiled steps run on CUDA only; {device} runs the eager step (batched edges still on)"
+    if distributed.is_distributed():
+        return "compiled steps are not used with torch.distributed; running the eager step"
+    if getattr(cfg, "deterministic", False):
+        return "deterministic runs use the eager step (compiled kernels may reorder reductions)"
+    if getattr(cfg, "order", "first") == "second":
+        if getattr(cfg, "hessian", "fd") == "exact":
+            return "the exact Hessian needs double backward, which torch.compile does not support; running eager"
+        if _torch_version() < (2, 5):
+            return "second order with torch.compile needs torch >= 2.5 (swapped weights recompile); running eager"
+    return None
+
+
+def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional[str] = None) -> Callable:
+    """The step to call in the search loop: `step` itself, or a compiled version of it."""
+    if not getattr(cfg, "compile", False):
+        return step
+    why = unsupported(cfg, device)
+    if why is not None:
+        notice(f"fast path: {why}")
+        return step
+    return CompiledStep(step, mode)
+
+
+@contextlib.contextmanager
+def _preserved(net: torch.nn.Module, device: torch.device):
+    """Run a trial forward/backward without a trace: BN statistics and RNG state come back."""
+    saved = [(b, b.clone()) for b in net.buffers()]
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for b, value in saved:
+                    b.copy_(value)
+
+
+def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor,
+           autocast: Optional[Callable[[], Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    params = [p for p in net.parameters() if p.requires_grad]
+    with autocast() if autocast else contextlib.nullcontext():
+        logits = net(x, psi)
+        loss = F.cross_entropy(logits.float(), y)
+    grads = torch.autograd.grad(loss, [psi, *params], allow_unused=True)
+    return logits.detach().float(), grads[0].detach().float()
+
+
+def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: float) -> Optional[float]:
+    err = (a - b).abs().max().item()
+    scale = a.abs().max().item()
+    if not err <= tol * scale + 1e-6:   # also catches NaN
+        return err / max(scale, 1e-12)
+    return None
+
+
+class CompiledStep:
+    """The search step with the supernet's training forward compiled; checked against eager once."""
+
+    def __init__(self, step: Callable, mode: Optional[str] = None):
+        self.step = step
+        self.mode = mode or os.environ.get("DIFFNAS_COMPILE_MODE", "default")
+        if self.mode not in COMPILE_MODES:
+            raise ValueError(f"compile mode {self.mode!r} is not one of {', '.join(COMPILE_MODES)}")
+        self.active: Optional[bool] = None   # None: not tried yet
+        self.path = "eager"
+
+    def __call__(self, ctx: Any, xt: torch.Tensor, yt: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if self.active is None:
+            self.active = self.prepare(ctx, xt, yt)
+        if self.active and self.mode in ("reduce-overhead", "max-autotune"):
+            torch.compiler.cudagraph_mark_step_begin()
+        return self.step(ctx, xt, yt, *args, **kwargs)
+
+    def prepare(self, ctx: Any, x: torch.Tensor, y: torch.Tensor) -> bool:
+        net = ctx.supernet
+        if not hasattr(net, "compiled") or not hasattr(net, "body"):
+            notice(f"fast path: {type(net).__name__} has no compilable body; running the eager step")
+            return False
+        with torch.no_grad():
+            psi = ctx.arch.weights().detach()
+        psi.requires_grad_(True)
+        tol = 3e-2 if ctx.autocast else 1e-3
+        try:
+            with _preserved(net, x.device):
+                ref_logits, ref_grad = _trial(net, x, y, psi, ctx.autocast)
+            net.compiled = torch.compile(net.body, mode=self.mode)
+            with _preserved(net, x.device):
+                logits, grad = _trial(net, x, y, psi, ctx.autocast)
+        except Exception as e:  # compiler errors come in many types; the eager step is always right
+            net.compiled = None
+            first = (str(e).strip().splitlines() or [""])[0][:160]
+            notice(f"fast path: torch.compile failed ({type(e).__name__}: {first}); running the eager step")
+            return False
+        for what, a, b in (("logits", ref_logits, logits), ("alpha gradient", ref_grad, grad)):
+            rel = _mismatch(a, b, tol)
+            if rel is not None:
+                net.compiled = None
+                notice(f"fast path: compiled {what} differ from eager by {rel:.2g} (relative); "
+                       f"running the eager step")
+                return False
+        self.path = "compiled" if self.mode == "default" else f"compiled-{self.mode}"
+        return True
 
 
 def no_autocast() -> contextlib.AbstractContextManager:

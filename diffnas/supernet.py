@@ -8,11 +8,12 @@ method runs the same network. Partial channels (PC-DARTS) are a property of the 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
+from . import fused as fused_lib
 from .genotype import reduction_layers
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
 
@@ -38,7 +39,7 @@ class MixedOp(nn.Module):
     """
 
     def __init__(self, channels: int, stride: int, ops: Sequence[str], partial: int = 1,
-                 skip_dropout: float = 0.0):
+                 skip_dropout: float = 0.0, fused: bool = True):
         super().__init__()
         self.partial = partial
         self.stride = stride
@@ -54,14 +55,36 @@ class MixedOp(nn.Module):
             self.ops.append(op)
         # ceil_mode: odd sizes line up with the strided ops; identical to the original on even sizes
         self.bypass_pool = nn.MaxPool2d(2, 2, ceil_mode=True) if partial > 1 and stride == 2 else None
+        # the batched edge (diffnas.fused): same parameters and function, fewer and wider calls; the
+        # BN running statistics of each stage live in one flat buffer, the op modules hold views of it
+        self.fused = fused
+        self.plan = fused_lib.make_plan(self.ops, self.active)
+        self.stats = ([fused_lib.FlatStats(self.plan.wave_bns(self.ops, t)) for t in range(self.plan.waves)]
+                      if self.plan else [])
+        self.register_buffer("slots", torch.tensor(self.plan.slots if self.plan else [], dtype=torch.long),
+                             persistent=False)
+
+    def _apply(self, *args, **kwargs):
+        # .to() / .cuda() / .double() give every buffer a new tensor: rebuild the flat statistics
+        out = super()._apply(*args, **kwargs)
+        for t, stats in enumerate(self.stats):
+            stats.link(self.plan.wave_bns(self.ops, t))
+        return out
+
+    def _ops(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        if self.fused and self.plan is not None:
+            out = fused_lib.edge_forward(self.plan, self.stats, self.ops, self.slots, x, psi, self.training)
+            if out is not None:
+                return out
+        return sum(psi[o] * op(x) for o, op in zip(self.active, self.ops))
 
     def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         # psi: (O,)
         if self.partial == 1:
-            return sum(psi[o] * op(x) for o, op in zip(self.active, self.ops))
+            return self._ops(x, psi)
         k = x.shape[1] // self.partial
         part, rest = x[:, :k], x[:, k:]
-        out = sum(psi[o] * op(part) for o, op in zip(self.active, self.ops))
+        out = self._ops(part, psi)
         if self.bypass_pool is not None:
             rest = self.bypass_pool(rest)
         return channel_shuffle(torch.cat([out, rest], dim=1), self.partial)
@@ -72,7 +95,7 @@ class SearchCell(nn.Module):
     earlier states, output = concatenation of the N nodes."""
 
     def __init__(self, nodes: int, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                 ops: Sequence[str], partial: int = 1, skip_dropout: float = 0.0):
+                 ops: Sequence[str], partial: int = 1, skip_dropout: float = 0.0, fused: bool = True):
         super().__init__()
         self.nodes = nodes
         self.reduction = reduction
@@ -81,7 +104,7 @@ class SearchCell(nn.Module):
                             else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False))
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList(
-            MixedOp(c, 2 if reduction and src < 2 else 1, ops, partial, skip_dropout)
+            MixedOp(c, 2 if reduction and src < 2 else 1, ops, partial, skip_dropout, fused)
             for src, _ in edge_list(nodes))
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
@@ -96,11 +119,15 @@ class SearchCell(nn.Module):
 
 class Supernet(nn.Module):
     """Stem (3x3 conv to stem_multiplier*C channels, BN), L cells with reductions at L/3 and 2L/3
-    (channels doubled there), global average pooling, linear classifier."""
+    (channels doubled there), global average pooling, linear classifier.
+
+    fused: batched edges (diffnas.fused), the same function and parameters as the plain per-op sum;
+    `set_fused(False)` switches back. `compiled` is set by diffnas.fastpath on CUDA.
+    """
 
     def __init__(self, channels: int = 16, classes: int = 10, layers: int = 8, nodes: int = 4,
                  ops: Sequence[str] = (), in_channels: int = 3, stem_multiplier: int = 3,
-                 partial: int = 1, skip_dropout: float = 0.0):
+                 partial: int = 1, skip_dropout: float = 0.0, fused: bool = True):
         super().__init__()
         if not ops:
             from .ops import PRIMITIVES
@@ -123,14 +150,27 @@ class Supernet(nn.Module):
             if reduction:
                 c_curr *= 2
             self.cells.append(SearchCell(nodes, c_pp, c_p, c_curr, reduction, reduction_prev, ops,
-                                         partial, skip_dropout))
+                                         partial, skip_dropout, fused))
             reduction_prev = reduction
             c_pp, c_p = c_p, nodes * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, classes)
+        self.compiled: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
+
+    def set_fused(self, fused: bool) -> "Supernet":
+        """Batched edges on (the default) or the plain per-op sum: the same function either way."""
+        for m in self.modules():
+            if isinstance(m, MixedOp):
+                m.fused = fused
+        return self
 
     def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         # x: (B, in_channels, H, W); psi: (L, E, O) -> logits (B, classes)
+        if self.compiled is not None and self.training and torch.is_grad_enabled():
+            return self.compiled(x, psi)   # diffnas.fastpath: torch.compile of `body`, training steps only
+        return self.body(x, psi)
+
+    def body(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)
         for k, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, psi[k])

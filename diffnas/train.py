@@ -128,6 +128,31 @@ def score(model: nn.Module, batches: Batches,
     return loss / max(n, 1), correct / max(n, 1)
 
 
+def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               drop_prob: float, cfg: TrainConfig, autocast: Callable[[], ContextManager] = nullcontext,
+               where: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """One weight step; returns (main-head loss, number correct) as device tensors."""
+    # forward: main loss + weighted auxiliary loss, bf16 autocast when asked
+    with autocast():
+        logits, logits_aux = forward(x, drop_prob)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    full = loss
+    if logits_aux is not None:
+        full = loss + cfg.auxiliary * F.cross_entropy(logits_aux.float(), y, label_smoothing=cfg.label_smoothing)
+    # backward (under DDP the gradients arrive averaged over the ranks), clip, step
+    opt.zero_grad(set_to_none=True)
+    full.backward()
+    clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+    norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+    if cfg.detect_anomaly:
+        # this rank's loss, checked after the backward whose all-reduce carries a NaN
+        # into every rank's gradient norm: all ranks stop at the same step
+        check_finite("loss", where, [full])
+        check_finite("gradient", where, [norm])
+    opt.step()
+    return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+
 def _resumed_config(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
     """The run's saved config, with the RESUMABLE fields that `cfg` sets away from the defaults."""
     if not (run_dir / "config.json").is_file():
@@ -234,29 +259,10 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                                desc=f"train {epoch + 1}/{cfg.epochs}")
             try:
                 for step, (x, y) in zip(bar, train_b.epoch(epoch, state["step"])):
-                    # forward: main loss + weighted auxiliary loss, bf16 autocast when asked
-                    with autocast():
-                        logits, logits_aux = forward(x, drop_prob)
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                    full = loss
-                    if logits_aux is not None:
-                        full = loss + cfg.auxiliary * F.cross_entropy(logits_aux.float(), y,
-                                                                      label_smoothing=cfg.label_smoothing)
-                    # backward (under DDP the gradients arrive averaged over the ranks), clip, step
-                    opt.zero_grad(set_to_none=True)
-                    full.backward()
-                    clip = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
-                    norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
-                    if cfg.detect_anomaly:
-                        # this rank's loss, checked after the backward whose all-reduce carries a NaN
-                        # into every rank's gradient norm: all ranks stop at the same step
-                        where = f"at epoch {epoch + 1} step {step + 1}"
-                        check_finite("loss", where, [full])
-                        check_finite("gradient", where, [norm])
-                    opt.step()
+                    loss, correct = train_step(forward, model, opt, x, y, drop_prob, cfg, autocast,
+                                               f"at epoch {epoch + 1} step {step + 1}")
                     # bookkeeping: running loss/accuracy (main head), position, progress bar
                     t = state["totals"]
-                    correct = (logits.detach().argmax(1) == y).sum()
                     state["totals"] = [t[0] + float(loss.detach()) * len(y), t[1] + float(correct), t[2] + len(y)]
                     state["step"] = step + 1
                     steps_run += 1

@@ -1,0 +1,97 @@
+"""Does the compiled search step compute what the eager one computes, on this machine?
+
+    python benchmarks/check_compiled.py --device cuda              # paper sizes, 5 steps per preset
+    python benchmarks/check_compiled.py --device cpu --small       # the mechanics, slowly (inductor C++)
+
+Runs the same steps from the same seed three ways: plain eager, fused eager, fused +
+fastpath.CompiledStep (forced, also on CPU), and prints the largest relative difference of the
+alphas, the weights and the BN running statistics against plain eager, plus the first-step
+(compile) and steady-step times. Exit status 1 when a difference exceeds --tol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402
+
+from diffnas import fastpath  # noqa: E402
+from diffnas.config import search_config  # noqa: E402
+from diffnas.search import build  # noqa: E402
+from diffnas.step import StepContext, search_step  # noqa: E402
+
+
+def run(preset: str, sizes: dict, path: str, device: torch.device, steps: int, precision: str):
+    cfg = search_config(preset, dataset="synthetic", precision=precision, **sizes)
+    torch.manual_seed(0)
+    supernet, arch = build(cfg, 3, 10)
+    supernet.set_fused(path != "plain").to(device)
+    arch.to(device)
+    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
+    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
+                             weight_decay=cfg.alpha_wd)
+    ctx = StepContext(supernet, supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
+                      cfg.w_momentum, cfg.w_wd, autocast=fastpath.autocast_factory(device, precision))
+    step = fastpath.CompiledStep(search_step) if path == "compiled" else search_step
+    g = torch.Generator().manual_seed(1)
+    data = [[t.to(device) for t in (torch.randn(cfg.batch_size, 3, 32, 32, generator=g),
+                                    torch.randint(0, 10, (cfg.batch_size,), generator=g),
+                                    torch.randn(cfg.batch_size, 3, 32, 32, generator=g),
+                                    torch.randint(0, 10, (cfg.batch_size,), generator=g))] for _ in range(steps)]
+    torch.manual_seed(2)
+    times = []
+    for k, (xt, yt, xv, yv) in enumerate(data):
+        bench._sync(device)
+        start = time.perf_counter()
+        loss, _ = step(ctx, xt, yt, xv, yv, cfg.w_lr, True, f"step {k + 1}")
+        float(loss)
+        times.append(time.perf_counter() - start)
+    state = {**{f"arch.{k}": v for k, v in arch.state_dict().items()}, **supernet.state_dict()}
+    return state, times, getattr(step, "path", "eager")
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    return ((a - b).abs().max() / a.abs().max().clamp_min(1e-12)).item()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--small", action="store_true")
+    p.add_argument("--presets", nargs="+", default=["darts-1st", "darts", "pc-darts", "dnas"])
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--tol", type=float, default=None, help="default 1e-3 (fp32), 5e-2 (bf16)")
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    tol = args.tol or (5e-2 if args.precision == "bf16" else 1e-3)
+    by_preset = {w[1]: (w[3] if args.small else w[2]) for w in bench.WORKLOADS.values() if w[0] == "search"}
+    worst = 0.0
+    for preset in args.presets:
+        ref, ref_t, _ = run(preset, by_preset[preset], "plain", device, args.steps, args.precision)
+        for path in ("fused", "compiled"):
+            state, t, used = run(preset, by_preset[preset], path, device, args.steps, args.precision)
+            diffs = {k: rel(ref[k], state[k]) for k in ref if ref[k].is_floating_point()}
+            groups = {"alpha": [v for k, v in diffs.items() if k.startswith("arch.")],
+                      "weights": [v for k, v in diffs.items() if not k.startswith("arch.") and "running" not in k],
+                      "bn stats": [v for k, v in diffs.items() if "running" in k]}
+            summary = ", ".join(f"{g} {max(v):.1e}" for g, v in groups.items() if v)
+            worst = max(worst, *diffs.values())
+            print(f"{preset:10s} {path:8s} ({used}): first step {t[0]:.1f} s, then {1000 * min(t[1:] or t):.0f} ms "
+                  f"(plain {1000 * min(ref_t[1:] or ref_t):.0f} ms); max relative difference vs plain: {summary}",
+                  flush=True)
+    print(f"worst {worst:.1e} (tolerance {tol:.0e})")
+    return 0 if worst <= tol else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The batched edges (diffnas.fused) and the fast path (diffnas.fastpath) compute what the plain
+eager code computes: outputs, gradients, BN running statistics, search steps; bf16 keeps fp32 masters;
+unsupported configurations say so once; the benchmark script runs and writes its records."""
+
+import copy
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffnas import fastpath
+from diffnas.config import search_config
+from diffnas.ops import PRIMITIVES
+from diffnas.search import build, search
+from diffnas.step import StepContext, search_step
+from diffnas.supernet import MixedOp, Supernet, edge_list
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny convolutions: with a thread per core on a shared machine, OpenMP waiting dominates
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pair(dtype=torch.float64, **kwargs):
+    """(plain, fused) supernets with the same weights; the fused one built plain and switched."""
+    torch.manual_seed(0)
+    plain = Supernet(**{"channels": 4, "layers": 3, "nodes": 3, **kwargs}, fused=False).to(dtype)
+    return plain, copy.deepcopy(plain).set_fused(True)
+
+
+def run_twice(net, x, psi):
+    """Two training forward/backward passes (running statistics move twice); returns output, psi grad."""
+    psi = psi.detach().clone().requires_grad_(True)
+    net.zero_grad(set_to_none=True)
+    for _ in range(2):
+        out = net(x, psi)
+        (out.square().sum() + out.sum()).backward()
+    return out.detach(), psi.grad
+
+
+def assert_same_function(plain, fused, x, psi, rtol, atol):
+    out_p, g_p = run_twice(plain, x, psi)
+    out_f, g_f = run_twice(fused, x, psi)
+    torch.testing.assert_close(out_f, out_p, rtol=rtol, atol=atol)
+    torch.testing.assert_close(g_f, g_p, rtol=rtol, atol=atol * g_p.abs().max().item())
+    for (name, a), b in zip(plain.named_parameters(), fused.parameters()):
+        scale = a.grad.abs().max().item()
+        torch.testing.assert_close(b.grad, a.grad, rtol=rtol, atol=atol * max(scale, 1e-12), msg=name)
+    sd_p, sd_f = plain.state_dict(), fused.state_dict()
+    assert list(sd_p) == list(sd_f)
+    for k in sd_p:
+        assert sd_p[k].shape == sd_f[k].shape and sd_p[k].dtype == sd_f[k].dtype, k
+        torch.testing.assert_close(sd_f[k], sd_p[k], rtol=rtol, atol=atol, msg=k)
+    assert any(k.endswith("running_var") and not torch.equal(sd_f[k], torch.ones_like(sd_f[k])) for k in sd_f)
+
+
+@pytest.mark.parametrize("partial", [1, 4])
+def test_fused_supernet_equals_plain_in_float64(partial):
+    # 3 layers: cell 0 normal, cells 1 and 2 reduction (stride-2 edges, FactorizedReduce skip)
+    plain, fused = pair(torch.float64, channels=8 if partial > 1 else 4, partial=partial)
+    assert any(isinstance(m, MixedOp) and m.plan is not None and m.stride == 2 for m in fused.modules())
+    x = torch.randn(4, 3, 10, 10, dtype=torch.float64)
+    psi = torch.softmax(torch.randn(3, len(edge_list(3)), len(PRIMITIVES), dtype=torch.float64), -1)
+    assert_same_function(plain, fused, x, psi, rtol=1e-9, atol=1e-11)
+
+
+def test_fused_supernet_equals_plain_in_float32_and_eval_mode():
+    plain, fused = pair(torch.float32, nodes=2)
+    x = torch.randn(4, 3, 9, 9)   # odd sizes: padding of the strided ops and FactorizedReduce
+    psi = torch.rand(3, len(edge_list(2)), len(PRIMITIVES))   # sigmoid-like weights, not summing to 1
+    assert_same_function(plain, fused, x, psi, rtol=1e-4, atol=1e-5)
+    plain.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x, psi), plain(x, psi), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ops", [("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3"),
+                                 ("avg_pool_3x3", "sep_conv_7x7", "dil_conv_3x3", "dil_conv_5x5"),
+                                 ("none", "skip_connect")])
+def test_other_op_sets(ops):
+    plain, fused = pair(torch.float64, nodes=2, ops=ops, skip_dropout=0.0)
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    psi = torch.rand(3, len(edge_list(2)), len(ops), dtype=torch.float64)
+    assert_same_function(plain, fused, x, psi, rtol=1e-9, atol=1e-11)
+
+
+def test_running_statistics_stay_in_the_op_modules():
+    """The BN modules hold views of one flat buffer per stage: dtype moves, state_dict loading and
+    assign-loading keep every op's statistics its own."""
+    plain, fused = pair(torch.float32)
+    fused = fused.double()   # rebuilds the flat buffers
+    plain = plain.double()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    psi = torch.softmax(torch.randn(3, len(edge_list(3)), len(PRIMITIVES), dtype=torch.float64), -1)
+    assert_same_function(plain, fused, x, psi, rtol=1e-9, atol=1e-11)
+    # a checkpoint of the fused net loads into a plain one: the same function
+    buf = io.BytesIO()
+    torch.save(fused.state_dict(), buf)
+    buf.seek(0)
+    other = Supernet(4, layers=3, nodes=3, fused=False).double()
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    other.eval(), plain.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(other(x, psi), plain(x, psi), rtol=1e-9, atol=1e-11)
+    plain.train()
+    # loading by assignment replaces the modules' buffers: the fused edges still update them
+    fused.load_state_dict(copy.deepcopy(plain.state_dict()), assign=True)
+    assert_same_function(plain, fused, x, psi, rtol=1e-9, atol=1e-11)
+
+
+def test_weight_count_and_keys_unchanged():
+    plain, fused = Supernet(8, layers=5, nodes=4, fused=False), Supernet(8, layers=5, nodes=4)
+    assert sum(p.numel() for p in fused.parameters()) == sum(p.numel() for p in plain.parameters())
+    assert {k: v.shape for k, v in fused.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+
+
+# --- search steps -----------------------------------------------------------------------------
+
+TINY = dict(dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, epochs=1, plots=False)
+
+
+def make_ctx(cfg, fused, precision="fp32"):
+    torch.manual_seed(0)
+    supernet, arch = build(cfg, 3, 10)
+    supernet.set_fused(fused)
+    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
+    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
+                             weight_decay=cfg.alpha_wd)
+    return StepContext(supernet, supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
+                       cfg.w_momentum, cfg.w_wd, autocast=fastpath.autocast_factory(torch.device("cpu"), precision))
+
+
+def batches(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 10, (8,), generator=g),
+             torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("preset,extra", [("darts-1st", {}), ("darts", {}), ("darts", {"hessian": "exact"}),
+                                          ("dnas", {}), ("darts", {"order": "one-level"})])
+def test_fast_path_and_eager_path_agree_after_search_steps(preset, extra, capsys):
+    cfg = search_config(preset, **{**TINY, "channels": 8 if preset == "dnas" else 4}, **extra)
+    eager = make_ctx(cfg, fused=False)
+    fast = make_ctx(cfg, fused=True)
+    step = fastpath.step_function(search_step, cfg, torch.device("cpu"))
+    assert step is search_step and capsys.readouterr().err.count("fast path") == 1
+    for ctx, fn in ((eager, search_step), (fast, step)):
+        torch.manual_seed(1)   # the same dropout masks (DNAS: dropout after skip_connect)
+        for k, (xt, yt, xv, yv) in enumerate(batches(2)):
+            fn(ctx, xt, yt, xv, yv, 0.025, True, f"step {k}")
+    for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+    for (name, a), b in zip(eager.supernet.state_dict().items(), fast.supernet.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_bf16_keeps_alpha_and_master_weights_fp32():
+    cfg = search_config("darts-1st", **TINY, precision="bf16")
+    ctx = make_ctx(cfg, fused=True, precision="bf16")
+    xt, yt, xv, yv = batches(1)[0]
+    with ctx.autocast():
+        assert ctx.supernet(xt, ctx.arch.weights()).dtype == torch.bfloat16   # autocast is in effect
+    before = {n: p.detach().clone() for n, p in ctx.arch.named_parameters()}
+    for k in range(2):
+        loss, _ = search_step(ctx, xt, yt, xv, yv, 0.025, True, f"step {k}")
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    for p in [*ctx.arch.parameters(), *ctx.supernet.parameters()]:
+        assert p.dtype == torch.float32 and (p.grad is None or p.grad.dtype == torch.float32)
+    for opt in (ctx.w_opt, ctx.a_opt):
+        assert all(t.dtype == torch.float32 for s in opt.state.values() for t in s.values()
+                   if torch.is_tensor(t) and t.is_floating_point() and t.dim() > 0)
+    assert any(not torch.equal(before[n], p) for n, p in ctx.arch.named_parameters())
+    assert all(b.dtype == torch.float32 for n, b in ctx.supernet.named_buffers() if "running" in n)
+
+
+# --- fallback notices and the compiled step's safety net ---------------------------------------
+
+def test_fallback_notice_appears_exactly_once_per_search(tmp_path, capsys):
+    search(search_config("darts-1st", **{**TINY, "epochs": 2}, max_steps=3, run_dir=str(tmp_path / "r")))
+    err = capsys.readouterr().err.replace("\r", "\n")
+    notices = [line for line in err.splitlines() if "fast path" in line]
+    assert len(notices) == 1 and notices[0].startswith("diffnas: fast path: compiled steps run on CUDA only")
+    search(search_config("darts-1st", **TINY, max_steps=1, compile=False, run_dir=str(tmp_path / "s")))
+    assert "fast path" not in capsys.readouterr().err
+
+
+def test_unsupported_configurations_are_named():
+    cuda = torch.device("cuda")
+    assert fastpath.unsupported(search_config("darts-1st"), cuda) is None
+    assert "double backward" in fastpath.unsupported(search_config("darts", hessian="exact"), cuda)
+    assert "deterministic" in fastpath.unsupported(search_config("darts-1st", deterministic=True), cuda)
+    assert "CUDA only" in fastpath.unsupported(search_config("darts-1st"), torch.device("cpu"))
+
+
+def _one_step(ctx, step):
+    xt, yt, xv, yv = batches(1)[0]
+    return step(ctx, xt, yt, xv, yv, 0.025, True, "step 1")
+
+
+@pytest.mark.parametrize("compiler,expect", [
+    (lambda fn, **kw: fn, None),                                                 # works: compiled path
+    (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler\nmore")), "torch.compile failed"),
+    (lambda fn, **kw: (lambda x, psi: fn(x, psi) * 1.5), "differ from eager"),  # wrong results: refused
+])
+def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect):
+    cfg = search_config("darts-1st", **TINY)
+    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
+    monkeypatch.setattr(torch, "compile", compiler)
+    step = fastpath.CompiledStep(search_step)
+    _one_step(eager, search_step)
+    _one_step(fast, step)
+    err = capsys.readouterr().err.strip().splitlines()
+    if expect is None:
+        assert err == [] and step.active and fast.supernet.compiled is not None
+    else:
+        assert len(err) == 1 and expect in err[0] and not step.active and fast.supernet.compiled is None
+    # whatever happened, the trial left no trace: the step is exactly the eager one
+    for a, b in zip(eager.supernet.state_dict().values(), fast.supernet.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+    for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+# --- the benchmark script -----------------------------------------------------------------------
+
+def test_bench_small_writes_records(tmp_path):
+    out = tmp_path / "cpu.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--small", "--steps", "2",
+                           "--warmup", "0", "--device", "cpu", "--workloads", "search-first", "train-darts-v2",
+                           "--in-process", "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())
+    assert [(r["workload"], r["path"]) for r in records] == [
+        ("search-first", "plain"), ("search-first", "fused"), ("train-darts-v2", "plain")]
+    for r in records:
+        for key in ("workload", "path", "ms_per_step", "images_per_s", "epoch_seconds", "peak_memory_mb",
+                    "device", "torch", "commit", "date"):
+            assert key in r, key
+        assert r["ms_per_step"] > 0 and r["peak_memory_mb"] > 0 and r["device"] == "cpu"
+        assert r["epoch_seconds"] == pytest.approx(r["ms_per_step"] * r["steps_per_epoch"] / 1000, rel=0.01)
+    assert "ms/step" in done.stdout and "search-first" in done.stdout
