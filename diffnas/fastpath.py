@@ -6,10 +6,13 @@ off, and otherwise either a `CompiledStep` or, for a configuration it cannot han
 with a one-line notice on stderr. Nothing here changes what is computed:
 
 - `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both
-  the architecture and the weight step; evaluation stays eager). Before the first step it runs one
-  forward+backward eagerly and one compiled on the first batch, with BN statistics and RNG state
-  restored after each, and compares the logits and the gradient of psi. A failure to compile or a
-  mismatch means: eager from then on, with a notice saying why.
+  the architecture and the weight step; evaluation stays eager). Before the first step it runs the
+  forward+backward of both steps' graphs (psi with and without grad) eagerly and compiled on the
+  first batch, BN statistics and RNG state restored after each, and compares logits and gradients.
+  A compile error or a mismatch means: eager from then on, with a notice saying why. What it cannot
+  catch is a native crash inside compiled code: torch 2.13's CPU inductor aborts the process
+  ("double free or corruption") in the backward of a stride-2 1x1 conv (benchmarks/NOTES.md); the
+  trial runs before the first step, so such a failure shows at once, and `--no-compile` avoids it.
 - The mode defaults to inductor without CUDA graphs; `DIFFNAS_COMPILE_MODE=reduce-overhead` (or
   the `mode` argument) adds CUDA graphs (torch.compile's cudagraph trees).
 - bf16: `autocast_factory` gives a bf16 autocast context for forward passes; alpha, the master
@@ -92,13 +95,17 @@ def _preserved(net: torch.nn.Module, device: torch.device):
 
 
 def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor,
-           autocast: Optional[Callable[[], Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+           autocast: Optional[Callable[[], Any]]) -> list[torch.Tensor]:
+    """Logits and gradients of one training forward/backward: w.r.t. psi when psi requires grad
+    (the architecture step's graph), else w.r.t. the weights (the weight step's graph)."""
     params = [p for p in net.parameters() if p.requires_grad]
     with autocast() if autocast else contextlib.nullcontext():
         logits = net(x, psi)
         loss = F.cross_entropy(logits.float(), y)
-    grads = torch.autograd.grad(loss, [psi, *params], allow_unused=True)
-    return logits.detach().float(), grads[0].detach().float()
+    wrt = [psi] if psi.requires_grad else params
+    grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+    flat = torch.cat([g.detach().float().flatten() for g in grads if g is not None])
+    return [logits.detach().float().clone(), flat.clone()]
 
 
 def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: float) -> Optional[float]:
@@ -112,9 +119,12 @@ def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: float) -> Optional[float]:
 class CompiledStep:
     """The search step with the supernet's training forward compiled; checked against eager once."""
 
-    def __init__(self, step: Callable, mode: Optional[str] = None):
+    def __init__(self, step: Callable, mode: Optional[str] = None, backend: Optional[str] = None):
         self.step = step
         self.mode = mode or os.environ.get("DIFFNAS_COMPILE_MODE", "default")
+        # "aot_eager" traces and differentiates like inductor but runs eager kernels: checks the
+        # tracing of the supernet without code generation (benchmarks/check_compiled.py --backend)
+        self.backend = backend or os.environ.get("DIFFNAS_COMPILE_BACKEND", "inductor")
         if self.mode not in COMPILE_MODES:
             raise ValueError(f"compile mode {self.mode!r} is not one of {', '.join(COMPILE_MODES)}")
         self.active: Optional[bool] = None   # None: not tried yet
@@ -123,7 +133,7 @@ class CompiledStep:
     def __call__(self, ctx: Any, xt: torch.Tensor, yt: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         if self.active is None:
             self.active = self.prepare(ctx, xt, yt)
-        if self.active and self.mode in ("reduce-overhead", "max-autotune"):
+        if self.active and self.backend == "inductor" and self.mode in ("reduce-overhead", "max-autotune"):
             torch.compiler.cudagraph_mark_step_begin()
         return self.step(ctx, xt, yt, *args, **kwargs)
 
@@ -134,27 +144,33 @@ class CompiledStep:
             return False
         with torch.no_grad():
             psi = ctx.arch.weights().detach()
-        psi.requires_grad_(True)
         tol = 3e-2 if ctx.autocast else 1e-3
+        # both graphs the step will use: psi requiring grad (architecture step), and not (weight step)
+        trials = [("architecture", psi.clone().requires_grad_(True)), ("weight", psi)]
         try:
-            with _preserved(net, x.device):
-                ref_logits, ref_grad = _trial(net, x, y, psi, ctx.autocast)
-            net.compiled = torch.compile(net.body, mode=self.mode)
-            with _preserved(net, x.device):
-                logits, grad = _trial(net, x, y, psi, ctx.autocast)
+            refs = []
+            for _, p in trials:
+                with _preserved(net, x.device):
+                    refs.append(_trial(net, x, y, p, ctx.autocast))
+            options = {"mode": self.mode} if self.backend == "inductor" else {}
+            net.compiled = torch.compile(net.body, backend=self.backend, **options)
+            for (step, p), ref in zip(trials, refs):
+                with _preserved(net, x.device):
+                    got = _trial(net, x, y, p, ctx.autocast)
+                for what, a, b in zip(("logits", f"{step}-step gradient"), ref, got):
+                    rel = _mismatch(a, b, tol)
+                    if rel is not None:
+                        net.compiled = None
+                        notice(f"fast path: compiled {what} differ from eager by {rel:.2g} (relative); "
+                               f"running the eager step")
+                        return False
         except Exception as e:  # compiler errors come in many types; the eager step is always right
             net.compiled = None
             first = (str(e).strip().splitlines() or [""])[0][:160]
             notice(f"fast path: torch.compile failed ({type(e).__name__}: {first}); running the eager step")
             return False
-        for what, a, b in (("logits", ref_logits, logits), ("alpha gradient", ref_grad, grad)):
-            rel = _mismatch(a, b, tol)
-            if rel is not None:
-                net.compiled = None
-                notice(f"fast path: compiled {what} differ from eager by {rel:.2g} (relative); "
-                       f"running the eager step")
-                return False
-        self.path = "compiled" if self.mode == "default" else f"compiled-{self.mode}"
+        self.path = "compiled" + ("" if self.mode == "default" else f"-{self.mode}") + \
+            ("" if self.backend == "inductor" else f"-{self.backend}")
         return True
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from diffnas import fastpath
+from diffnas import fused as fused_lib
 from diffnas.config import search_config
 from diffnas.ops import PRIMITIVES
 from diffnas.search import build, search
@@ -64,8 +65,9 @@ def assert_same_function(plain, fused, x, psi, rtol, atol):
     assert any(k.endswith("running_var") and not torch.equal(sd_f[k], torch.ones_like(sd_f[k])) for k in sd_f)
 
 
-@pytest.mark.parametrize("partial", [1, 4])
-def test_fused_supernet_equals_plain_in_float64(partial):
+@pytest.mark.parametrize("partial,pointwise", [(1, "separate"), (4, "separate"), (1, "grouped"), (1, "matmul")])
+def test_fused_supernet_equals_plain_in_float64(partial, pointwise, monkeypatch):
+    monkeypatch.setattr(fused_lib, "POINTWISE", pointwise)
     # 3 layers: cell 0 normal, cells 1 and 2 reduction (stride-2 edges, FactorizedReduce skip)
     plain, fused = pair(torch.float64, channels=8 if partial > 1 else 4, partial=partial)
     assert any(isinstance(m, MixedOp) and m.plan is not None and m.stride == 2 for m in fused.modules())
