@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
@@ -30,6 +31,20 @@ def family(name: str) -> str:
         if any(k in name for k in keys):
             return fam
     return "other"
+
+
+class CountOps(TorchDispatchMode):
+    """Operators that reach a kernel (views excluded): on CUDA each launches one kernel or a few,
+    so this is a device-independent stand-in for the issue's kernel count."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view and func.__name__ not in ("detach", "t", "view", "_unsafe_view", "alias"):
+            self.counts[family(func.__name__)] += 1
+        return func(*args, **(kwargs or {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,11 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     for path in ("plain", "fused"):
         torch.manual_seed(0)
-        run, _, _ = bench.search_runner(preset, paper if args.paper else small, path, device, "fp32", args.steps + 1)
+        run, _, _ = bench.search_runner(preset, paper if args.paper else small, path, device, "fp32", args.steps + 2)
         run(0)
+        with CountOps() as counter:
+            run(1)
+        ops = counter.counts
+        print(f"\n{args.workload} / {path}: {sum(ops.values())} operators reach a kernel per step: "
+              + ", ".join(f"{k} {v}" for k, v in ops.most_common()))
         with profile(activities=activities) as prof:
             for s in range(args.steps):
-                run(s + 1)
+                run(s + 2)
             if device.type == "cuda":
                 torch.cuda.synchronize()
         calls, cpu_us, gpu_us = collections.Counter(), collections.Counter(), collections.Counter()
@@ -67,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 gpu_us[family(e.key)] += gpu
         n = args.steps
         total = sum(cpu_us.values())
-        print(f"\n{args.workload} / {path}: per step {sum(calls.values()) / n:.0f} aten calls, "
+        print(f"{args.workload} / {path}: per step {sum(calls.values()) / n:.0f} aten calls (nested counted), "
               f"{total / n / 1000:.0f} ms self CPU" + (f", {kernels / n:.0f} GPU kernels, "
                                                         f"{sum(gpu_us.values()) / n / 1000:.1f} ms GPU"
                                                         if kernels else ""))

@@ -59,6 +59,8 @@ def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
         return f"compiled steps run on CUDA only; {device} runs the eager step (batched edges still on)"
     if distributed.is_distributed():
         return "compiled steps are not used with torch.distributed; running the eager step"
+    if getattr(cfg, "bn_groups", 1) > 1:
+        return "batch norm over groups of the batch (bn_groups > 1) runs the eager step"
     if getattr(cfg, "deterministic", False):
         return "deterministic runs use the eager step (compiled kernels may reorder reductions)"
     if getattr(cfg, "order", "first") == "second":

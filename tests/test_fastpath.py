@@ -202,6 +202,7 @@ def test_unsupported_configurations_are_named():
     assert "double backward" in fastpath.unsupported(search_config("darts", hessian="exact"), cuda)
     assert "deterministic" in fastpath.unsupported(search_config("darts-1st", deterministic=True), cuda)
     assert "CUDA only" in fastpath.unsupported(search_config("darts-1st"), torch.device("cpu"))
+    assert "bn_groups" in fastpath.unsupported(search_config("darts-1st", bn_groups=2), cuda)
 
 
 def _one_step(ctx, step):
