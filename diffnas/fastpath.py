@@ -174,7 +174,3 @@ class CompiledStep:
         self.path = "compiled" + ("" if self.mode == "default" else f"-{self.mode}") + \
             ("" if self.backend == "inductor" else f"-{self.backend}")
         return True
-
-
-def no_autocast() -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
