@@ -87,12 +87,17 @@ class TrainConfig:
     epochs: int = _f(600, min=1)
     batch_size: int = _f(96, min=1)             # global batch, images per step
     bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
-    lr: float = _f(0.025, min=0.0, open_min=True)        # SGD, cosine to lr_min
-    lr_min: float = _f(0.0, min=0.0)
+    lr: float = _f(0.025, min=0.0, open_min=True)        # SGD, initial lr
+    lr_schedule: str = _f("cosine", choices=("cosine", "step"))  # per epoch: cosine to lr_min, or lr * gamma^epoch
+    lr_min: float = _f(0.0, min=0.0)            # cosine only
+    lr_gamma: float = _f(0.97, min=0.0, max=1.0, open_min=True)  # step only: decay per epoch (DARTS ImageNet 0.97)
     momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)
     wd: float = _f(3e-4, min=0.0)
     grad_clip: float = _f(5.0, min=0.0)
     cutout: int = _f(16, min=0)                 # square side in pixels (0: off)
+    random_resized_crop: int = _f(0, min=0)     # output side in pixels (0: off); ImageNet: 224, eval resize+centre crop
+    color_jitter: float = _f(0.0, min=0.0)      # brightness/contrast/saturation factor in [1-j, 1+j] (ImageNet: 0.4)
+    hue_jitter: float = _f(0.0, min=0.0, max=0.5)  # hue shift in [-h, h] of a full turn (ImageNet: 0.2)
     auxiliary: float = _f(0.4, min=0.0)         # auxiliary loss weight (0: no auxiliary head)
     drop_path: float = _f(0.2, min=0.0, max=1.0, open_max=True)  # ramped linearly from 0
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
