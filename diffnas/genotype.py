@@ -8,6 +8,10 @@ Two kinds:
 
 A cell with N intermediate nodes lists 2 (op, input) pairs per node; node i (0-based) may read the
 two cell inputs (indices 0, 1) and the earlier nodes (indices 2 .. i+1).
+
+Here: the types, validation, JSON, `load`, and the discretisation rules that turn architecture
+weights into a cell. The text notation is read by `genotype_parse`; the published cells are listed
+as plain data in `genotype_published` and checked into `KNOWN` here.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Iterable, Sequence, Union
 import torch
 
 from .errors import GenotypeError
+from .genotype_parse import parse_fields
+from .genotype_published import ALIASES, PUBLISHED
 from .ops import OPS, PRIMITIVES
 
 Gene = tuple[str, int]  # (op name, input index)
@@ -204,177 +210,27 @@ def from_json(text: str) -> AnyGenotype:
 
 
 # ---------------------------------------------------------------------------------------------
-# paper notation: a tiny parser for `Genotype(normal=[('op', 0), ...], normal_concat=range(2, 6), ...)`
-
-_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.s = text
-        self.i = 0
-
-    def fail(self, what: str) -> GenotypeError:
-        near = self.s[self.i:self.i + 20]
-        return GenotypeError(f"genotype text: expected {what} at character {self.i}"
-                             + (f" (near {near!r})" if near else " (text ends there)"))
-
-    def ws(self) -> None:
-        while self.i < len(self.s) and self.s[self.i].isspace():
-            self.i += 1
-
-    def peek(self) -> str:
-        self.ws()
-        return self.s[self.i] if self.i < len(self.s) else ""
-
-    def eat(self, ch: str) -> None:
-        if self.peek() != ch:
-            raise self.fail(repr(ch))
-        self.i += 1
-
-    def name(self) -> str:
-        self.ws()
-        j = self.i
-        while j < len(self.s) and (self.s[j].isalnum() or self.s[j] == "_"):
-            j += 1
-        if j == self.i or self.s[self.i].isdigit():
-            raise self.fail("a name")
-        out, self.i = self.s[self.i:j], j
-        return out
-
-    def value(self) -> object:
-        c = self.peek()
-        if not c:  # cut short ("" is `in` every string, so test it first)
-            raise self.fail("a value")
-        if c in "[(":
-            close = "]" if c == "[" else ")"
-            self.i += 1
-            items: list[object] = []
-            while self.peek() != close:
-                items.append(self.value())
-                if self.peek() == ",":
-                    self.i += 1
-                elif self.peek() != close:
-                    raise self.fail(f"',' or {close!r}")
-            self.i += 1
-            return items if c == "[" else tuple(items)
-        if c in "'\"":
-            end = self.s.find(c, self.i + 1)
-            if end < 0:
-                raise self.fail("a closing quote")
-            out, self.i = self.s[self.i + 1:end], end + 1
-            return out
-        if c.isdigit() or c == "-":
-            j = self.i + 1
-            while j < len(self.s) and self.s[j].isdigit():
-                j += 1
-            if not self.s[self.i:j].lstrip("-"):
-                raise self.fail("a number")
-            out_i, self.i = int(self.s[self.i:j]), j
-            return out_i
-        if c.isalpha() or c == "_":
-            fn = self.name()
-            if fn != "range" and not self.peek() and "range".startswith(fn):
-                raise self.fail("range(...)")  # cut short inside the name
-            if fn != "range":
-                raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
-            args = self.value()
-            if not isinstance(args, tuple) or not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
-                raise GenotypeError("genotype text: range() takes 1 to 3 integers")
-            if len(args) == 3 and args[2] == 0:
-                raise GenotypeError("genotype text: range() step must not be zero")
-            if len(range(*args)) > 1000:  # type: ignore[arg-type]
-                raise GenotypeError("genotype text: range() is far longer than any cell")
-            return list(range(*args))  # type: ignore[arg-type]
-        raise self.fail("a value")
-
-    def genotype(self) -> dict[str, object]:
-        if self.name() != "Genotype":
-            raise GenotypeError("genotype text must start with 'Genotype('")
-        self.eat("(")
-        fields: dict[str, object] = {}
-        positional = 0
-        keywords = False
-        while self.peek() != ")":
-            save = self.i
-            key: str | None = None
-            if self.peek().isalpha():
-                key = self.name()
-                if self.peek() == "=":
-                    self.i += 1
-                elif not self.peek():
-                    raise self.fail("'='")  # cut short after a field name
-                else:
-                    self.i, key = save, None
-            if key is None:
-                if positional >= len(_FIELDS) or keywords:
-                    raise self.fail("a keyword argument")
-                key = _FIELDS[positional]
-                positional += 1
-            else:
-                keywords = True
-            if key not in _FIELDS:
-                raise GenotypeError(f"genotype text: unknown field {key!r} (fields: {', '.join(_FIELDS)})")
-            if key in fields:
-                raise GenotypeError(f"genotype text: field {key!r} given twice")
-            fields[key] = self.value()
-            if self.peek() == ",":
-                self.i += 1
-            elif self.peek() != ")":
-                raise self.fail("',' or ')'")
-        self.i += 1
-        if self.peek():
-            raise self.fail("the end of the text")
-        return fields
+# paper notation (read by genotype_parse) and the published cells (listed in genotype_published)
 
 
 def parse(text: str) -> Genotype:
     """Parse the paper / released-code notation. Never evaluates the text."""
-    if not isinstance(text, str):
-        raise GenotypeError("genotype text must be a string")
-    try:
-        fields = _Parser(text.strip()).genotype()
-    except RecursionError:
-        raise GenotypeError("genotype text is nested too deeply") from None
-    genotype = from_dict(fields)
+    genotype = from_dict(parse_fields(text))
     assert isinstance(genotype, Genotype)
     return genotype
 
 
-# ---------------------------------------------------------------------------------------------
-# published cells (their papers' released genotypes.py files)
+def _published(name: str) -> Genotype:
+    try:
+        genotype = from_dict(PUBLISHED[name])
+    except GenotypeError as e:
+        raise GenotypeError(f"published genotype {name}: {e}") from None
+    assert isinstance(genotype, Genotype)
+    return genotype
 
 
-def _g(normal: list[Gene], reduce: list[Gene], concat: Sequence[int] = (2, 3, 4, 5)) -> Genotype:
-    return Genotype(tuple(normal), tuple(concat), tuple(reduce), tuple(concat))
-
-
-KNOWN: dict[str, Genotype] = {
-    # quark0/darts cnn/genotypes.py: first-order (V1) and second-order (V2) CIFAR-10 cells
-    "DARTS_V1": _g([("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                    ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-                   [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-                    ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)]),
-    "DARTS_V2": _g([("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-                    ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-                   [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-                    ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)]),
-    # yuhuixu1993/PC-DARTS genotypes.py
-    "PC_DARTS_CIFAR": _g([("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
-                          ("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_3x3", 1)],
-                         [("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
-                          ("sep_conv_3x3", 0), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2)]),
-    "PC_DARTS_IMAGENET": _g([("skip_connect", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("skip_connect", 1),
-                             ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_5x5", 4)],
-                            [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
-                             ("sep_conv_3x3", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 3)]),
-    # chenxin061/pdarts genotypes.py
-    "PDARTS": _g([("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-                  ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
-                 [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-                  ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)]),
-}
-KNOWN["DARTS"] = KNOWN["DARTS_V2"]
+KNOWN: dict[str, Genotype] = {name: _published(name) for name in PUBLISHED}
+KNOWN.update({alias: KNOWN[name] for alias, name in ALIASES.items()})
 
 
 def random_genotype(seed: int, nodes: int = 4, ops: Sequence[str] = PRIMITIVES) -> Genotype:

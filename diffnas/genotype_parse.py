@@ -1,0 +1,144 @@
+"""The paper notation of a genotype, read without evaluating it.
+
+The papers and their released code (quark0/darts cnn/genotypes.py and its forks) write cells as
+`Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...],
+reduce_concat=[...])`. `parse_fields` reads exactly that grammar (lists, tuples, quoted strings,
+integers, `range(...)`, the four fields by keyword or position) and returns the raw fields;
+`genotype.parse` turns them into a checked `Genotype`. Nothing here knows op names or cell rules,
+so this module imports only the error type.
+"""
+
+from __future__ import annotations
+
+from .errors import GenotypeError
+
+FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+
+    def fail(self, what: str) -> GenotypeError:
+        near = self.s[self.i:self.i + 20]
+        return GenotypeError(f"genotype text: expected {what} at character {self.i}"
+                             + (f" (near {near!r})" if near else " (text ends there)"))
+
+    def ws(self) -> None:
+        while self.i < len(self.s) and self.s[self.i].isspace():
+            self.i += 1
+
+    def peek(self) -> str:
+        self.ws()
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def eat(self, ch: str) -> None:
+        if self.peek() != ch:
+            raise self.fail(repr(ch))
+        self.i += 1
+
+    def name(self) -> str:
+        self.ws()
+        j = self.i
+        while j < len(self.s) and (self.s[j].isalnum() or self.s[j] == "_"):
+            j += 1
+        if j == self.i or self.s[self.i].isdigit():
+            raise self.fail("a name")
+        out, self.i = self.s[self.i:j], j
+        return out
+
+    def value(self) -> object:
+        c = self.peek()
+        if not c:  # cut short ("" is `in` every string, so test it first)
+            raise self.fail("a value")
+        if c in "[(":
+            close = "]" if c == "[" else ")"
+            self.i += 1
+            items: list[object] = []
+            while self.peek() != close:
+                items.append(self.value())
+                if self.peek() == ",":
+                    self.i += 1
+                elif self.peek() != close:
+                    raise self.fail(f"',' or {close!r}")
+            self.i += 1
+            return items if c == "[" else tuple(items)
+        if c in "'\"":
+            end = self.s.find(c, self.i + 1)
+            if end < 0:
+                raise self.fail("a closing quote")
+            out, self.i = self.s[self.i + 1:end], end + 1
+            return out
+        if c.isdigit() or c == "-":
+            j = self.i + 1
+            while j < len(self.s) and self.s[j].isdigit():
+                j += 1
+            if not self.s[self.i:j].lstrip("-"):
+                raise self.fail("a number")
+            out_i, self.i = int(self.s[self.i:j]), j
+            return out_i
+        if c.isalpha() or c == "_":
+            fn = self.name()
+            if fn != "range" and not self.peek() and "range".startswith(fn):
+                raise self.fail("range(...)")  # cut short inside the name
+            if fn != "range":
+                raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
+            args = self.value()
+            if not isinstance(args, tuple) or not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
+                raise GenotypeError("genotype text: range() takes 1 to 3 integers")
+            if len(args) == 3 and args[2] == 0:
+                raise GenotypeError("genotype text: range() step must not be zero")
+            if len(range(*args)) > 1000:  # type: ignore[arg-type]
+                raise GenotypeError("genotype text: range() is far longer than any cell")
+            return list(range(*args))  # type: ignore[arg-type]
+        raise self.fail("a value")
+
+    def genotype(self) -> dict[str, object]:
+        if self.name() != "Genotype":
+            raise GenotypeError("genotype text must start with 'Genotype('")
+        self.eat("(")
+        fields: dict[str, object] = {}
+        positional = 0
+        keywords = False
+        while self.peek() != ")":
+            save = self.i
+            key: str | None = None
+            if self.peek().isalpha():
+                key = self.name()
+                if self.peek() == "=":
+                    self.i += 1
+                elif not self.peek():
+                    raise self.fail("'='")  # cut short after a field name
+                else:
+                    self.i, key = save, None
+            if key is None:
+                if positional >= len(FIELDS) or keywords:
+                    raise self.fail("a keyword argument")
+                key = FIELDS[positional]
+                positional += 1
+            else:
+                keywords = True
+            if key not in FIELDS:
+                raise GenotypeError(f"genotype text: unknown field {key!r} (fields: {', '.join(FIELDS)})")
+            if key in fields:
+                raise GenotypeError(f"genotype text: field {key!r} given twice")
+            fields[key] = self.value()
+            if self.peek() == ",":
+                self.i += 1
+            elif self.peek() != ")":
+                raise self.fail("',' or ')'")
+        self.i += 1
+        if self.peek():
+            raise self.fail("the end of the text")
+        return fields
+
+
+def parse_fields(text: str) -> dict[str, object]:
+    """The fields of `Genotype(...)` text as plain lists and ints; GenotypeError on anything else."""
+    if not isinstance(text, str):
+        raise GenotypeError("genotype text must be a string")
+    try:
+        return _Parser(text.strip()).genotype()
+    except RecursionError:
+        raise GenotypeError("genotype text is nested too deeply") from None
