@@ -41,6 +41,52 @@ PUBLISHED: dict[str, dict] = {
                      ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
                     [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
                      ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)]),
+    # FairDARTS (Chu et al., ECCV 2020): the seven CIFAR-10 cells a-g of its README table, from
+    # xiaomi-automl/FairDARTS fairdarts/genotypes.py @ 675a0c8c3d614e4fca5587db4b5197cca4437eb0 (the
+    # `FairDARTS_a` .. `FairDARTS_g` entries; trained there with `--parse_method threshold`).
+    # That file lists kept edges as (op, node, input) triples, 0 to 2 per node (sigmoid > 0.85, at
+    # most two), and its evaluation cell (fairdarts/model.py `DCOCell`) concatenates only the nodes
+    # that receive an edge. Written here in the two-gene format:
+    #   - a node with one kept edge gets ('none', j) (the Zero op) as its second gene, j being the
+    #     cell input it did not read (any valid j would do: Zero has no parameters);
+    #   - a node with no kept edge (node 3 of the normal cells a, c, e, g) gets two 'none' genes
+    #     and is left out of normal_concat, so the cell outputs 3C channels as in the original;
+    #   - an edge read from such an empty node (skip_connect from node 3 in c and g) is kept: the
+    #     identity of a zero map adds zero, where the original skips that edge.
+    # Same parameters and the same function; the only difference is drop-path in training, which
+    # the original applies to each node's sum and diffnas to each non-identity op.
+    "FAIR_DARTS_A": cells([("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("none", 0), ("none", 1),
+                           ("max_pool_3x3", 0), ("none", 1), ("sep_conv_3x3", 0), ("none", 1)],
+                          [("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_5x5", 1),
+                           ("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("skip_connect", 0), ("skip_connect", 1)],
+                          normal_concat=(2, 4, 5)),
+    "FAIR_DARTS_B": cells([("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 1), ("none", 0),
+                           ("dil_conv_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_5x5", 1), ("none", 0)],
+                          [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("dil_conv_3x3", 1),
+                           ("max_pool_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0)]),
+    "FAIR_DARTS_C": cells([("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("none", 0), ("none", 1),
+                           ("dil_conv_3x3", 0), ("dil_conv_5x5", 2), ("skip_connect", 3), ("sep_conv_3x3", 0)],
+                          [("dil_conv_3x3", 1), ("dil_conv_5x5", 0), ("dil_conv_3x3", 0), ("sep_conv_3x3", 1),
+                           ("sep_conv_5x5", 0), ("sep_conv_5x5", 3), ("sep_conv_5x5", 0), ("skip_connect", 1)],
+                          normal_concat=(2, 4, 5)),
+    "FAIR_DARTS_D": cells([("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_3x3", 1), ("max_pool_3x3", 0),
+                           ("dil_conv_3x3", 0), ("dil_conv_3x3", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 1)],
+                          [("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("avg_pool_3x3", 0), ("dil_conv_5x5", 2),
+                           ("dil_conv_3x3", 3), ("avg_pool_3x3", 0), ("avg_pool_3x3", 0), ("skip_connect", 3)]),
+    "FAIR_DARTS_E": cells([("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("none", 0), ("none", 1),
+                           ("dil_conv_3x3", 1), ("dil_conv_3x3", 2), ("dil_conv_3x3", 0), ("dil_conv_5x5", 1)],
+                          [("max_pool_3x3", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0),
+                           ("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("avg_pool_3x3", 0), ("dil_conv_5x5", 1)],
+                          normal_concat=(2, 4, 5)),
+    "FAIR_DARTS_F": cells([("max_pool_3x3", 0), ("sep_conv_3x3", 1), ("dil_conv_3x3", 1), ("none", 0),
+                           ("sep_conv_5x5", 1), ("none", 0), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1)],
+                          [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0), ("dil_conv_3x3", 1),
+                           ("dil_conv_3x3", 2), ("max_pool_3x3", 0), ("max_pool_3x3", 0), ("sep_conv_3x3", 1)]),
+    "FAIR_DARTS_G": cells([("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("none", 0), ("none", 1),
+                           ("skip_connect", 3), ("sep_conv_5x5", 1), ("dil_conv_3x3", 0), ("sep_conv_3x3", 1)],
+                          [("avg_pool_3x3", 1), ("skip_connect", 0), ("skip_connect", 2), ("max_pool_3x3", 1),
+                           ("sep_conv_5x5", 3), ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 4)],
+                          normal_concat=(2, 4, 5)),
 }
 
 ALIASES: dict[str, str] = {"DARTS": "DARTS_V2"}  # alias -> name in PUBLISHED (the same object in KNOWN)

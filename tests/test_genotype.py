@@ -135,3 +135,22 @@ def test_random_genotypes_are_valid_seeded_and_varied():
     assert len({str(g) for g in gs}) == 20
     with pytest.raises(GenotypeError, match="integer seed"):
         G.load("random:x")
+
+
+# kept edges per cell in xiaomi-automl/FairDARTS fairdarts/genotypes.py @ 675a0c8 (its (op, node, input)
+# triples), and the nodes that receive none (left out of the concatenation by its DCOCell)
+FAIR_DARTS_EDGES = {"A": (4, 8, {3}), "B": (6, 8, set()), "C": (6, 8, {3}), "D": (8, 8, set()),
+                    "E": (6, 8, {3}), "F": (6, 8, set()), "G": (6, 8, {3})}
+
+
+@pytest.mark.parametrize("letter", list(FAIR_DARTS_EDGES))
+def test_fair_darts_cells_keep_the_published_edges(letter):
+    g = G.load(f"FAIR_DARTS_{letter}")
+    assert g is G.KNOWN[f"FAIR_DARTS_{letter}"] and G.parse(str(g)) == g and G.from_json(G.to_json(g)) == g
+    normal_edges, reduce_edges, empty = FAIR_DARTS_EDGES[letter]
+    for genes, concat, edges, empty_nodes in ((g.normal, g.normal_concat, normal_edges, empty),
+                                              (g.reduce, g.reduce_concat, reduce_edges, set())):
+        assert sum(op != "none" for op, _ in genes) == edges
+        kept = {2 + i for i in range(4) if any(op != "none" for op, _ in genes[2 * i:2 * i + 2])}
+        assert kept == set(range(2, 6)) - empty_nodes
+        assert set(concat) == kept  # only nodes that receive an edge are concatenated

@@ -262,3 +262,52 @@ def test_params_command_search_network(capsys):
     r = _params_json(capsys, "--layers", "5", "--nodes", "3", "--classes", "100", "--in-channels", "3",
                      "--channels", "8")
     assert r["weights"] == search_params(8, 5, 3, 100, nodes=3) and r["arch_params"] == 2 * 9 * 8
+
+
+# ---------------------------------------------------------------------------------------------
+# FairDARTS cells: nodes with fewer than two edges, a normal cell that concatenates 3 nodes
+
+def hand_params(genotype, c, layers, classes):
+    """CIFAR parameters without aux, like `hand_counts` but with each cell's own concatenation width."""
+    params = 3 * 3 * c * 9 + 2 * 3 * c
+    c_pp, c_p, red_prev = 3 * c, 3 * c, False
+    for k in range(layers):
+        red = k in (layers // 3, 2 * layers // 3)
+        if red:
+            c *= 2
+        genes, concat = (genotype.reduce, genotype.reduce_concat) if red else (genotype.normal, genotype.normal_concat)
+        params += (fact_reduce(c_pp, c) if red_prev else relu_conv_bn(c_pp, c)) + relu_conv_bn(c_p, c)
+        params += sum(op_counts(name, c, 2 if red and j < 2 else 1, 1)[0] for name, j in genes)
+        c_pp, c_p, red_prev = c_p, len(concat) * c, red
+    return params + c_p * classes + classes
+
+
+# xiaomi-automl/FairDARTS fairdarts/genotypes.py @ 675a0c8: "FLOPS: ...M Params: ...M" above each cell,
+# from thop on the 20-cell, 36-channel network built with the auxiliary head (train.py `--auxiliary`);
+# the figures match counts with the head, except c's, which matches the count without it
+FAIR_DARTS_REPORTED = {  # name: (params in M, with the aux head, MFLOPs)
+    "FAIR_DARTS_A": (2.83, True, 373), "FAIR_DARTS_B": (3.88, True, 536), "FAIR_DARTS_C": (2.59, False, 400),
+    "FAIR_DARTS_D": (3.84, True, 532), "FAIR_DARTS_E": (3.12, True, 414), "FAIR_DARTS_F": (3.62, True, 497),
+    "FAIR_DARTS_G": (3.375, True, 453),
+}
+
+
+@pytest.mark.parametrize("name", list(FAIR_DARTS_REPORTED))
+def test_fair_darts_cifar_counts_match_hand_arithmetic_and_the_published_figures(name):
+    g = KNOWN[name]
+    net = build_network(g, "cifar", channels=36, layers=20, classes=10)
+    params = hand_params(g, 36, 20, 10)
+    assert count_params(net) == params
+    # the head reads cell 13, a reduction cell, which concatenates all 4 nodes of 144 channels
+    assert count_params(net, exclude_aux=False) - params == cifar_aux(4 * 144, 10)
+    reported, with_aux, mflops = FAIR_DARTS_REPORTED[name]
+    counted = params + (cifar_aux(4 * 144, 10) if with_aux else 0)
+    assert abs(counted / 1e6 - reported) < 0.01  # printed with 2 decimals (g: 3), truncated rather than rounded
+    # conv + linear multiply-adds against thop's FLOPs (BN left out there): within 0.5% checks every op
+    assert abs(count_madds(net, (3, 32, 32)) / 1e6 - mflops) / mflops < 0.005
+
+
+def test_params_command_takes_fair_darts_names(capsys):
+    r = _params_json(capsys, "--genotype", "FAIR_DARTS_A", "--layers", "8", "--channels", "16")
+    assert r["weights"] == hand_params(KNOWN["FAIR_DARTS_A"], 16, 8, 10)
+    assert r["aux_weights"] == cifar_aux(4 * 64, 10)
