@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import colorsys
 import hashlib
 import importlib
+import itertools
+import math
 import io
 import os
 import pickle
@@ -22,6 +25,9 @@ from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_im
 
 from diffnas.data import (DATASETS, Augment, Batches, Split, cutout, download, load_dataset, random_crop, random_flip,
                           search_split, subset)
+from diffnas.config import TrainConfig, from_dict
+from diffnas.data.augment import (BRIGHTNESS, CONTRAST, GRAY_WEIGHTS, HUE, SATURATION, draw_jitter, draw_resized_crop,
+                                  jitter, resize_centre_crop, resized_crop, resized_shape, shift_hue)
 from diffnas.data.datasets import channel_stats
 from diffnas.errors import ConfigError, DataError
 
@@ -356,6 +362,212 @@ def test_cutout_zeroes_exactly_one_clipped_square(size):
     assert 0 < clipped < len(x)
 
 
+# ---------------------------------------------------------------------------------------------- ImageNet ops
+
+def _boxes(n, h, w, seed=0, **kw):
+    top, left, bh, bw = draw_resized_crop(n, h, w, torch.Generator().manual_seed(seed), **kw).double().unbind(1)
+    return top, left, bh, bw
+
+
+def test_resized_crop_boxes_stay_in_the_scale_and_ratio_ranges():
+    h, w, n = 40, 60, 4000  # aspect 1.5, outside (3/4, 4/3): many proposals are refused
+    top, left, bh, bw = _boxes(n, h, w)
+    assert (top >= 0).all() and (left >= 0).all() and (top + bh <= h).all() and (left + bw <= w).all()
+    assert (bh >= 1).all() and (bw >= 1).all()
+    # each side is a rounded real number: the true sides lie within 0.5 of the drawn ones
+    area = h * w
+    assert ((bh - 0.5) * (bw - 0.5) <= 1.0 * area).all() and ((bh + 0.5) * (bw + 0.5) >= 0.08 * area).all()
+    assert ((bw - 0.5) / (bh + 0.5) <= 4 / 3).all() and ((bw + 0.5) / (bh - 0.5) >= 3 / 4).all()
+    assert len(set(zip(bh.tolist(), bw.tolist()))) > 100
+
+
+def test_resized_crop_box_distribution_is_torchvisions():
+    # scale <= 0.5 of a square: every first proposal fits, so area ~ U(scale), log aspect ~ U(log ratio)
+    h = w = 100
+    n = 20000
+    top, left, bh, bw = _boxes(n, h, w, seed=1, scale=(0.1, 0.5))
+    frac, log_aspect = bh * bw / (h * w), torch.log(bw / bh)
+    assert abs(frac.mean() - 0.3) < 0.004 and abs((frac < 0.2).double().mean() - 0.25) < 0.015
+    assert abs(log_aspect.mean()) < 0.006
+    assert abs(log_aspect.std() - math.log(16 / 9) / math.sqrt(12)) < 0.005  # std of U(log 3/4, log 4/3)
+    # position uniform over 0 .. h - bh: mean (h - bh) / 2, and both ends reached
+    assert abs((top - (h - bh) / 2).mean()) < 0.3 and abs((left - (w - bw) / 2).mean()) < 0.3
+    assert (top == 0).any() and (top == h - bh).any()
+
+
+@pytest.mark.parametrize("h, w, expected", [(20, 100, (0, 40, 20, 20)), (100, 20, (40, 0, 20, 20)),
+                                            (30, 50, (0, 10, 30, 30))])
+def test_resized_crop_falls_back_to_the_centred_box(h, w, expected):
+    # area = the whole image at aspect 1 never fits a non-square image: torchvision's fallback, the
+    # whole image with its aspect clamped into ratio, centred: (top, left, height, width)
+    boxes = draw_resized_crop(5, h, w, torch.Generator().manual_seed(0), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert boxes.tolist() == [list(expected)] * 5
+
+
+@pytest.mark.parametrize("size", [5, 8, 23])
+def test_resized_crop_is_crop_then_bilinear_resize(size):
+    x = torch.rand(5, 3, 12, 17, generator=torch.Generator().manual_seed(0))
+    full = torch.tensor([[0, 0, 12, 17]] * 5)
+    reference = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+    torch.testing.assert_close(resized_crop(x, full, size), reference, atol=1e-6, rtol=0)
+    boxes = torch.tensor([[0, 0, 12, 17], [3, 4, 6, 9], [11, 16, 1, 1], [2, 0, 10, 3], [5, 7, 7, 10]])
+    out = resized_crop(x, boxes, size)
+    assert out.shape == (5, 3, size, size)
+    for i, (t, l, bh, bw) in enumerate(boxes.tolist()):
+        crop = x[i:i + 1, :, t:t + bh, l:l + bw]
+        torch.testing.assert_close(out[i:i + 1], F.interpolate(crop, size=(size, size), mode="bilinear",
+                                                               align_corners=False), atol=1e-6, rtol=0)
+
+
+def test_resized_shape_and_centre_crop_follow_torchvision():
+    assert resized_shape(10, 14, 20) == (20, 28) and resized_shape(14, 10, 7) == (9, 7)  # int(7 * 14 / 10)
+    assert resized_shape(300, 300, 256) == (256, 256)
+    x = torch.rand(3, 3, 10, 15, generator=torch.Generator().manual_seed(1))
+    # shorter side already 10: no resampling, the crop starts at round((H - c) / 2)
+    assert torch.equal(resize_centre_crop(x, 10, 8), x[..., 1:9, 4:12])  # round(3.5) = 4 (half to even)
+    big = F.interpolate(x, size=(20, 30), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(resize_centre_crop(x, 20, 16), big[..., 2:18, 7:23])
+    small = F.interpolate(x, size=(6, 9), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(resize_centre_crop(x, 6, 0), small)
+    assert Augment.evaluation(224) == Augment(resize=256, centre_crop=224) and Augment.evaluation(0) == Augment()
+    assert Augment.evaluation(224).output_size(375, 500) == (224, 224)
+    with pytest.raises(ConfigError, match="centre crop 9 does not fit images of 6x9 after the resize"):
+        Augment(resize=6, centre_crop=9).output_size(10, 15)
+
+
+def _blend(x, target, f):
+    return (f * x + (1 - f) * target).clamp(0, 1)
+
+
+def _gray(x):
+    return sum(wt * x[:, i:i + 1] for i, wt in enumerate(GRAY_WEIGHTS))
+
+
+def _factors(n, brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0):
+    return torch.tensor([[brightness, contrast, saturation, hue]] * n)
+
+
+def _orders(n, seed=0):
+    return torch.rand(n, 4, generator=torch.Generator().manual_seed(seed)).argsort(1)
+
+
+def test_identity_jitter_is_a_no_op():
+    x = torch.rand(16, 3, 6, 7, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(jitter(x, _factors(16), _orders(16), hue=False), x)
+    gray = torch.rand(4, 1, 6, 7)
+    assert torch.equal(jitter(gray, _factors(4, saturation=1.8, hue=0.3), _orders(4)), gray)  # one channel
+
+
+def test_brightness_multiplies_and_clamps():
+    x = torch.rand(8, 3, 5, 5, generator=torch.Generator().manual_seed(3))
+    b = torch.tensor([0.0, 0.3, 0.6, 1.0, 1.2, 1.4, 1.7, 2.0])
+    factors = _factors(8)
+    factors[:, BRIGHTNESS] = b
+    out = jitter(x, factors, _orders(8), hue=False)
+    torch.testing.assert_close(out, (b.view(-1, 1, 1, 1) * x).clamp(0, 1), atol=1e-7, rtol=0)
+    assert out.max() == 1.0 and (out[0] == 0).all()
+
+
+def test_contrast_and_saturation_blend_with_the_grayscale():
+    x = torch.rand(6, 3, 5, 4, generator=torch.Generator().manual_seed(4))
+    f = torch.tensor([0.0, 0.5, 0.8, 1.3, 1.6, 2.5]).view(-1, 1, 1, 1)
+    contrast, saturation = _factors(6), _factors(6)
+    contrast[:, CONTRAST], saturation[:, SATURATION] = f.flatten(), f.flatten()
+    torch.testing.assert_close(jitter(x, contrast, _orders(6), hue=False),
+                               _blend(x, _gray(x).mean((1, 2, 3), keepdim=True), f), atol=1e-6, rtol=0)
+    torch.testing.assert_close(jitter(x, saturation, _orders(6), hue=False), _blend(x, _gray(x), f),
+                               atol=1e-6, rtol=0)
+
+
+def test_hue_rotates_in_hsv_as_colorsys():
+    x = torch.rand(5, 3, 4, 4, generator=torch.Generator().manual_seed(5))
+    x[0, :, 0, 0] = 0.4  # a gray pixel has no hue to turn
+    shifts = torch.tensor([0.3, -0.2, 0.5, -0.5, 0.05]).view(-1, 1, 1, 1)
+    out = shift_hue(x, shifts)
+    expected = torch.empty_like(x)
+    for i, j, k in itertools.product(range(5), range(4), range(4)):
+        h, s, v = colorsys.rgb_to_hsv(*x[i, :, j, k].tolist())
+        expected[i, :, j, k] = torch.tensor(colorsys.hsv_to_rgb((h + shifts[i].item()) % 1.0, s, v))
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    primaries = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).repeat(3, 1, 1, 1)
+    turned = shift_hue(primaries, torch.tensor([1 / 3, 2 / 3, 1 / 6]).view(-1, 1, 1, 1))
+    torch.testing.assert_close(turned.flatten(1), torch.tensor([[0.0, 1, 0], [0, 0, 1], [1, 1, 0]]), atol=1e-6,
+                               rtol=0)
+
+
+def test_jitter_applies_the_ops_in_each_samples_order():
+    x = torch.rand(2, 3, 5, 5, generator=torch.Generator().manual_seed(6))
+    factors = torch.tensor([[1.6, 0.3, 1.5, 0.25]] * 2)
+    order = torch.tensor([[BRIGHTNESS, CONTRAST, SATURATION, HUE], [HUE, SATURATION, CONTRAST, BRIGHTNESS]])
+    ops = {BRIGHTNESS: lambda y: _blend(y, 0, 1.6), CONTRAST: lambda y: _blend(y, _gray(y).mean(), 0.3),
+           SATURATION: lambda y: _blend(y, _gray(y), 1.5),
+           HUE: lambda y: shift_hue(y, torch.tensor(0.25).view(1, 1, 1, 1))}
+    out = jitter(x, factors, order)
+    for i in range(2):
+        y = x[i:i + 1]
+        for op in order[i].tolist():
+            y = ops[op](y)
+        torch.testing.assert_close(out[i:i + 1], y, atol=1e-6, rtol=0)
+    swapped = jitter(x[:1], factors[:1], order[1:])  # the other order changes the result
+    assert (swapped - out[:1]).abs().max() > 0.05
+
+
+def test_jitter_draws_factors_in_range_and_uniform_orders():
+    n = 4800
+    factors, order = draw_jitter(n, 0.4, 1.5, 0.2, 0.1, torch.Generator().manual_seed(7))
+    for col, lo, hi in ((BRIGHTNESS, 0.6, 1.4), (CONTRAST, 0.0, 2.5), (SATURATION, 0.8, 1.2), (HUE, -0.1, 0.1)):
+        assert factors[:, col].min() >= lo and factors[:, col].max() <= hi
+        assert factors[:, col].min() < lo + 0.02 * (hi - lo) and factors[:, col].max() > hi - 0.02 * (hi - lo)
+    assert (order.sort(1).values == torch.arange(4)).all()  # each row a permutation
+    counts = torch.tensor([sum(1 for row in order.tolist() if tuple(row) == p)
+                           for p in itertools.permutations(range(4))], dtype=torch.float64)
+    assert (counts - n / 24).abs().max() < 4 * math.sqrt(n / 24)  # all 24 orders, equally often
+    factors, _ = draw_jitter(3, 0.0, 0.0, 0.0, 0.0, torch.Generator())
+    assert torch.equal(factors, _factors(3))
+
+
+IMAGENET = Augment(resized_crop=7, flip=True, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2, cutout=2)
+
+
+def test_imagenet_augment_is_seeded_and_sliceable():
+    x = _batch(n=12, h=9, w=11, seed=8)
+    d = IMAGENET.draw(12, 9, 11, torch.Generator().manual_seed(9))
+    out = IMAGENET.before_normalise(x, d)
+    assert out.shape == (12, 3, 7, 7) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
+    again = IMAGENET.before_normalise(x, IMAGENET.draw(12, 9, 11, torch.Generator().manual_seed(9)))
+    assert torch.equal(out, again)
+    other = IMAGENET.before_normalise(x, IMAGENET.draw(12, 9, 11, torch.Generator().manual_seed(10)))
+    assert not torch.equal(out, other)
+    for start, stop in ((0, 5), (5, 12), (3, 4)):
+        part = IMAGENET.before_normalise(x[start:stop], d.slice(start, stop))
+        assert torch.equal(part, out[start:stop])
+        assert torch.equal(IMAGENET.after_normalise(part, d.slice(start, stop)),
+                           IMAGENET.after_normalise(out, d)[start:stop])
+
+
+def test_cutout_centres_cover_the_resized_output():
+    d = Augment(resized_crop=12, cutout=3).draw(500, 6, 6, torch.Generator().manual_seed(11))
+    assert d.cutout.max() == 11 and d.cutout.min() == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(hue=0.6), "hue must be at most 0.5"), (dict(brightness=-0.1), "brightness must be >= 0"),
+    (dict(resized_crop=8, centre_crop=8), "exclude each other"), (dict(crop_scale=(0.5, 0.1)), "scale"),
+])
+def test_augment_refuses_bad_values(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        Augment(**kwargs)
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"random_resized_crop": -1}, "random_resized_crop: must be >= 0"),
+    ({"color_jitter": -0.4}, "color_jitter: must be >= 0"), ({"hue_jitter": 0.7}, "hue_jitter: must be <= 0.5"),
+])
+def test_train_config_validates_the_augmentation_fields(values, match):
+    with pytest.raises(ConfigError, match=match):
+        from_dict(TrainConfig, values)
+
+
 # ---------------------------------------------------------------------------------------------- batches
 
 def _split(n=50) -> Split:
@@ -410,16 +622,35 @@ def test_an_epoch_visits_every_sample_once():
     assert len(_all(Batches(_split(), 8, **STATS, drop_last=True), 5)[-1][1]) == 8
 
 
+IMAGENET_AUG = Augment(resized_crop=8, flip=True, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2, cutout=3)
+
+
+@pytest.mark.parametrize("aug", [AUG, IMAGENET_AUG], ids=["cifar", "imagenet"])
 @pytest.mark.parametrize("drop_last", [True, False])
-def test_ranks_concatenate_to_the_single_process_batch(drop_last):
-    single = _all(Batches(_split(), 8, **STATS, augment=AUG, seed=3, drop_last=drop_last), 2)
-    ranks = [_all(Batches(_split(), 8, **STATS, augment=AUG, seed=3, drop_last=drop_last, rank=r, world=2), 2)
+def test_ranks_concatenate_to_the_single_process_batch(drop_last, aug):
+    single = _all(Batches(_split(), 8, **STATS, augment=aug, seed=3, drop_last=drop_last), 2)
+    ranks = [_all(Batches(_split(), 8, **STATS, augment=aug, seed=3, drop_last=drop_last, rank=r, world=2), 2)
              for r in range(2)]
     assert all(len(r) == len(single) for r in ranks)
     for step, (x, y) in enumerate(single):
         assert torch.equal(torch.cat([r[step][0] for r in ranks]), x)
         assert torch.equal(torch.cat([r[step][1] for r in ranks]), y)
     assert len(ranks[0][0][1]) == 4
+
+
+def test_batches_take_the_augmentations_output_size():
+    train = Batches(_split(), 8, **STATS, augment=IMAGENET_AUG)
+    assert train.image_size == (8, 8)
+    x, _ = next(train.epoch(0))
+    assert x.shape == (8, 3, 8, 8)
+    test = Batches(_split(), 8, **STATS, augment=Augment.evaluation(4), shuffle=False)  # resize 5, crop 4
+    x, y = next(test.epoch(0))
+    mean, std = torch.tensor(STATS["mean"]).view(1, 3, 1, 1), torch.tensor(STATS["std"]).view(1, 3, 1, 1)
+    images = F.interpolate(_split().images[:8].float() / 255, size=(5, 5), mode="bilinear", antialias=True)
+    assert test.image_size == (4, 4) and torch.equal(y, torch.arange(8))
+    torch.testing.assert_close(x, (images[..., 0:4, 0:4] - mean) / std)
+    with pytest.raises(ConfigError, match="centre crop 7 does not fit images of 6x6"):
+        Batches(_split(), 8, **STATS, augment=Augment(centre_crop=7))
 
 
 def test_batch_size_errors_name_the_numbers():

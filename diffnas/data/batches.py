@@ -51,6 +51,8 @@ class Batches:
         self.n, self.batch_size, self.augment = n, batch_size, augment
         self.shuffle, self.drop_last, self.seed, self.rank, self.world = shuffle, drop_last, seed, rank, world
         self.device = torch.device(device)
+        # (H, W) of the batches: the images' own, or the augmentation's output (resized crops); checked here
+        self.image_size = augment.output_size(*split.images.shape[2:])
         self.images = split.images.to(self.device)  # uint8 (N, C, H, W), moved once
         self.labels = split.labels.to(self.device)  # int64 (N,)
         # in [0, 1] units, as ToTensor then Normalize(mean, std)
@@ -69,7 +71,7 @@ class Batches:
         return torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed("order", self.seed, epoch)))
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield (x float32 normalised (B, C, H, W), y int64 (B,)) on the device, from `start_step` on."""
+        """Yield (x float32 normalised (B, C, *image_size), y int64 (B,)) on the device, from `start_step` on."""
         if not 0 <= start_step <= len(self):
             raise DataError(f"start step {start_step} is outside the {len(self)} steps of an epoch")
         order = self.order(epoch)
@@ -82,6 +84,6 @@ class Batches:
             start, stop = self.rank * len(idx) // self.world, (self.rank + 1) * len(idx) // self.world
             idx = idx[start:stop].to(self.device)
             draw = draw.slice(start, stop).to(self.device)
-            x = self.augment.before_normalise(self.images[idx], draw)
-            x = (x.float().div_(255) - self.mean) / self.std
+            x = self.augment.before_normalise(self.images[idx], draw)  # float in [0, 1]
+            x = (x - self.mean) / self.std
             yield self.augment.after_normalise(x, draw), self.labels[idx]
