@@ -76,6 +76,35 @@ def load(path: Path, config: dict[str, Any] | None = None,
     return blob["state"]
 
 
+def restore(target: torch.nn.Module | torch.optim.Optimizer, saved: Any, key: str, path: Path) -> None:
+    """Load `saved` (the checkpoint's entry `key`) into a module or an optimiser; CheckpointError, on
+    one line, when it does not fit: a checkpoint edited, or made for another network (genotype, size)."""
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: the checkpoint has no usable {key!r} state")
+    if isinstance(target, torch.nn.Module):
+        problem = _mismatch(target.state_dict(), saved)
+        if problem:
+            raise CheckpointError(f"{path}: the checkpoint's {key!r} weights do not fit this run's network "
+                                  f"({problem}); was it made for another genotype or size, or edited?")
+    try:
+        target.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: the checkpoint's {key!r} state does not fit this run "
+                              f"({first[:200]})") from None
+
+
+def _mismatch(own: dict[str, torch.Tensor], saved: dict[str, Any]) -> str:
+    """What differs between a module's state_dict and a saved one, in words ('' when they fit)."""
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    shapes = [k for k in own if k in saved and (not isinstance(saved[k], torch.Tensor)
+                                                or saved[k].shape != own[k].shape)]
+    parts = [f"{len(keys)} {what}, first {keys[0]!r}" for keys, what in
+             ((missing, "missing"), (unexpected, "unexpected"), (shapes, "of another shape")) if keys]
+    return "; ".join(parts)
+
+
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states, as tensors and plain values (weights_only-loadable)."""
     np_state = np.random.get_state()

@@ -1,13 +1,15 @@
 """The run folder: resolved config, per-epoch metrics (JSON lines and TensorBoard), progress bar.
 
 Only the writing rank (rank 0 under torchrun) touches files; other ranks get a RunLog that
-does nothing, so the loops call it unconditionally.
+does nothing, so the loops call it unconditionally. A run that fails to start calls `discard()`:
+the folders this RunLog created are removed, a folder that was there before is left as it was.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -29,6 +31,9 @@ class RunLog:
         self.enabled = enabled
         self.progress_enabled = progress and enabled
         self._tb = None
+        # what this RunLog is about to create: run_dir and its missing parents (deepest first), tb/
+        self.created: list[Path] = _missing_folders(self.run_dir) if enabled else []
+        self._tb_created = enabled and tensorboard and not (self.run_dir / "tb").exists()
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if tensorboard:
@@ -86,6 +91,39 @@ class RunLog:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+    def discard(self) -> None:
+        """Close, and remove the run folder if this RunLog created it, with the parent folders it
+        created as long as they are empty (another run may have started beside them); in a folder
+        that was there before, only the tb/ folder it created."""
+        self.close()
+        if self.created:
+            shutil.rmtree(self.created[0], ignore_errors=True)
+            for folder in self.created[1:]:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        elif self._tb_created:
+            shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
+        self.created, self._tb_created = [], False
+
+
+def progress_postfix(totals: list[float], world: int, seconds: float) -> dict[str, str]:
+    """The progress bar's running loss, accuracy and images/s (all ranks) from this rank's running
+    sums `totals` = [loss * images, correct, images] over `seconds`."""
+    loss, correct, n = totals
+    return {"loss": f"{loss / n:.3f}", "acc": f"{correct / n:.3f}", "img_s": f"{n * world / max(seconds, 1e-9):.0f}"}
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents up to the first that exists, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
 
 
 def _epoch(line: str) -> float:
