@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import arch as arch_lib
-from . import checkpoint, distributed, fastpath
+from . import checkpoint, distributed, fastpath, recovery
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import SearchConfig
@@ -27,7 +27,7 @@ from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
-from .runlog import RunLog
+from .runlog import RunLog, progress_postfix
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -131,7 +131,6 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                                           exact_hessian=cfg.order == "second" and cfg.hessian == "exact")
     cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
     seed_everything(cfg.seed, cfg.deterministic)
-    log = RunLog(run_dir, enabled=rank == 0)
 
     # data: the training set split once by a seeded permutation (search-train / search-validation)
     ds = load_dataset(cfg.dataset, cfg.data_dir)
@@ -164,8 +163,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
     ckpt_path = run_dir / "checkpoint.pt"
+    # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
-             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0}
+             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": ""}
 
     def save_checkpoint() -> None:
         # running sums of the ranks, so that a resume with any number of ranks continues them
@@ -178,32 +178,39 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
 
     def load_checkpoint() -> None:
         saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
-        supernet.load_state_dict(saved.pop("supernet"))
-        arch.load_state_dict(saved.pop("arch"))
-        w_opt.load_state_dict(saved.pop("w_opt"))
-        a_opt.load_state_dict(saved.pop("a_opt"))
+        for key, target in (("supernet", supernet), ("arch", arch), ("w_opt", w_opt), ("a_opt", a_opt)):
+            checkpoint.restore(target, saved.pop(key, None), key, ckpt_path)
         checkpoint.set_rng_state(saved.pop("rng"))   # the RNGs of all ranks move in lockstep
         state.update(saved)
         if rank != 0:
             state["totals"] = [0.0, 0.0, 0.0]          # the saved sums are the ranks' together: rank 0's
 
-    if resume is not None and ckpt_path.is_file():
-        load_checkpoint()
-        log.truncate_metrics(state["epoch"])
-        if rank == 0:
-            print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}", file=sys.stderr)
-    else:
-        if resume is not None:  # killed before the first checkpoint: start over, without stale rows
-            log.truncate_metrics(0)
-        log.write_json("config.json", cfg_dict)
+    log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
+    try:
+        if resume is not None and ckpt_path.is_file():
+            load_checkpoint()
+            log.truncate_metrics(state["epoch"])
+            if rank == 0 and state["early_stop"]:
+                print(f"diffnas: {run_dir} ended early ({state['early_stop']}); nothing more to search",
+                      file=sys.stderr)
+            elif rank == 0:
+                print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}",
+                      file=sys.stderr)
+        else:
+            if resume is not None:  # killed before the first checkpoint: start over, without stale rows
+                recovery.start_over(log, rank == 0)
+            log.write_json("config.json", cfg_dict)
+        # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
+        step_fn = fastpath.step_function(search_step, cfg, device)
+    except BaseException:
+        log.discard()   # removes only folders this call created; a resumed run's folder stays
+        raise
     metrics: list[dict[str, Any]] = []
-    # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
-    step_fn = fastpath.step_function(search_step, cfg, device)
     start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
 
     with stop_on_signals() as stop:
-        while state["epoch"] < cfg.epochs:
+        while state["epoch"] < cfg.epochs and not state["early_stop"]:
             epoch = state["epoch"]
             lr = lr_at(epoch, cfg) * state["lr_scale"]
             for group in w_opt.param_groups:
@@ -224,23 +231,13 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                                        state["totals"][1] + float(correct), state["totals"][2] + len(yt)]
                     state["step"] = step + 1
                     if step % 10 == 0:
-                        t = state["totals"]
-                        bar.set_postfix(loss=f"{t[0] / t[2]:.3f}", acc=f"{t[1] / t[2]:.3f}",
-                                        img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
+                        bar.set_postfix(**progress_postfix(state["totals"], world, time.time() - epoch_start))
                     if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
                 bar.close()
-                if state["rollbacks"] < cfg.nan_rollback and ckpt_path.is_file():
-                    rollbacks = state["rollbacks"] + 1
-                    load_checkpoint()
-                    state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
-                    print(f"diffnas: {e}; rolled back to epoch {state['epoch']} with lr x{state['lr_scale']}",
-                          file=sys.stderr)
-                    continue
-                last = f"last good checkpoint: {ckpt_path} (epoch {state['epoch']})" if ckpt_path.is_file() \
-                    else "no checkpoint was written yet"
-                raise NumericalError(f"{e}; run stopped, {last}") from None
+                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint)  # or raises
+                continue
             bar.close()
             if distributed.stop_together(stop):
                 state["seconds"] = time.time() - start_time
@@ -269,6 +266,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             log.metrics(row, epoch + 1)
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time)
+            if cfg.max_skips and skip_count(genotype) > cfg.max_skips:   # saved, so a resume stops too
+                state["early_stop"] = (f"early stop at epoch {epoch + 1}: a normal cell has more than "
+                                       f"{cfg.max_skips} skip_connect")
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
                 torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
@@ -278,10 +278,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             save_checkpoint()
             if rank == 0 and cfg.plots:
                 _plot_curves(run_dir)
-            if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
-                print(f"diffnas: early stop at epoch {epoch + 1}: a normal cell has more than "
-                      f"{cfg.max_skips} skip_connect", file=sys.stderr)
-                break
+            if state["early_stop"] and rank == 0:
+                print(f"diffnas: {state['early_stop']}", file=sys.stderr)
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     warning = collapse_warning(genotype)

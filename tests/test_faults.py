@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import torch
 from diffnas import checkpoint, cli
 from diffnas import genotype as G
 from diffnas.config import search_config
+from diffnas.errors import CheckpointError, DataError
 from diffnas.runlog import RunLog
 from diffnas.search import collapse_warning, lr_at, search
 from diffnas.supernet import Supernet
@@ -314,9 +316,100 @@ def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["skip_dropout"] == 0.3
 
 
+def test_a_run_stopped_by_max_skips_resumes_to_the_same_result(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 3, "max_steps": 2}, ops=("skip_connect",), max_skips=1,
+                        plots=False, deterministic=True, run_dir=str(run))
+    first = search(cfg)
+    stop = "early stop at epoch 1: a normal cell has more than 1 skip_connect"
+    assert stop in capsys.readouterr().err
+    assert saved(run)["epoch"] == 1 and saved(run)["early_stop"] == stop  # the checkpoint knows why
+
+    steps = {"n": 0}
+    real = search_mod.search_step
+
+    def counted(*args):
+        steps["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(search_mod, "search_step", counted)
+    # a resume, even one given more epochs, searches no further and says why
+    for epochs in (3, 5):
+        again = search(search_config("darts-1st", epochs=epochs), resume=run)
+        assert f"diffnas: {run} ended early ({stop}); nothing more to search" in capsys.readouterr().err
+        assert steps["n"] == 0 and again.genotype == first.genotype and torch.equal(again.history, first.history)
+    assert saved(run)["epoch"] == 1 and len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert G.from_json((run / "genotype.json").read_text()) == first.genotype
+
+
 def test_skip_dropout_wraps_only_the_skip_connections():
     net = Supernet(4, 10, 3, 2, ("skip_connect", "sep_conv_3x3"), 3, skip_dropout=0.3)
     drops = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
     normal_skips = sum(2 + i for i in range(2)) * (3 - len(net.reductions))  # edges of the normal cells
     assert len(drops) >= normal_skips and all(d.p == 0.3 for d in drops)
     assert not any(isinstance(m, torch.nn.Dropout) for m in Supernet(4, 10, 3, 2, ("skip_connect",), 3).modules())
+
+
+# ---------------------------------------------------------------------------------------------
+# runs that cannot start, or cannot resume
+
+
+def test_a_search_that_fails_to_start_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    missing = dict(TINY, dataset="cifar10", data_dir="/nonexistent")
+    with pytest.raises(DataError, match="has no cifar-10-batches-py"):
+        search(search_config("darts-1st", **missing, run_dir=str(tmp_path / "new" / "run")))
+    assert not (tmp_path / "new").exists()
+    # the command line, with a folder named and with the default one (runs/search-<time>)
+    assert cli.main(["search", "--dataset", "cifar10", "--data-dir", "/nonexistent",
+                     "--run-dir", str(tmp_path / "X")]) == 2
+    assert error_line(capsys.readouterr().err).startswith("diffnas: error: cifar10: /nonexistent has no ")
+    assert not (tmp_path / "X").exists()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["search", "--dataset", "cifar10", "--data-dir", "/nonexistent"]) == 2
+    assert not (tmp_path / "runs").exists()
+
+    # a failure after the folder is made (the disk full as config.json is written): removed too,
+    # with the parents this call made, but not a folder that was there before, nor what it holds
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RunLog, "write_json", disk_full)
+    with pytest.raises(OSError):
+        search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "a" / "b" / "run")))
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(OSError):
+        search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "mine")))
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_resume_refuses_a_checkpoint_that_does_not_fit_the_supernet(tmp_path, reference, capsys):
+    run = Path(shutil.copytree(reference, tmp_path / "run"))
+    blob = torch.load(run / "checkpoint.pt", weights_only=True)
+    key = next(k for k, v in blob["state"]["supernet"].items() if v.dim() == 4)
+    blob["state"]["supernet"][key] = torch.zeros(1, 1, 1, 1)
+    torch.save(blob, run / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=f"'supernet' weights do not fit this run's network "
+                                              f"\\(1 of another shape, first '{key}'\\)"):
+        search(search_config("darts-1st"), resume=run)
+    del blob["state"]["arch"]
+    torch.save(blob, run / "checkpoint.pt")
+    assert cli.main(["search", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "diffnas: error: " in err and "'supernet' weights do not fit" in err
+    assert (run / "config.json").is_file() and (run / "genotype.json").is_file()  # the run folder stays
+
+
+def test_resume_of_a_search_killed_before_its_first_checkpoint_starts_over(tmp_path, reference, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    # what a kill during epoch 1 leaves (a torn row even), and no checkpoint
+    shutil.copy(reference / "config.json", run / "config.json")
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 9.0}\n{"epo')
+    (run / "genotypes.jsonl").write_text('{"epoch": 1, "genotype": {}}\n')
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert f"diffnas: {run} has no checkpoint yet (stopped during its first epoch); starting it over" \
+        in capsys.readouterr().err
+    assert_same_result(reference, run)
+    assert len((run / "genotypes.jsonl").read_text().splitlines()) == TINY["epochs"]
