@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
@@ -33,7 +33,7 @@ from .data import Augment, Batches, Dataset, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
-from .runlog import RunLog
+from .runlog import RunLog, progress_postfix
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -188,7 +188,6 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(
         cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None)}, base=cfg)
     seed_everything(cfg.seed, cfg.deterministic)
-    log = RunLog(run_dir, enabled=rank == 0)
     autocast = autocast_for(device, cfg.precision)
 
     # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
@@ -227,22 +226,29 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
 
     def load_checkpoint() -> None:
         saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
+        checkpoint.restore(model, saved.get("model"), "model", ckpt_path)
+        checkpoint.restore(opt, saved.get("optimizer"), "optimizer", ckpt_path)
         checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep
         state.update({k: saved[k] for k in state})
         if rank != 0:
             state["totals"] = [0.0, 0.0, 0.0]      # the saved sums are the ranks' together: rank 0's
 
-    if resume is not None and ckpt_path.is_file():
-        load_checkpoint()
-        log.truncate_metrics(state["epoch"])
-        if rank == 0:
-            print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
-                  file=sys.stderr)
-    else:
-        log.write_json("config.json", cfg_dict)
-        log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
+    log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
+    try:
+        if resume is not None and ckpt_path.is_file():
+            load_checkpoint()
+            log.truncate_metrics(state["epoch"])
+            if rank == 0:
+                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
+                      file=sys.stderr)
+        else:
+            if resume is not None:  # killed before the first checkpoint: start over, without stale rows
+                recovery.start_over(log, rank == 0)
+            log.write_json("config.json", cfg_dict)
+            log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
+    except BaseException:
+        log.discard()   # removes only folders this call created; a resumed run's folder stays
+        raise
     start_time = time.time() - state["seconds"]
     steps_run = 0
 
@@ -267,25 +273,15 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                     state["step"] = step + 1
                     steps_run += 1
                     if step % 10 == 0 or step + 1 == steps:
-                        t = state["totals"]
-                        bar.set_postfix(loss=f"{t[0] / t[2]:.3f}", acc=f"{t[1] / t[2]:.3f}",
-                                        img_s=f"{t[2] * world / max(time.time() - epoch_start, 1e-9):.0f}")
+                        bar.set_postfix(**progress_postfix(state["totals"], world, time.time() - epoch_start))
                     if stop_after is not None and steps_run >= stop_after:
                         stop.signum = signal.SIGTERM
                     if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
                 bar.close()
-                if state["rollbacks"] < cfg.nan_rollback and ckpt_path.is_file():
-                    rollbacks = state["rollbacks"] + 1
-                    load_checkpoint()
-                    state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
-                    print(f"diffnas: {e}; rolled back to epoch {state['epoch'] + 1} with lr x{state['lr_scale']}",
-                          file=sys.stderr)
-                    continue
-                last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
-                        else "no checkpoint was written yet")
-                raise NumericalError(f"{e}; run stopped, {last}") from None
+                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint)  # or raises
+                continue
             bar.close()
             if distributed.stop_together(stop) and state["step"] < steps:
                 # interrupted mid-epoch: save the exact position, say how to go on

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 
 import pytest
 import torch
 
-from diffnas import cli
+from diffnas import checkpoint, cli
 from diffnas.config import TrainConfig, from_dict
-from diffnas.errors import DataError, NumericalError
+from diffnas.errors import CheckpointError, DataError, GenotypeError, NumericalError
 from diffnas.evaluate import evaluate
 from diffnas.genotype import Cell, CellwiseGenotype, load
 from diffnas.train import drop_path_at, lr_at, train, train_config
@@ -104,7 +105,8 @@ def test_bf16_autocast_trains(tmp_path):
     assert all(v.dtype == torch.float32 for k, v in weights(tmp_path / "bf16").items() if v.is_floating_point())
 
 
-def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+def poison_fourth_step(monkeypatch):
+    """The 4th training forward (epoch 2 step 1 of TINY) gives NaN logits, once."""
     build = train_mod.build_network
 
     def poisoned(*args, **kwargs):
@@ -119,11 +121,104 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, 
         return net
 
     monkeypatch.setattr(train_mod, "build_network", poisoned)
-    with pytest.raises(NumericalError, match="epoch 2 step 1.*last good checkpoint"):
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    poison_fourth_step(monkeypatch)
+    ckpt = tmp_path / "nan" / "checkpoint.pt"
+    with pytest.raises(NumericalError, match="epoch 2 step 1.*last good checkpoint") as info:
         train(tiny(tmp_path, "nan"))
+    assert str(info.value).endswith(f"; run stopped, last good checkpoint: {ckpt} (epoch 1)")  # as the search says
     saved = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)["state"]
     assert saved["epoch"] == 1 and all(torch.isfinite(v).all() for v in saved["model"].values()
                                        if v.is_floating_point())
+
+
+def test_nan_rollback_reloads_and_continues_with_half_the_lr(tmp_path, monkeypatch, capsys):
+    poison_fourth_step(monkeypatch)
+    r = train(tiny(tmp_path, "rollback", nan_rollback=1))
+    err = capsys.readouterr().err
+    # the search's words (diffnas.recovery): the epoch is the checkpoint's, epochs done
+    assert "non-finite loss at epoch 2 step 1; rolled back to epoch 1 with lr x0.5" in err
+    assert [row["epoch"] for row in r.metrics] == [1, 2]
+    assert r.metrics[1]["lr"] == pytest.approx(lr_at(1, tiny(tmp_path, "x")) / 2) and math.isfinite(r.test_loss)
+    saved = torch.load(tmp_path / "rollback" / "checkpoint.pt", weights_only=True)["state"]
+    assert (saved["rollbacks"], saved["lr_scale"]) == (1, 0.5)
+
+
+class Killed(BaseException):
+    """What SIGKILL leaves: the process stops where it is, nothing runs after."""
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch, capsys):
+    full = train(tiny(tmp_path, "full", epochs=1, max_steps=2))
+
+    def kill(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(checkpoint, "save", kill)  # killed as the first checkpoint is written
+    with pytest.raises(Killed):
+        train(tiny(tmp_path, "killed", epochs=1, max_steps=2))
+    monkeypatch.undo()
+    run = tmp_path / "killed"
+    assert not (run / "checkpoint.pt").exists() and len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    capsys.readouterr()
+
+    done = train(TrainConfig(), resume=run)
+    assert f"{run} has no checkpoint yet (stopped during its first epoch); starting it over" in capsys.readouterr().err
+    a, b = weights(tmp_path / "full"), weights(run)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1]  # the killed epoch's row is not left beside the new one
+    assert without_seconds(rows) == without_seconds(done.metrics) == without_seconds(full.metrics)
+
+
+def test_resume_refuses_a_checkpoint_that_does_not_fit_the_network(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(tiny(tmp_path, "run"), stop_after=1).exit_code == 143
+    good = run / "checkpoint.pt"
+    shutil.copy(good, tmp_path / "good.pt")
+
+    # genotype.json of the folder swapped for another: the config matches, the network does not
+    (run / "genotype.json").write_text(json.dumps(load("DARTS_V2").to_dict()))
+    with pytest.raises(CheckpointError, match=r"'model' weights do not fit this run's network \(\d+ missing"):
+        train(TrainConfig(), resume=run)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"diffnas: error: {good}: the checkpoint's 'model' weights")
+    assert "another genotype or size" in err
+
+    # the genotype back, one tensor of the checkpoint edited to another shape
+    (run / "genotype.json").write_text(json.dumps(load("PC_DARTS_CIFAR").to_dict()))
+    blob = torch.load(good, weights_only=True)
+    key = next(k for k, v in blob["state"]["model"].items() if v.dim() == 4)
+    blob["state"]["model"][key] = torch.zeros(1, 1, 1, 1)
+    torch.save(blob, good)
+    with pytest.raises(CheckpointError, match=f"1 of another shape, first '{key}'"):
+        train(TrainConfig(), resume=run)
+    assert good.is_file() and (run / "config.json").is_file()  # a refused resume keeps the folder
+
+    shutil.copy(tmp_path / "good.pt", good)  # the untouched checkpoint still resumes
+    assert train(TrainConfig(), resume=run).exit_code == 0
+
+
+def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
+    with pytest.raises(DataError, match="has no cifar-10-batches-py"):
+        train(tiny(tmp_path, "new/run", dataset="cifar10", data_dir="/nonexistent"))
+    one_cell = CellwiseGenotype((Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,)),))
+    with pytest.raises(GenotypeError, match="1 cells but the network has 3"):
+        train(tiny(tmp_path, "new/run"), one_cell)
+    assert not (tmp_path / "new").exists()
+    assert cli.main(["train", "--dataset", "cifar10", "--data-dir", "/nonexistent", "--run-dir",
+                     str(tmp_path / "X")]) == 2
+    assert "cifar-10-batches-py" in capsys.readouterr().err and not (tmp_path / "X").exists()
+    # a folder of the user's stays, with what it held
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(GenotypeError):
+        train(tiny(tmp_path, "mine"), one_cell)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_images_unfit_for_the_setting(tmp_path):
