@@ -46,10 +46,12 @@ def save(path: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
 
 
 def load(path: Path, config: dict[str, Any] | None = None,
-         ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+         ignore: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load a checkpoint with `weights_only=True` (no code can run) and check it fits `config`.
 
-    Keys in `ignore` may differ (e.g. epochs when extending a run, device, run_dir).
+    Keys in `ignore` may differ (e.g. epochs when extending a run, device, run_dir). A key missing
+    from the saved config (a field added after the run was made) counts as `defaults[key]`: new
+    fields default to the behaviour that came before them.
     """
     path = Path(path)
     if not path.is_file():
@@ -65,7 +67,7 @@ def load(path: Path, config: dict[str, Any] | None = None,
         raise CheckpointError(f"{path}: checkpoint format version {blob['format_version']}, "
                               f"this diffnas reads version {FORMAT_VERSION}")
     if config is not None:
-        saved = blob.get("config", {})
+        saved = {**(defaults or {}), **blob.get("config", {})}
         diffs = [k for k in sorted(set(saved) | set(config))
                  if k not in ignore and saved.get(k) != config.get(k)]
         if diffs:

@@ -56,12 +56,13 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
         raise CheckpointError(f"{path}: weights do not fit the network ({str(e).splitlines()[0]})") from None
     model.to(dev)
 
-    batches = Batches(ds.test, min(cfg.batch_size, len(ds.test)), ds.mean, ds.std, dev, augment=Augment(),
-                      shuffle=False, drop_last=False)
+    # the training run's test transform (resize + centre crop after a random-resized-crop training)
+    batches = Batches(ds.test, min(cfg.batch_size, len(ds.test)), ds.mean, ds.std, dev,
+                      augment=Augment.evaluation(cfg.random_resized_crop), shuffle=False, drop_last=False)
     loss, acc = score(model, batches)
     params = count_params(model)
     return {"checkpoint": str(path), "epoch": int(state.get("epoch", 0)), "dataset": cfg.dataset,
             "setting": cfg.setting, "genotype": str(genotype), "test_acc": acc, "test_error": 1.0 - acc,
             "test_loss": loss, "params": params, "params_m": params / 1e6,
             "aux_params": count_params(model, exclude_aux=False) - params,
-            "madds": count_madds(model, ds.shape)}
+            "madds": count_madds(model, (ds.shape[0], *batches.image_size))}

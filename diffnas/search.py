@@ -177,7 +177,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         distributed.barrier()
 
     def load_checkpoint() -> None:
-        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
+        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE,
+                                defaults=config_lib.to_dict(SearchConfig()))
         for key, target in (("supernet", supernet), ("arch", arch), ("w_opt", w_opt), ("a_opt", a_opt)):
             checkpoint.restore(target, saved.pop(key, None), key, ckpt_path)
         checkpoint.set_rng_state(saved.pop("rng"))   # the RNGs of all ranks move in lockstep

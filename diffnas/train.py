@@ -34,19 +34,25 @@ from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, progress_postfix
+from .schedule import lr_at
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
              "bn_groups")
 
 # what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
-# train.py); ImageNet is quark0/darts train_imagenet.py, except its step decay (0.97 per epoch):
-# the lr here is always cosine-annealed
+# train.py). ImageNet: the DARTS paper, appendix A.2.2 (14 cells, 48 channels, 250 epochs, batch 128,
+# lr 0.1 decayed by 0.97 per epoch, weight decay 3e-5) and quark0/darts train_imagenet.py (label
+# smoothing 0.1, RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4, 0.2); test Resize(256) +
+# CenterCrop(224)). That script's argparse defaults (1000 epochs, 50 channels) differ from the paper's;
+# the paper's are used.
 SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
     "cifar": {},
     "tiny-imagenet": {"dataset": "tiny-imagenet"},
     "imagenet": {"dataset": "imagefolder", "layers": 14, "channels": 48, "epochs": 250, "batch_size": 128,
-                 "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0},
+                 "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0,
+                 "lr_schedule": "step", "lr_gamma": 0.97, "random_resized_crop": 224, "color_jitter": 0.4,
+                 "hue_jitter": 0.2},
 }
 
 
@@ -69,11 +75,6 @@ def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
     return config_lib.from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
 
 
-def lr_at(epoch: int, cfg: TrainConfig) -> float:
-    """Cosine annealing from lr to lr_min over the epochs, stepped per epoch (CosineAnnealingLR)."""
-    return cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
-
-
 def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
     """Linear ramp from 0 (quark0/darts train.py: drop_path_prob * epoch / epochs)."""
     return cfg.drop_path * epoch / cfg.epochs
@@ -85,8 +86,14 @@ def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
     not blanked by a 16x16 square. Digits are not mirror-symmetric: no flip for digit datasets."""
     _, h, _ = ds.shape
     flip = ds.name not in ("digits", "mnist", "fashion-mnist", "svhn")
+    jitter = dict(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,
+                  hue=cfg.hue_jitter)
+    if cfg.random_resized_crop:   # quark0/darts train_imagenet.py: RandomResizedCrop, flip, ColorJitter
+        size = cfg.random_resized_crop
+        return Augment(resized_crop=size, flip=flip, cutout=min(cfg.cutout, round(cfg.cutout * size / 32)),
+                       **jitter)
     cut = min(cfg.cutout, round(cfg.cutout * h / 32))
-    return Augment(crop_padding=max(1, min(4, h // 8)), flip=flip, cutout=cut)
+    return Augment(crop_padding=max(1, min(4, h // 8)), flip=flip, cutout=cut, **jitter)
 
 
 def check_images(shape: tuple[int, int, int], setting: str) -> None:
@@ -195,8 +202,13 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     check_images(ds.shape, cfg.setting)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
-    test_b = Batches(ds.test, min(cfg.batch_size, len(ds.test)), augment=Augment(), shuffle=False,
-                     drop_last=False, **common)
+    test_b = Batches(ds.test, min(cfg.batch_size, len(ds.test)), shuffle=False, drop_last=False,
+                     augment=Augment.evaluation(cfg.random_resized_crop), **common)
+    check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
+    if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
+        print(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
+              f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
+              f"{min(ds.shape[1:])} keeps the images' own size", file=sys.stderr)
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
 
     # model and optimiser
@@ -225,7 +237,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         distributed.barrier()
 
     def load_checkpoint() -> None:
-        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE)
+        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE,
+                                defaults=config_lib.to_dict(TrainConfig()))
         checkpoint.restore(model, saved.get("model"), "model", ckpt_path)
         checkpoint.restore(opt, saved.get("optimizer"), "optimizer", ckpt_path)
         checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep

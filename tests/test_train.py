@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import dataclasses
 import math
 import shutil
 
 import pytest
 import torch
+
+from formats_fixtures import write_image_folder
 
 from diffnas import checkpoint, cli
 from diffnas.config import TrainConfig, from_dict
@@ -228,6 +231,61 @@ def test_images_unfit_for_the_setting(tmp_path):
         train(train_config("imagenet", dataset="synthetic", layers=3, channels=4, run_dir=str(tmp_path / "y")))
 
 
+def test_imagenet_recipe_step_lr_resized_crops_and_matching_evaluation(tmp_path, capsys):
+    """The imagenet setting trains with StepLR(1, 0.97) (lr of each epoch checked against torch's
+    scheduler), random-resized crops and colour jitter, and tests with resize + centre crop; `evaluate`
+    must use that same test transform and count multiply-adds at the crop size."""
+    write_image_folder(tmp_path / "data", per_class=8, size=(40, 36))
+    cfg = train_config("imagenet", data_dir=str(tmp_path / "data"), layers=3, channels=4, batch_size=8, epochs=3,
+                       max_steps=2, random_resized_crop=32, plots=False, genotype="PC_DARTS_CIFAR",
+                       run_dir=str(tmp_path / "r"))
+    assert cfg.dataset == "imagefolder"
+    aug = train_mod.augment_for(importlib.import_module("diffnas.data").load_dataset("imagefolder", cfg.data_dir), cfg)
+    assert (aug.resized_crop, aug.crop_padding, aug.flip) == (32, 0, True)
+    assert (aug.brightness, aug.contrast, aug.saturation, aug.hue) == (0.4, 0.4, 0.4, 0.2)
+    result = train(cfg)
+    assert "upsample" not in capsys.readouterr().err
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.97)
+    expected = []
+    for _ in range(3):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert [row["lr"] for row in result.metrics] == pytest.approx(expected, rel=1e-12)
+    r = evaluate(tmp_path / "r")
+    assert r["test_loss"] == pytest.approx(result.test_loss, rel=1e-5)
+    assert r["test_acc"] == pytest.approx(result.test_acc)
+    network = importlib.import_module("diffnas.network")
+    counting = importlib.import_module("diffnas.counting")
+    model = network.build_network(load("PC_DARTS_CIFAR"), "imagenet", 4, 3, 2, 3)
+    assert r["madds"] == counting.count_madds(model, (3, 32, 32)) != counting.count_madds(model, (3, 40, 36))
+    # crops larger than the stored images are allowed, with a notice
+    train(from_dict(TrainConfig, {**dataclasses.asdict(cfg), "random_resized_crop": 48, "epochs": 1,
+                                  "run_dir": str(tmp_path / "up")}))
+    assert "random-resized crops of 48x48 from 40x36 images upsample every crop" in capsys.readouterr().err
+
+
+def test_resume_of_a_run_saved_before_a_config_field_existed(tmp_path):
+    """A checkpoint whose config lacks a field added later (here the lr schedule fields) resumes: the
+    missing field counts as its default, the behaviour of the diffnas that wrote it."""
+    part = train(tiny(tmp_path, "old"), stop_after=2)
+    assert part.exit_code == 143
+    path = tmp_path / "old" / "checkpoint.pt"
+    blob = torch.load(path, weights_only=True)
+    for key in ("lr_schedule", "lr_gamma"):
+        del blob["config"][key]
+    torch.save(blob, path)
+    assert train(TrainConfig(), resume=tmp_path / "old").exit_code == 0
+    # a field that differs from its default is still a different configuration
+    part = train(tiny(tmp_path, "other", lr_schedule="step"), stop_after=2)
+    blob = torch.load(tmp_path / "other" / "checkpoint.pt", weights_only=True)
+    del blob["config"]["lr_schedule"]
+    torch.save(blob, tmp_path / "other" / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="lr_schedule: checkpoint 'cosine', now 'step'"):
+        train(TrainConfig(), resume=tmp_path / "other")
+
+
 # ---------------------------------------------------------------------------------------------
 # command line
 
@@ -268,3 +326,19 @@ def test_cli_wrong_images_for_setting_exit_2(tmp_path, capsys):
     assert cli.main(["train", "--setting", "imagenet", "--dataset", "digits", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "3 channels" in err
+
+
+def test_cli_lr_schedule_and_augmentation_flags(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = cli.main(["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "16",
+                     "--epochs", "2", "--max-steps", "1", "--lr-schedule", "step", "--lr-gamma", "0.5",
+                     "--color-jitter", "0.2", "--run-dir", str(run), "--no-plots"])
+    assert code == 0, capsys.readouterr().err
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["lr_schedule"], cfg["lr_gamma"], cfg["color_jitter"]) == ("step", 0.5, 0.2)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == pytest.approx([0.025, 0.0125])
+    capsys.readouterr()
+    assert cli.main(["train", "--dataset", "synthetic", "--lr-schedule", "linear", "--run-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lr_schedule" in err[0] and "cosine" in err[0] and not (tmp_path / "x").exists()

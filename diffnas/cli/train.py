@@ -15,7 +15,8 @@ from .options import flag_values, refuse_changes_on_resume
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
-          "nan_rollback", "bn_groups")
+          "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
+          "hue_jitter")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
            "where they cannot share statistics: CPU)")
     a("--layers", type=int, help="cells (default 20, imagenet 14)")
     a("--channels", type=int, help="initial channels (default 36, imagenet 48)")
-    a("--lr", type=float, help="initial SGD learning rate, cosine-annealed (default 0.025)")
+    a("--lr", type=float, help="initial SGD learning rate (default 0.025, imagenet 0.1)")
+    a("--lr-schedule", dest="lr_schedule", help="cosine (to --lr-min; default) | step (lr x gamma per epoch; imagenet)")
+    a("--lr-gamma", dest="lr_gamma", type=float, help="step schedule: decay per epoch (default 0.97)")
     a("--lr-min", dest="lr_min", type=float)
     a("--momentum", type=float)
     a("--wd", type=float, help="weight decay (default 3e-4)")
@@ -45,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "(bare --cutout: 16; 0: off)")
     a("--auxiliary", type=float, metavar="W", help="auxiliary loss weight (0: no auxiliary head; default 0.4)")
     a("--drop-path", dest="drop_path", type=float, metavar="P", help="final drop-path probability (default 0.2)")
+    a("--random-resized-crop", dest="random_resized_crop", type=int, metavar="SIDE",
+      help="random-resized crop to SIDE x SIDE, tested with resize + centre crop (0: off; imagenet 224)")
+    a("--color-jitter", dest="color_jitter", type=float, metavar="J",
+      help="brightness, contrast, saturation jitter in [1-J, 1+J] (default 0; imagenet 0.4)")
+    a("--hue-jitter", dest="hue_jitter", type=float, metavar="H", help="hue shift in [-H, H] turns (imagenet 0.2)")
     a("--label-smoothing", dest="label_smoothing", type=float, help="default 0 (imagenet 0.1)")
     a("--seed", type=int)
     a("--device", help="auto | cpu | cuda | cuda:N")
