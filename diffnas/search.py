@@ -195,7 +195,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 print(f"diffnas: {run_dir} ended early ({state['early_stop']}); nothing more to search",
                       file=sys.stderr)
             elif rank == 0:
-                print(f"diffnas: resuming {run_dir} at epoch {state['epoch']} step {state['step']}",
+                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
                       file=sys.stderr)
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows

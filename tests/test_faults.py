@@ -205,7 +205,7 @@ def test_sigterm_finishes_the_step_saves_and_resumes_exactly(tmp_path, reference
     assert state["epoch"] == 1 and 1 <= state["step"] < TINY["max_steps"]  # the exact mid-epoch position
 
     assert cli.main(["search", "--resume", str(run)]) == 0
-    assert f"resuming {run} at epoch 1 step {state['step']}" in capsys.readouterr().err
+    assert f"resuming {run} at epoch 2 step {state['step']}" in capsys.readouterr().err
     assert_same_result(reference, run)
 
 
