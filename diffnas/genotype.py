@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 import torch
 
@@ -298,6 +298,23 @@ def save(genotype: AnyGenotype, path: Path) -> None:
 # discretisation
 
 
+def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
+                      nodes: int) -> Iterator[tuple[list[int], list[float], list[str]]]:
+    """Per node: its inputs ordered strongest first, each input's strongest non-`none` weight and
+    that op's name (indexed by input). weights: (edges, ops), node i's i+2 edges in a row."""
+    w = weights.detach().float().cpu()
+    usable = [o for o, name in enumerate(ops) if name != "none"]
+    if not usable:
+        raise GenotypeError("cannot discretise: the op set has only 'none'")
+    start = 0
+    for i in range(nodes):
+        n = i + 2
+        best, arg = w[start:start + n][:, usable].max(dim=1)
+        strength = [float(b) for b in best]
+        yield sorted(range(n), key=lambda j: -strength[j]), strength, [ops[usable[int(a)]] for a in arg]
+        start += n
+
+
 def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: bool = False,
               k: int = 2) -> Cell:
     """The DARTS rule (quark0/darts model_search.py `_parse`).
@@ -306,19 +323,9 @@ def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: 
     For each node keep the `k` incoming edges whose strongest non-`none` op is largest, and on each
     its strongest non-`none` op.
     """
-    w = weights.detach().float().cpu()
-    usable = [o for o, name in enumerate(ops) if name != "none"]
-    if not usable:
-        raise GenotypeError("cannot discretise: the op set has only 'none'")
     genes: list[Gene] = []
-    start = 0
-    for i in range(nodes):
-        n = i + 2
-        block = w[start:start + n][:, usable]  # (n, usable ops)
-        best, arg = block.max(dim=1)
-        order = sorted(range(n), key=lambda j: -float(best[j]))[:k]
-        genes += [(ops[usable[int(arg[j])]], j) for j in sorted(order, key=lambda j: -float(best[j]))]
-        start += n
+    for order, _, op in _strongest_inputs(weights, ops, nodes):
+        genes += [(op[j], j) for j in order[:k]]
     return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
 
 
@@ -331,18 +338,9 @@ def threshold_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, thresh
     (a zero contribution in the evaluation cell); a node where nothing passes keeps its strongest
     edge so the cell stays connected.
     """
-    w = weights.detach().float().cpu()
-    usable = [o for o, name in enumerate(ops) if name != "none"]
-    if not usable:
-        raise GenotypeError("cannot discretise: the op set has only 'none'")
     genes: list[Gene] = []
-    start = 0
-    for i in range(nodes):
-        n = i + 2
-        best, arg = w[start:start + n][:, usable].max(dim=1)
-        order = sorted(range(n), key=lambda j: -float(best[j]))
-        passing = [j for j in order if float(best[j]) > threshold][:2] or order[:1]
-        genes += [(ops[usable[int(arg[j])]], j) for j in passing]
+    for order, strength, op in _strongest_inputs(weights, ops, nodes):
+        passing = [j for j in order if strength[j] > threshold][:2] or order[:1]
+        genes += [(op[j], j) for j in passing]
         genes += [("none", j) for j in order if j not in passing][: 2 - len(passing)]
-        start += n
     return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
