@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_image, write_image_folder, write_mnist,
                               write_svhn, write_tiny_imagenet)
 
@@ -28,6 +29,7 @@ from diffnas.data import (DATASETS, Augment, Batches, Split, cutout, download, l
 from diffnas.config import TrainConfig, from_dict
 from diffnas.data.augment import (BRIGHTNESS, CONTRAST, GRAY_WEIGHTS, HUE, SATURATION, draw_jitter, draw_resized_crop,
                                   jitter, resize_centre_crop, resized_crop, resized_shape, shift_hue)
+from diffnas.data import formats
 from diffnas.data.datasets import channel_stats
 from diffnas.errors import ConfigError, DataError
 
@@ -202,7 +204,129 @@ def test_image_folder_wrong_size_is_named_with_both_sizes(tmp_path):
     write_image(bad, np.zeros((3, 7, 9), np.uint8))
     with pytest.raises(DataError) as info:
         load_dataset("imagefolder", tmp_path)
-    assert str(bad) in str(info.value) and "9x7" in str(info.value) and "5x6" in str(info.value)
+    first = tmp_path / "train" / "cat" / "0.png"  # classes in sorted order: cat before dog
+    message = str(info.value)
+    assert f"{bad}: image is 9x7, but {first} is 5x6" in message and "--image-size N" in message
+
+
+def _pil_resize_crop(array: np.ndarray, new_h: int, new_w: int, top: int, left: int, n: int) -> np.ndarray:
+    """Reference with the resized size and crop corner written out by hand: Pillow's bilinear resize
+    (what torchvision's Resize does to a PIL image), then the window, as (C, H, W)."""
+    image = Image.fromarray(array.transpose(1, 2, 0)).resize((new_w, new_h), Image.Resampling.BILINEAR)
+    return np.asarray(image).transpose(2, 0, 1)[:, top:top + n, left:left + n]
+
+
+def _mixed_folder(tmp_path: Path) -> dict[str, np.ndarray]:
+    """train/cat: 4x9, 7x4, 4x4 (shorter side 4: no resampling at image_size 4), train/dog: 12x20 and
+    3x5 (downscaled, upscaled), test/cat and test/dog: 4x6, 4x4. Returns {relative path: (3, H, W)}."""
+    rng = np.random.default_rng(5)
+    sizes = {"train/cat/0.png": (4, 9), "train/cat/1.png": (7, 4), "train/cat/2.png": (4, 4),
+             "train/dog/0.png": (12, 20), "train/dog/1.png": (3, 5), "test/cat/0.png": (4, 6),
+             "test/dog/0.png": (4, 4)}
+    arrays = {}
+    for rel, (h, w) in sizes.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        arrays[rel] = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
+        write_image(tmp_path / rel, arrays[rel])
+    return arrays
+
+
+def test_image_size_decodes_a_mixed_folder_as_resize_then_centre_crop(tmp_path):
+    a = _mixed_folder(tmp_path)
+    with pytest.raises(DataError, match="--image-size N"):
+        load_dataset("imagefolder", tmp_path)
+    ds = load_dataset("imagefolder", tmp_path, image_size=4)
+    assert ds.shape == (3, 4, 4) and (len(ds.train), len(ds.test)) == (5, 2)
+    np.testing.assert_array_equal(ds.train.labels.numpy(), [0, 0, 0, 1, 1])
+    got = ds.train.images.numpy()
+    # shorter side already 4: exactly the centred window; its corner is round((side - 4) / 2), and
+    # Python rounds 2.5 to 2 and 1.5 to 2 (half to even), as torchvision's center_crop does
+    np.testing.assert_array_equal(got[0], a["train/cat/0.png"][:, :, 2:6])   # width 9: round(2.5) = 2
+    np.testing.assert_array_equal(got[1], a["train/cat/1.png"][:, 2:6, :])   # height 7: round(1.5) = 2
+    np.testing.assert_array_equal(got[2], a["train/cat/2.png"])
+    np.testing.assert_array_equal(ds.test.images[0].numpy(), a["test/cat/0.png"][:, :, 1:5])
+    # 12x20 -> 4x6 (int(4 * 20 / 12) = 6), window at column 1; 3x5 -> 4x6 (int(4 * 5 / 3) = 6)
+    np.testing.assert_array_equal(got[3], _pil_resize_crop(a["train/dog/0.png"], 4, 6, 0, 1, 4))
+    np.testing.assert_array_equal(got[4], _pil_resize_crop(a["train/dog/1.png"], 4, 6, 0, 1, 4))
+    # the same images through the evaluation transform's tensor path (torch's antialiased bilinear,
+    # float, no uint8 rounding between passes): within one unit
+    for image, rel in ((got[3], "train/dog/0.png"), (got[4], "train/dog/1.png")):
+        x = torch.from_numpy(a[rel])[None].float()
+        np.testing.assert_allclose(image, resize_centre_crop(x, 4, 4)[0].round().numpy(), atol=1)
+    # statistics are those of the decoded (resized) training images
+    mean, std = channel_stats(got)
+    np.testing.assert_allclose(ds.mean, mean)
+    np.testing.assert_allclose(ds.std, std)
+
+
+def test_image_size_keeps_grayscale_folders_one_channel(tmp_path):
+    arrays = write_image_folder(tmp_path, size=(6, 5), channels=1)
+    ds = load_dataset("imagefolder", tmp_path, image_size=5)
+    assert ds.shape == (1, 5, 5)   # 6x5: shorter side 5 already, rows round(0.5) = 0 .. 5
+    np.testing.assert_array_equal(ds.train.images.numpy(), arrays["train_images"][:, :, 0:5, :])
+    # the files' own size given as image_size changes nothing
+    square = write_image_folder(tmp_path / "sq", size=(5, 5))
+    assert_matches(load_dataset("imagefolder", tmp_path / "sq", image_size=5), square)
+
+
+def test_tiny_imagenet_with_image_size(tmp_path):
+    arrays = write_tiny_imagenet(tmp_path)
+    wide = tmp_path / "tiny-imagenet-200" / "train" / "n01" / "images" / "n01_wide.JPEG"
+    write_image(wide, np.random.default_rng(3).integers(0, 256, (3, 40, 80), dtype=np.uint8))
+    with pytest.raises(DataError, match=f"{wide}: image is 80x40, but .* is 64x64; all images must share one size"):
+        load_dataset("tiny-imagenet", tmp_path)
+    ds = load_dataset("tiny-imagenet", tmp_path, image_size=32)
+    assert ds.shape == (3, 32, 32) and (len(ds.train), len(ds.test)) == (7, 4)
+    # the sorted files of n01: n01_0, n01_1, n01_wide; the flat 64x64 colours stay flat at 32x32
+    flat = np.delete(ds.train.images.numpy(), 2, axis=0)
+    assert_matches(replace(ds, train=Split(torch.from_numpy(flat), ds.train.labels[[0, 1, 3, 4, 5, 6]])),
+                   {k: v[..., :32, :32] if k.endswith("images") else v for k, v in arrays.items()}, atol=3)
+    with Image.open(wide) as im:  # 40x80 -> 32x64, window at column 16; the same JPEG decode as the loader
+        decoded = np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+    np.testing.assert_array_equal(ds.train.images[2].numpy(), _pil_resize_crop(decoded, 32, 64, 0, 16, 32))
+
+
+@pytest.mark.parametrize("name,side", [("digits", 8), ("synthetic", 16)])
+def test_fixed_size_formats_refuse_another_image_size(name, side):
+    with pytest.raises(ConfigError, match=f"image_size: {name} images are {side}x{side}, fixed by the format; "
+                                          "--image-size resizes image files only .*tiny-imagenet.*imagefolder"):
+        load_dataset(name, image_size=side + 1)
+    assert load_dataset(name, image_size=side).shape[1:] == (side, side)   # their own side is no change
+    with pytest.raises(ConfigError, match="image_size: must be an integer >= 0, got -1"):
+        load_dataset(name, image_size=-1)
+
+
+def test_cifar10_refuses_image_size_before_reading_files(tmp_path):
+    with pytest.raises(ConfigError, match="cifar10 images are 32x32"):
+        load_dataset("cifar10", tmp_path / "nowhere", image_size=64)
+
+
+def test_decoding_more_than_the_memory_share_fails_before_decoding(tmp_path, monkeypatch):
+    write_image_folder(tmp_path, size=(6, 5))   # 8 images
+    (tmp_path / "train" / "dog" / "9.png").write_bytes(b"not an image")  # never reached: the check comes first
+    monkeypatch.setattr(formats, "physical_memory", lambda: 900)  # 75%: 675 bytes
+    # 9 RGB images of 6x5 = 810 bytes; the largest square that fits: isqrt(675 // 27) = 5
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert str(info.value) == ("9 images of 3x6x5 (their own size) need 810 B of memory as one uint8 array, more "
+                               "than 75% of this machine's 900 B; pass a smaller --image-size (at most 5: 675 B)")
+    with pytest.raises(DataError, match=r"9 images of 3x6x6 \(--image-size 6\) need 972 B"):
+        load_dataset("imagefolder", tmp_path, image_size=6)
+    with pytest.raises(DataError, match="9.png: unreadable image"):   # 5x5 fits: decoding starts
+        load_dataset("imagefolder", tmp_path, image_size=5)
+    monkeypatch.setattr(formats, "physical_memory", lambda: 10)
+    with pytest.raises(DataError, match="use fewer images"):
+        load_dataset("imagefolder", tmp_path, image_size=1)
+    monkeypatch.setattr(formats, "physical_memory", lambda: None)   # unknown (Windows): no check
+    with pytest.raises(DataError, match="9.png: unreadable image"):
+        load_dataset("imagefolder", tmp_path)
+
+
+def test_physical_memory_is_the_posix_figure():
+    if not hasattr(os, "sysconf"):
+        assert formats.physical_memory() is None
+    else:
+        assert formats.physical_memory() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") > 0
 
 
 @pytest.mark.parametrize("name", [n for n, entry in DATASETS.items() if entry.files])

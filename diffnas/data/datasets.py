@@ -1,8 +1,10 @@
 """Dataset registry: a name and a data folder become a `Dataset` of uint8 tensors on the CPU.
 
 `load_dataset("cifar10", "data")` finds the official files (`formats.py` reads them), checks
-shapes and labels, and attaches the per-channel mean/std that normalisation uses. The search's
-train/val split is a seeded permutation of indices (`search_split`), taken with `subset`.
+shapes and labels, and attaches the per-channel mean/std that normalisation uses. Image files
+(imagefolder, tiny-imagenet) may be of mixed sizes: `image_size=N` decodes each as N x N (shorter side
+resized to N, centre crop; `formats.resize_centre_crop`); formats of one fixed size refuse any other N.
+The search's train/val split is a seeded permutation of indices (`search_split`), taken with `subset`.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class Dataset:
 class DatasetEntry:
     """How a registry name becomes a Dataset."""
 
-    load: Callable[[Path, int], Dataset]  # (data_dir, synthetic_size) -> Dataset
+    load: Callable[[Path, int, int], Dataset]  # (data_dir, synthetic_size, image_size) -> Dataset
     about: str  # one line for listings and --help
     files: bool = True  # read from data_dir; False: embedded or generated
+    side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -101,7 +104,8 @@ def _locate(name: str, data_dir: Path, inner: tuple[str, ...], markers: tuple[st
 
 
 # ---------------------------------------------------------------------------------------------
-# loaders, one per format; each takes (data_dir, synthetic_size)
+# loaders, one per format; each takes (data_dir, synthetic_size, image_size); load_dataset has
+# checked image_size against the entry's fixed side, so only the image-file loaders read it
 
 # CIFAR-10: quark0/darts cnn/utils.py `_data_transforms_cifar10` (CIFAR_MEAN, CIFAR_STD).
 # CIFAR-100: the train-set statistics of weiaicunzai/pytorch-cifar100 conf/global_settings.py, rounded.
@@ -121,7 +125,7 @@ DIGITS_TRAIN = 1497  # first 1497 train, last 300 test (sklearn order, determini
 
 def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: str, label_key: bytes,
                 classes: int, mean: tuple[float, ...], std: tuple[float, ...],
-                data_dir: Path, synthetic_size: int) -> Dataset:
+                data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     folder = _locate(name, data_dir, (inner,), (train_files[0],), "the official python version")
     parts = [formats.read_cifar_batch(folder / f, label_key) for f in train_files]
     train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -129,7 +133,7 @@ def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: 
 
 
 def _load_idx(name: str, inner: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...],
-              data_dir: Path, synthetic_size: int) -> Dataset:
+              data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     folder = _locate(name, data_dir, inner, (stems[0], stems[0] + ".gz"), "the four IDX files, .gz or not")
     paths = [formats.find_idx(folder, s) for s in stems]
@@ -141,25 +145,26 @@ def _load_idx(name: str, inner: tuple[str, ...], mean: tuple[float, ...], std: t
     return _dataset(name, train, test, 10, mean, std)
 
 
-def _load_svhn(data_dir: Path, synthetic_size: int) -> Dataset:
+def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     folder = _locate("svhn", data_dir, ("svhn",), ("train_32x32.mat",),
                      "the format 1 files train_32x32.mat and test_32x32.mat")
     train = formats.read_svhn_mat(folder / "train_32x32.mat")
     return _dataset("svhn", train, formats.read_svhn_mat(folder / "test_32x32.mat"), 10, SVHN_MEAN, SVHN_STD)
 
 
-def _load_tiny_imagenet(data_dir: Path, synthetic_size: int) -> Dataset:
+def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
                    "wnids.txt, train/<wnid>/images/*.JPEG, val/images and val/val_annotations.txt")
     wnids, train_paths, train_labels, val_paths, val_labels = formats.list_tiny_imagenet(root)
     # a few Tiny-ImageNet JPEGs are grayscale: decode everything as RGB
-    images = formats.read_images(train_paths + val_paths, rgb=True, desc="tiny-imagenet")
+    images = formats.read_images(train_paths + val_paths, rgb=True, desc="tiny-imagenet", image_size=image_size)
     n = len(train_paths)
+    # the published statistics are those of the 64x64 files; resizing moves them very little
     return _dataset("tiny-imagenet", (images[:n], train_labels), (images[n:], val_labels), len(wnids),
                     TINY_MEAN, TINY_STD)
 
 
-def _load_image_folder(data_dir: Path, synthetic_size: int) -> Dataset:
+def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     train_dir, test_dir = data_dir / "train", data_dir / "test"
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
@@ -169,12 +174,12 @@ def _load_image_folder(data_dir: Path, synthetic_size: int) -> Dataset:
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
     test_paths, test_labels = formats.list_class_folder(test_dir, classes)
     # one decode over both splits, so they share size and channel count
-    images = formats.read_images(train_paths + test_paths, desc="imagefolder")
+    images = formats.read_images(train_paths + test_paths, desc="imagefolder", image_size=image_size)
     n = len(train_paths)
     return _dataset("imagefolder", (images[:n], train_labels), (images[n:], test_labels), len(classes))
 
 
-def _load_digits(data_dir: Path, synthetic_size: int) -> Dataset:
+def _load_digits(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     # UCI "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak, 1998; CC BY 4.0,
     # https://doi.org/10.24432/C50P49), as sklearn.datasets.load_digits ships it: 1797 8x8 images,
     # values 0..16. digits.npz was made once with sklearn 1.9: images = round(x * 255 / 16) as uint8
@@ -186,7 +191,7 @@ def _load_digits(data_dir: Path, synthetic_size: int) -> Dataset:
                     (images[DIGITS_TRAIN:], labels[DIGITS_TRAIN:]), 10, DIGITS_MEAN, DIGITS_STD)
 
 
-def _load_synthetic(data_dir: Path, synthetic_size: int) -> Dataset:
+def _load_synthetic(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     """Seeded 3x16x16 images of 10 classes: a fixed random template per class plus noise, learnable."""
     if synthetic_size < 1:
         raise ConfigError(f"synthetic_size must be at least 1, got {synthetic_size}")
@@ -201,32 +206,47 @@ def _load_synthetic(data_dir: Path, synthetic_size: int) -> Dataset:
 
 _CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 DATASETS: dict[str, DatasetEntry] = {
-    "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False),
+    "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False,
+                           side=8),
     "cifar10": DatasetEntry(functools.partial(
         _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", b"labels", 10,
-        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version"),
+        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32),
     "cifar100": DatasetEntry(functools.partial(
         _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", b"fine_labels", 100,
-        CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version"),
+        CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32),
     "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), MNIST_MEAN, MNIST_STD),
-                          "MNIST, 1x28x28, 10 classes, IDX files"),
+                          "MNIST, 1x28x28, 10 classes, IDX files", side=28),
     "fashion-mnist": DatasetEntry(functools.partial(
         _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), FASHION_MEAN, FASHION_STD),
-        "Fashion-MNIST, 1x28x28, 10 classes, IDX files"),
-    "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat"),
-    "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64, 200 classes, val as test"),
-    "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size"),
-    "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False),
+        "Fashion-MNIST, 1x28x28, 10 classes, IDX files", side=28),
+    "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32),
+    "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64 (or --image-size), 200 classes, "
+                                                       "val as test"),
+    "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size "
+                                                    "or --image-size"),
+    "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False,
+                              side=16),
 }
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_size: int = 64) -> Dataset:
-    """Load a registered dataset. `data_dir` holds the downloaded files (default ./data)."""
+def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_size: int = 64,
+                 image_size: int = 0) -> Dataset:
+    """Load a registered dataset. `data_dir` holds the downloaded files (default ./data).
+
+    image_size N > 0 decodes image files (imagefolder, tiny-imagenet) as N x N: shorter side resized
+    to N, centre crop. Formats of one fixed size (cifar10, mnist, ...) accept only 0 or their own side.
+    """
     entry = DATASETS.get(name)
     if entry is None:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 0:
+        raise ConfigError(f"image_size: must be an integer >= 0, got {image_size!r}")
+    if image_size and entry.side and image_size != entry.side:
+        resizable = ", ".join(n for n, e in DATASETS.items() if not e.side)
+        raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
+                          f"--image-size resizes image files only ({resizable}): leave it 0 or {entry.side}")
     folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir).expanduser()
-    return entry.load(folder, synthetic_size)
+    return entry.load(folder, synthetic_size, image_size)
 
 
 def search_split(n: int, portion: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,12 +4,14 @@ Images come back as uint8 (N, C, H, W), labels as int64 (N,). Every failure is a
 names the file. Nothing here knows registry names or default folders: `datasets.py` finds the files.
 Formats: CIFAR python pickles (https://www.cs.toronto.edu/~kriz/cifar.html), IDX
 (http://yann.lecun.com/exdb/mnist/), SVHN format 1 .mat (http://ufldl.stanford.edu/housenumbers/),
-and image files decoded with Pillow (Tiny-ImageNet, image folders).
+and image files decoded with Pillow (Tiny-ImageNet, image folders), optionally resized to one square size.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import pickle
 import struct
 import sys
@@ -23,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import DataError
+from .augment import resized_shape
 
 Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
 
@@ -177,12 +180,64 @@ def read_svhn_mat(path: Path) -> Arrays:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 PROGRESS_MIN = 5000  # more files than this: show a progress bar on stderr
+MEMORY_SHARE = 0.75  # refuse to decode into an array larger than this share of the machine's memory
 
 
-def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding") -> np.ndarray:
-    """Decode `paths` into uint8 (N, C, H, W). All must share the first file's size.
+def physical_memory() -> int | None:
+    """Bytes of physical memory (POSIX sysconf), or None where the platform does not say (Windows)."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
 
+
+def _bytes(n: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def check_memory(n: int, h: int, w: int, image_size: int) -> None:
+    """DataError, before anything is decoded, when n RGB images of h x w (n * 3 * h * w bytes, the
+    decode buffer) would take more than MEMORY_SHARE of physical memory. Skipped where that is unknown."""
+    total = physical_memory()
+    if total is None:
+        return
+    need, limit = 3 * n * h * w, MEMORY_SHARE * total
+    if need <= limit:
+        return
+    side = math.isqrt(int(limit // (3 * n)))  # the largest square side that fits
+    hint = (f"pass a smaller --image-size (at most {side}: {_bytes(3 * n * side * side)})" if side >= 1
+            else "use fewer images")
+    now = f"--image-size {image_size}" if image_size else "their own size"
+    raise DataError(f"{n:,} images of 3x{h}x{w} ({now}) need {_bytes(need)} of memory as one uint8 array, more "
+                    f"than {MEMORY_SHARE:.0%} of this machine's {_bytes(total)}; {hint}")
+
+
+def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
+    """torchvision Resize(size) + CenterCrop(size) of a PIL image: the shorter side becomes `size`
+    (bilinear; Pillow's BILINEAR filter widens with the downscaling factor, so it is antialiased, and
+    no `reducing_gap`, which would trade exactness for speed), then the centred size x size square,
+    whose corner is at round((side - size) / 2) as torchvision's center_crop rounds it."""
+    w, h = im.size
+    new_h, new_w = resized_shape(h, w, size)
+    if (new_w, new_h) != (w, h):
+        im = im.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    top, left = int(round((new_h - size) / 2)), int(round((new_w - size) / 2))
+    return im.crop((left, top, left + size, top + size))
+
+
+def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding", image_size: int = 0) -> np.ndarray:
+    """Decode `paths` into uint8 (N, C, H, W).
+
+    image_size 0: every file must have the first file's size, kept as it is. image_size N > 0: each
+    image (as RGB) is resized so its shorter side is N and centre-cropped to N x N (`resize_centre_crop`,
+    torchvision's Resize(N) + CenterCrop(N)), the usual way to hold images of mixed sizes as one
+    fixed-size array in memory (as the downsampled ImageNet variants are made).
     C is 1 when every file is grayscale and `rgb` is False, else 3 (grayscale files are replicated).
+    Memory is checked before decoding (`check_memory`).
     """
     if not paths:
         raise DataError("no image files to decode")
@@ -192,20 +247,25 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, disable=len(paths) <= PROGRESS_MIN)
     for i, path in enumerate(bar):
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only; pixels are decoded by convert
                 if out is None:
                     size = im.size
-                    out = np.empty((len(paths), size[1], size[0], 3), np.uint8)
-                elif im.size != size:
+                    w, h = (image_size, image_size) if image_size else size
+                    check_memory(len(paths), h, w, image_size)
+                    out = np.empty((len(paths), 3, h, w), np.uint8)
+                elif im.size != size and not image_size:
                     raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {paths[0]} is "
-                                    f"{size[0]}x{size[1]}; all images must share one size")
+                                    f"{size[0]}x{size[1]}; all images must share one size, or pass "
+                                    f"--image-size N to resize each to N x N (shorter side to N, centre crop)")
                 gray = gray and im.mode in GRAY_MODES
-                out[i] = np.asarray(im.convert("RGB"))
+                image = im.convert("RGB")
+                if image_size:
+                    image = resize_centre_crop(image, image_size)
+                out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
     assert out is not None
-    out = out.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out[:, :1] if gray and not rgb else out)
+    return np.ascontiguousarray(out[:, :1]) if gray and not rgb else out
 
 
 def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
