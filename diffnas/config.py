@@ -31,6 +31,7 @@ class SearchConfig:
     # data
     dataset: str = _f("digits")                 # name in diffnas.data.DATASETS
     data_dir: str | None = _f(None)             # folder holding the dataset files
+    image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
     batch_size: int = _f(64, min=1)             # global batch, images per step
     bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
@@ -82,6 +83,7 @@ class TrainConfig:
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
     dataset: str = _f("digits")
     data_dir: str | None = _f(None)
+    image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
     epochs: int = _f(600, min=1)

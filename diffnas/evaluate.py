@@ -43,7 +43,8 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
         raise CheckpointError(f"{path}: its config or genotype is unreadable ({e})") from None
     dev = resolve_device(device)
 
-    ds = load_dataset(cfg.dataset, data_dir if data_dir is not None else cfg.data_dir)
+    # the run's own image_size (0 for runs made before the field existed: the files' own size)
+    ds = load_dataset(cfg.dataset, data_dir if data_dir is not None else cfg.data_dir, image_size=cfg.image_size)
     expected = tuple(state["input_shape"])
     if ds.shape != expected or ds.classes != state["classes"]:
         raise DataError(f"the network was trained on {'x'.join(map(str, expected))} images of {state['classes']} "

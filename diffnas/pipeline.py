@@ -45,6 +45,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         return PipelineResult(run_dir, s, None, {}, s.exit_code)  # type: ignore[arg-type]
     train_cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(t_dir), "dataset": search_cfg.dataset,
                                                    "data_dir": search_cfg.data_dir,
+                                                   "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     t_resume = t_dir if (t_dir / "checkpoint.pt").is_file() else None
     t = train(train_cfg, genotype_lib.load(str(s_dir / "genotype.json")), resume=t_resume)

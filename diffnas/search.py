@@ -133,7 +133,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     seed_everything(cfg.seed, cfg.deterministic)
 
     # data: the training set split once by a seeded permutation (search-train / search-validation)
-    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     if cfg.order == "one-level":
         train_split, val_split = ds.train, ds.test    # no validation split; report test metrics
     else:

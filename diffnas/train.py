@@ -198,7 +198,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     autocast = autocast_for(device, cfg.precision)
 
     # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
-    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     check_images(ds.shape, cfg.setting)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)

@@ -185,6 +185,10 @@ def test_genotype_spec_too_long_for_a_file_name(capsys):
     (["train", "--drop-path", "1"], "drop_path: must be < 1.0, got 1.0"),
     (["train", "--setting", "cifar10"], "setting: 'cifar10' is not one of cifar, "),
     (["train", "--lr", "0.1", "--lr-min", "0.5"], "lr_min: 0.5 is above lr 0.1"),
+    (["search", "--image-size", "-1"], "image_size: must be >= 0, got -1"),
+    (["train", "--image-size", "-8"], "image_size: must be >= 0, got -8"),
+    (["run", "--image-size", "-2"], "image_size: must be >= 0, got -2"),
+    (["search", "--dataset", "digits", "--image-size", "16"], "image_size: digits images are 8x8, fixed by the format"),
 ])
 def test_bad_config_value(capsys, argv, message):
     fails(capsys, argv, message)
@@ -200,6 +204,7 @@ def test_batch_larger_than_the_dataset(capsys, command, n):
 @pytest.mark.parametrize("argv,message", [
     (["search", "--layers", "x"], "argument --layers: invalid int value: 'x' (see `diffnas search --help`)"),
     (["search", "--w-lr"], "argument --w-lr: expected one argument"),
+    (["train", "--image-size", "8.5"], "argument --image-size: invalid int value: '8.5'"),
     (["search", "--bogus"], "unrecognized arguments: --bogus"),
     (["serch"], "argument COMMAND: invalid choice: 'serch'"),
     ([], "the following arguments are required: COMMAND"),
@@ -313,7 +318,44 @@ def test_unreadable_image(tmp_path, capsys):
 def test_images_of_different_sizes(tmp_path, capsys):
     write_image_folder(tmp_path, size=(6, 5))
     write_image(tmp_path / "test" / "dog" / "9.png", torch.zeros(3, 7, 5, dtype=torch.uint8).numpy())
-    fails(capsys, search_on("imagefolder", tmp_path), "test/dog/9.png: image is 5x7", "all images must share one size")
+    fails(capsys, search_on("imagefolder", tmp_path), "test/dog/9.png: image is 5x7",
+          f"but {tmp_path / 'train' / 'cat' / '0.png'} is 5x6", "all images must share one size",
+          "pass --image-size N")
+
+
+def mixed_folder(root: Path) -> Path:
+    write_image_folder(root, size=(6, 5), per_class=4)
+    write_image(root / "train" / "dog" / "9.png", torch.zeros(3, 12, 9, dtype=torch.uint8).numpy())
+    return root
+
+
+def test_image_size_search_train_and_evaluate_end_to_end(tmp_path, capsys):
+    data = mixed_folder(tmp_path / "data")
+    small = ["--layers", "3", "--channels", "4", "--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--no-plots"]
+    assert cli.main(["search", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "8", *small,
+                     "--run-dir", str(tmp_path / "s")]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["image_size"] == 8
+    assert cli.main(["train", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "8", *small,
+                     "--genotype", str(tmp_path / "s"), "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    # evaluate reads the folder with the run's image_size (the mixed folder cannot be read without it)
+    assert cli.main(["evaluate", str(tmp_path / "t"), "--json"]) == 0, capsys.readouterr().err
+    trained = json.loads((tmp_path / "t" / "result.json").read_text())
+    assert json.loads(capsys.readouterr().out)["test_acc"] == trained["test_acc"]
+    # a resumed run keeps its image_size
+    fails(capsys, ["search", "--resume", str(tmp_path / "s"), "--image-size", "6"],
+          f"image_size: 6 given, but the run in {tmp_path / 's'} has 8")
+
+
+def test_image_size_reaches_both_stages_of_run(tmp_path, capsys):
+    data = mixed_folder(tmp_path / "data")
+    assert cli.main(["run", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "6", "--preset",
+                     "darts-1st", "--layers", "3", "--channels", "4", "--nodes", "2", "--epochs", "1", "--max-steps",
+                     "1", "--batch-size", "2", "--train-epochs", "1", "--train-layers", "3", "--train-channels", "4",
+                     "--train-max-steps", "1", "--train-batch-size", "2", "--no-plots",
+                     "--run-dir", str(tmp_path / "r")]) == 0, capsys.readouterr().err
+    for stage in ("search", "train"):
+        assert json.loads((tmp_path / "r" / stage / "config.json").read_text())["image_size"] == 6
 
 
 @pytest.mark.parametrize("setting,dataset,message", [
@@ -393,6 +435,21 @@ def test_resume_refuses_flags_that_would_change_the_run(run, tmp_path, capsys):
     # the resumable ones may change: a finished run extended by one epoch
     assert cli.main(["search", "--resume", str(run), "--epochs", "2", "--nodes", "2"]) == 0
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2
+
+
+def test_resume_of_a_run_saved_before_image_size_existed(run, capsys):
+    """A run made before the field existed (no image_size in its checkpoint or config.json) resumes
+    with the default 0, the behaviour of the diffnas that made it; a checkpoint that says otherwise is
+    another configuration."""
+    rewrite(run / "checkpoint.pt", lambda blob: blob["config"].pop("image_size"))
+    config = json.loads((run / "config.json").read_text())
+    del config["image_size"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert cli.main(["search", "--resume", str(run), "--epochs", "2"]) == 0, capsys.readouterr().err
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2
+    capsys.readouterr()
+    rewrite(run / "checkpoint.pt", lambda blob: blob["config"].update(image_size=16))
+    fails(capsys, ["search", "--resume", str(run), "--epochs", "3"], "(image_size: checkpoint 16, now 0)")
 
 
 def test_resume_of_something_else(run, tmp_path, capsys):

@@ -12,7 +12,13 @@ from .options import flag_values, ops_list, refuse_changes_on_resume, search_con
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
           "threshold", "skip_dropout", "max_skips", "max_steps", "train_portion", "w_lr", "w_lr_min",
-          "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback", "bn_groups")
+          "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback", "bn_groups",
+          "image_size")
+
+
+IMAGE_SIZE_HELP = ("imagefolder, tiny-imagenet: decode every image as N x N, its shorter side resized to N "
+                   "(bilinear, antialiased) then centre-cropped, for folders of mixed sizes (0, default: "
+                   "the files' own size, which must then be one)")
 
 
 def add_search_flags(p: argparse.ArgumentParser) -> None:
@@ -26,6 +32,7 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
     a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int)
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes")
     a("--bn-groups", dest="bn_groups", type=int, metavar="G",

@@ -11,12 +11,13 @@ import argparse
 from .. import config as config_lib
 from .. import distributed
 from .options import flag_values, refuse_changes_on_resume
+from .search import IMAGE_SIZE_HELP
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
           "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
-          "hue_jitter")
+          "hue_jitter", "image_size")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
     a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help="default 600 (imagenet 250)")
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
                                                          "(default 96, imagenet 128)")
