@@ -30,6 +30,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="imagefolder")
     p.add_argument("--data-dir", required=True)
+    p.add_argument("--image-size", type=int, default=0,
+                   help="decode image files as N x N (shorter side N, centre crop); 0: their own size")
     p.add_argument("--out", default="docs/study")
     p.add_argument("--device", default="auto")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -46,13 +48,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def image_size_flag(args: argparse.Namespace) -> str:
+    return f" --image-size {args.image_size}" if args.image_size else ""
+
+
 def run_search(args: argparse.Namespace, preset: str, seed: int, root: Path) -> dict:
     run_dir = root / f"search-{preset}-s{seed}"
     done = run_dir / "study.json"
     if done.is_file():
         return json.loads(done.read_text())
-    overrides = dict(dataset=args.dataset, data_dir=args.data_dir, epochs=args.search_epochs, seed=seed,
-                     device=args.device, max_steps=args.search_max_steps)
+    overrides = dict(dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
+                     epochs=args.search_epochs, seed=seed, device=args.device, max_steps=args.search_max_steps)
     if args.search_batch_size:
         overrides["batch_size"] = args.search_batch_size
     if preset == "pc-darts" and args.search_epochs <= 15:
@@ -62,7 +68,8 @@ def run_search(args: argparse.Namespace, preset: str, seed: int, root: Path) -> 
     record = {"preset": preset, "seed": seed, "run_dir": str(run_dir), "search_minutes": result.seconds / 60,
               "genotype": str(run_dir / "genotype.json"),
               "command": f"diffnas search --preset {preset} --seed {seed} --dataset {args.dataset} "
-                         f"--data-dir {args.data_dir} --epochs {args.search_epochs} --run-dir {run_dir}"}
+                         f"--data-dir {args.data_dir}{image_size_flag(args)} --epochs {args.search_epochs} "
+                         f"--run-dir {run_dir}"}
     done.write_text(json.dumps(record, indent=1))
     return record
 
@@ -71,8 +78,9 @@ def run_train(args: argparse.Namespace, name: str, genotype_spec: str, root: Pat
     run_dir = root / f"train-{name}"
     result_file = run_dir / "result.json"
     if not result_file.is_file():
-        cfg = train_config("cifar", dataset=args.dataset, data_dir=args.data_dir, epochs=args.train_epochs,
-                           layers=args.train_layers, channels=args.train_channels, device=args.device,
+        cfg = train_config("cifar", dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size,
+                           epochs=args.train_epochs, layers=args.train_layers, channels=args.train_channels,
+                           device=args.device,
                            genotype=genotype_spec, run_dir=str(run_dir), max_steps=args.train_max_steps,
                            batch_size=args.train_batch_size)
         resume = run_dir if (run_dir / "checkpoint.pt").is_file() else None
@@ -80,8 +88,8 @@ def run_train(args: argparse.Namespace, name: str, genotype_spec: str, root: Pat
     r = json.loads(result_file.read_text())
     r.update(name=name, genotype_spec=genotype_spec, run_dir=str(run_dir),
              command=f"diffnas train --genotype {genotype_spec} --dataset {args.dataset} --data-dir "
-                     f"{args.data_dir} --epochs {args.train_epochs} --layers {args.train_layers} "
-                     f"--channels {args.train_channels} --run-dir {run_dir}")
+                     f"{args.data_dir}{image_size_flag(args)} --epochs {args.train_epochs} --layers "
+                     f"{args.train_layers} --channels {args.train_channels} --run-dir {run_dir}")
     return r
 
 
