@@ -234,8 +234,8 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
 
     image_size 0: every file must have the first file's size, kept as it is. image_size N > 0: each
     image (as RGB) is resized so its shorter side is N and centre-cropped to N x N (`resize_centre_crop`,
-    torchvision's Resize(N) + CenterCrop(N)), the usual way to hold images of mixed sizes as one
-    fixed-size array in memory (as the downsampled ImageNet variants are made).
+    torchvision's Resize(N) + CenterCrop(N), the standard ImageNet test transform), the usual way to
+    hold images of mixed sizes as one fixed-size array in memory.
     C is 1 when every file is grayscale and `rgb` is False, else 3 (grayscale files are replicated).
     Memory is checked before decoding (`check_memory`).
     """
