@@ -358,6 +358,14 @@ def test_image_size_reaches_both_stages_of_run(tmp_path, capsys):
         assert json.loads((tmp_path / "r" / stage / "config.json").read_text())["image_size"] == 6
 
 
+def test_params_reads_a_mixed_folder_with_image_size(tmp_path, capsys):
+    data = mixed_folder(tmp_path / "data")
+    fails(capsys, ["params", "--dataset", "imagefolder", "--data-dir", str(data)], "pass --image-size N")
+    assert cli.main(["params", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "8",
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["classes"] == 2
+
+
 @pytest.mark.parametrize("setting,dataset,message", [
     ("imagenet", "digits", "the imagenet setting takes RGB images (3 channels), the dataset has 1"),
     ("imagenet", "synthetic", "the imagenet setting needs images of at least 32x32 (nominal 224x224); "

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--config", help="search network: config file (flags override it)")
     a("--dataset", help="search network: where classes and input channels come from (default digits)")
     a("--data-dir", dest="data_dir")
+    a("--image-size", dest="image_size", type=int, help="search network: image folders of mixed sizes, as in search")
     a("--layers", type=int, help="cells (default: the setting's or preset's)")
     a("--channels", type=int, help="initial channels (default: the setting's or preset's)")
     a("--nodes", type=int, help="search network: intermediate nodes per cell")
@@ -63,13 +64,13 @@ def search_counts(args: argparse.Namespace) -> dict[str, Any]:
 
     from_file = config_lib.read_file(args.config) if args.config else {}
     from_file.pop("command", None)
-    flags = flag_values(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir"))
+    flags = flag_values(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"))
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
     cfg = config_lib.search_config(preset, **{**from_file, **flags})
     in_channels, classes = DATASET_SHAPES.get(cfg.dataset, (None, None))
     if (args.in_channels is None and in_channels is None) or (args.classes is None and classes is None):
         from ..data import load_dataset  # a dataset of unknown shape (imagefolder): read it
-        ds = load_dataset(cfg.dataset, cfg.data_dir)
+        ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
         in_channels, classes = ds.shape[0], ds.classes
     in_channels = args.in_channels if args.in_channels is not None else in_channels
     classes = args.classes if args.classes is not None else classes
