@@ -95,13 +95,23 @@ def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
 
 
+def _command(run: Path) -> str | None:
+    """'search' or 'train' as the run's config.json says, None when it cannot tell."""
+    try:
+        command = json.loads((run / "config.json").read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return command if command in ("search", "train") else None
+
+
 def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
     paths: list[Path] = []
     records = _metrics(run, notes, where)
     if records:
         paths += save_figure(curves_figure(records), out / "curves")
     if not (run / "alphas.pt").is_file():
-        _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
+        if _command(run) != "train":   # a training run has no architecture weights to draw
+            _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
     else:
         try:
             alphas = load_alphas(run / "alphas.pt")
@@ -243,8 +253,8 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     config = _json_file(run / "config.json", notes, where)
     if config is not None:
         out.append(f"<h3>config</h3>{_table(config)}")
-    elif not (run / "config.json").is_file():
-        notes.append(f"{where}no config.json: config table skipped")
+    elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):
+        notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:
         out.append(f"<h3>figures</h3>{_figures_html(figures, base)}")
     if (run / "genotype.json").is_file():

@@ -79,7 +79,7 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
         for stem in stems:
             assert f"figures/{sub}/{stem}.svg" in linked
     assert len(refs.imgs) == 9  # one embedded PNG per figure above
-    assert notes == ["train: no alphas.pt: weight heatmaps and weight evolution skipped"]
+    assert notes == []   # a training run has no alphas.pt, and that is not a missing piece
     text = text_of(page)
     assert "search run" in text and "train run" in text
     summary = json.loads((run / "summary.json").read_text())
@@ -88,7 +88,18 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
     assert all(k in text for k in config)
     found = G.load(str(run / "search" / "genotype.json"))
     assert str(found) in text and G.to_json(found) in html.unescape(page.read_text())
-    assert "train: no alphas.pt: weight heatmaps and weight evolution skipped" in text
+    assert "missing pieces" not in text and "no alphas.pt" not in text
+
+
+def test_a_search_run_without_alphas_is_told_a_train_run_is_not(tmp_path: Path) -> None:
+    notes: list[str] = []
+    report.plot_run(write_train_run(tmp_path / "t", omit={"metrics.jsonl"}), notes=notes)
+    assert notes == ["no metrics.jsonl: learning curves skipped"]
+    search = write_pipeline_run(tmp_path / "p", shared=True, nodes=2, epochs=1) / "search"
+    (search / "alphas.pt").unlink()
+    notes = []
+    report.plot_run(search, notes=notes)
+    assert notes == ["no alphas.pt: weight heatmaps and weight evolution skipped"]
 
 
 def test_missing_pieces_are_named_and_the_rest_reported(tmp_path: Path) -> None:
