@@ -2,8 +2,9 @@
 
 The batched edges (diffnas.fused) are on everywhere by default; this module adds what only pays on
 a GPU. `step_function(step, cfg, device)` returns the eager step unchanged when `cfg.compile` is
-off, and otherwise either a `CompiledStep` or, for a configuration it cannot handle, the eager step
-with a one-line notice on stderr. Nothing here changes what is computed:
+off or the device is not CUDA (compile is on by default and means "on CUDA": nothing falls back on
+a CPU, so nothing is said), and otherwise either a `CompiledStep` or, for a CUDA configuration it
+cannot handle, the eager step with a one-line notice on stderr. Nothing here changes what is computed:
 
 - `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both
   the architecture and the weight step; evaluation stays eager). Before the first step it runs the
@@ -73,8 +74,8 @@ def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
 
 def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional[str] = None) -> Callable:
     """The step to call in the search loop: `step` itself, or a compiled version of it."""
-    if not getattr(cfg, "compile", False):
-        return step
+    if not getattr(cfg, "compile", False) or device.type != "cuda":
+        return step   # the default off CUDA: eager, nothing fell back, so no notice
     why = unsupported(cfg, device)
     if why is not None:
         notice(f"fast path: {why}")

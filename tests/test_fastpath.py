@@ -155,7 +155,7 @@ def test_fast_path_and_eager_path_agree_after_search_steps(preset, extra, capsys
     eager = make_ctx(cfg, fused=False)
     fast = make_ctx(cfg, fused=True)
     step = fastpath.step_function(search_step, cfg, torch.device("cpu"))
-    assert step is search_step and capsys.readouterr().err.count("fast path") == 1
+    assert step is search_step and "fast path" not in capsys.readouterr().err   # the CPU default: no notice
     for ctx, fn in ((eager, search_step), (fast, step)):
         torch.manual_seed(1)   # the same dropout masks (DNAS: dropout after skip_connect)
         for k, (xt, yt, xv, yv) in enumerate(batches(2)):
@@ -187,13 +187,29 @@ def test_bf16_keeps_alpha_and_master_weights_fp32():
 
 # --- fallback notices and the compiled step's safety net ---------------------------------------
 
-def test_fallback_notice_appears_exactly_once_per_search(tmp_path, capsys):
+def test_cpu_runs_print_no_fast_path_notice(tmp_path, capsys):
+    """compile defaults to on and means "on CUDA": a CPU run falls back from nothing, says nothing."""
     search(search_config("darts-1st", **{**TINY, "epochs": 2}, max_steps=3, run_dir=str(tmp_path / "r")))
-    err = capsys.readouterr().err.replace("\r", "\n")
-    notices = [line for line in err.splitlines() if "fast path" in line]
-    assert len(notices) == 1 and notices[0].startswith("diffnas: fast path: compiled steps run on CUDA only")
+    assert "fast path" not in capsys.readouterr().err
     search(search_config("darts-1st", **TINY, max_steps=1, compile=False, run_dir=str(tmp_path / "s")))
     assert "fast path" not in capsys.readouterr().err
+
+
+def test_cuda_fallback_notice_appears_exactly_once(monkeypatch, capsys):
+    """A CUDA configuration the compiled step cannot run says so, once, on one line (no GPU needed:
+    the step is chosen before anything runs on the device)."""
+    cuda = torch.device("cuda")
+    for cfg, why in ((search_config("darts-1st", **TINY, deterministic=True), "deterministic"),
+                     (search_config("darts", **TINY, hessian="exact"), "double backward")):
+        assert fastpath.step_function(search_step, cfg, cuda) is search_step
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("diffnas: fast path: ") and why in err[0]
+    monkeypatch.setattr(fastpath.distributed, "is_distributed", lambda: True)
+    assert fastpath.step_function(search_step, search_config("darts-1st", **TINY), cuda) is search_step
+    assert "torch.distributed" in capsys.readouterr().err
+    # --no-compile on CUDA: the plain step, silently
+    assert fastpath.step_function(search_step, search_config("darts-1st", **TINY, compile=False), cuda) is search_step
+    assert capsys.readouterr().err == ""
 
 
 def test_unsupported_configurations_are_named():
