@@ -1,0 +1,121 @@
+"""A cache of decoded image files: one .npz per folder, so a search, train, evaluate or resume decodes once.
+
+Decoding 60,000 JPEGs takes tens of seconds; reading them back from one uncompressed .npz takes well
+under one. The cache folder is $DIFFNAS_CACHE_DIR, else $XDG_CACHE_HOME/diffnas, else ~/.cache/diffnas;
+DIFFNAS_CACHE_DIR=off (or empty) turns the cache off. A file is keyed by a hash of the resolved folder,
+every file's relative path, size and mtime, image_size and the reader's version (`VERSION`, Pillow's),
+so any change to the folder misses and the next decode replaces the stale file. Files are written
+atomically (temp file + rename), read with allow_pickle=False, and one that cannot be read, or does not
+hold what the listing says, is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import PIL
+
+from ..errors import DataError
+
+VERSION = 1  # bump when formats.read_images decodes differently: every older cache file misses
+ENV = "DIFFNAS_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when DIFFNAS_CACHE_DIR is "off" or empty."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip() in ("", "off") else Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # XDG: ignore relative values
+    return base / "diffnas"
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    return st.st_size, st.st_mtime_ns
+
+
+def cache_key(root: Path, files: Sequence[Path], image_size: int, rgb: bool) -> tuple[str, str]:
+    """(hash of the resolved folder, hash of everything the decoded arrays depend on).
+
+    `files` are the image files in decode order plus any listing files (annotations) that set labels.
+    """
+    folder = str(root.resolve())
+    listing = [(str(p.relative_to(root)) if p.is_relative_to(root) else str(p.resolve()), *_stat(p)) for p in files]
+    payload = json.dumps([folder, listing, image_size, rgb, VERSION, PIL.__version__])
+    return (hashlib.sha256(folder.encode()).hexdigest()[:16], hashlib.sha256(payload.encode()).hexdigest()[:32])
+
+
+def _read(path: Path, n: int, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray | None:
+    """The cached images if `path` holds images for exactly this listing, else None (with a notice if broken)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images, stored_labels, stored_classes = npz["images"], npz["labels"], npz["classes"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
+        print(f"diffnas: ignoring unreadable cache file {path} ({type(e).__name__}: {e})", file=sys.stderr)
+        return None
+    if not (images.dtype == np.uint8 and images.ndim == 4 and len(images) == n
+            and np.array_equal(stored_labels, labels) and stored_classes.tolist() == list(classes)):
+        print(f"diffnas: ignoring cache file {path}: it does not match the folder", file=sys.stderr)
+        return None
+    return images
+
+
+def _write(path: Path, images: np.ndarray, labels: np.ndarray, classes: Sequence[str], stale: str) -> None:
+    """Write atomically; remove older files of the same folder (`stale` glob). Failures only print a notice."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp",
+                                         delete=False) as f:
+            tmp = Path(f.name)
+            np.savez(f, images=images, labels=labels, classes=np.asarray(list(classes), dtype=str))
+        os.replace(tmp, path)
+        tmp = None
+        for old in path.parent.glob(stale):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as e:
+        print(f"diffnas: could not write the decoded-image cache {path} ({e.strerror or e}); "
+              f"set {ENV}=off to stop trying", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def decoded(name: str, root: Path, files: Sequence[Path], labels: np.ndarray, classes: Sequence[str],
+            image_size: int, rgb: bool, decode: Callable[[], np.ndarray]) -> np.ndarray:
+    """`decode()` (uint8 (N, C, H, W) of the first len(labels) of `files`), or the same array from the cache.
+
+    labels: every image's label in decode order (train then test); classes: the class names. Both are
+    stored beside the images and must match on reading.
+    """
+    folder = cache_dir()
+    if folder is None:
+        return decode()
+    root_hash, key = cache_key(root, files, image_size, rgb)
+    path = folder / f"{name}-{root_hash}-{key}.npz"
+    images = _read(path, len(labels), labels, classes)
+    if images is not None:
+        print(f"diffnas: {name}: decoded images from cache ({path})", file=sys.stderr)
+        return images
+    images = decode()
+    _write(path, images, labels, classes, stale=f"{name}-{root_hash}-*.npz")
+    return images
