@@ -120,6 +120,22 @@ def write_mnist(folder: Path, train: int = 5, test: int = 3, gz: bool = True, se
     return arrays
 
 
+def write_mnist_npz(path: Path, train: int = 5, test: int = 3, seed: int = 0, **replace: np.ndarray) -> Arrays:
+    """Keras's mnist.npz layout: x_train uint8 (N, 28, 28), y_train uint8 (N,), x_test, y_test
+    (np.savez, uncompressed, as keras.datasets.mnist ships it). `replace` overrides or adds arrays."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: Arrays = {}
+    npz: dict[str, np.ndarray] = {}
+    for part, n in (("train", train), ("test", test)):
+        x, y = _images(rng, n, 1, 28, 28), rng.integers(0, 10, n)
+        npz[f"x_{part}"], npz[f"y_{part}"] = x[:, 0], y.astype(np.uint8)
+        arrays[f"{part}_images"], arrays[f"{part}_labels"] = x, y
+    npz.update(replace)
+    np.savez(path, **{k: v for k, v in npz.items() if v is not None})
+    return arrays
+
+
 def write_svhn(folder: Path, train: int = 5, test: int = 3, seed: int = 0) -> Arrays:
     """train_32x32.mat and test_32x32.mat: X uint8 (32, 32, 3, N), y (N, 1) in 1..10, 10 = digit 0."""
     from scipy.io import savemat
@@ -139,7 +155,9 @@ def write_svhn(folder: Path, train: int = 5, test: int = 3, seed: int = 0) -> Ar
 def write_image(path: Path, array: np.ndarray) -> None:
     """Save a uint8 (C, H, W) array, C = 1 or 3, with the format from the suffix."""
     image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
-    kwargs = {"quality": 100, "subsampling": 0} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    suffix = path.suffix.lower()
+    kwargs = ({"quality": 100, "subsampling": 0} if suffix in (".jpg", ".jpeg")
+              else {"lossless": True} if suffix == ".webp" else {})
     image.save(path, **kwargs)
 
 

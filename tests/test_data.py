@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_image, write_image_folder, write_mnist,
-                              write_svhn, write_tiny_imagenet)
+                              write_mnist_npz, write_svhn, write_tiny_imagenet)
 
 from diffnas.data import (DATASETS, Augment, Batches, Split, cutout, download, load_dataset, random_crop, random_flip,
                           search_split, subset)
@@ -356,6 +356,336 @@ def test_synthetic_is_seeded():
     a, b = load_dataset("synthetic", synthetic_size=10), load_dataset("synthetic", synthetic_size=10)
     assert len(a.train) == len(a.test) == 10 and a.shape == (3, 16, 16)
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
+
+
+# ---------------------------------------------------------------------------------------------- review fixes
+
+def _message(info) -> str:
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_cifar_accepts_python3_protocol_2_pickles(tmp_path):
+    arrays = write_cifar10(tmp_path)
+    x, y = arrays["test_images"], arrays["test_labels"]
+    batch = {b"batch_label": b"testing batch 1 of 1", b"labels": [int(v) for v in y], b"data": x.reshape(len(x), -1),
+             b"filenames": [b"a.png", b""] + [b"b.png"] * (len(x) - 2)}
+    data = pickle.dumps(batch, protocol=2)
+    assert b"_codecs" in data and b"bytes" in data  # bytes as _codecs.encode(str, 'latin1'), b'' as bytes()
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(data)
+    ds = load_dataset("cifar10", tmp_path)
+    np.testing.assert_array_equal(ds.test.images.numpy(), x)
+    np.testing.assert_array_equal(ds.test.labels.numpy(), y)
+
+
+@pytest.mark.parametrize("payload, match", [
+    (b"\x80\x02c_codecs\nencode\nX\x02\x00\x00\x00hiX\x05\x00\x00\x00rot13\x86R.", "only str to latin1"),
+    (b"\x80\x02c__builtin__\nbytes\nJ\x00\x00\x00\x40\x85R.", "refused bytes"),  # bytes(2**30)
+])
+def test_protocol_2_helpers_admit_only_what_protocol_2_writes(tmp_path, payload, match):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=match) as info:
+        load_dataset("cifar10", tmp_path)
+    assert str(path) in _message(info)
+
+
+@pytest.mark.parametrize("name, filename, inner", [
+    ("mnist", "mnist.npz", ""), ("mnist", "mnist.npz", "mnist"), ("fashion-mnist", "fashion-mnist.npz", ""),
+    ("fashion-mnist", "fashion_mnist.npz", ""), ("fashion-mnist", "fashion_mnist.npz", "fashion-mnist")])
+def test_keras_npz_loads_when_the_idx_files_are_absent(tmp_path, name, filename, inner):
+    arrays = write_mnist_npz(tmp_path / inner / filename)
+    ds = load_dataset(name, tmp_path)
+    assert_matches(ds, arrays)
+    assert ds.shape == (1, 28, 28) and ds.classes == 10
+
+
+def test_idx_files_win_over_the_npz(tmp_path):
+    arrays = write_mnist(tmp_path / "mnist", seed=1)
+    write_mnist_npz(tmp_path / "mnist.npz", seed=2)
+    assert_matches(load_dataset("mnist", tmp_path), arrays)
+
+
+def _zip_cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-200])
+
+
+def _zip_flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[300] ^= 0xFF  # inside x_train's data: the stored CRC no longer matches
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(y_test=None), "no y_test .*found x_train, y_train, x_test"),
+    (dict(x_train=np.zeros((5, 28 * 28), np.uint8)), r"x_train is uint8 \(5, 784\), expected uint8 \(N, H, W\)"),
+    (dict(x_train=np.zeros((5, 28, 28), np.float32)), r"x_train is float32 \(5, 28, 28\), expected uint8"),
+    (dict(x_test=np.zeros((3, 32, 32), np.uint8)), "images are 28x28 \\(train\\) and 32x32 \\(test\\), expected 28x28"),
+    (dict(y_train=np.array([0, 1, 2, 10, 3], np.uint8)), r"y_train spans 0\.\.10, expected labels in 0\.\.9"),
+    (dict(y_train=np.array([0, 1, 2], np.uint8)), r"y_train is uint8 \(3,\), expected 5 integer labels"),
+    (dict(y_test=np.array(["a", "b", "c"], dtype=object)), "not a readable npz file .*allow_pickle"),
+    (_zip_cut, "not a readable npz file"),
+    (_zip_flip, "not a readable npz file"),
+    (lambda p: p.write_bytes(b"not a zip at all"), "not a readable npz file"),
+    (lambda p: np.save(open(p, "wb"), np.zeros(3)), "one .npy array, not an npz archive"),
+])
+def test_bad_npz_is_one_line_naming_the_file(tmp_path, change, match):
+    path = tmp_path / "mnist.npz"
+    if callable(change):
+        write_mnist_npz(path)
+        change(path)
+    else:
+        write_mnist_npz(path, **change)
+    with pytest.raises(DataError, match=match) as info:
+        load_dataset("mnist", tmp_path)
+    assert _message(info).startswith(f"{path}: ")
+
+
+def test_pickled_npz_is_never_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "mnist.npz"
+    write_mnist_npz(path, y_test=np.array([_Evil(marker)], dtype=object))
+    with pytest.raises(DataError, match="not a readable npz file"):
+        load_dataset("mnist", tmp_path)
+    assert not marker.exists()
+
+
+def test_no_idx_and_no_npz_names_both(tmp_path):
+    (tmp_path / "fashion-mnist").mkdir()
+    with pytest.raises(DataError) as info:
+        load_dataset("fashion-mnist", tmp_path)
+    assert _message(info) == (f"fashion-mnist: {tmp_path} has no fashion-mnist/train-images-idx3-ubyte (expected the "
+                              "four IDX files, .gz or not, or Keras's fashion-mnist.npz or fashion_mnist.npz); "
+                              f"try `diffnas download fashion-mnist --data-dir {tmp_path}`")
+
+
+def test_image_folder_reads_every_common_pillow_format_in_any_case(tmp_path):
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (8, 3, 1, 1), dtype=np.uint8)
+    names = ["a.webp", "b.BMP", "c.gif", "d.tif", "e.TIFF", "f.Png", "g.ppm", "h.jpe"]
+    for part in ("train", "test"):
+        for j, name in enumerate(names):
+            (tmp_path / part / "x").mkdir(parents=True, exist_ok=True)
+            # flat colours: exact through GIF's palette and JPEG alike
+            write_image(tmp_path / part / "x" / name, np.broadcast_to(colours[j], (3, 4, 4)).copy())
+    ds = load_dataset("imagefolder", tmp_path)
+    assert len(ds.train) == len(ds.test) == len(names) and ds.shape == (3, 4, 4)
+    got = ds.train.images.numpy()[:, :, 0, 0]
+    np.testing.assert_allclose(got, colours[:, :, 0, 0], atol=2)  # jpe: JPEG, within a unit or two
+    np.testing.assert_array_equal(got[:7], colours[:7, :, 0, 0])
+
+
+def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
+    write_image_folder(tmp_path)
+    (tmp_path / "train" / "cat" / "notes.txt").write_text("x")
+    (tmp_path / "train" / "dog" / ".DS_Store").write_bytes(b"x")
+    (tmp_path / "train" / "dog" / "nested").mkdir()
+    load_dataset("imagefolder", tmp_path)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (f"diffnas: {tmp_path / 'train'}: left out 3 entries that are not image files in class folders, "
+            f"e.g. {tmp_path / 'train' / 'cat' / 'notes.txt'}") in err
+    (tmp_path / "train" / "cat" / "notes.txt").unlink()
+    (tmp_path / "train" / "dog" / ".DS_Store").unlink()
+    (tmp_path / "train" / "dog" / "nested").rmdir()
+    load_dataset("imagefolder", tmp_path)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("part", ["train", "test"])
+def test_empty_class_folder_is_refused(tmp_path, part):
+    write_image_folder(tmp_path)
+    empty = tmp_path / part / "cat"
+    for p in empty.iterdir():
+        p.unlink()
+    (empty / "readme.txt").write_text("x")
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert _message(info).startswith(f"{empty}: class folder with no image files (.png/.jpg/")
+
+
+def test_test_class_that_is_not_a_train_class_is_refused(tmp_path):
+    write_image_folder(tmp_path)
+    extra = tmp_path / "test" / "bird"
+    extra.mkdir()
+    write_image(extra / "0.png", np.zeros((3, 6, 5), np.uint8))
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert _message(info) == f"{extra}: class 'bird' is not among the training classes ['cat', 'dog']"
+
+
+def _remove(path: Path) -> Path:
+    path.unlink()
+    return path
+
+
+@pytest.mark.parametrize("name, write, missing", [
+    ("svhn", lambda d: write_svhn(d / "svhn"), "svhn/test_32x32.mat"),
+    ("svhn", lambda d: write_svhn(d / "svhn"), "svhn/train_32x32.mat"),
+    ("cifar10", write_cifar10, "cifar-10-batches-py/data_batch_3"),
+    ("cifar10", write_cifar10, "cifar-10-batches-py/test_batch"),
+    ("cifar100", write_cifar100, "cifar-100-python/test"),
+    ("mnist", lambda d: write_mnist(d / "mnist"), "mnist/t10k-labels-idx1-ubyte"),
+    ("tiny-imagenet", write_tiny_imagenet, "tiny-imagenet-200/val/val_annotations.txt"),
+    ("tiny-imagenet", write_tiny_imagenet, "tiny-imagenet-200/val/images/val_2.JPEG"),
+])
+def test_a_missing_file_is_no_such_file_with_the_download_hint(tmp_path, name, write, missing):
+    write(tmp_path)
+    path = tmp_path / missing
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        candidate.unlink(missing_ok=True)
+    if missing == "svhn/train_32x32.mat":  # the marker file: the folder is then not found at all
+        with pytest.raises(DataError, match="has no svhn/train_32x32.mat"):
+            load_dataset(name, tmp_path)
+        return
+    with pytest.raises(DataError) as info:
+        load_dataset(name, tmp_path)
+    suffix = " (nor t10k-labels-idx1-ubyte.gz)" if name == "mnist" else ""
+    assert _message(info) == f"{path}: no such file{suffix}; try `diffnas download {name} --data-dir {tmp_path}`"
+
+
+@pytest.mark.parametrize("name", [n for n, entry in DATASETS.items() if entry.files])
+def test_data_dir_missing_or_a_file(tmp_path, name):
+    hint = name in download_module.SOURCES
+    where = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_dataset(name, where)
+    assert _message(info) == (f"{name}: --data-dir {where}: no such folder"
+                              + (f"; try `diffnas download {name} --data-dir {where}`" if hint else ""))
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(DataError) as info:
+        load_dataset(name, afile)
+    assert _message(info) == (f"{name}: --data-dir {afile} is a file, not a folder"
+                              + (f"; try `diffnas download {name} --data-dir {afile}`" if hint else ""))
+
+
+# ---------------------------------------------------------------------------------------------- decode cache
+
+@pytest.fixture
+def cache_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("DIFFNAS_CACHE_DIR", str(folder))
+    return folder
+
+
+def _no_decoding(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded again instead of reading the cache")
+    monkeypatch.setattr(formats, "read_images", refuse)
+
+
+def _same(a, b):
+    for part in ("train", "test"):
+        assert torch.equal(getattr(a, part).images, getattr(b, part).images)
+        assert torch.equal(getattr(a, part).labels, getattr(b, part).labels)
+    assert (a.classes, a.mean, a.std) == (b.classes, b.mean, b.std)
+
+
+@pytest.mark.parametrize("name", ["imagefolder", "tiny-imagenet"])
+def test_cache_second_load_reads_the_cache(tmp_path, cache_folder, monkeypatch, capsys, name):
+    data = tmp_path / "data"
+    (write_image_folder if name == "imagefolder" else write_tiny_imagenet)(data)
+    first = load_dataset(name, data)
+    [cached] = cache_folder.iterdir()
+    assert cached.name.startswith(f"{name}-") and cached.suffix == ".npz"
+    assert "from cache" not in capsys.readouterr().err
+    with monkeypatch.context() as m:
+        _no_decoding(m)
+        second = load_dataset(name, data)
+    _same(first, second)
+    assert f"diffnas: {name}: decoded images from cache ({cached})" in capsys.readouterr().err
+    with np.load(cached, allow_pickle=False) as npz:  # no pickles inside
+        assert set(npz.files) == {"images", "labels", "classes"} and npz["classes"].dtype.kind == "U"
+    other = load_dataset(name, data, image_size=8)  # another image_size is another entry
+    assert other.shape == (3, 8, 8) and len(list(cache_folder.iterdir())) == 1  # the older one replaced
+
+
+@pytest.mark.parametrize("change", ["touch", "add", "remove", "rewrite"])
+def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatch, change):
+    data = tmp_path / "data"
+    write_image_folder(data)
+    load_dataset("imagefolder", data)
+    path = data / "train" / "dog" / "0.png"
+    if change == "touch":
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    elif change == "add":
+        write_image(data / "test" / "cat" / "9.png", np.zeros((3, 6, 5), np.uint8))
+    elif change == "remove":
+        path.unlink()
+    else:
+        write_image(path, np.full((3, 6, 5), 7, np.uint8))
+    calls = []
+    real = formats.read_images
+    monkeypatch.setattr(formats, "read_images", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ds = load_dataset("imagefolder", data)
+    assert calls == [1]
+    if change == "rewrite":
+        assert (ds.train.images[-2] == 7).all()  # train: cat 0, cat 1, dog 0, dog 1
+    load_dataset("imagefolder", data)
+    assert calls == [1]  # and the new decode is cached in turn
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong_labels"])
+def test_corrupt_cache_file_is_ignored_and_replaced(tmp_path, cache_folder, monkeypatch, capsys, damage):
+    data = tmp_path / "data"
+    arrays = write_image_folder(data)
+    load_dataset("imagefolder", data)
+    [cached] = cache_folder.iterdir()
+    if damage == "garbage":
+        cached.write_bytes(b"garbage")
+    elif damage == "truncated":
+        cached.write_bytes(cached.read_bytes()[:-100])
+    else:
+        with np.load(cached) as npz:
+            np.savez(cached, images=npz["images"], labels=npz["labels"][::-1], classes=npz["classes"])
+    capsys.readouterr()
+    assert_matches(load_dataset("imagefolder", data), arrays)
+    assert f"diffnas: ignoring {'unreadable ' if damage != 'wrong_labels' else ''}cache file {cached}" in \
+        capsys.readouterr().err
+    with monkeypatch.context() as m:  # replaced by a good one
+        _no_decoding(m)
+        assert_matches(load_dataset("imagefolder", data), arrays)
+    assert [p.name for p in cache_folder.iterdir()] == [cached.name]  # no temp files left behind
+
+
+@pytest.mark.parametrize("value", ["off", "", "  "])
+def test_cache_off_writes_nothing(tmp_path, monkeypatch, value):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DIFFNAS_CACHE_DIR", value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.setenv("HOME", str(home))
+    write_image_folder(tmp_path / "data")
+    load_dataset("imagefolder", tmp_path / "data")
+    assert not home.exists()
+
+
+def test_cache_folder_defaults(tmp_path, monkeypatch):
+    from diffnas.data import cache
+    monkeypatch.delenv("DIFFNAS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == tmp_path / "xdg" / "diffnas"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.cache_dir() == tmp_path / "home" / ".cache" / "diffnas"
+    monkeypatch.setenv("DIFFNAS_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache.cache_dir() == tmp_path / "mine"
+
+
+def test_conftest_keeps_the_cache_off():
+    assert os.environ["DIFFNAS_CACHE_DIR"] == "off"
+
+
+def test_unwritable_cache_folder_only_prints_a_notice(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DIFFNAS_CACHE_DIR", str(blocker / "cache"))
+    arrays = write_image_folder(tmp_path / "data")
+    assert_matches(load_dataset("imagefolder", tmp_path / "data"), arrays)
+    assert "could not write the decoded-image cache" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- download

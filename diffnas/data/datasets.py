@@ -4,6 +4,7 @@
 shapes and labels, and attaches the per-channel mean/std that normalisation uses. Image files
 (imagefolder, tiny-imagenet) may be of mixed sizes: `image_size=N` decodes each as N x N (shorter side
 resized to N, centre crop; `formats.resize_centre_crop`); formats of one fixed size refuse any other N.
+Their decoded arrays are kept in a cache folder (`cache.py`), so a second load reads one .npz.
 The search's train/val split is a seeded permutation of indices (`search_split`), taken with `subset`.
 """
 
@@ -19,7 +20,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from . import formats
+from . import cache, formats
+from .download import SOURCES
 
 DEFAULT_DATA_DIR = Path("data")  # where `load_dataset` and `diffnas download` look without --data-dir
 
@@ -93,14 +95,35 @@ def _dataset(name: str, train: formats.Arrays, test: formats.Arrays, classes: in
                    classes, mean, std)
 
 
-def _locate(name: str, data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...],
-            expected: str) -> Path:
+def _hint(name: str, data_dir: Path) -> str:
+    """The `diffnas download` suggestion, for the datasets it can fetch."""
+    return f"; try `diffnas download {name} --data-dir {data_dir}`" if name in SOURCES else ""
+
+
+def _find(data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...]) -> Path | None:
     """The folder under data_dir (or data_dir itself, the inner folder given directly) holding a marker."""
     for folder in [data_dir / sub for sub in inner] + [data_dir]:
         if any((folder / m).exists() for m in markers):
             return folder
-    raise DataError(f"{name}: {data_dir} has no {inner[0]}/{markers[0]} (expected {expected}; "
-                    f"try `diffnas download {name} --data-dir {data_dir}`)")
+    return None
+
+
+def _locate(name: str, data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...],
+            expected: str) -> Path:
+    """`_find`, or a DataError that says what was expected."""
+    folder = _find(data_dir, inner, markers)
+    if folder is None:
+        raise DataError(f"{name}: {data_dir} has no {inner[0]}/{markers[0]} (expected {expected})"
+                        f"{_hint(name, data_dir)}")
+    return folder
+
+
+def _require(name: str, data_dir: Path, path: Path) -> Path:
+    """path, if it is a file; else '<path>: no such file' (plus the download hint)."""
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise DataError(f"{path}: {what}{_hint(name, data_dir)}")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,19 +150,33 @@ def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: 
                 classes: int, mean: tuple[float, ...], std: tuple[float, ...],
                 data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     folder = _locate(name, data_dir, (inner,), (train_files[0],), "the official python version")
+    for f in (*train_files, test_file):
+        _require(name, data_dir, folder / f)
     parts = [formats.read_cifar_batch(folder / f, label_key) for f in train_files]
     train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     return _dataset(name, train, formats.read_cifar_batch(folder / test_file, label_key), classes, mean, std)
 
 
-def _load_idx(name: str, inner: tuple[str, ...], mean: tuple[float, ...], std: tuple[float, ...],
-              data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
+def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mean: tuple[float, ...],
+              std: tuple[float, ...], data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
+    """The four IDX files (.gz or not) where present, else Keras's npz (`npz_names`, first found)."""
     stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    folder = _locate(name, data_dir, inner, (stems[0], stems[0] + ".gz"), "the four IDX files, .gz or not")
+    folder = _find(data_dir, inner, (stems[0], stems[0] + ".gz"))
+    if folder is None:
+        npz_folder = _find(data_dir, inner, npz_names)
+        if npz_folder is None:
+            raise DataError(f"{name}: {data_dir} has no {inner[0]}/{stems[0]} (expected the four IDX files, "
+                            f".gz or not, or Keras's {' or '.join(npz_names)}){_hint(name, data_dir)}")
+        path = next(npz_folder / n for n in npz_names if (npz_folder / n).exists())
+        train, test = formats.read_mnist_npz(path)
+        if train[0].shape[2:] != (28, 28) or test[0].shape[2:] != (28, 28):
+            raise DataError(f"{path}: images are {'x'.join(map(str, train[0].shape[2:]))} (train) and "
+                            f"{'x'.join(map(str, test[0].shape[2:]))} (test), expected 28x28")
+        return _dataset(name, train, test, 10, mean, std)
     paths = [formats.find_idx(folder, s) for s in stems]
     for stem, path in zip(stems, paths):
         if path is None:
-            raise DataError(f"{name}: {folder} has no {stem} or {stem}.gz")
+            raise DataError(f"{folder / stem}: no such file (nor {stem}.gz){_hint(name, data_dir)}")
     train = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
     test = formats.read_idx_pair(paths[2], paths[3])  # type: ignore[arg-type]
     return _dataset(name, train, test, 10, mean, std)
@@ -148,16 +185,26 @@ def _load_idx(name: str, inner: tuple[str, ...], mean: tuple[float, ...], std: t
 def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     folder = _locate("svhn", data_dir, ("svhn",), ("train_32x32.mat",),
                      "the format 1 files train_32x32.mat and test_32x32.mat")
-    train = formats.read_svhn_mat(folder / "train_32x32.mat")
-    return _dataset("svhn", train, formats.read_svhn_mat(folder / "test_32x32.mat"), 10, SVHN_MEAN, SVHN_STD)
+    train_file = _require("svhn", data_dir, folder / "train_32x32.mat")
+    test_file = _require("svhn", data_dir, folder / "test_32x32.mat")
+    train = formats.read_svhn_mat(train_file)
+    return _dataset("svhn", train, formats.read_svhn_mat(test_file), 10, SVHN_MEAN, SVHN_STD)
 
 
 def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
                    "wnids.txt, train/<wnid>/images/*.JPEG, val/images and val/val_annotations.txt")
+    for listing in ("wnids.txt", "val/val_annotations.txt"):
+        _require("tiny-imagenet", data_dir, root / listing)
     wnids, train_paths, train_labels, val_paths, val_labels = formats.list_tiny_imagenet(root)
+    for path in val_paths:  # named by the annotations: one missing is an incomplete download
+        _require("tiny-imagenet", data_dir, path)
     # a few Tiny-ImageNet JPEGs are grayscale: decode everything as RGB
-    images = formats.read_images(train_paths + val_paths, rgb=True, desc="tiny-imagenet", image_size=image_size)
+    paths = train_paths + val_paths
+    listing = [root / "wnids.txt", root / "val" / "val_annotations.txt"]  # they set the labels
+    images = cache.decoded("tiny-imagenet", root, paths + listing, np.concatenate([train_labels, val_labels]), wnids,
+                           image_size, True, lambda: formats.read_images(paths, rgb=True, desc="tiny-imagenet",
+                                                                         image_size=image_size))
     n = len(train_paths)
     # the published statistics are those of the 64x64 files; resizing moves them very little
     return _dataset("tiny-imagenet", (images[:n], train_labels), (images[n:], val_labels), len(wnids),
@@ -169,12 +216,15 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
-                            f"DIR/train/<class>/*.png|jpg|jpeg and DIR/test/<class>/*; pass --data-dir DIR)")
+                            f"DIR/train/<class>/<images> and DIR/test/<class>/<images>; pass --data-dir DIR)")
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
     test_paths, test_labels = formats.list_class_folder(test_dir, classes)
     # one decode over both splits, so they share size and channel count
-    images = formats.read_images(train_paths + test_paths, desc="imagefolder", image_size=image_size)
+    paths = train_paths + test_paths
+    images = cache.decoded("imagefolder", data_dir, paths, np.concatenate([train_labels, test_labels]), classes,
+                           image_size, False, lambda: formats.read_images(paths, desc="imagefolder",
+                                                                          image_size=image_size))
     n = len(train_paths)
     return _dataset("imagefolder", (images[:n], train_labels), (images[n:], test_labels), len(classes))
 
@@ -214,11 +264,13 @@ DATASETS: dict[str, DatasetEntry] = {
     "cifar100": DatasetEntry(functools.partial(
         _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", b"fine_labels", 100,
         CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32),
-    "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), MNIST_MEAN, MNIST_STD),
-                          "MNIST, 1x28x28, 10 classes, IDX files", side=28),
+    "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), ("mnist.npz",), MNIST_MEAN,
+                                            MNIST_STD), "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz",
+                          side=28),
     "fashion-mnist": DatasetEntry(functools.partial(
-        _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), FASHION_MEAN, FASHION_STD),
-        "Fashion-MNIST, 1x28x28, 10 classes, IDX files", side=28),
+        _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), ("fashion-mnist.npz", "fashion_mnist.npz"),
+        FASHION_MEAN, FASHION_STD), "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
+                                    "fashion-mnist.npz", side=28),
     "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32),
     "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64 (or --image-size), 200 classes, "
                                                        "val as test"),
@@ -246,6 +298,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
         raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
                           f"--image-size resizes image files only ({resizable}): leave it 0 or {entry.side}")
     folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir).expanduser()
+    if entry.files and not folder.is_dir():
+        given = f"--data-dir {folder}" if data_dir is not None else f"{folder} (the default --data-dir)"
+        problem = f"{given} is a file, not a folder" if folder.exists() else f"{given}: no such folder"
+        raise DataError(f"{name}: {problem}{_hint(name, folder)}")
     return entry.load(folder, synthetic_size, image_size)
 
 

@@ -3,7 +3,8 @@
 Images come back as uint8 (N, C, H, W), labels as int64 (N,). Every failure is a `DataError` that
 names the file. Nothing here knows registry names or default folders: `datasets.py` finds the files.
 Formats: CIFAR python pickles (https://www.cs.toronto.edu/~kriz/cifar.html), IDX
-(http://yann.lecun.com/exdb/mnist/), SVHN format 1 .mat (http://ufldl.stanford.edu/housenumbers/),
+(http://yann.lecun.com/exdb/mnist/), Keras's mnist.npz (read with allow_pickle=False), SVHN format 1 .mat
+(http://ufldl.stanford.edu/housenumbers/),
 and image files decoded with Pillow (Tiny-ImageNet, image folders), optionally resized to one square size.
 """
 
@@ -15,6 +16,7 @@ import os
 import pickle
 import struct
 import sys
+import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,11 +37,33 @@ Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int6
 # `_reconstruct` is what ndarray.__reduce__ names; taking it from there avoids importing the
 # deprecated numpy.core alias on numpy 2 while accepting both spellings found in files.
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
+
+
+def _latin1(text: Any, encoding: Any = "latin1") -> bytes:
+    """_codecs.encode as protocol 2 uses it for bytes: str to latin1, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refused _codecs.encode({type(text).__name__}, {encoding!r}); "
+                                     "only str to latin1 (protocol 2 bytes)")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    """bytes() as protocol 2 uses it for b''; bytes(n) and the like are refused."""
+    if args:
+        raise pickle.UnpicklingError("refused bytes() with arguments; only bytes() (protocol 2 b'')")
+    return b""
+
+
 _PICKLE_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the official files (numpy 1, Python 2)
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # the same, re-pickled with numpy 2
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    # Python 3's protocol 2 writes bytes as _codecs.encode(text, "latin1") and b"" as bytes(); both are
+    # narrowed to exactly that (no other encoding, no bytes(n) allocation)
+    ("_codecs", "encode"): _latin1,
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
 }
 # what a corrupt or truncated pickle raises while being read (EOFError: cut short)
 _PICKLE_FAILURES = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
@@ -74,6 +98,8 @@ def load_pickle(path: Path) -> Any:
     try:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f, path).load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     except _PICKLE_FAILURES as e:
@@ -121,6 +147,8 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
                 raw = f.read()
         else:
             raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     where = f"{path}{' (decompressed)' if path.suffix == '.gz' else ''}"
@@ -148,6 +176,42 @@ def read_idx_pair(images: Path, labels: Path) -> Arrays:
     return x[:, None], y.astype(np.int64)
 
 
+# Keras's mnist.npz / fashion-mnist.npz (keras.datasets.mnist, fashion_mnist): an uncompressed npz of
+# x_train uint8 (60000, 28, 28), y_train uint8 (60000,), x_test (10000, 28, 28), y_test (10000,)
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def read_mnist_npz(path: Path, classes: int = 10) -> tuple[Arrays, Arrays]:
+    """(train, test) of a Keras-layout MNIST npz, read without unpickling (allow_pickle=False)."""
+    if not path.is_file():
+        raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: one .npy array, not an npz archive of {', '.join(NPZ_KEYS)}")
+        with loaded as npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise DataError(f"{path}: no {', '.join(missing)} (expected the Keras layout {', '.join(NPZ_KEYS)}; "
+                                f"found {', '.join(npz.files) or 'nothing'})")
+            arrays = {k: npz[k] for k in NPZ_KEYS}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
+    out = []
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.dtype != np.uint8 or x.ndim != 3:
+            raise DataError(f"{path}: x_{part} is {x.dtype} {x.shape}, expected uint8 (N, H, W)")
+        if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
+            raise DataError(f"{path}: y_{part} is {y.dtype} {y.shape}, expected {len(x)} integer labels (N,)")
+        if y.size and (y.min() < 0 or y.max() >= classes):
+            raise DataError(f"{path}: y_{part} spans {y.min()}..{y.max()}, expected labels in 0..{classes - 1}")
+        out.append((x[:, None], y.astype(np.int64)))
+    return out[0], out[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # SVHN format 1: MATLAB files with X uint8 (32, 32, 3, N) and y (N, 1) in 1..10, where 10 is the
 # digit 0 (http://ufldl.stanford.edu/housenumbers/, "Format 2: Cropped Digits" section)
@@ -156,6 +220,8 @@ def read_idx_pair(images: Path, labels: Path) -> Arrays:
 def read_svhn_mat(path: Path) -> Arrays:
     from scipy.io import loadmat  # scipy is slow to import; only SVHN needs it
 
+    if not path.is_file():  # loadmat's own message for a missing file varies ("Reader needs file name ...")
+        raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
     try:
         mat = loadmat(path, variable_names=["X", "y"])
     except FileNotFoundError:
@@ -177,7 +243,9 @@ def read_svhn_mat(path: Path) -> Arrays:
 # ---------------------------------------------------------------------------------------------
 # Image files (Tiny-ImageNet JPEGs, image folders), decoded with Pillow
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# what Pillow reads out of the box (torchvision's IMG_EXTENSIONS plus .gif, .jpe, .pbm, .pnm), case-insensitive
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                  ".pbm", ".pnm")
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 PROGRESS_MIN = 5000  # more files than this: show a progress bar on stderr
 MEMORY_SHARE = 0.75  # refuse to decode into an array larger than this share of the machine's memory
@@ -262,28 +330,46 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 if image_size:
                     image = resize_centre_crop(image, image_size)
                 out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
     assert out is not None
     return np.ascontiguousarray(out[:, :1]) if gray and not rgb else out
 
 
-def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
-    """Files of `folder/<class>/*.png|jpg|jpeg` (sorted) and their class indices.
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
 
-    A subfolder that is not in `classes` is an error: its images would silently be dropped.
+
+def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+    """Image files of `folder/<class>/` (sorted; `IMAGE_SUFFIXES`, any case) and their class indices.
+
+    A subfolder that is not in `classes` is an error (its images would silently be dropped), and so is
+    a class folder without images. Anything else found (other files, nested folders, files beside the
+    class folders) is left out with one notice on stderr giving the count and an example.
     """
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
     labels: list[int] = []
+    others: list[Path] = [p for p in folder.iterdir() if not p.is_dir()]
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if sub.name not in index:
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
-        files = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = sorted(sub.iterdir())
+        files = [p for p in entries if is_image(p) and p.is_file()]
+        others += [p for p in entries if not (is_image(p) and p.is_file())]
+        if not files:
+            raise DataError(f"{sub}: class folder with no image files ({'/'.join(IMAGE_SUFFIXES)}); "
+                            "remove it or add images")
         paths += files
         labels += [index[sub.name]] * len(files)
+    if others:
+        others.sort()
+        print(f"diffnas: {folder}: left out {len(others)} {'entry' if len(others) == 1 else 'entries'} that "
+              f"are not image files in class folders, e.g. {others[0]}", file=sys.stderr)
     if not paths:
-        raise DataError(f"{folder}: no .png/.jpg/.jpeg files in its class subfolders")
+        raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
 
 
@@ -297,6 +383,8 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
     try:
         wnids = sorted(line.strip() for line in (root / "wnids.txt").read_text().splitlines() if line.strip())
         annotations = (root / "val" / "val_annotations.txt").read_text().splitlines()
+    except FileNotFoundError as e:
+        raise DataError(f"{e.filename}: no such file") from None
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
     index = {w: i for i, w in enumerate(wnids)}
