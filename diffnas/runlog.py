@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
+from .errors import ConfigError
 
 
 def _plain(value: Any) -> Any:
@@ -107,6 +108,23 @@ class RunLog:
         elif self._tb_created:
             shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
         self.created, self._tb_created = [], False
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """ConfigError when `run_dir`, or the nearest of its parents that exists, is a file: said on one
+    line before anything is created, instead of the OS's "File exists"."""
+    for folder in (Path(run_dir), *Path(run_dir).parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"run_dir: {folder} is a file, not a folder")
+            return
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file (metrics.jsonl), without torn or blank ones; [] if it is missing."""
+    if not Path(path).is_file():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if _epoch(line) != math.inf]
 
 
 def progress_postfix(totals: list[float], world: int, seconds: float) -> dict[str, str]:

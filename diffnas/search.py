@@ -2,7 +2,9 @@
 
 Per epoch: for each (search-train batch, search-validation batch) pair, an architecture step then a
 weight step (diffnas.step); then validation, alpha history, genotype, metrics, checkpoint. A run
-stopped by SIGINT/SIGTERM saves its exact position (epoch, step) and resumes to the same result.
+stopped by SIGINT/SIGTERM saves its exact position (epoch, step) and resumes to the same result; a
+stop during validation abandons it and saves the epoch's last step (step == steps), so the resume
+validates again and goes on. `max_steps` caps the validation batches as it caps the steps.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,7 @@ from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
-from .runlog import RunLog, progress_postfix
+from .runlog import RunLog, check_run_dir, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -72,15 +74,24 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
 
 
 @torch.no_grad()
-def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches,
-             reduce_sum: Any = None) -> tuple[float, float]:
-    """Mean loss and accuracy of the supernet with fixed psi (BN in eval mode, running statistics)."""
+def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum: Any = None, *,
+             bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
+             ) -> Optional[tuple[float, float]]:
+    """Mean loss and accuracy of the supernet with fixed psi (BN in eval mode, running statistics).
+
+    bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
+    batches; default all). stop: asked after each batch; True abandons the pass and returns None
+    (every rank must ask it the same number of times: distributed.stop_together).
+    """
     supernet.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=psi.device)
-    for x, y in batches.epoch(0):
+    for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
         logits = supernet(x, psi)
         totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
                                (logits.argmax(1) == y).sum().double(), torch.tensor(float(len(y)), device=psi.device, dtype=torch.float64)])
+        if stop is not None and stop():
+            supernet.train()
+            return None
     supernet.train()
     if reduce_sum is not None:
         reduce_sum(totals)
@@ -110,8 +121,10 @@ def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResult:
     """Run (or resume) a search; writes the run folder described in docs/DESIGN.md."""
     rank, world = distributed.setup()
+    saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
         run_dir = Path(resume)
+        check_run_dir(run_dir)
         saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
         if saved is None:
             raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")
@@ -120,7 +133,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
         overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(SearchConfig(), k)}
         cfg = config_lib.from_dict(SearchConfig, {**saved, **overrides, "run_dir": str(run_dir)})
+        saved_epochs = saved.get("epochs", cfg.epochs)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
+    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
     if resume is None and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
@@ -145,8 +160,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     val_b = Batches(val_split, cfg.batch_size, augment=aug, seed=cfg.seed + 1, **common)
     eval_b = Batches(val_split, cfg.batch_size, shuffle=False, drop_last=False, **common)
     steps = min(len(train_b), len(val_b))
-    if cfg.max_steps:
-        steps = min(steps, cfg.max_steps)
+    eval_steps = len(eval_b)
+    if cfg.max_steps:   # dry runs: fewer steps, and fewer validation batches
+        steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)
@@ -187,28 +203,58 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             state["totals"] = [0.0, 0.0, 0.0]          # the saved sums are the ranks' together: rank 0's
 
     log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
+    complete = False   # a resumed run with all its epochs done: nothing to run
     try:
         if resume is not None and ckpt_path.is_file():
             load_checkpoint()
             log.truncate_metrics(state["epoch"])
+            complete = state["epoch"] >= cfg.epochs and not state["early_stop"]
             if rank == 0 and state["early_stop"]:
                 print(f"diffnas: {run_dir} ended early ({state['early_stop']}); nothing more to search",
                       file=sys.stderr)
+            elif rank == 0 and complete:
+                print(f"diffnas: {run_dir} is complete ({state['epoch']}/{cfg.epochs} epochs); nothing to do "
+                      f"— pass --epochs N to extend it", file=sys.stderr)
             elif rank == 0:
-                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
-                      file=sys.stderr)
+                if saved_epochs is not None and saved_epochs != cfg.epochs:
+                    print(f"diffnas: epochs changed from {saved_epochs} to {cfg.epochs}: the cosine lr schedule is "
+                          f"recomputed for {cfg.epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run "
+                          f"so far followed it for {saved_epochs})", file=sys.stderr)
+                where = "validation" if state["step"] >= steps else f"step {state['step']}"
+                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
+            if not complete and saved_epochs is not None and saved_epochs != cfg.epochs:
+                # the run's config says how many epochs it now runs, so a later resume goes on to them
+                log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"),
+                                               "epochs": cfg.epochs})
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows
                 recovery.start_over(log, rank == 0)
             log.write_json("config.json", cfg_dict)
         # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
-        step_fn = fastpath.step_function(search_step, cfg, device)
+        step_fn = search_step if complete else fastpath.step_function(search_step, cfg, device)
     except BaseException:
         log.discard()   # removes only folders this call created; a resumed run's folder stays
         raise
     metrics: list[dict[str, Any]] = []
     start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
+    if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
+        log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
+        log.close()
+        distributed.barrier()
+        return SearchResult(run_dir, genotype, state["history"], read_rows(run_dir / "metrics.jsonl"),
+                            state["seconds"])
+    cmd = f"diffnas search --resume {run_dir}"
+
+    def stopped(where: str) -> SearchResult:
+        """Save the position in `state`, say how to go on, and return the interrupted result."""
+        state["seconds"] = time.time() - start_time
+        distributed.sync_buffers(supernet)
+        save_checkpoint()
+        log.close()
+        if rank == 0:
+            print(f"diffnas: interrupted {where}; checkpoint saved; resume with: {cmd}", file=sys.stderr)
+        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], True, stop.exit_code())
 
     with stop_on_signals() as stop:
         while state["epoch"] < cfg.epochs and not state["early_stop"]:
@@ -241,21 +287,18 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 continue
             bar.close()
             if distributed.stop_together(stop):
-                state["seconds"] = time.time() - start_time
-                distributed.sync_buffers(supernet)
-                save_checkpoint()
-                log.close()
-                cmd = f"diffnas search --resume {run_dir}"
-                if rank == 0:
-                    print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; "
-                          f"checkpoint saved; resume with: {cmd}", file=sys.stderr)
-                return SearchResult(run_dir, genotype, state["history"], metrics,
-                                    state["seconds"], True, stop.exit_code())
+                return stopped(f"at epoch {epoch + 1} step {state['step']}")
 
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             t = distributed.sum_list(state["totals"])
             distributed.sync_buffers(supernet)   # the ranks' BN running statistics, averaged
-            val_loss, val_acc = evaluate(supernet, arch.weights().detach(), eval_b, distributed.sum_tensor)
+            bar = log.progress(range(eval_steps), total=eval_steps, desc=f"validate {epoch + 1}/{cfg.epochs}")
+            scores = evaluate(supernet, arch.weights().detach(), eval_b, distributed.sum_tensor, bar=bar,
+                              stop=lambda: distributed.stop_together(stop))
+            bar.close()
+            if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
+                return stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)")
+            val_loss, val_acc = scores
             psi = arch.weights().detach().cpu()
             genotype = arch.genotype()
             state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
@@ -281,6 +324,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 _plot_curves(run_dir)
             if state["early_stop"] and rank == 0:
                 print(f"diffnas: {state['early_stop']}", file=sys.stderr)
+            if distributed.stop_together(stop) and state["epoch"] < cfg.epochs and not state["early_stop"]:
+                return stopped(f"after epoch {epoch + 1}")   # a signal during the metrics or the save
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     warning = collapse_warning(genotype)

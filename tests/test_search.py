@@ -94,3 +94,100 @@ def test_cosine_schedule_endpoints():
     assert lr_at(0, cfg) == pytest.approx(0.025)
     assert lr_at(10, cfg) == pytest.approx(0.001)
     assert lr_at(5, cfg) == pytest.approx((0.025 + 0.001) / 2)
+
+
+def count_eval_forwards(monkeypatch, signal_at=None):
+    """Count the supernet's evaluation forwards; with signal_at=n, SIGINT arrives during the n-th."""
+    calls = {"eval": 0}
+    real = search_mod.build
+
+    def build(*args, **kwargs):
+        supernet, arch = real(*args, **kwargs)
+
+        def hook(module, inputs):
+            if not module.training:
+                calls["eval"] += 1
+                if calls["eval"] == signal_at:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        supernet.register_forward_pre_hook(hook)
+        return supernet, arch
+
+    monkeypatch.setattr(search_mod, "build", build)
+    return calls
+
+
+def test_max_steps_caps_validation_with_a_bar_and_a_stop_during_it_resumes_exactly(tmp_path, monkeypatch, capsys):
+    # the search-validation split holds 32 images: 4 batches of 8, of which max_steps=3 are scored
+    calls = count_eval_forwards(monkeypatch)
+    full = search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "full")))
+    assert calls["eval"] == 2 * TINY["max_steps"]
+    err = capsys.readouterr().err
+    assert "validate 1/2" in err and "validate 2/2" in err   # the validation's progress bar
+
+    # SIGINT during the first validation batch of epoch 1: abandoned at once, the epoch's steps kept
+    calls = count_eval_forwards(monkeypatch, signal_at=1)
+    cut = search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "cut")))
+    assert cut.interrupted and cut.exit_code == 128 + signal.SIGINT and calls["eval"] == 1
+    err = capsys.readouterr().err
+    assert "interrupted at epoch 1 during validation (its 3 steps are done); checkpoint saved; " \
+           f"resume with: diffnas search --resume {tmp_path / 'cut'}" in err
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]
+    assert (state["epoch"], state["step"]) == (0, TINY["max_steps"])
+    assert not (tmp_path / "cut" / "metrics.jsonl").exists() or not (tmp_path / "cut" / "metrics.jsonl").read_text()
+
+    # the resume validates epoch 1 again, then goes on: the result of the run never stopped
+    calls = count_eval_forwards(monkeypatch)
+    resumed = search(search_config("darts-1st"), resume=tmp_path / "cut")
+    assert not resumed.interrupted and calls["eval"] == 2 * TINY["max_steps"]
+    assert f"resuming {tmp_path / 'cut'} at epoch 1 validation" in capsys.readouterr().err
+    for a, b in zip(final_state(tmp_path / "full"), final_state(tmp_path / "cut")):
+        assert_same(a, b)
+    torch.testing.assert_close(full.history, resumed.history, rtol=0, atol=0)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(resumed.metrics) == strip(full.metrics)
+
+
+def test_resuming_a_finished_search_says_so_and_extending_it_says_the_schedule_changes(tmp_path, monkeypatch,
+                                                                                        capsys):
+    run = tmp_path / "run"
+    first = search(search_config("darts-1st", **TINY, run_dir=str(run)))
+    capsys.readouterr()
+    steps = {"n": 0}
+    real = search_mod.search_step
+
+    def counted(*args):
+        steps["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(search_mod, "search_step", counted)
+    again = search(search_config("darts-1st"), resume=run)
+    err = capsys.readouterr().err
+    assert err == f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass --epochs N to extend it\n"
+    assert steps["n"] == 0 and not again.interrupted and again.exit_code == 0
+    assert again.genotype == first.genotype and torch.equal(again.history, first.history)
+    assert again.metrics == json.loads("[" + ",".join((run / "metrics.jsonl").read_text().splitlines()) + "]")
+    assert len(again.metrics) == 2
+
+    # --epochs 3: one more epoch, with a notice that the cosine schedule now spans 3 epochs
+    longer = search(search_config("darts-1st", epochs=3), resume=run)
+    err = capsys.readouterr().err
+    assert ("diffnas: epochs changed from 2 to 3: the cosine lr schedule is recomputed for 3 epochs from epoch 3 "
+            "on (the epochs run so far followed it for 2)") in err
+    assert steps["n"] == TINY["max_steps"] and longer.history.shape[0] == 4
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3   # a later resume knows
+    search(search_config("darts-1st"), resume=run)
+    assert "is complete (3/3 epochs)" in capsys.readouterr().err
+
+
+def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path):
+    from diffnas.errors import ConfigError
+
+    path = tmp_path / "taken"
+    path.write_text("mine")
+    for run_dir in (path, path / "sub"):
+        with pytest.raises(ConfigError, match=f"^run_dir: {path} is a file, not a folder$"):
+            search(search_config("darts-1st", **TINY, run_dir=str(run_dir)))
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        search(search_config("darts-1st"), resume=path)
+    assert path.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["taken"]
