@@ -5,7 +5,9 @@ gradient clipping, cutout, an auxiliary head weighted 0.4, drop-path ramped line
 final value. Each epoch ends with the test split (eval mode, no auxiliary head), a metrics row and
 a checkpoint. SIGINT/SIGTERM finish the current step, save the exact position (epoch, step, RNG) and
 return 128 + signum; `train(cfg, resume=run_dir)` continues to the same weights as a run never
-stopped (the batches depend only on (seed, epoch, step), the drop-path masks on the saved RNG).
+stopped (the batches depend only on (seed, epoch, step), the drop-path masks on the saved RNG). A
+stop during the test pass abandons it and saves the epoch's last step (step == steps): the resume
+tests again and goes on. `max_steps` caps the test batches as it caps the steps.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,7 @@ from .data import Augment, Batches, Dataset, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
-from .runlog import RunLog, progress_postfix
+from .runlog import RunLog, check_run_dir, progress_postfix
 from .schedule import lr_at
 
 # config fields that may change when a run is resumed
@@ -117,18 +119,27 @@ def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextMa
 
 
 @torch.no_grad()
-def score(model: nn.Module, batches: Batches,
-          autocast: Callable[[], ContextManager] = nullcontext) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on `batches` (eval mode: BN running statistics, no aux head)."""
+def score(model: nn.Module, batches: Batches, autocast: Callable[[], ContextManager] = nullcontext, *,
+          bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
+          ) -> Optional[tuple[float, float]]:
+    """Mean cross-entropy and accuracy on `batches` (eval mode: BN running statistics, no aux head).
+
+    bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
+    batches; default all). stop: asked after each batch; True abandons the pass and returns None
+    (every rank must ask it the same number of times: distributed.stop_together).
+    """
     was_training = model.training
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=batches.device)
-    for x, y in batches.epoch(0):
+    for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
         with autocast():
             logits, _ = model(x)
         totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
                                (logits.argmax(1) == y).sum().double(),
                                torch.tensor(float(len(y)), dtype=torch.float64, device=batches.device)])
+        if stop is not None and stop():
+            model.train(was_training)
+            return None
     model.train(was_training)
     distributed.sum_tensor(totals)
     loss, correct, n = totals.tolist()
@@ -178,10 +189,15 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs).
     """
     rank, world = distributed.setup()
+    saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
+        check_run_dir(Path(resume))
+        saved_epochs = config_lib.read_file(Path(resume) / "config.json").get("epochs") \
+            if (Path(resume) / "config.json").is_file() else None
         cfg = _resumed_config(cfg, Path(resume))
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(
         Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
+    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(run_dir)}, base=cfg)
     ckpt_path = run_dir / "checkpoint.pt"
     if resume is None and ckpt_path.exists():
@@ -210,6 +226,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
               f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
               f"{min(ds.shape[1:])} keeps the images' own size", file=sys.stderr)
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
+    test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
 
     # model and optimiser
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
@@ -247,13 +264,28 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
             state["totals"] = [0.0, 0.0, 0.0]      # the saved sums are the ranks' together: rank 0's
 
     log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
+    complete = False   # a resumed run with all its epochs done: nothing to run
     try:
         if resume is not None and ckpt_path.is_file():
             load_checkpoint()
             log.truncate_metrics(state["epoch"])
-            if rank == 0:
-                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} step {state['step']}",
-                      file=sys.stderr)
+            complete = state["epoch"] >= cfg.epochs
+            changed = saved_epochs is not None and saved_epochs != cfg.epochs and not complete
+            if rank == 0 and complete:
+                print(f"diffnas: {run_dir} is complete ({state['epoch']}/{cfg.epochs} epochs); nothing to do "
+                      f"— pass --epochs N to extend it", file=sys.stderr)
+            elif rank == 0:
+                if changed:
+                    what = ("the drop-path ramp is" if cfg.lr_schedule == "step"
+                            else "the cosine lr schedule and the drop-path ramp are")
+                    print(f"diffnas: epochs changed from {saved_epochs} to {cfg.epochs}: {what} recomputed for "
+                          f"{cfg.epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run so far "
+                          f"followed them for {saved_epochs})", file=sys.stderr)
+                where = "test" if state["step"] >= steps else f"step {state['step']}"
+                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
+            if changed:   # the run's config says how many epochs it now runs, so a later resume goes on to them
+                log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"),
+                                               "epochs": cfg.epochs})
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows
                 recovery.start_over(log, rank == 0)
@@ -264,6 +296,23 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         raise
     start_time = time.time() - state["seconds"]
     steps_run = 0
+    if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
+        result = _result(run_dir, state, params, aux_params, 0)
+        log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
+        log.close()
+        distributed.barrier()
+        return result
+
+    def stopped(where: str) -> TrainResult:
+        """Save the position in `state`, say how to go on, and return the interrupted result."""
+        state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
+        distributed.sync_buffers(model)
+        save_checkpoint()
+        log.close()
+        if rank == 0:
+            print(f"diffnas: interrupted {where}; checkpoint saved; resume with: diffnas train --resume {run_dir}",
+                  file=sys.stderr)
+        return _result(run_dir, state, params, aux_params, stop.exit_code())
 
     with stop_on_signals() as stop:
         while state["epoch"] < cfg.epochs:
@@ -296,21 +345,19 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                 recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint)  # or raises
                 continue
             bar.close()
-            if distributed.stop_together(stop) and state["step"] < steps:
-                # interrupted mid-epoch: save the exact position, say how to go on
-                state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
-                distributed.sync_buffers(model)
-                save_checkpoint()
-                log.close()
-                if rank == 0:
-                    print(f"diffnas: interrupted at epoch {epoch + 1} step {state['step']}; checkpoint saved; "
-                          f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
-                return _result(run_dir, state, params, aux_params, stop.exit_code())
+            if distributed.stop_together(stop):
+                # interrupted mid-epoch (or after its last step): save the exact position, say how to go on
+                return stopped(f"at epoch {epoch + 1} step {state['step']}")
 
             # end of epoch: test split, metrics row, checkpoint
             t = distributed.sum_list(state["totals"])
             distributed.sync_buffers(model)   # the ranks' BN running statistics, averaged
-            test_loss, test_acc = score(forward, test_b, autocast)
+            bar = log.progress(range(test_steps), total=test_steps, desc=f"test {epoch + 1}/{cfg.epochs}")
+            scores = score(forward, test_b, autocast, bar=bar, stop=lambda: distributed.stop_together(stop))
+            bar.close()
+            if scores is None:   # stopped during the test pass: the epoch's steps are kept, the resume tests
+                return stopped(f"at epoch {epoch + 1} during the test pass (its {steps} steps are done)")
+            test_loss, test_acc = scores
             row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
                    "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "drop_path": drop_prob,
                    "seconds": time.time() - epoch_start}

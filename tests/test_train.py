@@ -76,7 +76,8 @@ def test_resume_mid_epoch_ends_with_identical_weights(tmp_path, capsys):
 
 
 def test_run_folder_contents(tmp_path):
-    r = train(tiny(tmp_path, "run", epochs=1, max_steps=1))
+    # one batch of 64 holds the whole test split, so the test pass max_steps=1 allows covers it
+    r = train(tiny(tmp_path, "run", epochs=1, max_steps=1, batch_size=64))
     run = tmp_path / "run"
     for name in ("config.json", "genotype.json", "metrics.jsonl", "result.json", "checkpoint.pt"):
         assert (run / name).is_file(), name
@@ -342,3 +343,99 @@ def test_cli_lr_schedule_and_augmentation_flags(tmp_path, capsys):
     assert cli.main(["train", "--dataset", "synthetic", "--lr-schedule", "linear", "--run-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lr_schedule" in err[0] and "cosine" in err[0] and not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the test pass, finished runs, run folders in the way
+
+def count_eval_forwards(monkeypatch, signal_at=None):
+    """Count the network's evaluation forwards; with signal_at=n, SIGINT arrives during the n-th."""
+    import os
+    import signal
+
+    calls = {"eval": 0}
+    build = train_mod.build_network
+
+    def counted(*args, **kwargs):
+        net = build(*args, **kwargs)
+
+        def hook(module, inputs):
+            if not module.training:
+                calls["eval"] += 1
+                if calls["eval"] == signal_at:
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        net.register_forward_pre_hook(hook)
+        return net
+
+    monkeypatch.setattr(train_mod, "build_network", counted)
+    return calls
+
+
+def test_max_steps_caps_the_test_pass_with_a_bar_and_a_stop_during_it_resumes_exactly(tmp_path, monkeypatch,
+                                                                                       capsys):
+    # the synthetic test split holds 64 images: 4 batches of 16, of which max_steps=3 are scored
+    calls = count_eval_forwards(monkeypatch)
+    full = train(tiny(tmp_path, "full"))
+    assert calls["eval"] == 2 * TINY["max_steps"]
+    err = capsys.readouterr().err
+    assert "test 1/2" in err and "test 2/2" in err   # the test pass's progress bar
+
+    # SIGINT during the first test batch of epoch 1: abandoned at once, the epoch's steps kept
+    calls = count_eval_forwards(monkeypatch, signal_at=1)
+    cut = train(tiny(tmp_path, "cut"))
+    assert cut.exit_code == 130 and calls["eval"] == 1   # 128 + SIGINT
+    assert "interrupted at epoch 1 during the test pass (its 3 steps are done); checkpoint saved; resume with: " \
+           f"diffnas train --resume {tmp_path / 'cut'}" in capsys.readouterr().err
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]
+    assert (state["epoch"], state["step"]) == (0, TINY["max_steps"])
+
+    calls = count_eval_forwards(monkeypatch)
+    done = train(TrainConfig(), resume=tmp_path / "cut")
+    assert done.exit_code == 0 and calls["eval"] == 2 * TINY["max_steps"]
+    assert f"resuming {tmp_path / 'cut'} at epoch 1 test" in capsys.readouterr().err
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert without_seconds(done.metrics) == without_seconds(full.metrics)
+
+
+def test_resuming_a_finished_run_says_so_and_extending_it_says_the_schedule_changes(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    first = train(tiny(tmp_path, "run"))
+    capsys.readouterr()
+    steps = {"n": 0}
+    real = train_mod.train_step
+
+    def counted(*args, **kwargs):
+        steps["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "train_step", counted)
+    again = train(TrainConfig(), resume=run)
+    assert capsys.readouterr().err == \
+        f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass --epochs N to extend it\n"
+    assert steps["n"] == 0 and again.exit_code == 0
+    assert (again.test_acc, again.test_loss, again.params) == (first.test_acc, first.test_loss, first.params)
+    assert without_seconds(again.metrics) == without_seconds(first.metrics)
+
+    longer = train(from_dict(TrainConfig, {"epochs": 3}), resume=run)
+    assert ("diffnas: epochs changed from 2 to 3: the cosine lr schedule and the drop-path ramp are recomputed "
+            "for 3 epochs from epoch 3 on (the epochs run so far followed them for 2)") in capsys.readouterr().err
+    assert steps["n"] == TINY["max_steps"] and [r["epoch"] for r in longer.metrics] == [1, 2, 3]
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3   # a later resume knows
+    train(TrainConfig(), resume=run)
+    assert "is complete (3/3 epochs)" in capsys.readouterr().err
+
+
+def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path, capsys):
+    from diffnas.errors import ConfigError
+
+    path = tmp_path / "taken"
+    path.write_text("mine")
+    for run_dir in (path, path / "sub"):
+        with pytest.raises(ConfigError, match=f"^run_dir: {path} is a file, not a folder$"):
+            train(tiny(tmp_path, "x", run_dir=str(run_dir)))
+    assert cli.main(["train", "--run-dir", str(path), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"diffnas: error: run_dir: {path} is a file, not a folder\n"
+    assert path.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["taken"]
