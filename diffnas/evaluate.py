@@ -22,7 +22,8 @@ from .train import score
 
 
 def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
-    """Test metrics of the checkpoint of a training run (a checkpoint.pt, or the run folder holding one).
+    """Test metrics of the checkpoint of a training run (a checkpoint.pt, the run folder holding one,
+    or a `diffnas run` folder, whose training run is train/).
 
     Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
     (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
@@ -30,7 +31,9 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     """
     path = Path(checkpoint_path)
     if path.is_dir():
-        path = path / "checkpoint.pt"
+        # a `diffnas run` folder holds the training run in train/
+        pipeline = not (path / "checkpoint.pt").exists() and (path / "train" / "checkpoint.pt").is_file()
+        path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
     state = checkpoint.load(path)
     missing = [k for k in ("model", "config", "genotype", "input_shape", "classes") if k not in state]
     if missing:

@@ -8,7 +8,8 @@ import json
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a trained network", description=__doc__)
-    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR", help="checkpoint.pt or the training run folder")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR",
+                   help="checkpoint.pt, the training run folder, or a `diffnas run` folder (its train/)")
     p.add_argument("--data-dir", dest="data_dir", help="folder with the dataset files (default: the run's)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--json", action="store_true", help="print one JSON object")

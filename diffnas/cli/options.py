@@ -19,9 +19,12 @@ def ops_list(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
 
 
-def search_config_from_args(args: argparse.Namespace, names: Iterable[str]) -> config_lib.SearchConfig:
-    """defaults < preset < --config file < flags."""
-    from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
+def search_config_from_args(args: argparse.Namespace, names: Iterable[str],
+                            from_file: dict[str, Any] | None = None) -> config_lib.SearchConfig:
+    """defaults < preset < --config file (or `from_file`, the file's values already read) < flags."""
+    if from_file is None:
+        from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
+    from_file = dict(from_file)
     flags = flag_values(args, names)
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
     return config_lib.search_config(preset, **{**from_file, **flags})
@@ -33,11 +36,29 @@ def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumab
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return  # the loop says the folder is not a run
-    saved = config_lib.read_file(path)
+    refuse_changes(config_lib.read_file(path), given, resumable, f"the run in {run_dir}")
+
+
+def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
+                   prefix: str = "") -> None:
+    """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
+    `resumable`; `where` names the saved run in the message, `prefix` goes before the key."""
     resumable = tuple(resumable)
     for key, value in given.items():
         if key in resumable or key == "command" or key not in saved:
             continue
         if (list(value) if isinstance(value, tuple) else value) != saved[key]:
-            raise ConfigError(f"{key}: {value!r} given, but the run in {run_dir} has {saved[key]!r}; a resumed "
+            raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
                               f"run keeps its configuration (only {', '.join(resumable)} may change)")
+
+
+def run_genotype(spec: str) -> str:
+    """A pipeline folder given where a genotype is expected stands for the genotype its search found
+    (RUN/search/genotype.json); any other spec is returned as it is."""
+    path = Path(spec)
+    try:
+        if not (path / "genotype.json").is_file() and (path / "search" / "genotype.json").is_file():
+            return str(path / "search" / "genotype.json")
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte: not a folder
+        pass
+    return spec

@@ -10,7 +10,7 @@ import argparse
 
 from .. import config as config_lib
 from .. import distributed
-from .options import flag_values, refuse_changes_on_resume
+from .options import flag_values, refuse_changes_on_resume, run_genotype
 from .search import IMAGE_SIZE_HELP
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a genotype from scratch", description=__doc__)
     a = p.add_argument
     a("--config", help="JSON, TOML or YAML file of config values (flags override it)")
-    a("--genotype", help="published name (DARTS_V2, PDARTS, ...), genotype.json, a run folder, "
-                         "or Genotype(...) notation (default DARTS_V2)")
+    a("--genotype", help="published name (DARTS_V2, PDARTS, ...), genotype.json, a run folder (a "
+                         "`diffnas run` folder: its search's genotype), or Genotype(...) notation "
+                         "(default DARTS_V2)")
     a("--setting", help="cifar | imagenet | tiny-imagenet (default cifar)")
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from_file = config_lib.read_file(args.config) if args.config else {}
     from_file.pop("command", None)  # a run's config.json may serve as --config
     flags = flag_values(args, FIELDS)
+    for values in (from_file, flags):   # a pipeline folder stands for its search's genotype
+        if isinstance(values.get("genotype"), str):
+            values["genotype"] = run_genotype(values["genotype"])
     if args.resume:
         # the run's own config is used; only the resumable fields typed here change it
         from ..train import RESUMABLE
