@@ -1,13 +1,18 @@
 """Search, discretise, train the discovered network, evaluate: one command, one run folder.
 
-RUN_DIR/search/ and RUN_DIR/train/ are ordinary run folders; RUN_DIR/summary.json holds the table.
-Running it again on the same folder resumes whichever stage was not finished.
+RUN_DIR/config.json holds the pipeline's whole configuration, written (atomically) before anything
+runs: {"command": "pipeline", "search": {SearchConfig}, "train": {TrainConfig}}, less the values the
+pipeline sets itself (the run folders; the training's dataset, data folder, image size and genotype
+come from the search). RUN_DIR/search/ and RUN_DIR/train/ are ordinary run folders;
+RUN_DIR/summary.json holds the table and marks the pipeline complete. `run_pipeline(..., resume=True)`
+continues whichever stage was not finished; a complete pipeline only reports its summary.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -15,60 +20,205 @@ from typing import Any, Optional
 from . import config as config_lib
 from . import distributed
 from . import genotype as genotype_lib
+from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
+from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
 from .search import SearchResult, default_run_dir, search
 from .train import TrainResult, train
+from .train import train_config as setting_config
+
+# TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
+DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
+# what the training takes from the search's values unless its own values set it
+SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback")
 
 
 @dataclass
 class PipelineResult:
     run_dir: Path
-    search: SearchResult
-    train: TrainResult
+    search: Optional[SearchResult]       # None when the pipeline was complete before this call
+    train: Optional[TrainResult]         # None when the search was interrupted, or as above
     summary: dict[str, Any]
     exit_code: int = 0
+    genotype: Optional[genotype_lib.AnyGenotype] = None   # what the search found
+    complete_before: bool = False        # resumed a finished pipeline: nothing ran
 
 
-def _finished(run_dir: Path) -> bool:
-    return (run_dir / "genotype.json").is_file() and (run_dir / "checkpoint.pt").is_file()
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (search, train) values of a `diffnas run` config file: search keys at the top level or in a
+    "search" table, training keys (TrainConfig's names: epochs, layers, ...) in a "train" table. A
+    pipeline's config.json is such a file; so is a search run's config.json ("command" is ignored)."""
+    return split_config(config_lib.read_file(path), str(path))
 
 
-def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[Path] = None) -> PipelineResult:
+def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    values = dict(values)
+    values.pop("command", None)
+    search_values, train_values = values.pop("search", {}), values.pop("train", {})
+    for name, table in (("search", search_values), ("train", train_values)):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {name}: expected a table of config values, got {table!r}")
+    search_fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in values:
+        if key not in search_fields and (key.startswith("train_") or key in train_fields):
+            name = key[len("train_"):] if key.startswith("train_") else key
+            raise ConfigError(f"{where}: {key}: training values go in a \"train\" table "
+                              f"(JSON \"train\": {{\"{name}\": ...}}, TOML [train], YAML train:)")
+    for key in train_values:
+        if key in DERIVED_TRAIN:
+            raise ConfigError(f"{where}: train.{key}: a pipeline sets it (the training uses the search's "
+                              f"data and the genotype it found, in RUN/train)")
+    return {**values, **search_values}, dict(train_values)
+
+
+def train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
+    """The training's config: the setting's defaults, the search's SHARED values, then `values`."""
+    values = {**{k: getattr(search_cfg, k) for k in SHARED}, **values}
+    return setting_config(values.pop("setting", "cifar"), **values)
+
+
+def pipeline_config(search_cfg: SearchConfig, train_cfg: TrainConfig) -> dict[str, Any]:
+    """What RUN_DIR/config.json holds; `read_config_file` reads it back."""
+    search_values = {k: v for k, v in config_lib.to_dict(search_cfg).items() if k != "run_dir"}
+    train_values = {k: v for k, v in config_lib.to_dict(train_cfg).items() if k not in DERIVED_TRAIN}
+    return {"command": "pipeline", "search": search_values, "train": train_values}
+
+
+def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    """The (search, train) values a pipeline folder was started with. Folders made before pipelines
+    saved their configuration give the search's (and the training's, if it started) or train None."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if path.is_file():
+        saved = config_lib.read_file(path)
+        command = saved.get("command")
+        if command in ("search", "train"):
+            raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
+                                  f"`diffnas {command} --resume {run_dir}`")
+        if command != "pipeline":
+            raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
+        return split_config(saved, str(path))
+    legacy = run_dir / "search" / "config.json"
+    if not legacy.is_file():
+        raise CheckpointError(f"{run_dir}: no config.json, not a pipeline run folder")
+    search_values = {k: v for k, v in config_lib.read_file(legacy).items() if k not in ("command", "run_dir")}
+    train_path = run_dir / "train" / "config.json"
+    if not train_path.is_file():
+        return search_values, None
+    return search_values, {k: v for k, v in config_lib.read_file(train_path).items()
+                           if k != "command" and k not in DERIVED_TRAIN}
+
+
+def refuse_existing(run_dir: str | Path) -> None:
+    """ConfigError when `run_dir` holds a run already: a new pipeline never writes into one."""
+    run_dir = Path(run_dir)
+    if not any((run_dir / name).exists() for name in ("config.json", "checkpoint.pt", "search", "train")):
+        return
+    command = "run"
+    if (run_dir / "config.json").is_file():
+        try:
+            command = json.loads((run_dir / "config.json").read_text()).get("command", "run")
+        except (OSError, ValueError, AttributeError):
+            pass
+    command = command if command in ("search", "train") else "run"
+    raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
+                      f"`diffnas {command} --resume {run_dir}` or choose another --run-dir")
+
+
+def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
+                 resume: bool = False) -> PipelineResult:
+    """Search with `search_cfg`, then train the genotype found with `train_cfg` (its DERIVED_TRAIN
+    values are set here), in `run_dir` (default runs/run-DATE). resume=True continues the pipeline in
+    `run_dir` with these configs (the caller builds them from `saved_config`)."""
     distributed.setup()
+    if resume and run_dir is None:
+        raise ConfigError("run_dir: resuming a pipeline needs its folder")
     run_dir = Path(run_dir) if run_dir else distributed.broadcast_object(default_run_dir("run"))
     s_dir, t_dir = run_dir / "search", run_dir / "train"
     search_cfg = dataclasses.replace(search_cfg, run_dir=str(s_dir))
-    s_resume = s_dir if (s_dir / "checkpoint.pt").is_file() else None
-    s = search(search_cfg, resume=s_resume)
-    if s.interrupted:
-        return PipelineResult(run_dir, s, None, {}, s.exit_code)  # type: ignore[arg-type]
     train_cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(t_dir), "dataset": search_cfg.dataset,
                                                    "data_dir": search_cfg.data_dir,
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
-    t_resume = t_dir if (t_dir / "checkpoint.pt").is_file() else None
-    t = train(train_cfg, genotype_lib.load(str(s_dir / "genotype.json")), resume=t_resume)
+    if resume and (run_dir / "summary.json").is_file():
+        return _complete(run_dir)
+    if not resume:
+        refuse_existing(run_dir)
+    distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it
+    created = _missing_folders(run_dir)
+    if distributed.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(pipeline_config(search_cfg, train_cfg), indent=1) + "\n"
+        atomic_write_bytes(run_dir / "config.json", text.encode())
+
+    try:
+        s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None)
+    except BaseException:
+        if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
+            (run_dir / "config.json").unlink(missing_ok=True)
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
+    if s.interrupted:
+        _resume_hint("search", run_dir)
+        return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
+    genotype = genotype_lib.load(str(s_dir / "genotype.json"))
+    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None)
     if t.exit_code:
-        return PipelineResult(run_dir, s, t, {}, t.exit_code)
+        _resume_hint("training", run_dir)
+        return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
     device = resolve_device(search_cfg.device).type
     unit = "GPU" if device == "cuda" else "CPU"
     summary = {
         "test_error": 1 - t.test_acc, "test_acc": t.test_acc, "params_m": t.params / 1e6,
         f"search_{unit.lower()}_hours": s.seconds / 3600, f"train_{unit.lower()}_hours": t.seconds / 3600,
         "device": device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
-        "genotype": genotype_lib.load(str(s_dir / "genotype.json")).to_dict(),
+        "genotype": genotype.to_dict(),
     }
     if distributed.is_main():
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return PipelineResult(run_dir, s, t, summary)
+        atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=1) + "\n").encode())
+    return PipelineResult(run_dir, s, t, summary, 0, genotype)
+
+
+def _complete(run_dir: Path) -> PipelineResult:
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable ({str(e).splitlines()[0][:200]})") from None
+    if not isinstance(summary, dict):
+        raise CheckpointError(f"{path}: not a pipeline summary")
+    genotype = genotype_lib.load(str(run_dir / "search" / "genotype.json"))
+    return PipelineResult(run_dir, None, None, summary, 0, genotype, complete_before=True)
+
+
+def _resume_hint(stage: str, run_dir: Path) -> None:
+    """After the stage's own interrupt notice: resuming the stage alone would never write summary.json."""
+    if distributed.is_main():
+        print(f"diffnas: that was the {stage} stage of the pipeline in {run_dir}; resume the pipeline with: "
+              f"diffnas run --resume {run_dir}", file=sys.stderr)
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and its parents up to the first that exists, deepest first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
 
 
 def summary_table(summary: dict[str, Any]) -> str:
     unit = "gpu" if summary["device"] == "cuda" else "cpu"
     rows = [("test error", f"{100 * summary['test_error']:.2f} %"),
             ("params", f"{summary['params_m']:.3f} M"),
-            (f"search cost", f"{summary[f'search_{unit}_hours']:.4f} {unit.upper()}-hours"),
-            (f"train cost", f"{summary[f'train_{unit}_hours']:.4f} {unit.upper()}-hours")]
+            ("search cost", f"{summary[f'search_{unit}_hours']:.4f} {unit.upper()}-hours"),
+            ("train cost", f"{summary[f'train_{unit}_hours']:.4f} {unit.upper()}-hours")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,13 +1,27 @@
-"""`diffnas run`: search, discretise, train the discovered network and evaluate it, in one folder."""
+"""`diffnas run`: search, discretise, train the discovered network and evaluate it, in one folder.
+
+RUN/config.json keeps the whole configuration, written before the search starts: {"command":
+"pipeline", "search": {...}, "train": {...}}. --config FILE takes the same layout, so a RUN/config.json
+can start a new pipeline: search values at the top level or in a "search" table, training values in a
+"train" table (JSON "train": {"epochs": 20}, TOML [train], YAML train:) under `diffnas train`'s config
+names (epochs, layers, channels, batch_size, lr, setting, ...); the --train-* flags override them. With
+no dataset named (flag or file) the embedded digits are searched and trained at quick sizes; values
+the file sets win. --resume RUN continues with the saved configuration: flags may change only what a
+resumed search or training may change (device, plots, ...; a stage's epochs while it is unfinished).
+A complete pipeline (RUN/summary.json) is reported, not run again.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from .. import config as config_lib
 from .. import distributed
-from .options import search_config_from_args
+from ..errors import ConfigError
+from .options import flag_values, refuse_changes, search_config_from_args
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides
 
 TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channels": "channels",
@@ -29,43 +43,98 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--auxiliary", type=float, help="auxiliary loss weight in training (default 0.4)")
     a("--drop-path", dest="drop_path", type=float, help="final drop-path probability (default 0.2)")
     a("--cutout", type=int, help="cutout size in training (default 16)")
-    a("--resume", metavar="RUN_DIR", help="continue an interrupted pipeline")
+    a("--resume", metavar="RUN_DIR", help="continue an interrupted pipeline with its saved configuration "
+                                         "(a complete one is only reported)")
     a("--dry-run", action="store_true", help="tiny synthetic pipeline in seconds")
+    for action in p._actions:   # the search's --config, with the pipeline's layout
+        if action.dest == "config":
+            action.help = ("JSON, TOML or YAML file: search values at the top level or in a \"search\" table, "
+                           "training values in a \"train\" table (a pipeline's config.json works); flags "
+                           "override it")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig
-    from ..pipeline import run_pipeline, summary_table
+# with no dataset named (the embedded digits): train the found cell at a matching quick size too
+TRAIN_QUICK = dict(train_epochs=20, train_layers=8, train_channels=16)
 
+
+def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The training's config fields given by --train-* (and --auxiliary, --drop-path, --cutout)."""
+    return {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pipeline import read_config_file, refuse_existing, run_pipeline, train_config
+
+    search_file, train_file = read_config_file(args.config) if args.config else ({}, {})
+    if args.resume:
+        if args.dry_run:
+            raise ConfigError("--dry-run starts a new pipeline; it does not go with --resume")
+        return report(resume(args, search_file, train_file))
     if args.dry_run:
         dry_run_overrides(args)
         for name, value in dict(train_epochs=1, train_layers=3, train_channels=4, train_max_steps=2,
                                 train_batch_size=8).items():
             if getattr(args, name) is None:
                 setattr(args, name, value)
-    if args.dataset is None and not args.resume and not args.config:
-        # the embedded digits: train the found cell at a matching quick size too
-        for name, value in dict(train_epochs=20, train_layers=8, train_channels=16).items():
-            if getattr(args, name) is None:
+    if args.dataset is None and "dataset" not in search_file:
+        for name, value in TRAIN_QUICK.items():
+            if getattr(args, name) is None and TRAIN_FLAGS[name] not in train_file:
                 setattr(args, name, value)
-    note = embedded_quick_overrides(args)
-    run_dir = args.resume or args.run_dir
+    note = embedded_quick_overrides(args, search_file)
+    run_dir = args.run_dir
     args.run_dir = None
-    search_cfg = search_config_from_args(args, FIELDS)
+    search_cfg = search_config_from_args(args, FIELDS, search_file)
+    train_cfg = train_config(search_cfg, {**train_file, **train_flag_values(args)})
+    if run_dir:
+        refuse_existing(run_dir)   # before the note: a refusal stays one line
     if note:
         print(note, file=sys.stderr)
-    if args.resume:
-        saved = config_lib.read_file(f"{args.resume}/search/config.json")
-        saved.pop("command", None)
-        search_cfg = config_lib.from_dict(type(search_cfg), saved)
-    train_values = {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
-    train_cfg = config_lib.from_dict(TrainConfig, {"device": search_cfg.device, "plots": search_cfg.plots,
-                                                   "precision": search_cfg.precision, **train_values})
-    result = run_pipeline(search_cfg, train_cfg, run_dir)
+    return report(run_pipeline(search_cfg, train_cfg, run_dir))
+
+
+def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: dict[str, Any]):
+    """Continue the pipeline in args.resume with its saved configuration and the resumable changes
+    typed now (flags or --config); any other change is a one-line ConfigError."""
+    from ..config import SearchConfig
+    from ..pipeline import DERIVED_TRAIN, SHARED, run_pipeline, saved_config, train_config
+    from ..search import RESUMABLE as SEARCH_RESUMABLE
+    from ..train import RESUMABLE as TRAIN_RESUMABLE
+
+    run_dir = Path(args.resume)
+    saved_search, saved_train = saved_config(run_dir)
+    flags = flag_values(args, FIELDS)
+    flags.pop("run_dir", None)   # the pipeline's folder is args.resume
+    search_given = {k: v for k, v in {**search_file, **flags}.items() if k != "run_dir"}
+    # a shared flag typed now (--device, --no-plots, ...) is meant for the training as well
+    train_given = {**{k: flags[k] for k in SHARED if k in flags}, **train_file, **train_flag_values(args)}
+    where = f"the pipeline in {run_dir}"
+    complete = (run_dir / "summary.json").is_file()
+    trained = complete or (run_dir / "train").exists()
+    if trained and search_given.get("epochs", saved_search.get("epochs")) != saved_search.get("epochs"):
+        raise ConfigError(f"epochs: the search of {where} is finished and its genotype trained; start a new "
+                          f"pipeline to search longer")
+    # the run folders are the pipeline's: not among what a resume may change
+    refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where)
+    if saved_train is not None:
+        if complete and train_given.get("epochs", saved_train.get("epochs")) != saved_train.get("epochs"):
+            raise ConfigError(f"train.epochs: {where} is complete; start a new pipeline to train longer")
+        refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
+                       prefix="train.")
+    search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
+    # a folder from before pipelines saved their training values: the defaults and the values typed now
+    train_cfg = train_config(search_cfg, {**(saved_train or {}), **train_given})
+    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True)
+
+
+def report(result) -> int:
+    from ..pipeline import summary_table
+
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
-    print(f"genotype: {result.search.genotype}")
+    if result.complete_before:
+        print(f"diffnas: {result.run_dir} is complete (summary.json); nothing to resume", file=sys.stderr)
+    print(f"genotype: {result.genotype}")
     print(summary_table(result.summary))
     print(f"run folder: {result.run_dir}")
     return 0

@@ -78,12 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 EMBEDDED_QUICK = dict(layers=5, channels=8, epochs=5, batch_size=128)
 
 
-def embedded_quick_overrides(args: argparse.Namespace) -> str | None:
-    """Apply EMBEDDED_QUICK when the run uses the embedded digits because no dataset was named;
-    return the note to print once the config is known to be valid (an error stays one line)."""
-    from .. import config as config_lib
-
-    from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
+def embedded_quick_overrides(args: argparse.Namespace, from_file: dict | None = None) -> str | None:
+    """Apply EMBEDDED_QUICK when the run uses the embedded digits because no dataset was named, by
+    flag or in the config file (`from_file`: its search values, when already read); a value the file
+    sets wins. Return the note to print once the config is known to be valid (an error stays one line)."""
+    if from_file is None:
+        from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
     if args.dataset is not None or "dataset" in from_file or args.resume:
         return None
     applied = {k: v for k, v in EMBEDDED_QUICK.items() if getattr(args, k) is None and k not in from_file}

@@ -1,0 +1,259 @@
+"""`diffnas run`: the pipeline keeps its whole configuration (RUN/config.json) and resumes with it,
+points interrupted users at `diffnas run --resume`, never writes into an existing run, reports a
+complete one, decides the quick sizes by the dataset named, and its folder serves `evaluate` and
+`train --genotype`."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from diffnas import cli
+from diffnas import genotype as G
+from diffnas.config import to_dict
+
+pipeline = importlib.import_module("diffnas.pipeline")
+search_mod = importlib.import_module("diffnas.search")   # diffnas.search is also the function
+
+SEARCH = ["--preset", "darts-1st", "--layers", "3", "--channels", "4", "--nodes", "2", "--epochs", "1",
+          "--max-steps", "1", "--batch-size", "4", "--no-plots"]
+TRAIN = ["--train-epochs", "1", "--train-layers", "3", "--train-channels", "4", "--train-max-steps", "1",
+         "--train-batch-size", "4"]
+TINY = [*SEARCH, "--dataset", "synthetic", *TRAIN]
+# the same sizes as config values
+SEARCH_VALUES = {"preset": "darts-1st", "layers": 3, "channels": 4, "nodes": 2, "epochs": 1, "max_steps": 1,
+                 "batch_size": 4, "plots": False}
+TRAIN_VALUES = {"epochs": 1, "layers": 3, "channels": 4, "max_steps": 1, "batch_size": 4}
+
+
+class Recorded(Exception):
+    """Raised by `record_train` in place of training."""
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Default run folders (runs/...) land in the test's folder, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+def guard_training(monkeypatch) -> None:
+    """The pipeline's training must get the tiny sizes asked for: a config that fell back to the
+    paper's (20 cells, 36 channels, 600 epochs) fails at once instead of training for hours."""
+    real = pipeline.train
+
+    def guarded(cfg, *args, **kwargs):
+        assert cfg.layers <= 3 and cfg.channels <= 4 and 0 < cfg.max_steps <= 2 and cfg.epochs <= 2, cfg
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", guarded)
+
+
+@pytest.fixture(autouse=True)
+def tiny_training_only(monkeypatch):
+    guard_training(monkeypatch)
+
+
+@pytest.fixture
+def record_train(monkeypatch):
+    """Record the training config the pipeline builds, and stop there (Recorded)."""
+    seen = []
+
+    def record(cfg, *args, **kwargs):
+        seen.append(cfg)
+        raise Recorded
+
+    monkeypatch.setattr(pipeline, "train", record)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A complete tiny pipeline; tests that change it work on a copy."""
+    run = tmp_path_factory.mktemp("pipeline") / "run"
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 0
+    return run
+
+
+def copy(run: Path, to: Path) -> Path:
+    return Path(shutil.copytree(run, to))
+
+
+def files(run: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def signal_during_search(monkeypatch, signum: int = signal.SIGINT) -> None:
+    """The user presses Ctrl-C during the first search step."""
+    real = search_mod.search_step
+
+    def step_then_signal(*args, **kwargs):
+        out = real(*args, **kwargs)
+        os.kill(os.getpid(), signum)
+        return out
+
+    monkeypatch.setattr(search_mod, "search_step", step_then_signal)
+
+
+def train_config_of(run: Path) -> dict:
+    return json.loads((run / "train" / "config.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# 1, 2: interrupted pipelines resume with their own configuration, and say how
+
+def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "p"
+    signal_during_search(monkeypatch)
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"resume the pipeline with: diffnas run --resume {run}"), err
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["command"] == "pipeline" and saved["search"]["layers"] == 3 and saved["train"]["layers"] == 3
+    monkeypatch.undo()   # the signal (and the guard, set again)
+    guard_training(monkeypatch)
+
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    trained = train_config_of(run)
+    assert {k: trained[k] for k in TRAIN_VALUES} == TRAIN_VALUES
+    assert (run / "summary.json").is_file()
+
+
+def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summary(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "p"
+    monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))
+    assert cli.main(["run", *TINY, "--train-epochs", "2", "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("resume with: diffnas train --resume" in line for line in err)   # the loop's own notice
+    assert err[-1].endswith(f"resume the pipeline with: diffnas run --resume {run}"), err
+    assert not (run / "summary.json").exists()
+    monkeypatch.undo()   # stop_after (and the guard, set again)
+    guard_training(monkeypatch)
+
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["params_m"] > 0
+    assert [json.loads(r)["epoch"] for r in (run / "train" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path / "p")
+    before = files(run)
+    cfg = tmp_path / "more.json"
+    cfg.write_text(json.dumps({"train": {"channels": 8}}))
+    for argv, expected in ((["--train-layers", "5"], "train.layers: 5 given, but the pipeline in"),
+                           (["--config", str(cfg)], "train.channels: 8 given"),
+                           (["--layers", "4"], "layers: 4 given"),
+                           (["--preset", "darts"], "preset: 'darts' given"),
+                           (["--epochs", "2"], "start a new pipeline to search longer"),
+                           (["--train-epochs", "2"], "is complete; start a new pipeline to train longer")):
+        assert cli.main(["run", "--resume", str(run), *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err, (argv, err)
+    assert files(run) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# 3: a new pipeline never writes into a run; a complete one is reported
+
+def test_new_pipeline_in_a_pipeline_folder_is_refused_before_anything_is_touched(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path / "p")
+    before = files(run)
+    argv = ["run", *TINY, "--preset", "pc-darts", "--run-dir", str(run)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{run} holds a run already; continue it with `diffnas run --resume {run}`" in err
+    assert files(run) == before
+    # a search run folder is refused the same way, naming its own command
+    search_run = tmp_path / "s"
+    assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(search_run)]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", *TINY, "--run-dir", str(search_run)]) == 2
+    assert f"continue it with `diffnas search --resume {search_run}`" in capsys.readouterr().err
+
+
+def test_resuming_a_complete_pipeline_reports_it_and_runs_nothing(finished, tmp_path, monkeypatch, capsys):
+    run = copy(finished, tmp_path / "p")
+    before = files(run)
+
+    def nothing(*args, **kwargs):
+        raise AssertionError("a complete pipeline ran a stage again")
+
+    monkeypatch.setattr(pipeline, "search", nothing)
+    monkeypatch.setattr(pipeline, "train", nothing)
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert "is complete" in err and "test error" in out and "genotype: Genotype(" in out
+    assert files(run) == before
+
+
+def test_pipeline_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
+    """The configuration is written first; a pipeline whose search cannot start takes it away again."""
+    run = tmp_path / "new" / "p"
+    assert cli.main(["run", *TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path / "none"),
+                     "--run-dir", str(run)]) == 2
+    assert not (tmp_path / "new").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 1, 4: --config holds the training values too; quick sizes follow the dataset named
+
+def test_config_file_train_table_and_a_pipeline_config_start_a_new_pipeline(finished, tmp_path, record_train):
+    toml = tmp_path / "run.toml"
+    toml.write_text("\n".join([f"{k} = {json.dumps(v).lower()}" for k, v in SEARCH_VALUES.items()]
+                              + ['dataset = "synthetic"', "[train]"]
+                              + [f"{k} = {v}" for k, v in TRAIN_VALUES.items()]) + "\n")
+    with pytest.raises(Recorded):
+        cli.main(["run", "--config", str(toml), "--train-channels", "2", "--run-dir", str(tmp_path / "a")])
+    got = record_train[-1]
+    assert (got.epochs, got.layers, got.channels, got.max_steps, got.batch_size) == (1, 3, 2, 1, 4)
+
+    # the finished pipeline's config.json, as --config: the same configuration in the new folder
+    with pytest.raises(Recorded):
+        cli.main(["run", "--config", str(finished / "config.json"), "--run-dir", str(tmp_path / "b")])
+    saved = json.loads((finished / "config.json").read_text())
+    assert json.loads((tmp_path / "b" / "config.json").read_text()) == saved
+    got = {k: v for k, v in to_dict(record_train[-1]).items() if k not in pipeline.DERIVED_TRAIN}
+    assert got == saved["train"]
+
+
+def test_train_keys_at_the_top_of_a_config_file_are_refused_with_the_layout(tmp_path, capsys):
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps({"train_epochs": 2}))
+    assert cli.main(["run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'train_epochs: training values go in a "train" table' in err
+
+
+def test_quick_training_sizes_follow_the_dataset_named_not_the_config_file(tmp_path, record_train):
+    cfg = tmp_path / "run.json"
+    for extra, expected in (({}, (20, 8, 16)),                                # embedded digits: quick
+                            ({"train": {"layers": 3}}, (20, 3, 16)),          # the file's value wins
+                            ({"dataset": "synthetic"}, (600, 20, 36))):       # a dataset named: the paper's
+        cfg.write_text(json.dumps({**SEARCH_VALUES, **extra}))
+        with pytest.raises(Recorded):
+            cli.main(["run", "--config", str(cfg), "--run-dir", str(tmp_path / f"r{len(record_train)}")])
+        got = record_train[-1]
+        assert (got.epochs, got.layers, got.channels) == expected, extra
+
+
+# ---------------------------------------------------------------------------------------------
+# 5: a pipeline folder where a run is expected
+
+def test_evaluate_takes_a_pipeline_folder(finished, capsys):
+    assert cli.main(["evaluate", str(finished), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["checkpoint"] == str(finished / "train" / "checkpoint.pt") and r["params"] > 0
+
+
+def test_train_genotype_takes_a_pipeline_folder(finished, tmp_path):
+    argv = ["train", "--genotype", str(finished), "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+            "--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--no-plots", "--run-dir", str(tmp_path / "t")]
+    assert cli.main(argv) == 0
+    assert G.load(str(tmp_path / "t" / "genotype.json")) == G.load(str(finished / "search" / "genotype.json"))
