@@ -174,13 +174,24 @@ def _check(cfg: Any) -> None:
             raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
 
 
+def _check_ops(ops: tuple[str, ...]) -> None:
+    """The candidate ops: known, each once, at least one besides `none` (which only scales to zero)."""
+    if not ops:
+        raise ConfigError("ops: the list is empty; name the candidate ops, comma-separated "
+                          f"(default: {','.join(PRIMITIVES)})")
+    check_ops(ops, "ops")
+    twice = sorted({op for op in ops if ops.count(op) > 1})
+    if twice:
+        raise ConfigError(f"ops: an op is listed twice ({', '.join(twice)})")
+    if all(op == "none" for op in ops):
+        raise ConfigError("ops: needs at least one op besides 'none' (a cell of only 'none' computes nothing)")
+
+
 def validate(cfg: C) -> C:
     """Check types, ranges and cross-field rules; return the config (tuples normalised)."""
     _check(cfg)
     if isinstance(cfg, SearchConfig):
-        check_ops(cfg.ops, "ops")
-        if len(set(cfg.ops)) != len(cfg.ops):
-            raise ConfigError("ops: an op is listed twice")
+        _check_ops(cfg.ops)
         if cfg.channels % cfg.partial_channels:
             raise ConfigError(f"partial_channels: {cfg.partial_channels} must divide channels ({cfg.channels})")
         if cfg.w_lr_min > cfg.w_lr:
