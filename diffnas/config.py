@@ -11,15 +11,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field, fields
-from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
-from .errors import ConfigError
+from .errors import ConfigError, suggest
 from .ops import PRIMITIVES, check_ops
 
 
+def _datasets() -> tuple[str, ...]:
+    from .data.datasets import DATASETS  # the registry lives with the readers; read when checked
+
+    return tuple(DATASETS)
+
+
 def _f(default: Any, **meta: Any) -> Any:
+    """A field with its default and checks: min/max (open_min/open_max: strict), choices (a tuple,
+    or a function returning one for registries kept elsewhere)."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -29,7 +36,7 @@ def _f(default: Any, **meta: Any) -> Any:
 class SearchConfig:
     preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
     # data
-    dataset: str = _f("digits")                 # name in diffnas.data.DATASETS
+    dataset: str = _f("digits", choices=_datasets)  # name in diffnas.data.DATASETS
     data_dir: str | None = _f(None)             # folder holding the dataset files
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
@@ -81,7 +88,7 @@ class SearchConfig:
 class TrainConfig:
     setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
-    dataset: str = _f("digits")
+    dataset: str = _f("digits", choices=_datasets)
     data_dir: str | None = _f(None)
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
@@ -138,6 +145,13 @@ C = TypeVar("C", SearchConfig, TrainConfig)
 FLOAT_LIMIT = 1e30
 
 
+def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
+    """Raise ConfigError naming `name`, the choices and the likeliest meant one, unless `value` is one."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}{suggest(value, choices)}")
+
+
 def _check(cfg: Any) -> None:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -162,10 +176,9 @@ def _check(cfg: Any) -> None:
             value = tuple(value)
         elif expected is not None and (type(value) is not expected):
             raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}")
-        if "choices" in meta and value not in meta["choices"]:
-            close = get_close_matches(str(value), meta["choices"], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(meta['choices'])}{hint}")
+        if "choices" in meta:
+            choices = meta["choices"]
+            check_choice(f.name, value, choices() if callable(choices) else choices)
         if "min" in meta and (value < meta["min"] or (meta.get("open_min") and value == meta["min"])):
             op = ">" if meta.get("open_min") else ">="
             raise ConfigError(f"{f.name}: must be {op} {meta['min']}, got {value!r}")
@@ -213,19 +226,14 @@ def from_dict(cls: type[C], values: dict[str, Any], base: C | None = None) -> C:
     known = _known_keys(cls)
     for key in values:
         if key not in known:
-            close = get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown config key {key!r}{hint}")
+            raise ConfigError(f"unknown config key {key!r}{suggest(key, known)}")
     start = base if base is not None else cls()
     return validate(dataclasses.replace(start, **values))
 
 
 def search_config(preset: str = "darts", **overrides: Any) -> SearchConfig:
     """A SearchConfig from a preset plus overrides (the preset's values first, then yours)."""
-    if preset not in PRESETS:
-        close = get_close_matches(preset, list(PRESETS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"preset: {preset!r} is not one of {', '.join(PRESETS)}{hint}")
+    check_choice("preset", preset, PRESETS)
     return from_dict(SearchConfig, {"preset": preset, **PRESETS[preset], **overrides})
 
 

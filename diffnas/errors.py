@@ -1,4 +1,12 @@
-"""The one exception family users see: the CLI prints its message on one line and exits with code 2."""
+"""The one exception family users see: the CLI prints its message on one line and exits with code 2.
+
+`suggest` writes the "(did you mean ...?)" hint that messages naming an unknown choice end with.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from typing import Iterable
 
 
 class DiffnasError(Exception):
@@ -23,3 +31,34 @@ class CheckpointError(DiffnasError):
 
 class NumericalError(DiffnasError):
     """A loss, gradient or architecture parameter became NaN or infinite."""
+
+
+def _key(name: str) -> str:
+    """What a typo keeps: `DARTS-V2`, `darts_v2` and `dartsv2` are all `dartsv2`."""
+    return "".join(ch for ch in name.casefold() if ch not in "-_ .")
+
+
+def suggest(value: object, choices: Iterable[str]) -> str:
+    """' (did you mean X?)' for the choices `value` most likely meant, or '' when none is close.
+
+    The same name up to case, '-', '_' and spaces wins; else the choices it is the start of
+    (`cifar`: cifar10, cifar100; if there are more than eight, none); else difflib's closest match.
+    """
+    choices = list(dict.fromkeys(choices))
+    text = _key(str(value))
+    by_key: dict[str, list[str]] = {}
+    for c in choices:
+        by_key.setdefault(_key(c), []).append(c)
+    found = by_key.get(text, [])
+    if not found and len(text) >= 3:
+        found = [c for c in choices if _key(c).startswith(text)]
+        if len(found) > 8:
+            return ""
+    if not found:
+        close = get_close_matches(text, list(by_key), n=1)
+        found = by_key[close[0]][:1] if close else []
+    if not found:
+        return ""
+    names = [repr(c) for c in found]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f" (did you mean {listed}?)"

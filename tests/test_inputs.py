@@ -3,13 +3,15 @@ genotype paths and names, choice values with a "did you mean", and Ctrl-C while 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from diffnas import cli
 from diffnas import config as config_lib
-from diffnas.errors import ConfigError
+from diffnas import genotype as G
+from diffnas.errors import ConfigError, suggest
 
 
 @pytest.fixture(autouse=True)
@@ -50,5 +52,60 @@ def test_op_set_in_a_config_file(tmp_path, capsys):
     fails(capsys, ["search", "--config", str(tmp_path / "c.json")], "ops: the list is empty")
     with pytest.raises(ConfigError, match="ops: needs at least one op besides 'none'"):
         config_lib.search_config(ops=("none",))
+
+
+# ---------------------------------------------------------------------------------------------
+# choice-valued fields: every one suggests what was meant
+
+@pytest.mark.parametrize("argv,message", [
+    (["search", "--preset", "DARTS"], "preset: 'DARTS' is not one of darts, darts-1st, pc-darts, fair-darts, "
+                                      "global, dnas (did you mean 'darts'?)"),
+    (["search", "--preset", "PC_DARTS"], "(did you mean 'pc-darts'?)"),
+    (["search", "--dataset", "cifar"], "dataset: 'cifar' is not one of digits, cifar10, cifar100, "),
+    (["search", "--dataset", "cifar"], "(did you mean 'cifar10' or 'cifar100'?)"),
+    (["train", "--dataset", "Fashion_MNIST"], "(did you mean 'fashion-mnist'?)"),
+    (["search", "--order", "First"], "(did you mean 'first'?)"),
+    (["search", "--precision", "BF16"], "(did you mean 'bf16'?)"),
+])
+def test_choice_typos(capsys, argv, message):
+    fails(capsys, argv, message)
+    assert not Path("runs").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="train.train_config checks the setting itself; it should call "
+                                       "config.check_choice('setting', setting, SETTING_DEFAULTS)")
+def test_setting_typo_on_the_command_line(capsys):
+    fails(capsys, ["train", "--setting", "ImageNet"], "setting: 'ImageNet' is not one of cifar, imagenet, "
+                                                      "tiny-imagenet (did you mean 'imagenet'?)")
+
+
+def choice_fields():
+    for cls in (config_lib.SearchConfig, config_lib.TrainConfig):
+        for f in dataclasses.fields(cls):
+            if "choices" in f.metadata:
+                choices = f.metadata["choices"]
+                for choice in choices() if callable(choices) else choices:
+                    yield pytest.param(cls, f.name, choice, id=f"{cls.__name__}.{f.name}={choice}")
+
+
+@pytest.mark.parametrize("cls,name,choice", list(choice_fields()))
+def test_every_choice_field_suggests_across_case_and_punctuation(cls, name, choice):
+    typo = choice.upper().replace("-", "_")
+    if typo == choice:
+        typo = choice.lower()
+    with pytest.raises(ConfigError) as info:
+        config_lib.from_dict(cls, {name: typo})
+    assert str(info.value).startswith(f"{name}: {typo!r} is not one of ")
+    assert str(info.value).endswith(f"(did you mean {choice!r}?)")
+
+
+@pytest.mark.parametrize("value,choices,hint", [
+    ("DARTS_V3", list(G.KNOWN), " (did you mean 'DARTS_V2'?)"),
+    ("pc_darts", list(G.KNOWN), " (did you mean 'PC_DARTS_CIFAR' or 'PC_DARTS_IMAGENET'?)"),
+    ("w_lrr", ["w_lr", "w_lr_min", "alpha_lr"], " (did you mean 'w_lr'?)"),
+    ("zzz", ["darts", "pc-darts"], ""),
+])
+def test_suggest(value, choices, hint):
+    assert suggest(value, choices) == hint
 
 
