@@ -7,11 +7,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 
 from diffnas import cli
 from diffnas import config as config_lib
 from diffnas import genotype as G
 from diffnas.errors import ConfigError, suggest
+from diffnas.guard import resolve_device
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +54,53 @@ def test_op_set_in_a_config_file(tmp_path, capsys):
     fails(capsys, ["search", "--config", str(tmp_path / "c.json")], "ops: the list is empty")
     with pytest.raises(ConfigError, match="ops: needs at least one op besides 'none'"):
         config_lib.search_config(ops=("none",))
+
+
+# ---------------------------------------------------------------------------------------------
+# devices
+
+def no_mps(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_device_this_machine_lacks_is_one_line(capsys, monkeypatch):
+    no_mps(monkeypatch)
+    fails(capsys, ["search", "--dataset", "synthetic", "--device", "mps"],
+          "device: 'mps' asked for, but this machine has no MPS device (Apple GPU)", "available here: auto, cpu")
+    assert not Path("runs").exists()
+
+
+@pytest.mark.parametrize("name,message", [
+    ("tpu", "device: 'tpu' is not a device (available here: auto, cpu"),
+    ("meta", "device: 'meta' is not a device diffnas can run on"),
+    ("cuda:x", "device: 'cuda:x' is not a device"),
+    ("mps", "device: 'mps' asked for, but this machine has no MPS device"),
+    ("mps:0", "device: 'mps:0' asked for, but this machine has no MPS device"),
+])
+def test_unknown_or_unavailable_device(monkeypatch, name, message):
+    no_mps(monkeypatch)
+    with pytest.raises(ConfigError) as info:
+        resolve_device(name)
+    assert message in str(info.value)
+
+
+def test_cuda_index_out_of_range(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    no_mps(monkeypatch)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ConfigError) as info:
+        resolve_device("cuda:2")
+    assert str(info.value) == ("device: 'cuda:2' asked for, but this machine has 2 cuda devices, numbered from 0 "
+                               "(available here: auto, cpu, cuda, cuda:0, cuda:1)")
+
+
+def test_available_mps(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("mps") == torch.device("mps")
+    with pytest.raises(ConfigError, match="has 1 mps device, numbered from 0"):
+        resolve_device("mps:1")
 
 
 # ---------------------------------------------------------------------------------------------
