@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Sequence, Union
 
 import torch
 
-from .errors import GenotypeError
+from .errors import GenotypeError, suggest
 from .genotype_parse import parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .ops import OPS, PRIMITIVES
@@ -136,10 +136,7 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
             raise GenotypeError(f"{where}: has {cell.nodes} nodes, the network expects {nodes}")
         for g, (op, j) in enumerate(cell.genes):
             if op not in known:
-                from difflib import get_close_matches
-                close = get_close_matches(op, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise GenotypeError(f"{where}: unknown op {op!r}{hint}")
+                raise GenotypeError(f"{where}: unknown op {op!r}{suggest(op, sorted(known))}")
             node = g // 2
             if not 0 <= j < node + 2:
                 raise GenotypeError(f"{where}: node {node} reads input {j}, but only inputs 0..{node + 1} exist")
@@ -251,9 +248,45 @@ def random_genotype(seed: int, nodes: int = 4, ops: Sequence[str] = PRIMITIVES) 
     return Genotype(cell(), concat, cell(), concat)
 
 
+def _looks_like_path(spec: str, path: Path) -> bool:
+    if "/" in spec or "\\" in spec or spec.lower().endswith((".json", ".txt")):
+        return True
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _genotype_file(spec: str) -> Path | None:
+    """The file a spec names: the file itself, a run folder's genotype.json, or a pipeline folder's
+    search/genotype.json; None when the spec is no path at all. A path that names nothing usable
+    is a GenotypeError saying what is there instead."""
+    path = Path(spec).expanduser()
+    try:
+        if path.is_file():
+            return path
+        if not _looks_like_path(spec, path):
+            return None
+        if not path.exists():
+            raise GenotypeError(f"{spec}: no such file")
+        if not path.is_dir():
+            raise GenotypeError(f"{spec}: not a file")
+        for inside in (path / "genotype.json", path / "search" / "genotype.json"):
+            if inside.is_file():
+                return inside
+    except (OSError, ValueError):
+        return None
+    if (path / "search").is_dir():
+        raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
+                            "finished)")
+    raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "
+                        "folder RUN has RUN/search/genotype.json)")
+
+
 def load(spec: str) -> AnyGenotype:
-    """A genotype from a published name, `random:SEED`, a JSON file or run folder, a text file in
-    paper notation, or the notation itself."""
+    """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
+    genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
+    or the notation itself."""
     spec = spec.strip()
     if spec in KNOWN:
         return KNOWN[spec]
@@ -266,20 +299,11 @@ def load(spec: str) -> AnyGenotype:
         return parse(spec)
     if spec.startswith("{"):
         return from_json(spec)
-    path = Path(spec)
-    try:
-        if path.is_dir() and (path / "genotype.json").is_file():
-            path = path / "genotype.json"
-        is_file = path.is_file()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
-        is_file = False
-    if not is_file:
-        from difflib import get_close_matches
-        close = get_close_matches(spec, list(KNOWN), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    path = _genotype_file(spec)
+    if path is None:
         shown = spec if len(spec) <= 80 else spec[:77] + "..."
-        raise GenotypeError(f"genotype {shown!r} is neither a known name{hint} ({', '.join(KNOWN)}), "
-                            "a file, nor Genotype(...) notation")
+        raise GenotypeError(f"genotype {shown!r} is neither a known name{suggest(spec, KNOWN)} "
+                            f"({', '.join(KNOWN)}), a file, nor Genotype(...) notation")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:

@@ -71,6 +71,38 @@ def test_load_by_name_file_and_errors(tmp_path):
         G.load(str(tmp_path / "bad.json"))
 
 
+def test_load_run_folder_and_pipeline_folder(tmp_path):
+    (tmp_path / "search-run").mkdir()
+    G.save(G.KNOWN["PDARTS"], tmp_path / "search-run" / "genotype.json")
+    (tmp_path / "pipeline" / "search").mkdir(parents=True)
+    G.save(G.KNOWN["DARTS_V1"], tmp_path / "pipeline" / "search" / "genotype.json")
+    assert G.load(str(tmp_path / "search-run")) == G.KNOWN["PDARTS"]
+    assert G.load(str(tmp_path / "pipeline")) == G.KNOWN["DARTS_V1"]
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("missing.json", "missing.json: no such file"),
+    ("notes.TXT", "notes.TXT: no such file"),
+    ("runs/nothing", "runs/nothing: no such file"),
+    ("empty", "empty: a folder without genotype.json (a search run folder has one; a pipeline folder RUN has "
+              "RUN/search/genotype.json)"),
+    ("unfinished", "unfinished: a pipeline folder without search/genotype.json (its search has not finished)"),
+])
+def test_load_says_what_is_wrong_with_a_path(tmp_path, monkeypatch, spec, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "unfinished" / "search").mkdir(parents=True)
+    with pytest.raises(GenotypeError) as info:
+        G.load(spec)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("spec", ["darts_v2", "DARTS-V2", "dartsv2", "Darts_V2", "DARTS_V3"])
+def test_load_suggests_the_published_name(spec):
+    with pytest.raises(GenotypeError, match=r"is neither a known name \(did you mean 'DARTS_V2'\?\)"):
+        G.load(spec)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_parser_raises_only_its_own_error(text):

@@ -104,6 +104,34 @@ def test_available_mps(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
+# genotype specs: paths, pipeline folders, names
+
+def test_genotype_path_that_names_nothing(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    fails(capsys, ["params", "--genotype", "runs/search-1/genotype.json"], "runs/search-1/genotype.json: no such file")
+    fails(capsys, ["params", "--genotype", "g.json"], "diffnas: error: g.json: no such file\n")
+    fails(capsys, ["train", "--genotype", "empty", "--dataset", "synthetic"],
+          "empty: a folder without genotype.json (a search run folder has one; a pipeline folder RUN has "
+          "RUN/search/genotype.json)")
+    assert not Path("runs").exists()
+
+
+def test_pipeline_folder_is_a_genotype_spec(tmp_path, capsys):
+    (tmp_path / "run" / "search").mkdir(parents=True)
+    G.save(G.KNOWN["PDARTS"], tmp_path / "run" / "search" / "genotype.json")
+    assert cli.main(["params", "--genotype", str(tmp_path / "run")]) == 0
+    by_folder = capsys.readouterr().out
+    assert cli.main(["params", "--genotype", "PDARTS"]) == 0
+    assert capsys.readouterr().out == by_folder
+
+
+@pytest.mark.parametrize("name", ["darts_v2", "DARTS-V2", "dartsv2"])
+def test_genotype_name_typo(capsys, name):
+    fails(capsys, ["params", "--genotype", name], f"genotype {name!r} is neither a known name "
+                                                  "(did you mean 'DARTS_V2'?)")
+
+
+# ---------------------------------------------------------------------------------------------
 # choice-valued fields: every one suggests what was meant
 
 @pytest.mark.parametrize("argv,message", [
