@@ -186,3 +186,29 @@ def test_suggest(value, choices, hint):
     assert suggest(value, choices) == hint
 
 
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C while the CLI starts (importing the subcommands, torch, matplotlib)
+
+def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def main_interrupted(monkeypatch, argv: list[str]) -> int:
+    """cli.main with Ctrl-C pressed while it builds the parser (imports every subcommand)."""
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    try:
+        return cli.main(argv)
+    except KeyboardInterrupt:  # a failure of this test, not an interrupted test session
+        pytest.fail("KeyboardInterrupt escaped cli.main")
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(capsys, monkeypatch):
+    assert main_interrupted(monkeypatch, ["search", "--dry-run"]) == 130
+    assert capsys.readouterr().err == "diffnas: interrupted\n"
+
+
+def test_ctrl_c_with_debug_shows_the_traceback(capsys, monkeypatch):
+    assert main_interrupted(monkeypatch, ["search", "--debug"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyboardInterrupt" in err
+    assert err.splitlines()[-1] == "diffnas: interrupted"

@@ -41,6 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
+        return _run(argv, debug)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the loops (they stop at a step boundary themselves): while the subcommands
+        # import torch and matplotlib, or between steps of a command
+        if debug:
+            traceback.print_exc()
+        print("diffnas: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str], debug: bool) -> int:
+    try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
@@ -56,9 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(e)
         print(f"diffnas: error: {' '.join(message.split(chr(10)))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("diffnas: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
