@@ -324,8 +324,6 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 _plot_curves(run_dir)
             if state["early_stop"] and rank == 0:
                 print(f"diffnas: {state['early_stop']}", file=sys.stderr)
-            if distributed.stop_together(stop) and state["epoch"] < cfg.epochs and not state["early_stop"]:
-                return stopped(f"after epoch {epoch + 1}")   # a signal during the metrics or the save
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     warning = collapse_warning(genotype)
