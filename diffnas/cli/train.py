@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--run-dir", dest="run_dir")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
-    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch (quick runs)")
+    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch and test batches (quick runs)")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
     a("--no-plots", dest="plots", action="store_const", const=False)
