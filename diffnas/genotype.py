@@ -249,7 +249,11 @@ def random_genotype(seed: int, nodes: int = 4, ops: Sequence[str] = PRIMITIVES) 
 
 
 def _looks_like_path(spec: str, path: Path) -> bool:
-    if "/" in spec or "\\" in spec or spec.lower().endswith((".json", ".txt")):
+    """A file name (.json, .txt), a folder that exists, or text with a path separator that is not
+    code-like (no brackets or quotes)."""
+    if spec.lower().endswith((".json", ".txt")):
+        return True
+    if ("/" in spec or "\\" in spec) and not any(ch in spec for ch in "()[]'\""):
         return True
     try:
         return path.is_dir()
@@ -261,7 +265,7 @@ def _genotype_file(spec: str) -> Path | None:
     """The file a spec names: the file itself, a run folder's genotype.json, or a pipeline folder's
     search/genotype.json; None when the spec is no path at all. A path that names nothing usable
     is a GenotypeError saying what is there instead."""
-    path = Path(spec).expanduser()
+    path = Path(spec)
     try:
         if path.is_file():
             return path

@@ -97,6 +97,12 @@ def test_load_says_what_is_wrong_with_a_path(tmp_path, monkeypatch, spec, messag
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize("spec", ["~0", "__import__('os').system('ls /tmp')", "a/b(c)"])
+def test_load_treats_code_like_text_as_no_path(spec):
+    with pytest.raises(GenotypeError, match="is neither a known name"):
+        G.load(spec)
+
+
 @pytest.mark.parametrize("spec", ["darts_v2", "DARTS-V2", "dartsv2", "Darts_V2", "DARTS_V3"])
 def test_load_suggests_the_published_name(spec):
     with pytest.raises(GenotypeError, match=r"is neither a known name \(did you mean 'DARTS_V2'\?\)"):
