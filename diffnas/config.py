@@ -75,8 +75,8 @@ class SearchConfig:
     seed: int = _f(2, min=0)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
     run_dir: str | None = _f(None)              # default runs/search-<time>
-    max_steps: int = _f(0, min=0)               # cap on steps per epoch (0: whole epoch); dry runs
-    compile: bool = _f(True)                    # fast path on CUDA (eager otherwise)
+    max_steps: int = _f(0, min=0)               # cap on steps per epoch and validation batches (0: all); dry runs
+    compile: bool = _f(True)                    # torch.compile fast path on CUDA (CPU: eager, silently)
     precision: str = _f("fp32", choices=("fp32", "bf16"))
     deterministic: bool = _f(False)
     plots: bool = _f(True)                      # figures at the end and curves every epoch
@@ -113,8 +113,8 @@ class TrainConfig:
     seed: int = _f(0, min=0)
     device: str = _f("auto")
     run_dir: str | None = _f(None)
-    max_steps: int = _f(0, min=0)
-    compile: bool = _f(True)
+    max_steps: int = _f(0, min=0)               # cap on steps per epoch and test batches (0: all); dry runs
+    compile: bool = _f(True)                    # torch.compile of the network on CUDA (CPU: eager)
     precision: str = _f("fp32", choices=("fp32", "bf16"))
     deterministic: bool = _f(False)
     plots: bool = _f(True)

@@ -72,8 +72,7 @@ class TrainResult:
 
 def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
     """A TrainConfig from the setting's defaults plus overrides (the setting's values first, then yours)."""
-    if setting not in SETTING_DEFAULTS:
-        raise ConfigError(f"setting: {setting!r} is not one of {', '.join(SETTING_DEFAULTS)}")
+    config_lib.check_choice("setting", setting, SETTING_DEFAULTS)
     return config_lib.from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
 
 

@@ -271,11 +271,15 @@ def search_on(dataset: str, data_dir: Path) -> list[str]:
 
 
 def test_unknown_or_missing_dataset(tmp_path, capsys):
-    fails(capsys, search_on("cifar11", tmp_path), "unknown dataset 'cifar11'; known: digits, cifar10")
+    fails(capsys, search_on("cifar11", tmp_path), "dataset: 'cifar11' is not one of digits, cifar10")
     fails(capsys, search_on("cifar10", tmp_path / "nodir"),
-          f"cifar10: {tmp_path / 'nodir'} has no cifar-10-batches-py/data_batch_1",
+          f"cifar10: --data-dir {tmp_path / 'nodir'}: no such folder",
           f"try `diffnas download cifar10 --data-dir {tmp_path / 'nodir'}`")
-    fails(capsys, search_on("imagefolder", tmp_path / "nodir"), f"imagefolder: {tmp_path / 'nodir'} has no train/")
+    fails(capsys, search_on("imagefolder", tmp_path / "nodir"),
+          f"imagefolder: --data-dir {tmp_path / 'nodir'}: no such folder")
+    write_cifar10(tmp_path)   # a folder that exists but lacks a file
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    fails(capsys, search_on("cifar10", tmp_path), f"{tmp_path / 'cifar-10-batches-py' / 'data_batch_3'}: no such file")
 
 
 def test_cut_pickle(tmp_path, capsys):
@@ -335,8 +339,10 @@ def test_image_size_search_train_and_evaluate_end_to_end(tmp_path, capsys):
     assert cli.main(["search", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "8", *small,
                      "--run-dir", str(tmp_path / "s")]) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "s" / "config.json").read_text())["image_size"] == 8
+    # batch 8: the one test batch --max-steps 1 allows covers the whole test split, as evaluate does
     assert cli.main(["train", "--dataset", "imagefolder", "--data-dir", str(data), "--image-size", "8", *small,
-                     "--genotype", str(tmp_path / "s"), "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
+                     "--batch-size", "8", "--genotype", str(tmp_path / "s"),
+                     "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
     capsys.readouterr()
     # evaluate reads the folder with the run's image_size (the mixed folder cannot be read without it)
     assert cli.main(["evaluate", str(tmp_path / "t"), "--json"]) == 0, capsys.readouterr().err

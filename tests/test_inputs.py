@@ -149,11 +149,9 @@ def test_choice_typos(capsys, argv, message):
     assert not Path("runs").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="train.train_config checks the setting itself; it should call "
-                                       "config.check_choice('setting', setting, SETTING_DEFAULTS)")
 def test_setting_typo_on_the_command_line(capsys):
-    fails(capsys, ["train", "--setting", "ImageNet"], "setting: 'ImageNet' is not one of cifar, imagenet, "
-                                                      "tiny-imagenet (did you mean 'imagenet'?)")
+    fails(capsys, ["train", "--setting", "ImageNet"], "setting: 'ImageNet' is not one of cifar, tiny-imagenet, "
+                                                      "imagenet (did you mean 'imagenet'?)")
 
 
 def choice_fields():
