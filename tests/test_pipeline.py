@@ -257,3 +257,13 @@ def test_train_genotype_takes_a_pipeline_folder(finished, tmp_path):
             "--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--no-plots", "--run-dir", str(tmp_path / "t")]
     assert cli.main(argv) == 0
     assert G.load(str(tmp_path / "t" / "genotype.json")) == G.load(str(finished / "search" / "genotype.json"))
+
+
+def test_bare_cutout_flag_means_16_in_run_as_in_train():
+    from diffnas.cli import build_parser
+    from diffnas.cli.run import train_flag_values
+
+    parser = build_parser()
+    for argv, expected in ((["run", "--cutout"], 16), (["run", "--cutout", "8"], 8), (["run"], None)):
+        assert train_flag_values(parser.parse_args(argv)).get("cutout") == expected
+    assert parser.parse_args(["train", "--cutout"]).cutout == 16

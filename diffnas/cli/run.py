@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--train-seed", dest="train_seed", type=int)
     a("--auxiliary", type=float, help="auxiliary loss weight in training (default 0.4)")
     a("--drop-path", dest="drop_path", type=float, help="final drop-path probability (default 0.2)")
-    a("--cutout", type=int, help="cutout size in training (default 16)")
+    a("--cutout", type=int, nargs="?", const=16, help="cutout square side in training, in pixels of a 32x32 image "
+                                                     "(default and bare --cutout: 16; 0: off), as train's")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted pipeline with its saved configuration "
                                          "(a complete one is only reported)")
     a("--dry-run", action="store_true", help="tiny synthetic pipeline in seconds")
