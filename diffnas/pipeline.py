@@ -24,6 +24,7 @@ from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
+from .runlog import missing_folders
 from .search import SearchResult, default_run_dir, search
 from .train import TrainResult, train
 from .train import train_config as setting_config
@@ -147,7 +148,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     if not resume:
         refuse_existing(run_dir)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it
-    created = _missing_folders(run_dir)
+    created = missing_folders(run_dir)
     if distributed.is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         text = json.dumps(pipeline_config(search_cfg, train_cfg), indent=1) + "\n"
@@ -202,16 +203,6 @@ def _resume_hint(stage: str, run_dir: Path) -> None:
     if distributed.is_main():
         print(f"diffnas: that was the {stage} stage of the pipeline in {run_dir}; resume the pipeline with: "
               f"diffnas run --resume {run_dir}", file=sys.stderr)
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """`path` and its parents up to the first that exists, deepest first."""
-    missing = []
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        missing.append(folder)
-    return missing
 
 
 def summary_table(summary: dict[str, Any]) -> str:

@@ -28,10 +28,10 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
         reload()
         state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
         if announce:
-            print(f"diffnas: {error}; rolled back to epoch {state['epoch']} with lr x{state['lr_scale']}",
-                  file=sys.stderr)
+            print(f"diffnas: {error}; rolled back to the start of epoch {state['epoch'] + 1} "
+                  f"with lr x{state['lr_scale']}", file=sys.stderr)
         return
-    last = (f"last good checkpoint: {ckpt_path} (epoch {state['epoch']})" if ckpt_path.is_file()
+    last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
             else "no checkpoint was written yet")
     raise NumericalError(f"{error}; run stopped, {last}") from None
 

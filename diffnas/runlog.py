@@ -33,7 +33,7 @@ class RunLog:
         self.progress_enabled = progress and enabled
         self._tb = None
         # what this RunLog is about to create: run_dir and its missing parents (deepest first), tb/
-        self.created: list[Path] = _missing_folders(self.run_dir) if enabled else []
+        self.created: list[Path] = missing_folders(self.run_dir) if enabled else []
         self._tb_created = enabled and tensorboard and not (self.run_dir / "tb").exists()
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def progress_postfix(totals: list[float], world: int, seconds: float) -> dict[st
     return {"loss": f"{loss / n:.3f}", "acc": f"{correct / n:.3f}", "img_s": f"{n * world / max(seconds, 1e-9):.0f}"}
 
 
-def _missing_folders(path: Path) -> list[Path]:
+def missing_folders(path: Path) -> list[Path]:
     """`path` and its parents up to the first that exists, deepest first."""
     missing = []
     for folder in (path, *path.parents):

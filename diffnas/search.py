@@ -137,7 +137,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
-    if resume is None and (run_dir / "checkpoint.pt").exists():
+    if resume is None and ((run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()):
         raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
                           f"`diffnas search --resume {run_dir}` or choose another --run-dir")
     device = distributed.device_for(resolve_device(cfg.device))
@@ -181,7 +181,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     ckpt_path = run_dir / "checkpoint.pt"
     # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
-             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": ""}
+             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": "",
+             "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
 
     def save_checkpoint() -> None:
         # running sums of the ranks, so that a resume with any number of ranks continues them
@@ -208,7 +209,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         if resume is not None and ckpt_path.is_file():
             load_checkpoint()
             log.truncate_metrics(state["epoch"])
-            complete = state["epoch"] >= cfg.epochs and not state["early_stop"]
+            complete = state["epoch"] >= cfg.epochs or bool(state["early_stop"])
             if rank == 0 and state["early_stop"]:
                 print(f"diffnas: {run_dir} ended early ({state['early_stop']}); nothing more to search",
                       file=sys.stderr)
@@ -248,7 +249,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
 
     def stopped(where: str) -> SearchResult:
         """Save the position in `state`, say how to go on, and return the interrupted result."""
-        state["seconds"] = time.time() - start_time
+        state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
         distributed.sync_buffers(supernet)
         save_checkpoint()
         log.close()
@@ -266,7 +267,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 group["lr"] = cfg.alpha_lr * state["lr_scale"]
             xi = lr if cfg.xi is None else cfg.xi   # the original unrolls with the current lr
             update_arch = epoch >= cfg.warmup_epochs
-            epoch_start = time.time()
+            epoch_start = time.time() - state["epoch_seconds"]  # a resumed epoch counts its first part
             bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
                                desc=f"search {epoch + 1}/{cfg.epochs}")
             pairs = zip(train_b.epoch(epoch, state["step"]), val_b.epoch(epoch, state["step"]))
@@ -283,7 +284,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                         break
             except NumericalError as e:
                 bar.close()
-                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint)  # or raises
+                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint, rank == 0)  # or raises
                 continue
             bar.close()
             if distributed.stop_together(stop):
@@ -309,7 +310,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             metrics.append(row)
             log.metrics(row, epoch + 1)
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
-            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time)
+            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
+                         epoch_seconds=0.0)
             if cfg.max_skips and skip_count(genotype) > cfg.max_skips:   # saved, so a resume stops too
                 state["early_stop"] = (f"early stop at epoch {epoch + 1}: a normal cell has more than "
                                        f"{cfg.max_skips} skip_connect")

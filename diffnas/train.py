@@ -199,7 +199,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(run_dir)}, base=cfg)
     ckpt_path = run_dir / "checkpoint.pt"
-    if resume is None and ckpt_path.exists():
+    if resume is None and (ckpt_path.exists() or (run_dir / "config.json").exists()):
         raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
                           f"`diffnas train --resume {run_dir}` or choose another --run-dir")
     if genotype is None:
@@ -341,7 +341,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                         break
             except NumericalError as e:
                 bar.close()
-                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint)  # or raises
+                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint, rank == 0)  # or raises
                 continue
             bar.close()
             if distributed.stop_together(stop):
@@ -365,7 +365,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
                          epoch_seconds=0.0)
             save_checkpoint()
-            if distributed.stop_together(stop):
+            if epoch + 1 < cfg.epochs and distributed.stop_together(stop):   # after the last epoch: finish
                 log.close()
                 if rank == 0:
                     print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; "

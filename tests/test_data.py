@@ -10,6 +10,7 @@ import itertools
 import math
 import io
 import os
+import time
 import pickle
 import tarfile
 import zipfile
@@ -599,8 +600,12 @@ def test_cache_second_load_reads_the_cache(tmp_path, cache_folder, monkeypatch, 
     assert f"diffnas: {name}: decoded images from cache ({cached})" in capsys.readouterr().err
     with np.load(cached, allow_pickle=False) as npz:  # no pickles inside
         assert set(npz.files) == {"images", "labels", "classes"} and npz["classes"].dtype.kind == "U"
-    other = load_dataset(name, data, image_size=8)  # another image_size is another entry
-    assert other.shape == (3, 8, 8) and len(list(cache_folder.iterdir())) == 1  # the older one replaced
+    other = load_dataset(name, data, image_size=8)  # another image_size is another entry, kept beside it
+    assert other.shape == (3, 8, 8) and len(list(cache_folder.iterdir())) == 2
+    with monkeypatch.context() as m:   # both sizes now load without decoding (search at one, train at another)
+        _no_decoding(m)
+        _same(load_dataset(name, data), first)
+        _same(load_dataset(name, data, image_size=8), other)
 
 
 @pytest.mark.parametrize("change", ["touch", "add", "remove", "rewrite"])
@@ -626,7 +631,8 @@ def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatc
     if change == "rewrite":
         assert (ds.train.images[-2] == 7).all()  # train: cat 0, cat 1, dog 0, dog 1
     load_dataset("imagefolder", data)
-    assert calls == [1]  # and the new decode is cached in turn
+    assert calls == [1]  # and the new decode is cached in turn, replacing the stale file
+    assert len(list(cache_folder.glob("*.npz"))) == 1
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong_labels"])
@@ -1130,3 +1136,18 @@ def test_subset_takes_rows():
     idx = torch.tensor([3, 1, 4])
     part = subset(split, idx)
     assert torch.equal(part.labels, idx) and torch.equal(part.images, split.images[idx])
+
+
+def test_temp_files_of_killed_cache_writers_are_removed_once_old(tmp_path, cache_folder):
+    data = tmp_path / "data"
+    write_image_folder(data)
+    load_dataset("imagefolder", data)
+    [cached] = cache_folder.glob("*.npz")
+    prefix = cached.name.rsplit("-", 1)[0]
+    old, fresh = cache_folder / f".{prefix}-0.a.tmp", cache_folder / f".{prefix}-0.b.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"partial")
+    os.utime(old, (time.time() - 2 * 24 * 3600,) * 2)
+    write_image(data / "test" / "cat" / "9.png", np.zeros((3, 6, 5), np.uint8))   # a miss: the next load writes
+    load_dataset("imagefolder", data)
+    assert not old.exists() and fresh.exists()   # a fresh one may belong to a writer still at work

@@ -250,10 +250,10 @@ def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_p
     assert cli.main(["search", *NAN_ARGS, "--warmup-epochs", "1", "--alpha-lr", "1e30", "--nan-rollback", "1",
                      "--run-dir", str(run)]) == 2
     err = capsys.readouterr().err.replace("\r", "\n")
-    assert err.count("; rolled back to epoch 1 with lr x0.5") == 1
+    assert err.count("; rolled back to the start of epoch 2 with lr x0.5") == 1
     line = error_line(err)
     assert line.startswith("diffnas: error: non-finite ") and " at epoch 2 step " in line
-    assert line.endswith(f"; run stopped, last good checkpoint: {run / 'checkpoint.pt'} (epoch 1)")
+    assert line.endswith(f"; run stopped, last good checkpoint: {run / 'checkpoint.pt'} (after epoch 1)")
     state = saved(run)
     assert state["epoch"] == 1 and state["step"] == 0
     tensors = [*state["supernet"].values(), *state["arch"].values()]
@@ -279,7 +279,7 @@ def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, 
     run = tmp_path / "run"
     assert cli.main(["search", *NAN_ARGS, "--nan-rollback", "2", "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err.replace("\r", "\n")
-    assert "non-finite training loss at epoch 2 step 2; rolled back to epoch 1 with lr x0.5" in err
+    assert "non-finite training loss at epoch 2 step 2; rolled back to the start of epoch 2 with lr x0.5" in err
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     cfg = search_config("darts-1st", **{**TINY, "epochs": 2, "max_steps": 2})
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -338,7 +338,9 @@ def test_a_run_stopped_by_max_skips_resumes_to_the_same_result(tmp_path, monkeyp
         again = search(search_config("darts-1st", epochs=epochs), resume=run)
         assert f"diffnas: {run} ended early ({stop}); nothing more to search" in capsys.readouterr().err
         assert steps["n"] == 0 and again.genotype == first.genotype and torch.equal(again.history, first.history)
+        assert again.metrics == first.metrics   # the saved rows, as a complete run returns them
     assert saved(run)["epoch"] == 1 and len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3   # nothing more will run: not rewritten
     assert G.from_json((run / "genotype.json").read_text()) == first.genotype
 
 
@@ -414,3 +416,19 @@ def test_resume_of_a_search_killed_before_its_first_checkpoint_starts_over(tmp_p
         in capsys.readouterr().err
     assert_same_result(reference, run)
     assert len((run / "genotypes.jsonl").read_text().splitlines()) == TINY["epochs"]
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_a_fresh_run_into_a_folder_killed_before_its_first_checkpoint_is_refused(tmp_path, capsys, command):
+    """A folder with config.json but no checkpoint yet is a run (killed during its first epoch): a fresh
+    run there would append to its metrics; it is refused, and --resume starts it over."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    argv = [command, "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--epochs", "1",
+            "--max-steps", "1", "--batch-size", "8", "--no-plots", "--run-dir", str(run)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{run} holds a run already" in err and f"diffnas {command} --resume {run}" in err
+    assert (run / "metrics.jsonl").read_text() == '{"epoch": 1}\n' and not (run / "checkpoint.pt").exists()

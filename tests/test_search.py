@@ -2,6 +2,7 @@ import importlib
 import json
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -191,3 +192,23 @@ def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         search(search_config("darts-1st"), resume=path)
     assert path.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path, monkeypatch):
+    """The metrics row of a resumed epoch reports the seconds before the stop plus after the resume."""
+    real = search_mod.search_step
+
+    def slow_step_then_signal(*args, **kwargs):
+        out = real(*args, **kwargs)
+        time.sleep(0.5)   # epoch 1's first step: at least 0.5 s before the stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(search_mod, "search_step", slow_step_then_signal)
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, warmup_epochs=0, run_dir=str(tmp_path / "cut"))
+    assert search(cfg).interrupted
+    before = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]["epoch_seconds"]
+    assert before >= 0.5
+    monkeypatch.setattr(search_mod, "search_step", real)
+    resumed = search(search_config("darts-1st", **{**TINY, "epochs": 1}), resume=tmp_path / "cut")
+    assert resumed.metrics[0]["seconds"] >= before

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
-import dataclasses
 import math
+import os
 import shutil
+import signal
 
 import pytest
 import torch
@@ -132,7 +134,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tmp_path, 
     ckpt = tmp_path / "nan" / "checkpoint.pt"
     with pytest.raises(NumericalError, match="epoch 2 step 1.*last good checkpoint") as info:
         train(tiny(tmp_path, "nan"))
-    assert str(info.value).endswith(f"; run stopped, last good checkpoint: {ckpt} (epoch 1)")  # as the search says
+    assert str(info.value).endswith(f"; run stopped, last good checkpoint: {ckpt} (after epoch 1)")  # as the search says
     saved = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)["state"]
     assert saved["epoch"] == 1 and all(torch.isfinite(v).all() for v in saved["model"].values()
                                        if v.is_floating_point())
@@ -143,7 +145,7 @@ def test_nan_rollback_reloads_and_continues_with_half_the_lr(tmp_path, monkeypat
     r = train(tiny(tmp_path, "rollback", nan_rollback=1))
     err = capsys.readouterr().err
     # the search's words (diffnas.recovery): the epoch is the checkpoint's, epochs done
-    assert "non-finite loss at epoch 2 step 1; rolled back to epoch 1 with lr x0.5" in err
+    assert "non-finite loss at epoch 2 step 1; rolled back to the start of epoch 2 with lr x0.5" in err
     assert [row["epoch"] for row in r.metrics] == [1, 2]
     assert r.metrics[1]["lr"] == pytest.approx(lr_at(1, tiny(tmp_path, "x")) / 2) and math.isfinite(r.test_loss)
     saved = torch.load(tmp_path / "rollback" / "checkpoint.pt", weights_only=True)["state"]
@@ -439,3 +441,21 @@ def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"diffnas: error: run_dir: {path} is a file, not a folder\n"
     assert path.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_a_signal_after_the_last_epoch_is_saved_finishes_the_run(tmp_path, monkeypatch):
+    """All epochs are done once the last checkpoint is written: a stop arriving then must not leave the
+    run 'interrupted' without result.json (exit 0, as the search does)."""
+    real = checkpoint.save
+    saves = {"n": 0}
+
+    def save_then_signal(*args, **kwargs):
+        real(*args, **kwargs)
+        saves["n"] += 1
+        if saves["n"] == TINY["epochs"]:   # the last epoch's checkpoint
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_signal)
+    result = train(tiny(tmp_path, "r"))
+    assert result.exit_code == 0 and len(result.metrics) == TINY["epochs"]
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["test_acc"] == result.test_acc

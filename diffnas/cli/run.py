@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
 from ..errors import ConfigError
 from .options import flag_values, refuse_changes, search_config_from_args
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides
+
+if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the command runs
+    from ..pipeline import PipelineResult
 
 TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channels": "channels",
                "train_batch_size": "batch_size", "train_max_steps": "max_steps", "train_seed": "seed",
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     return report(run_pipeline(search_cfg, train_cfg, run_dir))
 
 
-def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: dict[str, Any]):
+def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: dict[str, Any]) -> PipelineResult:
     """Continue the pipeline in args.resume with its saved configuration and the resumable changes
     typed now (flags or --config); any other change is a one-line ConfigError."""
     from ..config import SearchConfig
@@ -128,7 +131,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     return run_pipeline(search_cfg, train_cfg, run_dir, resume=True)
 
 
-def report(result) -> int:
+def report(result: PipelineResult) -> int:
     from ..pipeline import summary_table
 
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -24,10 +25,12 @@ from pathlib import Path
 import numpy as np
 import PIL
 
+from ..distributed import is_main
 from ..errors import DataError
 
 VERSION = 1  # bump when formats.read_images decodes differently: every older cache file misses
 ENV = "DIFFNAS_CACHE_DIR"
+TMP_MAX_AGE = 24 * 3600  # seconds after which a temp file left by a killed writer is removed
 
 
 def cache_dir() -> Path | None:
@@ -61,6 +64,12 @@ def cache_key(root: Path, files: Sequence[Path], image_size: int, rgb: bool) -> 
     return (hashlib.sha256(folder.encode()).hexdigest()[:16], hashlib.sha256(payload.encode()).hexdigest()[:32])
 
 
+def _notice(text: str) -> None:
+    """One line on stderr, from the main process only (every torchrun rank loads the data)."""
+    if is_main():
+        print(f"diffnas: {text}", file=sys.stderr)
+
+
 def _read(path: Path, n: int, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray | None:
     """The cached images if `path` holds images for exactly this listing, else None (with a notice if broken)."""
     try:
@@ -69,17 +78,17 @@ def _read(path: Path, n: int, labels: np.ndarray, classes: Sequence[str]) -> np.
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
-        print(f"diffnas: ignoring unreadable cache file {path} ({type(e).__name__}: {e})", file=sys.stderr)
+        _notice(f"ignoring unreadable cache file {path} ({type(e).__name__}: {e})")
         return None
     if not (images.dtype == np.uint8 and images.ndim == 4 and len(images) == n
             and np.array_equal(stored_labels, labels) and stored_classes.tolist() == list(classes)):
-        print(f"diffnas: ignoring cache file {path}: it does not match the folder", file=sys.stderr)
+        _notice(f"ignoring cache file {path}: it does not match the folder")
         return None
     return images
 
 
 def _write(path: Path, images: np.ndarray, labels: np.ndarray, classes: Sequence[str], stale: str) -> None:
-    """Write atomically; remove older files of the same folder (`stale` glob). Failures only print a notice."""
+    """Write atomically; remove older files of the same folder and size (`stale`: their glob, without .npz). Failures only print a notice."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,12 +98,14 @@ def _write(path: Path, images: np.ndarray, labels: np.ndarray, classes: Sequence
             np.savez(f, images=images, labels=labels, classes=np.asarray(list(classes), dtype=str))
         os.replace(tmp, path)
         tmp = None
-        for old in path.parent.glob(stale):
+        for old in path.parent.glob(f"{stale}.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
+        for old in path.parent.glob(f".{stale}.*.tmp"):   # left by a writer that was killed
+            if time.time() - old.stat().st_mtime > TMP_MAX_AGE:
+                old.unlink(missing_ok=True)
     except OSError as e:
-        print(f"diffnas: could not write the decoded-image cache {path} ({e.strerror or e}); "
-              f"set {ENV}=off to stop trying", file=sys.stderr)
+        _notice(f"could not write the decoded-image cache {path} ({e.strerror or e}); set {ENV}=off to stop trying")
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -111,11 +122,14 @@ def decoded(name: str, root: Path, files: Sequence[Path], labels: np.ndarray, cl
     if folder is None:
         return decode()
     root_hash, key = cache_key(root, files, image_size, rgb)
-    path = folder / f"{name}-{root_hash}-{key}.npz"
+    # one file per (folder, size, channels): a folder read at two sizes keeps both; a changed folder
+    # replaces its file of that size
+    prefix = f"{name}-{root_hash}-s{image_size}{'rgb' if rgb else 'any'}"
+    path = folder / f"{prefix}-{key}.npz"
     images = _read(path, len(labels), labels, classes)
     if images is not None:
-        print(f"diffnas: {name}: decoded images from cache ({path})", file=sys.stderr)
+        _notice(f"{name}: decoded images from cache ({path})")
         return images
     images = decode()
-    _write(path, images, labels, classes, stale=f"{name}-{root_hash}-*.npz")
+    _write(path, images, labels, classes, stale=f"{prefix}-*")
     return images

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..distributed import is_main
 from ..errors import DataError
 from .augment import resized_shape
 
@@ -366,8 +367,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         labels += [index[sub.name]] * len(files)
     if others:
         others.sort()
-        print(f"diffnas: {folder}: left out {len(others)} {'entry' if len(others) == 1 else 'entries'} that "
-              f"are not image files in class folders, e.g. {others[0]}", file=sys.stderr)
+        if is_main():   # every torchrun rank lists the folder; one says so
+            print(f"diffnas: {folder}: left out {len(others)} {'entry' if len(others) == 1 else 'entries'} that "
+                  f"are not image files in class folders, e.g. {others[0]}", file=sys.stderr)
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
