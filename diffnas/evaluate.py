@@ -32,7 +32,10 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     path = Path(checkpoint_path)
     if path.is_dir():
         # a `diffnas run` folder holds the training run in train/
-        pipeline = not (path / "checkpoint.pt").exists() and (path / "train" / "checkpoint.pt").is_file()
+        pipeline = not (path / "checkpoint.pt").exists() and (path / "search").is_dir()
+        if pipeline and not (path / "train" / "checkpoint.pt").is_file():
+            raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
+                                  f"continue it with `diffnas run --resume {path}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
     state = checkpoint.load(path)
     missing = [k for k in ("model", "config", "genotype", "input_shape", "classes") if k not in state]

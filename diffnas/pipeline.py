@@ -24,7 +24,7 @@ from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
-from .runlog import missing_folders
+from .runlog import check_run_dir, missing_folders
 from .search import SearchResult, default_run_dir, search
 from .train import TrainResult, train
 from .train import train_config as setting_config
@@ -145,6 +145,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     if resume and (run_dir / "summary.json").is_file():
         return _complete(run_dir)
+    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     if not resume:
         refuse_existing(run_dir)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it

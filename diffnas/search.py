@@ -208,6 +208,11 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     try:
         if resume is not None and ckpt_path.is_file():
             load_checkpoint()
+            if saved_epochs is not None and cfg.epochs < min(saved_epochs, state["epoch"] + (state["step"] > 0)):
+                raise ConfigError(f"epochs: {cfg.epochs} given, but {run_dir} has run {state['epoch']} of its "
+                                  f"{saved_epochs} epochs"
+                                  + (f" and started epoch {state['epoch'] + 1}" if state["step"] else "")
+                                  + "; --epochs on resume can only extend a run, not shorten it")
             log.truncate_metrics(state["epoch"])
             complete = state["epoch"] >= cfg.epochs or bool(state["early_stop"])
             if rank == 0 and state["early_stop"]:
@@ -220,7 +225,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 if saved_epochs is not None and saved_epochs != cfg.epochs:
                     print(f"diffnas: epochs changed from {saved_epochs} to {cfg.epochs}: the cosine lr schedule is "
                           f"recomputed for {cfg.epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run "
-                          f"so far followed it for {saved_epochs})", file=sys.stderr)
+                          f"so far followed the {saved_epochs}-epoch schedule)", file=sys.stderr)
                 where = "validation" if state["step"] >= steps else f"step {state['step']}"
                 print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
             if not complete and saved_epochs is not None and saved_epochs != cfg.epochs:

@@ -119,6 +119,9 @@ def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(t
     monkeypatch.undo()   # the signal (and the guard, set again)
     guard_training(monkeypatch)
 
+    # evaluate before any training says how to go on, not "no checkpoint there"
+    assert cli.main(["evaluate", str(run)]) == 2
+    assert f"continue it with `diffnas run --resume {run}`" in capsys.readouterr().err
     assert cli.main(["run", "--resume", str(run)]) == 0
     trained = train_config_of(run)
     assert {k: trained[k] for k in TRAIN_VALUES} == TRAIN_VALUES
@@ -267,3 +270,11 @@ def test_bare_cutout_flag_means_16_in_run_as_in_train():
     for argv, expected in ((["run", "--cutout"], 16), (["run", "--cutout", "8"], 8), (["run"], None)):
         assert train_flag_values(parser.parse_args(argv)).get("cutout") == expected
     assert parser.parse_args(["train", "--cutout"]).cutout == 16
+
+
+def test_a_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "taken"
+    path.write_text("mine")
+    assert cli.main(["run", *TINY, "--run-dir", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"diffnas: error: run_dir: {path} is a file, not a folder\n" and path.read_text() == "mine"

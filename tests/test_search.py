@@ -174,11 +174,18 @@ def test_resuming_a_finished_search_says_so_and_extending_it_says_the_schedule_c
     longer = search(search_config("darts-1st", epochs=3), resume=run)
     err = capsys.readouterr().err
     assert ("diffnas: epochs changed from 2 to 3: the cosine lr schedule is recomputed for 3 epochs from epoch 3 "
-            "on (the epochs run so far followed it for 2)") in err
+            "on (the epochs run so far followed the 2-epoch schedule)") in err
     assert steps["n"] == TINY["max_steps"] and longer.history.shape[0] == 4
     assert json.loads((run / "config.json").read_text())["epochs"] == 3   # a later resume knows
     search(search_config("darts-1st"), resume=run)
     assert "is complete (3/3 epochs)" in capsys.readouterr().err
+    # --epochs below the epochs done cannot shorten it: refused, nothing rewritten
+    from diffnas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^epochs: 1 given, but {run} has run 3 of its 3 epochs; --epochs on "
+                                          "resume can only extend a run, not shorten it$"):
+        search(search_config("darts-1st", epochs=1), resume=run)
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
 
 
 def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path):

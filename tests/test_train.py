@@ -17,7 +17,7 @@ from formats_fixtures import write_image_folder
 
 from diffnas import checkpoint, cli
 from diffnas.config import TrainConfig, from_dict
-from diffnas.errors import CheckpointError, DataError, GenotypeError, NumericalError
+from diffnas.errors import CheckpointError, ConfigError, DataError, GenotypeError, NumericalError
 from diffnas.evaluate import evaluate
 from diffnas.genotype import Cell, CellwiseGenotype, load
 from diffnas.train import drop_path_at, lr_at, train, train_config
@@ -422,11 +422,19 @@ def test_resuming_a_finished_run_says_so_and_extending_it_says_the_schedule_chan
 
     longer = train(from_dict(TrainConfig, {"epochs": 3}), resume=run)
     assert ("diffnas: epochs changed from 2 to 3: the cosine lr schedule and the drop-path ramp are recomputed "
-            "for 3 epochs from epoch 3 on (the epochs run so far followed them for 2)") in capsys.readouterr().err
+            "for 3 epochs from epoch 3 on (the epochs run so far followed the 2-epoch schedule)"
+            ) in capsys.readouterr().err
     assert steps["n"] == TINY["max_steps"] and [r["epoch"] for r in longer.metrics] == [1, 2, 3]
     assert json.loads((run / "config.json").read_text())["epochs"] == 3   # a later resume knows
     train(TrainConfig(), resume=run)
     assert "is complete (3/3 epochs)" in capsys.readouterr().err
+    # a run stopped in epoch 2 of 3 cannot be cut to 1 epoch: refused, nothing changed
+    part = train(tiny(tmp_path, "part", epochs=3), stop_after=TINY["max_steps"] + 1)
+    assert part.exit_code == 143
+    with pytest.raises(ConfigError, match=f"^epochs: 1 given, but {tmp_path / 'part'} has run 1 of its 3 epochs "
+                                          "and started epoch 2; --epochs on resume can only extend a run"):
+        train(from_dict(TrainConfig, {"epochs": 1}), resume=tmp_path / "part")
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["epochs"] == 3
 
 
 def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path, capsys):
