@@ -26,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{r['checkpoint']} (epoch {r['epoch']}, {r['dataset']}, {r['setting']} setting)")
     print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}")
     print(f"params {r['params_m']:.6f}M (+{r['aux_params'] / 1e6:.6f}M auxiliary head)  "
-          f"multiply-adds {r['madds'] / 1e6:.1f}M")
+          f"multiply-adds {r['madds']:,} ({r['madds'] / 1e6:.1f}M)")
     return 0
