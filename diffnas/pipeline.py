@@ -77,7 +77,10 @@ def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], di
 def train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
     """The training's config: the setting's defaults, the search's SHARED values, then `values`."""
     values = {**{k: getattr(search_cfg, k) for k in SHARED}, **values}
-    return setting_config(values.pop("setting", "cifar"), **values)
+    try:
+        return setting_config(values.pop("setting", "cifar"), **values)
+    except ConfigError as e:   # say where the bad value is: the training's table or --train-* flags
+        raise ConfigError(f"train (the [train] table or --train-* flags): {e}") from None
 
 
 def pipeline_config(search_cfg: SearchConfig, train_cfg: TrainConfig) -> dict[str, Any]:

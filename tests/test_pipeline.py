@@ -278,3 +278,12 @@ def test_a_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     assert cli.main(["run", *TINY, "--run-dir", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"diffnas: error: run_dir: {path} is a file, not a folder\n" and path.read_text() == "mine"
+
+
+def test_a_typo_in_the_train_table_names_the_table(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text("epochs = 1\n[train]\nepoch = 3\n")
+    assert cli.main(["run", "--config", str(tmp_path / "c.toml"), "--dataset", "synthetic",
+                     "--run-dir", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == ("diffnas: error: train (the [train] table or --train-* flags): unknown config "
+                                       "key 'epoch' (did you mean 'epochs'?)\n")
+    assert not (tmp_path / "r").exists()
