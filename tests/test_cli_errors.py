@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import fails
 from formats_fixtures import write_cifar10, write_image, write_image_folder, write_mnist
 from hypothesis import given, settings, strategies as st
 
@@ -31,18 +32,6 @@ def in_tmp(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def fails(capsys, argv: list[str], *expected: str) -> str:
-    """Run the CLI; it must print one line "diffnas: error: ..." holding every `expected` text, exit 2."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("diffnas: error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
-    return err
 
 
 class Evil:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import fails
 
 from diffnas import cli
 from diffnas import config as config_lib
@@ -20,18 +21,6 @@ from diffnas.guard import resolve_device
 def in_tmp(tmp_path, monkeypatch):
     """Default run folders (runs/...) land in the test's folder, never in the repository."""
     monkeypatch.chdir(tmp_path)
-
-
-def fails(capsys, argv: list[str], *expected: str) -> str:
-    """Run the CLI; it must print one line "diffnas: error: ..." holding every `expected` text, exit 2."""
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("diffnas: error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in err, f"{text!r} not in {err!r}"
-    return err
 
 
 # ---------------------------------------------------------------------------------------------
