@@ -3,18 +3,20 @@
 - NaN/Inf in a step (guard.NumericalError): roll back to the last good checkpoint with half the
   learning rates, up to `nan_rollback` times; then stop, naming the last good checkpoint.
 - A resumed run killed before its first checkpoint: nothing to continue, so start it over.
+- A resumed run with its checkpoint loaded: check --epochs, say what happens next, note new epochs.
 
 `state` is the loop's dict of position and bookkeeping; the keys used here are `epoch` (epochs done),
-`rollbacks` and `lr_scale` (the factor on every learning rate).
+`step` (steps done in the current epoch), `rollbacks` and `lr_scale` (the factor on every learning rate).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-from .errors import NumericalError
+from . import config as config_lib
+from .errors import ConfigError, NumericalError
 from .runlog import RunLog
 
 
@@ -43,3 +45,40 @@ def start_over(log: RunLog, announce: bool = True) -> None:
     if announce:
         print(f"diffnas: {log.run_dir} has no checkpoint yet (stopped during its first epoch); starting it over",
               file=sys.stderr)
+
+
+def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: Optional[int], steps: int, *,
+                 recomputed: str, last_pass: str, ended_early: str = "", announce: bool = True) -> bool:
+    """After a resumed run's checkpoint is loaded into `state`: True when nothing is left to run.
+
+    `epochs` is the run's total now, `saved_epochs` the one in its config.json (None: not resumed
+    with a config). Fewer epochs than already run (or started) is a ConfigError; metric rows past the
+    checkpoint are dropped; one line says whether the run is complete, `ended_early` (the reason), or
+    where it goes on (`last_pass`, e.g. "validation", when its steps are done), after a notice that
+    `recomputed` ("the cosine lr schedule is") follows a changed total. A changed total is written to
+    config.json so a later resume goes on to it.
+    """
+    run_dir = log.run_dir
+    if saved_epochs is not None and epochs < min(saved_epochs, state["epoch"] + (state["step"] > 0)):
+        raise ConfigError(f"epochs: {epochs} given, but {run_dir} has run {state['epoch']} of its "
+                          f"{saved_epochs} epochs"
+                          + (f" and started epoch {state['epoch'] + 1}" if state["step"] else "")
+                          + "; --epochs on resume can only extend a run, not shorten it")
+    log.truncate_metrics(state["epoch"])
+    complete = state["epoch"] >= epochs or bool(ended_early)
+    changed = saved_epochs is not None and saved_epochs != epochs and not complete
+    if announce and ended_early:
+        print(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search", file=sys.stderr)
+    elif announce and complete:
+        print(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs); nothing to do "
+              f"— pass --epochs N to extend it", file=sys.stderr)
+    elif announce:
+        if changed:
+            print(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {recomputed} recomputed for "
+                  f"{epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run so far followed the "
+                  f"{saved_epochs}-epoch schedule)", file=sys.stderr)
+        where = last_pass if state["step"] >= steps else f"step {state['step']}"
+        print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
+    if changed:
+        log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"), "epochs": epochs})
+    return complete

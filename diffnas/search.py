@@ -208,30 +208,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     try:
         if resume is not None and ckpt_path.is_file():
             load_checkpoint()
-            if saved_epochs is not None and cfg.epochs < min(saved_epochs, state["epoch"] + (state["step"] > 0)):
-                raise ConfigError(f"epochs: {cfg.epochs} given, but {run_dir} has run {state['epoch']} of its "
-                                  f"{saved_epochs} epochs"
-                                  + (f" and started epoch {state['epoch'] + 1}" if state["step"] else "")
-                                  + "; --epochs on resume can only extend a run, not shorten it")
-            log.truncate_metrics(state["epoch"])
-            complete = state["epoch"] >= cfg.epochs or bool(state["early_stop"])
-            if rank == 0 and state["early_stop"]:
-                print(f"diffnas: {run_dir} ended early ({state['early_stop']}); nothing more to search",
-                      file=sys.stderr)
-            elif rank == 0 and complete:
-                print(f"diffnas: {run_dir} is complete ({state['epoch']}/{cfg.epochs} epochs); nothing to do "
-                      f"— pass --epochs N to extend it", file=sys.stderr)
-            elif rank == 0:
-                if saved_epochs is not None and saved_epochs != cfg.epochs:
-                    print(f"diffnas: epochs changed from {saved_epochs} to {cfg.epochs}: the cosine lr schedule is "
-                          f"recomputed for {cfg.epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run "
-                          f"so far followed the {saved_epochs}-epoch schedule)", file=sys.stderr)
-                where = "validation" if state["step"] >= steps else f"step {state['step']}"
-                print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
-            if not complete and saved_epochs is not None and saved_epochs != cfg.epochs:
-                # the run's config says how many epochs it now runs, so a later resume goes on to them
-                log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"),
-                                               "epochs": cfg.epochs})
+            complete = recovery.continue_run(state, log, cfg.epochs, saved_epochs, steps,
+                                             recomputed="the cosine lr schedule is", last_pass="validation",
+                                             ended_early=state["early_stop"], announce=rank == 0)
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows
                 recovery.start_over(log, rank == 0)
