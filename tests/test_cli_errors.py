@@ -28,10 +28,6 @@ TINY = ["--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--c
 def in_tmp(tmp_path, monkeypatch):
     """Default run folders (runs/...) land in the test's folder, never in the repository."""
     monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Evil:
@@ -379,11 +375,8 @@ def test_images_unfit_for_the_network(tmp_path, capsys, setting, dataset, messag
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A finished tiny search run folder (copy it before changing it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     run = tmp_path_factory.mktemp("cli") / "run"
     assert cli.main(["search", *TINY, "--run-dir", str(run)]) == 0
-    torch.set_num_threads(threads)
     return run
 
 

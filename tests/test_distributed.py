@@ -92,14 +92,6 @@ def launched(tmp_path_factory):
     return out, states, (killed, killed_at)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def assert_states(a: dict, b: dict, atol: float = 0.0, rtol: float = 0.0) -> None:
     assert a.keys() == b.keys()
     for k in a:

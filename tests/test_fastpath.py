@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # tiny convolutions: with a thread per core on a shared machine, OpenMP waiting dominates
+    # conftest.py sets one thread for the whole run; the benchmark scripts run in-process here set
+    # their own (--threads), so every test of this file puts back the one-thread setting
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -85,22 +85,11 @@ sys.exit(main())
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted search (in this process; the same computation as the CLI's)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     run_dir = tmp_path_factory.mktemp("faults") / "full"
     result = search(search_config("darts-1st", **TINY, deterministic=True, plots=False, run_dir=str(run_dir)))
-    torch.set_num_threads(threads)
     assert not result.interrupted
     return run_dir
 

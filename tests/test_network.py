@@ -15,15 +15,6 @@ from diffnas.genotype import KNOWN, Cell, CellwiseGenotype, Genotype, reduction_
 from diffnas.network import build_network, drop_path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny convolutions: one thread avoids oversubscription on small shared CPUs
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------------------------------
 # hand arithmetic, independent of diffnas: parameters and multiply-adds of each piece
 # (a BN with affine weights has 2C parameters; conv layers have no bias)

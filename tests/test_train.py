@@ -30,14 +30,6 @@ TINY = dict(dataset="synthetic", layers=3, channels=4, batch_size=16, epochs=2, 
             drop_path=0.3, genotype="PC_DARTS_CIFAR")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(tmp_path, name, **kw):
     return from_dict(TrainConfig, {**TINY, "run_dir": str(tmp_path / name), **kw})
 
