@@ -9,10 +9,13 @@ Each (workload, path) runs in a fresh process (clean peak memory, no shared comp
 augmented per batch as in the real loops), one `float(loss)` per step as the loops do. The first
 --warmup steps (compilation, allocator warm-up) are not timed; the median of the rest is reported.
 
-Paths: plain = eager per-op supernet; fused = eager with batched edges (diffnas.fused, the
-default); compiled = batched edges + diffnas.fastpath.CompiledStep (torch.compile of the supernet;
+Paths: plain = eager per-op supernet (the library's choice on CPU); fused = eager with batched edges
+(diffnas.fused, the library's choice elsewhere); compiled = batched edges + diffnas.fastpath.CompiledStep (torch.compile of the supernet;
 train: torch.compile of the network, as diffnas.train does). The training network has no mixed
 edges, so its "fused" row is the plain one and is not repeated.
+
+--memory-format (default auto: channels_last on CPU, contiguous on CUDA, as diffnas.tuning decides)
+applies to every path; each record says which it ran.
 
 Records (a list) are appended to benchmarks/results/<device>.json.
 """
@@ -37,7 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffnas import fastpath  # noqa: E402
+from diffnas import fastpath, tuning  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
 from diffnas.config import search_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
@@ -75,13 +78,14 @@ def _sync(device: torch.device) -> None:
 
 
 def search_runner(preset: str, sizes: dict[str, Any], path: str, device: torch.device, precision: str,
-                  steps: int) -> tuple[Any, int, dict[str, Any]]:
+                  steps: int, memory_format: str = "auto") -> tuple[Any, int, dict[str, Any]]:
     """A closure running one search step (architecture + weight step), built as diffnas.search does."""
     cfg = search_config(preset, dataset="synthetic", device=str(device), precision=precision,
                         compile=path == "compiled", detect_anomaly=True, **sizes)
     supernet, arch = build(cfg, 3, 10)
     supernet.set_fused(path != "plain")
     supernet.to(device)
+    tuning.apply_memory_format(supernet, memory_format, device)
     arch.to(device)
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
     a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
@@ -110,12 +114,13 @@ def search_runner(preset: str, sizes: dict[str, Any], path: str, device: torch.d
 
 
 def train_runner(genotype: str, sizes: dict[str, Any], path: str, device: torch.device, precision: str,
-                 steps: int) -> tuple[Any, int, dict[str, Any]]:
+                 steps: int, memory_format: str = "auto") -> tuple[Any, int, dict[str, Any]]:
     """A closure running one training step of diffnas.train (auxiliary head, drop-path, cutout)."""
     cfg = train_config("cifar", genotype=genotype, dataset="synthetic", device=str(device), precision=precision,
                        **sizes)
     model = build_network(genotype_lib.load(genotype), "cifar", cfg.channels, cfg.layers, 10, 3,
                           auxiliary=cfg.auxiliary > 0).to(device)
+    tuning.apply_memory_format(model, memory_format, device)
     model.train()
     forward = torch.compile(model) if path == "compiled" else model
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
@@ -157,14 +162,16 @@ def git_commit() -> str:
 
 
 def measure(workload: str, path: str, device: torch.device, small: bool, steps: int, warmup: int,
-            precision: str) -> dict[str, Any]:
+            precision: str, memory_format: str = "auto", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     kind, name, paper, small_sizes = WORKLOADS[workload]
-    sizes = small_sizes if small else paper
+    sizes = {**(small_sizes if small else paper), **(overrides or {})}
     make = search_runner if kind == "search" else train_runner
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    run, batch, info = make(name, sizes, path, device, precision, warmup + steps)
+    run, batch, info = make(name, sizes, path, device, precision, warmup + steps, memory_format)
+    channels_last = tuning.memory_format(memory_format, device) == torch.channels_last
+    info["memory_format"] = "channels_last" if channels_last else "contiguous"
     step_fn = info.pop("_step_fn", None)
     times = []
     for s in range(warmup + steps):
@@ -198,11 +205,11 @@ def measure(workload: str, path: str, device: torch.device, small: bool, steps: 
 
 
 def table(records: list[dict[str, Any]]) -> str:
-    head = ("workload", "path", "ms/step", "images/s", "epoch s", "run h", "peak MB")
-    rows = [(r["workload"], r["path"], f"{r['ms_per_step']:.1f}", f"{r['images_per_s']:.0f}",
-             f"{r['epoch_seconds']:.0f}", f"{r['run_hours']:.2f}", f"{r['peak_memory_mb']:.0f}") for r in records]
+    head = ("workload", "path", "format", "ms/step", "images/s", "epoch s", "run h", "peak MB")
+    rows = [(r["workload"], r["path"], r.get("memory_format", "contiguous"), f"{r['ms_per_step']:.1f}",
+             f"{r['images_per_s']:.0f}", f"{r['epoch_seconds']:.0f}", f"{r['run_hours']:.2f}", f"{r['peak_memory_mb']:.0f}") for r in records]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)  # noqa: E731
+    line = lambda cells: "  ".join(str(c).rjust(w) if i > 2 else str(c).ljust(w)  # noqa: E731
                                    for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
@@ -217,6 +224,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on CUDA, 3 on CPU)")
     p.add_argument("--warmup", type=int, default=None, help="untimed first steps (default 5 on CUDA, 1 on CPU)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--memory-format", dest="memory_format", default="auto", choices=tuning.MEMORY_FORMATS,
+                   help="weights' and activations' format (auto: channels_last on CPU, contiguous on CUDA)")
+    p.add_argument("--sizes", type=json.loads, default=None,
+                   help='JSON overrides of the workloads\' sizes, e.g. \'{"batch_size": 32, "channels": 8}\'')
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default 1 on CPU: on a shared machine OpenMP waiting swamps tiny "
                         "kernels; 0: torch's default)")
@@ -241,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps if args.steps is not None else (20 if device.type == "cuda" else 3)
     warmup = args.warmup if args.warmup is not None else (5 if device.type == "cuda" else 1)
     if args.child:
-        record = measure(args.child[0], args.child[1], device, small, steps, warmup, args.precision)
+        record = measure(args.child[0], args.child[1], device, small, steps, warmup, args.precision,
+                         args.memory_format, args.sizes)
         print("BENCH-RECORD " + json.dumps(record))
         return 0
 
@@ -252,11 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             if WORKLOADS[workload][0] == "train" and path == "fused":
                 continue   # no mixed edges in the training network: the same as plain
             if args.in_process:
-                record = measure(workload, path, device, small, steps, warmup, args.precision)
+                record = measure(workload, path, device, small, steps, warmup, args.precision,
+                                 args.memory_format, args.sizes)
             else:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--device", str(device), "--steps", str(steps),
                        "--warmup", str(warmup), "--precision", args.precision, "--threads", str(args.threads),
-                       "--child", workload, path] + (["--small"] if small else ["--paper"])
+                       "--memory-format", args.memory_format, "--child", workload, path] + \
+                    (["--small"] if small else ["--paper"]) + (["--sizes", json.dumps(args.sizes)] if args.sizes else [])
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH-RECORD ")]
                 if done.returncode or not lines:
@@ -268,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
                 if notices:
                     record["notices"] = notices
             records.append(record)
-            print(f"{workload:16s} {path:8s} {record['ms_per_step']:9.1f} ms/step", file=sys.stderr, flush=True)
+            print(f"{workload:16s} {path:8s} {record['memory_format']:13s} {record['ms_per_step']:9.1f} ms/step",
+                  file=sys.stderr, flush=True)
     sizes = "small sizes (--small)" if small else "paper sizes"
+    sizes += f", sizes {json.dumps(args.sizes)}" if args.sizes else ""
     print(f"\n{records[0]['device']}, torch {torch.__version__}, {sizes}, {args.precision}, "
           f"median of {steps} steps after {warmup} warm-up\n")
     print(table(records))

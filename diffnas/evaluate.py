@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint
+from . import checkpoint, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
@@ -62,6 +62,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit the network ({str(e).splitlines()[0]})") from None
     model.to(dev)
+    tuning.apply_memory_format(model, cfg.memory_format, dev)   # as the run tested it
 
     # the training run's test transform (resize + centre crop after a random-resized-crop training)
     batches = Batches(ds.test, min(cfg.batch_size, len(ds.test)), ds.mean, ds.std, dev,

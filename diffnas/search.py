@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import arch as arch_lib
-from . import checkpoint, distributed, fastpath, recovery
+from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import SearchConfig
@@ -34,7 +34,8 @@ from .step import StepContext, search_step
 from .supernet import Supernet
 
 # config fields that may change when a run is resumed
-RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback", "bn_groups")
+RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback", "bn_groups",
+             "memory_format", "edges")
 
 
 @dataclass
@@ -166,8 +167,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)
+    supernet.set_fused(tuning.fused_edges(cfg.edges, device))
     supernet = distributed.prepare(supernet, cfg.bn_groups)
     supernet.to(device)
+    tuning.apply_memory_format(supernet, cfg.memory_format, device)
     arch.to(device)
     model = distributed.wrap(supernet, device)   # DDP under torchrun: averages the weight gradients
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)

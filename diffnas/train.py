@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, distributed, recovery
+from . import checkpoint, distributed, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
@@ -40,7 +40,7 @@ from .schedule import lr_at
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
-             "bn_groups")
+             "bn_groups", "memory_format")
 
 # what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
 # train.py). ImageNet: the DARTS paper, appendix A.2.2 (14 cells, 48 channels, 250 epochs, batch 128,
@@ -231,6 +231,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
                           auxiliary=cfg.auxiliary > 0)
     model = distributed.prepare(model, cfg.bn_groups).to(device)
+    tuning.apply_memory_format(model, cfg.memory_format, device)
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     if cfg.compile and device.type == "cuda":

@@ -13,7 +13,7 @@ FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "lay
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
           "threshold", "skip_dropout", "max_skips", "max_steps", "train_portion", "w_lr", "w_lr_min",
           "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback", "bn_groups",
-          "image_size")
+          "image_size", "memory_format", "edges")
 
 
 IMAGE_SIZE_HELP = ("imagefolder, tiny-imagenet: decode every image as N x N, its shorter side resized to N "
@@ -57,6 +57,10 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
+    a("--memory-format", dest="memory_format",
+      help="auto (channels_last on CPU, where oneDNN's depthwise convs are faster) | channels_last | contiguous")
+    a("--edges", help="mixed edges: auto (plain on CPU, fused elsewhere) | fused (batched ops, one BN "
+                      "per stage) | plain (one call per op); the same function either way")
     a("--no-plots", dest="plots", action="store_const", const=False)
     a("--deterministic", action="store_const", const=True)
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")

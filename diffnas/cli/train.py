@@ -17,7 +17,7 @@ FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "e
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
           "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
-          "hue_jitter", "image_size")
+          "hue_jitter", "image_size", "memory_format")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch and test batches (quick runs)")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
+    a("--memory-format", dest="memory_format",
+      help="auto (channels_last on CPU, where oneDNN's depthwise convs are faster) | channels_last | contiguous")
     a("--no-plots", dest="plots", action="store_const", const=False)
     a("--deterministic", action="store_const", const=True)
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
