@@ -2,15 +2,23 @@
 
 Each subcommand lives in its own module exposing `register(subparsers)`, which adds a parser with
 `set_defaults(func=run)`, and `run(args) -> int`.
+
+This module imports nothing heavy at module level (nor does the package, diffnas/__init__.py): both
+entry points, the console script `diffnas` and `python -m diffnas`, import it before `main` runs,
+and Ctrl-C is only handled inside `main`. torch, numpy and matplotlib come in with the subcommands.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import threading
 import traceback
-from typing import NoReturn, Sequence
+from typing import Iterator, NoReturn, Sequence
 
 from ..errors import DiffnasError
 
@@ -43,17 +51,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(argv, debug)
     except KeyboardInterrupt:
-        # Ctrl-C outside the loops (they stop at a step boundary themselves): while the subcommands
-        # import torch and matplotlib, or between steps of a command
+        # Ctrl-C outside the loops (they stop at a step boundary themselves) and outside the imports
+        # (_ctrl_c_exits): between steps of a command
         if debug:
             traceback.print_exc()
         print("diffnas: interrupted", file=sys.stderr)
         return 130
 
 
+@contextlib.contextmanager
+def _ctrl_c_exits(debug: bool) -> Iterator[None]:
+    """Within the block, Ctrl-C ends the process at once: "diffnas: interrupted", exit code 130.
+
+    For the imports of torch, numpy and matplotlib, where a KeyboardInterrupt cannot be caught
+    reliably: raised inside pybind11 code it aborts the process (std::terminate, SIGABRT); raised
+    inside numpy's import it leaves a half-made numpy whose next import fails with another error
+    and a traceback; raised inside code run by PyRun_String, Python exits by SIGINT even after
+    `main` caught it. Nothing has been written yet, so there is nothing to clean up. Signals stay as
+    they are off the main thread, or when SIGINT already has a handler other than Python's default.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if debug:
+            stack = "".join(traceback.format_stack(frame))  # type: ignore[arg-type]
+            print(f"Traceback (most recent call last):\n{stack}KeyboardInterrupt", file=sys.stderr)
+        print("diffnas: interrupted", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(argv: list[str], debug: bool) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
+            parser = build_parser()
+        args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     try:

@@ -1,0 +1,99 @@
+"""Ctrl-C while the `diffnas` command starts (importing torch takes seconds): one line
+"diffnas: interrupted", exit code 130, no traceback, through both entry points: the console script
+(`diffnas = "diffnas.cli:main"`, whose wrapper imports diffnas.cli before calling main) and
+`python -m diffnas`. Both import the package diffnas first, so it must not import torch itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+# what pip's generated `diffnas` script does (less its argv[0] clean-up)
+CONSOLE_SCRIPT = "import sys; from diffnas.cli import main; sys.exit(main())"
+ENTRIES = {"console-script": ["-c", CONSOLE_SCRIPT], "python -m diffnas": ["-m", "diffnas"]}
+ARGS = ["params", "--preset", "darts"]
+
+# stand-ins for torch whose import is where Ctrl-C lands, whoever imports it first
+FAKE_TORCH = {
+    "plain": """\
+import os, signal, time
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(30)
+raise SystemExit("the SIGINT did not interrupt the import of torch")
+""",
+    # a KeyboardInterrupt inside pybind11 code ends in std::terminate (seen with the real torch)
+    "aborts": """\
+import os, signal, time
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+except KeyboardInterrupt:
+    os.abort()
+""",
+}
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def start(entry: str, pythonpath: list[Path], *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+    return subprocess.Popen([sys.executable, *ENTRIES[entry], *ARGS, *extra], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def assert_interrupted(proc: subprocess.Popen, traceback: bool = False) -> str:
+    out, err = proc.communicate(timeout=60)
+    assert ("Traceback" in err) == traceback, err
+    assert proc.returncode == 130, (proc.returncode, out, err)
+    assert err.splitlines()[-1:] == ["diffnas: interrupted"], err
+    return err
+
+
+def fake_torch(folder: Path, kind: str = "plain") -> Path:
+    (folder / "torch").mkdir()
+    (folder / "torch" / "__init__.py").write_text(FAKE_TORCH[kind])
+    return folder
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("kind", FAKE_TORCH)
+def test_ctrl_c_while_torch_is_imported(tmp_path, entry, kind):
+    """Deterministic: the SIGINT arrives inside `import torch`, wherever that import happens."""
+    assert_interrupted(start(entry, [fake_torch(tmp_path, kind), ROOT]))
+
+
+def test_ctrl_c_while_torch_is_imported_with_debug_shows_where(tmp_path):
+    err = assert_interrupted(start("python -m diffnas", [fake_torch(tmp_path), ROOT], "--debug"), traceback=True)
+    assert "torch/__init__.py" in err and "KeyboardInterrupt" in err
+
+
+def torch_loading(pid: int) -> bool:
+    """Whether the process has started importing torch (its shared library is mapped)."""
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see torch being loaded")
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("delay", [0.0, 0.25])
+def test_ctrl_c_during_the_real_startup(entry, delay):
+    """The real torch: SIGINT `delay` seconds after torch's library is loaded, while its Python
+    modules are still being imported."""
+    proc = start(entry, [ROOT])
+    deadline = time.time() + 60
+    while not torch_loading(proc.pid) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(delay)
+    assert proc.poll() is None, "the command finished before the SIGINT; nothing was tested"
+    proc.send_signal(signal.SIGINT)
+    assert_interrupted(proc)
