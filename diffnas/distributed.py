@@ -46,8 +46,14 @@ def rank_world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
-    """True on the rank that writes files and prints results (rank 0; the only one without torchrun)."""
-    return rank_world()[0] == 0
+    """True on the rank that writes files and prints results and notices (rank 0; the only one
+    without torchrun). Before `setup()` a torchrun worker goes by the RANK torchrun gave it, so that
+    what runs before the process group exists does not speak once per rank either."""
+    if is_distributed():
+        return dist.get_rank() == 0
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:   # what setup() takes for torchrun
+        return os.environ["RANK"] == "0"
+    return True
 
 
 def setup() -> tuple[int, int]:
@@ -105,8 +111,9 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     elif groups >= world and groups % world:
         why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"
     if why and resumed:
-        print(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
-              f"batch norm uses per-rank statistics (bn_groups {world}) from here on", file=sys.stderr)
+        if is_main():   # every rank resolves bn_groups; one says so
+            print(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
+                  f"batch norm uses per-rank statistics (bn_groups {world}) from here on", file=sys.stderr)
         groups = world
     elif why:
         raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")

@@ -22,6 +22,7 @@ import torch
 
 from diffnas import cli, distributed
 from diffnas.config import TrainConfig, from_dict, search_config
+from diffnas.errors import NumericalError
 
 # the modules (the package exports the functions `search` and `train` under the same names)
 search_mod = importlib.import_module("diffnas.search")
@@ -49,6 +50,11 @@ TRAIN_JOBS: dict[str, dict[str, Any]] = {
     "train": dict(dataset="synthetic", layers=3, channels=4, batch_size=8, epochs=1, max_steps=2,
                   genotype="DARTS_V2", drop_path=0.3, auxiliary=0.4, deterministic=True, plots=False),
 }
+
+
+# runs whose notices (a stray file in the image folder, the resume notices, a NaN rollback) the test
+# counts in the launch's output: each once, from rank 0
+NOTICE_JOBS = ("imagefolder", "resume-one", "nan")
 
 
 def search_cfg(job: str, run_dir: Path, **extra: Any):
@@ -116,6 +122,27 @@ def run_job(job: str, out: Path, capture: Capture) -> dict[str, Any]:
         distributed.barrier()
         r = search_mod.search(search_cfg("ref", out / "sigterm"), resume=out / "sigterm")
         return {"state": capture.state(), "history": r.history, "cut_interrupted": cut.interrupted}
+    if job == "imagefolder":      # OUT/images (made by the test): a class folder holds a stray file
+        r = search_mod.search(search_cfg("first", out / job, dataset="imagefolder", data_dir=str(out / "images")))
+        return {"state": capture.state(), "history": r.history}
+    if job == "resume-one":       # OUT/one (made by the test): 1 epoch by one process (bn_groups 1), now 2
+        r = search_mod.search(search_cfg("first", out / "one", epochs=2), resume=out / "one")
+        return {"state": capture.state(), "history": r.history}
+    if job == "nan":              # a non-finite loss on every rank at epoch 2 step 1, once: one rollback
+        real, calls = search_mod.search_step, [0]
+
+        def step_fails_once(*args: Any, **kwargs: Any):
+            calls[0] += 1
+            if calls[0] == 3:
+                raise NumericalError(f"non-finite loss {args[-1]}")
+            return real(*args, **kwargs)
+
+        search_mod.search_step = step_fails_once
+        try:
+            r = search_mod.search(search_cfg("first", out / job, epochs=2, nan_rollback=1))
+        finally:
+            search_mod.search_step = real
+        return {"state": capture.state(), "history": r.history}
     if job in SEARCH_JOBS:
         r = search_mod.search(search_cfg(job, out / job))
         return {"state": capture.state(), "initial": capture.initial, "history": r.history, "metrics": r.metrics}

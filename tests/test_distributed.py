@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import distributed_worker as worker
+from formats_fixtures import write_image_folder
 from diffnas import distributed
 from diffnas.config import search_config
 from diffnas.errors import ConfigError
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or sys.plat
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 MODES = ["first", "second-fd", "second-exact", "one-level", "dnas", "train"]
-JOBS = MODES + ["ref", "resume", "sigterm", "cli-run"]
+JOBS = MODES + ["ref", "resume", "sigterm", "cli-run", *worker.NOTICE_JOBS]
 # the "ref" search job on the command line
 REF_FLAGS = ["--preset", "darts", "--order", "first", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
              "--nodes", "2", "--batch-size", "8", "--epochs", "3", "--max-steps", "2", "--warmup-epochs", "0",
@@ -83,8 +84,13 @@ def launched(tmp_path_factory):
     start = time.time()
     killed = kill_after_first_checkpoint(out / "killed")
     killed_at = torch.load(killed / "checkpoint.pt", weights_only=True)["state"]["epoch"]
+    # for the notice jobs: an image folder with a stray file, a one-process run to resume with two
+    write_image_folder(out / "images", per_class=10, size=(8, 8))
+    (out / "images" / "train" / "dog" / "notes.txt").write_text("not an image")
+    worker.search_mod.search(worker.search_cfg("first", out / "one"))
     proc = torchrun(str(TESTS / "distributed_worker.py"), str(out), *JOBS)
     output = proc.communicate(timeout=540)[0]
+    (out / "torchrun.log").write_text(output)
     assert proc.returncode == 0, output[-5000:]
     print(f"torchrun launches: {time.time() - start:.1f} s", file=sys.stderr)
     states = {(job, r): torch.load(out / "states" / f"{job}-rank{r}.pt", weights_only=False)
@@ -165,6 +171,36 @@ def test_only_rank_0_writes(launched):
     assert (run / "summary.json").is_file() and (run / "train" / "result.json").is_file()
     assert len(list((run / "train" / "tb").iterdir())) == 1
     assert [states["cli-run", r]["code"] for r in (0, 1)] == [0, 0]
+
+
+def test_each_notice_is_printed_once(launched):
+    """Every rank loads the data, resumes, rolls back; rank 0 alone says so."""
+    out, _, (killed, _) = launched
+    log = (out / "torchrun.log").read_text()
+    notices = [
+        f"diffnas: {out / 'images' / 'train'}: left out 1 entry that",           # the stray file
+        "diffnas: warning: bn_groups 1 cannot be used with 2 processes",         # resume-one
+        "diffnas: epochs changed from 1 to 2",
+        f"diffnas: resuming {out / 'one'} at epoch 2",
+        "diffnas: non-finite loss at epoch 2 step 1; rolled back to the start of epoch 2",   # nan
+        f"diffnas: resuming {killed} at epoch",                                  # resume
+        "diffnas: interrupted at epoch 2 step 1; checkpoint saved",              # sigterm
+        f"diffnas: resuming {out / 'sigterm'} at epoch 2 step 1",
+    ]
+    for notice in notices:
+        assert log.count(notice) == 1, (notice, log[-5000:])
+
+
+def test_is_main_before_setup_goes_by_torchruns_rank(monkeypatch):
+    """What runs before the process group exists (argument checks, notes) is gated too."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert not distributed.is_main() and distributed.rank_world() == (0, 1)
+    monkeypatch.setenv("RANK", "0")
+    assert distributed.is_main()
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.is_main()                              # not torchrun's: one process
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(launched):
