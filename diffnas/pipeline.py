@@ -6,6 +6,11 @@ pipeline sets itself (the run folders; the training's dataset, data folder, imag
 come from the search). RUN_DIR/search/ and RUN_DIR/train/ are ordinary run folders;
 RUN_DIR/summary.json holds the table and marks the pipeline complete. `run_pipeline(..., resume=True)`
 continues whichever stage was not finished; a complete pipeline only reports its summary.
+
+A stage resumed on its own with another total (`diffnas search --resume RUN/search --epochs 6`) records
+it in its own config.json only; the pipeline then goes on with that total (`stage_epochs`), and a
+training changed so after the summary is trained on to it and summarised again. A search changed after
+its genotype was trained is refused: the training and the summary belong to the earlier genotype.
 """
 
 from __future__ import annotations
@@ -91,19 +96,26 @@ def pipeline_config(search_cfg: SearchConfig, train_cfg: TrainConfig) -> dict[st
 
 
 def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
-    """The (search, train) values a pipeline folder was started with. Folders made before pipelines
+    """The (search, train) values a pipeline folder was started with, with the epochs a stage was
+    since resumed to on its own (`stage_epochs`; one notice each). Folders made before pipelines
     saved their configuration give the search's (and the training's, if it started) or train None."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if path.is_file():
-        saved = config_lib.read_file(path)
-        command = saved.get("command")
-        if command in ("search", "train"):
-            raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
-                                  f"`diffnas {command} --resume {run_dir}`")
-        if command != "pipeline":
-            raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
-        return split_config(saved, str(path))
+        search_values, train_values = _read_pipeline_config(run_dir)
+        changed = stage_epochs(run_dir, search_values, train_values)
+        if "search" in changed and (run_dir / "train").exists():
+            was, now = changed["search"]
+            raise ConfigError(f"epochs: {run_dir / 'search'} was resumed on its own to {now} epochs after the "
+                              f"pipeline trained the genotype of its {was}; {run_dir / 'train'} and the summary "
+                              f"belong to that genotype: train the new one with "
+                              f"`diffnas train --genotype {run_dir / 'search'}`")
+        for stage, (was, now) in changed.items():
+            (search_values if stage == "search" else train_values)["epochs"] = now
+            if distributed.is_main():
+                print(f"diffnas: {run_dir / stage} was resumed on its own with {now} epochs (the pipeline's "
+                      f"config.json says {was}); the pipeline goes on with {now}", file=sys.stderr)
+        return search_values, train_values
     legacy = run_dir / "search" / "config.json"
     if not legacy.is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a pipeline run folder")
@@ -113,6 +125,38 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
         return search_values, None
     return search_values, {k: v for k, v in config_lib.read_file(train_path).items()
                            if k != "command" and k not in DERIVED_TRAIN}
+
+
+def _read_pipeline_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = run_dir / "config.json"
+    saved = config_lib.read_file(path)
+    command = saved.get("command")
+    if command in ("search", "train"):
+        raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
+                              f"`diffnas {command} --resume {run_dir}`")
+    if command != "pipeline":
+        raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
+    return split_config(saved, str(path))
+
+
+def stage_epochs(run_dir: Path, search_values: dict[str, Any],
+                 train_values: Optional[dict[str, Any]]) -> dict[str, tuple[Any, int]]:
+    """{"search" | "train": (the pipeline's epochs, the stage's)} for each stage whose config.json
+    records another total than the pipeline's values and was written after RUN_DIR/config.json.
+
+    recovery.continue_run writes a stage's new total into the stage's config.json: written after the
+    pipeline's, it is the latest total asked for. One written before it is the older word: a `diffnas
+    run --resume RUN --epochs N` stopped before its search recorded N leaves N in the pipeline's."""
+    written = (run_dir / "config.json").stat().st_mtime_ns
+    changed = {}
+    for stage, values in (("search", search_values), ("train", train_values)):
+        path = run_dir / stage / "config.json"
+        if values is None or not path.is_file() or path.stat().st_mtime_ns <= written:
+            continue
+        epochs = config_lib.read_file(path).get("epochs")
+        if isinstance(epochs, int) and epochs != values.get("epochs"):
+            changed[stage] = (values.get("epochs"), epochs)
+    return changed
 
 
 def refuse_existing(run_dir: str | Path) -> None:
@@ -147,7 +191,13 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     if resume and (run_dir / "summary.json").is_file():
-        return _complete(run_dir)
+        if (run_dir / "config.json").is_file() and "train" in stage_epochs(run_dir, *_read_pipeline_config(run_dir)):
+            # the training was resumed on its own to another total after the summary was written: the
+            # summary is of the earlier training; train on, and until the new summary, not complete
+            if distributed.is_main():
+                (run_dir / "summary.json").unlink()
+        else:
+            return _complete(run_dir)
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     if not resume:
         refuse_existing(run_dir)

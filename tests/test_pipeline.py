@@ -287,3 +287,64 @@ def test_a_typo_in_the_train_table_names_the_table(tmp_path, capsys):
     assert capsys.readouterr().err == ("diffnas: error: train (the [train] table or --train-* flags): unknown config "
                                        "key 'epoch' (did you mean 'epochs'?)\n")
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 6: a stage resumed on its own with --epochs: the pipeline goes on with the stage's total
+
+def epochs_run(run_dir: Path) -> list[int]:
+    return [json.loads(r)["epoch"] for r in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_search_extended_on_its_own_keeps_its_epochs_when_the_pipeline_resumes(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "p"
+    signal_during_search(monkeypatch)
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
+    monkeypatch.undo()   # the signal (and the guard, set again)
+    guard_training(monkeypatch)
+    # `diffnas run --resume RUN --epochs 2` stopped before its search recorded 2: the pipeline's word stands
+    stopped = copy(run, tmp_path / "q")
+    config = json.loads((stopped / "config.json").read_text())
+    (stopped / "config.json").write_text(json.dumps({**config, "search": {**config["search"], "epochs": 2}}))
+    assert cli.main(["run", "--resume", str(stopped)]) == 0
+    assert "resumed on its own" not in capsys.readouterr().err
+    assert epochs_run(stopped / "search") == [1, 2]
+
+    assert cli.main(["search", "--resume", str(run / "search"), "--epochs", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert err.count(f"diffnas: {run / 'search'} was resumed on its own with 2 epochs (the pipeline's "
+                     f"config.json says 1); the pipeline goes on with 2") == 1, err
+    assert epochs_run(run / "search") == [1, 2]
+    assert json.loads((run / "config.json").read_text())["search"]["epochs"] == 2
+    assert (run / "summary.json").is_file()
+
+
+def test_a_training_extended_on_its_own_after_the_summary_is_summarised_again(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path / "p")
+    before = json.loads((run / "summary.json").read_text())
+    assert cli.main(["train", "--resume", str(run / "train"), "--epochs", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "(summary.json); nothing to resume" not in err
+    assert err.count(f"{run / 'train'} was resumed on its own with 2 epochs") == 1, err
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+    assert json.loads((run / "summary.json").read_text())["train_cpu_hours"] > before["train_cpu_hours"]
+    # now the summary is of the training there: reported, nothing runs
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "(summary.json); nothing to resume" in err and "resumed on its own" not in err
+
+
+def test_a_search_extended_on_its_own_after_its_genotype_was_trained_is_refused(finished, tmp_path, capsys):
+    run = copy(finished, tmp_path / "p")
+    assert cli.main(["search", "--resume", str(run / "search"), "--epochs", "2"]) == 0
+    capsys.readouterr()
+    before = files(run)
+    assert cli.main(["run", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was resumed on its own to 2 epochs after the pipeline trained" in err, err
+    assert f"`diffnas train --genotype {run / 'search'}`" in err
+    assert files(run) == before
