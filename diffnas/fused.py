@@ -178,14 +178,6 @@ def _compiling() -> bool:
     return torch._dynamo.is_compiling()  # torch 2.2
 
 
-def _shifted(r: torch.Tensor) -> torch.Tensor:
-    # FactorizedReduce.forward's second branch: odd rows/columns, padded for odd sizes
-    shifted = r[:, :, 1:, 1:]
-    if r.shape[2] % 2 or r.shape[3] % 2:
-        shifted = F.pad(shifted, (0, r.shape[3] % 2, 0, r.shape[2] % 2))
-    return shifted
-
-
 # How the 1x1 convs of one wave run: "separate" (one conv each; measured fastest on CPU, where a
 # grouped 1x1 conv's backward was 1.2-3.7x slower), "grouped" (one grouped conv over the
 # concatenation) or "matmul" (one batched matmul). All three are the same maths; which is fastest on
@@ -242,7 +234,7 @@ def edge_forward(plan: Plan, stats: list[FlatStats], ops: nn.ModuleList, slots: 
             for i, _ in plan.extras:
                 m = ops[i]
                 if type(m) is FactorizedReduce:
-                    parts += [m.conv_1(r), m.conv_2(_shifted(r))]
+                    parts += m.halves(r)
                 else:
                     parts.append(m[0](x))
         y = wave.batch_norm(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1), plan.wave_bns(ops, t),

@@ -86,6 +86,12 @@ class FactorizedReduce(nn.Module):
     """Halves the resolution with two stride-2 1x1 convs, the second shifted by one pixel.
 
     Shapes: (B, c_in, H, W) -> (B, c_out, H/2, W/2); each conv gives c_out/2 channels.
+
+    A 1x1 conv at stride 2 reads exactly the pixels x[:, :, ::2, ::2], so the stride is taken by
+    slicing and the convs run at stride 1: the same function and parameters as the original's
+    stride-2 convs. The reason: torch 2.13's CPU convolution corrupts the heap in the weight gradient
+    of a stride-2 1x1 conv with at most 4 input channels in channels_last layout (a process abort,
+    not an exception; benchmarks/NOTES.md), which PC-DARTS edges and few-channel searches hit.
     """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
@@ -93,17 +99,20 @@ class FactorizedReduce(nn.Module):
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
+    def halves(self, r: torch.Tensor) -> list[torch.Tensor]:
+        """The two convs' outputs for the ReLU'd input r: even pixels, and odd pixels (the original's
+        shifted branch, zero-padded at the end for odd sizes so that both halves line up)."""
+        even, odd = r[:, :, ::2, ::2], r[:, :, 1::2, 1::2]
+        if odd.shape[2:] != even.shape[2:]:
+            odd = nn.functional.pad(odd, (0, even.shape[3] - odd.shape[3], 0, even.shape[2] - odd.shape[2]))
+        return [self.conv_1(even), self.conv_2(odd)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
-        # the shifted branch sees odd rows/columns; pad so odd input sizes still line up
-        shifted = x[:, :, 1:, 1:]
-        if x.shape[2] % 2 or x.shape[3] % 2:
-            shifted = nn.functional.pad(shifted, (0, x.shape[3] % 2, 0, x.shape[2] % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        return self.bn(torch.cat(self.halves(self.relu(x)), dim=1))
 
 
 OpFactory = Callable[[int, int, bool], nn.Module]

@@ -37,7 +37,7 @@ from .train import train_config as setting_config
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
 # what the training takes from the search's values unless its own values set it
-SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback")
+SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback", "memory_format")
 
 
 @dataclass
