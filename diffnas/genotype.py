@@ -140,12 +140,38 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
             node = g // 2
             if not 0 <= j < node + 2:
                 raise GenotypeError(f"{where}: node {node} reads input {j}, but only inputs 0..{node + 1} exist")
-        for c in cell.concat:
-            if not 0 <= c < cell.nodes + 2:
-                raise GenotypeError(f"{where}: concat index {c} does not fit a cell of {cell.nodes} nodes")
-        if not cell.concat:
-            raise GenotypeError(f"{where}: concat is empty")
+        _check_output(where, cell)
     return genotype
+
+
+def _check_output(where: str, cell: Cell) -> None:
+    """The cell output: the concatenation of distinct states, at least one of them an intermediate
+    node that computes something. Inputs 0, 1 may stand beside the nodes in a normal cell (EvalCell
+    builds that), never in a reduction cell, whose inputs are at twice its output resolution."""
+    span = "2" if cell.nodes == 1 else f"2..{cell.nodes + 1}"
+    nodes = f"intermediate node ({span})"
+    if not cell.concat:
+        raise GenotypeError(f"{where}: concat is empty; the cell output needs at least one {nodes}")
+    seen: set[int] = set()
+    for c in cell.concat:
+        if not 0 <= c < cell.nodes + 2:
+            raise GenotypeError(f"{where}: concat index {c} does not fit a cell of {cell.nodes} nodes")
+        if c in seen:
+            raise GenotypeError(f"{where}: concat lists node {c} twice")
+        seen.add(c)
+    inner = [c for c in cell.concat if c >= 2]
+    if not inner:
+        raise GenotypeError(f"{where}: concat {list(cell.concat)} holds only the cell inputs 0, 1; the cell output "
+                            f"needs at least one {nodes}")
+    if cell.reduction and len(inner) < len(cell.concat):
+        raise GenotypeError(f"{where}: a reduction cell cannot concatenate its inputs (0, 1): they are at the "
+                            "higher resolution")
+    if all(op == "none" for op, _ in cell.genes):
+        raise GenotypeError(f"{where}: every gene is 'none': the cell computes nothing (its output is all zeros)")
+    # a node whose genes are all 'none' is zero (FairDARTS leaves such nodes out of the concatenation)
+    if all(all(op == "none" for op, _ in cell.genes[2 * (c - 2):2 * (c - 1)]) for c in inner):
+        raise GenotypeError(f"{where}: every concatenated node ({', '.join(map(str, inner))}) has only 'none' genes: "
+                            "the cell's output is all zeros")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,11 +182,17 @@ def _genes(value: object, where: str) -> tuple[Gene, ...]:
     if not isinstance(value, (list, tuple)):
         raise GenotypeError(f"{where}: expected a list of [op, input] pairs")
     out = []
-    for item in value:
-        if (not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], str)
-                or not isinstance(item[1], int) or isinstance(item[1], bool)):
+    for g, item in enumerate(value):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise GenotypeError(f"{where}: expected [op name, input index] pairs, got {item!r}")
-        out.append((item[0], item[1]))
+        op, j = item
+        if not isinstance(op, str):
+            raise GenotypeError(f"{where}: node {g // 2} gene {item!r}: a gene is (op name, input index); the op "
+                                f"must be a quoted name, got {op!r}")
+        if not isinstance(j, int) or isinstance(j, bool):
+            raise GenotypeError(f"{where}: node {g // 2} gene {item!r}: a gene's input must be an integer node "
+                                f"index, got {j!r}")
+        out.append((op, j))
     return tuple(out)
 
 
@@ -182,8 +214,10 @@ def from_dict(d: object) -> AnyGenotype:
         for k, c in enumerate(d["cells"]):
             if not isinstance(c, dict) or "genes" not in c or "concat" not in c:
                 raise GenotypeError(f"cell {k}: expected an object with 'genes', 'concat' and 'reduction'")
-            cells.append(Cell(_genes(c["genes"], f"cell {k}"), _ints(c["concat"], f"cell {k} concat"),
-                              bool(c.get("reduction", False))))
+            reduction = c.get("reduction", False)
+            if not isinstance(reduction, bool):
+                raise GenotypeError(f"cell {k}: 'reduction' must be true or false, got {reduction!r}")
+            cells.append(Cell(_genes(c["genes"], f"cell {k}"), _ints(c["concat"], f"cell {k} concat"), reduction))
         return validate(CellwiseGenotype(tuple(cells)))
     missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
     if missing:
@@ -292,6 +326,9 @@ def load(spec: str) -> AnyGenotype:
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
     or the notation itself."""
     spec = spec.strip()
+    if not spec:  # Path("") is the current folder: say what is missing rather than what is there
+        raise GenotypeError("the genotype is empty: give a published name (DARTS_V2, PDARTS, ...), random:SEED, "
+                            "a genotype.json, a run folder or Genotype(...) notation")
     if spec in KNOWN:
         return KNOWN[spec]
     if spec.startswith("random:"):

@@ -4,8 +4,9 @@ The papers and their released code (quark0/darts cnn/genotypes.py and its forks)
 `Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...],
 reduce_concat=[...])`. `parse_fields` reads exactly that grammar (lists, tuples, quoted strings,
 integers, `range(...)`, the four fields by keyword or position) and returns the raw fields;
-`genotype.parse` turns them into a checked `Genotype`. Nothing here knows op names or cell rules,
-so this module imports only the error type.
+`genotype.parse` turns them into a checked `Genotype`. Decimals and True/False/None are read as
+values too, so that a gene like ('sep_conv_3x3', True) is refused there, naming the gene. Nothing
+here knows op names or cell rules, so this module imports only the error type.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from .errors import GenotypeError
 
 FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+CONSTANTS = {"True": True, "False": False, "None": None}  # Python's literals; none is valid anywhere
 
 
 class _Parser:
@@ -76,16 +78,28 @@ class _Parser:
                 j += 1
             if not self.s[self.i:j].lstrip("-"):
                 raise self.fail("a number")
+            if self.s[j:j + 1] == "." and self.s[j + 1:j + 2].isdigit():  # 1.0: a float, for the caller to refuse
+                k = j + 1
+                while k < len(self.s) and self.s[k].isdigit():
+                    k += 1
+                out_f, self.i = float(self.s[self.i:k]), k
+                return out_f
             out_i, self.i = int(self.s[self.i:j]), j
             return out_i
         if c.isalpha() or c == "_":
+            start = self.i
             fn = self.name()
+            if fn in CONSTANTS:  # read as values, so that the caller says where they do not belong
+                return CONSTANTS[fn]
             if fn != "range" and not self.peek() and "range".startswith(fn):
                 raise self.fail("range(...)")  # cut short inside the name
+            if fn != "range" and self.peek() != "(":
+                raise GenotypeError(f"genotype text: unquoted name {fn} at character {start}: op names are quoted "
+                                    f"({fn!r}), and only range(...) may be called")
             if fn != "range":
                 raise GenotypeError(f"genotype text: only range(...) may be called inside, got {fn!r}")
             args = self.value()
-            if not isinstance(args, tuple) or not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
+            if not isinstance(args, tuple) or not 1 <= len(args) <= 3 or not all(type(a) is int for a in args):
                 raise GenotypeError("genotype text: range() takes 1 to 3 integers")
             if len(args) == 3 and args[2] == 0:
                 raise GenotypeError("genotype text: range() step must not be zero")

@@ -192,3 +192,107 @@ def test_fair_darts_cells_keep_the_published_edges(letter):
         kept = {2 + i for i in range(4) if any(op != "none" for op, _ in genes[2 * i:2 * i + 2])}
         assert kept == set(range(2, 6)) - empty_nodes
         assert set(concat) == kept  # only nodes that receive an edge are concatenated
+
+
+# ---------------------------------------------------------------------------------------------
+# validation gaps: concat lists, cells that compute nothing, gene inputs, an empty spec
+
+def darts_v2(**changes):
+    """DARTS_V2's fields as `from_dict` takes them, with some replaced."""
+    return {**G.KNOWN["DARTS_V2"].to_dict(), **changes}
+
+
+ALL_NONE = [["none", 0], ["none", 1], ["none", 0], ["none", 2], ["none", 1], ["none", 3], ["none", 0], ["none", 4]]
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"normal_concat": [2, 2, 3]}, "normal: concat lists node 2 twice"),
+    ({"reduce_concat": [2, 3, 4, 5, 3]}, "reduce: concat lists node 3 twice"),
+    ({"normal_concat": [0, 1]}, "normal: concat [0, 1] holds only the cell inputs 0, 1; the cell output needs at "
+                                "least one intermediate node (2..5)"),
+    ({"normal_concat": [1]}, "normal: concat [1] holds only the cell inputs 0, 1; the cell output needs at "
+                             "least one intermediate node (2..5)"),
+    ({"normal_concat": []}, "normal: concat is empty; the cell output needs at least one intermediate node (2..5)"),
+    ({"reduce_concat": [0, 2, 3]}, "reduce: a reduction cell cannot concatenate its inputs (0, 1): they are at the "
+                                   "higher resolution"),
+    ({"normal": ALL_NONE}, "normal: every gene is 'none': the cell computes nothing (its output is all zeros)"),
+    ({"reduce": ALL_NONE}, "reduce: every gene is 'none': the cell computes nothing (its output is all zeros)"),
+    ({"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["none", 0], ["none", 1]], "normal_concat": [3]},
+     "normal: every concatenated node (3) has only 'none' genes: the cell's output is all zeros"),
+    ({"normal": [["sep_conv_3x3", 0], ["none", 1], ["none", 0], ["none", 2]], "normal_concat": [0, 3]},
+     "normal: every concatenated node (3) has only 'none' genes: the cell's output is all zeros"),
+])
+def test_validation_refuses_cells_that_make_no_sense(changes, message):
+    with pytest.raises(GenotypeError) as info:
+        G.from_dict(darts_v2(**changes))
+    assert str(info.value) == message
+
+
+def test_validation_keeps_what_the_network_builds():
+    """A normal cell may concatenate a cell input beside its nodes (network.EvalCell builds it), and a
+    node of only 'none' genes may be concatenated beside a node that computes something."""
+    G.from_dict(darts_v2(normal_concat=[0, 1, 2, 3, 4, 5]))
+    G.from_dict(darts_v2(normal=[["sep_conv_3x3", 0], ["none", 1], ["none", 0], ["none", 2]], normal_concat=[2, 3]))
+
+
+def test_per_cell_genotype_is_validated_the_same_way():
+    good = {"genes": [["sep_conv_3x3", 0], ["skip_connect", 1]], "concat": [2], "reduction": False}
+    for cell, message in [({**good, "concat": [2, 2]}, "cell 1: concat lists node 2 twice"),
+                          ({**good, "concat": [0]}, "cell 1: concat [0] holds only the cell inputs 0, 1"),
+                          ({**good, "genes": [["none", 0], ["none", 1]]}, "cell 1: every gene is 'none'"),
+                          ({**good, "concat": [1, 2], "reduction": True}, "cell 1: a reduction cell cannot"),
+                          ({**good, "reduction": "false"}, "cell 1: 'reduction' must be true or false, got 'false'")]:
+        with pytest.raises(GenotypeError) as info:
+            G.from_dict({"cells": [good, cell]})
+        assert str(info.value).startswith(message)
+
+
+GENE = "('dil_conv_3x3', 2)"  # DARTS_V2's last normal gene: node 3
+
+
+@pytest.mark.parametrize("gene,message", [
+    ("('dil_conv_3x3', True)", "normal: node 3 gene ('dil_conv_3x3', True): a gene's input must be an integer node "
+                               "index, got True"),
+    ("('dil_conv_3x3', None)", "normal: node 3 gene ('dil_conv_3x3', None): a gene's input must be an integer node "
+                               "index, got None"),
+    ("('dil_conv_3x3', 1.0)", "normal: node 3 gene ('dil_conv_3x3', 1.0): a gene's input must be an integer node "
+                              "index, got 1.0"),
+    ("('dil_conv_3x3', '2')", "normal: node 3 gene ('dil_conv_3x3', '2'): a gene's input must be an integer node "
+                              "index, got '2'"),
+    ("(2, 'dil_conv_3x3')", "normal: node 3 gene (2, 'dil_conv_3x3'): a gene is (op name, input index); the op "
+                            "must be a quoted name, got 2"),
+    ("(dil_conv_3x3, 2)", "genotype text: unquoted name dil_conv_3x3 at character 165: op names are quoted "
+                          "('dil_conv_3x3'), and only range(...) may be called"),
+    # already clear before: a negative index, a node reading itself or a later node, an op in capitals
+    ("('dil_conv_3x3', -1)", "normal: node 3 reads input -1, but only inputs 0..4 exist"),
+    ("('dil_conv_3x3', 5)", "normal: node 3 reads input 5, but only inputs 0..4 exist"),
+    ("('DIL_CONV_3X3', 2)", "normal: unknown op 'DIL_CONV_3X3' (did you mean 'dil_conv_3x3'?)"),
+])
+def test_gene_errors_name_the_gene(gene, message):
+    text = str(G.KNOWN["DARTS_V2"])
+    assert text.count(GENE) == 1
+    with pytest.raises(GenotypeError) as info:
+        G.parse(text.replace(GENE, gene))
+    assert str(info.value) == message
+
+
+def test_range_takes_integers_not_booleans():
+    text = str(G.KNOWN["DARTS_V2"]).replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(True, 6)")
+    with pytest.raises(GenotypeError, match=r"range\(\) takes 1 to 3 integers"):
+        G.parse(text)
+
+
+def test_json_gene_input_must_be_an_integer():
+    normal = [list(g) for g in G.KNOWN["DARTS_V2"].normal[:7]] + [["dil_conv_3x3", True]]
+    with pytest.raises(GenotypeError, match=r"^normal: node 3 gene \['dil_conv_3x3', True\]: a gene's input must be "
+                                            r"an integer node index, got True$"):
+        G.from_json(json.dumps(darts_v2(normal=normal)))
+
+
+@pytest.mark.parametrize("spec", ["", "   ", "\n"])
+def test_load_refuses_an_empty_spec(spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not "the current folder, which has no genotype.json"
+    with pytest.raises(GenotypeError) as info:
+        G.load(spec)
+    assert str(info.value) == ("the genotype is empty: give a published name (DARTS_V2, PDARTS, ...), random:SEED, "
+                               "a genotype.json, a run folder or Genotype(...) notation")
