@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,30 @@ class Py2Pickler(pickle._Pickler):  # the pure-Python pickler, whose dispatch ta
     dispatch = pickle._Pickler.dispatch.copy()
     dispatch[bytes] = save_bytes
     dispatch[str] = save_str
+
+
+class Numpy1Pickler(pickle._Pickler):
+    """Pickles as Python 3 did under numpy 1, at any protocol: numpy's functions under their numpy 1
+    module names (numpy.core.multiarray._reconstruct and .scalar, numpy.core.numeric._frombuffer),
+    which numpy 2 moved to numpy._core. Its output for a CIFAR-like dict (uint8 array, int64 array, a list
+    of int64 scalars, a float32 scalar) was byte for byte numpy 1.26.4's at protocols 0 to 5."""
+
+    def save_global(self, obj: object, name: str | None = None) -> None:
+        module = getattr(obj, "__module__", None) or ""
+        if not module.startswith("numpy._core."):
+            return super().save_global(obj, name)
+        # interned, so that a module name written twice is memoized once, as numpy 1's pickles have it
+        module, name = sys.intern("numpy.core." + module.removeprefix("numpy._core.")), obj.__name__
+        if self.proto >= 4:
+            self.save(module)
+            self.save(name)
+            self.write(pickle.STACK_GLOBAL)
+        else:
+            self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())
+        self.memoize(obj)
+
+    dispatch = pickle._Pickler.dispatch.copy()
+    dispatch[types.FunctionType] = save_global  # _frombuffer is a Python function; the table bypasses self
 
 
 def write_py2_pickle(path: Path, obj: object) -> None:

@@ -146,15 +146,16 @@ DIGITS_MEAN, DIGITS_STD = (0.30522286,), (0.37490667,)
 DIGITS_TRAIN = 1497  # first 1497 train, last 300 test (sklearn order, deterministic)
 
 
-def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: str, label_key: bytes,
+def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: str, label_key: str,
                 classes: int, mean: tuple[float, ...], std: tuple[float, ...],
                 data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     folder = _locate(name, data_dir, (inner,), (train_files[0],), "the official python version")
     for f in (*train_files, test_file):
         _require(name, data_dir, folder / f)
-    parts = [formats.read_cifar_batch(folder / f, label_key) for f in train_files]
+    parts = [formats.read_cifar_batch(folder / f, label_key, classes) for f in train_files]
     train = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    return _dataset(name, train, formats.read_cifar_batch(folder / test_file, label_key), classes, mean, std)
+    return _dataset(name, train, formats.read_cifar_batch(folder / test_file, label_key, classes), classes,
+                    mean, std)
 
 
 def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mean: tuple[float, ...],
@@ -259,10 +260,10 @@ DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False,
                            side=8),
     "cifar10": DatasetEntry(functools.partial(
-        _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", b"labels", 10,
+        _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", "labels", 10,
         CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32),
     "cifar100": DatasetEntry(functools.partial(
-        _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", b"fine_labels", 100,
+        _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", "fine_labels", 100,
         CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32),
     "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), ("mnist.npz",), MNIST_MEAN,
                                             MNIST_STD), "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz",
