@@ -273,6 +273,67 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# the configs each command's --config takes, by the "command" key a run's config.json records
+CONFIG_KINDS = {"search": ("search",), "params": ("search",), "train": ("train",), "run": ("search", "pipeline")}
+_USE_WITH = {"search": "search with `diffnas search --config {}`", "train": "train with `diffnas train --config {}`",
+             "pipeline": "start a pipeline with `diffnas run --config {}`"}
+
+
+def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[str, Any]:
+    """The values of a config file given to `diffnas COMMAND --config`, less the "command" key a run
+    folder's config.json holds. A key naming another command's config is a ConfigError saying which
+    command takes it."""
+    values = dict(values)
+    kind = values.pop("command", None)
+    takes = CONFIG_KINDS[command]
+    if kind is None or kind in takes:
+        return values
+    if kind not in _USE_WITH:
+        raise ConfigError(f"{path}: command: {kind!r} is not one of {', '.join(_USE_WITH)} (the command "
+                          f"whose run folder the config.json is)")
+    raise ConfigError(f"{path}: a {kind} config (\"command\": \"{kind}\"); `diffnas {command} --config` takes "
+                      f"a {' or '.join(takes)} config; {_USE_WITH[kind].format(path)}")
+
+
+# SearchConfig.arch values whose genotype is read off by `threshold` (the others take the top 2)
+THRESHOLD_ARCHS = ("sigmoid",)
+
+
+def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
+    """One line for each value of a valid `cfg` that changes nothing, given the others (a flag typed
+    in the belief that it does something); the command line prints them as warnings. Values at their
+    defaults are not named, so a run's saved config.json gives none, except warm-up epochs that
+    cover all epochs (the pc-darts preset's 15 in a 1-epoch search)."""
+    from .data.datasets import DATASETS
+
+    found = []
+    entry = DATASETS.get(cfg.dataset)
+    if cfg.data_dir is not None and entry is not None and not entry.files:
+        found.append(f"data_dir: {cfg.data_dir!r} has no effect with --dataset {cfg.dataset} (no files are read)")
+    if isinstance(cfg, SearchConfig):
+        if cfg.order != "second" and cfg.xi is not None:
+            found.append(f"xi: {cfg.xi:g} has no effect with --order {cfg.order} (only second order takes "
+                         f"the unrolled step)")
+        if cfg.order != "second" and cfg.hessian != SearchConfig.hessian:
+            found.append(f"hessian: {cfg.hessian!r} has no effect with --order {cfg.order} (only second order "
+                         f"takes Hessian-vector products)")
+        if cfg.threshold != SearchConfig.threshold and cfg.arch not in THRESHOLD_ARCHS:
+            found.append(f"threshold: {cfg.threshold:g} has no effect with --arch {cfg.arch} (it discretises "
+                         f"sigmoid weights: --arch sigmoid, the fair-darts preset; the others keep the top 2)")
+        if cfg.warmup_epochs >= cfg.epochs:
+            found.append(f"warmup_epochs: {cfg.warmup_epochs} warm-up epochs cover all {cfg.epochs} epochs: the "
+                         f"architecture weights are never updated, and the genotype is read off their random "
+                         f"initialisation")
+    else:
+        if cfg.lr_schedule == "cosine" and cfg.lr_gamma != TrainConfig.lr_gamma:
+            found.append(f"lr_gamma: {cfg.lr_gamma:g} has no effect with the cosine lr schedule "
+                         f"(--lr-schedule step uses it)")
+        if cfg.lr_schedule == "step" and cfg.lr_min != TrainConfig.lr_min:
+            found.append(f"lr_min: {cfg.lr_min:g} has no effect with the step lr schedule "
+                         f"(--lr-schedule cosine anneals to it)")
+    return found
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -28,6 +28,7 @@ import sys
 from typing import Any, Callable, Optional
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import distributed
@@ -36,7 +37,10 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 def notice(message: str) -> None:
-    print(f"diffnas: {message}", file=sys.stderr)
+    """One line on stderr, from rank 0 only: every rank takes the same fast-path decisions. They are
+    taken after distributed.setup(), so torch.distributed's own rank decides."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0):
+        print(f"diffnas: {message}", file=sys.stderr)
 
 
 def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], Any]]:

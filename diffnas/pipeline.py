@@ -20,7 +20,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from . import config as config_lib
 from . import distributed
@@ -29,7 +29,7 @@ from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
-from .runlog import check_run_dir, missing_folders
+from .runlog import check_run_dir, coverage, missing_folders
 from .search import SearchResult, default_run_dir, search
 from .train import TrainResult, train
 from .train import train_config as setting_config
@@ -54,8 +54,8 @@ class PipelineResult:
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (search, train) values of a `diffnas run` config file: search keys at the top level or in a
     "search" table, training keys (TrainConfig's names: epochs, layers, ...) in a "train" table. A
-    pipeline's config.json is such a file; so is a search run's config.json ("command" is ignored)."""
-    return split_config(config_lib.read_file(path), str(path))
+    pipeline's config.json is such a file; so is a search run's config.json (a train run's is refused)."""
+    return split_config(config_lib.for_command(config_lib.read_file(path), "run", path), str(path))
 
 
 def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -176,10 +176,11 @@ def refuse_existing(run_dir: str | Path) -> None:
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
-                 resume: bool = False) -> PipelineResult:
+                 resume: bool = False, notices: Sequence[str] = ()) -> PipelineResult:
     """Search with `search_cfg`, then train the genotype found with `train_cfg` (its DERIVED_TRAIN
     values are set here), in `run_dir` (default runs/run-DATE). resume=True continues the pipeline in
-    `run_dir` with these configs (the caller builds them from `saved_config`)."""
+    `run_dir` with these configs (the caller builds them from `saved_config`). `notices` go to stderr
+    once the search has started (search's `notices`)."""
     distributed.setup()
     if resume and run_dir is None:
         raise ConfigError("run_dir: resuming a pipeline needs its folder")
@@ -209,7 +210,8 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         atomic_write_bytes(run_dir / "config.json", text.encode())
 
     try:
-        s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None)
+        s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None, pipeline=run_dir,
+                   notices=notices)
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
@@ -219,18 +221,18 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                 except OSError:
                     break
         raise
-    if s.interrupted:
-        _resume_hint("search", run_dir)
+    if s.interrupted:   # the search said how to go on: `diffnas run --resume RUN_DIR`
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
-    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None)
-    if t.exit_code:
-        _resume_hint("training", run_dir)
+    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir)
+    if t.exit_code:   # interrupted; the training said how to go on
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
     device = resolve_device(search_cfg.device).type
     unit = "GPU" if device == "cuda" else "CPU"
     summary = {
         "test_error": 1 - t.test_acc, "test_acc": t.test_acc, "params_m": t.params / 1e6,
+        # what the test metrics cover: fewer images than the test split when train.max_steps caps them
+        "test_images": t.test_images, "test_images_total": t.test_images_total,
         f"search_{unit.lower()}_hours": s.seconds / 3600, f"train_{unit.lower()}_hours": t.seconds / 3600,
         "device": device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
         "genotype": genotype.to_dict(),
@@ -252,16 +254,10 @@ def _complete(run_dir: Path) -> PipelineResult:
     return PipelineResult(run_dir, None, None, summary, 0, genotype, complete_before=True)
 
 
-def _resume_hint(stage: str, run_dir: Path) -> None:
-    """After the stage's own interrupt notice: resuming the stage alone would never write summary.json."""
-    if distributed.is_main():
-        print(f"diffnas: that was the {stage} stage of the pipeline in {run_dir}; resume the pipeline with: "
-              f"diffnas run --resume {run_dir}", file=sys.stderr)
-
-
 def summary_table(summary: dict[str, Any]) -> str:
     unit = "gpu" if summary["device"] == "cuda" else "cpu"
-    rows = [("test error", f"{100 * summary['test_error']:.2f} %"),
+    covered = coverage(summary.get("test_images", 0), summary.get("test_images_total", 0), "test")
+    rows = [("test error", f"{100 * summary['test_error']:.2f} %{covered}"),
             ("params", f"{summary['params_m']:.3f} M"),
             ("search cost", f"{summary[f'search_{unit}_hours']:.4f} {unit.upper()}-hours"),
             ("train cost", f"{summary[f'train_{unit}_hours']:.4f} {unit.upper()}-hours")]

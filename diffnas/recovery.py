@@ -48,7 +48,8 @@ def start_over(log: RunLog, announce: bool = True) -> None:
 
 
 def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: Optional[int], steps: int, *,
-                 recomputed: str, last_pass: str, ended_early: str = "", announce: bool = True) -> bool:
+                 recomputed: str, last_pass: str, ended_early: str = "", announce: bool = True,
+                 extend: Optional[str] = "pass --epochs N to extend it") -> bool:
     """After a resumed run's checkpoint is loaded into `state`: True when nothing is left to run.
 
     `epochs` is the run's total now, `saved_epochs` the one in its config.json (None: not resumed
@@ -56,7 +57,8 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
     checkpoint are dropped; one line says whether the run is complete, `ended_early` (the reason), or
     where it goes on (`last_pass`, e.g. "validation", when its steps are done), after a notice that
     `recomputed` ("the cosine lr schedule is") follows a changed total. A changed total is written to
-    config.json so a later resume goes on to it.
+    config.json so a later resume goes on to it. `extend` says how to run a complete run longer (None:
+    the run is a stage of a pipeline, which goes on with its next stage).
     """
     run_dir = log.run_dir
     if saved_epochs is not None and epochs < min(saved_epochs, state["epoch"] + (state["step"] > 0)):
@@ -70,8 +72,8 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
     if announce and ended_early:
         print(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search", file=sys.stderr)
     elif announce and complete:
-        print(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs); nothing to do "
-              f"— pass --epochs N to extend it", file=sys.stderr)
+        print(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs)"
+              + (f"; nothing to do — {extend}" if extend else ""), file=sys.stderr)
     elif announce:
         if changed:
             print(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {recomputed} recomputed for "

@@ -79,8 +79,15 @@ class RunLog:
             keep = [line for line in path.read_text().splitlines() if _epoch(line) <= epochs_done]
             atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
 
+    def say(self, line: str) -> None:
+        """A line on stderr from the writing rank (a finished epoch: `epoch_line`), between bars."""
+        if self.enabled:
+            print(line, file=sys.stderr, flush=True)
+
     def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
-        """A tqdm bar on stderr (epoch/step, loss, accuracy, images/s via set_postfix)."""
+        """A tqdm bar on stderr (epoch/step, loss, accuracy, images/s via set_postfix). The bar counts
+        an item done when the next one is asked for, so the loops set the postfix after each step with
+        refresh=False: the bar's next redraw shows it beside the count of steps it covers."""
         if not self.progress_enabled:
             return _Quiet(iterable)
         from tqdm import tqdm
@@ -132,6 +139,20 @@ def progress_postfix(totals: list[float], world: int, seconds: float) -> dict[st
     sums `totals` = [loss * images, correct, images] over `seconds`."""
     loss, correct, n = totals
     return {"loss": f"{loss / n:.3f}", "acc": f"{correct / n:.3f}", "img_s": f"{n * world / max(seconds, 1e-9):.0f}"}
+
+
+def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], held_out: tuple[str, float, float],
+               lr: float, seconds: float) -> str:
+    """One finished epoch for the terminal, e.g. `search epoch 3/5  train loss 1.234 acc 44.5%  val loss
+    1.100 acc 54.7%  lr 0.0213  52.1 s`; `train` is (loss, accuracy), `held_out` (split, loss, accuracy)."""
+    (loss, acc), (split, held_loss, held_acc) = train, held_out
+    return (f"{stage} epoch {epoch}/{epochs}  train loss {loss:.3f} acc {100 * acc:.1f}%  {split} loss "
+            f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
+
+
+def coverage(images: int, total: int, split: str) -> str:
+    """" (on 288 of 300 test images)" when max_steps capped the batches a metric was taken on, else ""."""
+    return f" (on {images} of {total} {split} images)" if 0 < images < total else ""
 
 
 def missing_folders(path: Path) -> list[Path]:

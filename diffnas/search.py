@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
-from .runlog import RunLog, check_run_dir, progress_postfix, read_rows
+from .runlog import RunLog, check_run_dir, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -47,6 +47,9 @@ class SearchResult:
     seconds: float = 0.0
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
+    val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
+    val_images: int = 0                  # images the val_* metrics cover: fewer than val_images_total
+    val_images_total: int = 0            # when max_steps caps the validation batches
 
 
 def lr_at(epoch: int, cfg: SearchConfig) -> float:
@@ -119,8 +122,14 @@ def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
     return max(sum(op == "skip_connect" for op, _ in c.genes) for c in cells if not c.reduction)
 
 
-def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResult:
-    """Run (or resume) a search; writes the run folder described in docs/DESIGN.md."""
+def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,
+           notices: Sequence[str] = ()) -> SearchResult:
+    """Run (or resume) a search; writes the run folder described in docs/DESIGN.md.
+
+    pipeline: the `diffnas run` folder this search is the first stage of; its notices then say how to
+    go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
+    notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
+    passed its start checks, so that a run refused at its start says only why, in one line."""
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
@@ -164,6 +173,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     eval_steps = len(eval_b)
     if cfg.max_steps:   # dry runs: fewer steps, and fewer validation batches
         steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
+    covered = dict(val_split="test" if cfg.order == "one-level" else "validation",
+                    val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=eval_b.n)
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)
@@ -213,7 +224,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
             load_checkpoint()
             complete = recovery.continue_run(state, log, cfg.epochs, saved_epochs, steps,
                                              recomputed="the cosine lr schedule is", last_pass="validation",
-                                             ended_early=state["early_stop"], announce=rank == 0)
+                                             ended_early=state["early_stop"], announce=rank == 0,
+                                             extend=None if pipeline else "pass --epochs N to extend it")
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows
                 recovery.start_over(log, rank == 0)
@@ -223,6 +235,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
     except BaseException:
         log.discard()   # removes only folders this call created; a resumed run's folder stays
         raise
+    for line in notices:
+        log.say(line)
     metrics: list[dict[str, Any]] = []
     start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
@@ -231,8 +245,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         log.close()
         distributed.barrier()
         return SearchResult(run_dir, genotype, state["history"], read_rows(run_dir / "metrics.jsonl"),
-                            state["seconds"])
-    cmd = f"diffnas search --resume {run_dir}"
+                            state["seconds"], **covered)
+    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
+             else f"resume with: diffnas search --resume {run_dir}")
 
     def stopped(where: str) -> SearchResult:
         """Save the position in `state`, say how to go on, and return the interrupted result."""
@@ -241,8 +256,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
         save_checkpoint()
         log.close()
         if rank == 0:
-            print(f"diffnas: interrupted {where}; checkpoint saved; resume with: {cmd}", file=sys.stderr)
-        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], True, stop.exit_code())
+            print(f"diffnas: interrupted {where}; checkpoint saved; {go_on}", file=sys.stderr)
+        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], True, stop.exit_code(),
+                            **covered)
 
     with stop_on_signals() as stop:
         while state["epoch"] < cfg.epochs and not state["early_stop"]:
@@ -265,8 +281,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                     state["totals"] = [state["totals"][0] + float(loss) * len(yt),
                                        state["totals"][1] + float(correct), state["totals"][2] + len(yt)]
                     state["step"] = step + 1
-                    if step % 10 == 0:
-                        bar.set_postfix(**progress_postfix(state["totals"], world, time.time() - epoch_start))
+                    # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
+                    bar.set_postfix(progress_postfix(state["totals"], world, time.time() - epoch_start), refresh=False)
                     if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
@@ -296,6 +312,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                    "xi": xi if cfg.order == "second" else 0.0, "seconds": time.time() - epoch_start}
             metrics.append(row)
             log.metrics(row, epoch + 1)
+            log.say(epoch_line("search", epoch + 1, cfg.epochs, (row["train_loss"], row["train_acc"]),
+                               ("val" if cfg.order != "one-level" else "test", val_loss, val_acc), lr, row["seconds"])
+                    + ("" if update_arch else "  (warm-up: architecture weights fixed)"))
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
                          epoch_seconds=0.0)
@@ -315,14 +334,15 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None) -> SearchResu
                 print(f"diffnas: {state['early_stop']}", file=sys.stderr)
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
-    warning = collapse_warning(genotype)
+    # all epochs warm-up: alpha kept its random start, whose genotype says nothing about collapse
+    warning = collapse_warning(genotype) if cfg.warmup_epochs < cfg.epochs else None
     if warning and rank == 0:
         print(f"diffnas: warning: {warning}", file=sys.stderr)
     if rank == 0 and cfg.plots:
         _plot_run(run_dir)
     log.close()
     distributed.barrier()   # rank 0's files are complete before any rank reads them (diffnas run)
-    return SearchResult(run_dir, genotype, state["history"], metrics, time.time() - start_time)
+    return SearchResult(run_dir, genotype, state["history"], metrics, time.time() - start_time, **covered)
 
 
 def _plot_curves(run_dir: Path) -> None:

@@ -20,7 +20,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Optional
+from typing import Any, Callable, ContextManager, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,7 @@ from .data import Augment, Batches, Dataset, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
-from .runlog import RunLog, check_run_dir, progress_postfix
+from .runlog import RunLog, check_run_dir, epoch_line, progress_postfix
 from .schedule import lr_at
 
 # config fields that may change when a run is resumed
@@ -68,6 +68,8 @@ class TrainResult:
     seconds: float
     metrics: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
+    test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
+    test_images_total: int = 0  # max_steps caps the test batches
 
 
 def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
@@ -113,7 +115,8 @@ def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextMa
     if precision == "bf16":
         if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
             return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-        print(f"diffnas: warning: bf16 is not supported on {device}; training in fp32", file=sys.stderr)
+        if distributed.is_main():
+            print(f"diffnas: warning: bf16 is not supported on {device}; training in fp32", file=sys.stderr)
     return nullcontext
 
 
@@ -182,10 +185,15 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
-          resume: str | Path | None = None, stop_after: int | None = None) -> TrainResult:
+          resume: str | Path | None = None, stop_after: int | None = None,
+          pipeline: str | Path | None = None, notices: Sequence[str] = ()) -> TrainResult:
     """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
 
     stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs).
+    pipeline: the `diffnas run` folder this training is the second stage of; its notices then say how
+    to go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
+    notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
+    passed its start checks, so that a run refused at its start says only why, in one line.
     """
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
@@ -226,6 +234,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
               f"{min(ds.shape[1:])} keeps the images' own size", file=sys.stderr)
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
     test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
+    covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=test_b.n)
 
     # model and optimiser
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
@@ -271,7 +280,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
             recomputed = ("the drop-path ramp is" if cfg.lr_schedule == "step"
                           else "the cosine lr schedule and the drop-path ramp are")
             complete = recovery.continue_run(state, log, cfg.epochs, saved_epochs, steps, recomputed=recomputed,
-                                             last_pass="test", announce=rank == 0)
+                                             last_pass="test", announce=rank == 0,
+                                             extend=None if pipeline else "pass --epochs N to extend it")
         else:
             if resume is not None:  # killed before the first checkpoint: start over, without stale rows
                 recovery.start_over(log, rank == 0)
@@ -280,10 +290,14 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     except BaseException:
         log.discard()   # removes only folders this call created; a resumed run's folder stays
         raise
+    for line in notices:
+        log.say(line)
     start_time = time.time() - state["seconds"]
     steps_run = 0
+    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
+             else f"resume with: diffnas train --resume {run_dir}")
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
-        result = _result(run_dir, state, params, aux_params, 0)
+        result = _result(run_dir, state, params, aux_params, 0, covered)
         log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
         log.close()
         distributed.barrier()
@@ -296,9 +310,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         save_checkpoint()
         log.close()
         if rank == 0:
-            print(f"diffnas: interrupted {where}; checkpoint saved; resume with: diffnas train --resume {run_dir}",
-                  file=sys.stderr)
-        return _result(run_dir, state, params, aux_params, stop.exit_code())
+            print(f"diffnas: interrupted {where}; checkpoint saved; {go_on}", file=sys.stderr)
+        return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
 
     with stop_on_signals() as stop:
         while state["epoch"] < cfg.epochs:
@@ -320,8 +333,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                     state["totals"] = [t[0] + float(loss.detach()) * len(y), t[1] + float(correct), t[2] + len(y)]
                     state["step"] = step + 1
                     steps_run += 1
-                    if step % 10 == 0 or step + 1 == steps:
-                        bar.set_postfix(**progress_postfix(state["totals"], world, time.time() - epoch_start))
+                    # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
+                    bar.set_postfix(progress_postfix(state["totals"], world, time.time() - epoch_start), refresh=False)
                     if stop_after is not None and steps_run >= stop_after:
                         stop.signum = signal.SIGTERM
                     if distributed.stop_together(stop):   # every rank stops after the same step
@@ -349,17 +362,18 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                    "seconds": time.time() - epoch_start}
             state["metrics"].append(row)
             log.metrics(row, epoch + 1)
+            log.say(epoch_line("train", epoch + 1, cfg.epochs, (row["train_loss"], row["train_acc"]),
+                               ("test", test_loss, test_acc), lr, row["seconds"]))
             state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
                          epoch_seconds=0.0)
             save_checkpoint()
             if epoch + 1 < cfg.epochs and distributed.stop_together(stop):   # after the last epoch: finish
                 log.close()
                 if rank == 0:
-                    print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; "
-                          f"resume with: diffnas train --resume {run_dir}", file=sys.stderr)
-                return _result(run_dir, state, params, aux_params, stop.exit_code())
+                    print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; {go_on}", file=sys.stderr)
+                return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
 
-    result = _result(run_dir, state, params, aux_params, 0)
+    result = _result(run_dir, state, params, aux_params, 0, covered)
     log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
     if rank == 0 and cfg.plots:
         try:
@@ -373,7 +387,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     return result
 
 
-def _result(run_dir: Path, state: dict[str, Any], params: int, aux_params: int, exit_code: int) -> TrainResult:
+def _result(run_dir: Path, state: dict[str, Any], params: int, aux_params: int, exit_code: int,
+            covered: dict[str, int]) -> TrainResult:
     last = state["metrics"][-1] if state["metrics"] else {}
     return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
-                       params, aux_params, state["seconds"], list(state["metrics"]), exit_code)
+                       params, aux_params, state["seconds"], list(state["metrics"]), exit_code, **covered)

@@ -14,8 +14,14 @@ TINY_TRAIN = ["--train-epochs", "1", "--train-layers", "3", "--train-channels", 
 
 def test_search_dry_run_writes_run_folder_and_figures(tmp_path, capsys):
     assert main(["search", "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "genotype: Genotype(" in out
+    # each epoch on the terminal, and the result: 2 validation batches of 8 of the 32 images
+    row = json.loads((tmp_path / "r" / "metrics.jsonl").read_text())
+    assert (f"search epoch 1/1  train loss {row['train_loss']:.3f} acc {100 * row['train_acc']:.1f}%  val loss "
+            f"{row['val_loss']:.3f} acc {100 * row['val_acc']:.1f}%  lr {row['w_lr']:.4g}  ") in err
+    assert (f"validation accuracy {100 * row['val_acc']:.2f}%, validation loss {row['val_loss']:.4f} "
+            "(on 16 of 32 validation images)\n") in out
     for name in ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "checkpoint.pt"):
         assert (tmp_path / "r" / name).is_file()
     assert list((tmp_path / "r" / "figures").glob("*.png"))
@@ -24,8 +30,10 @@ def test_search_dry_run_writes_run_folder_and_figures(tmp_path, capsys):
 def test_run_pipeline_on_embedded_digits(tmp_path, capsys):
     assert main(["run", "--preset", "darts-1st", "--dataset", "digits", *TINY_SEARCH, *TINY_TRAIN,
                  "--run-dir", str(tmp_path / "p")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "test error" in out and "CPU-hours" in out
+    assert "(on 8 of 300 test images)" in out   # --train-max-steps 1 of batch 8: not the whole test split
+    assert "search epoch 1/1  train loss " in err and "train epoch 1/1  train loss " in err and " test loss " in err
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert 0 <= summary["test_error"] <= 1 and summary["params_m"] > 0
     assert (tmp_path / "p" / "search" / "genotype.json").is_file()

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from cli_helpers import fails
 
 from diffnas import cli
 from diffnas import genotype as G
@@ -113,7 +114,10 @@ def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(t
     signal_during_search(monkeypatch)
     assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith(f"resume the pipeline with: diffnas run --resume {run}"), err
+    # one way to go on, the pipeline's: resuming RUN/search alone would never train or summarise
+    assert [line for line in err if "--resume" in line] == [
+        f"diffnas: interrupted at epoch 1 step 1; checkpoint saved; resume the pipeline with: "
+        f"diffnas run --resume {run}"], err
     saved = json.loads((run / "config.json").read_text())
     assert saved["command"] == "pipeline" and saved["search"]["layers"] == 3 and saved["train"]["layers"] == 3
     monkeypatch.undo()   # the signal (and the guard, set again)
@@ -133,15 +137,32 @@ def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summa
     monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))
     assert cli.main(["run", *TINY, "--train-epochs", "2", "--run-dir", str(run)]) == 128 + signal.SIGTERM
     err = capsys.readouterr().err.strip().splitlines()
-    assert any("resume with: diffnas train --resume" in line for line in err)   # the loop's own notice
-    assert err[-1].endswith(f"resume the pipeline with: diffnas run --resume {run}"), err
+    # the training's own notice names the pipeline: resuming RUN/train alone would never summarise
+    assert [line for line in err if "--resume" in line] == [
+        f"diffnas: interrupted at epoch 1 step 1; checkpoint saved; resume the pipeline with: "
+        f"diffnas run --resume {run}"], err
     assert not (run / "summary.json").exists()
     monkeypatch.undo()   # stop_after (and the guard, set again)
     guard_training(monkeypatch)
 
+    # the search is finished, and its genotype's training started but not finished: said as it is
+    fails(capsys, ["run", "--resume", str(run), "--epochs", "2"],
+          f"epochs: the search of the pipeline in {run} is finished and the training of its genotype has "
+          f"started (0 of 2 epochs done); start a new pipeline to search longer")
     assert cli.main(["run", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    # the finished search is not offered more epochs: inside a pipeline the training comes next
+    assert f"diffnas: {run / 'search'} is complete (1/1 epochs)\n" in err and "--epochs" not in err, err
     assert json.loads((run / "summary.json").read_text())["params_m"] > 0
     assert [json.loads(r)["epoch"] for r in (run / "train" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_a_test_error_on_capped_batches_says_how_many_images_it_covers(finished, tmp_path, capsys):
+    """--train-max-steps 1 with batch 4: the test error of 4 of the 64 synthetic test images."""
+    summary = json.loads((finished / "summary.json").read_text())
+    assert (summary["test_images"], summary["test_images_total"]) == (4, 64)
+    assert cli.main(["run", "--resume", str(copy(finished, tmp_path / "p"))]) == 0
+    assert f"test error   {100 * summary['test_error']:.2f} % (on 4 of 64 test images)\n" in capsys.readouterr().out
 
 
 def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, capsys):

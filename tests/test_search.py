@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from progress_helpers import check_aligned, redraw_every_step, shown
 
 from diffnas.config import search_config
 from diffnas.search import lr_at, search
@@ -219,3 +220,32 @@ def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path
     monkeypatch.setattr(search_mod, "search_step", real)
     resumed = search(search_config("darts-1st", **{**TINY, "epochs": 1}), resume=tmp_path / "cut")
     assert resumed.metrics[0]["seconds"] >= before
+
+
+def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkeypatch, capsys):
+    """As the training's: the loss beside k steps is theirs (tests/test_train.py says why it was not)."""
+    losses = []
+    real = search_mod.search_step
+
+    def recorded(ctx, xt, yt, *args):
+        loss, correct = real(ctx, xt, yt, *args)
+        losses.append((float(loss), len(yt)))
+        return loss, correct
+
+    monkeypatch.setattr(search_mod, "search_step", recorded)
+    redraw_every_step(monkeypatch)
+    search(search_config("darts-1st", **{**TINY, "epochs": 1}, run_dir=str(tmp_path / "bar")))
+    check_aligned(shown(capsys.readouterr().err, "search 1/1"), losses)
+
+
+def test_a_search_all_warm_up_gives_no_collapse_warning(tmp_path, monkeypatch, capsys):
+    """Alpha never left its random start: its genotype says nothing about a collapse (the command
+    line warned that the warm-up covers all epochs before the run)."""
+    monkeypatch.setattr(search_mod, "collapse_warning", lambda genotype: "collapsed")
+    search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1}, warmup_epochs=1,
+                         run_dir=str(tmp_path / "warm")))
+    err = capsys.readouterr().err
+    assert "collapsed" not in err and "search epoch 1/1  train loss" in err and "(warm-up: architecture weights fixed)" in err
+    search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1}, warmup_epochs=0,
+                         run_dir=str(tmp_path / "cold")))
+    assert "diffnas: warning: collapsed" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from formats_fixtures import write_image_folder
+from progress_helpers import check_aligned, redraw_every_step, shown
 
 from diffnas import checkpoint, cli
 from diffnas.config import TrainConfig, from_dict
@@ -459,3 +460,24 @@ def test_a_signal_after_the_last_epoch_is_saved_finishes_the_run(tmp_path, monke
     result = train(tiny(tmp_path, "r"))
     assert result.exit_code == 0 and len(result.metrics) == TINY["epochs"]
     assert json.loads((tmp_path / "r" / "result.json").read_text())["test_acc"] == result.test_acc
+
+
+def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkeypatch, capsys):
+    """tqdm counts a step when the next one is asked for: a postfix drawn at once would show the loss
+    of step k+1 beside the count k (the same value at 0/2, 1/2 and 2/2 of a short epoch)."""
+    losses = []
+    real = train_mod.train_step
+
+    def recorded(forward, model, opt, x, y, *args, **kwargs):
+        loss, correct = real(forward, model, opt, x, y, *args, **kwargs)
+        losses.append((float(loss), len(y)))
+        return loss, correct
+
+    monkeypatch.setattr(train_mod, "train_step", recorded)
+    redraw_every_step(monkeypatch)
+    r = train(tiny(tmp_path, "bar", epochs=1))
+    err = capsys.readouterr().err
+    check_aligned(shown(err, "train 1/1"), losses)
+    row = r.metrics[0]
+    assert (f"train epoch 1/1  train loss {row['train_loss']:.3f} acc {100 * row['train_acc']:.1f}%  test loss "
+            f"{row['test_loss']:.3f} acc {100 * row['test_acc']:.1f}%  lr {row['lr']:.4g}  ") in err

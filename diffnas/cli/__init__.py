@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Iterator, NoReturn, Sequence
 
@@ -46,10 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()   # the commands print their wall time from here
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        return _run(argv, debug)
+        return _run(argv, debug, started)
     except KeyboardInterrupt:
         # Ctrl-C outside the loops (they stop at a step boundary themselves) and outside the imports
         # (_ctrl_c_exits): between steps of a command
@@ -91,13 +93,14 @@ def _ctrl_c_exits(debug: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run(argv: list[str], debug: bool) -> int:
+def _run(argv: list[str], debug: bool, started: float) -> int:
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
             parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+    args.started = started
     try:
         return int(args.func(args) or 0)
     except (DiffnasError, OSError) as e:

@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from .. import config as config_lib
 from ..errors import ConfigError
+
+
+def read_config(path: str | Path, command: str) -> dict[str, Any]:
+    """The values of `diffnas COMMAND --config PATH` (a run's own config.json works: its "command"
+    key must name a config that COMMAND takes)."""
+    return config_lib.for_command(config_lib.read_file(path), command, path)
+
+
+def start_notices(*cfgs: Any, note: str | None = None) -> list[str]:
+    """What a new run says on stderr once it has started (search's and train's `notices`): `note`,
+    then a warning for each value of the configs that has no effect (config.ineffective), each once.
+    Empty on ranks other than 0 (before setup() too: distributed.is_main goes by torchrun's RANK)."""
+    from .. import distributed
+
+    if not distributed.is_main():
+        return []
+    lines = [note] if note else []
+    for cfg in cfgs:
+        lines += [f"diffnas: warning: {line}" for line in config_lib.ineffective(cfg)
+                  if f"diffnas: warning: {line}" not in lines]
+    return lines
+
+
+def elapsed(args: argparse.Namespace) -> str:
+    """The wall time of the whole command so far ("13.5 s"): loading data and building the network
+    included, which the loops' own seconds leave out."""
+    started = getattr(args, "started", None)
+    return f"{time.monotonic() - started:.1f} s" if started is not None else "?"
 
 
 def flag_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
@@ -23,7 +52,7 @@ def search_config_from_args(args: argparse.Namespace, names: Iterable[str],
                             from_file: dict[str, Any] | None = None) -> config_lib.SearchConfig:
     """defaults < preset < --config file (or `from_file`, the file's values already read) < flags."""
     if from_file is None:
-        from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
+        from_file = read_config(args.config, "search") if getattr(args, "config", None) else {}
     from_file = dict(from_file)
     flags = flag_values(args, names)
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from .. import config as config_lib
-from .options import flag_values
+from .options import flag_values, read_config
 
 # (input channels, classes) of the registered datasets, so counting needs no data files
 DATASET_SHAPES = {"digits": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "mnist": (1, 10),
@@ -62,8 +62,7 @@ def search_counts(args: argparse.Namespace) -> dict[str, Any]:
     from .. import arch as arch_lib
     from ..supernet import Supernet
 
-    from_file = config_lib.read_file(args.config) if args.config else {}
-    from_file.pop("command", None)
+    from_file = read_config(args.config, "params") if args.config else {}
     flags = flag_values(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"))
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
     cfg = config_lib.search_config(preset, **{**from_file, **flags})

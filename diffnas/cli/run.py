@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
+from ..config import TrainConfig
 from ..errors import ConfigError
-from .options import flag_values, refuse_changes, search_config_from_args
-from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides
+from .options import elapsed, flag_values, refuse_changes, search_config_from_args, start_notices
+from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 
 if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the command runs
     from ..pipeline import PipelineResult
@@ -30,16 +31,19 @@ if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the
 TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channels": "channels",
                "train_batch_size": "batch_size", "train_max_steps": "max_steps", "train_seed": "seed",
                "train_lr": "lr", "auxiliary": "auxiliary", "drop_path": "drop_path", "cutout": "cutout"}
+# with no dataset named (the embedded digits): train the found cell at a matching quick size too
+TRAIN_QUICK = dict(train_epochs=20, train_layers=8, train_channels=16)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="search + train + evaluate in one run folder", description=__doc__)
     add_search_flags(p)
     a = p.add_argument
-    a("--train-epochs", dest="train_epochs", type=int, help="training epochs (default 600)")
-    a("--train-layers", dest="train_layers", type=int, help="cells of the trained network (default 20)")
-    a("--train-channels", dest="train_channels", type=int, help="initial channels (default 36)")
-    a("--train-batch-size", dest="train_batch_size", type=int, help="default 96")
+    q = {name: quick_default(getattr(TrainConfig, TRAIN_FLAGS[name]), value) for name, value in TRAIN_QUICK.items()}
+    a("--train-epochs", dest="train_epochs", type=int, help=f"training epochs ({q['train_epochs']})")
+    a("--train-layers", dest="train_layers", type=int, help=f"cells of the trained network ({q['train_layers']})")
+    a("--train-channels", dest="train_channels", type=int, help=f"initial channels ({q['train_channels']})")
+    a("--train-batch-size", dest="train_batch_size", type=int, help=f"default {TrainConfig.batch_size}")
     a("--train-lr", dest="train_lr", type=float)
     a("--train-max-steps", dest="train_max_steps", type=int)
     a("--train-seed", dest="train_seed", type=int)
@@ -58,10 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# with no dataset named (the embedded digits): train the found cell at a matching quick size too
-TRAIN_QUICK = dict(train_epochs=20, train_layers=8, train_channels=16)
-
-
 def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """The training's config fields given by --train-* (and --auxiliary, --drop-path, --cutout)."""
     return {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.dry_run:
             raise ConfigError("--dry-run starts a new pipeline; it does not go with --resume")
-        return report(resume(args, search_file, train_file))
+        return report(resume(args, search_file, train_file), args)
     if args.dry_run:
         dry_run_overrides(args)
         for name, value in dict(train_epochs=1, train_layers=3, train_channels=4, train_max_steps=2,
@@ -91,10 +91,10 @@ def run(args: argparse.Namespace) -> int:
     search_cfg = search_config_from_args(args, FIELDS, search_file)
     train_cfg = train_config(search_cfg, {**train_file, **train_flag_values(args)})
     if run_dir:
-        refuse_existing(run_dir)   # before the note: a refusal stays one line
-    if note:
-        print(note, file=sys.stderr)
-    return report(run_pipeline(search_cfg, train_cfg, run_dir))
+        refuse_existing(run_dir)   # before torch.distributed starts
+    # the note and warnings are printed once the search has started: a refused run says only why
+    notices = start_notices(search_cfg, train_cfg, note=note)
+    return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices), args)
 
 
 def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: dict[str, Any]) -> PipelineResult:
@@ -114,10 +114,16 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     train_given = {**{k: flags[k] for k in SHARED if k in flags}, **train_file, **train_flag_values(args)}
     where = f"the pipeline in {run_dir}"
     complete = (run_dir / "summary.json").is_file()
-    trained = complete or (run_dir / "train").exists()
-    if trained and search_given.get("epochs", saved_search.get("epochs")) != saved_search.get("epochs"):
-        raise ConfigError(f"epochs: the search of {where} is finished and its genotype trained; start a new "
-                          f"pipeline to search longer")
+    if search_given.get("epochs", saved_search.get("epochs")) != saved_search.get("epochs"):
+        if complete:
+            raise ConfigError(f"epochs: {where} is complete; start a new pipeline to search longer")
+        if (run_dir / "train").exists():
+            from ..runlog import read_rows
+
+            done = len(read_rows(run_dir / "train" / "metrics.jsonl"))
+            of = f" of {saved_train['epochs']}" if saved_train and "epochs" in saved_train else ""
+            raise ConfigError(f"epochs: the search of {where} is finished and the training of its genotype "
+                              f"has started ({done}{of} epochs done); start a new pipeline to search longer")
     # the run folders are the pipeline's: not among what a resume may change
     refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where)
     if saved_train is not None:
@@ -131,7 +137,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     return run_pipeline(search_cfg, train_cfg, run_dir, resume=True)
 
 
-def report(result: PipelineResult) -> int:
+def report(result: PipelineResult, args: argparse.Namespace) -> int:
     from ..pipeline import summary_table
 
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
@@ -140,5 +146,5 @@ def report(result: PipelineResult) -> int:
         print(f"diffnas: {result.run_dir} is complete (summary.json); nothing to resume", file=sys.stderr)
     print(f"genotype: {result.genotype}")
     print(summary_table(result.summary))
-    print(f"run folder: {result.run_dir}")
+    print(f"run folder: {result.run_dir}  ({elapsed(args)})")
     return 0

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from .. import distributed
-from .. import config as config_lib
-from .options import flag_values, ops_list, refuse_changes_on_resume, search_config_from_args
+from ..config import PRESETS, SearchConfig
+from .options import (elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
+                      search_config_from_args, start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
           "threshold", "skip_dropout", "max_skips", "max_steps", "train_portion", "w_lr", "w_lr_min",
           "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback", "bn_groups",
           "image_size", "memory_format", "edges")
+
+if TYPE_CHECKING:   # the search imports torch; the CLI loads it only when the command runs
+    from ..search import SearchResult
+
+
+# the paper's 8 cells x 16 channels x 50 epochs take hours on a laptop CPU even for 8x8 digits (a
+# second-order step is 3 forward/backward passes, ~1 s each for 5 cells x 8 channels on one core), so
+# with no dataset named the command runs a quick real search instead (each value still overridable):
+# 5 cells, 8 channels, batch 128 (5 steps an epoch), 5 epochs
+EMBEDDED_QUICK = dict(layers=5, channels=8, epochs=5, batch_size=128)
+
+
+def quick_default(default: object, quick: object) -> str:
+    """A flag's help: its default, and the value a run with no dataset named takes instead."""
+    return f"default {default}; {quick} when no dataset is named"
 
 
 IMAGE_SIZE_HELP = ("imagefolder, tiny-imagenet: decode every image as N x N, its shorter side resized to N "
@@ -27,24 +43,28 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--preset", help="darts | darts-1st | pc-darts | fair-darts | global | dnas (default darts)")
     a("--order", help="first | second | one-level")
     a("--hessian", help="second order Hessian-vector product: fd (finite differences) | exact (autograd)")
-    a("--xi", type=float, help="unrolled step size (default: the current weight learning rate)")
+    a("--xi", type=float, help="second order: unrolled step size (default: the current weight learning rate)")
     a("--arch", help="parametrisation: softmax | sigmoid | pc | global | dnas (presets set it)")
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
     a("--data-dir", dest="data_dir", help="folder with the dataset files")
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
-    a("--epochs", type=int)
-    a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes")
+    a("--epochs", type=int, help=f"search epochs ({quick_default(SearchConfig.epochs, EMBEDDED_QUICK['epochs'])})")
+    batch = f"{SearchConfig.batch_size}, pc-darts {PRESETS['pc-darts']['batch_size']}"
+    a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
+                                                         f"({quick_default(batch, EMBEDDED_QUICK['batch_size'])})")
     a("--bn-groups", dest="bn_groups", type=int, metavar="G",
       help="batch-norm statistics over batch_size/G images (0, default: 1, or the number of processes "
            "where they cannot share statistics: CPU, --hessian exact)")
-    a("--layers", type=int, help="cells in the search network (default 8)")
-    a("--channels", type=int, help="initial channels (default 16)")
+    a("--layers", type=int,
+      help=f"cells in the search network ({quick_default(SearchConfig.layers, EMBEDDED_QUICK['layers'])})")
+    a("--channels", type=int,
+      help=f"initial channels ({quick_default(SearchConfig.channels, EMBEDDED_QUICK['channels'])})")
     a("--nodes", type=int, help="intermediate nodes per cell (default 4)")
     a("--ops", type=ops_list, help="comma-separated candidate ops")
     a("--partial-channels", dest="partial_channels", type=int, help="PC-DARTS K (1: off)")
     a("--zero-one-weight", dest="zero_one_weight", type=float, help="FairDARTS zero-one loss weight")
-    a("--threshold", type=float, help="FairDARTS discretisation threshold")
+    a("--threshold", type=float, help="FairDARTS discretisation threshold (--arch sigmoid only)")
     a("--skip-dropout", dest="skip_dropout", type=float, help="dropout on skip_connect during search")
     a("--max-skips", dest="max_skips", type=int, help="stop early when a normal cell has more skips")
     a("--train-portion", dest="train_portion", type=float)
@@ -75,19 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# the paper's 8 cells x 16 channels x 50 epochs take hours on a laptop CPU even for 8x8 digits (a
-# second-order step is 3 forward/backward passes, ~1 s each for 5 cells x 8 channels on one core), so
-# with no dataset named the command runs a quick real search instead (each value still overridable):
-# 5 cells, 8 channels, batch 128 (5 steps an epoch), 5 epochs
-EMBEDDED_QUICK = dict(layers=5, channels=8, epochs=5, batch_size=128)
-
-
-def embedded_quick_overrides(args: argparse.Namespace, from_file: dict | None = None) -> str | None:
+def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str | None:
     """Apply EMBEDDED_QUICK when the run uses the embedded digits because no dataset was named, by
-    flag or in the config file (`from_file`: its search values, when already read); a value the file
-    sets wins. Return the note to print once the config is known to be valid (an error stays one line)."""
-    if from_file is None:
-        from_file = config_lib.read_file(args.config) if getattr(args, "config", None) else {}
+    flag or in the config file (`from_file`: its search values); a value the file sets wins. Return
+    the note to print once the config is known to be valid (an error stays one line)."""
     if args.dataset is not None or "dataset" in from_file or args.resume:
         return None
     applied = {k: v for k, v in EMBEDDED_QUICK.items() if getattr(args, k) is None and k not in from_file}
@@ -110,18 +121,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         dry_run_overrides(args)
-    note = embedded_quick_overrides(args)
-    cfg = search_config_from_args(args, FIELDS)
-    if note:
-        print(note, file=sys.stderr)
-    if args.resume:
+    from_file = read_config(args.config, "search") if args.config else {}
+    note = embedded_quick_overrides(args, from_file)
+    cfg = search_config_from_args(args, FIELDS, from_file)
+    notices = []
+    if args.resume:   # the run's saved config counts, which the search reads
         from ..search import RESUMABLE
 
-        from_file = config_lib.read_file(args.config) if args.config else {}
         refuse_changes_on_resume(args.resume, {**from_file, **flag_values(args, FIELDS)}, RESUMABLE)
-    result = search(cfg, resume=args.resume)
+    else:   # printed once the search has started: a refused one says only why
+        notices = start_notices(cfg, note=note)
+    result = search(cfg, resume=args.resume, notices=notices)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"genotype: {result.genotype}")
-    print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
+    if result.metrics:
+        print(held_out_line(result))
+    print(f"run folder: {result.run_dir}  ({elapsed(args)})")
     return 0
+
+
+def held_out_line(result: SearchResult) -> str:
+    """The last epoch's accuracy and loss on the search-validation split (one-level: the test split)."""
+    from ..runlog import coverage
+
+    row, split = result.metrics[-1], result.val_split
+    return (f"{split} accuracy {100 * row['val_acc']:.2f}%, {split} loss {row['val_loss']:.4f}"
+            f"{coverage(result.val_images, result.val_images_total, split)}")

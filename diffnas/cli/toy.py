@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hessian", choices=toy.HESSIANS, default="fd",
                    help="second-order Hessian-vector product: finite differences or exact autograd (default: fd)")
     p.add_argument("--json", action="store_true", help="print a JSON list (one object per row) instead of the table")
-    p.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV to FILE")
+    p.add_argument("--csv", type=Path, metavar="FILE",
+                   help="also write the rows as CSV to FILE (its folder is made if missing, as --out is)")
     p.add_argument("--out", type=Path, default=Path("runs/toy"), metavar="DIR",
-                   help="folder for toy.png and toy.svg (default: %(default)s)")
+                   help="folder for toy.png and toy.svg, made if missing (default: %(default)s)")
     p.set_defaults(func=run)
 
 

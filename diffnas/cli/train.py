@@ -10,7 +10,8 @@ import argparse
 
 from .. import config as config_lib
 from .. import distributed
-from .options import flag_values, refuse_changes_on_resume, run_genotype
+from ..runlog import coverage
+from .options import elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype, start_notices
 from .search import IMAGE_SIZE_HELP
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
@@ -76,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
     from ..train import train, train_config
 
-    from_file = config_lib.read_file(args.config) if args.config else {}
-    from_file.pop("command", None)  # a run's config.json may serve as --config
+    from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
     flags = flag_values(args, FIELDS)
     for values in (from_file, flags):   # a pipeline folder stands for its search's genotype
         if isinstance(values.get("genotype"), str):
@@ -91,11 +91,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         cfg = train_config(setting, **{**from_file, **flags})
-    result = train(cfg, resume=args.resume)
+    # on resume the saved config counts, which the training reads; printed once the training has
+    # started: a refused one says only why
+    result = train(cfg, resume=args.resume, notices=[] if args.resume else start_notices(cfg))
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
-          f"test loss {result.test_loss:.4f}")
+          f"test loss {result.test_loss:.4f}{coverage(result.test_images, result.test_images_total, 'test')}")
     print(f"params {result.params / 1e6:.6f}M (+{result.aux_params / 1e6:.6f}M auxiliary head)")
-    print(f"run folder: {result.run_dir}  ({result.seconds:.1f} s)")
+    print(f"run folder: {result.run_dir}  ({elapsed(args)})")
     return 0

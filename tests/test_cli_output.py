@@ -1,0 +1,237 @@
+"""What the commands print around a run, checked without running one: the search, the training and
+the pipeline are replaced by fakes that record the config they get. Warnings for values that do
+nothing, a run's own config.json as --config, help texts that say what a plain command runs, the
+wall time of the whole command, and notices from rank 0 only."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from cli_helpers import fails
+
+from diffnas import cli, fastpath
+from diffnas import genotype as G
+from diffnas.config import SearchConfig, TrainConfig, search_config, to_dict
+from diffnas.pipeline import PipelineResult
+from diffnas.search import SearchResult
+from diffnas.train import TrainResult, autocast_for
+
+search_mod = importlib.import_module("diffnas.search")   # the package re-exports the functions
+train_mod = importlib.import_module("diffnas.train")
+pipeline_mod = importlib.import_module("diffnas.pipeline")
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def say(notices) -> None:
+    """What the loops do with the command line's `notices` once a run has started."""
+    for line in notices:
+        print(line, file=sys.stderr)
+
+
+@pytest.fixture
+def fake_search(monkeypatch):
+    """search() records its config and returns at once (after `pause` seconds, a run of 0.01 s)."""
+    seen = []
+
+    def fake(cfg, resume=None, *, notices=(), **kwargs):
+        seen.append(cfg)
+        say(notices)
+        time.sleep(fake.pause)
+        return SearchResult(Path(cfg.run_dir or "runs/x"), G.load("DARTS_V2"), torch.zeros(1),
+                            [{"epoch": 1, "val_loss": 1.1, "val_acc": 0.547}], 0.01)
+
+    fake.pause = 0.0
+    monkeypatch.setattr(search_mod, "search", fake)
+    return fake, seen
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    seen = []
+
+    def fake(cfg, genotype=None, *, notices=(), **kwargs):
+        seen.append(cfg)
+        say(notices)
+        time.sleep(fake.pause)
+        return TrainResult(Path(cfg.run_dir or "runs/x"), 0.5, 1.0, 1000, 100, 0.01)
+
+    fake.pause = 0.0
+    monkeypatch.setattr(train_mod, "train", fake)
+    return fake, seen
+
+
+@pytest.fixture
+def fake_pipeline(monkeypatch):
+    seen = []
+
+    def fake(search_cfg, train_cfg, run_dir=None, *, notices=(), **kwargs):
+        seen.append((search_cfg, train_cfg))
+        say(notices)
+        return PipelineResult(Path(run_dir or "runs/x"), None, None, {}, exit_code=3)   # reports nothing
+
+    monkeypatch.setattr(pipeline_mod, "run_pipeline", fake)
+    return seen
+
+
+def warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("diffnas: warning: ")]
+
+
+# ---------------------------------------------------------------------------------------------
+# values that do nothing: one warning each, once, from rank 0
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--order", "first", "--xi", "0.5"], "xi: 0.5 has no effect with --order first"),
+    (["--order", "one-level", "--xi", "0.5"], "xi: 0.5 has no effect with --order one-level"),
+    (["--order", "first", "--hessian", "exact"], "hessian: 'exact' has no effect with --order first"),
+    (["--threshold", "0.5"], "threshold: 0.5 has no effect with --arch softmax"),
+    (["--data-dir", "X"], "data_dir: 'X' has no effect with --dataset digits"),
+    (["--warmup-epochs", "5", "--epochs", "1"], "warmup_epochs: 5 warm-up epochs cover all 1 epochs"),
+])
+def test_a_value_without_effect_is_warned_once(fake_search, capsys, flags, expected):
+    assert cli.main(["search", "--dataset", "digits", *flags]) == 0
+    found = warnings(capsys.readouterr().err)
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_values_with_effect_are_not_warned(fake_search, capsys):
+    for argv in (["--order", "second", "--xi", "0.5", "--hessian", "exact"], ["--preset", "fair-darts",
+                 "--threshold", "0.5"], ["--dataset", "synthetic"], ["--preset", "pc-darts", "--epochs", "20"]):
+        assert cli.main(["search", "--dataset", "digits", *argv]) == 0
+        assert warnings(capsys.readouterr().err) == [], argv
+
+
+def test_the_pipeline_warns_once_for_both_stages(fake_pipeline, capsys):
+    assert cli.main(["run", "--dataset", "digits", "--data-dir", "X", "--order", "first", "--xi", "0.1"]) == 3
+    found = warnings(capsys.readouterr().err)
+    assert len(found) == 2 and "data_dir" in found[0] and "xi" in found[1], found
+
+
+def test_train_warns_for_values_its_schedule_or_data_ignore(fake_train, capsys):
+    assert cli.main(["train", "--dataset", "synthetic", "--data-dir", "X", "--lr-gamma", "0.5"]) == 0
+    found = warnings(capsys.readouterr().err)
+    assert len(found) == 2 and "data_dir" in found[0] and "lr_gamma: 0.5 has no effect with the cosine" in found[1]
+
+
+def test_warnings_and_notes_come_from_rank_0_only(fake_search, monkeypatch, capsys):
+    """Under torchrun each rank runs the CLI: what it says before setup() goes by RANK; the fast
+    path's notices come after setup(), and go by the process group's rank."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in (1, 0):
+        monkeypatch.setenv("RANK", str(rank))
+        assert cli.main(["search", "--order", "first", "--xi", "0.5"]) == 0   # the embedded-digits note, a warning
+        autocast_for(torch.device("meta"), "bf16")   # no bf16 there: the fp32 warning
+        with monkeypatch.context() as m:
+            m.setattr(fastpath.dist, "is_initialized", lambda: True)
+            m.setattr(fastpath.dist, "get_rank", lambda group=None: rank)
+            fastpath.notice("fast path: anything")
+        err = capsys.readouterr().err
+        if rank:
+            assert err == ""
+        else:
+            assert "embedded digits dataset, quick search" in err and "diffnas: fast path: anything" in err
+            assert [line.split(":")[2] for line in warnings(err)] == [" xi", " bf16 is not supported on meta; training in fp32"]
+
+
+def test_a_run_refused_at_its_start_says_only_why(tmp_path, capsys):
+    """The warnings and the embedded-digits note wait until the run has started: an error stays one line."""
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "config.json").write_text("{}")
+    fails(capsys, ["search", "--data-dir", "X", "--order", "first", "--xi", "1", "--run-dir", str(tmp_path / "taken")],
+          "holds a run already")
+    fails(capsys, ["train", "--dataset", "synthetic", "--data-dir", "X", "--setting", "imagenet"],
+          "the imagenet setting needs images of at least 32x32")
+
+
+def test_a_resume_warns_about_nothing(fake_search, tmp_path, capsys):
+    """On --resume the run's saved config counts, not the defaults the flags fall back to here (the
+    embedded digits, with which --data-dir would do nothing)."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({**to_dict(search_config("darts", dataset="cifar10",
+                                                                         data_dir="X")), "command": "search"}))
+    assert cli.main(["search", "--resume", str(run), "--data-dir", "X"]) == 0
+    assert warnings(capsys.readouterr().err) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# a run's own config.json as --config: "command" must name the command it is given to
+
+def saved_config(tmp_path: Path, command: str, **values) -> Path:
+    base = to_dict(SearchConfig() if command == "search" else TrainConfig())
+    path = tmp_path / f"{command}.json"
+    path.write_text(json.dumps({**base, **values, "command": command, "run_dir": str(tmp_path / "old")}))
+    return path
+
+
+def test_a_search_runs_config_json_starts_a_new_search(fake_search, tmp_path):
+    path = saved_config(tmp_path, "search", preset="darts-1st", order="first", layers=3)
+    assert cli.main(["search", "--config", str(path), "--run-dir", str(tmp_path / "new")]) == 0
+    cfg = fake_search[1][-1]
+    assert (cfg.preset, cfg.order, cfg.layers, cfg.run_dir) == ("darts-1st", "first", 3, str(tmp_path / "new"))
+    assert cli.main(["params", "--config", str(path), "--json"]) == 0   # params reads search configs too
+
+
+def test_a_config_of_another_command_is_refused(tmp_path, capsys):
+    train_json, search_json = saved_config(tmp_path, "train"), saved_config(tmp_path, "search")
+    pipeline_json = tmp_path / "pipeline.json"
+    pipeline_json.write_text(json.dumps({"command": "pipeline", "search": {}, "train": {}}))
+    fails(capsys, ["search", "--config", str(train_json)],
+          f"{train_json}: a train config (\"command\": \"train\"); `diffnas search --config` takes a search config")
+    fails(capsys, ["params", "--config", str(train_json)], "a train config", "`diffnas params --config`")
+    fails(capsys, ["search", "--config", str(pipeline_json)],
+          "a pipeline config", "start a pipeline with `diffnas run --config")
+    fails(capsys, ["train", "--config", str(search_json)],
+          f"{search_json}: a search config (\"command\": \"search\"); `diffnas train --config` takes a train config")
+    fails(capsys, ["run", "--config", str(train_json)], "a train config", "`diffnas run --config` takes")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"command": "plot"}))
+    fails(capsys, ["search", "--config", str(other)], "command: 'plot'")
+
+
+# ---------------------------------------------------------------------------------------------
+# help texts say what a command with no dataset named runs
+
+def help_text(capsys, command: str) -> str:
+    assert cli.main([command, "--help"]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_gives_the_quick_sizes_of_the_embedded_digits(capsys):
+    text = help_text(capsys, "search")
+    for flag, default, quick in (("--layers", 8, 5), ("--channels", 16, 8), ("--epochs", 50, 5),
+                                 ("--batch-size", 64, 128)):
+        assert re.search(rf"{flag} \S+ .*?default {default}.*?; {quick} when no dataset is named", text), flag
+    text = help_text(capsys, "run")
+    for flag, default, quick in (("--train-epochs", 600, 20), ("--train-layers", 20, 8),
+                                 ("--train-channels", 36, 16), ("--layers", 8, 5)):
+        assert re.search(rf"{flag} \S+ .*?default {default}.*?; {quick} when no dataset is named", text), flag
+
+
+# ---------------------------------------------------------------------------------------------
+# the time printed is the command's
+
+def test_the_time_printed_is_the_whole_commands(fake_search, fake_train, capsys):
+    """The loops' own seconds leave out loading the data and building the network."""
+    fake_search[0].pause = fake_train[0].pause = 0.3
+    for argv in (["search", "--dataset", "synthetic"], ["train", "--dataset", "synthetic"]):
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        seconds = float(re.search(r"run folder: \S+ +\(([\d.]+) s\)", out).group(1))
+        assert seconds >= 0.3, out
+
+
+def test_search_ends_with_its_validation_accuracy(fake_search, capsys):
+    assert cli.main(["search", "--dataset", "synthetic"]) == 0
+    assert "validation accuracy 54.70%, validation loss 1.1000" in capsys.readouterr().out
