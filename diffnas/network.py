@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .distributed import batch_mask
-from .errors import ConfigError, GenotypeError
+from .errors import ConfigError
 from .genotype import AnyGenotype, Cell, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
 
@@ -58,9 +58,6 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 class EvalCell(nn.Module):
     def __init__(self, cell: Cell, c_pp: int, c_p: int, c: int, reduction_prev: bool):
         super().__init__()
-        if cell.reduction and any(i < 2 for i in cell.concat):
-            raise GenotypeError("a reduction cell cannot concatenate its inputs (0, 1): they are at the "
-                                "higher resolution")
         self.reduction = cell.reduction
         # s0 is twice the resolution of s1 after a reduction: FactorizedReduce brings it down
         self.preprocess0 = FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0)

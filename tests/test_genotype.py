@@ -296,3 +296,16 @@ def test_load_refuses_an_empty_spec(spec, tmp_path, monkeypatch):
         G.load(spec)
     assert str(info.value) == ("the genotype is empty: give a published name (DARTS_V2, PDARTS, ...), random:SEED, "
                                "a genotype.json, a run folder or Genotype(...) notation")
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_spec_inside_a_pipeline_folder_is_still_empty(spec, tmp_path, monkeypatch):
+    """`--genotype ""` run from inside a pipeline folder: Path("") is that folder, whose
+    search/genotype.json must not be picked silently."""
+    from diffnas.cli.options import run_genotype
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "genotype.json").write_text(json.dumps(darts_v2()))
+    monkeypatch.chdir(tmp_path)
+    assert run_genotype(spec) == spec
+    with pytest.raises(GenotypeError, match="^the genotype is empty"):
+        G.load(run_genotype(spec))

@@ -84,6 +84,8 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
 def run_genotype(spec: str) -> str:
     """A pipeline folder given where a genotype is expected stands for the genotype its search found
     (RUN/search/genotype.json); any other spec is returned as it is."""
+    if not spec.strip():  # Path("") is the current folder; genotype parsing names the empty spec
+        return spec
     path = Path(spec)
     try:
         if not (path / "genotype.json").is_file() and (path / "search" / "genotype.json").is_file():
