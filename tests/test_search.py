@@ -76,7 +76,7 @@ def test_run_folder_contents(tmp_path):
 
 @pytest.mark.parametrize("order", ["first", "second", "one-level"])
 def test_every_order_updates_alpha_and_weights(tmp_path, order):
-    torch.manual_seed(TINY_SEED := 2)
+    torch.manual_seed(2)
     cfg = search_config("darts", **{**TINY, "epochs": 1, "max_steps": 2}, order=order, run_dir=str(tmp_path))
     r = search(cfg)
     assert not torch.equal(r.history[0], r.history[-1])
