@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7's H100 measurements, in stages that each fit one 10-minute command of a lent GPU machine.
+# Issue 7's GPU measurements (the issue's figures are from an H100), in stages that each fit one 10-minute command of a lent GPU machine.
 # Run from the repository root, one stage per call, in this order:
 #
 #   bash benchmarks/gpu_session.sh check      # compiled == eager on CUDA? (first: a native crash shows here)
@@ -26,6 +26,8 @@ run() {   # run SECONDS COMMAND...: one measurement, its exit status reported, n
 
 case "$stage" in check|search|rest|variants|profile) ;; *) echo "unknown stage $stage" >&2; exit 2 ;; esac
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" 2>&1 | tail -1 | log
+# the variants' result files are named after the GPU, as bench.py names its default one
+dev=$(python -c "import sys, torch; sys.path.insert(0, 'benchmarks'); import bench; print(bench.slug(bench.device_name(torch.device('cuda'))))" 2>/dev/null || echo cuda)
 case "$stage" in
     check)
         run 540 python benchmarks/check_compiled.py --device cuda ;;
@@ -39,14 +41,14 @@ case "$stage" in
     variants)
         r=benchmarks/results
         DIFFNAS_COMPILE_MODE=reduce-overhead run 200 python benchmarks/bench.py --device cuda --paths compiled \
-            --workloads search-first train-darts-v2 --out $r/h100-cudagraphs.json
+            --workloads search-first train-darts-v2 --out $r/$dev-cudagraphs.json
         run 150 python benchmarks/bench.py --device cuda --precision bf16 --paths fused \
-            --workloads search-first train-darts-v2 --out $r/h100-bf16.json
+            --workloads search-first train-darts-v2 --out $r/$dev-bf16.json
         run 100 python benchmarks/bench.py --device cuda --memory-format channels_last --paths plain fused \
-            --workloads search-first --out $r/h100-channels-last.json
+            --workloads search-first --out $r/$dev-channels-last.json
         for pw in grouped matmul; do
             DIFFNAS_POINTWISE=$pw run 60 python benchmarks/bench.py --device cuda --paths fused \
-                --workloads search-first --out $r/h100-pointwise-$pw.json
+                --workloads search-first --out $r/$dev-pointwise-$pw.json
         done ;;
     profile)
         run 540 python benchmarks/profile_step.py --device cuda --paper ;;
