@@ -172,7 +172,7 @@ class _Call:
 
 @pytest.mark.parametrize("payload, refused", [
     (np.array([1, 2], dtype=object), "refused numpy dtype('O')"),
-    (np.zeros(2, dtype=[("a", "u1"), ("b", "O")]), "refused numpy dtype('O')"),  # the field's dtype
+    (np.zeros(2, dtype=[("a", "u1"), ("b", "O")]), "refused numpy dtype('V9')"),  # structured: before its fields
     (_Call(np.dtype, [("a", "u1"), ("b", "O")]), "refused numpy dtype([('a', 'u1'), ('b', 'O')])"),
     (_Call(np.ndarray, (1 << 20,)), "refused a direct call of numpy.ndarray"),
     (_Call(_reconstruct, np.ndarray, (1 << 20,), b"b"), "refused numpy _reconstruct(ndarray, (1048576,), b'b')"),
@@ -189,6 +189,64 @@ def test_numpy_globals_admit_only_plain_arrays_and_scalars(tmp_path, payload, re
         load_dataset("cifar10", tmp_path)
     text = message(info)
     assert text.startswith(f"{path}: {refused}: ") and "corrupt" not in text and "unsafe" not in text
+
+
+class _Dtype:
+    """Pickles as numpy.dtype(name) followed by BUILD with `state`, as numpy writes a dtype, but with
+    the state of the crafter's choice: numpy's own dtype.__setstate__ would take any of these."""
+
+    def __init__(self, name: str, state: tuple):
+        self.name, self.state = name, state
+
+    def __reduce__(self):
+        return np.dtype, (self.name, False, True), self.state
+
+
+class _Array:
+    """Pickles as numpy does an array (_reconstruct, then BUILD with (1, shape, dtype, False, data))."""
+
+    def __init__(self, dtype: object, shape: tuple, data: bytes):
+        self.dtype, self.shape, self.data = dtype, shape, data
+
+    def __reduce__(self):
+        return _reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, self.data)
+
+
+U8 = np.dtype("u8").__reduce__()[2]   # (3, '<', None, None, None, -1, -1, 0) on a little-endian machine
+
+
+@pytest.mark.parametrize("state", [
+    # a field 100 MB past the 8-byte item: reading the element reads (or faults) outside the buffer
+    (3, "|", None, ("a",), {"a": (np.dtype("u8"), 100_000_000)}, 8, 1, 0),
+    (3, "|", None, ("a",), {"a": (np.dtype("u8"), 0)}, 8, 1, 0),   # any fields at all
+    (3, U8[1], None, None, None, -1, -1, 63),   # the object flag: the raw bytes taken as object pointers
+    (3, U8[1], None, None, None, 4096, 1, 0),   # an item size larger than the type
+    (3, U8[1], ("u1", (8,)), None, None, -1, -1, 0),   # a sub-array
+    (3, "=", None, None, None, -1, -1, 0),      # not a byte order numpy writes
+    (2, U8[1], None, None, None, -1, -1, 0),
+    "not a tuple",
+])
+@pytest.mark.parametrize("where", ["data", "labels"])
+def test_a_dtype_state_other_than_numpys_plain_one_is_refused(tmp_path, state, where):
+    """numpy.dtype.__setstate__ sets fields, offsets, item size and flags unchecked; a crafted state
+    must be refused before any array is made with it (a field past the item made the process read
+    outside the buffer and crash; the object flag made numpy take file bytes for pointers)."""
+    crafted = _Array(_Dtype("u8", state), (N,), bytes(8 * N))
+    batch = {b"data": np.zeros((N, 3072), np.uint8), b"labels": [0] * N, where.encode(): crafted}
+    path = write_test_batch(tmp_path, batch, protocol=2)
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10", tmp_path)
+    assert message(info).startswith(f"{path}: refused numpy dtype('uint64') with state ")
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_numpys_own_dtype_states_are_read_in_either_byte_order(tmp_path, byteorder):
+    labels = np.arange(N, dtype=np.dtype("i8").newbyteorder(byteorder)) % 10
+    state = labels.dtype.__reduce__()[2]
+    crafted = _Array(_Dtype("i8", state), (N,), labels.tobytes())
+    write_test_batch(tmp_path, {b"data": np.zeros((N, 3072), np.uint8), b"labels": crafted}, protocol=2)
+    ds = load_dataset("cifar10", tmp_path)
+    assert ds.test.labels.tolist() == [i % 10 for i in range(N)]
 
 
 @pytest.mark.parametrize("payload, refused", [

@@ -18,8 +18,7 @@ import numpy as np
 
 from ..errors import DataError
 
-# numpy's own functions, taken from what its __reduce__ names, so the deprecated numpy.core alias is not imported
-_RECONSTRUCT = np.zeros(0).__reduce__()[0]  # _reconstruct(ndarray, (0,), b"b"), then BUILD sets the array's state
+# numpy's own function, taken from what its __reduce__ names, so the deprecated numpy.core alias is not imported
 _SCALAR = np.int64(0).__reduce__()[0]  # scalar(dtype, raw bytes)
 # messages of refusals: what the file holds that is not read, and (after the colon) what is
 _READ = "only dicts, lists, strings, numbers and numeric numpy arrays are read"
@@ -75,52 +74,145 @@ def _ndarray(*args: Any) -> None:
 _NDARRAY = _Global("ndarray", _ndarray)
 
 
-def _dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    """np.dtype as numpy pickles it: ('u1', False, True), a string name, then BUILD sets byte order and
-    fields (whose own dtypes come through here too). Object dtypes are refused: an object array holds
-    arbitrary Python objects, nothing a dataset needs."""
+# what a numeric dtype's pickled state may say after its name: no sub-array, no fields, no custom
+# size, alignment or flags (numpy writes (3, byte order, None, None, None, -1, -1, 0))
+_PLAIN_DTYPE_STATE = (None, None, None, -1, -1, 0)
+_NUMERIC_KINDS = "biuf"   # bool, signed and unsigned integers, floats
+
+
+class _DtypeSpec:
+    """What numpy.dtype(name, align, copy) gives a pickle: not a dtype yet. numpy's own BUILD
+    (dtype.__setstate__) would set any fields, offsets, item size and flags it is handed, unchecked:
+    a field at an offset past the item reads outside the array's buffer, and the object flag makes
+    numpy take the raw bytes for Python object pointers. Here BUILD accepts only the state numpy
+    writes for a plain numeric dtype (its byte order), and `dtype` is then that dtype, rebuilt from
+    its name."""
+
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dtype: np.dtype | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 8 and isinstance(state[1], bytes):
+            state = (state[0], state[1].decode("latin1"), *state[2:])   # Python 2 pickles: b"<"
+        if (self.dtype is None and isinstance(state, tuple) and len(state) == 8 and state[0] == 3
+                and state[1] in ("<", ">", "|") and tuple(state[2:]) == _PLAIN_DTYPE_STATE):
+            base = np.dtype(self.name)
+            dtype = base if state[1] == "|" else base.newbyteorder(state[1])
+            dtype = base if dtype.isnative else dtype
+            if dtype.__reduce__()[2] == state:
+                self.dtype = dtype
+                return
+        raise _Refused(f"refused numpy {np.dtype(self.name)!r} with state {_short(state)}: only plain numeric "
+                       f"dtypes (no fields, sizes, offsets or flags) are read; {_READ}")
+
+    def __repr__(self) -> str:
+        return repr(self.dtype if self.dtype is not None else np.dtype(self.name))
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _dtype(spec: Any, align: Any = False, copy: Any = True) -> _DtypeSpec:
+    """np.dtype as numpy pickles it: ('u1', False, True), then BUILD with the byte order. Only the
+    names of numeric dtypes (bool, integers, floats) are taken: strings, void, structured and object
+    dtypes are refused; so is an aligned one (align makes sense only with fields)."""
     if not isinstance(spec, (str, bytes)):
-        raise _Refused(f"refused numpy dtype({spec!r}): numpy pickles name a dtype by a string such as 'u1'")
-    dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec, bool(align), bool(copy))
+        raise _Refused(f"refused numpy dtype({_short(spec)}): numpy pickles name a dtype by a string such as 'u1'")
+    name = spec.decode("latin1") if isinstance(spec, bytes) else spec
+    try:
+        dtype = np.dtype(name)
+    except TypeError:
+        raise _Refused(f"refused numpy dtype({name!r}): not a dtype name") from None
     if dtype.hasobject:
         raise _Refused(f"refused numpy {dtype!r}: Python object arrays are never read; {_READ}")
-    return dtype
+    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None or align:
+        raise _Refused(f"refused numpy {dtype!r}: only numeric dtypes (bool, integers, floats) are read; {_READ}")
+    return _DtypeSpec(name)
+
+
+def _numeric(dtype: Any, where: str) -> np.dtype:
+    """The dtype a _DtypeSpec stands for once BUILD has checked its state."""
+    if isinstance(dtype, _DtypeSpec) and dtype.dtype is not None:
+        return dtype.dtype
+    raise _Refused(f"refused {where} with dtype {_short(dtype)}: numpy pickles write a numeric dtype "
+                   f"(numpy.dtype and its state)")
+
+
+class _PendingArray(np.ndarray):
+    """What _reconstruct gives a pickle: an empty array whose BUILD takes numpy's state (version,
+    shape, dtype, Fortran order, the data as bytes) with the dtype checked; `load_pickle` hands out
+    plain ndarray views of these."""
+
+    def __setstate__(self, state: Any) -> None:
+        if not (isinstance(state, tuple) and len(state) in (4, 5)):
+            raise _Refused(f"refused numpy array state {_short(state)}: numpy pickles write "
+                           "(version, shape, dtype, fortran, data)")
+        at = len(state) - 3   # the dtype's place: (shape, dtype, ...) or (version, shape, dtype, ...)
+        data = state[-1]
+        if not isinstance(data, (bytes, bytearray)):
+            raise _Refused(f"refused numpy array data of type {type(data).__name__}: numpy pickles write the "
+                           "data of a numeric array as bytes")
+        state = state[:at] + (_numeric(state[at], "a numpy array"),) + state[at + 1:]
+        super().__setstate__(state)
 
 
 def _reconstruct(subtype: Any, shape: Any, placeholder: Any) -> np.ndarray:
     """ndarray.__reduce__'s _reconstruct(ndarray, (0,), b'b'): an empty array whose state (shape,
     dtype, the data as bytes) BUILD then sets. Any other arguments are refused."""
     if subtype is not _NDARRAY or shape != (0,) or placeholder not in (b"b", "b"):
-        raise _Refused(f"refused numpy _reconstruct({subtype!r}, {shape!r}, {placeholder!r}): numpy pickles "
-                       "write _reconstruct(ndarray, (0,), b'b')")
-    return _RECONSTRUCT(np.ndarray, (0,), b"b")
+        raise _Refused(f"refused numpy _reconstruct({subtype!r}, {_short(shape)}, {_short(placeholder)}): "
+                       "numpy pickles write _reconstruct(ndarray, (0,), b'b')")
+    return _PendingArray((0,), np.uint8)
 
 
 def _scalar(dtype: Any, raw: Any) -> np.generic:
     """A numpy scalar, as numpy pickles it: scalar(dtype, its itemsize raw bytes)."""
-    if not (isinstance(dtype, np.dtype) and isinstance(raw, bytes) and len(raw) == dtype.itemsize):
+    dt = _numeric(dtype, "a numpy scalar")
+    if not (isinstance(raw, bytes) and len(raw) == dt.itemsize):
         what = f"{len(raw)} bytes" if isinstance(raw, bytes) else type(raw).__name__
-        raise _Refused(f"refused numpy scalar({dtype!r}, {what}): numpy pickles write a dtype and its "
-                       f"{dtype.itemsize if isinstance(dtype, np.dtype) else 'itemsize'} bytes")
-    return _SCALAR(dtype, raw)
+        raise _Refused(f"refused numpy scalar({dt!r}, {what}): numpy pickles write a dtype and its "
+                       f"{dt.itemsize} bytes")
+    return _SCALAR(dt, raw)
 
 
 def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None) -> np.ndarray:
     """numpy.core.numeric._frombuffer, what protocol 5 rebuilds a contiguous array with: the raw
     bytes, the dtype, the shape and the memory order ('K' with a permutation of the axes)."""
-    ok = (isinstance(buf, (bytes, bytearray)) and isinstance(dtype, np.dtype)
+    ok = (isinstance(buf, (bytes, bytearray)) and isinstance(dtype, _DtypeSpec)
           and isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
           and order in ("C", "F", "K")
           and (axis_order is None or isinstance(axis_order, tuple) and all(type(a) is int for a in axis_order)
                and sorted(axis_order) == list(range(len(shape)))))
     if not ok:
-        tail = "" if axis_order is None else f", {axis_order!r}"
-        raise _Refused(f"refused numpy _frombuffer({type(buf).__name__}, {dtype!r}, {shape!r}, {order!r}{tail}): "
-                       "numpy pickles write bytes, a dtype, a shape and the order 'C', 'F' or 'K'")
-    array = np.frombuffer(buf, dtype=dtype)  # numpy._core.numeric._frombuffer, line for line
+        tail = "" if axis_order is None else f", {_short(axis_order)}"
+        raise _Refused(f"refused numpy _frombuffer({type(buf).__name__}, {_short(dtype)}, {_short(shape)}, "
+                       f"{_short(order)}{tail}): numpy pickles write bytes, a dtype, a shape and the order "
+                       "'C', 'F' or 'K'")
+    array = np.frombuffer(buf, dtype=_numeric(dtype, "numpy _frombuffer"))  # numpy._core.numeric._frombuffer
     if order == "K" and axis_order is not None:
         return array.reshape(shape, order="C").transpose(axis_order)
     return array.reshape(shape, order=order)
+
+
+def _plain(value: Any) -> Any:
+    """The unpickled object with its arrays as plain ndarrays; a dtype on its own is refused (a CIFAR
+    batch holds none, and an unchecked one must not leave here)."""
+    if isinstance(value, _PendingArray):
+        return value.view(np.ndarray)
+    if isinstance(value, _DtypeSpec):
+        raise _Refused(f"refused a bare numpy dtype ({value!r}): {_READ}")
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 _ADMITTED: dict[tuple[str, str], Any] = {
@@ -145,7 +237,7 @@ _PICKLE_GLOBALS: dict[tuple[str, str], _Global] = {
 _PICKLE_GLOBALS[("numpy", "ndarray")] = _NDARRAY
 # what a corrupt or truncated pickle raises while being read (EOFError: cut short)
 _PICKLE_FAILURES = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                    IndexError, KeyError, struct.error, MemoryError)
+                    IndexError, KeyError, struct.error, MemoryError, RecursionError)
 
 
 class _NoBuffers:
@@ -185,7 +277,7 @@ def load_pickle(path: Path) -> Any:
     """Unpickle `path` with the restricted unpickler; refused, corrupt or truncated files raise DataError."""
     try:
         with open(path, "rb") as f:
-            return _RestrictedUnpickler(f).load()
+            return _plain(_RestrictedUnpickler(f).load())
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as e:
