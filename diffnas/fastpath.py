@@ -1,8 +1,8 @@
 """The fast path of the search step: torch.compile of the supernet on CUDA, bf16 autocast.
 
-The batched edges (diffnas.fused) are on everywhere by default; this module adds what only pays on
-a GPU. `step_function(step, cfg, device)` returns the eager step unchanged when `cfg.compile` is
-off or the device is not CUDA (compile is on by default and means "on CUDA": nothing falls back on
+The batched edges (diffnas.fused) are chosen per device by diffnas.tuning (on CUDA by default);
+this module adds what only pays on a GPU. `step_function(step, cfg, device)` returns the eager step
+unchanged when `cfg.compile` is off or the device is not CUDA (compile is on by default and means "on CUDA": nothing falls back on
 a CPU, so nothing is said), and otherwise either a `CompiledStep` or, for a CUDA configuration it
 cannot handle, the eager step with a one-line notice on stderr. Nothing here changes what is computed:
 
@@ -11,9 +11,9 @@ cannot handle, the eager step with a one-line notice on stderr. Nothing here cha
   forward+backward of both steps' graphs (psi with and without grad) eagerly and compiled on the
   first batch, BN statistics and RNG state restored after each, and compares logits and gradients.
   A compile error or a mismatch means: eager from then on, with a notice saying why. What it cannot
-  catch is a native crash inside compiled code: torch 2.13's CPU inductor aborts the process
-  ("double free or corruption") in the backward of a stride-2 1x1 conv (benchmarks/NOTES.md); the
-  trial runs before the first step, so such a failure shows at once, and `--no-compile` avoids it.
+  catch is a native crash inside compiled code (torch 2.13's CPU inductor aborted the process in
+  the backward of a stride-2 1x1 conv, which FactorizedReduce no longer uses; benchmarks/NOTES.md);
+  the trial runs before the first step, so such a failure shows at once, and `--no-compile` avoids it.
 - The mode defaults to inductor without CUDA graphs; `DIFFNAS_COMPILE_MODE=reduce-overhead` (or
   the `mode` argument) adds CUDA graphs (torch.compile's cudagraph trees).
 - bf16: `autocast_factory` gives a bf16 autocast context for forward passes; alpha, the master
@@ -38,7 +38,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 def notice(message: str) -> None:
     """One line on stderr, from rank 0 only: every rank takes the same fast-path decisions. They are
-    taken after distributed.setup(), so torch.distributed's own rank decides."""
+    taken after distributed.setup(), so torch.distributed's own rank decides (distributed.is_main goes
+    through distributed.is_distributed, which tests fake to reach the distributed refusal in one process)."""
     if not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0):
         print(f"diffnas: {message}", file=sys.stderr)
 

@@ -166,12 +166,15 @@ def _check_output(where: str, cell: Cell) -> None:
     if cell.reduction and len(inner) < len(cell.concat):
         raise GenotypeError(f"{where}: a reduction cell cannot concatenate its inputs (0, 1): they are at the "
                             "higher resolution")
+    inputs = [c for c in cell.concat if c < 2]   # a normal cell may pass its inputs on
+    output = (f"output only repeats input {' and '.join(map(str, inputs))} beside zeros" if inputs
+              else "output is all zeros")
     if all(op == "none" for op, _ in cell.genes):
-        raise GenotypeError(f"{where}: every gene is 'none': the cell computes nothing (its output is all zeros)")
+        raise GenotypeError(f"{where}: every gene is 'none': the cell computes nothing (its {output})")
     # a node whose genes are all 'none' is zero (FairDARTS leaves such nodes out of the concatenation)
     if all(all(op == "none" for op, _ in cell.genes[2 * (c - 2):2 * (c - 1)]) for c in inner):
         raise GenotypeError(f"{where}: every concatenated node ({', '.join(map(str, inner))}) has only 'none' genes: "
-                            "the cell's output is all zeros")
+                            f"the cell's {output}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ class Zero(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """Halves the resolution with two stride-2 1x1 convs, the second shifted by one pixel.
+    """Halves the resolution with two 1x1 convs, one over the even pixels and one over the odd ones
+    (the original's two stride-2 1x1 convs, the second shifted by one pixel).
 
     Shapes: (B, c_in, H, W) -> (B, c_out, H/2, W/2); each conv gives c_out/2 channels.
 

@@ -159,6 +159,10 @@ def stage_epochs(run_dir: Path, search_values: dict[str, Any],
     return changed
 
 
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
 def refuse_existing(run_dir: str | Path) -> None:
     """ConfigError when `run_dir` holds a run already: a new pipeline never writes into one."""
     run_dir = Path(run_dir)
@@ -180,7 +184,9 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     """Search with `search_cfg`, then train the genotype found with `train_cfg` (its DERIVED_TRAIN
     values are set here), in `run_dir` (default runs/run-DATE). resume=True continues the pipeline in
     `run_dir` with these configs (the caller builds them from `saved_config`). `notices` go to stderr
-    once the search has started (search's `notices`)."""
+    once the search has started (search's `notices`).
+    On resume the stages take every resumable value of these configs, defaults included: they are
+    the pipeline's whole word (its saved values, a stage's own new epochs, what was typed now)."""
     distributed.setup()
     if resume and run_dir is None:
         raise ConfigError("run_dir: resuming a pipeline needs its folder")
@@ -211,7 +217,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
 
     try:
         s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None, pipeline=run_dir,
-                   notices=notices)
+                   notices=notices, given=_fields(SearchConfig))
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
@@ -224,7 +230,8 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     if s.interrupted:   # the search said how to go on: `diffnas run --resume RUN_DIR`
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
-    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir)
+    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
+              given=_fields(TrainConfig))
     if t.exit_code:   # interrupted; the training said how to go on
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
     device = resolve_device(search_cfg.device).type

@@ -4,6 +4,7 @@
   learning rates, up to `nan_rollback` times; then stop, naming the last good checkpoint.
 - A resumed run killed before its first checkpoint: nothing to continue, so start it over.
 - A resumed run with its checkpoint loaded: check --epochs, say what happens next, note new epochs.
+- Which values of the config a resume was called with replace the run's saved ones (`overrides`).
 
 `state` is the loop's dict of position and bookkeeping; the keys used here are `epoch` (epochs done),
 `step` (steps done in the current epoch), `rollbacks` and `lr_scale` (the factor on every learning rate).
@@ -13,11 +14,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
 from .errors import ConfigError, NumericalError
 from .runlog import RunLog
+
+
+def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
+    """The values of `cfg` that replace a resumed run's saved ones: its `resumable` fields named in
+    `given` (those the caller set: flags, a config file), whatever their value, so that `--device
+    auto` or `--memory-format auto` after a run started with another value takes effect. Without
+    `given` (the Python API), the resumable fields whose values differ from `defaults`."""
+    if given is not None:
+        return {k: getattr(cfg, k) for k in resumable if k in given}
+    return {k: getattr(cfg, k) for k in resumable if getattr(cfg, k) != getattr(defaults, k)}
 
 
 def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_path: Path,

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Collection, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -123,13 +123,15 @@ def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,
-           notices: Sequence[str] = ()) -> SearchResult:
+           notices: Sequence[str] = (), given: Optional[Collection[str]] = None) -> SearchResult:
     """Run (or resume) a search; writes the run folder described in docs/DESIGN.md.
 
     pipeline: the `diffnas run` folder this search is the first stage of; its notices then say how to
     go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
-    passed its start checks, so that a run refused at its start says only why, in one line."""
+    passed its start checks, so that a run refused at its start says only why, in one line.
+    given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
+    saved values (recovery.overrides; None: the ones that differ from the defaults)."""
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
@@ -141,8 +143,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
         command = saved.pop("command", "search")
         if command != "search":
             raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
-        overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(SearchConfig(), k)}
-        cfg = config_lib.from_dict(SearchConfig, {**saved, **overrides, "run_dir": str(run_dir)})
+        changed = recovery.overrides(cfg, SearchConfig(), RESUMABLE, given)
+        cfg = config_lib.from_dict(SearchConfig, {**saved, **changed, "run_dir": str(run_dir)})
         saved_epochs = saved.get("epochs", cfg.epochs)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made

@@ -20,7 +20,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Optional, Sequence
+from typing import Any, Callable, Collection, ContextManager, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -173,20 +173,21 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
     return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
 
-def _resumed_config(cfg: TrainConfig, run_dir: Path) -> TrainConfig:
-    """The run's saved config, with the RESUMABLE fields that `cfg` sets away from the defaults."""
+def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[str]]) -> TrainConfig:
+    """The run's saved config, with the RESUMABLE fields of `cfg` that replace it (recovery.overrides)."""
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
     saved = config_lib.read_file(run_dir / "config.json")
     if saved.pop("command", "train") != "train":
         raise CheckpointError(f"{run_dir}: not a training run folder")
-    overrides = {k: getattr(cfg, k) for k in RESUMABLE if getattr(cfg, k) != getattr(TrainConfig(), k)}
-    return config_lib.from_dict(TrainConfig, {**saved, **overrides, "run_dir": str(run_dir)})
+    changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
+    return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 
 
 def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
           resume: str | Path | None = None, stop_after: int | None = None,
-          pipeline: str | Path | None = None, notices: Sequence[str] = ()) -> TrainResult:
+          pipeline: str | Path | None = None, notices: Sequence[str] = (),
+          given: Optional[Collection[str]] = None) -> TrainResult:
     """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
 
     stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs).
@@ -194,6 +195,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     to go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
     passed its start checks, so that a run refused at its start says only why, in one line.
+    given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
+    saved values (recovery.overrides; None: the ones that differ from the defaults).
     """
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
@@ -201,7 +204,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         check_run_dir(Path(resume))
         saved_epochs = config_lib.read_file(Path(resume) / "config.json").get("epochs") \
             if (Path(resume) / "config.json").is_file() else None
-        cfg = _resumed_config(cfg, Path(resume))
+        cfg = _resumed_config(cfg, Path(resume), given)
     run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(
         Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made

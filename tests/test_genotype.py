@@ -220,7 +220,10 @@ ALL_NONE = [["none", 0], ["none", 1], ["none", 0], ["none", 2], ["none", 1], ["n
     ({"normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["none", 0], ["none", 1]], "normal_concat": [3]},
      "normal: every concatenated node (3) has only 'none' genes: the cell's output is all zeros"),
     ({"normal": [["sep_conv_3x3", 0], ["none", 1], ["none", 0], ["none", 2]], "normal_concat": [0, 3]},
-     "normal: every concatenated node (3) has only 'none' genes: the cell's output is all zeros"),
+     "normal: every concatenated node (3) has only 'none' genes: the cell's output only repeats input 0 beside "
+     "zeros"),
+    ({"normal": [["none", 0], ["none", 1], ["none", 0], ["none", 2]], "normal_concat": [1, 3]},
+     "normal: every gene is 'none': the cell computes nothing (its output only repeats input 1 beside zeros)"),
 ])
 def test_validation_refuses_cells_that_make_no_sense(changes, message):
     with pytest.raises(GenotypeError) as info:

@@ -158,3 +158,82 @@ def test_a_resume_may_change_the_memory_format_and_edges(tmp_path, monkeypatch):
     state = checkpoint_state(run)
     assert state["epoch"] == 2
     assert is_channels_last(state["supernet"]["stem.0.weight"])
+
+
+def interrupted_search(run, monkeypatch, **values):
+    """A 2-epoch search stopped by SIGINT after its second step (checkpoint saved)."""
+    real = search_mod.search_step
+    steps = {"n": 0}
+
+    def step_then_stop(*args, **kwargs):
+        out = real(*args, **kwargs)
+        steps["n"] += 1
+        if steps["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(search_mod, "search_step", step_then_stop)
+    cut = search(search_config("darts-1st", **{**SEARCH, "epochs": 2}, run_dir=str(run), **values))
+    monkeypatch.setattr(search_mod, "search_step", real)
+    assert cut.interrupted
+
+
+def spy_formats(monkeypatch) -> list:
+    """The memory format each run applies (tuning.apply_memory_format's choice), in order."""
+    seen = []
+    real = tuning.apply_memory_format
+
+    def spy(module, choice, device):
+        seen.append(choice)
+        return real(module, choice, device)
+
+    monkeypatch.setattr(tuning, "apply_memory_format", spy)
+    return seen
+
+
+def test_auto_typed_on_resume_replaces_a_saved_explicit_format(tmp_path, monkeypatch):
+    """`--memory-format auto` is the default value; typed on resume it still replaces the run's saved
+    'contiguous' (it was ignored: only values away from the defaults were taken)."""
+    from diffnas.cli import main
+
+    run = tmp_path / "run"
+    interrupted_search(run, monkeypatch, memory_format="contiguous", edges="fused")
+    seen = spy_formats(monkeypatch)
+    assert main(["search", "--resume", str(run), "--memory-format", "auto", "--edges", "auto", "--no-plots"]) == 0
+    assert seen == ["auto"]
+    assert is_channels_last(checkpoint_state(run)["supernet"]["stem.0.weight"])
+
+
+def test_a_resume_without_the_flag_keeps_the_saved_format(tmp_path, monkeypatch):
+    from diffnas.cli import main
+
+    run = tmp_path / "run"
+    interrupted_search(run, monkeypatch, memory_format="contiguous")
+    seen = spy_formats(monkeypatch)
+    assert main(["search", "--resume", str(run), "--no-plots"]) == 0
+    assert seen == ["contiguous"]
+    assert checkpoint_state(run)["supernet"]["stem.0.weight"].is_contiguous()
+
+
+def test_the_python_api_takes_given_fields_on_resume_and_otherwise_those_off_the_defaults(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        interrupted_search(tmp_path / name, monkeypatch, memory_format="contiguous")
+    seen = spy_formats(monkeypatch)
+    again = search_config("darts-1st", memory_format="auto")
+    # without `given`, "auto" (the default) cannot be told from "not set": the saved value stays
+    search(again, resume=tmp_path / "a")
+    search(again, resume=tmp_path / "b", given={"memory_format"})
+    assert seen == ["contiguous", "auto"]
+
+
+def test_auto_typed_on_a_training_resume_replaces_a_saved_explicit_format(tmp_path, monkeypatch):
+    from diffnas.cli import main
+
+    run = tmp_path / "run"
+    cut = train(from_dict(TrainConfig, {**TRAIN, "epochs": 2, "memory_format": "contiguous", "run_dir": str(run)}),
+                stop_after=2)
+    assert cut.exit_code
+    seen = spy_formats(monkeypatch)
+    assert main(["train", "--resume", str(run), "--memory-format", "auto", "--no-plots"]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 0
+    assert seen == ["auto", "contiguous"]   # typed: taken; not typed: the run's saved value

@@ -124,14 +124,15 @@ def run(args: argparse.Namespace) -> int:
     from_file = read_config(args.config, "search") if args.config else {}
     note = embedded_quick_overrides(args, from_file)
     cfg = search_config_from_args(args, FIELDS, from_file)
-    notices = []
-    if args.resume:   # the run's saved config counts, which the search reads
+    notices, given = [], None
+    if args.resume:   # the run's saved config counts, with the resumable values typed now
         from ..search import RESUMABLE
 
-        refuse_changes_on_resume(args.resume, {**from_file, **flag_values(args, FIELDS)}, RESUMABLE)
+        given = {**from_file, **flag_values(args, FIELDS)}
+        refuse_changes_on_resume(args.resume, given, RESUMABLE)
     else:   # printed once the search has started: a refused one says only why
         notices = start_notices(cfg, note=note)
-    result = search(cfg, resume=args.resume, notices=notices)
+    result = search(cfg, resume=args.resume, notices=notices, given=given)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"genotype: {result.genotype}")

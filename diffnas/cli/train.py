@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = train_config(setting, **{**from_file, **flags})
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
-    result = train(cfg, resume=args.resume, notices=[] if args.resume else start_notices(cfg))
+    result = train(cfg, resume=args.resume, notices=[] if args.resume else start_notices(cfg),
+                   given=set(from_file) | set(flags) if args.resume else None)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
