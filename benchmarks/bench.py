@@ -14,7 +14,7 @@ Paths: plain = eager per-op supernet (the library's choice on CPU); fused = eage
 train: torch.compile of the network, as diffnas.train does). The training network has no mixed
 edges, so its "fused" row is the plain one and is not repeated.
 
---memory-format (default auto: channels_last on CPU, contiguous on CUDA, as diffnas.tuning decides)
+--memory-format (default auto: contiguous, as diffnas.tuning decides)
 applies to every path; each record says which it ran.
 
 Records (a list) are appended to benchmarks/results/<device>.json.
@@ -225,7 +225,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=None, help="untimed first steps (default 5 on CUDA, 1 on CPU)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--memory-format", dest="memory_format", default="auto", choices=tuning.MEMORY_FORMATS,
-                   help="weights' and activations' format (auto: channels_last on CPU, contiguous on CUDA)")
+                   help="weights' and activations' format (auto: contiguous)")
     p.add_argument("--sizes", type=json.loads, default=None,
                    help='JSON overrides of the workloads\' sizes, e.g. \'{"batch_size": 32, "channels": 8}\'')
     p.add_argument("--threads", type=int, default=None,

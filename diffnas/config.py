@@ -78,7 +78,7 @@ class SearchConfig:
     run_dir: str | None = _f(None)              # default runs/search-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and validation batches (0: all); dry runs
     compile: bool = _f(True)                    # torch.compile fast path on CUDA (CPU: eager, silently)
-    memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: channels_last on CPU (diffnas.tuning)
+    memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
     edges: str = _f("auto", choices=EDGES)      # mixed edges batched (fused) or per op; auto: plain on CPU
     precision: str = _f("fp32", choices=("fp32", "bf16"))
     deterministic: bool = _f(False)
@@ -118,7 +118,7 @@ class TrainConfig:
     run_dir: str | None = _f(None)
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and test batches (0: all); dry runs
     compile: bool = _f(True)                    # torch.compile of the network on CUDA (CPU: eager)
-    memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: channels_last on CPU (diffnas.tuning)
+    memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
     precision: str = _f("fp32", choices=("fp32", "bf16"))
     deterministic: bool = _f(False)
     plots: bool = _f(True)

@@ -1,11 +1,13 @@
 """Device-dependent choices that change speed, not what is computed: the memory format of the
 weights (and with it of every activation) and whether the supernet's mixed edges run batched.
 
-Measured on CPU (benchmarks/NOTES.md, "Memory format on CPU"): oneDNN's depthwise convolutions, the
-bulk of a DARTS step there, run 1.4-3x faster on channels_last tensors, while the batched edges'
-concatenations along the channel dimension become strided copies in that format. So "auto" on CPU
-means channels_last with plain per-op edges. On CUDA it keeps what the fast path was built for
-(contiguous, batched edges) until the H100 figures say otherwise.
+Measured on CPU (benchmarks/NOTES.md, "Memory format and edges on CPU"): per-op edges are faster
+there than the batched ones, so "auto" edges are plain on CPU and batched on CUDA. channels_last
+makes a CPU search step up to 1.7x faster (oneDNN's depthwise convolutions), but torch's CPU batch
+norm in that format is 10-30x less accurate in fp32 (one BN after every op of the supernet: psi
+gradients off by ~5e-3 relative instead of ~2e-4), and bf16 autocast with channels_last gives
+non-finite depthwise weight gradients on CPU (torch 2.13). Numbers first: "auto" is contiguous on
+every device, and channels_last is there to choose.
 
 Both choices are free to change between a run and its resume: the function and the parameters are
 the same, only float rounding may differ.
@@ -21,11 +23,9 @@ EDGES = ("auto", "fused", "plain")
 
 
 def memory_format(choice: str, device: torch.device) -> torch.memory_format:
-    """The memory format for `choice` ("auto": channels_last on CPU, contiguous elsewhere)."""
+    """The memory format for `choice` ("auto": contiguous, on every device for now)."""
     if choice not in MEMORY_FORMATS:
         raise ValueError(f"memory format {choice!r} is not one of {', '.join(MEMORY_FORMATS)}")
-    if choice == "auto":
-        choice = "channels_last" if device.type == "cpu" else "contiguous"
     return torch.channels_last if choice == "channels_last" else torch.contiguous_format
 
 

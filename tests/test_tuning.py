@@ -41,9 +41,9 @@ def assert_close_overall(got: dict, want: dict, rtol: float) -> None:
     assert diff <= rtol * scale, f"largest difference {diff:.3g}, largest value {scale:.3g}"
 
 
-def test_auto_means_channels_last_and_plain_edges_on_cpu_only():
+def test_auto_means_contiguous_everywhere_and_plain_edges_on_cpu_only():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert tuning.memory_format("auto", cpu) == torch.channels_last
+    assert tuning.memory_format("auto", cpu) == torch.contiguous_format
     assert tuning.memory_format("auto", cuda) == torch.contiguous_format
     assert tuning.memory_format("contiguous", cpu) == torch.contiguous_format
     assert tuning.memory_format("channels_last", cuda) == torch.channels_last
@@ -119,21 +119,22 @@ def test_search_in_channels_last_with_plain_edges_equals_contiguous_with_fused_e
         # alpha_lr a step whatever the layout, so only the first-order alphas are compared
         assert_close_overall(cl["arch"], nchw["arch"], 2e-2)
 
-def test_the_default_on_cpu_runs_channels_last_without_batched_edges(tmp_path, monkeypatch):
+
+def test_the_default_on_cpu_runs_contiguous_without_batched_edges(tmp_path, monkeypatch):
     calls = count_batched_edges(monkeypatch)
     search(search_config("darts-1st", **SEARCH, run_dir=str(tmp_path / "run")))
     assert calls["n"] == 0
-    assert is_channels_last(checkpoint_state(tmp_path / "run")["supernet"]["stem.0.weight"])
+    assert checkpoint_state(tmp_path / "run")["supernet"]["stem.0.weight"].is_contiguous()
 
 
-def test_training_in_channels_last_equals_contiguous_and_auto_is_channels_last_on_cpu(tmp_path):
+def test_training_in_channels_last_equals_contiguous_and_auto_is_contiguous_on_cpu(tmp_path):
     states = {}
-    for fmt in ("auto", "contiguous"):
+    for fmt in ("auto", "channels_last"):
         train(from_dict(TrainConfig, {**TRAIN, "memory_format": fmt, "run_dir": str(tmp_path / fmt)}))
         states[fmt] = checkpoint_state(tmp_path / fmt)["model"]
-    assert is_channels_last(states["auto"]["stem.0.weight"])
-    assert states["contiguous"]["stem.0.weight"].is_contiguous()
-    assert_close_overall(states["auto"], states["contiguous"], 3e-3)
+    assert is_channels_last(states["channels_last"]["stem.0.weight"])
+    assert states["auto"]["stem.0.weight"].is_contiguous()
+    assert_close_overall(states["channels_last"], states["auto"], 3e-3)
 
 
 def test_a_resume_may_change_the_memory_format_and_edges(tmp_path, monkeypatch):
@@ -193,47 +194,48 @@ def spy_formats(monkeypatch) -> list:
 
 def test_auto_typed_on_resume_replaces_a_saved_explicit_format(tmp_path, monkeypatch):
     """`--memory-format auto` is the default value; typed on resume it still replaces the run's saved
-    'contiguous' (it was ignored: only values away from the defaults were taken)."""
+    'channels_last' (it was ignored: only values away from the defaults were taken)."""
     from diffnas.cli import main
 
     run = tmp_path / "run"
-    interrupted_search(run, monkeypatch, memory_format="contiguous", edges="fused")
+    interrupted_search(run, monkeypatch, memory_format="channels_last", edges="fused")
     seen = spy_formats(monkeypatch)
+    calls = count_batched_edges(monkeypatch)
     assert main(["search", "--resume", str(run), "--memory-format", "auto", "--edges", "auto", "--no-plots"]) == 0
-    assert seen == ["auto"]
-    assert is_channels_last(checkpoint_state(run)["supernet"]["stem.0.weight"])
+    assert seen == ["auto"] and calls["n"] == 0
+    assert checkpoint_state(run)["supernet"]["stem.0.weight"].is_contiguous()
 
 
 def test_a_resume_without_the_flag_keeps_the_saved_format(tmp_path, monkeypatch):
     from diffnas.cli import main
 
     run = tmp_path / "run"
-    interrupted_search(run, monkeypatch, memory_format="contiguous")
+    interrupted_search(run, monkeypatch, memory_format="channels_last")
     seen = spy_formats(monkeypatch)
     assert main(["search", "--resume", str(run), "--no-plots"]) == 0
-    assert seen == ["contiguous"]
-    assert checkpoint_state(run)["supernet"]["stem.0.weight"].is_contiguous()
+    assert seen == ["channels_last"]
+    assert is_channels_last(checkpoint_state(run)["supernet"]["stem.0.weight"])
 
 
 def test_the_python_api_takes_given_fields_on_resume_and_otherwise_those_off_the_defaults(tmp_path, monkeypatch):
     for name in ("a", "b"):
-        interrupted_search(tmp_path / name, monkeypatch, memory_format="contiguous")
+        interrupted_search(tmp_path / name, monkeypatch, memory_format="channels_last")
     seen = spy_formats(monkeypatch)
     again = search_config("darts-1st", memory_format="auto")
     # without `given`, "auto" (the default) cannot be told from "not set": the saved value stays
     search(again, resume=tmp_path / "a")
     search(again, resume=tmp_path / "b", given={"memory_format"})
-    assert seen == ["contiguous", "auto"]
+    assert seen == ["channels_last", "auto"]
 
 
 def test_auto_typed_on_a_training_resume_replaces_a_saved_explicit_format(tmp_path, monkeypatch):
     from diffnas.cli import main
 
     run = tmp_path / "run"
-    cut = train(from_dict(TrainConfig, {**TRAIN, "epochs": 2, "memory_format": "contiguous", "run_dir": str(run)}),
+    cut = train(from_dict(TrainConfig, {**TRAIN, "epochs": 2, "memory_format": "channels_last", "run_dir": str(run)}),
                 stop_after=2)
     assert cut.exit_code
     seen = spy_formats(monkeypatch)
     assert main(["train", "--resume", str(run), "--memory-format", "auto", "--no-plots"]) == 0
     assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 0
-    assert seen == ["auto", "contiguous"]   # typed: taken; not typed: the run's saved value
+    assert seen == ["auto", "channels_last"]   # typed: taken; not typed: the run's saved value
