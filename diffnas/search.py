@@ -25,7 +25,7 @@ from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import SearchConfig
-from .data import Augment, Batches, Dataset, load_dataset, search_split, subset
+from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
@@ -170,13 +170,16 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(train_split, cfg.batch_size, augment=aug, seed=cfg.seed, **common)
     val_b = Batches(val_split, cfg.batch_size, augment=aug, seed=cfg.seed + 1, **common)
-    eval_b = Batches(val_split, cfg.batch_size, shuffle=False, drop_last=False, **common)
+    # dry runs (max_steps) evaluate fewer batches: a seeded sample of the split, not its first images
+    # (the one-level test split is in file order, often sorted by class)
+    eval_split = sample(val_split, cfg.max_steps * cfg.batch_size, cfg.seed) if cfg.max_steps else val_split
+    eval_b = Batches(eval_split, cfg.batch_size, shuffle=False, drop_last=False, **common)
     steps = min(len(train_b), len(val_b))
     eval_steps = len(eval_b)
     if cfg.max_steps:   # dry runs: fewer steps, and fewer validation batches
         steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
     covered = dict(val_split="test" if cfg.order == "one-level" else "validation",
-                    val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=eval_b.n)
+                    val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=len(val_split))
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)

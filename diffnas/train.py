@@ -31,7 +31,7 @@ from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_params
-from .data import Augment, Batches, Dataset, load_dataset
+from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
@@ -228,7 +228,10 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     check_images(ds.shape, cfg.setting)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
-    test_b = Batches(ds.test, min(cfg.batch_size, len(ds.test)), shuffle=False, drop_last=False,
+    test_bs = min(cfg.batch_size, len(ds.test))
+    # dry runs (max_steps) test on fewer batches: a seeded sample of the test split, not its first images
+    test_split = sample(ds.test, cfg.max_steps * test_bs, cfg.seed) if cfg.max_steps else ds.test
+    test_b = Batches(test_split, test_bs, shuffle=False, drop_last=False,
                      augment=Augment.evaluation(cfg.random_resized_crop), **common)
     check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
     if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
@@ -237,7 +240,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
               f"{min(ds.shape[1:])} keeps the images' own size", file=sys.stderr)
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
     test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
-    covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=test_b.n)
+    covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=len(ds.test))
 
     # model and optimiser
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],

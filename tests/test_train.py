@@ -481,3 +481,27 @@ def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkey
     row = r.metrics[0]
     assert (f"train epoch 1/1  train loss {row['train_loss']:.3f} acc {100 * row['train_acc']:.1f}%  test loss "
             f"{row['test_loss']:.3f} acc {100 * row['test_acc']:.1f}%  lr {row['lr']:.4g}  ") in err
+
+
+def test_a_capped_test_pass_samples_the_test_split_instead_of_taking_its_first_images(tmp_path, monkeypatch):
+    """An image folder lists its test images class by class: with --max-steps, the test pass took the
+    first batches, all of one class (a user saw 'test error 0.00 %' that was 90% on the whole set)."""
+    from formats_fixtures import write_image_folder
+
+    from diffnas.data import Batches
+
+    write_image_folder(tmp_path / "data", classes=("a", "b", "c", "d"), per_class=8, size=(8, 8))
+    seen = []
+
+    class Recording(Batches):
+        def __init__(self, split, *args, **kwargs):
+            if kwargs.get("shuffle") is False:   # the test pass
+                seen.append(split.labels.tolist())
+            super().__init__(split, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "Batches", Recording)
+    result = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "data"), batch_size=4,
+                        max_steps=2, epochs=1))
+    [labels] = seen
+    assert len(labels) == 8 and len(set(labels)) > 1, labels   # file order: the first 8 are all class 0
+    assert (result.test_images, result.test_images_total) == (8, 32)

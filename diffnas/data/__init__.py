@@ -2,10 +2,10 @@
 
 from .augment import Augment, cutout, random_crop, random_flip
 from .batches import Batches
-from .datasets import DATASETS, Dataset, Split, load_dataset, search_split, subset
+from .datasets import DATASETS, Dataset, Split, load_dataset, sample, search_split, subset
 from .download import download
 
 __all__ = [
     "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download", "load_dataset",
-    "random_crop", "random_flip", "search_split", "subset",
+    "random_crop", "random_flip", "sample", "search_split", "subset",
 ]

@@ -319,3 +319,14 @@ def search_split(n: int, portion: float, seed: int) -> tuple[torch.Tensor, torch
 def subset(split: Split, idx: torch.Tensor) -> Split:
     """The samples of `split` at `idx` (a copy)."""
     return Split(split.images[idx], split.labels[idx])
+
+
+def sample(split: Split, n: int, seed: int) -> Split:
+    """`n` samples of `split` drawn by a seeded permutation, in their own order (all of `split` when
+    n >= its size). What an evaluation pass capped by max_steps covers: the files' own order is often
+    sorted by class (image folders), so its first batches would hold one class."""
+    total = len(split.labels)
+    if n >= total:
+        return split
+    idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+    return subset(split, idx.sort().values)
