@@ -34,8 +34,8 @@ from .step import StepContext, search_step
 from .supernet import Supernet
 
 # config fields that may change when a run is resumed
-RESUMABLE = ("epochs", "device", "run_dir", "plots", "compile", "detect_anomaly", "nan_rollback", "bn_groups",
-             "memory_format", "edges")
+RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
+             "bn_groups", "memory_format", "edges")
 
 
 @dataclass

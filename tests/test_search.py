@@ -249,3 +249,25 @@ def test_a_search_all_warm_up_gives_no_collapse_warning(tmp_path, monkeypatch, c
     search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1}, warmup_epochs=0,
                          run_dir=str(tmp_path / "cold")))
     assert "diffnas: warning: collapsed" in capsys.readouterr().err
+
+
+def test_a_relative_data_dir_is_saved_absolute_and_the_run_resumes_from_another_folder(tmp_path, monkeypatch):
+    """A search started with `--data-dir small` (relative) could not be resumed from any other working
+    directory, and typing the folder again on resume was refused as a change."""
+    from formats_fixtures import write_image_folder
+
+    from diffnas.cli import main
+
+    write_image_folder(tmp_path / "small", classes=("a", "b"), per_class=8, size=(8, 8))
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--preset", "darts-1st", "--dataset", "imagefolder", "--data-dir", "small", "--layers", "3",
+            "--channels", "4", "--nodes", "2", "--batch-size", "4", "--max-steps", "1", "--no-plots"]
+    assert main([*args, "--epochs", "1", "--run-dir", "run"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_dir"] == str(tmp_path / "small")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["search", "--resume", str(tmp_path / "run"), "--epochs", "2"]) == 0
+    # the data folder may be named again on resume (moved data), relative to where the command runs
+    assert main(["search", "--resume", str(tmp_path / "run"), "--epochs", "3", "--data-dir", "../small"]) == 0
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
