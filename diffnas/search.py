@@ -104,10 +104,12 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
 
 
 def collapse_warning(genotype: genotype_lib.AnyGenotype) -> Optional[str]:
-    """The known DARTS failure: normal cells dominated by parameter-free ops."""
+    """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
+    'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
+    genotype holds them only where no op passed the threshold."""
     cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
                          else [genotype.cell(False)]) if not c.reduction]
-    genes = [op for c in cells for op, _ in c.genes]
+    genes = [op for c in cells for op, _ in c.genes if op != "none"]
     free = sum(op in PARAMETER_FREE for op in genes)
     if genes and free * 2 > len(genes):
         skips = sum(op == "skip_connect" for op in genes)

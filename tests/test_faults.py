@@ -291,6 +291,20 @@ def test_collapse_warning_names_the_parameter_free_genes():
     assert "--max-skips" in text and "--skip-dropout" in text
 
 
+def test_collapse_warning_leaves_out_the_none_fillers_of_a_thresholded_genotype():
+    """FairDARTS keeps ('none', j) where no op passed the threshold: they are not skips or pools. A
+    cell of 1 sep_conv, 1 skip and 6 fillers was called collapsed (5 of 8 parameter-free genes)."""
+    fillers = (("sep_conv_5x5", 0), ("none", 1), ("skip_connect", 1), ("none", 0), ("none", 0), ("none", 1),
+               ("none", 0), ("none", 1))
+    g = G.Genotype(fillers, (2, 3, 4, 5), G.KNOWN["DARTS_V2"].reduce, (2, 3, 4, 5))
+    assert collapse_warning(g) is None
+    mostly_pools = (("max_pool_3x3", 0), ("none", 1), ("avg_pool_3x3", 1), ("none", 0), ("sep_conv_3x3", 0),
+                    ("none", 1), ("skip_connect", 0), ("none", 1))
+    text = collapse_warning(G.Genotype(mostly_pools, (2, 3, 4, 5), G.KNOWN["DARTS_V2"].reduce, (2, 3, 4, 5)))
+    assert text.startswith("the searched normal cell is dominated by parameter-free ops (3 of 4 genes, "
+                           "1 skip_connect)")
+
+
 def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
     run = tmp_path / "run"
     # only skip connections to choose from: the normal cell has 4 > 1 of them after epoch 1
