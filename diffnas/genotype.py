@@ -92,7 +92,9 @@ class CellwiseGenotype:
 
     def cells(self, layers: int) -> list[Cell]:
         if layers != len(self.cells_):
-            raise GenotypeError(f"per-cell genotype has {len(self.cells_)} cells but the network has {layers}")
+            n = len(self.cells_)
+            raise GenotypeError(f"per-cell genotype has {n} cell{'s' if n != 1 else ''} but the network has {layers}: "
+                                f"a per-cell (dnas, global) genotype fixes the depth; train it with --layers {n}")
         expected = reduction_layers(layers)
         for k, cell in enumerate(self.cells_):
             if cell.reduction != (k in expected):

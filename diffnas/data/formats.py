@@ -348,8 +348,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     if others:
         others.sort()
         if is_main():   # every torchrun rank lists the folder; one says so
-            print(f"diffnas: {folder}: left out {len(others)} {'entry' if len(others) == 1 else 'entries'} that "
-                  f"are not image files in class folders, e.g. {others[0]}", file=sys.stderr)
+            what = "entry that is not an image file" if len(others) == 1 else "entries that are not image files"
+            print(f"diffnas: {folder}: left out {len(others)} {what} in class folders, e.g. {others[0]}",
+                  file=sys.stderr)
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
