@@ -2,8 +2,8 @@
 
 The batched edges (diffnas.fused) are chosen per device by diffnas.tuning (on CUDA by default);
 this module adds what only pays on a GPU. `step_function(step, cfg, device)` returns the eager step
-unchanged when `cfg.compile` is off or the device is not CUDA (compile is on by default and means "on CUDA": nothing falls back on
-a CPU, so nothing is said), and otherwise either a `CompiledStep` or, for a CUDA configuration it
+unchanged when `cfg.compile` is off or the device is not CUDA (compile is on by default and means
+"on CUDA": nothing falls back on a CPU, so nothing is said), and otherwise either a `CompiledStep` or, for a CUDA configuration it
 cannot handle, the eager step with a one-line notice on stderr. Nothing here changes what is computed:
 
 - `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both

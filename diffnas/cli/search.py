@@ -72,7 +72,8 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--w-lr-min", dest="w_lr_min", type=float)
     a("--alpha-lr", dest="alpha_lr", type=float)
     a("--warmup-epochs", dest="warmup_epochs", type=int)
-    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
+    a("--max-steps", dest="max_steps", type=int,
+      help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
     a("--seed", type=int)
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--precision", help="fp32 | bf16")

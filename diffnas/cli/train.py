@@ -62,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--run-dir", dest="run_dir")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
-    a("--max-steps", dest="max_steps", type=int, help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
-                        "0: no cap)")
+    a("--max-steps", dest="max_steps", type=int,
+      help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
+           "0: no cap)")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
     a("--memory-format", dest="memory_format",
