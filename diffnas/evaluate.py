@@ -54,7 +54,15 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     expected = tuple(state["input_shape"])
     if ds.shape != expected or ds.classes != state["classes"]:
         raise DataError(f"the network was trained on {'x'.join(map(str, expected))} images of {state['classes']} "
-                        f"classes; {cfg.dataset} here has {'x'.join(map(str, ds.shape))} images of {ds.classes}")
+                        f"classes; {cfg.dataset} here has {'x'.join(map(str, ds.shape))} images of {ds.classes} "
+                        f"classes")
+    trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
+    if trained_names and ds.class_names and trained_names != ds.class_names:
+        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(ds.class_names, trained_names))
+                  if a != b]
+        raise DataError(f"{cfg.dataset}: the classes here are not those the network was trained on, label by label "
+                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
+                        f"scored against the wrong labels")
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
                           auxiliary=cfg.auxiliary > 0)
     try:
@@ -71,6 +79,6 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     params = count_params(model)
     return {"checkpoint": str(path), "epoch": int(state.get("epoch", 0)), "dataset": cfg.dataset,
             "setting": cfg.setting, "genotype": str(genotype), "test_acc": acc, "test_error": 1.0 - acc,
-            "test_loss": loss, "params": params, "params_m": params / 1e6,
+            "test_loss": loss, "test_images": len(ds.test), "params": params, "params_m": params / 1e6,
             "aux_params": count_params(model, exclude_aux=False) - params,
             "madds": count_madds(model, (ds.shape[0], *batches.image_size))}

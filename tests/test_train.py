@@ -505,3 +505,24 @@ def test_a_capped_test_pass_samples_the_test_split_instead_of_taking_its_first_i
     [labels] = seen
     assert len(labels) == 8 and len(set(labels)) > 1, labels   # file order: the first 8 are all class 0
     assert (result.test_images, result.test_images_total) == (8, 32)
+
+
+def test_evaluate_refuses_an_image_folder_whose_classes_are_not_the_trained_ones(tmp_path):
+    """No class names were kept: with a class folder renamed, evaluate scored the outputs against
+    shifted labels (30.8% instead of 49.2% for a user) without a word."""
+    import shutil
+
+    from formats_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "data", classes=("bird", "cat", "dog"), per_class=4, size=(8, 8))
+    run = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "data"), batch_size=4,
+                     epochs=1, max_steps=1)).run_dir
+    assert evaluate(run)["test_images"] == 12
+    shutil.copytree(tmp_path / "data", tmp_path / "renamed")
+    for part in ("train", "test"):
+        (tmp_path / "renamed" / part / "bird").rename(tmp_path / "renamed" / part / "zebra")
+    with pytest.raises(DataError) as info:
+        evaluate(run, data_dir=tmp_path / "renamed")
+    assert str(info.value) == ("imagefolder: the classes here are not those the network was trained on, label by "
+                               "label (0: cat here, bird in training; 1: dog here, cat in training; 2: zebra here, "
+                               "dog in training): its outputs would be scored against the wrong labels")

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(r, indent=1))
         return 0
     print(f"{r['checkpoint']} (epoch {r['epoch']}, {r['dataset']}, {r['setting']} setting)")
-    print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}")
+    print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}"
+          f"  ({r['test_images']} test images)")
     print(f"params {r['params_m']:.6f}M (+{r['aux_params'] / 1e6:.6f}M auxiliary head)  "
           f"multiply-adds {r['madds']:,} ({r['madds'] / 1e6:.1f}M)")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class Dataset:
     classes: int
     mean: tuple[float, ...]  # per channel, in [0, 1] units (pixel / 255)
     std: tuple[float, ...]
+    class_names: tuple[str, ...] = ()  # label i's folder (imagefolder) or wnid (tiny-imagenet); () when fixed
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -86,13 +87,14 @@ def _split(name: str, part: str, images: np.ndarray, labels: np.ndarray, classes
 
 
 def _dataset(name: str, train: formats.Arrays, test: formats.Arrays, classes: int,
-             mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> Dataset:
+             mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+             class_names: Sequence[str] = ()) -> Dataset:
     if train[0].shape[1:] != test[0].shape[1:]:
         raise DataError(f"{name}: train images are {train[0].shape[1:]} but test images {test[0].shape[1:]}")
     if mean is None or std is None:
         mean, std = channel_stats(train[0])
     return Dataset(name, _split(name, "train", *train, classes), _split(name, "test", *test, classes),
-                   classes, mean, std)
+                   classes, mean, std, tuple(class_names))
 
 
 def _hint(name: str, data_dir: Path) -> str:
@@ -209,7 +211,7 @@ def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) ->
     n = len(train_paths)
     # the published statistics are those of the 64x64 files; resizing moves them very little
     return _dataset("tiny-imagenet", (images[:n], train_labels), (images[n:], val_labels), len(wnids),
-                    TINY_MEAN, TINY_STD)
+                    TINY_MEAN, TINY_STD, class_names=wnids)
 
 
 def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -227,7 +229,8 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
                            image_size, False, lambda: formats.read_images(paths, desc="imagefolder",
                                                                           image_size=image_size))
     n = len(train_paths)
-    return _dataset("imagefolder", (images[:n], train_labels), (images[n:], test_labels), len(classes))
+    return _dataset("imagefolder", (images[:n], train_labels), (images[n:], test_labels), len(classes),
+                    class_names=classes)
 
 
 def _load_digits(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
