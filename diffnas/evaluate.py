@@ -6,6 +6,7 @@ shape, classes), so evaluation needs only the checkpoint and the dataset files.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,23 @@ from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
 from .train import score
+
+
+def _refuse_other_run_files(path: Path) -> None:
+    """One line for what is not a training checkpoint but is often given for one: a search run's
+    checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
+    config = path.parent / "config.json"
+    if path.name == "checkpoint.pt" and path.is_file() and config.is_file():
+        try:
+            command = json.loads(config.read_text()).get("command")
+        except (OSError, ValueError, AttributeError):
+            command = None
+        if command == "search":
+            raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
+                                  f"`diffnas train --genotype {path.parent}`, then evaluate that run")
+    if path.is_file() and path.suffix == ".json":
+        raise CheckpointError(f"{path}: a JSON file, not a checkpoint; evaluate takes a training run folder or "
+                              f"its checkpoint.pt")
 
 
 def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
@@ -37,6 +55,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
             raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
                                   f"continue it with `diffnas run --resume {path}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
+    _refuse_other_run_files(path)
     state = checkpoint.load(path)
     missing = [k for k in ("model", "config", "genotype", "input_shape", "classes") if k not in state]
     if missing:

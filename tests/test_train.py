@@ -526,3 +526,19 @@ def test_evaluate_refuses_an_image_folder_whose_classes_are_not_the_trained_ones
     assert str(info.value) == ("imagefolder: the classes here are not those the network was trained on, label by "
                                "label (0: cat here, bird in training; 1: dog here, cat in training; 2: zebra here, "
                                "dog in training): its outputs would be scored against the wrong labels")
+
+
+def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path):
+    from diffnas.config import search_config
+    from diffnas.search import search
+
+    s = search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, epochs=1,
+                             max_steps=1, plots=False, warmup_epochs=0, run_dir=str(tmp_path / "s")))
+    with pytest.raises(CheckpointError) as info:
+        evaluate(s.run_dir)
+    assert str(info.value) == (f"{s.run_dir}: a search run; evaluate trains nothing: train its genotype with "
+                               f"`diffnas train --genotype {s.run_dir}`, then evaluate that run")
+    with pytest.raises(CheckpointError) as info:
+        evaluate(s.run_dir / "genotype.json")
+    assert str(info.value) == (f"{s.run_dir / 'genotype.json'}: a JSON file, not a checkpoint; evaluate takes a "
+                               f"training run folder or its checkpoint.pt")
