@@ -46,6 +46,10 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
         return
     last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
             else "no checkpoint was written yet")
+    if limit and not ckpt_path.is_file():   # the first epoch: nothing to roll back to
+        last += " (checkpoints are written at the end of each epoch, so --nan-rollback had none to go back to)"
+    elif limit:
+        last += f" ({state['rollbacks']} of --nan-rollback {limit} rollbacks used)"
     raise NumericalError(f"{error}; run stopped, {last}") from None
 
 

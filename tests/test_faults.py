@@ -242,7 +242,8 @@ def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_p
     assert err.count("; rolled back to the start of epoch 2 with lr x0.5") == 1
     line = error_line(err)
     assert line.startswith("diffnas: error: non-finite ") and " at epoch 2 step " in line
-    assert line.endswith(f"; run stopped, last good checkpoint: {run / 'checkpoint.pt'} (after epoch 1)")
+    assert line.endswith(f"; run stopped, last good checkpoint: {run / 'checkpoint.pt'} (after epoch 1) "
+                         f"(1 of --nan-rollback 1 rollbacks used)")
     state = saved(run)
     assert state["epoch"] == 1 and state["step"] == 0
     tensors = [*state["supernet"].values(), *state["arch"].values()]
@@ -253,6 +254,12 @@ def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_p
     line = error_line(capsys.readouterr().err)
     assert line.startswith("diffnas: error: non-finite ") and " at epoch 1 step " in line
     assert line.endswith("; run stopped, no checkpoint was written yet")
+    # with --nan-rollback, it says why there was no rollback
+    assert cli.main(["search", *NAN_ARGS, "--w-lr", "1e30", "--nan-rollback", "2", "--run-dir",
+                     str(tmp_path / "early2")]) == 2
+    assert error_line(capsys.readouterr().err).endswith(
+        "; run stopped, no checkpoint was written yet (checkpoints are written at the end of each epoch, so "
+        "--nan-rollback had none to go back to)")
 
 
 def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, capsys, monkeypatch):
