@@ -3,8 +3,9 @@
 The batched edges (diffnas.fused) are chosen per device by diffnas.tuning (on CUDA by default);
 this module adds what only pays on a GPU. `step_function(step, cfg, device)` returns the eager step
 unchanged when `cfg.compile` is off or the device is not CUDA (compile is on by default and means
-"on CUDA": nothing falls back on a CPU, so nothing is said), and otherwise either a `CompiledStep` or, for a CUDA configuration it
-cannot handle, the eager step with a one-line notice on stderr. Nothing here changes what is computed:
+"on CUDA": nothing falls back on a CPU, so nothing is said), and otherwise either a `CompiledStep`
+or, for a CUDA configuration it cannot handle, the eager step with a one-line notice on stderr.
+Nothing here changes what is computed:
 
 - `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both
   the architecture and the weight step; evaluation stays eager). Before the first step it runs the
@@ -38,8 +39,9 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 def notice(message: str) -> None:
     """One line on stderr, from rank 0 only: every rank takes the same fast-path decisions. They are
-    taken after distributed.setup(), so torch.distributed's own rank decides (distributed.is_main goes
-    through distributed.is_distributed, which tests fake to reach the distributed refusal in one process)."""
+    taken after distributed.setup(), so torch.distributed's own rank decides (distributed.is_main
+    goes through distributed.is_distributed, which tests fake to reach the distributed refusal in one
+    process)."""
     if not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0):
         print(f"diffnas: {message}", file=sys.stderr)
 
