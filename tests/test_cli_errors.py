@@ -407,7 +407,10 @@ def test_malicious_checkpoint_runs_no_code(run, tmp_path, capsys):
     ckpt = run / "checkpoint.pt"
     torch.save({"format_version": 1, "config": {}, "state": Evil(marker)}, ckpt)
     fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
-    fails(capsys, ["evaluate", str(ckpt)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    fails(capsys, ["evaluate", str(ckpt)], f"{run}: a search run; evaluate trains nothing")   # not even loaded
+    lone = tmp_path / "lone.pt"   # the same file outside a run folder: loaded, and refused
+    lone.write_bytes(ckpt.read_bytes())
+    fails(capsys, ["evaluate", str(lone)], f"{lone}: not a valid diffnas checkpoint, refused to load")
     assert not marker.exists()
 
 
@@ -456,7 +459,8 @@ def test_resume_of_something_else(run, tmp_path, capsys):
     fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder")
     (run / "config.json").write_text(json.dumps(config))
     fails(capsys, ["train", "--resume", str(run)], f"{run}: not a training run folder")
-    fails(capsys, ["evaluate", str(run)], f"{run / 'checkpoint.pt'}: not a training checkpoint")
+    fails(capsys, ["evaluate", str(run)], f"{run}: a search run; evaluate trains nothing: train its genotype with "
+                                          f"`diffnas train --genotype {run}`")
 
 
 def test_a_finished_run_is_not_overwritten(run, capsys):
