@@ -191,7 +191,8 @@ def test_batch_larger_than_the_dataset(capsys, command, n):
     (["search", "--layers", "x"], "argument --layers: invalid int value: 'x' (see `diffnas search --help`)"),
     (["search", "--w-lr"], "argument --w-lr: expected one argument"),
     (["train", "--image-size", "8.5"], "argument --image-size: invalid int value: '8.5'"),
-    (["search", "--bogus"], "unrecognized arguments: --bogus"),
+    (["search", "--bogus"], "unrecognized arguments: --bogus (see `diffnas search --help`)"),   # where its flags are
+    (["--debug", "train", "--bogus", "x"], "unrecognized arguments: --bogus x (see `diffnas train --help`)"),
     (["serch"], "argument COMMAND: invalid choice: 'serch'"),
     ([], "the following arguments are required: COMMAND"),
 ])
