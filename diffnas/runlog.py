@@ -12,7 +12,7 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import ConfigError
@@ -148,6 +148,17 @@ def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], 
     (loss, acc), (split, held_loss, held_acc) = train, held_out
     return (f"{stage} epoch {epoch}/{epochs}  train loss {loss:.3f} acc {100 * acc:.1f}%  {split} loss "
             f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
+
+
+def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
+    """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
+    the command: the run is complete and saved, so the results are still reported, with one line
+    saying how to draw the figures later."""
+    try:
+        draw(run_dir)
+    except KeyboardInterrupt:
+        print(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
+              f"`diffnas plot {run_dir}`", file=sys.stderr)
 
 
 def coverage(images: int, total: int, split: str) -> str:

@@ -29,7 +29,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample, search_split,
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
 from .ops import PARAMETER_FREE
-from .runlog import RunLog, check_run_dir, epoch_line, progress_postfix, read_rows
+from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -365,4 +365,4 @@ def _plot_run(run_dir: Path) -> None:
         from .report import plot_run
     except ImportError:
         return
-    plot_run(run_dir)
+    draw_figures(plot_run, run_dir)

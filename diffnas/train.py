@@ -35,7 +35,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
-from .runlog import RunLog, check_run_dir, epoch_line, progress_postfix
+from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
 
 # config fields that may change when a run is resumed
@@ -387,7 +387,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         except ImportError:
             pass
         else:
-            plot_curves(run_dir)
+            draw_figures(plot_curves, run_dir)
     log.close()
     distributed.barrier()   # rank 0's files are complete before any rank reads them
     return result

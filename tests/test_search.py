@@ -271,3 +271,18 @@ def test_a_relative_data_dir_is_saved_absolute_and_the_run_resumes_from_another_
     # the data folder may be named again on resume (moved data), relative to where the command runs
     assert main(["search", "--resume", str(tmp_path / "run"), "--epochs", "3", "--data-dir", "../small"]) == 0
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_search(tmp_path, monkeypatch, capsys):
+    """It ended the command with only 'diffnas: interrupted': no genotype printed, figures half made."""
+    import diffnas.report as report
+
+    def interrupted(run_dir, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_run", interrupted)
+    run = tmp_path / "run"
+    r = search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1, "plots": True}, run_dir=str(run)))
+    assert not r.interrupted and r.exit_code == 0 and (run / "genotype.json").is_file()
+    assert (f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
+            f"`diffnas plot {run}`") in capsys.readouterr().err
