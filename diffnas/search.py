@@ -189,6 +189,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     supernet = distributed.prepare(supernet, cfg.bn_groups)
     supernet.to(device)
     tuning.apply_memory_format(supernet, cfg.memory_format, device)
+    caution = tuning.caution(cfg.memory_format, cfg.precision, device)
+    if caution and rank == 0:
+        print(f"diffnas: warning: {caution}", file=sys.stderr)
     arch.to(device)
     model = distributed.wrap(supernet, device)   # DDP under torchrun: averages the weight gradients
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)

@@ -247,6 +247,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                           auxiliary=cfg.auxiliary > 0)
     model = distributed.prepare(model, cfg.bn_groups).to(device)
     tuning.apply_memory_format(model, cfg.memory_format, device)
+    caution = tuning.caution(cfg.memory_format, cfg.precision, device)
+    if caution and rank == 0:
+        print(f"diffnas: warning: {caution}", file=sys.stderr)
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     if cfg.compile and device.type == "cuda":

@@ -29,6 +29,16 @@ def memory_format(choice: str, device: torch.device) -> torch.memory_format:
     return torch.channels_last if choice == "channels_last" else torch.contiguous_format
 
 
+def caution(choice: str, precision: str, device: torch.device) -> str | None:
+    """A warning for a combination known to go wrong: bf16 autocast with channels_last on CPU gives
+    non-finite depthwise weight gradients for some shapes (torch 2.13), which a run reports as a
+    non-finite gradient, as if it diverged."""
+    if choice == "channels_last" and precision == "bf16" and device.type == "cpu":
+        return ("memory_format: channels_last with bf16 on CPU can give non-finite depthwise-conv gradients "
+                "(a torch CPU kernel, not divergence); --memory-format contiguous avoids it")
+    return None
+
+
 def fused_edges(choice: str, device: torch.device) -> bool:
     """Whether mixed edges run batched (diffnas.fused) for `choice` ("auto": not on CPU)."""
     if choice not in EDGES:

@@ -239,3 +239,11 @@ def test_auto_typed_on_a_training_resume_replaces_a_saved_explicit_format(tmp_pa
     assert main(["train", "--resume", str(run), "--memory-format", "auto", "--no-plots"]) == 0
     assert main(["train", "--resume", str(run), "--epochs", "3", "--no-plots"]) == 0
     assert seen == ["auto", "channels_last"]   # typed: taken; not typed: the run's saved value
+
+
+def test_bf16_with_channels_last_on_cpu_is_cautioned_and_nothing_else_is():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert "non-finite" in tuning.caution("channels_last", "bf16", cpu)
+    for args in (("auto", "bf16", cpu), ("contiguous", "bf16", cpu), ("channels_last", "fp32", cpu),
+                 ("channels_last", "bf16", cuda)):
+        assert tuning.caution(*args) is None, args
