@@ -246,11 +246,16 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     out = [f"<h2>{_e(name)} run</h2>" if name else ""]
     records = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
     summary = _json_file(run / "summary.json", notes, where) or {}
+    config = _json_file(run / "config.json", notes, where)
     if records:
         summary = {**summary, **_final_metrics(records)}
+        planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))
+        if isinstance(planned, int) and isinstance(done, int) and done < planned:
+            # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
+            summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished",
+                       **summary}
     if summary:
         out.append(f"<h3>summary</h3>{_table(summary)}")
-    config = _json_file(run / "config.json", notes, where)
     if config is not None:
         out.append(f"<h3>config</h3>{_table(config)}")
     elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):

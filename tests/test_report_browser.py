@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import pytest
 from PIL import Image
-from runfolder_fixtures import write_pipeline_run, write_train_run
+from runfolder_fixtures import write_pipeline_run, write_search_run, write_train_run
 
 from diffnas import genotype as G
 from diffnas import report
@@ -158,3 +158,17 @@ def test_browser_decodes_every_image(pipeline_report: tuple[Path, list[str]], tm
     assert m, f"no data-images in the dumped DOM; chromium said: {done.stderr[-2000:]}"
     flags = json.loads(html.unescape(m[1]))
     assert flags == [True] * n + [False], flags
+
+
+def test_the_report_of_a_run_that_stopped_early_says_how_many_epochs_it_did(tmp_path: Path) -> None:
+    """A search stopped by NaN after 1 of 3 epochs was reported with its 'final epoch' and nothing more."""
+    import json
+
+    run = write_search_run(tmp_path / "run", nodes=2, epochs=3)
+    config = json.loads((run / "config.json").read_text())
+    assert config["epochs"] == 3
+    assert "epochs done" not in text_of(report.write_report(run))
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(lines[0] + "\n")
+    assert "epochs done 1 of 3: the run stopped early or has not finished" in " ".join(
+        text_of(report.write_report(run)).split())
