@@ -33,13 +33,18 @@ class StopRequested:
 
 @contextmanager
 def stop_on_signals() -> Iterator[StopRequested]:
-    """Within the block, SIGINT/SIGTERM only request a stop; a second SIGINT interrupts at once."""
+    """Within the block, SIGINT/SIGTERM only request a stop; a second SIGINT interrupts at once. The
+    first Ctrl-C says so at once (a step can take seconds), from torchrun's rank 0 only."""
     stop = StopRequested()
     previous = {}
 
     def handler(signum: int, frame: object) -> None:
         if stop and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if signum == signal.SIGINT and not stop and os.environ.get("RANK", "0") == "0":
+            # os.write: print() from a handler can re-enter a stderr write the loop was in the middle of
+            os.write(2, b"\ndiffnas: stopping after this step to save a checkpoint (Ctrl-C again: stop at once, "
+                        b"without saving)\n")
         stop.signum = signum
 
     for sig in (signal.SIGINT, signal.SIGTERM):

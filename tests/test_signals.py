@@ -97,3 +97,20 @@ def test_ctrl_c_during_the_real_startup(entry, delay):
     assert proc.poll() is None, "the command finished before the SIGINT; nothing was tested"
     proc.send_signal(signal.SIGINT)
     assert_interrupted(proc)
+
+
+def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_stops_at_once(capfd, monkeypatch):
+    from diffnas.guard import stop_on_signals
+
+    monkeypatch.delenv("RANK", raising=False)
+    with stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT
+        assert capfd.readouterr().err == ("\ndiffnas: stopping after this step to save a checkpoint (Ctrl-C again: "
+                                          "stop at once, without saving)\n")
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setenv("RANK", "1")   # torchrun's other ranks stay quiet
+    with stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.signum == signal.SIGINT and capfd.readouterr().err == ""
