@@ -208,8 +208,9 @@ def validate(cfg: C) -> C:
     """Check types, ranges and cross-field rules; return the config (tuples normalised, data_dir
     made absolute so that a run's config.json finds the data from any working directory)."""
     _check(cfg)
-    if cfg.data_dir and str(Path(cfg.data_dir).expanduser().absolute()) != cfg.data_dir:
-        cfg = dataclasses.replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().absolute()))
+    absolute = str(Path(cfg.data_dir).expanduser().absolute()) if cfg.data_dir else cfg.data_dir
+    if absolute != cfg.data_dir:
+        cfg = dataclasses.replace(cfg, data_dir=absolute)
     if isinstance(cfg, SearchConfig):
         _check_ops(cfg.ops)
         if cfg.channels % cfg.partial_channels:

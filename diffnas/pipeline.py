@@ -30,7 +30,9 @@ from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
 from .runlog import check_run_dir, coverage, missing_folders
+from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search
+from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
 from .train import train_config as setting_config
 
@@ -159,10 +161,6 @@ def stage_epochs(run_dir: Path, search_values: dict[str, Any],
     return changed
 
 
-def _fields(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
 def refuse_existing(run_dir: str | Path) -> None:
     """ConfigError when `run_dir` holds a run already: a new pipeline never writes into one."""
     run_dir = Path(run_dir)
@@ -217,7 +215,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
 
     try:
         s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None, pipeline=run_dir,
-                   notices=notices, given=_fields(SearchConfig))
+                   notices=notices, given=SEARCH_RESUMABLE)
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
@@ -231,7 +229,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
     t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
-              given=_fields(TrainConfig))
+              given=TRAIN_RESUMABLE)
     if t.exit_code:   # interrupted; the training said how to go on
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
     device = resolve_device(search_cfg.device).type

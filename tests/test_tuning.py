@@ -137,30 +137,6 @@ def test_training_in_channels_last_equals_contiguous_and_auto_is_contiguous_on_c
     assert_close_overall(states["channels_last"], states["auto"], 3e-3)
 
 
-def test_a_resume_may_change_the_memory_format_and_edges(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    real = search_mod.search_step
-    steps = {"n": 0}
-
-    def step_then_stop(*args, **kwargs):
-        out = real(*args, **kwargs)
-        steps["n"] += 1
-        if steps["n"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(search_mod, "search_step", step_then_stop)
-    cut = search(search_config("darts-1st", **{**SEARCH, "epochs": 2}, memory_format="contiguous", edges="fused",
-                               run_dir=str(run)))
-    assert cut.interrupted
-    monkeypatch.setattr(search_mod, "search_step", real)
-    resumed = search(search_config("darts-1st", memory_format="channels_last", edges="plain"), resume=run)
-    assert not resumed.interrupted
-    state = checkpoint_state(run)
-    assert state["epoch"] == 2
-    assert is_channels_last(state["supernet"]["stem.0.weight"])
-
-
 def interrupted_search(run, monkeypatch, **values):
     """A 2-epoch search stopped by SIGINT after its second step (checkpoint saved)."""
     real = search_mod.search_step
@@ -177,6 +153,16 @@ def interrupted_search(run, monkeypatch, **values):
     cut = search(search_config("darts-1st", **{**SEARCH, "epochs": 2}, run_dir=str(run), **values))
     monkeypatch.setattr(search_mod, "search_step", real)
     assert cut.interrupted
+
+
+def test_a_resume_may_change_the_memory_format_and_edges(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    interrupted_search(run, monkeypatch, memory_format="contiguous", edges="fused")
+    resumed = search(search_config("darts-1st", memory_format="channels_last", edges="plain"), resume=run)
+    assert not resumed.interrupted
+    state = checkpoint_state(run)
+    assert state["epoch"] == 2
+    assert is_channels_last(state["supernet"]["stem.0.weight"])
 
 
 def spy_formats(monkeypatch) -> list:
