@@ -5,7 +5,8 @@ runs: {"command": "pipeline", "search": {SearchConfig}, "train": {TrainConfig}},
 pipeline sets itself (the run folders; the training's dataset, data folder, image size and genotype
 come from the search). RUN_DIR/search/ and RUN_DIR/train/ are ordinary run folders;
 RUN_DIR/summary.json holds the table and marks the pipeline complete. `run_pipeline(..., resume=True)`
-continues whichever stage was not finished; a complete pipeline only reports its summary.
+continues whichever stage was not finished; a complete pipeline only reports its summary, unless its
+training is asked for more epochs than it ran (`diffnas run --resume RUN --train-epochs N`).
 
 A stage resumed on its own with another total (`diffnas search --resume RUN/search --epochs 6`) records
 it in its own config.json only; the pipeline then goes on with that total (`stage_epochs`), and a
@@ -196,9 +197,14 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     if resume and (run_dir / "summary.json").is_file():
-        if (run_dir / "config.json").is_file() and "train" in stage_epochs(run_dir, *_read_pipeline_config(run_dir)):
-            # the training was resumed on its own to another total after the summary was written: the
-            # summary is of the earlier training; train on, and until the new summary, not complete
+        t_config = t_dir / "config.json"
+        trained = config_lib.read_file(t_config).get("epochs") if t_config.is_file() else None
+        extended = (run_dir / "config.json").is_file() and "train" in stage_epochs(run_dir,
+                                                                                   *_read_pipeline_config(run_dir))
+        if extended or (isinstance(trained, int) and train_cfg.epochs > trained):
+            # more training asked for now (--train-epochs), or the training was resumed on its own to
+            # another total after the summary was written: the summary is of the earlier training;
+            # train on, and until the new summary, not complete
             if distributed.is_main():
                 (run_dir / "summary.json").unlink()
         else:

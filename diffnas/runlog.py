@@ -32,6 +32,7 @@ class RunLog:
         self.enabled = enabled
         self.progress_enabled = progress and enabled
         self._tb = None
+        self._tb_writer: Any = None
         # what this RunLog is about to create: run_dir and its missing parents (deepest first), tb/
         self.created: list[Path] = missing_folders(self.run_dir) if enabled else []
         self._tb_created = enabled and tensorboard and not (self.run_dir / "tb").exists()
@@ -42,8 +43,8 @@ class RunLog:
                     from tensorboardX import SummaryWriter
                 except ImportError:  # optional at run time; the package lists it as a dependency
                     print("diffnas: tensorboardX not installed, no TensorBoard events", file=sys.stderr)
-                else:
-                    self._tb = SummaryWriter(str(self.run_dir / "tb"))
+                else:   # made with the first metrics: a resumed complete run adds no empty events file
+                    self._tb_writer = SummaryWriter
 
     def write_json(self, name: str, obj: Any) -> None:
         if self.enabled:
@@ -61,6 +62,8 @@ class RunLog:
     def metrics(self, row: dict[str, Any], step: int) -> None:
         """One epoch's metrics: a line in metrics.jsonl and scalars in TensorBoard."""
         self.append_jsonl("metrics.jsonl", row)
+        if self._tb is None and self._tb_writer is not None:
+            self._tb = self._tb_writer(str(self.run_dir / "tb"))
         if self._tb is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
@@ -99,6 +102,7 @@ class RunLog:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        self._tb_writer = None
 
     def discard(self) -> None:
         """Close, and remove the run folder if this RunLog created it, with the parent folders it

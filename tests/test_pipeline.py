@@ -175,7 +175,7 @@ def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, 
                            (["--layers", "4"], "layers: 4 given"),
                            (["--preset", "darts"], "preset: 'darts' given"),
                            (["--epochs", "2"], "start a new pipeline to search longer"),
-                           (["--train-epochs", "2"], "is complete; start a new pipeline to train longer")):
+                           (["--train-epochs", "0"], "train.epochs: 0 given, but the pipeline in")):
         assert cli.main(["run", "--resume", str(run), *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and expected in err, (argv, err)
@@ -357,6 +357,24 @@ def test_a_training_extended_on_its_own_after_the_summary_is_summarised_again(fi
     assert cli.main(["run", "--resume", str(run)]) == 0
     err = capsys.readouterr().err
     assert "(summary.json); nothing to resume" in err and "resumed on its own" not in err
+
+
+def test_a_complete_pipeline_resumed_with_more_training_epochs_trains_on_and_summarises_again(
+        finished, tmp_path, capsys):
+    run = copy(finished, tmp_path / "p")
+    before = json.loads((run / "summary.json").read_text())
+    search_before = files(run / "search")
+    assert cli.main(["run", "--resume", str(run), "--train-epochs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to resume" not in err and f"resuming {run / 'train'} at epoch 2" in err, err
+    assert epochs_run(run / "train") == [1, 2]
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+    assert json.loads((run / "train" / "config.json").read_text())["epochs"] == 2
+    assert json.loads((run / "summary.json").read_text())["train_cpu_hours"] > before["train_cpu_hours"]
+    assert files(run / "search") == search_before   # the search is not run again
+    # the same total again: complete, reported
+    assert cli.main(["run", "--resume", str(run), "--train-epochs", "2"]) == 0
+    assert "(summary.json); nothing to resume" in capsys.readouterr().err
 
 
 def test_a_search_extended_on_its_own_after_its_genotype_was_trained_is_refused(finished, tmp_path, capsys):

@@ -8,7 +8,8 @@ names (epochs, layers, channels, batch_size, lr, setting, ...); the --train-* fl
 no dataset named (flag or file) the embedded digits are searched and trained at quick sizes; values
 the file sets win. --resume RUN continues with the saved configuration: flags may change only what a
 resumed search or training may change (device, plots, ...; a stage's epochs while it is unfinished).
-A complete pipeline (RUN/summary.json) is reported, not run again.
+A complete pipeline (RUN/summary.json) is reported, not run again, unless --train-epochs asks for more
+training: the training then goes on to that total and the summary is written again.
 """
 
 from __future__ import annotations
@@ -127,8 +128,10 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # the run folders are the pipeline's: not among what a resume may change
     refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where)
     if saved_train is not None:
-        if complete and train_given.get("epochs", saved_train.get("epochs")) != saved_train.get("epochs"):
-            raise ConfigError(f"train.epochs: {where} is complete; start a new pipeline to train longer")
+        trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
+        if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
+            raise ConfigError(f"train.epochs: {wanted} given, but {where} trained its genotype for {trained} "
+                              f"epochs; --train-epochs on resume can only extend the training, not shorten it")
         refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
                        prefix="train.")
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
