@@ -11,11 +11,16 @@ architecture optimisers get disjoint parameter sets by construction. All initial
 | pc (PC-DARTS) | + beta_normal, beta_reduce (E,) | softmax over node's inputs(beta)[e] * softmax_o(alpha)[e, o] | top-2 on the product |
 | global | alpha (L, E, O) | softmax_o(alpha[k])[e, o] | top-2 per layer |
 | dnas (DNAS) | alpha (E, O), beta (L, E), gamma (L, O) | sigmoid(alpha[e, o]) * softmax_e(beta[k])[e] * sigmoid(gamma[k, o]) | top-2 per layer |
+
+The edge factor of pc and dnas (the softmax of beta over a node's incoming edges) weights the whole
+output of an edge, as PC-DARTS does (yuhuixu1993/PC-DARTS model_search.py Cell.forward: `weights2[e] *
+MixedOp(h)`): psi carries it for the channels that go through the ops, and `edge_weights()` gives it
+(L, E) for the channels that bypass them under partial channels. The other parametrisations have none.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -63,9 +68,15 @@ class Arch(nn.Module):
         """psi: (L, E, O)."""
         raise NotImplementedError
 
-    def forward(self) -> torch.Tensor:
-        # lets torch.func.functional_call evaluate psi at other alpha values
-        return self.weights()
+    def edge_weights(self) -> Optional[torch.Tensor]:
+        """The factor on each edge's whole output (L, E), already inside psi; None when there is none.
+        The supernet applies it to the channels that bypass the ops under partial channels."""
+        return None
+
+    def forward(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        # (psi, edge weights), what the supernet takes: lets torch.func.functional_call evaluate them
+        # at other alpha values
+        return self.weights(), self.edge_weights()
 
     def probabilities(self) -> torch.Tensor:
         """The sigmoid outputs the zero-one loss pushes to 0 or 1 (empty when not sigmoid-based)."""
@@ -132,8 +143,13 @@ class EdgeNormArch(SoftmaxArch):
 
     def weights(self) -> torch.Tensor:
         ops = torch.stack([torch.softmax(self.alpha_normal, -1), torch.softmax(self.alpha_reduce, -1)])
-        edges = node_softmax(torch.stack([self.beta_normal, self.beta_reduce]), self.nodes)
-        return (edges.unsqueeze(-1) * ops)[self.kinds]
+        return (self._edges().unsqueeze(-1) * ops)[self.kinds]
+
+    def edge_weights(self) -> torch.Tensor:
+        return self._edges()[self.kinds]
+
+    def _edges(self) -> torch.Tensor:   # (2, E): per cell type
+        return node_softmax(torch.stack([self.beta_normal, self.beta_reduce]), self.nodes)
 
 
 class GlobalArch(Arch):
@@ -164,9 +180,12 @@ class DecoupledArch(Arch):
 
     def weights(self) -> torch.Tensor:
         a = torch.sigmoid(self.alpha).unsqueeze(0)               # (1, E, O)
-        b = torch.softmax(self.beta, dim=-1).unsqueeze(-1)       # (L, E, 1)
+        b = self.edge_weights().unsqueeze(-1)                    # (L, E, 1)
         g = torch.sigmoid(self.gamma).unsqueeze(1)               # (L, 1, O)
         return a * b * g
+
+    def edge_weights(self) -> torch.Tensor:
+        return torch.softmax(self.beta, dim=-1)                  # (L, E): softmax_i(beta[k, :])
 
     def probabilities(self) -> torch.Tensor:
         return torch.sigmoid(torch.cat([self.alpha.flatten(), self.gamma.flatten()]))

@@ -104,15 +104,16 @@ def _preserved(net: torch.nn.Module, device: torch.device):
                     b.copy_(value)
 
 
-def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor,
+def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor],
            autocast: Optional[Callable[[], Any]]) -> list[torch.Tensor]:
-    """Logits and gradients of one training forward/backward: w.r.t. psi when psi requires grad
-    (the architecture step's graph), else w.r.t. the weights (the weight step's graph)."""
+    """Logits and gradients of one training forward/backward: w.r.t. psi (and the edge weights)
+    when psi requires grad (the architecture step's graph), else w.r.t. the weights (the weight
+    step's graph)."""
     params = [p for p in net.parameters() if p.requires_grad]
     with autocast() if autocast else contextlib.nullcontext():
-        logits = net(x, psi)
+        logits = net(x, psi, edge)
         loss = F.cross_entropy(logits.float(), y)
-    wrt = [psi] if psi.requires_grad else params
+    wrt = ([psi] + ([edge] if edge is not None else [])) if psi.requires_grad else params
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     flat = torch.cat([g.detach().float().flatten() for g in grads if g is not None])
     return [logits.detach().float().clone(), flat.clone()]
@@ -153,20 +154,21 @@ class CompiledStep:
             notice(f"fast path: {type(net).__name__} has no compilable body; running the eager step")
             return False
         with torch.no_grad():
-            psi = ctx.arch.weights().detach()
+            psi, edge = ctx.arch()
         tol = 3e-2 if ctx.autocast else 1e-3
         # both graphs the step will use: psi requiring grad (architecture step), and not (weight step)
-        trials = [("architecture", psi.clone().requires_grad_(True)), ("weight", psi)]
+        grad_edge = None if edge is None else edge.clone().requires_grad_(True)
+        trials = [("architecture", psi.clone().requires_grad_(True), grad_edge), ("weight", psi, edge)]
         try:
             refs = []
-            for _, p in trials:
+            for _, p, e in trials:
                 with _preserved(net, x.device):
-                    refs.append(_trial(net, x, y, p, ctx.autocast))
+                    refs.append(_trial(net, x, y, p, e, ctx.autocast))
             options = {"mode": self.mode} if self.backend == "inductor" else {}
             net.compiled = torch.compile(net.body, backend=self.backend, **options)
-            for (step, p), ref in zip(trials, refs):
+            for (step, p, e), ref in zip(trials, refs):
                 with _preserved(net, x.device):
-                    got = _trial(net, x, y, p, ctx.autocast)
+                    got = _trial(net, x, y, p, e, ctx.autocast)
                 for what, a, b in zip(("logits", f"{step}-step gradient"), ref, got):
                     rel = _mismatch(a, b, tol)
                     if rel is not None:

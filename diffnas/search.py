@@ -80,8 +80,9 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
 @torch.no_grad()
 def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum: Any = None, *,
              bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
-             ) -> Optional[tuple[float, float]]:
-    """Mean loss and accuracy of the supernet with fixed psi (BN in eval mode, running statistics).
+             edge: Optional[torch.Tensor] = None) -> Optional[tuple[float, float]]:
+    """Mean loss and accuracy of the supernet with fixed psi and edge weights (Arch.edge_weights; BN
+    in eval mode, running statistics).
 
     bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
     batches; default all). stop: asked after each batch; True abandons the pass and returns None
@@ -90,7 +91,7 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
     supernet.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=psi.device)
     for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
-        logits = supernet(x, psi)
+        logits = supernet(x, psi, edge)
         totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
                                (logits.argmax(1) == y).sum().double(), torch.tensor(float(len(y)), device=psi.device, dtype=torch.float64)])
         if stop is not None and stop():
@@ -307,8 +308,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
             t = distributed.sum_list(state["totals"])
             distributed.sync_buffers(supernet)   # the ranks' BN running statistics, averaged
             bar = log.progress(range(eval_steps), total=eval_steps, desc=f"validate {epoch + 1}/{cfg.epochs}")
-            scores = evaluate(supernet, arch.weights().detach(), eval_b, distributed.sum_tensor, bar=bar,
-                              stop=lambda: distributed.stop_together(stop))
+            with torch.no_grad():
+                psi, edge = arch()
+            scores = evaluate(supernet, psi, eval_b, distributed.sum_tensor, bar=bar,
+                              stop=lambda: distributed.stop_together(stop), edge=edge)
             bar.close()
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
                 return stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)")

@@ -40,11 +40,11 @@ class StepContext:
 
 
 def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:
-    """loss(w, alpha) = CE(supernet_w(x, psi(alpha)), y), as a closure over one batch."""
+    """loss(w, alpha) = CE(supernet_w(x, psi(alpha), edge(alpha)), y), as a closure over one batch."""
 
     def loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
-        psi = functional_call(ctx.arch, alpha, ())
-        return F.cross_entropy(functional_call(ctx.supernet, w, (x, psi)), y)
+        psi, edge = functional_call(ctx.arch, alpha, ())
+        return F.cross_entropy(functional_call(ctx.supernet, w, (x, psi, edge)), y)
 
     return loss
 
@@ -100,9 +100,10 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
         # w and alpha together on the training batch (DARTS section 3.3, "single-level")
         ctx.w_opt.zero_grad(set_to_none=True)
         ctx.a_opt.zero_grad(set_to_none=True)
-        psi = ctx.arch.weights() if update_arch else ctx.arch.weights().detach()
+        with torch.enable_grad() if update_arch else torch.no_grad():
+            psi, edge = ctx.arch()
         with autocast:
-            logits = ctx.model(xt, psi)
+            logits = ctx.model(xt, psi, edge)
             loss = F.cross_entropy(logits.float(), yt)
         _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, where, loss)
         if update_arch:
@@ -124,9 +125,9 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
     # Phase 2: weight step on a training batch, alpha fixed
     ctx.w_opt.zero_grad(set_to_none=True)
     with torch.no_grad():
-        psi = ctx.arch.weights()
+        psi, edge = ctx.arch()
     with autocast:
-        logits = ctx.model(xt, psi)
+        logits = ctx.model(xt, psi, edge)
         loss = F.cross_entropy(logits.float(), yt)
     _weight_update(ctx, loss, where, loss)
     if ctx.check and update_arch:

@@ -3,7 +3,9 @@
 The supernet holds the weights w only. The architecture weights arrive as an argument:
 `supernet(x, psi)` with psi of shape (L, E, O), one row of op weights per edge of every cell, already
 activated by the parametrisation (softmax, sigmoid, edge normalisation, DNAS decoupling), so every
-method runs the same network. Partial channels (PC-DARTS) are a property of the edges.
+method runs the same network. Partial channels (PC-DARTS) are a property of the edges; the edge
+factor of edge normalisation (`edge`, (L, E), arch.Arch.edge_weights) weights the channels that
+bypass the ops, as PC-DARTS weights an edge's whole output.
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ class MixedOp(nn.Module):
 
     With partial channels K > 1 (PC-DARTS), only the first C/K channels (B, C/K, H, W) go through
     the ops; the other (B, C - C/K, H, W) bypass them (max-pooled 2x2 at stride 2), are concatenated
-    after, and the channels are shuffled in K groups. `none` contributes exactly zero, so it is not
-    computed (its psi still enters the softmax/sigmoid of the parametrisation).
+    after, and the channels are shuffled in K groups. With an edge factor b (edge normalisation),
+    psi = b * (op weights) already weights the ops' channels, and the bypassed ones are multiplied
+    by b: the edge's output is b * shuffle(cat(sum_o w_o op_o(x1), x2)) as in PC-DARTS
+    (model_search.py Cell.forward, `weights2[offset + j] * self._ops[offset + j](h, ...)`). `none`
+    contributes exactly zero, so it is not computed (its psi still enters the softmax/sigmoid of the
+    parametrisation).
     """
 
     def __init__(self, channels: int, stride: int, ops: Sequence[str], partial: int = 1,
@@ -78,8 +84,8 @@ class MixedOp(nn.Module):
                 return out
         return sum(psi[o] * op(x) for o, op in zip(self.active, self.ops))
 
-    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        # psi: (O,)
+    def forward(self, x: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # psi: (O,); edge: () or None
         if self.partial == 1:
             return self._ops(x, psi)
         k = x.shape[1] // self.partial
@@ -87,6 +93,8 @@ class MixedOp(nn.Module):
         out = self._ops(part, psi)
         if self.bypass_pool is not None:
             rest = self.bypass_pool(rest)
+        if edge is not None:
+            rest = edge * rest
         return channel_shuffle(torch.cat([out, rest], dim=1), self.partial)
 
 
@@ -107,12 +115,14 @@ class SearchCell(nn.Module):
             MixedOp(c, 2 if reduction and src < 2 else 1, ops, partial, skip_dropout, fused)
             for src, _ in edge_list(nodes))
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        # psi: (E, O)
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, psi: torch.Tensor,
+                edge: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # psi: (E, O); edge: (E,) or None
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         e = 0
         for i in range(self.nodes):
-            states.append(sum(self.edges[e + j](h, psi[e + j]) for j, h in enumerate(states)))
+            states.append(sum(self.edges[e + j](h, psi[e + j], None if edge is None else edge[e + j])
+                              for j, h in enumerate(states)))
             e += len(states) - 1
         return torch.cat(states[2:], dim=1)
 
@@ -155,7 +165,7 @@ class Supernet(nn.Module):
             c_pp, c_p = c_p, nodes * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, classes)
-        self.compiled: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
+        self.compiled: Optional[Callable[..., torch.Tensor]] = None
 
     def set_fused(self, fused: bool) -> "Supernet":
         """Batched edges on (the default) or the plain per-op sum: the same function either way."""
@@ -164,14 +174,14 @@ class Supernet(nn.Module):
                 m.fused = fused
         return self
 
-    def forward(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        # x: (B, in_channels, H, W); psi: (L, E, O) -> logits (B, classes)
+    def forward(self, x: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor] = None) -> torch.Tensor:
+        # x: (B, in_channels, H, W); psi: (L, E, O); edge: (L, E) or None -> logits (B, classes)
         if self.compiled is not None and self.training and torch.is_grad_enabled():
-            return self.compiled(x, psi)   # diffnas.fastpath: torch.compile of `body`, training steps only
-        return self.body(x, psi)
+            return self.compiled(x, psi, edge)   # diffnas.fastpath: torch.compile of `body`, training steps only
+        return self.body(x, psi, edge)
 
-    def body(self, x: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+    def body(self, x: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor] = None) -> torch.Tensor:
         s0 = s1 = self.stem(x)
         for k, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, psi[k])
+            s0, s1 = s1, cell(s0, s1, psi[k], None if edge is None else edge[k])
         return self.classifier(self.pool(s1).flatten(1))

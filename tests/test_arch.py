@@ -62,6 +62,30 @@ def test_dnas_psi_equals_formula():
             for j in range(O):
                 want = torch.sigmoid(a.alpha[i, j]) * b[i] * torch.sigmoid(a.gamma[k, j])
                 assert abs(psi[k, i, j] - want) < 1e-6
+        # the connection factor, which weights the channels that bypass the ops under partial channels
+        torch.testing.assert_close(a.edge_weights()[k], b)
+
+
+def test_edge_weights_are_the_edge_factor_or_none():
+    torch.manual_seed(2)
+    for name in ("softmax", "sigmoid", "global"):
+        assert build(name).edge_weights() is None
+    a = build("pc")
+    with torch.no_grad():
+        a.beta_normal.normal_()
+        a.beta_reduce.normal_()
+    edge = a.edge_weights()
+    assert edge.shape == (L, E)
+    for k in range(L):
+        beta = a.beta_reduce if k in a.reductions else a.beta_normal
+        start = 0
+        for i in range(N):   # softmax over node i's incoming edges
+            torch.testing.assert_close(edge[k, start:start + i + 2], torch.softmax(beta[start:start + i + 2], 0))
+            start += i + 2
+    # psi = edge factor * softmax over ops (PC-DARTS)
+    alpha = torch.stack([torch.softmax(a.alpha_reduce if k in a.reductions else a.alpha_normal, -1)
+                         for k in range(L)])
+    torch.testing.assert_close(a.weights(), edge.unsqueeze(-1) * alpha)
 
 
 def test_edge_normalisation_sums_to_one_per_node():

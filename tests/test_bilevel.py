@@ -57,10 +57,10 @@ def test_exact_equals_autograd_through_the_unrolled_step():
     alpha = dict(ctx.arch.named_parameters())
     from torch.func import functional_call
 
-    lt = F.cross_entropy(functional_call(ctx.supernet, w, (xt, ctx.arch.weights())), yt)
+    lt = F.cross_entropy(functional_call(ctx.supernet, w, (xt, *ctx.arch())), yt)
     gw = torch.autograd.grad(lt, list(w.values()), create_graph=True)
     w2 = {n: p - xi * gi for (n, p), gi in zip(w.items(), gw)}
-    lv = F.cross_entropy(functional_call(ctx.supernet, w2, (xv, ctx.arch.weights())), yv)
+    lv = F.cross_entropy(functional_call(ctx.supernet, w2, (xv, *ctx.arch())), yv)
     ref = torch.autograd.grad(lv, list(alpha.values()))
     for (n, _), r in zip(alpha.items(), ref):
         torch.testing.assert_close(g[n], r, rtol=1e-6, atol=1e-9)
@@ -70,8 +70,8 @@ def test_exact_equals_autograd_through_the_unrolled_step():
 def test_second_order_at_xi_zero_equals_first_order(arch):
     ctx, (xt, yt, xv, yv) = tiny(arch=arch, partial=2 if arch != "softmax" else 1)
     second = bilevel.second_order(
-        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xt, torch.func.functional_call(ctx.arch, a, ()))), yt),
-        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xv, torch.func.functional_call(ctx.arch, a, ()))), yv),
+        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xt, *torch.func.functional_call(ctx.arch, a, ()))), yt),
+        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xv, *torch.func.functional_call(ctx.arch, a, ()))), yv),
         dict(ctx.supernet.named_parameters()), dict(ctx.arch.named_parameters()), 0.0)
     ctx.order = "first"
     first = arch_gradient(ctx, xt, yt, xv, yv, 0.0)

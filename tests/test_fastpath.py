@@ -230,7 +230,7 @@ def _one_step(ctx, step):
 @pytest.mark.parametrize("compiler,expect", [
     (lambda fn, **kw: fn, None),                                                 # works: compiled path
     (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler\nmore")), "torch.compile failed"),
-    (lambda fn, **kw: (lambda x, psi: fn(x, psi) * 1.5), "differ from eager"),  # wrong results: refused
+    (lambda fn, **kw: (lambda *args: fn(*args) * 1.5), "differ from eager"),  # wrong results: refused
 ])
 def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect):
     cfg = search_config("darts-1st", **TINY)

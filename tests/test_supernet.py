@@ -75,6 +75,80 @@ def test_mixed_op_is_weighted_sum_of_ops():
     torch.testing.assert_close(m(x, one), x)
 
 
+def shuffled_order(c, k):
+    """PC-DARTS channel_shuffle: channels in k groups of c/k, read out column by column, written here
+    by the definition (output position j*k + g holds input channel g*(c/k) + j)."""
+    return [g * (c // k) + j for j in range(c // k) for g in range(k)]
+
+
+def test_channel_shuffle_interleaves_the_groups():
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    assert channel_shuffle(x, 4).flatten().tolist() == [0, 2, 4, 6, 1, 3, 5, 7]
+    x = torch.randn(2, 12, 3, 3)
+    torch.testing.assert_close(channel_shuffle(x, 4), x[:, shuffled_order(12, 4)])
+
+
+def pc_edge_reference(m, x, w, b):
+    """One PC-DARTS edge by its definition (yuhuixu1993/PC-DARTS model_search.py): the first C/K
+    channels through the ops weighted by softmax(alpha) w, the rest max-pooled 2x2 on a reduction
+    edge, concatenated, shuffled, and the whole edge output times its edge weight b."""
+    c = x.shape[1]
+    part, rest = x[:, :c // m.partial], x[:, c // m.partial:]
+    ops = sum(w[o] * op(part) for o, op in zip(m.active, m.ops))
+    if m.stride == 2:
+        rest = torch.nn.functional.max_pool2d(rest, 2, 2)
+    return b * torch.cat([ops, rest], dim=1)[:, shuffled_order(c, m.partial)]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pc_darts_edge_weight_scales_the_bypassed_channels_too(stride):
+    torch.manual_seed(0)
+    m = MixedOp(8, stride, PRIMITIVES, partial=4).double()
+    x = torch.randn(2, 8, 6, 6, dtype=torch.float64)
+    w = torch.softmax(torch.randn(len(PRIMITIVES), dtype=torch.float64), 0)
+    b = torch.tensor(0.3, dtype=torch.float64)
+    # the supernet gets psi = b * w (the ops' weights with the edge factor in) and b for the bypass
+    torch.testing.assert_close(m(x, b * w, b), pc_edge_reference(m, x, w, b))
+
+
+def test_pc_darts_supernet_matches_the_definition_and_beta_gets_the_bypass_gradient():
+    """The whole search network under PC-DARTS (partial channels K=4, edge normalisation) against a
+    forward written from the definition: node i = sum_j beta_ij * edge_ij(h_j), beta softmax over
+    the node's inputs; logits and the gradients of alpha and beta agree."""
+    from diffnas import arch as arch_lib
+
+    torch.manual_seed(1)
+    nodes = 2
+    net = Supernet(8, 10, 3, nodes, PRIMITIVES, partial=4).double()
+    arch = arch_lib.build("pc", 3, nodes, PRIMITIVES, net.reductions).double()
+    with torch.no_grad():
+        for p in arch.parameters():
+            p.normal_()   # far from uniform, so a missing edge factor shows
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3])
+
+    def reference():
+        s0 = s1 = net.stem(x)
+        for k, cell in enumerate(net.cells):
+            kind = "reduce" if k in net.reductions else "normal"
+            alpha, beta = getattr(arch, f"alpha_{kind}"), getattr(arch, f"beta_{kind}")
+            states, e = [cell.preprocess0(s0), cell.preprocess1(s1)], 0
+            for i in range(nodes):
+                b = torch.softmax(beta[e:e + i + 2], 0)
+                states.append(sum(pc_edge_reference(cell.edges[e + j], h, torch.softmax(alpha[e + j], 0), b[j])
+                                  for j, h in enumerate(states)))
+                e += i + 2
+            s0, s1 = s1, torch.cat(states[2:], dim=1)
+        return net.classifier(net.pool(s1).flatten(1))
+
+    got, want = net(x, *arch()), reference()
+    torch.testing.assert_close(got, want)
+    grads = [torch.autograd.grad(torch.nn.functional.cross_entropy(out, y), list(arch.parameters()))
+             for out in (got, want)]
+    for g, r in zip(*grads):
+        torch.testing.assert_close(g, r)
+
+
 def test_partial_channels_route_one_kth_through_ops():
     k = 4
     m = MixedOp(16, 1, PRIMITIVES, partial=k)
@@ -84,7 +158,7 @@ def test_partial_channels_route_one_kth_through_ops():
     one[PRIMITIVES.index("skip_connect")] = 1
     y = m(x, one)
     assert y.shape == x.shape
-    torch.testing.assert_close(y, channel_shuffle(x, k))
+    torch.testing.assert_close(y, x[:, shuffled_order(16, k)])
     # zero op weights zero exactly the C/K processed channels, the rest bypass unchanged
     y0 = m(x, torch.zeros(len(PRIMITIVES)))
     zeroed = (y0.abs().sum(dim=(0, 2, 3)) == 0).sum().item()
