@@ -106,6 +106,10 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     args.started = started
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:   # output piped into a reader that stopped (`| head`): quiet, as other tools are
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # the interpreter's last flush at exit must not fail again
+        return 128 + signal.SIGPIPE
     except (DiffnasError, OSError) as e:
         # input errors (and the file system refusing a path): one line, exit 2; tracebacks with --debug
         if debug:

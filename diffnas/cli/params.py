@@ -2,7 +2,9 @@
 
 With --genotype: the evaluation network of a setting (weights without the auxiliary head,
 aux_weights, multiply-adds of one image at the setting's size: cifar 3x32x32, imagenet 3x224x224,
-tiny-imagenet 3x64x64). Without: the search network of a preset (supernet weights and architecture
+tiny-imagenet 3x64x64). A training run folder, or a pipeline folder whose training has started, counts
+the network that training builds: its setting, cells, channels, classes and image size (the flags
+override them). Without: the search network of a preset (supernet weights and architecture
 parameters); classes and input channels come from the dataset, or from --classes / --in-channels.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 from .. import config as config_lib
 from .options import flag_values, read_config
@@ -24,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("params", help="count parameters and multiply-adds", description=__doc__)
     a = p.add_argument
     a("--genotype", help="count the evaluation network of this genotype (name, file or notation)")
-    a("--setting", default="cifar", help="evaluation network: cifar | imagenet | tiny-imagenet (default cifar)")
+    a("--setting", help="evaluation network: cifar | imagenet | tiny-imagenet (default cifar, or a training run's)")
     a("--preset", help="search network: darts | darts-1st | pc-darts | fair-darts | global | dnas (default darts)")
     a("--config", help="search network: config file (flags override it)")
     a("--dataset", help="search network: where classes and input channels come from (default digits)")
@@ -39,23 +42,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def training_run(spec: str) -> Optional[Path]:
+    """The training run folder --genotype names: a train run folder, or a pipeline folder's train/
+    once its training has started; None for anything else (a name, a file, a search run folder)."""
+    try:
+        for folder in (Path(spec), Path(spec) / "train"):
+            if (folder / "config.json").is_file() and config_lib.read_file(folder / "config.json").get("command") == "train":
+                return folder
+    except (OSError, ValueError):   # notation too long for a file name, a NUL byte: not a folder
+        return None
+    return None
+
+
+def trained_shape(run: Path, saved: dict[str, Any]) -> tuple[int, list[int]]:
+    """(classes, input shape) of a training run: from its checkpoint, else from its dataset's files."""
+    from ..checkpoint import load as load_checkpoint
+
+    if (run / "checkpoint.pt").is_file():
+        state = load_checkpoint(run / "checkpoint.pt")
+        if "classes" in state and "input_shape" in state:
+            return int(state["classes"]), [int(n) for n in state["input_shape"]]
+    from ..data import load_dataset
+
+    ds = load_dataset(saved["dataset"], saved.get("data_dir"), image_size=saved.get("image_size", 0))
+    return ds.classes, list(ds.shape)
+
+
 def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..counting import count_madds, count_params
     from ..genotype import load
     from ..network import SETTINGS, build_network
     from ..train import train_config
 
-    cfg = train_config(args.setting, **flag_values(args, ("layers", "channels")))
-    classes = args.classes if args.classes is not None else SETTINGS[args.setting].classes
-    in_channels = args.in_channels or 3
+    run = training_run(args.genotype)
+    saved = config_lib.read_file(run / "config.json") if run is not None else {}
+    setting = args.setting or saved.get("setting", "cifar")
+    sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved and args.setting is None},
+             **flag_values(args, ("layers", "channels"))}
+    cfg = train_config(setting, **sizes)
+    classes, shape = trained_shape(run, saved) if run is not None else (SETTINGS[setting].classes, None)
+    if shape is None:
+        size = SETTINGS[setting].input_size
+        shape = [3, size, size]
+    classes = args.classes if args.classes is not None else classes
+    shape[0] = args.in_channels or shape[0]
     genotype = load(args.genotype)
-    model = build_network(genotype, args.setting, cfg.channels, cfg.layers, classes, in_channels, auxiliary=True)
-    size = SETTINGS[args.setting].input_size
+    model = build_network(genotype, setting, cfg.channels, cfg.layers, classes, shape[0], auxiliary=True)
     weights = count_params(model)
-    return {"network": "evaluation", "setting": args.setting, "genotype": str(genotype), "layers": cfg.layers,
-            "channels": cfg.channels, "classes": classes, "input_shape": [in_channels, size, size],
+    return {"network": "evaluation", "setting": setting, "genotype": str(genotype), "layers": cfg.layers,
+            "channels": cfg.channels, "classes": classes, "input_shape": shape,
             "weights": weights, "aux_weights": count_params(model, exclude_aux=False) - weights,
-            "madds": count_madds(model, (in_channels, size, size))}
+            "madds": count_madds(model, tuple(shape)),
+            **({"training_run": str(run)} if run is not None else {})}
 
 
 def search_counts(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r, indent=1))
         return 0
-    print(f"{r['network']} network, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes")
+    of = f" of the training in {r['training_run']}" if "training_run" in r else ""
+    print(f"{r['network']} network{of}, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes")
     print(f"weights      {r['weights']:>13,}  ({r['weights'] / 1e6:.6f}M)")
     if r["network"] == "evaluation":
         print(f"aux_weights  {r['aux_weights']:>13,}  (auxiliary head, training only)")
