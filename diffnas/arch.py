@@ -1,13 +1,13 @@
 """Architecture parametrisations: how alpha becomes the op weights psi (L, E, O) of the supernet.
 
 Each is an nn.Module that owns its architecture parameters and nothing else, so the weight and
-architecture optimisers get disjoint parameter sets by construction. All initial values are
-1e-3 * randn, as the original (quark0/darts model_search.py `_initialize_alphas`).
+architecture optimisers get disjoint parameter sets by construction. Initial values are 1e-3 *
+randn, as the original (quark0/darts model_search.py `_initialize_alphas`), except FairDARTS's zeros.
 
 | name | parameters | psi[k, e, o] | discretisation |
 | --- | --- | --- | --- |
 | softmax (DARTS) | alpha_normal, alpha_reduce (E, O) | softmax_o(alpha_cell(k))[e, o] | top-2 |
-| sigmoid (FairDARTS) | same | sigmoid(alpha_cell(k))[e, o] | threshold, <= 2 inputs |
+| sigmoid (FairDARTS) | same | sigmoid(alpha_cell(k))[e, o] | threshold, <= 2 inputs, empty nodes left out |
 | pc (PC-DARTS) | + beta_normal, beta_reduce (E,) | softmax over node's inputs(beta)[e] * softmax_o(alpha)[e, o] | top-2 on the product |
 | global | alpha (L, E, O) | softmax_o(alpha[k])[e, o] | top-2 per layer |
 | dnas (DNAS) | alpha (E, O), beta (L, E), gamma (L, O) | sigmoid(alpha[e, o]) * softmax_e(beta[k])[e] * sigmoid(gamma[k, o]) | top-2 per layer |
@@ -121,7 +121,14 @@ class SoftmaxArch(Arch):
 
 
 class SigmoidArch(SoftmaxArch):
-    """FairDARTS: independent sigmoid per op; zero-one loss; threshold discretisation."""
+    """FairDARTS: independent sigmoid per op; zero-one loss; threshold discretisation. Alpha starts
+    at zero, every sigmoid at 0.5 (xiaomi-automl/FairDARTS model_search.py `_initialize_alphas`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            self.alpha_normal.zero_()
+            self.alpha_reduce.zero_()
 
     def activate(self, alpha: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(alpha)

@@ -3,7 +3,8 @@
 We write the `.dot` source ourselves (no `graphviz` Python package) and render it with the real
 `dot` program, as quark0/darts cnn/visualize.py does through its wrapper: inputs c_{k-2}, c_{k-1}
 on the left, intermediate nodes 0..N-1, output c_{k} on the right (rankdir LR), one edge per gene
-labelled and coloured by its op. Genes whose op is 'none' contribute nothing and are not drawn.
+labelled and coloured by its op. Genes whose op is 'none' contribute nothing and are not drawn, nor
+are nodes left with no input that the output does not concatenate.
 
 Node ids in the source are `in0`, `in1` (the cell inputs, gene indices 0 and 1), `n0`..`n{N-1}`
 (gene index i + 2) and `out`, so the source can be read back (the tests do).
@@ -63,8 +64,11 @@ def cell_dot(cell: Cell, name: str = "cell", title: str | None = None) -> str:
         lines.append(f"  label={q(title)}; labelloc=t;")
     lines.append(f'  in0 [label={q("c_{k-2}")}, fillcolor=darkseagreen2];')
     lines.append(f'  in1 [label={q("c_{k-1}")}, fillcolor=darkseagreen2];')
+    # a node that receives nothing and is not concatenated (FairDARTS leaves such nodes out) is not drawn
+    drawn = {g // 2 for g, (op, _) in enumerate(cell.genes) if op != "none"} | {k - 2 for k in cell.concat if k >= 2}
     for i in range(cell.nodes):
-        lines.append(f'  n{i} [label={q(str(i))}, fillcolor=lightblue];')
+        if i in drawn:
+            lines.append(f'  n{i} [label={q(str(i))}, fillcolor=lightblue];')
     lines.append(f'  out [label={q("c_{k}")}, fillcolor=palegoldenrod];')
     lines.append("  { rank=source; in0; in1; }  { rank=sink; out; }")
     for g, (op, j) in enumerate(cell.genes):

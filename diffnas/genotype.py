@@ -401,16 +401,31 @@ def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: 
 
 def threshold_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, threshold: float,
                    reduction: bool = False) -> Cell:
-    """FairDARTS rule (xiaomi-automl/FairDARTS, parse method 'threshold_sparse'): per node keep the
-    incoming edges whose strongest non-`none` op passes `threshold`, at most two, strongest first.
+    """FairDARTS rule (xiaomi-automl/FairDARTS utils.py `parse`, method 'threshold_sparse'): per node
+    the two strongest inputs (by their strongest non-`none` op), each kept when that op's weight is
+    at least `threshold`.
 
-    The format keeps two genes per node, so an input that did not pass is written as ('none', j)
-    (a zero contribution in the evaluation cell); a node where nothing passes keeps its strongest
-    edge so the cell stays connected.
+    A node that keeps no input is left out, as FairDARTS's DCOCell leaves it out: not in the cell's
+    concatenation, and a later node's input from it counts as not kept (DCOCell skips the edges of
+    such a node). The format keeps two genes per node, so an input not kept is written as
+    ('none', j). A cell in which no node keeps an input (FairDARTS's cell would have no output)
+    keeps the single strongest edge from a cell input, so that it has one.
     """
     genes: list[Gene] = []
-    for order, strength, op in _strongest_inputs(weights, ops, nodes):
-        passing = [j for j in order if strength[j] > threshold][:2] or order[:1]
-        genes += [(op[j], j) for j in passing]
-        genes += [("none", j) for j in order if j not in passing][: 2 - len(passing)]
-    return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
+    kept = [True, True]   # per state: the cell inputs, then each node: does it keep an input?
+    strongest: tuple[float, int, int, str] | None = None   # (weight, node, input, op) from a cell input
+    for i, (order, strength, op) in enumerate(_strongest_inputs(weights, ops, nodes)):
+        top = order[:2]
+        passing = [j for j in top if strength[j] >= threshold and kept[j]]
+        genes += [(op[j], j) for j in passing] + [("none", j) for j in top if j not in passing]
+        kept.append(bool(passing))
+        for j in (0, 1):
+            if strongest is None or strength[j] > strongest[0]:
+                strongest = (strength[j], i, j, op[j])
+    concat = tuple(n for n in range(2, nodes + 2) if kept[n])
+    if not concat and strongest is not None:
+        _, i, j, name = strongest
+        first, second = genes[2 * i][1], genes[2 * i + 1][1]
+        genes[2 * i:2 * i + 2] = [(name, j), ("none", second if first == j else first)]
+        concat = (i + 2,)
+    return Cell(tuple(genes), concat, reduction)

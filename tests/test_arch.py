@@ -34,10 +34,13 @@ def test_weights_shape_gradient_and_disjoint_from_supernet(name):
     assert not {id(p) for p in net.parameters()} & {id(p) for p in a.parameters()}
 
 
-def test_initial_values_are_small_gaussians():
+def test_initial_values_are_small_gaussians_and_zero_for_fair_darts():
     torch.manual_seed(0)
     a = build("softmax")
     assert 5e-4 < a.alpha_normal.std().item() < 2e-3
+    # FairDARTS starts every sigmoid at 0.5 (model_search.py: torch.zeros)
+    f = build("sigmoid")
+    assert torch.equal(f.weights(), torch.full((L, E, O), 0.5))
 
 
 def test_softmax_rows_sum_to_one_and_cells_shared():

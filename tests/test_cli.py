@@ -53,8 +53,8 @@ def test_every_preset_searches_and_its_genotype_trains(tmp_path, preset):
 def test_params_reports_arch_params_for_every_preset(preset, capsys):
     assert main(["params", "--preset", preset, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    L, E, O = 8, len(edge_list(4)), 8
-    expected = {"darts": 2 * E * O, "darts-1st": 2 * E * O, "fair-darts": 2 * E * O, "pc-darts": 2 * E * O + 2 * E,
+    L, E, O = 8, len(edge_list(4)), 8   # FairDARTS searches its 7 ops, without `none`
+    expected = {"darts": 2 * E * O, "darts-1st": 2 * E * O, "fair-darts": 2 * E * 7, "pc-darts": 2 * E * O + 2 * E,
                 "global": L * E * O, "dnas": L * E + L * O + E * O}[preset]
     assert d["arch_params"] == expected
     assert d["weights"] > 0
@@ -64,3 +64,26 @@ def test_bad_values_exit_2_with_one_line(capsys):
     assert main(["search", "--nodes", "0", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nodes" in err[0]
+
+
+# the original search scripts' values, read from their code:
+# quark0/darts cnn/train_search.py; yuhuixu1993/PC-DARTS train_search.py;
+# xiaomi-automl/FairDARTS fairdarts/train_search.py + architect.py + genotypes.py (PRIMITIVES)
+ORIGINAL_SEARCH = {
+    "darts": dict(batch_size=64, w_lr=0.025, w_lr_min=0.001, alpha_lr=3e-4, alpha_beta1=0.5, alpha_wd=1e-3,
+                  order="second", partial_channels=1),
+    "pc-darts": dict(batch_size=256, w_lr=0.1, w_lr_min=0.001, alpha_lr=6e-4, alpha_beta1=0.5, alpha_wd=1e-3,
+                     partial_channels=4, warmup_epochs=15, order="first"),
+    "fair-darts": dict(batch_size=128, w_lr=0.005, w_lr_min=0.001, alpha_lr=3e-3, alpha_beta1=0.9, alpha_wd=1e-3,
+                       zero_one_weight=10.0, threshold=0.85, order="first",
+                       ops=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+                            "dil_conv_3x3", "dil_conv_5x5")),
+}
+
+
+@pytest.mark.parametrize("preset", list(ORIGINAL_SEARCH))
+def test_presets_carry_the_original_search_scripts_values(preset):
+    from diffnas.config import search_config
+
+    cfg = search_config(preset)
+    assert {k: getattr(cfg, k) for k in ORIGINAL_SEARCH[preset]} == ORIGINAL_SEARCH[preset]

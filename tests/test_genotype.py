@@ -161,6 +161,29 @@ def test_threshold_keeps_at_most_two_passing_edges():
     assert cell.genes == (("sep_conv_3x3", 0), ("none", 1), ("dil_conv_3x3", 0), ("sep_conv_5x5", 1))
 
 
+def test_threshold_passes_at_the_threshold_and_leaves_out_nodes_that_keep_no_input():
+    """FairDARTS threshold_sparse: kept when >= threshold; a node keeping nothing is not concatenated
+    (DCOCell), and an input from it is not kept either (DCOCell skips edges from missing nodes)."""
+    w = hand_weights(3, {(0, 0): ("sep_conv_3x3", 0.75), (0, 1): ("skip_connect", 0.2),
+                         (1, 0): ("dil_conv_3x3", 0.5), (1, 1): ("max_pool_3x3", 0.4),
+                         (2, 3): ("sep_conv_5x5", 0.99), (2, 1): ("avg_pool_3x3", 0.9)})
+    cell = G.threshold_cell(w, PRIMITIVES, 3, 0.75)   # 0.75: exact in float32, so "at" is exact
+    assert cell.genes == (("sep_conv_3x3", 0), ("none", 1),       # exactly at the threshold: kept
+                          ("none", 0), ("none", 1),               # node 3: nothing passes, left out
+                          ("avg_pool_3x3", 1), ("none", 3))       # node 4: its input from node 3 is not kept
+    assert cell.concat == (2, 4)
+    g = G.Genotype(cell.genes, cell.concat, cell.genes, (2, 4))
+    G.validate(g, nodes=3)
+
+
+def test_threshold_cell_where_nothing_passes_keeps_the_strongest_edge_from_a_cell_input():
+    w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.3), (0, 1): ("skip_connect", 0.2),
+                         (1, 1): ("dil_conv_3x3", 0.6), (1, 2): ("max_pool_3x3", 0.8)})
+    cell = G.threshold_cell(w, PRIMITIVES, 2, 0.85)
+    assert cell.genes == (("none", 0), ("none", 1), ("dil_conv_3x3", 1), ("none", 2))
+    assert cell.concat == (3,)
+
+
 def test_random_genotypes_are_valid_seeded_and_varied():
     gs = [G.load(f"random:{s}") for s in range(20)]
     for g in gs:

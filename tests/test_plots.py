@@ -143,6 +143,17 @@ def test_dot_edges_exclude_none_and_match_every_gene(tmp_path: Path) -> None:
     assert "none" not in celldiagram.cell_dot(with_none)
 
 
+def test_dot_leaves_out_nodes_that_receive_nothing_and_are_not_concatenated() -> None:
+    cell = G.KNOWN["FAIR_DARTS_A"].cell(False)   # node 3 (n1) keeps no input; concat (2, 4, 5)
+    dot = celldiagram.cell_dot(cell)
+    declared = set(re.findall(r"^  (n\d+) \[label", dot, flags=re.M))
+    assert declared == {"n0", "n2", "n3"}
+    assert not re.search(r"\bn1\b", dot)   # no node, no edge
+    # a node that receives nothing but is concatenated is still drawn
+    kept = G.Cell((("sep_conv_3x3", 0), ("none", 1), ("none", 0), ("none", 1)), (2, 3), False)
+    assert set(re.findall(r"^  (n\d+) \[label", celldiagram.cell_dot(kept), flags=re.M)) == {"n0", "n1"}
+
+
 def test_missing_dot_writes_source_and_warns_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(celldiagram.shutil, "which", lambda name: None)
     monkeypatch.setattr(celldiagram, "_warned", False)
