@@ -87,3 +87,18 @@ def test_presets_carry_the_original_search_scripts_values(preset):
 
     cfg = search_config(preset)
     assert {k: getattr(cfg, k) for k in ORIGINAL_SEARCH[preset]} == ORIGINAL_SEARCH[preset]
+
+
+def test_output_into_a_closed_pipe_ends_quietly_with_sigpipe_status(tmp_path):
+    """`diffnas params --json | head -c0`: the reader is gone before the write; no traceback, no
+    "error" line, and the shell's status for a writer killed by SIGPIPE (128 + 13)."""
+    import signal
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "diffnas", "params", "--genotype", "DARTS_V2", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    p.stdout.close()   # the reader stops before the command writes (it is still importing torch)
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert err == b""

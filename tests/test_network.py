@@ -242,6 +242,34 @@ def test_params_command_evaluation_network(capsys):
     assert r["classes"] == 200 and r["input_shape"] == [3, 64, 64]
 
 
+def test_params_of_a_training_run_counts_the_network_it_trained(tmp_path, capsys):
+    """--genotype RUN (a train run folder, or a pipeline folder) counts what that training built:
+    its cells, channels, classes and image shape, not the setting's paper network."""
+    import shutil
+
+    from diffnas.train import train, train_config
+
+    run = tmp_path / "t"
+    result = train(train_config("cifar", genotype="PDARTS", dataset="digits", layers=3, channels=4, epochs=1,
+                                max_steps=1, batch_size=8, plots=False, run_dir=str(run)))
+    pipeline = tmp_path / "p"
+    shutil.copytree(run, pipeline / "train")
+    (pipeline / "search").mkdir()
+    shutil.copy(run / "genotype.json", pipeline / "search" / "genotype.json")
+    params, madds = hand_counts(KNOWN["PDARTS"], 4, 3, 10, in_ch=1, size=8)
+    for folder in (run, pipeline):
+        r = _params_json(capsys, "--genotype", str(folder))
+        assert (r["layers"], r["channels"], r["classes"], r["input_shape"]) == (3, 4, 10, [1, 8, 8])
+        assert (r["weights"], r["aux_weights"]) == (result.params, result.aux_params)
+        assert (r["weights"], r["madds"]) == (params, madds)
+        assert r["training_run"] == str(folder if folder == run else folder / "train")
+    # flags still override the run's values
+    r = _params_json(capsys, "--genotype", str(run), "--channels", "8")
+    assert (r["channels"], r["weights"]) == (8, hand_counts(KNOWN["PDARTS"], 8, 3, 10, in_ch=1, size=8)[0])
+    cli.main(["params", "--genotype", str(run)])
+    assert capsys.readouterr().out.startswith(f"evaluation network of the training in {run}, 3 cells, 4 channels")
+
+
 def test_params_command_search_network(capsys):
     r = _params_json(capsys)  # darts preset on digits: 8 cells, 16 channels, 1 input channel
     assert r["weights"] == search_params(16, 8, 1, 10)

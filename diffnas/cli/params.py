@@ -47,7 +47,8 @@ def training_run(spec: str) -> Optional[Path]:
     once its training has started; None for anything else (a name, a file, a search run folder)."""
     try:
         for folder in (Path(spec), Path(spec) / "train"):
-            if (folder / "config.json").is_file() and config_lib.read_file(folder / "config.json").get("command") == "train":
+            config = folder / "config.json"
+            if config.is_file() and config_lib.read_file(config).get("command") == "train":
                 return folder
     except (OSError, ValueError):   # notation too long for a file name, a NUL byte: not a folder
         return None
