@@ -3,7 +3,7 @@ import torch
 
 from diffnas import arch as arch_lib
 from diffnas.arch import ARCHS, node_softmax, zero_one_loss
-from diffnas.genotype import CellwiseGenotype, Genotype
+from diffnas.genotype import CellwiseGenotype, Genotype, top2_cell
 from diffnas.ops import PRIMITIVES
 from diffnas.supernet import Supernet, edge_list
 
@@ -117,6 +117,50 @@ def test_zero_one_loss_minimal_at_zero_and_one():
     a = build("sigmoid", zero_one_weight=10.0)
     want = 10 * -((torch.sigmoid(torch.cat([a.alpha_normal, a.alpha_reduce])) - 0.5) ** 2).mean()
     torch.testing.assert_close(a.regularizer(), want)
+
+
+def test_dnas_zero_one_loss_covers_alpha_and_gamma_not_beta():
+    torch.manual_seed(3)
+    a = build("dnas", zero_one_weight=10.0)
+    with torch.no_grad():
+        for p in a.parameters():
+            p.normal_()
+    p = torch.sigmoid(torch.cat([a.alpha.flatten(), a.gamma.flatten()]))
+    torch.testing.assert_close(a.regularizer(), 10 * -((p - 0.5) ** 2).mean())
+    (beta_grad,) = torch.autograd.grad(a.regularizer(), [a.beta], allow_unused=True)
+    assert beta_grad is None
+
+
+def test_fair_darts_genotype_uses_the_configured_threshold():
+    """Per node the two strongest inputs, kept when sigmoid(alpha) >= threshold (FairDARTS)."""
+    a = build("sigmoid", threshold=0.6)
+    with torch.no_grad():
+        a.alpha_normal.fill_(-5.0)                       # sigmoid ~ 0.007: nothing passes
+        a.alpha_normal[0, PRIMITIVES.index("sep_conv_3x3")] = 1.0   # node 0, input 0: 0.73
+        a.alpha_normal[1, PRIMITIVES.index("skip_connect")] = 0.0   # node 0, input 1: 0.5, below 0.6
+    normal = a.genotype().normal
+    assert normal[:2] == (("sep_conv_3x3", 0), ("none", 1))
+    low = build("sigmoid", threshold=0.4)
+    low.load_state_dict(a.state_dict())
+    assert low.genotype().normal[:2] == (("sep_conv_3x3", 0), ("skip_connect", 1))
+
+
+def test_pc_darts_genotype_ranks_inputs_by_beta_times_alpha():
+    """PC-DARTS _parse: the edge weights multiplied by the op softmax before the top-2 choice."""
+    a = build("pc")
+    with torch.no_grad():
+        a.alpha_normal.zero_()
+        a.alpha_normal[:, PRIMITIVES.index("sep_conv_3x3")] = 3.0   # every edge: sep_conv_3x3 strongest
+        a.alpha_normal[2, PRIMITIVES.index("dil_conv_5x5")] = 6.0   # node 1's edge from input 0: 0.94 vs 0.74
+        a.beta_normal.zero_()
+        a.beta_normal[3] = 2.0   # node 1 (edges 2, 3, 4): its edge from input 1 gets most of the beta
+        a.beta_normal[4] = 1.0   # and its edge from node 0 more than input 0's
+    genes = a.genotype().normal
+    # alpha alone would pick input 0 (dil_conv_5x5, the largest softmax); times beta, its 0.94 * 0.09
+    # loses to 0.74 * 0.67 (input 1) and 0.74 * 0.24 (node 0)
+    assert genes[2:4] == (("sep_conv_3x3", 1), ("sep_conv_3x3", 2))
+    alone = top2_cell(torch.softmax(a.alpha_normal, -1).detach(), PRIMITIVES, N)
+    assert alone.genes[2] == ("dil_conv_5x5", 0)
 
 
 def test_global_discretisation_differs_per_layer():

@@ -681,10 +681,6 @@ def test_cache_folder_defaults(tmp_path, monkeypatch):
     assert cache.cache_dir() == tmp_path / "mine"
 
 
-def test_conftest_keeps_the_cache_off():
-    assert os.environ["DIFFNAS_CACHE_DIR"] == "off"
-
-
 def test_unwritable_cache_folder_only_prints_a_notice(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the cache folder should be")

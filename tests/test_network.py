@@ -92,6 +92,18 @@ def test_darts_v2_cifar_is_the_published_3_3m():
     assert count_params(net) == 3349342  # quark0/darts train.py logs "param size = 3.349342MB"
 
 
+@pytest.mark.parametrize("name,setting,channels,layers,classes,published", [
+    ("PC_DARTS_CIFAR", "cifar", 36, 20, 10, 3.6),        # Xu et al., PC-DARTS, Table 1: 3.6M
+    ("PDARTS", "cifar", 36, 20, 10, 3.4),                # Chen et al., P-DARTS, Table 1: 3.4M
+    ("PC_DARTS_IMAGENET", "imagenet", 48, 14, 1000, 5.3),  # PC-DARTS, Table 3: 5.3M
+])
+def test_published_cells_have_their_papers_parameter_counts(name, setting, channels, layers, classes, published):
+    """The papers' own figures (1 decimal), independent of hand_counts, which reads the same genes: a
+    cell transcribed from the wrong table or with its normal and reduction cells swapped fails."""
+    net = build_network(KNOWN[name], setting, channels=channels, layers=layers, classes=classes)
+    assert round(count_params(net) / 1e6, 1) == published
+
+
 def test_darts_v2_imagenet_mobile_counts():
     g = KNOWN["DARTS_V2"]
     net = build_network(g, "imagenet", channels=48, layers=14, classes=1000)

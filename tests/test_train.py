@@ -98,9 +98,19 @@ def test_per_cell_genotype_trains(tmp_path):
     assert load(str(tmp_path / "cellwise" / "genotype.json")) == cells
 
 
-def test_bf16_autocast_trains(tmp_path):
+def test_bf16_autocast_trains(tmp_path, monkeypatch):
+    dtypes = []
+    build = train_mod.build_network
+
+    def recording(*args, **kwargs):   # the classifier's output dtype in every forward
+        net = build(*args, **kwargs)
+        net.classifier.register_forward_hook(lambda module, inputs, out: dtypes.append(out.dtype))
+        return net
+
+    monkeypatch.setattr(train_mod, "build_network", recording)
     r = train(tiny(tmp_path, "bf16", epochs=1, max_steps=1, precision="bf16"))
     assert math.isfinite(r.metrics[0]["train_loss"])
+    assert dtypes and set(dtypes) == {torch.bfloat16}   # the forward ran in bf16, training and test
     assert all(v.dtype == torch.float32 for k, v in weights(tmp_path / "bf16").items() if v.is_floating_point())
 
 
