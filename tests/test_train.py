@@ -53,6 +53,63 @@ def test_schedules_are_pure_functions():
     assert (imagenet.layers, imagenet.channels, imagenet.label_smoothing) == (14, 48, 0.1)
 
 
+class TwoHeads(torch.nn.Module):
+    """A linear classifier with a linear auxiliary head: forward(x, drop_prob) -> (logits, aux)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.main, self.aux = torch.nn.Linear(6, 4), torch.nn.Linear(6, 4)
+
+    def forward(self, x, drop_prob=0.0):
+        return self.main(x), (self.aux(x) if self.training else None)
+
+
+def smoothed_ce(logits, y, eps):
+    """Label-smoothed cross-entropy by its definition: (1 - eps) * -log p_y + eps * mean_k -log p_k."""
+    logp = logits.double().log_softmax(1)
+    return ((1 - eps) * -logp.gather(1, y[:, None])[:, 0] + eps * -logp.mean(1)).mean()
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_train_step_is_main_plus_weighted_aux_loss_smoothed_and_clipped(clip):
+    model, x, y = TwoHeads(), torch.randn(5, 6), torch.tensor([0, 1, 2, 3, 1])
+    cfg = from_dict(TrainConfig, {"auxiliary": 0.4, "label_smoothing": 0.1, "grad_clip": clip})
+    ref = TwoHeads()
+    total = smoothed_ce(ref.main(x), y, 0.1) + 0.4 * smoothed_ce(ref.aux(x), y, 0.1)
+    grads = torch.autograd.grad(total, list(ref.parameters()))
+    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    scale = min(1.0, clip / float(norm)) if clip > 0 else 1.0
+    assert clip == 0 or scale < 0.5   # the clip binds
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss, correct = train_mod.train_step(model, model, opt, x, y, 0.0, cfg)
+    assert float(loss) == pytest.approx(float(smoothed_ce(ref.main(x), y, 0.1).detach()), rel=1e-6)   # main head
+    assert int(correct) == int((ref.main(x).detach().argmax(1) == y).sum())
+    for p, r, g in zip(model.parameters(), ref.parameters(), grads):
+        torch.testing.assert_close(p.detach(), (r - 0.5 * scale * g).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_score_is_the_mean_over_every_image_including_a_short_last_batch():
+    class Fixed:   # the Batches interface score() reads: 3 batches of 4, 4 and 2 images
+        device = torch.device("cpu")
+        xs = [torch.randn(n, 6) for n in (4, 4, 2)]
+        ys = [torch.randint(0, 4, (n,)) for n in (4, 4, 2)]
+
+        def __len__(self):
+            return 3
+
+        def epoch(self, _):
+            return zip(self.xs, self.ys)
+
+    model, batches = TwoHeads(), Fixed()
+    loss, acc = train_mod.score(model, batches)
+    x, y = torch.cat(Fixed.xs), torch.cat(Fixed.ys)
+    logits = model.main(x).detach()
+    assert loss == pytest.approx(float(smoothed_ce(logits, y, 0.0)), rel=1e-6)
+    assert acc == pytest.approx(float((logits.argmax(1) == y).double().mean()))
+    assert model.training   # put back in the mode it was in
+
+
 def test_resume_mid_epoch_ends_with_identical_weights(tmp_path, capsys):
     full = train(tiny(tmp_path, "full"))
     assert full.exit_code == 0 and len(full.metrics) == 2
