@@ -763,6 +763,43 @@ def test_download_refuses_unsafe_zip_members(tmp_path, monkeypatch):
     assert not (tmp_path / "evil.txt").exists()
 
 
+def test_download_refuses_links_in_a_tar(tmp_path, monkeypatch):
+    archive, _ = _cifar_tarball(tmp_path)
+    with tarfile.open(archive, "w:gz") as tar:   # a batch file that is a symbolic link to /etc/passwd
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    _serve(monkeypatch, "cifar10", (archive, _md5(archive)))
+    with pytest.raises(DataError, match="refused member 'cifar-10-batches-py/data_batch_1' .links and devices"):
+        download("cifar10", tmp_path / "data")
+    assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
+
+
+def test_download_of_a_corrupt_archive_or_a_failed_fetch_is_a_data_error(tmp_path, monkeypatch):
+    bad = tmp_path / "served" / "cifar-10-python.tar.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x1f\x8b not really gzip")
+    _serve(monkeypatch, "cifar10", (bad, _md5(bad)))
+    with pytest.raises(DataError, match="cifar-10-python.tar.gz: cannot unpack"):
+        download("cifar10", tmp_path / "data")
+    _serve(monkeypatch, "cifar10", (tmp_path / "served" / "gone.tar.gz", "0" * 32))
+    with pytest.raises(DataError, match="gone.tar.gz: download failed"):
+        download("cifar10", tmp_path / "data2")
+    assert not list((tmp_path / "data2").glob("**/*.part"))   # nothing half-fetched is kept
+
+
+def test_download_command(tmp_path, monkeypatch, capsys):
+    from diffnas import cli
+
+    archive, arrays = _cifar_tarball(tmp_path)
+    _serve(monkeypatch, "cifar10", (archive, _md5(archive)))
+    assert cli.main(["download", "cifar10", "--data-dir", str(tmp_path / "data")]) == 0
+    assert capsys.readouterr().out == f"ready: {tmp_path / 'data' / 'cifar-10-batches-py'}\n"
+    assert_matches(load_dataset("cifar10", tmp_path / "data"), arrays)
+    assert cli.main(["download", "digits", "--data-dir", str(tmp_path / "data")]) == 2
+    assert "cannot download 'digits'" in capsys.readouterr().err
+
+
 def test_download_unknown_name(tmp_path):
     with pytest.raises(DataError, match="cannot download 'digits'"):
         download("digits", tmp_path)
