@@ -10,6 +10,7 @@ validates again and goes on. `max_steps` caps the validation batches as it caps 
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import sys
 import time
@@ -177,7 +178,11 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     # (the one-level test split is in file order, often sorted by class)
     eval_split = sample(val_split, cfg.max_steps * cfg.batch_size, cfg.seed) if cfg.max_steps else val_split
     eval_b = Batches(eval_split, cfg.batch_size, shuffle=False, drop_last=False, **common)
-    steps = min(len(train_b), len(val_b))
+    # one-level: the weights and alpha both step on the training batches, and the test split (val_b)
+    # is only scored, so an epoch is the whole training set; bilevel: a training and a validation batch
+    # per step
+    one_level = cfg.order == "one-level"
+    steps = len(train_b) if one_level else min(len(train_b), len(val_b))
     eval_steps = len(eval_b)
     if cfg.max_steps:   # dry runs: fewer steps, and fewer validation batches
         steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
@@ -284,7 +289,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
             epoch_start = time.time() - state["epoch_seconds"]  # a resumed epoch counts its first part
             bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
                                desc=f"search {epoch + 1}/{cfg.epochs}")
-            pairs = zip(train_b.epoch(epoch, state["step"]), val_b.epoch(epoch, state["step"]))
+            vals = itertools.repeat((None, None)) if one_level else val_b.epoch(epoch, state["step"])
+            pairs = zip(train_b.epoch(epoch, state["step"]), vals)
             try:
                 for step, ((xt, yt), (xv, yv)) in zip(bar, pairs):
                     loss, correct = step_fn(ctx, xt, yt, xv, yv, xi, update_arch,

@@ -286,3 +286,22 @@ def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_sea
     assert not r.interrupted and r.exit_code == 0 and (run / "genotype.json").is_file()
     assert (f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
             f"`diffnas plot {run}`") in capsys.readouterr().err
+
+
+def test_one_level_search_steps_through_the_whole_training_set(tmp_path, monkeypatch):
+    """One-level (DARTS section 3.3): w and alpha both learn from the training split; the test split
+    is only scored, so it does not cut the epoch short (digits: 1497 training, 300 test images)."""
+    calls = {"n": 0}
+    real = search_mod.search_step
+
+    def counted(ctx, xt, yt, xv, yv, *args):
+        calls["n"] += 1
+        assert xv is None and yv is None   # no validation batch is drawn for a one-level step
+        return real(ctx, xt, yt, xv, yv, *args)
+
+    monkeypatch.setattr(search_mod, "search_step", counted)
+    cfg = search_config("darts", order="one-level", dataset="digits", layers=3, channels=2, nodes=1, epochs=1,
+                        batch_size=128, plots=False, run_dir=str(tmp_path / "one"))
+    result = search(cfg)
+    assert calls["n"] == 1497 // 128 == 11   # whole batches of the training split (drop_last)
+    assert result.val_split == "test" and result.val_images_total == 300
