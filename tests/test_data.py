@@ -190,6 +190,23 @@ def test_image_folder_mixed_modes_become_rgb(tmp_path):
     np.testing.assert_array_equal(ds.train.images[0].numpy(), np.repeat(arrays["train_images"][0], 3, axis=0))
 
 
+def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
+    """A 16-bit PNG (scientific and medical folders hold them) is v * 255 / 65535, rounded; Pillow's
+    own convert would clip it to 0..255. Float images have no range in the file: refused."""
+    from PIL import Image
+
+    from diffnas.data.formats import read_images
+
+    ramp = (np.arange(48, dtype=np.uint16) * 1393).reshape(6, 8)   # 0 .. 65471
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    out = read_images([tmp_path / "deep.png"])
+    assert out.shape == (1, 1, 6, 8)
+    np.testing.assert_array_equal(out[0, 0], np.floor(ramp / 257 + 0.5).astype(np.uint8))
+    Image.fromarray(np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)).save(tmp_path / "float.tif")
+    with pytest.raises(DataError, match="float.tif: a floating-point image .mode F., whose value range"):
+        read_images([tmp_path / "float.tif"])
+
+
 def test_image_folder_corrupt_file_is_named(tmp_path):
     write_image_folder(tmp_path)
     bad = tmp_path / "train" / "dog" / "broken.jpg"

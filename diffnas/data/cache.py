@@ -28,7 +28,7 @@ import PIL
 from ..distributed import is_main
 from ..errors import DataError
 
-VERSION = 1  # bump when formats.read_images decodes differently: every older cache file misses
+VERSION = 2  # 2: 16-bit images rescaled, not clipped. Bump when formats.read_images decodes differently: every older cache file misses
 ENV = "DIFFNAS_CACHE_DIR"
 TMP_MAX_AGE = 24 * 3600  # seconds after which a temp file left by a killed writer is removed
 

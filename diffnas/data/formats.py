@@ -227,7 +227,7 @@ def read_svhn_mat(path: Path) -> Arrays:
 # what Pillow reads out of the box (torchvision's IMG_EXTENSIONS plus .gif, .jpe, .pbm, .pnm), case-insensitive
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                   ".pbm", ".pnm")
-GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PROGRESS_MIN = 5000  # more files than this: show a progress bar on stderr
 MEMORY_SHARE = 0.75  # refuse to decode into an array larger than this share of the machine's memory
 
@@ -278,6 +278,23 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
     return im.crop((left, top, left + size, top + size))
 
 
+def to_rgb(im: Image.Image, path: Path) -> Image.Image:
+    """The image as 8-bit RGB. 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it) is
+    rescaled, v * 255 / 65535 rounded, where Pillow's own convert would clip it to 0..255 (a white
+    image); 32-bit integer and floating-point images, whose value range the file does not say, are
+    refused rather than guessed."""
+    if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+        values = np.asarray(im).astype(np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DataError(f"{path}: a {im.mode} image with values outside 0..65535")
+        return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")
+    if im.mode in ("I", "F"):
+        kind = "floating-point" if im.mode == "F" else "32-bit integer"
+        raise DataError(f"{path}: a {kind} image (mode {im.mode}), whose value range the file does not give; "
+                        f"save it as an 8- or 16-bit image")
+    return im.convert("RGB")
+
+
 def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding", image_size: int = 0) -> np.ndarray:
     """Decode `paths` into uint8 (N, C, H, W).
 
@@ -307,7 +324,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                                     f"{size[0]}x{size[1]}; all images must share one size, or pass "
                                     f"--image-size N to resize each to N x N (shorter side to N, centre crop)")
                 gray = gray and im.mode in GRAY_MODES
-                image = im.convert("RGB")
+                image = to_rgb(im, path)
                 if image_size:
                     image = resize_centre_crop(image, image_size)
                 out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
