@@ -28,7 +28,8 @@ import PIL
 from ..distributed import is_main
 from ..errors import DataError
 
-VERSION = 2  # 2: 16-bit images rescaled, not clipped. Bump when formats.read_images decodes differently: every older cache file misses
+# bump when formats.read_images decodes differently: every older cache file misses (2: 16-bit images rescaled)
+VERSION = 2
 ENV = "DIFFNAS_CACHE_DIR"
 TMP_MAX_AGE = 24 * 3600  # seconds after which a temp file left by a killed writer is removed
 
