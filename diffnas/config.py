@@ -224,7 +224,9 @@ def validate(cfg: C) -> C:
         if cfg.w_lr_min > cfg.w_lr:
             raise ConfigError(f"w_lr_min: {cfg.w_lr_min} is above w_lr {cfg.w_lr}")
         if cfg.warmup_epochs >= cfg.epochs and cfg.order != "one-level" and cfg.epochs > 1:
-            raise ConfigError(f"warmup_epochs: {cfg.warmup_epochs} leaves no architecture steps in {cfg.epochs} epochs")
+            raise ConfigError(f"warmup_epochs: {cfg.warmup_epochs} leaves no architecture steps in {cfg.epochs} epochs "
+                              f"(warm-up epochs train the weights only); set it below {cfg.epochs} "
+                              f"(--warmup-epochs N; PC-DARTS warms up 15 of its 50 epochs)")
     else:
         if cfg.lr_min > cfg.lr:
             raise ConfigError(f"lr_min: {cfg.lr_min} is above lr {cfg.lr}")

@@ -165,6 +165,9 @@ def test_genotype_spec_too_long_for_a_file_name(capsys):
     (["search", "--ops", "sep_conv_3x3,sep_conv_9x9"], "ops: unknown op 'sep_conv_9x9'"),
     (["search", "--ops", "sep_conv_3x3,sep_conv_3x3"], "ops: an op is listed twice"),
     (["search", "--warmup-epochs", "5", "--epochs", "5"], "warmup_epochs: 5 leaves no architecture steps in 5 epochs"),
+    (["search", "--preset", "pc-darts", "--epochs", "3"], "warmup_epochs: 15 leaves no architecture steps in 3 "
+                                                           "epochs (warm-up epochs train the weights only); set it "
+                                                           "below 3 (--warmup-epochs N"),
     (["search", "--dataset", "synthetic", "--device", "tpu"], "device: 'tpu' is not a device"),
     (["train", "--lr", "-1"], "lr: must be > 0.0, got -1.0"),
     (["train", "--epochs", "0"], "epochs: must be >= 1, got 0"),
