@@ -69,10 +69,13 @@ def test_exact_equals_autograd_through_the_unrolled_step():
 @pytest.mark.parametrize("arch", ["softmax", "pc", "dnas"])
 def test_second_order_at_xi_zero_equals_first_order(arch):
     ctx, (xt, yt, xv, yv) = tiny(arch=arch, partial=2 if arch != "softmax" else 1)
-    second = bilevel.second_order(
-        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xt, *torch.func.functional_call(ctx.arch, a, ()))), yt),
-        lambda w, a: F.cross_entropy(torch.func.functional_call(ctx.supernet, w, (xv, *torch.func.functional_call(ctx.arch, a, ()))), yv),
-        dict(ctx.supernet.named_parameters()), dict(ctx.arch.named_parameters()), 0.0)
+    call = torch.func.functional_call
+
+    def loss_on(x, y):   # CE of the supernet at (w, alpha), psi and the edge weights from alpha
+        return lambda w, a: F.cross_entropy(call(ctx.supernet, w, (x, *call(ctx.arch, a, ()))), y)
+
+    second = bilevel.second_order(loss_on(xt, yt), loss_on(xv, yv), dict(ctx.supernet.named_parameters()),
+                                  dict(ctx.arch.named_parameters()), 0.0)
     ctx.order = "first"
     first = arch_gradient(ctx, xt, yt, xv, yv, 0.0)
     for n in first:

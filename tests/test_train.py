@@ -269,6 +269,25 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_network(tmp_path, cap
     assert train(TrainConfig(), resume=run).exit_code == 0
 
 
+def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, capsys):
+    from diffnas.genotype import to_json
+
+    cells = CellwiseGenotype(tuple(Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2))
+                                   for k in range(4)))
+    spec = tmp_path / "g.json"
+    spec.write_text(to_json(cells))
+    argv = ["train", "--genotype", str(spec), "--dataset", "synthetic", "--channels", "4", "--epochs", "1",
+            "--max-steps", "1", "--batch-size", "8", "--no-plots"]
+    assert cli.main([*argv, "--run-dir", str(tmp_path / "own")]) == 0
+    assert "per-cell genotype has 4 cells: training a network of 4 cells (not the setting's 20)" in \
+        capsys.readouterr().err
+    assert json.loads((tmp_path / "own" / "config.json").read_text())["layers"] == 4
+    assert cli.main([*argv, "--layers", "3", "--run-dir", str(tmp_path / "typed")]) == 2   # typed: checked
+    assert "train it with --layers 4" in capsys.readouterr().err
+    assert cli.main(["params", "--genotype", str(spec), "--channels", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"] == 4
+
+
 def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
     with pytest.raises(DataError, match="cifar10: .*/nonexistent"):
         train(tiny(tmp_path, "new/run", dataset="cifar10", data_dir="/nonexistent"))

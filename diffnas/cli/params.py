@@ -71,7 +71,7 @@ def trained_shape(run: Path, saved: dict[str, Any]) -> tuple[int, list[int]]:
 
 def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..counting import count_madds, count_params
-    from ..genotype import load
+    from ..genotype import CellwiseGenotype, load
     from ..network import SETTINGS, build_network
     from ..train import train_config
 
@@ -80,6 +80,9 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     setting = args.setting or saved.get("setting", "cifar")
     sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved and args.setting is None},
              **flag_values(args, ("layers", "channels"))}
+    genotype = load(args.genotype)
+    if isinstance(genotype, CellwiseGenotype) and "layers" not in sizes:   # it fixes the number of cells
+        sizes["layers"] = len(genotype.cells_)
     cfg = train_config(setting, **sizes)
     classes, shape = trained_shape(run, saved) if run is not None else (SETTINGS[setting].classes, None)
     if shape is None:
@@ -87,7 +90,6 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
         shape = [3, size, size]
     classes = args.classes if args.classes is not None else classes
     shape[0] = args.in_channels or shape[0]
-    genotype = load(args.genotype)
     model = build_network(genotype, setting, cfg.channels, cfg.layers, classes, shape[0], auxiliary=True)
     weights = count_params(model)
     return {"network": "evaluation", "setting": setting, "genotype": str(genotype), "layers": cfg.layers,

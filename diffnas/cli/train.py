@@ -7,6 +7,7 @@ cells, 48 channels, label smoothing 0.1, ...), --config FILE, then the flags typ
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from .. import config as config_lib
 from .. import distributed
@@ -76,6 +77,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def cellwise_depth(genotype_spec: str, layers: int) -> Optional[int]:
+    """The cell count of a per-cell genotype (global search) when it differs from `layers`, else None."""
+    from ..genotype import CellwiseGenotype, load
+
+    genotype = load(genotype_spec)
+    if isinstance(genotype, CellwiseGenotype) and len(genotype.cells_) != layers:
+        return len(genotype.cells_)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
     from ..train import train, train_config
@@ -94,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         cfg = train_config(setting, **{**from_file, **flags})
+    notes = [] if args.resume else start_notices(cfg)
+    depth = None if args.resume or "layers" in {**from_file, **flags} else cellwise_depth(cfg.genotype, cfg.layers)
+    if depth is not None:   # a per-cell genotype (global search) fixes the number of cells
+        notes.append(f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
+                     f"(not the setting's {cfg.layers})")
+        cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
-    result = train(cfg, resume=args.resume, notices=[] if args.resume else start_notices(cfg),
-                   given=set(from_file) | set(flags) if args.resume else None)
+    result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
