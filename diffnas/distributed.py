@@ -98,6 +98,9 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     realise falls back to per-rank statistics, with a warning, so that resuming always works.
     """
     _, world = rank_world()
+    if batch_size % world:
+        raise ConfigError(f"batch_size: {batch_size} images do not split evenly over {world} processes "
+                          f"(each takes batch_size / {world}); use a multiple of {world}")
     sync_ok = device.type == "cuda" and not exact_hessian
     if requested == 0:
         groups = 1 if world == 1 or sync_ok else world
@@ -118,7 +121,8 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     elif why:
         raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")
     if batch_size % groups:
-        raise ConfigError(f"bn_groups: {groups} does not divide the batch size {batch_size}")
+        auto = " (auto: one per process)" if requested == 0 else ""
+        raise ConfigError(f"bn_groups: {groups}{auto} does not divide the batch size {batch_size}")
     return groups
 
 

@@ -282,6 +282,17 @@ def test_bn_groups_rules():
         search_config("darts", batch_size=8, bn_groups=-1)
 
 
+def test_a_batch_that_does_not_split_over_the_processes_says_so(monkeypatch):
+    """torchrun with 2 processes and --batch-size 33: the batch is the problem, not bn_groups."""
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))
+    with pytest.raises(ConfigError, match=r"^batch_size: 33 images do not split evenly over 2 processes .*"
+                                          r"use a multiple of 2$"):
+        distributed.bn_groups_for(0, 33, torch.device("cpu"))
+    assert distributed.bn_groups_for(0, 34, torch.device("cpu")) == 2
+    with pytest.raises(ConfigError, match=r"^bn_groups: 4 does not divide the batch size 34$"):
+        distributed.bn_groups_for(4, 34, torch.device("cpu"))
+
+
 def test_grouped_forward_is_the_ranks_maths():
     """GroupedForward on a batch = each half run on its own from the same state; buffers averaged."""
     torch.manual_seed(0)
