@@ -321,7 +321,10 @@ def _genotype_file(spec: str) -> Path | None:
         return None
     if (path / "search").is_dir():
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
-                            "finished)")
+                            f"finished; go on with `diffnas run --resume {spec}`)")
+    if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+        raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
+                            f"`diffnas search --resume {spec}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "
                         "folder RUN has RUN/search/genotype.json)")
 

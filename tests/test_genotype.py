@@ -86,12 +86,18 @@ def test_load_run_folder_and_pipeline_folder(tmp_path):
     ("runs/nothing", "runs/nothing: no such file"),
     ("empty", "empty: a folder without genotype.json (a search run folder has one; a pipeline folder RUN has "
               "RUN/search/genotype.json)"),
-    ("unfinished", "unfinished: a pipeline folder without search/genotype.json (its search has not finished)"),
+    ("unfinished", "unfinished: a pipeline folder without search/genotype.json (its search has not finished; "
+                   "go on with `diffnas run --resume unfinished`)"),
+    ("stopped", "stopped: a search run without genotype.json: it has not finished; finish it with "
+                "`diffnas search --resume stopped`"),
 ])
 def test_load_says_what_is_wrong_with_a_path(tmp_path, monkeypatch, spec, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "unfinished" / "search").mkdir(parents=True)
+    (tmp_path / "stopped").mkdir()   # a search interrupted before its last epoch: checkpoint, no genotype
+    (tmp_path / "stopped" / "config.json").write_text('{"command": "search"}')
+    (tmp_path / "stopped" / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(GenotypeError) as info:
         G.load(spec)
     assert str(info.value) == message
