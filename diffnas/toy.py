@@ -172,23 +172,26 @@ def run_toy(xis: Sequence[float] = DEFAULT_XIS, hessian: str = "fd", lr: float =
 
 
 def _num(x: float) -> str:
-    return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.3e}"  # also nan / inf
+    return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.3e}"  # at most 10 characters; also nan / inf
 
 
 def format_table(runs: Sequence[ToyRun]) -> str:
-    head = (f"{'run':<17}{'method':<19}{'iters':>6}{'alpha':>11}{'w':>11}{'dist (1,1)':>11}{'us/iter':>9}"
+    head = (f"{'run':<17}{'method':<19}{'iters':>6}{'alpha':>12}{'w':>12}{'dist (1,1)':>12}{'us/iter':>9}"
             f"  status")
     lines = [head, "-" * (len(head) + 4)]
     for r in runs:
-        lines.append(f"{r.label:<17}{r.method:<19}{r.iterations:>6}{_num(r.alpha):>11}{_num(r.w):>11}"
-                     f"{_num(r.distance):>11}{r.seconds_per_iteration * 1e6:>9.0f}  {r.status}")
+        lines.append(f"{r.label:<17}{r.method:<19}{r.iterations:>6}{_num(r.alpha):>12}{_num(r.w):>12}"
+                     f"{_num(r.distance):>12}{r.seconds_per_iteration * 1e6:>9.0f}  {r.status}")
     return "\n".join(lines)
 
 
 def _bounds(runs: Sequence[ToyRun]) -> tuple[float, float, float, float]:
-    pts = torch.cat([r.trajectory[torch.isfinite(r.trajectory).all(1)] for r in runs]
-                    + [torch.tensor([OPTIMUM], dtype=DTYPE)])
-    pts = pts.clamp(-10, 10)  # a diverged run must not flatten the picture
+    # a diverged run must not flatten the picture: the view holds the other runs, the start and the
+    # optimum; a diverged trajectory leaves it through an edge (its panel's title says so)
+    kept = [r for r in runs if r.status != "diverged"] or list(runs)
+    pts = torch.cat([r.trajectory[torch.isfinite(r.trajectory).all(1)] for r in kept]
+                    + [torch.tensor([OPTIMUM], dtype=DTYPE)] + [r.trajectory[:1] for r in runs])
+    pts = pts.clamp(-10, 10)
     lo, hi = pts.min(0).values, pts.max(0).values
     pad = 0.15 * (hi - lo).clamp_min(1.0)
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
@@ -218,7 +221,8 @@ def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
         ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4)
         ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
         ax.plot(*OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
-        ax.set_title(f"{r.label}: {r.iterations} it", fontsize=9)
+        ax.set_title(f"{r.label}: {r.iterations} it" + (f", {r.status}" if r.status != "converged" else ""),
+                     fontsize=9, color="firebrick" if r.status == "diverged" else "black")
         ax.set_xlabel("a (architecture)")
         ax.set_xlim(a0, a1)
         ax.set_ylim(w0, w1)

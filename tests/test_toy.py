@@ -186,3 +186,17 @@ def test_cli_bad_xi_exits_2(cli, tmp_path, capsys, xi):
     err = capsys.readouterr().err
     assert err.startswith("diffnas: error: --xi") and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_the_table_keeps_diverged_numbers_apart():
+    """xi = 200 diverges to |a| ~ 1e6 and |w| ~ 4e4: every number stays its own column."""
+    runs = toy.run_toy([0.25, 200.0], reference=False)
+    rows = {r.label: r for r in runs}
+    for line in toy.format_table(runs).splitlines()[2:]:
+        label, rest = line[:17].strip(), line[17:].split()
+        r = rows[label]
+        method, iters, alpha, w, dist = rest[0], int(rest[1]), *map(float, rest[2:5])
+        assert (method, iters, rest[-1]) == (r.method, r.iterations, r.status)
+        assert alpha == pytest.approx(r.alpha, rel=1e-3) and w == pytest.approx(r.w, rel=1e-3)
+        assert dist == pytest.approx(r.distance, rel=1e-3)
+    assert rows["xi = 200"].status == "diverged" and abs(rows["xi = 200"].w) > 1e4
