@@ -85,23 +85,29 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
     for e in range(psi.shape[0]):
         for o in range(psi.shape[1]):
             v = float(psi[e, o])
-            ax.text(o, e, f"{v:.2f}", ha="center", va="center", fontsize=fontsize,
+            # two decimals, or three significant digits below 0.1 (DNAS's psi are ~0.02 at the start)
+            ax.text(o, e, f"{v:.2f}" if abs(v) >= 0.1 or v == 0 else f"{v:.3g}", ha="center", va="center",
+                    fontsize=fontsize,
                     color="black" if v > mid else "white")
     return im
 
 
 def heatmap_figure(alphas: dict[str, Any]) -> Figure:
-    """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale."""
+    """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale
+    from the smallest to the largest weight (values close together still differ in colour)."""
     final = alphas["history"][-1].float()  # (L, E, O)
     views = cell_views(alphas)
     ops, edges = alphas["ops"], alphas["edges"]
-    cols = min(len(views), 4)
+    cols = min(len(views), 3)
     rows = math.ceil(len(views) / cols)
     small = len(views) > 2  # small multiples: smaller text
     w = (0.55 * len(ops) + 1.6) * cols + 1.0
     h = (0.3 * len(edges) + 1.6) * rows
     fig = Figure(figsize=(w, h), layout="constrained")
-    vmin, vmax = min(0.0, float(final.min())), max(float(final.max()), 1e-6)
+    shown = final[[k for _, k in views]]
+    vmin, vmax = float(shown.min()), float(shown.max())
+    if vmax - vmin < 1e-12:   # all equal (a run stopped at its start): one colour, any scale
+        vmin, vmax = vmin - 0.5, vmax + 0.5
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
     for ax, (title, k) in zip(axes.flat, views):
@@ -212,6 +218,8 @@ def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(x)) == 1:   # one epoch: the locator alone puts ticks at 0.95 ... 1.05
+            ax.set_xticks(x[:1])
         ax.grid(alpha=0.3)
     return fig
 

@@ -181,6 +181,28 @@ def test_heatmap_labels_and_values(global_run: tuple[Path, list[Path], list[str]
         assert values == pytest.approx(sorted(final[k].flatten().tolist()), abs=0.006)
 
 
+def test_heatmap_tells_close_small_weights_apart(global_run: tuple[Path, list[Path], list[str]]) -> None:
+    """DNAS-like psi, all near 0.018: three significant digits, and a colour scale from min to max."""
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    steps = torch.arange(alphas["history"][-1].numel(), dtype=torch.float32).view_as(alphas["history"][-1])
+    alphas["history"] = (0.018 + 1e-5 * steps).unsqueeze(0)
+    fig = plots.heatmap_figure(alphas)
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.images]
+    final = alphas["history"][-1]
+    for k, ax in enumerate(panels):
+        shown = [float(t.get_text()) for t in ax.texts]
+        assert shown == pytest.approx(final[k].flatten().tolist(), rel=3e-3)
+        assert len(set(shown)) > 1                      # not all "0.02"
+        assert ax.images[0].get_clim() == pytest.approx((float(final.min()), float(final.max())))
+
+
+def test_one_epoch_curves_have_one_integer_tick() -> None:
+    fig = plots.curves_figure([{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "train_acc": 0.1, "val_acc": 0.1,
+                                "w_lr": 0.025, "alpha_lr": 3e-4}])
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1]
+
+
 def test_evolution_panels_follow_history(global_run: tuple[Path, list[Path], list[str]]) -> None:
     alphas = plots.load_alphas(global_run[0] / "alphas.pt")
     h = alphas["history"]
