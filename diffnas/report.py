@@ -125,10 +125,11 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
                 paths += save_figure(fig, out / f"weights_evolution_{name}")
     genotype = _genotype(run, notes, where)
     if genotype is not None:
-        if not dot_available():
+        rendered = dot_available()
+        if not rendered:   # said once here; the .dot sources are still written
             _note(notes, f"{where}{DOT_MISSING}")
         try:
-            paths += write_cell_diagrams(genotype, out)
+            paths += write_cell_diagrams(genotype, out, render_images=rendered)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
             _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
         if isinstance(genotype, G.CellwiseGenotype):
