@@ -285,7 +285,10 @@ def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, cap
     assert cli.main([*argv, "--layers", "3", "--run-dir", str(tmp_path / "typed")]) == 2   # typed: checked
     assert "train it with --layers 4" in capsys.readouterr().err
     assert cli.main(["params", "--genotype", str(spec), "--channels", "4", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["layers"] == 4
+    out = json.loads(capsys.readouterr().out)
+    assert out["layers"] == 4 and out["genotype"] == cells.to_dict()   # an object, not JSON text in JSON
+    assert cli.main(["evaluate", str(tmp_path / "own"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["genotype"] == cells.to_dict()
 
 
 def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):

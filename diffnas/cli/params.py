@@ -134,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
         r = evaluation_counts(args)
     else:
         r = search_counts(args)
-    if args.json:
-        print(json.dumps(r, indent=1))
+    if args.json:   # the genotype as an object in the JSON (a per-cell one's text is JSON itself)
+        from ..genotype import load
+
+        print(json.dumps({**r, "genotype": load(r["genotype"]).to_dict()} if "genotype" in r else r, indent=1))
         return 0
     of = f" of the training in {r['training_run']}" if "training_run" in r else ""
     print(f"{r['network']} network{of}, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes")
