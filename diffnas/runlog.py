@@ -121,13 +121,14 @@ class RunLog:
         self.created, self._tb_created = [], False
 
 
-def check_run_dir(run_dir: Path) -> None:
+def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
     """ConfigError when `run_dir`, or the nearest of its parents that exists, is a file: said on one
-    line before anything is created, instead of the OS's "File exists"."""
+    line before anything is created, instead of the OS's "File exists". `name`: what the message
+    calls the folder (the config field or flag)."""
     for folder in (Path(run_dir), *Path(run_dir).parents):
         if folder.exists():
             if not folder.is_dir():
-                raise ConfigError(f"run_dir: {folder} is a file, not a folder")
+                raise ConfigError(f"{name}: {folder} is a file, not a folder")
             return
 
 

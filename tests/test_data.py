@@ -576,8 +576,7 @@ def test_data_dir_missing_or_a_file(tmp_path, name):
     afile.write_text("x")
     with pytest.raises(DataError) as info:
         load_dataset(name, afile)
-    assert _message(info) == (f"{name}: --data-dir {afile} is a file, not a folder"
-                              + (f"; try `diffnas download {name} --data-dir {afile}`" if hint else ""))
+    assert _message(info) == f"{name}: --data-dir {afile} is a file, not a folder"   # no download into a file
 
 
 # ---------------------------------------------------------------------------------------------- decode cache

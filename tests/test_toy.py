@@ -188,6 +188,13 @@ def test_cli_bad_xi_exits_2(cli, tmp_path, capsys, xi):
     assert not list(tmp_path.iterdir())
 
 
+def test_cli_out_that_is_a_file_is_one_line_before_any_run(cli, tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    assert cli(["toy", "--out", str(tmp_path / "afile" / "sub")]) == 2
+    assert capsys.readouterr().err == f"diffnas: error: --out: {tmp_path / 'afile'} is a file, not a folder\n"
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
 def test_the_table_keeps_diverged_numbers_apart():
     """xi = 200 diverges to |a| ~ 1e6 and |w| ~ 4e4: every number stays its own column."""
     runs = toy.run_toy([0.25, 200.0], reference=False)

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     xis = toy.parse_xis(args.xi)
+    from ..runlog import check_run_dir
+
+    check_run_dir(args.out, "--out")   # a file where the folder should be: one line, before the runs
     runs = toy.run_toy(xis, hessian=args.hessian)
     rows = [r.to_dict() for r in runs]
     figures = toy.toy_figure(runs, args.out)

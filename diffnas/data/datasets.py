@@ -305,7 +305,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
     if entry.files and not folder.is_dir():
         given = f"--data-dir {folder}" if data_dir is not None else f"{folder} (the default --data-dir)"
         problem = f"{given} is a file, not a folder" if folder.exists() else f"{given}: no such folder"
-        raise DataError(f"{name}: {problem}{_hint(name, folder)}")
+        raise DataError(f"{name}: {problem}{_hint(name, folder) if not folder.exists() else ''}")
     return entry.load(folder, synthetic_size, image_size)
 
 
