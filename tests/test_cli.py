@@ -89,16 +89,40 @@ def test_presets_carry_the_original_search_scripts_values(preset):
     assert {k: getattr(cfg, k) for k in ORIGINAL_SEARCH[preset]} == ORIGINAL_SEARCH[preset]
 
 
-def test_output_into_a_closed_pipe_ends_quietly_with_sigpipe_status(tmp_path):
+@pytest.mark.parametrize("buffered", [True, False])
+def test_output_into_a_closed_pipe_ends_quietly_with_sigpipe_status(tmp_path, buffered):
     """`diffnas params --json | head -c0`: the reader is gone before the write; no traceback, no
-    "error" line, and the shell's status for a writer killed by SIGPIPE (128 + 13)."""
+    "error" line, and the shell's status for a writer killed by SIGPIPE (128 + 13), whether Python
+    buffers stdout (the default for a pipe: the error comes at the flush) or not."""
+    import os
     import signal
     import subprocess
     import sys
 
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
     p = subprocess.Popen([sys.executable, "-m", "diffnas", "params", "--genotype", "DARTS_V2", "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
     p.stdout.close()   # the reader stops before the command writes (it is still importing torch)
     err = p.stderr.read()
     assert p.wait(timeout=120) == 128 + signal.SIGPIPE
     assert err == b""
+
+
+def test_a_broken_pipe_other_than_stdout_is_an_error(monkeypatch, capsys):
+    import argparse
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")   # e.g. a socket or a child process's pipe
+
+    real = argparse.ArgumentParser.parse_known_args
+
+    def with_func(self, *a, **k):
+        args, extra = real(self, *a, **k)
+        args.func = broken
+        return args, extra
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", with_func)
+    assert main(["params"]) == 2
+    assert capsys.readouterr().err == "diffnas: error: [Errno 32] Broken pipe\n"

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import select
 import signal
 import sys
 import threading
@@ -105,21 +106,40 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
     try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:   # output piped into a reader that stopped (`| head`): quiet, as other tools are
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit
+        return code
+    except BrokenPipeError as e:
+        if not _stdout_closed():   # another pipe (a socket, a child's): an error like any other
+            return _error(e, debug)
+        # output piped into a reader that stopped (`| head`): quiet, as other tools are
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())   # the interpreter's last flush at exit must not fail again
         return 128 + signal.SIGPIPE
     except (DiffnasError, OSError) as e:
-        # input errors (and the file system refusing a path): one line, exit 2; tracebacks with --debug
-        if debug:
-            traceback.print_exc()
-        if isinstance(e, OSError) and e.filename is not None:
-            message = f"{e.filename}: {e.strerror or e}"
-        else:
-            message = str(e)
-        print(f"diffnas: error: {' '.join(message.split(chr(10)))}", file=sys.stderr)
-        return 2
+        return _error(e, debug)
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader is gone (poll reports an error on its write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):   # no poll (Windows), stdout without a descriptor
+        return False
+
+
+def _error(e: BaseException, debug: bool) -> int:
+    """Input errors (and the file system refusing a path): one line, exit 2; tracebacks with --debug."""
+    if debug:
+        traceback.print_exception(e)
+    if isinstance(e, OSError) and e.filename is not None:
+        message = f"{e.filename}: {e.strerror or e}"
+    else:
+        message = str(e)
+    print(f"diffnas: error: {' '.join(message.split(chr(10)))}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
