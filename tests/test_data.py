@@ -202,6 +202,9 @@ def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
     out = read_images([tmp_path / "deep.png"])
     assert out.shape == (1, 1, 6, 8)
     np.testing.assert_array_equal(out[0, 0], np.floor(ramp / 257 + 0.5).astype(np.uint8))
+    # a 16-bit PGM (P5, maxval 65535, big-endian samples), written by hand
+    (tmp_path / "deep.pgm").write_bytes(b"P5\n8 6\n65535\n" + ramp.astype(">u2").tobytes())
+    np.testing.assert_array_equal(read_images([tmp_path / "deep.pgm"])[0, 0], np.floor(ramp / 257 + 0.5))
     Image.fromarray(np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)).save(tmp_path / "float.tif")
     with pytest.raises(DataError, match="float.tif: a floating-point image .mode F., whose value range"):
         read_images([tmp_path / "float.tif"])

@@ -279,11 +279,12 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
 
 
 def to_rgb(im: Image.Image, path: Path) -> Image.Image:
-    """The image as 8-bit RGB. 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it) is
-    rescaled, v * 255 / 65535 rounded, where Pillow's own convert would clip it to 0..255 (a white
-    image); 32-bit integer and floating-point images, whose value range the file does not say, are
-    refused rather than guessed."""
-    if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+    """The image as 8-bit RGB. 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
+    PGM with maxval above 255, which Pillow opens as "I" scaled to 0..65535) is rescaled, v * 255 /
+    65535 rounded, where Pillow's own convert would clip it to 0..255 (a white image); 32-bit integer
+    and floating-point images (TIFF), whose value range the file does not say, are refused rather
+    than guessed."""
+    if im.mode.startswith("I;16") or (im.mode == "I" and im.format in ("PNG", "PPM")):
         values = np.asarray(im).astype(np.int64)
         if values.min() < 0 or values.max() > 65535:
             raise DataError(f"{path}: a {im.mode} image with values outside 0..65535")
