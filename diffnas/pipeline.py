@@ -196,22 +196,23 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                                                    "data_dir": search_cfg.data_dir,
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
+    stale_summary = False
     if resume and (run_dir / "summary.json").is_file():
         t_config = t_dir / "config.json"
         trained = config_lib.read_file(t_config).get("epochs") if t_config.is_file() else None
         extended = (run_dir / "config.json").is_file() and "train" in stage_epochs(run_dir,
                                                                                    *_read_pipeline_config(run_dir))
-        if extended or (isinstance(trained, int) and train_cfg.epochs > trained):
-            # more training asked for now (--train-epochs), or the training was resumed on its own to
-            # another total after the summary was written: the summary is of the earlier training;
-            # train on, and until the new summary, not complete
-            if distributed.is_main():
-                (run_dir / "summary.json").unlink()
-        else:
+        if not (extended or (isinstance(trained, int) and train_cfg.epochs > trained)):
             return _complete(run_dir)
+        # more training asked for now (--train-epochs), or the training was resumed on its own to
+        # another total after the summary was written: the summary is of the earlier training; train
+        # on, and from when the training goes on until the new summary, not complete
+        stale_summary = True
     check_run_dir(run_dir)   # a file in the way: one line, before anything is made
     if not resume:
         refuse_existing(run_dir)
+    for cfg in (search_cfg, train_cfg):   # a device this machine lacks: refused before config.json says it
+        resolve_device(cfg.device)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it
     created = missing_folders(run_dir)
     if distributed.is_main():
@@ -234,6 +235,8 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     if s.interrupted:   # the search said how to go on: `diffnas run --resume RUN_DIR`
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
+    if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
+        (run_dir / "summary.json").unlink(missing_ok=True)
     t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
               given=TRAIN_RESUMABLE)
     if t.exit_code:   # interrupted; the training said how to go on

@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 from cli_helpers import fails
 
 from diffnas import cli
@@ -364,6 +365,11 @@ def test_a_complete_pipeline_resumed_with_more_training_epochs_trains_on_and_sum
     run = copy(finished, tmp_path / "p")
     before = json.loads((run / "summary.json").read_text())
     search_before = files(run / "search")
+    if not torch.cuda.is_available():   # a resume refused at its start changes nothing
+        kept = files(run)
+        assert cli.main(["run", "--resume", str(run), "--train-epochs", "2", "--device", "cuda"]) == 2
+        capsys.readouterr()
+        assert files(run) == kept
     assert cli.main(["run", "--resume", str(run), "--train-epochs", "2"]) == 0
     err = capsys.readouterr().err
     assert "nothing to resume" not in err and f"resuming {run / 'train'} at epoch 2" in err, err
