@@ -393,3 +393,20 @@ def test_a_search_extended_on_its_own_after_its_genotype_was_trained_is_refused(
     assert err.count("\n") == 1 and "was resumed on its own to 2 epochs after the pipeline trained" in err, err
     assert f"`diffnas train --genotype {run / 'search'}`" in err
     assert files(run) == before
+
+
+def test_a_per_cell_search_trains_a_network_of_its_own_depth(tmp_path, capsys):
+    """global / dnas give each searched cell its own architecture: the training has that many cells
+    (the quick digits sizes would otherwise train 8 cells of a 5-cell genotype and fail after the
+    search); a different --train-layers is refused before anything runs."""
+    no_layers = [a for i, a in enumerate(TRAIN) if a != "--train-layers" and TRAIN[i - 1] != "--train-layers"]
+    run = tmp_path / "g"
+    assert cli.main(["run", *SEARCH, "--preset", "global", "--dataset", "synthetic", *no_layers,
+                     "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "train" / "config.json").read_text())["layers"] == 3 == len(
+        json.loads((run / "search" / "genotype.json").read_text())["cells"])
+    assert cli.main(["run", *SEARCH, "--preset", "dnas", "--dataset", "synthetic", *no_layers, "--train-layers", "2",
+                     "--run-dir", str(tmp_path / "d")]) == 2
+    assert "train.layers: 2 given, but the dnas search gives each of its 3 cells" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline import read_config_file, refuse_existing, run_pipeline, train_config
 
     search_file, train_file = read_config_file(args.config) if args.config else ({}, {})
+    typed_layers = args.train_layers if args.train_layers is not None else train_file.get("layers")
     if args.resume:
         if args.dry_run:
             raise ConfigError("--dry-run starts a new pipeline; it does not go with --resume")
@@ -90,12 +91,28 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir
     args.run_dir = None
     search_cfg = search_config_from_args(args, FIELDS, search_file)
+    cellwise_layers(search_cfg, typed_layers, args)
     train_cfg = train_config(search_cfg, {**train_file, **train_flag_values(args)})
     if run_dir:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
     notices = start_notices(search_cfg, train_cfg, note=note)
     return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices), args)
+
+
+def cellwise_layers(search_cfg: Any, typed: Any, args: argparse.Namespace) -> None:
+    """A search that gives every cell its own architecture (global, dnas) fixes the trained network's
+    depth at its own: args.train_layers is set to it, and a different number typed is refused now,
+    not after the search."""
+    from ..arch import ARCHS
+
+    if not ARCHS[search_cfg.arch].cellwise:
+        return
+    if typed is not None and typed != search_cfg.layers:
+        raise ConfigError(f"train.layers: {typed} given, but the {search_cfg.arch} search gives each of its "
+                          f"{search_cfg.layers} cells its own architecture, so the trained network has "
+                          f"{search_cfg.layers} cells: leave --train-layers out, or search with --layers {typed}")
+    args.train_layers = search_cfg.layers
 
 
 def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: dict[str, Any]) -> PipelineResult:
