@@ -12,10 +12,13 @@ randn, as the original (quark0/darts model_search.py `_initialize_alphas`), exce
 | global | alpha (L, E, O) | softmax_o(alpha[k])[e, o] | top-2 per layer |
 | dnas (DNAS) | alpha (E, O), beta (L, E), gamma (L, O) | sigmoid(alpha[e, o]) * softmax_e(beta[k])[e] * sigmoid(gamma[k, o]) | top-2 per layer |
 
-The edge factor of pc and dnas (the softmax of beta over a node's incoming edges) weights the whole
-output of an edge, as PC-DARTS does (yuhuixu1993/PC-DARTS model_search.py Cell.forward: `weights2[e] *
-MixedOp(h)`): psi carries it for the channels that go through the ops, and `edge_weights()` gives it
-(L, E) for the channels that bypass them under partial channels. The other parametrisations have none.
+The edge factor weights the whole output of an edge: pc's softmax of beta over a node's incoming
+edges, as PC-DARTS does (yuhuixu1993/PC-DARTS model_search.py Cell.forward: `weights2[e] *
+MixedOp(h)`), and dnas's connection factor softmax_i(beta[k, :]) (over all E edges of layer k, so
+~1/E each at the start), which diffnas applies the same way: it is the connection's weight, and under
+PC-DARTS's partial channels the connection's bypassed channels are part of its output. psi carries
+the factor for the channels that go through the ops, and `edge_weights()` gives it (L, E) for the
+channels that bypass them. The other parametrisations have none.
 """
 
 from __future__ import annotations

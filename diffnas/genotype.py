@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 
@@ -300,6 +300,15 @@ def _looks_like_path(spec: str, path: Path) -> bool:
         return False
 
 
+def _command(config: Path) -> Optional[str]:
+    """The "command" of a run folder's config.json, or None (missing, unreadable, not a run's)."""
+    try:
+        value = json.loads(config.read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _genotype_file(spec: str) -> Path | None:
     """The file a spec names: the file itself, a run folder's genotype.json, or a pipeline folder's
     search/genotype.json; None when the spec is no path at all. A path that names nothing usable
@@ -322,7 +331,7 @@ def _genotype_file(spec: str) -> Path | None:
     if (path / "search").is_dir():
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
                             f"finished; go on with `diffnas run --resume {spec}`)")
-    if (path / "config.json").is_file() and (path / "checkpoint.pt").is_file():
+    if (path / "checkpoint.pt").is_file() and _command(path / "config.json") == "search":
         raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
                             f"`diffnas search --resume {spec}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "

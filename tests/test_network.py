@@ -280,6 +280,10 @@ def test_params_of_a_training_run_counts_the_network_it_trained(tmp_path, capsys
     assert (r["channels"], r["weights"]) == (8, hand_counts(KNOWN["PDARTS"], 8, 3, 10, in_ch=1, size=8)[0])
     cli.main(["params", "--genotype", str(run)])
     assert capsys.readouterr().out.startswith(f"evaluation network of the training in {run}, 3 cells, 4 channels")
+    # its own setting typed: the same; another setting: that setting's network for the run's genotype
+    assert _params_json(capsys, "--genotype", str(run), "--setting", "cifar")["weights"] == result.params
+    r = _params_json(capsys, "--genotype", str(run), "--setting", "tiny-imagenet")
+    assert (r["classes"], r["input_shape"], "training_run" in r) == (200, [3, 64, 64], False)
 
 
 def test_params_command_search_network(capsys):

@@ -77,8 +77,10 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
 
     run = training_run(args.genotype)
     saved = config_lib.read_file(run / "config.json") if run is not None else {}
+    if args.setting is not None and args.setting != saved.get("setting", args.setting):
+        run, saved = None, {}   # another setting: its network, sizes and image shape, with the run's genotype
     setting = args.setting or saved.get("setting", "cifar")
-    sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved and args.setting is None},
+    sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved},
              **flag_values(args, ("layers", "channels"))}
     genotype = load(args.genotype)
     if isinstance(genotype, CellwiseGenotype) and "layers" not in sizes:   # it fixes the number of cells

@@ -148,7 +148,8 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
         trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
         if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
             raise ConfigError(f"train.epochs: {wanted} given, but {where} trained its genotype for {trained} "
-                              f"epochs; --train-epochs on resume can only extend the training, not shorten it")
+                              f"epoch{'s' if trained != 1 else ''}; --train-epochs on resume can only extend the "
+                              f"training, not shorten it")
         refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
                        prefix="train.")
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
