@@ -232,8 +232,9 @@ def _one_step(ctx, step):
     (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler\nmore")), "torch.compile failed"),
     (lambda fn, **kw: (lambda *args: fn(*args) * 1.5), "differ from eager"),  # wrong results: refused
 ])
-def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect):
-    cfg = search_config("darts-1st", **TINY)
+@pytest.mark.parametrize("preset", ["darts-1st", "pc-darts"])   # pc-darts: edge weights in the trial too
+def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect, preset):
+    cfg = search_config(preset, **TINY, **({"warmup_epochs": 0} if preset == "pc-darts" else {}))
     eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
     monkeypatch.setattr(torch, "compile", compiler)
     step = fastpath.CompiledStep(search_step)
