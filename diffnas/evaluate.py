@@ -15,7 +15,7 @@ from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
-from .data import Augment, Batches, load_dataset
+from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
 from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
@@ -37,6 +37,30 @@ def _refuse_other_run_files(path: Path) -> None:
     if path.is_file() and path.suffix == ".json":
         raise CheckpointError(f"{path}: a JSON file, not a checkpoint; evaluate takes a training run folder or "
                               f"its checkpoint.pt")
+
+
+def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any]
+               ) -> tuple[Split, tuple[int, int, int], int, tuple[float, ...], tuple[float, ...]]:
+    """(test split, image shape, classes, mean, std) to score a training checkpoint on. The
+    normalisation is the one the network trained with (checkpoints before it was saved: the dataset's
+    own). An image folder with test/ but no train/ is read by the class names the network learnt."""
+    trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
+    saved_stats = "mean" in state and "std" in state
+    if (cfg.dataset == "imagefolder" and trained_names and saved_stats and folder is not None
+            and not (Path(folder).expanduser() / "train").exists()):
+        test = image_folder_test_split(folder, trained_names, cfg.image_size, int(state["input_shape"][0]))
+        c, h, w = test.images.shape[1:]
+        return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])
+    ds = load_dataset(cfg.dataset, folder, image_size=cfg.image_size)
+    if trained_names and ds.class_names and trained_names != ds.class_names:
+        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(ds.class_names, trained_names))
+                  if a != b]
+        raise DataError(f"{cfg.dataset}: the classes here are not those the network was trained on, label by label "
+                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
+                        f"scored against the wrong labels")
+    if saved_stats:
+        return ds.test, ds.shape, ds.classes, tuple(state["mean"]), tuple(state["std"])
+    return ds.test, ds.shape, ds.classes, ds.mean, ds.std
 
 
 def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto") -> dict[str, Any]:
@@ -69,20 +93,14 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     dev = resolve_device(device)
 
     # the run's own image_size (0 for runs made before the field existed: the files' own size)
-    ds = load_dataset(cfg.dataset, data_dir if data_dir is not None else cfg.data_dir, image_size=cfg.image_size)
+    folder = data_dir if data_dir is not None else cfg.data_dir
+    test, shape, classes, mean, std = _test_data(cfg, folder, state)
     expected = tuple(state["input_shape"])
-    if ds.shape != expected or ds.classes != state["classes"]:
+    if shape != expected or classes != state["classes"]:
         raise DataError(f"the network was trained on {'x'.join(map(str, expected))} images of {state['classes']} "
-                        f"classes; {cfg.dataset} here has {'x'.join(map(str, ds.shape))} images of {ds.classes} "
+                        f"classes; {cfg.dataset} here has {'x'.join(map(str, shape))} images of {classes} "
                         f"classes")
-    trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
-    if trained_names and ds.class_names and trained_names != ds.class_names:
-        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(ds.class_names, trained_names))
-                  if a != b]
-        raise DataError(f"{cfg.dataset}: the classes here are not those the network was trained on, label by label "
-                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
-                        f"scored against the wrong labels")
-    model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
+    model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, classes, shape[0],
                           auxiliary=cfg.auxiliary > 0)
     try:
         model.load_state_dict(state["model"])
@@ -92,12 +110,12 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     tuning.apply_memory_format(model, cfg.memory_format, dev)   # as the run tested it
 
     # the training run's test transform (resize + centre crop after a random-resized-crop training)
-    batches = Batches(ds.test, min(cfg.batch_size, len(ds.test)), ds.mean, ds.std, dev,
+    batches = Batches(test, min(cfg.batch_size, len(test)), mean, std, dev,
                       augment=Augment.evaluation(cfg.random_resized_crop), shuffle=False, drop_last=False)
     loss, acc = score(model, batches)
     params = count_params(model)
     return {"checkpoint": str(path), "epoch": int(state.get("epoch", 0)), "dataset": cfg.dataset,
             "setting": cfg.setting, "genotype": str(genotype), "test_acc": acc, "test_error": 1.0 - acc,
-            "test_loss": loss, "test_images": len(ds.test), "params": params, "params_m": params / 1e6,
+            "test_loss": loss, "test_images": len(test), "params": params, "params_m": params / 1e6,
             "aux_params": count_params(model, exclude_aux=False) - params,
-            "madds": count_madds(model, (ds.shape[0], *batches.image_size))}
+            "madds": count_madds(model, (shape[0], *batches.image_size))}

@@ -268,7 +268,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                                         "optimizer": opt.state_dict(),
                                         "rng": checkpoint.rng_state(), "genotype": genotype.to_dict(),
                                         "config": cfg_dict, "input_shape": list(ds.shape),
-                                        "classes": ds.classes, "class_names": list(ds.class_names)}, cfg_dict)
+                                        "classes": ds.classes, "class_names": list(ds.class_names),
+                                        # the normalisation it trained with, which evaluation reuses
+                                        "mean": list(ds.mean), "std": list(ds.std)}, cfg_dict)
         distributed.barrier()
 
     def load_checkpoint() -> None:

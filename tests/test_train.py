@@ -617,6 +617,37 @@ def test_evaluate_refuses_an_image_folder_whose_classes_are_not_the_trained_ones
                                "dog in training): its outputs would be scored against the wrong labels")
 
 
+def test_evaluate_normalises_as_the_training_did_and_needs_only_the_test_folder(tmp_path):
+    """The per-channel mean and std of an image folder come from its training images: evaluate uses
+    the ones the network trained with (another folder's train/ changed the inputs it was scored on),
+    so a folder holding only test/ (read by the class names the network learnt) is enough."""
+    import shutil
+
+    from formats_fixtures import write_image_folder
+    from PIL import Image
+
+    write_image_folder(tmp_path / "data", classes=("bird", "cat", "dog"), per_class=4, size=(8, 8))
+    run = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "data"), batch_size=4,
+                     epochs=1, max_steps=1)).run_dir
+    first = evaluate(run)
+    saved = checkpoint.load(run / "checkpoint.pt")
+    assert len(saved["mean"]) == len(saved["std"]) == 3
+    # the same test images beside other training images (all black): the same scores
+    shutil.copytree(tmp_path / "data", tmp_path / "other")
+    for image in (tmp_path / "other" / "train").glob("*/*.png"):
+        Image.new("RGB", (8, 8)).save(image)
+    other = evaluate(run, data_dir=tmp_path / "other")
+    assert (other["test_loss"], other["test_acc"]) == (first["test_loss"], first["test_acc"])
+    # only test/: the same scores; with a class left out, the others keep their trained labels
+    shutil.copytree(tmp_path / "data" / "test", tmp_path / "testonly" / "test")
+    alone = evaluate(run, data_dir=tmp_path / "testonly")
+    assert (alone["test_loss"], alone["test_acc"], alone["test_images"]) == \
+        (first["test_loss"], first["test_acc"], 12)
+    shutil.rmtree(tmp_path / "testonly" / "test" / "bird")
+    assert evaluate(run, data_dir=tmp_path / "testonly")["test_images"] == 8
+    assert cli.main(["evaluate", str(run), "--data-dir", str(tmp_path / "testonly")]) == 0
+
+
 def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path):
     from diffnas.config import search_config
     from diffnas.search import search

@@ -2,7 +2,7 @@
 
 from .augment import Augment, cutout, random_crop, random_flip
 from .batches import Batches
-from .datasets import DATASETS, Dataset, Split, load_dataset, sample, search_split, subset
+from .datasets import DATASETS, Dataset, Split, image_folder_test_split, load_dataset, sample, search_split, subset
 from .download import download
 
 __all__ = [

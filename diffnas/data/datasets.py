@@ -233,6 +233,18 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
                     class_names=classes)
 
 
+def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_size: int, channels: int) -> Split:
+    """DIR/test/<class>/* alone, labelled by `classes` (a trained network's class names, in label
+    order), decoded with `channels` (1 or 3) at `image_size`: what evaluating a network trained on an
+    image folder needs, so a folder holding only test/ can be scored."""
+    test_dir = Path(data_dir).expanduser() / "test"
+    if not test_dir.is_dir():
+        raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>)")
+    paths, labels = formats.list_class_folder(test_dir, classes)
+    images = formats.read_images(paths, rgb=channels == 3, desc="imagefolder", image_size=image_size)
+    return _split("imagefolder", "test", images, labels, len(classes))
+
+
 def _load_digits(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     # UCI "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak, 1998; CC BY 4.0,
     # https://doi.org/10.24432/C50P49), as sklearn.datasets.load_digits ships it: 1797 8x8 images,
