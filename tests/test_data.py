@@ -10,6 +10,7 @@ import itertools
 import math
 import io
 import os
+import shutil
 import time
 import pickle
 import tarfile
@@ -168,6 +169,19 @@ def test_tiny_imagenet_layout_with_val_as_test(tmp_path):
     assert_matches(ds, arrays, atol=3)  # JPEG at quality 100 moves flat colours by a unit or two
     assert ds.classes == 3 and ds.shape == (3, 64, 64)
     assert len(ds.train) == 6 and len(ds.test) == 4
+
+
+def test_tiny_imagenet_class_without_images_or_unlisted_is_refused(tmp_path):
+    write_tiny_imagenet(tmp_path)
+    base = tmp_path / "tiny-imagenet-200"
+    (base / "train" / "n04" / "images").mkdir(parents=True)   # a folder wnids.txt does not list
+    with pytest.raises(DataError, match=r"train/n04: a class folder that wnids.txt does not list$"):
+        load_dataset("tiny-imagenet", tmp_path)
+    shutil.rmtree(base / "train" / "n04")
+    for image in (base / "train" / "n02" / "images").iterdir():   # a listed class emptied
+        image.unlink()
+    with pytest.raises(DataError, match=r"n02/images: no images \(wnids.txt lists n02"):
+        load_dataset("tiny-imagenet", tmp_path)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

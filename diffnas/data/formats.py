@@ -389,6 +389,11 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
     index = {w: i for i, w in enumerate(wnids)}
+    extra = sorted(p.name for p in (root / "train").iterdir() if p.is_dir() and p.name not in index) \
+        if (root / "train").is_dir() else []
+    if extra:   # its images would be left out without a word
+        raise DataError(f"{root / 'train' / extra[0]}: a class folder that wnids.txt does not list"
+                        + (f" ({len(extra)} such folders)" if len(extra) > 1 else ""))
     train_paths: list[Path] = []
     train_labels: list[int] = []
     for wnid in wnids:
@@ -396,6 +401,8 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
         if not folder.is_dir():
             raise DataError(f"{folder}: missing (wnids.txt lists {wnid})")
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{folder}: no images (wnids.txt lists {wnid}; the download holds 500 per class)")
         train_paths += files
         train_labels += [index[wnid]] * len(files)
     val_paths: list[Path] = []
