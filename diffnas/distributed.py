@@ -26,6 +26,7 @@ import atexit
 import inspect
 import os
 import sys
+import warnings
 from typing import Any
 
 import torch
@@ -263,6 +264,11 @@ def wrap(module: nn.Module, device: torch.device | None = None) -> nn.Module:
         kwargs["forward_sync_buffers"] = False     # torch >= 2.12 spelling
     else:
         kwargs["broadcast_buffers"] = False
+    # The weight gradient of a 1x1 convolution can come back with strides (16, 1, 16, 16) for a
+    # (16, 16, 1, 1) weight: the same memory layout as (16, 1, 1, 1), since a size-1 dimension's stride
+    # is never used, but DDP compares strides literally and warns (twice a run) of a slow copy of a
+    # few hundred numbers. Nothing to act on, so not said.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     return nn.parallel.DistributedDataParallel(module, **kwargs)
 
 
