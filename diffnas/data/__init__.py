@@ -6,6 +6,6 @@ from .datasets import DATASETS, Dataset, Split, image_folder_test_split, load_da
 from .download import download
 
 __all__ = [
-    "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download", "load_dataset",
-    "random_crop", "random_flip", "sample", "search_split", "subset",
+    "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download", "image_folder_test_split",
+    "load_dataset", "random_crop", "random_flip", "sample", "search_split", "subset",
 ]
