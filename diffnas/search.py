@@ -322,7 +322,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
                 return stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)")
             val_loss, val_acc = scores
-            psi = arch.weights().detach().cpu()
+            psi = psi.cpu()
             genotype = arch.genotype()
             state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
             row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
