@@ -6,7 +6,6 @@ shape, classes), so evaluation needs only the checkpoint and the dataset files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,16 @@ from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
 from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
+from .runlog import run_command
 from .train import score
 
 
 def _refuse_other_run_files(path: Path) -> None:
     """One line for what is not a training checkpoint but is often given for one: a search run's
     checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
-    config = path.parent / "config.json"
-    if path.name == "checkpoint.pt" and path.is_file() and config.is_file():
-        try:
-            command = json.loads(config.read_text()).get("command")
-        except (OSError, ValueError, AttributeError):
-            command = None
-        if command == "search":
-            raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
-                                  f"`diffnas train --genotype {path.parent}`, then evaluate that run")
+    if path.name == "checkpoint.pt" and path.is_file() and run_command(path.parent) == "search":
+        raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
+                              f"`diffnas train --genotype {path.parent}`, then evaluate that run")
     if path.is_file() and path.suffix == ".json":
         raise CheckpointError(f"{path}: a JSON file, not a checkpoint; evaluate takes a training run folder or "
                               f"its checkpoint.pt")

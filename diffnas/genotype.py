@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 import torch
 
@@ -27,6 +27,7 @@ from .errors import GenotypeError, suggest
 from .genotype_parse import parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .ops import OPS, PRIMITIVES
+from .runlog import run_command
 
 Gene = tuple[str, int]  # (op name, input index)
 
@@ -300,15 +301,6 @@ def _looks_like_path(spec: str, path: Path) -> bool:
         return False
 
 
-def _command(config: Path) -> Optional[str]:
-    """The "command" of a run folder's config.json, or None (missing, unreadable, not a run's)."""
-    try:
-        value = json.loads(config.read_text()).get("command")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
 def _genotype_file(spec: str) -> Path | None:
     """The file a spec names: the file itself, a run folder's genotype.json, or a pipeline folder's
     search/genotype.json; None when the spec is no path at all. A path that names nothing usable
@@ -331,7 +323,7 @@ def _genotype_file(spec: str) -> Path | None:
     if (path / "search").is_dir():
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
                             f"finished; go on with `diffnas run --resume {spec}`)")
-    if (path / "checkpoint.pt").is_file() and _command(path / "config.json") == "search":
+    if (path / "checkpoint.pt").is_file() and run_command(path) == "search":
         raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
                             f"`diffnas search --resume {spec}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "

@@ -30,7 +30,7 @@ from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
-from .runlog import check_run_dir, coverage, missing_folders
+from .runlog import check_run_dir, coverage, missing_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
@@ -167,12 +167,7 @@ def refuse_existing(run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     if not any((run_dir / name).exists() for name in ("config.json", "checkpoint.pt", "search", "train")):
         return
-    command = "run"
-    if (run_dir / "config.json").is_file():
-        try:
-            command = json.loads((run_dir / "config.json").read_text()).get("command", "run")
-        except (OSError, ValueError, AttributeError):
-            pass
+    command = run_command(run_dir)
     command = command if command in ("search", "train") else "run"
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
                       f"`diffnas {command} --resume {run_dir}` or choose another --run-dir")

@@ -25,6 +25,7 @@ from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
 from .errors import DiffnasError
 from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
                     read_metrics, save_figure)
+from .runlog import run_command
 
 log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
@@ -97,10 +98,7 @@ def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
 
 def _command(run: Path) -> str | None:
     """'search' or 'train' as the run's config.json says, None when it cannot tell."""
-    try:
-        command = json.loads((run / "config.json").read_text()).get("command")
-    except (OSError, ValueError, AttributeError):
-        return None
+    command = run_command(run)
     return command if command in ("search", "train") else None
 
 

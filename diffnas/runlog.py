@@ -132,6 +132,16 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
             return
 
 
+def run_command(run_dir: Path) -> str | None:
+    """The "command" a run folder's config.json names (search, train, pipeline), or None when there is
+    no such file or it cannot be read as one."""
+    try:
+        value = json.loads((Path(run_dir) / "config.json").read_text()).get("command")
+    except (OSError, ValueError, AttributeError):   # missing, unreadable, not JSON, not an object
+        return None
+    return value if isinstance(value, str) else None
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a JSON-lines file (metrics.jsonl), without torn or blank ones; [] if it is missing."""
     if not Path(path).is_file():

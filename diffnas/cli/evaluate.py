@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from .options import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +21,8 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
     r = evaluate(args.checkpoint, args.data_dir, args.device)
-    if args.json:   # the genotype as an object in the JSON (a per-cell one's text is JSON itself)
-        from ..genotype import load
-
-        print(json.dumps({**r, "genotype": load(r["genotype"]).to_dict()}, indent=1))
+    if args.json:
+        print(json_text(r))
         return 0
     print(f"{r['checkpoint']} (epoch {r['epoch']}, {r['dataset']}, {r['setting']} setting)")
     print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}"

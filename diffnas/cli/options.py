@@ -93,3 +93,15 @@ def run_genotype(spec: str) -> str:
     except (OSError, ValueError):  # a name too long for the file system, a NUL byte: not a folder
         pass
     return spec
+
+
+def json_text(result: dict[str, Any]) -> str:
+    """A command's result as the JSON it prints: its "genotype" (text, as the Python API returns it)
+    as an object, since a per-cell genotype's text is JSON itself and would be a string in the JSON."""
+    import json
+
+    from ..genotype import load
+
+    if "genotype" in result:
+        result = {**result, "genotype": load(result["genotype"]).to_dict()}
+    return json.dumps(result, indent=1)

@@ -11,12 +11,11 @@ parameters); classes and input channels come from the dataset, or from --classes
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 from .. import config as config_lib
-from .options import flag_values, read_config
+from .options import flag_values, json_text, read_config
 
 # (input channels, classes) of the registered datasets, so counting needs no data files
 DATASET_SHAPES = {"digits": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "mnist": (1, 10),
@@ -45,14 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def training_run(spec: str) -> Optional[Path]:
     """The training run folder --genotype names: a train run folder, or a pipeline folder's train/
     once its training has started; None for anything else (a name, a file, a search run folder)."""
-    try:
-        for folder in (Path(spec), Path(spec) / "train"):
-            config = folder / "config.json"
-            if config.is_file() and config_lib.read_file(config).get("command") == "train":
-                return folder
-    except (OSError, ValueError):   # notation too long for a file name, a NUL byte: not a folder
-        return None
-    return None
+    from ..runlog import run_command
+
+    return next((f for f in (Path(spec), Path(spec) / "train") if run_command(f) == "train"), None)
 
 
 def trained_shape(run: Path, saved: dict[str, Any]) -> tuple[int, list[int]]:
@@ -136,10 +130,8 @@ def run(args: argparse.Namespace) -> int:
         r = evaluation_counts(args)
     else:
         r = search_counts(args)
-    if args.json:   # the genotype as an object in the JSON (a per-cell one's text is JSON itself)
-        from ..genotype import load
-
-        print(json.dumps({**r, "genotype": load(r["genotype"]).to_dict()} if "genotype" in r else r, indent=1))
+    if args.json:
+        print(json_text(r))
         return 0
     of = f" of the training in {r['training_run']}" if "training_run" in r else ""
     print(f"{r['network']} network{of}, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes")
