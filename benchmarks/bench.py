@@ -214,6 +214,39 @@ def table(records: list[dict[str, Any]]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def append_records(out: Path, records: list[dict[str, Any]]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(out.read_text()) if out.is_file() else []
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(old + records, indent=1) + "\n")
+    tmp.replace(out)
+
+
+def run_child(args: argparse.Namespace, workload: str, path: str, device: torch.device, small: bool, steps: int,
+              warmup: int) -> dict[str, Any] | None:
+    """One record measured in a fresh process; None (and the reason on stderr) when it failed or ran past
+    --record-timeout."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--device", str(device), "--steps", str(steps),
+           "--warmup", str(warmup), "--precision", args.precision, "--threads", str(args.threads),
+           "--memory-format", args.memory_format, "--child", workload, path] + \
+        (["--small"] if small else ["--paper"]) + (["--sizes", json.dumps(args.sizes)] if args.sizes else [])
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.record_timeout)
+    except subprocess.TimeoutExpired:
+        print(f"bench: {workload} / {path} ran past --record-timeout {args.record_timeout:g} s", file=sys.stderr)
+        return None
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH-RECORD ")]
+    if done.returncode or not lines:
+        sys.stderr.write(done.stderr[-4000:])
+        print(f"bench: {workload} / {path} failed (exit {done.returncode})", file=sys.stderr)
+        return None
+    record = json.loads(lines[-1][len("BENCH-RECORD "):])
+    notices = [ln for ln in done.stderr.splitlines() if ln.startswith("diffnas: ")]
+    if notices:
+        record["notices"] = notices
+    return record
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -234,6 +267,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="JSON file (default benchmarks/results/<device>.json)")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--in-process", action="store_true", help="run every record in this process")
+    p.add_argument("--record-timeout", type=float, default=None, metavar="S",
+                   help="give up a record's process after S seconds and go on with the next (a compile that "
+                        "takes too long on a short GPU lease)")
     p.add_argument("--child", nargs=2, metavar=("WORKLOAD", "PATH"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -258,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     paths = args.paths or (["plain", "fused", "compiled"] if device.type == "cuda" else ["plain", "fused"])
-    records = []
+    out = None if args.no_write else Path(args.out) if args.out else \
+        ROOT / "benchmarks" / "results" / f"{slug(device_name(device))}.json"
+    records, failed = [], []
     for workload in args.workloads:
         for path in paths:
             if WORKLOADS[workload][0] == "train" and path == "fused":
@@ -267,34 +305,26 @@ def main(argv: list[str] | None = None) -> int:
                 record = measure(workload, path, device, small, steps, warmup, args.precision,
                                  args.memory_format, args.sizes)
             else:
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--device", str(device), "--steps", str(steps),
-                       "--warmup", str(warmup), "--precision", args.precision, "--threads", str(args.threads),
-                       "--memory-format", args.memory_format, "--child", workload, path] + \
-                    (["--small"] if small else ["--paper"]) + (["--sizes", json.dumps(args.sizes)] if args.sizes else [])
-                done = subprocess.run(cmd, capture_output=True, text=True)
-                lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH-RECORD ")]
-                if done.returncode or not lines:
-                    sys.stderr.write(done.stderr)
-                    print(f"bench: {workload} / {path} failed (exit {done.returncode})", file=sys.stderr)
-                    return 1
-                record = json.loads(lines[-1][len("BENCH-RECORD "):])
-                notices = [ln for ln in done.stderr.splitlines() if ln.startswith("diffnas: ")]
-                if notices:
-                    record["notices"] = notices
+                record = run_child(args, workload, path, device, small, steps, warmup)
+                if record is None:   # said why; the other records are still measured (a short GPU lease)
+                    failed.append(f"{workload} / {path}")
+                    continue
             records.append(record)
+            if out is not None:   # each record as soon as it is measured: a run cut short keeps what it had
+                append_records(out, [record])
             print(f"{workload:16s} {path:8s} {record['memory_format']:13s} {record['ms_per_step']:9.1f} ms/step",
                   file=sys.stderr, flush=True)
-    sizes = "small sizes (--small)" if small else "paper sizes"
-    sizes += f", sizes {json.dumps(args.sizes)}" if args.sizes else ""
-    print(f"\n{records[0]['device']}, torch {torch.__version__}, {sizes}, {args.precision}, "
-          f"median of {steps} steps after {warmup} warm-up\n")
-    print(table(records))
-    if not args.no_write:
-        out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"{slug(records[0]['device'])}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(out.read_text()) if out.is_file() else []
-        out.write_text(json.dumps(old + records, indent=1) + "\n")
-        print(f"\n{len(records)} records appended to {out}")
+    if records:
+        sizes = "small sizes (--small)" if small else "paper sizes"
+        sizes += f", sizes {json.dumps(args.sizes)}" if args.sizes else ""
+        print(f"\n{records[0]['device']}, torch {torch.__version__}, {sizes}, {args.precision}, "
+              f"median of {steps} steps after {warmup} warm-up\n")
+        print(table(records))
+        if out is not None:
+            print(f"\n{len(records)} records appended to {out}")
+    if failed:
+        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

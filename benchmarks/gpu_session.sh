@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Issue 7's GPU measurements (the issue's figures are from an H100), in stages that each fit one 10-minute command of a lent GPU machine.
-# Run from the repository root, one stage per call, in this order:
+# Run from the repository root. A lease of 15 minutes of device time in all (machine start included) holds
+# one command of about 9 minutes: then run only
+#
+#   bash benchmarks/gpu_session.sh quick      # the five workloads plain + fused, compiled first order and
+#                                             # training, a profile; stops starting work after $BUDGET s (480)
+#
+# With a longer lease, one stage per call, in this order:
 #
 #   bash benchmarks/gpu_session.sh check      # compiled == eager on CUDA? (first: a native crash shows here)
 #   bash benchmarks/gpu_session.sh search     # search-first, search-second: plain, fused, compiled
@@ -14,21 +20,35 @@
 # not cost the stage's other figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage="${1:?stage: check | search | rest | variants | profile}"
+stage="${1:?stage: quick | check | search | rest | variants | profile}"
 out="${OUT:-}"
 log() { if [ -n "$out" ]; then tee -a "$out/$stage.log"; else cat; fi; }
+budget="${BUDGET:-100000}"   # seconds after which no command starts and a running one is cut (quick: 480)
 run() {   # run SECONDS COMMAND...: one measurement, its exit status reported, never fatal
     local limit="$1"; shift
-    echo "\$ $*" | log
+    local left=$((budget - SECONDS))
+    if [ "$left" -lt 20 ]; then echo "skipped (budget): $*" | log; return; fi
+    if [ "$limit" -gt "$left" ]; then limit="$left"; fi
+    echo "\$ $*   [limit ${limit} s, at ${SECONDS} s]" | log
     timeout "$limit" "$@" 2>&1 | log
     echo "exit ${PIPESTATUS[0]}" | log
+    # results so far, at once: a command cut short by the device tool's own limit keeps what it had
+    if [ -n "$out" ]; then cp -r benchmarks/results/. "$out/results/" 2>/dev/null; fi
 }
 
-case "$stage" in check|search|rest|variants|profile) ;; *) echo "unknown stage $stage" >&2; exit 2 ;; esac
+case "$stage" in quick|check|search|rest|variants|profile) ;; *) echo "unknown stage $stage" >&2; exit 2 ;; esac
+if [ "$stage" = quick ]; then budget="${BUDGET:-480}"; fi
+if [ -n "$out" ]; then mkdir -p "$out/results"; fi
+export PYTHONUNBUFFERED=1
 python -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" 2>&1 | tail -1 | log
-# the variants' result files are named after the GPU, as bench.py names its default one
-dev=$(python -c "import sys, torch; sys.path.insert(0, 'benchmarks'); import bench; print(bench.slug(bench.device_name(torch.device('cuda'))))" 2>/dev/null || echo cuda)
 case "$stage" in
+    quick)   # in order of what the issue's table needs most; each record is written as soon as it is measured
+        d="${DEVICE:-cuda}"   # DEVICE=cpu: a dry run of this script here (small sizes)
+        b="python benchmarks/bench.py --device $d --steps 10 --warmup 3 --record-timeout 150"
+        run 300 $b --paths plain fused --workloads search-first search-pc-darts search-dnas train-darts-v2
+        run 120 $b --paths fused --workloads search-second
+        run 200 $b --paths compiled --workloads search-first train-darts-v2
+        run 90 python benchmarks/profile_step.py --device "$d" --steps 1 $([ "$d" = cpu ] || echo --paper) ;;
     check)
         run 540 python benchmarks/check_compiled.py --device cuda ;;
     search)
@@ -40,6 +60,8 @@ case "$stage" in
         run 180 python benchmarks/bench.py --device cuda --workloads train-darts-v2 ;;
     variants)
         r=benchmarks/results
+        # the variants' result files are named after the GPU, as bench.py names its default one
+        dev=$(python -c "import sys, torch; sys.path.insert(0, 'benchmarks'); import bench; print(bench.slug(bench.device_name(torch.device('cuda'))))" 2>/dev/null || echo cuda)
         DIFFNAS_COMPILE_MODE=reduce-overhead run 200 python benchmarks/bench.py --device cuda --paths compiled \
             --workloads search-first train-darts-v2 --out $r/$dev-cudagraphs.json
         run 150 python benchmarks/bench.py --device cuda --precision bf16 --paths fused \
@@ -53,4 +75,4 @@ case "$stage" in
     profile)
         run 540 python benchmarks/profile_step.py --device cuda --paper ;;
 esac
-if [ -n "$out" ]; then cp -r benchmarks/results "$out/results"; fi
+echo "stage $stage done at ${SECONDS} s" | log

@@ -270,3 +270,22 @@ def test_bench_small_writes_records(tmp_path):
         assert r["ms_per_step"] > 0 and r["peak_memory_mb"] > 0 and r["device"] == "cpu"
         assert r["epoch_seconds"] == pytest.approx(r["ms_per_step"] * r["steps_per_epoch"] / 1000, rel=0.01)
     assert "ms/step" in done.stdout and "search-first" in done.stdout
+
+
+def test_bench_keeps_going_after_a_failed_record(tmp_path):
+    # a short GPU lease: one record that fails (here: a search-only size given to the training workload) or
+    # runs too long must not cost the others, and what was measured is on disk as soon as it was measured
+    out = tmp_path / "cpu.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--small", "--steps", "1", "--warmup", "0",
+           "--device", "cpu", "--paths", "plain", "--out", str(out),
+           "--sizes", json.dumps({"layers": 3, "channels": 4, "batch_size": 4, "nodes": 2})]
+    done = subprocess.run(cmd + ["--workloads", "train-darts-v2", "search-first"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 1
+    assert "unknown config key 'nodes'" in done.stderr and "failed: train-darts-v2 / plain" in done.stderr
+    assert [(r["workload"], r["path"], r["nodes"]) for r in json.loads(out.read_text())] == [
+        ("search-first", "plain", 2)]
+    done = subprocess.run(cmd + ["--workloads", "search-first", "--record-timeout", "0.5"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 1 and "ran past --record-timeout 0.5 s" in done.stderr
+    assert len(json.loads(out.read_text())) == 1   # nothing added, nothing lost
