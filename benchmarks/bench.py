@@ -44,6 +44,7 @@ from diffnas import fastpath, tuning  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
 from diffnas.config import search_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
+from diffnas.guard import seed_everything  # noqa: E402
 from diffnas.network import build_network  # noqa: E402
 from diffnas.search import build  # noqa: E402
 from diffnas.step import StepContext, search_step  # noqa: E402
@@ -122,7 +123,7 @@ def train_runner(genotype: str, sizes: dict[str, Any], path: str, device: torch.
                           auxiliary=cfg.auxiliary > 0).to(device)
     tuning.apply_memory_format(model, memory_format, device)
     model.train()
-    forward = torch.compile(model) if path == "compiled" else model
+    forward = fastpath.compile_fn(model) if path == "compiled" else model   # as diffnas.train, mode included
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     autocast = autocast_for(device, cfg.precision)
     aug = Augment(crop_padding=4, flip=True, cutout=cfg.cutout)
@@ -166,7 +167,7 @@ def measure(workload: str, path: str, device: torch.device, small: bool, steps: 
     kind, name, paper, small_sizes = WORKLOADS[workload]
     sizes = {**(small_sizes if small else paper), **(overrides or {})}
     make = search_runner if kind == "search" else train_runner
-    torch.manual_seed(0)
+    seed_everything(0)   # as the loops: also cuDNN's algorithm timing (benchmark mode) on CUDA
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     run, batch, info = make(name, sizes, path, device, precision, warmup + steps, memory_format)
@@ -232,7 +233,9 @@ def run_child(args: argparse.Namespace, workload: str, path: str, device: torch.
         (["--small"] if small else ["--paper"]) + (["--sizes", json.dumps(args.sizes)] if args.sizes else [])
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.record_timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:   # what it said so far (a compile's notices): where the time went
+        said = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        sys.stderr.write(said[-2000:])
         print(f"bench: {workload} / {path} ran past --record-timeout {args.record_timeout:g} s", file=sys.stderr)
         return None
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH-RECORD ")]

@@ -3,8 +3,9 @@
 # Run from the repository root. A lease of 15 minutes of device time in all (machine start included) holds
 # one command of about 9 minutes: then run only
 #
-#   bash benchmarks/gpu_session.sh quick      # the five workloads plain + fused, compiled first order and
-#                                             # training, a profile; stops starting work after $BUDGET s (480)
+#   bash benchmarks/gpu_session.sh quick      # the five workloads eager (plain + fused), a profile, compiled ==
+#                                             # eager on a small supernet, then compiled training and first order
+#                                             # in the time left; no command runs past $BUDGET s (480)
 #
 # With a longer lease, one stage per call, in this order:
 #
@@ -44,11 +45,14 @@ python -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))
 case "$stage" in
     quick)   # in order of what the issue's table needs most; each record is written as soon as it is measured
         d="${DEVICE:-cuda}"   # DEVICE=cpu: a dry run of this script here (small sizes)
-        b="python benchmarks/bench.py --device $d --steps 10 --warmup 3 --record-timeout 150"
-        run 300 $b --paths plain fused --workloads search-first search-pc-darts search-dnas train-darts-v2
-        run 120 $b --paths fused --workloads search-second
-        run 200 $b --paths compiled --workloads search-first train-darts-v2
-        run 90 python benchmarks/profile_step.py --device "$d" --steps 1 $([ "$d" = cpu ] || echo --paper) ;;
+        b="python benchmarks/bench.py --device $d --steps 10 --warmup 3"
+        run 260 $b --record-timeout 120 --paths plain fused --workloads search-first search-pc-darts search-dnas train-darts-v2
+        run 90 $b --record-timeout 80 --paths fused --workloads search-second
+        run 60 python benchmarks/profile_step.py --device "$d" --steps 1 $([ "$d" = cpu ] || echo --paper)
+        # compiled == eager on this GPU, on a small supernet (compiling the paper's takes minutes)
+        run 90 python benchmarks/check_compiled.py --device "$d" --presets darts-1st dnas --steps 3 \
+            --sizes '{"layers": 3, "nodes": 2}'
+        run 400 $b --paths compiled --workloads train-darts-v2 search-first ;;   # whatever time is left
     check)
         run 540 python benchmarks/check_compiled.py --device cuda ;;
     search)
@@ -64,8 +68,8 @@ case "$stage" in
         dev=$(python -c "import sys, torch; sys.path.insert(0, 'benchmarks'); import bench; print(bench.slug(bench.device_name(torch.device('cuda'))))" 2>/dev/null || echo cuda)
         DIFFNAS_COMPILE_MODE=reduce-overhead run 200 python benchmarks/bench.py --device cuda --paths compiled \
             --workloads search-first train-darts-v2 --out $r/$dev-cudagraphs.json
-        run 150 python benchmarks/bench.py --device cuda --precision bf16 --paths fused \
-            --workloads search-first train-darts-v2 --out $r/$dev-bf16.json
+        run 150 python benchmarks/bench.py --device cuda --precision bf16 --paths plain fused \
+            --workloads search-first train-darts-v2 --out $r/$dev-bf16.json   # (training has no fused row)
         run 100 python benchmarks/bench.py --device cuda --memory-format channels_last --paths plain fused \
             --workloads search-first --out $r/$dev-channels-last.json
         for pw in grouped matmul; do

@@ -9,8 +9,10 @@ Nothing here changes what is computed:
 
 - `CompiledStep` compiles `Supernet.body` (used by training-mode forwards with grad, i.e. both
   the architecture and the weight step; evaluation stays eager). Before the first step it runs the
-  forward+backward of both steps' graphs (psi with and without grad) eagerly and compiled on the
-  first batch, BN statistics and RNG state restored after each, and compares logits and gradients.
+  forward+backward of every graph the step will use (psi with and without grad; for second order
+  also the unrolled weights w' and the finite differences' w+-, which are not the parameters and
+  compile separately) eagerly and compiled on the first batch, BN statistics and RNG state
+  restored after each, and compares logits and gradients.
   A compile error or a mismatch means: eager from then on, with a notice saying why. What it cannot
   catch is a native crash inside compiled code (torch 2.13's CPU inductor aborted the process in
   the backward of a stride-2 1x1 conv, which FactorizedReduce no longer uses; benchmarks/NOTES.md);
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from typing import Any, Callable, Optional
 
 import torch
@@ -43,7 +46,8 @@ def notice(message: str) -> None:
     goes through distributed.is_distributed, which tests fake to reach the distributed refusal in one
     process)."""
     if not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0):
-        print(f"diffnas: {message}", file=sys.stderr)
+        from tqdm import tqdm
+        tqdm.write(f"diffnas: {message}", file=sys.stderr)   # above a progress bar, not into it
 
 
 def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], Any]]:
@@ -79,6 +83,28 @@ def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
     return None
 
 
+def compile_mode(mode: Optional[str] = None) -> str:
+    """`mode`, else $DIFFNAS_COMPILE_MODE, else "default" (inductor without CUDA graphs)."""
+    mode = mode or os.environ.get("DIFFNAS_COMPILE_MODE", "default")
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
+    return mode
+
+
+def compile_fn(fn: Callable, mode: Optional[str] = None, backend: str = "inductor") -> Callable:
+    """torch.compile that draws random numbers as eager does. Inductor otherwise generates its own
+    random kernels: the same seed then gives other dropout / drop-path masks (DNAS's skip dropout, the
+    trained network's drop-path) than the eager path, and the compiled-vs-eager check before the
+    first step would always reject DNAS. `fallback_random` is inductor's global switch for this
+    (torch.compile takes `mode` or `options`, not both); it makes the random ops eager calls."""
+    mode = compile_mode(mode)
+    if backend == "inductor":
+        import torch._inductor.config as inductor_config
+        inductor_config.fallback_random = True
+    options = {"mode": mode} if backend == "inductor" and mode != "default" else {}
+    return torch.compile(fn, backend=backend, **options)
+
+
 def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional[str] = None) -> Callable:
     """The step to call in the search loop: `step` itself, or a compiled version of it."""
     if not getattr(cfg, "compile", False) or device.type != "cuda":
@@ -87,6 +113,14 @@ def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional
     if why is not None:
         notice(f"fast path: {why}")
         return step
+    mode = compile_mode(mode)
+    if mode in ("reduce-overhead", "max-autotune") and getattr(cfg, "order", "first") == "second":
+        # CUDA graphs keep the addresses of module tensors; the unrolled weights w' and w+- are new
+        # tensors every step, so the graphs would be recorded again at every step
+        plain = "default" if mode == "reduce-overhead" else "max-autotune-no-cudagraphs"
+        notice(f"fast path: CUDA graphs ({mode}) would be recorded again at every second-order step "
+               f"(the unrolled weights are new tensors each time); compiling with mode {plain}")
+        mode = plain
     return CompiledStep(step, mode)
 
 
@@ -105,15 +139,21 @@ def _preserved(net: torch.nn.Module, device: torch.device):
 
 
 def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor],
-           autocast: Optional[Callable[[], Any]]) -> list[torch.Tensor]:
+           autocast: Optional[Callable[[], Any]],
+           weights: Optional[dict[str, torch.Tensor]] = None) -> list[torch.Tensor]:
     """Logits and gradients of one training forward/backward: w.r.t. psi (and the edge weights)
     when psi requires grad (the architecture step's graph), else w.r.t. the weights (the weight
-    step's graph)."""
+    step's graph). `weights`: tensors standing in for the parameters through functional_call, as
+    second order's unrolled w' (requiring grad: their gradients are compared too) and its finite
+    differences w+- (not requiring grad) do."""
     params = [p for p in net.parameters() if p.requires_grad]
     with autocast() if autocast else contextlib.nullcontext():
-        logits = net(x, psi, edge)
+        logits = net(x, psi, edge) if weights is None else torch.func.functional_call(net, weights, (x, psi, edge))
         loss = F.cross_entropy(logits.float(), y)
-    wrt = ([psi] + ([edge] if edge is not None else [])) if psi.requires_grad else params
+    if weights is not None:
+        wrt = [psi] + ([edge] if edge is not None else []) + [w for w in weights.values() if w.requires_grad]
+    else:
+        wrt = ([psi] + ([edge] if edge is not None else [])) if psi.requires_grad else params
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     flat = torch.cat([g.detach().float().flatten() for g in grads if g is not None])
     return [logits.detach().float().clone(), flat.clone()]
@@ -132,12 +172,10 @@ class CompiledStep:
 
     def __init__(self, step: Callable, mode: Optional[str] = None, backend: Optional[str] = None):
         self.step = step
-        self.mode = mode or os.environ.get("DIFFNAS_COMPILE_MODE", "default")
+        self.mode = compile_mode(mode)
         # "aot_eager" traces and differentiates like inductor but runs eager kernels: checks the
         # tracing of the supernet without code generation (benchmarks/check_compiled.py --backend)
         self.backend = backend or os.environ.get("DIFFNAS_COMPILE_BACKEND", "inductor")
-        if self.mode not in COMPILE_MODES:
-            raise ValueError(f"compile mode {self.mode!r} is not one of {', '.join(COMPILE_MODES)}")
         self.active: Optional[bool] = None   # None: not tried yet
         self.path = "eager"
 
@@ -155,21 +193,32 @@ class CompiledStep:
             return False
         with torch.no_grad():
             psi, edge = ctx.arch()
-        tol = 3e-2 if ctx.autocast else 1e-3
+        # fp32 on CUDA convolves in TF32 by default (10-bit mantissa), where eager and compiled kernels
+        # may round differently; a wrong graph differs at O(1)
+        tf32 = x.device.type == "cuda" and torch.backends.cudnn.allow_tf32
+        tol = 3e-2 if ctx.autocast else 1e-2 if tf32 else 1e-3
         # both graphs the step will use: psi requiring grad (architecture step), and not (weight step)
+        grad_psi = psi.clone().requires_grad_(True)
         grad_edge = None if edge is None else edge.clone().requires_grad_(True)
-        trials = [("architecture", psi.clone().requires_grad_(True), grad_edge), ("weight", psi, edge)]
+        trials = [("architecture", grad_psi, grad_edge, None), ("weight", psi, edge, None)]
+        if ctx.order == "second":   # two more graphs: weights that are not the parameters themselves
+            own = dict(net.named_parameters())
+            unrolled = {n: p.detach().clone().requires_grad_(True) for n, p in own.items()}
+            trials += [("unrolled", grad_psi, grad_edge, unrolled),
+                       ("finite-difference", grad_psi, grad_edge, {n: p.detach().clone() for n, p in own.items()})]
+        notice("fast path: compiling the search step and checking it against eager on the first batch "
+               "(minutes for the paper's supernet; --no-compile runs eager)")
+        start = time.perf_counter()
         try:
             refs = []
-            for _, p, e in trials:
+            for _, p, e, w in trials:
                 with _preserved(net, x.device):
-                    refs.append(_trial(net, x, y, p, e, ctx.autocast))
-            options = {"mode": self.mode} if self.backend == "inductor" else {}
-            net.compiled = torch.compile(net.body, backend=self.backend, **options)
-            for (step, p, e), ref in zip(trials, refs):
+                    refs.append(_trial(net, x, y, p, e, ctx.autocast, w))
+            net.compiled = compile_fn(net.body, self.mode, self.backend)
+            for (step, p, e, w), ref in zip(trials, refs):
                 with _preserved(net, x.device):
-                    got = _trial(net, x, y, p, e, ctx.autocast)
-                for what, a, b in zip(("logits", f"{step}-step gradient"), ref, got):
+                    got = _trial(net, x, y, p, e, ctx.autocast, w)
+                for what, a, b in zip((f"{step}-step logits", f"{step}-step gradient"), ref, got):
                     rel = _mismatch(a, b, tol)
                     if rel is not None:
                         net.compiled = None
@@ -183,4 +232,5 @@ class CompiledStep:
             return False
         self.path = "compiled" + ("" if self.mode == "default" else f"-{self.mode}") + \
             ("" if self.backend == "inductor" else f"-{self.backend}")
+        notice(f"fast path: compiled and checked ({len(trials)} graphs) in {time.perf_counter() - start:.0f} s")
         return True

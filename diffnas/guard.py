@@ -132,3 +132,5 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    else:   # as DARTS's train_search.py and train.py: the image size is fixed, cuDNN times its algorithms once
+        torch.backends.cudnn.benchmark = True

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, distributed, recovery, tuning
+from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
@@ -252,8 +252,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         print(f"diffnas: warning: {caution}", file=sys.stderr)
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
-    if cfg.compile and device.type == "cuda":
-        forward = torch.compile(forward)
+    compiling = cfg.compile and device.type == "cuda"
+    if compiling:
+        forward = fastpath.compile_fn(forward)   # $DIFFNAS_COMPILE_MODE as for the search step
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
@@ -303,6 +304,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         raise
     for line in notices:
         log.say(line)
+    if compiling and not complete:
+        log.say("diffnas: fast path: the network is compiled during its first steps (a minute or more; "
+                "--no-compile runs eager)")
     start_time = time.time() - state["seconds"]
     steps_run = 0
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline

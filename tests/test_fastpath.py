@@ -213,6 +213,30 @@ def test_cuda_fallback_notice_appears_exactly_once(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_second_order_compiles_without_cuda_graphs(capsys):
+    cuda = torch.device("cuda")
+    step = fastpath.step_function(search_step, search_config("darts", **TINY), cuda, mode="reduce-overhead")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert step.mode == "default" and len(err) == 1 and "recorded again at every second-order step" in err[0]
+    step = fastpath.step_function(search_step, search_config("darts-1st", **TINY), cuda, mode="reduce-overhead")
+    assert step.mode == "reduce-overhead" and capsys.readouterr().err == ""
+    step = fastpath.step_function(search_step, search_config("darts", **TINY), cuda, mode="max-autotune")
+    assert step.mode == "max-autotune-no-cudagraphs"
+
+
+def test_cudnn_times_its_algorithms_unless_deterministic():
+    from diffnas.guard import seed_everything
+    before = torch.backends.cudnn.benchmark
+    try:
+        seed_everything(0)
+        assert torch.backends.cudnn.benchmark is True    # DARTS's scripts: cudnn.benchmark = True
+        seed_everything(0, deterministic=True)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = before
+
+
 def test_unsupported_configurations_are_named():
     cuda = torch.device("cuda")
     assert fastpath.unsupported(search_config("darts-1st"), cuda) is None
@@ -241,15 +265,106 @@ def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler
     _one_step(eager, search_step)
     _one_step(fast, step)
     err = capsys.readouterr().err.strip().splitlines()
+    # a line before the compile (it takes minutes on a GPU), a line with the outcome
+    assert len(err) == 2 and err[0].startswith("diffnas: fast path: compiling the search step")
     if expect is None:
-        assert err == [] and step.active and fast.supernet.compiled is not None
+        assert "compiled and checked (2 graphs) in" in err[1] and step.active and fast.supernet.compiled is not None
     else:
-        assert len(err) == 1 and expect in err[0] and not step.active and fast.supernet.compiled is None
+        assert expect in err[1] and not step.active and fast.supernet.compiled is None
     # whatever happened, the trial left no trace: the step is exactly the eager one
     for a, b in zip(eager.supernet.state_dict().values(), fast.supernet.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
     for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def _wrong_with_swapped_weights(fn, **kw):
+    """A compiled body that is right with the supernet's own parameters and wrong with any others (as a
+    graph compiled for the weights that functional_call swaps in could be)."""
+    net = fn.__self__
+    own = [id(p) for p in net.parameters()]
+    return lambda *args: fn(*args) * (1.0 if [id(p) for p in net.parameters()] == own else 1.5)
+
+
+@pytest.mark.parametrize("preset,active", [("darts", False), ("darts-1st", True)])
+def test_second_order_trial_covers_the_unrolled_and_finite_difference_weights(monkeypatch, capsys, preset, active):
+    # second order runs the body with w' (requiring grad) and w+- (not): graphs of their own, checked too
+    cfg = search_config(preset, **TINY)
+    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
+    monkeypatch.setattr(torch, "compile", _wrong_with_swapped_weights)
+    step = fastpath.CompiledStep(search_step)
+    _one_step(eager, search_step)
+    _one_step(fast, step)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert step.active is active and len(err) == 2
+    if not active:
+        assert "compiled unrolled-step logits differ from eager" in err[1]
+    else:
+        assert "compiled and checked (2 graphs)" in err[1]
+    for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_compiled_random_numbers_are_the_eager_ones():
+    # inductor draws its own random numbers unless told not to: DNAS's skip dropout (and the trained
+    # network's drop-path) would get other masks than eager for the same seed, and the check before the
+    # first step would always refuse DNAS. Real inductor on the CPU (a few seconds for this function).
+    import torch._inductor.config as inductor_config
+    from diffnas.distributed import BatchDropout
+    torch._dynamo.reset()
+    inductor_config.fallback_random = False
+    drop = BatchDropout(0.2).train()
+    x = torch.randn(16, 64)
+    torch.manual_seed(5)
+    eager = drop(x) * 2.0
+    compiled = fastpath.compile_fn(lambda t: drop(t) * 2.0)
+    torch.manual_seed(5)
+    assert torch.equal(compiled(x), eager)
+    torch._dynamo.reset()
+
+
+def test_compile_mode_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DIFFNAS_COMPILE_MODE", "reduce-overhead")
+    assert fastpath.compile_mode() == "reduce-overhead" and fastpath.CompiledStep(search_step).mode == "reduce-overhead"
+    assert fastpath.compile_mode("default") == "default"
+    monkeypatch.setenv("DIFFNAS_COMPILE_MODE", "fast")
+    with pytest.raises(ValueError, match="not one of"):
+        fastpath.compile_fn(lambda t: t)
+
+
+def _wrong_after_the_trial(fn):
+    """Right for the trial's two calls (first order), wrong from then on (as a recompiled graph could be)."""
+    calls = []
+
+    def compiled(*args):
+        calls.append(1)
+        return fn(*args) * (1.0 if len(calls) <= 2 else 1.5)
+    return compiled
+
+
+def _load_benchmark(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("compiler,code,says", [
+    (lambda fn, **kw: fn, 0, "all within tolerance"),
+    (lambda fn, **kw: (lambda *args: fn(*args) * 1.5), 1, "darts-1st: the compiled step fell back to eager"),
+    (lambda fn, **kw: _wrong_after_the_trial(fn), 1, "darts-1st: compiled vs fused"),
+])
+def test_check_compiled_script_exit_status(monkeypatch, capsys, compiler, code, says):
+    # benchmarks/check_compiled.py, the first thing a GPU session runs: fails when the compiled step fell
+    # back or drifted from eager by more than the tolerance and the eager paths' own difference
+    check = _load_benchmark("check_compiled")
+    monkeypatch.setattr(torch, "compile", compiler)
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: None)
+    argv = ["--device", "cpu", "--small", "--presets", "darts-1st", "--steps", "2", "--tol", "1e-5",
+            "--sizes", json.dumps({"layers": 3, "channels": 4, "nodes": 2, "batch_size": 4})]
+    assert check.main(argv) == code
+    assert says in capsys.readouterr().out
 
 
 # --- the benchmark script -----------------------------------------------------------------------
