@@ -75,28 +75,34 @@ def main(argv: list[str] | None = None) -> int:
             if device.type == "cuda":
                 torch.cuda.synchronize()
         calls, cpu_us, gpu_us = collections.Counter(), collections.Counter(), collections.Counter()
-        kernels = 0
+        kernels, by_kernel = 0, collections.Counter()
         for e in prof.key_averages():
+            gpu = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
             if e.key.startswith("aten::"):
                 fam = family(e.key)
                 calls[fam] += e.count
                 cpu_us[fam] += e.self_cpu_time_total
-            gpu = getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
-            if gpu and not e.key.startswith("aten::"):
+                # GPU time by the aten operator that launched it: cuDNN / cutlass / functor kernel names
+                # say little about the operator
+                gpu_us[fam] += gpu
+            elif gpu:
                 kernels += e.count
-                gpu_us[family(e.key)] += gpu
+                by_kernel[e.key] += gpu
         n = args.steps
         total = sum(cpu_us.values())
         print(f"{args.workload} / {path}: per step {sum(calls.values()) / n:.0f} aten calls (nested counted), "
               f"{total / n / 1000:.0f} ms self CPU" + (f", {kernels / n:.0f} GPU kernels, "
-                                                        f"{sum(gpu_us.values()) / n / 1000:.1f} ms GPU"
+                                                        f"{sum(by_kernel.values()) / n / 1000:.1f} ms GPU"
                                                         if kernels else ""))
         for fam in sorted(cpu_us, key=lambda f: -cpu_us[f]):
             line = f"  {fam:14s} {calls[fam] / n:7.0f} calls  {cpu_us[fam] / n / 1000:8.1f} ms CPU ({cpu_us[fam] / total:4.0%})"
             print(line)
         if kernels:
             for fam in sorted(gpu_us, key=lambda f: -gpu_us[f]):
-                print(f"  GPU {fam:14s} {gpu_us[fam] / n / 1000:8.1f} ms")
+                print(f"  GPU {fam:14s} {gpu_us[fam] / n / 1000:8.1f} ms (launched by aten operators of this family)")
+            print("  kernels with the most GPU time:")
+            for name, us in by_kernel.most_common(12):
+                print(f"    {us / n / 1000:8.2f} ms  {name[:110]}")
     return 0
 
 
