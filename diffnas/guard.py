@@ -59,14 +59,31 @@ def stop_on_signals() -> Iterator[StopRequested]:
             signal.signal(sig, h)
 
 
-def check_finite(what: str, where: str, tensors: Iterable[torch.Tensor | None]) -> None:
-    """Raise NumericalError if any tensor holds NaN or Inf. One device sync for all of them."""
-    ts = [t.detach() for t in tensors if t is not None]
-    if not ts:
-        return
-    bad = torch.stack([(~torch.isfinite(t)).any() for t in ts]).any()
-    if bool(bad):
-        raise NumericalError(f"non-finite {what} {where}")
+class FiniteChecks:
+    """The non-finite checks of one step with a single device sync: `add` keeps a device flag per
+    quantity, `check(where)` reads them all at once and raises NumericalError naming the first
+    quantity added that held NaN or Inf. A step
+    that runs on past a non-finite value only wastes work: the error rolls the run back to its last
+    checkpoint (recovery.py) or stops it, never saves what the step made."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.flags: list[torch.Tensor] = []
+
+    def add(self, what: str, tensors: Iterable[torch.Tensor | None]) -> None:
+        ts = [t.detach() for t in tensors if t is not None]
+        if ts:
+            self.names.append(what)
+            self.flags.append(torch.stack([(~torch.isfinite(t)).any() for t in ts]).any())
+
+    def check(self, where: str) -> None:
+        if not self.flags:
+            return
+        devices = {f.device for f in self.flags}
+        flags = [f.to(self.flags[0].device) for f in self.flags] if len(devices) > 1 else self.flags
+        for name, bad in zip(self.names, torch.stack(flags).tolist()):
+            if bad:
+                raise NumericalError(f"non-finite {name} {where}")
 
 
 def _accelerator(kind: str) -> tuple[bool, int] | None:

@@ -295,8 +295,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
                 for step, ((xt, yt), (xv, yv)) in zip(bar, pairs):
                     loss, correct = step_fn(ctx, xt, yt, xv, yv, xi, update_arch,
                                             f"at epoch {epoch + 1} step {step + 1}")
-                    state["totals"] = [state["totals"][0] + float(loss) * len(yt),
-                                       state["totals"][1] + float(correct), state["totals"][2] + len(yt)]
+                    step_loss, step_correct = torch.stack([loss.float(), correct.float()]).tolist()  # one sync
+                    state["totals"] = [state["totals"][0] + step_loss * len(yt),
+                                       state["totals"][1] + step_correct, state["totals"][2] + len(yt)]
                     state["step"] = step + 1
                     # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
                     bar.set_postfix(progress_postfix(state["totals"], world, time.time() - epoch_start), refresh=False)

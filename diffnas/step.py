@@ -16,7 +16,7 @@ from torch.func import functional_call
 
 from . import bilevel
 from .arch import Arch
-from .guard import check_finite
+from .guard import FiniteChecks
 
 
 @dataclass
@@ -79,22 +79,34 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     return g
 
 
-def _weight_update(ctx: StepContext, total: torch.Tensor, where: str, loss: torch.Tensor) -> torch.Tensor:
+def _weight_update(ctx: StepContext, total: torch.Tensor, checks: Optional[FiniteChecks],
+                   loss: torch.Tensor) -> torch.Tensor:
     total.backward()   # under DDP the weight gradients arrive averaged over the ranks
     params = [p for p in ctx.supernet.parameters() if p.grad is not None]
     norm = nn.utils.clip_grad_norm_(params, ctx.grad_clip if ctx.grad_clip > 0 else math.inf)
-    if ctx.check:
-        # `loss` is this rank's; checked after the backward, whose all-reduce carries a NaN into
-        # every rank's gradient norm, so that all ranks stop at the same step
-        check_finite("training loss", where, [loss])
-        check_finite("weight gradient", where, [norm])
+    if checks is not None:
+        # `loss` is this rank's; the gradient norm comes after the backward, whose all-reduce carries a
+        # NaN into every rank's gradient norm, so that all ranks stop at the same step
+        checks.add("training loss", [loss])
+        checks.add("weight gradient", [norm])
     ctx.w_opt.step()
     return norm
 
 
 def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
                 xi: float, update_arch: bool, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns (training loss, number correct) of the weight step, as device tensors."""
+    """Returns (training loss, number correct) of the weight step, as device tensors. With ctx.check,
+    a NaN or Inf in the losses, gradients or alphas raises NumericalError at the end of the step
+    (one device sync for all the checks)."""
+    checks = FiniteChecks() if ctx.check else None
+    loss, correct = _search_step(ctx, xt, yt, xv, yv, xi, update_arch, checks)
+    if checks is not None:
+        checks.check(where)
+    return loss, correct
+
+
+def _search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                 xi: float, update_arch: bool, checks: Optional[FiniteChecks]) -> tuple[torch.Tensor, torch.Tensor]:
     autocast = ctx.autocast() if ctx.autocast else torch.autocast("cpu", enabled=False)
     if ctx.order == "one-level":
         # w and alpha together on the training batch (DARTS section 3.3, "single-level")
@@ -105,7 +117,7 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
         with autocast:
             logits = ctx.model(xt, psi, edge)
             loss = F.cross_entropy(logits.float(), yt)
-        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, where, loss)
+        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, checks, loss)
         if update_arch:
             ctx.reduce([p.grad for p in ctx.arch.parameters() if p.grad is not None])
             ctx.a_opt.step()
@@ -116,8 +128,8 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
         ctx.a_opt.zero_grad(set_to_none=True)
         with autocast:
             g = arch_gradient(ctx, xt, yt, xv, yv, xi)
-        if ctx.check:
-            check_finite("architecture gradient", where, g.values())
+        if checks is not None:
+            checks.add("architecture gradient", g.values())
         for n, p in ctx.arch.named_parameters():
             p.grad = g[n].to(p.dtype)
         ctx.a_opt.step()
@@ -129,7 +141,7 @@ def search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch.
     with autocast:
         logits = ctx.model(xt, psi, edge)
         loss = F.cross_entropy(logits.float(), yt)
-    _weight_update(ctx, loss, where, loss)
-    if ctx.check and update_arch:
-        check_finite("architecture parameter", where, ctx.arch.parameters())
+    _weight_update(ctx, loss, checks, loss)
+    if checks is not None and update_arch:
+        checks.add("architecture parameter", ctx.arch.parameters())
     return loss.detach(), (logits.argmax(1) == yt).sum()

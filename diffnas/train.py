@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
-from .guard import check_finite, resolve_device, seed_everything, stop_on_signals
+from .guard import FiniteChecks, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
@@ -167,8 +167,10 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
     if cfg.detect_anomaly:
         # this rank's loss, checked after the backward whose all-reduce carries a NaN
         # into every rank's gradient norm: all ranks stop at the same step
-        check_finite("loss", where, [full])
-        check_finite("gradient", where, [norm])
+        checks = FiniteChecks()   # both with one device sync
+        checks.add("loss", [full])
+        checks.add("gradient", [norm])
+        checks.check(where)
     opt.step()
     return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
@@ -345,7 +347,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                                                f"at epoch {epoch + 1} step {step + 1}")
                     # bookkeeping: running loss/accuracy (main head), position, progress bar
                     t = state["totals"]
-                    state["totals"] = [t[0] + float(loss.detach()) * len(y), t[1] + float(correct), t[2] + len(y)]
+                    step_loss, step_correct = torch.stack([loss.detach().float(), correct.float()]).tolist()  # one sync
+                    state["totals"] = [t[0] + step_loss * len(y), t[1] + step_correct, t[2] + len(y)]
                     state["step"] = step + 1
                     steps_run += 1
                     # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)

@@ -472,3 +472,19 @@ def test_a_fresh_run_into_a_folder_killed_before_its_first_checkpoint_is_refused
     err = capsys.readouterr().err
     assert f"{run} holds a run already" in err and f"diffnas {command} --resume {run}" in err
     assert (run / "metrics.jsonl").read_text() == '{"epoch": 1}\n' and not (run / "checkpoint.pt").exists()
+
+
+def test_finite_checks_name_the_first_non_finite_quantity_in_step_order():
+    from diffnas.errors import NumericalError
+    from diffnas.guard import FiniteChecks
+    checks = FiniteChecks()
+    checks.add("architecture gradient", [torch.ones(3), None])
+    checks.add("training loss", [torch.tensor(float("nan"))])
+    checks.add("weight gradient", [torch.tensor(float("inf"))])
+    with pytest.raises(NumericalError, match="^non-finite training loss at step 4$"):
+        checks.check("at step 4")
+    fine = FiniteChecks()
+    fine.add("loss", [torch.zeros(2), torch.ones(1)])
+    fine.add("nothing", [None])
+    fine.check("at step 1")   # no error
+    assert fine.names == ["loss"]
