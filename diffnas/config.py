@@ -38,7 +38,7 @@ class SearchConfig:
     preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
     # data
     dataset: str = _f("digits", choices=_datasets)  # name in diffnas.data.DATASETS
-    data_dir: str | None = _f(None)             # folder holding the dataset files
+    data_dir: str | None = _f(None, type=str)   # folder holding the dataset files
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
     batch_size: int = _f(64, min=1)             # global batch, images per step
@@ -73,9 +73,9 @@ class SearchConfig:
     alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)
     alpha_wd: float = _f(1e-3, min=0.0)
     # run
-    seed: int = _f(2, min=0)
+    seed: int = _f(2, min=0, max=2**32 - 1)      # numpy's seed range (guard.seed_everything)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
-    run_dir: str | None = _f(None)              # default runs/search-<time>
+    run_dir: str | None = _f(None, type=str)    # default runs/search-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and validation batches (0: all); dry runs
     compile: bool = _f(True)                    # torch.compile fast path on CUDA (CPU: eager, silently)
     memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
@@ -92,7 +92,7 @@ class TrainConfig:
     setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
     dataset: str = _f("digits", choices=_datasets)
-    data_dir: str | None = _f(None)
+    data_dir: str | None = _f(None, type=str)
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
@@ -113,9 +113,9 @@ class TrainConfig:
     auxiliary: float = _f(0.4, min=0.0)         # auxiliary loss weight (0: no auxiliary head)
     drop_path: float = _f(0.2, min=0.0, max=1.0, open_max=True)  # ramped linearly from 0
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
-    seed: int = _f(0, min=0)
+    seed: int = _f(0, min=0, max=2**32 - 1)
     device: str = _f("auto")
-    run_dir: str | None = _f(None)
+    run_dir: str | None = _f(None, type=str)
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and test batches (0: all); dry runs
     compile: bool = _f(True)                    # torch.compile of the network on CUDA (CPU: eager)
     memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
@@ -170,7 +170,7 @@ def _check(cfg: Any) -> None:
             if f.default is not None:
                 raise ConfigError(f"{f.name}: must not be empty")
             continue
-        expected = type(f.default) if f.default is not None else None
+        expected = type(f.default) if f.default is not None else meta.get("type")
         if f.name == "xi":
             expected = float
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -185,7 +185,9 @@ def _check(cfg: Any) -> None:
             object.__setattr__(cfg, f.name, tuple(value))
             value = tuple(value)
         elif expected is not None and (type(value) is not expected):
-            raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}")
+            quote = f" (a folder named {value!r}? quote it in the config file: \"{value}\")" \
+                if expected is str and isinstance(value, (int, float)) else ""
+            raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
         if "choices" in meta:
             choices = meta["choices"]
             check_choice(f.name, value, choices() if callable(choices) else choices)
@@ -298,6 +300,12 @@ def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[
     values = dict(values)
     kind = values.pop("command", None)
     takes = CONFIG_KINDS[command]
+    if kind is None and command != "run":   # `diffnas run --config` reads "search" and "train" tables
+        for table in ("search", "train"):
+            if isinstance(values.get(table), dict):
+                raise ConfigError(f"{path}: a \"{table}\" table: `diffnas {command} --config` takes its keys at the "
+                                  f"top level (epochs = 5, not under [{table}]); a file with search and train "
+                                  f"tables starts a pipeline with `diffnas run --config {path}`")
     if kind is None or kind in takes:
         return values
     if kind not in _USE_WITH:

@@ -233,12 +233,25 @@ def test_unknown_config_key_suggests_the_known_one(tmp_path, capsys, suffix, tex
     ("c.json", "[1, 2]", "c.json: a config file must hold a mapping of keys to values"),
     ("c.ini", "[search]\n", "c.ini: config files are .json, .toml or .yaml"),
     ("missing.json", None, "missing.json: cannot read config file (No such file or directory)"),
+    ("c.yaml", "data_dir: 2024\n", 'data_dir: expected str, got 2024 (a folder named 2024? quote it in the config '
+                                   'file: "2024")'),
+    ("c.yaml", "seed: 4294967296\n", "seed: must be <= 4294967295, got 4294967296"),   # numpy's seed range
+    ("c.toml", "[search]\nepochs = 3\n", 'c.toml: a "search" table: `diffnas search --config` takes its keys at '
+                                         'the top level'),
 ])
 def test_bad_config_file(tmp_path, capsys, name, text, message):
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
     fails(capsys, ["search", "--config", str(path)], message)
+
+
+def test_train_config_file_with_a_train_table_or_a_large_seed(tmp_path, capsys):
+    (tmp_path / "t.toml").write_text("[train]\nlr = 0.1\n")
+    fails(capsys, ["train", "--config", str(tmp_path / "t.toml")], 'a "train" table: `diffnas train --config` '
+          'takes its keys at the top level (epochs = 5, not under [train]); a file with search and train tables '
+          'starts a pipeline with `diffnas run --config')
+    fails(capsys, ["train", "--seed", str(2**32)], "seed: must be <= 4294967295, got 4294967296")
 
 
 def test_train_config_file_unknown_key(tmp_path, capsys):

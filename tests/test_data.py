@@ -23,6 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+import formats_fixtures
 from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_image, write_image_folder, write_mnist,
                               write_mnist_npz, write_svhn, write_tiny_imagenet)
 
@@ -1217,3 +1218,44 @@ def test_temp_files_of_killed_cache_writers_are_removed_once_old(tmp_path, cache
     write_image(data / "test" / "cat" / "9.png", np.zeros((3, 6, 5), np.uint8))   # a miss: the next load writes
     load_dataset("imagefolder", data)
     assert not old.exists() and fresh.exists()   # a fresh one may belong to a writer still at work
+
+
+# ------------------------------------------------------------------ damaged files found by a user's review
+
+@pytest.mark.parametrize("content", [b"", b"<html>not found</html>", bytes(5000)])
+def test_svhn_empty_short_or_zero_filled_mat_file_is_a_data_error(tmp_path, content):
+    # an unfinished download (zero-filled), an error page saved as the file, an empty file: scipy raises
+    # its own MatReadError for these
+    write_svhn(tmp_path / "svhn")
+    path = tmp_path / "svhn" / "train_32x32.mat"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_dataset("svhn", tmp_path)
+    assert _message(info).startswith(f"{path}: not a readable MATLAB v5 file (")
+
+
+@pytest.mark.parametrize("listing,says", [("val/val_annotations.txt", "lists no image"),
+                                          ("wnids.txt", "lists no class")])
+def test_tiny_imagenet_empty_listing_is_refused(tmp_path, listing, says):
+    # an empty val_annotations.txt gave a test split of 0 images and a run that failed later on "batch size 0"
+    write_tiny_imagenet(tmp_path)
+    path = tmp_path / "tiny-imagenet-200" / listing
+    path.write_text("\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny-imagenet", tmp_path)
+    assert _message(info).startswith(f"{path}: {says}")
+
+
+def test_mnist_idx_files_other_than_28x28_or_labels_out_of_range_name_the_file(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    images = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    formats_fixtures.write_idx(tmp_path / "mnist" / "train-images-idx3-ubyte", np.zeros((5, 32, 32), np.uint8), gz=True)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert _message(info) == f"{images}: images are 32x32, expected 28x28"
+    write_mnist(tmp_path / "mnist")
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    formats_fixtures.write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.array([0, 11, 3], np.uint8), gz=True)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert _message(info) == f"{labels}: labels span 0..11, expected 0..9"

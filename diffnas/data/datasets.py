@@ -182,6 +182,11 @@ def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mea
             raise DataError(f"{folder / stem}: no such file (nor {stem}.gz){_hint(name, data_dir)}")
     train = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
     test = formats.read_idx_pair(paths[2], paths[3])  # type: ignore[arg-type]
+    for (images, labels), image_file, label_file in ((train, paths[0], paths[1]), (test, paths[2], paths[3])):
+        if images.ndim == 4 and images.shape[2:] != (28, 28):   # as the npz: the networks' settings assume 28x28
+            raise DataError(f"{image_file}: images are {'x'.join(map(str, images.shape[2:]))}, expected 28x28")
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise DataError(f"{label_file}: labels span {labels.min()}..{labels.max()}, expected 0..9")
     return _dataset(name, train, test, 10, mean, std)
 
 

@@ -203,11 +203,14 @@ def read_svhn_mat(path: Path) -> Arrays:
 
     if not path.is_file():  # loadmat's own message for a missing file varies ("Reader needs file name ...")
         raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+    from scipy.io.matlab import MatReadError
+
     try:
         mat = loadmat(path, variable_names=["X", "y"])
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, TypeError, NotImplementedError, zlib.error) as e:
+    except (OSError, ValueError, TypeError, IndexError, NotImplementedError, zlib.error, MatReadError) as e:
+        # MatReadError: empty or zero-filled (an unfinished download); IndexError: too short for a header
         raise DataError(f"{path}: not a readable MATLAB v5 file ({type(e).__name__}: {e})") from None
     if "X" not in mat or "y" not in mat:
         raise DataError(f"{path}: expected variables X and y, found {sorted(k for k in mat if k[0] != '_')}")
@@ -388,6 +391,8 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
         raise DataError(f"{e.filename}: no such file") from None
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
+    if not wnids:
+        raise DataError(f"{root / 'wnids.txt'}: lists no class (the download lists 200 wnids, one per line)")
     index = {w: i for i, w in enumerate(wnids)}
     extra = sorted(p.name for p in (root / "train").iterdir() if p.is_dir() and p.name not in index) \
         if (root / "train").is_dir() else []
@@ -416,4 +421,7 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
                             f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
         val_paths.append(root / "val" / "images" / fields[0])
         val_labels.append(index[fields[1]])
+    if not val_paths:
+        raise DataError(f"{root / 'val' / 'val_annotations.txt'}: lists no image (the download lists 10,000, "
+                        f"one 'file<TAB>wnid<TAB>...' line each)")
     return wnids, train_paths, np.asarray(train_labels, np.int64), val_paths, np.asarray(val_labels, np.int64)
