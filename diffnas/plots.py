@@ -56,8 +56,47 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def node_name(state: int) -> str:
+    """A cell state as the cell diagrams name it (celldiagram.py, after DARTS's visualize.py): the
+    inputs c_{k-2}, c_{k-1}, then the intermediate nodes 0, 1, ..."""
+    return ("c_{k-2}", "c_{k-1}")[state] if state < 2 else str(state - 2)
+
+
 def edge_labels(edges: Sequence[Sequence[int]]) -> list[str]:
-    return [f"({int(s)} -> {int(d)})" for s, d in edges]
+    """`c_{k-1} -> 0`, `0 -> 1`: the edges (source state, destination state) named as in the cell diagrams."""
+    return [f"{node_name(int(s))} -> {node_name(int(d))}" for s, d in edges]
+
+
+def value_decimals(vmin: float, vmax: float) -> int:
+    """Decimals that tell the smallest and largest value apart (2 to 5): a search of one epoch leaves
+    softmax weights within 0.1247..0.1253, which two decimals would all print as 0.12 or 0.13."""
+    span = vmax - vmin
+    if span <= 0:
+        return 2
+    return max(2, min(5, 1 - math.floor(math.log10(span))))
+
+
+def chosen_genes(genotype: Any, layer: int, reduction: bool, ops: Sequence[str],
+                 edges: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """(edge, op) index pairs of the genes the genotype kept for this cell, [] when the genotype does
+    not fit these edges and ops (then nothing is outlined)."""
+    from .genotype import CellwiseGenotype
+    if genotype is None:
+        return []
+    cells = genotype.cells_ if isinstance(genotype, CellwiseGenotype) else None
+    if cells is not None and layer >= len(cells):
+        return []
+    cell = cells[layer] if cells is not None else genotype.cell(reduction)
+    where = {(int(s), int(d)): e for e, (s, d) in enumerate(edges)}
+    out = []
+    for g, (op, src) in enumerate(cell.genes):
+        if op == "none":   # a FairDARTS node with nothing above the threshold
+            continue
+        e = where.get((int(src), g // 2 + 2))
+        if e is None or op not in ops:
+            return []
+        out.append((e, list(ops).index(op)))
+    return out
 
 
 def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
@@ -77,24 +116,29 @@ def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Sequence[int]],
-             vmin: float, vmax: float, fontsize: float) -> Any:
+             vmin: float, vmax: float, fontsize: float, chosen: Sequence[tuple[int, int]] = ()) -> Any:
+    from matplotlib.patches import Rectangle
+
     im = ax.imshow(psi.numpy(), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(ops)), list(ops), rotation=45, ha="right", fontsize=fontsize + 1)
     ax.set_yticks(range(len(edges)), edge_labels(edges), fontsize=fontsize + 1)
     mid = (vmin + vmax) / 2
+    decimals = value_decimals(vmin, vmax)
     for e in range(psi.shape[0]):
         for o in range(psi.shape[1]):
             v = float(psi[e, o])
-            # two decimals, or three significant digits below 0.1 (DNAS's psi are ~0.02 at the start)
-            ax.text(o, e, f"{v:.2f}" if abs(v) >= 0.1 or v == 0 else f"{v:.3g}", ha="center", va="center",
-                    fontsize=fontsize,
+            ax.text(o, e, f"{v:.{decimals}f}", ha="center", va="center", fontsize=fontsize,
                     color="black" if v > mid else "white")
+    for e, o in chosen:   # the genes of the genotype, outlined
+        ax.add_patch(Rectangle((o - 0.5, e - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.6))
     return im
 
 
-def heatmap_figure(alphas: dict[str, Any]) -> Figure:
+def heatmap_figure(alphas: dict[str, Any], genotype: Any = None) -> Figure:
     """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale
-    from the smallest to the largest weight (values close together still differ in colour)."""
+    from the smallest to the largest weight (values close together still differ in colour; the
+    printed values have the decimals that tell them apart); the genes of `genotype` (the run's
+    genotype.json), if given, outlined in red."""
     final = alphas["history"][-1].float()  # (L, E, O)
     views = cell_views(alphas)
     ops, edges = alphas["ops"], alphas["edges"]
@@ -110,14 +154,19 @@ def heatmap_figure(alphas: dict[str, Any]) -> Figure:
         vmin, vmax = vmin - 0.5, vmax + 0.5
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
+    reductions = {int(r) for r in alphas["reductions"]}
+    outlined = False
     for ax, (title, k) in zip(axes.flat, views):
-        im = _heatmap(ax, final[k], ops, edges, vmin, vmax, 6 if small else 8)
+        chosen = chosen_genes(genotype, k, k in reductions, ops, edges)
+        outlined = outlined or bool(chosen)
+        im = _heatmap(ax, final[k], ops, edges, vmin, vmax, 6 if small else 8, chosen)
         ax.set_title(title, fontsize=10)
     for ax in list(axes.flat)[len(views):]:
         ax.set_visible(False)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="weight psi")
-    fig.suptitle("architecture weights after activation (final epoch)")
+    fig.suptitle("architecture weights after activation (final epoch)"
+                 + ("; outlined: the genes of the genotype" if outlined else ""))
     return fig
 
 

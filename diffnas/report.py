@@ -107,6 +107,8 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
     records = _metrics(run, notes, where)
     if records:
         paths += save_figure(curves_figure(records), out / "curves")
+    genotype_notes: list[str] = []   # said after the weights' notes, where the cell diagrams are
+    genotype = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
     if not (run / "alphas.pt").is_file():
         if _command(run) != "train":   # a training run has no architecture weights to draw
             _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
@@ -116,12 +118,13 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
         except DiffnasError as e:
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
         else:
-            paths += save_figure(heatmap_figure(alphas), out / "weights_heatmap")
+            paths += save_figure(heatmap_figure(alphas, genotype), out / "weights_heatmap")
             for title, k in cell_views(alphas):
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
                 fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")
                 paths += save_figure(fig, out / f"weights_evolution_{name}")
-    genotype = _genotype(run, notes, where)
+    for text in genotype_notes:
+        _note(notes, text)
     if genotype is not None:
         rendered = dot_available()
         if not rendered:   # said once here; the .dot sources are still written

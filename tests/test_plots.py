@@ -179,7 +179,9 @@ def test_heatmap_labels_and_values(global_run: tuple[Path, list[Path], list[str]
     assert len(panels) == alphas["history"].shape[1]
     final = alphas["history"][-1]
     for k, ax in enumerate(panels):
-        assert [t.get_text() for t in ax.get_yticklabels()] == [f"({s} -> {d})" for s, d in alphas["edges"]]
+        # the edges named as in the cell diagrams: inputs c_{k-2}, c_{k-1}, intermediate nodes from 0
+        names = lambda i: ("c_{k-2}", "c_{k-1}")[i] if i < 2 else str(i - 2)  # noqa: E731
+        assert [t.get_text() for t in ax.get_yticklabels()] == [f"{names(s)} -> {names(d)}" for s, d in alphas["edges"]]
         assert [t.get_text() for t in ax.get_xticklabels()] == list(alphas["ops"])
         values = sorted(float(t.get_text()) for t in ax.texts)
         assert values == pytest.approx(sorted(final[k].flatten().tolist()), abs=0.006)
@@ -200,6 +202,34 @@ def test_heatmap_tells_close_small_weights_apart(global_run: tuple[Path, list[Pa
         assert ax.images[0].get_clim() == pytest.approx((float(final.min()), float(final.max())))
 
 
+def test_heatmap_values_tell_apart_what_the_colours_do(shared_run: tuple[Path, list[Path], list[str]]) -> None:
+    # one epoch of softmax search: every weight within 0.1247..0.1253, which two decimals print as 0.12 / 0.13
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    final = alphas["history"][-1]
+    steps = torch.arange(final.numel(), dtype=torch.float32).view_as(final) / final.numel()
+    alphas["history"] = (0.1247 + 6e-4 * steps).unsqueeze(0)
+    fig = plots.heatmap_figure(alphas)
+    for k, ax in zip([k for _, k in plots.cell_views(alphas)], [a for a in fig.axes if a.images]):
+        shown = [float(t.get_text()) for t in ax.texts]
+        assert shown == pytest.approx(alphas["history"][-1][k].flatten().tolist(), abs=5.1e-6)   # 5 decimals
+        assert len(set(shown)) > len(shown) // 2                  # not two values, 0.12 and 0.13
+
+
+def test_heatmap_outlines_the_genes_of_the_genotype(shared_run: tuple[Path, list[Path], list[str]]) -> None:
+    from matplotlib.patches import Rectangle
+    run = shared_run[0]
+    alphas, genotype = plots.load_alphas(run / "alphas.pt"), G.load(str(run / "genotype.json"))
+    fig = plots.heatmap_figure(alphas, genotype)
+    assert "outlined: the genes of the genotype" in fig.texts[0].get_text()
+    edges = [tuple(e) for e in alphas["edges"]]
+    for (title, k), ax in zip(plots.cell_views(alphas), [a for a in fig.axes if a.images]):
+        boxes = {(round(r.get_y() + 0.5), round(r.get_x() + 0.5)) for r in ax.patches if isinstance(r, Rectangle)}
+        cell = genotype.cell(title.startswith("reduction"))
+        want = {(edges.index((src, g // 2 + 2)), list(alphas["ops"]).index(op)) for g, (op, src) in enumerate(cell.genes)}
+        assert boxes == want and len(boxes) == 2 * cell.nodes
+    assert not [r for ax in plots.heatmap_figure(alphas).axes for r in ax.patches]   # no genotype: no outlines
+
+
 def test_one_epoch_curves_have_one_integer_tick() -> None:
     fig = plots.curves_figure([{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "train_acc": 0.1, "val_acc": 0.1,
                                 "w_lr": 0.025, "alpha_lr": 3e-4}])
@@ -215,7 +245,7 @@ def test_evolution_panels_follow_history(global_run: tuple[Path, list[Path], lis
     assert len(panels) == h.shape[2]
     assert len(fig.legends) == 1
     for e, ax in enumerate(panels):
-        assert ax.get_title() == f"({alphas['edges'][e][0]} -> {alphas['edges'][e][1]})"
+        assert ax.get_title() == plots.edge_labels(alphas["edges"])[e]
         for o, line in enumerate(ax.get_lines()):
             assert line.get_label() == alphas["ops"][o]
             assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), h[:, 2, e, o].float())
