@@ -93,8 +93,9 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
     totals = torch.zeros(3, dtype=torch.float64, device=psi.device)
     for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
         logits = supernet(x, psi, edge)
-        totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
-                               (logits.argmax(1) == y).sum().double(), torch.tensor(float(len(y)), device=psi.device, dtype=torch.float64)])
+        totals[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        totals[1] += (logits.argmax(1) == y).sum().double()
+        totals[2] += len(y)   # a Python number: no host-to-device copy per batch
         if stop is not None and stop():
             supernet.train()
             return None
@@ -105,10 +106,11 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
     return loss / max(n, 1), correct / max(n, 1)
 
 
-def collapse_warning(genotype: genotype_lib.AnyGenotype) -> Optional[str]:
+def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2) -> Optional[str]:
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
-    genotype holds them only where no op passed the threshold."""
+    genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
+    updated alpha (fewer epochs is no advice after one)."""
     cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
                          else [genotype.cell(False)]) if not c.reduction]
     genes = [op for c in cells for op, _ in c.genes if op != "none"]
@@ -116,8 +118,8 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype) -> Optional[str]:
     if genes and free * 2 > len(genes):
         skips = sum(op == "skip_connect" for op in genes)
         return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "
-                f"genes, {skips} skip_connect): the known DARTS collapse; consider --max-skips 2, "
-                f"--skip-dropout 0.2 or fewer epochs")
+                f"genes, {skips} skip_connect): the known DARTS collapse; consider --max-skips 2"
+                + (", --skip-dropout 0.2 or fewer epochs" if arch_epochs > 1 else " or --skip-dropout 0.2"))
     return None
 
 
@@ -355,7 +357,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # all epochs warm-up: alpha kept its random start, whose genotype says nothing about collapse
-    warning = collapse_warning(genotype) if cfg.warmup_epochs < cfg.epochs else None
+    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs) if cfg.warmup_epochs < cfg.epochs else None
     if warning and rank == 0:
         print(f"diffnas: warning: {warning}", file=sys.stderr)
     if rank == 0 and cfg.plots:

@@ -319,7 +319,9 @@ def test_collapse_warning_names_the_parameter_free_genes():
     text = collapse_warning(skips)
     assert text.startswith("the searched normal cell is dominated by parameter-free ops (4 of 4 genes, "
                            "3 skip_connect)")
-    assert "--max-skips" in text and "--skip-dropout" in text
+    assert text.endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
+    # after a single epoch of architecture steps, fewer epochs is no advice
+    assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
 
 
 def test_collapse_warning_leaves_out_the_none_fillers_of_a_thresholded_genotype():

@@ -241,7 +241,7 @@ def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkey
 def test_a_search_all_warm_up_gives_no_collapse_warning(tmp_path, monkeypatch, capsys):
     """Alpha never left its random start: its genotype says nothing about a collapse (the command
     line warned that the warm-up covers all epochs before the run)."""
-    monkeypatch.setattr(search_mod, "collapse_warning", lambda genotype: "collapsed")
+    monkeypatch.setattr(search_mod, "collapse_warning", lambda genotype, arch_epochs: "collapsed")
     search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1}, warmup_epochs=1,
                          run_dir=str(tmp_path / "warm")))
     err = capsys.readouterr().err
