@@ -187,8 +187,19 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _table(d: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in _flatten(d).items())
+# summary keys holding a fraction of images: shown in percent, as the command line prints them
+PERCENT_SUFFIXES = ("_acc", "_error")
+
+
+def _summary_value(key: str, v: object) -> str:
+    if isinstance(v, float) and key.endswith(PERCENT_SUFFIXES) and 0.0 <= v <= 1.0:
+        return f"{100 * v:.2f} %"
+    return _fmt(v)
+
+
+def _table(d: dict[str, Any], summary: bool = False) -> str:
+    show = _summary_value if summary else (lambda k, v: _fmt(v))
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(show(k, v))}</td></tr>" for k, v in _flatten(d).items())
     return f"<table>{rows}</table>"
 
 
@@ -209,7 +220,7 @@ def _final_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
         scored = [r for r in records if isinstance(r.get(key), (int, float))]
         if scored:
             best = max(scored, key=lambda r: r[key])
-            out[f"best {key}"] = f"{best[key]:.4g} (epoch {best.get('epoch', records.index(best))})"
+            out[f"best {key}"] = f"{100 * best[key]:.2f} % (epoch {best.get('epoch', records.index(best))})"
     return out
 
 
@@ -257,7 +268,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
             summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished",
                        **summary}
     if summary:
-        out.append(f"<h3>summary</h3>{_table(summary)}")
+        out.append(f"<h3>summary</h3>{_table(summary, summary=True)}")
     if config is not None:
         out.append(f"<h3>config</h3>{_table(config)}")
     elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):

@@ -172,3 +172,14 @@ def test_the_report_of_a_run_that_stopped_early_says_how_many_epochs_it_did(tmp_
     (run / "metrics.jsonl").write_text(lines[0] + "\n")
     assert "epochs done 1 of 3: the run stopped early or has not finished" in " ".join(
         text_of(report.write_report(run)).split())
+
+
+def test_accuracies_and_errors_are_percent_as_on_the_command_line(tmp_path: Path) -> None:
+    # the CLI prints "test error 75.00 %"; the report said test_error 0.75 and final val_acc 0.09635
+    run = write_pipeline_run(tmp_path / "p", shared=True, nodes=2, epochs=1)
+    summary = json.loads((run / "summary.json").read_text())
+    text = text_of(report.write_report(run))
+    assert f"{100 * summary['test_error']:.2f} %" in text
+    last = [json.loads(line) for line in (run / "search" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert f"final val_acc {100 * last['val_acc']:.2f} %" in " ".join(text.split())
+    assert f"final val_loss {last['val_loss']:.4g}" in " ".join(text.split())   # losses stay as they are
