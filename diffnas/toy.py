@@ -206,27 +206,35 @@ def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
     ga, gw = torch.meshgrid(torch.linspace(a0, a1, 200, dtype=DTYPE), torch.linspace(w0, w1, 200, dtype=DTYPE),
                             indexing="xy")
     lval = val_loss({"w": gw}, {"a": ga}).numpy()
-    width = 3.2 * len(runs) + 0.8
-    fig = Figure(figsize=(width, 3.4))
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.15, top=0.9, wspace=0.12)
-    axes = fig.subplots(1, len(runs), sharex=True, sharey=True, squeeze=False)[0]
+    cols = min(len(runs), 4)   # rows of at most 4 panels: ten xi values in one row could not be read
+    rows = math.ceil(len(runs) / cols)
+    fig = Figure(figsize=(3.2 * cols + 0.8, 3.1 * rows + 0.5), layout="constrained")
+    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
     for ax, r in zip(axes, runs):
         cs = ax.contour(ga.numpy(), gw.numpy(), lval, levels=15, cmap="viridis", linewidths=0.7)
-        ax.clabel(cs, fontsize=6, fmt="%.1f")
+        ax.clabel(cs, fontsize=6, fmt="%.1f", inline_spacing=2)
         lo, hi = max(a0, w0), min(a1, w1)
+        ax.plot([], [], "-", color=cs.get_cmap()(0.5), lw=0.7, label="L_val contours")
         ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")
         step = max(1, len(r.trajectory) // 400)  # a few hundred points are enough to see the path
         t = torch.cat([r.trajectory[::step], r.trajectory[-1:]]).numpy()
         ax.plot(t[:, 0], t[:, 1], "-", color="tab:blue", lw=1.5, label="trajectory")
-        ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4)
+        ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4, label="start")
         ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
         ax.plot(*OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
         ax.set_title(f"{r.label}: {r.iterations} it" + (f", {r.status}" if r.status != "converged" else ""),
                      fontsize=9, color="firebrick" if r.status == "diverged" else "black")
-        ax.set_xlabel("a (architecture)")
         ax.set_xlim(a0, a1)
         ax.set_ylim(w0, w1)
-    axes[0].set_ylabel("w (weights)")
+    for c in range(cols):   # the lowest panel of each column carries the a axis
+        ax = grid[min(rows - 1, (len(runs) - 1 - c) // cols), c]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("a (architecture)")
+    for ax in grid[:, 0]:
+        ax.set_ylabel("w (weights)")
     axes[0].legend(fontsize=6, loc="lower left")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

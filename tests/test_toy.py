@@ -153,6 +153,18 @@ def test_figure_files_are_valid(runs, tmp_path):
     check_figures(toy.toy_figure(runs, tmp_path / "fig"))
 
 
+def test_many_xi_values_wrap_into_rows_of_four(runs, tmp_path):
+    # ten xi values were one strip of 3960 x 374 pixels, unreadable once embedded
+    from PIL import Image
+    many = (list(runs) * 10)[:10]
+    png = next(p for p in toy.toy_figure(many, tmp_path / "fig") if p.suffix == ".png")
+    with Image.open(png) as im:
+        width, height = im.size
+    assert width / height < 2   # 4 columns x 3 rows
+    svg = (tmp_path / "fig" / "toy.svg").read_text()
+    assert svg.count("a (architecture)") == 4 and svg.count("w (weights)") == 3   # one axis label per column / row
+
+
 @pytest.fixture
 def cli(monkeypatch):
     """diffnas.cli.main with only the `toy` subcommand registered (the others may not exist yet)."""
