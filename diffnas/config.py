@@ -263,9 +263,18 @@ def read_file(path: str | Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
     suffix = path.suffix.lower()
+
+    def once(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:   # JSON and YAML take the last of two values
+        seen: dict[Any, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError(f"{path}: key {key!r} is given twice")
+            seen[key] = value
+        return seen
+
     try:
         if suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=once)
         elif suffix == ".toml":
             try:
                 import tomllib
@@ -275,7 +284,16 @@ def read_file(path: str | Path) -> dict[str, Any]:
         elif suffix in (".yaml", ".yml"):
             import yaml
 
-            data = yaml.safe_load(text)
+            class Loader(yaml.SafeLoader):   # safe_load's loader, refusing a key given twice (as TOML does)
+                pass
+
+            def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+                loader.flatten_mapping(node)   # merge keys (<<) first, as SafeLoader does
+                return once([(loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
+                             for k, v in node.value])
+
+            Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+            data = yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
         else:
             raise ConfigError(f"{path}: config files are .json, .toml or .yaml")
     except ConfigError:

@@ -236,6 +236,8 @@ def test_unknown_config_key_suggests_the_known_one(tmp_path, capsys, suffix, tex
     ("c.yaml", "data_dir: 2024\n", 'data_dir: expected str, got 2024 (a folder named 2024? quote it in the config '
                                    'file: "2024")'),
     ("c.yaml", "seed: 4294967296\n", "seed: must be <= 4294967295, got 4294967296"),   # numpy's seed range
+    ("c.json", '{"epochs": 3, "epochs": 5}', "c.json: key 'epochs' is given twice"),   # was: the last, silently
+    ("c.yaml", "epochs: 3\nlayers: 5\nepochs: 5\n", "c.yaml: key 'epochs' is given twice"),
     ("c.toml", "[search]\nepochs = 3\n", 'c.toml: a "search" table: `diffnas search --config` takes its keys at '
                                          'the top level'),
 ])
