@@ -197,7 +197,7 @@ class CompiledStep:
         # may round differently; a wrong graph differs at O(1)
         tf32 = x.device.type == "cuda" and torch.backends.cudnn.allow_tf32
         tol = 3e-2 if ctx.autocast else 1e-2 if tf32 else 1e-3
-        # both graphs the step will use: psi requiring grad (architecture step), and not (weight step)
+        # the graphs the step will use: psi requiring grad (architecture step), and not (weight step)
         grad_psi = psi.clone().requires_grad_(True)
         grad_edge = None if edge is None else edge.clone().requires_grad_(True)
         trials = [("architecture", grad_psi, grad_edge, None), ("weight", psi, edge, None)]

@@ -62,9 +62,9 @@ def stop_on_signals() -> Iterator[StopRequested]:
 class FiniteChecks:
     """The non-finite checks of one step with a single device sync: `add` keeps a device flag per
     quantity, `check(where)` reads them all at once and raises NumericalError naming the first
-    quantity added that held NaN or Inf. A step
-    that runs on past a non-finite value only wastes work: the error rolls the run back to its last
-    checkpoint (recovery.py) or stops it, never saves what the step made."""
+    quantity added that held NaN or Inf. A step that runs on past a non-finite value only wastes
+    work: the error rolls the run back to its last checkpoint (recovery.py) or stops it, and what
+    the step made is never saved."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -79,9 +79,7 @@ class FiniteChecks:
     def check(self, where: str) -> None:
         if not self.flags:
             return
-        devices = {f.device for f in self.flags}
-        flags = [f.to(self.flags[0].device) for f in self.flags] if len(devices) > 1 else self.flags
-        for name, bad in zip(self.names, torch.stack(flags).tolist()):
+        for name, bad in zip(self.names, torch.stack(self.flags).tolist()):   # one step: one device
             if bad:
                 raise NumericalError(f"non-finite {name} {where}")
 

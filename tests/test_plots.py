@@ -225,7 +225,8 @@ def test_heatmap_outlines_the_genes_of_the_genotype(shared_run: tuple[Path, list
     for (title, k), ax in zip(plots.cell_views(alphas), [a for a in fig.axes if a.images]):
         boxes = {(round(r.get_y() + 0.5), round(r.get_x() + 0.5)) for r in ax.patches if isinstance(r, Rectangle)}
         cell = genotype.cell(title.startswith("reduction"))
-        want = {(edges.index((src, g // 2 + 2)), list(alphas["ops"]).index(op)) for g, (op, src) in enumerate(cell.genes)}
+        ops = list(alphas["ops"])
+        want = {(edges.index((src, g // 2 + 2)), ops.index(op)) for g, (op, src) in enumerate(cell.genes)}
         assert boxes == want and len(boxes) == 2 * cell.nodes
     assert not [r for ax in plots.heatmap_figure(alphas).axes for r in ax.patches]   # no genotype: no outlines
 
