@@ -75,11 +75,14 @@ def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
         return "batch norm over groups of the batch (bn_groups > 1) runs the eager step"
     if getattr(cfg, "deterministic", False):
         return "deterministic runs use the eager step (compiled kernels may reorder reductions)"
-    if getattr(cfg, "order", "first") == "second":
-        if getattr(cfg, "hessian", "fd") == "exact":
-            return "the exact Hessian needs double backward, which torch.compile does not support; running eager"
-        if _torch_version() < (2, 5):
-            return "second order with torch.compile needs torch >= 2.5 (swapped weights recompile); running eager"
+    second = getattr(cfg, "order", "first") == "second"
+    if second and getattr(cfg, "hessian", "fd") == "exact":
+        return "the exact Hessian needs double backward, which torch.compile does not support; running eager"
+    if _torch_version() < (2, 3):
+        return ("torch.compile of the supernet needs torch >= 2.3 (torch 2.2 took minutes to trace even a small "
+                "one); running the eager step")
+    if second and _torch_version() < (2, 5):
+        return "second order with torch.compile needs torch >= 2.5 (swapped weights recompile); running eager"
     return None
 
 

@@ -171,11 +171,8 @@ class FlatStats:
         return y
 
 
-def _compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    if compiler is not None and hasattr(compiler, "is_compiling"):
-        return compiler.is_compiling()
-    return torch._dynamo.is_compiling()  # torch 2.2
+# chosen once here: a hasattr() inside traced code broke torch 2.2's graph (dynamo could not trace it)
+_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None) or torch._dynamo.is_compiling
 
 
 # How the 1x1 convs of one wave run: "separate" (one conv each; measured fastest on CPU, where a

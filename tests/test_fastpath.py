@@ -213,7 +213,8 @@ def test_cuda_fallback_notice_appears_exactly_once(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_second_order_compiles_without_cuda_graphs(capsys):
+def test_second_order_compiles_without_cuda_graphs(capsys, monkeypatch):
+    monkeypatch.setattr(fastpath, "_torch_version", lambda: (2, 5))   # older torch refuses second order before
     cuda = torch.device("cuda")
     step = fastpath.step_function(search_step, search_config("darts", **TINY), cuda, mode="reduce-overhead")
     err = capsys.readouterr().err.strip().splitlines()
@@ -237,7 +238,18 @@ def test_cudnn_times_its_algorithms_unless_deterministic():
         torch.backends.cudnn.benchmark = before
 
 
-def test_unsupported_configurations_are_named():
+@pytest.mark.parametrize("version,first,second", [((2, 2), "torch >= 2.3", "torch >= 2.3"),
+                                                  ((2, 4), None, "torch >= 2.5"), ((2, 11), None, None)])
+def test_older_torch_versions_run_eager_with_the_reason(monkeypatch, version, first, second):
+    # measured (a review on torch 2.2.2): dynamo broke the supernet into 38 graphs, or traced it for minutes
+    monkeypatch.setattr(fastpath, "_torch_version", lambda: version)
+    for preset, why in (("darts-1st", first), ("darts", second)):
+        got = fastpath.unsupported(search_config(preset), torch.device("cuda"))
+        assert got == why if why is None else why in got
+
+
+def test_unsupported_configurations_are_named(monkeypatch):
+    monkeypatch.setattr(fastpath, "_torch_version", lambda: (2, 11))   # the version decides too (test above)
     cuda = torch.device("cuda")
     assert fastpath.unsupported(search_config("darts-1st"), cuda) is None
     assert "double backward" in fastpath.unsupported(search_config("darts", hessian="exact"), cuda)
@@ -305,6 +317,7 @@ def test_second_order_trial_covers_the_unrolled_and_finite_difference_weights(mo
         torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # torch.jit's, raised as inductor loads
 def test_compiled_random_numbers_are_the_eager_ones():
     # inductor draws its own random numbers unless told not to: DNAS's skip dropout (and the trained
     # network's drop-path) would get other masks than eager for the same seed, and the check before the
