@@ -263,6 +263,17 @@ def _one_step(ctx, step):
     return step(ctx, xt, yt, xv, yv, 0.025, True, "step 1")
 
 
+def _eager_and_compiled(monkeypatch, capsys, cfg, compiler):
+    """One step of the eager path and one of CompiledStep (torch.compile replaced by `compiler`), from
+    the same start; returns both contexts, the step and its stderr lines."""
+    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
+    monkeypatch.setattr(torch, "compile", compiler)
+    step = fastpath.CompiledStep(search_step)
+    _one_step(eager, search_step)
+    _one_step(fast, step)
+    return eager, fast, step, capsys.readouterr().err.strip().splitlines()
+
+
 @pytest.mark.parametrize("compiler,expect", [
     (lambda fn, **kw: fn, None),                                                 # works: compiled path
     (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler\nmore")), "torch.compile failed"),
@@ -271,12 +282,7 @@ def _one_step(ctx, step):
 @pytest.mark.parametrize("preset", ["darts-1st", "pc-darts"])   # pc-darts: edge weights in the trial too
 def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect, preset):
     cfg = search_config(preset, **TINY, **({"warmup_epochs": 0} if preset == "pc-darts" else {}))
-    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
-    monkeypatch.setattr(torch, "compile", compiler)
-    step = fastpath.CompiledStep(search_step)
-    _one_step(eager, search_step)
-    _one_step(fast, step)
-    err = capsys.readouterr().err.strip().splitlines()
+    eager, fast, step, err = _eager_and_compiled(monkeypatch, capsys, cfg, compiler)
     # a line before the compile (it takes minutes on a GPU), a line with the outcome
     assert len(err) == 2 and err[0].startswith("diffnas: fast path: compiling the search step")
     if expect is None:
@@ -301,13 +307,8 @@ def _wrong_with_swapped_weights(fn, **kw):
 @pytest.mark.parametrize("preset,active", [("darts", False), ("darts-1st", True)])
 def test_second_order_trial_covers_the_unrolled_and_finite_difference_weights(monkeypatch, capsys, preset, active):
     # second order runs the body with w' (requiring grad) and w+- (not): graphs of their own, checked too
-    cfg = search_config(preset, **TINY)
-    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
-    monkeypatch.setattr(torch, "compile", _wrong_with_swapped_weights)
-    step = fastpath.CompiledStep(search_step)
-    _one_step(eager, search_step)
-    _one_step(fast, step)
-    err = capsys.readouterr().err.strip().splitlines()
+    eager, fast, step, err = _eager_and_compiled(monkeypatch, capsys, search_config(preset, **TINY),
+                                                 _wrong_with_swapped_weights)
     assert step.active is active and len(err) == 2
     if not active:
         assert "compiled unrolled-step logits differ from eager" in err[1]
