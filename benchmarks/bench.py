@@ -123,7 +123,8 @@ def train_runner(genotype: str, sizes: dict[str, Any], path: str, device: torch.
                           auxiliary=cfg.auxiliary > 0).to(device)
     tuning.apply_memory_format(model, memory_format, device)
     model.train()
-    forward = fastpath.compile_fn(model) if path == "compiled" else model   # as diffnas.train, mode included
+    # as diffnas.train: checked against eager on the first batch, $DIFFNAS_COMPILE_MODE
+    forward = fastpath.CheckedForward(model, bf16=precision == "bf16") if path == "compiled" else model
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     autocast = autocast_for(device, cfg.precision)
     aug = Augment(crop_padding=4, flip=True, cutout=cfg.cutout)
@@ -138,7 +139,8 @@ def train_runner(genotype: str, sizes: dict[str, Any], path: str, device: torch.
         float(loss), float(correct)
 
     return run, cfg.batch_size, {"genotype": genotype, "layers": cfg.layers, "channels": cfg.channels,
-                                 "auxiliary": cfg.auxiliary, "compiled": path == "compiled"}
+                                 "auxiliary": cfg.auxiliary, "compiled": "eager",
+                                 "_step_fn": forward if path == "compiled" else None}
 
 
 def device_name(device: torch.device) -> str:

@@ -237,3 +237,77 @@ class CompiledStep:
             ("" if self.backend == "inductor" else f"-{self.backend}")
         notice(f"fast path: compiled and checked ({len(trials)} graphs) in {time.perf_counter() - start:.0f} s")
         return True
+
+
+class CheckedForward:
+    """A network's forward compiled (`compile_fn`), checked against eager on its first call: the
+    forward and the gradients of its outputs w.r.t. the weights, both ways on the first batch (BN
+    statistics and RNG state restored, under the caller's autocast), compared. A compile error or a
+    mismatch: the eager forward from then on, with a notice saying why. What `diffnas train` runs
+    on CUDA; `path` says which one ran ("compiled" or "eager")."""
+
+    def __init__(self, forward: torch.nn.Module, bf16: bool = False, mode: Optional[str] = None):
+        self.forward = forward
+        self.bf16 = bf16
+        self.mode = compile_mode(mode)
+        self.compiled: Optional[Callable] = None
+        self.checked = False
+        self.path = "eager"
+
+    # what diffnas.train.score asks of the module it is given
+    @property
+    def training(self) -> bool:
+        return self.forward.training
+
+    def train(self, mode: bool = True) -> "CheckedForward":
+        self.forward.train(mode)
+        return self
+
+    def eval(self) -> "CheckedForward":
+        return self.train(False)
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.checked:
+            if not (torch.is_grad_enabled() and self.forward.training):
+                return self.forward(*args)   # a test pass before any step (a resume): checked at the first step
+            self.checked = True
+            self.compiled = self._prepare(args)
+            self.path = "compiled" if self.compiled is not None else "eager"
+        return (self.compiled or self.forward)(*args)
+
+    def _trial(self, fn: Callable, args: tuple) -> list[torch.Tensor]:
+        net = self.forward
+        params = [p for p in net.parameters() if p.requires_grad]
+        x = args[0]
+        # DDP: no gradient synchronisation is prepared for a backward that never comes (autograd.grad)
+        quiet = net.no_sync() if hasattr(net, "no_sync") else contextlib.nullcontext()
+        with _preserved(net, x.device), quiet:
+            out = fn(*args)
+            outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if o is not None]
+            loss = sum(o.float().square().mean() for o in outs)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return [torch.cat([o.detach().float().flatten() for o in outs]),
+                torch.cat([g.detach().float().flatten() for g in grads if g is not None])]
+
+    def _prepare(self, args: tuple) -> Optional[Callable]:
+        notice("fast path: compiling the network and checking it against eager on the first batch "
+               "(a minute or more; --no-compile runs eager)")
+        start = time.perf_counter()
+        x = args[0]
+        tol = 3e-2 if self.bf16 else 1e-2 if x.device.type == "cuda" and torch.backends.cudnn.allow_tf32 else 1e-3
+        try:
+            ref = self._trial(self.forward, args)
+            compiled = compile_fn(self.forward, self.mode)
+            got = self._trial(compiled, args)
+            for what, a, b in zip(("outputs", "gradients"), ref, got):
+                rel = _mismatch(a, b, tol)
+                if rel is not None:
+                    notice(f"fast path: the compiled network's {what} differ from eager by {rel:.2g} (relative); "
+                           f"running eager")
+                    return None
+        except Exception as e:  # compiler errors come in many types; the eager forward is always right
+            first = (str(e).strip().splitlines() or [""])[0][:160]
+            notice(f"fast path: torch.compile of the network failed ({type(e).__name__}: {first}); running eager")
+            return None
+        notice(f"fast path: network compiled and checked in {time.perf_counter() - start:.0f} s")
+        return compiled

@@ -256,7 +256,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     compiling = cfg.compile and device.type == "cuda"
     if compiling:
-        forward = fastpath.compile_fn(forward)   # $DIFFNAS_COMPILE_MODE as for the search step
+        # checked against eager on the first batch; $DIFFNAS_COMPILE_MODE as for the search step
+        forward = fastpath.CheckedForward(forward, bf16=cfg.precision == "bf16")
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
@@ -306,9 +307,6 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         raise
     for line in notices:
         log.say(line)
-    if compiling and not complete:
-        log.say("diffnas: fast path: the network is compiled during its first steps (a minute or more; "
-                "--no-compile runs eager)")
     start_time = time.time() - state["seconds"]
     steps_run = 0
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline

@@ -418,3 +418,55 @@ def test_bench_keeps_going_after_a_failed_record(tmp_path):
                           text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 1 and "ran past --record-timeout 0.5 s" in done.stderr
     assert len(json.loads(out.read_text())) == 1   # nothing added, nothing lost
+
+
+# --- the trained network's compiled forward (diffnas train on CUDA) -------------------------------
+
+def _network():
+    from diffnas import genotype as G
+    from diffnas.network import build_network
+    torch.manual_seed(0)
+    return build_network(G.load("DARTS_V2"), "cifar", 4, 3, 10, 3, auxiliary=True).train()
+
+
+@pytest.mark.parametrize("compiler,expect", [
+    (lambda fn, **kw: fn, "network compiled and checked in"),
+    (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler")), "torch.compile of the network failed"),
+    (lambda fn, **kw: (lambda *args: tuple(o * 1.5 if o is not None else o for o in fn(*args))),
+     "the compiled network's outputs differ from eager"),
+])
+def test_trained_network_compile_is_checked_against_eager(monkeypatch, capsys, compiler, expect):
+    from diffnas.config import TrainConfig, from_dict
+    from diffnas.train import train_step
+    cfg = from_dict(TrainConfig, {"auxiliary": 0.4})
+    eager, fast = _network(), _network()
+    forward = fastpath.CheckedForward(fast)
+    monkeypatch.setattr(torch, "compile", compiler)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, 16, 16, generator=g), torch.randint(0, 10, (4,), generator=g)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (eager, fast)]
+    torch.manual_seed(3)
+    ref = train_step(eager, eager, opts[0], x, y, 0.2, cfg)   # drop-path: the RNG draws masks
+    torch.manual_seed(3)
+    got = train_step(forward, fast, opts[1], x, y, 0.2, cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("diffnas: fast path: compiling the network") and expect in err[1]
+    assert forward.path == ("compiled" if "checked in" in expect else "eager")
+    # the trial left no trace (BN statistics, RNG): the first step is the eager one
+    assert torch.equal(ref[0], got[0])
+    for a, b in zip(eager.state_dict().values(), fast.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_trained_network_scored_before_any_step_is_not_checked_yet(monkeypatch, capsys):
+    # a resume stopped in its test pass scores before it steps: eval mode, no grad, the eager forward
+    net = _network()
+    forward = fastpath.CheckedForward(net)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: (_ for _ in ()).throw(AssertionError("compiled")))
+    forward.eval()
+    with torch.no_grad():
+        logits, aux = forward(torch.randn(2, 3, 16, 16))
+    assert logits.shape == (2, 10) and aux is None and not forward.checked and not net.training
+    assert capsys.readouterr().err == ""
+    forward.train()
+    assert net.training and forward.training
