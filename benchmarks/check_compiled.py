@@ -7,8 +7,9 @@ Runs the same steps from the same seed three ways: plain eager, fused eager, fus
 fastpath.CompiledStep (forced, also on CPU), and prints the largest difference (relative to the
 tensor's largest entry) of the alphas, the weights and the BN running statistics, fused against
 plain and compiled against fused, plus first-step (compile) and steady-step times. Exit status 1
-when compiled differs from fused by more than --tol and by more than 4x what the two eager paths
-differ by (the rounding floor of this preset), or when the compiled step fell back to eager.
+when fused differs from plain by more than 100x --tol, when compiled differs from fused by more
+than --tol and by more than 4x what the two eager paths differ by (the rounding floor of this
+preset, at most 10x --tol), or when the compiled step fell back to eager.
 Rounding differences grow through the steps: Adam turns a tiny change of a near-zero alpha
 gradient into a change of up to alpha_lr, and second order's finite differences divide rounding by
 2r; 5e-3 after 5 steps is rounding, a bug shows as O(1). On CUDA the check runs without TF32 and
@@ -109,7 +110,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{summary}", flush=True)
             if path == "compiled" and used == "eager":
                 failed.append(f"{preset}: the compiled step fell back to eager")
-        limit = max(tol, 4 * worst["fused"])
+        # the batched edges (the default on CUDA) against plain: Adam turns rounding in near-zero alpha
+        # gradients into moves of up to alpha_lr (3.4e-2 relative after 2 steps of a 3-cell CPU supernet
+        # at batch 4), so only a gross difference fails here; the suite checks their equality in float64
+        if not worst["fused"] <= 100 * tol:
+            failed.append(f"{preset}: fused vs plain {worst['fused']:.1e} > {100 * tol:.0e} (100x the tolerance)")
+        # the eager paths' own difference, at most 10x the tolerance, widens the compiled path's bound
+        limit = max(tol, min(4 * worst["fused"], 10 * tol))
         if not worst["compiled"] <= limit:
             failed.append(f"{preset}: compiled vs fused {worst['compiled']:.1e} > {limit:.1e} "
                           f"(tolerance {tol:.0e}, 4x fused vs plain {4 * worst['fused']:.1e})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
@@ -171,6 +172,9 @@ def _check(cfg: Any) -> None:
                 raise ConfigError(f"{f.name}: must not be empty")
             continue
         expected = type(f.default) if f.default is not None else meta.get("type")
+        if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
+            value = os.fspath(value)
+            object.__setattr__(cfg, f.name, value)
         if f.name == "xi":
             expected = float
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -288,9 +292,11 @@ def read_file(path: str | Path) -> dict[str, Any]:
                 pass
 
             def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-                loader.flatten_mapping(node)   # merge keys (<<) first, as SafeLoader does
-                return once([(loader.construct_object(k, deep=True), loader.construct_object(v, deep=True))
-                             for k, v in node.value])
+                # keys written twice in this mapping are refused; keys merged in (<<: *anchor) may be
+                # overridden by the mapping's own, as YAML says
+                once([(loader.construct_object(k, deep=True), None) for k, _ in node.value
+                      if k.tag != "tag:yaml.org,2002:merge"])
+                return loader.construct_mapping(node, deep=True)
 
             Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
             data = yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)

@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import distributed
+from .errors import ConfigError
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -90,7 +91,7 @@ def compile_mode(mode: Optional[str] = None) -> str:
     """`mode`, else $DIFFNAS_COMPILE_MODE, else "default" (inductor without CUDA graphs)."""
     mode = mode or os.environ.get("DIFFNAS_COMPILE_MODE", "default")
     if mode not in COMPILE_MODES:
-        raise ValueError(f"compile mode {mode!r} is not one of {', '.join(COMPILE_MODES)}")
+        raise ConfigError(f"DIFFNAS_COMPILE_MODE: {mode!r} is not one of {', '.join(COMPILE_MODES)}")
     return mode
 
 
@@ -98,14 +99,16 @@ def compile_fn(fn: Callable, mode: Optional[str] = None, backend: str = "inducto
     """torch.compile that draws random numbers as eager does. Inductor otherwise generates its own
     random kernels: the same seed then gives other dropout / drop-path masks (DNAS's skip dropout, the
     trained network's drop-path) than the eager path, and the compiled-vs-eager check before the
-    first step would always reject DNAS. `fallback_random` is inductor's global switch for this
-    (torch.compile takes `mode` or `options`, not both); it makes the random ops eager calls."""
+    first step would always reject DNAS. Inductor's `fallback_random` makes the random ops eager
+    calls; torch.compile takes `mode` or `options`, not both, so the mode's own options (what
+    torch.compile would apply for it) are passed with it, for this function only."""
     mode = compile_mode(mode)
-    if backend == "inductor":
-        import torch._inductor.config as inductor_config
-        inductor_config.fallback_random = True
-    options = {"mode": mode} if backend == "inductor" and mode != "default" else {}
-    return torch.compile(fn, backend=backend, **options)
+    if backend != "inductor":
+        return torch.compile(fn, backend=backend)
+    from torch._inductor import list_mode_options
+
+    options = {**list_mode_options(mode), "fallback_random": True}
+    return torch.compile(fn, backend=backend, options=options)
 
 
 def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional[str] = None) -> Callable:

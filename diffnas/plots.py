@@ -80,7 +80,6 @@ def chosen_genes(genotype: Any, layer: int, reduction: bool, ops: Sequence[str],
                  edges: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """(edge, op) index pairs of the genes the genotype kept for this cell, [] when the genotype does
     not fit these edges and ops (then nothing is outlined)."""
-    from .genotype import CellwiseGenotype
     if genotype is None:
         return []
     cells = genotype.cells_ if isinstance(genotype, CellwiseGenotype) else None
@@ -117,8 +116,6 @@ def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
 
 def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Sequence[int]],
              vmin: float, vmax: float, fontsize: float, chosen: Sequence[tuple[int, int]] = ()) -> Any:
-    from matplotlib.patches import Rectangle
-
     im = ax.imshow(psi.numpy(), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(ops)), list(ops), rotation=45, ha="right", fontsize=fontsize + 1)
     ax.set_yticks(range(len(edges)), edge_labels(edges), fontsize=fontsize + 1)

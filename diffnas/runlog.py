@@ -149,11 +149,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if _epoch(line) != math.inf]
 
 
-def progress_postfix(totals: list[float], world: int, seconds: float) -> dict[str, str]:
-    """The progress bar's running loss, accuracy and images/s (all ranks) from this rank's running
-    sums `totals` = [loss * images, correct, images] over `seconds`."""
+def progress_postfix(totals: list[float], seconds: float) -> dict[str, str]:
+    """The progress bar's running loss, accuracy and images/s from the running sums of all ranks
+    `totals` = [loss * images, correct, images] (distributed.sum_list) over `seconds`."""
     loss, correct, n = totals
-    return {"loss": f"{loss / n:.3f}", "acc": f"{correct / n:.3f}", "img_s": f"{n * world / max(seconds, 1e-9):.0f}"}
+    return {"loss": f"{loss / n:.3f}", "acc": f"{correct / n:.3f}", "img_s": f"{n / max(seconds, 1e-9):.0f}"}
 
 
 def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], held_out: tuple[str, float, float],

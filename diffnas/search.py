@@ -302,7 +302,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
                                        state["totals"][1] + step_correct, state["totals"][2] + len(yt)]
                     state["step"] = step + 1
                     # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
-                    bar.set_postfix(progress_postfix(state["totals"], world, time.time() - epoch_start), refresh=False)
+                    # all ranks' sums, as the epoch line has them (torchrun: one small gloo all-reduce per step)
+                    running = distributed.sum_list(state["totals"])
+                    bar.set_postfix(progress_postfix(running, time.time() - epoch_start), refresh=False)
                     if distributed.stop_together(stop):   # every rank stops after the same step
                         break
             except NumericalError as e:
@@ -356,8 +358,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
                 print(f"diffnas: {state['early_stop']}", file=sys.stderr)
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
-    # all epochs warm-up: alpha kept its random start, whose genotype says nothing about collapse
-    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs) if cfg.warmup_epochs < cfg.epochs else None
+    # no epoch past the warm-up (all warm-up, or --max-skips stopped it there): alpha kept its random
+    # start, whose genotype says nothing about collapse
+    arch_epochs = state["epoch"] - cfg.warmup_epochs
+    warning = collapse_warning(genotype, arch_epochs) if arch_epochs > 0 else None
     if warning and rank == 0:
         print(f"diffnas: warning: {warning}", file=sys.stderr)
     if rank == 0 and cfg.plots:

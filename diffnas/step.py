@@ -35,7 +35,7 @@ class StepContext:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     reduce: bilevel.Reduce = bilevel._no_reduce   # averages architecture gradients across ranks
-    check: bool = True             # NaN/Inf checks (one device sync per check)
+    check: bool = True             # NaN/Inf checks (read with one device sync per step)
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
 
 

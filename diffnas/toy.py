@@ -230,7 +230,7 @@ def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
         ax.set_xlim(a0, a1)
         ax.set_ylim(w0, w1)
     for c in range(cols):   # the lowest panel of each column carries the a axis
-        ax = grid[min(rows - 1, (len(runs) - 1 - c) // cols), c]
+        ax = grid[(len(runs) - 1 - c) // cols, c]
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("a (architecture)")
     for ax in grid[:, 0]:

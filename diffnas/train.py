@@ -350,7 +350,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
                     state["step"] = step + 1
                     steps_run += 1
                     # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
-                    bar.set_postfix(progress_postfix(state["totals"], world, time.time() - epoch_start), refresh=False)
+                    # all ranks' sums, as the epoch line has them (torchrun: one small gloo all-reduce per step)
+                    running = distributed.sum_list(state["totals"])
+                    bar.set_postfix(progress_postfix(running, time.time() - epoch_start), refresh=False)
                     if stop_after is not None and steps_run >= stop_after:
                         stop.signum = signal.SIGTERM
                     if distributed.stop_together(stop):   # every rank stops after the same step

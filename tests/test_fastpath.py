@@ -15,6 +15,7 @@ import torch
 from diffnas import fastpath
 from diffnas import fused as fused_lib
 from diffnas.config import search_config
+from diffnas.errors import ConfigError
 from diffnas.ops import PRIMITIVES
 from diffnas.search import build, search
 from diffnas.step import StepContext, search_step
@@ -326,7 +327,7 @@ def test_compiled_random_numbers_are_the_eager_ones():
     import torch._inductor.config as inductor_config
     from diffnas.distributed import BatchDropout
     torch._dynamo.reset()
-    inductor_config.fallback_random = False
+    assert inductor_config.fallback_random is False   # inductor's default, and compile_fn leaves it so
     drop = BatchDropout(0.2).train()
     x = torch.randn(16, 64)
     torch.manual_seed(5)
@@ -334,6 +335,7 @@ def test_compiled_random_numbers_are_the_eager_ones():
     compiled = fastpath.compile_fn(lambda t: drop(t) * 2.0)
     torch.manual_seed(5)
     assert torch.equal(compiled(x), eager)
+    assert inductor_config.fallback_random is False   # for this function only: a user's other compiles keep theirs
     torch._dynamo.reset()
 
 
@@ -342,7 +344,7 @@ def test_compile_mode_from_the_environment(monkeypatch):
     assert fastpath.compile_mode() == "reduce-overhead" and fastpath.CompiledStep(search_step).mode == "reduce-overhead"
     assert fastpath.compile_mode("default") == "default"
     monkeypatch.setenv("DIFFNAS_COMPILE_MODE", "fast")
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(ConfigError, match="not one of"):   # one line from the command line, not a traceback
         fastpath.compile_fn(lambda t: t)
 
 
@@ -375,7 +377,7 @@ def test_check_compiled_script_exit_status(monkeypatch, capsys, compiler, code, 
     check = _load_benchmark("check_compiled")
     monkeypatch.setattr(torch, "compile", compiler)
     monkeypatch.setattr(torch._dynamo, "reset", lambda: None)
-    argv = ["--device", "cpu", "--small", "--presets", "darts-1st", "--steps", "2", "--tol", "1e-5",
+    argv = ["--device", "cpu", "--small", "--presets", "darts-1st", "--steps", "2", "--tol", "1e-3",
             "--sizes", json.dumps({"layers": 3, "channels": 4, "nodes": 2, "batch_size": 4})]
     assert check.main(argv) == code
     assert says in capsys.readouterr().out
@@ -470,3 +472,16 @@ def test_trained_network_scored_before_any_step_is_not_checked_yet(monkeypatch, 
     assert capsys.readouterr().err == ""
     forward.train()
     assert net.training and forward.training
+
+
+def test_check_compiled_script_fails_when_the_batched_edges_differ_from_plain(monkeypatch, capsys):
+    # the batched edges are the default on CUDA; the GPU session's first check covers them too
+    check = _load_benchmark("check_compiled")
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: None)
+    real = fused_lib.edge_forward
+    monkeypatch.setattr(fused_lib, "edge_forward", lambda *a, **kw: real(*a, **kw) * 1.5)
+    argv = ["--device", "cpu", "--small", "--presets", "darts-1st", "--steps", "2", "--tol", "1e-3",
+            "--sizes", json.dumps({"layers": 3, "channels": 4, "nodes": 2, "batch_size": 4})]
+    assert check.main(argv) == 1
+    assert "darts-1st: fused vs plain" in capsys.readouterr().out

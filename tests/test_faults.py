@@ -490,3 +490,12 @@ def test_finite_checks_name_the_first_non_finite_quantity_in_step_order():
     fine.add("nothing", [None])
     fine.check("at step 1")   # no error
     assert fine.names == ["loss"]
+
+
+def test_no_collapse_warning_when_max_skips_stops_the_search_in_its_warm_up(tmp_path, capsys):
+    # alpha never moved (its random start decides the genotype): nothing to say about a collapse
+    run = tmp_path / "run"
+    assert cli.main(["search", *NAN_ARGS, "--epochs", "3", "--warmup-epochs", "2", "--ops", "skip_connect",
+                     "--max-skips", "1", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "early stop at epoch 1" in err and "collapse" not in err

@@ -199,3 +199,12 @@ def test_ctrl_c_with_debug_shows_the_traceback(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "KeyboardInterrupt" in err
     assert err.splitlines()[-1] == "diffnas: interrupted"
+
+
+def test_config_paths_from_python_and_yaml_merge_keys(tmp_path):
+    from diffnas.config import read_file, search_config
+    # a pathlib.Path from Python code is a folder name like any other
+    assert search_config("darts", data_dir=tmp_path, run_dir=tmp_path / "r").data_dir == str(tmp_path)
+    # YAML merge keys (<<: *anchor) may be overridden by the mapping's own keys; a key written twice may not
+    (tmp_path / "c.yaml").write_text("base: &b {epochs: 3, layers: 5}\nsearch:\n  <<: *b\n  epochs: 7\n")
+    assert read_file(tmp_path / "c.yaml")["search"] == {"epochs": 7, "layers": 5}
