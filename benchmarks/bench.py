@@ -10,9 +10,10 @@ augmented per batch as in the real loops), one `float(loss)` per step as the loo
 --warmup steps (compilation, allocator warm-up) are not timed; the median of the rest is reported.
 
 Paths: plain = eager per-op supernet (the library's choice on CPU); fused = eager with batched edges
-(diffnas.fused, the library's choice elsewhere); compiled = batched edges + diffnas.fastpath.CompiledStep (torch.compile of the supernet;
-train: torch.compile of the network, as diffnas.train does). The training network has no mixed
-edges, so its "fused" row is the plain one and is not repeated.
+(diffnas.fused, the library's choice elsewhere); compiled = batched edges + diffnas.fastpath.CompiledStep
+(torch.compile of the supernet; train: fastpath.CheckedForward, the network compiled and checked against
+eager, as diffnas.train does). The training network has no mixed edges, so its "fused" row is the
+plain one and is not repeated.
 
 --memory-format (default auto: contiguous, as diffnas.tuning decides)
 applies to every path; each record says which it ran.
@@ -40,7 +41,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffnas import fastpath, tuning  # noqa: E402
+from diffnas import checkpoint, fastpath, tuning  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
 from diffnas.config import search_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
@@ -220,9 +221,7 @@ def table(records: list[dict[str, Any]]) -> str:
 def append_records(out: Path, records: list[dict[str, Any]]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(out.read_text()) if out.is_file() else []
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(old + records, indent=1) + "\n")
-    tmp.replace(out)
+    checkpoint.atomic_write_bytes(out, (json.dumps(old + records, indent=1) + "\n").encode())
 
 
 def run_child(args: argparse.Namespace, workload: str, path: str, device: torch.device, small: bool, steps: int,

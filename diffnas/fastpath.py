@@ -165,6 +165,17 @@ def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Te
     return [logits.detach().float().clone(), flat.clone()]
 
 
+def _tolerance(device: torch.device, bf16: bool) -> float:
+    """Relative tolerance of a compiled-vs-eager trial: bf16 3e-2; fp32 on CUDA convolves in TF32 by
+    default (10-bit mantissa), where eager and compiled kernels may round differently, 1e-2; else
+    1e-3. A wrong graph differs at O(1)."""
+    return 3e-2 if bf16 else 1e-2 if device.type == "cuda" and torch.backends.cudnn.allow_tf32 else 1e-3
+
+
+def _first_line(e: Exception) -> str:
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]}"
+
+
 def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: float) -> Optional[float]:
     err = (a - b).abs().max().item()
     scale = a.abs().max().item()
@@ -199,10 +210,7 @@ class CompiledStep:
             return False
         with torch.no_grad():
             psi, edge = ctx.arch()
-        # fp32 on CUDA convolves in TF32 by default (10-bit mantissa), where eager and compiled kernels
-        # may round differently; a wrong graph differs at O(1)
-        tf32 = x.device.type == "cuda" and torch.backends.cudnn.allow_tf32
-        tol = 3e-2 if ctx.autocast else 1e-2 if tf32 else 1e-3
+        tol = _tolerance(x.device, ctx.autocast is not None)
         # the graphs the step will use: psi requiring grad (architecture step), and not (weight step)
         grad_psi = psi.clone().requires_grad_(True)
         grad_edge = None if edge is None else edge.clone().requires_grad_(True)
@@ -233,8 +241,7 @@ class CompiledStep:
                         return False
         except Exception as e:  # compiler errors come in many types; the eager step is always right
             net.compiled = None
-            first = (str(e).strip().splitlines() or [""])[0][:160]
-            notice(f"fast path: torch.compile failed ({type(e).__name__}: {first}); running the eager step")
+            notice(f"fast path: torch.compile failed ({_first_line(e)}); running the eager step")
             return False
         self.path = "compiled" + ("" if self.mode == "default" else f"-{self.mode}") + \
             ("" if self.backend == "inductor" else f"-{self.backend}")
@@ -296,8 +303,7 @@ class CheckedForward:
         notice("fast path: compiling the network and checking it against eager on the first batch "
                "(a minute or more; --no-compile runs eager)")
         start = time.perf_counter()
-        x = args[0]
-        tol = 3e-2 if self.bf16 else 1e-2 if x.device.type == "cuda" and torch.backends.cudnn.allow_tf32 else 1e-3
+        tol = _tolerance(args[0].device, self.bf16)
         try:
             ref = self._trial(self.forward, args)
             compiled = compile_fn(self.forward, self.mode)
@@ -309,8 +315,7 @@ class CheckedForward:
                            f"running eager")
                     return None
         except Exception as e:  # compiler errors come in many types; the eager forward is always right
-            first = (str(e).strip().splitlines() or [""])[0][:160]
-            notice(f"fast path: torch.compile of the network failed ({type(e).__name__}: {first}); running eager")
+            notice(f"fast path: torch.compile of the network failed ({_first_line(e)}); running eager")
             return None
         notice(f"fast path: network compiled and checked in {time.perf_counter() - start:.0f} s")
         return compiled

@@ -254,8 +254,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
         print(f"diffnas: warning: {caution}", file=sys.stderr)
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
-    compiling = cfg.compile and device.type == "cuda"
-    if compiling:
+    if cfg.compile and device.type == "cuda":
         # checked against eager on the first batch; $DIFFNAS_COMPILE_MODE as for the search step
         forward = fastpath.CheckedForward(forward, bf16=cfg.precision == "bf16")
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
