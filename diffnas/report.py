@@ -254,6 +254,31 @@ def _figures_html(paths: list[Path], base: Path) -> str:
     return "\n".join(parts)
 
 
+def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+    """What the command line warned about when the run ended, for a reader of the report alone: a dry
+    run's metrics taken on a sample, and a search's collapsed normal cell."""
+    out = []
+    steps, batch = config.get("max_steps"), config.get("batch_size")
+    if isinstance(steps, int) and steps > 0 and isinstance(batch, int):
+        command = _command(run)
+        split = ("test" if command == "train" or config.get("order") == "one-level" else "validation")
+        out.append(f"dry run (max_steps {steps}): each epoch ran at most {steps} steps, and the {split} "
+                   f"metrics were taken on a seeded sample of at most {steps * batch} {split} images, "
+                   f"not the whole split")
+    if _command(run) == "search" and records and (run / "genotype.json").is_file():
+        from .search import collapse_warning   # the loop's own rule (search.py imports torch; done lazily)
+        try:
+            genotype = G.load(str(run / "genotype.json"))
+        except DiffnasError:
+            return out   # noted by plot_run
+        done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
+        warning = collapse_warning(genotype, done - warmup if isinstance(done, int) and isinstance(warmup, int)
+                                   else 0)
+        if warning:
+            out.append(f"warning: {warning}")
+    return out
+
+
 def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str]) -> str:
     where = f"{name}: " if name else ""
     out = [f"<h2>{_e(name)} run</h2>" if name else ""]
@@ -267,6 +292,9 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
             summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished",
                        **summary}
+    cautions = _cautions(run, config or {}, records)
+    if cautions:
+        out.append("".join(f'<p class="missing">{_e(c)}</p>' for c in cautions))
     if summary:
         out.append(f"<h3>summary</h3>{_table(summary, summary=True)}")
     if config is not None:

@@ -110,7 +110,10 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2) -
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
-    updated alpha (fewer epochs is no advice after one)."""
+    updated alpha (fewer epochs is no advice after one; none, no warning: alpha kept its random start,
+    whose genotype says nothing about collapse)."""
+    if arch_epochs <= 0:
+        return None
     cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
                          else [genotype.cell(False)]) if not c.reduction]
     genes = [op for c in cells for op, _ in c.genes if op != "none"]
@@ -358,10 +361,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
                 print(f"diffnas: {state['early_stop']}", file=sys.stderr)
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
-    # no epoch past the warm-up (all warm-up, or --max-skips stopped it there): alpha kept its random
-    # start, whose genotype says nothing about collapse
-    arch_epochs = state["epoch"] - cfg.warmup_epochs
-    warning = collapse_warning(genotype, arch_epochs) if arch_epochs > 0 else None
+    # arch epochs: none when all were warm-up, or --max-skips stopped the search there
+    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs)
     if warning and rank == 0:
         print(f"diffnas: warning: {warning}", file=sys.stderr)
     if rank == 0 and cfg.plots:

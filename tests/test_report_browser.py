@@ -183,3 +183,38 @@ def test_accuracies_and_errors_are_percent_as_on_the_command_line(tmp_path: Path
     last = [json.loads(line) for line in (run / "search" / "metrics.jsonl").read_text().splitlines()][-1]
     assert f"final val_acc {100 * last['val_acc']:.2f} %" in " ".join(text.split())
     assert f"final val_loss {last['val_loss']:.4g}" in " ".join(text.split())   # losses stay as they are
+
+
+def _with_config(run: Path, **changes: object) -> Path:
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, **changes}))
+    return run
+
+
+def test_a_dry_runs_report_says_its_metrics_are_on_a_sample(tmp_path: Path) -> None:
+    """`--max-steps` validates on a seeded sample; the CLI says '(on 256 of 749 validation images)',
+    the report said nothing, so its accuracies read as the whole split's."""
+    search_run = write_search_run(tmp_path / "s", nodes=2, epochs=1)
+    train_run = write_train_run(tmp_path / "t", epochs=1)
+    for run in (search_run, train_run):
+        assert "dry run" not in text_of(report.write_report(run))
+    said = " ".join(text_of(report.write_report(_with_config(search_run, max_steps=3, batch_size=8))).split())
+    assert ("dry run (max_steps 3): each epoch ran at most 3 steps, and the validation metrics were taken on "
+            "a seeded sample of at most 24 validation images") in said
+    said = " ".join(text_of(report.write_report(_with_config(train_run, max_steps=2, batch_size=96))).split())
+    assert "the test metrics were taken on a seeded sample of at most 192 test images" in said
+    one_level = _with_config(search_run, order="one-level")
+    assert "the test metrics were taken" in " ".join(text_of(report.write_report(one_level)).split())
+
+
+def test_the_report_repeats_the_collapse_warning_unless_alpha_never_moved(tmp_path: Path) -> None:
+    """Only parameter-free candidates: every genotype is collapsed; the CLI's warning was lost once the
+    terminal was closed. A search all in warm-up (alpha at its random start) gets none, as on the CLI."""
+    free = ("none", "max_pool_3x3", "skip_connect")
+    collapsed = write_search_run(tmp_path / "free", nodes=2, epochs=2, ops=free)
+    said = " ".join(text_of(report.write_report(_with_config(collapsed, warmup_epochs=1))).split())
+    assert "warning: the searched normal cell is dominated by parameter-free ops (4 of 4 genes" in said
+    assert "DARTS collapse" not in text_of(report.write_report(_with_config(collapsed, warmup_epochs=2)))
+    healthy = write_search_run(tmp_path / "ok", nodes=4, epochs=2)
+    G.save(G.KNOWN["DARTS_V2"], healthy / "genotype.json")   # 2 skip_connect of 8 genes
+    assert "DARTS collapse" not in text_of(report.write_report(healthy))
