@@ -54,6 +54,7 @@ class Arch(nn.Module):
     """Base: knows the space's shape (layers, nodes, ops, which cells reduce)."""
 
     cellwise = False  # True: every cell has its own architecture (global search)
+    edge_factor = False  # True: psi holds a factor on each edge's whole output (`edge_weights`)
 
     def __init__(self, layers: int, nodes: int, ops: Sequence[str], reductions: Sequence[int],
                  zero_one_weight: float = 0.0, threshold: float = 0.85):
@@ -146,6 +147,8 @@ class SigmoidArch(SoftmaxArch):
 class EdgeNormArch(SoftmaxArch):
     """PC-DARTS: softmax alpha times a per-node softmax over incoming edges (beta)."""
 
+    edge_factor = True
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.beta_normal = _init(self.edges)
@@ -181,6 +184,7 @@ class DecoupledArch(Arch):
     L*E + L*O + E*O parameters instead of L*E*O."""
 
     cellwise = True
+    edge_factor = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

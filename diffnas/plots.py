@@ -131,12 +131,18 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
     return im
 
 
-def heatmap_figure(alphas: dict[str, Any], genotype: Any = None) -> Figure:
+def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool = False) -> Figure:
     """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale
     from the smallest to the largest weight (values close together still differ in colour; the
     printed values have the decimals that tell them apart); the genes of `genotype` (the run's
-    genotype.json), if given, outlined in red."""
+    genotype.json), if given, outlined in red.
+
+    per_edge: each edge's row divided by its sum, the ops' shares within the edge. Where psi holds an
+    edge factor (PC-DARTS's beta, DNAS's connection weights) the factor sets each row's colours and
+    hides the ranking of the ops; for PC-DARTS the shares are softmax(alpha) exactly."""
     final = alphas["history"][-1].float()  # (L, E, O)
+    if per_edge:
+        final = final / final.sum(-1, keepdim=True).clamp_min(1e-30)
     views = cell_views(alphas)
     ops, edges = alphas["ops"], alphas["edges"]
     cols = min(len(views), 3)
@@ -161,8 +167,9 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Any = None) -> Figure:
     for ax in list(axes.flat)[len(views):]:
         ax.set_visible(False)
     if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8, label="weight psi")
-    fig.suptitle("architecture weights after activation (final epoch)"
+        fig.colorbar(im, ax=axes, shrink=0.8, label="share of the edge's psi" if per_edge else "weight psi")
+    fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
+                  else "architecture weights after activation") + " (final epoch)"
                  + ("; outlined: the genes of the genotype" if outlined else ""))
     return fig
 

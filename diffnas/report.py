@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import genotype as G
+from .arch import ARCHS
 from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
 from .errors import DiffnasError
 from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
@@ -29,7 +30,11 @@ from .runlog import run_command
 
 log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
-CAPTIONS = {"curves": "learning curves", "weights_heatmap": "final architecture weights psi (edges x ops)",
+# the first key a figure's name starts with gives its caption: a longer name before its prefix
+CAPTIONS = {"curves": "learning curves",
+            "weights_heatmap_per_edge": "the same weights as shares of each edge's total: the ops' ranking "
+                                        "within an edge, which the edge factor's colours hide",
+            "weights_heatmap": "final architecture weights psi (edges x ops)",
             "weights_evolution": "architecture weights over the epochs", "cell": "cell diagram",
             "network": "per-layer architecture of the whole network"}
 
@@ -102,6 +107,16 @@ def _command(run: Path) -> str | None:
     return command if command in ("search", "train") else None
 
 
+def _edge_factor(run: Path) -> bool:
+    """Whether the run's psi holds an edge factor (arch.py: pc, dnas), as its config.json says."""
+    try:
+        config = json.loads((run / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    arch = config.get("arch") if isinstance(config, dict) else None
+    return isinstance(arch, str) and arch in ARCHS and ARCHS[arch].edge_factor
+
+
 def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
     paths: list[Path] = []
     records = _metrics(run, notes, where)
@@ -119,6 +134,8 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
         else:
             paths += save_figure(heatmap_figure(alphas, genotype), out / "weights_heatmap")
+            if _edge_factor(run):
+                paths += save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge")
             for title, k in cell_views(alphas):
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
                 fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")

@@ -189,3 +189,10 @@ def test_dnas_discretises_per_layer_by_psi():
 
 def test_shared_arch_gives_normal_reduce_genotype():
     assert isinstance(build("softmax").genotype(), Genotype)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_edge_factor_flag_says_whether_there_are_edge_weights(name):
+    """report.py draws the per-edge heatmap by the flag; the supernet uses edge_weights()."""
+    a = ARCHS[name](4, 2, ("none", "skip_connect", "sep_conv_3x3"), [1, 3])
+    assert a.edge_factor == (a.edge_weights() is not None)

@@ -231,6 +231,28 @@ def test_heatmap_outlines_the_genes_of_the_genotype(shared_run: tuple[Path, list
     assert not [r for ax in plots.heatmap_figure(alphas).axes for r in ax.patches]   # no genotype: no outlines
 
 
+def test_per_edge_heatmap_shows_pc_darts_op_ranking_without_the_edge_factor(shared_run) -> None:
+    """PC-DARTS psi = edge factor x softmax(alpha): the factor set each row's colours. The per-edge
+    view divides it out, leaving softmax(alpha) exactly (arch.py's EdgeNormArch)."""
+    from diffnas.arch import EdgeNormArch
+
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    layers, edges, ops = alphas["history"].shape[1:]
+    arch = EdgeNormArch(layers, 2, alphas["ops"], alphas["reductions"])
+    with torch.no_grad():
+        for p in arch.parameters():
+            p.copy_(3 * torch.randn_like(p))
+    alphas["history"] = arch.weights().detach().unsqueeze(0)
+    fig, plain = plots.heatmap_figure(alphas, per_edge=True), plots.heatmap_figure(alphas)
+    assert fig.texts[0].get_text().startswith("ops' shares of each edge's weight")
+    panels = zip(plots.cell_views(alphas), [a for a in fig.axes if a.images], [a for a in plain.axes if a.images])
+    for (title, k), ax, plain_ax in panels:
+        alpha = arch.alpha_reduce if title.startswith("reduction") else arch.alpha_normal
+        shown = [float(t.get_text()) for t in ax.texts]
+        assert shown == pytest.approx(torch.softmax(alpha.detach(), -1).flatten().tolist(), abs=6e-3)
+        assert [float(t.get_text()) for t in plain_ax.texts] != pytest.approx(shown, abs=6e-3)   # the factor's view
+
+
 def test_one_epoch_curves_have_one_integer_tick() -> None:
     fig = plots.curves_figure([{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "train_acc": 0.1, "val_acc": 0.1,
                                 "w_lr": 0.025, "alpha_lr": 3e-4}])

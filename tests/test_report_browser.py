@@ -218,3 +218,13 @@ def test_the_report_repeats_the_collapse_warning_unless_alpha_never_moved(tmp_pa
     healthy = write_search_run(tmp_path / "ok", nodes=4, epochs=2)
     G.save(G.KNOWN["DARTS_V2"], healthy / "genotype.json")   # 2 skip_connect of 8 genes
     assert "DARTS collapse" not in text_of(report.write_report(healthy))
+
+
+def test_edge_factor_runs_get_a_per_edge_heatmap(tmp_path: Path) -> None:
+    run = write_search_run(tmp_path / "run", nodes=2, epochs=1)
+    for arch, drawn in (("softmax", False), ("pc", True), ("dnas", True), ("sigmoid", False)):
+        paths = report.plot_run(_with_config(run, arch=arch))
+        assert any(p.name == "weights_heatmap_per_edge.png" for p in paths) is drawn, arch
+        shutil.rmtree(run / "figures")
+    text = " ".join(text_of(report.write_report(_with_config(run, arch="pc"))).split())
+    assert "the ops' ranking within an edge" in text and "final architecture weights psi" in text
