@@ -113,6 +113,9 @@ class TrainConfig:
     hue_jitter: float = _f(0.0, min=0.0, max=0.5)  # hue shift in [-h, h] of a full turn (ImageNet: 0.2)
     auxiliary: float = _f(0.4, min=0.0)         # auxiliary loss weight (0: no auxiliary head)
     drop_path: float = _f(0.2, min=0.0, max=1.0, open_max=True)  # ramped linearly from 0
+    # what a drop-path draw zeroes: each non-identity op's output (DARTS model.py Cell) or each node's
+    # sum, identities included (FairDARTS model.py DCOCell, its threshold-discretised cells)
+    drop_path_per: str = _f("op", choices=("op", "node"))
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
     seed: int = _f(0, min=0, max=2**32 - 1)
     device: str = _f("auto")

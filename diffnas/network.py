@@ -14,6 +14,8 @@ Cells come from `genotype.cells(layers)`, one `Cell` per position, so a per-cell
 search, DNAS) and a normal/reduce one build the same way. L cells, reductions at L/3 and 2L/3
 (channels doubled there). Node i = op1(h1) + op2(h2); in a reduction cell the ops reading the cell
 inputs (0, 1) have stride 2. `('none', j)` genes (FairDARTS discretisation) are the Zero op.
+Drop-path zeroes each non-identity op's output (DARTS model.py `Cell`), or with drop_path_per="node"
+each node's sum, identities included (FairDARTS model.py `DCOCell`, which trained its cells).
 
 Every forward returns `(logits, logits_aux)`, logits_aux only in training mode with a head. The
 drop-path probability is an argument of `forward`, never state set from outside.
@@ -56,9 +58,10 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 
 class EvalCell(nn.Module):
-    def __init__(self, cell: Cell, c_pp: int, c_p: int, c: int, reduction_prev: bool):
+    def __init__(self, cell: Cell, c_pp: int, c_p: int, c: int, reduction_prev: bool, drop_path_per: str = "op"):
         super().__init__()
         self.reduction = cell.reduction
+        self.per_node = drop_path_per == "node"
         # s0 is twice the resolution of s1 after a reduction: FactorizedReduce brings it down
         self.preprocess0 = FactorizedReduce(c_pp, c) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0)
@@ -74,10 +77,13 @@ class EvalCell(nn.Module):
             node = []
             for op, j in zip(self.ops[2 * i:2 * i + 2], self.inputs[2 * i:2 * i + 2]):
                 h = op(states[j])
-                if self.training and drop_prob > 0 and not isinstance(op, Identity):
+                if self.training and drop_prob > 0 and not self.per_node and not isinstance(op, Identity):
                     h = drop_path(h, drop_prob)
                 node.append(h)
-            states.append(node[0] + node[1])
+            s = node[0] + node[1]
+            if self.training and drop_prob > 0 and self.per_node:
+                s = drop_path(s, drop_prob)
+            states.append(s)
         return torch.cat([states[i] for i in self.concat], dim=1)  # (B, multiplier * C, H', W')
 
 
@@ -115,10 +121,12 @@ class Network(nn.Module):
     """Stem(s), L cells, optional auxiliary head after cell 2L/3, global average pool, classifier."""
 
     def __init__(self, genotype: AnyGenotype, channels: int, classes: int, layers: int,
-                 auxiliary: bool = True, in_channels: int = 3, setting: str = "cifar"):
+                 auxiliary: bool = True, in_channels: int = 3, setting: str = "cifar", drop_path_per: str = "op"):
         super().__init__()
         if setting not in SETTINGS:
             raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+        if drop_path_per not in ("op", "node"):
+            raise ConfigError(f"drop_path_per: expected 'op' or 'node', got {drop_path_per!r}")
         validate(genotype)
         cells = genotype.cells(layers)
         self.setting = setting
@@ -142,7 +150,7 @@ class Network(nn.Module):
         for k, cell in enumerate(cells):
             if cell.reduction:
                 c *= 2
-            evaluation_cell = EvalCell(cell, c_pp, c_p, c, reduction_prev)
+            evaluation_cell = EvalCell(cell, c_pp, c_p, c, reduction_prev, drop_path_per)
             self.cells.append(evaluation_cell)
             reduction_prev = cell.reduction
             c_pp, c_p = c_p, evaluation_cell.multiplier * c
@@ -175,11 +183,13 @@ class Network(nn.Module):
 
 
 def build_network(genotype: AnyGenotype, setting: str = "cifar", channels: int = 36, layers: int = 20,
-                  classes: int | None = None, in_channels: int = 3, auxiliary: bool = True) -> Network:
-    """The evaluation network of `setting`; `classes` defaults to the setting's dataset."""
+                  classes: int | None = None, in_channels: int = 3, auxiliary: bool = True,
+                  drop_path_per: str = "op") -> Network:
+    """The evaluation network of `setting`; `classes` defaults to the setting's dataset. drop_path_per:
+    "op" (DARTS) or "node" (FairDARTS's DCOCell), see EvalCell."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
     if setting == "imagenet" and channels % 2:
         raise ConfigError(f"the ImageNet stem halves the channels: channels must be even, got {channels}")
     classes = SETTINGS[setting].classes if classes is None else classes
-    return Network(genotype, channels, classes, layers, auxiliary, in_channels, setting)
+    return Network(genotype, channels, classes, layers, auxiliary, in_channels, setting, drop_path_per)

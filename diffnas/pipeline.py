@@ -83,8 +83,11 @@ def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], di
 
 
 def train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
-    """The training's config: the setting's defaults, the search's SHARED values, then `values`."""
-    values = {**{k: getattr(search_cfg, k) for k in SHARED}, **values}
+    """The training's config: the setting's defaults, the search's SHARED values, then `values`.
+    A sigmoid (FairDARTS) search's cell is trained with drop-path per node, as FairDARTS trained its
+    threshold-discretised cells (model.py DCOCell); `values` may say otherwise."""
+    per_node = {"drop_path_per": "node"} if search_cfg.arch == "sigmoid" else {}
+    values = {**{k: getattr(search_cfg, k) for k in SHARED}, **per_node, **values}
     try:
         return setting_config(values.pop("setting", "cifar"), **values)
     except ConfigError as e:   # say where the bad value is: the training's table or --train-* flags

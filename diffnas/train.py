@@ -246,7 +246,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
 
     # model and optimiser
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, ds.classes, ds.shape[0],
-                          auxiliary=cfg.auxiliary > 0)
+                          auxiliary=cfg.auxiliary > 0, drop_path_per=cfg.drop_path_per)
     model = distributed.prepare(model, cfg.bn_groups).to(device)
     tuning.apply_memory_format(model, cfg.memory_format, device)
     caution = tuning.caution(cfg.memory_format, cfg.precision, device)

@@ -186,6 +186,46 @@ def test_drop_path_is_off_in_eval_and_acts_in_training():
     assert not torch.allclose(a, b)
 
 
+@pytest.mark.parametrize("per", ["op", "node"])
+def test_drop_path_per_op_spares_identities_and_per_node_drops_whole_nodes(per):
+    """A cell of skip_connect only: DARTS (per op) never drops an identity, so drop-path changes
+    nothing; FairDARTS's DCOCell (per node) zeroes or rescales each node's sum, sample by sample."""
+    from diffnas.network import EvalCell
+
+    cell = EvalCell(_cell([("skip_connect", 0), ("skip_connect", 1)] * 4, (2, 3, 4, 5), False), 4, 4, 4, False, per)
+    cell.train()
+    s0, s1 = torch.randn(64, 4, 5, 5), torch.randn(64, 4, 5, 5)
+    ref = cell(s0, s1, 0.0).view(64, 4, 4, 5, 5)   # (sample, node, C, H, W); same batch, same BN statistics
+    out = cell(s0, s1, 0.5).view(64, 4, 4, 5, 5)
+    if per == "op":
+        assert torch.equal(out, ref)
+        return
+    dropped = out.flatten(2).abs().amax(-1) == 0                 # (sample, node)
+    kept = torch.isclose(out, 2 * ref, atol=1e-6).flatten(2).all(-1)
+    assert torch.all(dropped ^ kept)                             # each node of each sample: 0 or sum / keep
+    assert 0 < int(dropped.sum()) < dropped.numel()
+
+
+def test_drop_path_per_is_checked_and_saved_by_the_cli(tmp_path, capsys):
+    tiny = ["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--epochs", "1", "--max-steps", "1",
+            "--batch-size", "8", "--no-plots", "--run-dir", str(tmp_path / "t")]
+    assert cli.main([*tiny, "--drop-path-per", "cell"]) == 2
+    assert "drop_path_per" in capsys.readouterr().err
+    assert cli.main([*tiny, "--drop-path-per", "node"]) == 0
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["drop_path_per"] == "node"
+
+
+def test_a_fair_darts_pipeline_trains_with_drop_path_per_node_unless_told():
+    from diffnas.config import PRESETS, SearchConfig
+    from diffnas.pipeline import train_config
+
+    fair = SearchConfig(**PRESETS["fair-darts"])
+    assert fair.arch == "sigmoid"
+    assert train_config(fair, {}).drop_path_per == "node"
+    assert train_config(fair, {"drop_path_per": "op"}).drop_path_per == "op"
+    assert train_config(SearchConfig(**PRESETS["darts"]), {}).drop_path_per == "op"
+
+
 def _cell(genes, concat, reduction):
     return Cell(tuple(genes), tuple(concat), reduction)
 

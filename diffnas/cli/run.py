@@ -31,7 +31,8 @@ if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the
 
 TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channels": "channels",
                "train_batch_size": "batch_size", "train_max_steps": "max_steps", "train_seed": "seed",
-               "train_lr": "lr", "auxiliary": "auxiliary", "drop_path": "drop_path", "cutout": "cutout"}
+               "train_lr": "lr", "auxiliary": "auxiliary", "drop_path": "drop_path", "drop_path_per": "drop_path_per",
+               "cutout": "cutout"}
 # with no dataset named (the embedded digits): train the found cell at a matching quick size too
 TRAIN_QUICK = dict(train_epochs=20, train_layers=8, train_channels=16)
 
@@ -50,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--train-seed", dest="train_seed", type=int)
     a("--auxiliary", type=float, help="auxiliary loss weight in training (default 0.4)")
     a("--drop-path", dest="drop_path", type=float, help="final drop-path probability (default 0.2)")
+    a("--drop-path-per", dest="drop_path_per", metavar="UNIT",
+      help="op (each non-identity op's output, DARTS) | node (each node's sum, FairDARTS; the default after a "
+           "sigmoid search)")
     a("--cutout", type=int, nargs="?", const=16, help="cutout square side in training, in pixels of a 32x32 image "
                                                      "(default and bare --cutout: 16; 0: off), as train's")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted pipeline with its saved configuration "
@@ -153,8 +157,10 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
         refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
                        prefix="train.")
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
-    # a folder from before pipelines saved their training values: the defaults and the values typed now
-    train_cfg = train_config(search_cfg, {**(saved_train or {}), **train_given})
+    # a folder from before pipelines saved their training values: the defaults and the values typed now;
+    # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
+    before_per_node = {"drop_path_per": "op"} if saved_train is not None else {}
+    train_cfg = train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
     return run_pipeline(search_cfg, train_cfg, run_dir, resume=True)
 
 

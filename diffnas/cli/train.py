@@ -16,7 +16,8 @@ from .options import elapsed, flag_values, read_config, refuse_changes_on_resume
 from .search import IMAGE_SIZE_HELP
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
-          "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "label_smoothing",
+          "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "drop_path_per",
+          "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
           "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
           "hue_jitter", "image_size", "memory_format")
@@ -53,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "(bare --cutout: 16; 0: off)")
     a("--auxiliary", type=float, metavar="W", help="auxiliary loss weight (0: no auxiliary head; default 0.4)")
     a("--drop-path", dest="drop_path", type=float, metavar="P", help="final drop-path probability (default 0.2)")
+    a("--drop-path-per", dest="drop_path_per", metavar="UNIT",
+      help="op (default: each non-identity op's output, DARTS) | node (each node's sum, FairDARTS's cells)")
     a("--random-resized-crop", dest="random_resized_crop", type=int, metavar="SIDE",
       help="random-resized crop to SIDE x SIDE, tested with resize + centre crop (0: off; imagenet 224)")
     a("--color-jitter", dest="color_jitter", type=float, metavar="J",
