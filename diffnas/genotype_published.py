@@ -53,8 +53,8 @@ PUBLISHED: dict[str, dict] = {
     #     and is left out of normal_concat, so the cell outputs 3C channels as in the original;
     #   - an edge read from such an empty node (skip_connect from node 3 in c and g) is kept: the
     #     identity of a zero map adds zero, where the original skips that edge.
-    # Same parameters and the same function; the only difference is drop-path in training, which
-    # the original applies to each node's sum and diffnas to each non-identity op.
+    # Same parameters and the same function. The original trains them with drop-path on each node's
+    # sum: `diffnas train --drop-path-per node` (the default, per op, is DARTS's).
     "FAIR_DARTS_A": cells([("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("none", 0), ("none", 1),
                            ("max_pool_3x3", 0), ("none", 1), ("sep_conv_3x3", 0), ("none", 1)],
                           [("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_5x5", 1),
