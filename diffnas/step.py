@@ -39,11 +39,19 @@ class StepContext:
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
 
 
-def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:
-    """loss(w, alpha) = CE(supernet_w(x, psi(alpha), edge(alpha)), y), as a closure over one batch."""
+def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor, own_statistics: bool = True) -> bilevel.LossFn:
+    """loss(w, alpha) = CE(supernet_w(x, psi(alpha), edge(alpha)), y), as a closure over one batch.
+
+    own_statistics=False: the forward updates copies of the BN running statistics, not the
+    supernet's. DARTS's unrolled model w' is a copy of the network whose statistics are thrown away
+    (quark0/darts architect.py `_construct_model_from_theta`), so L_val(w') moves only the copy's;
+    the forwards at w (the unrolled gradient, the finite differences, the weight step) move the
+    network's own, as there."""
 
     def loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
         psi, edge = functional_call(ctx.arch, alpha, ())
+        if not own_statistics:
+            w = {**w, **{n: b.clone() for n, b in ctx.supernet.named_buffers()}}
         return F.cross_entropy(functional_call(ctx.supernet, w, (x, psi, edge)), y)
 
     return loss
@@ -64,10 +72,10 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     parametrisation's regulariser (FairDARTS zero-one loss)."""
     w = dict(ctx.supernet.named_parameters())
     alpha = dict(ctx.arch.named_parameters())
-    val_loss = _losses(ctx, xv, yv)
     if ctx.order == "first" or xi == 0:
-        g = bilevel.first_order(val_loss, w, alpha, ctx.reduce)
+        g = bilevel.first_order(_losses(ctx, xv, yv), w, alpha, ctx.reduce)
     else:
+        val_loss = _losses(ctx, xv, yv, own_statistics=False)   # evaluated at w' only
         g = bilevel.second_order(_losses(ctx, xt, yt), val_loss, w, alpha, xi, ctx.hessian,
                                  _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
                                  ctx.fd_eps, reduce=ctx.reduce)

@@ -96,3 +96,22 @@ def test_shared_names_are_refused():
     vl = lambda w, a: a["x"] * w["x"] - 2 * a["x"] + 1
     with pytest.raises(ValueError, match="share names"):
         bilevel.second_order(tl, vl, {"x": mk(-1.0)}, {"x": mk(3.0)}, 0.5)
+
+
+@pytest.mark.parametrize("order, hessian", [("second", "exact"), ("first", "fd")])
+def test_the_validation_batch_moves_bn_statistics_only_where_darts_does(order, hessian):
+    """DARTS evaluates L_val(w') in a copy of the network whose BN running statistics are thrown away
+    (architect.py `_construct_model_from_theta`); first order evaluates L_val(w) in the network
+    itself. So after a second-order architecture gradient the statistics do not depend on the
+    validation batch, and after a first-order one they do. (Exact Hessian-vector products: the
+    finite differences' forwards at w +- r v move the network's statistics, as DARTS's do, and v
+    depends on the validation batch.)"""
+    stats = []
+    for shift in (0.0, 50.0):
+        ctx, (xt, yt, xv, yv) = tiny(order=order, hessian=hessian)
+        arch_gradient(ctx, xt, yt, xv + shift, yv, xi=0.05)
+        stats.append(torch.cat([b.flatten().double() for n, b in ctx.supernet.named_buffers() if "running" in n]))
+    before = tiny(order=order, hessian=hessian)[0]
+    start = torch.cat([b.flatten().double() for n, b in before.supernet.named_buffers() if "running" in n])
+    assert not torch.equal(stats[0], start)   # the training-batch forwards at w did move them
+    assert torch.equal(stats[0], stats[1]) is (order == "second")
