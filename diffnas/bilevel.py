@@ -12,7 +12,8 @@ vector of the Hessian-vector product, the result) is reduced, so every rank hold
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import contextlib
+from typing import Any, Callable, ContextManager, Optional
 
 import torch
 
@@ -89,11 +90,15 @@ def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, meth
 
 def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, xi: float,
                  method: str = "fd", momentum_buffer: Optional[Params] = None, momentum: float = 0.0,
-                 weight_decay: float = 0.0, eps: float = 0.01, reduce: Reduce = _no_reduce) -> Params:
+                 weight_decay: float = 0.0, eps: float = 0.01, reduce: Reduce = _no_reduce,
+                 unrolled_scope: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Params:
     """The unrolled approximation (DARTS eq. 7-8):
 
         grad_alpha L_val(w', alpha) - xi * grad^2_{alpha, w} L_train(w, alpha) grad_{w'} L_val(w', alpha)
         with w' = w - xi * grad_w L_train(w, alpha) (with momentum and weight decay of the weight optimiser)
+
+    unrolled_scope: a context for the evaluation of L_val(w') and its gradient (step.py keeps the BN
+    statistics out of it, as DARTS's throwaway copy of the network does).
     """
     exact = method == "exact"
     w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()} if exact else w
@@ -103,7 +108,8 @@ def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params,
     w_prime = {n: p.requires_grad_(True) for n, p in
                unrolled({n: p.detach() for n, p in w.items()}, g_data, xi, momentum_buffer, momentum,
                         weight_decay).items()}
-    d = grad(val_loss(w_prime, alpha), _merge(alpha, w_prime))
+    with unrolled_scope():
+        d = grad(val_loss(w_prime, alpha), _merge(alpha, w_prime))
     d_alpha = {n: d[n] for n in alpha}
     v = {n: d[n] for n in w_prime}
     reduce(list(v.values()))

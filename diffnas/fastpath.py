@@ -218,7 +218,6 @@ class CompiledStep:
         if ctx.order == "second":   # two more graphs: weights that are not the parameters themselves
             own = dict(net.named_parameters())
             unrolled = {n: p.detach().clone().requires_grad_(True) for n, p in own.items()}
-            unrolled.update({n: b.clone() for n, b in net.named_buffers()})   # as step.py's L_val(w')
             trials += [("unrolled", grad_psi, grad_edge, unrolled),
                        ("finite-difference", grad_psi, grad_edge, {n: p.detach().clone() for n, p in own.items()})]
         notice("fast path: compiling the search step and checking it against eager on the first batch "

@@ -5,9 +5,10 @@ The optimisation mode is chosen once (`make_step`), not tested inside the step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -39,22 +40,31 @@ class StepContext:
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
 
 
-def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor, own_statistics: bool = True) -> bilevel.LossFn:
-    """loss(w, alpha) = CE(supernet_w(x, psi(alpha), edge(alpha)), y), as a closure over one batch.
-
-    own_statistics=False: the forward updates copies of the BN running statistics, not the
-    supernet's. DARTS's unrolled model w' is a copy of the network whose statistics are thrown away
-    (quark0/darts architect.py `_construct_model_from_theta`), so L_val(w') moves only the copy's;
-    the forwards at w (the unrolled gradient, the finite differences, the weight step) move the
-    network's own, as there."""
+def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:
+    """loss(w, alpha) = CE(supernet_w(x, psi(alpha), edge(alpha)), y), as a closure over one batch."""
 
     def loss(w: bilevel.Params, alpha: bilevel.Params) -> torch.Tensor:
         psi, edge = functional_call(ctx.arch, alpha, ())
-        if not own_statistics:
-            w = {**w, **{n: b.clone() for n, b in ctx.supernet.named_buffers()}}
         return F.cross_entropy(functional_call(ctx.supernet, w, (x, psi, edge)), y)
 
     return loss
+
+
+@contextlib.contextmanager
+def _statistics_kept(net: nn.Module) -> Iterator[None]:
+    """The BN running statistics as they were before the block. DARTS evaluates L_val(w') in a copy
+    of the network whose statistics are thrown away (quark0/darts architect.py
+    `_construct_model_from_theta`); the forwards at w (the unrolled gradient, the finite
+    differences, the weight step) move the network's own, as there. Restored after the block's
+    backward, in eager code: a compiled forward writes the statistics where eager does. Through
+    `.data`, which leaves their autograd version alone: the exact Hessian's training graph saved
+    them (BN's backward takes them, and does not read them in training mode)."""
+    saved = [(b, b.clone()) for b in net.buffers()]
+    try:
+        yield
+    finally:
+        for b, value in saved:
+            b.data.copy_(value)
 
 
 def _momentum_buffers(opt: torch.optim.Optimizer, w: bilevel.Params) -> bilevel.Params:
@@ -75,10 +85,9 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     if ctx.order == "first" or xi == 0:
         g = bilevel.first_order(_losses(ctx, xv, yv), w, alpha, ctx.reduce)
     else:
-        val_loss = _losses(ctx, xv, yv, own_statistics=False)   # evaluated at w' only
-        g = bilevel.second_order(_losses(ctx, xt, yt), val_loss, w, alpha, xi, ctx.hessian,
+        g = bilevel.second_order(_losses(ctx, xt, yt), _losses(ctx, xv, yv), w, alpha, xi, ctx.hessian,
                                  _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
-                                 ctx.fd_eps, reduce=ctx.reduce)
+                                 ctx.fd_eps, reduce=ctx.reduce, unrolled_scope=lambda: _statistics_kept(ctx.supernet))
     reg = ctx.arch.regularizer()
     if reg.requires_grad:
         # the regulariser depends on alpha only, so its gradient is the same on every rank

@@ -485,3 +485,21 @@ def test_check_compiled_script_fails_when_the_batched_edges_differ_from_plain(mo
             "--sizes", json.dumps({"layers": 3, "channels": 4, "nodes": 2, "batch_size": 4})]
     assert check.main(argv) == 1
     assert "darts-1st: fused vs plain" in capsys.readouterr().out
+
+
+def test_a_traced_second_order_step_equals_eager_bn_statistics_included(capsys):
+    """The compile trial compares logits and gradients only; BN running statistics written through
+    functional_call under the tracer went elsewhere than in eager once (buffers swapped in for
+    L_val(w')). aot_eager traces and differentiates as inductor does, with eager kernels: two steps
+    of a one-node supernet must equal eager bitwise, statistics included (about 30 s here)."""
+    cfg = search_config("darts", **{**TINY, "nodes": 1, "channels": 2})
+    eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
+    step = fastpath.CompiledStep(search_step, backend="aot_eager")
+    for xt, yt, xv, yv in batches(2):
+        search_step(eager, xt, yt, xv, yv, 0.025, True, "step")
+        step(fast, xt, yt, xv, yv, 0.025, True, "step")
+    assert step.active and "compiled and checked (4 graphs)" in capsys.readouterr().err
+    for (name, a), b in zip(eager.supernet.state_dict().items(), fast.supernet.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+    for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
