@@ -211,8 +211,12 @@ def test_drop_path_per_is_checked_and_saved_by_the_cli(tmp_path, capsys):
             "--batch-size", "8", "--no-plots", "--run-dir", str(tmp_path / "t")]
     assert cli.main([*tiny, "--drop-path-per", "cell"]) == 2
     assert "drop_path_per" in capsys.readouterr().err
-    assert cli.main([*tiny, "--drop-path-per", "node"]) == 0
+    assert cli.main([*tiny, "--drop-path-per", "node", "--genotype", "FAIR_DARTS_A"]) == 0
     assert json.loads((tmp_path / "t" / "config.json").read_text())["drop_path_per"] == "node"
+    assert "FairDARTS trained its cells" not in capsys.readouterr().err
+    tiny[-1] = str(tmp_path / "t2")
+    assert cli.main([*tiny, "--genotype", "FAIR_DARTS_A"]) == 0   # the paper's way is one flag away: said
+    assert "FairDARTS trained its cells with drop-path on each node's sum" in capsys.readouterr().err
 
 
 def test_a_fair_darts_pipeline_trains_with_drop_path_per_node_unless_told():

@@ -114,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
                      f"(not the setting's {cfg.layers})")
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
+    given = {**from_file, **flags}
+    if (not args.resume and str(given.get("genotype", "")).strip().startswith("FAIR_DARTS_")
+            and "drop_path_per" not in given and cfg.drop_path > 0):
+        notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
+                     "--drop-path-per node does that (the default, per op, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
     result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None)
