@@ -56,15 +56,17 @@ def _statistics_kept(net: nn.Module) -> Iterator[None]:
     of the network whose statistics are thrown away (quark0/darts architect.py
     `_construct_model_from_theta`); the forwards at w (the unrolled gradient, the finite
     differences, the weight step) move the network's own, as there. Restored after the block's
-    backward, in eager code: a compiled forward writes the statistics where eager does. Through
-    `.data`, which leaves their autograd version alone: the exact Hessian's training graph saved
-    them (BN's backward takes them, and does not read them in training mode)."""
-    saved = [(b, b.clone()) for b in net.buffers()]
+    backward, in eager code: a compiled forward writes the statistics where eager does. Found by
+    module and name, since distributed.GroupedForward (bn_groups) puts new buffer tensors in place;
+    written through `.data`, which leaves their autograd version alone: the exact Hessian's training
+    graph saved them (BN's backward takes them, and does not read them in training mode)."""
+    owners = [(m, name) for m in net.modules() for name, b in m._buffers.items() if b is not None]
+    saved = [m._buffers[name].clone() for m, name in owners]
     try:
         yield
     finally:
-        for b, value in saved:
-            b.data.copy_(value)
+        for (m, name), value in zip(owners, saved):
+            m._buffers[name].data.copy_(value)
 
 
 def _momentum_buffers(opt: torch.optim.Optimizer, w: bilevel.Params) -> bilevel.Params:

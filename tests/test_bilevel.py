@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffnas import bilevel
+from diffnas import bilevel, distributed
 from diffnas.config import search_config
 from diffnas.search import build
 from diffnas.step import StepContext, arch_gradient
@@ -98,8 +98,9 @@ def test_shared_names_are_refused():
         bilevel.second_order(tl, vl, {"x": mk(-1.0)}, {"x": mk(3.0)}, 0.5)
 
 
+@pytest.mark.parametrize("bn_groups", [1, 2])   # 2: GroupedForward puts new buffer tensors in place
 @pytest.mark.parametrize("order, hessian", [("second", "exact"), ("first", "fd")])
-def test_the_validation_batch_moves_bn_statistics_only_where_darts_does(order, hessian):
+def test_the_validation_batch_moves_bn_statistics_only_where_darts_does(order, hessian, bn_groups):
     """DARTS evaluates L_val(w') in a copy of the network whose BN running statistics are thrown away
     (architect.py `_construct_model_from_theta`); first order evaluates L_val(w) in the network
     itself. So after a second-order architecture gradient the statistics do not depend on the
@@ -109,6 +110,7 @@ def test_the_validation_batch_moves_bn_statistics_only_where_darts_does(order, h
     stats = []
     for shift in (0.0, 50.0):
         ctx, (xt, yt, xv, yv) = tiny(order=order, hessian=hessian)
+        distributed.prepare(ctx.supernet, bn_groups)
         arch_gradient(ctx, xt, yt, xv + shift, yv, xi=0.05)
         stats.append(torch.cat([b.flatten().double() for n, b in ctx.supernet.named_buffers() if "running" in n]))
     before = tiny(order=order, hessian=hessian)[0]
