@@ -235,3 +235,18 @@ def test_the_time_printed_is_the_whole_commands(fake_search, fake_train, capsys)
 def test_search_ends_with_its_validation_accuracy(fake_search, capsys):
     assert cli.main(["search", "--dataset", "synthetic"]) == 0
     assert "validation accuracy 54.70%, validation loss 1.1000" in capsys.readouterr().out
+
+
+def test_a_quick_pc_darts_search_scales_its_warm_up_to_the_quick_epochs(fake_search, capsys):
+    """With no dataset named the search runs 5 epochs; PC-DARTS's 15 warm-up epochs refused that
+    ("leaves no architecture steps"). Its share of the paper's 50 is kept: 2 of 5."""
+    _, seen = fake_search
+    assert cli.main(["search", "--preset", "pc-darts"]) == 0
+    assert (seen[-1].epochs, seen[-1].warmup_epochs, seen[-1].batch_size) == (5, 2, 128)
+    err = capsys.readouterr().err
+    assert "warmup_epochs 2); pass --layers 8 --channels 16 --epochs 50 --batch-size 256 --warmup-epochs 15" in err
+    for typed in (["--warmup-epochs", "1"], ["--dataset", "synthetic"]):   # what is typed, or a dataset: as given
+        assert cli.main(["search", "--preset", "pc-darts", "--epochs", "20", *typed]) == 0
+        assert seen[-1].warmup_epochs == (1 if typed[0] == "--warmup-epochs" else 15)
+    assert cli.main(["search"]) == 0 and seen[-1].warmup_epochs == 0
+    assert "--batch-size 64 for the paper's size" in capsys.readouterr().err
