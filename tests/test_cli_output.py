@@ -250,3 +250,19 @@ def test_a_quick_pc_darts_search_scales_its_warm_up_to_the_quick_epochs(fake_sea
         assert seen[-1].warmup_epochs == (1 if typed[0] == "--warmup-epochs" else 15)
     assert cli.main(["search"]) == 0 and seen[-1].warmup_epochs == 0
     assert "--batch-size 64 for the paper's size" in capsys.readouterr().err
+
+
+def test_a_bare_train_on_the_embedded_digits_is_quick_and_says_so(fake_train, capsys):
+    """`diffnas train` with no dataset was the paper's 600 epochs of a 20-cell network on 749
+    digits: hours, with no word of it. Now the quick sizes of `diffnas run`, said as the search says its."""
+    _, seen = fake_train
+    assert cli.main(["train"]) == 0
+    assert (seen[-1].epochs, seen[-1].layers, seen[-1].channels, seen[-1].dataset) == (20, 8, 16, "digits")
+    assert ("embedded digits dataset, quick training (epochs 20, layers 8, channels 16); pass --layers 20 "
+            "--channels 36 --epochs 600 for the paper's size") in capsys.readouterr().err
+    assert cli.main(["train", "--epochs", "3"]) == 0 and (seen[-1].epochs, seen[-1].layers) == (3, 8)
+    assert "quick training (layers 8, channels 16)" in capsys.readouterr().err
+    for named in (["--dataset", "synthetic"], ["--setting", "imagenet"], ["--dataset", "digits"]):
+        assert cli.main(["train", *named]) == 0
+        assert "quick training" not in capsys.readouterr().err
+    assert seen[-3].layers == 20 and seen[-2].layers == 14 and seen[-1].epochs == 600

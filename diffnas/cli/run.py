@@ -24,6 +24,7 @@ from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
 from .options import elapsed, flag_values, refuse_changes, search_config_from_args, start_notices
+from .train import QUICK as TRAIN_QUICK_SIZES
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 
 if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the command runs
@@ -33,8 +34,8 @@ TRAIN_FLAGS = {"train_epochs": "epochs", "train_layers": "layers", "train_channe
                "train_batch_size": "batch_size", "train_max_steps": "max_steps", "train_seed": "seed",
                "train_lr": "lr", "auxiliary": "auxiliary", "drop_path": "drop_path", "drop_path_per": "drop_path_per",
                "cutout": "cutout"}
-# with no dataset named (the embedded digits): train the found cell at a matching quick size too
-TRAIN_QUICK = dict(train_epochs=20, train_layers=8, train_channels=16)
+# with no dataset named (the embedded digits): train the found cell at the quick size of `diffnas train`
+TRAIN_QUICK = {f"train_{k}": v for k, v in TRAIN_QUICK_SIZES.items()}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

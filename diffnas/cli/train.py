@@ -7,7 +7,7 @@ cells, 48 channels, label smoothing 0.1, ...), --config FILE, then the flags typ
 from __future__ import annotations
 
 import argparse
-from typing import Optional
+from typing import Any, Optional
 
 from .. import config as config_lib
 from .. import distributed
@@ -22,6 +22,9 @@ FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "e
           "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
           "hue_jitter", "image_size", "memory_format")
 
+# with no dataset named (the embedded digits): a network and epochs to match, as the quick search's
+QUICK = dict(epochs=20, layers=8, channels=16)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a genotype from scratch", description=__doc__)
@@ -35,14 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "tiny-imagenet | imagefolder | synthetic")
     a("--data-dir", dest="data_dir", help="folder with the dataset files")
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
-    a("--epochs", type=int, help="default 600 (imagenet 250)")
+    a("--epochs", type=int, help=f"default 600 (imagenet 250; {QUICK['epochs']} when no dataset is named)")
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
                                                          "(default 96, imagenet 128)")
     a("--bn-groups", dest="bn_groups", type=int, metavar="G",
       help="batch-norm statistics over batch_size/G images (0, default: 1, or the number of processes "
            "where they cannot share statistics: CPU)")
-    a("--layers", type=int, help="cells (default 20, imagenet 14)")
-    a("--channels", type=int, help="initial channels (default 36, imagenet 48)")
+    a("--layers", type=int, help=f"cells (default 20, imagenet 14; {QUICK['layers']} when no dataset is named)")
+    a("--channels", type=int, help=f"initial channels (default 36, imagenet 48; {QUICK['channels']} when no dataset is named)")
     a("--lr", type=float, help="initial SGD learning rate (default 0.025, imagenet 0.1)")
     a("--lr-schedule", dest="lr_schedule", help="cosine (to --lr-min; default) | step (lr x gamma per epoch; imagenet)")
     a("--lr-gamma", dest="lr_gamma", type=float, help="step schedule: decay per epoch (default 0.97)")
@@ -90,6 +93,26 @@ def cellwise_depth(genotype_spec: str, layers: int) -> Optional[int]:
     return None
 
 
+def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """QUICK's values not given, when the training uses the embedded digits because no dataset was
+    named (flag, config file or setting); {} otherwise."""
+    from ..train import SETTING_DEFAULTS
+
+    if "dataset" in flags or "dataset" in from_file or "dataset" in SETTING_DEFAULTS.get(setting, {}):
+        return {}
+    return {k: v for k, v in QUICK.items() if k not in flags and k not in from_file}
+
+
+def quick_note(quick: dict[str, Any]) -> str | None:
+    if not quick:
+        return None
+    from ..config import TrainConfig
+
+    return ("diffnas: embedded digits dataset, quick training (" + ", ".join(f"{k} {v}" for k, v in quick.items())
+            + f"); pass --layers {TrainConfig.layers} --channels {TrainConfig.channels} --epochs "
+            f"{TrainConfig.epochs} for the paper's size")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
     from ..train import train, train_config
@@ -107,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
-        cfg = train_config(setting, **{**from_file, **flags})
-    notes = [] if args.resume else start_notices(cfg)
+        quick = quick_values(setting, from_file, flags)
+        cfg = train_config(setting, **{**quick, **from_file, **flags})
+    notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
     depth = None if args.resume or "layers" in {**from_file, **flags} else cellwise_depth(cfg.genotype, cfg.layers)
     if depth is not None:   # a per-cell genotype (global search) fixes the number of cells
         notes.append(f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
