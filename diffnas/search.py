@@ -369,7 +369,9 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
         _plot_run(run_dir)
     log.close()
     distributed.barrier()   # rank 0's files are complete before any rank reads them (diffnas run)
-    return SearchResult(run_dir, genotype, state["history"], metrics, time.time() - start_time, **covered)
+    # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
+    # complete run reports the same search cost (the pipeline's summary), as train.py does
+    return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], **covered)
 
 
 def _plot_curves(run_dir: Path) -> None:

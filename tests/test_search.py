@@ -1,3 +1,4 @@
+import dataclasses
 import importlib
 import json
 import os
@@ -304,3 +305,12 @@ def test_one_level_search_steps_through_the_whole_training_set(tmp_path, monkeyp
     result = search(cfg)
     assert calls["n"] == 1497 // 128 == 11   # whole batches of the training split (drop_last)
     assert result.val_split == "test" and result.val_images_total == 300
+
+
+def test_a_complete_search_resumed_reports_the_seconds_it_first_reported(tmp_path):
+    """The pipeline's search cost comes from these seconds; they included drawing the figures on the
+    first report and not when the complete run was resumed (a resumed pipeline's cost changed)."""
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1}, run_dir=str(tmp_path / "s"))
+    first = search(dataclasses.replace(cfg, plots=True))
+    again = search(cfg, resume=tmp_path / "s")
+    assert first.seconds > 0 and again.seconds == first.seconds
