@@ -279,7 +279,7 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) 
     if isinstance(steps, int) and steps > 0 and isinstance(batch, int):
         command = _command(run)
         split = ("test" if command == "train" or config.get("order") == "one-level" else "validation")
-        out.append(f"dry run (max_steps {steps}): each epoch ran at most {steps} steps, and the {split} "
+        out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} "
                    f"metrics were taken on a seeded sample of at most {steps * batch} {split} images, "
                    f"not the whole split")
     if _command(run) == "search" and records and (run / "genotype.json").is_file():

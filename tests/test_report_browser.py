@@ -197,9 +197,9 @@ def test_a_dry_runs_report_says_its_metrics_are_on_a_sample(tmp_path: Path) -> N
     search_run = write_search_run(tmp_path / "s", nodes=2, epochs=1)
     train_run = write_train_run(tmp_path / "t", epochs=1)
     for run in (search_run, train_run):
-        assert "dry run" not in text_of(report.write_report(run))
+        assert "each epoch ran at most" not in text_of(report.write_report(run))
     said = " ".join(text_of(report.write_report(_with_config(search_run, max_steps=3, batch_size=8))).split())
-    assert ("dry run (max_steps 3): each epoch ran at most 3 steps, and the validation metrics were taken on "
+    assert ("max_steps 3: each epoch ran at most 3 steps, and the validation metrics were taken on "
             "a seeded sample of at most 24 validation images") in said
     said = " ".join(text_of(report.write_report(_with_config(train_run, max_steps=2, batch_size=96))).split())
     assert "the test metrics were taken on a seeded sample of at most 192 test images" in said
