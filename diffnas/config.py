@@ -322,8 +322,8 @@ _USE_WITH = {"search": "search with `diffnas search --config {}`", "train": "tra
 
 def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[str, Any]:
     """The values of a config file given to `diffnas COMMAND --config`, less the "command" key a run
-    folder's config.json holds. A key naming another command's config is a ConfigError saying which
-    command takes it."""
+    folder's config.json holds (and then its run_dir). A key naming another command's config is a
+    ConfigError saying which command takes it."""
     values = dict(values)
     kind = values.pop("command", None)
     takes = CONFIG_KINDS[command]
@@ -333,7 +333,11 @@ def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[
                 raise ConfigError(f"{path}: a \"{table}\" table: `diffnas {command} --config` takes its keys at the "
                                   f"top level (epochs = 5, not under [{table}]); a file with search and train "
                                   f"tables starts a pipeline with `diffnas run --config {path}`")
-    if kind is None or kind in takes:
+    if kind is None:
+        return values
+    if kind in takes:
+        # a run's own config.json starts a new run: in a new folder, not the one that holds that run
+        values.pop("run_dir", None)
         return values
     if kind not in _USE_WITH:
         raise ConfigError(f"{path}: command: {kind!r} is not one of {', '.join(_USE_WITH)} (the command "

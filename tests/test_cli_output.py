@@ -266,3 +266,22 @@ def test_a_bare_train_on_the_embedded_digits_is_quick_and_says_so(fake_train, ca
         assert cli.main(["train", *named]) == 0
         assert "quick training" not in capsys.readouterr().err
     assert seen[-3].layers == 20 and seen[-2].layers == 14 and seen[-1].epochs == 600
+
+
+def test_a_runs_own_config_starts_a_new_run_in_a_new_folder(fake_search, fake_train, tmp_path, capsys):
+    """`search --config runs/r2/config.json` reused the saved run_dir and was refused ("holds a run
+    already"); the README says a run's own config.json works. A plain config file's run_dir counts."""
+    _, searched = fake_search
+    _, trained = fake_train
+    saved = {**to_dict(search_config("darts-1st", dataset="synthetic", epochs=3)), "command": "search",
+             "run_dir": str(tmp_path / "old")}
+    (tmp_path / "s.json").write_text(json.dumps(saved))
+    assert cli.main(["search", "--config", str(tmp_path / "s.json")]) == 0
+    assert searched[-1].run_dir is None and searched[-1].epochs == 3 and searched[-1].order == "first"
+    (tmp_path / "t.json").write_text(json.dumps({**to_dict(TrainConfig(dataset="synthetic", epochs=2)),
+                                                 "command": "train", "run_dir": str(tmp_path / "old")}))
+    assert cli.main(["train", "--config", str(tmp_path / "t.json")]) == 0
+    assert trained[-1].run_dir is None and trained[-1].epochs == 2
+    (tmp_path / "plain.json").write_text(json.dumps({"epochs": 4, "run_dir": str(tmp_path / "mine")}))
+    assert cli.main(["search", "--config", str(tmp_path / "plain.json")]) == 0
+    assert searched[-1].run_dir == str(tmp_path / "mine")
