@@ -45,7 +45,8 @@ def _parts(run_dir: Path) -> list[tuple[str, Path]]:
     return subs or [("", run_dir)]
 
 
-def _check_dir(run_dir: Path) -> Path:
+def check_run_folder(run_dir: Path) -> Path:
+    """`run_dir` as a Path; DiffnasError when it is not a run folder (one line)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise DiffnasError(f"{run_dir}: no such run folder")
@@ -162,7 +163,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | N
     `figures/search/` and `figures/train/`. One line per missing piece is appended to `notes`
     (logged as a warning when `notes` is None).
     """
-    run_dir = _check_dir(run_dir)
+    run_dir = check_run_folder(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "figures"
     paths: list[Path] = []
     for name, run in _parts(run_dir):
@@ -333,7 +334,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
 
 def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
     """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path."""
-    run_dir = _check_dir(run_dir)
+    run_dir = check_run_folder(run_dir)
     collected: list[str] = []
     sections = []
     if _parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run

@@ -343,3 +343,4 @@ def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert {p.name for p in printed} == {f"cell_{c}.{x}" for c in ("normal", "reduce") for x in ("dot", "png", "svg")}
     assert all(p.is_file() and p.parent == tmp_path / "figs" for p in printed)
     assert "no metrics.jsonl" in err and "no alphas.pt" not in err   # a train run never has alphas.pt
+    assert err.splitlines()[0] == f"diffnas: drawing the figures of {run}"   # said first: it takes seconds

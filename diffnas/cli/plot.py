@@ -19,8 +19,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import plot_run  # matplotlib is imported only when the command runs
+    from ..report import check_run_folder, plot_run  # matplotlib is imported only when the command runs
 
+    print(f"diffnas: drawing the figures of {check_run_folder(args.run_dir)}", file=sys.stderr)
     notes: list[str] = []
     paths = plot_run(args.run_dir, args.out, notes=notes)
     for note in notes:

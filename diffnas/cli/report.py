@@ -18,8 +18,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import write_report
+    from ..report import check_run_folder, write_report
 
+    print(f"diffnas: drawing the figures and writing the report of {check_run_folder(args.run_dir)}", file=sys.stderr)
     notes: list[str] = []
     path = write_report(args.run_dir, notes=notes)
     for note in notes:
