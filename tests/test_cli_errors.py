@@ -196,6 +196,8 @@ def test_batch_larger_than_the_dataset(capsys, command, n):
     (["train", "--image-size", "8.5"], "argument --image-size: invalid int value: '8.5'"),
     (["search", "--bogus"], "unrecognized arguments: --bogus (see `diffnas search --help`)"),   # where its flags are
     (["--debug", "train", "--bogus", "x"], "unrecognized arguments: --bogus x (see `diffnas train --help`)"),
+    (["search", "--epohcs", "3"], "unrecognized arguments: --epohcs 3 (did you mean --epochs?) (see `diffnas search"),
+    (["train", "--drop-paht=0.1"], "unrecognized arguments: --drop-paht=0.1 (did you mean --drop-path?)"),
     (["serch"], "argument COMMAND: invalid choice: 'serch'"),
     ([], "the following arguments are required: COMMAND"),
 ])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import select
@@ -94,6 +95,17 @@ def _ctrl_c_exits(debug: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _flag_hint(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """" (did you mean --epochs?)" for the first unknown flag close to one of the command's."""
+    known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    for word in extra:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.75)
+            if close:
+                return f" (did you mean {close[0]}?)"
+    return ""
+
+
 def _run(argv: list[str], debug: bool, started: float) -> int:
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
@@ -101,7 +113,8 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:   # named by the subcommand's parser: `see diffnas search --help`, where the flags are
             commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-            commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+            sub = commands.choices[args.command]
+            sub.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(sub, extra)}")
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
