@@ -88,6 +88,9 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
 
     # the run's own image_size (0 for runs made before the field existed: the files' own size)
     folder = data_dir if data_dir is not None else cfg.data_dir
+    if data_dir is None and folder is not None and not Path(folder).expanduser().exists():
+        raise DataError(f"{cfg.dataset}: {folder}, the folder the network was trained on, is not there (moved or "
+                        f"deleted?); pass --data-dir DIR with the test images")
     test, shape, classes, mean, std = _test_data(cfg, folder, state)
     expected = tuple(state["input_shape"])
     if shape != expected or classes != state["classes"]:

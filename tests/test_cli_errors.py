@@ -493,3 +493,21 @@ def test_run_folder_the_file_system_refuses(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     fails(capsys, ["search", *TINY, "--run-dir", str(tmp_path / "file" / "run")], f"{tmp_path / 'file'}")
 
+
+
+def test_evaluating_after_the_image_folder_moved_says_so(tmp_path, capsys):
+    """The saved data_dir is gone: the message said '<dir> has no test/' as if the folder were
+    there but incomplete."""
+    data = tmp_path / "images"
+    write_image_folder(data, per_class=4, size=(8, 8))
+    assert cli.main(["train", "--dataset", "imagefolder", "--data-dir", str(data), "--layers", "3", "--channels", "4",
+                     "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    data.rename(tmp_path / "moved")
+    fails(capsys, ["evaluate", str(tmp_path / "t")],
+          f"imagefolder: {data}, the folder the network was trained on, is not there (moved or deleted?); "
+          f"pass --data-dir DIR with the test images")
+    fails(capsys, ["evaluate", str(tmp_path / "t"), "--data-dir", str(tmp_path / "nowhere")],
+          f"imagefolder: --data-dir {tmp_path / 'nowhere'}: no such folder")
+    assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(tmp_path / "moved")]) == 0

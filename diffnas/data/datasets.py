@@ -243,6 +243,8 @@ def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_
     order), decoded with `channels` (1 or 3) at `image_size`: what evaluating a network trained on an
     image folder needs, so a folder holding only test/ can be scored."""
     test_dir = Path(data_dir).expanduser() / "test"
+    if not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"imagefolder: --data-dir {Path(data_dir)}: no such folder")
     if not test_dir.is_dir():
         raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>)")
     paths, labels = formats.list_class_folder(test_dir, classes)
