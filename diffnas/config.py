@@ -360,7 +360,9 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     found = []
     entry = DATASETS.get(cfg.dataset)
     if cfg.data_dir is not None and entry is not None and not entry.files:
-        found.append(f"data_dir: {cfg.data_dir!r} has no effect with --dataset {cfg.dataset} (no files are read)")
+        hint = (f"; name the dataset its files hold: --dataset {' | '.join(n for n, e in DATASETS.items() if e.files)}"
+                if cfg.dataset == "digits" else "")
+        found.append(f"data_dir: {cfg.data_dir!r} has no effect with --dataset {cfg.dataset} (no files are read{hint})")
     if isinstance(cfg, SearchConfig):
         if cfg.order != "second" and cfg.xi is not None:
             found.append(f"xi: {cfg.xi:g} has no effect with --order {cfg.order} (only second order takes "

@@ -180,8 +180,12 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
     saved = config_lib.read_file(run_dir / "config.json")
-    if saved.pop("command", "train") != "train":
-        raise CheckpointError(f"{run_dir}: not a training run folder")
+    command = saved.pop("command", "train")
+    if command != "train":
+        what = {"search": f"train the cell it found with `diffnas train --genotype {run_dir}`, or resume the search "
+                          f"with `diffnas search --resume {run_dir}`",
+                "pipeline": f"resume the pipeline with `diffnas run --resume {run_dir}`"}.get(command, "")
+        raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder" + (f"; {what}" if what else ""))
     changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
     return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 

@@ -479,7 +479,9 @@ def test_resume_of_something_else(run, tmp_path, capsys):
     (run / "config.json").write_text(json.dumps({**config, "command": "train"}))
     fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder")
     (run / "config.json").write_text(json.dumps(config))
-    fails(capsys, ["train", "--resume", str(run)], f"{run}: not a training run folder")
+    fails(capsys, ["train", "--resume", str(run)], f"{run}: a search run folder, not a training run folder; train "
+                                                   f"the cell it found with `diffnas train --genotype {run}`, or resume "
+                                                   f"the search with `diffnas search --resume {run}`")
     fails(capsys, ["evaluate", str(run)], f"{run}: a search run; evaluate trains nothing: train its genotype with "
                                           f"`diffnas train --genotype {run}`")
 

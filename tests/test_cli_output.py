@@ -96,7 +96,8 @@ def warnings(err: str) -> list[str]:
     (["--order", "one-level", "--xi", "0.5"], "xi: 0.5 has no effect with --order one-level"),
     (["--order", "first", "--hessian", "exact"], "hessian: 'exact' has no effect with --order first"),
     (["--threshold", "0.5"], "threshold: 0.5 has no effect with --arch softmax"),
-    (["--data-dir", "/X"], "data_dir: '/X' has no effect with --dataset digits"),   # relative: made absolute
+    (["--data-dir", "/X"], "data_dir: '/X' has no effect with --dataset digits (no files are read; name the "
+                           "dataset its files hold: --dataset cifar10 | cifar100 |"),   # relative: made absolute
     (["--warmup-epochs", "5", "--epochs", "1"], "warmup_epochs: 5 warm-up epochs cover all 1 epochs"),
 ])
 def test_a_value_without_effect_is_warned_once(fake_search, capsys, flags, expected):
