@@ -17,6 +17,7 @@ as plain data in `genotype_published` and checked into `KNOWN` here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
@@ -330,6 +331,12 @@ def _genotype_file(spec: str) -> Path | None:
                         "folder RUN has RUN/search/genotype.json)")
 
 
+def _unassigned(text: str) -> str:
+    """`Genotype(...)` of a line copied from a genotypes.py (DARTS's, PC-DARTS's): `DARTS_V2 = Genotype(...)`."""
+    assigned = re.match(r"[A-Za-z_]\w*\s*=\s*(?=Genotype\b)", text)
+    return text[assigned.end():] if assigned else text
+
+
 def load(spec: str) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
@@ -345,6 +352,7 @@ def load(spec: str) -> AnyGenotype:
         if not (seed.isascii() and seed.isdigit()):  # '²'.isdigit() is True, but int('²') fails
             raise GenotypeError(f"genotype {spec!r}: expected random:SEED with an integer seed")
         return random_genotype(int(seed))
+    spec = _unassigned(spec)
     if spec.startswith("Genotype"):
         return parse(spec)
     if spec.startswith("{"):
@@ -359,7 +367,8 @@ def load(spec: str) -> AnyGenotype:
     except (OSError, UnicodeDecodeError) as e:
         raise GenotypeError(f"{path}: cannot read genotype file ({e})") from None
     try:
-        return parse(text) if text.lstrip().startswith("Genotype") else from_json(text)
+        text = _unassigned(text.strip())
+        return parse(text) if text.startswith("Genotype") else from_json(text)
     except GenotypeError as e:
         raise GenotypeError(f"{path}: {e}") from None
 

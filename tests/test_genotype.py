@@ -341,3 +341,14 @@ def test_an_empty_spec_inside_a_pipeline_folder_is_still_empty(spec, tmp_path, m
     assert run_genotype(spec) == spec
     with pytest.raises(GenotypeError, match="^the genotype is empty"):
         G.load(run_genotype(spec))
+
+
+def test_a_line_copied_from_a_genotypes_py_loads(tmp_path):
+    """`DARTS_V2 = Genotype(...)` as DARTS's genotypes.py writes it, typed or in a file, was refused
+    with the generic 'neither a known name ... nor Genotype(...) notation'."""
+    line = f"DARTS_V2 = {G.KNOWN['DARTS_V2']}"
+    assert G.load(line) == G.KNOWN["DARTS_V2"]
+    (tmp_path / "cell.txt").write_text("PC_DARTS_cifar=" + str(G.KNOWN["PC_DARTS_CIFAR"]) + "\n")
+    assert G.load(str(tmp_path / "cell.txt")) == G.KNOWN["PC_DARTS_CIFAR"]
+    with pytest.raises(GenotypeError, match="neither a known name"):
+        G.load("x = 3")
