@@ -229,10 +229,10 @@ def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
                      fontsize=9, color="firebrick" if r.status == "diverged" else "black")
         ax.set_xlim(a0, a1)
         ax.set_ylim(w0, w1)
-    for c in range(cols):   # the lowest panel of each column carries the a axis
-        ax = grid[(len(runs) - 1 - c) // cols, c]
+    for ax in axes[:len(runs)]:   # every panel its a values: a short last row leaves gaps under the rows above
         ax.xaxis.set_tick_params(labelbottom=True)
-        ax.set_xlabel("a (architecture)")
+    for c in range(cols):   # the lowest panel of each column names the a axis
+        grid[(len(runs) - 1 - c) // cols, c].set_xlabel("a (architecture)")
     for ax in grid[:, 0]:
         ax.set_ylabel("w (weights)")
     axes[0].legend(fontsize=6, loc="lower left")

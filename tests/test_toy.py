@@ -163,6 +163,8 @@ def test_many_xi_values_wrap_into_rows_of_four(runs, tmp_path):
     assert width / height < 2   # 4 columns x 3 rows
     svg = (tmp_path / "fig" / "toy.svg").read_text()
     assert svg.count("a (architecture)") == 4 and svg.count("w (weights)") == 3   # one axis label per column / row
+    # every panel shows its a values (3.5 the last tick): with a short last row the panels above its gaps had none
+    assert svg.count(">3.5<") == 10
 
 
 @pytest.fixture
