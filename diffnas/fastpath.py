@@ -26,6 +26,7 @@ Nothing here changes what is computed:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -162,7 +163,14 @@ def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Te
         wrt = ([psi] + ([edge] if edge is not None else [])) if psi.requires_grad else params
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     flat = torch.cat([g.detach().float().flatten() for g in grads if g is not None])
-    return [logits.detach().float().clone(), flat.clone()]
+    return [logits.detach().float().clone(), flat.clone(), _statistics(net)]
+
+
+def _statistics(net: torch.nn.Module) -> torch.Tensor:
+    """The BN running statistics after a trial's forward (restored by `_preserved` afterwards): a
+    compiled graph must write them as eager does, which logits and gradients do not show."""
+    found = [b.detach().float().flatten() for b in net.buffers() if b.is_floating_point()]
+    return torch.cat(found).clone() if found else torch.zeros(0)
 
 
 def _tolerance(device: torch.device, bf16: bool) -> float:
@@ -177,6 +185,10 @@ def _first_line(e: Exception) -> str:
 
 
 def _mismatch(a: torch.Tensor, b: torch.Tensor, tol: float) -> Optional[float]:
+    if a.shape != b.shape:
+        return math.inf
+    if a.numel() == 0:
+        return None
     err = (a - b).abs().max().item()
     scale = a.abs().max().item()
     if not err <= tol * scale + 1e-6:   # also catches NaN
@@ -232,7 +244,8 @@ class CompiledStep:
             for (step, p, e, w), ref in zip(trials, refs):
                 with _preserved(net, x.device):
                     got = _trial(net, x, y, p, e, ctx.autocast, w)
-                for what, a, b in zip((f"{step}-step logits", f"{step}-step gradient"), ref, got):
+                for what, a, b in zip((f"{step}-step logits", f"{step}-step gradient",
+                                       f"{step}-step BN statistics"), ref, got):
                     rel = _mismatch(a, b, tol)
                     if rel is not None:
                         net.compiled = None
@@ -251,8 +264,8 @@ class CompiledStep:
 
 class CheckedForward:
     """A network's forward compiled (`compile_fn`), checked against eager on its first call: the
-    forward and the gradients of its outputs w.r.t. the weights, both ways on the first batch (BN
-    statistics and RNG state restored, under the caller's autocast), compared. A compile error or a
+    forward, the gradients of its outputs w.r.t. the weights and the BN statistics it leaves, both ways
+    on the first batch (BN statistics and RNG state restored, under the caller's autocast), compared. A compile error or a
     mismatch: the eager forward from then on, with a notice saying why. What `diffnas train` runs
     on CUDA; `path` says which one ran ("compiled" or "eager")."""
 
@@ -296,8 +309,9 @@ class CheckedForward:
             outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if o is not None]
             loss = sum(o.float().square().mean() for o in outs)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
+            statistics = _statistics(net)
         return [torch.cat([o.detach().float().flatten() for o in outs]),
-                torch.cat([g.detach().float().flatten() for g in grads if g is not None])]
+                torch.cat([g.detach().float().flatten() for g in grads if g is not None]), statistics]
 
     def _prepare(self, args: tuple) -> Optional[Callable]:
         notice("fast path: compiling the network and checking it against eager on the first batch "
@@ -308,7 +322,7 @@ class CheckedForward:
             ref = self._trial(self.forward, args)
             compiled = compile_fn(self.forward, self.mode)
             got = self._trial(compiled, args)
-            for what, a, b in zip(("outputs", "gradients"), ref, got):
+            for what, a, b in zip(("outputs", "gradients", "BN statistics"), ref, got):
                 rel = _mismatch(a, b, tol)
                 if rel is not None:
                     notice(f"fast path: the compiled network's {what} differ from eager by {rel:.2g} (relative); "

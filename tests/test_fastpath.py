@@ -275,10 +275,25 @@ def _eager_and_compiled(monkeypatch, capsys, cfg, compiler):
     return eager, fast, step, capsys.readouterr().err.strip().splitlines()
 
 
+def _skewed_statistics(fn, **kw):
+    """A compiled forward right in its outputs and gradients that writes the BN running statistics
+    wrong (as a traced graph did once, for buffers swapped in through functional_call)."""
+    net = getattr(fn, "__self__", fn)
+
+    def run(*args):
+        out = fn(*args)
+        for name, b in net.named_buffers():
+            if name.endswith("running_mean"):
+                b.data.add_(1.0)   # .data: BN's backward holds them
+        return out
+    return run
+
+
 @pytest.mark.parametrize("compiler,expect", [
     (lambda fn, **kw: fn, None),                                                 # works: compiled path
     (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler\nmore")), "torch.compile failed"),
     (lambda fn, **kw: (lambda *args: fn(*args) * 1.5), "differ from eager"),  # wrong results: refused
+    (_skewed_statistics, "compiled architecture-step BN statistics differ from eager"),
 ])
 @pytest.mark.parametrize("preset", ["darts-1st", "pc-darts"])   # pc-darts: edge weights in the trial too
 def test_compiled_step_checks_itself_against_eager(monkeypatch, capsys, compiler, expect, preset):
@@ -436,6 +451,7 @@ def _network():
     (lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no compiler")), "torch.compile of the network failed"),
     (lambda fn, **kw: (lambda *args: tuple(o * 1.5 if o is not None else o for o in fn(*args))),
      "the compiled network's outputs differ from eager"),
+    (_skewed_statistics, "the compiled network's BN statistics differ from eager"),
 ])
 def test_trained_network_compile_is_checked_against_eager(monkeypatch, capsys, compiler, expect):
     from diffnas.config import TrainConfig, from_dict
