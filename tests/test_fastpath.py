@@ -503,6 +503,8 @@ def test_check_compiled_script_fails_when_the_batched_edges_differ_from_plain(mo
     assert "darts-1st: fused vs plain" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(fastpath._torch_version() < (2, 5), reason="torch < 2.5: a compiled module ignores weights "
+                    "swapped in by functional_call (pytorch#97909); unsupported() refuses second order there")
 def test_a_traced_second_order_step_equals_eager_bn_statistics_included(capsys):
     """The compile trial compares logits and gradients only; BN running statistics written through
     functional_call under the tracer went elsewhere than in eager once (buffers swapped in for
