@@ -23,11 +23,12 @@ Single-process runs go through the same functions, which then do nothing. The co
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -172,6 +173,27 @@ def _cat(outs: list[Any]) -> Any:
     return type(outs[0])(None if o[0] is None else torch.cat(list(o)) for o in zip(*outs))  # (logits, aux)
 
 
+def buffer_slots(module: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(owner, name) of every buffer of `module`: where to find it again after GroupedForward has put
+    new tensors in place of the old ones."""
+    return [(m, name) for m in module.modules() for name, b in m._buffers.items() if b is not None]
+
+
+@contextlib.contextmanager
+def buffers_restored(module: nn.Module) -> Iterator[None]:
+    """The module's buffers (BN running statistics) as they were before the block. Found again by
+    owner and name (GroupedForward replaces them), written through `.data`: a graph still to be
+    differentiated may hold them (BN's backward takes them; it does not read them in training), and
+    `.data` leaves their autograd version alone."""
+    slots = buffer_slots(module)
+    saved = [m._buffers[name].clone() for m, name in slots]
+    try:
+        yield
+    finally:
+        for (m, name), value in zip(slots, saved):
+            m._buffers[name].data.copy_(value)
+
+
 class GroupedForward:
     """A module's forward, in training, run on `groups` contiguous slices of the batch one after
     the other, each as one rank would run it: from the same batch-norm running statistics and RNG
@@ -189,7 +211,7 @@ class GroupedForward:
             return self.forward(x, *args, **kwargs)
         n = x.shape[0]
         bounds = [g * n // self.groups for g in range(self.groups + 1)]  # data.Batches' rank slices
-        owners = [(m, name) for m in self.module.modules() for name, b in m._buffers.items() if b is not None]
+        owners = buffer_slots(self.module)
         with torch.no_grad():
             start = [m._buffers[name].clone() for m, name in owners]
         rng = _rng_state(x.device)

@@ -134,15 +134,9 @@ def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional
 @contextlib.contextmanager
 def _preserved(net: torch.nn.Module, device: torch.device):
     """Run a trial forward/backward without a trace: BN statistics and RNG state come back."""
-    saved = [(b, b.clone()) for b in net.buffers()]
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for b, value in saved:
-                    b.copy_(value)
+    with torch.random.fork_rng(devices=devices), distributed.buffers_restored(net):
+        yield
 
 
 def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor],

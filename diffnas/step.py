@@ -5,17 +5,16 @@ The optimisation mode is chosen once (`make_step`), not tested inside the step.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from . import bilevel
+from . import bilevel, distributed
 from .arch import Arch
 from .guard import FiniteChecks
 
@@ -50,25 +49,6 @@ def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossF
     return loss
 
 
-@contextlib.contextmanager
-def _statistics_kept(net: nn.Module) -> Iterator[None]:
-    """The BN running statistics as they were before the block. DARTS evaluates L_val(w') in a copy
-    of the network whose statistics are thrown away (quark0/darts architect.py
-    `_construct_model_from_theta`); the forwards at w (the unrolled gradient, the finite
-    differences, the weight step) move the network's own, as there. Restored after the block's
-    backward, in eager code: a compiled forward writes the statistics where eager does. Found by
-    module and name, since distributed.GroupedForward (bn_groups) puts new buffer tensors in place;
-    written through `.data`, which leaves their autograd version alone: the exact Hessian's training
-    graph saved them (BN's backward takes them, and does not read them in training mode)."""
-    owners = [(m, name) for m in net.modules() for name, b in m._buffers.items() if b is not None]
-    saved = [m._buffers[name].clone() for m, name in owners]
-    try:
-        yield
-    finally:
-        for (m, name), value in zip(owners, saved):
-            m._buffers[name].data.copy_(value)
-
-
 def _momentum_buffers(opt: torch.optim.Optimizer, w: bilevel.Params) -> bilevel.Params:
     by_id = {id(p): n for n, p in w.items()}
     out = {}
@@ -89,7 +69,13 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
     else:
         g = bilevel.second_order(_losses(ctx, xt, yt), _losses(ctx, xv, yv), w, alpha, xi, ctx.hessian,
                                  _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
-                                 ctx.fd_eps, reduce=ctx.reduce, unrolled_scope=lambda: _statistics_kept(ctx.supernet))
+                                 ctx.fd_eps, reduce=ctx.reduce,
+                                 # DARTS evaluates L_val(w') in a copy of the network whose BN statistics
+                                 # are thrown away (quark0/darts architect.py `_construct_model_from_theta`);
+                                 # the forwards at w (unrolled gradient, finite differences, weight step)
+                                 # move the network's own, as there. Restored after its backward, in eager
+                                 # code: a compiled forward writes them where eager does.
+                                 unrolled_scope=lambda: distributed.buffers_restored(ctx.supernet))
     reg = ctx.arch.regularizer()
     if reg.requires_grad:
         # the regulariser depends on alpha only, so its gradient is the same on every rank

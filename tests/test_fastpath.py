@@ -476,6 +476,29 @@ def test_trained_network_compile_is_checked_against_eager(monkeypatch, capsys, c
         torch.testing.assert_close(b, a, rtol=0, atol=0)
 
 
+def test_trained_network_with_bn_groups_compiles_and_its_trial_leaves_no_trace(monkeypatch, capsys):
+    """bn_groups puts new buffer tensors in place (distributed.GroupedForward): the trial's restore
+    wrote into the old ones, so the eager trial's statistics leaked into the compiled trial, which
+    was then refused (BN statistics 0.37 apart with an identity 'compiler'), and into the first step."""
+    from diffnas import distributed
+    from diffnas.config import TrainConfig, from_dict
+    from diffnas.train import train_step
+    cfg = from_dict(TrainConfig, {"auxiliary": 0.4})
+    eager, fast = (distributed.prepare(_network(), 2) for _ in range(2))
+    forward = fastpath.CheckedForward(fast)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 3, 16, 16, generator=g), torch.randint(0, 10, (4,), generator=g)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (eager, fast)]
+    torch.manual_seed(3)
+    train_step(eager, eager, opts[0], x, y, 0.2, cfg)
+    torch.manual_seed(3)
+    train_step(forward, fast, opts[1], x, y, 0.2, cfg)
+    assert forward.path == "compiled", capsys.readouterr().err
+    for (name, a), b in zip(eager.state_dict().items(), fast.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+
+
 def test_trained_network_scored_before_any_step_is_not_checked_yet(monkeypatch, capsys):
     # a resume stopped in its test pass scores before it steps: eval mode, no grad, the eager forward
     net = _network()
@@ -506,9 +529,9 @@ def test_check_compiled_script_fails_when_the_batched_edges_differ_from_plain(mo
 @pytest.mark.skipif(fastpath._torch_version() < (2, 5), reason="torch < 2.5: a compiled module ignores weights "
                     "swapped in by functional_call (pytorch#97909); unsupported() refuses second order there")
 def test_a_traced_second_order_step_equals_eager_bn_statistics_included(capsys):
-    """The compile trial compares logits and gradients only; BN running statistics written through
-    functional_call under the tracer went elsewhere than in eager once (buffers swapped in for
-    L_val(w')). aot_eager traces and differentiates as inductor does, with eager kernels: two steps
+    """BN running statistics written through functional_call under the tracer went elsewhere than in
+    eager once (buffers swapped in for L_val(w')); the compile trial compared logits and gradients
+    only then. aot_eager traces and differentiates as inductor does, with eager kernels: two steps
     of a one-node supernet must equal eager bitwise, statistics included (about 30 s here)."""
     cfg = search_config("darts", **{**TINY, "nodes": 1, "channels": 2})
     eager, fast = make_ctx(cfg, fused=True), make_ctx(cfg, fused=True)
