@@ -280,9 +280,16 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) 
     if isinstance(steps, int) and steps > 0 and isinstance(batch, int):
         command = _command(run)
         split = ("test" if command == "train" or config.get("order") == "one-level" else "validation")
-        out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} "
-                   f"metrics were taken on a seeded sample of at most {steps * batch} {split} images, "
-                   f"not the whole split")
+        result = _json_file(run / "result.json", None, "") or {}   # a training run's: the images covered
+        images, total = result.get("test_images"), result.get("test_images_total")
+        if isinstance(images, int) and isinstance(total, int) and images > 0:
+            covered = ("on the whole split" if images >= total else
+                       f"on a seeded sample of {images} of the {total} {split} images")
+        else:
+            covered = (f"on a seeded sample of at most {steps * batch} {split} images (the whole split when it "
+                       f"holds fewer)")
+        out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} metrics were "
+                   f"taken {covered}")
     if _command(run) == "search" and records and (run / "genotype.json").is_file():
         from .search import collapse_warning   # the loop's own rule (search.py imports torch; done lazily)
         try:

@@ -203,7 +203,12 @@ def test_a_dry_runs_report_says_its_metrics_are_on_a_sample(tmp_path: Path) -> N
     assert ("max_steps 3: each epoch ran at most 3 steps, and the validation metrics were taken on "
             "a seeded sample of at most 24 validation images") in said
     said = " ".join(text_of(report.write_report(_with_config(train_run, max_steps=2, batch_size=96))).split())
-    assert "the test metrics were taken on a seeded sample of at most 192 test images" in said
+    assert "the test metrics were taken on a seeded sample of at most 192 test images (the whole split" in said
+    # a training run's result.json says what the test covered: all 300 of 300 is no sample
+    for images, covered in ((300, "the test metrics were taken on the whole split"),
+                            (192, "the test metrics were taken on a seeded sample of 192 of the 300 test images")):
+        (train_run / "result.json").write_text(json.dumps({"test_images": images, "test_images_total": 300}))
+        assert covered in " ".join(text_of(report.write_report(train_run)).split())
     one_level = _with_config(search_run, order="one-level")
     assert "the test metrics were taken" in " ".join(text_of(report.write_report(one_level)).split())
 
