@@ -513,3 +513,17 @@ def test_evaluating_after_the_image_folder_moved_says_so(tmp_path, capsys):
     fails(capsys, ["evaluate", str(tmp_path / "t"), "--data-dir", str(tmp_path / "nowhere")],
           f"imagefolder: --data-dir {tmp_path / 'nowhere'}: no such folder")
     assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(tmp_path / "moved")]) == 0
+
+
+def test_a_new_field_typed_on_resuming_an_older_run_is_refused_as_a_change(tmp_path, capsys):
+    """A run made before drop_path_per existed has none in its config.json: the value typed on resume
+    was silently ignored (the run went on per op). It counts as the default, as the checkpoint does."""
+    run = tmp_path / "t"
+    assert cli.main(["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--epochs", "1",
+                     "--batch-size", "8", "--max-steps", "1", "--no-plots", "--run-dir", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    del config["drop_path_per"]
+    (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    fails(capsys, ["train", "--resume", str(run), "--epochs", "2", "--drop-path-per", "node"],
+          f"drop_path_per: 'node' given, but the run in {run} has 'op'; a resumed run keeps its configuration")

@@ -148,14 +148,17 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
             raise ConfigError(f"epochs: the search of {where} is finished and the training of its genotype "
                               f"has started ({done}{of} epochs done); start a new pipeline to search longer")
     # the run folders are the pipeline's: not among what a resume may change
-    refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where)
+    refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
+                   defaults=config_lib.to_dict(SearchConfig()))
     if saved_train is not None:
         trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
         if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
             raise ConfigError(f"train.epochs: {wanted} given, but {where} trained its genotype for {trained} "
                               f"epoch{'s' if trained != 1 else ''}; --train-epochs on resume can only extend the "
                               f"training, not shorten it")
+        # a training from before drop_path_per existed trained per op, whatever its search was
         refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
+                       defaults={**config_lib.to_dict(TrainConfig()), "drop_path_per": "op"},
                        prefix="train.")
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
     # a folder from before pipelines saved their training values: the defaults and the values typed now;
