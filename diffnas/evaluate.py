@@ -15,6 +15,7 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
+from .data.datasets import DATASETS
 from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
@@ -88,7 +89,8 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
 
     # the run's own image_size (0 for runs made before the field existed: the files' own size)
     folder = data_dir if data_dir is not None else cfg.data_dir
-    if data_dir is None and folder is not None and not Path(folder).expanduser().exists():
+    reads_files = cfg.dataset in DATASETS and DATASETS[cfg.dataset].files   # digits, synthetic: data_dir unused
+    if data_dir is None and folder is not None and reads_files and not Path(folder).expanduser().exists():
         raise DataError(f"{cfg.dataset}: {folder}, the folder the network was trained on, is not there (moved or "
                         f"deleted?); pass --data-dir DIR with the test images")
     test, shape, classes, mean, std = _test_data(cfg, folder, state)

@@ -12,7 +12,7 @@ Nothing here changes what is computed:
   forward+backward of every graph the step will use (psi with and without grad; for second order
   also the unrolled weights w' and the finite differences' w+-, which are not the parameters and
   compile separately) eagerly and compiled on the first batch, BN statistics and RNG state
-  restored after each, and compares logits and gradients.
+  restored after each, and compares logits, gradients and the BN statistics the forward leaves.
   A compile error or a mismatch means: eager from then on, with a notice saying why. What it cannot
   catch is a native crash inside compiled code (torch 2.13's CPU inductor aborted the process in
   the backward of a stride-2 1x1 conv, which FactorizedReduce no longer uses; benchmarks/NOTES.md);
@@ -258,10 +258,10 @@ class CompiledStep:
 
 class CheckedForward:
     """A network's forward compiled (`compile_fn`), checked against eager on its first call: the
-    forward, the gradients of its outputs w.r.t. the weights and the BN statistics it leaves, both ways
-    on the first batch (BN statistics and RNG state restored, under the caller's autocast), compared. A compile error or a
-    mismatch: the eager forward from then on, with a notice saying why. What `diffnas train` runs
-    on CUDA; `path` says which one ran ("compiled" or "eager")."""
+    forward, the gradients of its outputs w.r.t. the weights and the BN statistics it leaves, both
+    ways on the first batch (BN statistics and RNG state restored, under the caller's autocast),
+    compared. A compile error or a mismatch: the eager forward from then on, with a notice saying why.
+    What `diffnas train` runs on CUDA; `path` says which one ran ("compiled" or "eager")."""
 
     def __init__(self, forward: torch.nn.Module, bf16: bool = False, mode: Optional[str] = None):
         self.forward = forward

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import genotype as G
+from .collapse import collapse_warning
 from .arch import ARCHS
 from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
 from .errors import DiffnasError
@@ -291,7 +292,6 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) 
         out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} metrics were "
                    f"taken {covered}")
     if _command(run) == "search" and records and (run / "genotype.json").is_file():
-        from .search import collapse_warning   # the loop's own rule (search.py imports torch; done lazily)
         try:
             genotype = G.load(str(run / "genotype.json"))
         except DiffnasError:

@@ -132,13 +132,19 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
             return
 
 
+def run_config(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's config.json, or None when there is no such file or it cannot be read as one."""
+    try:
+        value = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):   # missing, unreadable, not JSON
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run_command(run_dir: Path) -> str | None:
     """The "command" a run folder's config.json names (search, train, pipeline), or None when there is
     no such file or it cannot be read as one."""
-    try:
-        value = json.loads((Path(run_dir) / "config.json").read_text()).get("command")
-    except (OSError, ValueError, AttributeError):   # missing, unreadable, not JSON, not an object
-        return None
+    value = (run_config(run_dir) or {}).get("command")
     return value if isinstance(value, str) else None
 
 
@@ -169,7 +175,8 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
     """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
     the command: the run is complete and saved, so the results are still reported, with one line
     saying how to draw the figures later."""
-    print(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots skips them)", file=sys.stderr)
+    print(f"diffnas: drawing the figures in {run_dir / 'figures'} (plots off, --no-plots, skips them)",
+          file=sys.stderr)
     try:
         draw(run_dir)
     except KeyboardInterrupt:

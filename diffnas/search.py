@@ -29,7 +29,7 @@ from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import resolve_device, seed_everything, stop_on_signals
-from .ops import PARAMETER_FREE
+from .collapse import collapse_warning, skip_count
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
@@ -104,31 +104,6 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
         reduce_sum(totals)
     loss, correct, n = totals.tolist()
     return loss / max(n, 1), correct / max(n, 1)
-
-
-def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2) -> Optional[str]:
-    """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
-    'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
-    genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
-    updated alpha (fewer epochs is no advice after one; none, no warning: alpha kept its random start,
-    whose genotype says nothing about collapse)."""
-    if arch_epochs <= 0:
-        return None
-    cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
-                         else [genotype.cell(False)]) if not c.reduction]
-    genes = [op for c in cells for op, _ in c.genes if op != "none"]
-    free = sum(op in PARAMETER_FREE for op in genes)
-    if genes and free * 2 > len(genes):
-        skips = sum(op == "skip_connect" for op in genes)
-        return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "
-                f"genes, {skips} skip_connect): the known DARTS collapse; consider --max-skips 2"
-                + (", --skip-dropout 0.2 or fewer epochs" if arch_epochs > 1 else " or --skip-dropout 0.2"))
-    return None
-
-
-def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
-    cells = (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype) else [genotype.cell(False)])
-    return max(sum(op == "skip_connect" for op, _ in c.genes) for c in cells if not c.reduction)
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,

@@ -185,7 +185,8 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
         what = {"search": f"train the cell it found with `diffnas train --genotype {run_dir}`, or resume the search "
                           f"with `diffnas search --resume {run_dir}`",
                 "pipeline": f"resume the pipeline with `diffnas run --resume {run_dir}`"}.get(command, "")
-        raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder" + (f"; {what}" if what else ""))
+        raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder"
+                              + (f"; {what}" if what else ""))
     changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
     return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 

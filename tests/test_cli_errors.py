@@ -479,9 +479,9 @@ def test_resume_of_something_else(run, tmp_path, capsys):
     (run / "config.json").write_text(json.dumps({**config, "command": "train"}))
     fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder")
     (run / "config.json").write_text(json.dumps(config))
-    fails(capsys, ["train", "--resume", str(run)], f"{run}: a search run folder, not a training run folder; train "
-                                                   f"the cell it found with `diffnas train --genotype {run}`, or resume "
-                                                   f"the search with `diffnas search --resume {run}`")
+    fails(capsys, ["train", "--resume", str(run)],
+          f"{run}: a search run folder, not a training run folder; train the cell it found with "
+          f"`diffnas train --genotype {run}`, or resume the search with `diffnas search --resume {run}`")
     fails(capsys, ["evaluate", str(run)], f"{run}: a search run; evaluate trains nothing: train its genotype with "
                                           f"`diffnas train --genotype {run}`")
 
@@ -527,3 +527,13 @@ def test_a_new_field_typed_on_resuming_an_older_run_is_refused_as_a_change(tmp_p
     capsys.readouterr()
     fails(capsys, ["train", "--resume", str(run), "--epochs", "2", "--drop-path-per", "node"],
           f"drop_path_per: 'node' given, but the run in {run} has 'op'; a resumed run keeps its configuration")
+
+
+def test_evaluating_a_run_on_generated_data_ignores_a_gone_data_dir(tmp_path, capsys):
+    """--data-dir with synthetic data is warned about and unused; its folder gone is no reason to refuse."""
+    (tmp_path / "dd").mkdir()
+    assert cli.main(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path / "dd"), "--layers", "3",
+                     "--channels", "4", "--epochs", "1", "--batch-size", "8", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(tmp_path / "t")]) == 0
+    (tmp_path / "dd").rmdir()
+    assert cli.main(["evaluate", str(tmp_path / "t")]) == 0, capsys.readouterr().err

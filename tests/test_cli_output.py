@@ -249,6 +249,8 @@ def test_a_quick_pc_darts_search_scales_its_warm_up_to_the_quick_epochs(fake_sea
     for typed in (["--warmup-epochs", "1"], ["--dataset", "synthetic"]):   # what is typed, or a dataset: as given
         assert cli.main(["search", "--preset", "pc-darts", "--epochs", "20", *typed]) == 0
         assert seen[-1].warmup_epochs == (1 if typed[0] == "--warmup-epochs" else 15)
+    assert cli.main(["search", "--preset", "pc-darts", "--warmup-epochs", "1"]) == 0   # quick epochs, typed warm-up
+    assert (seen[-1].epochs, seen[-1].warmup_epochs) == (5, 1)
     assert cli.main(["search"]) == 0 and seen[-1].warmup_epochs == 0
     assert "--batch-size 64 for the paper's size" in capsys.readouterr().err
 
@@ -267,6 +269,36 @@ def test_a_bare_train_on_the_embedded_digits_is_quick_and_says_so(fake_train, ca
         assert cli.main(["train", *named]) == 0
         assert "quick training" not in capsys.readouterr().err
     assert seen[-3].layers == 20 and seen[-2].layers == 14 and seen[-1].epochs == 600
+
+
+def test_a_bare_train_of_a_per_cell_genotype_takes_its_depth_not_the_quick_one(fake_train, tmp_path, capsys):
+    """The quick 8 cells and the genotype's own depth were both said ('quick training (layers 8, ...)',
+    then 'training a network of 4 cells (not the setting's 8)')."""
+    cells = G.CellwiseGenotype(tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2))
+                                     for k in range(4)))
+    (tmp_path / "g.json").write_text(G.to_json(cells))
+    _, seen = fake_train
+    assert cli.main(["train", "--genotype", str(tmp_path / "g.json")]) == 0
+    err = capsys.readouterr().err
+    assert seen[-1].layers == 4 and (seen[-1].epochs, seen[-1].channels) == (20, 16)
+    assert "quick training (epochs 20, channels 16)" in err
+    assert "training a network of 4 cells (not the setting's 20)" in err
+
+
+def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_path, capsys):
+    """`diffnas run` trains a sigmoid search's cell per node; `diffnas train --genotype` on that search
+    said nothing of it (only published FAIR_DARTS_* names got the note)."""
+    from runfolder_fixtures import write_search_run
+    run = write_search_run(tmp_path / "s", nodes=4)
+    note = "FairDARTS trained its cells with drop-path on each node's sum"
+    for arch, said in (("softmax", False), ("sigmoid", True)):
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "arch": arch}))
+        for spec in (str(run), str(run / "genotype.json")):
+            assert cli.main(["train", "--genotype", spec, "--dataset", "synthetic"]) == 0
+            assert (note in capsys.readouterr().err) is said, (arch, spec)
+    assert cli.main(["train", "--genotype", str(run), "--dataset", "synthetic", "--drop-path-per", "op"]) == 0
+    assert note not in capsys.readouterr().err   # chosen: nothing to say
 
 
 def test_a_runs_own_config_starts_a_new_run_in_a_new_folder(fake_search, fake_train, tmp_path, capsys):

@@ -24,8 +24,8 @@ from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
 from .options import elapsed, flag_values, refuse_changes, search_config_from_args, start_notices
-from .train import QUICK as TRAIN_QUICK_SIZES
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
+from .train import QUICK as TRAIN_QUICK_SIZES
 
 if TYPE_CHECKING:   # the pipeline imports torch; the CLI loads it only when the command runs
     from ..pipeline import PipelineResult

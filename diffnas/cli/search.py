@@ -66,7 +66,8 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--zero-one-weight", dest="zero_one_weight", type=float, help="FairDARTS zero-one loss weight")
     a("--threshold", type=float, help="FairDARTS discretisation threshold (--arch sigmoid only)")
     a("--skip-dropout", dest="skip_dropout", type=float, help="dropout on skip_connect during search")
-    a("--max-skips", dest="max_skips", type=int, help="stop early when a normal cell has more skips (0, default: never)")
+    a("--max-skips", dest="max_skips", type=int,
+      help="stop early when a normal cell has more skips (0, default: never)")
     a("--train-portion", dest="train_portion", type=float)
     a("--w-lr", dest="w_lr", type=float)
     a("--w-lr-min", dest="w_lr_min", type=float)

@@ -7,6 +7,7 @@ cells, 48 channels, label smoothing 0.1, ...), --config FILE, then the flags typ
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Optional
 
 from .. import config as config_lib
@@ -45,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="batch-norm statistics over batch_size/G images (0, default: 1, or the number of processes "
            "where they cannot share statistics: CPU)")
     a("--layers", type=int, help=f"cells (default 20, imagenet 14; {QUICK['layers']} when no dataset is named)")
-    a("--channels", type=int, help=f"initial channels (default 36, imagenet 48; {QUICK['channels']} when no dataset is named)")
+    a("--channels", type=int,
+      help=f"initial channels (default 36, imagenet 48; {QUICK['channels']} when no dataset is named)")
     a("--lr", type=float, help="initial SGD learning rate (default 0.025, imagenet 0.1)")
     a("--lr-schedule", dest="lr_schedule", help="cosine (to --lr-min; default) | step (lr x gamma per epoch; imagenet)")
     a("--lr-gamma", dest="lr_gamma", type=float, help="step schedule: decay per epoch (default 0.97)")
@@ -93,6 +95,23 @@ def cellwise_depth(genotype_spec: str, layers: int) -> Optional[int]:
     return None
 
 
+def fair_darts_cell(spec: str) -> bool:
+    """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search:
+    its run folder, or its genotype.json inside one."""
+    from ..runlog import run_config
+
+    spec = spec.strip()
+    if spec.startswith("FAIR_DARTS_"):
+        return True
+    try:
+        path = Path(spec)
+        folder = path.parent if path.name == "genotype.json" else path
+        saved = run_config(folder) if folder.is_dir() else None
+    except (OSError, ValueError):   # not a path (notation, a name)
+        return False
+    return bool(saved) and saved.get("command") == "search" and saved.get("arch") == "sigmoid"
+
+
 def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     """QUICK's values not given, when the training uses the embedded digits because no dataset was
     named (flag, config file or setting); {} otherwise."""
@@ -131,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         quick = quick_values(setting, from_file, flags)
+        genotype = {**from_file, **flags}.get("genotype", TrainConfig.genotype)
+        if "layers" in quick and cellwise_depth(genotype, quick["layers"]) is not None:
+            del quick["layers"]   # a per-cell genotype fixes the cells: said below
         cfg = train_config(setting, **{**quick, **from_file, **flags})
     notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
     depth = None if args.resume or "layers" in {**from_file, **flags} else cellwise_depth(cfg.genotype, cfg.layers)
@@ -139,8 +161,7 @@ def run(args: argparse.Namespace) -> int:
                      f"(not the setting's {cfg.layers})")
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
     given = {**from_file, **flags}
-    if (not args.resume and str(given.get("genotype", "")).strip().startswith("FAIR_DARTS_")
-            and "drop_path_per" not in given and cfg.drop_path > 0):
+    if not args.resume and "drop_path_per" not in given and cfg.drop_path > 0 and fair_darts_cell(cfg.genotype):
         notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
                      "--drop-path-per node does that (the default, per op, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
