@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import config as config_lib
-from . import distributed
+from . import distributed, recovery
 from . import genotype as genotype_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
@@ -177,13 +177,15 @@ def refuse_existing(run_dir: str | Path) -> None:
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
-                 resume: bool = False, notices: Sequence[str] = ()) -> PipelineResult:
+                 resume: bool = False, notices: Sequence[str] = (), raise_on_stop: bool = True) -> PipelineResult:
     """Search with `search_cfg`, then train the genotype found with `train_cfg` (its DERIVED_TRAIN
     values are set here), in `run_dir` (default runs/run-DATE). resume=True continues the pipeline in
     `run_dir` with these configs (the caller builds them from `saved_config`). `notices` go to stderr
     once the search has started (search's `notices`).
     On resume the stages take every resumable value of these configs, defaults included: they are
-    the pipeline's whole word (its saved values, a stage's own new epochs, what was typed now)."""
+    the pipeline's whole word (its saved values, a stage's own new epochs, what was typed now).
+    raise_on_stop: as search's and train's (a stage stopped by Ctrl-C raises KeyboardInterrupt once
+    it has saved and said how to resume the pipeline); False returns the result with its exit_code."""
     distributed.setup()
     if resume and run_dir is None:
         raise ConfigError("run_dir: resuming a pipeline needs its folder")
@@ -220,7 +222,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
 
     try:
         s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None, pipeline=run_dir,
-                   notices=notices, given=SEARCH_RESUMABLE)
+                   notices=notices, given=SEARCH_RESUMABLE, raise_on_stop=False)
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
@@ -231,13 +233,17 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
                     break
         raise
     if s.interrupted:   # the search said how to go on: `diffnas run --resume RUN_DIR`
+        if raise_on_stop:
+            recovery.raise_stop(s.exit_code)
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
     if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
         (run_dir / "summary.json").unlink(missing_ok=True)
     t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
-              given=TRAIN_RESUMABLE)
+              given=TRAIN_RESUMABLE, raise_on_stop=False)
     if t.exit_code:   # interrupted; the training said how to go on
+        if raise_on_stop:
+            recovery.raise_stop(t.exit_code)
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
     device = resolve_device(search_cfg.device).type
     unit = "GPU" if device == "cuda" else "CPU"

@@ -5,6 +5,7 @@
 - A resumed run killed before its first checkpoint: nothing to continue, so start it over.
 - A resumed run with its checkpoint loaded: check --epochs, say what happens next, note new epochs.
 - Which values of the config a resume was called with replace the run's saved ones (`overrides`).
+- A run stopped by a signal, called from Python: the signal's exception once it is saved (`raise_stop`).
 
 `state` is the loop's dict of position and bookkeeping; the keys used here are `epoch` (epochs done),
 `step` (steps done in the current epoch), `rollbacks` and `lr_scale` (the factor on every learning rate).
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
@@ -99,3 +101,12 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
     if changed:
         log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"), "epochs": epochs})
     return complete
+
+
+def raise_stop(exit_code: int) -> None:
+    """After a run stopped by a signal has saved its checkpoint and said how to resume: what Python
+    does for a script on that signal, so the caller's next line (training a half-searched genotype)
+    does not run: KeyboardInterrupt for Ctrl-C (SIGINT), SystemExit(128 + signum) for another."""
+    if exit_code == 128 + signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(exit_code)

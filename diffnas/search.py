@@ -107,7 +107,8 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,
-           notices: Sequence[str] = (), given: Optional[Collection[str]] = None) -> SearchResult:
+           notices: Sequence[str] = (), given: Optional[Collection[str]] = None,
+           raise_on_stop: bool = True) -> SearchResult:
     """Run (or resume) a search; writes the run folder described in docs/DESIGN.md.
 
     pipeline: the `diffnas run` folder this search is the first stage of; its notices then say how to
@@ -115,7 +116,19 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
     passed its start checks, so that a run refused at its start says only why, in one line.
     given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
-    saved values (recovery.overrides; None: the ones that differ from the defaults)."""
+    saved values (recovery.overrides; None: the ones that differ from the defaults).
+    raise_on_stop: Ctrl-C or SIGTERM stops the search at a step boundary, saves a checkpoint and says
+    how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
+    does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
+    command line and the pipeline take it."""
+    result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
+    if raise_on_stop and result.interrupted:
+        recovery.raise_stop(result.exit_code)
+    return result
+
+
+def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Optional[str | Path],
+            notices: Sequence[str], given: Optional[Collection[str]]) -> SearchResult:
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:

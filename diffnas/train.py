@@ -194,17 +194,32 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
 def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
           resume: str | Path | None = None, stop_after: int | None = None,
           pipeline: str | Path | None = None, notices: Sequence[str] = (),
-          given: Optional[Collection[str]] = None) -> TrainResult:
+          given: Optional[Collection[str]] = None, raise_on_stop: bool = True) -> TrainResult:
     """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
 
-    stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs).
+    stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs); that
+    stop is returned, never raised.
     pipeline: the `diffnas run` folder this training is the second stage of; its notices then say how
     to go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
     passed its start checks, so that a run refused at its start says only why, in one line.
     given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
     saved values (recovery.overrides; None: the ones that differ from the defaults).
+    raise_on_stop: Ctrl-C or SIGTERM stops the training at a step boundary, saves a checkpoint and
+    says how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as
+    Python does for a script. False: the result is returned with its `exit_code`, as the command
+    line and the pipeline take it.
     """
+    result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
+                    given=given)
+    if raise_on_stop and result.exit_code and stop_after is None:
+        recovery.raise_stop(result.exit_code)
+    return result
+
+
+def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resume: str | Path | None,
+           stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
+           given: Optional[Collection[str]]) -> TrainResult:
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:

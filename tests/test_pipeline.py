@@ -410,3 +410,16 @@ def test_a_per_cell_search_trains_a_network_of_its_own_depth(tmp_path, capsys):
                      "--run-dir", str(tmp_path / "d")]) == 2
     assert "train.layers: 2 given, but the dnas search gives each of its 3 cells" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_a_pipeline_stopped_from_python_raises_after_saying_how_to_resume(tmp_path, monkeypatch, capsys):
+    from diffnas.config import TrainConfig, search_config
+    from diffnas.pipeline import run_pipeline
+
+    signal_during_search(monkeypatch)
+    search_cfg = search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                               epochs=1, max_steps=1, plots=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(search_cfg, TrainConfig(layers=3, channels=4, epochs=1, batch_size=8, max_steps=1, plots=False),
+                     tmp_path / "p")
+    assert f"resume the pipeline with: diffnas run --resume {tmp_path / 'p'}" in capsys.readouterr().err

@@ -47,8 +47,10 @@ def test_resume_after_mid_epoch_signal_is_exact(tmp_path, monkeypatch, preset):
         return out
 
     monkeypatch.setattr(search_mod, "search_step", step_then_signal)
-    cut = search(search_config(preset, **TINY, warmup_epochs=0, run_dir=str(tmp_path / "cut")))
-    assert cut.interrupted and cut.exit_code == 128 + signal.SIGTERM
+    # from Python the stop is SIGTERM's SystemExit once saved (a script's next line must not run)
+    with pytest.raises(SystemExit) as stopped:
+        search(search_config(preset, **TINY, warmup_epochs=0, run_dir=str(tmp_path / "cut")))
+    assert stopped.value.code == 128 + signal.SIGTERM
     monkeypatch.setattr(search_mod, "search_step", real)
     resumed = search(search_config(preset, **TINY, warmup_epochs=0), resume=tmp_path / "cut")
     assert not resumed.interrupted
@@ -130,7 +132,7 @@ def test_max_steps_caps_validation_with_a_bar_and_a_stop_during_it_resumes_exact
 
     # SIGINT during the first validation batch of epoch 1: abandoned at once, the epoch's steps kept
     calls = count_eval_forwards(monkeypatch, signal_at=1)
-    cut = search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "cut")))
+    cut = search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "cut")), raise_on_stop=False)
     assert cut.interrupted and cut.exit_code == 128 + signal.SIGINT and calls["eval"] == 1
     err = capsys.readouterr().err
     assert "interrupted at epoch 1 during validation (its 3 steps are done); checkpoint saved; " \
@@ -215,7 +217,7 @@ def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path
 
     monkeypatch.setattr(search_mod, "search_step", slow_step_then_signal)
     cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, warmup_epochs=0, run_dir=str(tmp_path / "cut"))
-    assert search(cfg).interrupted
+    assert search(cfg, raise_on_stop=False).interrupted
     before = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]["epoch_seconds"]
     assert before >= 0.5
     monkeypatch.setattr(search_mod, "search_step", real)
@@ -315,3 +317,17 @@ def test_a_complete_search_resumed_reports_the_seconds_it_first_reported(tmp_pat
     first = search(dataclasses.replace(cfg, plots=True))
     again = search(cfg, resume=tmp_path / "s")
     assert first.seconds > 0 and again.seconds == first.seconds
+
+
+def test_ctrl_c_in_a_python_script_raises_once_the_search_is_saved(tmp_path, monkeypatch, capsys):
+    """`r = search(cfg); train(tcfg, r.genotype)`: Ctrl-C during the search returned normally, and the
+    script went on to train the half-searched genotype. KeyboardInterrupt now, after the checkpoint
+    and the resume line; raise_on_stop=False returns the interrupted result (the command line's way)."""
+    calls = count_eval_forwards(monkeypatch, signal_at=1)
+    cfg = search_config("darts-1st", **TINY, run_dir=str(tmp_path / "cut"))
+    with pytest.raises(KeyboardInterrupt):
+        search(cfg)
+    assert calls["eval"] == 1 and (tmp_path / "cut" / "checkpoint.pt").is_file()
+    assert f"resume with: diffnas search --resume {tmp_path / 'cut'}" in capsys.readouterr().err
+    resumed = search(search_config("darts-1st", **TINY), resume=tmp_path / "cut")   # and it resumes
+    assert not resumed.interrupted and len(resumed.metrics) >= 1

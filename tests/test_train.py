@@ -467,7 +467,7 @@ def test_max_steps_caps_the_test_pass_with_a_bar_and_a_stop_during_it_resumes_ex
 
     # SIGINT during the first test batch of epoch 1: abandoned at once, the epoch's steps kept
     calls = count_eval_forwards(monkeypatch, signal_at=1)
-    cut = train(tiny(tmp_path, "cut"))
+    cut = train(tiny(tmp_path, "cut"), raise_on_stop=False)
     assert cut.exit_code == 130 and calls["eval"] == 1   # 128 + SIGINT
     assert "interrupted at epoch 1 during the test pass (its 3 steps are done); checkpoint saved; resume with: " \
            f"diffnas train --resume {tmp_path / 'cut'}" in capsys.readouterr().err
@@ -662,3 +662,12 @@ def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path)
         evaluate(s.run_dir / "genotype.json")
     assert str(info.value) == (f"{s.run_dir / 'genotype.json'}: a JSON file, not a checkpoint; evaluate takes a "
                                f"training run folder or its checkpoint.pt")
+
+
+def test_ctrl_c_in_a_python_script_raises_once_the_training_is_saved(tmp_path, monkeypatch, capsys):
+    """From Python a stopped training raised nothing: a script went on as if it had finished."""
+    calls = count_eval_forwards(monkeypatch, signal_at=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path, "cut"))
+    assert calls["eval"] == 1 and (tmp_path / "cut" / "checkpoint.pt").is_file()
+    assert f"diffnas train --resume {tmp_path / 'cut'}" in capsys.readouterr().err

@@ -156,7 +156,8 @@ def interrupted_search(run, monkeypatch, **values):
         return out
 
     monkeypatch.setattr(search_mod, "search_step", step_then_stop)
-    cut = search(search_config("darts-1st", **{**SEARCH, "epochs": 2}, run_dir=str(run), **values))
+    cut = search(search_config("darts-1st", **{**SEARCH, "epochs": 2}, run_dir=str(run), **values),
+                 raise_on_stop=False)
     monkeypatch.setattr(search_mod, "search_step", real)
     assert cut.interrupted
 

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
     notices = start_notices(search_cfg, train_cfg, note=note)
-    return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices), args)
+    return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices, raise_on_stop=False), args)
 
 
 def cellwise_layers(search_cfg: Any, typed: Any, args: argparse.Namespace) -> None:
@@ -165,7 +165,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
     before_per_node = {"drop_path_per": "op"} if saved_train is not None else {}
     train_cfg = train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
-    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True)
+    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True, raise_on_stop=False)
 
 
 def report(result: PipelineResult, args: argparse.Namespace) -> int:

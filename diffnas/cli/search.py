@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_changes_on_resume(args.resume, given, RESUMABLE)
     else:   # printed once the search has started: a refused one says only why
         notices = start_notices(cfg, note=note)
-    result = search(cfg, resume=args.resume, notices=notices, given=given)
+    result = search(cfg, resume=args.resume, notices=notices, given=given, raise_on_stop=False)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"genotype: {result.genotype}")

@@ -166,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
                      "--drop-path-per node does that (the default, per op, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
-    result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None)
+    result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None,
+                   raise_on_stop=False)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
