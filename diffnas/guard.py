@@ -149,3 +149,31 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
     else:   # as DARTS's train_search.py and train.py: the image size is fixed, cuDNN times its algorithms once
         torch.backends.cudnn.benchmark = True
+
+
+@contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """What `seed_everything` and a run change process-wide, given back to the caller at the end: the
+    Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms and
+    CUBLAS_WORKSPACE_CONFIG. A script that calls `search` gets its own random sequence back, not the
+    run's seed, and its cuDNN settings as it set them."""
+    py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    benchmark = torch.backends.cudnn.benchmark
+    deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                                torch.is_deterministic_algorithms_warn_only_enabled())
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        torch.backends.cudnn.benchmark = benchmark
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace

@@ -25,11 +25,11 @@ from . import arch as arch_lib
 from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
+from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
-from .guard import resolve_device, seed_everything, stop_on_signals
-from .collapse import collapse_warning, skip_count
+from .guard import caller_state_kept, resolve_device, seed_everything, stop_on_signals
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
@@ -121,7 +121,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
-    result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
+    with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
+        result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
     if raise_on_stop and result.interrupted:
         recovery.raise_stop(result.exit_code)
     return result

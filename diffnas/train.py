@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
-from .guard import FiniteChecks, resolve_device, seed_everything, stop_on_signals
+from .guard import FiniteChecks, caller_state_kept, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
@@ -210,8 +210,9 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     Python does for a script. False: the result is returned with its `exit_code`, as the command
     line and the pipeline take it.
     """
-    result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
-                    given=given)
+    with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
+        result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
+                        given=given)
     if raise_on_stop and result.exit_code and stop_after is None:
         recovery.raise_stop(result.exit_code)
     return result

@@ -331,3 +331,24 @@ def test_ctrl_c_in_a_python_script_raises_once_the_search_is_saved(tmp_path, mon
     assert f"resume with: diffnas search --resume {tmp_path / 'cut'}" in capsys.readouterr().err
     resumed = search(search_config("darts-1st", **TINY), resume=tmp_path / "cut")   # and it resumes
     assert not resumed.interrupted and len(resumed.metrics) >= 1
+
+
+def test_a_search_gives_the_caller_its_random_state_and_cudnn_flags_back(tmp_path):
+    """search() seeded Python, NumPy and torch with cfg.seed and left them so (every later draw of a
+    script the same across experiments), and left cudnn.benchmark / deterministic algorithms set."""
+    import random
+
+    import numpy as np
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    benchmark, workspace = torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1, "deterministic": True},
+                         run_dir=str(tmp_path / "s")))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    assert torch.backends.cudnn.benchmark == benchmark and not torch.are_deterministic_algorithms_enabled()
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == workspace
