@@ -141,6 +141,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         command = saved.pop("command", "search")
         if command != "search":
             raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
+        if given is None:   # the Python API: a changed value is refused, as the command line refuses it
+            recovery.refuse_changes(cfg, SearchConfig(), saved, RESUMABLE, run_dir)
         changed = recovery.overrides(cfg, SearchConfig(), RESUMABLE, given)
         cfg = config_lib.from_dict(SearchConfig, {**saved, **changed, "run_dir": str(run_dir)})
         saved_epochs = saved.get("epochs", cfg.epochs)
@@ -247,7 +249,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         raise
     for line in notices:
         log.say(line)
-    metrics: list[dict[str, Any]] = []
+    # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
+    # left them), as train's does
+    metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
     start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint

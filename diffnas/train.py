@@ -187,6 +187,8 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
                 "pipeline": f"resume the pipeline with `diffnas run --resume {run_dir}`"}.get(command, "")
         raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder"
                               + (f"; {what}" if what else ""))
+    if given is None:   # the Python API: a changed value is refused, as the command line refuses it
+        recovery.refuse_changes(cfg, TrainConfig(), saved, RESUMABLE, run_dir)
     changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
     return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 

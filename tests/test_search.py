@@ -352,3 +352,19 @@ def test_a_search_gives_the_caller_its_random_state_and_cudnn_flags_back(tmp_pat
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
     assert torch.backends.cudnn.benchmark == benchmark and not torch.are_deterministic_algorithms_enabled()
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == workspace
+
+
+def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_path):
+    """search(search_config(..., seed=99), resume=run) ran with the run's seed 2, saying nothing."""
+    from diffnas.errors import ConfigError
+
+    small = {**TINY, "epochs": 1, "max_steps": 1}
+    search(search_config("darts-1st", **small, run_dir=str(tmp_path / "r")))
+    with pytest.raises(ConfigError, match=rf"^seed: 99 given, but the run in {tmp_path / 'r'} has 2; a resumed run"):
+        search(search_config("darts-1st", **small, seed=99), resume=tmp_path / "r")
+    with pytest.raises(ConfigError, match="^layers: 4 given"):
+        search(search_config("darts-1st", **{**small, "layers": 4}), resume=tmp_path / "r")
+    # the run's own values, defaults, and what may change (epochs) are all fine
+    extended = search(search_config("darts-1st", **{**small, "epochs": 2}), resume=tmp_path / "r")
+    assert [row["epoch"] for row in extended.metrics] == [1, 2]   # the earlier epoch too (it held only epoch 2)
+    search(search_config("darts-1st"), resume=tmp_path / "r")
