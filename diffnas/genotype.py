@@ -17,6 +17,7 @@ as plain data in `genotype_published` and checked into `KNOWN` here.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,11 +338,13 @@ def _unassigned(text: str) -> str:
     return text[assigned.end():] if assigned else text
 
 
-def load(spec: str) -> AnyGenotype:
+def load(spec: str | os.PathLike[str]) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
     or the notation itself."""
-    spec = spec.strip()
+    if not isinstance(spec, (str, os.PathLike)):
+        raise GenotypeError(f"genotype: expected a name, a path or Genotype(...) notation, got {type(spec).__name__}")
+    spec = os.fspath(spec).strip()
     if not spec:  # Path("") is the current folder: say what is missing rather than what is there
         raise GenotypeError("the genotype is empty: give a published name (DARTS_V2, PDARTS, ...), random:SEED, "
                             "a genotype.json, a run folder or Genotype(...) notation")

@@ -43,8 +43,8 @@ def stop_on_signals() -> Iterator[StopRequested]:
             raise KeyboardInterrupt
         if signum == signal.SIGINT and not stop and os.environ.get("RANK", "0") == "0":
             # os.write: print() from a handler can re-enter a stderr write the loop was in the middle of
-            os.write(2, b"\ndiffnas: stopping after this step to save a checkpoint (Ctrl-C again: stop at once, "
-                        b"without saving)\n")
+            os.write(2, b"\ndiffnas: stopping after this step (a validation or test pass: at once) to save a "
+                        b"checkpoint (Ctrl-C again: stop at once, without saving)\n")
         stop.signum = signum
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,16 +156,21 @@ def caller_state_kept() -> Iterator[None]:
     """What `seed_everything` and a run change process-wide, given back to the caller at the end: the
     Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms and
     CUBLAS_WORKSPACE_CONFIG. A script that calls `search` gets its own random sequence back, not the
-    run's seed, and its cuDNN settings as it set them."""
+    run's seed, and its cuDNN settings as it set them. Inside, the run has what it needs whatever the
+    caller set: float32 as the default dtype, and gradients on."""
     py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     benchmark = torch.backends.cudnn.benchmark
     deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
                                 torch.is_deterministic_algorithms_warn_only_enabled())
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
     try:
-        yield
+        with torch.enable_grad():   # a call inside torch.no_grad() could not step
+            yield
     finally:
+        torch.set_default_dtype(dtype)
         random.setstate(py)
         np.random.set_state(npy)
         torch.set_rng_state(cpu)

@@ -123,6 +123,8 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
                       f"config.json says {was}); the pipeline goes on with {now}", file=sys.stderr)
         return search_values, train_values
     legacy = run_dir / "search" / "config.json"
+    if not run_dir.exists():
+        raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
     if not legacy.is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a pipeline run folder")
     search_values = {k: v for k, v in config_lib.read_file(legacy).items() if k not in ("command", "run_dir")}

@@ -14,6 +14,7 @@ import itertools
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -43,8 +44,8 @@ RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "det
 class SearchResult:
     run_dir: Path
     genotype: genotype_lib.AnyGenotype
-    history: torch.Tensor                # (T, L, E, O) psi after each epoch, T = epochs done + 1
-    metrics: list[dict[str, Any]] = field(default_factory=list)
+    history: torch.Tensor = field(repr=False)   # (T, L, E, O) psi after each epoch, T = epochs done + 1
+    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
     seconds: float = 0.0
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
@@ -107,20 +108,28 @@ def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,
-           notices: Sequence[str] = (), given: Optional[Collection[str]] = None,
+           notices: Optional[Sequence[str]] = None, given: Optional[Collection[str]] = None,
            raise_on_stop: bool = True) -> SearchResult:
     """Run (or resume) a search; writes the run folder described in docs/DESIGN.md.
 
     pipeline: the `diffnas run` folder this search is the first stage of; its notices then say how to
     go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
-    passed its start checks, so that a run refused at its start says only why, in one line.
+    passed its start checks, so that a run refused at its start says only why, in one line. None
+    (a call from Python): a new run's values that change nothing are `warnings.warn`ed instead.
     given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
     saved values (recovery.overrides; None: the ones that differ from the defaults).
     raise_on_stop: Ctrl-C or SIGTERM stops the search at a step boundary, saves a checkpoint and says
     how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
+    if not isinstance(cfg, SearchConfig):   # a dict, a config of the other kind: one line, not an AttributeError
+        raise ConfigError(f"expected a SearchConfig (diffnas.search_config(...)), got {type(cfg).__name__}")
+    if notices is None:
+        notices = ()
+        if resume is None and distributed.is_main():
+            for line in config_lib.ineffective(cfg):   # what the command line prints as warnings
+                warnings.warn(f"diffnas: {line}", stacklevel=2)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
     if raise_on_stop and result.interrupted:
@@ -135,6 +144,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if resume is not None:
         run_dir = Path(resume)
         check_run_dir(run_dir)
+        if not run_dir.exists():
+            raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
         saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
         if saved is None:
             raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")

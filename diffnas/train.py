@@ -17,6 +17,7 @@ import math
 import signal
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ class TrainResult:
     params: int                # without the auxiliary head
     aux_params: int
     seconds: float
-    metrics: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
     test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
     test_images_total: int = 0  # max_steps caps the test batches
@@ -177,6 +178,8 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
 
 def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[str]]) -> TrainConfig:
     """The run's saved config, with the RESUMABLE fields of `cfg` that replace it (recovery.overrides)."""
+    if not run_dir.exists():
+        raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
     saved = config_lib.read_file(run_dir / "config.json")
@@ -195,7 +198,7 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
 
 def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
           resume: str | Path | None = None, stop_after: int | None = None,
-          pipeline: str | Path | None = None, notices: Sequence[str] = (),
+          pipeline: str | Path | None = None, notices: Optional[Sequence[str]] = None,
           given: Optional[Collection[str]] = None, raise_on_stop: bool = True) -> TrainResult:
     """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
 
@@ -204,7 +207,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     pipeline: the `diffnas run` folder this training is the second stage of; its notices then say how
     to go on with the pipeline (`diffnas run --resume PIPELINE`), not with this folder alone.
     notices: lines for stderr (the command line's warnings), printed by rank 0 once the run has
-    passed its start checks, so that a run refused at its start says only why, in one line.
+    passed its start checks, so that a run refused at its start says only why, in one line. None
+    (a call from Python): a new run's values that change nothing are `warnings.warn`ed instead.
     given: on resume, the fields of `cfg` the caller set; those among RESUMABLE replace the run's
     saved values (recovery.overrides; None: the ones that differ from the defaults).
     raise_on_stop: Ctrl-C or SIGTERM stops the training at a step boundary, saves a checkpoint and
@@ -212,6 +216,13 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     Python does for a script. False: the result is returned with its `exit_code`, as the command
     line and the pipeline take it.
     """
+    if not isinstance(cfg, TrainConfig):   # a dict, a config of the other kind: one line, not an AttributeError
+        raise ConfigError(f"expected a TrainConfig (diffnas.train_config(...)), got {type(cfg).__name__}")
+    if notices is None:
+        notices = ()
+        if resume is None and distributed.is_main():
+            for line in config_lib.ineffective(cfg):   # what the command line prints as warnings
+                warnings.warn(f"diffnas: {line}", stacklevel=2)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given)

@@ -474,6 +474,7 @@ def test_resume_of_a_run_saved_before_image_size_existed(run, capsys):
 
 
 def test_resume_of_something_else(run, tmp_path, capsys):
+    (tmp_path / "nothing").mkdir()
     fails(capsys, ["search", "--resume", str(tmp_path / "nothing")], "nothing: no config.json, not a search run folder")
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "command": "train"}))
@@ -537,3 +538,9 @@ def test_evaluating_a_run_on_generated_data_ignores_a_gone_data_dir(tmp_path, ca
                      "--run-dir", str(tmp_path / "t")]) == 0
     (tmp_path / "dd").rmdir()
     assert cli.main(["evaluate", str(tmp_path / "t")]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["search", "train", "run"])
+def test_resuming_a_folder_that_is_not_there_says_so(tmp_path, capsys, command):
+    # a Ctrl-C while the data decoded leaves no folder; the resume then said "no config.json, not a ... folder"
+    fails(capsys, [command, "--resume", str(tmp_path / "gone")], f"{tmp_path / 'gone'}: no such folder (nothing to resume)")

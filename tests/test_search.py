@@ -368,3 +368,19 @@ def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_pa
     extended = search(search_config("darts-1st", **{**small, "epochs": 2}), resume=tmp_path / "r")
     assert [row["epoch"] for row in extended.metrics] == [1, 2]   # the earlier epoch too (it held only epoch 2)
     search(search_config("darts-1st"), resume=tmp_path / "r")
+
+
+def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_caller_settings(tmp_path):
+    """The command line warned of --xi with first order; from Python nothing was said. A float64
+    default dtype or a call inside torch.no_grad() crashed the first step with a torch error."""
+    small = {**TINY, "epochs": 1, "max_steps": 1}
+    with pytest.warns(UserWarning, match="diffnas: xi: 0.1 has no effect with --order first"):
+        search(search_config("darts-1st", **small, xi=0.1, run_dir=str(tmp_path / "xi")))
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.no_grad():
+            result = search(search_config("darts-1st", **small, run_dir=str(tmp_path / "f64")))
+            assert torch.get_default_dtype() == torch.float64 and not torch.is_grad_enabled()   # the caller's again
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert result.history.dtype == torch.float32 and len(result.metrics) == 1

@@ -9,7 +9,8 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download and verify a dataset", description=__doc__)
     p.add_argument("name", help="cifar10 | cifar100 | mnist | fashion-mnist | svhn | tiny-imagenet")
-    p.add_argument("--data-dir", dest="data_dir", default="data")
+    p.add_argument("--data-dir", dest="data_dir", default="data",
+                   help="folder the dataset goes into (default ./data, which the other commands read by default)")
     p.set_defaults(func=run)
 
 
