@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import random
 import signal
+import warnings
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -182,3 +183,21 @@ def caller_state_kept() -> Iterator[None]:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
+
+
+def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]], resume: object) -> Sequence[str]:
+    """The start of `search` and `train`: `cfg` must be a `kind` (a dict or the other loop's config is
+    one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,
+    for a call from Python (None), () with a new run's values that change nothing `warnings.warn`ed,
+    as the command line prints them (rank 0 only)."""
+    from . import config as config_lib
+    from . import distributed
+
+    if not isinstance(cfg, kind):
+        raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
+    if notices is not None:
+        return notices
+    if resume is None and distributed.is_main():
+        for line in config_lib.ineffective(cfg):
+            warnings.warn(f"diffnas: {line}", stacklevel=3)
+    return ()

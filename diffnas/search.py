@@ -14,7 +14,6 @@ import itertools
 import math
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -30,7 +29,7 @@ from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
-from .guard import caller_state_kept, resolve_device, seed_everything, stop_on_signals
+from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
@@ -123,13 +122,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
-    if not isinstance(cfg, SearchConfig):   # a dict, a config of the other kind: one line, not an AttributeError
-        raise ConfigError(f"expected a SearchConfig (diffnas.search_config(...)), got {type(cfg).__name__}")
-    if notices is None:
-        notices = ()
-        if resume is None and distributed.is_main():
-            for line in config_lib.ineffective(cfg):   # what the command line prints as warnings
-                warnings.warn(f"diffnas: {line}", stacklevel=2)
+    notices = entry_notices(cfg, SearchConfig, "search_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
     if raise_on_stop and result.interrupted:

@@ -17,7 +17,6 @@ import math
 import signal
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from .config import TrainConfig
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
-from .guard import FiniteChecks, caller_state_kept, resolve_device, seed_everything, stop_on_signals
+from .guard import FiniteChecks, caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
@@ -216,13 +215,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     Python does for a script. False: the result is returned with its `exit_code`, as the command
     line and the pipeline take it.
     """
-    if not isinstance(cfg, TrainConfig):   # a dict, a config of the other kind: one line, not an AttributeError
-        raise ConfigError(f"expected a TrainConfig (diffnas.train_config(...)), got {type(cfg).__name__}")
-    if notices is None:
-        notices = ()
-        if resume is None and distributed.is_main():
-            for line in config_lib.ineffective(cfg):   # what the command line prints as warnings
-                warnings.warn(f"diffnas: {line}", stacklevel=2)
+    notices = entry_notices(cfg, TrainConfig, "train_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given)
