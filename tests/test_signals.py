@@ -106,8 +106,8 @@ def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_sto
     with stop_on_signals() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.signum == signal.SIGINT
-        assert capfd.readouterr().err == ("\ndiffnas: stopping after this step to save a checkpoint (Ctrl-C again: "
-                                          "stop at once, without saving)\n")
+        assert capfd.readouterr().err == ("\ndiffnas: stopping after this step (a validation or test pass: at "
+                                          "once) to save a checkpoint (Ctrl-C again: stop at once, without saving)\n")
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     monkeypatch.setenv("RANK", "1")   # torchrun's other ranks stay quiet
