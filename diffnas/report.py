@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import quote
 
 from . import genotype as G
-from .collapse import collapse_warning
 from .arch import ARCHS
 from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
+from .collapse import collapse_warning
 from .errors import DiffnasError
 from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
                     read_metrics, save_figure)
-from .runlog import run_command
+from .runlog import run_command, run_config
 
 log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
@@ -111,11 +111,7 @@ def _command(run: Path) -> str | None:
 
 def _edge_factor(run: Path) -> bool:
     """Whether the run's psi holds an edge factor (arch.py: pc, dnas), as its config.json says."""
-    try:
-        config = json.loads((run / "config.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    arch = config.get("arch") if isinstance(config, dict) else None
+    arch = (run_config(run) or {}).get("arch")
     return isinstance(arch, str) and arch in ARCHS and ARCHS[arch].edge_factor
 
 
@@ -274,8 +270,8 @@ def _figures_html(paths: list[Path], base: Path) -> str:
 
 
 def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
-    """What the command line warned about when the run ended, for a reader of the report alone: a dry
-    run's metrics taken on a sample, and a search's collapsed normal cell."""
+    """What the command line warned about when the run ended, for a reader of the report alone: a
+    capped run's metrics taken on a sample, and a search's collapsed normal cell."""
     out = []
     steps, batch = config.get("max_steps"), config.get("batch_size")
     if isinstance(steps, int) and steps > 0 and isinstance(batch, int):
