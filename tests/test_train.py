@@ -384,8 +384,10 @@ def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
     assert (cfg["dataset"], cfg["layers"], cfg["channels"], cfg["epochs"]) == ("digits", 5, 8, 1)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     assert cli.main(["evaluate", str(run / "checkpoint.pt"), "--json"]) == 0
-    r = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    r = json.loads(out)
     assert r["params"] == json.loads((run / "result.json").read_text())["params"]
+    assert "evaluate" in err   # the progress bar while the test split is scored (stdout stays JSON)
     # a second run into the same folder is refused, not overwritten
     assert cli.main(["train", "--run-dir", str(run), "--epochs", "1"]) == 2
     assert "--resume" in capsys.readouterr().err
