@@ -643,10 +643,11 @@ def test_cache_second_load_reads_the_cache(tmp_path, cache_folder, monkeypatch, 
 
 
 @pytest.mark.parametrize("change", ["touch", "add", "remove", "rewrite"])
-def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatch, change):
+def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatch, capsys, change):
     data = tmp_path / "data"
     write_image_folder(data)
     load_dataset("imagefolder", data)
+    assert "changed since" not in capsys.readouterr().err   # a first decode is no change
     path = data / "train" / "dog" / "0.png"
     if change == "touch":
         st = path.stat()
@@ -662,6 +663,8 @@ def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatc
     monkeypatch.setattr(formats, "read_images", lambda *a, **k: calls.append(1) or real(*a, **k))
     ds = load_dataset("imagefolder", data)
     assert calls == [1]
+    # the decode is said to be a change's (it restarted with no word of why)
+    assert f"imagefolder: {data} changed since its images were cached" in capsys.readouterr().err
     if change == "rewrite":
         assert (ds.train.images[-2] == 7).all()  # train: cat 0, cat 1, dog 0, dog 1
     load_dataset("imagefolder", data)

@@ -131,6 +131,9 @@ def decoded(name: str, root: Path, files: Sequence[Path], labels: np.ndarray, cl
     if images is not None:
         _notice(f"{name}: decoded images from cache ({path})")
         return images
+    if any(old != path for old in folder.glob(f"{prefix}-*.npz")):   # a cache of this folder, for other files
+        _notice(f"{name}: {root} changed since its images were cached (files added, removed or modified): "
+                f"decoding them again")
     images = decode()
     _write(path, images, labels, classes, stale=f"{prefix}-*")
     return images
