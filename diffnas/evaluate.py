@@ -16,7 +16,7 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
-from .data.datasets import DATASETS
+from .data.datasets import DATASETS, DEFAULT_DATA_DIR
 from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
@@ -47,6 +47,15 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
         test = image_folder_test_split(folder, trained_names, cfg.image_size, int(state["input_shape"][0]))
         c, h, w = test.images.shape[1:]
         return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])
+    entry = DATASETS.get(cfg.dataset)
+    if saved_stats and entry is not None and entry.load_test is not None:
+        # the test files alone (CIFAR's test_batch, SVHN's test_32x32.mat): no training files needed
+        root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
+        if not root.is_dir():
+            raise DataError(f"{cfg.dataset}: --data-dir {root}: no such folder")
+        test, classes = entry.load_test(root)
+        c, h, w = test.images.shape[1:]
+        return test, (c, h, w), classes, tuple(state["mean"]), tuple(state["std"])
     ds = load_dataset(cfg.dataset, folder, image_size=cfg.image_size)
     if trained_names and ds.class_names and trained_names != ds.class_names:
         differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(ds.class_names, trained_names))

@@ -673,3 +673,31 @@ def test_ctrl_c_in_a_python_script_raises_once_the_training_is_saved(tmp_path, m
         train(tiny(tmp_path, "cut"))
     assert calls["eval"] == 1 and (tmp_path / "cut" / "checkpoint.pt").is_file()
     assert f"diffnas train --resume {tmp_path / 'cut'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "svhn"])
+def test_evaluate_needs_only_the_test_files(tmp_path, capsys, dataset):
+    """A machine with only CIFAR's test_batch (SVHN's test_32x32.mat) could not evaluate: the whole
+    dataset was read, and data_batch_1 was missing. The figures equal those from the full folder."""
+    from formats_fixtures import write_cifar10, write_svhn
+
+    full, only_test = tmp_path / "full", tmp_path / "test-only"
+    if dataset == "cifar10":
+        write_cifar10(full, per_batch=4, test=6)
+        write_cifar10(only_test, per_batch=4, test=6)
+        for f in (only_test / "cifar-10-batches-py").glob("data_batch_*"):
+            f.unlink()
+    else:
+        write_svhn(full, train=8, test=6)
+        write_svhn(only_test, train=8, test=6)
+        (only_test / "train_32x32.mat").unlink()
+    assert cli.main(["train", "--dataset", dataset, "--data-dir", str(full), "--layers", "3", "--channels", "4",
+                     "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    results = []
+    for folder in (full, only_test):
+        assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(folder), "--json"]) == 0, \
+            capsys.readouterr().err
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0]["test_images"] == 6 and results[0] == {**results[1], "checkpoint": results[0]["checkpoint"]}

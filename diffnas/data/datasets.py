@@ -59,6 +59,9 @@ class DatasetEntry:
     about: str  # one line for listings and --help
     files: bool = True  # read from data_dir; False: embedded or generated
     side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
+    # (data_dir) -> (test split, classes) read from the test files alone, for `diffnas evaluate`; None: the
+    # whole dataset is read
+    load_test: Callable[[Path], tuple[Split, int]] | None = None
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -160,6 +163,13 @@ def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: 
                     mean, std)
 
 
+def _load_cifar_test(name: str, inner: str, test_file: str, label_key: str, classes: int,
+                     data_dir: Path) -> tuple[Split, int]:
+    folder = _locate(name, data_dir, (inner,), (test_file,), f"the official python version's {test_file}")
+    images, labels = formats.read_cifar_batch(folder / test_file, label_key, classes)
+    return _split(name, "test", images, labels, classes), classes
+
+
 def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mean: tuple[float, ...],
               std: tuple[float, ...], data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     """The four IDX files (.gz or not) where present, else Keras's npz (`npz_names`, first found)."""
@@ -197,6 +207,11 @@ def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     test_file = _require("svhn", data_dir, folder / "test_32x32.mat")
     train = formats.read_svhn_mat(train_file)
     return _dataset("svhn", train, formats.read_svhn_mat(test_file), 10, SVHN_MEAN, SVHN_STD)
+
+
+def _load_svhn_test(data_dir: Path) -> tuple[Split, int]:
+    folder = _locate("svhn", data_dir, ("svhn",), ("test_32x32.mat",), "the format 1 file test_32x32.mat")
+    return _split("svhn", "test", *formats.read_svhn_mat(folder / "test_32x32.mat"), 10), 10
 
 
 def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -283,10 +298,12 @@ DATASETS: dict[str, DatasetEntry] = {
                            side=8),
     "cifar10": DatasetEntry(functools.partial(
         _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", "labels", 10,
-        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32),
+        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32,
+        load_test=functools.partial(_load_cifar_test, "cifar10", "cifar-10-batches-py", "test_batch", "labels", 10)),
     "cifar100": DatasetEntry(functools.partial(
         _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", "fine_labels", 100,
-        CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32),
+        CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32,
+        load_test=functools.partial(_load_cifar_test, "cifar100", "cifar-100-python", "test", "fine_labels", 100)),
     "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), ("mnist.npz",), MNIST_MEAN,
                                             MNIST_STD), "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz",
                           side=28),
@@ -294,7 +311,8 @@ DATASETS: dict[str, DatasetEntry] = {
         _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), ("fashion-mnist.npz", "fashion_mnist.npz"),
         FASHION_MEAN, FASHION_STD), "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
                                     "fashion-mnist.npz", side=28),
-    "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32),
+    "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32,
+                         load_test=_load_svhn_test),
     "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64 (or --image-size), 200 classes, "
                                                        "val as test"),
     "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size "
