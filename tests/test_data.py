@@ -232,6 +232,26 @@ def test_image_folder_corrupt_file_is_named(tmp_path):
     with pytest.raises(DataError, match="unreadable image") as info:
         load_dataset("imagefolder", tmp_path)
     assert str(bad) in str(info.value)
+    assert "in all" not in str(info.value)   # one bad file: no list
+
+
+def test_every_unreadable_image_is_found_in_one_decode(tmp_path):
+    """The first bad file ended the decode: a folder with several took one slow decode per file to
+    clean. All are found; the first is named with its reason, the count and a few more with it."""
+    write_image_folder(tmp_path, per_class=3)
+    bad = [tmp_path / part / "dog" / f"broken{i}.jpg" for part in ("train", "test") for i in range(3)]
+    for path in bad:
+        path.write_bytes(b"garbage")
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    text = str(info.value)
+    assert text.startswith(f"{bad[0]}: unreadable image (") and "; 6 unreadable images in all, also: " in text
+    assert all(str(path) in text for path in bad[1:4]) and text.endswith(", ...")
+    (tmp_path / "train" / "cat" / "0.png").write_bytes(b"garbage")   # the first file: the size comes from the next
+    for path in bad:
+        path.unlink()
+    with pytest.raises(DataError, match=r"0\.png: unreadable image \(") as info:
+        load_dataset("imagefolder", tmp_path)
 
 
 def test_image_folder_wrong_size_is_named_with_both_sizes(tmp_path):

@@ -313,18 +313,20 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
         raise DataError("no image files to decode")
     out: np.ndarray | None = None
     size: tuple[int, int] = (0, 0)
+    first = paths[0]   # the first readable file, whose size the others must have
     gray = True
+    unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, disable=len(paths) <= PROGRESS_MIN)
     for i, path in enumerate(bar):
         try:
             with Image.open(path) as im:  # reads the header only; pixels are decoded by convert
                 if out is None:
-                    size = im.size
+                    size, first = im.size, path
                     w, h = (image_size, image_size) if image_size else size
                     check_memory(len(paths), h, w, image_size)
                     out = np.empty((len(paths), 3, h, w), np.uint8)
                 elif im.size != size and not image_size:
-                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {paths[0]} is "
+                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {first} is "
                                     f"{size[0]}x{size[1]}; all images must share one size, or pass "
                                     f"--image-size N to resize each to N x N (shorter side to N, centre crop)")
                 gray = gray and im.mode in GRAY_MODES
@@ -335,7 +337,12 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise DataError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+            unreadable.append((path, f"{type(e).__name__}: {e}"))
+    if unreadable:
+        (path, why), others = unreadable[0], [str(p) for p, _ in unreadable[1:]]
+        more = (f"; {len(unreadable)} unreadable images in all, also: {', '.join(others[:3])}"
+                + (", ..." if len(others) > 3 else "")) if others else ""
+        raise DataError(f"{path}: unreadable image ({why}){more}")
     assert out is not None
     return np.ascontiguousarray(out[:, :1]) if gray and not rgb else out
 
