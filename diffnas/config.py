@@ -346,6 +346,23 @@ def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[
                       f"a {' or '.join(takes)} config; {_USE_WITH[kind].format(path)}")
 
 
+def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
+                   prefix: str = "", defaults: dict[str, Any] | None = None, hint: str = "") -> None:
+    """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
+    `resumable`; `where` names the saved run in the message, `prefix` goes before the key. A key the
+    saved config lacks (a field added after the run was made) counts as `defaults[key]`, the value the
+    run was made with, as the checkpoint's check counts it. `hint` ends the message's parenthesis.
+    The command line's check of typed values on resume, and the Python API's (recovery.py)."""
+    resumable = tuple(resumable)
+    saved = {**(defaults or {}), **saved}
+    for key, value in given.items():
+        if key in resumable or key == "command" or key not in saved:
+            continue
+        if (list(value) if isinstance(value, tuple) else value) != saved[key]:
+            raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
+                              f"run keeps its configuration (only {', '.join(resumable)} may change{hint})")
+
+
 # SearchConfig.arch values whose genotype is read off by `threshold` (the others take the top 2)
 THRESHOLD_ARCHS = ("sigmoid",)
 

@@ -30,7 +30,7 @@ from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
 from .guard import resolve_device
-from .runlog import check_run_dir, coverage, missing_folders, run_command
+from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
@@ -123,8 +123,7 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
                       f"config.json says {was}); the pipeline goes on with {now}", file=sys.stderr)
         return search_values, train_values
     legacy = run_dir / "search" / "config.json"
-    if not run_dir.exists():
-        raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
+    check_resumed_dir(run_dir)
     if not legacy.is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a pipeline run folder")
     search_values = {k: v for k, v in config_lib.read_file(legacy).items() if k not in ("command", "run_dir")}

@@ -33,20 +33,16 @@ def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Option
     return {k: getattr(cfg, k) for k in resumable if getattr(cfg, k) != getattr(defaults, k)}
 
 
-def refuse_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str], run_dir: Path) -> None:
-    """The Python API's resume (no `given`): a value of `cfg` set away from `defaults` in a field that
-    may not change, and other than the run's saved one, is a ConfigError, as the command line's
-    typed value is (it was silently replaced by the saved one). A field the saved config lacks (added
-    after the run was made) counts as its default."""
+def refuse_api_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
+                       run_dir: Path) -> None:
+    """The Python API's resume (no `given`): the values of `cfg` set away from `defaults` count as
+    typed, and one in a field that may not change that differs from the run's saved value is a
+    ConfigError (config.refuse_changes, the command line's check); it was silently replaced by the
+    saved one."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
-    for key, value in now.items():
-        if key in resumable or key == "run_dir" or value == base.get(key):
-            continue
-        was = saved.get(key, base.get(key))
-        if value != was:
-            raise ConfigError(f"{key}: {value!r} given, but the run in {run_dir} has {was!r}; a resumed run keeps "
-                              f"its configuration (only {', '.join(resumable)} may change; leave the others at "
-                              f"their defaults or the run's values)")
+    config_lib.refuse_changes(saved, {k: v for k, v in now.items() if k != "run_dir" and v != base.get(k)},
+                              resumable, f"the run in {run_dir}", defaults=base,
+                              hint="; leave the others at their defaults or the run's values")
 
 
 def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_path: Path,

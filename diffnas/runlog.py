@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 
 
 def _plain(value: Any) -> Any:
@@ -130,6 +130,13 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
             if not folder.is_dir():
                 raise ConfigError(f"{name}: {folder} is a file, not a folder")
             return
+
+
+def check_resumed_dir(run_dir: Path) -> None:
+    """A CheckpointError when the folder to resume is not there (a Ctrl-C while the data decoded leaves
+    none), rather than the loops' "no config.json, not a ... run folder"."""
+    if not Path(run_dir).exists():
+        raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
 
 
 def run_config(run_dir: Path) -> dict[str, Any] | None:

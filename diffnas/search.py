@@ -30,7 +30,7 @@ from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
-from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
+from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -137,8 +137,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if resume is not None:
         run_dir = Path(resume)
         check_run_dir(run_dir)
-        if not run_dir.exists():
-            raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
+        check_resumed_dir(run_dir)
         saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
         if saved is None:
             raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")
@@ -146,7 +145,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         if command != "search":
             raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
         if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-            recovery.refuse_changes(cfg, SearchConfig(), saved, RESUMABLE, run_dir)
+            recovery.refuse_api_changes(cfg, SearchConfig(), saved, RESUMABLE, run_dir)
         changed = recovery.overrides(cfg, SearchConfig(), RESUMABLE, given)
         cfg = config_lib.from_dict(SearchConfig, {**saved, **changed, "run_dir": str(run_dir)})
         saved_epochs = saved.get("epochs", cfg.epochs)
@@ -262,8 +261,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
         log.close()
         distributed.barrier()
-        return SearchResult(run_dir, genotype, state["history"], read_rows(run_dir / "metrics.jsonl"),
-                            state["seconds"], **covered)
+        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], **covered)
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
              else f"resume with: diffnas search --resume {run_dir}")
 

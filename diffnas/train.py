@@ -35,7 +35,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import FiniteChecks, caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
-from .runlog import RunLog, check_run_dir, draw_figures, epoch_line, progress_postfix
+from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
 
 # config fields that may change when a run is resumed
@@ -177,8 +177,6 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
 
 def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[str]]) -> TrainConfig:
     """The run's saved config, with the RESUMABLE fields of `cfg` that replace it (recovery.overrides)."""
-    if not run_dir.exists():
-        raise CheckpointError(f"{run_dir}: no such folder (nothing to resume)")
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
     saved = config_lib.read_file(run_dir / "config.json")
@@ -190,7 +188,7 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
         raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder"
                               + (f"; {what}" if what else ""))
     if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-        recovery.refuse_changes(cfg, TrainConfig(), saved, RESUMABLE, run_dir)
+        recovery.refuse_api_changes(cfg, TrainConfig(), saved, RESUMABLE, run_dir)
     changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
     return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 
@@ -231,6 +229,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
         check_run_dir(Path(resume))
+        check_resumed_dir(Path(resume))
         saved_epochs = config_lib.read_file(Path(resume) / "config.json").get("epochs") \
             if (Path(resume) / "config.json").is_file() else None
         cfg = _resumed_config(cfg, Path(resume), given)

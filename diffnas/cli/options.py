@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import config as config_lib
-from ..errors import ConfigError
 
 
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
@@ -67,24 +66,8 @@ def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumab
         return  # the loop says the folder is not a run
     saved = config_lib.read_file(path)
     kind = {"search": config_lib.SearchConfig, "train": config_lib.TrainConfig}.get(saved.get("command", ""))
-    refuse_changes(saved, given, resumable, f"the run in {run_dir}",
+    config_lib.refuse_changes(saved, given, resumable, f"the run in {run_dir}",
                    defaults=config_lib.to_dict(kind()) if kind is not None else None)
-
-
-def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
-                   prefix: str = "", defaults: dict[str, Any] | None = None) -> None:
-    """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
-    `resumable`; `where` names the saved run in the message, `prefix` goes before the key. A key the
-    saved config lacks (a field added after the run was made) counts as `defaults[key]`, the value the
-    run was made with, as the checkpoint's check counts it."""
-    resumable = tuple(resumable)
-    saved = {**(defaults or {}), **saved}
-    for key, value in given.items():
-        if key in resumable or key == "command" or key not in saved:
-            continue
-        if (list(value) if isinstance(value, tuple) else value) != saved[key]:
-            raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
-                              f"run keeps its configuration (only {', '.join(resumable)} may change)")
 
 
 def run_genotype(spec: str) -> str:

@@ -23,7 +23,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
-from .options import elapsed, flag_values, refuse_changes, search_config_from_args, start_notices
+from .options import elapsed, flag_values, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
 
@@ -148,8 +148,8 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
             raise ConfigError(f"epochs: the search of {where} is finished and the training of its genotype "
                               f"has started ({done}{of} epochs done); start a new pipeline to search longer")
     # the run folders are the pipeline's: not among what a resume may change
-    refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
-                   defaults=config_lib.to_dict(SearchConfig()))
+    config_lib.refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
+                              defaults=config_lib.to_dict(SearchConfig()))
     if saved_train is not None:
         trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
         if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
@@ -157,9 +157,9 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
                               f"epoch{'s' if trained != 1 else ''}; --train-epochs on resume can only extend the "
                               f"training, not shorten it")
         # a training from before drop_path_per existed trained per op, whatever its search was
-        refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN], where,
-                       defaults={**config_lib.to_dict(TrainConfig()), "drop_path_per": "op"},
-                       prefix="train.")
+        config_lib.refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN],
+                                  where, defaults={**config_lib.to_dict(TrainConfig()), "drop_path_per": "op"},
+                                  prefix="train.")
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
     # a folder from before pipelines saved their training values: the defaults and the values typed now;
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)

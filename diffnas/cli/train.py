@@ -85,14 +85,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def cellwise_depth(genotype_spec: str, layers: int) -> Optional[int]:
-    """The cell count of a per-cell genotype (global search) when it differs from `layers`, else None."""
+def cell_count(genotype_spec: str) -> Optional[int]:
+    """The cell count of a per-cell genotype (global search), which fixes the network's depth; None
+    for a normal/reduce genotype."""
     from ..genotype import CellwiseGenotype, load
 
     genotype = load(genotype_spec)
-    if isinstance(genotype, CellwiseGenotype) and len(genotype.cells_) != layers:
-        return len(genotype.cells_)
-    return None
+    return len(genotype.cells_) if isinstance(genotype, CellwiseGenotype) else None
 
 
 def fair_darts_cell(spec: str) -> bool:
@@ -149,14 +148,15 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
+        given = {**from_file, **flags}
+        # a per-cell genotype (global search) fixes the number of cells unless --layers is typed
+        depth = None if "layers" in given else cell_count(given.get("genotype", TrainConfig.genotype))
         quick = quick_values(setting, from_file, flags)
-        genotype = {**from_file, **flags}.get("genotype", TrainConfig.genotype)
-        if "layers" in quick and cellwise_depth(genotype, quick["layers"]) is not None:
-            del quick["layers"]   # a per-cell genotype fixes the cells: said below
-        cfg = train_config(setting, **{**quick, **from_file, **flags})
+        if depth is not None:
+            quick.pop("layers", None)   # the genotype's depth, said below, not the quick one
+        cfg = train_config(setting, **{**quick, **given})
     notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
-    depth = None if args.resume or "layers" in {**from_file, **flags} else cellwise_depth(cfg.genotype, cfg.layers)
-    if depth is not None:   # a per-cell genotype (global search) fixes the number of cells
+    if not args.resume and depth is not None and depth != cfg.layers:
         notes.append(f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
                      f"(not the setting's {cfg.layers})")
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
