@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
 from .errors import ConfigError, suggest
+from .network import DROP_PATH_UNITS
 from .ops import PRIMITIVES, check_ops
 from .tuning import EDGES, MEMORY_FORMATS
 
@@ -115,7 +116,7 @@ class TrainConfig:
     drop_path: float = _f(0.2, min=0.0, max=1.0, open_max=True)  # ramped linearly from 0
     # what a drop-path draw zeroes: each non-identity op's output (DARTS model.py Cell) or each node's
     # sum, identities included (FairDARTS model.py DCOCell, its threshold-discretised cells)
-    drop_path_per: str = _f("op", choices=("op", "node"))
+    drop_path_per: str = _f("op", choices=DROP_PATH_UNITS)
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
     seed: int = _f(0, min=0, max=2**32 - 1)
     device: str = _f("auto")

@@ -49,6 +49,10 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+# what a drop-path draw zeroes (EvalCell): each non-identity op's output, or each node's sum
+DROP_PATH_UNITS = ("op", "node")
+
+
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Zero whole samples with probability drop_prob, scale the kept ones by 1/keep (quark0/darts utils.py)."""
     keep = 1.0 - drop_prob
@@ -125,7 +129,7 @@ class Network(nn.Module):
         super().__init__()
         if setting not in SETTINGS:
             raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
-        if drop_path_per not in ("op", "node"):
+        if drop_path_per not in DROP_PATH_UNITS:
             raise ConfigError(f"drop_path_per: expected 'op' or 'node', got {drop_path_per!r}")
         validate(genotype)
         cells = genotype.cells(layers)
