@@ -269,13 +269,15 @@ def _figures_html(paths: list[Path], base: Path) -> str:
     return "\n".join(parts)
 
 
-def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) -> list[str]:
+def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
+              genotype: G.AnyGenotype | None) -> list[str]:
     """What the command line warned about when the run ended, for a reader of the report alone: a
-    capped run's metrics taken on a sample, and a search's collapsed normal cell."""
+    capped run's metrics taken on a sample, and a search's collapsed normal cell. `config`: the
+    run's config.json; `genotype`: its genotype.json (None when missing or unreadable)."""
     out = []
+    command = config.get("command")
     steps, batch = config.get("max_steps"), config.get("batch_size")
     if isinstance(steps, int) and steps > 0 and isinstance(batch, int):
-        command = _command(run)
         split = ("test" if command == "train" or config.get("order") == "one-level" else "validation")
         result = _json_file(run / "result.json", None, "") or {}   # a training run's: the images covered
         images, total = result.get("test_images"), result.get("test_images_total")
@@ -287,11 +289,7 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]]) 
                        f"holds fewer)")
         out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} metrics were "
                    f"taken {covered}")
-    if _command(run) == "search" and records and (run / "genotype.json").is_file():
-        try:
-            genotype = G.load(str(run / "genotype.json"))
-        except DiffnasError:
-            return out   # noted by plot_run
+    if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
         warning = collapse_warning(genotype, done - warmup if isinstance(done, int) and isinstance(warmup, int)
                                    else 0)
@@ -313,7 +311,13 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
             summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished",
                        **summary}
-    cautions = _cautions(run, config or {}, records)
+    genotype = None
+    if (run / "genotype.json").is_file():
+        try:
+            genotype = G.load(str(run / "genotype.json"))
+        except DiffnasError:
+            pass  # already noted by plot_run
+    cautions = _cautions(run, config or {}, records, genotype)
     if cautions:
         out.append("".join(f'<p class="missing">{_e(c)}</p>' for c in cautions))
     if summary:
@@ -324,14 +328,9 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:
         out.append(f"<h3>figures</h3>{_figures_html(figures, base)}")
-    if (run / "genotype.json").is_file():
-        try:
-            g = G.load(str(run / "genotype.json"))
-        except DiffnasError:
-            pass  # already noted by plot_run
-        else:
-            out.append(f"<h3>genotype</h3><p>paper notation</p><pre>{_e(paper_notation(g))}</pre>"
-                       f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(g))}</pre>")
+    if genotype is not None:
+        out.append(f"<h3>genotype</h3><p>paper notation</p><pre>{_e(paper_notation(genotype))}</pre>"
+                   f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(genotype))}</pre>")
     return "\n".join(out)
 
 
