@@ -6,7 +6,6 @@ shape, classes), so evaluation needs only the checkpoint and the dataset files.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from .data.datasets import DATASETS, DEFAULT_DATA_DIR
 from .errors import CheckpointError, DataError, DiffnasError
 from .guard import resolve_device
 from .network import build_network
-from .runlog import run_command
+from .runlog import progress_bar, run_command
 from .train import score
 
 
@@ -123,12 +122,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     # the training run's test transform (resize + centre crop after a random-resized-crop training)
     batches = Batches(test, min(cfg.batch_size, len(test)), mean, std, dev,
                       augment=Augment.evaluation(cfg.random_resized_crop), shuffle=False, drop_last=False)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(range(len(batches)), desc="evaluate", leave=False, file=sys.stderr, dynamic_ncols=True,
-                   mininterval=0.5)
+    bar = progress_bar(range(len(batches)), len(batches), "evaluate") if progress else None
     scored = score(model, batches, bar=bar)
     assert scored is not None   # None only when a `stop` abandons the pass
     loss, acc = scored

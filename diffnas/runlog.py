@@ -93,10 +93,7 @@ class RunLog:
         refresh=False: the bar's next redraw shows it beside the count of steps it covers."""
         if not self.progress_enabled:
             return _Quiet(iterable)
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                    dynamic_ncols=True, mininterval=0.5)
+        return progress_bar(iterable, total, desc, initial)
 
     def close(self) -> None:
         if self._tb is not None:
@@ -119,6 +116,14 @@ class RunLog:
         elif self._tb_created:
             shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
         self.created, self._tb_created = [], False
+
+
+def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
+    """The loops' tqdm bar on stderr, cleared when done (RunLog.progress; evaluate's scoring)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5)
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
