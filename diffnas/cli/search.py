@@ -107,14 +107,14 @@ def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str |
     applied = {k: v for k, v in EMBEDDED_QUICK.items() if getattr(args, k) is None and k not in from_file}
     # a preset's warm-up (PC-DARTS: 15 of 50 epochs) scaled to the quick epochs, as a share of them
     preset = args.preset or from_file.get("preset") or "darts"
-    warmup = PRESETS.get(preset, {}).get("warmup_epochs", 0) if isinstance(preset, str) else 0
+    paper = PRESETS.get(preset, {}) if isinstance(preset, str) else {}   # the preset's values over the defaults
+    warmup = paper.get("warmup_epochs", 0)
     if warmup and "epochs" in applied and args.warmup_epochs is None and "warmup_epochs" not in from_file:
         applied["warmup_epochs"] = round(warmup * applied["epochs"] / SearchConfig.epochs)
     for k, v in applied.items():
         setattr(args, k, v)
     if not applied:
         return None
-    paper = PRESETS.get(preset, {}) if isinstance(preset, str) else {}
     return ("diffnas: embedded digits dataset, quick search (" + ", ".join(f"{k} {v}" for k, v in applied.items())
             + f"); pass --layers {SearchConfig.layers} --channels {SearchConfig.channels} --epochs "
             f"{SearchConfig.epochs} --batch-size {paper.get('batch_size', SearchConfig.batch_size)}"
