@@ -34,6 +34,16 @@ def _refuse_other_run_files(path: Path) -> None:
                               f"its checkpoint.pt")
 
 
+def _check_classes(dataset: str, names: tuple[str, ...], trained_names: tuple[str, ...]) -> None:
+    """Refuse class names (folders, wnids) that are not, label by label, those the network learnt (another
+    count of classes is `evaluate`'s shape check)."""
+    if trained_names and names and len(names) == len(trained_names) and trained_names != names:
+        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(names, trained_names)) if a != b]
+        raise DataError(f"{dataset}: the classes here are not those the network was trained on, label by label "
+                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
+                        f"scored against the wrong labels")
+
+
 def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any]
                ) -> tuple[Split, tuple[int, int, int], int, tuple[float, ...], tuple[float, ...]]:
     """(test split, image shape, classes, mean, std) to score a training checkpoint on. The
@@ -48,20 +58,17 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
         return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])
     entry = DATASETS.get(cfg.dataset)
     if saved_stats and entry is not None and entry.load_test is not None:
-        # the test files alone (CIFAR's test_batch, SVHN's test_32x32.mat): no training files needed
+        # the test files alone (CIFAR's test_batch, MNIST's t10k files, SVHN's test_32x32.mat, Tiny-ImageNet's
+        # val/): no training files needed
         root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
         if not root.is_dir():
             raise DataError(f"{cfg.dataset}: --data-dir {root}: no such folder")
-        test, classes = entry.load_test(root)
-        c, h, w = test.images.shape[1:]
-        return test, (c, h, w), classes, tuple(state["mean"]), tuple(state["std"])
+        only = entry.load_test(root, cfg.image_size)
+        _check_classes(cfg.dataset, only.class_names, trained_names)
+        c, h, w = only.split.images.shape[1:]
+        return only.split, (c, h, w), only.classes, tuple(state["mean"]), tuple(state["std"])
     ds = load_dataset(cfg.dataset, folder, image_size=cfg.image_size)
-    if trained_names and ds.class_names and trained_names != ds.class_names:
-        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(ds.class_names, trained_names))
-                  if a != b]
-        raise DataError(f"{cfg.dataset}: the classes here are not those the network was trained on, label by label "
-                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
-                        f"scored against the wrong labels")
+    _check_classes(cfg.dataset, ds.class_names, trained_names)
     if saved_stats:
         return ds.test, ds.shape, ds.classes, tuple(state["mean"]), tuple(state["std"])
     return ds.test, ds.shape, ds.classes, ds.mean, ds.std

@@ -675,24 +675,32 @@ def test_ctrl_c_in_a_python_script_raises_once_the_training_is_saved(tmp_path, m
     assert f"diffnas train --resume {tmp_path / 'cut'}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("dataset", ["cifar10", "svhn"])
+@pytest.mark.parametrize("dataset", ["cifar10", "svhn", "mnist", "fashion-mnist", "tiny-imagenet"])
 def test_evaluate_needs_only_the_test_files(tmp_path, capsys, dataset):
-    """A machine with only CIFAR's test_batch (SVHN's test_32x32.mat) could not evaluate: the whole
-    dataset was read, and data_batch_1 was missing. The figures equal those from the full folder."""
-    from formats_fixtures import write_cifar10, write_svhn
+    """A machine with only the test files (CIFAR's test_batch, SVHN's test_32x32.mat, MNIST's t10k files,
+    Tiny-ImageNet's val/) could not evaluate: the whole dataset was read, and the training files were
+    missing. The figures equal those from the full folder."""
+    import shutil
+
+    from formats_fixtures import write_cifar10, write_mnist, write_svhn, write_tiny_imagenet
 
     full, only_test = tmp_path / "full", tmp_path / "test-only"
-    if dataset == "cifar10":
-        write_cifar10(full, per_batch=4, test=6)
-        write_cifar10(only_test, per_batch=4, test=6)
-        for f in (only_test / "cifar-10-batches-py").glob("data_batch_*"):
-            f.unlink()
-    else:
-        write_svhn(full, train=8, test=6)
-        write_svhn(only_test, train=8, test=6)
-        (only_test / "train_32x32.mat").unlink()
+    extra: list[str] = []
+    for folder in (full, only_test):
+        if dataset == "cifar10":
+            write_cifar10(folder, per_batch=4, test=6)
+        elif dataset == "svhn":
+            write_svhn(folder, train=8, test=6)
+        elif dataset == "tiny-imagenet":
+            write_tiny_imagenet(folder, per_class=3, val=6)
+            extra = ["--image-size", "16"]   # the run's own size must reach the test-only decode
+        else:
+            write_mnist(folder / dataset, train=8, test=6)
+    for leftover in [*(only_test / "cifar-10-batches-py").glob("data_batch_*"), only_test / "train_32x32.mat",
+                     *(only_test / dataset).glob("train-*"), only_test / "tiny-imagenet-200" / "train"]:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
     assert cli.main(["train", "--dataset", dataset, "--data-dir", str(full), "--layers", "3", "--channels", "4",
-                     "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--no-plots",
+                     "--epochs", "1", "--batch-size", "4", "--max-steps", "1", "--no-plots", *extra,
                      "--run-dir", str(tmp_path / "t")]) == 0, capsys.readouterr().err
     capsys.readouterr()
     results = []
@@ -701,3 +709,10 @@ def test_evaluate_needs_only_the_test_files(tmp_path, capsys, dataset):
             capsys.readouterr().err
         results.append(json.loads(capsys.readouterr().out))
     assert results[0]["test_images"] == 6 and results[0] == {**results[1], "checkpoint": results[0]["checkpoint"]}
+    if dataset == "tiny-imagenet":   # the val-only read still checks the wnids against the trained ones
+        base = only_test / "tiny-imagenet-200"
+        for listing in (base / "wnids.txt", base / "val" / "val_annotations.txt"):
+            listing.write_text(listing.read_text().replace("n01", "n04"))
+        assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(only_test)]) == 2
+        assert "the classes here are not those the network was trained on, label by label (0: n02 here, n01 in " \
+               "training; 1: n03 here, n02 in training; 2: n04 here, n03 in training)" in capsys.readouterr().err

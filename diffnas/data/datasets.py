@@ -59,9 +59,17 @@ class DatasetEntry:
     about: str  # one line for listings and --help
     files: bool = True  # read from data_dir; False: embedded or generated
     side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
-    # (data_dir) -> (test split, classes) read from the test files alone, for `diffnas evaluate`; None: the
-    # whole dataset is read
-    load_test: Callable[[Path], tuple[Split, int]] | None = None
+    # (data_dir, image_size) -> the test split read from the test files alone, for `diffnas evaluate`
+    load_test: Callable[[Path, int], TestSplit] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class TestSplit:
+    """A dataset's test split read without its training files (`DatasetEntry.load_test`)."""
+
+    split: Split
+    classes: int
+    class_names: tuple[str, ...] = ()  # as Dataset.class_names
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -164,40 +172,62 @@ def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: 
 
 
 def _load_cifar_test(name: str, inner: str, test_file: str, label_key: str, classes: int,
-                     data_dir: Path) -> tuple[Split, int]:
+                     data_dir: Path, image_size: int) -> TestSplit:
     folder = _locate(name, data_dir, (inner,), (test_file,), f"the official python version's {test_file}")
     images, labels = formats.read_cifar_batch(folder / test_file, label_key, classes)
-    return _split(name, "test", images, labels, classes), classes
+    return TestSplit(_split(name, "test", images, labels, classes), classes)
 
 
-def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mean: tuple[float, ...],
-              std: tuple[float, ...], data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
-    """The four IDX files (.gz or not) where present, else Keras's npz (`npz_names`, first found)."""
-    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    folder = _find(data_dir, inner, (stems[0], stems[0] + ".gz"))
+IDX_TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+IDX_TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _idx_parts(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], data_dir: Path,
+               parts: tuple[tuple[str, str], ...]) -> list[formats.Arrays]:
+    """The (images, labels) of each (images stem, labels stem) in `parts`, read from the IDX files (.gz or
+    not) where the first is present, else from Keras's npz (`npz_names`, first found; it holds train and
+    test, and `parts` picks by stem)."""
+    first = parts[0][0]
+    folder = _find(data_dir, inner, (first, first + ".gz"))
     if folder is None:
         npz_folder = _find(data_dir, inner, npz_names)
         if npz_folder is None:
-            raise DataError(f"{name}: {data_dir} has no {inner[0]}/{stems[0]} (expected the four IDX files, "
+            files = "the four IDX files" if len(parts) == 2 else "the t10k IDX files"
+            raise DataError(f"{name}: {data_dir} has no {inner[0]}/{first} (expected {files}, "
                             f".gz or not, or Keras's {' or '.join(npz_names)}){_hint(name, data_dir)}")
         path = next(npz_folder / n for n in npz_names if (npz_folder / n).exists())
         train, test = formats.read_mnist_npz(path)
         if train[0].shape[2:] != (28, 28) or test[0].shape[2:] != (28, 28):
             raise DataError(f"{path}: images are {'x'.join(map(str, train[0].shape[2:]))} (train) and "
                             f"{'x'.join(map(str, test[0].shape[2:]))} (test), expected 28x28")
-        return _dataset(name, train, test, 10, mean, std)
-    paths = [formats.find_idx(folder, s) for s in stems]
-    for stem, path in zip(stems, paths):
-        if path is None:
-            raise DataError(f"{folder / stem}: no such file (nor {stem}.gz){_hint(name, data_dir)}")
-    train = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
-    test = formats.read_idx_pair(paths[2], paths[3])  # type: ignore[arg-type]
-    for (images, labels), image_file, label_file in ((train, paths[0], paths[1]), (test, paths[2], paths[3])):
+        return [train if stems == IDX_TRAIN else test for stems in parts]
+    out = []
+    for stems in parts:
+        paths = [formats.find_idx(folder, s) for s in stems]
+        for stem, path in zip(stems, paths):
+            if path is None:
+                raise DataError(f"{folder / stem}: no such file (nor {stem}.gz){_hint(name, data_dir)}")
+        images, labels = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
         if images.ndim == 4 and images.shape[2:] != (28, 28):   # as the npz: the networks' settings assume 28x28
-            raise DataError(f"{image_file}: images are {'x'.join(map(str, images.shape[2:]))}, expected 28x28")
+            raise DataError(f"{paths[0]}: images are {'x'.join(map(str, images.shape[2:]))}, expected 28x28")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise DataError(f"{label_file}: labels span {labels.min()}..{labels.max()}, expected 0..9")
+            raise DataError(f"{paths[1]}: labels span {labels.min()}..{labels.max()}, expected 0..9")
+        out.append((images, labels))
+    return out
+
+
+def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mean: tuple[float, ...],
+              std: tuple[float, ...], data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
+    """The four IDX files (.gz or not) where present, else Keras's npz (`npz_names`, first found)."""
+    train, test = _idx_parts(name, inner, npz_names, data_dir, (IDX_TRAIN, IDX_TEST))
     return _dataset(name, train, test, 10, mean, std)
+
+
+def _load_idx_test(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], data_dir: Path,
+                   image_size: int) -> TestSplit:
+    """The t10k IDX files alone (or the npz's test arrays)."""
+    (test,) = _idx_parts(name, inner, npz_names, data_dir, (IDX_TEST,))
+    return TestSplit(_split(name, "test", *test, 10), 10)
 
 
 def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -209,9 +239,9 @@ def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     return _dataset("svhn", train, formats.read_svhn_mat(test_file), 10, SVHN_MEAN, SVHN_STD)
 
 
-def _load_svhn_test(data_dir: Path) -> tuple[Split, int]:
+def _load_svhn_test(data_dir: Path, image_size: int) -> TestSplit:
     folder = _locate("svhn", data_dir, ("svhn",), ("test_32x32.mat",), "the format 1 file test_32x32.mat")
-    return _split("svhn", "test", *formats.read_svhn_mat(folder / "test_32x32.mat"), 10), 10
+    return TestSplit(_split("svhn", "test", *formats.read_svhn_mat(folder / "test_32x32.mat"), 10), 10)
 
 
 def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -232,6 +262,22 @@ def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) ->
     # the published statistics are those of the 64x64 files; resizing moves them very little
     return _dataset("tiny-imagenet", (images[:n], train_labels), (images[n:], val_labels), len(wnids),
                     TINY_MEAN, TINY_STD, class_names=wnids)
+
+
+def _load_tiny_imagenet_test(data_dir: Path, image_size: int) -> TestSplit:
+    """val/ alone (Tiny-ImageNet's test images have no labels), decoded and cached apart from the whole
+    dataset's decode."""
+    root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
+                   "wnids.txt, val/images and val/val_annotations.txt")
+    _require("tiny-imagenet", data_dir, root / "val" / "val_annotations.txt")
+    wnids, paths, labels = formats.list_tiny_imagenet_val(root)
+    for path in paths:
+        _require("tiny-imagenet", data_dir, path)
+    listing = [root / "wnids.txt", root / "val" / "val_annotations.txt"]
+    images = cache.decoded("tiny-imagenet-val", root, paths + listing, labels, wnids, image_size, True,
+                           lambda: formats.read_images(paths, rgb=True, desc="tiny-imagenet val",
+                                                       image_size=image_size))
+    return TestSplit(_split("tiny-imagenet", "test", images, labels, len(wnids)), len(wnids), tuple(wnids))
 
 
 def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -293,6 +339,9 @@ def _load_synthetic(data_dir: Path, synthetic_size: int, image_size: int) -> Dat
 
 
 _CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+# (name, inner folders, npz names) of the IDX datasets
+_MNIST = ("mnist", ("mnist", "MNIST/raw"), ("mnist.npz",))
+_FASHION = ("fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), ("fashion-mnist.npz", "fashion_mnist.npz"))
 DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False,
                            side=8),
@@ -304,17 +353,16 @@ DATASETS: dict[str, DatasetEntry] = {
         _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", "fine_labels", 100,
         CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32,
         load_test=functools.partial(_load_cifar_test, "cifar100", "cifar-100-python", "test", "fine_labels", 100)),
-    "mnist": DatasetEntry(functools.partial(_load_idx, "mnist", ("mnist", "MNIST/raw"), ("mnist.npz",), MNIST_MEAN,
-                                            MNIST_STD), "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz",
-                          side=28),
-    "fashion-mnist": DatasetEntry(functools.partial(
-        _load_idx, "fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), ("fashion-mnist.npz", "fashion_mnist.npz"),
-        FASHION_MEAN, FASHION_STD), "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
-                                    "fashion-mnist.npz", side=28),
+    "mnist": DatasetEntry(functools.partial(_load_idx, *_MNIST, MNIST_MEAN, MNIST_STD),
+                          "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz", side=28,
+                          load_test=functools.partial(_load_idx_test, *_MNIST)),
+    "fashion-mnist": DatasetEntry(functools.partial(_load_idx, *_FASHION, FASHION_MEAN, FASHION_STD),
+                                  "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
+                                  "fashion-mnist.npz", side=28, load_test=functools.partial(_load_idx_test, *_FASHION)),
     "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32,
                          load_test=_load_svhn_test),
     "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64 (or --image-size), 200 classes, "
-                                                       "val as test"),
+                                                       "val as test", load_test=_load_tiny_imagenet_test),
     "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size "
                                                     "or --image-size"),
     "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False,

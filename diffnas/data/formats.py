@@ -384,13 +384,10 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, list[Path], np.ndarray]:
-    """wnids (sorted), train files and labels, val files and labels of `tiny-imagenet-200/`.
-
-    Layout (http://cs231n.stanford.edu/tiny-imagenet-200.zip): wnids.txt, train/<wnid>/images/*.JPEG,
-    val/images/*.JPEG with val/val_annotations.txt lines "file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1".
-    Classes are numbered in sorted wnid order, as an ImageFolder over train/ numbers them.
-    """
+def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
+    """wnids (sorted), val files and labels of `tiny-imagenet-200/`: what scoring a network needs
+    (`list_tiny_imagenet` adds train/). Classes are numbered in sorted wnid order, as an ImageFolder
+    over train/ numbers them."""
     try:
         wnids = sorted(line.strip() for line in (root / "wnids.txt").read_text().splitlines() if line.strip())
         annotations = (root / "val" / "val_annotations.txt").read_text().splitlines()
@@ -400,6 +397,31 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
         raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
     if not wnids:
         raise DataError(f"{root / 'wnids.txt'}: lists no class (the download lists 200 wnids, one per line)")
+    index = {w: i for i, w in enumerate(wnids)}
+    val_paths: list[Path] = []
+    val_labels: list[int] = []
+    for number, line in enumerate(annotations, 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or fields[1] not in index:
+            raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: expected "
+                            f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
+        val_paths.append(root / "val" / "images" / fields[0])
+        val_labels.append(index[fields[1]])
+    if not val_paths:
+        raise DataError(f"{root / 'val' / 'val_annotations.txt'}: lists no image (the download lists 10,000, "
+                        f"one 'file<TAB>wnid<TAB>...' line each)")
+    return wnids, val_paths, np.asarray(val_labels, np.int64)
+
+
+def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, list[Path], np.ndarray]:
+    """wnids (sorted), train files and labels, val files and labels of `tiny-imagenet-200/`.
+
+    Layout (http://cs231n.stanford.edu/tiny-imagenet-200.zip): wnids.txt, train/<wnid>/images/*.JPEG,
+    val/images/*.JPEG with val/val_annotations.txt lines "file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1".
+    """
+    wnids, val_paths, val_labels = list_tiny_imagenet_val(root)
     index = {w: i for i, w in enumerate(wnids)}
     extra = sorted(p.name for p in (root / "train").iterdir() if p.is_dir() and p.name not in index) \
         if (root / "train").is_dir() else []
@@ -417,18 +439,4 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
             raise DataError(f"{folder}: no images (wnids.txt lists {wnid}; the download holds 500 per class)")
         train_paths += files
         train_labels += [index[wnid]] * len(files)
-    val_paths: list[Path] = []
-    val_labels: list[int] = []
-    for number, line in enumerate(annotations, 1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2 or fields[1] not in index:
-            raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: expected "
-                            f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
-        val_paths.append(root / "val" / "images" / fields[0])
-        val_labels.append(index[fields[1]])
-    if not val_paths:
-        raise DataError(f"{root / 'val' / 'val_annotations.txt'}: lists no image (the download lists 10,000, "
-                        f"one 'file<TAB>wnid<TAB>...' line each)")
-    return wnids, train_paths, np.asarray(train_labels, np.int64), val_paths, np.asarray(val_labels, np.int64)
+    return wnids, train_paths, np.asarray(train_labels, np.int64), val_paths, val_labels
