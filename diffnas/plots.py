@@ -131,7 +131,8 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
     return im
 
 
-def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool = False) -> Figure:
+def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool = False,
+                   threshold: float | None = None) -> Figure:
     """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale
     from the smallest to the largest weight (values close together still differ in colour; the
     printed values have the decimals that tell them apart); the genes of `genotype` (the run's
@@ -139,7 +140,10 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool 
 
     per_edge: each edge's row divided by its sum, the ops' shares within the edge. Where psi holds an
     edge factor (PC-DARTS's beta, DNAS's connection weights) the factor sets each row's colours and
-    hides the ranking of the ops; for PC-DARTS the shares are softmax(alpha) exactly."""
+    hides the ranking of the ops; for PC-DARTS the shares are softmax(alpha) exactly.
+
+    threshold: the value psi must pass to become a gene (FairDARTS's 0.85, `--arch sigmoid`), marked
+    on the colour scale (not with per_edge, whose shares it does not apply to)."""
     final = alphas["history"][-1].float()  # (L, E, O)
     if per_edge:
         final = final / final.sum(-1, keepdim=True).clamp_min(1e-30)
@@ -166,11 +170,18 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool 
         ax.set_title(title, fontsize=10)
     for ax in list(axes.flat)[len(views):]:
         ax.set_visible(False)
+    marked = ""
     if im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8, label="share of the edge's psi" if per_edge else "weight psi")
+        bar = fig.colorbar(im, ax=axes, shrink=0.8, label="share of the edge's psi" if per_edge else "weight psi")
+        if threshold is not None and not per_edge:
+            if vmin <= threshold <= vmax:
+                bar.ax.axhline(threshold, color="red", lw=2)
+                marked = f"; red line on the scale: the threshold {threshold:g}"
+            else:
+                marked = f"; the threshold {threshold:g} is {'above' if threshold > vmax else 'below'} every weight"
     fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
                   else "architecture weights after activation") + " (final epoch)"
-                 + ("; outlined: the genes of the genotype" if outlined else ""))
+                 + ("; outlined: the genes of the genotype" if outlined else "") + marked)
     return fig
 
 

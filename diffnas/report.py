@@ -24,6 +24,7 @@ from . import genotype as G
 from .arch import ARCHS
 from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
 from .collapse import collapse_warning
+from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
 from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
                     read_metrics, save_figure)
@@ -115,6 +116,16 @@ def _edge_factor(run: Path) -> bool:
     return isinstance(arch, str) and arch in ARCHS and ARCHS[arch].edge_factor
 
 
+def _threshold(run: Path) -> float | None:
+    """The discretisation threshold of a run whose genotype is read off by one (`--arch sigmoid`), as its
+    config.json says; None otherwise."""
+    cfg = run_config(run) or {}
+    value = cfg.get("threshold", SearchConfig.threshold)
+    if cfg.get("arch") not in THRESHOLD_ARCHS or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
 def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
     paths: list[Path] = []
     records = _metrics(run, notes, where)
@@ -131,7 +142,7 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
         except DiffnasError as e:
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
         else:
-            paths += save_figure(heatmap_figure(alphas, genotype), out / "weights_heatmap")
+            paths += save_figure(heatmap_figure(alphas, genotype, threshold=_threshold(run)), out / "weights_heatmap")
             if _edge_factor(run):
                 paths += save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge")
             for title, k in cell_views(alphas):

@@ -344,3 +344,42 @@ def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert all(p.is_file() and p.parent == tmp_path / "figs" for p in printed)
     assert "no metrics.jsonl" in err and "no alphas.pt" not in err   # a train run never has alphas.pt
     assert err.splitlines()[0] == f"diffnas: drawing the figures of {run}"   # said first: it takes seconds
+
+
+@pytest.mark.parametrize("threshold, marked", [(0.3, True), (2.0, False)])
+def test_heatmap_marks_the_fairdarts_threshold_on_its_scale(shared_run, threshold, marked) -> None:
+    """A sigmoid search keeps the ops whose psi passes the threshold: the heatmap showed the genes
+    (outlines) but not the line they had to pass."""
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    final = alphas["history"][-1]
+    alphas["history"] = (torch.arange(final.numel(), dtype=torch.float32).view_as(final) / final.numel()).unsqueeze(0)
+    fig = plots.heatmap_figure(alphas, threshold=threshold)
+    bar = next(ax for ax in fig.axes if not ax.images and ax.get_label() == "<colorbar>")
+    lines = [line for line in bar.get_lines() if line.get_color() == "red"]
+    title = fig.texts[0].get_text()
+    if marked:
+        assert len(lines) == 1 and list(lines[0].get_ydata()) == [threshold, threshold]
+        assert title.endswith("; red line on the scale: the threshold 0.3")
+    else:
+        assert not lines and title.endswith("; the threshold 2 is above every weight")
+    plain = plots.heatmap_figure(alphas)   # no threshold: nothing marked
+    assert "threshold" not in plain.texts[0].get_text()
+    per_edge = plots.heatmap_figure(alphas, per_edge=True, threshold=threshold)   # shares: not psi's scale
+    assert "threshold" not in per_edge.texts[0].get_text()
+
+
+def test_plot_run_passes_a_sigmoid_searchs_threshold(tmp_path, monkeypatch) -> None:
+    import json
+
+    seen = []
+    real = plots.heatmap_figure
+    monkeypatch.setattr(report, "heatmap_figure",
+                        lambda *a, **k: seen.append(k.get("threshold")) or real(*a, **k))
+    run = write_search_run(tmp_path / "s", epochs=1)
+    config = json.loads((run / "config.json").read_text())
+    for arch, value, want in (("softmax", 0.7, None), ("sigmoid", 0.7, 0.7), ("sigmoid", None, 0.85)):
+        saved = {**config, "arch": arch, **({"threshold": value} if value is not None else {})}
+        (run / "config.json").write_text(json.dumps(saved))
+        seen.clear()
+        report.plot_run(run, tmp_path / f"out-{arch}-{value}")
+        assert seen == [want], (arch, value)
