@@ -149,9 +149,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # DNAS tables' "global" baseline: a full softmax alpha per layer
     "global": {"order": "first", "arch": "global"},
     # DNAS (Xu & He): decoupled psi, PC-DARTS partial channels, FairDARTS sigmoid + zero-one loss,
-    # skip-connection dropout 0.2 in the search network
+    # skip-connection dropout 0.2 in the search network. FairDARTS's 7 ops, without `none`: under sigmoid
+    # gates its weight neither scales nor renormalises anything, so the loss gives alpha[:, none] and
+    # gamma[:, none] no gradient and only the zero-one term moves them, to 0 or 1 by their random start
     "dnas": {"order": "first", "arch": "dnas", "partial_channels": 4, "zero_one_weight": 10.0,
-             "skip_dropout": 0.2},
+             "skip_dropout": 0.2, "ops": tuple(op for op in PRIMITIVES if op != "none")},
 }
 
 C = TypeVar("C", SearchConfig, TrainConfig)

@@ -57,7 +57,7 @@ def test_params_reports_arch_params_for_every_preset(preset, capsys):
     d = json.loads(capsys.readouterr().out)
     L, E, O = 8, len(edge_list(4)), 8   # FairDARTS searches its 7 ops, without `none`
     expected = {"darts": 2 * E * O, "darts-1st": 2 * E * O, "fair-darts": 2 * E * 7, "pc-darts": 2 * E * O + 2 * E,
-                "global": L * E * O, "dnas": L * E + L * O + E * O}[preset]
+                "global": L * E * O, "dnas": L * E + L * 7 + E * 7}[preset]
     assert d["arch_params"] == expected
     assert d["weights"] > 0
 

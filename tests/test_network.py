@@ -337,7 +337,7 @@ def test_params_command_search_network(capsys):
     r = _params_json(capsys, "--in-channels", "3")
     assert r["weights"] == search_params(16, 8, 3, 10) == 1930618  # quark0/darts train_search.py log
     r = _params_json(capsys, "--preset", "dnas")
-    assert r["arch_params"] == 8 * 14 + 8 * 8 + 14 * 8  # alpha (E, O), beta (L, E), gamma (L, O)
+    assert r["arch_params"] == 8 * 14 + 8 * 7 + 14 * 7  # alpha (E, O), beta (L, E), gamma (L, O); 7 ops
     r = _params_json(capsys, "--layers", "5", "--nodes", "3", "--classes", "100", "--in-channels", "3",
                      "--channels", "8")
     assert r["weights"] == search_params(8, 5, 3, 100, nodes=3) and r["arch_params"] == 2 * 9 * 8
