@@ -78,6 +78,17 @@ def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
     return config_lib.from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
 
 
+def setting_layers(setting: str) -> int:
+    """The cells a setting's network has unless told otherwise (20 for CIFAR, 14 for ImageNet)."""
+    return int(SETTING_DEFAULTS.get(setting, {}).get("layers", TrainConfig.layers))
+
+
+def depth_note(depth: int, layers: int) -> str:
+    """The line said when a per-cell genotype's depth replaces the network's default one."""
+    return (f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
+            f"(not the setting's {layers})")
+
+
 def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
     """Linear ramp from 0 (quark0/darts train.py: drop_path_prob * epoch / epochs)."""
     return cfg.drop_path * epoch / cfg.epochs
@@ -244,6 +255,14 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     if genotype is None:
         saved_genotype = run_dir / "genotype.json"
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
+    if isinstance(genotype, genotype_lib.CellwiseGenotype):
+        depth = len(genotype.cells_)
+        # a per-cell genotype fixes the depth: it replaces the setting's default (a Python caller who
+        # left `layers` alone), as the command line does when --layers is not typed
+        if resume is None and depth != cfg.layers and cfg.layers == setting_layers(cfg.setting):
+            notices = [*notices, depth_note(depth, cfg.layers)]
+            cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
+        genotype.cells(cfg.layers)   # another depth asked for: refused here, before the data is read
     device = distributed.device_for(resolve_device(cfg.device))
     # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
     cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(

@@ -269,6 +269,24 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_network(tmp_path, cap
     assert train(TrainConfig(), resume=run).exit_code == 0
 
 
+def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tmp_path, monkeypatch, capsys):
+    """train(train_config(...), genotype) after a dnas search failed: the network had the setting's 20
+    cells, the genotype 4, and the message named a command-line flag. Another depth asked for is
+    refused before the data is read."""
+    train_module = importlib.import_module("diffnas.train")   # the package's `train` is the function
+    cells = CellwiseGenotype(tuple(Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2))
+                                   for k in range(4)))
+    values = dict(dataset="synthetic", channels=4, epochs=1, max_steps=1, batch_size=8, plots=False)
+    result = train(train_config("cifar", run_dir=str(tmp_path / "own"), **values), cells)
+    assert json.loads((result.run_dir / "config.json").read_text())["layers"] == 4
+    assert "training a network of 4 cells (not the setting's 20)" in capsys.readouterr().err
+    loads = []
+    monkeypatch.setattr(train_module, "load_dataset", lambda *a, **k: loads.append(a))
+    with pytest.raises(GenotypeError) as info:
+        train(train_config("cifar", layers=6, run_dir=str(tmp_path / "typed"), **values), cells)
+    assert str(info.value).endswith("train it with --layers 4 (Python: layers=4)") and loads == []
+
+
 def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, capsys):
     from diffnas.genotype import to_json
 

@@ -133,7 +133,7 @@ def quick_note(quick: dict[str, Any]) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
-    from ..train import train, train_config
+    from ..train import depth_note, train, train_config
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
     flags = flag_values(args, FIELDS)
@@ -157,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = train_config(setting, **{**quick, **given})
     notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
     if not args.resume and depth is not None and depth != cfg.layers:
-        notes.append(f"diffnas: the per-cell genotype has {depth} cells: training a network of {depth} cells "
-                     f"(not the setting's {cfg.layers})")
+        notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
     given = {**from_file, **flags}
     if not args.resume and "drop_path_per" not in given and cfg.drop_path > 0 and fair_darts_cell(cfg.genotype):
