@@ -48,11 +48,11 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
                ) -> tuple[Split, tuple[int, int, int], int, tuple[float, ...], tuple[float, ...]]:
     """(test split, image shape, classes, mean, std) to score a training checkpoint on. The
     normalisation is the one the network trained with (checkpoints before it was saved: the dataset's
-    own). An image folder with test/ but no train/ is read by the class names the network learnt."""
+    own). An image folder's test/ is read alone, by the class names the network learnt."""
     trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
     saved_stats = "mean" in state and "std" in state
-    if (cfg.dataset == "imagefolder" and trained_names and saved_stats and folder is not None
-            and not (Path(folder).expanduser() / "train").exists()):
+    if cfg.dataset == "imagefolder" and trained_names and saved_stats and folder is not None:
+        # test/ alone, even beside a train/: an unreadable training image must not stop the scoring
         test = image_folder_test_split(folder, trained_names, cfg.image_size, int(state["input_shape"][0]))
         c, h, w = test.images.shape[1:]
         return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])

@@ -309,7 +309,9 @@ def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_
     if not test_dir.is_dir():
         raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>)")
     paths, labels = formats.list_class_folder(test_dir, classes)
-    images = formats.read_images(paths, rgb=channels == 3, desc="imagefolder", image_size=image_size)
+    images = cache.decoded("imagefolder-test", test_dir, paths, labels, classes, image_size, channels == 3,
+                           lambda: formats.read_images(paths, rgb=channels == 3, desc="imagefolder test",
+                                                       image_size=image_size))
     return _split("imagefolder", "test", images, labels, len(classes))
 
 
