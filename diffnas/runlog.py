@@ -187,8 +187,8 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
     """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
     the command: the run is complete and saved, so the results are still reported, with one line
     saying how to draw the figures later."""
-    print(f"diffnas: drawing the figures in {run_dir / 'figures'} (plots off, --no-plots, skips them)",
-          file=sys.stderr)
+    print(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
+          f"them)", file=sys.stderr)
     try:
         draw(run_dir)
     except KeyboardInterrupt:

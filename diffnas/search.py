@@ -53,6 +53,21 @@ class SearchResult:
     val_images_total: int = 0            # when max_steps caps the validation batches
 
 
+def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> None:
+    """ConfigError when a batch is larger than a split it is drawn from, saying where the split's size
+    comes from (the bilevel halves of --train-portion; one-level's training and test sets)."""
+    limit = min(train_images, val_images)
+    if cfg.batch_size <= limit:
+        return
+    if cfg.order == "one-level":
+        where = f"the {train_images} training and {val_images} test images"
+    else:
+        where = (f"the search's two splits of the {train_images + val_images} training images, {train_images} and "
+                 f"{val_images} (--train-portion {cfg.train_portion:g}: one steps the weights, the other the "
+                 f"architecture)")
+    raise ConfigError(f"batch_size: {cfg.batch_size} is more than {where}; pass --batch-size {limit} or less")
+
+
 def lr_at(epoch: int, cfg: SearchConfig) -> float:
     """Cosine annealing from w_lr to w_lr_min over the epochs (torch CosineAnnealingLR, stepped per epoch)."""
     return cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
@@ -169,6 +184,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     else:
         t_idx, v_idx = search_split(len(ds.train.labels), cfg.train_portion, cfg.seed)
         train_split, val_split = subset(ds.train, t_idx), subset(ds.train, v_idx)
+    check_batch_size(cfg, len(train_split), len(val_split))
     aug = augment_for(ds)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(train_split, cfg.batch_size, augment=aug, seed=cfg.seed, **common)

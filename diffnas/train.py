@@ -273,6 +273,9 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
     ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     check_images(ds.shape, cfg.setting)
+    if cfg.batch_size > len(ds.train):
+        raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
+                          f"--batch-size {len(ds.train)} or less")
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
     test_bs = min(cfg.batch_size, len(ds.test))

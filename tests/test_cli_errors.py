@@ -184,10 +184,19 @@ def test_bad_config_value(capsys, argv, message):
     assert not Path("runs").exists()
 
 
-@pytest.mark.parametrize("command,n", [("search", 32), ("train", 64)])
-def test_batch_larger_than_the_dataset(capsys, command, n):
-    fails(capsys, [command, "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "100000"],
-          f"batch size 100000 does not fit a split of {n} samples")
+@pytest.mark.parametrize("extra,message", [
+    (["search"], "batch_size: 100000 is more than the search's two splits of the 64 training images, 32 and 32 "
+                 "(--train-portion 0.5: one steps the weights, the other the architecture); pass --batch-size 32 or "
+                 "less"),
+    (["search", "--train-portion", "0.75"], "the 64 training images, 48 and 16 (--train-portion 0.75: "),
+    (["search", "--order", "one-level"], "batch_size: 100000 is more than the 64 training and 64 test images; pass "
+                                         "--batch-size 64 or less"),
+    (["train"], "batch_size: 100000 is more than the 64 training images; pass --batch-size 64 or less")])
+def test_batch_larger_than_the_dataset_says_where_the_split_comes_from(capsys, extra, message):
+    """"batch size 64 does not fit a split of 60 samples" puzzled a user with 120 training images: the
+    search halves them."""
+    fails(capsys, [*extra, "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "100000"],
+          message)
 
 
 @pytest.mark.parametrize("argv,message", [

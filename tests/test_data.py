@@ -538,14 +538,17 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     (tmp_path / "train" / "cat" / "notes.txt").write_text("x")
     (tmp_path / "train" / "dog" / ".DS_Store").write_bytes(b"x")
     (tmp_path / "train" / "dog" / "nested").mkdir()
+    # a hidden folder beside the class folders (Jupyter's) is not a class: it was refused as an empty one
+    (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
     load_dataset("imagefolder", tmp_path)
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert (f"diffnas: {tmp_path / 'train'}: left out 3 entries that are not image files in class folders, "
-            f"e.g. {tmp_path / 'train' / 'cat' / 'notes.txt'}") in err
+    assert (f"diffnas: {tmp_path / 'train'}: left out 4 entries that are not an image in a class folder, "
+            f"e.g. {tmp_path / 'train' / '.ipynb_checkpoints'}") in err
     (tmp_path / "train" / "cat" / "notes.txt").unlink()
     (tmp_path / "train" / "dog" / ".DS_Store").unlink()
     (tmp_path / "train" / "dog" / "nested").rmdir()
+    (tmp_path / "train" / ".ipynb_checkpoints").rmdir()
     load_dataset("imagefolder", tmp_path)
     assert capsys.readouterr().err == ""
 
@@ -1282,3 +1285,23 @@ def test_mnist_idx_files_other_than_28x28_or_labels_out_of_range_name_the_file(t
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
     assert _message(info) == f"{labels}: labels span 0..11, expected 0..9"
+
+
+def test_images_without_class_folders_are_refused_with_the_layout(tmp_path):
+    """Images straight in train/ were "entries that are not image files", then "no class subfolders"."""
+    write_image_folder(tmp_path)
+    for image in (tmp_path / "train").glob("*/*.png"):
+        image.rename(tmp_path / "train" / f"{image.parent.name}-{image.name}")
+        if not any(image.parent.iterdir()):
+            image.parent.rmdir()
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert str(info.value) == (f"{tmp_path / 'train'}: 4 images (e.g. cat-0.png) but no class folders: put each "
+                               f"class's images in a folder of its own, {tmp_path / 'train'}/<class>/<images>")
+
+
+def test_a_data_dir_given_as_its_train_folder_says_which_folder_to_pass(tmp_path):
+    write_image_folder(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path / "train")
+    assert str(info.value).endswith(f"; this looks like the train/ folder itself: pass --data-dir {tmp_path}")

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from .. import config as config_lib
 from .options import flag_values, json_text, read_config
+from .search import DATA_DIR_HELP
 
 # (input channels, classes) of the registered datasets, so counting needs no data files
 DATASET_SHAPES = {"digits": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "mnist": (1, 10),
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--preset", help="search network: darts | darts-1st | pc-darts | fair-darts | global | dnas (default darts)")
     a("--config", help="search network: config file (flags override it)")
     a("--dataset", help="search network: where classes and input channels come from (default digits)")
-    a("--data-dir", dest="data_dir")
+    a("--data-dir", dest="data_dir", help="search network: " + DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, help="search network: image folders of mixed sizes, as in search")
     a("--layers", type=int, help="cells (default: the setting's or preset's)")
     a("--channels", type=int, help="initial channels (default: the setting's or preset's)")

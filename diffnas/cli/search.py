@@ -32,6 +32,7 @@ def quick_default(default: object, quick: object) -> str:
     return f"default {default}; {quick} when no dataset is named"
 
 
+DATA_DIR_HELP = "folder with the dataset files (default: ./data; digits and synthetic read none)"
 IMAGE_SIZE_HELP = ("imagefolder, tiny-imagenet: decode every image as N x N, its shorter side resized to N "
                    "(bilinear, antialiased) then centre-cropped, for folders of mixed sizes (0, default: "
                    "the files' own size, which must then be one)")
@@ -47,7 +48,7 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--arch", help="parametrisation: softmax | sigmoid | pc | global | dnas (presets set it)")
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
-    a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help=f"search epochs ({quick_default(SearchConfig.epochs, EMBEDDED_QUICK['epochs'])})")
     batch = f"{SearchConfig.batch_size}, pc-darts {PRESETS['pc-darts']['batch_size']}"

@@ -14,7 +14,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..runlog import coverage
 from .options import elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype, start_notices
-from .search import IMAGE_SIZE_HELP
+from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "drop_path_per",
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--setting", help="cifar | imagenet | tiny-imagenet (default cifar)")
     a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
                         "tiny-imagenet | imagefolder | synthetic")
-    a("--data-dir", dest="data_dir", help="folder with the dataset files")
+    a("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help=f"default 600 (imagenet 250; {QUICK['epochs']} when no dataset is named)")
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "

@@ -355,14 +355,21 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     """Image files of `folder/<class>/` (sorted; `IMAGE_SUFFIXES`, any case) and their class indices.
 
     A subfolder that is not in `classes` is an error (its images would silently be dropped), and so is
-    a class folder without images. Anything else found (other files, nested folders, files beside the
-    class folders) is left out with one notice on stderr giving the count and an example.
+    a class folder without images, and images beside the class folders but no class folder. Anything
+    else found (other files, nested folders, hidden folders such as .ipynb_checkpoints, files beside
+    the class folders) is left out with one notice on stderr giving the count and an example.
     """
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
     labels: list[int] = []
-    others: list[Path] = [p for p in folder.iterdir() if not p.is_dir()]
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    others: list[Path] = [p for p in folder.iterdir() if not p.is_dir() or p.name.startswith(".")]
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = sorted(p for p in others if is_image(p) and p.is_file())
+    if loose and not subfolders:
+        raise DataError(f"{folder}: {len(loose)} image{'s' if len(loose) > 1 else ''} (e.g. {loose[0].name}) but no "
+                        f"class folders: put each class's images in a folder of its own, "
+                        f"{folder}/<class>/<images>")
+    for sub in subfolders:
         if sub.name not in index:
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
         entries = sorted(sub.iterdir())
@@ -376,9 +383,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     if others:
         others.sort()
         if is_main():   # every torchrun rank lists the folder; one says so
-            what = "entry that is not an image file" if len(others) == 1 else "entries that are not image files"
-            print(f"diffnas: {folder}: left out {len(others)} {what} in class folders, e.g. {others[0]}",
-                  file=sys.stderr)
+            what = "entry" if len(others) == 1 else "entries"
+            print(f"diffnas: {folder}: left out {len(others)} {what} that {'is' if len(others) == 1 else 'are'} "
+                  f"not an image in a class folder, e.g. {others[0]}", file=sys.stderr)
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
