@@ -28,6 +28,7 @@ from . import genotype as genotype_lib
 from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
+from .data.datasets import describe
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
@@ -268,6 +269,10 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         raise
     for line in notices:
         log.say(line)
+    if not complete:
+        split = "" if one_level else f"; split {len(train_split):,} / {len(val_split):,} by --train-portion " \
+                                     f"{cfg.train_portion:g}"
+        log.say(f"diffnas: {describe(ds)}{split}")
     # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
     # left them), as train's does
     metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []

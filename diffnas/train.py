@@ -32,6 +32,7 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
+from .data.datasets import describe
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import FiniteChecks, caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
@@ -354,6 +355,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         raise
     for line in notices:
         log.say(line)
+    if not complete:
+        log.say(f"diffnas: {describe(ds)}")
     start_time = time.time() - state["seconds"]
     steps_run = 0
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline

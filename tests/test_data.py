@@ -1305,3 +1305,21 @@ def test_a_data_dir_given_as_its_train_folder_says_which_folder_to_pass(tmp_path
     with pytest.raises(DataError) as info:
         load_dataset("imagefolder", tmp_path / "train")
     assert str(info.value).endswith(f"; this looks like the train/ folder itself: pass --data-dir {tmp_path}")
+
+
+def test_search_and_train_say_what_data_they_loaded(tmp_path, capsys):
+    """A user's own folder: nothing said how many images and which classes were found."""
+    from diffnas import cli
+
+    write_image_folder(tmp_path / "data", classes=("stripes", "circle", "square"), per_class=4, size=(8, 8))
+    common = ["--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"), "--layers", "3", "--channels", "4",
+              "--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--no-plots"]
+    assert cli.main(["search", *common, "--nodes", "2", "--train-portion", "0.7", "--run-dir",
+                     str(tmp_path / "s")]) == 0
+    line = ("diffnas: imagefolder data, 12 training and 12 test images of 3x8x8, 3 classes (circle, square, "
+            "stripes)")
+    assert f"{line}; split 8 / 4 by --train-portion 0.7\n" in capsys.readouterr().err
+    assert cli.main(["train", *common, "--run-dir", str(tmp_path / "t")]) == 0
+    assert f"{line}\n" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", str(tmp_path / "t")]) == 0   # complete: nothing loaded for work
+    assert "imagefolder data" not in capsys.readouterr().err

@@ -72,6 +72,16 @@ class TestSplit:
     class_names: tuple[str, ...] = ()  # as Dataset.class_names
 
 
+def describe(ds: Dataset) -> str:
+    """One line saying what was loaded: sizes, image shape, classes (an image folder's by name), the
+    first thing to check on one's own data."""
+    c, h, w = ds.shape
+    names = ds.class_names
+    shown = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})" if names else ""
+    return (f"{ds.name} data, {len(ds.train):,} training and {len(ds.test):,} test images of {c}x{h}x{w}, "
+            f"{ds.classes} classes{shown}")
+
+
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units."""
     total = np.zeros(images.shape[1])
