@@ -204,8 +204,12 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+    # the lowest drawn panel of each column carries the epochs (one above an empty slot included:
+    # sharex had left it without tick labels)
+    for c in range(cols):
+        lowest = axes[(n - 1 - c) // cols, c]   # the column's last edge: c + cols * row < n
+        lowest.set_xlabel("epoch")
+        lowest.tick_params(axis="x", labelbottom=True)
     for ax in axes[:, 0]:
         ax.set_ylabel("psi")
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -258,17 +262,19 @@ def network_figure(genotype: CellwiseGenotype) -> Figure:
 
 
 def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
-    """Loss, accuracy and learning rates per epoch: search (train/val) or train (train/test) metrics."""
+    """Loss, accuracy (in percent, as the epoch lines and the report print it) and learning rates per
+    epoch: search (train/val) or train (train/test) metrics."""
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     x = [r.get("epoch", i) for i, r in enumerate(records)]
     panels = [("loss", ("train_loss", "val_loss", "test_loss")),
-              ("accuracy", ("train_acc", "val_acc", "test_acc")),
+              ("accuracy (%)", ("train_acc", "val_acc", "test_acc")),
               ("learning rate", ("w_lr", "alpha_lr", "lr"))]
     for ax, (name, keys) in zip(axes, panels):
         drawn = []
         for key in keys:
-            pts = [(xi, r[key]) for xi, r in zip(x, records) if isinstance(r.get(key), (int, float))]
+            scale = 100 if key.endswith("_acc") else 1   # fractions in metrics.jsonl
+            pts = [(xi, scale * r[key]) for xi, r in zip(x, records) if isinstance(r.get(key), (int, float))]
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, label=key, marker="o" if len(pts) < 4 else None)

@@ -383,3 +383,25 @@ def test_plot_run_passes_a_sigmoid_searchs_threshold(tmp_path, monkeypatch) -> N
         seen.clear()
         report.plot_run(run, tmp_path / f"out-{arch}-{value}")
         assert seen == [want], (arch, value)
+
+
+def test_every_column_of_edge_panels_shows_its_epochs(tmp_path) -> None:
+    """14 edges in a 3 x 5 grid: the panel above the empty slot had no epoch tick labels."""
+    run = write_search_run(tmp_path / "r", shared=False, layers=3, nodes=4, epochs=2)
+    alphas = plots.load_alphas(run / "alphas.pt")
+    n = len(alphas["edges"])
+    fig = plots.evolution_figure(alphas, layer=0)
+    fig.canvas.draw()   # tick labels exist once drawn
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == n and n % 5
+    for c in range(5):
+        column = panels[c::5]
+        labelled = [ax for ax in column if any(t.get_visible() and t.get_text() for t in ax.get_xticklabels())]
+        assert labelled == [column[-1]] and column[-1].get_xlabel() == "epoch"
+
+
+def test_curves_show_accuracy_in_percent() -> None:
+    fig = plots.curves_figure([{"epoch": 1, "train_acc": 0.25, "val_acc": 0.5}, {"epoch": 2, "train_acc": 0.5}])
+    ax = fig.axes[1]
+    assert ax.get_title() == "accuracy (%)"
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[25.0, 50.0], [50.0]]
