@@ -328,6 +328,9 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
             genotype = G.load(str(run / "genotype.json"))
         except DiffnasError:
             pass  # already noted by plot_run
+    if isinstance(summary.get("genotype"), dict):   # a pipeline's: its JSON in a cell said nothing readable
+        summary = {**summary, "genotype": "in the genotype section below" if genotype is not None
+                   else "the search's: see the search run's genotype section"}
     cautions = _cautions(run, config or {}, records, genotype)
     if cautions:
         out.append("".join(f'<p class="missing">{_e(c)}</p>' for c in cautions))

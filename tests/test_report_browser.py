@@ -175,6 +175,20 @@ def test_the_report_of_a_run_that_stopped_early_says_how_many_epochs_it_did(tmp_
         text_of(report.write_report(run)).split())
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_pipelines_summary_points_at_the_genotype_instead_of_dumping_its_json(tmp_path: Path, shared) -> None:
+    run = write_pipeline_run(tmp_path / "p", shared=shared, nodes=2, epochs=1)
+    found = G.load(str(run / "search" / "genotype.json"))
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "genotype": found.to_dict()}))   # as pipeline.py writes
+    page = report.write_report(run)
+    text = " ".join(text_of(page).split())
+    assert "genotype the search's: see the search run's genotype section" in text
+    sections = len(list(run.glob("*/genotype.json")))   # the search's and the train run's genotype sections
+    assert sections == 2 and html.unescape(page.read_text()).count(G.to_json(found)) == sections
+    assert "genotype.normal" not in text and "genotype.cells" not in text
+
+
 def test_accuracies_and_errors_are_percent_as_on_the_command_line(tmp_path: Path) -> None:
     # the CLI prints "test error 75.00 %"; the report said test_error 0.75 and final val_acc 0.09635
     run = write_pipeline_run(tmp_path / "p", shared=True, nodes=2, epochs=1)
