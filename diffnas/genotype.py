@@ -85,7 +85,9 @@ class Genotype:
 
 @dataclass(frozen=True)
 class CellwiseGenotype:
-    """A network in which cell k has its own architecture `cells[k]` (output of global search)."""
+    """A network in which cell k has its own architecture `cells_[k]` (output of global search).
+
+    `len(g)` is its cell count, `g[k]` cell k, and `for cell in g` goes through them in order."""
 
     cells_: tuple[Cell, ...]
 
@@ -93,7 +95,20 @@ class CellwiseGenotype:
     def nodes(self) -> int:
         return self.cells_[0].nodes
 
-    def cells(self, layers: int) -> list[Cell]:
+    def __len__(self) -> int:
+        return len(self.cells_)
+
+    def __getitem__(self, k: int) -> Cell:
+        return self.cells_[k]
+
+    def __iter__(self) -> Iterator[Cell]:
+        return iter(self.cells_)
+
+    def cells(self, layers: int | None = None) -> list[Cell]:
+        """The per-position cells of a network of `layers` cells, which must be this genotype's count
+        (GenotypeError otherwise); None: its own."""
+        if layers is None:
+            return list(self.cells_)
         if layers != len(self.cells_):
             n = len(self.cells_)
             raise GenotypeError(f"per-cell genotype has {n} cell{'s' if n != 1 else ''} but the network has {layers}: "

@@ -53,6 +53,16 @@ class SearchResult:
     val_images: int = 0                  # images the val_* metrics cover: fewer than val_images_total
     val_images_total: int = 0            # when max_steps caps the validation batches
 
+    @property
+    def val_acc(self) -> float | None:
+        """The last epoch's validation accuracy (one-level: test), as printed; None before any epoch."""
+        return self.metrics[-1].get("val_acc") if self.metrics else None
+
+    @property
+    def val_loss(self) -> float | None:
+        """The last epoch's validation loss (one-level: test); None before any epoch."""
+        return self.metrics[-1].get("val_loss") if self.metrics else None
+
 
 def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> None:
     """ConfigError when a batch is larger than a split it is drawn from, saying where the split's size

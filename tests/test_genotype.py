@@ -352,3 +352,10 @@ def test_a_line_copied_from_a_genotypes_py_loads(tmp_path):
     assert G.load(str(tmp_path / "cell.txt")) == G.KNOWN["PC_DARTS_CIFAR"]
     with pytest.raises(GenotypeError, match="neither a known name"):
         G.load("x = 3")
+
+
+def test_a_per_cell_genotype_is_a_sequence_of_its_cells():
+    """len(g.cells) failed (a method) and the cells sat in `cells_`."""
+    cells = tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2)) for k in range(4))
+    g = G.CellwiseGenotype(cells)
+    assert len(g) == 4 and g[2] is cells[2] and list(g) == list(cells) == g.cells() == g.cells(4)

@@ -173,6 +173,8 @@ def test_resuming_a_finished_search_says_so_and_extending_it_says_the_schedule_c
     assert again.genotype == first.genotype and torch.equal(again.history, first.history)
     assert again.metrics == json.loads("[" + ",".join((run / "metrics.jsonl").read_text().splitlines()) + "]")
     assert len(again.metrics) == 2
+    assert (again.val_acc, again.val_loss) == (again.metrics[-1]["val_acc"], again.metrics[-1]["val_loss"])
+    assert first.val_acc == again.val_acc is not None
 
     # --epochs 3: one more epoch, with a notice that the cosine schedule now spans 3 epochs
     longer = search(search_config("darts-1st", epochs=3), resume=run)
