@@ -172,7 +172,8 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool 
         ax.set_visible(False)
     marked = ""
     if im is not None:
-        bar = fig.colorbar(im, ax=axes, shrink=0.8, label="share of the edge's psi" if per_edge else "weight psi")
+        bar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01,   # close to the panels
+                           label="share of the edge's psi" if per_edge else "weight psi")
         if threshold is not None and not per_edge:
             if vmin <= threshold <= vmax:
                 bar.ax.axhline(threshold, color="red", lw=2)
