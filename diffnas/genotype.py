@@ -112,8 +112,8 @@ class CellwiseGenotype:
         if layers != len(self.cells_):
             n = len(self.cells_)
             raise GenotypeError(f"per-cell genotype has {n} cell{'s' if n != 1 else ''} but the network has {layers}: "
-                                f"a per-cell (dnas, global) genotype fixes the depth; train it with --layers {n} (Python: "
-                                f"layers={n})")
+                                f"a per-cell (dnas, global) genotype fixes the depth; train it with --layers {n} "
+                                f"(Python: layers={n})")
         expected = reduction_layers(layers)
         for k, cell in enumerate(self.cells_):
             if cell.reduction != (k in expected):

@@ -540,7 +540,8 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     (tmp_path / "train" / "dog" / "nested").mkdir()
     # a hidden folder beside the class folders (Jupyter's) is not a class: it was refused as an empty one
     (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
-    load_dataset("imagefolder", tmp_path)
+    ds = load_dataset("imagefolder", tmp_path)
+    assert ds.class_names == ("cat", "dog") and ds.classes == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert (f"diffnas: {tmp_path / 'train'}: left out 4 entries that are not an image in a class folder, "

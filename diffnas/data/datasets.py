@@ -295,11 +295,12 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
             inside = data_dir.name in ("train", "test") and (data_dir.parent / "train").is_dir()
-            hint = (f"; this looks like the {data_dir.name}/ folder itself: pass --data-dir {data_dir.parent}" if inside
-                    else "; pass --data-dir DIR")
+            hint = (f"; this looks like the {data_dir.name}/ folder itself: pass --data-dir {data_dir.parent}"
+                    if inside else "; pass --data-dir DIR")
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>){hint}")
-    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
     test_paths, test_labels = formats.list_class_folder(test_dir, classes)
     # one decode over both splits, so they share size and channel count
