@@ -313,7 +313,7 @@ def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
     with pytest.raises(DataError, match="cifar10: .*/nonexistent"):
         train(tiny(tmp_path, "new/run", dataset="cifar10", data_dir="/nonexistent"))
     one_cell = CellwiseGenotype((Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,)),))
-    with pytest.raises(GenotypeError, match="1 cell but the network has 3: .* train it with --layers 1$"):
+    with pytest.raises(GenotypeError, match=r"1 cell but the network has 3: .* --layers 1 \(Python: layers=1\)$"):
         train(tiny(tmp_path, "new/run"), one_cell)
     assert not (tmp_path / "new").exists()
     assert cli.main(["train", "--dataset", "cifar10", "--data-dir", "/nonexistent", "--run-dir",
