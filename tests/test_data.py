@@ -179,6 +179,8 @@ def test_tiny_imagenet_class_without_images_or_unlisted_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"train/n04: a class folder that wnids.txt does not list$"):
         load_dataset("tiny-imagenet", tmp_path)
     shutil.rmtree(base / "train" / "n04")
+    (base / "train" / ".ipynb_checkpoints").mkdir()   # hidden: not a class, as in an image folder
+    assert load_dataset("tiny-imagenet", tmp_path).classes == 3
     for image in (base / "train" / "n02" / "images").iterdir():   # a listed class emptied
         image.unlink()
     with pytest.raises(DataError, match=r"n02/images: no images \(wnids.txt lists n02"):

@@ -430,8 +430,9 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
     """
     wnids, val_paths, val_labels = list_tiny_imagenet_val(root)
     index = {w: i for i, w in enumerate(wnids)}
-    extra = sorted(p.name for p in (root / "train").iterdir() if p.is_dir() and p.name not in index) \
-        if (root / "train").is_dir() else []
+    extra = sorted(p.name for p in (root / "train").iterdir()
+                   if p.is_dir() and p.name not in index and not p.name.startswith(".")) \
+        if (root / "train").is_dir() else []   # hidden folders (.ipynb_checkpoints) are no classes, as in imagefolder
     if extra:   # its images would be left out without a word
         raise DataError(f"{root / 'train' / extra[0]}: a class folder that wnids.txt does not list"
                         + (f" ({len(extra)} such folders)" if len(extra) > 1 else ""))
