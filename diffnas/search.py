@@ -28,7 +28,8 @@ from . import genotype as genotype_lib
 from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
-from .data.datasets import describe
+from .data.augment import crop_padding
+from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
@@ -85,11 +86,10 @@ def lr_at(epoch: int, cfg: SearchConfig) -> float:
 
 
 def augment_for(ds: Dataset) -> Augment:
-    """DARTS search augmentation: random crop (padding 4 at 32 px) and horizontal flip for natural
-    images; digits are not mirror-symmetric, so no flip for digit datasets."""
+    """DARTS search augmentation (train_search.py: the CIFAR training transform without cutout): random
+    crop (`crop_padding`) and horizontal flip where the dataset's images may be mirrored."""
     _, h, _ = ds.shape
-    flip = ds.name not in ("digits", "mnist", "fashion-mnist", "svhn", "synthetic")
-    return Augment(crop_padding=max(1, h // 8), flip=flip)
+    return Augment(crop_padding=crop_padding(h), flip=flips(ds))
 
 
 def default_run_dir(prefix: str) -> Path:

@@ -32,7 +32,8 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
-from .data.datasets import describe
+from .data.augment import crop_padding, scaled_cutout
+from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .guard import FiniteChecks, caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .network import SETTINGS, build_network
@@ -96,19 +97,16 @@ def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
 
 
 def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
-    """DARTS training augmentation: crop (padding 4), flip, cutout (cfg.cutout), all given for 32x32
-    images; smaller images get them scaled by H/32 (digits 8x8: padding 1, cutout 4) so an 8x8 image is
-    not blanked by a 16x16 square. Digits are not mirror-symmetric: no flip for digit datasets."""
+    """DARTS training augmentation: crop (`crop_padding`), flip where the dataset's images may be
+    mirrored, cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled below that."""
     _, h, _ = ds.shape
-    flip = ds.name not in ("digits", "mnist", "fashion-mnist", "svhn")
+    flip = flips(ds)
     jitter = dict(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,
                   hue=cfg.hue_jitter)
     if cfg.random_resized_crop:   # quark0/darts train_imagenet.py: RandomResizedCrop, flip, ColorJitter
         size = cfg.random_resized_crop
-        return Augment(resized_crop=size, flip=flip, cutout=min(cfg.cutout, round(cfg.cutout * size / 32)),
-                       **jitter)
-    cut = min(cfg.cutout, round(cfg.cutout * h / 32))
-    return Augment(crop_padding=max(1, min(4, h // 8)), flip=flip, cutout=cut, **jitter)
+        return Augment(resized_crop=size, flip=flip, cutout=scaled_cutout(cfg.cutout, size), **jitter)
+    return Augment(crop_padding=crop_padding(h), flip=flip, cutout=scaled_cutout(cfg.cutout, h), **jitter)
 
 
 def check_images(shape: tuple[int, int, int], setting: str) -> None:

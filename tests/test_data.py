@@ -1326,3 +1326,21 @@ def test_search_and_train_say_what_data_they_loaded(tmp_path, capsys):
     assert f"{line}\n" in capsys.readouterr().err
     assert cli.main(["train", "--resume", str(tmp_path / "t")]) == 0   # complete: nothing loaded for work
     assert "imagefolder data" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, side, padding, flip", [
+    ("digits", 8, 1, False), ("synthetic", 16, 2, False), ("cifar10", 32, 4, True), ("svhn", 32, 4, False),
+    ("mnist", 28, 3, False), ("tiny-imagenet", 64, 4, True), ("imagefolder", 224, 4, True)])
+def test_search_and_training_crop_and_flip_alike(name, side, padding, flip):
+    """The two loops had their own copies: the search padded 64-px images by 8 and 224-px ones by 28
+    (training: 4), and the training flipped the synthetic templates (the search did not)."""
+    from diffnas.config import TrainConfig
+    from diffnas.data.datasets import Dataset, Split
+    from diffnas.search import augment_for as search_augment
+    from diffnas.train import augment_for as train_augment
+
+    split = Split(torch.zeros(2, 3, side, side, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64))
+    ds = Dataset(name, split, split, 10, (0.5,) * 3, (0.5,) * 3)
+    searched, trained = search_augment(ds), train_augment(ds, TrainConfig())
+    assert (searched.crop_padding, searched.flip) == (trained.crop_padding, trained.flip) == (padding, flip)
+    assert trained.cutout == min(16, round(16 * side / 32)) and searched.cutout == 0

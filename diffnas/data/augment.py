@@ -24,6 +24,18 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 
 
+def crop_padding(side: int) -> int:
+    """The random crop's zero padding for images of `side` pixels: DARTS's 4 at 32 px (RandomCrop(32,
+    padding=4)), scaled by side/32 below that (8x8 digits: 1), never more than 4 above it."""
+    return max(1, min(4, side // 8))
+
+
+def scaled_cutout(size: int, side: int) -> int:
+    """DARTS's cutout square (16 at 32 px, train.py --cutout_length) scaled by side/32 below 32 px, so
+    an 8x8 image is not blanked by a 16x16 square; never more than `size`."""
+    return min(size, round(size * side / 32))
+
+
 def draw_crop(n: int, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Offsets (n, 2) = (top, left) into the padded image, uniform over 0..2*padding."""
     return torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device="cpu")
