@@ -37,6 +37,7 @@ def _f(default: Any, **meta: Any) -> Any:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    # the preset's name, as a record: `search_config(preset)` applies its values (PRESETS), this field does not
     preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
     # data
     dataset: str = _f("digits", choices=_datasets)  # name in diffnas.data.DATASETS
@@ -222,6 +223,23 @@ def _check_ops(ops: tuple[str, ...]) -> None:
         raise ConfigError("ops: needs at least one op besides 'none' (a cell of only 'none' computes nothing)")
 
 
+def _check_preset(cfg: SearchConfig) -> None:
+    """ConfigError for a preset name none of whose own values (those that differ from the defaults)
+    the config holds: `SearchConfig(preset="pc-darts")` only records the name (search_config applies
+    the values), and searched DARTS. The order is left out: every preset runs in every order."""
+    def same(a: Any, b: Any) -> bool:
+        return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
+
+    defaults = SearchConfig()
+    values = {k: v for k, v in PRESETS.get(cfg.preset, {}).items()
+              if k != "order" and not same(v, getattr(defaults, k))}
+    if values and not any(same(getattr(cfg, k), v) for k, v in values.items()):
+        shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
+        raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}); "
+                          f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
+                          f"records the name), --preset {cfg.preset} on the command line")
+
+
 def validate(cfg: C) -> C:
     """Check types, ranges and cross-field rules; return the config (tuples normalised, data_dir
     made absolute so that a run's config.json finds the data from any working directory)."""
@@ -230,6 +248,7 @@ def validate(cfg: C) -> C:
     if absolute != cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=absolute)
     if isinstance(cfg, SearchConfig):
+        _check_preset(cfg)
         _check_ops(cfg.ops)
         if cfg.channels % cfg.partial_channels:
             raise ConfigError(f"partial_channels: {cfg.partial_channels} must divide channels ({cfg.channels})")

@@ -386,3 +386,18 @@ def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_c
     finally:
         torch.set_default_dtype(torch.float32)
     assert result.history.dtype == torch.float32 and len(result.metrics) == 1
+
+
+@pytest.mark.parametrize("preset", ["pc-darts", "fair-darts", "global", "dnas"])
+def test_a_preset_named_without_its_values_is_refused(preset):
+    """SearchConfig(preset="pc-darts") records the name only: the search ran DARTS (second order,
+    softmax) under the pc-darts label, without a word."""
+    from diffnas.config import PRESETS, SearchConfig, from_dict
+    from diffnas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^preset: '{preset}' is named, but the config holds none of its values "
+                                          rf".*search_config\('{preset}', \.\.\.\) applies them"):
+        from_dict(SearchConfig, {"preset": preset})
+    applied = search_config(preset)
+    assert all(getattr(applied, k) == v for k, v in PRESETS[preset].items())
+    assert search_config(preset, order="one-level").order == "one-level"   # every preset runs in every order
