@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
 from .ops import DilConv, FactorizedReduce, SepConv
 
 
@@ -180,6 +181,14 @@ _compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None) or 
 # concatenation) or "matmul" (one batched matmul). All three are the same maths; which is fastest on
 # a GPU is to be measured there (benchmarks/NOTES.md). DIFFNAS_POINTWISE overrides the default.
 POINTWISE = os.environ.get("DIFFNAS_POINTWISE", "separate")
+POINTWISE_MODES = ("separate", "grouped", "matmul")
+
+
+def check_pointwise() -> None:
+    """ConfigError for a $DIFFNAS_POINTWISE the batched edges do not know: said when a run that uses
+    them starts (`tuning.fused_edges`), not in the middle of its first forward."""
+    if POINTWISE not in POINTWISE_MODES:
+        raise ConfigError(f"DIFFNAS_POINTWISE: {POINTWISE!r} is not one of {', '.join(POINTWISE_MODES)}")
 
 
 def _pointwise(hs: list[torch.Tensor], convs: list[nn.Module]) -> list[torch.Tensor]:

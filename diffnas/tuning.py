@@ -43,9 +43,12 @@ def fused_edges(choice: str, device: torch.device) -> bool:
     """Whether mixed edges run batched (diffnas.fused) for `choice` ("auto": not on CPU)."""
     if choice not in EDGES:
         raise ValueError(f"edges {choice!r} is not one of {', '.join(EDGES)}")
-    if choice == "auto":
-        return device.type != "cpu"
-    return choice == "fused"
+    fused = device.type != "cpu" if choice == "auto" else choice == "fused"
+    if fused:
+        from .fused import check_pointwise
+
+        check_pointwise()
+    return fused
 
 
 def apply_memory_format(module: nn.Module, choice: str, device: torch.device) -> nn.Module:

@@ -544,3 +544,15 @@ def test_a_traced_second_order_step_equals_eager_bn_statistics_included(capsys):
         torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
     for a, b in zip(eager.arch.parameters(), fast.arch.parameters()):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_an_unknown_pointwise_mode_is_refused_when_the_run_starts(monkeypatch, capsys):
+    """$DIFFNAS_POINTWISE=batched was a ValueError inside the first forward of a fused search."""
+    from diffnas import cli
+
+    monkeypatch.setattr(fused_lib, "POINTWISE", "batched")
+    assert cli.main(["search", "--dry-run", "--edges", "fused", "--run-dir", "unused"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "diffnas: error: DIFFNAS_POINTWISE: 'batched' is not one of separate, grouped, matmul"
+    from diffnas import tuning
+    assert tuning.fused_edges("plain", torch.device("cpu")) is False   # the plain path does not read it
