@@ -133,16 +133,12 @@ OPS: dict[str, OpFactory] = {
 
 
 def check_ops(names: "list[str] | tuple[str, ...]", where: str = "op set") -> None:
-    """Raise a one-line error for unknown op names (with the closest known name)."""
-    from difflib import get_close_matches
-
-    from .errors import ConfigError
+    """Raise a one-line error for unknown op names (with the closest known name, `errors.suggest`)."""
+    from .errors import ConfigError, suggest
 
     for name in names:
         if name not in OPS:
-            close = get_close_matches(name, list(OPS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown op {name!r}{hint}; known ops: {', '.join(OPS)}")
+            raise ConfigError(f"{where}: unknown op {name!r}{suggest(name, OPS)}; known ops: {', '.join(OPS)}")
 
 
 def make_op(name: str, channels: int, stride: int, search: bool) -> nn.Module:

@@ -76,3 +76,13 @@ def test_factorized_reduce_backward_with_few_channels_runs(tmp_path):
                            "contiguous", "--run-dir", str(tmp_path / "run")], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_an_unknown_op_gets_the_hint_every_other_unknown_name_gets():
+    """check_ops had its own difflib hint: 'sep_conv' named one of the three sep_convs."""
+    from diffnas.errors import ConfigError
+    from diffnas.ops import check_ops
+
+    with pytest.raises(ConfigError) as info:
+        check_ops(["sep_conv"])
+    assert "unknown op 'sep_conv' (did you mean 'sep_conv_3x3', 'sep_conv_5x5' or 'sep_conv_7x7'?)" in str(info.value)
