@@ -53,13 +53,15 @@ def notice(message: str) -> None:
 
 
 def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], Any]]:
-    """A context factory for bf16 autocast, or None for fp32. Alpha and master weights stay fp32."""
+    """A context factory for bf16 autocast, or None for fp32 (search and training alike). Alpha and
+    master weights stay fp32. bf16 runs on the CPU and on CUDA devices that support it; elsewhere a
+    warning, and fp32."""
     if precision != "bf16":
         return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        notice(f"bf16 is not supported on {device}; running in fp32")
-        return None
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    notice(f"warning: bf16 is not supported on {device}; running in fp32")
+    return None
 
 
 def _torch_version() -> tuple[int, int]:

@@ -3,12 +3,12 @@
 Figures are built on `matplotlib.figure.Figure` directly, never through pyplot: no global figure
 registry to leak, no interactive backend, and importing this module changes nothing for the user.
 Every function takes plain data (the `alphas.pt` dict, metric records, a genotype) and returns a
-Figure; `save_figure` writes PNG + SVG. Reading run folders lives in `report.py`.
+Figure; `save_figure` writes PNG + SVG. `load_alphas` reads and checks an alphas.pt; the rest of a
+run folder is read in `report.py` (metrics.jsonl through `runlog.read_rows`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,19 +41,6 @@ def load_alphas(path: Path) -> dict[str, Any]:
         raise DiffnasError(f"{path}: history shape {tuple(h.shape)} does not match "
                            f"{len(a['edges'])} edges x {len(a['ops'])} ops")
     return a
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of metrics.jsonl; skips lines that do not parse (a run still writing its last line)."""
-    records = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(r, dict):
-            records.append(r)
-    return records
 
 
 def node_name(state: int) -> str:

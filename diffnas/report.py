@@ -26,9 +26,8 @@ from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
-from .plots import (cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure,
-                    read_metrics, save_figure)
-from .runlog import run_command, run_config
+from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
+from .runlog import read_rows, run_command, run_config
 
 log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
@@ -76,7 +75,7 @@ def _metrics(run: Path, notes: list[str] | None, where: str) -> list[dict[str, A
     if not path.is_file():
         _note(notes, f"{where}no metrics.jsonl: learning curves skipped")
         return []
-    records = read_metrics(path)
+    records = read_rows(path)
     if not records:
         _note(notes, f"{where}metrics.jsonl has no records: learning curves skipped")
     return records
@@ -98,7 +97,7 @@ def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     """Only the learning curves (`figures/curves.png|svg`); [] while metrics.jsonl has no record."""
     run_dir = Path(run_dir)
     path = run_dir / "metrics.jsonl"
-    records = read_metrics(path) if path.is_file() else []
+    records = read_rows(path)
     if not records:
         return []
     return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
@@ -312,7 +311,7 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
 def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str]) -> str:
     where = f"{name}: " if name else ""
     out = [f"<h2>{_e(name)} run</h2>" if name else ""]
-    records = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
+    records = read_rows(run / "metrics.jsonl")
     summary = _json_file(run / "summary.json", notes, where) or {}
     config = _json_file(run / "config.json", notes, where)
     if records:

@@ -13,10 +13,15 @@ import math
 from .config import TrainConfig
 
 
+def cosine(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """Cosine annealing from lr (epoch 0) towards lr_min (reached at epoch == epochs), as
+    CosineAnnealingLR(T_max=epochs, eta_min=lr_min) stepped once per epoch."""
+    return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+
+
 def lr_at(epoch: int, cfg: TrainConfig) -> float:
     """The lr of epoch `epoch` (0-based) under cfg.lr_schedule."""
     if cfg.lr_schedule == "step":
         # StepLR(step_size=1, gamma): no floor, lr_min plays no part
         return cfg.lr * cfg.lr_gamma ** epoch
-    # cosine annealing from lr (epoch 0) towards lr_min (reached at epoch == epochs)
-    return cfg.lr_min + (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+    return cosine(epoch, cfg.epochs, cfg.lr, cfg.lr_min)

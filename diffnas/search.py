@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, NumericalError
 from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
+from .schedule import cosine
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -81,8 +81,8 @@ def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> N
 
 
 def lr_at(epoch: int, cfg: SearchConfig) -> float:
-    """Cosine annealing from w_lr to w_lr_min over the epochs (torch CosineAnnealingLR, stepped per epoch)."""
-    return cfg.w_lr_min + (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+    """Cosine annealing from w_lr to w_lr_min over the epochs (quark0/darts train_search.py)."""
+    return cosine(epoch, cfg.epochs, cfg.w_lr, cfg.w_lr_min)
 
 
 def augment_for(ds: Dataset) -> Augment:

@@ -121,13 +121,8 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
 
 
 def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:
-    """bf16 autocast where the device supports it (master weights stay fp32), else fp32."""
-    if precision == "bf16":
-        if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-            return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-        if distributed.is_main():
-            print(f"diffnas: warning: bf16 is not supported on {device}; training in fp32", file=sys.stderr)
-    return nullcontext
+    """The training's autocast context factory: `fastpath.autocast_factory`'s, or a null context (fp32)."""
+    return fastpath.autocast_factory(device, precision) or nullcontext
 
 
 @torch.no_grad()

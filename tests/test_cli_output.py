@@ -132,17 +132,17 @@ def test_warnings_and_notes_come_from_rank_0_only(fake_search, monkeypatch, caps
     for rank in (1, 0):
         monkeypatch.setenv("RANK", str(rank))
         assert cli.main(["search", "--order", "first", "--xi", "0.5"]) == 0   # the embedded-digits note, a warning
-        autocast_for(torch.device("meta"), "bf16")   # no bf16 there: the fp32 warning
         with monkeypatch.context() as m:
             m.setattr(fastpath.dist, "is_initialized", lambda: True)
             m.setattr(fastpath.dist, "get_rank", lambda group=None: rank)
             fastpath.notice("fast path: anything")
+            autocast_for(torch.device("meta"), "bf16")   # no bf16 there: the fp32 warning (after setup())
         err = capsys.readouterr().err
         if rank:
             assert err == ""
         else:
             assert "embedded digits dataset, quick search" in err and "diffnas: fast path: anything" in err
-            assert [line.split(":")[2] for line in warnings(err)] == [" xi", " bf16 is not supported on meta; training in fp32"]
+            assert [line.split(":")[2] for line in warnings(err)] == [" xi", " bf16 is not supported on meta; running in fp32"]
 
 
 def test_a_run_refused_at_its_start_says_only_why(tmp_path, capsys):
