@@ -1,6 +1,9 @@
 """One search step: the architecture update, then the weight update (DARTS Algorithm 1).
 
-The optimisation mode is chosen once (`make_step`), not tested inside the step.
+The optimisation mode is `ctx.order`, a string fixed for the whole search, which the step branches
+on (one-level: both updates on the training batch; first / second order: `arch_gradient`), as DARTS's
+architect.py branches on `unrolled`. A compiled step (fastpath.py) specialises on it when traced, so
+the branch costs nothing there.
 """
 
 from __future__ import annotations
