@@ -1344,3 +1344,17 @@ def test_search_and_training_crop_and_flip_alike(name, side, padding, flip):
     searched, trained = search_augment(ds), train_augment(ds, TrainConfig())
     assert (searched.crop_padding, searched.flip) == (trained.crop_padding, trained.flip) == (padding, flip)
     assert trained.cutout == min(16, round(16 * side / 32)) and searched.cutout == 0
+
+
+@pytest.mark.parametrize("name, write", [
+    ("digits", None), ("synthetic", None), ("cifar10", write_cifar10), ("cifar100", write_cifar100),
+    ("mnist", lambda d: write_mnist(d / "mnist")), ("fashion-mnist", lambda d: write_mnist(d / "fashion-mnist")),
+    ("svhn", lambda d: write_svhn(d / "svhn"))])
+def test_the_registrys_shape_is_what_loading_gives(tmp_path, name, write):
+    """`diffnas params` sizes a network from DatasetEntry.shape without reading files (it had its own table)."""
+    from diffnas.data.datasets import DATASETS
+
+    if write is not None:
+        write(tmp_path)
+    ds = load_dataset(name, tmp_path if write is not None else None)
+    assert DATASETS[name].shape == (ds.shape[0], ds.classes)

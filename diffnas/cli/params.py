@@ -18,9 +18,6 @@ from .. import config as config_lib
 from .options import flag_values, json_text, read_config
 from .search import DATA_DIR_HELP
 
-# (input channels, classes) of the registered datasets, so counting needs no data files
-DATASET_SHAPES = {"digits": (1, 10), "cifar10": (3, 10), "cifar100": (3, 100), "mnist": (1, 10),
-                  "fashion-mnist": (1, 10), "svhn": (3, 10), "tiny-imagenet": (3, 200), "synthetic": (3, 10)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,24 +94,22 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def search_counts(args: argparse.Namespace) -> dict[str, Any]:
-    from .. import arch as arch_lib
-    from ..supernet import Supernet
+    from ..data.datasets import DATASETS
+    from ..search import build
 
     from_file = read_config(args.config, "params") if args.config else {}
     flags = flag_values(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"))
     preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
     cfg = config_lib.search_config(preset, **{**from_file, **flags})
-    in_channels, classes = DATASET_SHAPES.get(cfg.dataset, (None, None))
+    entry = DATASETS.get(cfg.dataset)
+    in_channels, classes = entry.shape if entry is not None and entry.shape else (None, None)
     if (args.in_channels is None and in_channels is None) or (args.classes is None and classes is None):
         from ..data import load_dataset  # a dataset of unknown shape (imagefolder): read it
         ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
         in_channels, classes = ds.shape[0], ds.classes
     in_channels = args.in_channels if args.in_channels is not None else in_channels
     classes = args.classes if args.classes is not None else classes
-    supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels, cfg.stem_multiplier,
-                        partial=cfg.partial_channels, skip_dropout=cfg.skip_dropout)
-    arch = arch_lib.build(cfg.arch, cfg.layers, cfg.nodes, cfg.ops, supernet.reductions,
-                          zero_one_weight=cfg.zero_one_weight, threshold=cfg.threshold)
+    supernet, arch = build(cfg, in_channels, classes)
     return {"network": "search", "preset": preset, "arch": cfg.arch, "layers": cfg.layers, "channels": cfg.channels,
             "nodes": cfg.nodes, "ops": list(cfg.ops), "classes": classes, "in_channels": in_channels,
             "weights": sum(p.numel() for p in supernet.parameters()),

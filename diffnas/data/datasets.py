@@ -64,6 +64,9 @@ class DatasetEntry:
     # random horizontal flips in search and training; False for digits (a mirrored digit is another
     # symbol), Fashion-MNIST (unflipped, as MNIST) and the synthetic class templates
     flip: bool = True
+    # (image channels, classes) of the official files, so a network can be sized without reading them
+    # (`diffnas params`); None: only the files tell (imagefolder)
+    shape: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -363,30 +366,33 @@ _MNIST = ("mnist", ("mnist", "MNIST/raw"), ("mnist.npz",))
 _FASHION = ("fashion-mnist", ("fashion-mnist", "FashionMNIST/raw"), ("fashion-mnist.npz", "fashion_mnist.npz"))
 DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(_load_digits, "UCI handwritten digits, 1x8x8, 10 classes, embedded", files=False,
-                           side=8, flip=False),
+                           side=8, flip=False, shape=(1, 10)),
     "cifar10": DatasetEntry(functools.partial(
         _load_cifar, "cifar10", "cifar-10-batches-py", _CIFAR10_TRAIN, "test_batch", "labels", 10,
-        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32,
+        CIFAR10_MEAN, CIFAR10_STD), "CIFAR-10, 3x32x32, 10 classes, python version", side=32, shape=(3, 10),
         load_test=functools.partial(_load_cifar_test, "cifar10", "cifar-10-batches-py", "test_batch", "labels", 10)),
     "cifar100": DatasetEntry(functools.partial(
         _load_cifar, "cifar100", "cifar-100-python", ("train",), "test", "fine_labels", 100,
         CIFAR100_MEAN, CIFAR100_STD), "CIFAR-100 fine labels, 3x32x32, 100 classes, python version", side=32,
+        shape=(3, 100),
         load_test=functools.partial(_load_cifar_test, "cifar100", "cifar-100-python", "test", "fine_labels", 100)),
     "mnist": DatasetEntry(functools.partial(_load_idx, *_MNIST, MNIST_MEAN, MNIST_STD),
-                          "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz", side=28, flip=False,
+                          "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz", side=28, flip=False, shape=(1, 10),
                           load_test=functools.partial(_load_idx_test, *_MNIST)),
     "fashion-mnist": DatasetEntry(functools.partial(_load_idx, *_FASHION, FASHION_MEAN, FASHION_STD),
                                   "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
-                                  "fashion-mnist.npz", side=28, flip=False,
+                                  "fashion-mnist.npz", side=28, flip=False, shape=(1, 10),
                                   load_test=functools.partial(_load_idx_test, *_FASHION)),
     "svhn": DatasetEntry(_load_svhn, "SVHN cropped digits, 3x32x32, 10 classes, format 1 .mat", side=32, flip=False,
+                         shape=(3, 10),
                          load_test=_load_svhn_test),
     "tiny-imagenet": DatasetEntry(_load_tiny_imagenet, "Tiny-ImageNet, 3x64x64 (or --image-size), 200 classes, "
-                                                       "val as test", load_test=_load_tiny_imagenet_test),
+                                                       "val as test", load_test=_load_tiny_imagenet_test,
+                                  shape=(3, 200)),
     "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size "
                                                     "or --image-size"),
     "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False,
-                              side=16, flip=False),
+                              side=16, flip=False, shape=(3, 10)),
 }
 
 
