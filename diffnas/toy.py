@@ -105,21 +105,6 @@ class ToyRun:
                 "seconds_per_iteration": self.seconds_per_iteration, "status": self.status}
 
 
-def parse_xis(text: str) -> list[float]:
-    """'0,0.3,0.5' -> [0.0, 0.3, 0.5]; ConfigError on anything that is not a finite number >= 0."""
-    items = [s.strip() for s in str(text).split(",")]
-    if not any(items):
-        raise ConfigError("--xi: expected a comma-separated list of numbers >= 0, e.g. 0,0.3,0.5")
-    out = []
-    for s in items:
-        try:
-            out.append(float(s))
-        except ValueError:
-            raise ConfigError(f"--xi: {s!r} is not a number (expected e.g. 0,0.3,0.5)") from None
-    check_xis(out, "--xi")
-    return out
-
-
 def check_xis(xis: Sequence[float], what: str = "xi") -> None:
     for xi in xis:
         if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not math.isfinite(xi) or xi < 0:

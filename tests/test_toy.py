@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from diffnas import bilevel, toy
+from diffnas.cli.toy import parse_xis
 from diffnas.errors import ConfigError
 
 XIS = (0.1, 0.3, 0.5, 0.7, 1.3)
@@ -130,12 +131,12 @@ def test_exact_hessian_gives_the_same_runs(runs):
 @pytest.mark.parametrize("text", ["abc", "0,-0.1", "", "0,,0.5", "nan", "inf", "0.3;0.5"])
 def test_bad_xi_is_a_config_error(text):
     with pytest.raises(ConfigError) as e:
-        toy.parse_xis(text)
+        parse_xis(text)
     assert "\n" not in str(e.value)
 
 
 def test_parse_xis():
-    assert toy.parse_xis("0, 0.3,0.5 ,1e-1") == [0.0, 0.3, 0.5, 0.1]
+    assert parse_xis("0, 0.3,0.5 ,1e-1") == [0.0, 0.3, 0.5, 0.1]
     with pytest.raises(ConfigError):
         toy.run_toy([-1.0])
     with pytest.raises(ConfigError):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import toy
+from ..errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def parse_xis(text: str) -> list[float]:
+    """'0,0.3,0.5' -> [0.0, 0.3, 0.5]; ConfigError on anything that is not a finite number >= 0."""
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
+        raise ConfigError("--xi: expected a comma-separated list of numbers >= 0, e.g. 0,0.3,0.5")
+    out = []
+    for s in items:
+        try:
+            out.append(float(s))
+        except ValueError:
+            raise ConfigError(f"--xi: {s!r} is not a number (expected e.g. 0,0.3,0.5)") from None
+    toy.check_xis(out, "--xi")
+    return out
+
+
+
 def run(args: argparse.Namespace) -> int:
-    xis = toy.parse_xis(args.xi)
+    xis = parse_xis(args.xi)
     from ..runlog import check_run_dir
 
     check_run_dir(args.out, "--out")   # a file where the folder should be: one line, before the runs
