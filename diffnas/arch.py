@@ -57,7 +57,7 @@ class Arch(nn.Module):
     edge_factor = False  # True: psi holds a factor on each edge's whole output (`edge_weights`)
 
     def __init__(self, layers: int, nodes: int, ops: Sequence[str], reductions: Sequence[int],
-                 zero_one_weight: float = 0.0, threshold: float = 0.85):
+                 zero_one_weight: float = 0.0, threshold: float = 0.85) -> None:
         super().__init__()
         self.layers, self.nodes, self.ops = layers, nodes, tuple(ops)
         self.edges = sum(i + 2 for i in range(nodes))
@@ -67,6 +67,10 @@ class Arch(nn.Module):
         # which cell type each layer uses: 0 normal, 1 reduction
         kinds = torch.tensor([int(k in self.reductions) for k in range(layers)])
         self.register_buffer("kinds", kinds, persistent=False)
+        self.make_parameters()
+
+    def make_parameters(self) -> None:
+        """Create the parametrisation's tensors (each subclass its own), once the sizes are set."""
 
     def weights(self) -> torch.Tensor:
         """psi: (L, E, O)."""
@@ -111,8 +115,7 @@ class Arch(nn.Module):
 class SoftmaxArch(Arch):
     """DARTS: one alpha per cell type, softmax over ops."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def make_parameters(self) -> None:
         self.alpha_normal = _init(self.edges, len(self.ops))
         self.alpha_reduce = _init(self.edges, len(self.ops))
 
@@ -128,8 +131,8 @@ class SigmoidArch(SoftmaxArch):
     """FairDARTS: independent sigmoid per op; zero-one loss; threshold discretisation. Alpha starts
     at zero, every sigmoid at 0.5 (xiaomi-automl/FairDARTS model_search.py `_initialize_alphas`)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def make_parameters(self) -> None:
+        super().make_parameters()
         with torch.no_grad():
             self.alpha_normal.zero_()
             self.alpha_reduce.zero_()
@@ -149,8 +152,8 @@ class EdgeNormArch(SoftmaxArch):
 
     edge_factor = True
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def make_parameters(self) -> None:
+        super().make_parameters()   # alpha first, as before: the same random draws for a seed
         self.beta_normal = _init(self.edges)
         self.beta_reduce = _init(self.edges)
 
@@ -170,8 +173,7 @@ class GlobalArch(Arch):
 
     cellwise = True
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def make_parameters(self) -> None:
         self.alpha = _init(self.layers, self.edges, len(self.ops))
 
     def weights(self) -> torch.Tensor:
@@ -186,8 +188,7 @@ class DecoupledArch(Arch):
     cellwise = True
     edge_factor = True
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def make_parameters(self) -> None:
         self.alpha = _init(self.edges, len(self.ops))
         self.beta = _init(self.layers, self.edges)
         self.gamma = _init(self.layers, len(self.ops))
