@@ -231,11 +231,11 @@ class CompiledStep:
         notice("fast path: compiling the search step and checking it against eager on the first batch "
                "(minutes for the paper's supernet; --no-compile runs eager)")
         start = time.perf_counter()
+        refs = []   # eager, outside the `try`: an error here is the run's own, not the compiler's
+        for _, p, e, w in trials:
+            with _preserved(net, x.device):
+                refs.append(_trial(net, x, y, p, e, ctx.autocast, w))
         try:
-            refs = []
-            for _, p, e, w in trials:
-                with _preserved(net, x.device):
-                    refs.append(_trial(net, x, y, p, e, ctx.autocast, w))
             net.compiled = compile_fn(net.body, self.mode, self.backend)
             for (step, p, e, w), ref in zip(trials, refs):
                 with _preserved(net, x.device):
@@ -314,8 +314,8 @@ class CheckedForward:
                "(a minute or more; --no-compile runs eager)")
         start = time.perf_counter()
         tol = _tolerance(args[0].device, self.bf16)
+        ref = self._trial(self.forward, args)   # eager, outside the `try`: its errors are the run's own
         try:
-            ref = self._trial(self.forward, args)
             compiled = compile_fn(self.forward, self.mode)
             got = self._trial(compiled, args)
             for what, a, b in zip(("outputs", "gradients", "BN statistics"), ref, got):

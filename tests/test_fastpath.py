@@ -556,3 +556,20 @@ def test_an_unknown_pointwise_mode_is_refused_when_the_run_starts(monkeypatch, c
         "diffnas: error: DIFFNAS_POINTWISE: 'batched' is not one of separate, grouped, matmul"
     from diffnas import tuning
     assert tuning.fused_edges("plain", torch.device("cpu")) is False   # the plain path does not read it
+
+
+def test_an_eager_error_in_the_compile_trial_is_not_blamed_on_the_compiler(monkeypatch, capsys):
+    """The eager reference trials ran inside the compiler's `except Exception`: an eager failure (a
+    bug, out of memory) was reported as "torch.compile failed" and the run went on eager."""
+    cfg = search_config("darts-1st", **TINY)
+    ctx = make_ctx(cfg, fused=True)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("eager trial broke")
+
+    monkeypatch.setattr(fastpath, "_trial", broken)
+    with pytest.raises(RuntimeError, match="eager trial broke"):
+        _one_step(ctx, fastpath.CompiledStep(search_step))
+    assert compiled == [] and "torch.compile failed" not in capsys.readouterr().err
