@@ -392,8 +392,12 @@ def load(spec: str | os.PathLike[str]) -> AnyGenotype:
         raise GenotypeError(f"{path}: {e}") from None
 
 
-def save(genotype: AnyGenotype, path: Path) -> None:
-    Path(path).write_text(to_json(genotype) + "\n")
+def save(genotype: AnyGenotype, path: str | Path) -> None:
+    """Write `genotype` as genotype.json does (`load` reads it back), atomically: a kill leaves the old
+    file or the new one, never half of one."""
+    from .checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), (to_json(genotype) + "\n").encode())
 
 
 # ---------------------------------------------------------------------------------------------
