@@ -45,7 +45,7 @@ from diffnas import checkpoint, fastpath, tuning  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
 from diffnas.config import search_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
-from diffnas.guard import seed_everything  # noqa: E402
+from diffnas.process_state import seed_everything  # noqa: E402
 from diffnas.network import build_network  # noqa: E402
 from diffnas.search import build  # noqa: E402
 from diffnas.step import StepContext, search_step  # noqa: E402

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, suggest
 from .network import DROP_PATH_UNITS
@@ -76,7 +77,7 @@ class SearchConfig:
     alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)
     alpha_wd: float = _f(1e-3, min=0.0)
     # run
-    seed: int = _f(2, min=0, max=2**32 - 1)      # numpy's seed range (guard.seed_everything)
+    seed: int = _f(2, min=0, max=2**32 - 1)      # numpy's seed range (process_state.seed_everything)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
     run_dir: str | None = _f(None, type=str)    # default runs/search-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and validation batches (0: all); dry runs
@@ -429,3 +430,21 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
 def to_dict(cfg: Any) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]],
+                  resume: object) -> Sequence[str]:
+    """The start of `search` and `train`: `cfg` must be a `kind` (a dict or the other loop's config is
+    one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,
+    for a call from Python (None), () with a new run's values that change nothing `warnings.warn`ed,
+    as the command line prints them (rank 0 only)."""
+    from . import distributed
+
+    if not isinstance(cfg, kind):
+        raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
+    if notices is not None:
+        return notices
+    if resume is None and distributed.is_main():
+        for line in ineffective(cfg):
+            warnings.warn(f"diffnas: {line}", stacklevel=3)
+    return ()

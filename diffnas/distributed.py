@@ -337,7 +337,7 @@ def sum_list(values: list[float]) -> list[float]:
 
 
 def stop_together(stop: Any) -> bool:
-    """Whether any rank was asked to stop (a `guard.StopRequested`); if so every rank's `stop` is
+    """Whether any rank was asked to stop (a `signals.StopRequested`); if so every rank's `stop` is
     set too, so all ranks leave the loop after the same step and save the same position."""
     if not is_distributed():
         return bool(stop)

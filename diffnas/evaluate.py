@@ -17,7 +17,7 @@ from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
 from .data.datasets import DATASETS, DEFAULT_DATA_DIR
 from .errors import CheckpointError, DataError, DiffnasError
-from .guard import resolve_device
+from .device import resolve_device
 from .network import build_network
 from .runlog import progress_bar, run_command
 from .train import score

@@ -29,7 +29,7 @@ from . import genotype as genotype_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
 from .errors import CheckpointError, ConfigError
-from .guard import resolve_device
+from .device import resolve_device
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search

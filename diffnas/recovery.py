@@ -1,6 +1,6 @@
 """What the search and training loops do when a run goes wrong, written once for both.
 
-- NaN/Inf in a step (guard.NumericalError): roll back to the last good checkpoint with half the
+- NaN/Inf in a step (numerics.FiniteChecks raises NumericalError): roll back to the last good checkpoint with half the
   learning rates, up to `nan_rollback` times; then stop, naming the last good checkpoint.
 - A resumed run killed before its first checkpoint: nothing to continue, so start it over.
 - A resumed run with its checkpoint loaded: check --epochs, say what happens next, note new epochs.

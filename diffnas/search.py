@@ -30,7 +30,9 @@ from .data import Augment, Batches, Dataset, load_dataset, sample, search_split,
 from .data.augment import crop_padding
 from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, NumericalError
-from .guard import caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
+from .device import resolve_device
+from .process_state import caller_state_kept, seed_everything
+from .signals import stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .schedule import cosine
 from .step import StepContext, search_step
@@ -148,7 +150,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
-    notices = entry_notices(cfg, SearchConfig, "search_config", notices, resume)
+    notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
     if raise_on_stop and result.interrupted:

@@ -19,7 +19,7 @@ from torch.func import functional_call
 
 from . import bilevel, distributed
 from .arch import Arch
-from .guard import FiniteChecks
+from .numerics import FiniteChecks
 
 
 @dataclass

@@ -35,7 +35,10 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
-from .guard import FiniteChecks, caller_state_kept, entry_notices, resolve_device, seed_everything, stop_on_signals
+from .device import resolve_device
+from .numerics import FiniteChecks
+from .process_state import caller_state_kept, seed_everything
+from .signals import stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
@@ -218,7 +221,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     Python does for a script. False: the result is returned with its `exit_code`, as the command
     line and the pipeline take it.
     """
-    notices = entry_notices(cfg, TrainConfig, "train_config", notices, resume)
+    notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given)

@@ -227,7 +227,7 @@ def test_second_order_compiles_without_cuda_graphs(capsys, monkeypatch):
 
 
 def test_cudnn_times_its_algorithms_unless_deterministic():
-    from diffnas.guard import seed_everything
+    from diffnas.process_state import seed_everything
     before = torch.backends.cudnn.benchmark
     try:
         seed_everything(0)

@@ -478,7 +478,7 @@ def test_a_fresh_run_into_a_folder_killed_before_its_first_checkpoint_is_refused
 
 def test_finite_checks_name_the_first_non_finite_quantity_in_step_order():
     from diffnas.errors import NumericalError
-    from diffnas.guard import FiniteChecks
+    from diffnas.numerics import FiniteChecks
     checks = FiniteChecks()
     checks.add("architecture gradient", [torch.ones(3), None])
     checks.add("training loss", [torch.tensor(float("nan"))])

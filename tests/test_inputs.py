@@ -14,7 +14,7 @@ from diffnas import cli
 from diffnas import config as config_lib
 from diffnas import genotype as G
 from diffnas.errors import ConfigError, suggest
-from diffnas.guard import resolve_device
+from diffnas.device import resolve_device
 
 
 @pytest.fixture(autouse=True)

@@ -100,7 +100,7 @@ def test_ctrl_c_during_the_real_startup(entry, delay):
 
 
 def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_stops_at_once(capfd, monkeypatch):
-    from diffnas.guard import stop_on_signals
+    from diffnas.signals import stop_on_signals
 
     monkeypatch.delenv("RANK", raising=False)
     with stop_on_signals() as stop:

@@ -1,0 +1,57 @@
+"""What a run sets process-wide: the seeds and cuDNN / determinism flags (`seed_everything`), and
+the caller's own values given back at its end (`caller_state_kept`)."""
+
+from __future__ import annotations
+
+import os
+import random
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:   # as DARTS's train_search.py and train.py: the image size is fixed, cuDNN times its algorithms once
+        torch.backends.cudnn.benchmark = True
+
+
+@contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """What `seed_everything` and a run change process-wide, given back to the caller at the end: the
+    Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms and
+    CUBLAS_WORKSPACE_CONFIG. A script that calls `search` gets its own random sequence back, not the
+    run's seed, and its cuDNN settings as it set them. Inside, the run has what it needs whatever the
+    caller set: float32 as the default dtype, and gradients on."""
+    py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    benchmark = torch.backends.cudnn.benchmark
+    deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                                torch.is_deterministic_algorithms_warn_only_enabled())
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
+    try:
+        with torch.enable_grad():   # a call inside torch.no_grad() could not step
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        torch.backends.cudnn.benchmark = benchmark
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace

@@ -1,0 +1,50 @@
+"""Stopping a long loop well: SIGINT / SIGTERM set a flag; the loop finishes its current step, saves,
+and exits with the command to resume (a second Ctrl-C stops at once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class StopRequested:
+    """Set by SIGINT/SIGTERM while installed; `signum` tells which."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+    def exit_code(self) -> int:
+        return 128 + (self.signum or 0)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopRequested]:
+    """Within the block, SIGINT/SIGTERM only request a stop; a second SIGINT interrupts at once. The
+    first Ctrl-C says so at once (a step can take seconds), from torchrun's rank 0 only."""
+    stop = StopRequested()
+    previous = {}
+
+    def handler(signum: int, frame: object) -> None:
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if signum == signal.SIGINT and not stop and os.environ.get("RANK", "0") == "0":
+            # os.write: print() from a handler can re-enter a stderr write the loop was in the middle of
+            os.write(2, b"\ndiffnas: stopping after this step (a validation or test pass: at once) to save a "
+                        b"checkpoint (Ctrl-C again: stop at once, without saving)\n")
+        stop.signum = signum
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: signals stay as they are
+            pass
+    try:
+        yield stop
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
