@@ -43,13 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 from diffnas import checkpoint, fastpath, tuning  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
-from diffnas.config import search_config  # noqa: E402
+from diffnas.config import search_config, train_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
 from diffnas.process_state import seed_everything  # noqa: E402
 from diffnas.network import build_network  # noqa: E402
 from diffnas.search import build  # noqa: E402
 from diffnas.step import StepContext, search_step  # noqa: E402
-from diffnas.train import autocast_for, train_config, train_step  # noqa: E402
+from diffnas.train import autocast_for, train_step  # noqa: E402
 
 # CIFAR-10: 50,000 training images; the search splits them in halves (search-train / -validation)
 SEARCH_IMAGES, TRAIN_IMAGES = 25_000, 50_000

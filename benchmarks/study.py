@@ -21,7 +21,8 @@ from pathlib import Path
 from diffnas import genotype as genotype_lib
 from diffnas.search import search
 from diffnas.config import search_config
-from diffnas.train import train, train_config
+from diffnas.config import train_config
+from diffnas.train import train
 
 PRESETS = ("darts-1st", "darts", "pc-darts", "dnas")
 

@@ -18,7 +18,7 @@ _EXPORTS = {
     "SearchConfig": "config", "TrainConfig": "config", "search_config": "config",
     "DiffnasError": "errors",
     "SearchResult": "search", "search": "search",
-    "TrainResult": "train", "train": "train", "train_config": "train",
+    "TrainResult": "train", "train": "train", "train_config": "config",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

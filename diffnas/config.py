@@ -285,6 +285,34 @@ def search_config(preset: str = "darts", **overrides: Any) -> SearchConfig:
     return from_dict(SearchConfig, {"preset": preset, **PRESETS[preset], **overrides})
 
 
+# what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
+# train.py). ImageNet: the DARTS paper, appendix A.2.2 (14 cells, 48 channels, 250 epochs, batch 128,
+# lr 0.1 decayed by 0.97 per epoch, weight decay 3e-5) and quark0/darts train_imagenet.py (label
+# smoothing 0.1, RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4, 0.2); test Resize(256) +
+# CenterCrop(224)). That script's argparse defaults (1000 epochs, 50 channels) differ from the paper's;
+# the paper's are used.
+SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cifar": {},
+    "tiny-imagenet": {"dataset": "tiny-imagenet"},
+    "imagenet": {"dataset": "imagefolder", "layers": 14, "channels": 48, "epochs": 250, "batch_size": 128,
+                 "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0,
+                 "lr_schedule": "step", "lr_gamma": 0.97, "random_resized_crop": 224, "color_jitter": 0.4,
+                 "hue_jitter": 0.2},
+}
+
+
+
+def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
+    """A TrainConfig from the setting's defaults plus overrides (the setting's values first, then yours)."""
+    check_choice("setting", setting, SETTING_DEFAULTS)
+    return from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
+
+
+def setting_layers(setting: str) -> int:
+    """The cells a setting's network has unless told otherwise (20 for CIFAR, 14 for ImageNet)."""
+    return int(SETTING_DEFAULTS.get(setting, {}).get("layers", TrainConfig.layers))
+
+
 def read_file(path: str | Path) -> dict[str, Any]:
     """A config file as a dict: JSON, TOML or YAML, each through a safe loader (no code runs)."""
     path = Path(path)

@@ -35,7 +35,7 @@ from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
-from .train import train_config as setting_config
+from .config import train_config as setting_config
 
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")

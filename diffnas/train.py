@@ -29,7 +29,7 @@ from torch import nn
 from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
-from .config import TrainConfig
+from .config import TrainConfig, setting_layers
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
@@ -47,22 +47,6 @@ from .schedule import lr_at
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
              "bn_groups", "memory_format")
 
-# what each setting changes on top of the TrainConfig defaults (the CIFAR recipe of quark0/darts
-# train.py). ImageNet: the DARTS paper, appendix A.2.2 (14 cells, 48 channels, 250 epochs, batch 128,
-# lr 0.1 decayed by 0.97 per epoch, weight decay 3e-5) and quark0/darts train_imagenet.py (label
-# smoothing 0.1, RandomResizedCrop(224), flip, ColorJitter(0.4, 0.4, 0.4, 0.2); test Resize(256) +
-# CenterCrop(224)). That script's argparse defaults (1000 epochs, 50 channels) differ from the paper's;
-# the paper's are used.
-SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cifar": {},
-    "tiny-imagenet": {"dataset": "tiny-imagenet"},
-    "imagenet": {"dataset": "imagefolder", "layers": 14, "channels": 48, "epochs": 250, "batch_size": 128,
-                 "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0,
-                 "lr_schedule": "step", "lr_gamma": 0.97, "random_resized_crop": 224, "color_jitter": 0.4,
-                 "hue_jitter": 0.2},
-}
-
-
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -75,17 +59,6 @@ class TrainResult:
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
     test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
     test_images_total: int = 0  # max_steps caps the test batches
-
-
-def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
-    """A TrainConfig from the setting's defaults plus overrides (the setting's values first, then yours)."""
-    config_lib.check_choice("setting", setting, SETTING_DEFAULTS)
-    return config_lib.from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
-
-
-def setting_layers(setting: str) -> int:
-    """The cells a setting's network has unless told otherwise (20 for CIFAR, 14 for ImageNet)."""
-    return int(SETTING_DEFAULTS.get(setting, {}).get("layers", TrainConfig.layers))
 
 
 def depth_note(depth: int, layers: int) -> str:

@@ -303,7 +303,8 @@ def test_params_of_a_training_run_counts_the_network_it_trained(tmp_path, capsys
     its cells, channels, classes and image shape, not the setting's paper network."""
     import shutil
 
-    from diffnas.train import train, train_config
+    from diffnas.config import train_config
+    from diffnas.train import train
 
     run = tmp_path / "t"
     result = train(train_config("cifar", genotype="PDARTS", dataset="digits", layers=3, channels=4, epochs=1,

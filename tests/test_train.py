@@ -17,11 +17,11 @@ from formats_fixtures import write_image_folder
 from progress_helpers import check_aligned, redraw_every_step, shown
 
 from diffnas import checkpoint, cli
-from diffnas.config import TrainConfig, from_dict
+from diffnas.config import TrainConfig, from_dict, train_config
 from diffnas.errors import CheckpointError, ConfigError, DataError, GenotypeError, NumericalError
 from diffnas.evaluate import evaluate
 from diffnas.genotype import Cell, CellwiseGenotype, load
-from diffnas.train import drop_path_at, lr_at, train, train_config
+from diffnas.train import drop_path_at, lr_at, train
 
 # the package re-exports the function `train`, which hides the module attribute
 train_mod = importlib.import_module("diffnas.train")

@@ -65,7 +65,7 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..counting import count_madds, count_params
     from ..genotype import CellwiseGenotype, load
     from ..network import SETTINGS, build_network
-    from ..train import train_config
+    from ..config import train_config
 
     run = training_run(args.genotype)
     saved = config_lib.read_file(run / "config.json") if run is not None else {}

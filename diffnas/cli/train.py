@@ -114,7 +114,7 @@ def fair_darts_cell(spec: str) -> bool:
 def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     """QUICK's values not given, when the training uses the embedded digits because no dataset was
     named (flag, config file or setting); {} otherwise."""
-    from ..train import SETTING_DEFAULTS
+    from ..config import SETTING_DEFAULTS
 
     if "dataset" in flags or "dataset" in from_file or "dataset" in SETTING_DEFAULTS.get(setting, {}):
         return {}
@@ -133,7 +133,8 @@ def quick_note(quick: dict[str, Any]) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig
-    from ..train import depth_note, train, train_config
+    from ..config import train_config
+    from ..train import depth_note, train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
     flags = flag_values(args, FIELDS)
