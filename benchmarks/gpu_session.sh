@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 7's GPU measurements (the issue's figures are from an H100), in stages that each fit one 10-minute command of a lent GPU machine.
-# The device tool now lends an H200 (the same Hopper SMs with faster, larger memory): its records carry the
-# device name, and the speed-up over the original is then the plain path's figure on that machine over the
-# fast path's (the plain path is the original's computation, eager), not the issue's H100 figures.
+# The device tool now lends an H200 (the same Hopper SMs with faster, larger memory), and its records carry the
+# device name. The original code would run somewhat faster there than the issue's H100 figures, so ratios
+# against those figures overstate the speed-up. The closest same-machine baseline is the plain path (our
+# eager per-op supernet, the original's computation without its deep copies).
 # Run from the repository root. A lease of 15 minutes of device time in all (machine start included) holds
 # one command of about 9 minutes: then run only
 #
