@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from . import arch as arch_lib
 from . import checkpoint, distributed, fastpath, recovery, tuning
@@ -35,6 +34,7 @@ from .process_state import caller_state_kept, seed_everything
 from .signals import stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .schedule import cosine
+from .scoring import score
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -106,32 +106,12 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
     return supernet, arch
 
 
-@torch.no_grad()
 def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum: Any = None, *,
              bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
              edge: Optional[torch.Tensor] = None) -> Optional[tuple[float, float]]:
-    """Mean loss and accuracy of the supernet with fixed psi and edge weights (Arch.edge_weights; BN
-    in eval mode, running statistics).
-
-    bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
-    batches; default all). stop: asked after each batch; True abandons the pass and returns None
-    (every rank must ask it the same number of times: distributed.stop_together).
-    """
-    supernet.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=psi.device)
-    for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
-        logits = supernet(x, psi, edge)
-        totals[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
-        totals[1] += (logits.argmax(1) == y).sum().double()
-        totals[2] += len(y)   # a Python number: no host-to-device copy per batch
-        if stop is not None and stop():
-            supernet.train()
-            return None
-    supernet.train()
-    if reduce_sum is not None:
-        reduce_sum(totals)
-    loss, correct, n = totals.tolist()
-    return loss / max(n, 1), correct / max(n, 1)
+    """Mean loss and accuracy of the supernet with fixed psi and edge weights (Arch.edge_weights), in
+    fp32 (`scoring.score`: eval mode, running statistics; bar, stop and None as there)."""
+    return score(supernet, lambda x: supernet(x, psi, edge), batches, reduce_sum=reduce_sum, bar=bar, stop=stop)
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,

@@ -42,6 +42,7 @@ from .signals import stop_on_signals
 from .network import SETTINGS, build_network
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
+from .scoring import score as score_logits
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -101,32 +102,13 @@ def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextMa
     return fastpath.autocast_factory(device, precision) or nullcontext
 
 
-@torch.no_grad()
 def score(model: nn.Module, batches: Batches, autocast: Callable[[], ContextManager] = nullcontext, *,
           bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
           ) -> Optional[tuple[float, float]]:
-    """Mean cross-entropy and accuracy on `batches` (eval mode: BN running statistics, no aux head).
-
-    bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
-    batches; default all). stop: asked after each batch; True abandons the pass and returns None
-    (every rank must ask it the same number of times: distributed.stop_together).
-    """
-    was_training = model.training
-    model.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=batches.device)
-    for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
-        with autocast():
-            logits, _ = model(x)
-        totals += torch.stack([F.cross_entropy(logits.float(), y, reduction="sum").double(),
-                               (logits.argmax(1) == y).sum().double(),
-                               torch.tensor(float(len(y)), dtype=torch.float64, device=batches.device)])
-        if stop is not None and stop():
-            model.train(was_training)
-            return None
-    model.train(was_training)
-    distributed.sum_tensor(totals)
-    loss, correct, n = totals.tolist()
-    return loss / max(n, 1), correct / max(n, 1)
+    """Mean cross-entropy and accuracy of the main head on `batches`, summed over the ranks
+    (`scoring.score`: eval mode, running statistics, no aux head; bar, stop and None as there)."""
+    return score_logits(model, lambda x: model(x)[0], batches, autocast=autocast, reduce_sum=distributed.sum_tensor,
+                        bar=bar, stop=stop)
 
 
 def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

@@ -1,0 +1,48 @@
+"""Scoring a network on held-out batches: mean cross-entropy and accuracy, in eval mode (BatchNorm's
+running statistics), what the search's validation pass, the training's test pass and `diffnas
+evaluate` all report."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Iterable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@torch.no_grad()
+def score(module: nn.Module, logits_of: Callable[[torch.Tensor], torch.Tensor], batches: Any, *,
+          autocast: Callable[[], ContextManager] = nullcontext, reduce_sum: Optional[Callable] = None,
+          bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None) -> Optional[tuple[float, float]]:
+    """(mean loss, accuracy) of `logits_of(x)` over `batches` (a `Batches`: `len`, `epoch(0)`, `device`), with
+    `module` in eval mode and put back in its mode after. Sums are float64 over every image, the short
+    last batch included; `reduce_sum` adds the ranks' sums (distributed.sum_tensor).
+
+    bar: iterates over the batch indices to score (a RunLog.progress bar over range(n): the first n
+    batches; default all). stop: asked after each batch; True abandons the pass and returns None
+    (every rank must ask it the same number of times: distributed.stop_together).
+    """
+    was_training = module.training
+    module.eval()
+    totals: Optional[torch.Tensor] = None
+    try:
+        for _, (x, y) in zip(range(len(batches)) if bar is None else bar, batches.epoch(0)):
+            with autocast():
+                logits = logits_of(x)
+            if totals is None:
+                totals = torch.zeros(3, dtype=torch.float64, device=logits.device)
+            totals[0] += F.cross_entropy(logits.float(), y, reduction="sum").double()
+            totals[1] += (logits.argmax(1) == y).sum().double()
+            totals[2] += len(y)   # a Python number: no host-to-device copy per batch
+            if stop is not None and stop():
+                return None
+    finally:
+        module.train(was_training)
+    if totals is None:   # no batch: zero sums, still added over the ranks
+        totals = torch.zeros(3, dtype=torch.float64, device=batches.device)
+    if reduce_sum is not None:
+        reduce_sum(totals)
+    loss, correct, n = totals.tolist()
+    return loss / max(n, 1), correct / max(n, 1)
