@@ -301,6 +301,25 @@ def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_pat
     assert note not in capsys.readouterr().err   # chosen: nothing to say
 
 
+def test_training_a_searchs_genotype_on_other_data_says_how_to_use_the_searchs(fake_train, tmp_path, capsys):
+    """`diffnas train --genotype RUN` of a search on an image folder trained on the embedded digits,
+    and nothing said that the search's data (and its --image-size) had to be named again."""
+    from runfolder_fixtures import write_search_run
+    run = write_search_run(tmp_path / "s", nodes=4)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": "imagefolder", "data_dir": "/d",
+                                                 "image_size": 16}))
+    note = ("diffnas: note: the genotype was searched on imagefolder; this training uses digits (train on the "
+            "search's data with --dataset imagefolder --data-dir /d --image-size 16)")
+    for spec in (str(run), str(run / "genotype.json")):
+        assert cli.main(["train", "--genotype", spec]) == 0
+        assert note in capsys.readouterr().err, spec
+    assert cli.main(["train", "--genotype", str(run), "--dataset", "synthetic"]) == 0   # chosen: nothing to say
+    assert "searched on" not in capsys.readouterr().err
+    assert cli.main(["train", "--genotype", "DARTS_V2"]) == 0   # no search behind it
+    assert "searched on" not in capsys.readouterr().err
+
+
 def test_a_runs_own_config_starts_a_new_run_in_a_new_folder(fake_search, fake_train, tmp_path, capsys):
     """`search --config runs/r2/config.json` reused the saved run_dir and was refused ("holds a run
     already"); the README says a run's own config.json works. A plain config file's run_dir counts."""

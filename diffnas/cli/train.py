@@ -94,21 +94,38 @@ def cell_count(genotype_spec: str) -> Optional[int]:
     return len(genotype.cells_) if isinstance(genotype, CellwiseGenotype) else None
 
 
-def fair_darts_cell(spec: str) -> bool:
-    """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search:
-    its run folder, or its genotype.json inside one."""
+def search_of(spec: str) -> dict[str, Any] | None:
+    """The config.json of the search a genotype spec comes from (its run folder, or its genotype.json
+    inside one); None for a name, a notation or any other file."""
     from ..runlog import run_config
 
-    spec = spec.strip()
-    if spec.startswith("FAIR_DARTS_"):
-        return True
     try:
-        path = Path(spec)
+        path = Path(spec.strip())
         folder = path.parent if path.name == "genotype.json" else path
         saved = run_config(folder) if folder.is_dir() else None
     except (OSError, ValueError):   # not a path (notation, a name)
-        return False
-    return bool(saved) and saved.get("command") == "search" and saved.get("arch") == "sigmoid"
+        return None
+    return saved if saved and saved.get("command") == "search" else None
+
+
+def fair_darts_cell(spec: str) -> bool:
+    """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search:
+    its run folder, or its genotype.json inside one."""
+    return spec.strip().startswith("FAIR_DARTS_") or (search_of(spec) or {}).get("arch") == "sigmoid"
+
+
+def other_data_note(cfg: Any, searched: dict[str, Any] | None) -> str | None:
+    """A note when the genotype's search ran on other data than this training will (no --dataset was
+    typed): the flags that train on the search's data."""
+    if not searched or searched.get("dataset") in (None, cfg.dataset):
+        return None
+    flags = f"--dataset {searched['dataset']}"
+    if searched.get("data_dir"):
+        flags += f" --data-dir {searched['data_dir']}"
+    if searched.get("image_size"):
+        flags += f" --image-size {searched['image_size']}"
+    return (f"diffnas: note: the genotype was searched on {searched['dataset']}; this training uses {cfg.dataset} "
+            f"(train on the search's data with {flags})")
 
 
 def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
         notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
     given = {**from_file, **flags}
+    if not args.resume and "dataset" not in given:
+        notes += [n for n in [other_data_note(cfg, search_of(cfg.genotype))] if n]
     if not args.resume and "drop_path_per" not in given and cfg.drop_path > 0 and fair_darts_cell(cfg.genotype):
         notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
                      "--drop-path-per node does that (the default, per op, is DARTS's)")
