@@ -225,20 +225,23 @@ def _check_ops(ops: tuple[str, ...]) -> None:
 
 
 def _check_preset(cfg: SearchConfig) -> None:
-    """ConfigError for a preset name none of whose own values (those that differ from the defaults)
-    the config holds: `SearchConfig(preset="pc-darts")` only records the name (search_config applies
-    the values), and searched DARTS. The order is left out: every preset runs in every order."""
+    """ConfigError for a preset name whose own values (those that differ from the defaults) all still
+    hold the defaults: `SearchConfig(preset="pc-darts")` only records the name (search_config applies
+    the values), and searched DARTS. A preset whose values were applied and then overridden
+    (`--preset global --arch pc`) is the user's choice; the order is left out: every preset runs in
+    every order."""
     def same(a: Any, b: Any) -> bool:
         return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
 
     defaults = SearchConfig()
     values = {k: v for k, v in PRESETS.get(cfg.preset, {}).items()
               if k != "order" and not same(v, getattr(defaults, k))}
-    if values and not any(same(getattr(cfg, k), v) for k, v in values.items()):
+    if values and all(same(getattr(cfg, k), getattr(defaults, k)) for k in values):
         shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
-        raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}); "
+        raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}): "
                           f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
-                          f"records the name), --preset {cfg.preset} on the command line")
+                          f"records the name), --preset {cfg.preset} on the command line; a config that sets "
+                          f"them all back is another preset's: name that one")
 
 
 def validate(cfg: C) -> C:

@@ -110,10 +110,7 @@ class CellwiseGenotype:
         if layers is None:
             return list(self.cells_)
         if layers != len(self.cells_):
-            n = len(self.cells_)
-            raise GenotypeError(f"per-cell genotype has {n} cell{'s' if n != 1 else ''} but the network has {layers}: "
-                                f"a per-cell (dnas, global) genotype fixes the depth; train it with --layers {n} "
-                                f"(Python: layers={n})")
+            raise depth_error(len(self.cells_), layers)
         expected = reduction_layers(layers)
         for k, cell in enumerate(self.cells_):
             if cell.reduction != (k in expected):
@@ -129,6 +126,13 @@ class CellwiseGenotype:
 
 
 AnyGenotype = Union[Genotype, CellwiseGenotype]
+
+
+def depth_error(cells: int, layers: int) -> GenotypeError:
+    """A per-cell genotype of `cells` cells asked to fill a network of `layers`."""
+    return GenotypeError(f"per-cell genotype has {cells} cell{'s' if cells != 1 else ''} but the network has "
+                         f"{layers}: a per-cell (dnas, global) genotype fixes the depth; train it with --layers "
+                         f"{cells} (Python: layers={cells})")
 
 
 def reduction_layers(layers: int) -> set[int]:

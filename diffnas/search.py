@@ -73,6 +73,11 @@ def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> N
     limit = min(train_images, val_images)
     if cfg.batch_size <= limit:
         return
+    if limit == 0 and cfg.order != "one-level":
+        empty = "architecture (validation)" if val_images == 0 else "weight (training)"
+        raise ConfigError(f"train_portion: {cfg.train_portion:g} of the {train_images + val_images} training "
+                          f"images leaves the search's {empty} split empty; choose a portion strictly between "
+                          f"them (--train-portion, DARTS: 0.5)")
     if cfg.order == "one-level":
         where = f"the {train_images} training and {val_images} test images"
     else:

@@ -29,7 +29,7 @@ from torch import nn
 from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
-from .config import TrainConfig, setting_layers
+from .config import SETTING_DEFAULTS, TrainConfig, setting_layers, train_config
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
@@ -150,9 +150,12 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
                 "pipeline": f"resume the pipeline with `diffnas run --resume {run_dir}`"}.get(command, "")
         raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder"
                               + (f"; {what}" if what else ""))
+    # what a Python caller starts from: the setting's defaults (train_config), so imagenet's 14 cells are
+    # not taken for a typed value against a per-cell genotype's own depth
+    defaults = train_config(cfg.setting) if cfg.setting in SETTING_DEFAULTS else TrainConfig()
     if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-        recovery.refuse_api_changes(cfg, TrainConfig(), saved, RESUMABLE, run_dir)
-    changed = recovery.overrides(cfg, TrainConfig(), RESUMABLE, given)
+        recovery.refuse_api_changes(cfg, defaults, saved, RESUMABLE, run_dir)
+    changed = recovery.overrides(cfg, defaults, RESUMABLE, given)
     return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
 
 

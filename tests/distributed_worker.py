@@ -34,7 +34,7 @@ TINY = dict(dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, ep
 # fewer candidates where the full set only costs time: `none` (not computed, so no parameters),
 # a pool (with its BN), a two-stage and a one-stage conv, skip
 FEW_OPS = ("none", "skip_connect", "max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3")
-# every optimisation mode with the softmax (DARTS) parametrisation; dnas (all ops): decoupled psi,
+# every optimisation mode with the softmax (DARTS) parametrisation; dnas (its preset's 7 ops): decoupled psi,
 # partial channels (K = 2 of 4 channels), sigmoid + zero-one loss, skip-connect dropout
 SEARCH_JOBS: dict[str, dict[str, Any]] = {
     "first": dict(preset="darts", order="first", ops=FEW_OPS),

@@ -191,7 +191,9 @@ def test_bad_config_value(capsys, argv, message):
     (["search", "--train-portion", "0.75"], "the 64 training images, 48 and 16 (--train-portion 0.75: "),
     (["search", "--order", "one-level"], "batch_size: 100000 is more than the 64 training and 64 test images; pass "
                                          "--batch-size 64 or less"),
-    (["train"], "batch_size: 100000 is more than the 64 training images; pass --batch-size 64 or less")])
+    (["train"], "batch_size: 100000 is more than the 64 training images; pass --batch-size 64 or less"),
+    (["search", "--train-portion", "0.01"], "train_portion: 0.01 of the 64 training images leaves the search's "
+                                            "weight (training) split empty; choose a portion strictly between")])
 def test_batch_larger_than_the_dataset_says_where_the_split_comes_from(capsys, extra, message):
     """"batch size 64 does not fit a split of 60 samples" puzzled a user with 120 training images: the
     search halves them."""

@@ -392,7 +392,7 @@ def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_c
 def test_a_preset_named_without_its_values_is_refused(preset):
     """SearchConfig(preset="pc-darts") records the name only: the search ran DARTS (second order,
     softmax) under the pc-darts label, without a word."""
-    from diffnas.config import PRESETS, SearchConfig, from_dict
+    from diffnas.config import PRESETS, SearchConfig, from_dict, to_dict
     from diffnas.errors import ConfigError
 
     with pytest.raises(ConfigError, match=rf"^preset: '{preset}' is named, but the config holds none of its values "
@@ -401,3 +401,6 @@ def test_a_preset_named_without_its_values_is_refused(preset):
     applied = search_config(preset)
     assert all(getattr(applied, k) == v for k, v in PRESETS[preset].items())
     assert search_config(preset, order="one-level").order == "one-level"   # every preset runs in every order
+    # applied, then overridden (--preset global --arch pc): the user's choice, and a saved config resumes
+    overridden = search_config(preset, arch="pc" if preset == "global" else "global", partial_channels=1)
+    assert from_dict(SearchConfig, to_dict(overridden)) == overridden

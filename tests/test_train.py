@@ -287,6 +287,20 @@ def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tm
     assert str(info.value).endswith("train it with --layers 4 (Python: layers=4)") and loads == []
 
 
+def test_python_resume_of_a_per_cell_training_under_the_imagenet_setting(tmp_path):
+    """The new run took the genotype's 3 cells; the resume compared train_config("imagenet")'s 14 with
+    TrainConfig()'s 20, took 14 for a typed value and refused it against the run's 3."""
+    cells = CellwiseGenotype(tuple(Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2))
+                                   for k in range(3)))
+    write_image_folder(tmp_path / "data", classes=("a", "b"), per_class=4, size=(32, 32))
+    cfg = train_config("imagenet", dataset="imagefolder", data_dir=str(tmp_path / "data"), channels=4, batch_size=4,
+                       epochs=2, max_steps=1, random_resized_crop=32, plots=False, run_dir=str(tmp_path / "run"))
+    first = train(cfg, cells, stop_after=1)
+    assert first.exit_code and json.loads((first.run_dir / "config.json").read_text())["layers"] == 3
+    resumed = train(cfg, cells, resume=first.run_dir)
+    assert resumed.exit_code == 0 and len(resumed.metrics) == 2
+
+
 def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, capsys):
     from diffnas.genotype import to_json
 
@@ -302,6 +316,10 @@ def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, cap
     assert json.loads((tmp_path / "own" / "config.json").read_text())["layers"] == 4
     assert cli.main([*argv, "--layers", "3", "--run-dir", str(tmp_path / "typed")]) == 2   # typed: checked
     assert "train it with --layers 4" in capsys.readouterr().err
+    # typed as the setting's own 20: refused too (the library takes the genotype's depth for the default)
+    assert cli.main([*argv, "--layers", "20", "--run-dir", str(tmp_path / "typed20")]) == 2
+    assert "per-cell genotype has 4 cells but the network has 20" in capsys.readouterr().err
+    assert not (tmp_path / "typed20").exists()
     assert cli.main(["params", "--genotype", str(spec), "--channels", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["layers"] == 4 and out["genotype"] == cells.to_dict()   # an object, not JSON text in JSON
@@ -636,7 +654,7 @@ def test_evaluate_refuses_an_image_folder_whose_classes_are_not_the_trained_ones
                                f"classes ['bird', 'cat', 'dog']")
 
 
-def test_evaluate_normalises_as_the_training_did_and_needs_only_the_test_folder(tmp_path):
+def test_evaluate_normalises_as_the_training_did_and_needs_only_the_test_folder(tmp_path, monkeypatch):
     """The per-channel mean and std of an image folder come from its training images: evaluate uses
     the ones the network trained with (another folder's train/ changed the inputs it was scored on),
     so a folder holding only test/ (read by the class names the network learnt) is enough."""
@@ -662,6 +680,17 @@ def test_evaluate_normalises_as_the_training_did_and_needs_only_the_test_folder(
     broken.write_bytes(broken.read_bytes()[:20])
     other = evaluate(run, data_dir=tmp_path / "other")
     assert (other["test_loss"], other["test_acc"]) == (first["test_loss"], first["test_acc"])
+    # a run trained on the default ./data (its config has no data_dir) too
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    shutil.copytree(tmp_path / "data", tmp_path / "cwd" / "data")
+    default = train(tiny(tmp_path, "default", dataset="imagefolder", batch_size=4, epochs=1, max_steps=1))
+    assert json.loads((default.run_dir / "config.json").read_text())["data_dir"] is None
+    broken = sorted((tmp_path / "cwd" / "data" / "train").glob("*/*.png"))[1]
+    broken.write_bytes(broken.read_bytes()[:20])
+    assert evaluate(default.run_dir)["test_images"] == 12
+    with pytest.raises(DataError, match=r"has no test/ .*; this looks like the test/ folder itself: pass --data-dir "):
+        evaluate(run, data_dir=tmp_path / "data" / "test")
     # only test/: the same scores; with a class left out, the others keep their trained labels
     shutil.copytree(tmp_path / "data" / "test", tmp_path / "testonly" / "test")
     alone = evaluate(run, data_dir=tmp_path / "testonly")

@@ -149,8 +149,7 @@ def quick_note(quick: dict[str, Any]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig
-    from ..config import train_config
+    from ..config import TrainConfig, train_config
     from ..train import depth_note, train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
@@ -167,12 +166,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         given = {**from_file, **flags}
-        # a per-cell genotype (global search) fixes the number of cells unless --layers is typed
-        depth = None if "layers" in given else cell_count(given.get("genotype", TrainConfig.genotype))
+        # a per-cell genotype (global search) fixes the number of cells; a typed other --layers is refused
+        cells = cell_count(given.get("genotype", TrainConfig.genotype))
+        depth = None if "layers" in given else cells
         quick = quick_values(setting, from_file, flags)
         if depth is not None:
             quick.pop("layers", None)   # the genotype's depth, said below, not the quick one
         cfg = train_config(setting, **{**quick, **given})
+        if "layers" in given and cells is not None and cells != cfg.layers:
+            from ..genotype import depth_error
+
+            raise depth_error(cells, cfg.layers)   # here: the library would take the genotype's for the default
     notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
     if not args.resume and depth is not None and depth != cfg.layers:
         notes.append(depth_note(depth, cfg.layers))

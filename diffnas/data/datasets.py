@@ -327,7 +327,10 @@ def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_
     if not Path(data_dir).expanduser().is_dir():
         raise DataError(f"imagefolder: --data-dir {Path(data_dir)}: no such folder")
     if not test_dir.is_dir():
-        raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>)")
+        folder = Path(data_dir).expanduser()
+        inside = folder.name in ("train", "test") and (folder.parent / "test").is_dir()
+        hint = f"; this looks like the {folder.name}/ folder itself: pass --data-dir {folder.parent}" if inside else ""
+        raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>){hint}")
     paths, labels = formats.list_class_folder(test_dir, classes)
     images = cache.decoded("imagefolder-test", test_dir, paths, labels, classes, image_size, channels == 3,
                            lambda: formats.read_images(paths, rgb=channels == 3, desc="imagefolder test",
