@@ -1358,3 +1358,30 @@ def test_the_registrys_shape_is_what_loading_gives(tmp_path, name, write):
         write(tmp_path)
     ds = load_dataset(name, tmp_path if write is not None else None)
     assert DATASETS[name].shape == (ds.shape[0], ds.classes)
+
+
+@pytest.mark.parametrize("name", ["imagefolder", "tiny-imagenet"])
+def test_the_test_only_reads_have_their_own_cache_entries(tmp_path, cache_folder, monkeypatch, capsys, name):
+    """evaluate's test-only decodes (an image folder's test/, Tiny-ImageNet's val/) are cached apart
+    from the whole dataset's, which they neither replace nor are replaced by."""
+    from diffnas.data.datasets import DATASETS, image_folder_test_split
+
+    data = tmp_path / "data"
+    (write_image_folder if name == "imagefolder" else write_tiny_imagenet)(data)
+    whole = load_dataset(name, data)
+
+    def test_only():
+        if name == "imagefolder":
+            return image_folder_test_split(data, whole.class_names, 0, 3)
+        return DATASETS[name].load_test(data, 0).split
+
+    first = test_only()
+    assert len(list(cache_folder.iterdir())) == 2   # the whole dataset's entry is kept beside it
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        _no_decoding(m)
+        again = test_only()
+        load_dataset(name, data)
+    assert torch.equal(first.images, again.images) and torch.equal(first.images, whole.test.images)
+    assert torch.equal(first.labels, whole.test.labels)
+    assert capsys.readouterr().err.count("decoded images from cache") == 2
