@@ -26,7 +26,6 @@ import atexit
 import contextlib
 import inspect
 import os
-import sys
 import warnings
 from typing import Any, Iterator
 
@@ -35,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .errors import ConfigError
+from .notices import say
 
 
 def is_distributed() -> bool:
@@ -117,8 +117,8 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
         why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"
     if why and resumed:
         if is_main():   # every rank resolves bn_groups; one says so
-            print(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
-                  f"batch norm uses per-rank statistics (bn_groups {world}) from here on", file=sys.stderr)
+            say(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
+                  f"batch norm uses per-rank statistics (bn_groups {world}) from here on")
         groups = world
     elif why:
         raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 
 from . import distributed
 from .errors import ConfigError
+from .notices import say
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -48,8 +48,7 @@ def notice(message: str) -> None:
     goes through distributed.is_distributed, which tests fake to reach the distributed refusal in one
     process)."""
     if not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0):
-        from tqdm import tqdm
-        tqdm.write(f"diffnas: {message}", file=sys.stderr)   # above a progress bar, not into it
+        say(f"diffnas: {message}", above_bars=True)   # above a progress bar, not into it
 
 
 def autocast_factory(device: torch.device, precision: str) -> Optional[Callable[[], Any]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -28,14 +27,15 @@ from . import distributed, recovery
 from . import genotype as genotype_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
-from .errors import CheckpointError, ConfigError
+from .config import train_config as setting_config
 from .device import resolve_device
+from .errors import CheckpointError, ConfigError
+from .notices import say
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, default_run_dir, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
-from .config import train_config as setting_config
 
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
@@ -119,8 +119,8 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
         for stage, (was, now) in changed.items():
             (search_values if stage == "search" else train_values)["epochs"] = now
             if distributed.is_main():
-                print(f"diffnas: {run_dir / stage} was resumed on its own with {now} epochs (the pipeline's "
-                      f"config.json says {was}); the pipeline goes on with {now}", file=sys.stderr)
+                say(f"diffnas: {run_dir / stage} was resumed on its own with {now} epochs (the pipeline's "
+                      f"config.json says {was}); the pipeline goes on with {now}")
         return search_values, train_values
     legacy = run_dir / "search" / "config.json"
     check_resumed_dir(run_dir)

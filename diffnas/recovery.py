@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
 from .errors import ConfigError, NumericalError
+from .notices import say
 from .runlog import RunLog
 
 
@@ -55,8 +55,8 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
         reload()
         state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
         if announce:
-            print(f"diffnas: {error}; rolled back to the start of epoch {state['epoch'] + 1} "
-                  f"with lr x{state['lr_scale']}", file=sys.stderr)
+            say(f"diffnas: {error}; rolled back to the start of epoch {state['epoch'] + 1} "
+                  f"with lr x{state['lr_scale']}")
         return
     last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
             else "no checkpoint was written yet")
@@ -72,8 +72,7 @@ def start_over(log: RunLog, announce: bool = True) -> None:
     starts from the beginning, and the rows the killed epoch appended are dropped."""
     log.truncate_metrics(0)
     if announce:
-        print(f"diffnas: {log.run_dir} has no checkpoint yet (stopped during its first epoch); starting it over",
-              file=sys.stderr)
+        say(f"diffnas: {log.run_dir} has no checkpoint yet (stopped during its first epoch); starting it over")
 
 
 def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: Optional[int], steps: int, *,
@@ -99,17 +98,17 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
     complete = state["epoch"] >= epochs or bool(ended_early)
     changed = saved_epochs is not None and saved_epochs != epochs and not complete
     if announce and ended_early:
-        print(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search", file=sys.stderr)
+        say(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search")
     elif announce and complete:
-        print(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs)"
-              + (f"; nothing to do — {extend}" if extend else ""), file=sys.stderr)
+        say(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs)"
+              + (f"; nothing to do — {extend}" if extend else ""))
     elif announce:
         if changed:
-            print(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {recomputed} recomputed for "
+            say(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {recomputed} recomputed for "
                   f"{epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run so far followed the "
-                  f"{saved_epochs}-epoch schedule)", file=sys.stderr)
+                  f"{saved_epochs}-epoch schedule)")
         where = last_pass if state["step"] >= steps else f"step {state['step']}"
-        print(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}", file=sys.stderr)
+        say(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}")
     if changed:
         log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"), "epochs": epochs})
     return complete

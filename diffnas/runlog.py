@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
+from .notices import say
 
 
 def _plain(value: Any) -> Any:
@@ -42,7 +43,7 @@ class RunLog:
                 try:
                     from tensorboardX import SummaryWriter
                 except ImportError:  # optional at run time; the package lists it as a dependency
-                    print("diffnas: tensorboardX not installed, no TensorBoard events", file=sys.stderr)
+                    say("diffnas: tensorboardX not installed, no TensorBoard events")
                 else:   # made with the first metrics: a resumed complete run adds no empty events file
                     self._tb_writer = SummaryWriter
 
@@ -85,7 +86,7 @@ class RunLog:
     def say(self, line: str) -> None:
         """A line on stderr from the writing rank (a finished epoch: `epoch_line`), between bars."""
         if self.enabled:
-            print(line, file=sys.stderr, flush=True)
+            say(line)
 
     def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
         """A tqdm bar on stderr (epoch/step, loss, accuracy, images/s via set_postfix). The bar counts
@@ -187,13 +188,13 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
     """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
     the command: the run is complete and saved, so the results are still reported, with one line
     saying how to draw the figures later."""
-    print(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
-          f"them)", file=sys.stderr)
+    say(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
+          f"them)")
     try:
         draw(run_dir)
     except KeyboardInterrupt:
-        print(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
-              f"`diffnas plot {run_dir}`", file=sys.stderr)
+        say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
+              f"`diffnas plot {run_dir}`")
 
 
 def coverage(images: int, total: int, split: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from .data.augment import crop_padding
 from .data.datasets import describe, flips
 from .errors import CheckpointError, ConfigError, NumericalError
 from .device import resolve_device
+from .notices import say
 from .process_state import caller_state_kept, seed_everything
 from .signals import stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
@@ -210,7 +210,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     tuning.apply_memory_format(supernet, cfg.memory_format, device)
     caution = tuning.caution(cfg.memory_format, cfg.precision, device)
     if caution and rank == 0:
-        print(f"diffnas: warning: {caution}", file=sys.stderr)
+        say(f"diffnas: warning: {caution}")
     arch.to(device)
     model = distributed.wrap(supernet, device)   # DDP under torchrun: averages the weight gradients
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
@@ -290,7 +290,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         save_checkpoint()
         log.close()
         if rank == 0:
-            print(f"diffnas: interrupted {where}; checkpoint saved; {go_on}", file=sys.stderr)
+            say(f"diffnas: interrupted {where}; checkpoint saved; {go_on}")
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], True, stop.exit_code(),
                             **covered)
 
@@ -371,13 +371,13 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if rank == 0 and cfg.plots:
                 _plot_curves(run_dir)
             if state["early_stop"] and rank == 0:
-                print(f"diffnas: {state['early_stop']}", file=sys.stderr)
+                say(f"diffnas: {state['early_stop']}")
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
     warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs)
     if warning and rank == 0:
-        print(f"diffnas: warning: {warning}", file=sys.stderr)
+        say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots:
         _plot_run(run_dir)
     log.close()

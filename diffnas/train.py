@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
 from .signals import stop_on_signals
 from .network import SETTINGS, build_network
+from .notices import say
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
 from .scoring import score as score_logits
@@ -240,9 +240,9 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
                      augment=Augment.evaluation(cfg.random_resized_crop), **common)
     check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
     if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
-        print(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
+        say(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
               f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
-              f"{min(ds.shape[1:])} keeps the images' own size", file=sys.stderr)
+              f"{min(ds.shape[1:])} keeps the images' own size")
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
     test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
     covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=len(ds.test))
@@ -254,7 +254,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     tuning.apply_memory_format(model, cfg.memory_format, device)
     caution = tuning.caution(cfg.memory_format, cfg.precision, device)
     if caution and rank == 0:
-        print(f"diffnas: warning: {caution}", file=sys.stderr)
+        say(f"diffnas: warning: {caution}")
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     if cfg.compile and device.type == "cuda":
@@ -329,7 +329,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         save_checkpoint()
         log.close()
         if rank == 0:
-            print(f"diffnas: interrupted {where}; checkpoint saved; {go_on}", file=sys.stderr)
+            say(f"diffnas: interrupted {where}; checkpoint saved; {go_on}")
         return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
 
     with stop_on_signals() as stop:
@@ -392,7 +392,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
             if epoch + 1 < cfg.epochs and distributed.stop_together(stop):   # after the last epoch: finish
                 log.close()
                 if rank == 0:
-                    print(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; {go_on}", file=sys.stderr)
+                    say(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; {go_on}")
                 return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
 
     result = _result(run_dir, state, params, aux_params, 0, covered)

@@ -337,3 +337,32 @@ def test_a_runs_own_config_starts_a_new_run_in_a_new_folder(fake_search, fake_tr
     (tmp_path / "plain.json").write_text(json.dumps({"epochs": 4, "run_dir": str(tmp_path / "mine")}))
     assert cli.main(["search", "--config", str(tmp_path / "plain.json")]) == 0
     assert searched[-1].run_dir == str(tmp_path / "mine")
+
+
+def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys):
+    """Library code printed to stderr directly: a Python caller could not quiet or redirect it."""
+    import logging
+
+    from diffnas.config import search_config
+    from diffnas.notices import say
+    from diffnas.search import search
+
+    say("diffnas: a note")
+    say("diffnas: warning: a warning")
+    assert capsys.readouterr().err == "diffnas: a note\ndiffnas: warning: a warning\n"
+    logger = logging.getLogger("diffnas")
+    level = logger.level
+    try:
+        logger.setLevel(logging.WARNING)   # what a caller does to keep only the warnings
+        say("diffnas: a note")
+        say("diffnas: warning: a warning")
+        assert capsys.readouterr().err == "diffnas: warning: a warning\n"
+        search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                             epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "s")))
+        err = capsys.readouterr().err
+        assert "synthetic data" not in err and "search epoch 1/1" not in err   # its notes and epoch lines
+    finally:
+        logger.setLevel(level)
+    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                         epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "t")))
+    assert "synthetic data" in capsys.readouterr().err

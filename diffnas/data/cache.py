@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import time
 import zipfile
@@ -27,6 +26,7 @@ import PIL
 
 from ..distributed import is_main
 from ..errors import DataError
+from ..notices import say
 
 # bump when formats.read_images decodes differently: every older cache file misses (2: 16-bit images rescaled)
 VERSION = 2
@@ -68,7 +68,7 @@ def cache_key(root: Path, files: Sequence[Path], image_size: int, rgb: bool) -> 
 def _notice(text: str) -> None:
     """One line on stderr, from the main process only (every torchrun rank loads the data)."""
     if is_main():
-        print(f"diffnas: {text}", file=sys.stderr)
+        say(f"diffnas: {text}")
 
 
 def _read(path: Path, n: int, labels: np.ndarray, classes: Sequence[str]) -> np.ndarray | None:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..distributed import is_main
 from ..errors import DataError
+from ..notices import say
 from .augment import resized_shape
 from .unpickle import load_pickle
 
@@ -384,8 +385,8 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         others.sort()
         if is_main():   # every torchrun rank lists the folder; one says so
             what = "entry" if len(others) == 1 else "entries"
-            print(f"diffnas: {folder}: left out {len(others)} {what} that {'is' if len(others) == 1 else 'are'} "
-                  f"not an image in a class folder, e.g. {others[0]}", file=sys.stderr)
+            say(f"diffnas: {folder}: left out {len(others)} {what} that {'is' if len(others) == 1 else 'are'} "
+                  f"not an image in a class folder, e.g. {others[0]}")
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
