@@ -118,7 +118,7 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     if why and resumed:
         if is_main():   # every rank resolves bn_groups; one says so
             say(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
-                  f"batch norm uses per-rank statistics (bn_groups {world}) from here on")
+                f"batch norm uses per-rank statistics (bn_groups {world}) from here on")
         groups = world
     elif why:
         raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")

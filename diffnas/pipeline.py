@@ -120,7 +120,7 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
             (search_values if stage == "search" else train_values)["epochs"] = now
             if distributed.is_main():
                 say(f"diffnas: {run_dir / stage} was resumed on its own with {now} epochs (the pipeline's "
-                      f"config.json says {was}); the pipeline goes on with {now}")
+                    f"config.json says {was}); the pipeline goes on with {now}")
         return search_values, train_values
     legacy = run_dir / "search" / "config.json"
     check_resumed_dir(run_dir)

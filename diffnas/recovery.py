@@ -56,7 +56,7 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
         state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
         if announce:
             say(f"diffnas: {error}; rolled back to the start of epoch {state['epoch'] + 1} "
-                  f"with lr x{state['lr_scale']}")
+                f"with lr x{state['lr_scale']}")
         return
     last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
             else "no checkpoint was written yet")
@@ -101,12 +101,12 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
         say(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search")
     elif announce and complete:
         say(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs)"
-              + (f"; nothing to do — {extend}" if extend else ""))
+            + (f"; nothing to do — {extend}" if extend else ""))
     elif announce:
         if changed:
             say(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {recomputed} recomputed for "
-                  f"{epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run so far followed the "
-                  f"{saved_epochs}-epoch schedule)")
+                f"{epochs} epochs from epoch {state['epoch'] + 1} on (the epochs run so far followed the "
+                f"{saved_epochs}-epoch schedule)")
         where = last_pass if state["step"] >= steps else f"step {state['step']}"
         say(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}")
     if changed:

@@ -189,12 +189,12 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
     the command: the run is complete and saved, so the results are still reported, with one line
     saying how to draw the figures later."""
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
-          f"them)")
+        f"them)")
     try:
         draw(run_dir)
     except KeyboardInterrupt:
         say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
-              f"`diffnas plot {run_dir}`")
+            f"`diffnas plot {run_dir}`")
 
 
 def coverage(images: int, total: int, split: str) -> str:

@@ -241,8 +241,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
     if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
         say(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
-              f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
-              f"{min(ds.shape[1:])} keeps the images' own size")
+            f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
+            f"{min(ds.shape[1:])} keeps the images' own size")
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
     test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
     covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=len(ds.test))

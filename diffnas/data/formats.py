@@ -386,7 +386,7 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         if is_main():   # every torchrun rank lists the folder; one says so
             what = "entry" if len(others) == 1 else "entries"
             say(f"diffnas: {folder}: left out {len(others)} {what} that {'is' if len(others) == 1 else 'are'} "
-                  f"not an image in a class folder, e.g. {others[0]}")
+                f"not an image in a class folder, e.g. {others[0]}")
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
