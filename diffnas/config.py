@@ -304,7 +304,6 @@ SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-
 def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
     """A TrainConfig from the setting's defaults plus overrides (the setting's values first, then yours)."""
     check_choice("setting", setting, SETTING_DEFAULTS)

@@ -48,6 +48,7 @@ from .scoring import score as score_logits
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
              "bn_groups", "memory_format")
 
+
 @dataclass
 class TrainResult:
     run_dir: Path

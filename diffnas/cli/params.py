@@ -19,7 +19,6 @@ from .options import flag_values, json_text, read_config
 from .search import DATA_DIR_HELP
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("params", help="count parameters and multiply-adds", description=__doc__)
     a = p.add_argument

@@ -46,7 +46,6 @@ def parse_xis(text: str) -> list[float]:
     return out
 
 
-
 def run(args: argparse.Namespace) -> int:
     xis = parse_xis(args.xi)
     from ..runlog import check_run_dir

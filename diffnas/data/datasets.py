@@ -380,7 +380,8 @@ DATASETS: dict[str, DatasetEntry] = {
         shape=(3, 100),
         load_test=functools.partial(_load_cifar_test, "cifar100", "cifar-100-python", "test", "fine_labels", 100)),
     "mnist": DatasetEntry(functools.partial(_load_idx, *_MNIST, MNIST_MEAN, MNIST_STD),
-                          "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz", side=28, flip=False, shape=(1, 10),
+                          "MNIST, 1x28x28, 10 classes, IDX files or Keras's mnist.npz", side=28, flip=False,
+                          shape=(1, 10),
                           load_test=functools.partial(_load_idx_test, *_MNIST)),
     "fashion-mnist": DatasetEntry(functools.partial(_load_idx, *_FASHION, FASHION_MEAN, FASHION_STD),
                                   "Fashion-MNIST, 1x28x28, 10 classes, IDX files or a Keras-layout "
