@@ -16,8 +16,8 @@ from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
 from .data.datasets import DATASETS, DEFAULT_DATA_DIR
-from .errors import CheckpointError, DataError, DiffnasError
 from .device import resolve_device
+from .errors import CheckpointError, DataError, DiffnasError
 from .network import build_network
 from .runlog import progress_bar, run_command
 from .train import score

@@ -27,14 +27,14 @@ from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
 from .data.datasets import describe, flips
-from .errors import CheckpointError, ConfigError, NumericalError
 from .device import resolve_device
+from .errors import CheckpointError, ConfigError, NumericalError
 from .notices import say
 from .process_state import caller_state_kept, seed_everything
-from .signals import stop_on_signals
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
 from .schedule import cosine
 from .scoring import score
+from .signals import stop_on_signals
 from .step import StepContext, search_step
 from .supernet import Supernet
 

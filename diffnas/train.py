@@ -33,16 +33,16 @@ from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import describe, flips
-from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .device import resolve_device
-from .numerics import FiniteChecks
-from .process_state import caller_state_kept, seed_everything
-from .signals import stop_on_signals
+from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .network import SETTINGS, build_network
 from .notices import say
+from .numerics import FiniteChecks
+from .process_state import caller_state_kept, seed_everything
 from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
 from .schedule import lr_at
 from .scoring import score as score_logits
+from .signals import stop_on_signals
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
