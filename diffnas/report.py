@@ -27,7 +27,7 @@ from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import read_rows, run_command, run_config
+from .runlog import read_rows, run_config
 
 log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
@@ -103,22 +103,15 @@ def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
 
 
-def _command(run: Path) -> str | None:
-    """'search' or 'train' as the run's config.json says, None when it cannot tell."""
-    command = run_command(run)
-    return command if command in ("search", "train") else None
-
-
-def _edge_factor(run: Path) -> bool:
-    """Whether the run's psi holds an edge factor (arch.py: pc, dnas), as its config.json says."""
-    arch = (run_config(run) or {}).get("arch")
+def _edge_factor(cfg: dict[str, Any]) -> bool:
+    """Whether the run's psi holds an edge factor (arch.py: pc, dnas), as its config.json `cfg` says."""
+    arch = cfg.get("arch")
     return isinstance(arch, str) and arch in ARCHS and ARCHS[arch].edge_factor
 
 
-def _threshold(run: Path) -> float | None:
+def _threshold(cfg: dict[str, Any]) -> float | None:
     """The discretisation threshold of a run whose genotype is read off by one (`--arch sigmoid`), as its
-    config.json says; None otherwise."""
-    cfg = run_config(run) or {}
+    config.json `cfg` says; None otherwise."""
     value = cfg.get("threshold", SearchConfig.threshold)
     if cfg.get("arch") not in THRESHOLD_ARCHS or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -132,8 +125,9 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
         paths += save_figure(curves_figure(records), out / "curves")
     genotype_notes: list[str] = []   # said after the weights' notes, where the cell diagrams are
     genotype = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
+    config = run_config(run) or {}   # read once: the command, the parametrisation, the threshold
     if not (run / "alphas.pt").is_file():
-        if _command(run) != "train":   # a training run has no architecture weights to draw
+        if config.get("command") != "train":   # a training run has no architecture weights to draw
             _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
     else:
         try:
@@ -141,8 +135,9 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
         except DiffnasError as e:
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
         else:
-            paths += save_figure(heatmap_figure(alphas, genotype, threshold=_threshold(run)), out / "weights_heatmap")
-            if _edge_factor(run):
+            heatmap = heatmap_figure(alphas, genotype, threshold=_threshold(config))
+            paths += save_figure(heatmap, out / "weights_heatmap")
+            if _edge_factor(config):
                 paths += save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge")
             for title, k in cell_views(alphas):
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
