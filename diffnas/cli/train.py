@@ -108,10 +108,10 @@ def search_of(spec: str) -> dict[str, Any] | None:
     return saved if saved and saved.get("command") == "search" else None
 
 
-def fair_darts_cell(spec: str) -> bool:
-    """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search:
-    its run folder, or its genotype.json inside one."""
-    return spec.strip().startswith("FAIR_DARTS_") or (search_of(spec) or {}).get("arch") == "sigmoid"
+def fair_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
+    """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search
+    (`searched`: its config.json, `search_of(spec)`)."""
+    return spec.strip().startswith("FAIR_DARTS_") or (searched or {}).get("arch") == "sigmoid"
 
 
 def other_data_note(cfg: Any, searched: dict[str, Any] | None) -> str | None:
@@ -182,9 +182,11 @@ def run(args: argparse.Namespace) -> int:
         notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
     given = {**from_file, **flags}
+    searched = None if args.resume else search_of(cfg.genotype)   # read once for both notes
     if not args.resume and "dataset" not in given:
-        notes += [n for n in [other_data_note(cfg, search_of(cfg.genotype))] if n]
-    if not args.resume and "drop_path_per" not in given and cfg.drop_path > 0 and fair_darts_cell(cfg.genotype):
+        notes += [n for n in [other_data_note(cfg, searched)] if n]
+    if (not args.resume and "drop_path_per" not in given and cfg.drop_path > 0
+            and fair_darts_cell(cfg.genotype, searched)):
         notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
                      "--drop-path-per node does that (the default, per op, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
