@@ -28,7 +28,7 @@ from torch import nn
 from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
-from .config import SETTING_DEFAULTS, TrainConfig, setting_layers, train_config
+from .config import TrainConfig, setting_layers, train_config
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
@@ -153,7 +153,7 @@ def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[
                               + (f"; {what}" if what else ""))
     # what a Python caller starts from: the setting's defaults (train_config), so imagenet's 14 cells are
     # not taken for a typed value against a per-cell genotype's own depth
-    defaults = train_config(cfg.setting) if cfg.setting in SETTING_DEFAULTS else TrainConfig()
+    defaults = train_config(cfg.setting)   # a valid config's setting is one of SETTING_DEFAULTS
     if given is None:   # the Python API: a changed value is refused, as the command line refuses it
         recovery.refuse_api_changes(cfg, defaults, saved, RESUMABLE, run_dir)
     changed = recovery.overrides(cfg, defaults, RESUMABLE, given)
