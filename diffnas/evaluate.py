@@ -51,17 +51,16 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
     own). An image folder's test/ is read alone, by the class names the network learnt."""
     trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
     saved_stats = "mean" in state and "std" in state
+    root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
     if cfg.dataset == "imagefolder" and trained_names and saved_stats:
         # test/ alone, even beside a train/: an unreadable training image must not stop the scoring
-        test = image_folder_test_split(folder if folder is not None else DEFAULT_DATA_DIR, trained_names,
-                                       cfg.image_size, int(state["input_shape"][0]))
+        test = image_folder_test_split(root, trained_names, cfg.image_size, int(state["input_shape"][0]))
         c, h, w = test.images.shape[1:]
         return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])
     entry = DATASETS.get(cfg.dataset)
     if saved_stats and entry is not None and entry.load_test is not None:
         # the test files alone (CIFAR's test_batch, MNIST's t10k files, SVHN's test_32x32.mat, Tiny-ImageNet's
         # val/): no training files needed
-        root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
         if not root.is_dir():
             raise DataError(f"{cfg.dataset}: --data-dir {root}: no such folder")
         only = entry.load_test(root, cfg.image_size)
