@@ -224,19 +224,21 @@ def _check_ops(ops: tuple[str, ...]) -> None:
         raise ConfigError("ops: needs at least one op besides 'none' (a cell of only 'none' computes nothing)")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal as config values: a tuple and a list (JSON's form of it) with the same items are."""
+    return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
+
+
 def _check_preset(cfg: SearchConfig) -> None:
     """ConfigError for a preset name whose own values (those that differ from the defaults) all still
     hold the defaults: `SearchConfig(preset="pc-darts")` only records the name (search_config applies
     the values), and searched DARTS. A preset whose values were applied and then overridden
     (`--preset global --arch pc`) is the user's choice; the order is left out: every preset runs in
     every order."""
-    def same(a: Any, b: Any) -> bool:
-        return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
-
     defaults = SearchConfig()
     values = {k: v for k, v in PRESETS.get(cfg.preset, {}).items()
-              if k != "order" and not same(v, getattr(defaults, k))}
-    if values and all(same(getattr(cfg, k), getattr(defaults, k)) for k in values):
+              if k != "order" and not _same(v, getattr(defaults, k))}
+    if values and all(_same(getattr(cfg, k), getattr(defaults, k)) for k in values):
         shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
         raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}): "
                           f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
@@ -411,7 +413,7 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
     for key, value in given.items():
         if key in resumable or key == "command" or key not in saved:
             continue
-        if (list(value) if isinstance(value, tuple) else value) != saved[key]:
+        if not _same(value, saved[key]):
             raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
                               f"run keeps its configuration (only {', '.join(resumable)} may change{hint})")
 
