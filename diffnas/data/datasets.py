@@ -296,13 +296,19 @@ def _load_tiny_imagenet_test(data_dir: Path, image_size: int) -> TestSplit:
     return TestSplit(_split("tiny-imagenet", "test", images, labels, len(wnids)), len(wnids), tuple(wnids))
 
 
+def _split_folder_hint(data_dir: Path, needed: str) -> str:
+    """"; this looks like the train/ folder itself: pass --data-dir D" when `data_dir` is an image
+    folder's train/ or test/ (its parent holds `needed`/), else ""."""
+    if data_dir.name in ("train", "test") and (data_dir.parent / needed).is_dir():
+        return f"; this looks like the {data_dir.name}/ folder itself: pass --data-dir {data_dir.parent}"
+    return ""
+
+
 def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     train_dir, test_dir = data_dir / "train", data_dir / "test"
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
-            inside = data_dir.name in ("train", "test") and (data_dir.parent / "train").is_dir()
-            hint = (f"; this looks like the {data_dir.name}/ folder itself: pass --data-dir {data_dir.parent}"
-                    if inside else "; pass --data-dir DIR")
+            hint = _split_folder_hint(data_dir, "train") or "; pass --data-dir DIR"
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>){hint}")
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
@@ -327,9 +333,7 @@ def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_
     if not Path(data_dir).expanduser().is_dir():
         raise DataError(f"imagefolder: --data-dir {Path(data_dir)}: no such folder")
     if not test_dir.is_dir():
-        folder = Path(data_dir).expanduser()
-        inside = folder.name in ("train", "test") and (folder.parent / "test").is_dir()
-        hint = f"; this looks like the {folder.name}/ folder itself: pass --data-dir {folder.parent}" if inside else ""
+        hint = _split_folder_hint(Path(data_dir).expanduser(), "test")
         raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>){hint}")
     paths, labels = formats.list_class_folder(test_dir, classes)
     images = cache.decoded("imagefolder-test", test_dir, paths, labels, classes, image_size, channels == 3,
