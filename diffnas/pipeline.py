@@ -30,10 +30,11 @@ from .config import SearchConfig, TrainConfig
 from .config import train_config as setting_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
+from .loop import default_run_dir
 from .notices import say
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
-from .search import SearchResult, default_run_dir, search
+from .search import SearchResult, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
 
@@ -190,7 +191,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     distributed.setup()
     if resume and run_dir is None:
         raise ConfigError("run_dir: resuming a pipeline needs its folder")
-    run_dir = Path(run_dir) if run_dir else distributed.broadcast_object(default_run_dir("run"))
+    run_dir = Path(run_dir) if run_dir else default_run_dir("run")
     s_dir, t_dir = run_dir / "search", run_dir / "train"
     search_cfg = dataclasses.replace(search_cfg, run_dir=str(s_dir))
     train_cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(t_dir), "dataset": search_cfg.dataset,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -28,13 +27,13 @@ from .data import Augment, Batches, Dataset, load_dataset, sample, search_split,
 from .data.augment import crop_padding
 from .data.datasets import describe, flips
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError, NumericalError
+from .errors import ConfigError
 from .notices import say
 from .process_state import caller_state_kept, seed_everything
-from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix, read_rows
+from .loop import Loop, new_run_dir, resumed_config
+from .runlog import draw_figures, epoch_line, read_rows
 from .schedule import cosine
 from .scoring import score
-from .signals import stop_on_signals
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -99,10 +98,6 @@ def augment_for(ds: Dataset) -> Augment:
     return Augment(crop_padding=crop_padding(h), flip=flips(ds))
 
 
-def default_run_dir(prefix: str) -> Path:
-    return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, arch_lib.Arch]:
     supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,
                         cfg.stem_multiplier, partial=cfg.partial_channels, skip_dropout=cfg.skip_dropout)
@@ -148,26 +143,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
-        run_dir = Path(resume)
-        check_run_dir(run_dir)
-        check_resumed_dir(run_dir)
-        saved = config_lib.read_file(run_dir / "config.json") if (run_dir / "config.json").is_file() else None
-        if saved is None:
-            raise CheckpointError(f"{run_dir}: no config.json, not a search run folder")
-        command = saved.pop("command", "search")
-        if command != "search":
-            raise CheckpointError(f"{run_dir}: a {command} run folder, not a search run folder")
-        if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-            recovery.refuse_api_changes(cfg, SearchConfig(), saved, RESUMABLE, run_dir)
-        changed = recovery.overrides(cfg, SearchConfig(), RESUMABLE, given)
-        cfg = config_lib.from_dict(SearchConfig, {**saved, **changed, "run_dir": str(run_dir)})
-        saved_epochs = saved.get("epochs", cfg.epochs)
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(default_run_dir("search"))
-    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
+        cfg, saved_epochs = resumed_config(cfg, SearchConfig(), Path(resume), "search", RESUMABLE, given)
+    run_dir = new_run_dir(cfg.run_dir, "search", resumed=resume is not None)
     cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
-    if resume is None and ((run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()):
-        raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
-                          f"`diffnas search --resume {run_dir}` or choose another --run-dir")
     device = distributed.device_for(resolve_device(cfg.device))
     # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
     bn_groups = distributed.bn_groups_for(cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None,
@@ -177,7 +155,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
 
     # data: the training set split once by a seeded permutation (search-train / search-validation)
     ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
-    if cfg.order == "one-level":
+    one_level = cfg.order == "one-level"
+    if one_level:
         train_split, val_split = ds.train, ds.test    # no validation split; report test metrics
     else:
         t_idx, v_idx = search_split(len(ds.train.labels), cfg.train_portion, cfg.seed)
@@ -194,13 +173,12 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     # one-level: the weights and alpha both step on the training batches, and the test split (val_b)
     # is only scored, so an epoch is the whole training set; bilevel: a training and a validation batch
     # per step
-    one_level = cfg.order == "one-level"
     steps = len(train_b) if one_level else min(len(train_b), len(val_b))
     eval_steps = len(eval_b)
     if cfg.max_steps:   # dry runs: fewer steps, and fewer validation batches
         steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
-    covered = dict(val_split="test" if cfg.order == "one-level" else "validation",
-                    val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=len(val_split))
+    covered = dict(val_split="test" if one_level else "validation",
+                   val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=len(val_split))
 
     # model: w in the supernet, alpha in the arch module, each with its own optimiser
     supernet, arch = build(cfg, ds.shape[0], ds.classes)
@@ -221,49 +199,23 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                       autocast=fastpath.autocast_factory(device, cfg.precision))
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
-    ckpt_path = run_dir / "checkpoint.pt"
     # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
              "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": "",
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
-
-    def save_checkpoint() -> None:
-        # running sums of the ranks, so that a resume with any number of ranks continues them
-        totals = distributed.sum_list(state["totals"])
-        if rank == 0:
-            checkpoint.save(ckpt_path, {**state, "totals": totals, "supernet": supernet.state_dict(),
-                                        "arch": arch.state_dict(), "w_opt": w_opt.state_dict(),
-                                        "a_opt": a_opt.state_dict(), "rng": checkpoint.rng_state()}, cfg_dict)
-        distributed.barrier()
-
-    def load_checkpoint() -> None:
-        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE,
-                                defaults=config_lib.to_dict(SearchConfig()))
-        for key, target in (("supernet", supernet), ("arch", arch), ("w_opt", w_opt), ("a_opt", a_opt)):
-            checkpoint.restore(target, saved.pop(key, None), key, ckpt_path)
-        checkpoint.set_rng_state(saved.pop("rng"))   # the RNGs of all ranks move in lockstep
-        state.update(saved)
-        if rank != 0:
-            state["totals"] = [0.0, 0.0, 0.0]          # the saved sums are the ranks' together: rank 0's
-
-    log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
-    complete = False   # a resumed run with all its epochs done: nothing to run
-    try:
-        if resume is not None and ckpt_path.is_file():
-            load_checkpoint()
-            complete = recovery.continue_run(state, log, cfg.epochs, saved_epochs, steps,
-                                             recomputed="the cosine lr schedule is", last_pass="validation",
-                                             ended_early=state["early_stop"], announce=rank == 0,
-                                             extend=None if pipeline else "pass --epochs N to extend it")
-        else:
-            if resume is not None:  # killed before the first checkpoint: start over, without stale rows
-                recovery.start_over(log, rank == 0)
-            log.write_json("config.json", cfg_dict)
+    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
+             else f"resume with: diffnas search --resume {run_dir}")
+    loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
+                resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
+                nan_rollback=cfg.nan_rollback)
+    log = loop.log
+    with loop.starting():
+        complete = loop.open(resume is not None, lambda log: log.write_json("config.json", cfg_dict),
+                             epochs=cfg.epochs, saved_epochs=saved_epochs, steps=steps,
+                             recomputed="the cosine lr schedule is", last_pass="validation",
+                             extend=None if pipeline else "pass --epochs N to extend it")
         # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
         step_fn = search_step if complete else fastpath.step_function(search_step, cfg, device)
-    except BaseException:
-        log.discard()   # removes only folders this call created; a resumed run's folder stays
-        raise
     for line in notices:
         log.say(line)
     if not complete:
@@ -273,28 +225,20 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
     # left them), as train's does
     metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
-    start_time = time.time() - state["seconds"]
     genotype = arch.genotype()
+
+    def result(exit_code: int = 0) -> SearchResult:
+        # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
+        # complete run reports the same search cost (the pipeline's summary), as train.py does
+        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
+                            exit_code, **covered)
+
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
-        log.close()
-        distributed.barrier()
-        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], **covered)
-    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas search --resume {run_dir}")
+        loop.finish()
+        return result()
 
-    def stopped(where: str) -> SearchResult:
-        """Save the position in `state`, say how to go on, and return the interrupted result."""
-        state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
-        distributed.sync_buffers(supernet)
-        save_checkpoint()
-        log.close()
-        if rank == 0:
-            say(f"diffnas: interrupted {where}; checkpoint saved; {go_on}")
-        return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], True, stop.exit_code(),
-                            **covered)
-
-    with stop_on_signals() as stop:
+    with loop.signals():
         while state["epoch"] < cfg.epochs and not state["early_stop"]:
             epoch = state["epoch"]
             lr = lr_at(epoch, cfg) * state["lr_scale"]
@@ -304,60 +248,42 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                 group["lr"] = cfg.alpha_lr * state["lr_scale"]
             xi = lr if cfg.xi is None else cfg.xi   # the original unrolls with the current lr
             update_arch = epoch >= cfg.warmup_epochs
-            epoch_start = time.time() - state["epoch_seconds"]  # a resumed epoch counts its first part
-            bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
-                               desc=f"search {epoch + 1}/{cfg.epochs}")
+            loop.begin_epoch()
             vals = itertools.repeat((None, None)) if one_level else val_b.epoch(epoch, state["step"])
-            pairs = zip(train_b.epoch(epoch, state["step"]), vals)
-            try:
-                for step, ((xt, yt), (xv, yv)) in zip(bar, pairs):
-                    loss, correct = step_fn(ctx, xt, yt, xv, yv, xi, update_arch,
-                                            f"at epoch {epoch + 1} step {step + 1}")
-                    step_loss, step_correct = torch.stack([loss.float(), correct.float()]).tolist()  # one sync
-                    state["totals"] = [state["totals"][0] + step_loss * len(yt),
-                                       state["totals"][1] + step_correct, state["totals"][2] + len(yt)]
-                    state["step"] = step + 1
-                    # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
-                    # all ranks' sums, as the epoch line has them (torchrun: one small gloo all-reduce per step)
-                    running = distributed.sum_list(state["totals"])
-                    bar.set_postfix(progress_postfix(running, time.time() - epoch_start), refresh=False)
-                    if distributed.stop_together(stop):   # every rank stops after the same step
-                        break
-            except NumericalError as e:
-                bar.close()
-                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint, rank == 0)  # or raises
+
+            def step(i: int, batch: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
+                (xt, yt), (xv, yv) = batch
+                loss, correct = step_fn(ctx, xt, yt, xv, yv, xi, update_arch, f"at epoch {epoch + 1} step {i + 1}")
+                return loss, correct, len(yt)
+
+            done = loop.run_steps(steps, f"search {epoch + 1}/{cfg.epochs}",
+                                  zip(train_b.epoch(epoch, state["step"]), vals), step)
+            if done == "rolled back":
                 continue
-            bar.close()
-            if distributed.stop_together(stop):
-                return stopped(f"at epoch {epoch + 1} step {state['step']}")
+            if done == "stopped":
+                return result(loop.stopped(f"at epoch {epoch + 1} step {state['step']}"))
 
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
-            t = distributed.sum_list(state["totals"])
-            distributed.sync_buffers(supernet)   # the ranks' BN running statistics, averaged
-            bar = log.progress(range(eval_steps), total=eval_steps, desc=f"validate {epoch + 1}/{cfg.epochs}")
             with torch.no_grad():
                 psi, edge = arch()
-            scores = evaluate(supernet, psi, eval_b, distributed.sum_tensor, bar=bar,
-                              stop=lambda: distributed.stop_together(stop), edge=edge)
-            bar.close()
+            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", lambda bar, stop: evaluate(
+                supernet, psi, eval_b, distributed.sum_tensor, bar=bar, stop=stop, edge=edge))
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
-                return stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)")
-            val_loss, val_acc = scores
+                return result(loop.stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)"))
+            (train_loss, train_acc), (val_loss, val_acc) = scores.train, scores.held_out
             psi = psi.cpu()
             genotype = arch.genotype()
             state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
-            row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "w_lr": lr,
                    "alpha_lr": cfg.alpha_lr * state["lr_scale"],
-                   "xi": xi if cfg.order == "second" else 0.0, "seconds": time.time() - epoch_start}
+                   "xi": xi if cfg.order == "second" else 0.0, "seconds": loop.epoch_seconds()}
             metrics.append(row)
             log.metrics(row, epoch + 1)
-            log.say(epoch_line("search", epoch + 1, cfg.epochs, (row["train_loss"], row["train_acc"]),
-                               ("val" if cfg.order != "one-level" else "test", val_loss, val_acc), lr, row["seconds"])
+            log.say(epoch_line("search", epoch + 1, cfg.epochs, (train_loss, train_acc),
+                               ("val" if not one_level else "test", val_loss, val_acc), lr, row["seconds"])
                     + ("" if update_arch else "  (warm-up: architecture weights fixed)"))
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
-            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
-                         epoch_seconds=0.0)
             if cfg.max_skips and skip_count(genotype) > cfg.max_skips:   # saved, so a resume stops too
                 state["early_stop"] = (f"early stop at epoch {epoch + 1}: a normal cell has more than "
                                        f"{cfg.max_skips} skip_connect")
@@ -367,11 +293,14 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                             "reductions": supernet.reductions, "shared": not arch.cellwise,
                             "history": state["history"]}, buf)
                 checkpoint.atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
-            save_checkpoint()
+            loop.commit_epoch()
             if rank == 0 and cfg.plots:
                 _plot_curves(run_dir)
-            if state["early_stop"] and rank == 0:
-                say(f"diffnas: {state['early_stop']}")
+            if state["early_stop"]:
+                if rank == 0:
+                    say(f"diffnas: {state['early_stop']}")
+            elif loop.stopped_between_epochs(cfg.epochs):
+                return result(loop.stop.exit_code())
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
@@ -380,11 +309,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots:
         _plot_run(run_dir)
-    log.close()
-    distributed.barrier()   # rank 0's files are complete before any rank reads them (diffnas run)
-    # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
-    # complete run reports the same search cost (the pipeline's summary), as train.py does
-    return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], **covered)
+    loop.finish()
+    return result()
 
 
 def _plot_curves(run_dir: Path) -> None:

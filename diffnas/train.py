@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoint, distributed, fastpath, recovery, tuning
+from . import distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig, setting_layers, train_config
@@ -34,15 +32,15 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import describe, flips
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError, DataError, NumericalError
+from .errors import ConfigError, DataError
 from .network import SETTINGS, build_network
 from .notices import say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
-from .runlog import RunLog, check_resumed_dir, check_run_dir, draw_figures, epoch_line, progress_postfix
+from .loop import Loop, new_run_dir, resumed_config
+from .runlog import RunLog, draw_figures, epoch_line
 from .schedule import lr_at
 from .scoring import score as score_logits
-from .signals import stop_on_signals
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -139,27 +137,6 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
     return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
 
-def _resumed_config(cfg: TrainConfig, run_dir: Path, given: Optional[Collection[str]]) -> TrainConfig:
-    """The run's saved config, with the RESUMABLE fields of `cfg` that replace it (recovery.overrides)."""
-    if not (run_dir / "config.json").is_file():
-        raise CheckpointError(f"{run_dir}: no config.json, not a training run folder")
-    saved = config_lib.read_file(run_dir / "config.json")
-    command = saved.pop("command", "train")
-    if command != "train":
-        what = {"search": f"train the cell it found with `diffnas train --genotype {run_dir}`, or resume the search "
-                          f"with `diffnas search --resume {run_dir}`",
-                "pipeline": f"resume the pipeline with `diffnas run --resume {run_dir}`"}.get(command, "")
-        raise CheckpointError(f"{run_dir}: a {command} run folder, not a training run folder"
-                              + (f"; {what}" if what else ""))
-    # what a Python caller starts from: the setting's defaults (train_config), so imagenet's 14 cells are
-    # not taken for a typed value against a per-cell genotype's own depth
-    defaults = train_config(cfg.setting)   # a valid config's setting is one of SETTING_DEFAULTS
-    if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-        recovery.refuse_api_changes(cfg, defaults, saved, RESUMABLE, run_dir)
-    changed = recovery.overrides(cfg, defaults, RESUMABLE, given)
-    return config_lib.from_dict(TrainConfig, {**saved, **changed, "run_dir": str(run_dir)})
-
-
 def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
           resume: str | Path | None = None, stop_after: int | None = None,
           pipeline: str | Path | None = None, notices: Optional[Sequence[str]] = None,
@@ -195,19 +172,11 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
-        check_run_dir(Path(resume))
-        check_resumed_dir(Path(resume))
-        saved_epochs = config_lib.read_file(Path(resume) / "config.json").get("epochs") \
-            if (Path(resume) / "config.json").is_file() else None
-        cfg = _resumed_config(cfg, Path(resume), given)
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else distributed.broadcast_object(
-        Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
-    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
+        # what a Python caller starts from: the setting's defaults (train_config), so imagenet's 14 cells
+        # are not taken for a typed value against a per-cell genotype's own depth
+        cfg, saved_epochs = resumed_config(cfg, train_config(cfg.setting), Path(resume), "train", RESUMABLE, given)
+    run_dir = new_run_dir(cfg.run_dir, "train", resumed=resume is not None)
     cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(run_dir)}, base=cfg)
-    ckpt_path = run_dir / "checkpoint.pt"
-    if resume is None and (ckpt_path.exists() or (run_dir / "config.json").exists()):
-        raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
-                          f"`diffnas train --resume {run_dir}` or choose another --run-dir")
     if genotype is None:
         saved_genotype = run_dir / "genotype.json"
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
@@ -266,74 +235,43 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
     state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
                              "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
+    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
+             else f"resume with: diffnas train --resume {run_dir}")
+    # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
+    # the normalisation it trained with
+    extra = {"genotype": genotype.to_dict(), "config": cfg_dict, "input_shape": list(ds.shape),
+             "classes": ds.classes, "class_names": list(ds.class_names), "mean": list(ds.mean), "std": list(ds.std)}
+    loop = Loop(run_dir, state, {"model": model, "optimizer": opt}, cfg_dict, resumable=RESUMABLE,
+                defaults=config_lib.to_dict(TrainConfig()), sync=model, go_on=go_on, nan_rollback=cfg.nan_rollback,
+                extra=lambda: extra, stop_after=stop_after)
+    log = loop.log
 
-    def save_checkpoint() -> None:
-        # running sums of the ranks, so that a resume with any number of ranks continues them
-        totals = distributed.sum_list(state["totals"])
-        if rank == 0:
-            checkpoint.save(ckpt_path, {**state, "totals": totals, "model": model.state_dict(),
-                                        "optimizer": opt.state_dict(),
-                                        "rng": checkpoint.rng_state(), "genotype": genotype.to_dict(),
-                                        "config": cfg_dict, "input_shape": list(ds.shape),
-                                        "classes": ds.classes, "class_names": list(ds.class_names),
-                                        # the normalisation it trained with, which evaluation reuses
-                                        "mean": list(ds.mean), "std": list(ds.std)}, cfg_dict)
-        distributed.barrier()
+    def write_new(log: RunLog) -> None:
+        log.write_json("config.json", cfg_dict)
+        log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
 
-    def load_checkpoint() -> None:
-        saved = checkpoint.load(ckpt_path, cfg_dict, ignore=RESUMABLE,
-                                defaults=config_lib.to_dict(TrainConfig()))
-        checkpoint.restore(model, saved.get("model"), "model", ckpt_path)
-        checkpoint.restore(opt, saved.get("optimizer"), "optimizer", ckpt_path)
-        checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep
-        state.update({k: saved[k] for k in state})
-        if rank != 0:
-            state["totals"] = [0.0, 0.0, 0.0]      # the saved sums are the ranks' together: rank 0's
-
-    log = RunLog(run_dir, enabled=rank == 0)   # made only now: a run that fails to start leaves no folder
-    complete = False   # a resumed run with all its epochs done: nothing to run
-    try:
-        if resume is not None and ckpt_path.is_file():
-            load_checkpoint()
-            recomputed = ("the drop-path ramp is" if cfg.lr_schedule == "step"
-                          else "the cosine lr schedule and the drop-path ramp are")
-            complete = recovery.continue_run(state, log, cfg.epochs, saved_epochs, steps, recomputed=recomputed,
-                                             last_pass="test", announce=rank == 0,
-                                             extend=None if pipeline else "pass --epochs N to extend it")
-        else:
-            if resume is not None:  # killed before the first checkpoint: start over, without stale rows
-                recovery.start_over(log, rank == 0)
-            log.write_json("config.json", cfg_dict)
-            log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
-    except BaseException:
-        log.discard()   # removes only folders this call created; a resumed run's folder stays
-        raise
+    with loop.starting():
+        recomputed = ("the drop-path ramp is" if cfg.lr_schedule == "step"
+                      else "the cosine lr schedule and the drop-path ramp are")
+        complete = loop.open(resume is not None, write_new, epochs=cfg.epochs, saved_epochs=saved_epochs,
+                             steps=steps, recomputed=recomputed, last_pass="test",
+                             extend=None if pipeline else "pass --epochs N to extend it")
     for line in notices:
         log.say(line)
     if not complete:
         log.say(f"diffnas: {describe(ds)}")
-    start_time = time.time() - state["seconds"]
-    steps_run = 0
-    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas train --resume {run_dir}")
+
+    def result(exit_code: int = 0) -> TrainResult:
+        last = state["metrics"][-1] if state["metrics"] else {}
+        return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
+                           params, aux_params, state["seconds"], list(state["metrics"]), exit_code, **covered)
+
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
-        result = _result(run_dir, state, params, aux_params, 0, covered)
-        log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
-        log.close()
-        distributed.barrier()
-        return result
+        log.write_json("result.json", {**dataclasses.asdict(result()), "run_dir": str(run_dir)})
+        loop.finish()
+        return result()
 
-    def stopped(where: str) -> TrainResult:
-        """Save the position in `state`, say how to go on, and return the interrupted result."""
-        state["seconds"], state["epoch_seconds"] = time.time() - start_time, time.time() - epoch_start
-        distributed.sync_buffers(model)
-        save_checkpoint()
-        log.close()
-        if rank == 0:
-            say(f"diffnas: interrupted {where}; checkpoint saved; {go_on}")
-        return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
-
-    with stop_on_signals() as stop:
+    with loop.signals():
         while state["epoch"] < cfg.epochs:
             epoch = state["epoch"]
             lr = lr_at(epoch, cfg) * state["lr_scale"]
@@ -341,63 +279,38 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
                 group["lr"] = lr
             drop_prob = drop_path_at(epoch, cfg)
             model.train()
-            epoch_start = time.time() - state["epoch_seconds"]  # a resumed epoch counts its first part
-            bar = log.progress(range(state["step"], steps), total=steps, initial=state["step"],
-                               desc=f"train {epoch + 1}/{cfg.epochs}")
-            try:
-                for step, (x, y) in zip(bar, train_b.epoch(epoch, state["step"])):
-                    loss, correct = train_step(forward, model, opt, x, y, drop_prob, cfg, autocast,
-                                               f"at epoch {epoch + 1} step {step + 1}")
-                    # bookkeeping: running loss/accuracy (main head), position, progress bar
-                    t = state["totals"]
-                    step_loss, step_correct = torch.stack([loss.detach().float(), correct.float()]).tolist()  # one sync
-                    state["totals"] = [t[0] + step_loss * len(y), t[1] + step_correct, t[2] + len(y)]
-                    state["step"] = step + 1
-                    steps_run += 1
-                    # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress)
-                    # all ranks' sums, as the epoch line has them (torchrun: one small gloo all-reduce per step)
-                    running = distributed.sum_list(state["totals"])
-                    bar.set_postfix(progress_postfix(running, time.time() - epoch_start), refresh=False)
-                    if stop_after is not None and steps_run >= stop_after:
-                        stop.signum = signal.SIGTERM
-                    if distributed.stop_together(stop):   # every rank stops after the same step
-                        break
-            except NumericalError as e:
-                bar.close()
-                recovery.roll_back(e, state, cfg.nan_rollback, ckpt_path, load_checkpoint, rank == 0)  # or raises
+            loop.begin_epoch()
+
+            def step(i: int, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
+                x, y = batch
+                loss, correct = train_step(forward, model, opt, x, y, drop_prob, cfg, autocast,
+                                           f"at epoch {epoch + 1} step {i + 1}")
+                return loss, correct, len(y)
+
+            done = loop.run_steps(steps, f"train {epoch + 1}/{cfg.epochs}", train_b.epoch(epoch, state["step"]), step)
+            if done == "rolled back":
                 continue
-            bar.close()
-            if distributed.stop_together(stop):
-                # interrupted mid-epoch (or after its last step): save the exact position, say how to go on
-                return stopped(f"at epoch {epoch + 1} step {state['step']}")
+            if done == "stopped":   # mid-epoch (or after its last step): the exact position is saved
+                return result(loop.stopped(f"at epoch {epoch + 1} step {state['step']}"))
 
             # end of epoch: test split, metrics row, checkpoint
-            t = distributed.sum_list(state["totals"])
-            distributed.sync_buffers(model)   # the ranks' BN running statistics, averaged
-            bar = log.progress(range(test_steps), total=test_steps, desc=f"test {epoch + 1}/{cfg.epochs}")
-            scores = score(forward, test_b, autocast, bar=bar, stop=lambda: distributed.stop_together(stop))
-            bar.close()
+            scores = loop.score_epoch(test_steps, f"test {epoch + 1}/{cfg.epochs}",
+                                      lambda bar, stop: score(forward, test_b, autocast, bar=bar, stop=stop))
             if scores is None:   # stopped during the test pass: the epoch's steps are kept, the resume tests
-                return stopped(f"at epoch {epoch + 1} during the test pass (its {steps} steps are done)")
-            test_loss, test_acc = scores
-            row = {"epoch": epoch + 1, "train_loss": t[0] / max(t[2], 1), "train_acc": t[1] / max(t[2], 1),
+                return result(loop.stopped(f"at epoch {epoch + 1} during the test pass (its {steps} steps are done)"))
+            (train_loss, train_acc), (test_loss, test_acc) = scores.train, scores.held_out
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                    "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "drop_path": drop_prob,
-                   "seconds": time.time() - epoch_start}
+                   "seconds": loop.epoch_seconds()}
             state["metrics"].append(row)
             log.metrics(row, epoch + 1)
-            log.say(epoch_line("train", epoch + 1, cfg.epochs, (row["train_loss"], row["train_acc"]),
+            log.say(epoch_line("train", epoch + 1, cfg.epochs, (train_loss, train_acc),
                                ("test", test_loss, test_acc), lr, row["seconds"]))
-            state.update(epoch=epoch + 1, step=0, totals=[0.0, 0.0, 0.0], seconds=time.time() - start_time,
-                         epoch_seconds=0.0)
-            save_checkpoint()
-            if epoch + 1 < cfg.epochs and distributed.stop_together(stop):   # after the last epoch: finish
-                log.close()
-                if rank == 0:
-                    say(f"diffnas: interrupted after epoch {epoch + 1}; checkpoint saved; {go_on}")
-                return _result(run_dir, state, params, aux_params, stop.exit_code(), covered)
+            loop.commit_epoch()
+            if loop.stopped_between_epochs(cfg.epochs):   # after the last epoch: finish
+                return result(loop.stop.exit_code())
 
-    result = _result(run_dir, state, params, aux_params, 0, covered)
-    log.write_json("result.json", {**dataclasses.asdict(result), "run_dir": str(run_dir)})
+    log.write_json("result.json", {**dataclasses.asdict(result()), "run_dir": str(run_dir)})
     if rank == 0 and cfg.plots:
         try:
             from .report import plot_curves
@@ -405,13 +318,5 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
             pass
         else:
             draw_figures(plot_curves, run_dir)
-    log.close()
-    distributed.barrier()   # rank 0's files are complete before any rank reads them
-    return result
-
-
-def _result(run_dir: Path, state: dict[str, Any], params: int, aux_params: int, exit_code: int,
-            covered: dict[str, int]) -> TrainResult:
-    last = state["metrics"][-1] if state["metrics"] else {}
-    return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
-                       params, aux_params, state["seconds"], list(state["metrics"]), exit_code, **covered)
+    loop.finish()
+    return result()

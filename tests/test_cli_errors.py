@@ -489,7 +489,9 @@ def test_resume_of_something_else(run, tmp_path, capsys):
     fails(capsys, ["search", "--resume", str(tmp_path / "nothing")], "nothing: no config.json, not a search run folder")
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "command": "train"}))
-    fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder")
+    fails(capsys, ["search", "--resume", str(run)], f"{run}: a train run folder, not a search run folder; score it "
+                                                    f"with `diffnas evaluate {run}`, or resume the training with "
+                                                    f"`diffnas train --resume {run}`")
     (run / "config.json").write_text(json.dumps(config))
     fails(capsys, ["train", "--resume", str(run)],
           f"{run}: a search run folder, not a training run folder; train the cell it found with "

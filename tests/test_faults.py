@@ -222,6 +222,34 @@ def test_sigterm_finishes_the_step_saves_and_resumes_exactly(tmp_path, reference
     assert_same_result(reference, run)
 
 
+def test_a_stop_during_an_epochs_checkpoint_stops_after_that_epoch_and_resumes_exactly(tmp_path, reference,
+                                                                                       capsys, monkeypatch):
+    """SIGTERM while the end of epoch 1 is being saved: the search stops there, not one step into epoch 2
+    (it ran a step of the next epoch before the loops shared loop.py)."""
+    run = tmp_path / "run"
+    real_save, saves = checkpoint.save, []
+
+    def save_then_term(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    result = search(search_config("darts-1st", **TINY, deterministic=True, plots=False, run_dir=str(run)),
+                    raise_on_stop=False)
+    err = capsys.readouterr().err
+    assert result.interrupted and result.exit_code == 128 + signal.SIGTERM
+    assert f"interrupted after epoch 1; checkpoint saved; resume with: diffnas search --resume {run}" in err
+    assert (saved(run)["epoch"], saved(run)["step"]) == (1, 0) and len(saves) == 1
+    assert [row["epoch"] for row in result.metrics] == [1]
+
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert f"resuming {run} at epoch 2 step 0" in capsys.readouterr().err
+    assert_same_result(reference, run)
+
+
 def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
     checkpoint.atomic_write_bytes(path, b"old")

@@ -1,0 +1,259 @@
+"""The epoch loop's scaffolding, written once for the search and the training.
+
+Both loops run epochs of steps, each epoch ending with a held-out pass (search: validation; training:
+the test split), a metrics row and a checkpoint. What they share lives here:
+
+- the run folder of a new run (`new_run_dir`) and the saved config a resume continues (`resumed_config`);
+- the checkpoint: rank 0 writes the loop's `state`, the modules' and optimisers' states, the RNGs and
+  what `extra()` adds; the running sums in `state["totals"]` are all ranks' together, so a resume with
+  any number of ranks continues them;
+- the start (`open`): a resumed run's checkpoint loaded (or a run killed before its first checkpoint
+  started over), a new run's config.json written;
+- an epoch's steps (`run_steps`): running loss and accuracy, the progress bar, a stop by SIGINT /
+  SIGTERM after the same step on every rank, a NaN rollback (recovery.roll_back);
+- the held-out pass (`score_epoch`), the end of an epoch (`commit_epoch`), and the stopped exit
+  (`stopped`), which saves the exact position and says how to go on.
+
+`state` is the run's position and bookkeeping: at least epoch (epochs done), step (steps done in the
+current epoch), totals ([loss sum, correct, images] of the current epoch), seconds, epoch_seconds
+(the current epoch's time before a stop), lr_scale and rollbacks (recovery.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Protocol
+
+import torch
+from torch import nn
+
+from . import checkpoint, distributed, recovery
+from . import config as config_lib
+from .errors import CheckpointError, ConfigError, NumericalError
+from .notices import say
+from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
+from .signals import StopRequested, stop_on_signals
+
+# a command's run folder, in words: "not a training run folder"
+_FOLDER_NAME = {"train": "training"}
+# what a run folder of one command is for, said when another command is pointed at it
+_FOLDER_USE = {
+    "search": "train the cell it found with `diffnas train --genotype {run}`, or resume the search with "
+              "`diffnas search --resume {run}`",
+    "train": "score it with `diffnas evaluate {run}`, or resume the training with `diffnas train --resume {run}`",
+    "pipeline": "resume the pipeline with `diffnas run --resume {run}`",
+}
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def default_run_dir(prefix: str) -> Path:
+    """runs/<prefix>-<date>-<time>, rank 0's name on every rank."""
+    return distributed.broadcast_object(Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path:
+    """The run's folder: `run_dir`, or runs/<command>-<time>; a file in the way, or a new run in a
+    folder that holds one already, is a ConfigError before anything is made."""
+    path = Path(run_dir) if run_dir else default_run_dir(command)
+    check_run_dir(path)
+    if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
+        raise ConfigError(f"run_dir: {path} holds a run already; continue it with "
+                          f"`diffnas {command} --resume {path}` or choose another --run-dir")
+    return path
+
+
+def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumable: Collection[str],
+                   given: Optional[Collection[str]]) -> tuple[Any, int]:
+    """The config a resume of `run_dir` continues: its saved config.json with the `resumable` fields of
+    `cfg` that replace it (recovery.overrides), and the epochs saved there. `defaults` is what a
+    Python caller starts from; a folder of another command is a CheckpointError that says what to do
+    with it."""
+    check_run_dir(run_dir)
+    check_resumed_dir(run_dir)
+    name = _FOLDER_NAME.get(command, command)
+    if not (run_dir / "config.json").is_file():
+        raise CheckpointError(f"{run_dir}: no config.json, not a {name} run folder")
+    saved = config_lib.read_file(run_dir / "config.json")
+    found = saved.pop("command", command)
+    if found != command:
+        use = _FOLDER_USE.get(found, "")
+        raise CheckpointError(f"{run_dir}: a {found} run folder, not a {name} run folder"
+                              + (f"; {use.format(run=run_dir)}" if use else ""))
+    if given is None:   # the Python API: a changed value is refused, as the command line refuses it
+        recovery.refuse_api_changes(cfg, defaults, saved, resumable, run_dir)
+    changed = recovery.overrides(cfg, defaults, resumable, given)
+    resumed = config_lib.from_dict(type(cfg), {**saved, **changed, "run_dir": str(run_dir)})
+    return resumed, saved.get("epochs", resumed.epochs)
+
+
+@dataclass
+class EpochScores:
+    train: tuple[float, float]      # the epoch's running (loss, accuracy), all ranks
+    held_out: tuple[float, float]   # the held-out pass's (loss, accuracy)
+
+
+class Loop:
+    """One run's loop scaffolding; made once the run has passed its start checks (it makes the folder)."""
+
+    def __init__(self, run_dir: Path, state: dict[str, Any], parts: dict[str, Stateful], cfg_dict: dict[str, Any],
+                 *, resumable: Collection[str], defaults: dict[str, Any], sync: nn.Module, go_on: str,
+                 nan_rollback: int, extra: Callable[[], dict[str, Any]] = dict, stop_after: Optional[int] = None):
+        """parts: the modules and optimisers the checkpoint holds, by key; sync: the module whose
+        buffers (BN running statistics) are averaged over the ranks before a held-out pass or a save;
+        go_on: the line that says how to resume; stop_after: act as if SIGTERM arrived after this many
+        steps of this call (tests, dry runs)."""
+        self.rank = distributed.rank_world()[0]
+        self.run_dir, self.state, self.parts, self.cfg_dict = run_dir, state, parts, cfg_dict
+        self.resumable, self.defaults, self.sync, self.go_on = tuple(resumable), defaults, sync, go_on
+        self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
+        self.ckpt_path = run_dir / "checkpoint.pt"
+        self.log = RunLog(run_dir, enabled=self.rank == 0)   # a run that fails to start leaves no folder
+        self.stop = StopRequested()
+        self.steps_run = 0
+        self.start_time = self.epoch_start = time.time()   # set again by signals() and begin_epoch()
+
+    # checkpoint
+
+    def save(self) -> None:
+        totals = distributed.sum_list(self.state["totals"])
+        if self.rank == 0:
+            parts = {key: part.state_dict() for key, part in self.parts.items()}
+            checkpoint.save(self.ckpt_path, {**self.state, "totals": totals, **parts, "rng": checkpoint.rng_state(),
+                                             **self.extra()}, self.cfg_dict)
+        distributed.barrier()
+
+    def load(self) -> None:
+        saved = checkpoint.load(self.ckpt_path, self.cfg_dict, ignore=self.resumable, defaults=self.defaults)
+        for key, part in self.parts.items():
+            checkpoint.restore(part, saved.get(key), key, self.ckpt_path)
+        checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep
+        self.state.update({k: saved[k] for k in self.state if k in saved})
+        if self.rank != 0:
+            self.state["totals"] = [0.0, 0.0, 0.0]   # the saved sums are the ranks' together: rank 0's
+
+    def open(self, resumed: bool, write_new: Callable[[RunLog], None], **continue_run: Any) -> bool:
+        """A resumed run's checkpoint loaded (recovery.continue_run, with `continue_run`'s words), or a new
+        run's files written by `write_new`; True when the resumed run has nothing left to run. Call it
+        inside `starting()`."""
+        if resumed and self.ckpt_path.is_file():
+            self.load()
+            # a run stopped early (the search's --max-skips) says so instead of resuming
+            return recovery.continue_run(self.state, self.log, ended_early=self.state.get("early_stop", ""),
+                                         announce=self.rank == 0, **continue_run)
+        if resumed:   # killed before the first checkpoint: start over, without stale rows
+            recovery.start_over(self.log, self.rank == 0)
+        write_new(self.log)
+        return False
+
+    @contextmanager
+    def starting(self) -> Iterator[None]:
+        """Around the run's start: on any error the folders this run created are removed again (a
+        resumed run's folder stays)."""
+        try:
+            yield
+        except BaseException:
+            self.log.discard()
+            raise
+
+    @contextmanager
+    def signals(self) -> Iterator[StopRequested]:
+        """Around the epochs: SIGINT / SIGTERM request a stop (signals.stop_on_signals); the run's clock
+        goes on from the saved seconds."""
+        with stop_on_signals() as stop:
+            self.stop = stop
+            self.start_time = time.time() - self.state["seconds"]
+            yield stop
+
+    # an epoch
+
+    def begin_epoch(self) -> None:
+        self.epoch_start = time.time() - self.state["epoch_seconds"]   # a resumed epoch counts its first part
+
+    def run_steps(self, total: int, desc: str, batches: Iterable[Any],
+                  step: Callable[[int, Any], tuple[torch.Tensor, torch.Tensor, int]]) -> str:
+        """The epoch's steps from state["step"] to `total`; step(i, batch) returns (mean loss, number
+        correct, images) of step i. Returns "done", "stopped" (every rank stopped after the same step)
+        or "rolled back" (a NaN: the last checkpoint is loaded, so the caller runs the epoch again)."""
+        state = self.state
+        bar = self.log.progress(range(state["step"], total), total=total, initial=state["step"], desc=desc)
+        try:
+            for i, batch in zip(bar, batches):
+                loss, correct, n = step(i, batch)
+                step_loss, step_correct = torch.stack([loss.detach().float(), correct.float()]).tolist()  # one sync
+                t = state["totals"]
+                state["totals"] = [t[0] + step_loss * n, t[1] + step_correct, t[2] + n]
+                state["step"] = i + 1
+                self.steps_run += 1
+                # shown at the bar's next redraw, beside the step count it belongs to (RunLog.progress);
+                # all ranks' sums, as the epoch line has them (torchrun: one small gloo all-reduce per step)
+                running = distributed.sum_list(state["totals"])
+                bar.set_postfix(progress_postfix(running, time.time() - self.epoch_start), refresh=False)
+                if self.stop_after is not None and self.steps_run >= self.stop_after:
+                    self.stop.signum = signal.SIGTERM
+                if distributed.stop_together(self.stop):   # every rank stops after the same step
+                    break
+        except NumericalError as e:
+            bar.close()
+            recovery.roll_back(e, state, self.nan_rollback, self.ckpt_path, self.load, self.rank == 0)  # or raises
+            return "rolled back"
+        bar.close()
+        return "stopped" if distributed.stop_together(self.stop) else "done"
+
+    def score_epoch(self, total: int, desc: str,
+                    score: Callable[[Iterable, Callable[[], bool]], Optional[tuple[float, float]]],
+                    ) -> Optional[EpochScores]:
+        """The epoch's running means and its held-out pass, score(bar, stop) after the ranks' BN statistics
+        are averaged; None when a stop came during the pass (the epoch's steps are kept)."""
+        t = distributed.sum_list(self.state["totals"])
+        distributed.sync_buffers(self.sync)
+        bar = self.log.progress(range(total), total=total, desc=desc)
+        scores = score(bar, lambda: distributed.stop_together(self.stop))
+        bar.close()
+        if scores is None:
+            return None
+        return EpochScores((t[0] / max(t[2], 1), t[1] / max(t[2], 1)), scores)
+
+    def epoch_seconds(self) -> float:
+        return time.time() - self.epoch_start
+
+    def commit_epoch(self) -> None:
+        """The epoch is done: the position moves to the next one and the checkpoint is written."""
+        self.state.update(epoch=self.state["epoch"] + 1, step=0, totals=[0.0, 0.0, 0.0],
+                          seconds=time.time() - self.start_time, epoch_seconds=0.0)
+        self.save()
+
+    # stops
+
+    def stopped(self, where: str) -> int:
+        """Save the exact position, close the log and say how to go on; the exit code (128 + signum)."""
+        self.state["seconds"], self.state["epoch_seconds"] = time.time() - self.start_time, self.epoch_seconds()
+        distributed.sync_buffers(self.sync)
+        self.save()
+        self.log.close()
+        if self.rank == 0:
+            say(f"diffnas: interrupted {where}; checkpoint saved; {self.go_on}")
+        return self.stop.exit_code()
+
+    def stopped_between_epochs(self, epochs: int) -> bool:
+        """After a committed epoch that is not the last: whether a stop came meanwhile (then the log is
+        closed and the resume line said; the checkpoint is already written)."""
+        if self.state["epoch"] >= epochs or not distributed.stop_together(self.stop):
+            return False
+        self.log.close()
+        if self.rank == 0:
+            say(f"diffnas: interrupted after epoch {self.state['epoch']}; checkpoint saved; {self.go_on}")
+        return True
+
+    def finish(self) -> None:
+        """The run's files are complete: rank 0's, before any rank reads them (diffnas run)."""
+        self.log.close()
+        distributed.barrier()
