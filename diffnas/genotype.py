@@ -128,6 +128,17 @@ class CellwiseGenotype:
 AnyGenotype = Union[Genotype, CellwiseGenotype]
 
 
+def network_depth(genotype: AnyGenotype, layers: int | None) -> int | None:
+    """The depth a network of `genotype` is built at: a per-cell genotype's own cell count, which a
+    depth asked for (`layers`) must equal (`depth_error` otherwise); `layers` for a normal/reduce
+    genotype (None: the caller's default). The one rule of `diffnas train`, `train()` and `params`."""
+    if isinstance(genotype, CellwiseGenotype):
+        if layers is not None and layers != len(genotype):
+            raise depth_error(len(genotype), layers)
+        return len(genotype)
+    return layers
+
+
 def depth_error(cells: int, layers: int) -> GenotypeError:
     """A per-cell genotype of `cells` cells asked to fill a network of `layers`."""
     return GenotypeError(f"per-cell genotype has {cells} cell{'s' if cells != 1 else ''} but the network has "

@@ -180,14 +180,15 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     if genotype is None:
         saved_genotype = run_dir / "genotype.json"
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
-    if isinstance(genotype, genotype_lib.CellwiseGenotype):
-        depth = len(genotype.cells_)
-        # a per-cell genotype fixes the depth: it replaces the setting's default (a Python caller who
-        # left `layers` alone), as the command line does when --layers is not typed
-        if resume is None and depth != cfg.layers and cfg.layers == setting_layers(cfg.setting):
-            notices = [*notices, depth_note(depth, cfg.layers)]
-            cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
-        genotype.cells(cfg.layers)   # another depth asked for: refused here, before the data is read
+    # a per-cell genotype fixes the depth: it replaces the setting's default (a Python caller who left
+    # `layers` alone), as the command line does when --layers is not typed; another depth asked for is
+    # refused here, before the data is read
+    asked = None if resume is None and cfg.layers == setting_layers(cfg.setting) else cfg.layers
+    depth = genotype_lib.network_depth(genotype, asked)
+    if depth is not None and depth != cfg.layers:
+        notices = [*notices, depth_note(depth, cfg.layers)]
+        cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
+    genotype.cells(cfg.layers)   # a per-cell genotype's reductions where the network has them
     device = distributed.device_for(resolve_device(cfg.device))
     # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
     cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(

@@ -62,7 +62,7 @@ def trained_shape(run: Path, saved: dict[str, Any]) -> tuple[int, list[int]]:
 
 def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..counting import count_madds, count_params
-    from ..genotype import CellwiseGenotype, load
+    from ..genotype import load, network_depth
     from ..network import SETTINGS, build_network
     from ..config import train_config
 
@@ -74,8 +74,9 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved},
              **flag_values(args, ("layers", "channels"))}
     genotype = load(args.genotype)
-    if isinstance(genotype, CellwiseGenotype) and "layers" not in sizes:   # it fixes the number of cells
-        sizes["layers"] = len(genotype.cells_)
+    depth = network_depth(genotype, sizes.get("layers"))   # a per-cell genotype fixes the number of cells
+    if depth is not None:
+        sizes["layers"] = depth
     cfg = train_config(setting, **sizes)
     classes, shape = trained_shape(run, saved) if run is not None else (SETTINGS[setting].classes, None)
     if shape is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .. import config as config_lib
 from .. import distributed
@@ -85,15 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def cell_count(genotype_spec: str) -> Optional[int]:
-    """The cell count of a per-cell genotype (global search), which fixes the network's depth; None
-    for a normal/reduce genotype."""
-    from ..genotype import CellwiseGenotype, load
-
-    genotype = load(genotype_spec)
-    return len(genotype.cells_) if isinstance(genotype, CellwiseGenotype) else None
-
-
 def search_of(spec: str) -> dict[str, Any] | None:
     """The config.json of the search a genotype spec comes from (its run folder, or its genotype.json
     inside one); None for a name, a notation or any other file."""
@@ -150,6 +141,7 @@ def quick_note(quick: dict[str, Any]) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig, train_config
+    from ..genotype import load, network_depth
     from ..train import depth_note, train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
@@ -167,16 +159,12 @@ def run(args: argparse.Namespace) -> int:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         given = {**from_file, **flags}
         # a per-cell genotype (global search) fixes the number of cells; a typed other --layers is refused
-        cells = cell_count(given.get("genotype", TrainConfig.genotype))
-        depth = None if "layers" in given else cells
+        # here, since the library would take a typed default (20) for one left alone
+        depth = network_depth(load(given.get("genotype", TrainConfig.genotype)), given.get("layers"))
         quick = quick_values(setting, from_file, flags)
         if depth is not None:
-            quick.pop("layers", None)   # the genotype's depth, said below, not the quick one
+            quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
         cfg = train_config(setting, **{**quick, **given})
-        if "layers" in given and cells is not None and cells != cfg.layers:
-            from ..genotype import depth_error
-
-            raise depth_error(cells, cfg.layers)   # here: the library would take the genotype's for the default
     notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
     if not args.resume and depth is not None and depth != cfg.layers:
         notes.append(depth_note(depth, cfg.layers))
