@@ -557,3 +557,26 @@ def test_evaluating_a_run_on_generated_data_ignores_a_gone_data_dir(tmp_path, ca
 def test_resuming_a_folder_that_is_not_there_says_so(tmp_path, capsys, command):
     # a Ctrl-C while the data decoded leaves no folder; the resume then said "no config.json, not a ... folder"
     fails(capsys, [command, "--resume", str(tmp_path / "gone")], f"{tmp_path / 'gone'}: no such folder (nothing to resume)")
+
+
+@pytest.mark.parametrize("argv", [["search", "--epochs", "-1"], ["search", "--epochz", "3"]])
+def test_under_torchrun_a_command_line_error_is_said_by_rank_0_alone(argv, monkeypatch, capsys):
+    """Every rank reads the same command line: before the process group exists only rank 0 prints
+    its error (it was printed once per process); the others wait, then exit 2 too."""
+    monkeypatch.setattr(cli, "QUIET_RANK_WAIT", 0.0)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.startswith("diffnas: error: ")
+
+
+def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tmp_path, monkeypatch, capsys):
+    """Once the ranks run together, an error may be one rank's own (a folder one node lacks): each
+    rank says it, naming itself."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    fails(capsys, ["evaluate", str(tmp_path / "missing")], "diffnas: error: rank 1: ", "missing")
