@@ -14,8 +14,8 @@ from . import config as config_lib
 from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
-from .data import Augment, Batches, Split, image_folder_test_split, load_dataset
-from .data.datasets import DATASETS, DEFAULT_DATA_DIR
+from .data import Augment, Batches, Split, load_dataset
+from .data.datasets import DATASETS, DEFAULT_DATA_DIR, TrainedOn
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
 from .network import build_network
@@ -48,25 +48,22 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
                ) -> tuple[Split, tuple[int, int, int], int, tuple[float, ...], tuple[float, ...]]:
     """(test split, image shape, classes, mean, std) to score a training checkpoint on. The
     normalisation is the one the network trained with (checkpoints before it was saved: the dataset's
-    own). An image folder's test/ is read alone, by the class names the network learnt."""
+    own). The test files are read alone where the dataset can (`DatasetEntry.load_test`): an
+    unreadable or missing training file must not stop the scoring."""
     trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
     saved_stats = "mean" in state and "std" in state
     root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
-    if cfg.dataset == "imagefolder" and trained_names and saved_stats:
-        # test/ alone, even beside a train/: an unreadable training image must not stop the scoring
-        test = image_folder_test_split(root, trained_names, cfg.image_size, int(state["input_shape"][0]))
-        c, h, w = test.images.shape[1:]
-        return test, (c, h, w), len(trained_names), tuple(state["mean"]), tuple(state["std"])
     entry = DATASETS.get(cfg.dataset)
     if saved_stats and entry is not None and entry.load_test is not None:
-        # the test files alone (CIFAR's test_batch, MNIST's t10k files, SVHN's test_32x32.mat, Tiny-ImageNet's
-        # val/): no training files needed
+        # CIFAR's test_batch, MNIST's t10k files, SVHN's test_32x32.mat, Tiny-ImageNet's val/, an image
+        # folder's test/ (labelled by the trained class names)
         if not root.is_dir():
             raise DataError(f"{cfg.dataset}: --data-dir {root}: no such folder")
-        only = entry.load_test(root, cfg.image_size)
-        _check_classes(cfg.dataset, only.class_names, trained_names)
-        c, h, w = only.split.images.shape[1:]
-        return only.split, (c, h, w), only.classes, tuple(state["mean"]), tuple(state["std"])
+        only = entry.load_test(root, cfg.image_size, TrainedOn(trained_names, int(state["input_shape"][0])))
+        if only is not None:
+            _check_classes(cfg.dataset, only.class_names, trained_names)
+            c, h, w = only.split.images.shape[1:]
+            return only.split, (c, h, w), only.classes, tuple(state["mean"]), tuple(state["std"])
     ds = load_dataset(cfg.dataset, folder, image_size=cfg.image_size)
     _check_classes(cfg.dataset, ds.class_names, trained_names)
     if saved_stats:

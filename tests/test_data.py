@@ -1364,16 +1364,14 @@ def test_the_registrys_shape_is_what_loading_gives(tmp_path, name, write):
 def test_the_test_only_reads_have_their_own_cache_entries(tmp_path, cache_folder, monkeypatch, capsys, name):
     """evaluate's test-only decodes (an image folder's test/, Tiny-ImageNet's val/) are cached apart
     from the whole dataset's, which they neither replace nor are replaced by."""
-    from diffnas.data.datasets import DATASETS, image_folder_test_split
+    from diffnas.data.datasets import DATASETS, TrainedOn
 
     data = tmp_path / "data"
     (write_image_folder if name == "imagefolder" else write_tiny_imagenet)(data)
     whole = load_dataset(name, data)
 
     def test_only():
-        if name == "imagefolder":
-            return image_folder_test_split(data, whole.class_names, 0, 3)
-        return DATASETS[name].load_test(data, 0).split
+        return DATASETS[name].load_test(data, 0, TrainedOn(whole.class_names, 3)).split
 
     first = test_only()
     assert len(list(cache_folder.iterdir())) == 2   # the whole dataset's entry is kept beside it

@@ -2,10 +2,10 @@
 
 from .augment import Augment, cutout, random_crop, random_flip
 from .batches import Batches
-from .datasets import DATASETS, Dataset, Split, image_folder_test_split, load_dataset, sample, search_split, subset
+from .datasets import DATASETS, Dataset, Split, load_dataset, sample, search_split, subset
 from .download import download
 
 __all__ = [
-    "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download", "image_folder_test_split",
+    "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download",
     "load_dataset", "random_crop", "random_flip", "sample", "search_split", "subset",
 ]

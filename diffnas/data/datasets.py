@@ -59,14 +59,23 @@ class DatasetEntry:
     about: str  # one line for listings and --help
     files: bool = True  # read from data_dir; False: embedded or generated
     side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
-    # (data_dir, image_size) -> the test split read from the test files alone, for `diffnas evaluate`
-    load_test: Callable[[Path, int], TestSplit] | None = None
+    # (data_dir, image_size, what the network trained on) -> the test split read from the test files
+    # alone, for `diffnas evaluate`; None where they do not say enough (`_load_image_folder_test`)
+    load_test: Callable[[Path, int, "TrainedOn"], "TestSplit | None"] | None = None
     # random horizontal flips in search and training; False for digits (a mirrored digit is another
     # symbol), Fashion-MNIST (unflipped, as MNIST) and the synthetic class templates
     flip: bool = True
     # (image channels, classes) of the official files, so a network can be sized without reading them
     # (`diffnas params`); None: only the files tell (imagefolder)
     shape: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a trained network's checkpoint says about its data, which a test-only read may need."""
+
+    class_names: tuple[str, ...]   # in label order; () in checkpoints made before they were saved
+    channels: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +197,7 @@ def _load_cifar(name: str, inner: str, train_files: tuple[str, ...], test_file: 
 
 
 def _load_cifar_test(name: str, inner: str, test_file: str, label_key: str, classes: int,
-                     data_dir: Path, image_size: int) -> TestSplit:
+                     data_dir: Path, image_size: int, trained: TrainedOn) -> TestSplit:
     folder = _locate(name, data_dir, (inner,), (test_file,), f"the official python version's {test_file}")
     images, labels = formats.read_cifar_batch(folder / test_file, label_key, classes)
     return TestSplit(_split(name, "test", images, labels, classes), classes)
@@ -240,7 +249,7 @@ def _load_idx(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], mea
 
 
 def _load_idx_test(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], data_dir: Path,
-                   image_size: int) -> TestSplit:
+                   image_size: int, trained: TrainedOn) -> TestSplit:
     """The t10k IDX files alone (or the npz's test arrays)."""
     (test,) = _idx_parts(name, inner, npz_names, data_dir, (IDX_TEST,))
     return TestSplit(_split(name, "test", *test, 10), 10)
@@ -255,7 +264,7 @@ def _load_svhn(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     return _dataset("svhn", train, formats.read_svhn_mat(test_file), 10, SVHN_MEAN, SVHN_STD)
 
 
-def _load_svhn_test(data_dir: Path, image_size: int) -> TestSplit:
+def _load_svhn_test(data_dir: Path, image_size: int, trained: TrainedOn) -> TestSplit:
     folder = _locate("svhn", data_dir, ("svhn",), ("test_32x32.mat",), "the format 1 file test_32x32.mat")
     return TestSplit(_split("svhn", "test", *formats.read_svhn_mat(folder / "test_32x32.mat"), 10), 10)
 
@@ -280,7 +289,7 @@ def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) ->
                     TINY_MEAN, TINY_STD, class_names=wnids)
 
 
-def _load_tiny_imagenet_test(data_dir: Path, image_size: int) -> TestSplit:
+def _load_tiny_imagenet_test(data_dir: Path, image_size: int, trained: TrainedOn) -> TestSplit:
     """val/ alone (Tiny-ImageNet's test images have no labels), decoded and cached apart from the whole
     dataset's decode."""
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
@@ -325,21 +334,22 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
                     class_names=classes)
 
 
-def image_folder_test_split(data_dir: str | Path, classes: Sequence[str], image_size: int, channels: int) -> Split:
-    """DIR/test/<class>/* alone, labelled by `classes` (a trained network's class names, in label
-    order), decoded with `channels` (1 or 3) at `image_size`: what evaluating a network trained on an
-    image folder needs, so a folder holding only test/ can be scored."""
-    test_dir = Path(data_dir).expanduser() / "test"
-    if not Path(data_dir).expanduser().is_dir():
-        raise DataError(f"imagefolder: --data-dir {Path(data_dir)}: no such folder")
+def _load_image_folder_test(data_dir: Path, image_size: int, trained: TrainedOn) -> TestSplit | None:
+    """DIR/test/<class>/* alone, labelled by the trained network's class names and decoded with its
+    channel count (1 or 3), so a folder holding only test/ can be scored; None when the checkpoint
+    predates saved class names (only train/ then says which folder is which label)."""
+    classes = trained.class_names
+    if not classes:
+        return None
+    test_dir = data_dir / "test"
     if not test_dir.is_dir():
-        hint = _split_folder_hint(Path(data_dir).expanduser(), "test")
-        raise DataError(f"imagefolder: {Path(data_dir)} has no test/ (expected DIR/test/<class>/<images>){hint}")
+        hint = _split_folder_hint(data_dir, "test")
+        raise DataError(f"imagefolder: {data_dir} has no test/ (expected DIR/test/<class>/<images>){hint}")
     paths, labels = formats.list_class_folder(test_dir, classes)
-    images = cache.decoded("imagefolder-test", test_dir, paths, labels, classes, image_size, channels == 3,
-                           lambda: formats.read_images(paths, rgb=channels == 3, desc="imagefolder test",
-                                                       image_size=image_size))
-    return _split("imagefolder", "test", images, labels, len(classes))
+    rgb = trained.channels == 3
+    images = cache.decoded("imagefolder-test", test_dir, paths, labels, list(classes), image_size, rgb,
+                           lambda: formats.read_images(paths, rgb=rgb, desc="imagefolder test", image_size=image_size))
+    return TestSplit(_split("imagefolder", "test", images, labels, len(classes)), len(classes), classes)
 
 
 def _load_digits(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
@@ -398,7 +408,7 @@ DATASETS: dict[str, DatasetEntry] = {
                                                        "val as test", load_test=_load_tiny_imagenet_test,
                                   shape=(3, 200)),
     "imagefolder": DatasetEntry(_load_image_folder, "DIR/train/<class>/*, DIR/test/<class>/*, one image size "
-                                                    "or --image-size"),
+                                                    "or --image-size", load_test=_load_image_folder_test),
     "synthetic": DatasetEntry(_load_synthetic, "random 3x16x16 images, 10 classes, for dry runs", files=False,
                               side=16, flip=False, shape=(3, 10)),
 }
