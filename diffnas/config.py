@@ -312,6 +312,21 @@ def train_config(setting: str = "cifar", **overrides: Any) -> TrainConfig:
     return from_dict(TrainConfig, {"setting": setting, **SETTING_DEFAULTS[setting], **overrides})
 
 
+PC_DARTS_DROP_PATH = 0.3   # yuhuixu1993/PC-DARTS train.py, --drop_path_prob
+
+
+def method_recipe(arch: str, setting: str) -> dict[str, Any]:
+    """Where the method's own training of its CIFAR cells differs from DARTS's: a sigmoid (FairDARTS)
+    search's cell is trained with drop-path per node, as FairDARTS trained its threshold-discretised
+    cells (model.py DCOCell); a PC-DARTS cell with drop-path 0.3 (yuhuixu1993/PC-DARTS train.py,
+    drop_path_prob; DARTS: 0.2)."""
+    if arch == "sigmoid":
+        return {"drop_path_per": "node"}
+    if arch == "pc" and setting == "cifar":
+        return {"drop_path": PC_DARTS_DROP_PATH}
+    return {}
+
+
 def setting_layers(setting: str) -> int:
     """The cells a setting's network has unless told otherwise (20 for CIFAR, 14 for ImageNet)."""
     return int(SETTING_DEFAULTS.get(setting, {}).get("layers", TrainConfig.layers))

@@ -27,6 +27,7 @@ from . import distributed, recovery
 from . import genotype as genotype_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig
+from .config import method_recipe
 from .config import train_config as setting_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
@@ -84,11 +85,10 @@ def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], di
 
 
 def train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
-    """The training's config: the setting's defaults, the search's SHARED values, then `values`.
-    A sigmoid (FairDARTS) search's cell is trained with drop-path per node, as FairDARTS trained its
-    threshold-discretised cells (model.py DCOCell); `values` may say otherwise."""
-    per_node = {"drop_path_per": "node"} if search_cfg.arch == "sigmoid" else {}
-    values = {**{k: getattr(search_cfg, k) for k in SHARED}, **per_node, **values}
+    """The training's config: the setting's defaults, the search's SHARED values, the method's own
+    training recipe (`method_recipe`), then `values`."""
+    recipe = method_recipe(search_cfg.arch, values.get("setting", "cifar"))
+    values = {**{k: getattr(search_cfg, k) for k in SHARED}, **recipe, **values}
     try:
         return setting_config(values.pop("setting", "cifar"), **values)
     except ConfigError as e:   # say where the bad value is: the training's table or --train-* flags

@@ -301,6 +301,24 @@ def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_pat
     assert note not in capsys.readouterr().err   # chosen: nothing to say
 
 
+def test_training_a_pc_darts_cell_names_pc_darts_drop_path(fake_train, tmp_path, capsys):
+    """PC-DARTS trained its CIFAR cells with drop-path 0.3 (its train.py), DARTS with 0.2: a PC-DARTS
+    cell (published, or from a partial-channel search) trained with the default gets a note."""
+    from runfolder_fixtures import write_search_run
+    run = write_search_run(tmp_path / "s", nodes=4)
+    note = "PC-DARTS trained its CIFAR cells with drop-path 0.3; --drop-path 0.3 does that"
+    config = json.loads((run / "config.json").read_text())
+    for spec, arch, said in (("PC_DARTS_CIFAR", None, True), ("DARTS_V2", None, False), (str(run), "pc", True),
+                             (str(run), "softmax", False)):
+        (run / "config.json").write_text(json.dumps({**config, "arch": arch or "softmax"}))
+        assert cli.main(["train", "--genotype", spec, "--dataset", "synthetic"]) == 0
+        assert (note in capsys.readouterr().err) is said, (spec, arch)
+    assert cli.main(["train", "--genotype", "PC_DARTS_CIFAR", "--dataset", "synthetic", "--drop-path", "0.2"]) == 0
+    assert note not in capsys.readouterr().err   # chosen: nothing to say
+    assert cli.main(["train", "--genotype", "PC_DARTS_CIFAR", "--setting", "imagenet", "--dataset", "synthetic"]) == 0
+    assert note not in capsys.readouterr().err   # the CIFAR recipe only
+
+
 def test_training_a_searchs_genotype_on_other_data_says_how_to_use_the_searchs(fake_train, tmp_path, capsys):
     """`diffnas train --genotype RUN` of a search on an image folder trained on the embedded digits,
     and nothing said that the search's data (and its --image-size) had to be named again."""

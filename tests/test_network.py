@@ -230,6 +230,18 @@ def test_a_fair_darts_pipeline_trains_with_drop_path_per_node_unless_told():
     assert train_config(SearchConfig(**PRESETS["darts"]), {}).drop_path_per == "op"
 
 
+def test_a_pc_darts_pipeline_trains_with_pc_darts_drop_path_unless_told():
+    """yuhuixu1993/PC-DARTS train.py trains its CIFAR cells with drop_path_prob 0.3 (DARTS: 0.2)."""
+    from diffnas.config import PRESETS, SearchConfig
+    from diffnas.pipeline import train_config
+
+    pc = SearchConfig(**PRESETS["pc-darts"])
+    assert train_config(pc, {}).drop_path == 0.3
+    assert train_config(pc, {"drop_path": 0.2}).drop_path == 0.2
+    assert train_config(pc, {"setting": "imagenet"}).drop_path == 0.0   # the ImageNet setting has none
+    assert train_config(SearchConfig(**PRESETS["darts"]), {}).drop_path == 0.2
+
+
 def _cell(genes, concat, reduction):
     return Cell(tuple(genes), tuple(concat), reduction)
 

@@ -105,6 +105,11 @@ def fair_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
     return spec.strip().startswith("FAIR_DARTS_") or (searched or {}).get("arch") == "sigmoid"
 
 
+def pc_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
+    """The published PC-DARTS CIFAR cell, or the genotype of a PC-DARTS (partial-channel) search."""
+    return spec.strip() == "PC_DARTS_CIFAR" or (searched or {}).get("arch") == "pc"
+
+
 def other_data_note(cfg: Any, searched: dict[str, Any] | None) -> str | None:
     """A note when the genotype's search ran on other data than this training will (no --dataset was
     typed): the flags that train on the search's data."""
@@ -140,7 +145,7 @@ def quick_note(quick: dict[str, Any]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig, train_config
+    from ..config import PC_DARTS_DROP_PATH, TrainConfig, train_config
     from ..genotype import load, network_depth
     from ..train import depth_note, train
 
@@ -177,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
             and fair_darts_cell(cfg.genotype, searched)):
         notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
                      "--drop-path-per node does that (the default, per op, is DARTS's)")
+    if (not args.resume and "drop_path" not in given and cfg.setting == "cifar"
+            and cfg.drop_path != PC_DARTS_DROP_PATH and pc_darts_cell(cfg.genotype, searched)):
+        notes.append(f"diffnas: note: PC-DARTS trained its CIFAR cells with drop-path {PC_DARTS_DROP_PATH:g}; "
+                     f"--drop-path {PC_DARTS_DROP_PATH:g} does that (the default, {cfg.drop_path:g}, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
     result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None,
