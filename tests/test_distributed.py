@@ -22,6 +22,7 @@ import torch
 import distributed_worker as worker
 from formats_fixtures import write_image_folder
 from diffnas import distributed
+from diffnas import genotype as G
 from diffnas.config import search_config
 from diffnas.errors import ConfigError
 
@@ -280,6 +281,22 @@ def test_bn_groups_rules():
         distributed.bn_groups_for(3, 8, cpu)
     with pytest.raises(ConfigError, match="bn_groups"):
         search_config("darts", batch_size=8, bn_groups=-1)
+
+
+def test_an_error_only_one_rank_meets_before_the_ranks_start_is_said(tmp_path):
+    """torchrun, 2 processes: rank 1's genotype file is missing, rank 0's is there. Rank 1's error comes
+    before the process group exists, where most errors are every rank's (said by rank 0 alone): it
+    must still be said, with its rank, not lost while rank 0 waits for it."""
+    G.save(G.load("DARTS_V2"), tmp_path / "genotype0.json")
+    script = tmp_path / "per_rank.py"
+    script.write_text("import os, sys\nfrom diffnas import cli\ncli.QUIET_RANK_WAIT = 0.5\n"
+                      "sys.exit(cli.main(['train', '--genotype', f'genotype{os.environ[\"RANK\"]}.json', "
+                      "'--dataset', 'synthetic', '--layers', '3', '--channels', '4', '--epochs', '1', "
+                      "'--max-steps', '1', '--batch-size', '8', '--no-plots']))\n")
+    proc = torchrun(str(script), cwd=tmp_path)
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert "diffnas: error: rank 1: genotype1.json: no such file" in output, output
 
 
 def test_a_batch_that_does_not_split_over_the_processes_says_so(monkeypatch):

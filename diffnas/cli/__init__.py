@@ -33,29 +33,26 @@ class Parser(argparse.ArgumentParser):
     like every other input error; subcommand parsers inherit the class."""
 
     def error(self, message: str) -> NoReturn:
-        if _said_by_rank_0():
-            _let_rank_0_speak()
-            self.exit(2)
-        self.exit(2, f"diffnas: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, _error_line(f"{message} (see `{self.prog} --help`)") + "\n")
 
 
-# how long a quiet rank waits before exiting: torchrun stops every rank once one has exited, which
-# could stop rank 0 before it has printed the error
+# how long a rank other than 0 waits before printing an error met before the ranks run together
 QUIET_RANK_WAIT = 5.0
 
 
-def _let_rank_0_speak() -> None:
-    time.sleep(QUIET_RANK_WAIT)
-
-
-def _said_by_rank_0() -> bool:
-    """Under torchrun, before the process group exists, every rank has read the same command line and
-    fails on it alike: rank 0 alone says so, not once per process. After (a data folder one node
-    lacks), every rank speaks, naming itself (`_error`)."""
-    if os.environ.get("RANK", "0") == "0" or "WORLD_SIZE" not in os.environ:
-        return False
-    dist = sys.modules.get("torch.distributed")
-    return not (dist is not None and dist.is_available() and dist.is_initialized())
+def _error_line(message: str) -> str:
+    """"diffnas: error: MESSAGE", one line. Under torchrun a rank other than 0 names itself ("rank N: "),
+    and an error it meets before the process group exists (the command line, the config: most often
+    what every rank meets alike) is held back QUIET_RANK_WAIT seconds first: when rank 0 meets it too
+    and exits, torchrun stops the other ranks before they print, so the error is said once; one that
+    only this rank meets (a file its machine lacks) is still said."""
+    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+    if rank != "0":
+        dist = sys.modules.get("torch.distributed")
+        if not (dist is not None and dist.is_available() and dist.is_initialized()):
+            time.sleep(QUIET_RANK_WAIT)
+    who = "" if rank == "0" else f"rank {rank}: "
+    return f"diffnas: error: {who}{' '.join(message.split(chr(10)))}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,12 +170,7 @@ def _error(e: BaseException, debug: bool) -> int:
         message = f"{e.filename}: {e.strerror or e}"
     else:
         message = str(e)
-    if _said_by_rank_0():
-        _let_rank_0_speak()
-        return 2
-    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
-    who = "" if rank == "0" else f"rank {rank}: "
-    print(f"diffnas: error: {who}{' '.join(message.split(chr(10)))}", file=sys.stderr)
+    print(_error_line(message), file=sys.stderr)
     return 2
 
 
