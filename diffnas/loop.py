@@ -253,6 +253,12 @@ class Loop:
             say(f"diffnas: interrupted after epoch {self.state['epoch']}; checkpoint saved; {self.go_on}")
         return True
 
+    def late_stop(self) -> int:
+        """After the last epoch, inside `signals()`: 128 + signum when a stop came after the last step
+        (while the last epoch was saved), else 0; the same on every rank. The run is complete; a
+        pipeline does not go on to its next stage."""
+        return self.stop.exit_code() if distributed.stop_together(self.stop) else 0
+
     def finish(self) -> None:
         """The run's files are complete: rank 0's, before any rank reads them (diffnas run)."""
         self.log.close()

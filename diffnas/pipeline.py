@@ -238,6 +238,13 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         if raise_on_stop:
             recovery.raise_stop(s.exit_code)
         return PipelineResult(run_dir, s, None, {}, s.exit_code, s.genotype)
+    if s.late_stop:   # Ctrl-C or SIGTERM once the search was done: complete and saved, no training now
+        if distributed.is_main():
+            say(f"diffnas: stopped after the search (it is complete and saved); resume the pipeline with: "
+                f"diffnas run --resume {run_dir}")
+        if raise_on_stop:
+            recovery.raise_stop(s.late_stop)
+        return PipelineResult(run_dir, s, None, {}, s.late_stop, s.genotype)
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
     if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
         (run_dir / "summary.json").unlink(missing_ok=True)

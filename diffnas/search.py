@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -51,6 +52,9 @@ class SearchResult:
     seconds: float = 0.0
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
+    # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the search
+    # saved its last epoch or drew its figures: the search is complete, a pipeline stops before training
+    late_stop: int = 0
     val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
     val_images: int = 0                  # images the val_* metrics cover: fewer than val_images_total
     val_images_total: int = 0            # when max_steps caps the validation batches
@@ -227,11 +231,11 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
     genotype = arch.genotype()
 
-    def result(exit_code: int = 0) -> SearchResult:
+    def result(exit_code: int = 0, late_stop: int = 0) -> SearchResult:
         # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
         # complete run reports the same search cost (the pipeline's summary), as train.py does
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
-                            exit_code, **covered)
+                            exit_code, late_stop=late_stop, **covered)
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
@@ -301,16 +305,18 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                     say(f"diffnas: {state['early_stop']}")
             elif loop.stopped_between_epochs(cfg.epochs):
                 return result(loop.stop.exit_code())
+        late_stop = loop.late_stop()
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
     warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
-    if rank == 0 and cfg.plots:
-        _plot_run(run_dir)
+    if rank == 0 and cfg.plots and _plot_run(run_dir):
+        late_stop = late_stop or 128 + signal.SIGINT   # Ctrl-C stopped the drawing
+    late_stop = distributed.broadcast_object(late_stop)   # rank 0 drew the figures: its word for all
     loop.finish()
-    return result()
+    return result(late_stop=late_stop)
 
 
 def _plot_curves(run_dir: Path) -> None:
@@ -321,9 +327,10 @@ def _plot_curves(run_dir: Path) -> None:
     plot_curves(run_dir)
 
 
-def _plot_run(run_dir: Path) -> None:
+def _plot_run(run_dir: Path) -> bool:
+    """The run's figures; True when Ctrl-C stopped the drawing."""
     try:
         from .report import plot_run
     except ImportError:
-        return
-    draw_figures(plot_run, run_dir)
+        return False
+    return draw_figures(plot_run, run_dir)

@@ -133,6 +133,48 @@ def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(t
     assert (run / "summary.json").is_file()
 
 
+def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_training(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """SIGTERM during the search's last checkpoint write: the search is complete, but the pipeline must
+    not go on to train as if nothing was asked (it did: the stop was lost between the stages)."""
+    from diffnas import checkpoint
+    run = tmp_path / "p"
+    real_save = checkpoint.save
+
+    def save_then_term(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if Path(path).parent.name == "search":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert f"diffnas: stopped after the search (it is complete and saved); resume the pipeline with: " \
+           f"diffnas run --resume {run}" in err, err
+    assert (run / "search" / "genotype.json").is_file() and not (run / "train").exists()
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    assert (run / "summary.json").is_file()
+
+
+def test_ctrl_c_while_the_search_draws_its_figures_stops_the_pipeline_before_training(tmp_path, monkeypatch,
+                                                                                     capsys):
+    """Ctrl-C stops a finished search's figure drawing, not the search (complete and saved); in a
+    pipeline it stops the pipeline too, which went on to train."""
+    from diffnas import report
+
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_run", interrupted)
+    monkeypatch.setattr(report, "plot_curves", lambda run_dir: None)
+    run = tmp_path / "p"
+    assert cli.main(["run", *[a for a in TINY if a != "--no-plots"], "--run-dir", str(run)]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "interrupted while drawing the figures" in err and "stopped after the search" in err, err
+    assert not (run / "train").exists()
+
+
 def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summary(tmp_path, monkeypatch, capsys):
     run = tmp_path / "p"
     monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))
