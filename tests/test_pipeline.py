@@ -289,6 +289,16 @@ def test_config_file_train_table_and_a_pipeline_config_start_a_new_pipeline(fini
     got = {k: v for k, v in to_dict(record_train[-1]).items() if k not in pipeline.DERIVED_TRAIN}
     assert got == saved["train"]
 
+    # shared flags typed beside it are meant for the training too: the config.json's training table
+    # (which holds every field) took precedence over them
+    assert saved["train"]["nan_rollback"] == 0 and saved["train"]["precision"] == "fp32"
+    with pytest.raises(Recorded):
+        cli.main(["run", "--config", str(finished / "config.json"), "--nan-rollback", "2", "--precision", "bf16",
+                  "--run-dir", str(tmp_path / "c")])
+    got = record_train[-1]
+    assert (got.nan_rollback, got.precision) == (2, "bf16")
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["train"]["nan_rollback"] == 2
+
 
 def test_train_keys_at_the_top_of_a_config_file_are_refused_with_the_layout(tmp_path, capsys):
     cfg = tmp_path / "run.json"

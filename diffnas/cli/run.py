@@ -69,8 +69,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
-    """The training's config fields given by --train-* (and --auxiliary, --drop-path, --cutout)."""
-    return {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+    """The training's config fields given by --train-* (and --auxiliary, --drop-path, --cutout), after
+    the shared flags typed (--device, --no-plots, --precision, ...: meant for the training as well), so
+    that both override a config file's training table (a pipeline's config.json holds every field)."""
+    from ..pipeline import SHARED
+
+    typed = flag_values(args, FIELDS)
+    shared = {k: typed[k] for k in SHARED if k in typed}
+    return {**shared, **{field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items()
+                         if getattr(args, flag) is not None}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +131,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     """Continue the pipeline in args.resume with its saved configuration and the resumable changes
     typed now (flags or --config); any other change is a one-line ConfigError."""
     from ..config import SearchConfig
-    from ..pipeline import DERIVED_TRAIN, SHARED, run_pipeline, saved_config, train_config
+    from ..pipeline import DERIVED_TRAIN, run_pipeline, saved_config, train_config
     from ..search import RESUMABLE as SEARCH_RESUMABLE
     from ..train import RESUMABLE as TRAIN_RESUMABLE
 
@@ -134,7 +141,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     flags.pop("run_dir", None)   # the pipeline's folder is args.resume
     search_given = {k: v for k, v in {**search_file, **flags}.items() if k != "run_dir"}
     # a shared flag typed now (--device, --no-plots, ...) is meant for the training as well
-    train_given = {**{k: flags[k] for k in SHARED if k in flags}, **train_file, **train_flag_values(args)}
+    train_given = {**train_file, **train_flag_values(args)}
     where = f"the pipeline in {run_dir}"
     complete = (run_dir / "summary.json").is_file()
     if search_given.get("epochs", saved_search.get("epochs")) != saved_search.get("epochs"):
