@@ -32,8 +32,9 @@ class _Stderr(logging.Handler):
 
 if not LOGGER.handlers:
     LOGGER.addHandler(_Stderr())
-    LOGGER.setLevel(logging.INFO)
     LOGGER.propagate = False
+if LOGGER.level == logging.NOTSET:   # a level the caller set before importing diffnas stays
+    LOGGER.setLevel(logging.INFO)
 
 
 def say(line: str, *, above_bars: bool = False) -> None:

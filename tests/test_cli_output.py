@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -355,6 +356,18 @@ def test_a_runs_own_config_starts_a_new_run_in_a_new_folder(fake_search, fake_tr
     (tmp_path / "plain.json").write_text(json.dumps({"epochs": 4, "run_dir": str(tmp_path / "mine")}))
     assert cli.main(["search", "--config", str(tmp_path / "plain.json")]) == 0
     assert searched[-1].run_dir == str(tmp_path / "mine")
+
+
+def test_a_log_level_set_before_diffnas_is_imported_is_kept():
+    """`logging.getLogger("diffnas").setLevel(WARNING)` and then `import diffnas`: the import reset the
+    level to INFO, so every note still printed (found by a user following the README)."""
+    code = ("import logging, sys\n"
+            "logging.getLogger('diffnas').setLevel(logging.WARNING)\n"
+            "from diffnas.notices import say\n"
+            "say('diffnas: a note')\n"
+            "say('diffnas: warning: a warning')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "diffnas: warning: a warning\n", done.stderr
 
 
 def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys):
