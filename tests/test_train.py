@@ -767,3 +767,11 @@ def test_evaluate_needs_only_the_test_files(tmp_path, capsys, dataset):
         assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(only_test)]) == 2
         assert "the classes here are not those the network was trained on, label by label (0: n02 here, n01 in " \
                "training; 1: n03 here, n02 in training; 2: n04 here, n03 in training)" in capsys.readouterr().err
+
+
+def test_a_finished_training_draws_what_diffnas_plot_draws(tmp_path, capsys):
+    """The curves and the cell diagrams of the trained genotype (only the curves were drawn; `diffnas
+    plot` on the same folder added the cells)."""
+    result = train(tiny(tmp_path, "drawn", epochs=1, max_steps=1, plots=True), load("DARTS_V2"))
+    names = {p.name for p in (result.run_dir / "figures").iterdir()}
+    assert {"curves.png", "curves.svg", "cell_normal.dot", "cell_reduce.dot"} <= names, names
