@@ -15,7 +15,7 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, load_dataset
-from .data.datasets import DATASETS, DEFAULT_DATA_DIR, TrainedOn
+from .data.datasets import DATASETS, TrainedOn, data_folder
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
 from .network import build_network
@@ -52,13 +52,11 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
     unreadable or missing training file must not stop the scoring."""
     trained_names = tuple(state.get("class_names") or ())   # checkpoints before the field: not checked
     saved_stats = "mean" in state and "std" in state
-    root = Path(folder).expanduser() if folder is not None else DEFAULT_DATA_DIR
     entry = DATASETS.get(cfg.dataset)
     if saved_stats and entry is not None and entry.load_test is not None:
         # CIFAR's test_batch, MNIST's t10k files, SVHN's test_32x32.mat, Tiny-ImageNet's val/, an image
         # folder's test/ (labelled by the trained class names)
-        if not root.is_dir():
-            raise DataError(f"{cfg.dataset}: --data-dir {root}: no such folder")
+        root = data_folder(cfg.dataset, folder)
         only = entry.load_test(root, cfg.image_size, TrainedOn(trained_names, int(state["input_shape"][0])))
         if only is not None:
             _check_classes(cfg.dataset, only.class_names, trained_names)

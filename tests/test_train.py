@@ -760,6 +760,11 @@ def test_evaluate_needs_only_the_test_files(tmp_path, capsys, dataset):
             capsys.readouterr().err
         results.append(json.loads(capsys.readouterr().out))
     assert results[0]["test_images"] == 6 and results[0] == {**results[1], "checkpoint": results[0]["checkpoint"]}
+    # a folder that is not there: said as search and train say it, with where to download the files
+    assert cli.main(["evaluate", str(tmp_path / "t"), "--data-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert f"{dataset}: --data-dir {tmp_path / 'nowhere'}: no such folder" in err
+    assert f"try `diffnas download {dataset} --data-dir {tmp_path / 'nowhere'}`" in err
     if dataset == "tiny-imagenet":   # the val-only read still checks the wnids against the trained ones
         base = only_test / "tiny-imagenet-200"
         for listing in (base / "wnids.txt", base / "val" / "val_annotations.txt"):

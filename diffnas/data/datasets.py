@@ -436,12 +436,18 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
         resizable = ", ".join(n for n, e in DATASETS.items() if not e.side)
         raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
                           f"--image-size resizes image files only ({resizable}): leave it 0 or {entry.side}")
+    return entry.load(data_folder(name, data_dir), synthetic_size, image_size)
+
+
+def data_folder(name: str, data_dir: str | Path | None) -> Path:
+    """The folder dataset `name` is read from (default ./data); for a dataset read from files, a
+    DataError when it is not a folder, saying how to download it there."""
     folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir).expanduser()
-    if entry.files and not folder.is_dir():
+    if DATASETS[name].files and not folder.is_dir():
         given = f"--data-dir {folder}" if data_dir is not None else f"{folder} (the default --data-dir)"
         problem = f"{given} is a file, not a folder" if folder.exists() else f"{given}: no such folder"
         raise DataError(f"{name}: {problem}{_hint(name, folder) if not folder.exists() else ''}")
-    return entry.load(folder, synthetic_size, image_size)
+    return folder
 
 
 def search_split(n: int, portion: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
