@@ -514,9 +514,10 @@ def test_no_idx_and_no_npz_names_both(tmp_path):
     (tmp_path / "fashion-mnist").mkdir()
     with pytest.raises(DataError) as info:
         load_dataset("fashion-mnist", tmp_path)
-    assert _message(info) == (f"fashion-mnist: {tmp_path} has no fashion-mnist/train-images-idx3-ubyte (expected the "
-                              "four IDX files, .gz or not, or Keras's fashion-mnist.npz or fashion_mnist.npz); "
-                              f"try `diffnas download fashion-mnist --data-dir {tmp_path}`")
+    # where it looked, the data folder itself first: the files need no subfolder
+    assert _message(info) == (f"fashion-mnist: no train-images-idx3-ubyte in {tmp_path} or {tmp_path / 'fashion-mnist'} "
+                              f"or {tmp_path / 'FashionMNIST' / 'raw'} (expected the four IDX files, .gz or not, or Keras's fashion-mnist.npz or "
+                              f"fashion_mnist.npz); try `diffnas download fashion-mnist --data-dir {tmp_path}`")
 
 
 def test_image_folder_reads_every_common_pillow_format_in_any_case(tmp_path):
@@ -599,7 +600,7 @@ def test_a_missing_file_is_no_such_file_with_the_download_hint(tmp_path, name, w
     for candidate in (path, path.with_name(path.name + ".gz")):
         candidate.unlink(missing_ok=True)
     if missing == "svhn/train_32x32.mat":  # the marker file: the folder is then not found at all
-        with pytest.raises(DataError, match="has no svhn/train_32x32.mat"):
+        with pytest.raises(DataError, match=f"no train_32x32.mat in {tmp_path} or {tmp_path / 'svhn'}"):
             load_dataset(name, tmp_path)
         return
     with pytest.raises(DataError) as info:

@@ -146,12 +146,17 @@ def _find(data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...]) -> P
     return None
 
 
+def _looked_in(data_dir: Path, inner: tuple[str, ...]) -> str:
+    """"D or D/mnist or D/MNIST/raw": where `_find` looks, in words (the files may be in D itself)."""
+    return " or ".join(str(f) for f in [data_dir, *(data_dir / sub for sub in inner)])
+
+
 def _locate(name: str, data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...],
             expected: str) -> Path:
-    """`_find`, or a DataError that says what was expected."""
+    """`_find`, or a DataError that says what was expected and where it was looked for."""
     folder = _find(data_dir, inner, markers)
     if folder is None:
-        raise DataError(f"{name}: {data_dir} has no {inner[0]}/{markers[0]} (expected {expected})"
+        raise DataError(f"{name}: no {markers[0]} in {_looked_in(data_dir, inner)} (expected {expected})"
                         f"{_hint(name, data_dir)}")
     return folder
 
@@ -218,7 +223,7 @@ def _idx_parts(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], da
         npz_folder = _find(data_dir, inner, npz_names)
         if npz_folder is None:
             files = "the four IDX files" if len(parts) == 2 else "the t10k IDX files"
-            raise DataError(f"{name}: {data_dir} has no {inner[0]}/{first} (expected {files}, "
+            raise DataError(f"{name}: no {first} in {_looked_in(data_dir, inner)} (expected {files}, "
                             f".gz or not, or Keras's {' or '.join(npz_names)}){_hint(name, data_dir)}")
         path = next(npz_folder / n for n in npz_names if (npz_folder / n).exists())
         train, test = formats.read_mnist_npz(path)
