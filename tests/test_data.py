@@ -804,7 +804,7 @@ def test_download_bad_checksum_keeps_nothing(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     with pytest.raises(DataError, match="does not match the published 0000"):
         download("cifar10", data_dir)
-    assert list(data_dir.iterdir()) == []
+    assert not data_dir.exists()   # the folder it made, removed with nothing in it
 
 
 @pytest.mark.parametrize("member", ["../evil.txt", "/tmp/diffnas-evil.txt", "cifar-10-batches-py/../../evil.txt"])
@@ -850,6 +850,21 @@ def test_download_of_a_corrupt_archive_or_a_failed_fetch_is_a_data_error(tmp_pat
     with pytest.raises(DataError, match="gone.tar.gz: download failed"):
         download("cifar10", tmp_path / "data2")
     assert not list((tmp_path / "data2").glob("**/*.part"))   # nothing half-fetched is kept
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    """A fetch that fails (offline) left an empty DIR/mnist/ behind; one that got some files keeps them."""
+    served = tmp_path / "served"
+    write_mnist(served, gz=True)
+    files = sorted(served.iterdir())
+    _serve(monkeypatch, "mnist", *[(p, _md5(p)) for p in files[:2]], (served / "gone.gz", "0" * 32))
+    with pytest.raises(DataError, match="gone.gz: download failed"):
+        download("mnist", tmp_path / "data" / "nested")
+    assert (tmp_path / "data" / "nested" / "mnist").is_dir()   # two verified files, kept for a retry
+    _serve(monkeypatch, "mnist", (served / "gone.gz", "0" * 32))
+    with pytest.raises(DataError, match="gone.gz: download failed"):
+        download("mnist", tmp_path / "empty" / "nested")
+    assert not (tmp_path / "empty").exists()
 
 
 def test_download_command(tmp_path, monkeypatch, capsys):

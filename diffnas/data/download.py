@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from tqdm import tqdm
 
 from ..errors import DataError
+from ..runlog import missing_folders
 
 CHUNK = 1 << 20  # bytes read per step while streaming and hashing
 
@@ -83,15 +84,24 @@ def download(name: str, data_dir: Path) -> Path:
     if (data_dir / source.ready).is_file():
         return data_dir / source.result
     folder = data_dir / source.folder
+    created = missing_folders(folder)   # removed again when nothing lands in them (a failed fetch)
     folder.mkdir(parents=True, exist_ok=True)
-    for remote in source.files:
-        path = folder / PurePosixPath(remote.url).name
-        if not (path.is_file() and md5_of(path) == remote.md5):
-            fetch(remote.url, path, remote.md5)
-        if path.name.endswith((".tar.gz", ".tgz", ".tar")):
-            extract_tar(path, data_dir)
-        elif path.suffix == ".zip":
-            extract_zip(path, data_dir)
+    try:
+        for remote in source.files:
+            path = folder / PurePosixPath(remote.url).name
+            if not (path.is_file() and md5_of(path) == remote.md5):
+                fetch(remote.url, path, remote.md5)
+            if path.name.endswith((".tar.gz", ".tgz", ".tar")):
+                extract_tar(path, data_dir)
+            elif path.suffix == ".zip":
+                extract_zip(path, data_dir)
+    except BaseException:
+        for created_folder in created:   # deepest first; one holding a verified file stays for a retry
+            try:
+                created_folder.rmdir()
+            except OSError:
+                break
+        raise
     if not (data_dir / source.ready).is_file():
         raise DataError(f"{name}: downloaded and unpacked, but {data_dir / source.ready} is missing")
     return data_dir / source.result
