@@ -12,12 +12,14 @@ from . import genotype as genotype_lib
 from .ops import PARAMETER_FREE
 
 
-def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2) -> Optional[str]:
+def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *, max_skips: int = 0,
+                     skip_dropout: float = 0.0) -> Optional[str]:
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
     updated alpha (fewer epochs is no advice after one; none, no warning: alpha kept its random start,
-    whose genotype says nothing about collapse)."""
+    whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
+    remedy it used already is not advised."""
     if arch_epochs <= 0:
         return None
     cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
@@ -26,9 +28,12 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2) -
     free = sum(op in PARAMETER_FREE for op in genes)
     if genes and free * 2 > len(genes):
         skips = sum(op == "skip_connect" for op in genes)
+        remedies = ([] if max_skips else ["--max-skips 2"]) + ([] if skip_dropout else ["--skip-dropout 0.2"]) \
+            + (["fewer epochs"] if arch_epochs > 1 else [])
+        advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3
+                                   else f"{remedies[0]}, {remedies[1]} or {remedies[2]}")) if remedies else ""
         return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "
-                f"genes, {skips} skip_connect): the known DARTS collapse; consider --max-skips 2"
-                + (", --skip-dropout 0.2 or fewer epochs" if arch_epochs > 1 else " or --skip-dropout 0.2"))
+                f"genes, {skips} skip_connect): the known DARTS collapse{advice}")
     return None
 
 

@@ -288,7 +288,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                ("val" if not one_level else "test", val_loss, val_acc), lr, row["seconds"])
                     + ("" if update_arch else "  (warm-up: architecture weights fixed)"))
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
-            if cfg.max_skips and skip_count(genotype) > cfg.max_skips:   # saved, so a resume stops too
+            # saved, so a resume stops too; at the last epoch the search ends anyway: nothing stopped early
+            if cfg.max_skips and skip_count(genotype) > cfg.max_skips and epoch + 1 < cfg.epochs:
                 state["early_stop"] = (f"early stop at epoch {epoch + 1}: a normal cell has more than "
                                        f"{cfg.max_skips} skip_connect")
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
@@ -309,7 +310,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
-    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs)
+    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs, max_skips=cfg.max_skips,
+                               skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots and _plot_run(run_dir):

@@ -350,6 +350,9 @@ def test_collapse_warning_names_the_parameter_free_genes():
     assert text.endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
     # after a single epoch of architecture steps, fewer epochs is no advice
     assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    # a remedy the run used already is not advised (--max-skips 1 was told to consider --max-skips 2)
+    assert collapse_warning(skips, max_skips=1).endswith("collapse; consider --skip-dropout 0.2 or fewer epochs")
+    assert collapse_warning(skips, arch_epochs=1, max_skips=1, skip_dropout=0.3).endswith("the known DARTS collapse")
 
 
 def test_collapse_warning_leaves_out_the_none_fillers_of_a_thresholded_genotype():
@@ -377,6 +380,12 @@ def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
            "4 skip_connect): the known DARTS collapse" in err
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # of 3 epochs
     assert (run / "genotype.json").is_file()
+    # both remedies were used, and one epoch of architecture steps leaves no "fewer epochs": no advice
+    assert "4 skip_connect): the known DARTS collapse\n" in err
+    # a one-epoch search has no epochs left to stop early: said as what it is, a finished search
+    assert cli.main(["search", *NAN_ARGS, "--epochs", "1", "--ops", "skip_connect", "--max-skips", "1",
+                     "--run-dir", str(tmp_path / "one")]) == 0
+    assert "early stop" not in capsys.readouterr().err
     assert json.loads((run / "config.json").read_text())["skip_dropout"] == 0.3
 
 
