@@ -284,6 +284,8 @@ def test_a_bare_train_of_a_per_cell_genotype_takes_its_depth_not_the_quick_one(f
     assert seen[-1].layers == 4 and (seen[-1].epochs, seen[-1].channels) == (20, 16)
     assert "quick training (epochs 20, channels 16)" in err
     assert "training a network of 4 cells (not the setting's 20)" in err
+    # the paper's size without --layers 20, which this genotype refuses
+    assert "pass --channels 36 --epochs 600 for the paper's size" in err and "--layers 20" not in err
 
 
 def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_path, capsys):

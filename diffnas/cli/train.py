@@ -135,13 +135,16 @@ def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any])
 
 
 def quick_note(quick: dict[str, Any]) -> str | None:
+    """What the quick training changed and the flags of the paper's size (not --layers when `quick`
+    leaves the depth alone: a per-cell genotype fixes it)."""
     if not quick:
         return None
     from ..config import TrainConfig
 
+    paper = {"layers": TrainConfig.layers, "channels": TrainConfig.channels, "epochs": TrainConfig.epochs}
+    flags = " ".join(f"--{k} {v}" for k, v in paper.items() if k != "layers" or "layers" in quick)
     return ("diffnas: embedded digits dataset, quick training (" + ", ".join(f"{k} {v}" for k, v in quick.items())
-            + f"); pass --layers {TrainConfig.layers} --channels {TrainConfig.channels} --epochs "
-            f"{TrainConfig.epochs} for the paper's size")
+            + f"); pass {flags} for the paper's size")
 
 
 def run(args: argparse.Namespace) -> int:
