@@ -288,9 +288,9 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
         images, total = result.get("test_images"), result.get("test_images_total")
         if isinstance(images, int) and isinstance(total, int) and images > 0:
             covered = ("on the whole split" if images >= total else
-                       f"on a seeded sample of {images} of the {total} {split} images")
+                       f"on a seeded sample of {images:,} of the {total:,} {split} images")
         else:
-            covered = (f"on a seeded sample of at most {steps * batch} {split} images (the whole split when it "
+            covered = (f"on a seeded sample of at most {steps * batch:,} {split} images (the whole split when it "
                        f"holds fewer)")
         out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} metrics were "
                    f"taken {covered}")

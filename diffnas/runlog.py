@@ -201,7 +201,7 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> bool:
 
 def coverage(images: int, total: int, split: str) -> str:
     """" (on 288 of 300 test images)" when max_steps capped the batches a metric was taken on, else ""."""
-    return f" (on {images} of {total} {split} images)" if 0 < images < total else ""
+    return f" (on {images:,} of {total:,} {split} images)" if 0 < images < total else ""
 
 
 def missing_folders(path: Path) -> list[Path]:

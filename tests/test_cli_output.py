@@ -399,3 +399,11 @@ def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys):
     search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
                          epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "t")))
     assert "synthetic data" in capsys.readouterr().err
+
+
+def test_image_counts_are_written_with_thousands_separators_as_in_the_data_line():
+    """'(on 64 of 30000 validation images)' beside a data line that said 30,000."""
+    from diffnas.runlog import coverage
+
+    assert coverage(64, 30000, "validation") == " (on 64 of 30,000 validation images)"
+    assert coverage(30000, 30000, "validation") == ""
