@@ -32,7 +32,7 @@ from .errors import ConfigError
 from .notices import say
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, new_run_dir, resumed_config
-from .runlog import draw_figures, epoch_line, read_rows
+from .runlog import draw_figures, epoch_line, read_rows, run_command
 from .schedule import cosine
 from .scoring import score
 from .step import StepContext, search_step
@@ -217,7 +217,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         complete = loop.open(resume is not None, lambda log: log.write_json("config.json", cfg_dict),
                              epochs=cfg.epochs, saved_epochs=saved_epochs, steps=steps,
                              recomputed="the cosine lr schedule is", last_pass="validation",
-                             extend=None if pipeline else "pass --epochs N to extend it")
+                             extend=None if pipeline else _extend_hint(run_dir))
         # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
         step_fn = search_step if complete else fastpath.step_function(search_step, cfg, device)
     for line in notices:
@@ -319,6 +319,16 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     late_stop = distributed.broadcast_object(late_stop)   # rank 0 drew the figures: its word for all
     loop.finish()
     return result(late_stop=late_stop)
+
+
+def _extend_hint(run_dir: Path) -> str:
+    """How to search a complete run longer: --epochs N, unless it is the search of a pipeline that has
+    trained its genotype (that pipeline would then refuse to go on: its training is of this genotype)."""
+    owner = run_dir.parent
+    if run_dir.name == "search" and run_command(owner) == "pipeline" and (owner / "train").exists():
+        return (f"it is the search of the pipeline in {owner}, which has trained its genotype: search longer in a "
+                f"new pipeline (`diffnas run --config {owner / 'config.json'} --epochs N`)")
+    return "pass --epochs N to extend it"
 
 
 def _plot_curves(run_dir: Path) -> None:

@@ -437,6 +437,11 @@ def test_a_complete_pipeline_resumed_with_more_training_epochs_trains_on_and_sum
 
 def test_a_search_extended_on_its_own_after_its_genotype_was_trained_is_refused(finished, tmp_path, capsys):
     run = copy(finished, tmp_path / "p")
+    # the complete search's hint leads to a new pipeline, not to --epochs N, which leads here
+    assert cli.main(["search", "--resume", str(run / "search")]) == 0
+    assert (f"is complete (1/1 epochs); nothing to do — it is the search of the pipeline in {run}, which has "
+            f"trained its genotype: search longer in a new pipeline (`diffnas run --config {run / 'config.json'} "
+            f"--epochs N`)") in capsys.readouterr().err
     assert cli.main(["search", "--resume", str(run / "search"), "--epochs", "2"]) == 0
     capsys.readouterr()
     before = files(run)
