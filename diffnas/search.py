@@ -134,16 +134,17 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     how to resume; then KeyboardInterrupt (Ctrl-C) or SystemExit(128 + signum) is raised, as Python
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
+    from_python = notices is None   # the command line passes its notices, [] for none
     notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
-        result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given)
+        result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given, from_python=from_python)
     if raise_on_stop and result.interrupted:
         recovery.raise_stop(result.exit_code)
     return result
 
 
 def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Optional[str | Path],
-            notices: Sequence[str], given: Optional[Collection[str]]) -> SearchResult:
+            notices: Sequence[str], given: Optional[Collection[str]], from_python: bool = False) -> SearchResult:
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
@@ -208,7 +209,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
              "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": "",
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas search --resume {run_dir}")
+             else f"resume with: diffnas search --resume {run_dir}"
+             + (f" (Python: search(cfg, resume={str(run_dir)!r}))" if from_python else ""))
     loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
                 resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
                 nan_rollback=cfg.nan_rollback)

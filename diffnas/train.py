@@ -157,10 +157,11 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     Python does for a script. False: the result is returned with its `exit_code`, as the command
     line and the pipeline take it.
     """
+    from_python = notices is None   # the command line passes its notices, [] for none
     notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
-                        given=given)
+                        given=given, from_python=from_python)
     if raise_on_stop and result.exit_code and stop_after is None:
         recovery.raise_stop(result.exit_code)
     return result
@@ -168,7 +169,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
 
 def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resume: str | Path | None,
            stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
-           given: Optional[Collection[str]]) -> TrainResult:
+           given: Optional[Collection[str]], from_python: bool = False) -> TrainResult:
     rank, world = distributed.setup()
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
@@ -237,7 +238,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
                              "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
     go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas train --resume {run_dir}")
+             else f"resume with: diffnas train --resume {run_dir}"
+             + (f" (Python: train(cfg, resume={str(run_dir)!r}))" if from_python else ""))
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
     # the normalisation it trained with
     extra = {"genotype": genotype.to_dict(), "config": cfg_dict, "input_shape": list(ds.shape),

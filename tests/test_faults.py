@@ -213,7 +213,7 @@ def test_sigterm_finishes_the_step_saves_and_resumes_exactly(tmp_path, reference
         proc.kill()
     err = log.read_text()
     assert code == 128 + signal.SIGTERM, err
-    assert "interrupted at epoch 2 step 2" in err and f"resume with: diffnas search --resume {run}" in err
+    assert "interrupted at epoch 2 step 2" in err and f"resume with: diffnas search --resume {run}\n" in err
     state = saved(run)
     assert (state["epoch"], state["step"]) == (1, 2)  # the step it was in finished, and its exact position
 

@@ -330,7 +330,9 @@ def test_ctrl_c_in_a_python_script_raises_once_the_search_is_saved(tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         search(cfg)
     assert calls["eval"] == 1 and (tmp_path / "cut" / "checkpoint.pt").is_file()
-    assert f"resume with: diffnas search --resume {tmp_path / 'cut'}" in capsys.readouterr().err
+    # the Python way too, for a script's author (only the command line's was said)
+    assert (f"resume with: diffnas search --resume {tmp_path / 'cut'} (Python: search(cfg, "
+            f"resume={str(tmp_path / 'cut')!r}))") in capsys.readouterr().err
     resumed = search(search_config("darts-1st", **TINY), resume=tmp_path / "cut")   # and it resumes
     assert not resumed.interrupted and len(resumed.metrics) >= 1
 
