@@ -26,8 +26,7 @@ from . import config as config_lib
 from . import distributed, recovery
 from . import genotype as genotype_lib
 from .checkpoint import atomic_write_bytes
-from .config import SearchConfig, TrainConfig
-from .config import method_recipe
+from .config import SearchConfig, TrainConfig, method_recipe
 from .config import train_config as setting_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
