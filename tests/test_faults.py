@@ -350,6 +350,11 @@ def test_collapse_warning_names_the_parameter_free_genes():
     assert text.endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
     # after a single epoch of architecture steps, fewer epochs is no advice
     assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    # pools, no skips: the skip remedies would change nothing (a dnas search of pools was told --max-skips 2)
+    pools = G.Genotype((("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("max_pool_3x3", 0), ("sep_conv_3x3", 2)), (2, 3),
+                       G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
+    assert collapse_warning(pools).endswith("(3 of 4 genes, 0 skip_connect): the known DARTS collapse; consider "
+                                            "fewer epochs")
     # a remedy the run used already is not advised (--max-skips 1 was told to consider --max-skips 2)
     assert collapse_warning(skips, max_skips=1).endswith("collapse; consider --skip-dropout 0.2 or fewer epochs")
     assert collapse_warning(skips, arch_epochs=1, max_skips=1, skip_dropout=0.3).endswith("the known DARTS collapse")
