@@ -19,8 +19,8 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
     updated alpha (fewer epochs is no advice after one; none, no warning: alpha kept its random start,
     whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
-    remedy it used already is not advised, nor one for skips where the cell has none (or too few for
-    --max-skips 2 to stop on)."""
+    remedy it used already is not advised (--max-skips 2 only over no cap or a looser one), nor one
+    for skips where the cell has none (or too few for --max-skips 2 to stop on)."""
     if arch_epochs <= 0:
         return None
     cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
@@ -30,7 +30,8 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *
     if genes and free * 2 > len(genes):
         skips = sum(op == "skip_connect" for op in genes)
         # the skip remedies where skips are the trouble (a cell of pools has none for them to act on)
-        remedies = ([] if max_skips or skip_count(genotype) <= 2 else ["--max-skips 2"]) \
+        tighter = skip_count(genotype) > 2 and (not max_skips or max_skips > 2)   # a cap that would stop it
+        remedies = (["--max-skips 2"] if tighter else []) \
             + ([] if skip_dropout or not skips else ["--skip-dropout 0.2"]) \
             + (["fewer epochs"] if arch_epochs > 1 else [])
         advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3

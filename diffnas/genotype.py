@@ -142,8 +142,9 @@ def network_depth(genotype: AnyGenotype, layers: int | None) -> int | None:
 def depth_error(cells: int, layers: int) -> GenotypeError:
     """A per-cell genotype of `cells` cells asked to fill a network of `layers`."""
     return GenotypeError(f"per-cell genotype has {cells} cell{'s' if cells != 1 else ''} but the network has "
-                         f"{layers}: a per-cell (dnas, global) genotype fixes the depth; leave --layers out or pass "
-                         f"--layers {cells} (Python: layers={cells})")
+                         f"{layers}: a per-cell (dnas, global) genotype fixes the depth; train it at {cells} "
+                         f"cell{'s' if cells != 1 else ''} "
+                         f"(--layers {cells} or no layers value at all; Python: layers={cells})")
 
 
 def reduction_layers(layers: int) -> set[int]:

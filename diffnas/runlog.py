@@ -184,10 +184,10 @@ def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], 
             f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
 
 
-def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> bool:
+def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
     """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
     the command: the run is complete and saved, so the results are still reported, with one line
-    saying how to draw the figures later. True when Ctrl-C stopped it (a pipeline then stops too)."""
+    saying how to draw the figures later."""
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
         f"them)")
     try:
@@ -195,8 +195,6 @@ def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> bool:
     except KeyboardInterrupt:
         say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
             f"`diffnas plot {run_dir}`")
-        return True
-    return False
 
 
 def coverage(images: int, total: int, split: str) -> str:

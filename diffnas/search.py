@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -52,12 +51,13 @@ class SearchResult:
     seconds: float = 0.0
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
-    # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the search
-    # saved its last epoch or drew its figures: the search is complete, a pipeline stops before training
-    late_stop: int = 0
     val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
     val_images: int = 0                  # images the val_* metrics cover: fewer than val_images_total
     val_images_total: int = 0            # when max_steps caps the validation batches
+    # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the search
+    # saved its last epoch: the search is complete; a pipeline stops before training and
+    # search(raise_on_stop=True) raises, as for any stop
+    late_stop: int = 0
 
     @property
     def val_acc(self) -> float | None:
@@ -138,8 +138,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given, from_python=from_python)
-    if raise_on_stop and result.interrupted:
-        recovery.raise_stop(result.exit_code)
+    if raise_on_stop and (result.interrupted or result.late_stop):   # a script's next line must not run
+        recovery.raise_stop(result.exit_code or result.late_stop)
     return result
 
 
@@ -290,10 +290,11 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                ("val" if not one_level else "test", val_loss, val_acc), lr, row["seconds"])
                     + ("" if update_arch else "  (warm-up: architecture weights fixed)"))
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
-            # saved, so a resume stops too; at the last epoch the search ends anyway: nothing stopped early
-            if cfg.max_skips and skip_count(genotype) > cfg.max_skips and epoch + 1 < cfg.epochs:
-                state["early_stop"] = (f"early stop at epoch {epoch + 1}: a normal cell has more than "
-                                       f"{cfg.max_skips} skip_connect")
+            # saved, so a resume (also one with more epochs) searches no further, as DARTS+ stops there
+            if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
+                why = f"a normal cell has more than {cfg.max_skips} skip_connect"
+                state["early_stop"] = (f"early stop at epoch {epoch + 1}: {why}" if epoch + 1 < cfg.epochs
+                                       else f"--max-skips {cfg.max_skips}: at epoch {epoch + 1}, the last, {why}")
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
                 torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
@@ -316,9 +317,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
-    if rank == 0 and cfg.plots and _plot_run(run_dir):
-        late_stop = late_stop or 128 + signal.SIGINT   # Ctrl-C stopped the drawing
-    late_stop = distributed.broadcast_object(late_stop)   # rank 0 drew the figures: its word for all
+    if rank == 0 and cfg.plots:
+        _plot_run(run_dir)   # Ctrl-C there stops the drawing, not the search (runlog.draw_figures)
     loop.finish()
     return result(late_stop=late_stop)
 
@@ -341,10 +341,9 @@ def _plot_curves(run_dir: Path) -> None:
     plot_curves(run_dir)
 
 
-def _plot_run(run_dir: Path) -> bool:
-    """The run's figures; True when Ctrl-C stopped the drawing."""
+def _plot_run(run_dir: Path) -> None:
     try:
         from .report import plot_run
     except ImportError:
-        return False
-    return draw_figures(plot_run, run_dir)
+        return
+    draw_figures(plot_run, run_dir)

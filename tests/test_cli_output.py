@@ -286,6 +286,9 @@ def test_a_bare_train_of_a_per_cell_genotype_takes_its_depth_not_the_quick_one(f
     assert "training a network of 4 cells (not the setting's 20)" in err
     # the paper's size without --layers 20, which this genotype refuses
     assert "pass --channels 36 --epochs 600 for the paper's size" in err and "--layers 20" not in err
+    # a cell of the normal kind takes any depth: --layers 20 is offered even when --layers was typed
+    assert cli.main(["train", "--genotype", "DARTS_V2", "--layers", "3"]) == 0
+    assert "pass --layers 20 --channels 36 --epochs 600 for the paper's size" in capsys.readouterr().err
 
 
 def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_path, capsys):

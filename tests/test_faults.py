@@ -8,6 +8,7 @@ The kill tests run `python -m diffnas search` as a subprocess, as a user would, 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -250,6 +251,29 @@ def test_a_stop_during_an_epochs_checkpoint_stops_after_that_epoch_and_resumes_e
     assert_same_result(reference, run)
 
 
+def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_still_stops_a_python_script(tmp_path,
+                                                                                                 monkeypatch):
+    """SIGTERM during the last epoch's checkpoint write: the search is complete and kept, and
+    search(cfg) raises SystemExit(143) as for any stop, so a script's next line (training) does not run;
+    raise_on_stop=False returns the complete result with late_stop set."""
+    real_save, saves = checkpoint.save, []
+
+    def save_then_term(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == TINY["epochs"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    cfg = search_config("darts-1st", **TINY, deterministic=True, plots=False, run_dir=str(tmp_path / "a"))
+    with pytest.raises(SystemExit) as info:
+        search(cfg)
+    assert info.value.code == 128 + signal.SIGTERM and (tmp_path / "a" / "genotype.json").is_file()
+    saves.clear()
+    result = search(dataclasses.replace(cfg, run_dir=str(tmp_path / "b")), raise_on_stop=False)
+    assert result.late_stop == 128 + signal.SIGTERM and not result.interrupted and len(result.metrics) == 3
+
+
 def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
     checkpoint.atomic_write_bytes(path, b"old")
@@ -350,6 +374,9 @@ def test_collapse_warning_names_the_parameter_free_genes():
     assert text.endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
     # after a single epoch of architecture steps, fewer epochs is no advice
     assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    # a looser cap than 2 may still be tightened; a cap of 2 or less not
+    assert "--max-skips 2" in collapse_warning(skips, max_skips=4) and \
+        "--max-skips" not in collapse_warning(skips, max_skips=2)
     # pools, no skips: the skip remedies would change nothing (a dnas search of pools was told --max-skips 2)
     pools = G.Genotype((("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("max_pool_3x3", 0), ("sep_conv_3x3", 2)), (2, 3),
                        G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
@@ -387,10 +414,15 @@ def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
     assert (run / "genotype.json").is_file()
     # both remedies were used, and one epoch of architecture steps leaves no "fewer epochs": no advice
     assert "4 skip_connect): the known DARTS collapse\n" in err
-    # a one-epoch search has no epochs left to stop early: said as what it is, a finished search
+    # at the last epoch nothing stops early (it said "early stop at epoch 1" of 1), but the cap is still
+    # recorded: a resume with more epochs searches no further, as DARTS+ stops there
     assert cli.main(["search", *NAN_ARGS, "--epochs", "1", "--ops", "skip_connect", "--max-skips", "1",
                      "--run-dir", str(tmp_path / "one")]) == 0
-    assert "early stop" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "early stop" not in err and "--max-skips 1: at epoch 1, the last, a normal cell has more than 1" in err
+    assert cli.main(["search", "--resume", str(tmp_path / "one"), "--epochs", "2"]) == 0
+    assert "nothing more to search" in capsys.readouterr().err
+    assert len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines()) == 1
     assert json.loads((run / "config.json").read_text())["skip_dropout"] == 0.3
 
 

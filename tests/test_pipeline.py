@@ -157,24 +157,6 @@ def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_
     assert (run / "summary.json").is_file()
 
 
-def test_ctrl_c_while_the_search_draws_its_figures_stops_the_pipeline_before_training(tmp_path, monkeypatch,
-                                                                                     capsys):
-    """Ctrl-C stops a finished search's figure drawing, not the search (complete and saved); in a
-    pipeline it stops the pipeline too, which went on to train."""
-    from diffnas import report
-
-    def interrupted(run_dir):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(report, "plot_run", interrupted)
-    monkeypatch.setattr(report, "plot_curves", lambda run_dir: None)
-    run = tmp_path / "p"
-    assert cli.main(["run", *[a for a in TINY if a != "--no-plots"], "--run-dir", str(run)]) == 128 + signal.SIGINT
-    err = capsys.readouterr().err
-    assert "interrupted while drawing the figures" in err and "stopped after the search" in err, err
-    assert not (run / "train").exists()
-
-
 def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summary(tmp_path, monkeypatch, capsys):
     run = tmp_path / "p"
     monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))

@@ -284,7 +284,7 @@ def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tm
     monkeypatch.setattr(train_module, "load_dataset", lambda *a, **k: loads.append(a))
     with pytest.raises(GenotypeError) as info:
         train(train_config("cifar", layers=6, run_dir=str(tmp_path / "typed"), **values), cells)
-    assert str(info.value).endswith("leave --layers out or pass --layers 4 (Python: layers=4)") and loads == []
+    assert str(info.value).endswith("train it at 4 cells (--layers 4 or no layers value at all; Python: layers=4)") and loads == []
 
 
 def test_python_resume_of_a_per_cell_training_under_the_imagenet_setting(tmp_path):
@@ -315,7 +315,7 @@ def test_a_per_cell_genotype_sets_the_depth_unless_layers_is_given(tmp_path, cap
         capsys.readouterr().err
     assert json.loads((tmp_path / "own" / "config.json").read_text())["layers"] == 4
     assert cli.main([*argv, "--layers", "3", "--run-dir", str(tmp_path / "typed")]) == 2   # typed: checked
-    assert "leave --layers out or pass --layers 4" in capsys.readouterr().err
+    assert "train it at 4 cells (--layers 4" in capsys.readouterr().err
     # typed as the setting's own 20: refused too (the library takes the genotype's depth for the default)
     assert cli.main([*argv, "--layers", "20", "--run-dir", str(tmp_path / "typed20")]) == 2
     assert "per-cell genotype has 4 cells but the network has 20" in capsys.readouterr().err

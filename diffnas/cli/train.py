@@ -134,22 +134,22 @@ def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any])
     return {k: v for k, v in QUICK.items() if k not in flags and k not in from_file}
 
 
-def quick_note(quick: dict[str, Any]) -> str | None:
-    """What the quick training changed and the flags of the paper's size (not --layers when `quick`
-    leaves the depth alone: a per-cell genotype fixes it)."""
+def quick_note(quick: dict[str, Any], per_cell: bool = False) -> str | None:
+    """What the quick training changed and the flags of the paper's size (not --layers for a per-cell
+    genotype, which fixes the depth)."""
     if not quick:
         return None
     from ..config import TrainConfig
 
     paper = {"layers": TrainConfig.layers, "channels": TrainConfig.channels, "epochs": TrainConfig.epochs}
-    flags = " ".join(f"--{k} {v}" for k, v in paper.items() if k != "layers" or "layers" in quick)
+    flags = " ".join(f"--{k} {v}" for k, v in paper.items() if k != "layers" or not per_cell)
     return ("diffnas: embedded digits dataset, quick training (" + ", ".join(f"{k} {v}" for k, v in quick.items())
             + f"); pass {flags} for the paper's size")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import PC_DARTS_DROP_PATH, TrainConfig, train_config
-    from ..genotype import load, network_depth
+    from ..genotype import CellwiseGenotype, load, network_depth
     from ..train import depth_note, train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
@@ -168,12 +168,14 @@ def run(args: argparse.Namespace) -> int:
         given = {**from_file, **flags}
         # a per-cell genotype (global search) fixes the number of cells; a typed other --layers is refused
         # here, since the library would take a typed default (20) for one left alone
-        depth = network_depth(load(given.get("genotype", TrainConfig.genotype)), given.get("layers"))
+        genotype = load(given.get("genotype", TrainConfig.genotype))
+        per_cell = isinstance(genotype, CellwiseGenotype)
+        depth = network_depth(genotype, given.get("layers"))
         quick = quick_values(setting, from_file, flags)
         if depth is not None:
             quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
         cfg = train_config(setting, **{**quick, **given})
-    notes = [] if args.resume else start_notices(cfg, note=quick_note(quick))
+    notes = [] if args.resume else start_notices(cfg, note=quick_note(quick, per_cell))
     if not args.resume and depth is not None and depth != cfg.layers:
         notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
