@@ -515,9 +515,10 @@ def test_no_idx_and_no_npz_names_both(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("fashion-mnist", tmp_path)
     # where it looked, the data folder itself first: the files need no subfolder
-    assert _message(info) == (f"fashion-mnist: no train-images-idx3-ubyte in {tmp_path} or {tmp_path / 'fashion-mnist'} "
-                              f"or {tmp_path / 'FashionMNIST' / 'raw'} (expected the four IDX files, .gz or not, or Keras's fashion-mnist.npz or "
-                              f"fashion_mnist.npz); try `diffnas download fashion-mnist --data-dir {tmp_path}`")
+    assert _message(info) == (f"fashion-mnist: no train-images-idx3-ubyte in {tmp_path} or "
+                              f"{tmp_path / 'fashion-mnist'} or {tmp_path / 'FashionMNIST' / 'raw'} (expected the "
+                              "four IDX files, .gz or not, or Keras's fashion-mnist.npz or fashion_mnist.npz); "
+                              f"try `diffnas download fashion-mnist --data-dir {tmp_path}`")
 
 
 def test_image_folder_reads_every_common_pillow_format_in_any_case(tmp_path):

@@ -251,8 +251,7 @@ def test_a_stop_during_an_epochs_checkpoint_stops_after_that_epoch_and_resumes_e
     assert_same_result(reference, run)
 
 
-def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_still_stops_a_python_script(tmp_path,
-                                                                                                 monkeypatch):
+def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_python_script(tmp_path, monkeypatch):
     """SIGTERM during the last epoch's checkpoint write: the search is complete and kept, and
     search(cfg) raises SystemExit(143) as for any stop, so a script's next line (training) does not run;
     raise_on_stop=False returns the complete result with late_stop set."""

@@ -133,8 +133,8 @@ def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(t
     assert (run / "summary.json").is_file()
 
 
-def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_training(tmp_path, monkeypatch,
-                                                                                        capsys):
+def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_training(
+        tmp_path, monkeypatch, capsys):
     """SIGTERM during the search's last checkpoint write: the search is complete, but the pipeline must
     not go on to train as if nothing was asked (it did: the stop was lost between the stages)."""
     from diffnas import checkpoint

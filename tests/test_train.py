@@ -284,7 +284,8 @@ def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tm
     monkeypatch.setattr(train_module, "load_dataset", lambda *a, **k: loads.append(a))
     with pytest.raises(GenotypeError) as info:
         train(train_config("cifar", layers=6, run_dir=str(tmp_path / "typed"), **values), cells)
-    assert str(info.value).endswith("train it at 4 cells (--layers 4 or no layers value at all; Python: layers=4)") and loads == []
+    assert str(info.value).endswith("train it at 4 cells (--layers 4 or no layers value at all; Python: "
+                                    "layers=4)") and loads == []
 
 
 def test_python_resume_of_a_per_cell_training_under_the_imagenet_setting(tmp_path):
@@ -331,7 +332,8 @@ def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
     with pytest.raises(DataError, match="cifar10: .*/nonexistent"):
         train(tiny(tmp_path, "new/run", dataset="cifar10", data_dir="/nonexistent"))
     one_cell = CellwiseGenotype((Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,)),))
-    with pytest.raises(GenotypeError, match=r"1 cell but the network has 3: .* --layers 1 \(Python: layers=1\)$"):
+    with pytest.raises(GenotypeError, match=r"1 cell but the network has 3: .* \(--layers 1 or no layers value at "
+                                            r"all; Python: layers=1\)$"):
         train(tiny(tmp_path, "new/run"), one_cell)
     assert not (tmp_path / "new").exists()
     assert cli.main(["train", "--dataset", "cifar10", "--data-dir", "/nonexistent", "--run-dir",
