@@ -116,7 +116,7 @@ class Loop:
         self.resumable, self.defaults, self.sync, self.go_on = tuple(resumable), defaults, sync, go_on
         self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
         self.ckpt_path = run_dir / "checkpoint.pt"
-        self.log = RunLog(run_dir, enabled=self.rank == 0)   # a run that fails to start leaves no folder
+        self.log = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
         self.stop = StopRequested()
         self.steps_run = 0
         self.start_time = self.epoch_start = time.time()   # set again by signals() and begin_epoch()
