@@ -32,7 +32,7 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import default_run_dir
 from .notices import say
-from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, run_command
+from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, remove_empty_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
@@ -227,11 +227,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
-            for folder in created:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            remove_empty_folders(created)
         raise
     if s.interrupted:   # the search said how to go on: `diffnas run --resume RUN_DIR`
         if raise_on_stop:

@@ -109,11 +109,7 @@ class RunLog:
         self.close()
         if self.created:
             shutil.rmtree(self.created[0], ignore_errors=True)
-            for folder in self.created[1:]:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            remove_empty_folders(self.created[1:])
         elif self._tb_created:
             shutil.rmtree(self.run_dir / "tb", ignore_errors=True)
         self.created, self._tb_created = [], False
@@ -210,6 +206,16 @@ def missing_folders(path: Path) -> list[Path]:
             break
         missing.append(folder)
     return missing
+
+
+def remove_empty_folders(folders: Iterable[Path]) -> None:
+    """Remove `folders` (`missing_folders` made them: deepest first) while they are empty; the first
+    that holds something stays, with every folder above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _epoch(line: str) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from tqdm import tqdm
 
 from ..errors import DataError
-from ..runlog import missing_folders
+from ..runlog import missing_folders, remove_empty_folders
 
 CHUNK = 1 << 20  # bytes read per step while streaming and hashing
 
@@ -96,11 +96,7 @@ def download(name: str, data_dir: Path) -> Path:
             elif path.suffix == ".zip":
                 extract_zip(path, data_dir)
     except BaseException:
-        for created_folder in created:   # deepest first; one holding a verified file stays for a retry
-            try:
-                created_folder.rmdir()
-            except OSError:
-                break
+        remove_empty_folders(created)   # one holding a verified file stays for a retry
         raise
     if not (data_dir / source.ready).is_file():
         raise DataError(f"{name}: downloaded and unpacked, but {data_dir / source.ready} is missing")
