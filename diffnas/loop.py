@@ -95,6 +95,16 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
     return resumed, saved.get("epochs", resumed.epochs)
 
 
+def resume_line(command: str, run_dir: Path, pipeline: Optional[str | Path], from_python: bool) -> str:
+    """How to go on with a stopped run: the pipeline's resume when it is a stage of one, else the
+    command's, with the Python call (`search` / `train` are the functions' names too) for a caller
+    from Python."""
+    if pipeline:
+        return f"resume the pipeline with: diffnas run --resume {pipeline}"
+    return (f"resume with: diffnas {command} --resume {run_dir}"
+            + (f" (Python: {command}(cfg, resume={str(run_dir)!r}))" if from_python else ""))
+
+
 @dataclass
 class EpochScores:
     train: tuple[float, float]      # the epoch's running (loss, accuracy), all ranks

@@ -30,7 +30,7 @@ from .device import resolve_device
 from .errors import ConfigError
 from .notices import say
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, new_run_dir, resumed_config
+from .loop import Loop, new_run_dir, resume_line, resumed_config
 from .runlog import draw_figures, epoch_line, read_rows, run_command
 from .schedule import cosine
 from .scoring import score
@@ -208,9 +208,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
              "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": "",
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
-    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas search --resume {run_dir}"
-             + (f" (Python: search(cfg, resume={str(run_dir)!r}))" if from_python else ""))
+    go_on = resume_line("search", run_dir, pipeline, from_python)
     loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
                 resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
                 nan_rollback=cfg.nan_rollback)

@@ -37,7 +37,7 @@ from .network import SETTINGS, build_network
 from .notices import say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, new_run_dir, resumed_config
+from .loop import Loop, new_run_dir, resume_line, resumed_config
 from .runlog import RunLog, draw_figures, epoch_line
 from .schedule import lr_at
 from .scoring import score as score_logits
@@ -237,9 +237,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
     state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
                              "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
-    go_on = (f"resume the pipeline with: diffnas run --resume {pipeline}" if pipeline
-             else f"resume with: diffnas train --resume {run_dir}"
-             + (f" (Python: train(cfg, resume={str(run_dir)!r}))" if from_python else ""))
+    go_on = resume_line("train", run_dir, pipeline, from_python)
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
     # the normalisation it trained with
     extra = {"genotype": genotype.to_dict(), "config": cfg_dict, "input_shape": list(ds.shape),
