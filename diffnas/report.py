@@ -296,9 +296,9 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
                    f"taken {covered}")
     if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
-        numbers = {k: config.get(k, 0) for k in ("max_skips", "skip_dropout")}
+        used = {k: v for k in ("max_skips", "skip_dropout") if isinstance(v := config.get(k), (int, float))}
         warning = collapse_warning(genotype, done - warmup if isinstance(done, int) and isinstance(warmup, int)
-                                   else 0, **{k: v if isinstance(v, (int, float)) else 0 for k, v in numbers.items()})
+                                   else 0, **used)
         if warning:
             out.append(f"warning: {warning}")
     return out

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
         refuse_changes_on_resume(args.resume, {**from_file, **flags}, RESUMABLE)
         cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
+        genotype = None   # the run's own genotype.json, which the training reads
     else:
         setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
         given = {**from_file, **flags}
@@ -193,8 +194,8 @@ def run(args: argparse.Namespace) -> int:
                      f"--drop-path {PC_DARTS_DROP_PATH:g} does that (the default, {cfg.drop_path:g}, is DARTS's)")
     # on resume the saved config counts, which the training reads; printed once the training has
     # started: a refused one says only why
-    result = train(cfg, resume=args.resume, notices=notes, given=set(from_file) | set(flags) if args.resume else None,
-                   raise_on_stop=False)
+    result = train(cfg, genotype, resume=args.resume, notices=notes,   # the genotype read above, not again
+                   given=set(from_file) | set(flags) if args.resume else None, raise_on_stop=False)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
