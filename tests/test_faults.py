@@ -273,6 +273,26 @@ def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_pytho
     assert result.late_stop == 128 + signal.SIGTERM and not result.interrupted and len(result.metrics) == 3
 
 
+def test_diffnas_search_prints_a_late_stopped_search_and_exits_with_the_stop(tmp_path, monkeypatch, capsys):
+    """The command line's side of the same stop: the complete search's genotype and folder are printed,
+    and the exit status is the stop's (143), so `diffnas search ... && diffnas train ...` goes no further."""
+    real_save, saves = checkpoint.save, []
+
+    def save_then_term(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(1)
+        if len(saves) == TINY["epochs"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    run = tmp_path / "run"
+    assert cli.main(["search", *TINY_ARGS, "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    out, err = capsys.readouterr()
+    assert "genotype: Genotype(" in out and f"run folder: {run}" in out
+    assert f"stopped after the search finished (it is complete and saved: {run})" in err
+    assert (run / "genotype.json").is_file()
+
+
 def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
     checkpoint.atomic_write_bytes(path, b"old")

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .. import distributed
+from ..notices import say
 from ..config import PRESETS, SearchConfig
 from .options import (elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
                       search_config_from_args, start_notices)
@@ -151,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if result.metrics:
         print(held_out_line(result))
     print(f"run folder: {result.run_dir}  ({elapsed(args)})")
-    return 0
+    if result.late_stop:   # the stop came while the last epoch was saved: the search is complete, but a
+        # script's next command (`diffnas search ... && diffnas train ...`) must not run, as for any stop
+        say(f"diffnas: stopped after the search finished (it is complete and saved: {result.run_dir})")
+    return result.late_stop
 
 
 def held_out_line(result: SearchResult) -> str:
