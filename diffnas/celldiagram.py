@@ -90,14 +90,20 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
+def dot_missing_first_said() -> bool:
+    """True the first time this process is to say that `dot` is missing, False after: a pipeline draws
+    the search's figures, then the training's, and says it once."""
+    global _warned
+    first, _warned = not _warned, True
+    return first
+
+
 def render(dot_path: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Render a .dot file next to itself with the `dot` program; [] (and one warning) without it."""
-    global _warned
     exe = shutil.which("dot")
     if exe is None:
-        if not _warned:
+        if dot_missing_first_said():
             warnings.warn(DOT_MISSING, RuntimeWarning, stacklevel=2)
-            _warned = True
         return []
     out = []
     for fmt in formats:

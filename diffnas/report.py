@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from . import genotype as G
 from .arch import ARCHS
-from .celldiagram import DOT_MISSING, dot_available, write_cell_diagrams
+from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
@@ -147,7 +147,8 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
         _note(notes, text)
     if genotype is not None:
         rendered = dot_available()
-        if not rendered:   # said once here; the .dot sources are still written
+        # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
+        if not rendered and (notes is not None or dot_missing_first_said()):
             _note(notes, f"{where}{DOT_MISSING}")
         try:
             paths += write_cell_diagrams(genotype, out, render_images=rendered)

@@ -172,6 +172,19 @@ def test_missing_dot_writes_source_and_warns_once(tmp_path: Path, monkeypatch: p
     assert sum("apt-get install graphviz" in n for n in notes) == 1
 
 
+def test_missing_dot_is_logged_once_when_a_pipeline_draws_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """With no notes list (the end of a search, then of a training, in one `diffnas run`) the figures
+    are drawn twice, and the missing Graphviz is said once."""
+    monkeypatch.setattr(celldiagram.shutil, "which", lambda name: None)
+    monkeypatch.setattr(celldiagram, "_warned", False)
+    run = write_train_run(tmp_path / "run", omit={"metrics.jsonl"})
+    for out in ("a", "b"):
+        report.plot_run(run, tmp_path / out)
+        assert (tmp_path / out / "cell_normal.dot").is_file()
+    assert capsys.readouterr().err.count("apt-get install graphviz") == 1
+
+
 def test_heatmap_labels_and_values(global_run: tuple[Path, list[Path], list[str]]) -> None:
     alphas = plots.load_alphas(global_run[0] / "alphas.pt")
     fig = plots.heatmap_figure(alphas)
