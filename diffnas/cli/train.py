@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
 from ..runlog import coverage
 from .options import elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype, start_notices
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
+
+if TYPE_CHECKING:   # the genotype module imports torch; the CLI loads it only when the command runs
+    from ..config import TrainConfig
+    from ..genotype import AnyGenotype
 
 FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "epochs", "batch_size", "lr",
           "lr_min", "momentum", "wd", "grad_clip", "cutout", "auxiliary", "drop_path", "drop_path_per",
@@ -147,10 +151,42 @@ def quick_note(quick: dict[str, Any], per_cell: bool = False) -> str | None:
             + f"); pass {flags} for the paper's size")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..config import PC_DARTS_DROP_PATH, TrainConfig, train_config
+def new_run_config(from_file: dict[str, Any],
+                   flags: dict[str, Any]) -> tuple[TrainConfig, AnyGenotype, list[str]]:
+    """A new training's (TrainConfig, the genotype read for it, the notes to print once it starts)."""
+    from ..config import PC_DARTS_DROP_PATH, train_config
     from ..genotype import CellwiseGenotype, load, network_depth
-    from ..train import depth_note, train
+    from ..train import depth_note
+
+    setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
+    given = {**from_file, **flags}
+    # a per-cell genotype (global search) fixes the number of cells; a typed other --layers is refused
+    # here, since the library would take a typed default (20) for one left alone
+    genotype = load(given.get("genotype", config_lib.TrainConfig.genotype))
+    depth = network_depth(genotype, given.get("layers"))
+    quick = quick_values(setting, from_file, flags)
+    if depth is not None:
+        quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
+    cfg = train_config(setting, **{**quick, **given})
+    notes = start_notices(cfg, note=quick_note(quick, isinstance(genotype, CellwiseGenotype)))
+    if depth is not None and depth != cfg.layers:
+        notes.append(depth_note(depth, cfg.layers))
+        cfg = config_lib.from_dict(config_lib.TrainConfig, {"layers": depth}, base=cfg)
+    searched = search_of(cfg.genotype)   # read once for the notes below
+    if "dataset" not in given:
+        notes += [n for n in [other_data_note(cfg, searched)] if n]
+    if "drop_path_per" not in given and cfg.drop_path > 0 and fair_darts_cell(cfg.genotype, searched):
+        notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
+                     "--drop-path-per node does that (the default, per op, is DARTS's)")
+    if ("drop_path" not in given and cfg.setting == "cifar" and cfg.drop_path != PC_DARTS_DROP_PATH
+            and pc_darts_cell(cfg.genotype, searched)):
+        notes.append(f"diffnas: note: PC-DARTS trained its CIFAR cells with drop-path {PC_DARTS_DROP_PATH:g}; "
+                     f"--drop-path {PC_DARTS_DROP_PATH:g} does that (the default, {cfg.drop_path:g}, is DARTS's)")
+    return cfg, genotype, notes
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
     flags = flag_values(args, FIELDS)
@@ -158,44 +194,18 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(values.get("genotype"), str):
             values["genotype"] = run_genotype(values["genotype"])
     if args.resume:
-        # the run's own config is used; only the resumable fields typed here change it
+        # the run's own config is used (the training reads it, with its own genotype.json); only the
+        # resumable fields typed here change it
         from ..train import RESUMABLE
 
         refuse_changes_on_resume(args.resume, {**from_file, **flags}, RESUMABLE)
-        cfg = config_lib.from_dict(TrainConfig, {**from_file, **flags})
-        genotype = None   # the run's own genotype.json, which the training reads
-    else:
-        setting = flags.pop("setting", None) or from_file.pop("setting", None) or "cifar"
-        given = {**from_file, **flags}
-        # a per-cell genotype (global search) fixes the number of cells; a typed other --layers is refused
-        # here, since the library would take a typed default (20) for one left alone
-        genotype = load(given.get("genotype", TrainConfig.genotype))
-        per_cell = isinstance(genotype, CellwiseGenotype)
-        depth = network_depth(genotype, given.get("layers"))
-        quick = quick_values(setting, from_file, flags)
-        if depth is not None:
-            quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
-        cfg = train_config(setting, **{**quick, **given})
-    notes = [] if args.resume else start_notices(cfg, note=quick_note(quick, per_cell))
-    if not args.resume and depth is not None and depth != cfg.layers:
-        notes.append(depth_note(depth, cfg.layers))
-        cfg = config_lib.from_dict(TrainConfig, {"layers": depth}, base=cfg)
-    given = {**from_file, **flags}
-    searched = None if args.resume else search_of(cfg.genotype)   # read once for both notes
-    if not args.resume and "dataset" not in given:
-        notes += [n for n in [other_data_note(cfg, searched)] if n]
-    if (not args.resume and "drop_path_per" not in given and cfg.drop_path > 0
-            and fair_darts_cell(cfg.genotype, searched)):
-        notes.append("diffnas: note: FairDARTS trained its cells with drop-path on each node's sum; "
-                     "--drop-path-per node does that (the default, per op, is DARTS's)")
-    if (not args.resume and "drop_path" not in given and cfg.setting == "cifar"
-            and cfg.drop_path != PC_DARTS_DROP_PATH and pc_darts_cell(cfg.genotype, searched)):
-        notes.append(f"diffnas: note: PC-DARTS trained its CIFAR cells with drop-path {PC_DARTS_DROP_PATH:g}; "
-                     f"--drop-path {PC_DARTS_DROP_PATH:g} does that (the default, {cfg.drop_path:g}, is DARTS's)")
-    # on resume the saved config counts, which the training reads; printed once the training has
-    # started: a refused one says only why
+        cfg = config_lib.from_dict(config_lib.TrainConfig, {**from_file, **flags})
+        genotype, notes, given = None, [], set(from_file) | set(flags)
+    else:   # the notes are printed once the training has started: a refused one says only why
+        cfg, genotype, notes = new_run_config(from_file, flags)
+        given = None
     result = train(cfg, genotype, resume=args.resume, notices=notes,   # the genotype read above, not again
-                   given=set(from_file) | set(flags) if args.resume else None, raise_on_stop=False)
+                   given=given, raise_on_stop=False)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code
     print(f"test accuracy {100 * result.test_acc:.2f}% (error {100 * (1 - result.test_acc):.2f}%), "
