@@ -32,7 +32,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import describe, flips
 from .device import resolve_device
-from .errors import ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .network import SETTINGS, build_network
 from .notices import say
 from .numerics import FiniteChecks
@@ -167,6 +167,16 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     return result
 
 
+def check_same_genotype(genotype: genotype_lib.AnyGenotype, saved: Path) -> None:
+    """A resume trains the network its run started with: a genotype given with `resume` that differs
+    from the run's (`saved`, its genotype.json) is a CheckpointError. A cell with other parameter-free
+    ops (a max pool for an avg pool) has the same weights, so the checkpoint alone would not tell."""
+    if genotype.to_dict() != genotype_lib.load(str(saved)).to_dict():
+        raise CheckpointError(f"genotype: not the one the run in {saved.parent} trains ({saved}); resume it "
+                              f"with its own (leave the genotype out: train(cfg, resume=...)) or train this "
+                              f"one in a new run")
+
+
 def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resume: str | Path | None,
            stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
            given: Optional[Collection[str]], from_python: bool = False) -> TrainResult:
@@ -178,9 +188,11 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         cfg, saved_epochs = resumed_config(cfg, train_config(cfg.setting), Path(resume), "train", RESUMABLE, given)
     run_dir = new_run_dir(cfg.run_dir, "train", resumed=resume is not None)
     cfg = config_lib.from_dict(TrainConfig, {"run_dir": str(run_dir)}, base=cfg)
+    saved_genotype = run_dir / "genotype.json"
     if genotype is None:
-        saved_genotype = run_dir / "genotype.json"
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
+    elif resume is not None and saved_genotype.is_file():
+        check_same_genotype(genotype, saved_genotype)
     # a per-cell genotype fixes the depth: it replaces the setting's default (a Python caller who left
     # `layers` alone), as the command line does when --layers is not typed; another depth asked for is
     # refused here, before the data is read

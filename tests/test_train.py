@@ -269,6 +269,22 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_network(tmp_path, cap
     assert train(TrainConfig(), resume=run).exit_code == 0
 
 
+def test_python_resume_refuses_another_genotype_even_with_the_same_weights(tmp_path):
+    """train(cfg, genotype, resume=run) with a cell whose max pools are avg pools: the checkpoint's weights
+    fit (pools have none), and the run trained the other network on, with genotype.json naming the first."""
+    run = tmp_path / "run"
+    first = load("DARTS_V2")
+    assert train(tiny(tmp_path, "run"), first, stop_after=1).exit_code == 143
+    (tmp_path / "swapped.json").write_text(json.dumps(first.to_dict()).replace("max_pool_3x3", "avg_pool_3x3"))
+    swapped = load(str(tmp_path / "swapped.json"))
+    assert swapped.to_dict() != first.to_dict()
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=r"genotype: not the one the run in .* trains"):
+        train(TrainConfig(), swapped, resume=run)
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert train(TrainConfig(), load(str(run / "genotype.json")), resume=run).exit_code == 0   # its own resumes
+
+
 def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tmp_path, monkeypatch, capsys):
     """train(train_config(...), genotype) after a dnas search failed: the network had the setting's 20
     cells, the genotype 4, and the message named a command-line flag. Another depth asked for is
