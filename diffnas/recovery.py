@@ -89,11 +89,13 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
     the run is a stage of a pipeline, which goes on with its next stage).
     """
     run_dir = log.run_dir
-    if saved_epochs is not None and epochs < min(saved_epochs, state["epoch"] + (state["step"] > 0)):
+    begun = state["epoch"] + (state["step"] > 0)   # epochs run, and one started
+    if saved_epochs is not None and epochs < min(saved_epochs, begun):
         raise ConfigError(f"epochs: {epochs} given, but {run_dir} has run {state['epoch']} of its "
                           f"{saved_epochs} epochs"
                           + (f" and started epoch {state['epoch'] + 1}" if state["step"] else "")
-                          + "; --epochs on resume can only extend a run, not shorten it")
+                          + f"; a resume can change the total, but not to fewer than the {begun} "
+                            f"epoch{'s' if begun != 1 else ''} {'begun' if state['step'] else 'run'}")
     log.truncate_metrics(state["epoch"])
     complete = state["epoch"] >= epochs or bool(ended_early)
     changed = saved_epochs is not None and saved_epochs != epochs and not complete

@@ -570,9 +570,14 @@ def test_resuming_a_finished_run_says_so_and_extending_it_says_the_schedule_chan
     part = train(tiny(tmp_path, "part", epochs=3), stop_after=TINY["max_steps"] + 1)
     assert part.exit_code == 143
     with pytest.raises(ConfigError, match=f"^epochs: 1 given, but {tmp_path / 'part'} has run 1 of its 3 epochs "
-                                          "and started epoch 2; --epochs on resume can only extend a run"):
+                                          "and started epoch 2; a resume can change the total, but not to fewer "
+                                          "than the 2 epochs begun$"):
         train(from_dict(TrainConfig, {"epochs": 1}), resume=tmp_path / "part")
     assert json.loads((tmp_path / "part" / "config.json").read_text())["epochs"] == 3
+    # down to the 2 epochs begun is a shorter total, as the message says: epoch 2 is finished, and that is all
+    done = train(from_dict(TrainConfig, {"epochs": 2}), resume=tmp_path / "part")
+    assert done.exit_code == 0 and [row["epoch"] for row in done.metrics] == [1, 2]
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["epochs"] == 2
 
 
 def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path, capsys):
