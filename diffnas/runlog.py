@@ -12,7 +12,7 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
@@ -180,14 +180,16 @@ def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], 
             f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
 
 
-def draw_figures(draw: Callable[[Path], Any], run_dir: Path) -> None:
-    """`draw(run_dir)`, the figures at the end of a finished run. Ctrl-C there stops the drawing, not
-    the command: the run is complete and saved, so the results are still reported, with one line
+def draw_figures(run_dir: Path) -> None:
+    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C there stops the drawing,
+    not the command: the run is complete and saved, so the results are still reported, with one line
     saying how to draw the figures later."""
+    from .report import plot_run   # matplotlib is imported only when a run draws
+
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
         f"them)")
     try:
-        draw(run_dir)
+        plot_run(run_dir)
     except KeyboardInterrupt:
         say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
             f"`diffnas plot {run_dir}`")

@@ -316,7 +316,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots:
-        _plot_run(run_dir)   # Ctrl-C there stops the drawing, not the search (runlog.draw_figures)
+        draw_figures(run_dir)   # Ctrl-C there stops the drawing, not the search
     loop.finish()
     return result(late_stop=late_stop)
 
@@ -332,16 +332,6 @@ def _extend_hint(run_dir: Path) -> str:
 
 
 def _plot_curves(run_dir: Path) -> None:
-    try:
-        from .report import plot_curves
-    except ImportError:
-        return
+    from .report import plot_curves   # matplotlib is imported only when a run draws
+
     plot_curves(run_dir)
-
-
-def _plot_run(run_dir: Path) -> None:
-    try:
-        from .report import plot_run
-    except ImportError:
-        return
-    draw_figures(plot_run, run_dir)

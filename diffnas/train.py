@@ -325,11 +325,6 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
 
     log.write_json("result.json", {**dataclasses.asdict(result()), "run_dir": str(run_dir)})
     if rank == 0 and cfg.plots:   # the curves and the cell diagrams, as `diffnas plot` draws them
-        try:
-            from .report import plot_run
-        except ImportError:
-            pass
-        else:
-            draw_figures(plot_run, run_dir)
+        draw_figures(run_dir)
     loop.finish()
     return result()
