@@ -249,14 +249,14 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         if raise_on_stop:
             recovery.raise_stop(t.exit_code)
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
-    device = resolve_device(search_cfg.device).type
-    unit = "GPU" if device == "cuda" else "CPU"
+    # each stage's cost in hours of the device it ran on (a [train] table may name another device)
+    device, train_device = resolve_device(search_cfg.device).type, resolve_device(train_cfg.device).type
     summary = {
         "test_error": 1 - t.test_acc, "test_acc": t.test_acc, "params_m": t.params / 1e6,
         # what the test metrics cover: fewer images than the test split when train.max_steps caps them
         "test_images": t.test_images, "test_images_total": t.test_images_total,
-        f"search_{unit.lower()}_hours": s.seconds / 3600, f"train_{unit.lower()}_hours": t.seconds / 3600,
-        "device": device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
+        f"search_{_unit(device)}_hours": s.seconds / 3600, f"train_{_unit(train_device)}_hours": t.seconds / 3600,
+        "device": device, "train_device": train_device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
         "genotype": genotype.to_dict(),
     }
     if distributed.is_main():
@@ -276,12 +276,18 @@ def _complete(run_dir: Path) -> PipelineResult:
     return PipelineResult(run_dir, None, None, summary, 0, genotype, complete_before=True)
 
 
+def _unit(device: str) -> str:
+    """What a stage's cost is counted in: "gpu" (hours) for a CUDA device, else "cpu"."""
+    return "gpu" if device == "cuda" else "cpu"
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    unit = "gpu" if summary["device"] == "cuda" else "cpu"
+    search_unit = _unit(summary["device"])
+    train_unit = _unit(summary.get("train_device", summary["device"]))   # summaries before it: one device
     covered = coverage(summary.get("test_images", 0), summary.get("test_images_total", 0), "test")
     rows = [("test error", f"{100 * summary['test_error']:.2f} %{covered}"),
             ("params", f"{summary['params_m']:.3f} M"),
-            ("search cost", f"{summary[f'search_{unit}_hours']:.4f} {unit.upper()}-hours"),
-            ("train cost", f"{summary[f'train_{unit}_hours']:.4f} {unit.upper()}-hours")]
+            ("search cost", f"{summary[f'search_{search_unit}_hours']:.4f} {search_unit.upper()}-hours"),
+            ("train cost", f"{summary[f'train_{train_unit}_hours']:.4f} {train_unit.upper()}-hours")]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -190,6 +190,18 @@ def test_a_test_error_on_capped_batches_says_how_many_images_it_covers(finished,
     assert f"test error   {100 * summary['test_error']:.2f} % (on 4 of 64 test images)\n" in capsys.readouterr().out
 
 
+def test_each_stage_cost_is_counted_in_hours_of_its_own_device(finished):
+    """A search on the GPU and a training on the CPU ([train] device = "cpu"): the table said GPU-hours
+    for both, from the search's device."""
+    summary = json.loads((finished / "summary.json").read_text())
+    assert (summary["device"], summary["train_device"]) == ("cpu", "cpu") and "train_cpu_hours" in summary
+    mixed = {**summary, "device": "cuda", "train_device": "cpu", "search_gpu_hours": 0.5, "train_cpu_hours": 2.0}
+    table = pipeline.summary_table(mixed)
+    assert "search cost  0.5000 GPU-hours" in table and "train cost   2.0000 CPU-hours" in table
+    older = {k: v for k, v in summary.items() if k != "train_device"}   # a summary written before the key
+    assert "train cost" in pipeline.summary_table(older) and "CPU-hours" in pipeline.summary_table(older)
+
+
 def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, capsys):
     run = copy(finished, tmp_path / "p")
     before = files(run)
