@@ -127,8 +127,12 @@ def _search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch
             loss = F.cross_entropy(logits.float(), yt)
         _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, checks, loss)
         if update_arch:
-            ctx.reduce([p.grad for p in ctx.arch.parameters() if p.grad is not None])
+            grads = [p.grad for p in ctx.arch.parameters() if p.grad is not None]
+            ctx.reduce(grads)
             ctx.a_opt.step()
+            if checks is not None:   # as the bilevel step checks them (a NaN alpha showed one step late)
+                checks.add("architecture gradient", grads)
+                checks.add("architecture parameter", ctx.arch.parameters())
         return loss.detach(), (logits.argmax(1) == yt).sum()
 
     # Phase 1: architecture step on a validation batch

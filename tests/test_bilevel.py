@@ -5,7 +5,8 @@ import torch.nn.functional as F
 from diffnas import bilevel, distributed
 from diffnas.config import search_config
 from diffnas.search import build
-from diffnas.step import StepContext, arch_gradient
+from diffnas.errors import NumericalError
+from diffnas.step import StepContext, arch_gradient, search_step
 
 
 def tiny(order="second", hessian="fd", arch="softmax", partial=1, dtype=torch.float64):
@@ -117,3 +118,15 @@ def test_the_validation_batch_moves_bn_statistics_only_where_darts_does(order, h
     start = torch.cat([b.flatten().double() for n, b in before.supernet.named_buffers() if "running" in n])
     assert not torch.equal(stats[0], start)   # the training-batch forwards at w did move them
     assert torch.equal(stats[0], stats[1]) is (order == "second")
+
+
+@pytest.mark.parametrize("order", ["one-level", "first"])
+def test_a_non_finite_architecture_gradient_is_caught_in_its_own_step(order, monkeypatch):
+    """A regulariser whose alpha gradient is NaN (the loss and the weights' gradients stay finite): the
+    bilevel step raised in that step, the one-level step did not check alpha at all."""
+    ctx, (xt, yt, xv, yv) = tiny(order=order)
+    ctx.check = True
+    alpha = next(ctx.arch.parameters())
+    monkeypatch.setattr(ctx.arch, "regularizer", lambda: alpha.sum() * float("nan"))
+    with pytest.raises(NumericalError, match="^non-finite architecture (gradient|parameter) step 1$"):
+        search_step(ctx, xt, yt, xv, yv, 0.0, True, "step 1")
