@@ -178,11 +178,13 @@ def refuse_existing(run_dir: str | Path) -> None:
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
-                 resume: bool = False, notices: Sequence[str] = (), raise_on_stop: bool = True) -> PipelineResult:
+                 resume: bool = False, notices: Optional[Sequence[str]] = None,
+                 raise_on_stop: bool = True) -> PipelineResult:
     """Search with `search_cfg`, then train the genotype found with `train_cfg` (its DERIVED_TRAIN
     values are set here), in `run_dir` (default runs/run-DATE). resume=True continues the pipeline in
     `run_dir` with these configs (the caller builds them from `saved_config`). `notices` go to stderr
-    once the search has started (search's `notices`).
+    once the search has started (search's `notices`: the command line's lines for both configs; None, a
+    call from Python: each stage `warnings.warn`s its own values that change nothing as it starts).
     On resume the stages take every resumable value of these configs, defaults included: they are
     the pipeline's whole word (its saved values, a stage's own new epochs, what was typed now).
     raise_on_stop: as search's and train's (a stage stopped by Ctrl-C raises KeyboardInterrupt once
@@ -244,6 +246,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
         (run_dir / "summary.json").unlink(missing_ok=True)
     t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
+              notices=None if notices is None else (),   # the command line's said the training's already
               given=TRAIN_RESUMABLE, raise_on_stop=False)
     if t.exit_code:   # interrupted; the training said how to go on
         if raise_on_stop:

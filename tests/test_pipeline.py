@@ -474,3 +474,25 @@ def test_a_pipeline_stopped_from_python_raises_after_saying_how_to_resume(tmp_pa
         run_pipeline(search_cfg, TrainConfig(layers=3, channels=4, epochs=1, batch_size=8, max_steps=1, plots=False),
                      tmp_path / "p")
     assert f"resume the pipeline with: diffnas run --resume {tmp_path / 'p'}" in capsys.readouterr().err
+
+
+def test_a_training_value_that_changes_nothing_is_said_once(tmp_path, capsys, recwarn):
+    """[train] lr_gamma with the cosine schedule: `diffnas run` printed the warning, then the training
+    warned it again as a Python UserWarning; from Python each stage warns its own such values."""
+    from diffnas.config import TrainConfig, search_config
+    from diffnas.pipeline import run_pipeline
+
+    config = tmp_path / "p.toml"
+    config.write_text('[search]\nxi = 0.1\n[train]\nlr_gamma = 0.5\n')
+    assert cli.main(["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "cli")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("lr_gamma: 0.5 has no effect") == 1 and err.count("xi: 0.1 has no effect") == 1
+    assert not [w for w in recwarn if "has no effect" in str(w.message)]
+
+    search_cfg = search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                               epochs=1, max_steps=1, plots=False, xi=0.1)
+    train_cfg = TrainConfig(layers=3, channels=4, epochs=1, batch_size=8, max_steps=1, plots=False, lr_gamma=0.5)
+    with pytest.warns(UserWarning) as caught:
+        run_pipeline(search_cfg, train_cfg, tmp_path / "py")
+    said = [str(w.message) for w in caught if "has no effect" in str(w.message)]
+    assert len(said) == 2 and any("xi: 0.1" in m for m in said) and any("lr_gamma: 0.5" in m for m in said)
