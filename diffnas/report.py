@@ -13,7 +13,6 @@ import base64
 import datetime
 import html
 import json
-import logging
 import os
 import subprocess
 from pathlib import Path
@@ -26,10 +25,10 @@ from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, wri
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
+from .notices import say
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
 from .runlog import read_rows, run_config
 
-log = logging.getLogger(__name__)
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
 # the first key a figure's name starts with gives its caption: a longer name before its prefix
 CAPTIONS = {"curves": "learning curves",
@@ -60,8 +59,8 @@ def check_run_folder(run_dir: Path) -> Path:
 
 
 def _note(notes: list[str] | None, text: str) -> None:
-    if notes is None:
-        log.warning(text)
+    if notes is None:   # a warning, as every other line of a run is said (the logger's WARNING level)
+        say(f"diffnas: warning: {text}")
     else:
         notes.append(text)
 
