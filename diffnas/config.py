@@ -8,6 +8,7 @@ raises ConfigError with one line naming the field.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -31,8 +32,8 @@ def _datasets() -> tuple[str, ...]:
 def _f(default: Any, **meta: Any) -> Any:
     """A field with its default and checks: min/max (open_min/open_max: strict), choices (a tuple,
     or a function returning one for registries kept elsewhere)."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: default, metadata=meta)
+    if isinstance(default, (list, dict)):   # a fresh copy per instance (sequences are tuples, as `ops`)
+        return field(default_factory=lambda: copy.copy(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -64,7 +65,7 @@ class SearchConfig:
     order: str = _f("second", choices=("first", "second", "one-level"))
     hessian: str = _f("fd", choices=("fd", "exact"))  # second order: finite differences or autograd
     fd_eps: float = _f(0.01, min=0.0, open_min=True)  # finite-difference step, divided by ||v||
-    xi: float | None = _f(None, min=0.0)        # unrolled step; None: the current weight lr (original)
+    xi: float | None = _f(None, min=0.0, type=float)   # unrolled step; None: the current weight lr (original)
     epochs: int = _f(50, min=1)
     warmup_epochs: int = _f(0, min=0)           # epochs of weight steps only (PC-DARTS: 15)
     w_lr: float = _f(0.025, min=0.0, open_min=True)      # SGD, cosine annealed to w_lr_min
@@ -183,8 +184,6 @@ def _check(cfg: Any) -> None:
         if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
             value = os.fspath(value)
             object.__setattr__(cfg, f.name, value)
-        if f.name == "xi":
-            expected = float
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             object.__setattr__(cfg, f.name, float(value))
             value = float(value)
