@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+from .atomic import atomic_write
 from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype
 
 # Fixed colours for the DARTS primitives so every figure of every run agrees (colour-blind friendly
@@ -108,15 +109,15 @@ def render(dot_path: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path
     out = []
     for fmt in formats:
         target = Path(dot_path).with_suffix("." + fmt)
-        tmp = target.with_name(target.name + ".tmp")
-        args = [exe, f"-T{fmt}", "-o", str(tmp), str(dot_path)]
-        if fmt == "png":
-            args.insert(1, "-Gdpi=120")
-        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"dot failed on {dot_path}: {done.stderr.strip()}")
-        tmp.replace(target)  # atomic, so a browser never shows half a file
+        dpi = ["-Gdpi=120"] if fmt == "png" else []
+
+        def run_dot(tmp: Path) -> None:
+            done = subprocess.run([exe, *dpi, f"-T{fmt}", "-o", str(tmp), str(dot_path)], capture_output=True,
+                                  text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"dot failed on {dot_path}: {done.stderr.strip()}")
+
+        atomic_write(target, run_dot)  # so a browser never shows half a file
         out.append(target)
     return out
 

@@ -1,4 +1,5 @@
-"""Matplotlib figures of a run: weight heatmaps, weight evolution, the per-layer network, learning curves.
+"""Matplotlib figures: of a run (weight heatmaps, weight evolution, the per-layer network, learning
+curves) and of the toy problem (the paper's Figure 2, `toy_figure`).
 
 Figures are built on `matplotlib.figure.Figure` directly, never through pyplot: no global figure
 registry to leak, no interactive backend, and importing this module changes nothing for the user.
@@ -19,8 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from . import toy
+from .atomic import atomic_write
 from .celldiagram import OP_COLORS, op_color
-from .errors import DiffnasError
+from .errors import ConfigError, DiffnasError
 from .genotype import CellwiseGenotype
 
 ALPHA_KEYS = ("ops", "edges", "reductions", "shared", "history")
@@ -289,10 +292,62 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "svg")
     out = []
     for fmt in formats:
         target = stem.with_name(f"{stem.name}.{fmt}")
-        tmp = target.with_name(target.name + ".tmp")
         with rc_context({"svg.fonttype": "none"}):  # SVG text stays text: smaller, faster, searchable
-            fig.savefig(tmp, format=fmt, dpi=110)
+            atomic_write(target, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110))
         fig.set_layout_engine("none")  # keep the layout just computed: the next format skips solving it again
-        tmp.replace(target)
         out.append(target)
     return out
+
+
+def _toy_bounds(runs: Sequence[toy.ToyRun]) -> tuple[float, float, float, float]:
+    # a diverged run must not flatten the picture: the view holds the other runs, the start and the
+    # optimum; a diverged trajectory leaves it through an edge (its panel's title says so)
+    kept = [r for r in runs if r.status != "diverged"] or list(runs)
+    pts = torch.cat([r.trajectory[torch.isfinite(r.trajectory).all(1)] for r in kept]
+                    + [torch.tensor([toy.OPTIMUM], dtype=toy.DTYPE)] + [r.trajectory[:1] for r in runs])
+    pts = pts.clamp(-10, 10)
+    lo, hi = pts.min(0).values, pts.max(0).values
+    pad = 0.15 * (hi - lo).clamp_min(1.0)
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+def toy_figure(runs: Sequence[toy.ToyRun], out_dir: Path | str) -> list[Path]:
+    """Figure 2 of the paper: one panel per run with L_val contours over (a, w), the feasible line
+    w = a, the optimum and the trajectory. Writes `toy.png` and `toy.svg` in out_dir; returns their paths."""
+    if not runs:
+        raise ConfigError("toy_figure: no runs to draw")
+    a0, a1, w0, w1 = _toy_bounds(runs)
+    ga, gw = torch.meshgrid(torch.linspace(a0, a1, 200, dtype=toy.DTYPE),
+                            torch.linspace(w0, w1, 200, dtype=toy.DTYPE), indexing="xy")
+    lval = toy.val_loss({"w": gw}, {"a": ga}).numpy()
+    cols = min(len(runs), 4)   # rows of at most 4 panels: ten xi values in one row could not be read
+    rows = math.ceil(len(runs) / cols)
+    fig = Figure(figsize=(3.2 * cols + 0.8, 3.1 * rows + 0.5), layout="constrained")
+    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[len(runs):]:
+        ax.set_visible(False)
+    for ax, r in zip(axes, runs):
+        cs = ax.contour(ga.numpy(), gw.numpy(), lval, levels=15, cmap="viridis", linewidths=0.7)
+        ax.clabel(cs, fontsize=6, fmt="%.1f", inline_spacing=2)
+        lo, hi = max(a0, w0), min(a1, w1)
+        ax.plot([], [], "-", color=cs.get_cmap()(0.5), lw=0.7, label="L_val contours")
+        ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")
+        step = max(1, len(r.trajectory) // 400)  # a few hundred points are enough to see the path
+        t = torch.cat([r.trajectory[::step], r.trajectory[-1:]]).numpy()
+        ax.plot(t[:, 0], t[:, 1], "-", color="tab:blue", lw=1.5, label="trajectory")
+        ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4, label="start")
+        ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
+        ax.plot(*toy.OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
+        ax.set_title(f"{r.label}: {r.iterations} it" + (f", {r.status}" if r.status != "converged" else ""),
+                     fontsize=9, color="firebrick" if r.status == "diverged" else "black")
+        ax.set_xlim(a0, a1)
+        ax.set_ylim(w0, w1)
+    for ax in axes[:len(runs)]:   # every panel its a values: a short last row leaves gaps under the rows above
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for c in range(cols):   # the lowest panel of each column names the a axis
+        grid[(len(runs) - 1 - c) // cols, c].set_xlabel("a (architecture)")
+    for ax in grid[:, 0]:
+        ax.set_ylabel("w (weights)")
+    axes[0].legend(fontsize=6, loc="lower left")
+    return save_figure(fig, Path(out_dir) / "toy")

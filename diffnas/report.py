@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from . import genotype as G
 from .arch import ARCHS
+from .atomic import atomic_write
 from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
@@ -364,7 +365,5 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
             f"written {stamp}</p>" + (f"<h3>missing pieces</h3><ul>{missing}</ul>" if missing else "")
             + "\n".join(sections) + f"<script>{_SCRIPT}</script></body></html>\n")
     path = run_dir / "report.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))   # a refresh never shows half a page
     return path

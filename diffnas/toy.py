@@ -14,7 +14,7 @@ For this problem the unrolled hypergradient has a closed form (`closed_form_hype
 here only to test the generic code against it: w' = w - xi (2w - 2a), dw'/da = 2 xi, so
 grad_a L_val(w'(a), a) = w' + 2 xi a - 2. Its fixed point on w = a is a = 2 / (1 + 2 xi): first order
 (xi = 0) ends near (2, 2), xi = 0.5 happens to hit (1, 1), and the implicit gradient (w + a - 2) is the
-one whose fixed point is (1, 1) by construction.
+one whose fixed point is (1, 1) by construction. The figure (the paper's Figure 2) is `plots.toy_figure`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
 from . import bilevel
 from .errors import ConfigError
@@ -168,67 +165,3 @@ def format_table(runs: Sequence[ToyRun]) -> str:
         lines.append(f"{r.label:<17}{r.method:<19}{r.iterations:>6}{_num(r.alpha):>12}{_num(r.w):>12}"
                      f"{_num(r.distance):>12}{r.seconds_per_iteration * 1e6:>9.0f}  {r.status}")
     return "\n".join(lines)
-
-
-def _bounds(runs: Sequence[ToyRun]) -> tuple[float, float, float, float]:
-    # a diverged run must not flatten the picture: the view holds the other runs, the start and the
-    # optimum; a diverged trajectory leaves it through an edge (its panel's title says so)
-    kept = [r for r in runs if r.status != "diverged"] or list(runs)
-    pts = torch.cat([r.trajectory[torch.isfinite(r.trajectory).all(1)] for r in kept]
-                    + [torch.tensor([OPTIMUM], dtype=DTYPE)] + [r.trajectory[:1] for r in runs])
-    pts = pts.clamp(-10, 10)
-    lo, hi = pts.min(0).values, pts.max(0).values
-    pad = 0.15 * (hi - lo).clamp_min(1.0)
-    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
-
-
-def toy_figure(runs: Sequence[ToyRun], out_dir: Path | str) -> list[Path]:
-    """Figure 2 of the paper: one panel per run with L_val contours over (a, w), the feasible line
-    w = a, the optimum and the trajectory. Writes `toy.png` and `toy.svg` in out_dir; returns their paths."""
-    if not runs:
-        raise ConfigError("toy_figure: no runs to draw")
-    a0, a1, w0, w1 = _bounds(runs)
-    ga, gw = torch.meshgrid(torch.linspace(a0, a1, 200, dtype=DTYPE), torch.linspace(w0, w1, 200, dtype=DTYPE),
-                            indexing="xy")
-    lval = val_loss({"w": gw}, {"a": ga}).numpy()
-    cols = min(len(runs), 4)   # rows of at most 4 panels: ten xi values in one row could not be read
-    rows = math.ceil(len(runs) / cols)
-    fig = Figure(figsize=(3.2 * cols + 0.8, 3.1 * rows + 0.5), layout="constrained")
-    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    axes = list(grid.flat)
-    for ax in axes[len(runs):]:
-        ax.set_visible(False)
-    for ax, r in zip(axes, runs):
-        cs = ax.contour(ga.numpy(), gw.numpy(), lval, levels=15, cmap="viridis", linewidths=0.7)
-        ax.clabel(cs, fontsize=6, fmt="%.1f", inline_spacing=2)
-        lo, hi = max(a0, w0), min(a1, w1)
-        ax.plot([], [], "-", color=cs.get_cmap()(0.5), lw=0.7, label="L_val contours")
-        ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")
-        step = max(1, len(r.trajectory) // 400)  # a few hundred points are enough to see the path
-        t = torch.cat([r.trajectory[::step], r.trajectory[-1:]]).numpy()
-        ax.plot(t[:, 0], t[:, 1], "-", color="tab:blue", lw=1.5, label="trajectory")
-        ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4, label="start")
-        ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
-        ax.plot(*OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
-        ax.set_title(f"{r.label}: {r.iterations} it" + (f", {r.status}" if r.status != "converged" else ""),
-                     fontsize=9, color="firebrick" if r.status == "diverged" else "black")
-        ax.set_xlim(a0, a1)
-        ax.set_ylim(w0, w1)
-    for ax in axes[:len(runs)]:   # every panel its a values: a short last row leaves gaps under the rows above
-        ax.xaxis.set_tick_params(labelbottom=True)
-    for c in range(cols):   # the lowest panel of each column names the a axis
-        grid[(len(runs) - 1 - c) // cols, c].set_xlabel("a (architecture)")
-    for ax in grid[:, 0]:
-        ax.set_ylabel("w (weights)")
-    axes[0].legend(fontsize=6, loc="lower left")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in ("png", "svg"):
-        target = out / f"toy.{fmt}"
-        tmp = target.with_name(target.name + ".tmp")
-        with rc_context({"svg.fonttype": "none"}):
-            fig.savefig(tmp, format=fmt, dpi=110)
-        tmp.replace(target)
-        paths.append(target)
-    return paths

@@ -303,10 +303,47 @@ def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, mon
     monkeypatch.setattr(checkpoint.os, "fsync", no_space)
     with pytest.raises(OSError):
         checkpoint.atomic_write_bytes(path, b"new")
-    assert path.read_bytes() == b"old"
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
     monkeypatch.undo()
     checkpoint.atomic_write_bytes(path, b"newer")
     assert path.read_bytes() == b"newer" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_failed_figure_or_page_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    """atomic_write: a writer that raises (disk full, dot failing, Ctrl-C) leaves the file as it was and
+    no temporary file (the figure and report writers left theirs behind)."""
+    from diffnas.atomic import atomic_write
+
+    path = tmp_path / "report.html"
+    path.write_text("old")
+
+    def fails(tmp):
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, fails)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_the_next_write_removes_a_dead_writers_temporary_and_keeps_a_live_ones(tmp_path):
+    from diffnas.atomic import atomic_write
+
+    path = tmp_path / "checkpoint.pt"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid in (dead.pid, alive.pid):
+            (tmp_path / f".checkpoint.pt.tmp-{pid}").write_bytes(b"torn")
+        atomic_write(path, lambda tmp: tmp.write_bytes(b"new"))
+        assert path.read_bytes() == b"new"
+        # the live process may still be writing its own: only the dead one's is removed
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert left == sorted(["checkpoint.pt", f".checkpoint.pt.tmp-{alive.pid}"])
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_resume_drops_a_metrics_row_torn_by_a_kill(tmp_path):

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from diffnas import bilevel, toy
+from diffnas import bilevel, plots, toy
 from diffnas.cli.toy import parse_xis
 from diffnas.errors import ConfigError
 
@@ -151,14 +151,14 @@ def check_figures(paths):
 
 
 def test_figure_files_are_valid(runs, tmp_path):
-    check_figures(toy.toy_figure(runs, tmp_path / "fig"))
+    check_figures(plots.toy_figure(runs, tmp_path / "fig"))
 
 
 def test_many_xi_values_wrap_into_rows_of_four(runs, tmp_path):
     # ten xi values were one strip of 3960 x 374 pixels, unreadable once embedded
     from PIL import Image
     many = (list(runs) * 10)[:10]
-    png = next(p for p in toy.toy_figure(many, tmp_path / "fig") if p.suffix == ".png")
+    png = next(p for p in plots.toy_figure(many, tmp_path / "fig") if p.suffix == ".png")
     with Image.open(png) as im:
         width, height = im.size
     assert width / height < 2   # 4 columns x 3 rows

@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     check_run_dir(args.out, "--out")   # a file where the folder should be: one line, before the runs
     runs = toy.run_toy(xis, hessian=args.hessian)
     rows = [r.to_dict() for r in runs]
-    figures = toy.toy_figure(runs, args.out)
+    from ..plots import toy_figure   # matplotlib is imported only when the figure is drawn
+
+    figures = toy_figure(runs, args.out)
     if args.csv is not None:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="") as f:
