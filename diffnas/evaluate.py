@@ -20,7 +20,7 @@ from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
 from .network import build_network
 from .runlog import progress_bar, run_command
-from .train import score
+from .scoring import score_network
 
 
 def _refuse_other_run_files(path: Path) -> None:
@@ -114,10 +114,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
                         f"classes")
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, classes, shape[0],
                           auxiliary=cfg.auxiliary > 0)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the network ({str(e).splitlines()[0]})") from None
+    checkpoint.restore(model, state["model"], "model", path)   # one line when they do not fit
     model.to(dev)
     tuning.apply_memory_format(model, cfg.memory_format, dev)   # as the run tested it
 
@@ -125,7 +122,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     batches = Batches(test, min(cfg.batch_size, len(test)), mean, std, dev,
                       augment=Augment.evaluation(cfg.random_resized_crop), shuffle=False, drop_last=False)
     bar = progress_bar(range(len(batches)), len(batches), "evaluate") if progress else None
-    scored = score(model, batches, bar=bar)
+    scored = score_network(model, batches, bar=bar)
     assert scored is not None   # None only when a `stop` abandons the pass
     loss, acc = scored
     params = count_params(model)

@@ -272,7 +272,7 @@ class CheckedForward:
         self.checked = False
         self.path = "eager"
 
-    # what diffnas.train.score asks of the module it is given
+    # what scoring.score_network asks of the module it is given
     @property
     def training(self) -> bool:
         return self.forward.training

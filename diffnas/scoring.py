@@ -5,11 +5,16 @@ evaluate` all report."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Callable, ContextManager, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import distributed
+
+if TYPE_CHECKING:
+    from .supernet import Supernet
 
 
 @torch.no_grad()
@@ -46,3 +51,21 @@ def score(module: nn.Module, logits_of: Callable[[torch.Tensor], torch.Tensor], 
         reduce_sum(totals)
     loss, correct, n = totals.tolist()
     return loss / max(n, 1), correct / max(n, 1)
+
+
+def score_network(model: nn.Module, batches: Any, autocast: Callable[[], ContextManager] = nullcontext, *,
+                  bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
+                  ) -> Optional[tuple[float, float]]:
+    """A trained network's (`network.Network`, or its DDP / compiled wrapper) main head, summed over
+    the ranks: the training's test pass and `diffnas evaluate` (bar, stop and None as `score`'s)."""
+    return score(model, lambda x: model(x)[0], batches, autocast=autocast, reduce_sum=distributed.sum_tensor,
+                 bar=bar, stop=stop)
+
+
+def score_supernet(supernet: Supernet, psi: torch.Tensor, batches: Any,
+                   reduce_sum: Optional[Callable[[torch.Tensor], None]] = None, *, bar: Optional[Iterable] = None,
+                   stop: Optional[Callable[[], bool]] = None,
+                   edge: Optional[torch.Tensor] = None) -> Optional[tuple[float, float]]:
+    """The supernet with fixed psi and edge weights (Arch.edge_weights), in fp32: the search's
+    validation pass (bar, stop and None as `score`'s)."""
+    return score(supernet, lambda x: supernet(x, psi, edge), batches, reduce_sum=reduce_sum, bar=bar, stop=stop)

@@ -13,7 +13,7 @@ import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Optional, Sequence
+from typing import Any, Collection, Optional, Sequence
 
 import torch
 
@@ -33,7 +33,7 @@ from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, new_run_dir, resume_line, resumed_config
 from .runlog import draw_figures, epoch_line, read_rows, run_command
 from .schedule import cosine
-from .scoring import score
+from .scoring import score_supernet
 from .step import StepContext, search_step
 from .supernet import Supernet
 
@@ -108,14 +108,6 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
     arch = arch_lib.build(cfg.arch, cfg.layers, cfg.nodes, cfg.ops, supernet.reductions,
                           zero_one_weight=cfg.zero_one_weight, threshold=cfg.threshold)
     return supernet, arch
-
-
-def evaluate(supernet: Supernet, psi: torch.Tensor, batches: Batches, reduce_sum: Any = None, *,
-             bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
-             edge: Optional[torch.Tensor] = None) -> Optional[tuple[float, float]]:
-    """Mean loss and accuracy of the supernet with fixed psi and edge weights (Arch.edge_weights), in
-    fp32 (`scoring.score`: eval mode, running statistics; bar, stop and None as there)."""
-    return score(supernet, lambda x: supernet(x, psi, edge), batches, reduce_sum=reduce_sum, bar=bar, stop=stop)
 
 
 def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: Optional[str | Path] = None,
@@ -270,8 +262,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             with torch.no_grad():
                 psi, edge = arch()
-            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", lambda bar, stop: evaluate(
-                supernet, psi, eval_b, distributed.sum_tensor, bar=bar, stop=stop, edge=edge))
+            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}",
+                                      lambda bar, stop: score_supernet(supernet, psi, eval_b, distributed.sum_tensor,
+                                                                       bar=bar, stop=stop, edge=edge))
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
                 return result(loop.stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)"))
             (train_loss, train_acc), (val_loss, val_acc) = scores.train, scores.held_out

@@ -17,7 +17,7 @@ import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, ContextManager, Iterable, Optional, Sequence
+from typing import Any, Callable, Collection, ContextManager, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, new_run_dir, resume_line, resumed_config
 from .runlog import RunLog, draw_figures, epoch_line
 from .schedule import lr_at
-from .scoring import score as score_logits
+from .scoring import score_network
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -99,15 +99,6 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
 def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:
     """The training's autocast context factory: `fastpath.autocast_factory`'s, or a null context (fp32)."""
     return fastpath.autocast_factory(device, precision) or nullcontext
-
-
-def score(model: nn.Module, batches: Batches, autocast: Callable[[], ContextManager] = nullcontext, *,
-          bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
-          ) -> Optional[tuple[float, float]]:
-    """Mean cross-entropy and accuracy of the main head on `batches`, summed over the ranks
-    (`scoring.score`: eval mode, running statistics, no aux head; bar, stop and None as there)."""
-    return score_logits(model, lambda x: model(x)[0], batches, autocast=autocast, reduce_sum=distributed.sum_tensor,
-                        bar=bar, stop=stop)
 
 
 def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -308,7 +299,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
 
             # end of epoch: test split, metrics row, checkpoint
             scores = loop.score_epoch(test_steps, f"test {epoch + 1}/{cfg.epochs}",
-                                      lambda bar, stop: score(forward, test_b, autocast, bar=bar, stop=stop))
+                                      lambda bar, stop: score_network(forward, test_b, autocast, bar=bar, stop=stop))
             if scores is None:   # stopped during the test pass: the epoch's steps are kept, the resume tests
                 return result(loop.stopped(f"at epoch {epoch + 1} during the test pass (its {steps} steps are done)"))
             (train_loss, train_acc), (test_loss, test_acc) = scores.train, scores.held_out

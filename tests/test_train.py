@@ -21,6 +21,7 @@ from diffnas.config import TrainConfig, from_dict, train_config
 from diffnas.errors import CheckpointError, ConfigError, DataError, GenotypeError, NumericalError
 from diffnas.evaluate import evaluate
 from diffnas.genotype import Cell, CellwiseGenotype, load
+from diffnas.scoring import score_network
 from diffnas.train import drop_path_at, lr_at, train
 
 # the package re-exports the function `train`, which hides the module attribute
@@ -102,7 +103,7 @@ def test_score_is_the_mean_over_every_image_including_a_short_last_batch():
             return zip(self.xs, self.ys)
 
     model, batches = TwoHeads(), Fixed()
-    loss, acc = train_mod.score(model, batches)
+    loss, acc = score_network(model, batches)
     x, y = torch.cat(Fixed.xs), torch.cat(Fixed.ys)
     logits = model.main(x).detach()
     assert loss == pytest.approx(float(smoothed_ce(logits, y, 0.0)), rel=1e-6)
@@ -738,6 +739,20 @@ def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path)
         evaluate(s.run_dir / "genotype.json")
     assert str(info.value) == (f"{s.run_dir / 'genotype.json'}: a JSON file, not a checkpoint; evaluate takes a "
                                f"training run folder or its checkpoint.pt")
+
+
+def test_evaluate_says_which_weight_of_an_edited_checkpoint_does_not_fit(tmp_path):
+    """evaluate reads a checkpoint through the same check as a resume: the first tensor of another shape
+    by name, on one line (it said only torch's first line of a load_state_dict error)."""
+    run = train(tiny(tmp_path, "run", epochs=1)).run_dir
+    blob = torch.load(run / "checkpoint.pt", weights_only=True)
+    key = next(k for k, v in blob["state"]["model"].items() if v.dim() == 4)
+    blob["state"]["model"][key] = torch.zeros(1, 1, 1, 1)
+    torch.save(blob, run / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=f"'model' weights do not fit this run's network \\(1 of another "
+                                              f"shape, first '{key}'\\)") as info:
+        evaluate(run)
+    assert "\n" not in str(info.value)
 
 
 def test_ctrl_c_in_a_python_script_raises_once_the_training_is_saved(tmp_path, monkeypatch, capsys):
