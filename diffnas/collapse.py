@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from . import genotype as genotype_lib
+from .notices import option
 from .ops import PARAMETER_FREE
 
 
@@ -31,8 +32,8 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *
         skips = sum(op == "skip_connect" for op in genes)
         # the skip remedies where skips are the trouble (a cell of pools has none for them to act on)
         tighter = skip_count(genotype) > 2 and (not max_skips or max_skips > 2)   # a cap that would stop it
-        remedies = (["--max-skips 2"] if tighter else []) \
-            + ([] if skip_dropout or not skips else ["--skip-dropout 0.2"]) \
+        remedies = ([option("max_skips", 2)] if tighter else []) \
+            + ([] if skip_dropout or not skips else [option("skip_dropout", 0.2)]) \
             + (["fewer epochs"] if arch_epochs > 1 else [])
         advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3
                                    else f"{remedies[0]}, {remedies[1]} or {remedies[2]}")) if remedies else ""

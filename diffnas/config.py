@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, suggest
+from .notices import option
 from .network import DROP_PATH_UNITS
 from .ops import PRIMITIVES, check_ops
 from .tuning import EDGES, MEMORY_FORMATS
@@ -262,7 +263,7 @@ def validate(cfg: C) -> C:
         if cfg.warmup_epochs >= cfg.epochs and cfg.order != "one-level" and cfg.epochs > 1:
             raise ConfigError(f"warmup_epochs: {cfg.warmup_epochs} leaves no architecture steps in {cfg.epochs} epochs "
                               f"(warm-up epochs train the weights only); set it below {cfg.epochs} "
-                              f"(--warmup-epochs N; PC-DARTS warms up 15 of its 50 epochs)")
+                              f"({option('warmup_epochs', 'N')}; PC-DARTS warms up 15 of its 50 epochs)")
     else:
         if cfg.lr_min > cfg.lr:
             raise ConfigError(f"lr_min: {cfg.lr_min} is above lr {cfg.lr}")
@@ -446,19 +447,22 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     found = []
     entry = DATASETS.get(cfg.dataset)
     if cfg.data_dir is not None and entry is not None and not entry.files:
-        hint = (f"; name the dataset its files hold: --dataset {' | '.join(n for n, e in DATASETS.items() if e.files)}"
+        hint = (f"; name the dataset its files hold: {option('dataset')} "
+                f"{' | '.join(n for n, e in DATASETS.items() if e.files)}"
                 if cfg.dataset == "digits" else "")
-        found.append(f"data_dir: {cfg.data_dir!r} has no effect with --dataset {cfg.dataset} (no files are read{hint})")
+        found.append(f"data_dir: {cfg.data_dir!r} has no effect with {option('dataset', cfg.dataset)} (no files are "
+                     f"read{hint})")
     if isinstance(cfg, SearchConfig):
         if cfg.order != "second" and cfg.xi is not None:
-            found.append(f"xi: {cfg.xi:g} has no effect with --order {cfg.order} (only second order takes "
+            found.append(f"xi: {cfg.xi:g} has no effect with {option('order', cfg.order)} (only second order takes "
                          f"the unrolled step)")
         if cfg.order != "second" and cfg.hessian != SearchConfig.hessian:
-            found.append(f"hessian: {cfg.hessian!r} has no effect with --order {cfg.order} (only second order "
+            found.append(f"hessian: {cfg.hessian!r} has no effect with {option('order', cfg.order)} (only second order "
                          f"takes Hessian-vector products)")
         if cfg.threshold != SearchConfig.threshold and cfg.arch not in THRESHOLD_ARCHS:
-            found.append(f"threshold: {cfg.threshold:g} has no effect with --arch {cfg.arch} (it discretises "
-                         f"sigmoid weights: --arch sigmoid, the fair-darts preset; the others keep the top 2)")
+            found.append(f"threshold: {cfg.threshold:g} has no effect with {option('arch', cfg.arch)} (it "
+                         f"discretises sigmoid weights: {option('arch', 'sigmoid')}, the fair-darts preset; the "
+                         f"others keep the top 2)")
         if cfg.warmup_epochs >= cfg.epochs:
             found.append(f"warmup_epochs: {cfg.warmup_epochs} warm-up epochs cover all {cfg.epochs} epochs: the "
                          f"architecture weights are never updated, and the genotype is read off their random "
@@ -466,10 +470,10 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     else:
         if cfg.lr_schedule == "cosine" and cfg.lr_gamma != TrainConfig.lr_gamma:
             found.append(f"lr_gamma: {cfg.lr_gamma:g} has no effect with the cosine lr schedule "
-                         f"(--lr-schedule step uses it)")
+                         f"({option('lr_schedule', 'step')} uses it)")
         if cfg.lr_schedule == "step" and cfg.lr_min != TrainConfig.lr_min:
             found.append(f"lr_min: {cfg.lr_min:g} has no effect with the step lr schedule "
-                         f"(--lr-schedule cosine anneals to it)")
+                         f"({option('lr_schedule', 'cosine')} anneals to it)")
     return found
 
 

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .errors import ConfigError
-from .notices import say
+from .notices import option, say
 
 
 def is_distributed() -> bool:
@@ -111,7 +111,7 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     why = None
     if groups < world and (groups != 1 or not sync_ok):
         why = ("ranks can share batch-norm statistics only on CUDA (SyncBatchNorm) and not with "
-               "--hessian exact" if groups == 1 else
+               f"{option('hessian', 'exact')}" if groups == 1 else
                f"bn_groups must be 1 or a multiple of the number of processes ({world})")
     elif groups >= world and groups % world:
         why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"

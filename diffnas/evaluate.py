@@ -18,6 +18,7 @@ from .data import Augment, Batches, Split, load_dataset
 from .data.datasets import DATASETS, TrainedOn, data_folder
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
+from .notices import option
 from .network import build_network
 from .runlog import progress_bar, run_command
 from .scoring import score_network
@@ -105,7 +106,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     reads_files = cfg.dataset in DATASETS and DATASETS[cfg.dataset].files   # digits, synthetic: data_dir unused
     if data_dir is None and folder is not None and reads_files and not Path(folder).expanduser().exists():
         raise DataError(f"{cfg.dataset}: {folder}, the folder the network was trained on, is not there (moved or "
-                        f"deleted?); pass --data-dir DIR with the test images")
+                        f"deleted?); pass {option('data_dir', 'DIR')} with the test images")
     test, shape, classes, mean, std = _test_data(cfg, folder, state)
     expected = tuple(state["input_shape"])
     if shape != expected or classes != state["classes"]:

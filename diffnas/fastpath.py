@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import distributed
 from .errors import ConfigError
-from .notices import say
+from .notices import option, say
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -228,7 +228,7 @@ class CompiledStep:
             trials += [("unrolled", grad_psi, grad_edge, unrolled),
                        ("finite-difference", grad_psi, grad_edge, {n: p.detach().clone() for n, p in own.items()})]
         notice("fast path: compiling the search step and checking it against eager on the first batch "
-               "(minutes for the paper's supernet; --no-compile runs eager)")
+               f"(minutes for the paper's supernet; {option('compile', False)} runs eager)")
         start = time.perf_counter()
         refs = []   # eager, outside the `try`: an error here is the run's own, not the compiler's
         for _, p, e, w in trials:
@@ -310,7 +310,7 @@ class CheckedForward:
 
     def _prepare(self, args: tuple) -> Optional[Callable]:
         notice("fast path: compiling the network and checking it against eager on the first batch "
-               "(a minute or more; --no-compile runs eager)")
+               f"(a minute or more; {option('compile', False)} runs eager)")
         start = time.perf_counter()
         tol = _tolerance(args[0].device, self.bf16)
         ref = self._trial(self.forward, args)   # eager, outside the `try`: its errors are the run's own

@@ -28,6 +28,7 @@ import torch
 from .errors import GenotypeError, suggest
 from .genotype_parse import parse_fields
 from .genotype_published import ALIASES, PUBLISHED
+from .notices import option
 from .ops import OPS, PRIMITIVES
 from .runlog import run_command
 
@@ -144,7 +145,7 @@ def depth_error(cells: int, layers: int) -> GenotypeError:
     return GenotypeError(f"per-cell genotype has {cells} cell{'s' if cells != 1 else ''} but the network has "
                          f"{layers}: a per-cell (dnas, global) genotype fixes the depth; train it at {cells} "
                          f"cell{'s' if cells != 1 else ''} "
-                         f"(--layers {cells} or no layers value at all; Python: layers={cells})")
+                         f"({option('layers', cells)} or no layers value at all)")
 
 
 def reduction_layers(layers: int) -> set[int]:

@@ -34,7 +34,7 @@ from torch import nn
 from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from .errors import CheckpointError, ConfigError, NumericalError
-from .notices import say
+from .notices import on_command_line, option, say
 from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
 from .signals import StopRequested, stop_on_signals
 
@@ -67,8 +67,17 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
         raise ConfigError(f"run_dir: {path} holds a run already; continue it with "
-                          f"`diffnas {command} --resume {path}` or choose another --run-dir")
+                          f"`diffnas {command} --resume {path}` or choose another {option('run_dir')}")
     return path
+
+
+def extend_hint(default_epochs: int) -> str:
+    """How to run a complete run longer, as its reader sets the total: from Python an `epochs` at its
+    default is not taken for a change (recovery.overrides) unless named in `given`."""
+    if on_command_line():
+        return f"pass {option('epochs', 'N')} to extend it"
+    return (f"pass epochs=N to extend it (given={{'epochs'}} too when N is the default, {default_epochs}: a resume "
+            f"takes a default for a value not set)")
 
 
 def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumable: Collection[str],

@@ -7,8 +7,11 @@ them on to the root logger. Progress bars (tqdm) are not messages and are not af
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import sys
+from typing import Any, Iterator, Mapping
 
 LOGGER = logging.getLogger("diffnas")
 
@@ -42,3 +45,74 @@ def say(line: str, *, above_bars: bool = False) -> None:
     note (logging.INFO). above_bars: written above an active progress bar, not into it."""
     level = logging.WARNING if line.startswith("diffnas: warning:") else logging.INFO
     LOGGER.log(level, line, extra={"above_bars": above_bars})
+
+
+# How a message names a config value depends on who reads it: the command line's user types flags,
+# a Python caller keyword arguments. cli.main says which (`command_line`); a pipeline says which of
+# its stages runs (`stage`), as `diffnas run` has its own flags for the training's values.
+_COMMAND_LINE: contextvars.ContextVar[Mapping[str, Mapping[str, str]] | None] = contextvars.ContextVar(
+    "diffnas_command_line", default=None)   # None: Python; else each stage's flags ({"train": {field: flag}})
+_STAGE: contextvars.ContextVar[str] = contextvars.ContextVar("diffnas_stage", default="")
+_NO_VALUE = object()
+
+
+def on_command_line() -> bool:
+    """Whether the messages said now are for the command line's user (else for a Python caller)."""
+    return _COMMAND_LINE.get() is not None
+
+
+@contextlib.contextmanager
+def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[None]:
+    """Messages said inside name values as flags. stage_flags: for `diffnas run`, the flag of each
+    field a stage has one for ({"train": {"epochs": "--train-epochs", "device": "--device", ...}})."""
+    token = _COMMAND_LINE.set(dict(stage_flags or {}))
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """A pipeline's stage (`"train"`) runs inside: its messages name its own flags."""
+    token = _STAGE.set(name)
+    try:
+        yield
+    finally:
+        _STAGE.reset(token)
+
+
+def option(name: str, value: Any = _NO_VALUE) -> str:
+    """A config field (and a value for it) as the reader sets it: `--batch-size 16` on the command
+    line (`--no-plots` for plots False), `batch_size=16` from Python; in the training stage of
+    `diffnas run`, its flag (`--train-batch-size 16`), or `[train] batch_size = 16` for a field it has
+    none for. A value in capitals is a placeholder ("N", "DIR"), written as it is."""
+    flags = _COMMAND_LINE.get()
+    if flags is None:
+        return name if value is _NO_VALUE else f"{name}={_python(value)}"
+    stage_name = _STAGE.get()
+    if stage_name:
+        flag = flags.get(stage_name, {}).get(name)
+        if flag is None:
+            return f"[{stage_name}] {name}" + ("" if value is _NO_VALUE else f" = {_toml(value)}")
+    else:
+        flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else flag.replace("--", "--no-", 1)
+    return flag if value is _NO_VALUE else f"{flag} {_plain(value)}"
+
+
+def _plain(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _python(value: Any) -> str:
+    if isinstance(value, str) and value.isupper():   # a placeholder: N, DIR
+        return value
+    return _plain(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _python(value) if not isinstance(value, str) or value.isupper() else f'"{value}"'

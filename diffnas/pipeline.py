@@ -25,6 +25,7 @@ from typing import Any, Optional, Sequence
 from . import config as config_lib
 from . import distributed, recovery
 from . import genotype as genotype_lib
+from . import notices as notices_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig, method_recipe
 from .config import train_config as setting_config
@@ -245,9 +246,10 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
     if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
         (run_dir / "summary.json").unlink(missing_ok=True)
-    t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None, pipeline=run_dir,
-              notices=None if notices is None else (),   # the command line's said the training's already
-              given=TRAIN_RESUMABLE, raise_on_stop=False)
+    with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training (--train-epochs)
+        t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None,
+                  pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
+                  given=TRAIN_RESUMABLE, raise_on_stop=False)
     if t.exit_code:   # interrupted; the training said how to go on
         if raise_on_stop:
             recovery.raise_stop(t.exit_code)

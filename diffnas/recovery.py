@@ -19,7 +19,7 @@ from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
 from .errors import ConfigError, NumericalError
-from .notices import say
+from .notices import option, say
 from .runlog import RunLog
 
 
@@ -61,9 +61,10 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
     last = (f"last good checkpoint: {ckpt_path} (after epoch {state['epoch']})" if ckpt_path.is_file()
             else "no checkpoint was written yet")
     if limit and not ckpt_path.is_file():   # the first epoch: nothing to roll back to
-        last += " (checkpoints are written at the end of each epoch, so --nan-rollback had none to go back to)"
+        last += (f" (checkpoints are written at the end of each epoch, so {option('nan_rollback')} had none to go "
+                 f"back to)")
     elif limit:
-        last += f" ({state['rollbacks']} of --nan-rollback {limit} rollbacks used)"
+        last += f" ({state['rollbacks']} of {option('nan_rollback', limit)} rollbacks used)"
     raise NumericalError(f"{error}; run stopped, {last}") from None
 
 
@@ -77,7 +78,7 @@ def start_over(log: RunLog, announce: bool = True) -> None:
 
 def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: Optional[int], steps: int, *,
                  recomputed: str, last_pass: str, ended_early: str = "", announce: bool = True,
-                 extend: Optional[str] = "pass --epochs N to extend it") -> bool:
+                 extend: Optional[str] = "") -> bool:
     """After a resumed run's checkpoint is loaded into `state`: True when nothing is left to run.
 
     `epochs` is the run's total now, `saved_epochs` the one in its config.json (None: not resumed

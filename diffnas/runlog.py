@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import say
+from .notices import option, say
 
 
 def _plain(value: Any) -> Any:
@@ -186,8 +186,7 @@ def draw_figures(run_dir: Path) -> None:
     saying how to draw the figures later."""
     from .report import plot_run   # matplotlib is imported only when a run draws
 
-    say(f"diffnas: drawing the figures in {run_dir / 'figures'} (--no-plots, or plots=False in Python, skips "
-        f"them)")
+    say(f"diffnas: drawing the figures in {run_dir / 'figures'} ({option('plots', False)} skips them)")
     try:
         plot_run(run_dir)
     except KeyboardInterrupt:

@@ -28,9 +28,9 @@ from .data.augment import crop_padding
 from .data.datasets import describe, flips
 from .device import resolve_device
 from .errors import ConfigError
-from .notices import say
+from .notices import option, say
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
 from .runlog import draw_figures, epoch_line, read_rows, run_command
 from .schedule import cosine
 from .scoring import score_supernet
@@ -80,14 +80,14 @@ def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> N
         empty = "architecture (validation)" if val_images == 0 else "weight (training)"
         raise ConfigError(f"train_portion: {cfg.train_portion:g} of the {train_images + val_images} training "
                           f"images leaves the search's {empty} split empty; choose a portion strictly between "
-                          f"them (--train-portion, DARTS: 0.5)")
+                          f"them ({option('train_portion')}, DARTS: 0.5)")
     if cfg.order == "one-level":
         where = f"the {train_images} training and {val_images} test images"
     else:
         where = (f"the search's two splits of the {train_images + val_images} training images, {train_images} and "
-                 f"{val_images} (--train-portion {cfg.train_portion:g}: one steps the weights, the other the "
+                 f"{val_images} ({option('train_portion', cfg.train_portion)}: one steps the weights, the other the "
                  f"architecture)")
-    raise ConfigError(f"batch_size: {cfg.batch_size} is more than {where}; pass --batch-size {limit} or less")
+    raise ConfigError(f"batch_size: {cfg.batch_size} is more than {where}; pass {option('batch_size', limit)} or less")
 
 
 def lr_at(epoch: int, cfg: SearchConfig) -> float:
@@ -215,8 +215,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     for line in notices:
         log.say(line)
     if not complete:
-        split = "" if one_level else f"; split {len(train_split):,} / {len(val_split):,} by --train-portion " \
-                                     f"{cfg.train_portion:g}"
+        split = "" if one_level else f"; split {len(train_split):,} / {len(val_split):,} by " \
+                                     f"{option('train_portion', cfg.train_portion)}"
         log.say(f"diffnas: {describe(ds)}{split}")
     # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
     # left them), as train's does
@@ -285,7 +285,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
                 why = f"a normal cell has more than {cfg.max_skips} skip_connect"
                 state["early_stop"] = (f"early stop at epoch {epoch + 1}: {why}" if epoch + 1 < cfg.epochs
-                                       else f"--max-skips {cfg.max_skips}: at epoch {epoch + 1}, the last, {why}")
+                                       else f"{option('max_skips', cfg.max_skips)}: at epoch {epoch + 1}, the last, "
+                                            f"{why}")
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
                 torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
@@ -321,7 +322,7 @@ def _extend_hint(run_dir: Path) -> str:
     if run_dir.name == "search" and run_command(owner) == "pipeline" and (owner / "train").exists():
         return (f"it is the search of the pipeline in {owner}, which has trained its genotype: search longer in a "
                 f"new pipeline (`diffnas run --config {owner / 'config.json'} --epochs N`)")
-    return "pass --epochs N to extend it"
+    return extend_hint(SearchConfig.epochs)
 
 
 def _plot_curves(run_dir: Path) -> None:

@@ -34,10 +34,10 @@ from .data.datasets import describe, flips
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError
 from .network import SETTINGS, build_network
-from .notices import say
+from .notices import option, say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
 from .runlog import RunLog, draw_figures, epoch_line
 from .schedule import lr_at
 from .scoring import score_network
@@ -205,7 +205,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     check_images(ds.shape, cfg.setting)
     if cfg.batch_size > len(ds.train):
         raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
-                          f"--batch-size {len(ds.train)} or less")
+                          f"{option('batch_size', len(ds.train))} or less")
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
     test_bs = min(cfg.batch_size, len(ds.test))
@@ -216,8 +216,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
     if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
         say(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
-            f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; --random-resized-crop "
-            f"{min(ds.shape[1:])} keeps the images' own size")
+            f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; "
+            f"{option('random_resized_crop', min(ds.shape[1:]))} keeps the images' own size")
     steps = min(len(train_b), cfg.max_steps) if cfg.max_steps else len(train_b)
     test_steps = min(len(test_b), cfg.max_steps) if cfg.max_steps else len(test_b)   # dry runs: fewer of both
     covered = dict(test_images=min(test_steps * test_b.batch_size, test_b.n), test_images_total=len(ds.test))
@@ -259,7 +259,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
                       else "the cosine lr schedule and the drop-path ramp are")
         complete = loop.open(resume is not None, write_new, epochs=cfg.epochs, saved_epochs=saved_epochs,
                              steps=steps, recomputed=recomputed, last_pass="test",
-                             extend=None if pipeline else "pass --epochs N to extend it")
+                             extend=None if pipeline else extend_hint(train_config(cfg.setting).epochs))
     for line in notices:
         log.say(line)
     if not complete:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .notices import option
+
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 EDGES = ("auto", "fused", "plain")
 
@@ -35,7 +37,7 @@ def caution(choice: str, precision: str, device: torch.device) -> str | None:
     non-finite gradient, as if it diverged."""
     if choice == "channels_last" and precision == "bf16" and device.type == "cpu":
         return ("memory_format: channels_last with bf16 on CPU can give non-finite depthwise-conv gradients "
-                "(a torch CPU kernel, not divergence); --memory-format contiguous avoids it")
+                f"(a torch CPU kernel, not divergence); {option('memory_format', 'contiguous')} avoids it")
     return None
 
 

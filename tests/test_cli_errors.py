@@ -76,7 +76,7 @@ def test_bad_genotype_text(capsys, case):
     ('{"normal": [["sep_conv_3x3", 0]]}', "genotype JSON lacks normal_concat, reduce, reduce_concat"),
     ('{"cells": [{"genes": [["sep_conv_3x3", 0], ["skip_connect", 1]], "concat": [2]}]}',
      "per-cell genotype has 1 cell but the network has 3: a per-cell (dnas, global) genotype fixes the depth; "
-     "train it at 1 cell (--layers 1 or no layers value at all; Python: layers=1)"),
+     "train it at 1 cell (--layers 1 or no layers value at all)"),
     ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2], ",
      "genotype text: expected a keyword argument"),
 ])

@@ -410,3 +410,37 @@ def test_image_counts_are_written_with_thousands_separators_as_in_the_data_line(
 
     assert coverage(64, 30000, "validation") == " (on 64 of 30,000 validation images)"
     assert coverage(30000, 30000, "validation") == ""
+
+
+def test_messages_name_a_value_as_its_reader_sets_it():
+    """notices.option: a flag on the command line, a keyword argument from Python, and in the training
+    stage of `diffnas run` the flag that sets the training's value there (or its [train] table key)."""
+    from diffnas.notices import command_line, option, stage
+
+    assert [option("batch_size", 16), option("memory_format", "contiguous"), option("compile", False),
+            option("epochs", "N"), option("max_skips")] == [
+        "batch_size=16", "memory_format='contiguous'", "compile=False", "epochs=N", "max_skips"]
+    with command_line():
+        assert [option("batch_size", 16), option("memory_format", "contiguous"), option("compile", False),
+                option("epochs", "N"), option("train_portion", 0.5)] == [
+            "--batch-size 16", "--memory-format contiguous", "--no-compile", "--epochs N", "--train-portion 0.5"]
+        with command_line({"train": {"batch_size": "--train-batch-size", "compile": "--compile"}}), stage("train"):
+            assert [option("batch_size", 16), option("compile", False), option("lr_schedule", "step")] == [
+                "--train-batch-size 16", "--no-compile", '[train] lr_schedule = "step"']
+        assert option("batch_size", 16) == "--batch-size 16"   # each context ends with its block
+    assert option("batch_size", 16) == "batch_size=16"
+
+
+def test_a_python_search_names_keyword_arguments_and_the_command_line_flags(tmp_path, capsys):
+    """The same refused batch size from search() and from `diffnas search`: each names what its reader
+    sets (the library said `pass --batch-size 32` to a Python caller)."""
+    from diffnas import search, search_config
+    from diffnas.errors import ConfigError
+
+    values = dict(dataset="synthetic", layers=3, channels=4, nodes=2, epochs=1, batch_size=64, plots=False)
+    with pytest.raises(ConfigError, match=r"pass batch_size=32 or less$"):
+        search(search_config("darts-1st", **values, run_dir=str(tmp_path / "py")))
+    argv = ["--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--nodes", "2",
+            "--epochs", "1", "--batch-size", "64", "--run-dir", str(tmp_path / "cli")]
+    assert cli.main(["search", *argv]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("pass --batch-size 32 or less")

@@ -264,7 +264,7 @@ def test_image_folder_wrong_size_is_named_with_both_sizes(tmp_path):
         load_dataset("imagefolder", tmp_path)
     first = tmp_path / "train" / "cat" / "0.png"  # classes in sorted order: cat before dog
     message = str(info.value)
-    assert f"{bad}: image is 9x7, but {first} is 5x6" in message and "--image-size N" in message
+    assert f"{bad}: image is 9x7, but {first} is 5x6" in message and "image_size=N" in message
 
 
 def _pil_resize_crop(array: np.ndarray, new_h: int, new_w: int, top: int, left: int, n: int) -> np.ndarray:
@@ -291,7 +291,7 @@ def _mixed_folder(tmp_path: Path) -> dict[str, np.ndarray]:
 
 def test_image_size_decodes_a_mixed_folder_as_resize_then_centre_crop(tmp_path):
     a = _mixed_folder(tmp_path)
-    with pytest.raises(DataError, match="--image-size N"):
+    with pytest.raises(DataError, match="image_size=N"):
         load_dataset("imagefolder", tmp_path)
     ds = load_dataset("imagefolder", tmp_path, image_size=4)
     assert ds.shape == (3, 4, 4) and (len(ds.train), len(ds.test)) == (5, 2)
@@ -347,7 +347,7 @@ def test_tiny_imagenet_with_image_size(tmp_path):
 @pytest.mark.parametrize("name,side", [("digits", 8), ("synthetic", 16)])
 def test_fixed_size_formats_refuse_another_image_size(name, side):
     with pytest.raises(ConfigError, match=f"image_size: {name} images are {side}x{side}, fixed by the format; "
-                                          "--image-size resizes image files only .*tiny-imagenet.*imagefolder"):
+                                          "image_size resizes image files only .*tiny-imagenet.*imagefolder"):
         load_dataset(name, image_size=side + 1)
     assert load_dataset(name, image_size=side).shape[1:] == (side, side)   # their own side is no change
     with pytest.raises(ConfigError, match="image_size: must be an integer >= 0, got -1"):
@@ -367,8 +367,8 @@ def test_decoding_more_than_the_memory_share_fails_before_decoding(tmp_path, mon
     with pytest.raises(DataError) as info:
         load_dataset("imagefolder", tmp_path)
     assert str(info.value) == ("9 images of 3x6x5 (their own size) need 810 B of memory as one uint8 array, more "
-                               "than 75% of this machine's 900 B; pass a smaller --image-size (at most 5: 675 B)")
-    with pytest.raises(DataError, match=r"9 images of 3x6x6 \(--image-size 6\) need 972 B"):
+                               "than 75% of this machine's 900 B; pass a smaller image_size (at most 5: 675 B)")
+    with pytest.raises(DataError, match=r"9 images of 3x6x6 \(image_size=6\) need 972 B"):
         load_dataset("imagefolder", tmp_path, image_size=6)
     with pytest.raises(DataError, match="9.png: unreadable image"):   # 5x5 fits: decoding starts
         load_dataset("imagefolder", tmp_path, image_size=5)
@@ -616,13 +616,13 @@ def test_data_dir_missing_or_a_file(tmp_path, name):
     where = tmp_path / "nowhere"
     with pytest.raises(DataError) as info:
         load_dataset(name, where)
-    assert _message(info) == (f"{name}: --data-dir {where}: no such folder"
+    assert _message(info) == (f"{name}: data_dir={str(where)!r}: no such folder"
                               + (f"; try `diffnas download {name} --data-dir {where}`" if hint else ""))
     afile = tmp_path / "file"
     afile.write_text("x")
     with pytest.raises(DataError) as info:
         load_dataset(name, afile)
-    assert _message(info) == f"{name}: --data-dir {afile} is a file, not a folder"   # no download into a file
+    assert _message(info) == f"{name}: data_dir={str(afile)!r} is a file, not a folder"   # no download into a file
 
 
 # ---------------------------------------------------------------------------------------------- decode cache
@@ -1324,7 +1324,7 @@ def test_a_data_dir_given_as_its_train_folder_says_which_folder_to_pass(tmp_path
     write_image_folder(tmp_path)
     with pytest.raises(DataError) as info:
         load_dataset("imagefolder", tmp_path / "train")
-    assert str(info.value).endswith(f"; this looks like the train/ folder itself: pass --data-dir {tmp_path}")
+    assert str(info.value).endswith(f"; this looks like the train/ folder itself: pass data_dir={str(tmp_path)!r}")
 
 
 def test_search_and_train_say_what_data_they_loaded(tmp_path, capsys):

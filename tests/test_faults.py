@@ -27,6 +27,7 @@ from diffnas import checkpoint, cli
 from diffnas import genotype as G
 from diffnas.config import search_config
 from diffnas.errors import CheckpointError, DataError
+from diffnas.notices import command_line
 from diffnas.runlog import RunLog
 from diffnas.search import collapse_warning, lr_at, search
 from diffnas.supernet import Supernet
@@ -427,7 +428,13 @@ def test_collapse_warning_names_the_parameter_free_genes():
     text = collapse_warning(skips)
     assert text.startswith("the searched normal cell is dominated by parameter-free ops (4 of 4 genes, "
                            "3 skip_connect)")
-    assert text.endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
+    assert text.endswith("consider max_skips=2, skip_dropout=0.2 or fewer epochs")   # from Python
+    with command_line():   # the same advice as flags for the command line's user
+        _collapse_remedies_on_the_command_line(skips)
+
+
+def _collapse_remedies_on_the_command_line(skips: G.Genotype) -> None:
+    assert collapse_warning(skips).endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
     # after a single epoch of architecture steps, fewer epochs is no advice
     assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
     # a looser cap than 2 may still be tightened; a cap of 2 or less not

@@ -38,7 +38,7 @@ def test_network_depth_is_a_per_cell_genotypes_own_and_refuses_another():
     cells = tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)) * 2, (2, 3), k in (1, 2)) for k in range(4))
     per_cell = G.CellwiseGenotype(cells)
     assert G.network_depth(per_cell, None) == G.network_depth(per_cell, 4) == 4
-    with pytest.raises(GenotypeError, match="has 4 cells but the network has 20.*--layers 4"):
+    with pytest.raises(GenotypeError, match="has 4 cells but the network has 20.*layers=4"):
         G.network_depth(per_cell, 20)
     shared = G.load("DARTS_V2")
     assert G.network_depth(shared, None) is None and G.network_depth(shared, 8) == 8

@@ -168,7 +168,9 @@ def test_resuming_a_finished_search_says_so_and_extending_it_says_the_schedule_c
     monkeypatch.setattr(search_mod, "search_step", counted)
     again = search(search_config("darts-1st"), resume=run)
     err = capsys.readouterr().err
-    assert err == f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass --epochs N to extend it\n"
+    assert err == (f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass epochs=N to extend it "
+                   f"(given={{'epochs'}} too when N is the default, 50: a resume takes a default for a value not "
+                   f"set)\n")
     assert steps["n"] == 0 and not again.interrupted and again.exit_code == 0
     assert again.genotype == first.genotype and torch.equal(again.history, first.history)
     assert again.metrics == json.loads("[" + ",".join((run / "metrics.jsonl").read_text().splitlines()) + "]")
@@ -378,7 +380,7 @@ def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_c
     """The command line warned of --xi with first order; from Python nothing was said. A float64
     default dtype or a call inside torch.no_grad() crashed the first step with a torch error."""
     small = {**TINY, "epochs": 1, "max_steps": 1}
-    with pytest.warns(UserWarning, match="diffnas: xi: 0.1 has no effect with --order first"):
+    with pytest.warns(UserWarning, match="diffnas: xi: 0.1 has no effect with order='first'"):
         search(search_config("darts-1st", **small, xi=0.1, run_dir=str(tmp_path / "xi")))
     torch.set_default_dtype(torch.float64)
     try:

@@ -301,8 +301,7 @@ def test_python_train_takes_a_per_cell_genotypes_depth_unless_layers_is_given(tm
     monkeypatch.setattr(train_module, "load_dataset", lambda *a, **k: loads.append(a))
     with pytest.raises(GenotypeError) as info:
         train(train_config("cifar", layers=6, run_dir=str(tmp_path / "typed"), **values), cells)
-    assert str(info.value).endswith("train it at 4 cells (--layers 4 or no layers value at all; Python: "
-                                    "layers=4)") and loads == []
+    assert str(info.value).endswith("train it at 4 cells (layers=4 or no layers value at all)") and loads == []
 
 
 def test_python_resume_of_a_per_cell_training_under_the_imagenet_setting(tmp_path):
@@ -349,8 +348,8 @@ def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
     with pytest.raises(DataError, match="cifar10: .*/nonexistent"):
         train(tiny(tmp_path, "new/run", dataset="cifar10", data_dir="/nonexistent"))
     one_cell = CellwiseGenotype((Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,)),))
-    with pytest.raises(GenotypeError, match=r"1 cell but the network has 3: .* \(--layers 1 or no layers value at "
-                                            r"all; Python: layers=1\)$"):
+    with pytest.raises(GenotypeError, match=r"1 cell but the network has 3: .* \(layers=1 or no layers value at "
+                                            r"all\)$"):
         train(tiny(tmp_path, "new/run"), one_cell)
     assert not (tmp_path / "new").exists()
     assert cli.main(["train", "--dataset", "cifar10", "--data-dir", "/nonexistent", "--run-dir",
@@ -553,8 +552,9 @@ def test_resuming_a_finished_run_says_so_and_extending_it_says_the_schedule_chan
 
     monkeypatch.setattr(train_mod, "train_step", counted)
     again = train(TrainConfig(), resume=run)
-    assert capsys.readouterr().err == \
-        f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass --epochs N to extend it\n"
+    assert capsys.readouterr().err == (f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass epochs=N to "
+                                       f"extend it (given={{'epochs'}} too when N is the default, 600: a resume takes "
+                                       f"a default for a value not set)\n")
     assert steps["n"] == 0 and again.exit_code == 0
     assert (again.test_acc, again.test_loss, again.params) == (first.test_acc, first.test_loss, first.params)
     assert without_seconds(again.metrics) == without_seconds(first.metrics)
@@ -713,7 +713,7 @@ def test_evaluate_normalises_as_the_training_did_and_needs_only_the_test_folder(
     broken = sorted((tmp_path / "cwd" / "data" / "train").glob("*/*.png"))[1]
     broken.write_bytes(broken.read_bytes()[:20])
     assert evaluate(default.run_dir)["test_images"] == 12
-    with pytest.raises(DataError, match=r"has no test/ .*; this looks like the test/ folder itself: pass --data-dir "):
+    with pytest.raises(DataError, match=r"has no test/ .*; this looks like the test/ folder itself: pass data_dir='"):
         evaluate(run, data_dir=tmp_path / "data" / "test")
     # only test/: the same scores; with a class left out, the others keep their trained labels
     shutil.copytree(tmp_path / "data" / "test", tmp_path / "testonly" / "test")

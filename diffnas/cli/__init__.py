@@ -24,6 +24,7 @@ import traceback
 from typing import Iterator, NoReturn, Sequence
 
 from ..errors import DiffnasError
+from ..notices import command_line
 
 COMMANDS = ("search", "train", "run", "evaluate", "params", "toy", "plot", "report", "download")
 
@@ -138,7 +139,8 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
     try:
-        code = int(args.func(args) or 0)
+        with command_line():   # the library's messages name flags, not keyword arguments
+            code = int(args.func(args) or 0)
         sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit
         return code
     except BrokenPipeError as e:

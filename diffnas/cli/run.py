@@ -23,6 +23,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
+from ..notices import command_line
 from .options import elapsed, flag_values, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -81,6 +82,16 @@ def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..pipeline import SHARED
+
+    # the training's messages name the flags that set its values here: --train-epochs, --device, ...
+    flags = {**{k: "--" + k.replace("_", "-") for k in SHARED}, **{f: "--" + k.replace("_", "-")
+                                                                     for k, f in TRAIN_FLAGS.items()}}
+    with command_line({"train": flags}):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..pipeline import read_config_file, refuse_existing, run_pipeline, train_config
 
     search_file, train_file = read_config_file(args.config) if args.config else ({}, {})

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..notices import option
 from . import cache, formats
 from .download import SOURCES
 
@@ -314,7 +315,7 @@ def _split_folder_hint(data_dir: Path, needed: str) -> str:
     """"; this looks like the train/ folder itself: pass --data-dir D" when `data_dir` is an image
     folder's train/ or test/ (its parent holds `needed`/), else ""."""
     if data_dir.name in ("train", "test") and (data_dir.parent / needed).is_dir():
-        return f"; this looks like the {data_dir.name}/ folder itself: pass --data-dir {data_dir.parent}"
+        return f"; this looks like the {data_dir.name}/ folder itself: pass {option('data_dir', str(data_dir.parent))}"
     return ""
 
 
@@ -322,7 +323,7 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     train_dir, test_dir = data_dir / "train", data_dir / "test"
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
-            hint = _split_folder_hint(data_dir, "train") or "; pass --data-dir DIR"
+            hint = _split_folder_hint(data_dir, "train") or f"; pass {option('data_dir', 'DIR')}"
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>){hint}")
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
@@ -440,7 +441,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
     if image_size and entry.side and image_size != entry.side:
         resizable = ", ".join(n for n, e in DATASETS.items() if not e.side)
         raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
-                          f"--image-size resizes image files only ({resizable}): leave it 0 or {entry.side}")
+                          f"{option('image_size')} resizes image files only ({resizable}): leave it 0 or "
+                          f"{entry.side}")
     return entry.load(data_folder(name, data_dir), synthetic_size, image_size)
 
 
@@ -449,7 +451,8 @@ def data_folder(name: str, data_dir: str | Path | None) -> Path:
     DataError when it is not a folder, saying how to download it there."""
     folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir).expanduser()
     if DATASETS[name].files and not folder.is_dir():
-        given = f"--data-dir {folder}" if data_dir is not None else f"{folder} (the default --data-dir)"
+        given = (option("data_dir", str(folder)) if data_dir is not None
+                 else f"{folder} (the default {option('data_dir')})")
         problem = f"{given} is a file, not a folder" if folder.exists() else f"{given}: no such folder"
         raise DataError(f"{name}: {problem}{_hint(name, folder) if not folder.exists() else ''}")
     return folder

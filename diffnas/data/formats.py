@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..distributed import is_main
 from ..errors import DataError
-from ..notices import say
+from ..notices import option, say
 from .augment import resized_shape
 from .unpickle import load_pickle
 
@@ -262,9 +262,9 @@ def check_memory(n: int, h: int, w: int, image_size: int) -> None:
     if need <= limit:
         return
     side = math.isqrt(int(limit // (3 * n)))  # the largest square side that fits
-    hint = (f"pass a smaller --image-size (at most {side}: {_bytes(3 * n * side * side)})" if side >= 1
+    hint = (f"pass a smaller {option('image_size')} (at most {side}: {_bytes(3 * n * side * side)})" if side >= 1
             else "use fewer images")
-    now = f"--image-size {image_size}" if image_size else "their own size"
+    now = option("image_size", image_size) if image_size else "their own size"
     raise DataError(f"{n:,} images of 3x{h}x{w} ({now}) need {_bytes(need)} of memory as one uint8 array, more "
                     f"than {MEMORY_SHARE:.0%} of this machine's {_bytes(total)}; {hint}")
 
@@ -329,7 +329,8 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 elif im.size != size and not image_size:
                     raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {first} is "
                                     f"{size[0]}x{size[1]}; all images must share one size, or pass "
-                                    f"--image-size N to resize each to N x N (shorter side to N, centre crop)")
+                                    f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
+                                    f"centre crop)")
                 gray = gray and im.mode in GRAY_MODES
                 image = to_rgb(im, path)
                 if image_size:
