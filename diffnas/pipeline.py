@@ -28,7 +28,7 @@ from . import genotype as genotype_lib
 from . import notices as notices_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig, method_recipe
-from .config import train_config as setting_config
+from .config import train_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import default_run_dir
@@ -84,13 +84,13 @@ def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], di
     return {**values, **search_values}, dict(train_values)
 
 
-def train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
+def stage_train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> TrainConfig:
     """The training's config: the setting's defaults, the search's SHARED values, the method's own
     training recipe (`method_recipe`), then `values`."""
     recipe = method_recipe(search_cfg.arch, values.get("setting", "cifar"))
     values = {**{k: getattr(search_cfg, k) for k in SHARED}, **recipe, **values}
     try:
-        return setting_config(values.pop("setting", "cifar"), **values)
+        return train_config(values.pop("setting", "cifar"), **values)
     except ConfigError as e:   # say where the bad value is: the training's table or --train-* flags
         raise ConfigError(f"train (the [train] table or --train-* flags): {e}") from None
 

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..pipeline import read_config_file, refuse_existing, run_pipeline, train_config
+    from ..pipeline import read_config_file, refuse_existing, run_pipeline, stage_train_config
 
     search_file, train_file = read_config_file(args.config) if args.config else ({}, {})
     typed_layers = args.train_layers if args.train_layers is not None else train_file.get("layers")
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     args.run_dir = None
     search_cfg = search_config_from_args(args, FIELDS, search_file)
     cellwise_layers(search_cfg, typed_layers, args)
-    train_cfg = train_config(search_cfg, {**train_file, **train_flag_values(args)})
+    train_cfg = stage_train_config(search_cfg, {**train_file, **train_flag_values(args)})
     if run_dir:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
@@ -142,7 +142,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     """Continue the pipeline in args.resume with its saved configuration and the resumable changes
     typed now (flags or --config); any other change is a one-line ConfigError."""
     from ..config import SearchConfig
-    from ..pipeline import DERIVED_TRAIN, run_pipeline, saved_config, train_config
+    from ..pipeline import DERIVED_TRAIN, run_pipeline, saved_config, stage_train_config
     from ..search import RESUMABLE as SEARCH_RESUMABLE
     from ..train import RESUMABLE as TRAIN_RESUMABLE
 
@@ -182,7 +182,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # a folder from before pipelines saved their training values: the defaults and the values typed now;
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
     before_per_node = {"drop_path_per": "op"} if saved_train is not None else {}
-    train_cfg = train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
+    train_cfg = stage_train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
     return run_pipeline(search_cfg, train_cfg, run_dir, resume=True, raise_on_stop=False)
 
 
