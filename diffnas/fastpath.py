@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import distributed
+from .config import SearchConfig
 from .errors import ConfigError
 from .notices import option, say
 
@@ -68,18 +69,18 @@ def _torch_version() -> tuple[int, int]:
     return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
 
 
-def unsupported(cfg: Any, device: torch.device) -> Optional[str]:
+def unsupported(cfg: SearchConfig, device: torch.device) -> Optional[str]:
     """Why the compiled step cannot run for this configuration, or None."""
     if device.type != "cuda":
         return f"compiled steps run on CUDA only; {device} runs the eager step (batched edges still on)"
     if distributed.is_distributed():
         return "compiled steps are not used with torch.distributed; running the eager step"
-    if getattr(cfg, "bn_groups", 1) > 1:
+    if cfg.bn_groups > 1:
         return "batch norm over groups of the batch (bn_groups > 1) runs the eager step"
-    if getattr(cfg, "deterministic", False):
+    if cfg.deterministic:
         return "deterministic runs use the eager step (compiled kernels may reorder reductions)"
-    second = getattr(cfg, "order", "first") == "second"
-    if second and getattr(cfg, "hessian", "fd") == "exact":
+    second = cfg.order == "second"
+    if second and cfg.hessian == "exact":
         return "the exact Hessian needs double backward, which torch.compile does not support; running eager"
     if _torch_version() < (2, 3):
         return ("torch.compile of the supernet needs torch >= 2.3 (torch 2.2 took minutes to trace even a small "
@@ -113,16 +114,16 @@ def compile_fn(fn: Callable, mode: Optional[str] = None, backend: str = "inducto
     return torch.compile(fn, backend=backend, options=options)
 
 
-def step_function(step: Callable, cfg: Any, device: torch.device, mode: Optional[str] = None) -> Callable:
+def step_function(step: Callable, cfg: SearchConfig, device: torch.device, mode: Optional[str] = None) -> Callable:
     """The step to call in the search loop: `step` itself, or a compiled version of it."""
-    if not getattr(cfg, "compile", False) or device.type != "cuda":
+    if not cfg.compile or device.type != "cuda":
         return step   # the default off CUDA: eager, nothing fell back, so no notice
     why = unsupported(cfg, device)
     if why is not None:
         notice(f"fast path: {why}")
         return step
     mode = compile_mode(mode)
-    if mode in ("reduce-overhead", "max-autotune") and getattr(cfg, "order", "first") == "second":
+    if mode in ("reduce-overhead", "max-autotune") and cfg.order == "second":
         # CUDA graphs keep the addresses of module tensors; the unrolled weights w' and w+- are new
         # tensors every step, so the graphs would be recorded again at every step
         plain = "default" if mode == "reduce-overhead" else "max-autotune-no-cudagraphs"
