@@ -22,8 +22,8 @@ LossFn = Callable[[Params, Params], torch.Tensor]
 Reduce = Callable[[list[torch.Tensor]], None]
 
 
-def _no_reduce(tensors: list[torch.Tensor]) -> None:
-    pass
+def no_reduce(tensors: list[torch.Tensor]) -> None:
+    """The `reduce` of a single process: the gradients are already the whole batch's."""
 
 
 def grad(loss: torch.Tensor, params: Params, create_graph: bool = False) -> Params:
@@ -56,7 +56,7 @@ def unrolled(w: Params, g: Params, xi: float, momentum_buffer: Optional[Params] 
     return out
 
 
-def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = _no_reduce) -> Params:
+def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = no_reduce) -> Params:
     """xi = 0: grad_alpha L_val(w, alpha). Only alpha's gradient is computed."""
     d = grad(val_loss(w, alpha), alpha)
     reduce(list(d.values()))
@@ -90,7 +90,7 @@ def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, meth
 
 def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, xi: float,
                  method: str = "fd", momentum_buffer: Optional[Params] = None, momentum: float = 0.0,
-                 weight_decay: float = 0.0, eps: float = 0.01, reduce: Reduce = _no_reduce,
+                 weight_decay: float = 0.0, eps: float = 0.01, reduce: Reduce = no_reduce,
                  unrolled_scope: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> Params:
     """The unrolled approximation (DARTS eq. 7-8):
 

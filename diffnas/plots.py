@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from matplotlib import rc_context
@@ -24,7 +24,7 @@ from . import toy
 from .atomic import atomic_write
 from .celldiagram import OP_COLORS, op_color
 from .errors import ConfigError, DiffnasError
-from .genotype import CellwiseGenotype
+from .genotype import AnyGenotype, CellwiseGenotype
 
 ALPHA_KEYS = ("ops", "edges", "reductions", "shared", "history")
 
@@ -66,7 +66,7 @@ def value_decimals(vmin: float, vmax: float) -> int:
     return max(2, min(5, 1 - math.floor(math.log10(span))))
 
 
-def chosen_genes(genotype: Any, layer: int, reduction: bool, ops: Sequence[str],
+def chosen_genes(genotype: Optional[AnyGenotype], layer: int, reduction: bool, ops: Sequence[str],
                  edges: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """(edge, op) index pairs of the genes the genotype kept for this cell, [] when the genotype does
     not fit these edges and ops (then nothing is outlined)."""
@@ -121,7 +121,7 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
     return im
 
 
-def heatmap_figure(alphas: dict[str, Any], genotype: Any = None, per_edge: bool = False,
+def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = None, per_edge: bool = False,
                    threshold: float | None = None) -> Figure:
     """Final psi (edges x ops) as annotated heatmaps, one panel per cell view, one shared colour scale
     from the smallest to the largest weight (values close together still differ in colour; the

@@ -37,7 +37,7 @@ class StepContext:
     grad_clip: float = 5.0
     momentum: float = 0.9
     weight_decay: float = 3e-4
-    reduce: bilevel.Reduce = bilevel._no_reduce   # averages architecture gradients across ranks
+    reduce: bilevel.Reduce = bilevel.no_reduce   # averages architecture gradients across ranks
     check: bool = True             # NaN/Inf checks (read with one device sync per step)
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plot", help="draw the figures of a run folder",
         description="Write weight heatmaps, weight evolution, cell diagrams, the per-layer network figure "

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "report", help="write RUN_DIR/report.html",
         description="Draw the figures of a run folder into RUN_DIR/figures and write RUN_DIR/report.html: "
