@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import config as config_lib
-from .options import flag_values, json_text, read_config
+from .options import flag_values, json_text, read_config, search_config_from_args
 from .search import DATA_DIR_HELP
 
 
@@ -97,10 +97,8 @@ def search_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..data.datasets import DATASETS
     from ..search import build
 
-    from_file = read_config(args.config, "params") if args.config else {}
-    flags = flag_values(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"))
-    preset = flags.pop("preset", None) or from_file.pop("preset", None) or "darts"
-    cfg = config_lib.search_config(preset, **{**from_file, **flags})
+    cfg = search_config_from_args(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"),
+                                  read_config(args.config, "params") if args.config else {})
     entry = DATASETS.get(cfg.dataset)
     in_channels, classes = entry.shape if entry is not None and entry.shape else (None, None)
     if (args.in_channels is None and in_channels is None) or (args.classes is None and classes is None):
@@ -110,7 +108,7 @@ def search_counts(args: argparse.Namespace) -> dict[str, Any]:
     in_channels = args.in_channels if args.in_channels is not None else in_channels
     classes = args.classes if args.classes is not None else classes
     supernet, arch = build(cfg, in_channels, classes)
-    return {"network": "search", "preset": preset, "arch": cfg.arch, "layers": cfg.layers, "channels": cfg.channels,
+    return {"network": "search", "preset": cfg.preset, "arch": cfg.arch, "layers": cfg.layers, "channels": cfg.channels,
             "nodes": cfg.nodes, "ops": list(cfg.ops), "classes": classes, "in_channels": in_channels,
             "weights": sum(p.numel() for p in supernet.parameters()),
             "arch_params": sum(p.numel() for p in arch.parameters())}
