@@ -94,3 +94,19 @@ def json_text(result: dict[str, Any]) -> str:
     if "genotype" in result:
         result = {**result, "genotype": load(result["genotype"]).to_dict()}
     return json.dumps(result, indent=1)
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of how a search or a training runs, the same for both: seed, device, precision,
+    compilation, memory format, figures, determinism, NaN rollback (`diffnas run` passes them to both)."""
+    a = p.add_argument
+    a("--seed", type=int)
+    a("--device", help="auto | cpu | cuda | cuda:N")
+    a("--precision", help="fp32 | bf16")
+    a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
+    a("--memory-format", dest="memory_format",
+      help="auto (contiguous) | contiguous | channels_last (CPU: up to 1.7x faster, but batch norm there is "
+           "less accurate in fp32, and bf16 gives non-finite gradients)")
+    a("--no-plots", dest="plots", action="store_const", const=False)
+    a("--deterministic", action="store_const", const=True)
+    a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
-from .options import (elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
+from .options import (add_run_flags, elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
                       search_config_from_args, start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
@@ -77,18 +77,9 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     a("--warmup-epochs", dest="warmup_epochs", type=int)
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
-    a("--seed", type=int)
-    a("--device", help="auto | cpu | cuda | cuda:N")
-    a("--precision", help="fp32 | bf16")
-    a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
-    a("--memory-format", dest="memory_format",
-      help="auto (contiguous) | contiguous | channels_last (CPU: up to 1.7x faster, but batch norm there is "
-           "less accurate in fp32, and bf16 gives non-finite gradients)")
+    add_run_flags(p)
     a("--edges", help="mixed edges: auto (plain on CPU, fused elsewhere) | fused (batched ops, one BN "
                       "per stage) | plain (one call per op); the same function either way")
-    a("--no-plots", dest="plots", action="store_const", const=False)
-    a("--deterministic", action="store_const", const=True)
-    a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
     a("--run-dir", dest="run_dir")
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .. import config as config_lib
 from .. import distributed
 from ..runlog import coverage
-from .options import elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype, start_notices
+from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype,
+                      start_notices)
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
 if TYPE_CHECKING:   # the genotype module imports torch; the CLI loads it only when the command runs
@@ -71,21 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="brightness, contrast, saturation jitter in [1-J, 1+J] (default 0; imagenet 0.4)")
     a("--hue-jitter", dest="hue_jitter", type=float, metavar="H", help="hue shift in [-H, H] turns (imagenet 0.2)")
     a("--label-smoothing", dest="label_smoothing", type=float, help="default 0 (imagenet 0.1)")
-    a("--seed", type=int)
-    a("--device", help="auto | cpu | cuda | cuda:N")
     a("--run-dir", dest="run_dir")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
            "0: no cap)")
-    a("--precision", help="fp32 | bf16")
-    a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
-    a("--memory-format", dest="memory_format",
-      help="auto (contiguous) | contiguous | channels_last (CPU: up to 1.7x faster, but batch norm there is "
-           "less accurate in fp32, and bf16 gives non-finite gradients)")
-    a("--no-plots", dest="plots", action="store_const", const=False)
-    a("--deterministic", action="store_const", const=True)
-    a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
+    add_run_flags(p)
     p.set_defaults(func=run)
 
 
