@@ -13,7 +13,7 @@ import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Optional, Sequence
+from typing import Any, Callable, Collection, Iterable, Optional, Sequence
 
 import torch
 
@@ -135,22 +135,24 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     return result
 
 
-def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Optional[str | Path],
-            notices: Sequence[str], given: Optional[Collection[str]], from_python: bool = False) -> SearchResult:
-    rank, world = distributed.setup()
-    saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
-    if resume is not None:
-        cfg, saved_epochs = resumed_config(cfg, SearchConfig(), Path(resume), "search", RESUMABLE, given)
-    run_dir = new_run_dir(cfg.run_dir, "search", resumed=resume is not None)
-    cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
-    device = distributed.device_for(resolve_device(cfg.device))
-    # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
-    bn_groups = distributed.bn_groups_for(cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None,
-                                          exact_hessian=cfg.order == "second" and cfg.hessian == "exact")
-    cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
-    seed_everything(cfg.seed, cfg.deterministic)
+@dataclass
+class SearchData:
+    """What a search steps and scores on: the batches of its two splits (one-level: training and
+    test), the validation pass's batches, and how many steps each takes."""
+    ds: Dataset
+    one_level: bool
+    train_b: Batches
+    val_b: Batches
+    eval_b: Batches                 # the validation pass: val_b's split, or a seeded sample of it
+    steps: int                      # search steps an epoch
+    eval_steps: int                 # batches of the validation pass
+    train_images: int
+    val_images: int
+    covered: dict[str, Any]         # SearchResult's val_split, val_images, val_images_total
 
-    # data: the training set split once by a seeded permutation (search-train / search-validation)
+
+def _search_data(cfg: SearchConfig, device: torch.device, rank: int, world: int) -> SearchData:
+    """The training set split once by a seeded permutation (search-train / search-validation)."""
     ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     one_level = cfg.order == "one-level"
     if one_level:
@@ -176,9 +178,15 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         steps, eval_steps = min(steps, cfg.max_steps), min(eval_steps, cfg.max_steps)
     covered = dict(val_split="test" if one_level else "validation",
                    val_images=min(eval_steps * eval_b.batch_size, eval_b.n), val_images_total=len(val_split))
+    return SearchData(ds, one_level, train_b, val_b, eval_b, steps, eval_steps, len(train_split), len(val_split),
+                      covered)
 
-    # model: w in the supernet, alpha in the arch module, each with its own optimiser
-    supernet, arch = build(cfg, ds.shape[0], ds.classes)
+
+def _search_model(cfg: SearchConfig, in_channels: int, classes: int, device: torch.device,
+                  rank: int) -> tuple[Supernet, arch_lib.Arch, StepContext]:
+    """w in the supernet, alpha in the arch module, each with its own optimiser (in the StepContext,
+    with the supernet's DDP wrapper under torchrun)."""
+    supernet, arch = build(cfg, in_channels, classes)
     supernet.set_fused(tuning.fused_edges(cfg.edges, device))
     supernet = distributed.prepare(supernet, cfg.bn_groups)
     supernet.to(device)
@@ -194,6 +202,29 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
                       cfg.w_momentum, cfg.w_wd, reduce=distributed.average, check=cfg.detect_anomaly,
                       autocast=fastpath.autocast_factory(device, cfg.precision))
+    return supernet, arch, ctx
+
+
+def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Optional[str | Path],
+            notices: Sequence[str], given: Optional[Collection[str]], from_python: bool = False) -> SearchResult:
+    rank, world = distributed.setup()
+    saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
+    if resume is not None:
+        cfg, saved_epochs = resumed_config(cfg, SearchConfig(), Path(resume), "search", RESUMABLE, given)
+    run_dir = new_run_dir(cfg.run_dir, "search", resumed=resume is not None)
+    cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
+    device = distributed.device_for(resolve_device(cfg.device))
+    # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
+    bn_groups = distributed.bn_groups_for(cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None,
+                                          exact_hessian=cfg.order == "second" and cfg.hessian == "exact")
+    cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
+    seed_everything(cfg.seed, cfg.deterministic)
+
+    data = _search_data(cfg, device, rank, world)
+    ds, one_level, steps, eval_steps = data.ds, data.one_level, data.steps, data.eval_steps
+
+    supernet, arch, ctx = _search_model(cfg, ds.shape[0], ds.classes, device, rank)
+    w_opt, a_opt = ctx.w_opt, ctx.a_opt
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
     # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
@@ -215,7 +246,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     for line in notices:
         log.say(line)
     if not complete:
-        split = "" if one_level else f"; split {len(train_split):,} / {len(val_split):,} by " \
+        split = "" if one_level else f"; split {data.train_images:,} / {data.val_images:,} by " \
                                      f"{option('train_portion', cfg.train_portion)}"
         log.say(f"diffnas: {describe(ds)}{split}")
     # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
@@ -227,7 +258,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
         # complete run reports the same search cost (the pipeline's summary), as train.py does
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
-                            exit_code, late_stop=late_stop, **covered)
+                            exit_code, late_stop=late_stop, **data.covered)
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
@@ -245,7 +276,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             xi = lr if cfg.xi is None else cfg.xi   # the original unrolls with the current lr
             update_arch = epoch >= cfg.warmup_epochs
             loop.begin_epoch()
-            vals = itertools.repeat((None, None)) if one_level else val_b.epoch(epoch, state["step"])
+            vals = itertools.repeat((None, None)) if one_level else data.val_b.epoch(epoch, state["step"])
 
             def step(i: int, batch: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
                 (xt, yt), (xv, yv) = batch
@@ -253,7 +284,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                 return loss, correct, len(yt)
 
             done = loop.run_steps(steps, f"search {epoch + 1}/{cfg.epochs}",
-                                  zip(train_b.epoch(epoch, state["step"]), vals), step)
+                                  zip(data.train_b.epoch(epoch, state["step"]), vals), step)
             if done == "rolled back":
                 continue
             if done == "stopped":
@@ -262,9 +293,12 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             with torch.no_grad():
                 psi, edge = arch()
-            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}",
-                                      lambda bar, stop: score_supernet(supernet, psi, eval_b, distributed.sum_tensor,
-                                                                       bar=bar, stop=stop, edge=edge))
+
+            def validate(bar: Iterable[int], stop: Callable[[], bool]) -> Optional[tuple[float, float]]:
+                return score_supernet(supernet, psi, data.eval_b, distributed.sum_tensor, bar=bar, stop=stop,
+                                      edge=edge)
+
+            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", validate)
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
                 return result(loop.stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)"))
             (train_loss, train_acc), (val_loss, val_acc) = scores.train, scores.held_out
