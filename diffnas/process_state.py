@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -27,8 +28,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 @contextmanager
 def caller_state_kept() -> Iterator[None]:
     """What `seed_everything` and a run change process-wide, given back to the caller at the end: the
-    Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms and
-    CUBLAS_WORKSPACE_CONFIG. A script that calls `search` gets its own random sequence back, not the
+    Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms,
+    CUBLAS_WORKSPACE_CONFIG and the warning filters. A script that calls `search` gets its own random sequence back, not the
     run's seed, and its cuDNN settings as it set them. Inside, the run has what it needs whatever the
     caller set: float32 as the default dtype, and gradients on."""
     py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
@@ -40,7 +41,8 @@ def caller_state_kept() -> Iterator[None]:
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
     try:
-        with torch.enable_grad():   # a call inside torch.no_grad() could not step
+        # the filters come back too (distributed.wrap quiets a DDP warning for the run's backward passes)
+        with torch.enable_grad(), warnings.catch_warnings():   # a call inside torch.no_grad() could not step
             yield
     finally:
         torch.set_default_dtype(dtype)

@@ -573,3 +573,19 @@ def test_an_eager_error_in_the_compile_trial_is_not_blamed_on_the_compiler(monke
     with pytest.raises(RuntimeError, match="eager trial broke"):
         _one_step(ctx, fastpath.CompiledStep(search_step))
     assert compiled == [] and "torch.compile failed" not in capsys.readouterr().err
+
+
+def test_a_run_gives_the_caller_its_warning_filters_back():
+    """distributed.wrap adds a process-wide filter (a DDP stride warning) for the run's backward passes;
+    a Python caller's filters are its own again once the call returns."""
+    import warnings
+
+    from diffnas.process_state import caller_state_kept
+
+    with caller_state_kept():   # once first: torch imports sympy on the way out, which adds a filter of its own
+        pass
+    before = list(warnings.filters)
+    with caller_state_kept():
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        assert len(warnings.filters) == len(before) + 1
+    assert warnings.filters == before
