@@ -328,20 +328,21 @@ def test_a_failed_figure_or_page_write_keeps_the_old_file_and_leaves_no_temporar
 
 
 def test_the_next_write_removes_a_dead_writers_temporary_and_keeps_a_live_ones(tmp_path):
-    from diffnas.atomic import atomic_write
+    from diffnas.atomic import _HOST, atomic_write
 
-    path = tmp_path / "checkpoint.pt"
+    path = tmp_path / "cell[1].png"   # glob characters in the name
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        for pid in (dead.pid, alive.pid):
-            (tmp_path / f".checkpoint.pt.tmp-{pid}").write_bytes(b"torn")
+        kept = [f".cell[1].png.tmp-{_HOST}-{alive.pid}",   # the live process may still be writing its own
+                f".cell[1].png.tmp-elsewhere-{dead.pid}",   # another machine's PID says nothing here
+                f".cell[1].png.tmp-{_HOST}-\u00b2"]       # not a PID at all
+        for name in [f".cell[1].png.tmp-{_HOST}-{dead.pid}", *kept]:
+            (tmp_path / name).write_bytes(b"torn")
         atomic_write(path, lambda tmp: tmp.write_bytes(b"new"))
         assert path.read_bytes() == b"new"
-        # the live process may still be writing its own: only the dead one's is removed
-        left = sorted(p.name for p in tmp_path.iterdir())
-        assert left == sorted(["checkpoint.pt", f".checkpoint.pt.tmp-{alive.pid}"])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cell[1].png", *kept])
     finally:
         alive.kill()
         alive.wait()
