@@ -169,7 +169,7 @@ class Loop:
             return recovery.continue_run(self.state, self.log, ended_early=self.state.get("early_stop", ""),
                                          announce=self.rank == 0, **continue_run)
         if resumed:   # killed before the first checkpoint: start over, without stale rows
-            recovery.start_over(self.log, self.rank == 0)
+            recovery.start_over(self.log, self.rank == 0, self.cfg_dict.get("command", ""))
         write_new(self.log)
         return False
 

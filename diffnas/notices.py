@@ -86,7 +86,7 @@ def option(name: str, value: Any = _NO_VALUE) -> str:
     """A config field (and a value for it) as the reader sets it: `--batch-size 16` on the command
     line (`--no-plots` for plots False), `batch_size=16` from Python; in the training stage of
     `diffnas run`, its flag (`--train-batch-size 16`), or `[train] batch_size = 16` for a field it has
-    none for. A value in capitals is a placeholder ("N", "DIR"), written as it is."""
+    none for. A PLACEHOLDERS value ("N", "DIR") is written as it is."""
     flags = _COMMAND_LINE.get()
     if flags is None:
         return name if value is _NO_VALUE else f"{name}={_python(value)}"
@@ -106,8 +106,12 @@ def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# values that stand for the reader's own choice, written as they are: `--epochs N`, `epochs=N`
+PLACEHOLDERS = ("N", "DIR")
+
+
 def _python(value: Any) -> str:
-    if isinstance(value, str) and value.isupper():   # a placeholder: N, DIR
+    if isinstance(value, str) and value in PLACEHOLDERS:
         return value
     return _plain(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
 
@@ -115,4 +119,4 @@ def _python(value: Any) -> str:
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _python(value) if not isinstance(value, str) or value.isupper() else f'"{value}"'
+    return _python(value) if not isinstance(value, str) or value in PLACEHOLDERS else f'"{value}"'

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
-from .errors import ConfigError, NumericalError
+from .errors import CheckpointError, ConfigError, NumericalError
 from .notices import option, say
-from .runlog import RunLog
+from .runlog import RunLog, read_rows
 
 
 def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
@@ -68,9 +68,24 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
     raise NumericalError(f"{error}; run stopped, {last}") from None
 
 
-def start_over(log: RunLog, announce: bool = True) -> None:
+# the file a finished run writes last, after its last checkpoint
+FINISHED = {"search": "genotype.json", "train": "result.json"}
+
+
+def start_over(log: RunLog, announce: bool = True, command: str = "") -> None:
     """A resumed run folder with a config but no checkpoint (killed during its first epoch): the run
-    starts from the beginning, and the rows the killed epoch appended are dropped."""
+    starts from the beginning, and the rows the killed epoch appended are dropped. A folder whose
+    files say it got further (a metrics row past epoch 1: written after the first checkpoint; the
+    finished run's last file) lost its checkpoint instead: a CheckpointError, and nothing is touched."""
+    run_dir = log.run_dir
+    done = max((row.get("epoch", 0) for row in read_rows(run_dir / "metrics.jsonl")
+                if isinstance(row.get("epoch"), int)), default=0)
+    finished = FINISHED.get(command)
+    if done >= 2 or (finished is not None and (run_dir / finished).is_file()):
+        raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: missing, but the run "
+                              + (f"recorded {done} epochs" if done >= 2 else f"finished ({finished})")
+                              + " (deleted or moved?): it cannot be resumed without it, and its results are left "
+                                "as they are; put the checkpoint back, or start a new run in another folder")
     log.truncate_metrics(0)
     if announce:
         say(f"diffnas: {log.run_dir} has no checkpoint yet (stopped during its first epoch); starting it over")

@@ -584,6 +584,24 @@ def test_resume_refuses_a_checkpoint_that_does_not_fit_the_supernet(tmp_path, re
     assert (run / "config.json").is_file() and (run / "genotype.json").is_file()  # the run folder stays
 
 
+def test_resume_of_a_finished_run_whose_checkpoint_was_deleted_is_refused_and_touches_nothing(tmp_path, reference,
+                                                                                               capsys):
+    """A finished search's checkpoint.pt deleted (to save disk): the resume took it for a run killed in
+    its first epoch, emptied metrics.jsonl and genotypes.jsonl and searched again."""
+    run = Path(shutil.copytree(reference, tmp_path / "run"))
+    (run / "checkpoint.pt").unlink()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert cli.main(["search", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run / 'checkpoint.pt'}: missing, but the run recorded {TINY['epochs']} " \
+        "epochs (deleted or moved?)" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # a finished 1-epoch run: no row past epoch 1, but its genotype.json, written after the last checkpoint
+    (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text().splitlines()[0] + "\n")
+    with pytest.raises(CheckpointError, match=r"missing, but the run finished \(genotype.json\)"):
+        search(search_config("darts-1st"), resume=run)
+
+
 def test_resume_of_a_search_killed_before_its_first_checkpoint_starts_over(tmp_path, reference, capsys):
     run = tmp_path / "run"
     run.mkdir()

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         notices = start_notices(cfg, note=note)
     result = search(cfg, resume=args.resume, notices=notices, given=given, raise_on_stop=False)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
-        return result.exit_code
+        return result.exit_code or result.late_stop   # a late stop: the same status on every rank
     print(f"genotype: {result.genotype}")
     if result.metrics:
         print(held_out_line(result))
