@@ -588,3 +588,14 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tm
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
     fails(capsys, ["evaluate", str(tmp_path / "missing")], "diffnas: error: rank 1: ", "missing")
     assert waits == []
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--classes", "-1"], "argument --classes: must be >= 1, got -1"),   # was a torch traceback
+    (["--in-channels", "0"], "argument --in-channels: must be >= 1, got 0"),   # was counted
+    (["--genotype", "DARTS_V2", "--in-channels", "0"], "must be >= 1, got 0"),   # was ignored
+    (["--genotype", "DARTS_V2", "--classes", "x"], "expected an integer >= 1, got 'x'"),
+    (["--genotype", "DARTS_V2", "--image-size", "16"], "--image-size describes the search network"),   # ignored
+])
+def test_params_refuses_counts_below_one_and_a_search_flag_with_a_genotype(capsys, argv, expected):
+    fails(capsys, ["params", *argv], expected)

@@ -32,10 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--layers", type=int, help="cells (default: the setting's or preset's)")
     a("--channels", type=int, help="initial channels (default: the setting's or preset's)")
     a("--nodes", type=int, help="search network: intermediate nodes per cell")
-    a("--classes", type=int, help="classifier outputs (default: the setting's or dataset's)")
-    a("--in-channels", dest="in_channels", type=int, help="image channels (default 3, search: the dataset's)")
+    a("--classes", type=positive, help="classifier outputs (default: the setting's or dataset's)")
+    a("--in-channels", dest="in_channels", type=positive, help="image channels (default 3, search: the dataset's)")
     a("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of classes or channels)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def training_run(spec: str) -> Optional[Path]:
@@ -83,7 +94,7 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
         size = SETTINGS[setting].input_size
         shape = [3, size, size]
     classes = args.classes if args.classes is not None else classes
-    shape[0] = args.in_channels or shape[0]
+    shape[0] = args.in_channels if args.in_channels is not None else shape[0]
     model = build_network(genotype, setting, cfg.channels, cfg.layers, classes, shape[0], auxiliary=True)
     weights = count_params(model)
     return {"network": "evaluation", "setting": setting, "genotype": str(genotype), "layers": cfg.layers,
@@ -118,9 +129,10 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
     if args.genotype is not None:
-        extra = [f for f in ("preset", "config", "dataset", "nodes") if getattr(args, f) is not None]
+        extra = [f for f in ("preset", "config", "dataset", "nodes", "image_size") if getattr(args, f) is not None]
         if extra:
-            raise ConfigError(f"--{extra[0]} describes the search network; it does not go with --genotype")
+            raise ConfigError(f"--{extra[0].replace('_', '-')} describes the search network; it does not go with "
+                              f"--genotype")
         r = evaluation_counts(args)
     else:
         r = search_counts(args)
