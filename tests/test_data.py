@@ -1400,3 +1400,10 @@ def test_the_test_only_reads_have_their_own_cache_entries(tmp_path, cache_folder
     assert torch.equal(first.images, again.images) and torch.equal(first.images, whole.test.images)
     assert torch.equal(first.labels, whole.test.labels)
     assert capsys.readouterr().err.count("decoded images from cache") == 2
+
+
+def test_an_image_folder_of_one_class_is_refused(tmp_path):
+    """One class folder: every label 0, a search reported 100% accuracy from its first step."""
+    write_image_folder(tmp_path, classes=("cat",))
+    with pytest.raises(DataError, match=r"has one class folder \(cat/\); a classifier needs at least two"):
+        load_dataset("imagefolder", tmp_path)

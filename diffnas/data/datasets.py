@@ -329,6 +329,9 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
+    if len(classes) == 1:   # every label the same: 100% accuracy from the first step, which reads as success
+        raise DataError(f"imagefolder: {train_dir} has one class folder ({classes[0]}/); a classifier needs at "
+                        f"least two, one folder per class")
     test_paths, test_labels = formats.list_class_folder(test_dir, classes)
     # one decode over both splits, so they share size and channel count
     paths = train_paths + test_paths
