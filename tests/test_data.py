@@ -527,9 +527,10 @@ def test_image_folder_reads_every_common_pillow_format_in_any_case(tmp_path):
     names = ["a.webp", "b.BMP", "c.gif", "d.tif", "e.TIFF", "f.Png", "g.ppm", "h.jpe"]
     for part in ("train", "test"):
         for j, name in enumerate(names):
-            (tmp_path / part / "x").mkdir(parents=True, exist_ok=True)
+            folder = tmp_path / part / ("x" if j < 4 else "y")   # two classes, the files in order
+            folder.mkdir(parents=True, exist_ok=True)
             # flat colours: exact through GIF's palette and JPEG alike
-            write_image(tmp_path / part / "x" / name, np.broadcast_to(colours[j], (3, 4, 4)).copy())
+            write_image(folder / name, np.broadcast_to(colours[j], (3, 4, 4)).copy())
     ds = load_dataset("imagefolder", tmp_path)
     assert len(ds.train) == len(ds.test) == len(names) and ds.shape == (3, 4, 4)
     got = ds.train.images.numpy()[:, :, 0, 0]
