@@ -77,6 +77,10 @@ def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], di
             name = key[len("train_"):] if key.startswith("train_") else key
             raise ConfigError(f"{where}: {key}: training values go in a \"train\" table "
                               f"(JSON \"train\": {{\"{name}\": ...}}, TOML [train], YAML train:)")
+    both = [k for k in search_values if k in values and values[k] != search_values[k]]
+    if both:   # as a key given twice in one table is refused
+        raise ConfigError(f"{where}: {both[0]}: given at the top level ({values[both[0]]!r}) and in the \"search\" "
+                          f"table ({search_values[both[0]]!r}); keep one")
     for key in train_values:
         if key in DERIVED_TRAIN:
             raise ConfigError(f"{where}: train.{key}: a pipeline sets it (the training uses the search's "

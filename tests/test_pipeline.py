@@ -496,3 +496,12 @@ def test_a_training_value_that_changes_nothing_is_said_once(tmp_path, capsys, re
         run_pipeline(search_cfg, train_cfg, tmp_path / "py")
     said = [str(w.message) for w in caught if "has no effect" in str(w.message)]
     assert len(said) == 2 and any("xi: 0.1" in m for m in said) and any("lr_gamma: 0.5" in m for m in said)
+
+
+def test_a_search_value_at_the_top_level_and_in_the_search_table_is_refused(tmp_path, capsys):
+    """epochs = 1 at the top and epochs = 2 in [search]: the table won, silently."""
+    config = tmp_path / "p.toml"
+    config.write_text("epochs = 1\n[search]\nepochs = 2\n")
+    fails(capsys, ["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "r")],
+          "epochs: given at the top level (1) and in the \"search\" table (2); keep one")
+    assert not (tmp_path / "r").exists()
