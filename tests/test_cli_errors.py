@@ -599,3 +599,13 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tm
 ])
 def test_params_refuses_counts_below_one_and_a_search_flag_with_a_genotype(capsys, argv, expected):
     fails(capsys, ["params", *argv], expected)
+
+
+@pytest.mark.parametrize("command", ["search", "train", "run"])
+def test_run_dir_naming_another_folder_than_the_resumed_run_is_refused(tmp_path, capsys, command):
+    """`diffnas search --resume A --run-dir B` went on in A and said nothing of B."""
+    run = tmp_path / "a"
+    run.mkdir()
+    fails(capsys, [command, "--resume", str(run), "--run-dir", str(tmp_path / "b")],
+          f"--run-dir does not go with --resume: the run goes on in its own folder, {run}")
+    assert not (tmp_path / "b").exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import config as config_lib
+from ..errors import ConfigError
 
 
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
@@ -110,3 +111,11 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     a("--no-plots", dest="plots", action="store_const", const=False)
     a("--deterministic", action="store_const", const=True)
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
+
+
+def refuse_run_dir_on_resume(args: argparse.Namespace) -> None:
+    """--run-dir with --resume names another folder than the run's: refused (a resumed run goes on in
+    its own folder; the other was silently ignored)."""
+    if args.resume and args.run_dir and Path(args.run_dir).expanduser().resolve() != Path(args.resume).resolve():
+        raise ConfigError(f"--run-dir does not go with --resume: the run goes on in its own folder, "
+                                     f"{args.resume} (copy that folder to go on elsewhere)")

@@ -24,7 +24,7 @@ from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line
-from .options import elapsed, flag_values, search_config_from_args, start_notices
+from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
 
@@ -96,6 +96,7 @@ def _run(args: argparse.Namespace) -> int:
 
     search_file, train_file = read_config_file(args.config) if args.config else ({}, {})
     typed_layers = args.train_layers if args.train_layers is not None else train_file.get("layers")
+    refuse_run_dir_on_resume(args)
     if args.resume:
         if args.dry_run:
             raise ConfigError("--dry-run starts a new pipeline; it does not go with --resume")

@@ -9,7 +9,7 @@ from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
 from .options import (add_run_flags, elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
-                      search_config_from_args, start_notices)
+                      refuse_run_dir_on_resume, search_config_from_args, start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     note = embedded_quick_overrides(args, from_file)
     cfg = search_config_from_args(args, FIELDS, from_file)
     notices, given = [], None
+    refuse_run_dir_on_resume(args)
     if args.resume:   # the run's saved config counts, with the resumable values typed now
         from ..search import RESUMABLE
 

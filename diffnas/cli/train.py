@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .. import config as config_lib
 from .. import distributed
 from ..runlog import coverage
-from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume, run_genotype,
-                      start_notices)
+from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume,
+                      refuse_run_dir_on_resume, run_genotype, start_notices)
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
 if TYPE_CHECKING:   # the genotype module imports torch; the CLI loads it only when the command runs
@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     for values in (from_file, flags):   # a pipeline folder stands for its search's genotype
         if isinstance(values.get("genotype"), str):
             values["genotype"] = run_genotype(values["genotype"])
+    refuse_run_dir_on_resume(args)
     if args.resume:
         # the run's own config is used (the training reads it, with its own genotype.json); only the
         # resumable fields typed here change it
