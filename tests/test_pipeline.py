@@ -487,6 +487,9 @@ def test_a_training_value_that_changes_nothing_is_said_once(tmp_path, capsys, re
     assert cli.main(["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "cli")]) == 0
     err = capsys.readouterr().err
     assert err.count("lr_gamma: 0.5 has no effect") == 1 and err.count("xi: 0.1 has no effect") == 1
+    # diffnas run has no --lr-schedule: the training's line names its config key
+    assert ('diffnas: warning: lr_gamma: 0.5 has no effect with the cosine lr schedule ([train] lr_schedule = '
+            '"step" uses it)') in err
     assert not [w for w in recwarn if "has no effect" in str(w.message)]
 
     search_cfg = search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
@@ -505,3 +508,17 @@ def test_a_search_value_at_the_top_level_and_in_the_search_table_is_refused(tmp_
     fails(capsys, ["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "r")],
           "epochs: given at the top level (1) and in the \"search\" table (2); keep one")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_resumed_pipeline_whose_training_starts_now_warns_nothing_again(tmp_path, monkeypatch, capsys, recwarn):
+    """Said when the pipeline started; `diffnas run --resume` then warned the training's value again as a
+    Python UserWarning when the training began."""
+    config = tmp_path / "p.toml"
+    config.write_text('[train]\nlr_gamma = 0.5\n')
+    signal_during_search(monkeypatch)
+    assert cli.main(["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "r")]) == 130
+    assert capsys.readouterr().err.count("lr_gamma: 0.5 has no effect") == 1
+    monkeypatch.undo()
+    assert cli.main(["run", "--resume", str(tmp_path / "r")]) == 0
+    assert "has no effect" not in capsys.readouterr().err
+    assert not [w for w in recwarn if "has no effect" in str(w.message)]

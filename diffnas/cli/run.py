@@ -23,7 +23,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..notices import command_line
+from ..notices import command_line, stage
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -82,11 +82,13 @@ def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import SHARED
+    from ..pipeline import DERIVED_TRAIN, SHARED
 
-    # the training's messages name the flags that set its values here: --train-epochs, --device, ...
-    flags = {**{k: "--" + k.replace("_", "-") for k in SHARED}, **{f: "--" + k.replace("_", "-")
-                                                                     for k, f in TRAIN_FLAGS.items()}}
+    # the training's messages name the flags that set its values here: --train-epochs, --device, and
+    # the search's data flags for the data it trains on
+    same = [*SHARED, *(k for k in DERIVED_TRAIN if k != "genotype")]
+    flags = {**{k: "--" + k.replace("_", "-") for k in same}, **{f: "--" + k.replace("_", "-")
+                                                                   for k, f in TRAIN_FLAGS.items()}}
     with command_line({"train": flags}):
         return _run(args)
 
@@ -120,7 +122,9 @@ def _run(args: argparse.Namespace) -> int:
     if run_dir:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
-    notices = start_notices(search_cfg, train_cfg, note=note)
+    notices = start_notices(search_cfg, note=note)
+    with stage("train"):   # the training's lines name this command's flags for it
+        notices += [line for line in start_notices(train_cfg) if line not in notices]
     return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices, raise_on_stop=False), args)
 
 
@@ -184,7 +188,8 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
     before_per_node = {"drop_path_per": "op"} if saved_train is not None else {}
     train_cfg = stage_train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
-    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True, raise_on_stop=False)
+    # notices: [], the values that change nothing were said when the pipeline started
+    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True, notices=[], raise_on_stop=False)
 
 
 def report(result: PipelineResult, args: argparse.Namespace) -> int:
