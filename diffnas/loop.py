@@ -76,8 +76,8 @@ def extend_hint(default_epochs: int) -> str:
     default is not taken for a change (recovery.overrides) unless named in `given`."""
     if on_command_line():
         return f"pass {option('epochs', 'N')} to extend it"
-    return (f"pass epochs=N to extend it (given={{'epochs'}} too when N is the default, {default_epochs}: a resume "
-            f"takes a default for a value not set)")
+    return (f"pass epochs=N to extend it (N = {default_epochs}, the default, is taken only when named in given, "
+            f"the fields to take from cfg: given={{'epochs'}})")
 
 
 def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumable: Collection[str],

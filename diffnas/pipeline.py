@@ -32,7 +32,7 @@ from .config import train_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import default_run_dir
-from .notices import say
+from .notices import option, say
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, remove_empty_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
@@ -179,7 +179,7 @@ def refuse_existing(run_dir: str | Path) -> None:
     command = run_command(run_dir)
     command = command if command in ("search", "train") else "run"
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
-                      f"`diffnas {command} --resume {run_dir}` or choose another --run-dir")
+                      f"`diffnas {command} --resume {run_dir}` or choose another {option('run_dir')}")
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,

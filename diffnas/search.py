@@ -319,8 +319,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if cfg.max_skips and skip_count(genotype) > cfg.max_skips:
                 why = f"a normal cell has more than {cfg.max_skips} skip_connect"
                 state["early_stop"] = (f"early stop at epoch {epoch + 1}: {why}" if epoch + 1 < cfg.epochs
-                                       else f"{option('max_skips', cfg.max_skips)}: at epoch {epoch + 1}, the last, "
-                                            f"{why}")
+                                       else f"skip cap (max_skips {cfg.max_skips}) reached at epoch {epoch + 1}, "
+                                            f"the last: {why}")   # saved, read later by either kind of caller
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
                 torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],

@@ -172,6 +172,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
            stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
            given: Optional[Collection[str]], from_python: bool = False) -> TrainResult:
     rank, world = distributed.setup()
+    asked_setting = cfg.setting   # the caller's: its defaults are what a Python resume compares against
     saved_epochs = None   # the epochs in the resumed run's config.json, when --epochs changes them
     if resume is not None:
         # what a Python caller starts from: the setting's defaults (train_config), so imagenet's 14 cells
@@ -259,7 +260,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
                       else "the cosine lr schedule and the drop-path ramp are")
         complete = loop.open(resume is not None, write_new, epochs=cfg.epochs, saved_epochs=saved_epochs,
                              steps=steps, recomputed=recomputed, last_pass="test",
-                             extend=None if pipeline else extend_hint(train_config(cfg.setting).epochs))
+                             extend=None if pipeline else extend_hint(train_config(asked_setting).epochs))
     for line in notices:
         log.say(line)
     if not complete:

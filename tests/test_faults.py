@@ -483,7 +483,7 @@ def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
     assert cli.main(["search", *NAN_ARGS, "--epochs", "1", "--ops", "skip_connect", "--max-skips", "1",
                      "--run-dir", str(tmp_path / "one")]) == 0
     err = capsys.readouterr().err
-    assert "early stop" not in err and "--max-skips 1: at epoch 1, the last, a normal cell has more than 1" in err
+    assert "early stop" not in err and "skip cap (max_skips 1) reached at epoch 1, the last: a normal cell has more than 1" in err
     assert cli.main(["search", "--resume", str(tmp_path / "one"), "--epochs", "2"]) == 0
     assert "nothing more to search" in capsys.readouterr().err
     assert len((tmp_path / "one" / "metrics.jsonl").read_text().splitlines()) == 1

@@ -169,8 +169,8 @@ def test_resuming_a_finished_search_says_so_and_extending_it_says_the_schedule_c
     again = search(search_config("darts-1st"), resume=run)
     err = capsys.readouterr().err
     assert err == (f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass epochs=N to extend it "
-                   f"(given={{'epochs'}} too when N is the default, 50: a resume takes a default for a value not "
-                   f"set)\n")
+                   f"(N = 50, the default, is taken only when named in given, the fields to take from cfg: "
+                   f"given={{'epochs'}})\n")
     assert steps["n"] == 0 and not again.interrupted and again.exit_code == 0
     assert again.genotype == first.genotype and torch.equal(again.history, first.history)
     assert again.metrics == json.loads("[" + ",".join((run / "metrics.jsonl").read_text().splitlines()) + "]")

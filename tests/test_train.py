@@ -553,8 +553,8 @@ def test_resuming_a_finished_run_says_so_and_extending_it_says_the_schedule_chan
     monkeypatch.setattr(train_mod, "train_step", counted)
     again = train(TrainConfig(), resume=run)
     assert capsys.readouterr().err == (f"diffnas: {run} is complete (2/2 epochs); nothing to do — pass epochs=N to "
-                                       f"extend it (given={{'epochs'}} too when N is the default, 600: a resume takes "
-                                       f"a default for a value not set)\n")
+                                       f"extend it (N = 600, the default, is taken only when named in given, the "
+                                       f"fields to take from cfg: given={{'epochs'}})\n")
     assert steps["n"] == 0 and again.exit_code == 0
     assert (again.test_acc, again.test_loss, again.params) == (first.test_acc, first.test_loss, first.params)
     assert without_seconds(again.metrics) == without_seconds(first.metrics)
