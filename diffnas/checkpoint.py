@@ -34,6 +34,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, write, durable=True)
 
 
+def _reason(e: Exception) -> str:
+    """torch's complaint in a few words: its first sentence, cut at a word, or the exception's name
+    when the message says nothing (a bare number, as an unpickling error can be)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = text.split(". ")[0]
+    if len(text) > 100:
+        text = text[:100].rsplit(" ", 1)[0] + " ..."
+    return text if any(c.isalpha() for c in text) else type(e).__name__
+
+
 def save(path: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
     """Save `state` (tensors, numbers, strings, nested dicts/lists) with the config that made it."""
     buf = io.BytesIO()
@@ -55,8 +65,13 @@ def load(path: Path, config: dict[str, Any] | None = None,
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a valid diffnas checkpoint, refused to load ({first[:200]})") from None
+        if any(w in str(e).lower() for w in ("unsupported global", "unsupported class")):   # code it will not run
+            raise CheckpointError(f"{path}: not a valid diffnas checkpoint, refused to load: it holds Python "
+                                  f"objects besides tensors and plain values, and loading them could run code "
+                                  f"(diffnas writes none)") from None
+        raise CheckpointError(f"{path}: not a valid diffnas checkpoint ({path.stat().st_size:,} bytes, cut short "
+                              f"or damaged: a copy that did not finish? {_reason(e)}); put back a good copy of "
+                              f"it (without one the run cannot be resumed or evaluated)") from None
     if not isinstance(blob, dict) or "format_version" not in blob or "state" not in blob:
         raise CheckpointError(f"{path}: not a diffnas checkpoint")
     if blob["format_version"] != FORMAT_VERSION:

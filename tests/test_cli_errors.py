@@ -429,16 +429,20 @@ def rewrite(path: Path, change) -> None:
 def test_corrupt_checkpoint_on_resume(run, capsys):
     ckpt = run / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
-    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    # what happened and what to do, in words (it quoted torch cut off mid-sentence)
+    err = fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint (1,000 bytes, "
+                "cut short or damaged: a copy that did not finish?", "put back a good copy of it")
+    assert "..." in err or len(err) < 400
     ckpt.write_bytes(b"\x00" * 64)
-    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint")
+    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint (64 bytes")
 
 
 def test_malicious_checkpoint_runs_no_code(run, tmp_path, capsys):
     marker = tmp_path / "pwned"
     ckpt = run / "checkpoint.pt"
     torch.save({"format_version": 1, "config": {}, "state": Evil(marker)}, ckpt)
-    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load")
+    fails(capsys, ["search", "--resume", str(run)], f"{ckpt}: not a valid diffnas checkpoint, refused to load: it "
+          "holds Python objects besides tensors")
     fails(capsys, ["evaluate", str(ckpt)], f"{run}: a search run; evaluate trains nothing")   # not even loaded
     lone = tmp_path / "lone.pt"   # the same file outside a run folder: loaded, and refused
     lone.write_bytes(ckpt.read_bytes())
