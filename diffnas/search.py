@@ -343,7 +343,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
-    if rank == 0 and cfg.plots:
+    if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
+        say(f"diffnas: figures not drawn (stopped); draw them with `diffnas plot {run_dir}`")
+    elif rank == 0 and cfg.plots:
         draw_figures(run_dir)   # Ctrl-C there stops the drawing, not the search
     loop.finish()
     return result(late_stop=late_stop)

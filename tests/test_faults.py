@@ -287,11 +287,15 @@ def test_diffnas_search_prints_a_late_stopped_search_and_exits_with_the_stop(tmp
 
     monkeypatch.setattr(checkpoint, "save", save_then_term)
     run = tmp_path / "run"
-    assert cli.main(["search", *TINY_ARGS, "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    with_plots = [a for a in TINY_ARGS if a != "--no-plots"]
+    assert cli.main(["search", *with_plots, "--run-dir", str(run)]) == 128 + signal.SIGTERM
     out, err = capsys.readouterr()
     assert "genotype: Genotype(" in out and f"run folder: {run}" in out
     assert f"stopped after the search finished (it is complete and saved: {run})" in err
     assert (run / "genotype.json").is_file()
+    # asked to stop: the seconds of drawing are skipped, with how to draw them later
+    assert f"figures not drawn (stopped); draw them with `diffnas plot {run}`" in err
+    assert not list((run / "figures").glob("cell_*"))
 
 
 def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
