@@ -245,9 +245,10 @@ def _ints(value: object, where: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def from_dict(d: object) -> AnyGenotype:
+def from_dict(d: object, what: str = "genotype JSON") -> AnyGenotype:
+    """A genotype from its fields; `what` names the form they came in, for the errors."""
     if not isinstance(d, dict):
-        raise GenotypeError("genotype JSON must be an object")
+        raise GenotypeError(f"{what} must be an object")
     if "cells" in d:
         if not isinstance(d["cells"], list):
             raise GenotypeError("'cells' must be a list")
@@ -262,7 +263,7 @@ def from_dict(d: object) -> AnyGenotype:
         return validate(CellwiseGenotype(tuple(cells)))
     missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
     if missing:
-        raise GenotypeError(f"genotype JSON lacks {', '.join(missing)}")
+        raise GenotypeError(f"{what} lacks {', '.join(missing)}")
     return validate(Genotype(_genes(d["normal"], "normal"), _ints(d["normal_concat"], "normal_concat"),
                              _genes(d["reduce"], "reduce"), _ints(d["reduce_concat"], "reduce_concat")))
 
@@ -287,7 +288,7 @@ def from_json(text: str) -> AnyGenotype:
 
 def parse(text: str) -> Genotype:
     """Parse the paper / released-code notation. Never evaluates the text."""
-    genotype = from_dict(parse_fields(text))
+    genotype = from_dict(parse_fields(text), "Genotype(...) notation")
     assert isinstance(genotype, Genotype)
     return genotype
 

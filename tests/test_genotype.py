@@ -369,3 +369,9 @@ def test_a_per_cell_genotype_is_a_sequence_of_its_cells():
     cells = tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in (1, 2)) for k in range(4))
     g = G.CellwiseGenotype(cells)
     assert len(g) == 4 and g[2] is cells[2] and list(g) == list(cells) == g.cells() == g.cells(4)
+
+
+def test_notation_missing_a_field_is_called_notation_not_json():
+    with pytest.raises(GenotypeError, match=r"^Genotype\(\.\.\.\) notation lacks reduce_concat$"):
+        G.load('Genotype(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)], normal_concat=[2], '
+               'reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)])')
