@@ -264,7 +264,7 @@ def test_image_folder_wrong_size_is_named_with_both_sizes(tmp_path):
         load_dataset("imagefolder", tmp_path)
     first = tmp_path / "train" / "cat" / "0.png"  # classes in sorted order: cat before dog
     message = str(info.value)
-    assert f"{bad}: image is 9x7, but {first} is 5x6" in message and "image_size=N" in message
+    assert f"{bad}: image is 9x7, but {first} is 5x6 (width x height)" in message and "image_size=N" in message
 
 
 def _pil_resize_crop(array: np.ndarray, new_h: int, new_w: int, top: int, left: int, n: int) -> np.ndarray:

@@ -323,7 +323,8 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     train_dir, test_dir = data_dir / "train", data_dir / "test"
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
-            hint = _split_folder_hint(data_dir, "train") or f"; pass {option('data_dir', 'DIR')}"
+            hint = (_split_folder_hint(data_dir, "train")
+                    or f"; point {option('data_dir')} at the folder that holds train/ and test/")
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>){hint}")
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out

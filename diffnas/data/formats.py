@@ -328,7 +328,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                     out = np.empty((len(paths), 3, h, w), np.uint8)
                 elif im.size != size and not image_size:
                     raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {first} is "
-                                    f"{size[0]}x{size[1]}; all images must share one size, or pass "
+                                    f"{size[0]}x{size[1]} (width x height); all images must share one size, or pass "
                                     f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
                                     f"centre crop)")
                 gray = gray and im.mode in GRAY_MODES
