@@ -331,7 +331,8 @@ def test_tiny_imagenet_with_image_size(tmp_path):
     arrays = write_tiny_imagenet(tmp_path)
     wide = tmp_path / "tiny-imagenet-200" / "train" / "n01" / "images" / "n01_wide.JPEG"
     write_image(wide, np.random.default_rng(3).integers(0, 256, (3, 40, 80), dtype=np.uint8))
-    with pytest.raises(DataError, match=f"{wide}: image is 80x40, but .* is 64x64; all images must share one size"):
+    with pytest.raises(DataError, match=f"{wide}: image is 80x40, but .* is 64x64 \\(width x height\\); all images "
+                                        "must share one size"):
         load_dataset("tiny-imagenet", tmp_path)
     ds = load_dataset("tiny-imagenet", tmp_path, image_size=32)
     assert ds.shape == (3, 32, 32) and (len(ds.train), len(ds.test)) == (7, 4)
