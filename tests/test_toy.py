@@ -222,3 +222,17 @@ def test_the_table_keeps_diverged_numbers_apart():
         assert alpha == pytest.approx(r.alpha, rel=1e-3) and w == pytest.approx(r.w, rel=1e-3)
         assert dist == pytest.approx(r.distance, rel=1e-3)
     assert rows["xi = 200"].status == "diverged" and abs(rows["xi = 200"].w) > 1e4
+
+
+def test_a_csv_path_that_cannot_be_a_file_is_one_line_before_any_run(tmp_path, capsys):
+    """--csv naming a folder, or a path under a file, failed with the OS's words after the runs."""
+    from diffnas import cli
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for csv, expected in ((tmp_path, f"--csv: {tmp_path} is a folder; name the CSV file to write"),
+                          (afile / "x.csv", f"--csv: {afile} is a file, not a folder")):
+        assert cli.main(["toy", "--xi", "0", "--csv", str(csv), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err == f"diffnas: error: {expected}\n"
+    assert not (tmp_path / "out").exists()

@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from ..runlog import check_run_dir
 
     check_run_dir(args.out, "--out")   # a file where the folder should be: one line, before the runs
+    if args.csv is not None:
+        if args.csv.is_dir():
+            raise ConfigError(f"--csv: {args.csv} is a folder; name the CSV file to write")
+        check_run_dir(args.csv.parent, "--csv")
     runs = toy.run_toy(xis, hessian=args.hessian)
     rows = [r.to_dict() for r in runs]
     from ..plots import toy_figure   # matplotlib is imported only when the figure is drawn
