@@ -190,7 +190,13 @@ class Loop:
         with stop_on_signals() as stop:
             self.stop = stop
             self.start_time = time.time() - self.state["seconds"]
-            yield stop
+            try:
+                yield stop
+            except KeyboardInterrupt:   # a second Ctrl-C: at once, nothing more saved; the last checkpoint stands
+                if self.rank == 0:
+                    kept = "its last checkpoint is kept" if self.ckpt_path.is_file() else "no epoch was saved yet"
+                    say(f"diffnas: stopped at once, without saving; {kept}; {self.go_on}")
+                raise
 
     # an epoch
 

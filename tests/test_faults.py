@@ -659,3 +659,24 @@ def test_no_collapse_warning_when_max_skips_stops_the_search_in_its_warm_up(tmp_
                      "--max-skips", "1", "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err.replace("\r", "\n")
     assert "early stop at epoch 1" in err and "collapse" not in err
+
+
+def test_a_second_ctrl_c_stops_at_once_and_says_how_to_resume_from_the_last_checkpoint(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """It ended with a bare `diffnas: interrupted`, though the checkpoint of the last epoch was there."""
+    real, calls = search_mod.search_step, [0]
+
+    def step(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == TINY["max_steps"] + 2:   # in epoch 2: Ctrl-C, and again before the step ends
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "search_step", step)
+    run = tmp_path / "run"
+    assert cli.main(["search", *TINY_ARGS, "--run-dir", str(run)]) == 130
+    err = capsys.readouterr().err
+    assert (f"diffnas: stopped at once, without saving; its last checkpoint is kept; resume with: diffnas search "
+            f"--resume {run}\n") in err and err.endswith("diffnas: interrupted\n")
+    assert saved(run)["epoch"] == 1
