@@ -177,7 +177,8 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
                 raise GenotypeError(f"{where}: unknown op {op!r}{suggest(op, sorted(known))}")
             node = g // 2
             if not 0 <= j < node + 2:
-                raise GenotypeError(f"{where}: node {node} reads input {j}, but only inputs 0..{node + 1} exist")
+                raise GenotypeError(f"{where}: node {node + 2} reads state {j}, but only states 0..{node + 1} come "
+                                    f"before it (0, 1: the cell's inputs; 2..: its nodes, as in concat)")
         _check_output(where, cell)
     return genotype
 
@@ -228,10 +229,10 @@ def _genes(value: object, where: str) -> tuple[Gene, ...]:
             raise GenotypeError(f"{where}: expected [op name, input index] pairs, got {item!r}")
         op, j = item
         if not isinstance(op, str):
-            raise GenotypeError(f"{where}: node {g // 2} gene {item!r}: a gene is (op name, input index); the op "
+            raise GenotypeError(f"{where}: node {g // 2 + 2} gene {item!r}: a gene is (op name, input index); the op "
                                 f"must be a quoted name, got {op!r}")
         if not isinstance(j, int) or isinstance(j, bool):
-            raise GenotypeError(f"{where}: node {g // 2} gene {item!r}: a gene's input must be an integer node "
+            raise GenotypeError(f"{where}: node {g // 2 + 2} gene {item!r}: a gene's input must be an integer node "
                                 f"index, got {j!r}")
         out.append((op, j))
     return tuple(out)

@@ -51,7 +51,7 @@ BAD_GENOTYPES = {
     "unknown op": (GOOD.replace("dil_conv_3x3", "dil_con_3x3"),
                    "normal: unknown op 'dil_con_3x3' (did you mean 'dil_conv_3x3'?)"),
     "node index": (GOOD.replace("('dil_conv_3x3', 2)", "('dil_conv_3x3', 7)"),
-                   "normal: node 3 reads input 7, but only inputs 0..4 exist"),
+                   "normal: node 5 reads state 7, but only states 0..4 come before it"),
     "concat index": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 9]"),
                      "normal: concat index 9 does not fit a cell of 4 nodes"),
     "odd genes": (GOOD.replace("('dil_conv_3x3', 2)]", "]"), "normal: expected 2 (op, input) pairs per node"),

@@ -49,7 +49,7 @@ def test_network_depth_is_a_per_cell_genotypes_own_and_refuses_another():
     ("Genotype(normal=[('sep_conv_3x3', 0), ('bogus_op', 1)], normal_concat=[2], reduce=[('skip_connect', 0), "
      "('skip_connect', 1)], reduce_concat=[2])", "unknown op 'bogus_op'"),
     ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 5)], normal_concat=[2], reduce=[('skip_connect', 0), "
-     "('skip_connect', 1)], reduce_concat=[2])", "node 0 reads input 5"),
+     "('skip_connect', 1)], reduce_concat=[2])", "node 2 reads state 5"),
     ("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[], reduce_concat=[2])", "2 \\(op, input\\)"),
     ("__import__('os').system('true')", "must start with"),
     ("Genotype(normal=__import__('os'))", "only range"),
@@ -293,21 +293,23 @@ GENE = "('dil_conv_3x3', 2)"  # DARTS_V2's last normal gene: node 3
 
 
 @pytest.mark.parametrize("gene,message", [
-    ("('dil_conv_3x3', True)", "normal: node 3 gene ('dil_conv_3x3', True): a gene's input must be an integer node "
+    ("('dil_conv_3x3', True)", "normal: node 5 gene ('dil_conv_3x3', True): a gene's input must be an integer node "
                                "index, got True"),
-    ("('dil_conv_3x3', None)", "normal: node 3 gene ('dil_conv_3x3', None): a gene's input must be an integer node "
+    ("('dil_conv_3x3', None)", "normal: node 5 gene ('dil_conv_3x3', None): a gene's input must be an integer node "
                                "index, got None"),
-    ("('dil_conv_3x3', 1.0)", "normal: node 3 gene ('dil_conv_3x3', 1.0): a gene's input must be an integer node "
+    ("('dil_conv_3x3', 1.0)", "normal: node 5 gene ('dil_conv_3x3', 1.0): a gene's input must be an integer node "
                               "index, got 1.0"),
-    ("('dil_conv_3x3', '2')", "normal: node 3 gene ('dil_conv_3x3', '2'): a gene's input must be an integer node "
+    ("('dil_conv_3x3', '2')", "normal: node 5 gene ('dil_conv_3x3', '2'): a gene's input must be an integer node "
                               "index, got '2'"),
-    ("(2, 'dil_conv_3x3')", "normal: node 3 gene (2, 'dil_conv_3x3'): a gene is (op name, input index); the op "
+    ("(2, 'dil_conv_3x3')", "normal: node 5 gene (2, 'dil_conv_3x3'): a gene is (op name, input index); the op "
                             "must be a quoted name, got 2"),
     ("(dil_conv_3x3, 2)", "genotype text: unquoted name dil_conv_3x3 at character 165: op names are quoted "
                           "('dil_conv_3x3'), and only range(...) may be called"),
     # already clear before: a negative index, a node reading itself or a later node, an op in capitals
-    ("('dil_conv_3x3', -1)", "normal: node 3 reads input -1, but only inputs 0..4 exist"),
-    ("('dil_conv_3x3', 5)", "normal: node 3 reads input 5, but only inputs 0..4 exist"),
+    ("('dil_conv_3x3', -1)", "normal: node 5 reads state -1, but only states 0..4 come before it (0, 1: the "
+                             "cell's inputs; 2..: its nodes, as in concat)"),
+    ("('dil_conv_3x3', 5)", "normal: node 5 reads state 5, but only states 0..4 come before it (0, 1: the "
+                             "cell's inputs; 2..: its nodes, as in concat)"),
     ("('DIL_CONV_3X3', 2)", "normal: unknown op 'DIL_CONV_3X3' (did you mean 'dil_conv_3x3'?)"),
 ])
 def test_gene_errors_name_the_gene(gene, message):
@@ -326,7 +328,7 @@ def test_range_takes_integers_not_booleans():
 
 def test_json_gene_input_must_be_an_integer():
     normal = [list(g) for g in G.KNOWN["DARTS_V2"].normal[:7]] + [["dil_conv_3x3", True]]
-    with pytest.raises(GenotypeError, match=r"^normal: node 3 gene \['dil_conv_3x3', True\]: a gene's input must be "
+    with pytest.raises(GenotypeError, match=r"^normal: node 5 gene \['dil_conv_3x3', True\]: a gene's input must be "
                                             r"an integer node index, got True$"):
         G.from_json(json.dumps(darts_v2(normal=normal)))
 
