@@ -18,7 +18,7 @@ from .data import Augment, Batches, Split, load_dataset
 from .data.datasets import DATASETS, TrainedOn, data_folder
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
-from .notices import option
+from .notices import option, say
 from .network import build_network
 from .runlog import progress_bar, run_command
 from .scoring import score_network
@@ -107,6 +107,9 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     if data_dir is None and folder is not None and reads_files and not Path(folder).expanduser().exists():
         raise DataError(f"{cfg.dataset}: {folder}, the folder the network was trained on, is not there (moved or "
                         f"deleted?); pass {option('data_dir', 'DIR')} with the test images")
+    if data_dir is not None and not reads_files:   # as search and train warn it
+        say(f"diffnas: warning: data_dir: {str(data_dir)!r} has no effect: the network was trained on "
+            f"{cfg.dataset}, which reads no files")
     test, shape, classes, mean, std = _test_data(cfg, folder, state)
     expected = tuple(state["input_shape"])
     if shape != expected or classes != state["classes"]:

@@ -442,6 +442,11 @@ def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
     r = json.loads(out)
     assert r["params"] == json.loads((run / "result.json").read_text())["params"]
     assert "evaluate" in err   # the progress bar while the test split is scored (stdout stays JSON)
+    # a data folder for a network trained on the embedded digits: warned, as search and train warn it
+    assert cli.main(["evaluate", str(run), "--data-dir", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["test_acc"] == r["test_acc"]
+    assert f"diffnas: warning: data_dir: {str(tmp_path)!r} has no effect: the network was trained on digits" in err
     # a second run into the same folder is refused, not overwritten
     assert cli.main(["train", "--run-dir", str(run), "--epochs", "1"]) == 2
     assert "--resume" in capsys.readouterr().err
