@@ -1409,3 +1409,15 @@ def test_an_image_folder_of_one_class_is_refused(tmp_path):
     write_image_folder(tmp_path, classes=("cat",))
     with pytest.raises(DataError, match=r"has one class folder \(cat/\); a classifier needs at least two"):
         load_dataset("imagefolder", tmp_path)
+
+
+def test_an_svhn_file_without_x_names_every_variable_it_holds(tmp_path):
+    """It listed only the variables it had tried to load (['y']), not what the file holds instead."""
+    from scipy.io import savemat
+
+    write_svhn(tmp_path / "svhn")
+    path = tmp_path / "svhn" / "train_32x32.mat"
+    savemat(path, {"images": np.zeros((32, 32, 3, 2), np.uint8), "y": np.ones((2, 1), np.uint8)})
+    with pytest.raises(DataError, match=r"expected variables X and y \(the official SVHN layout\), found "
+                                        r"\['images', 'y'\]"):
+        load_dataset("svhn", tmp_path)

@@ -200,7 +200,7 @@ def read_mnist_npz(path: Path, classes: int = 10) -> tuple[Arrays, Arrays]:
 
 
 def read_svhn_mat(path: Path) -> Arrays:
-    from scipy.io import loadmat  # scipy is slow to import; only SVHN needs it
+    from scipy.io import loadmat, whosmat  # scipy is slow to import; only SVHN needs it
 
     if not path.is_file():  # loadmat's own message for a missing file varies ("Reader needs file name ...")
         raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
@@ -214,7 +214,8 @@ def read_svhn_mat(path: Path) -> Arrays:
         # MatReadError: empty or zero-filled (an unfinished download); IndexError: too short for a header
         raise DataError(f"{path}: not a readable MATLAB v5 file ({type(e).__name__}: {e})") from None
     if "X" not in mat or "y" not in mat:
-        raise DataError(f"{path}: expected variables X and y, found {sorted(k for k in mat if k[0] != '_')}")
+        held = sorted(name for name, _, _ in whosmat(path))   # every variable, not only the two loaded
+        raise DataError(f"{path}: expected variables X and y (the official SVHN layout), found {held}")
     x, y = mat["X"], mat["y"]
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
