@@ -176,39 +176,58 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
 def _check(cfg: Any) -> None:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
-        meta = f.metadata
-        if value is None:
-            if f.default is not None:
-                raise ConfigError(f"{f.name}: must not be empty")
-            continue
-        expected = type(f.default) if f.default is not None else meta.get("type")
-        if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
-            value = os.fspath(value)
-            object.__setattr__(cfg, f.name, value)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            object.__setattr__(cfg, f.name, float(value))
-            value = float(value)
-        if expected is float and isinstance(value, float) and not abs(value) <= FLOAT_LIMIT:
-            raise ConfigError(f"{f.name}: must be a finite number of magnitude at most {FLOAT_LIMIT:g} "
-                              f"(tensors are float32), got {value!r}")
-        if expected is tuple:
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{f.name}: expected a list of op names, got {value!r}")
-            object.__setattr__(cfg, f.name, tuple(value))
-            value = tuple(value)
-        elif expected is not None and (type(value) is not expected):
-            quote = f" (a folder named {value!r}? quote it in the config file: \"{value}\")" \
-                if expected is str and isinstance(value, (int, float)) else ""
-            raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
-        if "choices" in meta:
-            choices = meta["choices"]
-            check_choice(f.name, value, choices() if callable(choices) else choices)
-        if "min" in meta and (value < meta["min"] or (meta.get("open_min") and value == meta["min"])):
-            op = ">" if meta.get("open_min") else ">="
-            raise ConfigError(f"{f.name}: must be {op} {meta['min']}, got {value!r}")
-        if "max" in meta and (value > meta["max"] or (meta.get("open_max") and value == meta["max"])):
-            op = "<" if meta.get("open_max") else "<="
-            raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
+        checked = check_field(f, value)
+        if checked is not value:   # normalised (a Path to str, an int to float, a list to tuple)
+            object.__setattr__(cfg, f.name, checked)
+
+
+def check_field(f: dataclasses.Field, value: Any) -> Any:
+    """`value` checked against field `f`'s type and range (a ConfigError naming the field), returned in
+    the field's own type: a Path as str, an int as float, a list as tuple."""
+    meta = f.metadata
+    if value is None:
+        if f.default is not None:
+            raise ConfigError(f"{f.name}: must not be empty")
+        return value
+    expected = type(f.default) if f.default is not None else meta.get("type")
+    if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
+        value = os.fspath(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is float and isinstance(value, float) and not abs(value) <= FLOAT_LIMIT:
+        raise ConfigError(f"{f.name}: must be a finite number of magnitude at most {FLOAT_LIMIT:g} "
+                          f"(tensors are float32), got {value!r}")
+    if expected is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{f.name}: expected a list of op names, got {value!r}")
+        value = tuple(value)
+    elif expected is not None and (type(value) is not expected):
+        quote = f" (a folder named {value!r}? quote it in the config file: \"{value}\")" \
+            if expected is str and isinstance(value, (int, float)) else ""
+        raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
+    if "choices" in meta:
+        choices = meta["choices"]
+        check_choice(f.name, value, choices() if callable(choices) else choices)
+    if "min" in meta and (value < meta["min"] or (meta.get("open_min") and value == meta["min"])):
+        op = ">" if meta.get("open_min") else ">="
+        raise ConfigError(f"{f.name}: must be {op} {meta['min']}, got {value!r}")
+    if "max" in meta and (value > meta["max"] or (meta.get("open_max") and value == meta["max"])):
+        op = "<" if meta.get("open_max") else "<="
+        raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
+    return value
+
+
+def check_values(cls: type, values: dict[str, Any], where: str) -> None:
+    """Each of `values` (a config file's, `where`) checked on its own against `cls`'s field of that
+    name, so a wrong value is said even where a flag then replaces it (unknown names are left to the
+    merge, which suggests the name meant)."""
+    by_name = {f.name: f for f in fields(cls)}
+    for name, value in values.items():
+        if name in by_name:
+            try:
+                check_field(by_name[name], value)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
 
 
 def _check_ops(ops: tuple[str, ...]) -> None:

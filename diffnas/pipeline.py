@@ -60,7 +60,11 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (search, train) values of a `diffnas run` config file: search keys at the top level or in a
     "search" table, training keys (TrainConfig's names: epochs, layers, ...) in a "train" table. A
     pipeline's config.json is such a file; so is a search run's config.json (a train run's is refused)."""
-    return split_config(config_lib.for_command(config_lib.read_file(path), "run", path), str(path))
+    search_values, train_values = split_config(config_lib.for_command(config_lib.read_file(path), "run", path),
+                                               str(path))
+    config_lib.check_values(SearchConfig, search_values, str(path))
+    config_lib.check_values(TrainConfig, train_values, f"{path}: train")
+    return search_values, train_values
 
 
 def split_config(values: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -613,3 +613,18 @@ def test_run_dir_naming_another_folder_than_the_resumed_run_is_refused(tmp_path,
     fails(capsys, [command, "--resume", str(run), "--run-dir", str(tmp_path / "b")],
           f"--run-dir does not go with --resume: the run goes on in its own folder, {run}")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("command,text,flag", [
+    ("search", '{"epochs": "2"}', ["--epochs", "3"]),
+    ("train", '{"epochs": "2"}', ["--epochs", "3"]),
+    ("run", '{"train": {"epochs": "2"}}', ["--train-epochs", "3"]),
+])
+def test_a_wrong_value_in_a_config_file_is_refused_even_where_a_flag_replaces_it(tmp_path, capsys, command, text,
+                                                                                  flag):
+    """The flag's value won the merge, and the file's error went unsaid (the same file alone is refused)."""
+    config = tmp_path / "c.json"
+    config.write_text(text)
+    fails(capsys, [command, "--config", str(config), *flag, "--run-dir", str(tmp_path / "r")],
+          f"{config}", "epochs: expected int, got '2'")
+    assert not (tmp_path / "r").exists()

@@ -14,7 +14,10 @@ from ..errors import ConfigError
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
     """The values of `diffnas COMMAND --config PATH` (a run's own config.json works: its "command"
     key must name a config that COMMAND takes)."""
-    return config_lib.for_command(config_lib.read_file(path), command, path)
+    values = config_lib.for_command(config_lib.read_file(path), command, path)
+    config_lib.check_values(config_lib.TrainConfig if command == "train" else config_lib.SearchConfig, values,
+                            where=str(path))
+    return values
 
 
 def start_notices(*cfgs: Any, note: str | None = None) -> list[str]:
