@@ -221,7 +221,7 @@ def test_drop_path_per_is_checked_and_saved_by_the_cli(tmp_path, capsys):
 
 def test_a_fair_darts_pipeline_trains_with_drop_path_per_node_unless_told():
     from diffnas.config import PRESETS, SearchConfig
-    from diffnas.pipeline import train_config
+    from diffnas.pipeline import stage_train_config as train_config
 
     fair = SearchConfig(**PRESETS["fair-darts"])
     assert fair.arch == "sigmoid"
@@ -233,7 +233,7 @@ def test_a_fair_darts_pipeline_trains_with_drop_path_per_node_unless_told():
 def test_a_pc_darts_pipeline_trains_with_pc_darts_drop_path_unless_told():
     """yuhuixu1993/PC-DARTS train.py trains its CIFAR cells with drop_path_prob 0.3 (DARTS: 0.2)."""
     from diffnas.config import PRESETS, SearchConfig
-    from diffnas.pipeline import train_config
+    from diffnas.pipeline import stage_train_config as train_config
 
     pc = SearchConfig(**PRESETS["pc-darts"])
     assert train_config(pc, {}).drop_path == 0.3
