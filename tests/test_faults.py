@@ -252,10 +252,9 @@ def test_a_stop_during_an_epochs_checkpoint_stops_after_that_epoch_and_resumes_e
     assert_same_result(reference, run)
 
 
-def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_python_script(tmp_path, monkeypatch):
-    """SIGTERM during the last epoch's checkpoint write: the search is complete and kept, and
-    search(cfg) raises SystemExit(143) as for any stop, so a script's next line (training) does not run;
-    raise_on_stop=False returns the complete result with late_stop set."""
+def term_after_the_last_save(monkeypatch) -> list:
+    """SIGTERM right after the checkpoint of a TINY search's last epoch is written (the late stop);
+    returns the list of saves so far, which a test clears to run again."""
     real_save, saves = checkpoint.save, []
 
     def save_then_term(*args, **kwargs):
@@ -265,6 +264,14 @@ def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_pytho
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(checkpoint, "save", save_then_term)
+    return saves
+
+
+def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_python_script(tmp_path, monkeypatch):
+    """SIGTERM during the last epoch's checkpoint write: the search is complete and kept, and
+    search(cfg) raises SystemExit(143) as for any stop, so a script's next line (training) does not run;
+    raise_on_stop=False returns the complete result with late_stop set."""
+    saves = term_after_the_last_save(monkeypatch)
     cfg = search_config("darts-1st", **TINY, deterministic=True, plots=False, run_dir=str(tmp_path / "a"))
     with pytest.raises(SystemExit) as info:
         search(cfg)
@@ -277,15 +284,7 @@ def test_a_stop_while_the_last_epoch_is_saved_keeps_the_search_and_stops_a_pytho
 def test_diffnas_search_prints_a_late_stopped_search_and_exits_with_the_stop(tmp_path, monkeypatch, capsys):
     """The command line's side of the same stop: the complete search's genotype and folder are printed,
     and the exit status is the stop's (143), so `diffnas search ... && diffnas train ...` goes no further."""
-    real_save, saves = checkpoint.save, []
-
-    def save_then_term(*args, **kwargs):
-        real_save(*args, **kwargs)
-        saves.append(1)
-        if len(saves) == TINY["epochs"]:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    term_after_the_last_save(monkeypatch)
     run = tmp_path / "run"
     with_plots = [a for a in TINY_ARGS if a != "--no-plots"]
     assert cli.main(["search", *with_plots, "--run-dir", str(run)]) == 128 + signal.SIGTERM
