@@ -457,7 +457,7 @@ def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
     ("Genotype(normal=[('sep_conv_9x9', 0), ('skip_connect', 1)], normal_concat=[2], "
      "reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])", "unknown op"),
     ("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 4)], normal_concat=[2], "
-     "reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])", "input 4"),
+     "reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])", "reads state 4"),
 ])
 def test_cli_bad_genotype_is_one_line_exit_2(tmp_path, capsys, genotype, message):
     path = tmp_path / "g.txt"
