@@ -48,12 +48,17 @@ class RunLog:
                     self._tb_writer = SummaryWriter
 
     def write_json(self, name: str, obj: Any) -> None:
-        if self.enabled:
-            atomic_write_bytes(self.run_dir / name, (json.dumps(obj, indent=1, default=str) + "\n").encode())
+        self._write(name, (json.dumps(obj, indent=1, default=str) + "\n").encode())
 
     def write_text(self, name: str, text: str) -> None:
-        if self.enabled:
-            atomic_write_bytes(self.run_dir / name, text.encode())
+        self._write(name, text.encode())
+
+    def _write(self, name: str, data: bytes) -> None:
+        """`data` as the file `name`, atomically; a file that holds it already is left alone (a complete
+        run resumed rewrites nothing, and so works on read-only storage)."""
+        path = self.run_dir / name
+        if self.enabled and not (path.is_file() and path.read_bytes() == data):
+            atomic_write_bytes(path, data)
 
     def append_jsonl(self, name: str, obj: dict[str, Any]) -> None:
         if self.enabled:
@@ -81,7 +86,7 @@ class RunLog:
             if not path.exists():
                 continue
             keep = [line for line in path.read_text().splitlines() if _epoch(line) <= epochs_done]
-            atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
+            self._write(name, "".join(line + "\n" for line in keep).encode())
 
     def say(self, line: str) -> None:
         """A line on stderr from the writing rank (a finished epoch: `epoch_line`), between bars."""

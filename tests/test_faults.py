@@ -679,3 +679,14 @@ def test_a_second_ctrl_c_stops_at_once_and_says_how_to_resume_from_the_last_chec
     assert (f"diffnas: stopped at once, without saving; its last checkpoint is kept; resume with: diffnas search "
             f"--resume {run}\n") in err and err.endswith("diffnas: interrupted\n")
     assert saved(run)["epoch"] == 1
+
+
+def test_resuming_a_complete_run_rewrites_no_file(tmp_path, reference, capsys):
+    """It rewrote metrics.jsonl, genotypes.jsonl and genotype.json with the same bytes, so on read-only
+    storage the 'complete, nothing to do' resume failed on a temporary file."""
+    run = Path(shutil.copytree(reference, tmp_path / "run"))
+    before = {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    time.sleep(0.01)
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert "is complete" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before
