@@ -21,6 +21,7 @@ current epoch), totals ([loss sum, correct, images] of the current epoch), secon
 
 from __future__ import annotations
 
+import shlex
 import signal
 import time
 from contextlib import contextmanager
@@ -108,9 +109,9 @@ def resume_line(command: str, run_dir: Path, pipeline: Optional[str | Path], fro
     """How to go on with a stopped run: the pipeline's resume when it is a stage of one, else the
     command's, with the Python call (`search` / `train` are the functions' names too) for a caller
     from Python."""
-    if pipeline:
-        return f"resume the pipeline with: diffnas run --resume {pipeline}"
-    return (f"resume with: diffnas {command} --resume {run_dir}"
+    if pipeline:   # quoted for the shell where a folder name needs it (spaces)
+        return f"resume the pipeline with: diffnas run --resume {shlex.quote(str(pipeline))}"
+    return (f"resume with: diffnas {command} --resume {shlex.quote(str(run_dir))}"
             + (f" (Python: {command}(cfg, resume={str(run_dir)!r}))" if from_python else ""))
 
 

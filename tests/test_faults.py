@@ -690,3 +690,17 @@ def test_resuming_a_complete_run_rewrites_no_file(tmp_path, reference, capsys):
     assert cli.main(["search", "--resume", str(run)]) == 0
     assert "is complete" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_the_resume_line_quotes_a_folder_name_for_the_shell(tmp_path):
+    """`resume with: diffnas train --resume runs/run é 1` broke when pasted into a shell."""
+    import shlex
+
+    from diffnas.loop import resume_line
+
+    spaced = tmp_path / "run é 1"
+    line = resume_line("search", spaced, None, False)
+    assert shlex.split(line.split(": ", 1)[1]) == ["diffnas", "search", "--resume", str(spaced)]
+    plain = tmp_path / "plain"
+    assert resume_line("search", plain, None, False) == f"resume with: diffnas search --resume {plain}"
+    assert shlex.split(resume_line("train", spaced, spaced, False).split(": ", 1)[1])[-1] == str(spaced)
