@@ -121,4 +121,4 @@ def refuse_run_dir_on_resume(args: argparse.Namespace) -> None:
     its own folder; the other was silently ignored)."""
     if args.resume and args.run_dir and Path(args.run_dir).expanduser().resolve() != Path(args.resume).resolve():
         raise ConfigError(f"--run-dir does not go with --resume: the run goes on in its own folder, "
-                                     f"{args.resume} (copy that folder to go on elsewhere)")
+                          f"{args.resume} (copy that folder to go on elsewhere)")
