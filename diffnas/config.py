@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, suggest
-from .notices import option
+from .notices import option, shell
 from .network import DROP_PATH_UNITS
 from .ops import PRIMITIVES, check_ops
 from .tuning import EDGES, MEMORY_FORMATS
@@ -421,7 +421,7 @@ def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[
             if isinstance(values.get(table), dict):
                 raise ConfigError(f"{path}: a \"{table}\" table: `diffnas {command} --config` takes its keys at the "
                                   f"top level (epochs = 5, not under [{table}]); a file with search and train "
-                                  f"tables starts a pipeline with `diffnas run --config {path}`")
+                                  f"tables starts a pipeline with `{shell('diffnas', 'run', '--config', path)}`")
     if kind is None:
         return values
     if kind in takes:
@@ -432,7 +432,7 @@ def for_command(values: dict[str, Any], command: str, path: str | Path) -> dict[
         raise ConfigError(f"{path}: command: {kind!r} is not one of {', '.join(_USE_WITH)} (the command "
                           f"whose run folder the config.json is)")
     raise ConfigError(f"{path}: a {kind} config (\"command\": \"{kind}\"); `diffnas {command} --config` takes "
-                      f"a {' or '.join(takes)} config; {_USE_WITH[kind].format(path)}")
+                      f"a {' or '.join(takes)} config; {_USE_WITH[kind].format(shell(path))}")
 
 
 def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,

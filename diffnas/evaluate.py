@@ -18,7 +18,7 @@ from .data import Augment, Batches, Split, load_dataset
 from .data.datasets import DATASETS, TrainedOn, data_folder
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
-from .notices import option, say
+from .notices import option, say, shell
 from .network import build_network
 from .runlog import progress_bar, run_command
 from .scoring import score_network
@@ -29,7 +29,7 @@ def _refuse_other_run_files(path: Path) -> None:
     checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
     if path.name == "checkpoint.pt" and path.is_file() and run_command(path.parent) == "search":
         raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
-                              f"`diffnas train --genotype {path.parent}`, then evaluate that run")
+                              f"`{shell('diffnas', 'train', '--genotype', path.parent)}`, then evaluate that run")
     if path.is_file() and path.suffix == ".json":
         raise CheckpointError(f"{path}: a JSON file, not a checkpoint; evaluate takes a training run folder or "
                               f"its checkpoint.pt")
@@ -86,7 +86,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
         pipeline = not (path / "checkpoint.pt").exists() and (path / "search").is_dir()
         if pipeline and not (path / "train" / "checkpoint.pt").is_file():
             raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
-                                  f"continue it with `diffnas run --resume {path}`")
+                                  f"continue it with `{shell('diffnas', 'run', '--resume', path)}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
     _refuse_other_run_files(path)
     state = checkpoint.load(path)

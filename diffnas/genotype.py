@@ -28,7 +28,7 @@ import torch
 from .errors import GenotypeError, suggest
 from .genotype_parse import parse_fields
 from .genotype_published import ALIASES, PUBLISHED
-from .notices import option
+from .notices import option, shell
 from .ops import OPS, PRIMITIVES
 from .runlog import run_command
 
@@ -359,10 +359,10 @@ def _genotype_file(spec: str) -> Path | None:
         return None
     if (path / "search").is_dir():
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
-                            f"finished; go on with `diffnas run --resume {spec}`)")
+                            f"finished; go on with `{shell('diffnas', 'run', '--resume', spec)}`)")
     if (path / "checkpoint.pt").is_file() and run_command(path) == "search":
         raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
-                            f"`diffnas search --resume {spec}`")
+                            f"`{shell('diffnas', 'search', '--resume', spec)}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "
                         "folder RUN has RUN/search/genotype.json)")
 

@@ -21,7 +21,6 @@ current epoch), totals ([loss sum, correct, images] of the current epoch), secon
 
 from __future__ import annotations
 
-import shlex
 import signal
 import time
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from torch import nn
 from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from .errors import CheckpointError, ConfigError, NumericalError
-from .notices import on_command_line, option, say
+from .notices import on_command_line, option, say, shell
 from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
 from .signals import StopRequested, stop_on_signals
 
@@ -46,7 +45,7 @@ _FOLDER_USE = {
     "search": "train the cell it found with `diffnas train --genotype {run}`, or resume the search with "
               "`diffnas search --resume {run}`",
     "train": "score it with `diffnas evaluate {run}`, or resume the training with `diffnas train --resume {run}`",
-    "pipeline": "resume the pipeline with `diffnas run --resume {run}`",
+    "pipeline": "resume the pipeline with `diffnas run --resume {run}`",   # {run}: quoted for the shell
 }
 
 
@@ -68,7 +67,7 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
         raise ConfigError(f"run_dir: {path} holds a run already; continue it with "
-                          f"`diffnas {command} --resume {path}` or choose another {option('run_dir')}")
+                          f"`{shell('diffnas', command, '--resume', path)}` or choose another {option('run_dir')}")
     return path
 
 
@@ -97,7 +96,7 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
     if found != command:
         use = _FOLDER_USE.get(found, "")
         raise CheckpointError(f"{run_dir}: a {found} run folder, not a {name} run folder"
-                              + (f"; {use.format(run=run_dir)}" if use else ""))
+                              + (f"; {use.format(run=shell(run_dir))}" if use else ""))
     if given is None:   # the Python API: a changed value is refused, as the command line refuses it
         recovery.refuse_api_changes(cfg, defaults, saved, resumable, run_dir)
     changed = recovery.overrides(cfg, defaults, resumable, given)
@@ -110,8 +109,8 @@ def resume_line(command: str, run_dir: Path, pipeline: Optional[str | Path], fro
     command's, with the Python call (`search` / `train` are the functions' names too) for a caller
     from Python."""
     if pipeline:   # quoted for the shell where a folder name needs it (spaces)
-        return f"resume the pipeline with: diffnas run --resume {shlex.quote(str(pipeline))}"
-    return (f"resume with: diffnas {command} --resume {shlex.quote(str(run_dir))}"
+        return f"resume the pipeline with: {shell('diffnas', 'run', '--resume', pipeline)}"
+    return (f"resume with: {shell('diffnas', command, '--resume', run_dir)}"
             + (f" (Python: {command}(cfg, resume={str(run_dir)!r}))" if from_python else ""))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import shlex
 import sys
 from typing import Any, Iterator, Mapping
 
@@ -45,6 +46,13 @@ def say(line: str, *, above_bars: bool = False) -> None:
     note (logging.INFO). above_bars: written above an active progress bar, not into it."""
     level = logging.WARNING if line.startswith("diffnas: warning:") else logging.INFO
     LOGGER.log(level, line, extra={"above_bars": above_bars})
+
+
+def shell(*words: object) -> str:
+    """A command for the user to paste into a POSIX shell: each word (a path, a name) quoted where it
+    needs it (`diffnas train --resume 'runs/my run'`); a word without spaces or shell characters is
+    left as it is."""
+    return " ".join(shlex.quote(str(w)) for w in words)
 
 
 # How a message names a config value depends on who reads it: the command line's user types flags,

@@ -32,7 +32,7 @@ from .config import train_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import default_run_dir
-from .notices import option, say
+from .notices import option, say, shell
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, remove_empty_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
@@ -124,7 +124,7 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
             raise ConfigError(f"epochs: {run_dir / 'search'} was resumed on its own to {now} epochs after the "
                               f"pipeline trained the genotype of its {was}; {run_dir / 'train'} and the summary "
                               f"belong to that genotype: train the new one with "
-                              f"`diffnas train --genotype {run_dir / 'search'}`")
+                              f"`{shell('diffnas', 'train', '--genotype', run_dir / 'search')}`")
         for stage, (was, now) in changed.items():
             (search_values if stage == "search" else train_values)["epochs"] = now
             if distributed.is_main():
@@ -149,7 +149,7 @@ def _read_pipeline_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]
     command = saved.get("command")
     if command in ("search", "train"):
         raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
-                              f"`diffnas {command} --resume {run_dir}`")
+                              f"`{shell('diffnas', command, '--resume', run_dir)}`")
     if command != "pipeline":
         raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
     return split_config(saved, str(path))
@@ -183,7 +183,7 @@ def refuse_existing(run_dir: str | Path) -> None:
     command = run_command(run_dir)
     command = command if command in ("search", "train") else "run"
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
-                      f"`diffnas {command} --resume {run_dir}` or choose another {option('run_dir')}")
+                      f"`{shell('diffnas', command, '--resume', run_dir)}` or choose another {option('run_dir')}")
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
@@ -247,7 +247,7 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     if s.late_stop:   # Ctrl-C or SIGTERM once the search was done: complete and saved, no training now
         if distributed.is_main():
             say(f"diffnas: stopped after the search (it is complete and saved); resume the pipeline with: "
-                f"diffnas run --resume {run_dir}")
+                f"{shell('diffnas', 'run', '--resume', run_dir)}")
         if raise_on_stop:
             recovery.raise_stop(s.late_stop)
         return PipelineResult(run_dir, s, None, {}, s.late_stop, s.genotype)

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import option, say
+from .notices import option, say, shell
 
 
 def _plain(value: Any) -> Any:
@@ -196,7 +196,7 @@ def draw_figures(run_dir: Path) -> None:
         plot_run(run_dir)
     except KeyboardInterrupt:
         say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
-            f"`diffnas plot {run_dir}`")
+            f"`{shell('diffnas', 'plot', run_dir)}`")
 
 
 def coverage(images: int, total: int, split: str) -> str:

@@ -28,7 +28,7 @@ from .data.augment import crop_padding
 from .data.datasets import describe, flips
 from .device import resolve_device
 from .errors import ConfigError
-from .notices import option, say
+from .notices import option, say, shell
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
 from .runlog import draw_figures, epoch_line, read_rows, run_command
@@ -344,7 +344,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
-        say(f"diffnas: figures not drawn (stopped); draw them with `diffnas plot {run_dir}`")
+        say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
     elif rank == 0 and cfg.plots:
         draw_figures(run_dir)   # Ctrl-C there stops the drawing, not the search
     loop.finish()
@@ -357,7 +357,7 @@ def _extend_hint(run_dir: Path) -> str:
     owner = run_dir.parent
     if run_dir.name == "search" and run_command(owner) == "pipeline" and (owner / "train").exists():
         return (f"it is the search of the pipeline in {owner}, which has trained its genotype: search longer in a "
-                f"new pipeline (`diffnas run --config {owner / 'config.json'} --epochs N`)")
+                f"new pipeline (`{shell('diffnas', 'run', '--config', owner / 'config.json')} --epochs N`)")
     return extend_hint(SearchConfig.epochs)
 
 

@@ -704,3 +704,27 @@ def test_the_resume_line_quotes_a_folder_name_for_the_shell(tmp_path):
     plain = tmp_path / "plain"
     assert resume_line("search", plain, None, False) == f"resume with: diffnas search --resume {plain}"
     assert shlex.split(resume_line("train", spaced, spaced, False).split(": ", 1)[1])[-1] == str(spaced)
+
+
+def _pasted(err: str) -> list[list[str]]:
+    """Each `diffnas ...` command a message quotes, as the shell would split it when pasted."""
+    import re
+    import shlex
+
+    return [shlex.split(c) for c in re.findall(r"`(diffnas [^`]*)`", err)]
+
+
+def test_commands_in_messages_quote_paths_for_the_shell(tmp_path, reference, capsys):
+    """Messages printed `diffnas download cifar10 --data-dir /my data` and `diffnas search --resume
+    runs/my run`: pasted, the shell split the folder in two."""
+    spaced = tmp_path / "my data"
+    assert cli.main(["search", "--dataset", "cifar10", "--data-dir", str(spaced)]) == 2
+    assert ["diffnas", "download", "cifar10", "--data-dir", str(spaced)] in _pasted(capsys.readouterr().err)
+
+    run = Path(shutil.copytree(reference, tmp_path / "my run"))
+    assert cli.main(["search", *TINY_ARGS, "--run-dir", str(run)]) == 2   # a folder holding a run already
+    assert ["diffnas", "search", "--resume", str(run)] in _pasted(capsys.readouterr().err)
+    assert cli.main(["train", "--resume", str(run)]) == 2   # a search folder given to train
+    pasted = _pasted(capsys.readouterr().err)
+    assert ["diffnas", "train", "--genotype", str(run)] in pasted
+    assert ["diffnas", "search", "--resume", str(run)] in pasted

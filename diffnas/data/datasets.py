@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..notices import option
+from ..notices import option, shell
 from . import cache, formats
 from .download import SOURCES
 
@@ -136,7 +136,7 @@ def _dataset(name: str, train: formats.Arrays, test: formats.Arrays, classes: in
 
 def _hint(name: str, data_dir: Path) -> str:
     """The `diffnas download` suggestion, for the datasets it can fetch."""
-    return f"; try `diffnas download {name} --data-dir {data_dir}`" if name in SOURCES else ""
+    return f"; try `{shell('diffnas', 'download', name, '--data-dir', data_dir)}`" if name in SOURCES else ""
 
 
 def _find(data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...]) -> Path | None:
