@@ -54,6 +54,7 @@ class PipelineResult:
     exit_code: int = 0
     genotype: Optional[genotype_lib.AnyGenotype] = None   # what the search found
     complete_before: bool = False        # resumed a finished pipeline: nothing ran
+    late_stop: int = 0                   # 128 + signum: a stop as the training finished (it is complete)
 
 
 def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -274,7 +275,9 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     }
     if distributed.is_main():
         atomic_write_bytes(run_dir / "summary.json", (json.dumps(summary, indent=1) + "\n").encode())
-    return PipelineResult(run_dir, s, t, summary, 0, genotype)
+    if t.late_stop and raise_on_stop:   # complete, but a script's next line must not run
+        recovery.raise_stop(t.late_stop)
+    return PipelineResult(run_dir, s, t, summary, 0, genotype, late_stop=t.late_stop)
 
 
 def _complete(run_dir: Path) -> PipelineResult:

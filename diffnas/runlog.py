@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -185,10 +186,11 @@ def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], 
             f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
 
 
-def draw_figures(run_dir: Path) -> None:
-    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C there stops the drawing,
-    not the command: the run is complete and saved, so the results are still reported, with one line
-    saying how to draw the figures later."""
+def draw_figures(run_dir: Path) -> int:
+    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C there stops the drawing:
+    the run is complete and saved, so the results are still reported, with one line saying how to draw
+    the figures later, and 130 (128 + SIGINT) is returned for the run's late stop (a script's next
+    command must not run); else 0."""
     from .report import plot_run   # matplotlib is imported only when a run draws
 
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} ({option('plots', False)} skips them)")
@@ -197,6 +199,8 @@ def draw_figures(run_dir: Path) -> None:
     except KeyboardInterrupt:
         say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
             f"`{shell('diffnas', 'plot', run_dir)}`")
+        return 128 + int(signal.SIGINT)
+    return 0
 
 
 def coverage(images: int, total: int, split: str) -> str:

@@ -346,7 +346,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
         say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
     elif rank == 0 and cfg.plots:
-        draw_figures(run_dir)   # Ctrl-C there stops the drawing, not the search
+        late_stop = draw_figures(run_dir)   # Ctrl-C there stops the drawing: a late stop
     loop.finish()
     return result(late_stop=late_stop)
 

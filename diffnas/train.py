@@ -34,7 +34,7 @@ from .data.datasets import describe, flips
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError
 from .network import SETTINGS, build_network
-from .notices import option, say
+from .notices import option, say, shell
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
@@ -59,6 +59,17 @@ class TrainResult:
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
     test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
     test_images_total: int = 0  # max_steps caps the test batches
+    # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the training
+    # saved its last epoch or drew its figures: the training is complete; train(raise_on_stop=True)
+    # raises and the command line exits with it, as for any stop
+    late_stop: int = 0
+
+
+def result_record(result: TrainResult) -> dict[str, Any]:
+    """result.json: the finished run's result (not how this call ended: late_stop is left out)."""
+    record = {**dataclasses.asdict(result), "run_dir": str(result.run_dir)}
+    del record["late_stop"]
+    return record
 
 
 def depth_note(depth: int, layers: int) -> str:
@@ -153,8 +164,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given, from_python=from_python)
-    if raise_on_stop and result.exit_code and stop_after is None:
-        recovery.raise_stop(result.exit_code)
+    if raise_on_stop and (result.exit_code or result.late_stop) and stop_after is None:
+        recovery.raise_stop(result.exit_code or result.late_stop)
     return result
 
 
@@ -266,13 +277,14 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     if not complete:
         log.say(f"diffnas: {describe(ds)}")
 
-    def result(exit_code: int = 0) -> TrainResult:
+    def result(exit_code: int = 0, late_stop: int = 0) -> TrainResult:
         last = state["metrics"][-1] if state["metrics"] else {}
         return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
-                           params, aux_params, state["seconds"], list(state["metrics"]), exit_code, **covered)
+                           params, aux_params, state["seconds"], list(state["metrics"]), exit_code,
+                           late_stop=late_stop, **covered)
 
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
-        log.write_json("result.json", {**dataclasses.asdict(result()), "run_dir": str(run_dir)})
+        log.write_json("result.json", result_record(result()))
         loop.finish()
         return result()
 
@@ -314,9 +326,12 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
             loop.commit_epoch()
             if loop.stopped_between_epochs(cfg.epochs):   # after the last epoch: finish
                 return result(loop.stop.exit_code())
+        late_stop = loop.late_stop()
 
-    log.write_json("result.json", {**dataclasses.asdict(result()), "run_dir": str(run_dir)})
-    if rank == 0 and cfg.plots:   # the curves and the cell diagrams, as `diffnas plot` draws them
-        draw_figures(run_dir)
+    log.write_json("result.json", result_record(result()))
+    if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
+        say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
+    elif rank == 0 and cfg.plots:   # the curves and the cell diagrams, as `diffnas plot` draws them
+        late_stop = draw_figures(run_dir)   # Ctrl-C there stops the drawing: a late stop
     loop.finish()
-    return result()
+    return result(late_stop=late_stop)

@@ -157,6 +157,28 @@ def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_
     assert (run / "summary.json").is_file()
 
 
+def test_a_stop_as_the_training_finishes_reports_the_pipeline_and_exits_with_the_stop(tmp_path, monkeypatch, capsys):
+    """SIGTERM during the training's last checkpoint write: the pipeline is complete (summary.json), but
+    `diffnas run ... && next` went on: it exited 0."""
+    from diffnas import checkpoint
+    run = tmp_path / "p"
+    real_save = checkpoint.save
+
+    def save_then_term(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if Path(path).parent.name == "train":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    out, err = capsys.readouterr()
+    assert "test error" in out and f"stopped after the training finished (the pipeline is complete and saved: {run})" \
+        in err, (out, err)
+    assert (run / "summary.json").is_file()
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert cli.main(["run", "--resume", str(run)]) == 0   # complete: nothing to do
+
+
 def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summary(tmp_path, monkeypatch, capsys):
     run = tmp_path / "p"
     monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))

@@ -281,7 +281,8 @@ def test_a_relative_data_dir_is_saved_absolute_and_the_run_resumes_from_another_
 
 
 def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_search(tmp_path, monkeypatch, capsys):
-    """It ended the command with only 'diffnas: interrupted': no genotype printed, figures half made."""
+    """It ended the command with only 'diffnas: interrupted': no genotype printed, figures half made;
+    then it reported the search but exited 0, so `diffnas search ... && diffnas train ...` went on."""
     import diffnas.report as report
 
     def interrupted(run_dir, *args, **kwargs):
@@ -289,10 +290,23 @@ def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_sea
 
     monkeypatch.setattr(report, "plot_run", interrupted)
     run = tmp_path / "run"
-    r = search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1, "plots": True}, run_dir=str(run)))
-    assert not r.interrupted and r.exit_code == 0 and (run / "genotype.json").is_file()
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1, "plots": True}, run_dir=str(run))
+    r = search(cfg, raise_on_stop=False)
+    assert not r.interrupted and r.exit_code == 0 and r.late_stop == 128 + signal.SIGINT
+    assert (run / "genotype.json").is_file()
     assert (f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
             f"`diffnas plot {run}`") in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):   # a Python script stops there, as on any Ctrl-C
+        search(dataclasses.replace(cfg, run_dir=str(tmp_path / "again")))
+    assert (tmp_path / "again" / "genotype.json").is_file()
+    # the command line reports the finished search, then exits with the stop's status
+    from diffnas.cli import main
+
+    assert main(["search", "--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+                 "--nodes", "2", "--batch-size", "8", "--epochs", "1", "--max-steps", "1",
+                 "--run-dir", str(tmp_path / "cli")]) == 128 + signal.SIGINT
+    out, err = capsys.readouterr()
+    assert "genotype: Genotype(" in out and "stopped after the search finished" in err
 
 
 def test_one_level_search_steps_through_the_whole_training_set(tmp_path, monkeypatch):

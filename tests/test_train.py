@@ -823,3 +823,41 @@ def test_a_finished_training_draws_what_diffnas_plot_draws(tmp_path, capsys):
     result = train(tiny(tmp_path, "drawn", epochs=1, max_steps=1, plots=True), load("DARTS_V2"))
     names = {p.name for p in (result.run_dir / "figures").iterdir()}
     assert {"curves.png", "curves.svg", "cell_normal.dot", "cell_reduce.dot"} <= names, names
+
+
+def test_a_stop_as_the_training_finishes_keeps_it_and_stops_what_comes_next(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the finished training drew its figures, or SIGTERM while its last epoch was saved:
+    the run is complete and reported, but the command exited 0 (`diffnas train ... && next` went on)
+    and train(cfg) returned as if nothing had been asked."""
+    import diffnas.report as report
+
+    def interrupted(run_dir, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_run", interrupted)
+    result = train(tiny(tmp_path, "a", plots=True), raise_on_stop=False)
+    assert result.exit_code == 0 and result.late_stop == 128 + signal.SIGINT and len(result.metrics) == 2
+    assert "late_stop" not in json.loads((tmp_path / "a" / "result.json").read_text())   # the run's, not the call's
+    with pytest.raises(KeyboardInterrupt):   # a Python script stops there, as on any Ctrl-C
+        train(tiny(tmp_path, "b", plots=True))
+    assert (tmp_path / "b" / "result.json").is_file()
+    capsys.readouterr()
+    args = ["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "16",
+            "--epochs", "2", "--max-steps", "3", "--genotype", "PC_DARTS_CIFAR"]
+    assert cli.main([*args, "--run-dir", str(tmp_path / "c")]) == 128 + signal.SIGINT
+    out, err = capsys.readouterr()
+    assert "test accuracy" in out and "stopped after the training finished" in err
+
+    real_save, saves = checkpoint.save, []
+
+    def save_then_term(*a, **kw):   # SIGTERM right after the last epoch's checkpoint
+        real_save(*a, **kw)
+        saves.append(1)
+        if len(saves) == TINY["epochs"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    assert cli.main([*args, "--run-dir", str(tmp_path / "d")]) == 128 + signal.SIGTERM
+    out, err = capsys.readouterr()
+    assert "test accuracy" in out and "figures not drawn (stopped)" in err
+    assert (tmp_path / "d" / "result.json").is_file() and not (tmp_path / "d" / "figures").exists()

@@ -23,7 +23,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..notices import command_line, stage
+from ..notices import command_line, say, stage
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -202,4 +202,6 @@ def report(result: PipelineResult, args: argparse.Namespace) -> int:
     print(f"genotype: {result.genotype}")
     print(summary_table(result.summary))
     print(f"run folder: {result.run_dir}  ({elapsed(args)})")
-    return 0
+    if result.late_stop:   # as `diffnas train`'s: complete, but a script's next command must not run
+        say(f"diffnas: stopped after the training finished (the pipeline is complete and saved: {result.run_dir})")
+    return result.late_stop

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
+from ..notices import say
 from ..runlog import coverage
 from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume,
                       refuse_run_dir_on_resume, run_genotype, start_notices)
@@ -205,4 +206,7 @@ def run(args: argparse.Namespace) -> int:
           f"test loss {result.test_loss:.4f}{coverage(result.test_images, result.test_images_total, 'test')}")
     print(f"params {result.params / 1e6:.6f}M (+{result.aux_params / 1e6:.6f}M auxiliary head)")
     print(f"run folder: {result.run_dir}  ({elapsed(args)})")
-    return 0
+    if result.late_stop:   # the stop came as the last epoch was saved or its figures drawn: the training
+        # is complete, but a script's next command (`diffnas train ... && ...`) must not run, as for any stop
+        say(f"diffnas: stopped after the training finished (it is complete and saved: {result.run_dir})")
+    return result.late_stop
