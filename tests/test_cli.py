@@ -128,3 +128,16 @@ def test_a_broken_pipe_other_than_stdout_is_an_error(monkeypatch, capsys):
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", with_func)
     assert main(["params"]) == 2
     assert capsys.readouterr().err == "diffnas: error: [Errno 32] Broken pipe\n"
+
+
+def test_version_names_diffnas_torch_and_python(capsys):
+    """A bug report needs the versions; `diffnas --version` was an error."""
+    import platform
+
+    import torch
+
+    import diffnas
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == (f"diffnas {diffnas.__version__} (torch {torch.__version__}, "
+                                       f"Python {platform.python_version()})\n")

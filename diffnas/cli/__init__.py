@@ -14,7 +14,9 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import importlib.metadata
 import os
+import platform
 import select
 import signal
 import sys
@@ -56,9 +58,22 @@ def _error_line(message: str) -> str:
     return f"diffnas: error: {who}{' '.join(message.split(chr(10)))}"
 
 
+def version_line() -> str:
+    """`diffnas --version`: what a bug report needs (torch's version read without importing it)."""
+    from .. import __version__
+
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    return f"diffnas {__version__} (torch {torch_version}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="diffnas", description="Differentiable neural architecture search.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="print the versions of diffnas, torch and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
