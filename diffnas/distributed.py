@@ -110,8 +110,8 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
         groups = requested
     why = None
     if groups < world and (groups != 1 or not sync_ok):
-        why = ("ranks can share batch-norm statistics only on CUDA (SyncBatchNorm) and not with "
-               f"{option('hessian', 'exact')}" if groups == 1 else
+        why = ("ranks can share batch-norm statistics only on CUDA (SyncBatchNorm)"
+               + (f" and not with {option('hessian', 'exact')}" if exact_hessian else "") if groups == 1 else
                f"bn_groups must be 1 or a multiple of the number of processes ({world})")
     elif groups >= world and groups % world:
         why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"

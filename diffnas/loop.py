@@ -15,8 +15,9 @@ the test split), a metrics row and a checkpoint. What they share lives here:
   (`stopped`), which saves the exact position and says how to go on.
 
 `state` is the run's position and bookkeeping: at least epoch (epochs done), step (steps done in the
-current epoch), totals ([loss sum, correct, images] of the current epoch), seconds, epoch_seconds
-(the current epoch's time before a stop), lr_scale and rollbacks (recovery.py).
+current epoch), totals ([loss sum, correct, images] of the current epoch), seconds (the run's
+wall-clock time), device_seconds (that time times the processes that ran it, as the run's cost),
+epoch_seconds (the current epoch's time before a stop), lr_scale and rollbacks (recovery.py).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Loop:
         buffers (BN running statistics) are averaged over the ranks before a held-out pass or a save;
         go_on: the line that says how to resume; stop_after: act as if SIGTERM arrived after this many
         steps of this call (tests, dry runs)."""
-        self.rank = distributed.rank_world()[0]
+        self.rank, self.world = distributed.rank_world()
         self.run_dir, self.state, self.parts, self.cfg_dict = run_dir, state, parts, cfg_dict
         self.resumable, self.defaults, self.sync, self.go_on = tuple(resumable), defaults, sync, go_on
         self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
@@ -189,7 +190,10 @@ class Loop:
         goes on from the saved seconds."""
         with stop_on_signals() as stop:
             self.stop = stop
-            self.start_time = time.time() - self.state["seconds"]
+            now = time.time()
+            self.start_time, self.session_start = now - self.state["seconds"], now
+            # a run saved before device_seconds existed: its time so far, with as many processes as now
+            self.device_base = self.state.get("device_seconds", self.state["seconds"] * self.world)
             try:
                 yield stop
             except KeyboardInterrupt:   # a second Ctrl-C: at once, nothing more saved; the last checkpoint stands
@@ -252,15 +256,23 @@ class Loop:
 
     def commit_epoch(self) -> None:
         """The epoch is done: the position moves to the next one and the checkpoint is written."""
-        self.state.update(epoch=self.state["epoch"] + 1, step=0, totals=[0.0, 0.0, 0.0],
-                          seconds=time.time() - self.start_time, epoch_seconds=0.0)
+        self._clock()
+        self.state.update(epoch=self.state["epoch"] + 1, step=0, totals=[0.0, 0.0, 0.0], epoch_seconds=0.0)
         self.save()
+
+    def _clock(self) -> None:
+        """state's seconds and device_seconds up to now: a torchrun run of 4 processes for an hour has
+        cost 4 device-hours (GPU-hours, as papers count a search's cost)."""
+        now = time.time()
+        self.state["seconds"] = now - self.start_time
+        self.state["device_seconds"] = self.device_base + (now - self.session_start) * self.world
 
     # stops
 
     def stopped(self, where: str) -> int:
         """Save the exact position, close the log and say how to go on; the exit code (128 + signum)."""
-        self.state["seconds"], self.state["epoch_seconds"] = time.time() - self.start_time, self.epoch_seconds()
+        self._clock()
+        self.state["epoch_seconds"] = self.epoch_seconds()
         distributed.sync_buffers(self.sync)
         self.save()
         self.log.close()

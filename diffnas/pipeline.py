@@ -263,13 +263,15 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         if raise_on_stop:
             recovery.raise_stop(t.exit_code)
         return PipelineResult(run_dir, s, t, {}, t.exit_code, genotype)
-    # each stage's cost in hours of the device it ran on (a [train] table may name another device)
+    # each stage's cost in hours of the device it ran on (a [train] table may name another device), times
+    # the processes that ran it (torchrun: 4 GPUs for an hour are 4 GPU-hours)
     device, train_device = resolve_device(search_cfg.device).type, resolve_device(train_cfg.device).type
     summary = {
         "test_error": 1 - t.test_acc, "test_acc": t.test_acc, "params_m": t.params / 1e6,
         # what the test metrics cover: fewer images than the test split when train.max_steps caps them
         "test_images": t.test_images, "test_images_total": t.test_images_total,
-        f"search_{_unit(device)}_hours": s.seconds / 3600, f"train_{_unit(train_device)}_hours": t.seconds / 3600,
+        f"search_{_unit(device)}_hours": s.device_seconds / 3600,
+        f"train_{_unit(train_device)}_hours": t.device_seconds / 3600,
         "device": device, "train_device": train_device, "preset": search_cfg.preset, "dataset": search_cfg.dataset,
         "genotype": genotype.to_dict(),
     }

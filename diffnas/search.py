@@ -48,7 +48,7 @@ class SearchResult:
     genotype: genotype_lib.AnyGenotype
     history: torch.Tensor = field(repr=False)   # (T, L, E, O) psi after each epoch, T = epochs done + 1
     metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    seconds: float = 0.0
+    seconds: float = 0.0                 # the epochs' wall-clock time
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
     val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
@@ -58,6 +58,7 @@ class SearchResult:
     # saved its last epoch: the search is complete; a pipeline stops before training and
     # search(raise_on_stop=True) raises, as for any stop
     late_stop: int = 0
+    device_seconds: float = 0.0          # seconds times the processes that ran them (torchrun): the cost
 
     @property
     def val_acc(self) -> float | None:
@@ -258,7 +259,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         # the seconds of the epochs, as the checkpoint holds them (not the figures' drawing): a resumed
         # complete run reports the same search cost (the pipeline's summary), as train.py does
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
-                            exit_code, late_stop=late_stop, **data.covered)
+                            exit_code, late_stop=late_stop, **data.covered,
+                            device_seconds=state.get("device_seconds", state["seconds"]))
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")

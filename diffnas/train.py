@@ -54,7 +54,7 @@ class TrainResult:
     test_loss: float
     params: int                # without the auxiliary head
     aux_params: int
-    seconds: float
+    seconds: float             # the epochs' wall-clock time
     metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
     test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
@@ -63,6 +63,7 @@ class TrainResult:
     # saved its last epoch or drew its figures: the training is complete; train(raise_on_stop=True)
     # raises and the command line exits with it, as for any stop
     late_stop: int = 0
+    device_seconds: float = 0.0  # seconds times the processes that ran them (torchrun): the cost
 
 
 def result_record(result: TrainResult) -> dict[str, Any]:
@@ -281,7 +282,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         last = state["metrics"][-1] if state["metrics"] else {}
         return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
                            params, aux_params, state["seconds"], list(state["metrics"]), exit_code,
-                           late_stop=late_stop, **covered)
+                           late_stop=late_stop, device_seconds=state.get("device_seconds", state["seconds"]),
+                           **covered)
 
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
         log.write_json("result.json", result_record(result()))

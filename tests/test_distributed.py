@@ -196,6 +196,11 @@ def test_only_rank_0_writes(launched):
     assert (run / "summary.json").is_file() and (run / "train" / "result.json").is_file()
     assert len(list((run / "train" / "tb").iterdir())) == 1
     assert [states["cli-run", r]["code"] for r in (0, 1)] == [0, 0]
+    # its cost counts both processes (an hour of 2 processes is 2 device-hours), as summary.json says it
+    result = json.loads((run / "train" / "result.json").read_text())
+    assert result["device_seconds"] == pytest.approx(2 * result["seconds"]) and result["seconds"] > 0
+    assert json.loads((run / "summary.json").read_text())["train_cpu_hours"] * 3600 == pytest.approx(
+        result["device_seconds"])
 
 
 def test_each_notice_is_printed_once(launched):
@@ -271,6 +276,16 @@ def test_two_rank_run_resumes_in_one_process(launched):
     ref_rows = [json.loads(line) for line in (out / "ref" / "metrics.jsonl").read_text().splitlines()]
     rows = [json.loads(line) for line in (out / "sigterm-1" / "metrics.jsonl").read_text().splitlines()]
     assert [row["train_loss"] for row in rows] == pytest.approx([row["train_loss"] for row in ref_rows], rel=1e-5)
+
+
+def test_bn_groups_1_over_processes_says_why_in_the_terms_of_the_run(monkeypatch):
+    """A training run was told it could not share statistics `with --hessian exact`, a search flag."""
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))
+    with pytest.raises(ConfigError) as info:
+        distributed.bn_groups_for(1, 8, torch.device("cpu"))
+    assert "only on CUDA (SyncBatchNorm)" in str(info.value) and "hessian" not in str(info.value)
+    with pytest.raises(ConfigError, match="and not with hessian='exact'"):
+        distributed.bn_groups_for(1, 8, torch.device("cuda"), exact_hessian=True)
 
 
 def test_bn_groups_rules():

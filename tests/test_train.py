@@ -141,6 +141,7 @@ def test_run_folder_contents(tmp_path):
     result = json.loads((run / "result.json").read_text())
     assert result["test_acc"] == r.test_acc and 0.0 <= r.test_acc <= 1.0
     assert result["params"] == r.params > 0 and r.aux_params > 0
+    assert result["device_seconds"] == pytest.approx(result["seconds"]) and r.seconds > 0   # one process
     # evaluating the checkpoint reproduces the last test accuracy
     ev = evaluate(run)
     assert ev["test_acc"] == pytest.approx(r.test_acc) and ev["params"] == r.params
@@ -602,7 +603,7 @@ def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path, capsys):
 
 def test_a_signal_after_the_last_epoch_is_saved_finishes_the_run(tmp_path, monkeypatch):
     """All epochs are done once the last checkpoint is written: a stop arriving then must not leave the
-    run 'interrupted' without result.json (exit 0, as the search does)."""
+    run 'interrupted' without result.json; the result says it came (late_stop), as the search's does."""
     real = checkpoint.save
     saves = {"n": 0}
 
@@ -613,8 +614,9 @@ def test_a_signal_after_the_last_epoch_is_saved_finishes_the_run(tmp_path, monke
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(checkpoint, "save", save_then_signal)
-    result = train(tiny(tmp_path, "r"))
-    assert result.exit_code == 0 and len(result.metrics) == TINY["epochs"]
+    result = train(tiny(tmp_path, "r"), raise_on_stop=False)
+    assert result.exit_code == 0 and result.late_stop == 128 + signal.SIGTERM
+    assert len(result.metrics) == TINY["epochs"]
     assert json.loads((tmp_path / "r" / "result.json").read_text())["test_acc"] == result.test_acc
 
 
@@ -861,3 +863,14 @@ def test_a_stop_as_the_training_finishes_keeps_it_and_stops_what_comes_next(tmp_
     out, err = capsys.readouterr()
     assert "test accuracy" in out and "figures not drawn (stopped)" in err
     assert (tmp_path / "d" / "result.json").is_file() and not (tmp_path / "d" / "figures").exists()
+
+
+def test_a_run_saved_before_device_seconds_resumes_counting_its_time_so_far(tmp_path):
+    """A checkpoint without device_seconds (an older diffnas): its seconds count as this many processes'."""
+    first = train(tiny(tmp_path, "run", epochs=1))
+    path = first.run_dir / "checkpoint.pt"
+    raw = torch.load(path, weights_only=True)
+    del raw["state"]["device_seconds"]
+    torch.save(raw, path)
+    resumed = train(tiny(tmp_path, "run", epochs=2), resume=first.run_dir)
+    assert resumed.device_seconds == pytest.approx(resumed.seconds) and resumed.seconds > first.seconds
