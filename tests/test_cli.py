@@ -141,3 +141,24 @@ def test_version_names_diffnas_torch_and_python(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == (f"diffnas {diffnas.__version__} (torch {torch.__version__}, "
                                        f"Python {platform.python_version()})\n")
+
+
+def test_every_flag_has_help_and_the_search_defaults_are_the_presets(capsys):
+    """--w-lr, --alpha-lr, --seed, --run-dir ... had no help: a user could not see their defaults."""
+    import argparse
+
+    from diffnas.cli import build_parser
+    from diffnas.config import SearchConfig, search_config
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        assert [a.option_strings for a in parser._actions if not a.help] == [], name
+    assert main(["search", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())   # argparse wraps the lines
+    for field in ("w_lr", "alpha_lr", "warmup_epochs"):
+        said = [f"default {getattr(SearchConfig, field):g}"] + [
+            f"{p} {getattr(search_config(p), field):g}" for p in PRESETS
+            if getattr(search_config(p), field) != getattr(SearchConfig, field)]
+        assert "; ".join([said[0], ", ".join(said[1:])]) in text, field
+    assert {search_config(p).order for p in PRESETS if p != "darts"} == {"first"}   # as --order's help says
+    assert search_config("darts").order == "second" and "darts second, the others first" in text

@@ -100,19 +100,24 @@ def json_text(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1)
 
 
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of how a search or a training runs, the same for both: seed, device, precision,
-    compilation, memory format, figures, determinism, NaN rollback (`diffnas run` passes them to both)."""
+def add_run_flags(p: argparse.ArgumentParser, seed: int) -> None:
+    """The flags of how a search or a training runs, the same for both: seed (its default `seed`),
+    device, precision, compilation, memory format, figures, determinism, NaN rollback (`diffnas run`
+    passes them to both)."""
     a = p.add_argument
-    a("--seed", type=int)
+    a("--seed", type=int, help=f"seed of every random choice: weights, alpha, data order, augmentation "
+                               f"(default {seed})")
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")
     a("--memory-format", dest="memory_format",
       help="auto (contiguous) | contiguous | channels_last (CPU: up to 1.7x faster, but batch norm there is "
            "less accurate in fp32, and bf16 gives non-finite gradients)")
-    a("--no-plots", dest="plots", action="store_const", const=False)
-    a("--deterministic", action="store_const", const=True)
+    a("--no-plots", dest="plots", action="store_const", const=False,
+      help="draw no figures (`diffnas plot RUN_DIR` draws them later)")
+    a("--deterministic", action="store_const", const=True,
+      help="deterministic algorithms where torch has them, cuDNN autotuning off: a repeated run gives the "
+           "same bits on the same machine (slower)")
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
 
 

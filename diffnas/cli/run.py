@@ -41,16 +41,19 @@ TRAIN_QUICK = {f"train_{k}": v for k, v in TRAIN_QUICK_SIZES.items()}
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="search + train + evaluate in one run folder", description=__doc__)
-    add_search_flags(p)
+    add_search_flags(p, command="run")
     a = p.add_argument
     q = {name: quick_default(getattr(TrainConfig, TRAIN_FLAGS[name]), value) for name, value in TRAIN_QUICK.items()}
     a("--train-epochs", dest="train_epochs", type=int, help=f"training epochs ({q['train_epochs']})")
     a("--train-layers", dest="train_layers", type=int, help=f"cells of the trained network ({q['train_layers']})")
     a("--train-channels", dest="train_channels", type=int, help=f"initial channels ({q['train_channels']})")
     a("--train-batch-size", dest="train_batch_size", type=int, help=f"default {TrainConfig.batch_size}")
-    a("--train-lr", dest="train_lr", type=float)
-    a("--train-max-steps", dest="train_max_steps", type=int)
-    a("--train-seed", dest="train_seed", type=int)
+    a("--train-lr", dest="train_lr", type=float,
+      help=f"initial SGD learning rate of the training (default {TrainConfig.lr:g})")
+    a("--train-max-steps", dest="train_max_steps", type=int,
+      help="cap the training's steps per epoch and test batches (quick runs; 0: no cap)")
+    a("--train-seed", dest="train_seed", type=int,
+      help=f"the training's seed (default {TrainConfig.seed}; --seed is the search's)")
     a("--auxiliary", type=float, help="auxiliary loss weight in training (default 0.4)")
     a("--drop-path", dest="drop_path", type=float, help="final drop-path probability (default 0.2)")
     a("--drop-path-per", dest="drop_path_per", metavar="UNIT",

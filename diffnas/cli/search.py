@@ -33,17 +33,29 @@ def quick_default(default: object, quick: object) -> str:
     return f"default {default}; {quick} when no dataset is named"
 
 
+def preset_default(field: str) -> str:
+    """A flag's help: SearchConfig's default and the presets that set their own ("default 0.025;
+    pc-darts 0.1, fair-darts 0.005"), read from PRESETS so the help cannot drift from them."""
+    def plain(v: object) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    own = [f"{name} {plain(values[field])}" for name, values in PRESETS.items()
+           if field in values and values[field] != getattr(SearchConfig, field)]
+    return f"default {plain(getattr(SearchConfig, field))}" + (f"; {', '.join(own)}" if own else "")
+
+
 DATA_DIR_HELP = "folder with the dataset files (default: ./data; digits and synthetic read none)"
 IMAGE_SIZE_HELP = ("imagefolder, tiny-imagenet: decode every image as N x N, its shorter side resized to N "
                    "(bilinear, antialiased) then centre-cropped, for folders of mixed sizes (0, default: "
                    "the files' own size, which must then be one)")
 
 
-def add_search_flags(p: argparse.ArgumentParser) -> None:
+def add_search_flags(p: argparse.ArgumentParser, command: str = "search") -> None:
+    """The search's flags, for `diffnas search` and `diffnas run` (`command`: its default run folder)."""
     a = p.add_argument
     a("--config", help="JSON, TOML or YAML file of config values (flags override it)")
     a("--preset", help="darts | darts-1st | pc-darts | fair-darts | global | dnas (default darts)")
-    a("--order", help="first | second | one-level")
+    a("--order", help="first | second | one-level (default: the preset's; darts second, the others first)")
     a("--hessian", help="second order Hessian-vector product: fd (finite differences) | exact (autograd)")
     a("--xi", type=float, help="second order: unrolled step size (default: the current weight learning rate)")
     a("--arch", help="parametrisation: softmax | sigmoid | pc | global | dnas (presets set it)")
@@ -64,23 +76,32 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
       help=f"initial channels ({quick_default(SearchConfig.channels, EMBEDDED_QUICK['channels'])})")
     a("--nodes", type=int, help="intermediate nodes per cell (default 4)")
     a("--ops", type=ops_list, help="comma-separated candidate ops")
-    a("--partial-channels", dest="partial_channels", type=int, help="PC-DARTS K (1: off)")
-    a("--zero-one-weight", dest="zero_one_weight", type=float, help="FairDARTS zero-one loss weight")
-    a("--threshold", type=float, help="FairDARTS discretisation threshold (--arch sigmoid only)")
-    a("--skip-dropout", dest="skip_dropout", type=float, help="dropout on skip_connect during search")
+    a("--partial-channels", dest="partial_channels", type=int,
+      help=f"PC-DARTS K: each edge computes 1/K of the channels (1: all; {preset_default('partial_channels')})")
+    a("--zero-one-weight", dest="zero_one_weight", type=float,
+      help=f"FairDARTS zero-one loss weight ({preset_default('zero_one_weight')})")
+    a("--threshold", type=float,
+      help=f"FairDARTS discretisation threshold (--arch sigmoid only; {preset_default('threshold')})")
+    a("--skip-dropout", dest="skip_dropout", type=float,
+      help=f"dropout on skip_connect during search ({preset_default('skip_dropout')})")
     a("--max-skips", dest="max_skips", type=int,
       help="stop early when a normal cell has more skips (0, default: never)")
-    a("--train-portion", dest="train_portion", type=float)
-    a("--w-lr", dest="w_lr", type=float)
-    a("--w-lr-min", dest="w_lr_min", type=float)
-    a("--alpha-lr", dest="alpha_lr", type=float)
-    a("--warmup-epochs", dest="warmup_epochs", type=int)
+    a("--train-portion", dest="train_portion", type=float,
+      help="share of the training images the weights learn from; alpha learns from the rest, the validation "
+           f"split (one-level: unused; {preset_default('train_portion')})")
+    a("--w-lr", dest="w_lr", type=float,
+      help=f"SGD learning rate of the weights, cosine-annealed to --w-lr-min ({preset_default('w_lr')})")
+    a("--w-lr-min", dest="w_lr_min", type=float, help=f"({preset_default('w_lr_min')})")
+    a("--alpha-lr", dest="alpha_lr", type=float,
+      help=f"Adam learning rate of the architecture weights ({preset_default('alpha_lr')})")
+    a("--warmup-epochs", dest="warmup_epochs", type=int,
+      help=f"first epochs step the weights only, alpha fixed ({preset_default('warmup_epochs')})")
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
-    add_run_flags(p)
+    add_run_flags(p, seed=SearchConfig.seed)
     a("--edges", help="mixed edges: auto (plain on CPU, fused elsewhere) | fused (batched ops, one BN "
                       "per stage) | plain (one call per op); the same function either way")
-    a("--run-dir", dest="run_dir")
+    a("--run-dir", dest="run_dir", help=f"folder for the run's files (default runs/{command}-DATE-TIME)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -57,8 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--lr", type=float, help="initial SGD learning rate (default 0.025, imagenet 0.1)")
     a("--lr-schedule", dest="lr_schedule", help="cosine (to --lr-min; default) | step (lr x gamma per epoch; imagenet)")
     a("--lr-gamma", dest="lr_gamma", type=float, help="step schedule: decay per epoch (default 0.97)")
-    a("--lr-min", dest="lr_min", type=float)
-    a("--momentum", type=float)
+    a("--lr-min", dest="lr_min", type=float,
+      help=f"cosine schedule: the lr it anneals to (default {config_lib.TrainConfig.lr_min:g})")
+    a("--momentum", type=float, help=f"SGD momentum (default {config_lib.TrainConfig.momentum:g})")
     a("--wd", type=float, help="weight decay (default 3e-4)")
     a("--grad-clip", dest="grad_clip", type=float, help="max gradient norm (0: off; default 5)")
     a("--cutout", type=int, nargs="?", const=16, help="cutout square side in pixels of a 32x32 image "
@@ -73,12 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="brightness, contrast, saturation jitter in [1-J, 1+J] (default 0; imagenet 0.4)")
     a("--hue-jitter", dest="hue_jitter", type=float, metavar="H", help="hue shift in [-H, H] turns (imagenet 0.2)")
     a("--label-smoothing", dest="label_smoothing", type=float, help="default 0 (imagenet 0.1)")
-    a("--run-dir", dest="run_dir")
+    a("--run-dir", dest="run_dir", help="folder for the run's files (default runs/train-DATE-TIME)")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
            "0: no cap)")
-    add_run_flags(p)
+    add_run_flags(p, seed=config_lib.TrainConfig.seed)
     p.set_defaults(func=run)
 
 
