@@ -162,3 +162,30 @@ def test_every_flag_has_help_and_the_search_defaults_are_the_presets(capsys):
         assert "; ".join([said[0], ", ".join(said[1:])]) in text, field
     assert {search_config(p).order for p in PRESETS if p != "darts"} == {"first"}   # as --order's help says
     assert search_config("darts").order == "second" and "darts second, the others first" in text
+
+
+def test_a_dry_run_of_a_preset_with_warm_up_checks_the_architecture_step_too(tmp_path, capsys):
+    """`--dry-run --preset pc-darts` kept PC-DARTS's 15 warm-up epochs: its one epoch never stepped alpha
+    and it warned that the genotype was read off the random initialisation."""
+    assert main(["search", "--dry-run", "--preset", "pc-darts", "--no-plots", "--run-dir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "warm-up" not in err, err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["warmup_epochs"] == 0
+
+
+def test_the_quick_size_note_leaves_out_the_paper_values_already_typed(tmp_path, capsys, monkeypatch):
+    """`--layers 8 --channels 16` typed, the note still said 'pass --layers 8 --channels 16 ...'."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--layers", "8", "--channels", "16", "--nodes", "2", "--epochs", "1", "--max-steps", "1",
+                 "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "quick search (batch_size 128); pass --epochs 50 --batch-size 64 for the paper's size" in err, err
+
+
+def test_the_quick_training_note_leaves_out_the_paper_values_already_typed():
+    from diffnas.cli.train import quick_note
+
+    assert quick_note({"epochs": 10}, False, {"layers": 20, "channels": 36}).endswith(
+        "quick training (epochs 10); pass --epochs 600 for the paper's size")
+    assert quick_note({"epochs": 10}, False, {"layers": 5}).endswith(
+        "pass --layers 20 --channels 36 --epochs 600 for the paper's size")

@@ -129,14 +129,22 @@ def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str |
         setattr(args, k, v)
     if not applied:
         return None
+    # the paper's values this run does not have yet (one typed as the paper has it is not repeated)
+    sizes = {"layers": SearchConfig.layers, "channels": SearchConfig.channels, "epochs": SearchConfig.epochs,
+             "batch_size": paper.get("batch_size", SearchConfig.batch_size)}
+    if "warmup_epochs" in applied:
+        sizes["warmup_epochs"] = warmup
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sizes.items()
+                     if k in applied or (from_file.get(k) if getattr(args, k) is None else getattr(args, k)) != v)
     return ("diffnas: embedded digits dataset, quick search (" + ", ".join(f"{k} {v}" for k, v in applied.items())
-            + f"); pass --layers {SearchConfig.layers} --channels {SearchConfig.channels} --epochs "
-            f"{SearchConfig.epochs} --batch-size {paper.get('batch_size', SearchConfig.batch_size)}"
-            + (f" --warmup-epochs {warmup}" if "warmup_epochs" in applied else "") + " for the paper's size")
+            + f"); pass {flags} for the paper's size")
 
 
 def dry_run_overrides(args: argparse.Namespace) -> None:
-    for name, value in dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8).items():
+    """--dry-run's tiny sizes, for the values not typed; no warm-up (a preset's, PC-DARTS's 15 epochs,
+    would leave the architecture step of the one epoch unchecked)."""
+    tiny = dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8, warmup_epochs=0)
+    for name, value in tiny.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
 

@@ -132,15 +132,17 @@ def quick_values(setting: str, from_file: dict[str, Any], flags: dict[str, Any])
     return {k: v for k, v in QUICK.items() if k not in flags and k not in from_file}
 
 
-def quick_note(quick: dict[str, Any], per_cell: bool = False) -> str | None:
+def quick_note(quick: dict[str, Any], per_cell: bool = False, given: dict[str, Any] | None = None) -> str | None:
     """What the quick training changed and the flags of the paper's size (not --layers for a per-cell
-    genotype, which fixes the depth)."""
+    genotype, which fixes the depth, nor one `given` as the paper has it)."""
     if not quick:
         return None
     from ..config import TrainConfig
 
     paper = {"layers": TrainConfig.layers, "channels": TrainConfig.channels, "epochs": TrainConfig.epochs}
-    flags = " ".join(f"--{k} {v}" for k, v in paper.items() if k != "layers" or not per_cell)
+    given = given or {}
+    flags = " ".join(f"--{k} {v}" for k, v in paper.items()
+                     if (k != "layers" or not per_cell) and (k in quick or given.get(k) != v))
     return ("diffnas: embedded digits dataset, quick training (" + ", ".join(f"{k} {v}" for k, v in quick.items())
             + f"); pass {flags} for the paper's size")
 
@@ -162,7 +164,7 @@ def new_run_config(from_file: dict[str, Any],
     if depth is not None:
         quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
     cfg = train_config(setting, **{**quick, **given})
-    notes = start_notices(cfg, note=quick_note(quick, isinstance(genotype, CellwiseGenotype)))
+    notes = start_notices(cfg, note=quick_note(quick, isinstance(genotype, CellwiseGenotype), given))
     if depth is not None and depth != cfg.layers:
         notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(config_lib.TrainConfig, {"layers": depth}, base=cfg)
