@@ -13,12 +13,17 @@ from .notices import option
 from .ops import PARAMETER_FREE
 
 
-def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *, max_skips: int = 0,
+# "fewer epochs" is advice for a long search (the paper's 50 epochs: DARTS+ stops such a search early,
+# as skips take over late); after a short one (the quick search's 5) it is none
+FEWER_EPOCHS_FROM = 10
+
+
+def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, *, max_skips: int = 0,
                      skip_dropout: float = 0.0) -> Optional[str]:
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
-    updated alpha (fewer epochs is no advice after one; none, no warning: alpha kept its random start,
+    updated alpha (fewer epochs is advice from FEWER_EPOCHS_FROM on; none, no warning: alpha kept its random start,
     whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
     remedy it used already is not advised (--max-skips 2 only over no cap or a looser one), nor one
     for skips where the cell has none (or too few for --max-skips 2 to stop on)."""
@@ -34,7 +39,7 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 2, *
         tighter = skip_count(genotype) > 2 and (not max_skips or max_skips > 2)   # a cap that would stop it
         remedies = ([option("max_skips", 2)] if tighter else []) \
             + ([] if skip_dropout or not skips else [option("skip_dropout", 0.2)]) \
-            + (["fewer epochs"] if arch_epochs > 1 else [])
+            + (["fewer epochs"] if arch_epochs >= FEWER_EPOCHS_FROM else [])
         advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3
                                    else f"{remedies[0]}, {remedies[1]} or {remedies[2]}")) if remedies else ""
         return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "

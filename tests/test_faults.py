@@ -439,8 +439,10 @@ def test_collapse_warning_names_the_parameter_free_genes():
 
 def _collapse_remedies_on_the_command_line(skips: G.Genotype) -> None:
     assert collapse_warning(skips).endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
-    # after a single epoch of architecture steps, fewer epochs is no advice
+    # after a short search (one epoch of architecture steps, the quick search's 5), fewer epochs is no advice
     assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    assert collapse_warning(skips, arch_epochs=5).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    assert collapse_warning(skips, arch_epochs=10).endswith("or fewer epochs")
     # a looser cap than 2 may still be tightened; a cap of 2 or less not
     assert "--max-skips 2" in collapse_warning(skips, max_skips=4) and \
         "--max-skips" not in collapse_warning(skips, max_skips=2)
