@@ -15,7 +15,7 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, load_dataset
-from .data.datasets import DATASETS, TrainedOn, data_folder
+from .data.datasets import DATASETS, TrainedOn, check_classes, data_folder
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
 from .notices import option, say, shell
@@ -35,14 +35,7 @@ def _refuse_other_run_files(path: Path) -> None:
                               f"its checkpoint.pt")
 
 
-def _check_classes(dataset: str, names: tuple[str, ...], trained_names: tuple[str, ...]) -> None:
-    """Refuse class names (folders, wnids) that are not, label by label, those the network learnt (another
-    count of classes is `evaluate`'s shape check)."""
-    if trained_names and names and len(names) == len(trained_names) and trained_names != names:
-        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(names, trained_names)) if a != b]
-        raise DataError(f"{dataset}: the classes here are not those the network was trained on, label by label "
-                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): its outputs would be "
-                        f"scored against the wrong labels")
+_SCORED_WRONG = "its outputs would be scored against the wrong labels"
 
 
 def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any]
@@ -60,11 +53,11 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
         root = data_folder(cfg.dataset, folder)
         only = entry.load_test(root, cfg.image_size, TrainedOn(trained_names, int(state["input_shape"][0])))
         if only is not None:
-            _check_classes(cfg.dataset, only.class_names, trained_names)
+            check_classes(cfg.dataset, only.class_names, trained_names, _SCORED_WRONG)
             c, h, w = only.split.images.shape[1:]
             return only.split, (c, h, w), only.classes, tuple(state["mean"]), tuple(state["std"])
     ds = load_dataset(cfg.dataset, folder, image_size=cfg.image_size)
-    _check_classes(cfg.dataset, ds.class_names, trained_names)
+    check_classes(cfg.dataset, ds.class_names, trained_names, _SCORED_WRONG)
     if saved_stats:
         return ds.test, ds.shape, ds.classes, tuple(state["mean"]), tuple(state["std"])
     return ds.test, ds.shape, ds.classes, ds.mean, ds.std

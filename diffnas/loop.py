@@ -126,15 +126,18 @@ class Loop:
 
     def __init__(self, run_dir: Path, state: dict[str, Any], parts: dict[str, Stateful], cfg_dict: dict[str, Any],
                  *, resumable: Collection[str], defaults: dict[str, Any], sync: nn.Module, go_on: str,
-                 nan_rollback: int, extra: Callable[[], dict[str, Any]] = dict, stop_after: Optional[int] = None):
+                 nan_rollback: int, extra: Callable[[], dict[str, Any]] = dict, stop_after: Optional[int] = None,
+                 check_saved: Callable[[dict[str, Any]], None] = lambda saved: None):
         """parts: the modules and optimisers the checkpoint holds, by key; sync: the module whose
         buffers (BN running statistics) are averaged over the ranks before a held-out pass or a save;
         go_on: the line that says how to resume; stop_after: act as if SIGTERM arrived after this many
-        steps of this call (tests, dry runs)."""
+        steps of this call (tests, dry runs); check_saved(saved): raises when a resumed checkpoint does
+        not fit what the run has now (its data's classes), before any weight is restored."""
         self.rank, self.world = distributed.rank_world()
         self.run_dir, self.state, self.parts, self.cfg_dict = run_dir, state, parts, cfg_dict
         self.resumable, self.defaults, self.sync, self.go_on = tuple(resumable), defaults, sync, go_on
         self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
+        self.check_saved = check_saved
         self.ckpt_path = run_dir / "checkpoint.pt"
         self.log = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
         self.stop = StopRequested()
@@ -153,6 +156,7 @@ class Loop:
 
     def load(self) -> None:
         saved = checkpoint.load(self.ckpt_path, self.cfg_dict, ignore=self.resumable, defaults=self.defaults)
+        self.check_saved(saved)
         for key, part in self.parts.items():
             checkpoint.restore(part, saved.get(key), key, self.ckpt_path)
         checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep

@@ -30,7 +30,7 @@ from .config import TrainConfig, setting_layers, train_config
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
-from .data.datasets import describe, flips
+from .data.datasets import check_resumed_data, describe, flips
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError
 from .network import SETTINGS, build_network
@@ -260,7 +260,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
              "classes": ds.classes, "class_names": list(ds.class_names), "mean": list(ds.mean), "std": list(ds.std)}
     loop = Loop(run_dir, state, {"model": model, "optimizer": opt}, cfg_dict, resumable=RESUMABLE,
                 defaults=config_lib.to_dict(TrainConfig()), sync=model, go_on=go_on, nan_rollback=cfg.nan_rollback,
-                extra=lambda: extra, stop_after=stop_after)
+                extra=lambda: extra, stop_after=stop_after,
+                check_saved=lambda saved: check_resumed_data(cfg.dataset, ds.class_names, ds.classes, saved, run_dir))
     log = loop.log
 
     def write_new(log: RunLog) -> None:

@@ -422,3 +422,25 @@ def test_a_preset_named_without_its_values_is_refused(preset):
     # applied, then overridden (--preset global --arch pc): the user's choice, and a saved config resumes
     overridden = search_config(preset, arch="pc" if preset == "global" else "global", partial_channels=1)
     assert from_dict(SearchConfig, to_dict(overridden)) == overridden
+
+
+def test_search_resume_refuses_data_whose_classes_changed_since(tmp_path):
+    """As a training's resume: a renamed class folder would search on swapped labels."""
+    import shutil
+
+    from formats_fixtures import write_image_folder
+
+    from diffnas.errors import DataError
+
+    data = tmp_path / "data"
+    write_image_folder(data, classes=("bird", "cat", "dog"), per_class=4, size=(8, 8))
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 2, "batch_size": 2, "dataset": "imagefolder"},
+                        data_dir=str(data), run_dir=str(tmp_path / "run"))
+    search(dataclasses.replace(cfg, epochs=1))
+    shutil.copytree(data, tmp_path / "before")
+    for part in ("train", "test"):
+        (data / part / "cat").rename(data / part / "zebra")
+    with pytest.raises(DataError, match="label by label .*: resuming would train on the wrong labels"):
+        search(cfg, resume=tmp_path / "run")
+    assert search(dataclasses.replace(cfg, data_dir=str(tmp_path / "before")), resume=tmp_path / "run").metrics[-1][
+        "epoch"] == 2

@@ -874,3 +874,26 @@ def test_a_run_saved_before_device_seconds_resumes_counting_its_time_so_far(tmp_
     torch.save(raw, path)
     resumed = train(tiny(tmp_path, "run", epochs=2), resume=first.run_dir)
     assert resumed.device_seconds == pytest.approx(resumed.seconds) and resumed.seconds > first.seconds
+
+
+def test_resume_refuses_data_whose_classes_changed_since(tmp_path):
+    """A class folder renamed between the stop and the resume (cat -> zebra: labels 1 and 2 swap places)
+    trained on with wrong labels, without a word; one added failed as weights 'of another shape'."""
+    data = tmp_path / "data"
+    write_image_folder(data, classes=("bird", "cat", "dog"), per_class=4, size=(8, 8))
+    first = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=1))
+    for part in ("train", "test"):
+        (data / part / "cat").rename(data / part / "zebra")
+    with pytest.raises(DataError, match=r"imagefolder: the classes here are not those the network was trained on, "
+                                        r"label by label \(1: dog here, cat in training; 2: zebra here, dog in "
+                                        r"training\): resuming would train on the wrong labels"):
+        train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=2),
+              resume=first.run_dir)
+    for part in ("train", "test"):
+        (data / part / "zebra").rename(data / part / "cat")
+        shutil.copytree(data / part / "dog", data / part / "emu")
+    with pytest.raises(DataError, match=r"imagefolder: 4 classes here, but the run in .* trained on 3 "
+                                        r"\(bird, cat, dog\)"):
+        train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=2),
+              resume=first.run_dir)
+    assert len((first.run_dir / "metrics.jsonl").read_text().splitlines()) == 1   # nothing trained meanwhile

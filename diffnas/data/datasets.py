@@ -14,6 +14,7 @@ import functools
 import importlib.resources
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,31 @@ class TestSplit:
     split: Split
     classes: int
     class_names: tuple[str, ...] = ()  # as Dataset.class_names
+
+
+def check_classes(dataset: str, names: Sequence[str], trained_names: Sequence[str], harm: str) -> None:
+    """Refuse class names (folders, wnids) that are not, label by label, those a network learnt
+    (`trained_names`; () for a checkpoint made before they were saved: not checked). Another count
+    of classes is the caller's check. harm: what would go wrong ("its outputs would be scored against
+    the wrong labels")."""
+    names, trained_names = tuple(names), tuple(trained_names)
+    if trained_names and names and len(names) == len(trained_names) and trained_names != names:
+        differ = [f"{i}: {a} here, {b} in training" for i, (a, b) in enumerate(zip(names, trained_names)) if a != b]
+        raise DataError(f"{dataset}: the classes here are not those the network was trained on, label by label "
+                        f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): {harm}")
+
+
+def check_resumed_data(dataset: str, names: Sequence[str], classes: int, saved: dict[str, Any],
+                       run_dir: str | Path) -> None:
+    """A resumed run's data against what its checkpoint (`saved`) learnt: the same number of classes
+    and, where both know them, the same class names label by label (a class folder renamed or added
+    since would train on wrong labels, or fail as weights of another shape)."""
+    trained = saved.get("classes")
+    if isinstance(trained, int) and trained != classes:
+        shown = f" ({', '.join(saved['class_names'])})" if saved.get("class_names") else ""
+        raise DataError(f"{dataset}: {classes} classes here, but the run in {run_dir} trained on {trained}{shown}; "
+                        f"resume it on its own data, or start a new run on this")
+    check_classes(dataset, names, saved.get("class_names") or (), "resuming would train on the wrong labels")
 
 
 def describe(ds: Dataset) -> str:
