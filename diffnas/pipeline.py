@@ -187,6 +187,18 @@ def refuse_existing(run_dir: str | Path) -> None:
                       f"`{shell('diffnas', command, '--resume', run_dir)}` or choose another {option('run_dir')}")
 
 
+def check_training_data(train_cfg: TrainConfig) -> None:
+    """The training's checks of its data (`train.check_data`: the setting's image size, the batch
+    against the training split), made before the search: a value that cannot train fails now, not
+    after the search. The data is read here once more (an image folder from the decode cache)."""
+    from .data import load_dataset
+    from .train import check_data
+
+    ds = load_dataset(train_cfg.dataset, train_cfg.data_dir, image_size=train_cfg.image_size)
+    with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training
+        check_data(train_cfg, ds)
+
+
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
                  resume: bool = False, notices: Optional[Sequence[str]] = None,
                  raise_on_stop: bool = True) -> PipelineResult:
@@ -226,6 +238,8 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         refuse_existing(run_dir)
     for cfg in (search_cfg, train_cfg):   # a device this machine lacks: refused before config.json says it
         resolve_device(cfg.device)
+    if not (t_dir / "config.json").is_file():
+        check_training_data(train_cfg)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it
     created = missing_folders(run_dir)
     if distributed.is_main():

@@ -108,6 +108,19 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
                         f"(nominal {s.input_size}x{s.input_size}); the dataset's are {h}x{w}")
 
 
+def check_data(cfg: TrainConfig, ds: Dataset) -> None:
+    """The checks of a training's values that need its data: the setting's image size and channels
+    (also after a random-resized crop, what the network sees), a batch no larger than the training
+    split. `diffnas run` makes them before its search too, so that such a value fails in seconds, not
+    after hours of search."""
+    check_images(ds.shape, cfg.setting)
+    if cfg.random_resized_crop:
+        check_images((ds.shape[0], cfg.random_resized_crop, cfg.random_resized_crop), cfg.setting)
+    if cfg.batch_size > len(ds.train):
+        raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
+                          f"{option('batch_size', len(ds.train))} or less")
+
+
 def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:
     """The training's autocast context factory: `fastpath.autocast_factory`'s, or a null context (fp32)."""
     return fastpath.autocast_factory(device, precision) or nullcontext
@@ -215,10 +228,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
 
     # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
     ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
-    check_images(ds.shape, cfg.setting)
-    if cfg.batch_size > len(ds.train):
-        raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
-                          f"{option('batch_size', len(ds.train))} or less")
+    check_data(cfg, ds)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
     test_bs = min(cfg.batch_size, len(ds.test))
@@ -226,7 +236,6 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     test_split = sample(ds.test, cfg.max_steps * test_bs, cfg.seed) if cfg.max_steps else ds.test
     test_b = Batches(test_split, test_bs, shuffle=False, drop_last=False,
                      augment=Augment.evaluation(cfg.random_resized_crop), **common)
-    check_images((ds.shape[0], *train_b.image_size), cfg.setting)   # what the network sees, after any crop
     if cfg.random_resized_crop > min(ds.shape[1:]) and distributed.is_main():
         say(f"diffnas: random-resized crops of {cfg.random_resized_crop}x{cfg.random_resized_crop} from "
             f"{ds.shape[1]}x{ds.shape[2]} images upsample every crop; "

@@ -328,7 +328,8 @@ def test_quick_training_sizes_follow_the_dataset_named_not_the_config_file(tmp_p
     cfg = tmp_path / "run.json"
     for extra, expected in (({}, (20, 8, 16)),                                # embedded digits: quick
                             ({"train": {"layers": 3}}, (20, 3, 16)),          # the file's value wins
-                            ({"dataset": "synthetic"}, (600, 20, 36))):       # a dataset named: the paper's
+                            # a dataset named: the paper's (a batch of 96 is more than synthetic's 64 images)
+                            ({"dataset": "synthetic", "train": {"batch_size": 32}}, (600, 20, 36))):
         cfg.write_text(json.dumps({**SEARCH_VALUES, **extra}))
         with pytest.raises(Recorded):
             cli.main(["run", "--config", str(cfg), "--run-dir", str(tmp_path / f"r{len(record_train)}")])
@@ -544,3 +545,25 @@ def test_a_resumed_pipeline_whose_training_starts_now_warns_nothing_again(tmp_pa
     assert cli.main(["run", "--resume", str(tmp_path / "r")]) == 0
     assert "has no effect" not in capsys.readouterr().err
     assert not [w for w in recwarn if "has no effect" in str(w.message)]
+
+
+def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_change_until_training(
+        tmp_path, monkeypatch, capsys):
+    """--train-batch-size 100 on 64 training images failed only after the whole search, and the resume
+    refused the fix (a resumed run keeps its configuration): the pipeline was dead."""
+    run = tmp_path / "p"
+    fails(capsys, ["run", *TINY, "--train-batch-size", "100", "--run-dir", str(run)],
+          "batch_size: 100 is more than the 64 training images; pass --train-batch-size 64 or less")
+    assert not run.exists()
+    signal_during_search(monkeypatch)   # a pipeline stopped in its search: its training has not started
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
+    monkeypatch.undo()
+    guard_training(monkeypatch)
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", str(run), "--train-batch-size", "2"]) == 0
+    assert ("diffnas: the training has not started; the values typed now replace the saved ones "
+            "(--train-batch-size 2, was 4)") in capsys.readouterr().err
+    assert train_config_of(run)["batch_size"] == 2
+    assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 2
+    # once the training has started, its values are the run's
+    fails(capsys, ["run", "--resume", str(run), "--train-batch-size", "4"], "train.batch_size: 4 given")

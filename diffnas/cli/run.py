@@ -23,7 +23,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..notices import command_line, say, stage
+from ..notices import command_line, option, say, stage
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -176,7 +176,16 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # the run folders are the pipeline's: not among what a resume may change
     config_lib.refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
                               defaults=config_lib.to_dict(SearchConfig()))
-    if saved_train is not None:
+    if saved_train is not None and not (run_dir / "train").exists():
+        # the training has not started: its values are the pipeline's plan still, and may change (a
+        # --train-batch-size too large for the data is refused before the search, and only then fixable)
+        with stage("train"):   # named as typed: --train-batch-size 32
+            changed = [f"{option(k, v)}, was {saved_train[k]}" for k, v in train_given.items()
+                       if k not in DERIVED_TRAIN and k in saved_train and saved_train[k] != v]
+        if changed and distributed.is_main():
+            say(f"diffnas: the training has not started; the values typed now replace the saved ones "
+                f"({'; '.join(changed)})")
+    elif saved_train is not None:
         trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
         if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
             raise ConfigError(f"train.epochs: {wanted} given, but {where} trained its genotype for {trained} "
