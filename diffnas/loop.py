@@ -34,7 +34,7 @@ from torch import nn
 
 from . import checkpoint, distributed, recovery
 from . import config as config_lib
-from .errors import CheckpointError, ConfigError, NumericalError
+from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
 from .signals import StopRequested, stop_on_signals
@@ -102,7 +102,20 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
         recovery.refuse_api_changes(cfg, defaults, saved, resumable, run_dir)
     changed = recovery.overrides(cfg, defaults, resumable, given)
     resumed = config_lib.from_dict(type(cfg), {**saved, **changed, "run_dir": str(run_dir)})
+    if resumed.data_dir is not None and resumed.data_dir == saved.get("data_dir"):
+        check_saved_data_folder(resumed.dataset, Path(resumed.data_dir), run_dir)
     return resumed, saved.get("epochs", resumed.epochs)
+
+
+def check_saved_data_folder(dataset: str, folder: Path, run_dir: Path) -> None:
+    """A resumed run's own data folder (its config.json's) that is gone: a DataError that says so and
+    how to name the new place, not one about a --data-dir the user never typed."""
+    from .data.datasets import DATASETS
+
+    entry = DATASETS.get(dataset)
+    if entry is not None and entry.files and not folder.exists():
+        raise DataError(f"{dataset}: {folder}, the folder the run in {run_dir} read its data from, is not there "
+                        f"(moved or deleted?); resume with {option('data_dir', 'DIR')} naming where it is now")
 
 
 def resume_line(command: str, run_dir: Path, pipeline: Optional[str | Path], from_python: bool) -> str:
@@ -168,6 +181,8 @@ class Loop:
         """A resumed run's checkpoint loaded (recovery.continue_run, with `continue_run`'s words), or a new
         run's files written by `write_new`; True when the resumed run has nothing left to run. Call it
         inside `starting()`."""
+        if resumed and self.rank == 0:
+            self._record_data_folder()
         if resumed and self.ckpt_path.is_file():
             self.load()
             # a run stopped early (the search's --max-skips) says so instead of resuming
@@ -177,6 +192,14 @@ class Loop:
             recovery.start_over(self.log, self.rank == 0, self.cfg_dict.get("command", ""))
         write_new(self.log)
         return False
+
+    def _record_data_folder(self) -> None:
+        """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
+        resume, `evaluate` and `params` find the data where it is now."""
+        path = self.run_dir / "config.json"
+        saved = config_lib.read_file(path)
+        if "data_dir" in self.cfg_dict and saved.get("data_dir") != self.cfg_dict["data_dir"]:
+            self.log.write_json("config.json", {**saved, "data_dir": self.cfg_dict["data_dir"]})
 
     @contextmanager
     def starting(self) -> Iterator[None]:

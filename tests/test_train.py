@@ -897,3 +897,22 @@ def test_resume_refuses_data_whose_classes_changed_since(tmp_path):
         train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=2),
               resume=first.run_dir)
     assert len((first.run_dir / "metrics.jsonl").read_text().splitlines()) == 1   # nothing trained meanwhile
+
+
+def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_path, capsys):
+    """The data folder moved: the resume blamed a --data-dir the user never typed and offered to download
+    into the old place; after `--resume RUN --data-dir NEW` config.json kept the old folder, so the next
+    resume failed again."""
+    data = tmp_path / "data"
+    write_image_folder(data, classes=("bird", "cat"), per_class=4, size=(8, 8))
+    run = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=1)).run_dir
+    data.rename(tmp_path / "moved")
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2"]) == 2
+    assert capsys.readouterr().err == (
+        f"diffnas: error: imagefolder: {data}, the folder the run in {run} read its data from, is not there "
+        f"(moved or deleted?); resume with --data-dir DIR naming where it is now\n")
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2", "--data-dir", str(tmp_path / "moved")]) == 0
+    assert json.loads((run / "config.json").read_text())["data_dir"] == str(tmp_path / "moved")
+    assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0   # the new folder, not typed again
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
