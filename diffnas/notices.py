@@ -12,6 +12,7 @@ import contextvars
 import logging
 import shlex
 import sys
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 LOGGER = logging.getLogger("diffnas")
@@ -51,8 +52,9 @@ def say(line: str, *, above_bars: bool = False) -> None:
 def shell(*words: object) -> str:
     """A command for the user to paste into a POSIX shell: each word (a path, a name) quoted where it
     needs it (`diffnas train --resume 'runs/my run'`); a word without spaces or shell characters is
-    left as it is."""
-    return " ".join(shlex.quote(str(w)) for w in words)
+    left as it is. A path (`Path`) that starts with "-" is written ./-name, so it is not taken for a flag."""
+    return " ".join(shlex.quote(f"./{w}" if isinstance(w, Path) and str(w).startswith("-") else str(w))
+                    for w in words)
 
 
 # How a message names a config value depends on who reads it: the command line's user types flags,
@@ -107,11 +109,16 @@ def option(name: str, value: Any = _NO_VALUE) -> str:
         flag = "--" + name.replace("_", "-")
     if isinstance(value, bool):
         return flag if value else flag.replace("--", "--no-", 1)
-    return flag if value is _NO_VALUE else f"{flag} {_plain(value)}"
+    return flag if value is _NO_VALUE else f"{flag} {_word(value)}"
 
 
 def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _word(value: Any) -> str:
+    """A flag's value as typed into a shell: a path with a space quoted (`--data-dir '/my data'`)."""
+    return shell(value) if isinstance(value, (str, Path)) and value not in PLACEHOLDERS else _plain(value)
 
 
 # values that stand for the reader's own choice, written as they are: `--epochs N`, `epochs=N`

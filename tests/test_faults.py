@@ -730,3 +730,17 @@ def test_commands_in_messages_quote_paths_for_the_shell(tmp_path, reference, cap
     pasted = _pasted(capsys.readouterr().err)
     assert ["diffnas", "train", "--genotype", str(run)] in pasted
     assert ["diffnas", "search", "--resume", str(run)] in pasted
+
+
+def test_flag_values_and_dash_folders_in_messages_paste_into_a_shell(tmp_path):
+    """`pass --data-dir /my data` split in two when pasted; `diffnas search --resume -dash` took the
+    folder for a flag."""
+    import shlex
+
+    from diffnas.loop import resume_line
+    from diffnas.notices import option
+
+    with command_line():
+        assert shlex.split(option("data_dir", str(tmp_path / "my data"))) == ["--data-dir", str(tmp_path / "my data")]
+        assert option("data_dir", "DIR") == "--data-dir DIR" and option("w_lr", 0.1) == "--w-lr 0.1"
+    assert resume_line("search", Path("-dash"), None, False) == "resume with: diffnas search --resume ./-dash"
