@@ -71,7 +71,8 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
 
     Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
     (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
-    evaluated (checkpoint, epoch, dataset, setting, genotype).
+    evaluated (checkpoint, dataset, setting, genotype; epoch: the epochs done, of `epochs`, and step:
+    the steps done of the next; finished: False for a training stopped before its end).
     """
     path = Path(checkpoint_path)
     if path.is_dir():
@@ -123,7 +124,9 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     assert scored is not None   # None only when a `stop` abandons the pass
     loss, acc = scored
     params = count_params(model)
-    return {"checkpoint": str(path), "epoch": int(state.get("epoch", 0)), "dataset": cfg.dataset,
+    epoch, step = int(state.get("epoch", 0)), int(state.get("step", 0))
+    return {"checkpoint": str(path), "epoch": epoch, "epochs": cfg.epochs, "step": step,
+            "finished": epoch >= cfg.epochs and step == 0, "dataset": cfg.dataset,
             "setting": cfg.setting, "genotype": str(genotype), "test_acc": acc, "test_error": 1.0 - acc,
             "test_loss": loss, "test_images": len(test), "params": params, "params_m": params / 1e6,
             "aux_params": count_params(model, exclude_aux=False) - params,

@@ -916,3 +916,21 @@ def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_pa
     assert json.loads((run / "config.json").read_text())["data_dir"] == str(tmp_path / "moved")
     assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0   # the new folder, not typed again
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_evaluating_a_stopped_training_says_it_has_not_finished(tmp_path, capsys):
+    """evaluate of a training stopped in its 2nd of 3 epochs printed '(epoch 1, ...)' and a test accuracy,
+    as of a finished network."""
+    stopped = train(tiny(tmp_path, "run", epochs=3), stop_after=4, raise_on_stop=False)   # 3 steps an epoch
+    assert stopped.exit_code
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(stopped.run_dir), "--json"]) == 0
+    out, err = capsys.readouterr()
+    r = json.loads(out)
+    assert (r["epoch"], r["epochs"], r["step"], r["finished"]) == (1, 3, 1, False)
+    assert (f"diffnas: note: the training has not finished (1 of 3 epochs and 1 step of epoch 2): these are its "
+            f"weights so far; finish it with `diffnas train --resume {stopped.run_dir}`") in err
+    finished = train(tiny(tmp_path, "done", epochs=1))
+    assert cli.main(["evaluate", str(finished.run_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "(epoch 1 of 1, synthetic, cifar setting)" in out and "not finished" not in err

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..notices import say, shell
 from .options import json_text
+
+
+def unfinished(r: dict) -> str:
+    """What an evaluation of a training stopped before its end scores, and how to finish it."""
+    from ..runlog import run_command
+
+    run = Path(r["checkpoint"]).parent
+    pipeline = run.parent if run.name == "train" and run_command(run.parent) == "pipeline" else None
+    done = f"{r['epoch']} of {r['epochs']} epochs"
+    if r["step"]:
+        done += f" and {r['step']} step{'s' if r['step'] != 1 else ''} of epoch {r['epoch'] + 1}"
+    go_on = shell("diffnas", "run", "--resume", pipeline) if pipeline else shell("diffnas", "train", "--resume", run)
+    return f"the training has not finished ({done}): these are its weights so far; finish it with `{go_on}`"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
     r = evaluate(args.checkpoint, args.data_dir, args.device)
+    if not r["finished"]:   # on stderr, so --json's output stays one object
+        say(f"diffnas: note: {unfinished(r)}")
     if args.json:
         print(json_text(r))
         return 0
-    print(f"{r['checkpoint']} (epoch {r['epoch']}, {r['dataset']}, {r['setting']} setting)")
+    print(f"{r['checkpoint']} (epoch {r['epoch']} of {r['epochs']}, {r['dataset']}, {r['setting']} setting)")
     print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}"
           f"  ({r['test_images']} test images)")
     print(f"params {r['params_m']:.6f}M (+{r['aux_params'] / 1e6:.6f}M auxiliary head)  "
