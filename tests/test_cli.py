@@ -189,3 +189,14 @@ def test_the_quick_training_note_leaves_out_the_paper_values_already_typed():
         "quick training (epochs 10); pass --epochs 600 for the paper's size")
     assert quick_note({"epochs": 10}, False, {"layers": 5}).endswith(
         "pass --layers 20 --channels 36 --epochs 600 for the paper's size")
+
+
+def test_train_help_names_each_settings_default_dataset(capsys):
+    """It said digits was the default; `--setting imagenet` reads an image folder from ./data."""
+    from diffnas.config import SETTING_DEFAULTS
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for setting, values in SETTING_DEFAULTS.items():
+        if "dataset" in values:
+            assert f"--setting {setting}: {values['dataset']}" in text, setting

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "`diffnas run` folder: its search's genotype), or Genotype(...) notation "
                          "(default DARTS_V2)")
     a("--setting", help="cifar | imagenet | tiny-imagenet (default cifar)")
-    a("--dataset", help="digits (embedded, default) | cifar10 | cifar100 | mnist | fashion-mnist | svhn | "
-                        "tiny-imagenet | imagefolder | synthetic")
+    a("--dataset", help="digits | cifar10 | cifar100 | mnist | fashion-mnist | svhn | tiny-imagenet | imagefolder | "
+                        "synthetic (default: digits, embedded; --setting imagenet: imagefolder, ImageNet's "
+                        "train/ and test/ class folders in --data-dir; --setting tiny-imagenet: tiny-imagenet)")
     a("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help=f"default 600 (imagenet 250; {QUICK['epochs']} when no dataset is named)")
