@@ -64,10 +64,12 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
 
 
 def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, image_size: int | None = None) -> dict[str, Any]:
     """Test metrics of the checkpoint of a training run (a checkpoint.pt, the run folder holding one,
     or a `diffnas run` folder, whose training run is train/). progress: a bar on stderr while the
-    test split is scored (10,000 CIFAR images take some 20 s on a CPU).
+    test split is scored (10,000 CIFAR images take some 20 s on a CPU). image_size: decode image files
+    (imagefolder, tiny-imagenet) as N x N (shorter side resized, centre crop), for test images of
+    another size than the training's; None: as the run decoded them.
 
     Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
     (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
@@ -94,6 +96,8 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     except DiffnasError as e:
         raise CheckpointError(f"{path}: its config or genotype is unreadable ({e})") from None
     dev = resolve_device(device)
+    if image_size is not None:
+        cfg = config_lib.from_dict(TrainConfig, {"image_size": image_size}, base=cfg)
 
     # the run's own image_size (0 for runs made before the field existed: the files' own size)
     folder = data_dir if data_dir is not None else cfg.data_dir
@@ -107,9 +111,13 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     test, shape, classes, mean, std = _test_data(cfg, folder, state)
     expected = tuple(state["input_shape"])
     if shape != expected or classes != state["classes"]:
+        entry = DATASETS.get(cfg.dataset)
+        resizable = entry is not None and entry.files and not entry.side and expected[1] == expected[2]
+        hint = (f"; decode them at the trained size with {option('image_size', expected[1])}"
+                if resizable and classes == state["classes"] and shape[0] == expected[0] else "")
         raise DataError(f"the network was trained on {'x'.join(map(str, expected))} images of {state['classes']} "
                         f"classes; {cfg.dataset} here has {'x'.join(map(str, shape))} images of {classes} "
-                        f"classes")
+                        f"classes{hint}")
     model = build_network(genotype, cfg.setting, cfg.channels, cfg.layers, classes, shape[0],
                           auxiliary=cfg.auxiliary > 0)
     checkpoint.restore(model, state["model"], "model", path)   # one line when they do not fit

@@ -934,3 +934,18 @@ def test_evaluating_a_stopped_training_says_it_has_not_finished(tmp_path, capsys
     assert cli.main(["evaluate", str(finished.run_dir)]) == 0
     out, err = capsys.readouterr()
     assert "(epoch 1 of 1, synthetic, cifar setting)" in out and "not finished" not in err
+
+
+def test_evaluate_decodes_test_images_of_another_size_at_the_trained_size_when_asked(tmp_path, capsys):
+    """Test images of another size were refused with no way out: evaluate had no --image-size."""
+    write_image_folder(tmp_path / "data", classes=("bird", "cat"), per_class=4, size=(8, 8))
+    write_image_folder(tmp_path / "big", classes=("bird", "cat"), per_class=4, size=(12, 12))
+    run = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "data"), batch_size=4,
+                     epochs=1)).run_dir
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run), "--data-dir", str(tmp_path / "big")]) == 2
+    assert capsys.readouterr().err == (
+        "diffnas: error: the network was trained on 3x8x8 images of 2 classes; imagefolder here has 3x12x12 images "
+        "of 2 classes; decode them at the trained size with --image-size 8\n")
+    assert cli.main(["evaluate", str(run), "--data-dir", str(tmp_path / "big"), "--image-size", "8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_images"] == 8

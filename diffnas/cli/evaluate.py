@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_DIR",
                    help="checkpoint.pt, the training run folder, or a `diffnas run` folder (its train/)")
     p.add_argument("--data-dir", dest="data_dir", help="folder with the dataset files (default: the run's)")
+    p.add_argument("--image-size", dest="image_size", type=int, metavar="N",
+                   help="imagefolder, tiny-imagenet: decode the test images as N x N (shorter side resized, "
+                        "centre crop), for images of another size than the training's (default: as the run did)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -35,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
-    r = evaluate(args.checkpoint, args.data_dir, args.device)
+    r = evaluate(args.checkpoint, args.data_dir, args.device, image_size=args.image_size)
     if not r["finished"]:   # on stderr, so --json's output stays one object
         say(f"diffnas: note: {unfinished(r)}")
     if args.json:
