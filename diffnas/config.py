@@ -219,15 +219,16 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
 
 def check_values(cls: type, values: dict[str, Any], where: str) -> None:
     """Each of `values` (a config file's, `where`) checked on its own against `cls`'s field of that
-    name, so a wrong value is said even where a flag then replaces it (unknown names are left to the
-    merge, which suggests the name meant)."""
+    name, so a wrong value is said even where a flag then replaces it; an unknown name is said with
+    the file and the name meant ("did you mean 'data_dir'?")."""
     by_name = {f.name: f for f in fields(cls)}
     for name, value in values.items():
-        if name in by_name:
-            try:
-                check_field(by_name[name], value)
-            except ConfigError as e:
-                raise ConfigError(f"{where}: {e}") from None
+        if name not in by_name:
+            raise ConfigError(f"{where}: unknown config key {name!r}{suggest(name, list(by_name))}")
+        try:
+            check_field(by_name[name], value)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
 
 def _check_ops(ops: tuple[str, ...]) -> None:
@@ -448,8 +449,9 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
         if key in resumable or key == "command" or key not in saved:
             continue
         if not _same(value, saved[key]):
+            shown = [k for k in resumable if k != "run_dir"]   # a resumed run goes on in its own folder
             raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
-                              f"run keeps its configuration (only {', '.join(resumable)} may change{hint})")
+                              f"run keeps its configuration (only {', '.join(shown)} may change{hint})")
 
 
 # SearchConfig.arch values whose genotype is read off by `threshold` (the others take the top 2)

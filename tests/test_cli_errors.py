@@ -232,7 +232,8 @@ def test_debug_shows_the_traceback_and_still_exits_2(capsys):
 def test_unknown_config_key_suggests_the_known_one(tmp_path, capsys, suffix, text):
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
-    fails(capsys, ["search", "--config", str(path)], "unknown config key 'w_lrr' (did you mean 'w_lr'?)")
+    # the file is named: the key is in it, not among the flags
+    fails(capsys, ["search", "--config", str(path)], f"{path}: unknown config key 'w_lrr' (did you mean 'w_lr'?)")
 
 
 @pytest.mark.parametrize("name,text,message", [
@@ -271,7 +272,8 @@ def test_train_config_file_with_a_train_table_or_a_large_seed(tmp_path, capsys):
 
 def test_train_config_file_unknown_key(tmp_path, capsys):
     (tmp_path / "t.toml").write_text("lrr = 0.1\n")
-    fails(capsys, ["train", "--config", str(tmp_path / "t.toml")], "unknown config key 'lrr' (did you mean 'lr'?)")
+    fails(capsys, ["train", "--config", str(tmp_path / "t.toml")],
+          f"{tmp_path / 't.toml'}: unknown config key 'lrr' (did you mean 'lr'?)")
 
 
 def test_yaml_config_runs_no_code(tmp_path, capsys):
@@ -466,6 +468,8 @@ def test_checkpoint_of_another_configuration(run, capsys):
 def test_resume_refuses_flags_that_would_change_the_run(run, tmp_path, capsys):
     fails(capsys, ["search", "--resume", str(run), "--nodes", "3"],
           f"nodes: 3 given, but the run in {run} has 2; a resumed run keeps its configuration (only epochs")
+    # the list leaves out run_dir: --run-dir with --resume is refused (the run goes on in its own folder)
+    fails(capsys, ["search", "--resume", str(run), "--nodes", "3"], "(only epochs, device, data_dir, plots")
     (tmp_path / "c.json").write_text('{"w_lr": 0.5}')
     fails(capsys, ["search", "--resume", str(run), "--config", str(tmp_path / "c.json")], "w_lr: 0.5 given")
     # the resumable ones may change: a finished run extended by one epoch
