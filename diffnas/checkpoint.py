@@ -62,6 +62,13 @@ def load(path: Path, config: dict[str, Any] | None = None,
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (a legacy one: a pickle); anything else was never a checkpoint,
+    # not one cut short (zeros are: what a crash can leave of a file's blocks)
+    if head.strip(b"\0") and not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
+        raise CheckpointError(f"{path}: not a checkpoint (not a file torch.save writes); a run folder holds "
+                              f"its checkpoint.pt")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files

@@ -77,6 +77,14 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     the steps done of the next; finished: False for a training stopped before its end).
     """
     path = Path(checkpoint_path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder (evaluate takes a training run folder or its "
+                              f"checkpoint.pt)")
+    if path.is_dir() and not (path / "checkpoint.pt").exists() and not (path / "search").is_dir():
+        inside = sorted(p.parent for p in path.glob("*/checkpoint.pt") if run_command(p.parent) == "train")
+        shown = f"; it holds training runs: {', '.join(map(str, inside[:3]))}{', ...' if len(inside) > 3 else ''}"
+        raise CheckpointError(f"{path}: not a training run folder (no checkpoint.pt)"
+                              + (shown if inside else ""))
     if path.is_dir():
         # a `diffnas run` folder holds the training run in train/
         pipeline = not (path / "checkpoint.pt").exists() and (path / "search").is_dir()

@@ -949,3 +949,19 @@ def test_evaluate_decodes_test_images_of_another_size_at_the_trained_size_when_a
         "of 2 classes; decode them at the trained size with --image-size 8\n")
     assert cli.main(["evaluate", str(run), "--data-dir", str(tmp_path / "big"), "--image-size", "8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_images"] == 8
+
+
+def test_evaluate_says_what_a_wrong_path_is(tmp_path, capsys):
+    """'nowhere: no checkpoint there' for a path that does not exist, 'runs/checkpoint.pt: no checkpoint
+    there' for the folder of runs, 'cut short or damaged' for a text file."""
+    run = train(tiny(tmp_path / "runs", "t1", epochs=1)).run_dir
+    capsys.readouterr()
+    fails = [(tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: no such file or folder"),
+             (tmp_path / "runs", f"{tmp_path / 'runs'}: not a training run folder (no checkpoint.pt); it holds "
+                                 f"training runs: {run}"),
+             (tmp_path / "notes.md", f"{tmp_path / 'notes.md'}: not a checkpoint (not a file torch.save writes)")]
+    (tmp_path / "notes.md").write_text("# notes\n")
+    for path, said in fails:
+        assert cli.main(["evaluate", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"diffnas: error: {said}") and err.count("\n") == 1, err
