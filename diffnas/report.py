@@ -235,6 +235,19 @@ def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any
     return d if isinstance(d, dict) else {"value": d}
 
 
+def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """A training run's result.json as the command line prints it at its end: test error and accuracy,
+    parameters in millions (without, and of, the auxiliary head)."""
+    out: dict[str, Any] = {}
+    acc = result.get("test_acc")
+    if isinstance(acc, (int, float)) and not isinstance(acc, bool):
+        out.update(test_error=1.0 - acc, test_acc=acc)
+    for key, label in (("params", "params (M)"), ("aux_params", "auxiliary head params (M)")):
+        if isinstance(result.get(key), int):
+            out[label] = f"{result[key] / 1e6:.6f}"
+    return out
+
+
 def _final_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
     out = {f"final {k}": v for k, v in records[-1].items()}
     for key in ("val_acc", "test_acc"):
@@ -311,6 +324,8 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     records = read_rows(run / "metrics.jsonl")
     summary = _json_file(run / "summary.json", notes, where) or {}
     config = _json_file(run / "config.json", notes, where)
+    if (config or {}).get("command") == "train":   # its test error and size, as `diffnas train` prints them
+        summary = {**_result_summary(_json_file(run / "result.json", notes, where) or {}), **summary}
     if records:
         summary = {**summary, **_final_metrics(records)}
         planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))

@@ -248,3 +248,12 @@ def test_edge_factor_runs_get_a_per_edge_heatmap(tmp_path: Path) -> None:
         shutil.rmtree(run / "figures")
     text = " ".join(text_of(report.write_report(_with_config(run, arch="pc"))).split())
     assert "the ops' ranking within an edge" in text and "final architecture weights psi" in text
+
+
+def test_a_training_runs_report_leads_with_its_test_error_and_size(tmp_path: Path) -> None:
+    """result.json held the test accuracy and parameter count, but the report showed neither."""
+    run = write_train_run(tmp_path / "t", epochs=2)
+    (run / "result.json").write_text(json.dumps({"test_acc": 0.9731, "test_loss": 0.1, "params": 3349342,
+                                                 "aux_params": 400000, "seconds": 10.0}))
+    said = " ".join(text_of(report.write_report(run)).split())
+    assert "test_error 2.69 % test_acc 97.31 % params (M) 3.349342 auxiliary head params (M) 0.400000" in said
