@@ -885,6 +885,9 @@ def test_download_command(tmp_path, monkeypatch, capsys):
 def test_download_unknown_name(tmp_path):
     with pytest.raises(DataError, match="cannot download 'digits'"):
         download("digits", tmp_path)
+    # a name close to one it can fetch is suggested, as --dataset suggests it
+    with pytest.raises(DataError, match=r"cannot download 'CIFAR-10' \(did you mean 'cifar10'\?\)"):
+        download("CIFAR-10", tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- augmentation

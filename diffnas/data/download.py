@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
-from ..errors import DataError
+from ..errors import DataError, suggest
 from ..runlog import missing_folders, remove_empty_folders
 
 CHUNK = 1 << 20  # bytes read per step while streaming and hashing
@@ -78,7 +78,7 @@ def download(name: str, data_dir: Path) -> Path:
     """
     source = SOURCES.get(name)
     if source is None:
-        raise DataError(f"cannot download {name!r}; downloadable: {', '.join(SOURCES)} "
+        raise DataError(f"cannot download {name!r}{suggest(name, SOURCES)}; downloadable: {', '.join(SOURCES)} "
                         "(digits is embedded, synthetic is generated, imagefolder is your own folder)")
     data_dir = Path(data_dir).expanduser()
     if (data_dir / source.ready).is_file():
