@@ -35,6 +35,7 @@ from diffnas.data.augment import (BRIGHTNESS, CONTRAST, GRAY_WEIGHTS, HUE, SATUR
 from diffnas.data import formats
 from diffnas.data.datasets import channel_stats
 from diffnas.errors import ConfigError, DataError
+from diffnas.notices import command_line
 
 # the package re-exports the function `download`, which hides the module of the same name
 download_module = importlib.import_module("diffnas.data.download")
@@ -170,6 +171,15 @@ def test_tiny_imagenet_layout_with_val_as_test(tmp_path):
     assert_matches(ds, arrays, atol=3)  # JPEG at quality 100 moves flat colours by a unit or two
     assert ds.classes == 3 and ds.shape == (3, 64, 64)
     assert len(ds.train) == 6 and len(ds.test) == 4
+
+
+def test_tiny_imagenet_read_as_an_image_folder_says_which_dataset_reads_it(tmp_path):
+    """'has no test/' was all a user read who named --dataset imagefolder for it."""
+    write_tiny_imagenet(tmp_path)
+    with command_line():
+        with pytest.raises(DataError, match=r"has no test/ .*; it is Tiny-ImageNet's layout \(wnids.txt, train/, "
+                                            r"val/\): read it with --dataset tiny-imagenet$"):
+            load_dataset("imagefolder", tmp_path / "tiny-imagenet-200")
 
 
 def test_tiny_imagenet_class_without_images_or_unlisted_is_refused(tmp_path):

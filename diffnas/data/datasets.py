@@ -342,6 +342,9 @@ def _split_folder_hint(data_dir: Path, needed: str) -> str:
     folder's train/ or test/ (its parent holds `needed`/), else ""."""
     if data_dir.name in ("train", "test") and (data_dir.parent / needed).is_dir():
         return f"; this looks like the {data_dir.name}/ folder itself: pass {option('data_dir', str(data_dir.parent))}"
+    if (data_dir / "wnids.txt").is_file() and (data_dir / "val").is_dir():   # named as an image folder
+        return f"; it is Tiny-ImageNet's layout (wnids.txt, train/, val/): read it with " \
+               f"{option('dataset', 'tiny-imagenet')}"
     return ""
 
 
