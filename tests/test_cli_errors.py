@@ -604,6 +604,8 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tm
     (["--genotype", "DARTS_V2", "--in-channels", "0"], "must be >= 1, got 0"),   # was ignored
     (["--genotype", "DARTS_V2", "--classes", "x"], "expected an integer >= 1, got 'x'"),
     (["--genotype", "DARTS_V2", "--image-size", "16"], "--image-size describes the search network"),   # ignored
+    # refused as search refuses it, though params reads no CIFAR file (it was accepted and ignored)
+    (["--dataset", "cifar10", "--image-size", "64"], "image_size: cifar10 images are 32x32, fixed by the format"),
 ])
 def test_params_refuses_counts_below_one_and_a_search_flag_with_a_genotype(capsys, argv, expected):
     fails(capsys, ["params", *argv], expected)

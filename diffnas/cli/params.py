@@ -105,11 +105,12 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def search_counts(args: argparse.Namespace) -> dict[str, Any]:
-    from ..data.datasets import DATASETS
+    from ..data.datasets import DATASETS, check_image_size
     from ..search import build
 
     cfg = search_config_from_args(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"),
                                   read_config(args.config, "params") if args.config else {})
+    check_image_size(cfg.dataset, cfg.image_size)   # as search refuses it, though the files are not read
     entry = DATASETS.get(cfg.dataset)
     in_channels, classes = entry.shape if entry is not None and entry.shape else (None, None)
     if (args.in_channels is None and in_channels is None) or (args.classes is None and classes is None):

@@ -466,6 +466,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
     image_size N > 0 decodes image files (imagefolder, tiny-imagenet) as N x N: shorter side resized
     to N, centre crop. Formats of one fixed size (cifar10, mnist, ...) accept only 0 or their own side.
     """
+    check_image_size(name, image_size)
+    return DATASETS[name].load(data_folder(name, data_dir), synthetic_size, image_size)
+
+
+def check_image_size(name: str, image_size: int) -> None:
+    """`image_size` for dataset `name`: an integer >= 0, and only 0 or the format's own side for one of
+    fixed size (cifar10, mnist, ...): it resizes image files only. Also checked where the data is not
+    read (`diffnas params`)."""
     entry = DATASETS.get(name)
     if entry is None:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
@@ -476,7 +484,6 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
         raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
                           f"{option('image_size')} resizes image files only ({resizable}): leave it 0 or "
                           f"{entry.side}")
-    return entry.load(data_folder(name, data_dir), synthetic_size, image_size)
 
 
 def data_folder(name: str, data_dir: str | Path | None) -> Path:
