@@ -111,7 +111,7 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
 def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     """The checks of a training's values that need its data: the setting's image size and channels
     (also after a random-resized crop, what the network sees), a batch no larger than the training
-    split. `diffnas run` makes them before its search too, so that such a value fails in seconds, not
+    split, a cutout square that leaves something of the image. `diffnas run` makes them before its search too, so that such a value fails in seconds, not
     after hours of search."""
     check_images(ds.shape, cfg.setting)
     if cfg.random_resized_crop:
@@ -119,6 +119,12 @@ def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     if cfg.batch_size > len(ds.train):
         raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
                           f"{option('batch_size', len(ds.train))} or less")
+    side = cfg.random_resized_crop or min(ds.shape[1:])
+    cut = scaled_cutout(cfg.cutout, side)
+    if cut >= 2 * side - 1:   # centred anywhere on the image, the square covers all of it
+        raise ConfigError(f"cutout: {cfg.cutout} cuts a {cut}x{cut} square out of {side}x{side} images, which "
+                          f"blanks every training image whole; pass a smaller {option('cutout')} (DARTS: 16 at "
+                          f"32x32, scaled below that)")
 
 
 def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:

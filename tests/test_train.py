@@ -965,3 +965,12 @@ def test_evaluate_says_what_a_wrong_path_is(tmp_path, capsys):
         assert cli.main(["evaluate", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"diffnas: error: {said}") and err.count("\n") == 1, err
+
+
+def test_a_cutout_that_blanks_every_image_is_refused(tmp_path):
+    """--cutout 100 on 16x16 images (a 50x50 square after scaling) zeroed every training image, silently."""
+    with pytest.raises(ConfigError, match=r"cutout: 100 cuts a 50x50 square out of 16x16 images, which blanks every "
+                                          r"training image whole"):
+        train(tiny(tmp_path, "run", cutout=100))
+    assert not (tmp_path / "run").exists()
+    train(tiny(tmp_path, "ok", cutout=30, epochs=1))   # 15x15 on 16x16: parts of most images survive
