@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = p.add_argument
     a("--config", help="JSON, TOML or YAML file of config values (flags override it)")
     a("--genotype", help="published name (DARTS_V2, PDARTS, ...), genotype.json, a run folder (a "
-                         "`diffnas run` folder: its search's genotype), or Genotype(...) notation "
-                         "(default DARTS_V2)")
+                         "`diffnas run` folder: its search's genotype), Genotype(...) notation, or random:SEED "
+                         "(a random cell pair, the DARTS paper's random baseline) (default DARTS_V2)")
     a("--setting", help="cifar | imagenet | tiny-imagenet (default cifar)")
     a("--dataset", help="digits | cifar10 | cifar100 | mnist | fashion-mnist | svhn | tiny-imagenet | imagefolder | "
                         "synthetic (default: digits, embedded; --setting imagenet: imagefolder, ImageNet's "
