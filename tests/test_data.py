@@ -1283,6 +1283,20 @@ def test_temp_files_of_killed_cache_writers_are_removed_once_old(tmp_path, cache
 
 # ------------------------------------------------------------------ damaged files found by a user's review
 
+def test_an_svhn_file_saved_as_matlab_v7_3_says_what_it_is_and_how_to_get_v5(tmp_path):
+    """scipy's 'Please use HDF reader ... e.g. h5py' was passed on, though diffnas reads no HDF5."""
+    write_svhn(tmp_path / "svhn")
+    path = tmp_path / "svhn" / "train_32x32.mat"
+    # a v7.3 header: 116 bytes of text, 8 of subsystem offset, version 0x0200, endian "IM"
+    path.write_bytes(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + bytes(8) + b"\x00\x02IM" + bytes(512))
+    with pytest.raises(DataError) as info:
+        load_dataset("svhn", tmp_path)
+    said = _message(info)
+    assert said.startswith(f"{path}: a MATLAB v7.3 (HDF5) file, which diffnas does not read (")
+    assert said.endswith("put the file from http://ufldl.stanford.edu/housenumbers/ in its place, or save X and y "
+                         "with scipy.io.savemat")
+
+
 @pytest.mark.parametrize("content", [b"", b"<html>not found</html>", bytes(5000)])
 def test_svhn_empty_short_or_zero_filled_mat_file_is_a_data_error(tmp_path, content):
     # an unfinished download (zero-filled), an error page saved as the file, an empty file: scipy raises

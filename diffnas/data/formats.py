@@ -210,7 +210,11 @@ def read_svhn_mat(path: Path) -> Arrays:
         mat = loadmat(path, variable_names=["X", "y"])
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, TypeError, IndexError, NotImplementedError, zlib.error, MatReadError) as e:
+    except NotImplementedError as e:   # scipy: "Please use HDF reader for matlab v7.3 files, e.g. h5py"
+        raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file, which diffnas does not read ({e}); the official SVHN "
+                        f"files are MATLAB v5: put the file from http://ufldl.stanford.edu/housenumbers/ in its "
+                        f"place, or save X and y with scipy.io.savemat") from None
+    except (OSError, ValueError, TypeError, IndexError, zlib.error, MatReadError) as e:
         # MatReadError: empty or zero-filled (an unfinished download); IndexError: too short for a header
         raise DataError(f"{path}: not a readable MATLAB v5 file ({type(e).__name__}: {e})") from None
     if "X" not in mat or "y" not in mat:
