@@ -811,6 +811,26 @@ def test_download_single_files(tmp_path, monkeypatch):
     assert_matches(load_dataset("mnist", tmp_path / "data"), arrays)
 
 
+def test_an_archive_left_packed_is_named_and_a_damaged_one_is_fetched_again_with_a_word(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """A folder holding only cifar-10-python.tar.gz got 'no data_batch_1 ... try diffnas download', not a
+    word of the archive; a damaged archive there was replaced by a fresh download without a word."""
+    archive, arrays = _cifar_tarball(tmp_path)
+    _serve(monkeypatch, "cifar10", (archive, _md5(archive)))
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(archive, data_dir / archive.name)
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10", data_dir)
+    assert _message(info).endswith(f"; {data_dir / archive.name} is here, not unpacked: `diffnas download cifar10 "
+                                   f"--data-dir {data_dir}` checks it and unpacks it (without fetching it)")
+    (data_dir / archive.name).write_bytes(archive.read_bytes()[:100])   # cut short
+    download("cifar10", data_dir)
+    assert (f"diffnas: {data_dir / archive.name}: not the published file (md5 differs: cut short or changed?); "
+            f"fetching it again") in capsys.readouterr().err
+    assert_matches(load_dataset("cifar10", data_dir), arrays)
+
+
 def test_download_bad_checksum_keeps_nothing(tmp_path, monkeypatch):
     archive, _ = _cifar_tarball(tmp_path)
     _serve(monkeypatch, "cifar10", (archive, "0" * 32))

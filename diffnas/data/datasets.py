@@ -161,8 +161,18 @@ def _dataset(name: str, train: formats.Arrays, test: formats.Arrays, classes: in
 
 
 def _hint(name: str, data_dir: Path) -> str:
-    """The `diffnas download` suggestion, for the datasets it can fetch."""
-    return f"; try `{shell('diffnas', 'download', name, '--data-dir', data_dir)}`" if name in SOURCES else ""
+    """The `diffnas download` suggestion, for the datasets it can fetch; when the archive it fetches is
+    there already (not unpacked), that it unpacks it after checking it, without fetching."""
+    if name not in SOURCES:
+        return ""
+    command = shell("diffnas", "download", name, "--data-dir", data_dir)
+    source = SOURCES[name]
+    archives = [data_dir / source.folder / Path(r.url).name for r in source.files
+                if r.url.endswith((".tar.gz", ".tgz", ".tar", ".zip"))]
+    found = next((a for a in archives if a.is_file()), None)
+    if found is not None:
+        return f"; {found} is here, not unpacked: `{command}` checks it and unpacks it (without fetching it)"
+    return f"; try `{command}`"
 
 
 def _find(data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...]) -> Path | None:
