@@ -36,6 +36,7 @@ from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
+from .provenance import session_record
 from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
 from .signals import StopRequested, stop_on_signals
 
@@ -186,12 +187,18 @@ class Loop:
         if resumed and self.ckpt_path.is_file():
             self.load()
             # a run stopped early (the search's --max-skips) says so instead of resuming
-            return recovery.continue_run(self.state, self.log, ended_early=self.state.get("early_stop", ""),
-                                         announce=self.rank == 0, **continue_run)
-        if resumed:   # killed before the first checkpoint: start over, without stale rows
-            recovery.start_over(self.log, self.rank == 0, self.cfg_dict.get("command", ""))
-        write_new(self.log)
-        return False
+            complete = recovery.continue_run(self.state, self.log, ended_early=self.state.get("early_stop", ""),
+                                             announce=self.rank == 0, **continue_run)
+        else:
+            if resumed:   # killed before the first checkpoint: start over, without stale rows
+                recovery.start_over(self.log, self.rank == 0, self.cfg_dict.get("command", ""))
+            write_new(self.log)
+            complete = False
+        if not complete:   # what runs this session (a complete run's resume runs nothing, writes nothing)
+            device = next(self.sync.parameters()).device
+            self.log.append_jsonl("sessions.jsonl", session_record(device, self.world, self.state["epoch"],
+                                                                    self.state["step"]))
+        return complete
 
     def _record_data_folder(self) -> None:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,15 @@ def test_train_help_names_each_settings_default_dataset(capsys):
     for setting, values in SETTING_DEFAULTS.items():
         if "dataset" in values:
             assert f"--setting {setting}: {values['dataset']}" in text, setting
+
+
+def test_a_runs_session_record_names_the_command_as_typed(tmp_path, monkeypatch):
+    """sessions.jsonl records what ran the run; `python -m diffnas` is written as `diffnas`."""
+    import sys
+
+    argv = [str(Path(__import__("diffnas").__file__).with_name("__main__.py")), "search", "--dry-run",
+            "--run-dir", str(tmp_path / "my run")]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert main(argv[1:]) == 0
+    (session,) = [json.loads(line) for line in (tmp_path / "my run" / "sessions.jsonl").read_text().splitlines()]
+    assert session["command"] == f"diffnas search --dry-run --run-dir '{tmp_path / 'my run'}'"

@@ -184,7 +184,10 @@ def test_only_rank_0_writes(launched):
     out, states, _ = launched
     ref = out / "ref"
     assert sorted(p.name for p in ref.iterdir()) == ["alphas.pt", "checkpoint.pt", "config.json", "genotype.json",
-                                                     "genotypes.jsonl", "metrics.jsonl", "tb"]
+                                                     "genotypes.jsonl", "metrics.jsonl", "sessions.jsonl", "tb"]
+    # one record of what ran the run, saying both processes
+    (session,) = [json.loads(line) for line in (ref / "sessions.jsonl").read_text().splitlines()]
+    assert session["processes"] == 2 and session["device"] == "cpu"
     assert len(list((ref / "tb").iterdir())) == 1            # one TensorBoard writer
     rows = [json.loads(line) for line in (ref / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]            # one row per epoch, not one per rank

@@ -9,6 +9,7 @@ import pytest
 import torch
 from progress_helpers import check_aligned, redraw_every_step, shown
 
+import diffnas
 from diffnas.config import search_config
 from diffnas.search import lr_at, search
 
@@ -61,6 +62,11 @@ def test_resume_after_mid_epoch_signal_is_exact(tmp_path, monkeypatch, preset):
     assert [r["epoch"] for r in rows] == [1, 2]
     full_rows = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert rows[1]["train_loss"] == pytest.approx(full_rows[1]["train_loss"], rel=1e-12)
+    # what ran it: one record per session, the resume's saying where it went on from
+    sessions = [json.loads(line) for line in (tmp_path / "cut" / "sessions.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["step"], r["processes"], r["device"]) for r in sessions] == [(0, 0, 1, "cpu"),
+                                                                                        (1, 1, 1, "cpu")]
+    assert sessions[0]["torch"] == torch.__version__ and sessions[0]["diffnas"] == diffnas.__version__
 
 
 def test_run_folder_contents(tmp_path):
