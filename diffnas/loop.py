@@ -175,6 +175,8 @@ class Loop:
             checkpoint.restore(part, saved.get(key), key, self.ckpt_path)
         checkpoint.set_rng_state(saved["rng"])   # the RNGs of all ranks move in lockstep
         self.state.update({k: saved[k] for k in self.state if k in saved})
+        if "device_seconds" not in saved:   # saved before it existed: its time so far, with as many processes as now
+            self.state["device_seconds"] = saved.get("seconds", 0.0) * self.world
         if self.rank != 0:
             self.state["totals"] = [0.0, 0.0, 0.0]   # the saved sums are the ranks' together: rank 0's
 
@@ -226,8 +228,7 @@ class Loop:
             self.stop = stop
             now = time.time()
             self.start_time, self.session_start = now - self.state["seconds"], now
-            # a run saved before device_seconds existed: its time so far, with as many processes as now
-            self.device_base = self.state.get("device_seconds", self.state["seconds"] * self.world)
+            self.device_base = self.state["device_seconds"]
             try:
                 yield stop
             except KeyboardInterrupt:   # a second Ctrl-C: at once, nothing more saved; the last checkpoint stands

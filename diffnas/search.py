@@ -230,7 +230,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
     # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
-             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "rollbacks": 0, "early_stop": "",
+             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "device_seconds": 0.0, "rollbacks": 0,
+             "early_stop": "",
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
     go_on = resume_line("search", run_dir, pipeline, from_python)
     # what the data's labels mean, checked on resume (a class folder renamed since: wrong labels)
@@ -263,7 +264,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         # complete run reports the same search cost (the pipeline's summary), as train.py does
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
                             exit_code, late_stop=late_stop, **data.covered,
-                            device_seconds=state.get("device_seconds", state["seconds"]))
+                            device_seconds=state["device_seconds"])
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")

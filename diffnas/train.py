@@ -111,20 +111,20 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
 def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     """The checks of a training's values that need its data: the setting's image size and channels
     (also after a random-resized crop, what the network sees), a batch no larger than the training
-    split, a cutout square that leaves something of the image. `diffnas run` makes them before its search too, so that such a value fails in seconds, not
-    after hours of search."""
+    split, a cutout square that leaves something of the images. `diffnas run` makes them before its
+    search too, so that such a value fails in seconds, not after hours of search."""
     check_images(ds.shape, cfg.setting)
     if cfg.random_resized_crop:
         check_images((ds.shape[0], cfg.random_resized_crop, cfg.random_resized_crop), cfg.setting)
     if cfg.batch_size > len(ds.train):
         raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
                           f"{option('batch_size', len(ds.train))} or less")
-    side = cfg.random_resized_crop or min(ds.shape[1:])
-    cut = scaled_cutout(cfg.cutout, side)
-    if cut >= 2 * side - 1:   # centred anywhere on the image, the square covers all of it
-        raise ConfigError(f"cutout: {cfg.cutout} cuts a {cut}x{cut} square out of {side}x{side} images, which "
-                          f"blanks every training image whole; pass a smaller {option('cutout')} (DARTS: 16 at "
-                          f"32x32, scaled below that)")
+    augment = augment_for(ds, cfg)
+    h, w = augment.output_size(*ds.shape[1:])
+    if augment.cutout >= 2 * max(h, w) - 1:   # centred anywhere on the image, the square covers all of it
+        raise ConfigError(f"cutout: {cfg.cutout} cuts a {augment.cutout}x{augment.cutout} square out of {h}x{w} "
+                          f"images, which blanks every training image whole; pass a smaller {option('cutout')} "
+                          f"(DARTS: 16 at 32x32, scaled below that)")
 
 
 def autocast_for(device: torch.device, precision: str) -> Callable[[], ContextManager]:
@@ -267,6 +267,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
     state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
+                             "device_seconds": 0.0,
                              "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
     go_on = resume_line("train", run_dir, pipeline, from_python)
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
@@ -298,7 +299,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         last = state["metrics"][-1] if state["metrics"] else {}
         return TrainResult(run_dir, last.get("test_acc", float("nan")), last.get("test_loss", float("nan")),
                            params, aux_params, state["seconds"], list(state["metrics"]), exit_code,
-                           late_stop=late_stop, device_seconds=state.get("device_seconds", state["seconds"]),
+                           late_stop=late_stop, device_seconds=state["device_seconds"],
                            **covered)
 
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint

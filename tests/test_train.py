@@ -865,15 +865,30 @@ def test_a_stop_as_the_training_finishes_keeps_it_and_stops_what_comes_next(tmp_
     assert (tmp_path / "d" / "result.json").is_file() and not (tmp_path / "d" / "figures").exists()
 
 
-def test_a_run_saved_before_device_seconds_resumes_counting_its_time_so_far(tmp_path):
-    """A checkpoint without device_seconds (an older diffnas): its seconds count as this many processes'."""
+def test_a_resumed_run_counts_on_from_its_saved_device_seconds(tmp_path):
+    """The saved device_seconds was dropped on load: a resume counted from seconds x the processes of now
+    (wrong once the number of processes changed), and a complete run's resume reported seconds x 1."""
     first = train(tiny(tmp_path, "run", epochs=1))
     path = first.run_dir / "checkpoint.pt"
     raw = torch.load(path, weights_only=True)
-    del raw["state"]["device_seconds"]
+    raw["state"]["device_seconds"] = 1000.0   # as if it had run on many processes
     torch.save(raw, path)
+    assert train(tiny(tmp_path, "run", epochs=1), resume=first.run_dir).device_seconds == 1000.0   # complete
     resumed = train(tiny(tmp_path, "run", epochs=2), resume=first.run_dir)
-    assert resumed.device_seconds == pytest.approx(resumed.seconds) and resumed.seconds > first.seconds
+    assert 1000.0 < resumed.device_seconds < 1000.0 + 60 and resumed.seconds > first.seconds
+
+
+def test_a_checkpoint_saved_before_device_seconds_counts_its_time_with_the_processes_of_now(tmp_path):
+    from diffnas.loop import Loop
+
+    checkpoint.save(tmp_path / "checkpoint.pt", {"epoch": 1, "step": 0, "seconds": 10.0,
+                                                 "rng": checkpoint.rng_state()}, {"a": 1})
+    loop = Loop.__new__(Loop)   # Loop.load alone, as a resume under torchrun with 2 processes runs it
+    loop.ckpt_path, loop.cfg_dict, loop.resumable, loop.defaults = tmp_path / "checkpoint.pt", {"a": 1}, (), {}
+    loop.parts, loop.check_saved, loop.rank, loop.world = {}, lambda saved: None, 0, 2
+    loop.state = {"epoch": 0, "step": 0, "seconds": 0.0, "device_seconds": 0.0}
+    loop.load()
+    assert (loop.state["epoch"], loop.state["seconds"], loop.state["device_seconds"]) == (1, 10.0, 20.0)
 
 
 def test_resume_refuses_data_whose_classes_changed_since(tmp_path):
