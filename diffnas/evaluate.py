@@ -35,6 +35,17 @@ def _refuse_other_run_files(path: Path) -> None:
                               f"its checkpoint.pt")
 
 
+def _recorded_data_dir(run: Path, saved: str | None) -> str | None:
+    """The data folder the training run's config.json names (where a resume that named the folder anew
+    recorded it), else `saved`, the checkpoint's."""
+    try:
+        recorded = config_lib.read_file(run / "config.json")
+    except DiffnasError:   # a checkpoint copied out of its run folder: the checkpoint's own
+        return saved
+    value = recorded.get("data_dir") if recorded.get("command") == "train" else None
+    return value if isinstance(value, str) else saved
+
+
 _SCORED_WRONG = "its outputs would be scored against the wrong labels"
 
 
@@ -107,8 +118,9 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     if image_size is not None:
         cfg = config_lib.from_dict(TrainConfig, {"image_size": image_size}, base=cfg)
 
-    # the run's own image_size (0 for runs made before the field existed: the files' own size)
-    folder = data_dir if data_dir is not None else cfg.data_dir
+    # the run's own image_size (0 for runs made before the field existed: the files' own size); its data
+    # folder as its config.json says it now (a resume may have named it anew after the data moved)
+    folder = data_dir if data_dir is not None else _recorded_data_dir(path.parent, cfg.data_dir)
     reads_files = cfg.dataset in DATASETS and DATASETS[cfg.dataset].files   # digits, synthetic: data_dir unused
     if data_dir is None and folder is not None and reads_files and not Path(folder).expanduser().exists():
         raise DataError(f"{cfg.dataset}: {folder}, the folder the network was trained on, is not there (moved or "

@@ -184,8 +184,6 @@ class Loop:
         """A resumed run's checkpoint loaded (recovery.continue_run, with `continue_run`'s words), or a new
         run's files written by `write_new`; True when the resumed run has nothing left to run. Call it
         inside `starting()`."""
-        if resumed and self.rank == 0:
-            self._record_data_folder()
         if resumed and self.ckpt_path.is_file():
             self.load()
             # a run stopped early (the search's --max-skips) says so instead of resuming
@@ -196,6 +194,8 @@ class Loop:
                 recovery.start_over(self.log, self.rank == 0, self.cfg_dict.get("command", ""))
             write_new(self.log)
             complete = False
+        if resumed and self.rank == 0:   # after the checkpoint was found to fit the data named
+            self._record_data_folder()
         if not complete:   # what runs this session (a complete run's resume runs nothing, writes nothing)
             device = next(self.sync.parameters()).device
             self.log.append_jsonl("sessions.jsonl", session_record(device, self.world, self.state["epoch"],

@@ -31,7 +31,7 @@ from .config import SearchConfig, TrainConfig, method_recipe
 from .config import train_config
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
-from .loop import default_run_dir
+from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell
 from .runlog import check_resumed_dir, check_run_dir, coverage, missing_folders, remove_empty_folders, run_command
 from .search import RESUMABLE as SEARCH_RESUMABLE
@@ -238,6 +238,9 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         refuse_existing(run_dir)
     for cfg in (search_cfg, train_cfg):   # a device this machine lacks: refused before config.json says it
         resolve_device(cfg.device)
+    if resume and search_cfg.data_dir and (run_dir / "config.json").is_file() \
+            and _read_pipeline_config(run_dir)[0].get("data_dir") == search_cfg.data_dir:
+        check_saved_data_folder(search_cfg.dataset, Path(search_cfg.data_dir), run_dir)   # the data moved: said so
     if not (t_dir / "config.json").is_file():
         check_training_data(train_cfg)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it

@@ -567,3 +567,25 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
     assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 2
     # once the training has started, its values are the run's
     fails(capsys, ["run", "--resume", str(run), "--train-batch-size", "4"], "train.batch_size: 4 given")
+
+
+def test_a_pipeline_resumed_after_its_data_moved_says_so_and_goes_on_with_the_new_folder(
+        tmp_path, monkeypatch, capsys):
+    """It said 'imagefolder: --data-dir /old: no such folder', naming a flag the user never typed."""
+    from formats_fixtures import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data, classes=("bird", "cat"), per_class=4, size=(8, 8))
+    run = tmp_path / "p"
+    signal_during_search(monkeypatch)
+    assert cli.main(["run", *SEARCH, "--dataset", "imagefolder", "--data-dir", str(data), *TRAIN,
+                     "--run-dir", str(run)]) == 128 + signal.SIGINT
+    monkeypatch.undo()
+    guard_training(monkeypatch)
+    data.rename(tmp_path / "moved")
+    capsys.readouterr()
+    fails(capsys, ["run", "--resume", str(run)],
+          f"imagefolder: {data}, the folder the run in {run} read its data from, is not there (moved or deleted?); "
+          f"resume with --data-dir DIR naming where it is now")
+    assert cli.main(["run", "--resume", str(run), "--data-dir", str(tmp_path / "moved")]) == 0
+    assert (run / "summary.json").is_file()

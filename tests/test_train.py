@@ -912,6 +912,14 @@ def test_resume_refuses_data_whose_classes_changed_since(tmp_path):
         train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=2),
               resume=first.run_dir)
     assert len((first.run_dir / "metrics.jsonl").read_text().splitlines()) == 1   # nothing trained meanwhile
+    # another folder named on resume, of other classes, is refused, and config.json keeps the run's own
+    shutil.copytree(data, tmp_path / "other")
+    for part in ("train", "test"):
+        shutil.rmtree(data / part / "emu")
+    with pytest.raises(DataError, match="4 classes here"):
+        train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "other"), batch_size=4, epochs=2),
+              resume=first.run_dir)
+    assert json.loads((first.run_dir / "config.json").read_text())["data_dir"] == str(data)
 
 
 def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_path, capsys):
@@ -931,6 +939,13 @@ def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_pa
     assert json.loads((run / "config.json").read_text())["data_dir"] == str(tmp_path / "moved")
     assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0   # the new folder, not typed again
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    # moved once more and named on the resume of the complete run: evaluate finds it there too (the
+    # checkpoint, not rewritten, still names the folder before)
+    (tmp_path / "moved").rename(tmp_path / "again")
+    assert cli.main(["train", "--resume", str(run), "--data-dir", str(tmp_path / "again")]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_images"] == 8
 
 
 def test_evaluating_a_stopped_training_says_it_has_not_finished(tmp_path, capsys):
