@@ -67,8 +67,7 @@ def load(path: Path, config: dict[str, Any] | None = None,
     # torch.save writes a zip archive (a legacy one: a pickle); anything else was never a checkpoint,
     # not one cut short (zeros are: what a crash can leave of a file's blocks)
     if head.strip(b"\0") and not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
-        raise CheckpointError(f"{path}: not a checkpoint (not a file torch.save writes); a run folder holds "
-                              f"its checkpoint.pt")
+        raise CheckpointError(f"{path}: not a checkpoint (not a file torch.save writes)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files

@@ -92,8 +92,13 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
         raise CheckpointError(f"{path}: no such file or folder (evaluate takes a training run folder or its "
                               f"checkpoint.pt)")
     if path.is_dir() and not (path / "checkpoint.pt").exists() and not (path / "search").is_dir():
-        inside = sorted(p.parent for p in path.glob("*/checkpoint.pt") if run_command(p.parent) == "train")
-        shown = f"; it holds training runs: {', '.join(map(str, inside[:3]))}{', ...' if len(inside) > 3 else ''}"
+        if run_command(path) == "train":   # stopped before its first epoch ended
+            raise CheckpointError(f"{path}: a training run that has not saved a checkpoint yet (one is saved at the "
+                                  f"end of each epoch); go on with `{shell('diffnas', 'train', '--resume', path)}`")
+        # a folder of runs: the training runs and the pipelines in it
+        inside = sorted({p.parent for p in path.glob("*/checkpoint.pt") if run_command(p.parent) == "train"}
+                        | {p.parent for p in path.glob("*/summary.json") if run_command(p.parent) == "pipeline"})
+        shown = f"; it holds runs: {', '.join(map(str, inside[:3]))}{', ...' if len(inside) > 3 else ''}"
         raise CheckpointError(f"{path}: not a training run folder (no checkpoint.pt)"
                               + (shown if inside else ""))
     if path.is_dir():

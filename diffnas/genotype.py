@@ -359,10 +359,10 @@ def _genotype_file(spec: str) -> Path | None:
         return None
     if (path / "search").is_dir():
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
-                            f"finished; go on with `{shell('diffnas', 'run', '--resume', spec)}`)")
+                            f"finished; go on with `{shell('diffnas', 'run', '--resume', Path(spec))}`)")
     if (path / "checkpoint.pt").is_file() and run_command(path) == "search":
         raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
-                            f"`{shell('diffnas', 'search', '--resume', spec)}`")
+                            f"`{shell('diffnas', 'search', '--resume', Path(spec))}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "
                         "folder RUN has RUN/search/genotype.json)")
 

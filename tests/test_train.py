@@ -988,9 +988,14 @@ def test_evaluate_says_what_a_wrong_path_is(tmp_path, capsys):
     capsys.readouterr()
     fails = [(tmp_path / "nowhere", f"{tmp_path / 'nowhere'}: no such file or folder"),
              (tmp_path / "runs", f"{tmp_path / 'runs'}: not a training run folder (no checkpoint.pt); it holds "
-                                 f"training runs: {run}"),
+                                 f"runs: {run}"),
              (tmp_path / "notes.md", f"{tmp_path / 'notes.md'}: not a checkpoint (not a file torch.save writes)")]
     (tmp_path / "notes.md").write_text("# notes\n")
+    started = tmp_path / "started"   # stopped before its first checkpoint
+    started.mkdir()
+    (started / "config.json").write_text(json.dumps({"command": "train"}))
+    fails.append((started, f"{started}: a training run that has not saved a checkpoint yet (one is saved at the end "
+                           f"of each epoch); go on with `diffnas train --resume {started}`"))
     for path, said in fails:
         assert cli.main(["evaluate", str(path)]) == 2
         err = capsys.readouterr().err

@@ -13,7 +13,10 @@ def unfinished(r: dict) -> str:
     """What an evaluation of a training stopped before its end scores, and how to finish it."""
     from ..runlog import run_command
 
-    run = Path(r["checkpoint"]).parent
+    ckpt = Path(r["checkpoint"])
+    run = ckpt.parent
+    if ckpt.name != "checkpoint.pt" or run_command(run) != "train":   # copied out of its run folder
+        return f"the training had not finished ({r['epoch']} of {r['epochs']} epochs) when this checkpoint was saved"
     pipeline = run.parent if run.name == "train" and run_command(run.parent) == "pipeline" else None
     done = f"{r['epoch']} of {r['epochs']} epochs"
     if r["step"]:

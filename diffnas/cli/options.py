@@ -100,13 +100,14 @@ def json_text(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1)
 
 
-def add_run_flags(p: argparse.ArgumentParser, seed: int) -> None:
-    """The flags of how a search or a training runs, the same for both: seed (its default `seed`),
-    device, precision, compilation, memory format, figures, determinism, NaN rollback (`diffnas run`
-    passes them to both)."""
+def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "") -> None:
+    """The flags of how a search or a training runs, the same for both: seed (its default `seed`;
+    `what`: whose, "the search's " in `diffnas run`, whose training has --train-seed), device,
+    precision, compilation, memory format, figures, determinism, NaN rollback (`diffnas run` passes
+    them but the seed to both)."""
     a = p.add_argument
-    a("--seed", type=int, help=f"seed of every random choice: weights, alpha, data order, augmentation "
-                               f"(default {seed})")
+    a("--seed", type=int, help=f"{what}seed of every random choice: initial weights (and a search's alpha), "
+                               f"data order, augmentation (default {seed})")
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--precision", help="fp32 | bf16")
     a("--no-compile", dest="compile", action="store_const", const=False, help="plain eager path on CUDA")

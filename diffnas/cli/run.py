@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
-from ..config import TrainConfig
+from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, option, say, stage
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--train-seed", dest="train_seed", type=int,
       help=f"the training's seed (default {TrainConfig.seed}; --seed is the search's)")
     a("--auxiliary", type=float, help="auxiliary loss weight in training (default 0.4)")
-    a("--drop-path", dest="drop_path", type=float, help="final drop-path probability (default 0.2)")
+    a("--drop-path", dest="drop_path", type=float,
+      help=f"final drop-path probability (default {TrainConfig.drop_path:g}; {PC_DARTS_DROP_PATH:g} after a "
+           f"pc-darts search, as PC-DARTS trained its cells)")
     a("--drop-path-per", dest="drop_path_per", metavar="UNIT",
       help="op (each non-identity op's output, DARTS) | node (each node's sum, FairDARTS; the default after a "
            "sigmoid search)")

@@ -91,14 +91,15 @@ def add_search_flags(p: argparse.ArgumentParser, command: str = "search") -> Non
            f"split (one-level: unused; {preset_default('train_portion')})")
     a("--w-lr", dest="w_lr", type=float,
       help=f"SGD learning rate of the weights, cosine-annealed to --w-lr-min ({preset_default('w_lr')})")
-    a("--w-lr-min", dest="w_lr_min", type=float, help=f"({preset_default('w_lr_min')})")
+    a("--w-lr-min", dest="w_lr_min", type=float,
+      help=f"the weights' learning rate at the end of the cosine schedule ({preset_default('w_lr_min')})")
     a("--alpha-lr", dest="alpha_lr", type=float,
       help=f"Adam learning rate of the architecture weights ({preset_default('alpha_lr')})")
     a("--warmup-epochs", dest="warmup_epochs", type=int,
       help=f"first epochs step the weights only, alpha fixed ({preset_default('warmup_epochs')})")
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
-    add_run_flags(p, seed=SearchConfig.seed)
+    add_run_flags(p, seed=SearchConfig.seed, what="the search's " if command == "run" else "")
     a("--edges", help="mixed edges: auto (plain on CPU, fused elsewhere) | fused (batched ops, one BN "
                       "per stage) | plain (one call per op); the same function either way")
     a("--run-dir", dest="run_dir", help=f"folder for the run's files (default runs/{command}-DATE-TIME)")

@@ -210,8 +210,8 @@ def read_svhn_mat(path: Path) -> Arrays:
         mat = loadmat(path, variable_names=["X", "y"])
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except NotImplementedError as e:   # scipy: "Please use HDF reader for matlab v7.3 files, e.g. h5py"
-        raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file, which diffnas does not read ({e}); the official SVHN "
+    except NotImplementedError:   # scipy: "Please use HDF reader for matlab v7.3 files, e.g. h5py"
+        raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file, which diffnas does not read; the official SVHN "
                         f"files are MATLAB v5: put the file from http://ufldl.stanford.edu/housenumbers/ in its "
                         f"place, or save X and y with scipy.io.savemat") from None
     except (OSError, ValueError, TypeError, IndexError, zlib.error, MatReadError) as e:
