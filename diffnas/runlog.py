@@ -186,6 +186,17 @@ def epoch_line(stage: str, epoch: int, epochs: int, train: tuple[float, float], 
             f"{held_loss:.3f} acc {100 * held_acc:.1f}%  lr {lr:.4g}  {seconds:.1f} s")
 
 
+def final_figures(run_dir: Path, late_stop: int) -> int:
+    """A finished run's figures, drawn by rank 0 at its end; returns the run's late stop. After a stop
+    that came as the last epoch was saved (`late_stop`, 128 + signum) none are drawn (seconds of
+    drawing would not be welcome), with one line on how to draw them; else `draw_figures`, which a
+    Ctrl-C turns into a late stop of 130."""
+    if late_stop:
+        say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
+        return late_stop
+    return draw_figures(run_dir)
+
+
 def draw_figures(run_dir: Path) -> int:
     """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C there stops the drawing:
     the run is complete and saved, so the results are still reported, with one line saying how to draw

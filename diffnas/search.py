@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .notices import option, say, shell
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
-from .runlog import draw_figures, epoch_line, read_rows, run_command
+from .runlog import epoch_line, final_figures, read_rows, run_command
 from .schedule import cosine
 from .scoring import score_supernet
 from .step import StepContext, search_step
@@ -349,10 +349,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
-    if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
-        say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
-    elif rank == 0 and cfg.plots:
-        late_stop = draw_figures(run_dir)   # Ctrl-C there stops the drawing: a late stop
+    if rank == 0 and cfg.plots:
+        late_stop = final_figures(run_dir, late_stop)
     loop.finish()
     return result(late_stop=late_stop)
 

@@ -34,11 +34,11 @@ from .data.datasets import check_resumed_data, describe, flips
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError
 from .network import SETTINGS, build_network
-from .notices import option, say, shell
+from .notices import option, say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
-from .runlog import RunLog, draw_figures, epoch_line
+from .runlog import RunLog, epoch_line, final_figures
 from .schedule import lr_at
 from .scoring import score_network
 
@@ -348,9 +348,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
         late_stop = loop.late_stop()
 
     log.write_json("result.json", result_record(result()))
-    if rank == 0 and cfg.plots and late_stop:   # asked to stop: seconds of drawing would not be welcome
-        say(f"diffnas: figures not drawn (stopped); draw them with `{shell('diffnas', 'plot', run_dir)}`")
-    elif rank == 0 and cfg.plots:   # the curves and the cell diagrams, as `diffnas plot` draws them
-        late_stop = draw_figures(run_dir)   # Ctrl-C there stops the drawing: a late stop
+    if rank == 0 and cfg.plots:   # the curves and the cell diagrams, as `diffnas plot` draws them
+        late_stop = final_figures(run_dir, late_stop)
     loop.finish()
     return result(late_stop=late_stop)

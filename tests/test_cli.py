@@ -174,13 +174,18 @@ def test_a_dry_run_of_a_preset_with_warm_up_checks_the_architecture_step_too(tmp
     assert json.loads((tmp_path / "r" / "config.json").read_text())["warmup_epochs"] == 0
 
 
-def test_the_quick_size_note_leaves_out_the_paper_values_already_typed(tmp_path, capsys, monkeypatch):
+def test_the_quick_size_note_leaves_out_the_paper_values_already_typed():
     """`--layers 8 --channels 16` typed, the note still said 'pass --layers 8 --channels 16 ...'."""
-    monkeypatch.chdir(tmp_path)
-    assert main(["search", "--layers", "8", "--channels", "16", "--nodes", "2", "--epochs", "1", "--max-steps", "1",
-                 "--no-plots"]) == 0
-    err = capsys.readouterr().err
-    assert "quick search (batch_size 128); pass --epochs 50 --batch-size 64 for the paper's size" in err, err
+    from diffnas.cli import build_parser
+    from diffnas.cli.search import embedded_quick_overrides
+
+    args = build_parser().parse_args(["search", "--layers", "8", "--channels", "16"])
+    note = embedded_quick_overrides(args, {})
+    assert note.endswith("quick search (epochs 5, batch_size 128); pass --epochs 50 --batch-size 64 for the "
+                         "paper's size")
+    args = build_parser().parse_args(["search", "--layers", "8"])   # the file's value counts as typed
+    assert embedded_quick_overrides(args, {"channels": 16}).endswith("pass --epochs 50 --batch-size 64 for the "
+                                                                      "paper's size")
 
 
 def test_the_quick_training_note_leaves_out_the_paper_values_already_typed():

@@ -13,6 +13,8 @@ import importlib
 import json
 import os
 import random
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -696,8 +698,6 @@ def test_resuming_a_complete_run_rewrites_no_file(tmp_path, reference, capsys):
 
 def test_the_resume_line_quotes_a_folder_name_for_the_shell(tmp_path):
     """`resume with: diffnas train --resume runs/run é 1` broke when pasted into a shell."""
-    import shlex
-
     from diffnas.loop import resume_line
 
     spaced = tmp_path / "run é 1"
@@ -710,9 +710,6 @@ def test_the_resume_line_quotes_a_folder_name_for_the_shell(tmp_path):
 
 def _pasted(err: str) -> list[list[str]]:
     """Each `diffnas ...` command a message quotes, as the shell would split it when pasted."""
-    import re
-    import shlex
-
     return [shlex.split(c) for c in re.findall(r"`(diffnas [^`]*)`", err)]
 
 
@@ -735,8 +732,6 @@ def test_commands_in_messages_quote_paths_for_the_shell(tmp_path, reference, cap
 def test_flag_values_and_dash_folders_in_messages_paste_into_a_shell(tmp_path):
     """`pass --data-dir /my data` split in two when pasted; `diffnas search --resume -dash` took the
     folder for a flag."""
-    import shlex
-
     from diffnas.loop import resume_line
     from diffnas.notices import option
 
