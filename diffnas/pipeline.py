@@ -29,6 +29,7 @@ from . import notices as notices_lib
 from .checkpoint import atomic_write_bytes
 from .config import SearchConfig, TrainConfig, method_recipe
 from .config import train_config
+from .data.datasets import reused_datasets
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
@@ -190,7 +191,7 @@ def refuse_existing(run_dir: str | Path) -> None:
 def check_training_data(train_cfg: TrainConfig) -> None:
     """The training's checks of its data (`train.check_data`: the setting's image size, the batch
     against the training split), made before the search: a value that cannot train fails now, not
-    after the search. The data is read here once more (an image folder from the decode cache)."""
+    after the search (the search and the training take the dataset read here: `reused_datasets`)."""
     from .data import load_dataset
     from .train import check_data
 
@@ -210,7 +211,15 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     On resume the stages take every resumable value of these configs, defaults included: they are
     the pipeline's whole word (its saved values, a stage's own new epochs, what was typed now).
     raise_on_stop: as search's and train's (a stage stopped by Ctrl-C raises KeyboardInterrupt once
-    it has saved and said how to resume the pipeline); False returns the result with its exit_code."""
+    it has saved and said how to resume the pipeline); False returns the result with its exit_code.
+    The data is read once for the training's checks, the search and the training (`reused_datasets`)."""
+    with reused_datasets():
+        return _run_pipeline(search_cfg, train_cfg, run_dir, resume=resume, notices=notices,
+                             raise_on_stop=raise_on_stop)
+
+
+def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path], *,
+                  resume: bool, notices: Optional[Sequence[str]], raise_on_stop: bool) -> PipelineResult:
     distributed.setup()
     if resume and run_dir is None:
         raise ConfigError("run_dir: resuming a pipeline needs its folder")

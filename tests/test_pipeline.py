@@ -375,8 +375,8 @@ def test_a_typo_in_the_train_table_names_the_table(tmp_path, capsys):
     (tmp_path / "c.toml").write_text("epochs = 1\n[train]\nepoch = 3\n")
     assert cli.main(["run", "--config", str(tmp_path / "c.toml"), "--dataset", "synthetic",
                      "--run-dir", str(tmp_path / "r")]) == 2
-    assert capsys.readouterr().err == ("diffnas: error: train (the [train] table or --train-* flags): unknown config "
-                                       "key 'epoch' (did you mean 'epochs'?)\n")
+    assert capsys.readouterr().err == (f"diffnas: error: {tmp_path / 'c.toml'}: train: unknown config key 'epoch' "
+                                       f"(did you mean 'epochs'?)\n")
     assert not (tmp_path / "r").exists()
 
 
@@ -589,3 +589,24 @@ def test_a_pipeline_resumed_after_its_data_moved_says_so_and_goes_on_with_the_ne
           f"resume with --data-dir DIR naming where it is now")
     assert cli.main(["run", "--resume", str(run), "--data-dir", str(tmp_path / "moved")]) == 0
     assert (run / "summary.json").is_file()
+
+
+def test_a_pipeline_reads_its_data_once(tmp_path, monkeypatch):
+    """The training's checks before the search, the search and the training each read the dataset: three
+    decodes of the same files (an image folder without the cache: three times the time)."""
+    import dataclasses
+
+    from diffnas.data import datasets
+
+    reads = []
+    entry = datasets.DATASETS["synthetic"]
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return entry.load(*args, **kwargs)
+
+    monkeypatch.setitem(datasets.DATASETS, "synthetic", dataclasses.replace(entry, load=counted))
+    assert cli.main(["run", *TINY, "--run-dir", str(tmp_path / "p")]) == 0
+    assert len(reads) == 1
+    datasets.load_dataset("synthetic")   # outside a pipeline, a read is a read
+    assert len(reads) == 2

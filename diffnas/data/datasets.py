@@ -10,9 +10,11 @@ The search's train/val split is a seeded permutation of indices (`search_split`)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib.resources
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -477,7 +479,31 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, synthetic_siz
     to N, centre crop. Formats of one fixed size (cifar10, mnist, ...) accept only 0 or their own side.
     """
     check_image_size(name, image_size)
-    return DATASETS[name].load(data_folder(name, data_dir), synthetic_size, image_size)
+    folder = data_folder(name, data_dir)
+    loaded = _REUSED.get()
+    if loaded is None:
+        return DATASETS[name].load(folder, synthetic_size, image_size)
+    key = (name, str(folder.resolve()), synthetic_size, image_size)
+    if key not in loaded:
+        loaded[key] = DATASETS[name].load(folder, synthetic_size, image_size)
+    return loaded[key]
+
+
+# the datasets read inside `reused_datasets()`, by (name, folder, synthetic_size, image_size)
+_REUSED: contextvars.ContextVar[dict[tuple[str, str, int, int], Dataset] | None] = contextvars.ContextVar(
+    "diffnas_reused_datasets", default=None)
+
+
+@contextlib.contextmanager
+def reused_datasets() -> Iterator[None]:
+    """Within the block, `load_dataset` reads each dataset once and returns the same Dataset again
+    (its tensors are never written in place): `diffnas run` reads its data once for the training's
+    checks, the search and the training. The datasets are let go when the block ends."""
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
 
 
 def check_image_size(name: str, image_size: int) -> None:
