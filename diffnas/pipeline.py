@@ -52,7 +52,8 @@ class PipelineResult:
     search: Optional[SearchResult]       # None when the pipeline was complete before this call
     train: Optional[TrainResult]         # None when the search was interrupted, or as above
     summary: dict[str, Any]
-    exit_code: int = 0
+    exit_code: int = 0                   # 128 + signum: stopped before the pipeline was complete (a stop
+    # as the search finished too: the search is complete, the training has not run)
     genotype: Optional[genotype_lib.AnyGenotype] = None   # what the search found
     complete_before: bool = False        # resumed a finished pipeline: nothing ran
     late_stop: int = 0                   # 128 + signum: a stop as the training finished (it is complete)
