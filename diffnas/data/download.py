@@ -90,11 +90,11 @@ def download(name: str, data_dir: Path) -> Path:
     try:
         for remote in source.files:
             path = folder / PurePosixPath(remote.url).name
-            if path.is_file() and md5_of(path) != remote.md5:   # a partial or other file: said, then replaced
+            good = path.is_file() and md5_of(path) == remote.md5
+            if path.is_file() and not good:   # a partial or other file: said, then replaced
                 say(f"diffnas: {path}: not the published file (md5 differs: cut short or changed?); fetching it "
                     f"again")
-                fetch(remote.url, path, remote.md5)
-            elif not path.is_file():
+            if not good:
                 fetch(remote.url, path, remote.md5)
             if path.name.endswith((".tar.gz", ".tgz", ".tar")):
                 extract_tar(path, data_dir)
