@@ -17,6 +17,7 @@ import pytest
 import torch
 from cli_helpers import fails
 
+from diffnas import checkpoint
 from diffnas import cli
 from diffnas import genotype as G
 from diffnas.config import to_dict
@@ -133,20 +134,29 @@ def test_resume_after_interrupted_search_trains_with_the_values_given_at_start(t
     assert (run / "summary.json").is_file()
 
 
+def term_after_the_last_save_of(monkeypatch, stage: str):
+    """SIGTERM right after the checkpoint of the last epoch of the pipeline's `stage` ("search" or "train",
+    one epoch each in TINY) is written; returns the real checkpoint.save."""
+    real_save, epochs = checkpoint.save, {"search": SEARCH_VALUES["epochs"], "train": TRAIN_VALUES["epochs"]}
+    saves = []
+
+    def save_then_term(path, *args, **kwargs):
+        real_save(path, *args, **kwargs)
+        if Path(path).parent.name == stage:
+            saves.append(path)
+            if len(saves) == epochs[stage]:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    return real_save
+
+
 def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_training(
         tmp_path, monkeypatch, capsys):
     """SIGTERM during the search's last checkpoint write: the search is complete, but the pipeline must
     not go on to train as if nothing was asked (it did: the stop was lost between the stages)."""
-    from diffnas import checkpoint
     run = tmp_path / "p"
-    real_save = checkpoint.save
-
-    def save_then_term(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        if Path(path).parent.name == "search":
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    real_save = term_after_the_last_save_of(monkeypatch, "search")
     assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGTERM
     err = capsys.readouterr().err
     assert f"diffnas: stopped after the search (it is complete and saved); resume the pipeline with: " \
@@ -160,16 +170,8 @@ def test_a_stop_while_the_search_saves_its_last_epoch_stops_the_pipeline_before_
 def test_a_stop_as_the_training_finishes_reports_the_pipeline_and_exits_with_the_stop(tmp_path, monkeypatch, capsys):
     """SIGTERM during the training's last checkpoint write: the pipeline is complete (summary.json), but
     `diffnas run ... && next` went on: it exited 0."""
-    from diffnas import checkpoint
     run = tmp_path / "p"
-    real_save = checkpoint.save
-
-    def save_then_term(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        if Path(path).parent.name == "train":
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(checkpoint, "save", save_then_term)
+    real_save = term_after_the_last_save_of(monkeypatch, "train")
     assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGTERM
     out, err = capsys.readouterr()
     assert "test error" in out and f"stopped after the training finished (the pipeline is complete and saved: {run})" \
