@@ -449,7 +449,7 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
         if key in resumable or key == "command" or key not in saved:
             continue
         if not _same(value, saved[key]):
-            shown = [k for k in resumable if k != "run_dir"]   # a resumed run goes on in its own folder
+            shown = [prefix + k for k in resumable if k != "run_dir"]   # a resumed run goes on in its own folder
             raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
                               f"run keeps its configuration (only {', '.join(shown)} may change{hint})")
 

@@ -282,10 +282,17 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     genotype = genotype_lib.load(str(s_dir / "genotype.json"))
     if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
         (run_dir / "summary.json").unlink(missing_ok=True)
-    with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training (--train-epochs)
-        t = train(train_cfg, genotype, resume=t_dir if (t_dir / "config.json").is_file() else None,
-                  pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
-                  given=TRAIN_RESUMABLE, raise_on_stop=False)
+    started = (t_dir / "config.json").is_file()
+    try:
+        with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training (--train-epochs)
+            t = train(train_cfg, genotype, resume=t_dir if started else None,
+                      pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
+                      given=TRAIN_RESUMABLE, raise_on_stop=False)
+    except KeyboardInterrupt:   # before the training's loop could say how to go on (building it, reading data)
+        if not (t_dir / "config.json").is_file() and distributed.is_main():
+            say(f"diffnas: stopped before the training started (the search is complete and saved); resume the "
+                f"pipeline with: {shell('diffnas', 'run', '--resume', run_dir)}")
+        raise
     if t.exit_code:   # interrupted; the training said how to go on
         if raise_on_stop:
             recovery.raise_stop(t.exit_code)

@@ -234,12 +234,12 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
              "early_stop": "",
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
     go_on = resume_line("search", run_dir, pipeline, from_python)
-    # what the data's labels mean, checked on resume (a class folder renamed since: wrong labels)
-    classes = {"classes": ds.classes, "class_names": list(ds.class_names)}
+    # what the data's images and labels are, checked on resume (a class folder renamed since: wrong labels)
+    classes = {"classes": ds.classes, "class_names": list(ds.class_names), "input_shape": list(ds.shape)}
     loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
                 resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
                 nan_rollback=cfg.nan_rollback, extra=lambda: classes,
-                check_saved=lambda saved: check_resumed_data(cfg.dataset, ds.class_names, ds.classes, saved, run_dir))
+                check_saved=lambda saved: check_resumed_data(ds, saved, run_dir))
     log = loop.log
     with loop.starting():
         complete = loop.open(resume is not None, lambda log: log.write_json("config.json", cfg_dict),

@@ -277,7 +277,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     loop = Loop(run_dir, state, {"model": model, "optimizer": opt}, cfg_dict, resumable=RESUMABLE,
                 defaults=config_lib.to_dict(TrainConfig()), sync=model, go_on=go_on, nan_rollback=cfg.nan_rollback,
                 extra=lambda: extra, stop_after=stop_after,
-                check_saved=lambda saved: check_resumed_data(cfg.dataset, ds.class_names, ds.classes, saved, run_dir))
+                check_saved=lambda saved: check_resumed_data(ds, saved, run_dir))
     log = loop.log
 
     def write_new(log: RunLog) -> None:

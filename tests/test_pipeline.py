@@ -562,6 +562,10 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
     monkeypatch.undo()
     guard_training(monkeypatch)
     capsys.readouterr()
+    # the setting is not among them: the saved values are its recipe (a switch trained a mix of both)
+    (tmp_path / "imagenet.toml").write_text('[train]\nsetting = "imagenet"\n')
+    fails(capsys, ["run", "--resume", str(run), "--config", str(tmp_path / "imagenet.toml")],
+          "train.setting: 'imagenet' given, but the pipeline in")
     assert cli.main(["run", "--resume", str(run), "--train-batch-size", "2"]) == 0
     assert ("diffnas: the training has not started; the values typed now replace the saved ones "
             "(--train-batch-size 2, was 4)") in capsys.readouterr().err
@@ -612,3 +616,21 @@ def test_a_pipeline_reads_its_data_once(tmp_path, monkeypatch):
     assert len(reads) == 1
     datasets.load_dataset("synthetic")   # outside a pipeline, a read is a read
     assert len(reads) == 2
+
+
+def test_ctrl_c_between_the_stages_says_how_to_resume_the_pipeline(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the training was being set up (its data read: minutes for a large folder) said only
+    'diffnas: interrupted', though the search was complete and `diffnas run --resume` goes on."""
+    train_mod = importlib.import_module("diffnas.train")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "load_dataset", interrupted)
+    run = tmp_path / "p"
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert (f"diffnas: stopped before the training started (the search is complete and saved); resume the pipeline "
+            f"with: diffnas run --resume {run}\n") in err, err
+    monkeypatch.setattr(train_mod, "load_dataset", importlib.import_module("diffnas.data").load_dataset)
+    assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()

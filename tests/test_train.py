@@ -1009,3 +1009,15 @@ def test_a_cutout_that_blanks_every_image_is_refused(tmp_path):
         train(tiny(tmp_path, "run", cutout=100))
     assert not (tmp_path / "run").exists()
     train(tiny(tmp_path, "ok", cutout=30, epochs=1))   # 15x15 on 16x16: parts of most images survive
+
+
+def test_resume_refuses_data_of_another_image_size(tmp_path):
+    """--resume RUN --data-dir BIG (48x48 images for a network trained on 32x32) went on without a word."""
+    write_image_folder(tmp_path / "data", classes=("bird", "cat"), per_class=4, size=(8, 8))
+    write_image_folder(tmp_path / "big", classes=("bird", "cat"), per_class=4, size=(12, 12))
+    run = train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "data"), batch_size=4,
+                     epochs=1)).run_dir
+    with pytest.raises(DataError, match=r"imagefolder: images of 3x12x12 here, but the run in .* trained on 3x8x8; "
+                                        r"resume it on data of that size"):
+        train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "big"), batch_size=4, epochs=2),
+              resume=run)

@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--cutout", type=int, nargs="?", const=16, help="cutout square side in training, in pixels of a 32x32 image "
                                                      "(default and bare --cutout: 16; 0: off), as train's")
     a("--resume", metavar="RUN_DIR", help="continue an interrupted pipeline with its saved configuration "
-                                         "(a complete one is only reported)")
+                                         "(a complete one is only reported); until its training has started, "
+                                         "--train-* values may change")
     a("--dry-run", action="store_true", help="tiny synthetic pipeline in seconds")
     for action in p._actions:   # the search's --config, with the pipeline's layout
         if action.dest == "config":
@@ -178,15 +179,23 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # the run folders are the pipeline's: not among what a resume may change
     config_lib.refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
                               defaults=config_lib.to_dict(SearchConfig()))
+    notices: list[str] = []
     if saved_train is not None and not (run_dir / "train").exists():
         # the training has not started: its values are the pipeline's plan still, and may change (a
-        # --train-batch-size too large for the data is refused before the search, and only then fixable)
+        # --train-batch-size too large for the data is refused before the search, and only then fixable);
+        # not its setting, whose recipe the saved values already hold (lr, schedule, augmentation)
+        setting = train_given.get("setting", saved_train.get("setting", "cifar"))
+        if setting != saved_train.get("setting", "cifar"):
+            raise ConfigError(f"train.setting: {setting!r} given, but {where} trains under the "
+                              f"{saved_train.get('setting', 'cifar')!r} setting, whose values it saved; start a new "
+                              f"pipeline for another setting")
         with stage("train"):   # named as typed: --train-batch-size 32
-            changed = [f"{option(k, v)}, was {saved_train[k]}" for k, v in train_given.items()
+            changed = [option(k, v) + ("" if isinstance(v, bool) else f", was {saved_train[k]}")
+                       for k, v in train_given.items()
                        if k not in DERIVED_TRAIN and k in saved_train and saved_train[k] != v]
-        if changed and distributed.is_main():
-            say(f"diffnas: the training has not started; the values typed now replace the saved ones "
-                f"({'; '.join(changed)})")
+        if changed:   # said once the search goes on: a value the data refuses first says only why
+            notices.append(f"diffnas: the training has not started; the values typed now replace the saved ones "
+                           f"({'; '.join(changed)})")
     elif saved_train is not None:
         trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
         if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
@@ -202,8 +211,9 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
     before_per_node = {"drop_path_per": "op"} if saved_train is not None else {}
     train_cfg = stage_train_config(search_cfg, {**before_per_node, **(saved_train or {}), **train_given})
-    # notices: [], the values that change nothing were said when the pipeline started
-    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True, notices=[], raise_on_stop=False)
+    # notices: the values that change nothing were said when the pipeline started
+    return run_pipeline(search_cfg, train_cfg, run_dir, resume=True,
+                        notices=notices if distributed.is_main() else [], raise_on_stop=False)
 
 
 def report(result: PipelineResult, args: argparse.Namespace) -> int:

@@ -103,11 +103,16 @@ def check_classes(dataset: str, names: Sequence[str], trained_names: Sequence[st
                         f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): {harm}")
 
 
-def check_resumed_data(dataset: str, names: Sequence[str], classes: int, saved: dict[str, Any],
-                       run_dir: str | Path) -> None:
-    """A resumed run's data against what its checkpoint (`saved`) learnt: the same number of classes
-    and, where both know them, the same class names label by label (a class folder renamed or added
-    since would train on wrong labels, or fail as weights of another shape)."""
+def check_resumed_data(ds: Dataset, saved: dict[str, Any], run_dir: str | Path) -> None:
+    """A resumed run's data `ds` against what its checkpoint (`saved`) learnt: images of the same shape
+    (another folder named on resume, of other sizes, was taken without a word), the same number of
+    classes and, where both know them, the same class names label by label (a class folder renamed or
+    added since would train on wrong labels, or fail as weights of another shape)."""
+    dataset, names, classes = ds.name, ds.class_names, ds.classes
+    shape = saved.get("input_shape")
+    if isinstance(shape, (list, tuple)) and tuple(shape) != tuple(ds.shape):
+        raise DataError(f"{dataset}: images of {'x'.join(map(str, ds.shape))} here, but the run in {run_dir} trained "
+                        f"on {'x'.join(map(str, shape))}; resume it on data of that size")
     trained = saved.get("classes")
     if isinstance(trained, int) and trained != classes:
         shown = f" ({', '.join(saved['class_names'])})" if saved.get("class_names") else ""
