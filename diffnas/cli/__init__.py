@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Iterator, NoReturn, Sequence
+from typing import Any, Iterator, NoReturn, Sequence
 
 from ..errors import DiffnasError
 from ..notices import command_line
@@ -69,11 +69,21 @@ def version_line() -> str:
     return f"diffnas {__version__} (torch {torch_version}, Python {platform.python_version()})"
 
 
+class _Version(argparse.Action):
+    """--version: the line is made only when asked (reading torch's metadata costs every other start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="diffnas", description="Differentiable neural architecture search.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-    parser.add_argument("--version", action="version", version=version_line(),
-                        help="print the versions of diffnas, torch and Python, and exit")
+    parser.add_argument("--version", action=_Version, help="print the versions of diffnas, torch and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
