@@ -43,6 +43,8 @@ from .train import TrainResult, train
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
 # what the training takes from the search's values unless its own values set it
+# where a bad training value of a pipeline is: its config file's training table or its flags
+TRAIN_VALUES = "train (the [train] table or --train-* flags)"
 SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback", "memory_format")
 
 
@@ -103,7 +105,7 @@ def stage_train_config(search_cfg: SearchConfig, values: dict[str, Any]) -> Trai
     try:
         return train_config(values.pop("setting", "cifar"), **values)
     except ConfigError as e:   # say where the bad value is: the training's table or --train-* flags
-        raise ConfigError(f"train (the [train] table or --train-* flags): {e}") from None
+        raise ConfigError(f"{TRAIN_VALUES}: {e}") from None
 
 
 def pipeline_config(search_cfg: SearchConfig, train_cfg: TrainConfig) -> dict[str, Any]:

@@ -150,34 +150,38 @@ def test_genotype_spec_too_long_for_a_file_name(capsys):
 # config values and flags
 
 @pytest.mark.parametrize("argv,message", [
-    (["search", "--nodes", "0"], "nodes: must be >= 1, got 0"),
-    (["search", "--w-lr", "-1"], "w_lr: must be > 0.0, got -1.0"),
-    (["search", "--w-lr", "nan"], "w_lr: must be a finite number"),
-    (["search", "--alpha-lr", "1e39"], "alpha_lr: must be a finite number of magnitude at most 1e+30"),
-    (["search", "--layers", "2"], "layers: must be >= 3, got 2"),
-    (["search", "--train-portion", "1"], "train_portion: must be < 1.0, got 1.0"),
-    (["search", "--preset", "nope"], "preset: 'nope' is not one of darts, darts-1st, pc-darts"),
+    (["search", "--nodes", "0"], "error: --nodes: must be >= 1, got 0"),
+    (["search", "--w-lr", "-1"], "error: --w-lr: must be > 0.0, got -1.0"),
+    (["search", "--w-lr", "nan"], "error: --w-lr: must be a finite number"),
+    (["search", "--alpha-lr", "1e39"], "error: --alpha-lr: must be a finite number of magnitude at most 1e+30"),
+    (["search", "--layers", "2"], "error: --layers: must be >= 3, got 2"),
+    (["search", "--train-portion", "1"], "error: --train-portion: must be < 1.0, got 1.0"),
+    (["search", "--preset", "nope"], "error: --preset: 'nope' is not one of darts, darts-1st, pc-darts"),
     (["search", "--preset", "pc-dart"], "(did you mean 'pc-darts'?)"),
-    (["search", "--order", "secnd"], "order: 'secnd' is not one of first, second, one-level (did you mean 'second'?)"),
-    (["search", "--skip-dropout", "1.5"], "skip_dropout: must be < 1.0, got 1.5"),
-    (["search", "--max-skips", "-1"], "max_skips: must be >= 0, got -1"),
-    (["search", "--partial-channels", "3", "--channels", "16"], "partial_channels: 3 must divide channels (16)"),
-    (["search", "--ops", "sep_conv_3x3,sep_conv_9x9"], "ops: unknown op 'sep_conv_9x9'"),
-    (["search", "--ops", "sep_conv_3x3,sep_conv_3x3"], "ops: an op is listed twice"),
-    (["search", "--warmup-epochs", "5", "--epochs", "5"], "warmup_epochs: 5 leaves no architecture steps in 5 epochs"),
+    (["search", "--order", "secnd"], "error: --order: 'secnd' is not one of first, second, one-level (did you mean 'second'?)"),
+    (["search", "--skip-dropout", "1.5"], "error: --skip-dropout: must be < 1.0, got 1.5"),
+    (["search", "--max-skips", "-1"], "error: --max-skips: must be >= 0, got -1"),
+    (["search", "--partial-channels", "3", "--channels", "16"], "error: --partial-channels: 3 must divide channels (16)"),
+    (["search", "--ops", "sep_conv_3x3,sep_conv_9x9"], "error: --ops: unknown op 'sep_conv_9x9'"),
+    (["search", "--ops", "sep_conv_3x3,sep_conv_3x3"], "error: --ops: an op is listed twice"),
+    (["search", "--warmup-epochs", "5", "--epochs", "5"], "error: --warmup-epochs: 5 leaves no architecture steps in 5 epochs"),
     (["search", "--preset", "pc-darts", "--epochs", "3"], "warmup_epochs: 15 leaves no architecture steps in 3 "
                                                            "epochs (warm-up epochs train the weights only); set it "
                                                            "below 3 (--warmup-epochs N"),
-    (["search", "--dataset", "synthetic", "--device", "tpu"], "device: 'tpu' is not a device"),
-    (["train", "--lr", "-1"], "lr: must be > 0.0, got -1.0"),
-    (["train", "--epochs", "0"], "epochs: must be >= 1, got 0"),
-    (["train", "--drop-path", "1"], "drop_path: must be < 1.0, got 1.0"),
-    (["train", "--setting", "cifar10"], "setting: 'cifar10' is not one of cifar, "),
-    (["train", "--lr", "0.1", "--lr-min", "0.5"], "lr_min: 0.5 is above lr 0.1"),
-    (["search", "--image-size", "-1"], "image_size: must be >= 0, got -1"),
-    (["train", "--image-size", "-8"], "image_size: must be >= 0, got -8"),
-    (["run", "--image-size", "-2"], "image_size: must be >= 0, got -2"),
-    (["search", "--dataset", "digits", "--image-size", "16"], "image_size: digits images are 8x8, fixed by the format"),
+    (["search", "--dataset", "synthetic", "--device", "tpu"], "error: --device: 'tpu' is not a device"),
+    (["train", "--lr", "-1"], "error: --lr: must be > 0.0, got -1.0"),
+    (["train", "--epochs", "0"], "error: --epochs: must be >= 1, got 0"),
+    (["train", "--drop-path", "1"], "error: --drop-path: must be < 1.0, got 1.0"),
+    (["train", "--setting", "cifar10"], "error: --setting: 'cifar10' is not one of cifar, "),
+    (["train", "--lr", "0.1", "--lr-min", "0.5"], "error: --lr-min: 0.5 is above lr 0.1"),
+    (["search", "--image-size", "-1"], "error: --image-size: must be >= 0, got -1"),
+    (["train", "--image-size", "-8"], "error: --image-size: must be >= 0, got -8"),
+    (["run", "--image-size", "-2"], "error: --image-size: must be >= 0, got -2"),
+    # a training value of `diffnas run` typed as a flag is named by its flag there
+    (["run", "--train-lr", "-1"], "error: --train-lr: must be > 0.0, got -1.0"),
+    (["run", "--train-epochs", "0"], "error: --train-epochs: must be >= 1, got 0"),
+    (["run", "--drop-path", "2"], "error: --drop-path: must be < 1.0, got 2.0"),
+    (["search", "--dataset", "digits", "--image-size", "16"], "error: --image-size: digits images are 8x8, fixed by the format"),
 ])
 def test_bad_config_value(capsys, argv, message):
     fails(capsys, argv, message)
@@ -185,14 +189,14 @@ def test_bad_config_value(capsys, argv, message):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["search"], "batch_size: 100000 is more than the search's two splits of the 64 training images, 32 and 32 "
+    (["search"], "error: --batch-size: 100000 is more than the search's two splits of the 64 training images, 32 and 32 "
                  "(--train-portion 0.5: one steps the weights, the other the architecture); pass --batch-size 32 or "
                  "less"),
     (["search", "--train-portion", "0.75"], "the 64 training images, 48 and 16 (--train-portion 0.75: "),
-    (["search", "--order", "one-level"], "batch_size: 100000 is more than the 64 training and 64 test images; pass "
+    (["search", "--order", "one-level"], "error: --batch-size: 100000 is more than the 64 training and 64 test images; pass "
                                          "--batch-size 64 or less"),
-    (["train"], "batch_size: 100000 is more than the 64 training images; pass --batch-size 64 or less"),
-    (["search", "--train-portion", "0.01"], "train_portion: 0.01 of the 64 training images leaves the search's "
+    (["train"], "error: --batch-size: 100000 is more than the 64 training images; pass --batch-size 64 or less"),
+    (["search", "--train-portion", "0.01"], "error: --train-portion: 0.01 of the 64 training images leaves the search's "
                                             "weight (training) split empty; choose a portion strictly between")])
 def test_batch_larger_than_the_dataset_says_where_the_split_comes_from(capsys, extra, message):
     """"batch size 64 does not fit a split of 60 samples" puzzled a user with 120 training images: the
@@ -221,7 +225,7 @@ def test_debug_shows_the_traceback_and_still_exits_2(capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert "Traceback (most recent call last)" in err and "diffnas.errors.ConfigError: nodes" in err
-        assert err.splitlines()[-1] == "diffnas: error: nodes: must be >= 1, got 0"
+        assert err.splitlines()[-1] == "diffnas: error: --nodes: must be >= 1, got 0"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,12 +266,24 @@ def test_bad_config_file(tmp_path, capsys, name, text, message):
     fails(capsys, ["search", "--config", str(path)], message)
 
 
+def test_a_bad_value_from_a_config_file_is_named_as_the_file_names_it(tmp_path, capsys):
+    """Only values typed as flags are named by their flags: one from the file keeps its key (and the
+    file's name), even when other flags were typed beside it."""
+    (tmp_path / "c.yaml").write_text("w_lr_min: 0.5\n")
+    err = fails(capsys, ["search", "--config", str(tmp_path / "c.yaml"), "--w-lr", "0.1"],
+                "error: w_lr_min: 0.5 is above w_lr 0.1")
+    assert "--w-lr-min" not in err
+    (tmp_path / "r.toml").write_text("[train]\nlr = -1\n")
+    fails(capsys, ["run", "--config", str(tmp_path / "r.toml"), "--train-epochs", "2"],
+          f"error: {tmp_path / 'r.toml'}: train: lr: must be > 0.0, got -1.0")
+
+
 def test_train_config_file_with_a_train_table_or_a_large_seed(tmp_path, capsys):
     (tmp_path / "t.toml").write_text("[train]\nlr = 0.1\n")
     fails(capsys, ["train", "--config", str(tmp_path / "t.toml")], 'a "train" table: `diffnas train --config` '
           'takes its keys at the top level (epochs = 5, not under [train]); a file with search and train tables '
           'starts a pipeline with `diffnas run --config')
-    fails(capsys, ["train", "--seed", str(2**32)], "seed: must be <= 4294967295, got 4294967296")
+    fails(capsys, ["train", "--seed", str(2**32)], "error: --seed: must be <= 4294967295, got 4294967296")
 
 
 def test_train_config_file_unknown_key(tmp_path, capsys):
@@ -370,7 +386,7 @@ def test_image_size_search_train_and_evaluate_end_to_end(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test_acc"] == trained["test_acc"]
     # a resumed run keeps its image_size
     fails(capsys, ["search", "--resume", str(tmp_path / "s"), "--image-size", "6"],
-          f"image_size: 6 given, but the run in {tmp_path / 's'} has 8")
+          f"error: --image-size: 6 given, but the run in {tmp_path / 's'} has 8")
 
 
 def test_image_size_reaches_both_stages_of_run(tmp_path, capsys):
@@ -509,7 +525,7 @@ def test_resume_of_something_else(run, tmp_path, capsys):
 
 
 def test_a_finished_run_is_not_overwritten(run, capsys):
-    fails(capsys, ["search", *TINY, "--run-dir", str(run)], f"run_dir: {run} holds a run already",
+    fails(capsys, ["search", *TINY, "--run-dir", str(run)], f"error: --run-dir: {run} holds a run already",
           f"`diffnas search --resume {run}`")
 
 
@@ -548,7 +564,7 @@ def test_a_new_field_typed_on_resuming_an_older_run_is_refused_as_a_change(tmp_p
     (run / "config.json").write_text(json.dumps(config))
     capsys.readouterr()
     fails(capsys, ["train", "--resume", str(run), "--epochs", "2", "--drop-path-per", "node"],
-          f"drop_path_per: 'node' given, but the run in {run} has 'op'; a resumed run keeps its configuration")
+          f"error: --drop-path-per: 'node' given, but the run in {run} has 'op'; a resumed run keeps its configuration")
 
 
 def test_evaluating_a_run_on_generated_data_ignores_a_gone_data_dir(tmp_path, capsys):
@@ -605,7 +621,7 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tm
     (["--genotype", "DARTS_V2", "--classes", "x"], "expected an integer >= 1, got 'x'"),
     (["--genotype", "DARTS_V2", "--image-size", "16"], "--image-size describes the search network"),   # ignored
     # refused as search refuses it, though params reads no CIFAR file (it was accepted and ignored)
-    (["--dataset", "cifar10", "--image-size", "64"], "image_size: cifar10 images are 32x32, fixed by the format"),
+    (["--dataset", "cifar10", "--image-size", "64"], "error: --image-size: cifar10 images are 32x32, fixed by the format"),
 ])
 def test_params_refuses_counts_below_one_and_a_search_flag_with_a_genotype(capsys, argv, expected):
     fails(capsys, ["params", *argv], expected)

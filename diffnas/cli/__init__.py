@@ -25,8 +25,9 @@ import time
 import traceback
 from typing import Any, Iterator, NoReturn, Sequence
 
-from ..errors import DiffnasError
+from ..errors import ConfigError, DiffnasError
 from ..notices import command_line
+from .flags import flag_named, typed_flags
 
 COMMANDS = ("search", "train", "run", "evaluate", "params", "toy", "plot", "report", "download")
 
@@ -156,9 +157,9 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
             parser = build_parser()
         args, extra = parser.parse_known_args(argv)
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub = commands.choices[args.command]
         if extra:   # named by the subcommand's parser: `see diffnas search --help`, where the flags are
-            commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-            sub = commands.choices[args.command]
             sub.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(sub, extra)}")
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
@@ -175,6 +176,8 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())   # the interpreter's last flush at exit must not fail again
         return 128 + signal.SIGPIPE
+    except ConfigError as e:   # a value typed as a flag is named as typed
+        return _error(e, debug, flag_named(str(e), typed_flags(sub, args)))
     except (DiffnasError, OSError) as e:
         return _error(e, debug)
 
@@ -189,14 +192,13 @@ def _stdout_closed() -> bool:
         return False
 
 
-def _error(e: BaseException, debug: bool) -> int:
-    """Input errors (and the file system refusing a path): one line, exit 2; tracebacks with --debug."""
+def _error(e: BaseException, debug: bool, message: str | None = None) -> int:
+    """Input errors (and the file system refusing a path): one line (`message`, or the error's own),
+    exit 2; tracebacks with --debug."""
     if debug:
         traceback.print_exception(e)
-    if isinstance(e, OSError) and e.filename is not None:
-        message = f"{e.filename}: {e.strerror or e}"
-    else:
-        message = str(e)
+    if message is None:
+        message = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) and e.filename is not None else str(e)
     print(_error_line(message), file=sys.stderr)
     return 2
 

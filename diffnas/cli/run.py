@@ -24,6 +24,7 @@ from .. import distributed
 from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, option, say, stage
+from .flags import flag_named
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -88,7 +89,7 @@ def train_flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import DERIVED_TRAIN, SHARED
+    from ..pipeline import DERIVED_TRAIN, SHARED, TRAIN_VALUES
 
     # the training's messages name the flags that set its values here: --train-epochs, --device, and
     # the search's data flags for the data it trains on
@@ -96,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
     flags = {**{k: "--" + k.replace("_", "-") for k in same}, **{f: "--" + k.replace("_", "-")
                                                                    for k, f in TRAIN_FLAGS.items()}}
     with command_line({"train": flags}):
-        return _run(args)
+        try:
+            return _run(args)
+        except ConfigError as e:   # a bad training value typed as a flag: named by it (--train-lr)
+            given = {field: flags[field] for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+            raise ConfigError(flag_named(str(e), given, prefix=f"{TRAIN_VALUES}: ")) from None
 
 
 def _run(args: argparse.Namespace) -> int:
