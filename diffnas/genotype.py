@@ -17,6 +17,7 @@ as plain data in `genotype_published` and checked into `KNOWN` here.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import re
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ class Cell:
     concat: tuple[int, ...]
     reduction: bool = False
 
+    def __post_init__(self) -> None:   # lists, ranges and numpy ints as the released code writes them
+        object.__setattr__(self, "genes", _genes(self.genes, "cell genes"))
+        object.__setattr__(self, "concat", _ints(self.concat, "cell concat"))
+        if not isinstance(self.reduction, bool):
+            raise GenotypeError(f"cell reduction: expected True or False, got {self.reduction!r}")
+
     @property
     def nodes(self) -> int:
         return len(self.genes) // 2
@@ -54,10 +61,21 @@ class Cell:
 
 @dataclass(frozen=True)
 class Genotype:
+    """A normal and a reduction cell (DARTS): 2 (op name, input index) genes per intermediate node,
+    and the states concatenated as the cell's output. Lists and ranges are taken as the released
+    code writes them (`normal_concat=range(2, 6)`) and kept as tuples; `validate` checks op names
+    and indices."""
+
     normal: tuple[Gene, ...]
     normal_concat: tuple[int, ...]
     reduce: tuple[Gene, ...]
     reduce_concat: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("normal", "reduce"):
+            object.__setattr__(self, name, _genes(getattr(self, name), name))
+        for name in ("normal_concat", "reduce_concat"):
+            object.__setattr__(self, name, _ints(getattr(self, name), name))
 
     @property
     def nodes(self) -> int:
@@ -91,6 +109,12 @@ class CellwiseGenotype:
     `len(g)` is its cell count, `g[k]` cell k, and `for cell in g` goes through them in order."""
 
     cells_: tuple[Cell, ...]
+
+    def __post_init__(self) -> None:
+        cells = tuple(self.cells_) if isinstance(self.cells_, (list, tuple)) else None
+        if cells is None or not all(isinstance(c, Cell) for c in cells):
+            raise GenotypeError(f"per-cell genotype: expected a sequence of Cell, got {self.cells_!r}")
+        object.__setattr__(self, "cells_", cells)
 
     @property
     def nodes(self) -> int:
@@ -174,6 +198,8 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
             raise GenotypeError(f"{where}: has {cell.nodes} nodes, the network expects {nodes}")
         for g, (op, j) in enumerate(cell.genes):
             if op not in known:
+                if ops is not None and op in OPS:
+                    raise GenotypeError(f"{where}: op {op!r} is not in the op set ({', '.join(ops)})")
                 raise GenotypeError(f"{where}: unknown op {op!r}{suggest(op, sorted(known))}")
             node = g // 2
             if not 0 <= j < node + 2:
@@ -228,6 +254,8 @@ def _genes(value: object, where: str) -> tuple[Gene, ...]:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise GenotypeError(f"{where}: expected [op name, input index] pairs, got {item!r}")
         op, j = item
+        if isinstance(j, numbers.Integral) and not isinstance(j, bool):
+            j = int(j)   # a numpy int from an argmax
         if not isinstance(op, str):
             raise GenotypeError(f"{where}: node {g // 2 + 2} gene {item!r}: a gene is (op name, input index); the op "
                                 f"must be a quoted name, got {op!r}")
@@ -241,15 +269,25 @@ def _genes(value: object, where: str) -> tuple[Gene, ...]:
 def _ints(value: object, where: str) -> tuple[int, ...]:
     if isinstance(value, range):
         value = list(value)
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if (not isinstance(value, (list, tuple))
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
         raise GenotypeError(f"{where}: expected a list of node indices, got {value!r}")
-    return tuple(value)
+    return tuple(int(v) for v in value)
+
+
+def _known_keys(d: dict, known: Sequence[str], what: str) -> None:
+    """A key `known` lacks (a typo, most often) is a GenotypeError, not silently left out."""
+    for key in d:
+        if key not in known:
+            raise GenotypeError(f"{what}: unknown key {key!r}{suggest(str(key), list(known))} "
+                                f"(a genotype holds {', '.join(known)})")
 
 
 def from_dict(d: object, what: str = "genotype JSON") -> AnyGenotype:
     """A genotype from its fields; `what` names the form they came in, for the errors."""
     if not isinstance(d, dict):
         raise GenotypeError(f"{what} must be an object")
+    _known_keys(d, ("cells",) if "cells" in d else ("normal", "normal_concat", "reduce", "reduce_concat"), what)
     if "cells" in d:
         if not isinstance(d["cells"], list):
             raise GenotypeError("'cells' must be a list")
@@ -257,6 +295,7 @@ def from_dict(d: object, what: str = "genotype JSON") -> AnyGenotype:
         for k, c in enumerate(d["cells"]):
             if not isinstance(c, dict) or "genes" not in c or "concat" not in c:
                 raise GenotypeError(f"cell {k}: expected an object with 'genes', 'concat' and 'reduction'")
+            _known_keys(c, ("genes", "concat", "reduction"), f"cell {k}")
             reduction = c.get("reduction", False)
             if not isinstance(reduction, bool):
                 raise GenotypeError(f"cell {k}: 'reduction' must be true or false, got {reduction!r}")
@@ -373,10 +412,12 @@ def _unassigned(text: str) -> str:
     return text[assigned.end():] if assigned else text
 
 
-def load(spec: str | os.PathLike[str]) -> AnyGenotype:
+def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
-    or the notation itself."""
+    or the notation itself; a genotype object is checked (`validate`) and returned."""
+    if isinstance(spec, (Genotype, CellwiseGenotype)):
+        return validate(spec)
     if not isinstance(spec, (str, os.PathLike)):
         raise GenotypeError(f"genotype: expected a name, a path or Genotype(...) notation, got {type(spec).__name__}")
     spec = os.fspath(spec).strip()

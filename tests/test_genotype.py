@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -377,3 +378,61 @@ def test_notation_missing_a_field_is_called_notation_not_json():
     with pytest.raises(GenotypeError, match=r"^Genotype\(\.\.\.\) notation lacks reduce_concat$"):
         G.load('Genotype(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)], normal_concat=[2], '
                'reduce=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1)])')
+
+
+def test_the_released_codes_genotype_written_as_python_is_the_same_genotype():
+    """DARTS's genotypes.py, pasted: lists and range() where the dataclass holds tuples. It compared
+    unequal to the parsed DARTS_V2 and could not be hashed."""
+    g = G.Genotype(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+                           ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+                   normal_concat=range(2, 6),
+                   reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+                           ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+                   reduce_concat=[2, 3, 4, 5])
+    assert g == G.load("DARTS_V2") and hash(g) == hash(G.load("DARTS_V2"))
+    assert G.load(g) is g   # load takes a genotype too
+
+
+@pytest.mark.parametrize("index", [True, 0.0, "1", None])
+def test_a_gene_index_that_is_not_an_integer_is_refused_when_made(index):
+    """True was read as 1, 0.0 failed only inside the network's forward."""
+    with pytest.raises(GenotypeError, match="a gene's input must be an integer node index"):
+        G.Genotype([("sep_conv_3x3", index), ("sep_conv_3x3", 1)], (2,), [("max_pool_3x3", 0)] * 2, (2,))
+
+
+def test_numpy_indices_from_an_argmax_are_plain_ints():
+    import numpy as np
+
+    g = G.Genotype([("sep_conv_3x3", np.int64(0)), ("sep_conv_3x3", np.int32(1))], [np.int64(2)],
+                   [("max_pool_3x3", 0)] * 2, (2,))
+    assert g.normal == (("sep_conv_3x3", 0), ("sep_conv_3x3", 1)) and g.normal_concat == (2,)
+    assert all(type(j) is int for _, j in g.normal) and type(g.normal_concat[0]) is int
+    assert G.from_json(G.to_json(g)) == g
+
+
+def test_an_op_outside_the_given_op_set_is_not_called_unknown():
+    with pytest.raises(GenotypeError, match=r"normal: op 'sep_conv_3x3' is not in the op set \(skip_connect, "
+                                            r"max_pool_3x3\)"):
+        G.validate(G.load("DARTS_V2"), ops=["skip_connect", "max_pool_3x3"])
+    with pytest.raises(GenotypeError, match="unknown op 'sep_conv_9x9'"):
+        G.validate(G.Genotype([("sep_conv_9x9", 0)] * 2, (2,), [("max_pool_3x3", 0)] * 2, (2,)),
+                   ops=["skip_connect"])
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d.update(normal_conact=d.pop("normal_concat")), "unknown key 'normal_conact' (did you mean "
+                                                               "'normal_concat'?)"),
+    (lambda d: d.update(bogus=1), "unknown key 'bogus'"),
+])
+def test_an_unknown_key_in_genotype_json_is_refused(edit, message):
+    d = G.load("DARTS_V2").to_dict()
+    edit(d)
+    with pytest.raises(GenotypeError, match=re.escape(message)):
+        G.from_json(json.dumps(d))
+
+
+def test_an_unknown_key_in_a_per_cell_genotypes_cell_is_refused():
+    cell = {"genes": [["sep_conv_3x3", 0], ["skip_connect", 1]], "concat": [2], "reduction": False,
+            "reductoin": True}
+    with pytest.raises(GenotypeError, match="cell 0: unknown key 'reductoin'"):
+        G.from_dict({"cells": [cell]})
