@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field, fields
@@ -19,7 +20,7 @@ from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, suggest
 from .notices import option, shell
-from .network import DROP_PATH_UNITS
+from .network import DROP_PATH_UNITS, SETTINGS
 from .ops import PRIMITIVES, check_ops
 from .tuning import EDGES, MEMORY_FORMATS
 
@@ -192,7 +193,10 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
     expected = type(f.default) if f.default is not None else meta.get("type")
     if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
         value = os.fspath(value)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)   # numpy's too (a sweep's values)
+    if expected is int and number and (isinstance(value, numbers.Integral) or float(value).is_integer()):
+        value = int(value)   # np.int64(3), 3.0
+    if expected is float and number:
         value = float(value)
     if expected is float and isinstance(value, float) and not abs(value) <= FLOAT_LIMIT:
         raise ConfigError(f"{f.name}: must be a finite number of magnitude at most {FLOAT_LIMIT:g} "
@@ -319,7 +323,8 @@ def search_config(preset: str = "darts", **overrides: Any) -> SearchConfig:
 SETTING_DEFAULTS: dict[str, dict[str, Any]] = {
     "cifar": {},
     "tiny-imagenet": {"dataset": "tiny-imagenet"},
-    "imagenet": {"dataset": "imagefolder", "layers": 14, "channels": 48, "epochs": 250, "batch_size": 128,
+    "imagenet": {"dataset": "imagefolder", "layers": SETTINGS["imagenet"].layers,
+                 "channels": SETTINGS["imagenet"].channels, "epochs": 250, "batch_size": 128,
                  "lr": 0.1, "wd": 3e-5, "label_smoothing": 0.1, "cutout": 0, "drop_path": 0.0,
                  "lr_schedule": "step", "lr_gamma": 0.97, "random_resized_crop": 224, "color_jitter": 0.4,
                  "hue_jitter": 0.2},

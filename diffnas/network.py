@@ -31,7 +31,7 @@ from torch import nn
 
 from .distributed import batch_mask
 from .errors import ConfigError
-from .genotype import AnyGenotype, Cell, validate
+from .genotype import AnyGenotype, Cell, network_depth, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
 
 
@@ -40,12 +40,15 @@ class Setting:
     input_size: int  # nominal image side (the paper's); any size >= min_size works
     min_size: int    # smaller images are refused by the training loop (DataError)
     classes: int     # the paper's dataset
+    layers: int      # cells of the paper's network
+    channels: int    # its initial channels
 
 
+# DARTS sec. 3.2 / A.1.2: CIFAR-10 20 cells, 36 channels; ImageNet mobile setting 14 cells, 48 channels
 SETTINGS: dict[str, Setting] = {
-    "cifar": Setting(32, 4, 10),
-    "imagenet": Setting(224, 32, 1000),
-    "tiny-imagenet": Setting(64, 8, 200),
+    "cifar": Setting(32, 4, 10, 20, 36),
+    "imagenet": Setting(224, 32, 1000, 14, 48),
+    "tiny-imagenet": Setting(64, 8, 200, 20, 36),
 }
 
 
@@ -186,14 +189,20 @@ class Network(nn.Module):
         return logits, logits_aux
 
 
-def build_network(genotype: AnyGenotype, setting: str = "cifar", channels: int = 36, layers: int = 20,
-                  classes: int | None = None, in_channels: int = 3, auxiliary: bool = True,
-                  drop_path_per: str = "op") -> Network:
-    """The evaluation network of `setting`; `classes` defaults to the setting's dataset. drop_path_per:
-    "op" (DARTS) or "node" (FairDARTS's DCOCell), see EvalCell."""
+def build_network(genotype: AnyGenotype, setting: str = "cifar", channels: int | None = None,
+                  layers: int | None = None, classes: int | None = None, in_channels: int = 3,
+                  auxiliary: bool = True, drop_path_per: str = "op") -> Network:
+    """The evaluation network of `setting`; channels, layers and classes default to the setting's
+    (CIFAR: 36, 20, 10; ImageNet: 48, 14, 1000), and a per-cell genotype's depth is its own cell
+    count (another `layers` is a GenotypeError). drop_path_per: "op" (DARTS) or "node" (FairDARTS's
+    DCOCell), see EvalCell."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    known = SETTINGS[setting]
+    channels = known.channels if channels is None else channels
+    depth = network_depth(genotype, layers)
+    layers = known.layers if depth is None else depth
     if setting == "imagenet" and channels % 2:
         raise ConfigError(f"the ImageNet stem halves the channels: channels must be even, got {channels}")
-    classes = SETTINGS[setting].classes if classes is None else classes
+    classes = known.classes if classes is None else classes
     return Network(genotype, channels, classes, layers, auxiliary, in_channels, setting, drop_path_per)

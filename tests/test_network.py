@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from diffnas import cli
 from diffnas.counting import count_madds, count_params
+from diffnas.errors import GenotypeError
 from diffnas.genotype import KNOWN, Cell, CellwiseGenotype, Genotype, reduction_layers
 from diffnas.network import build_network, drop_path
 
@@ -210,7 +211,7 @@ def test_drop_path_per_is_checked_and_saved_by_the_cli(tmp_path, capsys):
     tiny = ["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--epochs", "1", "--max-steps", "1",
             "--batch-size", "8", "--no-plots", "--run-dir", str(tmp_path / "t")]
     assert cli.main([*tiny, "--drop-path-per", "cell"]) == 2
-    assert "drop_path_per" in capsys.readouterr().err
+    assert "--drop-path-per: 'cell' is not one of op, node" in capsys.readouterr().err
     assert cli.main([*tiny, "--drop-path-per", "node", "--genotype", "FAIR_DARTS_A"]) == 0
     assert json.loads((tmp_path / "t" / "config.json").read_text())["drop_path_per"] == "node"
     assert "FairDARTS trained its cells" not in capsys.readouterr().err
@@ -403,3 +404,18 @@ def test_params_command_takes_fair_darts_names(capsys):
     r = _params_json(capsys, "--genotype", "FAIR_DARTS_A", "--layers", "8", "--channels", "16")
     assert r["weights"] == hand_params(KNOWN["FAIR_DARTS_A"], 16, 8, 10)
     assert r["aux_weights"] == cifar_aux(4 * 64, 10)
+
+
+def test_build_network_takes_the_settings_sizes_and_a_per_cell_genotypes_depth():
+    """build_network(g, "imagenet") built the CIFAR network's 20 cells of 36 channels; a per-cell genotype
+    needed its depth typed again (layers=None was a TypeError, the default 20 a GenotypeError)."""
+    imagenet = build_network(KNOWN["DARTS_V2"], "imagenet", auxiliary=False)
+    assert len(imagenet.cells) == 14 and imagenet.stem0[0].out_channels == 48 // 2
+    assert imagenet.classifier.out_features == 1000
+    cifar = build_network(KNOWN["DARTS_V2"], auxiliary=False)
+    assert len(cifar.cells) == 20 and cifar.stem[0].out_channels == 3 * 36
+    cells = tuple(Cell((("sep_conv_3x3", 0), ("skip_connect", 1)), (2,), k in reduction_layers(5)) for k in range(5))
+    per_cell = CellwiseGenotype(cells)
+    assert len(build_network(per_cell, channels=4).cells) == 5
+    with pytest.raises(GenotypeError, match="per-cell genotype has 5 cells but the network has 6"):
+        build_network(per_cell, channels=4, layers=6)
