@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import check_resumed_data, describe, flips
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, GenotypeError
 from .network import SETTINGS, build_network
 from .notices import option, say
 from .numerics import FiniteChecks
@@ -159,11 +160,12 @@ def train_step(forward: Callable, model: nn.Module, opt: torch.optim.Optimizer, 
     return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
 
-def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
+def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLike[str] | None = None, *,
           resume: str | Path | None = None, stop_after: int | None = None,
           pipeline: str | Path | None = None, notices: Optional[Sequence[str]] = None,
           given: Optional[Collection[str]] = None, raise_on_stop: bool = True) -> TrainResult:
-    """Train `genotype` (default: cfg.genotype) from scratch, or resume the run in `resume`.
+    """Train `genotype` (default: cfg.genotype; a genotype, or what `genotype.load` takes: a name, a
+    file, a run folder, notation) from scratch, or resume the run in `resume`.
 
     stop_after: act as if SIGTERM arrived after this many steps of this call (tests, dry runs); that
     stop is returned, never raised.
@@ -189,6 +191,14 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None = None, *,
     return result
 
 
+def same_genotype(spec: str, genotype: genotype_lib.AnyGenotype) -> bool:
+    """Whether the genotype spec `spec` (a config's) names `genotype`; False for one that loads none."""
+    try:
+        return genotype_lib.load(spec).to_dict() == genotype.to_dict()
+    except GenotypeError:
+        return False
+
+
 def check_same_genotype(genotype: genotype_lib.AnyGenotype, saved: Path) -> None:
     """A resume trains the network its run started with: a genotype given with `resume` that differs
     from the run's (`saved`, its genotype.json) is a CheckpointError. A cell with other parameter-free
@@ -199,7 +209,7 @@ def check_same_genotype(genotype: genotype_lib.AnyGenotype, saved: Path) -> None
                               f"one in a new run")
 
 
-def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resume: str | Path | None,
+def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLike[str] | None, *, resume: str | Path | None,
            stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
            given: Optional[Collection[str]], from_python: bool = False) -> TrainResult:
     rank, world = distributed.setup()
@@ -214,8 +224,14 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | None, *, resum
     saved_genotype = run_dir / "genotype.json"
     if genotype is None:
         genotype = genotype_lib.load(str(saved_genotype if resume and saved_genotype.is_file() else cfg.genotype))
-    elif resume is not None and saved_genotype.is_file():
-        check_same_genotype(genotype, saved_genotype)
+    else:
+        spec, genotype = genotype, genotype_lib.load(genotype)   # a name, a path, notation or a genotype
+        if resume is not None and saved_genotype.is_file():
+            check_same_genotype(genotype, saved_genotype)
+        elif resume is None and not same_genotype(cfg.genotype, genotype):
+            # config.json says what was trained: the spec given, or the genotype's own notation
+            recorded = str(spec) if isinstance(spec, (str, os.PathLike)) else str(genotype)
+            cfg = config_lib.from_dict(TrainConfig, {"genotype": recorded}, base=cfg)
     # a per-cell genotype fixes the depth: it replaces the setting's default (a Python caller who left
     # `layers` alone), as the command line does when --layers is not typed; another depth asked for is
     # refused here, before the data is read

@@ -157,6 +157,25 @@ def test_per_cell_genotype_trains(tmp_path):
     assert load(str(tmp_path / "cellwise" / "genotype.json")) == cells
 
 
+@pytest.mark.parametrize("given", ["DARTS_V1", "object", "text"])
+def test_the_config_records_the_genotype_trained_not_the_configs_default(tmp_path, given):
+    """train(cfg, genotype) trained `genotype` but config.json said cfg.genotype (PC_DARTS_CIFAR here):
+    `diffnas train --config RUN/config.json` would have trained another network. A name or notation
+    is taken as well as a genotype object (a name was an AttributeError)."""
+    trained = load("random:5") if given != "DARTS_V1" else load("DARTS_V1")
+    genotype = {"DARTS_V1": "DARTS_V1", "object": trained, "text": str(trained)}[given]
+    assert train(tiny(tmp_path, "run", epochs=1, max_steps=1), genotype).exit_code == 0
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["genotype"]
+    assert load(recorded) == trained == load(str(tmp_path / "run" / "genotype.json"))
+    if given == "DARTS_V1":
+        assert recorded == "DARTS_V1"   # a name stays a name
+
+
+def test_the_configs_own_genotype_given_again_keeps_its_spec(tmp_path):
+    assert train(tiny(tmp_path, "run", epochs=1, max_steps=1), load("PC_DARTS_CIFAR")).exit_code == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["genotype"] == "PC_DARTS_CIFAR"
+
+
 def test_bf16_autocast_trains(tmp_path, monkeypatch):
     dtypes = []
     build = train_mod.build_network
