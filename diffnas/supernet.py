@@ -176,6 +176,13 @@ class Supernet(nn.Module):
 
     def forward(self, x: torch.Tensor, psi: torch.Tensor, edge: Optional[torch.Tensor] = None) -> torch.Tensor:
         # x: (B, in_channels, H, W); psi: (L, E, O); edge: (L, E) or None -> logits (B, classes)
+        want = (self.layers, len(self.edges), len(self.ops))
+        if tuple(psi.shape) != want or (edge is not None and tuple(edge.shape) != want[:2]):
+            # an arch built for other sizes would be read in part (indexing clips nothing, it just reads less)
+            got = f"psi {tuple(psi.shape)}" + ("" if edge is None else f", edge {tuple(edge.shape)}")
+            raise ValueError(f"architecture weights of shape {got} do not fit this supernet: psi (layers, edges, "
+                             f"ops) = {want} and edge (layers, edges) = {want[:2]} ({self.layers} cells, "
+                             f"{self.nodes} nodes, {len(self.ops)} ops)")
         if self.compiled is not None and self.training and torch.is_grad_enabled():
             return self.compiled(x, psi, edge)   # diffnas.fastpath: torch.compile of `body`, training steps only
         return self.body(x, psi, edge)

@@ -173,3 +173,13 @@ def test_none_is_not_computed_but_contributes_zero():
     assert len(m.ops) == 1
     x = torch.randn(1, 4, 3, 3)
     torch.testing.assert_close(m(x, torch.tensor([0.7, 0.3])), 0.3 * x)
+
+
+def test_architecture_weights_of_other_sizes_are_refused():
+    """psi of a larger search space ran and gave logits: the supernet read only the part it indexes."""
+    net = Supernet(4, 10, 3, 2, ("skip_connect", "max_pool_3x3"))
+    x = torch.randn(2, 3, 8, 8)
+    assert net(x, torch.rand(3, 5, 2)).shape == (2, 10)
+    for psi, edge in ((torch.rand(5, 14, 8), None), (torch.rand(3, 5, 3), None), (torch.rand(3, 5, 2), torch.rand(3, 4))):
+        with pytest.raises(ValueError, match=r"do not fit this supernet: psi \(layers, edges, ops\) = \(3, 5, 2\)"):
+            net(x, psi, edge)
