@@ -68,8 +68,10 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     path = Path(run_dir) if run_dir else default_run_dir(command)
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
-        raise ConfigError(f"run_dir: {path} holds a run already; continue it with "
-                          f"`{shell('diffnas', command, '--resume', path)}` or choose another {option('run_dir')}")
+        go_on = (shell('diffnas', command, '--resume', path) if on_command_line()
+                 else f"{command}(cfg, resume={str(path)!r})")
+        raise ConfigError(f"run_dir: {path} holds a run already; continue it with `{go_on}` or choose another "
+                          f"{option('run_dir')}")
     return path
 
 

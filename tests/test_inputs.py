@@ -208,3 +208,29 @@ def test_config_paths_from_python_and_yaml_merge_keys(tmp_path):
     # YAML merge keys (<<: *anchor) may be overridden by the mapping's own keys; a key written twice may not
     (tmp_path / "c.yaml").write_text("base: &b {epochs: 3, layers: 5}\nsearch:\n  <<: *b\n  epochs: 7\n")
     assert read_file(tmp_path / "c.yaml")["search"] == {"epochs": 7, "layers": 5}
+
+
+def test_numbers_from_numpy_or_whole_floats_are_config_values():
+    """A sweep's np.int64(3) or 3.0 for an int field was 'expected int'; a fraction still is."""
+    import numpy as np
+
+    cfg = config_lib.search_config(epochs=np.int64(3), layers=5.0, w_lr=np.float32(0.5), alpha_lr=1)
+    assert (cfg.epochs, cfg.layers, cfg.w_lr, cfg.alpha_lr) == (3, 5, 0.5, 1.0)
+    assert type(cfg.epochs) is int and type(cfg.layers) is int and type(cfg.w_lr) is float
+    for bad, message in ((dict(epochs=3.5), "epochs: expected int, got 3.5"),
+                         (dict(epochs=np.bool_(True)), "epochs: expected int"),
+                         (dict(epochs=True), "epochs: expected int, got True"),
+                         (dict(w_lr=np.float64("nan")), "w_lr: must be a finite number")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            config_lib.search_config(**bad)
+
+
+def test_a_python_caller_is_told_how_to_resume_in_python(tmp_path):
+    """train()/search() on a folder holding a run said `diffnas train --resume ...`."""
+    from diffnas.loop import new_run_dir
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"holds a run already; continue it with `train\(cfg, resume='.*run'\)` "
+                                          r"or choose another run_dir"):
+        new_run_dir(tmp_path / "run", "train", resumed=False)
