@@ -34,12 +34,21 @@ class StepContext:
     order: str                     # first | second | one-level
     hessian: str = "fd"            # second order: fd | exact
     fd_eps: float = 0.01           # finite-difference step: r = fd_eps / ||v|| (the original's 0.01)
-    grad_clip: float = 5.0
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
+    grad_clip: float = 5.0         # the weight step's gradient-norm clip (DARTS's --grad_clip)
+    # the unrolled step's w' = w - xi * (momentum * buf + grad + weight_decay * w) (quark0/darts
+    # architect.py); None: w_opt's own (its first parameter group), so the step unrolls what w_opt does
+    momentum: Optional[float] = None
+    weight_decay: Optional[float] = None
     reduce: bilevel.Reduce = bilevel.no_reduce   # averages architecture gradients across ranks
     check: bool = True             # NaN/Inf checks (read with one device sync per step)
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
+
+    def __post_init__(self) -> None:
+        group = self.w_opt.param_groups[0]
+        if self.momentum is None:
+            self.momentum = float(group.get("momentum", 0.0))
+        if self.weight_decay is None:
+            self.weight_decay = float(group.get("weight_decay", 0.0))
 
 
 def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:

@@ -67,6 +67,30 @@ def test_exact_equals_autograd_through_the_unrolled_step():
         torch.testing.assert_close(g[n], r, rtol=1e-6, atol=1e-9)
 
 
+def test_the_unrolled_step_takes_the_weight_optimisers_momentum_and_decay():
+    """A StepContext given no momentum/weight_decay unrolled with 0.9 and 3e-4 whatever w_opt did; it
+    now reads w_opt's, checked against autograd through w' = w - xi (m buf + grad + wd w)."""
+    ctx, (xt, yt, xv, yv) = tiny(hessian="exact")
+    w_opt = torch.optim.SGD(ctx.supernet.parameters(), lr=0.1, momentum=0.5, weight_decay=2e-3)
+    ctx = StepContext(ctx.supernet, ctx.model, ctx.arch, w_opt, ctx.a_opt, "second", "exact")
+    assert (ctx.momentum, ctx.weight_decay) == (0.5, 2e-3)
+    F.cross_entropy(ctx.model(xt, ctx.arch.weights().detach()), yt).backward()
+    w_opt.step()   # a momentum buffer
+    xi = 0.1
+    g = arch_gradient(ctx, xt, yt, xv, yv, xi)
+    from torch.func import functional_call
+
+    w = dict(ctx.supernet.named_parameters())
+    alpha = dict(ctx.arch.named_parameters())
+    lt = F.cross_entropy(functional_call(ctx.supernet, w, (xt, *ctx.arch())), yt)
+    gw = torch.autograd.grad(lt, list(w.values()), create_graph=True)
+    w2 = {n: p - xi * (0.5 * w_opt.state[p]["momentum_buffer"] + gi + 2e-3 * p) for (n, p), gi in zip(w.items(), gw)}
+    lv = F.cross_entropy(functional_call(ctx.supernet, w2, (xv, *ctx.arch())), yv)
+    ref = torch.autograd.grad(lv, list(alpha.values()))
+    for (n, _), r in zip(alpha.items(), ref):
+        torch.testing.assert_close(g[n], r, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("arch", ["softmax", "pc", "dnas"])
 def test_second_order_at_xi_zero_equals_first_order(arch):
     ctx, (xt, yt, xv, yv) = tiny(arch=arch, partial=2 if arch != "softmax" else 1)
