@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
 from .errors import ConfigError, suggest
-from .notices import option, shell
+from .notices import on_command_line, option, shell
 from .network import DROP_PATH_UNITS, SETTINGS
 from .ops import PRIMITIVES, check_ops
 from .tuning import EDGES, MEMORY_FORMATS
@@ -211,7 +211,13 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
         raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
     if "choices" in meta:
         choices = meta["choices"]
-        check_choice(f.name, value, choices() if callable(choices) else choices)
+        try:
+            check_choice(f.name, value, choices() if callable(choices) else choices)
+        except ConfigError as e:
+            if f.name == "dataset" and not on_command_line():   # a run on data of a process gone
+                raise ConfigError(f"{e}; a dataset registered with diffnas.data.register_tensors is known "
+                                  f"only to the process that registered it: register it again first") from None
+            raise
     if "min" in meta and (value < meta["min"] or (meta.get("open_min") and value == meta["min"])):
         op = ">" if meta.get("open_min") else ">="
         raise ConfigError(f"{f.name}: must be {op} {meta['min']}, got {value!r}")

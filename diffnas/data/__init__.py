@@ -4,8 +4,9 @@ from .augment import Augment, cutout, random_crop, random_flip
 from .batches import Batches
 from .datasets import DATASETS, Dataset, Split, load_dataset, sample, search_split, subset
 from .download import download
+from .tensors import register_tensors
 
 __all__ = [
     "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download",
-    "load_dataset", "random_crop", "random_flip", "sample", "search_split", "subset",
+    "load_dataset", "random_crop", "random_flip", "register_tensors", "sample", "search_split", "subset",
 ]
