@@ -8,6 +8,7 @@ the folders this RunLog created are removed, a folder that was there before is l
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import signal
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import option, say, shell
+from .notices import LOGGER, option, say, shell
 
 
 def _plain(value: Any) -> Any:
@@ -122,11 +123,13 @@ class RunLog:
 
 
 def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
-    """The loops' tqdm bar on stderr, cleared when done (RunLog.progress; evaluate's scoring)."""
+    """The loops' tqdm bar on stderr, cleared when done (RunLog.progress; evaluate's scoring). Off when
+    the `diffnas` logger says no INFO lines (`setLevel(logging.WARNING)`): a caller who quiets the
+    epoch lines does not want the bars either."""
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5)
+                dynamic_ncols=True, mininterval=0.5, disable=not LOGGER.isEnabledFor(logging.INFO))
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:

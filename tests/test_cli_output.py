@@ -397,11 +397,13 @@ def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys):
                              epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "s")))
         err = capsys.readouterr().err
         assert "synthetic data" not in err and "search epoch 1/1" not in err   # its notes and epoch lines
+        assert "search 1/1:" not in err and "validate 1/1:" not in err   # and its progress bars
     finally:
         logger.setLevel(level)
     search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
                          epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "t")))
-    assert "synthetic data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "synthetic data" in err and "search 1/1:" in err
 
 
 def test_image_counts_are_written_with_thousands_separators_as_in_the_data_line():
