@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
 from .notices import LOGGER, option, say, shell
+from .signals import Terminated, terminate_raises
 
 
 def _plain(value: Any) -> Any:
@@ -201,19 +202,20 @@ def final_figures(run_dir: Path, late_stop: int) -> int:
 
 
 def draw_figures(run_dir: Path) -> int:
-    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C there stops the drawing:
-    the run is complete and saved, so the results are still reported, with one line saying how to draw
-    the figures later, and 130 (128 + SIGINT) is returned for the run's late stop (a script's next
-    command must not run); else 0."""
+    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C or SIGTERM there stops
+    the drawing: the run is complete and saved, so the results are still reported, with one line saying
+    how to draw the figures later, and 128 + signum is returned for the run's late stop (a script's
+    next command must not run); else 0."""
     from .report import plot_run   # matplotlib is imported only when a run draws
 
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} ({option('plots', False)} skips them)")
     try:
-        plot_run(run_dir)
-    except KeyboardInterrupt:
-        say(f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
-            f"`{shell('diffnas', 'plot', run_dir)}`")
-        return 128 + int(signal.SIGINT)
+        with terminate_raises():   # SIGTERM's default would end the process before the result is said
+            plot_run(run_dir)
+    except (KeyboardInterrupt, Terminated) as e:
+        say(f"diffnas: {'interrupted' if isinstance(e, KeyboardInterrupt) else 'stopped'} while drawing the "
+            f"figures; the run is complete; draw them with `{shell('diffnas', 'plot', run_dir)}`")
+        return 128 + int(signal.SIGINT if isinstance(e, KeyboardInterrupt) else e.signum)
     return 0
 
 

@@ -48,3 +48,31 @@ def stop_on_signals() -> Iterator[StopRequested]:
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised inside `terminate_raises` (a BaseException, as KeyboardInterrupt: no `except
+    Exception` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@contextmanager
+def terminate_raises() -> Iterator[None]:
+    """Within the block SIGTERM raises `Terminated` where the code is, as Ctrl-C raises
+    KeyboardInterrupt: for work after a run's loop (its figures) that a stop may cut short but that
+    must not end the process before the run's result is said. Off the main thread: unchanged."""
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

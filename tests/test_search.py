@@ -315,6 +315,32 @@ def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_sea
     assert "genotype: Genotype(" in out and "stopped after the search finished" in err
 
 
+def test_sigterm_while_the_final_figures_are_drawn_still_reports_the_finished_search(tmp_path):
+    """SIGTERM there met the default handler (the loop's own was gone): the process ended at once, exit
+    143 with nothing said, no genotype printed. In a child process, which that bug would kill."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys, time\n"
+            "import diffnas.report as report\n"
+            "def stopped(*args, **kwargs):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(5)\n"
+            "report.plot_run = stopped\n"
+            "from diffnas.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", code, "search", "--preset", "darts-1st", "--dataset", "synthetic",
+                           "--layers", "3", "--channels", "4", "--nodes", "2", "--batch-size", "8", "--epochs", "1",
+                           "--max-steps", "1", "--run-dir", str(run)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "genotype: Genotype(" in done.stdout
+    assert (f"diffnas: stopped while drawing the figures; the run is complete; draw them with `diffnas plot {run}`"
+            in done.stderr)
+    assert (run / "genotype.json").is_file()
+
+
 def test_one_level_search_steps_through_the_whole_training_set(tmp_path, monkeypatch):
     """One-level (DARTS section 3.3): w and alpha both learn from the training split; the test split
     is only scored, so it does not cut the epoch short (digits: 1497 training, 300 test images)."""
