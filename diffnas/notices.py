@@ -84,12 +84,23 @@ def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None) -> 
 
 @contextlib.contextmanager
 def stage(name: str) -> Iterator[None]:
-    """A pipeline's stage (`"train"`) runs inside: its messages name its own flags."""
+    """A pipeline's stage (`"train"`) runs inside: its messages name its own flags. An error that
+    leaves the block carries the stage it came from (`error_stage`), for the command line to name
+    its value by the stage's flag."""
     token = _STAGE.set(name)
     try:
         yield
+    except Exception as e:
+        if not error_stage(e):
+            e.diffnas_stage = name   # type: ignore[attr-defined]
+        raise
     finally:
         _STAGE.reset(token)
+
+
+def error_stage(e: BaseException) -> str:
+    """The pipeline stage an error was raised in (`stage`), or ""."""
+    return getattr(e, "diffnas_stage", "")
 
 
 def option(name: str, value: Any = _NO_VALUE) -> str:

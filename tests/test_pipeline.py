@@ -555,7 +555,13 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
     refused the fix (a resumed run keeps its configuration): the pipeline was dead."""
     run = tmp_path / "p"
     fails(capsys, ["run", *TINY, "--train-batch-size", "100", "--run-dir", str(run)],
-          "batch_size: 100 is more than the 64 training images; pass --train-batch-size 64 or less")
+          "error: --train-batch-size: 100 is more than the 64 training images; pass --train-batch-size 64 or less")
+    # from the config file's [train] table it is the training's field, never the search's --batch-size typed
+    (tmp_path / "big.toml").write_text("[train]\nbatch_size = 100\n")
+    untyped = TINY[:TINY.index("--train-batch-size")]   # --batch-size 4 (the search's) typed, the training's not
+    err = fails(capsys, ["run", *untyped, "--config", str(tmp_path / "big.toml"), "--run-dir", str(run)],
+                "error: train.batch_size: 100 is more than the 64 training images")
+    assert "--batch-size" in untyped and "error: --batch-size" not in err
     assert not run.exists()
     signal_during_search(monkeypatch)   # a pipeline stopped in its search: its training has not started
     assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT

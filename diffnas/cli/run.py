@@ -15,6 +15,7 @@ training: the training then goes on to that total and the summary is written aga
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from .. import config as config_lib
 from .. import distributed
 from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
-from ..notices import command_line, option, say, stage
+from ..notices import command_line, error_stage, option, say, stage
 from .flags import flag_named
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
@@ -101,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
             return _run(args)
         except ConfigError as e:   # a bad training value typed as a flag: named by it (--train-lr)
             given = {field: flags[field] for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
-            raise ConfigError(flag_named(str(e), given, prefix=f"{TRAIN_VALUES}: ")) from None
+            message = flag_named(str(e), given, prefix=f"{TRAIN_VALUES}: ")
+            if error_stage(e) == "train":   # the training's own field, not the search's flag of that name
+                named = flag_named(message, given)
+                message = named if named != message else re.sub(r"^(\w+): ", r"train.\1: ", message)
+            raise ConfigError(message) from None
 
 
 def _run(args: argparse.Namespace) -> int:
