@@ -15,14 +15,17 @@ import contextlib
 import difflib
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import platform
+import re
 import select
 import signal
 import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
 
 from ..errors import ConfigError, DiffnasError
@@ -63,11 +66,25 @@ def version_line() -> str:
     """`diffnas --version`: what a bug report needs (torch's version read without importing it)."""
     from .. import __version__
 
+    return f"diffnas {__version__} (torch {_torch_version()}, Python {platform.python_version()})"
+
+
+def _torch_version() -> str:
+    """torch.__version__ as torch/version.py writes it ("2.2.2+cu121": the build, which the package
+    metadata of PyPI's CUDA wheels leaves out), read without importing torch; else the metadata's."""
     try:
-        torch_version = importlib.metadata.version("torch")
+        spec = importlib.util.find_spec("torch")
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]",
+                              (Path(folder) / "version.py").read_text(), re.MULTILINE)
+            if match:
+                return match.group(1)
+    except (OSError, ImportError, ValueError, UnicodeDecodeError):
+        pass
+    try:
+        return importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
-        torch_version = "not installed"
-    return f"diffnas {__version__} (torch {torch_version}, Python {platform.python_version()})"
+        return "not installed"
 
 
 class _Version(argparse.Action):
