@@ -216,23 +216,28 @@ def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path):
 
 
 def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path, monkeypatch):
-    """The metrics row of a resumed epoch reports the seconds before the stop plus after the resume."""
-    real = search_mod.search_step
+    """The metrics row of a resumed epoch reports the seconds before the stop plus after the resume.
+    The loop's clock is moved 1000 s during the first part: a resumed epoch that forgot its first part
+    would report the seconds after the resume alone, far below (a real sleep let that through at times)."""
+    real, clock = search_mod.search_step, time.time
+    offset = [0.0]
+    loop_mod = importlib.import_module("diffnas.loop")
+    monkeypatch.setattr(loop_mod, "time", type("Clock", (), {"time": staticmethod(lambda: clock() + offset[0])}))
 
-    def slow_step_then_signal(*args, **kwargs):
+    def long_step_then_signal(*args, **kwargs):
         out = real(*args, **kwargs)
-        time.sleep(0.5)   # epoch 1's first step: at least 0.5 s before the stop
+        offset[0] += 1000.0   # epoch 1's first step took 1000 s on the loop's clock
         os.kill(os.getpid(), signal.SIGTERM)
         return out
 
-    monkeypatch.setattr(search_mod, "search_step", slow_step_then_signal)
+    monkeypatch.setattr(search_mod, "search_step", long_step_then_signal)
     cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, warmup_epochs=0, run_dir=str(tmp_path / "cut"))
     assert search(cfg, raise_on_stop=False).interrupted
     before = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]["epoch_seconds"]
-    assert before >= 0.5
+    assert 1000 <= before < 1000 + 300
     monkeypatch.setattr(search_mod, "search_step", real)
     resumed = search(search_config("darts-1st", **{**TINY, "epochs": 1}), resume=tmp_path / "cut")
-    assert resumed.metrics[0]["seconds"] >= before
+    assert before <= resumed.metrics[0]["seconds"] < before + 300
 
 
 def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkeypatch, capsys):
