@@ -206,6 +206,20 @@ def test_interrupted_training_says_resume_the_pipeline_and_that_writes_the_summa
     assert [json.loads(r)["epoch"] for r in (run / "train" / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
+def test_the_summary_is_the_trained_networks_test_error_and_size(finished):
+    """summary.json's test error and millions of parameters, against what they summarise: the training's
+    last test accuracy, and the weights of the network its genotype builds (counted here, aux head
+    left out as the papers count)."""
+    from diffnas.network import build_network
+
+    summary = json.loads((finished / "summary.json").read_text())
+    last = json.loads((finished / "train" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert summary["test_acc"] == last["test_acc"] and summary["test_error"] == pytest.approx(1 - last["test_acc"])
+    net = build_network(G.load(str(finished / "search" / "genotype.json")), channels=4, layers=3, classes=10,
+                        auxiliary=False)
+    assert summary["params_m"] == pytest.approx(sum(p.numel() for p in net.parameters()) / 1e6, rel=1e-12)
+
+
 def test_a_test_error_on_capped_batches_says_how_many_images_it_covers(finished, tmp_path, capsys):
     """--train-max-steps 1 with batch 4: the test error of 4 of the 64 synthetic test images."""
     summary = json.loads((finished / "summary.json").read_text())
