@@ -1,6 +1,7 @@
 import dataclasses
 import importlib
 import json
+import math
 import os
 import signal
 import time
@@ -213,6 +214,28 @@ def test_a_run_dir_that_is_a_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         search(search_config("darts-1st"), resume=path)
     assert path.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_a_darts_search_steps_second_order_with_the_original_scripts_optimisers(tmp_path, monkeypatch):
+    """What search() hands each step, against quark0/darts train_search.py and architect.py: unrolled
+    (second order, finite differences, eps 0.01) with xi = the weights' current lr (0.025 cosine to
+    0.001 over the epochs), SGD momentum 0.9 / weight decay 3e-4 for w and for the unrolled step, Adam
+    lr 3e-4, betas (0.5, 0.999), weight decay 1e-3 for alpha. A search that ran first order, or built
+    Adam with its defaults, passed the config checks alone."""
+    real, seen = search_mod.search_step, []
+
+    def recording(ctx, xt, yt, xv, yv, xi, update_arch, where):
+        group, arch_group = ctx.w_opt.param_groups[0], ctx.a_opt.param_groups[0]
+        seen.append((ctx.order, ctx.hessian, ctx.fd_eps, ctx.momentum, ctx.weight_decay, xi, group["lr"],
+                     group["momentum"], group["weight_decay"], arch_group["lr"], arch_group["betas"],
+                     arch_group["weight_decay"], update_arch))
+        return real(ctx, xt, yt, xv, yv, xi, update_arch, where)
+
+    monkeypatch.setattr(search_mod, "search_step", recording)
+    search(search_config("darts", **{**TINY, "max_steps": 1}, run_dir=str(tmp_path / "s")))
+    cosine = [0.001 + (0.025 - 0.001) * (1 + math.cos(math.pi * e / 2)) / 2 for e in range(2)]
+    assert seen == [("second", "fd", 0.01, 0.9, 3e-4, pytest.approx(lr), pytest.approx(lr), 0.9, 3e-4, 3e-4,
+                     (0.5, 0.999), 1e-3, True) for lr in cosine]
 
 
 def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path, monkeypatch):
