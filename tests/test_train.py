@@ -176,6 +176,40 @@ def test_the_configs_own_genotype_given_again_keeps_its_spec(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["genotype"] == "PC_DARTS_CIFAR"
 
 
+def test_drop_path_reaches_the_cells_on_the_ramp_of_the_original(tmp_path, monkeypatch):
+    """The probability each training step's cells drop paths with: drop_path * epoch / epochs
+    (quark0/darts train.py: model.drop_path_prob = args.drop_path_prob * epoch / args.epochs), on every
+    non-identity op of the genotype, and none at test time. A training that passed 0 still logged the ramp."""
+    import diffnas.network as network
+
+    real, seen = network.drop_path, []
+
+    def recording(x, drop_prob):
+        seen.append(drop_prob)
+        return real(x, drop_prob)
+
+    monkeypatch.setattr(network, "drop_path", recording)
+    cfg = tiny(tmp_path, "run", epochs=4, max_steps=1, genotype="DARTS_V2", auxiliary=0.0)
+    epochs_seen = []
+    real_begin = train_mod.Loop.begin_epoch
+
+    def begin(self):
+        epochs_seen.append(len(seen))
+        return real_begin(self)
+
+    monkeypatch.setattr(train_mod.Loop, "begin_epoch", begin)
+    train(cfg)
+    epochs_seen.append(len(seen))
+    # per training forward: every gene of the 3 cells but the skip connections (identities at stride 1;
+    # DARTS_V2's reduction cell reads its skips from node 2, so they are identities too)
+    per_forward = sum(sum(op != "skip_connect" for op, _ in cell.genes) for cell in load("DARTS_V2").cells(3))
+    counts = [b - a for a, b in zip(epochs_seen, epochs_seen[1:])]
+    assert counts == [0, per_forward, per_forward, per_forward]   # epoch 0: probability 0; tests drop none
+    for e in (1, 2, 3):
+        ps = seen[sum(counts[:e]):sum(counts[:e + 1])]
+        assert ps == [pytest.approx(0.3 * e / 4)] * per_forward
+
+
 def test_bf16_autocast_trains(tmp_path, monkeypatch):
     dtypes = []
     build = train_mod.build_network
