@@ -197,8 +197,12 @@ def test_heatmap_labels_and_values(global_run: tuple[Path, list[Path], list[str]
         names = lambda i: ("c_{k-2}", "c_{k-1}")[i] if i < 2 else str(i - 2)  # noqa: E731
         assert [t.get_text() for t in ax.get_yticklabels()] == [f"{names(s)} -> {names(d)}" for s, d in alphas["edges"]]
         assert [t.get_text() for t in ax.get_xticklabels()] == list(alphas["ops"])
-        values = sorted(float(t.get_text()) for t in ax.texts)
-        assert values == pytest.approx(sorted(final[k].flatten().tolist()), abs=0.006)
+        # each value in its own cell: column = op, row = edge (a transposed label sat in another's cell)
+        shown = {tuple(int(round(c)) for c in t.get_position()): float(t.get_text()) for t in ax.texts}
+        edges, ops = final[k].shape
+        assert sorted(shown) == [(o, e) for o in range(ops) for e in range(edges)]
+        for (o, e), value in shown.items():
+            assert value == pytest.approx(float(final[k][e, o]), abs=0.006)
 
 
 def test_heatmap_tells_close_small_weights_apart(global_run: tuple[Path, list[Path], list[str]]) -> None:
