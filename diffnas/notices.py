@@ -13,7 +13,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 LOGGER = logging.getLogger("diffnas")
 
@@ -63,6 +63,8 @@ def shell(*words: object) -> str:
 _COMMAND_LINE: contextvars.ContextVar[Mapping[str, Mapping[str, str]] | None] = contextvars.ContextVar(
     "diffnas_command_line", default=None)   # None: Python; else each stage's flags ({"train": {field: flag}})
 _STAGE: contextvars.ContextVar[str] = contextvars.ContextVar("diffnas_stage", default="")
+# the arguments `diffnas` was given (cli.main's argv, which a caller of main() may pass itself)
+_ARGV: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("diffnas_argv", default=None)
 _NO_VALUE = object()
 
 
@@ -72,14 +74,25 @@ def on_command_line() -> bool:
 
 
 @contextlib.contextmanager
-def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[None]:
+def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None,
+                 argv: Sequence[str] | None = None) -> Iterator[None]:
     """Messages said inside name values as flags. stage_flags: for `diffnas run`, the flag of each
-    field a stage has one for ({"train": {"epochs": "--train-epochs", "device": "--device", ...}})."""
+    field a stage has one for ({"train": {"epochs": "--train-epochs", "device": "--device", ...}}).
+    argv: the arguments of `diffnas` (cli.main's; `invocation`), kept by an inner call without them."""
     token = _COMMAND_LINE.set(dict(stage_flags or {}))
+    argv_token = _ARGV.set(tuple(argv)) if argv is not None else None
     try:
         yield
     finally:
         _COMMAND_LINE.reset(token)
+        if argv_token is not None:
+            _ARGV.reset(argv_token)
+
+
+def invocation() -> list[str] | None:
+    """The arguments `diffnas` runs with (without the program's name), or None outside cli.main."""
+    argv = _ARGV.get()
+    return None if argv is None else list(argv)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .notices import shell
+from .notices import invocation, shell
 
 # environment variables worth recording besides DIFFNAS_*: they change speed or which GPU runs
 _ENV = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
@@ -40,8 +40,12 @@ def session_record(device: torch.device, processes: int, epoch: int, step: int) 
 
 
 def command_line() -> list[str]:
-    """sys.argv, with the `diffnas` entry points (python -m diffnas, torchrun -m diffnas, the console
-    script) written as `diffnas`."""
+    """`diffnas` and the arguments cli.main runs with (the console script, python -m diffnas, torchrun
+    -m diffnas, or main(argv) called from a script); else sys.argv (a Python script calling the
+    library), with a `diffnas` entry point written as `diffnas`."""
+    argv = invocation()
+    if argv is not None:
+        return ["diffnas", *argv]
     head = Path(sys.argv[0])
     entry = head.name == "diffnas" or (head.name == "__main__.py" and head.parent.name == "diffnas")
     return ["diffnas", *sys.argv[1:]] if entry else list(sys.argv)

@@ -218,3 +218,20 @@ def test_a_runs_session_record_names_the_command_as_typed(tmp_path, monkeypatch)
     assert main(argv[1:]) == 0
     (session,) = [json.loads(line) for line in (tmp_path / "my run" / "sessions.jsonl").read_text().splitlines()]
     assert session["command"] == f"diffnas search --dry-run --run-dir '{tmp_path / 'my run'}'"
+
+
+def test_main_called_from_a_script_records_its_own_arguments_not_the_scripts(tmp_path, monkeypatch):
+    """cli.main(argv) from a script recorded the script's sys.argv ("myscript.py --foo") as the command."""
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["myscript.py", "--foo"])
+    assert main(["search", "--dry-run", "--run-dir", str(tmp_path / "r")]) == 0
+    (session,) = [json.loads(line) for line in (tmp_path / "r" / "sessions.jsonl").read_text().splitlines()]
+    assert session["command"] == f"diffnas search --dry-run --run-dir {tmp_path / 'r'}"
+    # the library called from the script itself: the script is what ran it
+    from diffnas import search, search_config
+
+    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8, epochs=1,
+                         max_steps=1, plots=False, run_dir=str(tmp_path / "lib")))
+    (session,) = [json.loads(line) for line in (tmp_path / "lib" / "sessions.jsonl").read_text().splitlines()]
+    assert session["command"] == "myscript.py --foo"

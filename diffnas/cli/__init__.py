@@ -182,7 +182,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
     try:
-        with command_line():   # the library's messages name flags, not keyword arguments
+        with command_line(argv=argv):   # the library's messages name flags, not keyword arguments
             code = int(args.func(args) or 0)
         sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit
         return code
