@@ -26,7 +26,7 @@ from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, wri
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
-from .notices import say
+from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
 from .runlog import read_rows, run_config
 
@@ -81,9 +81,26 @@ def _metrics(run: Path, notes: list[str] | None, where: str) -> list[dict[str, A
     return records
 
 
+def latest_genotype(run: Path) -> tuple[G.AnyGenotype, int] | None:
+    """An unfinished search's genotype so far: the last row of genotypes.jsonl (written each epoch;
+    genotype.json only at the end) and its epoch; None when it has no readable row."""
+    rows = read_rows(run / "genotypes.jsonl")
+    if not rows or not isinstance(rows[-1], dict):
+        return None
+    try:
+        return G.from_dict(rows[-1].get("genotype")), int(rows[-1].get("epoch", len(rows)))
+    except (DiffnasError, TypeError, ValueError):
+        return None
+
+
 def _genotype(run: Path, notes: list[str] | None, where: str) -> G.AnyGenotype | None:
     path = run / "genotype.json"
     if not path.is_file():
+        latest = latest_genotype(run)
+        if latest is not None:
+            _note(notes, f"{where}no genotype.json yet (written when the search finishes): the genotype "
+                         f"after epoch {latest[1]}, from genotypes.jsonl")
+            return latest[0]
         _note(notes, f"{where}no genotype.json: cell diagrams and genotype skipped")
         return None
     try:
@@ -318,6 +335,15 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
     return out
 
 
+def _go_on(stage: str, run: Path, command: Any) -> str:
+    """"; if it was interrupted, `diffnas search --resume RUN` continues it" for an unfinished run with a
+    checkpoint (a pipeline's stage: the pipeline's resume); "" otherwise."""
+    if not (run / "checkpoint.pt").is_file() or command not in ("search", "train"):
+        return ""
+    resume = shell("diffnas", "run", "--resume", run.parent) if stage else shell("diffnas", command, "--resume", run)
+    return f"; if it was interrupted, `{resume}` continues it"
+
+
 def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str]) -> str:
     where = f"{name}: " if name else ""
     out = [f"<h2>{_e(name)} run</h2>" if name else ""]
@@ -331,14 +357,16 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
-            summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished",
-                       **summary}
-    genotype = None
+            summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished"
+                                      + _go_on(name, run, (config or {}).get("command")), **summary}
+    genotype, genotype_epoch = None, None
     if (run / "genotype.json").is_file():
         try:
             genotype = G.load(str(run / "genotype.json"))
         except DiffnasError:
             pass  # already noted by plot_run
+    elif (latest := latest_genotype(run)) is not None:
+        genotype, genotype_epoch = latest
     if isinstance(summary.get("genotype"), dict):   # a pipeline's: its JSON in a cell said nothing readable
         summary = {**summary, "genotype": "in the genotype section below" if genotype is not None
                    else "the search's: see the search run's genotype section"}
@@ -353,8 +381,12 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:
         out.append(f"<h3>figures</h3>{_figures_html(figures, base)}")
+    if name == "" and _parts(run)[0][0] and not (run / "train").is_dir():
+        out.append(f'<p class="missing">{_e("the training has not started: ")}<code>'
+                   f'{_e(shell("diffnas", "run", "--resume", run))}</code> goes on with the pipeline</p>')
     if genotype is not None:
-        out.append(f"<h3>genotype</h3><p>paper notation</p><pre>{_e(paper_notation(genotype))}</pre>"
+        so_far = "" if genotype_epoch is None else f" after epoch {genotype_epoch} (the search has not finished)"
+        out.append(f"<h3>genotype{_e(so_far)}</h3><p>paper notation</p><pre>{_e(paper_notation(genotype))}</pre>"
                    f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(genotype))}</pre>")
     return "\n".join(out)
 

@@ -257,3 +257,41 @@ def test_a_training_runs_report_leads_with_its_test_error_and_size(tmp_path: Pat
                                                  "aux_params": 400000, "seconds": 10.0}))
     said = " ".join(text_of(report.write_report(run)).split())
     assert "test_error 2.69 % test_acc 97.31 % params (M) 3.349342 auxiliary head params (M) 0.400000" in said
+
+
+def test_the_report_of_an_unfinished_search_shows_its_genotype_so_far_and_how_to_go_on(tmp_path: Path) -> None:
+    """A search stopped at epoch 2 of 3: its heatmap was titled '(final epoch)', its genotype reported
+    missing (genotype.json is written at the end; genotypes.jsonl had it), and nothing said how to go on."""
+    import torch
+
+    from diffnas import plots
+
+    run = write_search_run(tmp_path / "run", nodes=2, epochs=3, omit={"genotype.json"})
+    for name in ("metrics.jsonl", "genotypes.jsonl"):
+        (run / name).write_text("".join(line + "\n" for line in (run / name).read_text().splitlines()[:2]))
+    alphas = torch.load(run / "alphas.pt", weights_only=True)
+    torch.save({**alphas, "history": alphas["history"][:3]}, run / "alphas.pt")   # the start and 2 epochs
+    (run / "checkpoint.pt").write_bytes(b"")
+    notes: list[str] = []
+    page = report.write_report(run, notes=notes)
+    text = " ".join(text_of(page).split())
+    assert (f"epochs done 2 of 3: the run stopped early or has not finished; if it was interrupted, "
+            f"`diffnas search --resume {run}` continues it") in text
+    second = G.from_dict(json.loads((run / "genotypes.jsonl").read_text().splitlines()[1])["genotype"])
+    assert "genotype after epoch 2 (the search has not finished)" in text
+    assert G.to_json(second) in html.unescape(page.read_text())
+    assert [n for n in notes if "genotype" in n] == [
+        "no genotype.json yet (written when the search finishes): the genotype after epoch 2, from genotypes.jsonl"]
+    assert (run / "figures" / "cell_normal.dot").is_file()   # its cells are drawn
+    title = plots.heatmap_figure(plots.load_alphas(run / "alphas.pt"))._suptitle.get_text()
+    assert "(after epoch 2)" in title and "final" not in title
+
+
+def test_the_report_of_a_pipeline_whose_training_has_not_started_says_how_to_go_on(tmp_path: Path) -> None:
+    run = write_pipeline_run(tmp_path / "p", shared=True, nodes=2, epochs=1)
+    shutil.rmtree(run / "train")
+    (run / "summary.json").unlink()
+    text = " ".join(text_of(report.write_report(run)).split())
+    assert f"the training has not started: diffnas run --resume {run} goes on with the pipeline" in text
+    complete = write_pipeline_run(tmp_path / "done", shared=True, nodes=2, epochs=1)
+    assert "has not started" not in text_of(report.write_report(complete))
