@@ -29,8 +29,7 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, 
     for skips where the cell has none (or too few for --max-skips 2 to stop on)."""
     if arch_epochs <= 0:
         return None
-    cells = [c for c in (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype)
-                         else [genotype.cell(False)]) if not c.reduction]
+    cells = _normal_cells(genotype)
     genes = [op for c in cells for op, _ in c.genes if op != "none"]
     free = sum(op in PARAMETER_FREE for op in genes)
     if genes and free * 2 > len(genes):
@@ -42,11 +41,19 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, 
             + (["fewer epochs"] if arch_epochs >= FEWER_EPOCHS_FROM else [])
         advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3
                                    else f"{remedies[0]}, {remedies[1]} or {remedies[2]}")) if remedies else ""
-        return (f"the searched normal cell is dominated by parameter-free ops ({free} of {len(genes)} "
+        subject = "normal cell is" if len(cells) == 1 else f"{len(cells)} normal cells are"
+        return (f"the searched {subject} dominated by parameter-free ops ({free} of {len(genes)} "
                 f"genes, {skips} skip_connect): the known DARTS collapse{advice}")
     return None
 
 
+def _normal_cells(genotype: genotype_lib.AnyGenotype) -> list[genotype_lib.Cell]:
+    """The normal cells: the one of a normal/reduce genotype, each of a per-cell one."""
+    if isinstance(genotype, genotype_lib.CellwiseGenotype):
+        return [c for c in genotype.cells_ if not c.reduction]
+    return [genotype.cell(False)]
+
+
 def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
-    cells = (genotype.cells_ if isinstance(genotype, genotype_lib.CellwiseGenotype) else [genotype.cell(False)])
-    return max(sum(op == "skip_connect" for op, _ in c.genes) for c in cells if not c.reduction)
+    """The most skip_connect genes in one normal cell (what --max-skips caps)."""
+    return max(sum(op == "skip_connect" for op, _ in c.genes) for c in _normal_cells(genotype))

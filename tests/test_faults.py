@@ -458,6 +458,15 @@ def _collapse_remedies_on_the_command_line(skips: G.Genotype) -> None:
     assert collapse_warning(skips, arch_epochs=1, max_skips=1, skip_dropout=0.3).endswith("the known DARTS collapse")
 
 
+def test_collapse_warning_of_a_per_cell_genotype_names_its_normal_cells():
+    """A dnas genotype's 4 normal cells were 'the searched normal cell' with 32 genes."""
+    pools = G.Cell((("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 2)), (2, 3))
+    reduce = G.Cell((("max_pool_3x3", 0), ("sep_conv_3x3", 1)), (2,), True)
+    g = G.CellwiseGenotype(tuple(reduce if k in G.reduction_layers(6) else pools for k in range(6)))
+    assert collapse_warning(g).startswith("the searched 4 normal cells are dominated by parameter-free ops "
+                                          "(12 of 16 genes, 4 skip_connect)")
+
+
 def test_collapse_warning_leaves_out_the_none_fillers_of_a_thresholded_genotype():
     """FairDARTS keeps ('none', j) where no op passed the threshold: they are not skips or pools. A
     cell of 1 sep_conv, 1 skip and 6 fillers was called collapsed (5 of 8 parameter-free genes)."""
