@@ -26,14 +26,15 @@ _ENV = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 
 
 def session_record(device: torch.device, processes: int, epoch: int, step: int) -> dict[str, Any]:
-    """The record of a session that starts (or resumes) at `epoch` / `step` on `device` with `processes`
-    processes (torchrun's world size)."""
+    """The record of a session that starts (or resumes) at `epoch` / `step` (epochs done, steps done in
+    the next) on `device` with `processes` processes (torchrun's world size). The record counts the
+    epoch from 1, as every message does ("interrupted at epoch 2 step 1" resumes as epoch 2, step 1)."""
     from . import __version__
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("DIFFNAS_") or k in _ENV}
     return {"started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "epoch": epoch, "step": step, "diffnas": __version__, "torch": torch.__version__,
+            "epoch": epoch + 1, "step": step, "diffnas": __version__, "torch": torch.__version__,
             "cuda": torch.version.cuda, "python": platform.python_version(), "device": str(device),
             "device_name": name, "processes": processes, "host": socket.gethostname(),
             "command": shell(*command_line()), "env": env}

@@ -65,8 +65,9 @@ def test_resume_after_mid_epoch_signal_is_exact(tmp_path, monkeypatch, preset):
     assert rows[1]["train_loss"] == pytest.approx(full_rows[1]["train_loss"], rel=1e-12)
     # what ran it: one record per session, the resume's saying where it went on from
     sessions = [json.loads(line) for line in (tmp_path / "cut" / "sessions.jsonl").read_text().splitlines()]
-    assert [(r["epoch"], r["step"], r["processes"], r["device"]) for r in sessions] == [(0, 0, 1, "cpu"),
-                                                                                        (1, 1, 1, "cpu")]
+    # the epoch counted from 1, as the stop's message ("at epoch 2 step 1") says it
+    assert [(r["epoch"], r["step"], r["processes"], r["device"]) for r in sessions] == [(1, 0, 1, "cpu"),
+                                                                                        (2, 1, 1, "cpu")]
     assert sessions[0]["torch"] == torch.__version__ and sessions[0]["diffnas"] == diffnas.__version__
 
 
