@@ -364,6 +364,18 @@ def test_cli_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert err.splitlines()[0] == f"diffnas: drawing the figures of {run}"   # said first: it takes seconds
 
 
+def test_plot_out_that_is_a_file_is_one_line_before_drawing(tmp_path: Path, capsys) -> None:
+    """--out naming a file (or a path under one) failed with the OS's 'File exists' after the data was read."""
+    from cli_helpers import fails
+
+    run = write_train_run(tmp_path / "t", omit={"metrics.jsonl"})
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        err = fails(capsys, ["plot", str(run), "--out", str(out)], f"--out: {tmp_path / 'afile'} is a file, not a folder")
+        assert "drawing" not in err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
 @pytest.mark.parametrize("threshold, marked", [(0.3, True), (2.0, False)])
 def test_heatmap_marks_the_fairdarts_threshold_on_its_scale(shared_run, threshold, marked) -> None:
     """A sigmoid search keeps the ops whose psi passes the threshold: the heatmap showed the genes

@@ -19,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..report import check_run_folder, plot_run  # matplotlib is imported only when the command runs
+    from ..runlog import check_run_dir
 
+    if args.out is not None:   # a file there (or above it) said before seconds of drawing, not as the OS's words
+        check_run_dir(args.out, "--out")
     print(f"diffnas: drawing the figures of {check_run_folder(args.run_dir)}", file=sys.stderr)
     notes: list[str] = []
     paths = plot_run(args.run_dir, args.out, notes=notes)
