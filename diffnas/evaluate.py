@@ -11,6 +11,7 @@ from typing import Any
 
 from . import checkpoint, tuning
 from . import config as config_lib
+from . import config_file
 from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
@@ -39,7 +40,7 @@ def _recorded_data_dir(run: Path, saved: str | None) -> str | None:
     """The data folder the training run's config.json names (where a resume that named the folder anew
     recorded it), else `saved`, the checkpoint's."""
     try:
-        recorded = config_lib.read_file(run / "config.json")
+        recorded = config_file.read_file(run / "config.json")
     except DiffnasError:   # a checkpoint copied out of its run folder: the checkpoint's own
         return saved
     value = recorded.get("data_dir") if recorded.get("command") == "train" else None

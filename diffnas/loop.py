@@ -34,6 +34,7 @@ from torch import nn
 
 from . import checkpoint, distributed, recovery
 from . import config as config_lib
+from . import config_file
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
@@ -95,7 +96,7 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
     name = _FOLDER_NAME.get(command, command)
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a {name} run folder")
-    saved = config_lib.read_file(run_dir / "config.json")
+    saved = config_file.read_file(run_dir / "config.json")
     found = saved.pop("command", command)
     if found != command:
         use = _FOLDER_USE.get(found, "")
@@ -208,7 +209,7 @@ class Loop:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
         resume, `evaluate` and `params` find the data where it is now."""
         path = self.run_dir / "config.json"
-        saved = config_lib.read_file(path)
+        saved = config_file.read_file(path)
         if "data_dir" in self.cfg_dict and saved.get("data_dir") != self.cfg_dict["data_dir"]:
             self.log.write_json("config.json", {**saved, "data_dir": self.cfg_dict["data_dir"]})
 

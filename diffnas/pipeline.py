@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import config as config_lib
+from . import config_file
 from . import distributed, recovery
 from . import genotype as genotype_lib
 from . import notices as notices_lib
@@ -65,7 +66,7 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (search, train) values of a `diffnas run` config file: search keys at the top level or in a
     "search" table, training keys (TrainConfig's names: epochs, layers, ...) in a "train" table. A
     pipeline's config.json is such a file; so is a search run's config.json (a train run's is refused)."""
-    search_values, train_values = split_config(config_lib.for_command(config_lib.read_file(path), "run", path),
+    search_values, train_values = split_config(config_file.for_command(config_file.read_file(path), "run", path),
                                                str(path))
     config_lib.check_values(SearchConfig, search_values, str(path))
     config_lib.check_values(TrainConfig, train_values, f"{path}: train")
@@ -140,17 +141,17 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
     check_resumed_dir(run_dir)
     if not legacy.is_file():
         raise CheckpointError(f"{run_dir}: no config.json, not a pipeline run folder")
-    search_values = {k: v for k, v in config_lib.read_file(legacy).items() if k not in ("command", "run_dir")}
+    search_values = {k: v for k, v in config_file.read_file(legacy).items() if k not in ("command", "run_dir")}
     train_path = run_dir / "train" / "config.json"
     if not train_path.is_file():
         return search_values, None
-    return search_values, {k: v for k, v in config_lib.read_file(train_path).items()
+    return search_values, {k: v for k, v in config_file.read_file(train_path).items()
                            if k != "command" and k not in DERIVED_TRAIN}
 
 
 def _read_pipeline_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     path = run_dir / "config.json"
-    saved = config_lib.read_file(path)
+    saved = config_file.read_file(path)
     command = saved.get("command")
     if command in ("search", "train"):
         raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
@@ -174,7 +175,7 @@ def stage_epochs(run_dir: Path, search_values: dict[str, Any],
         path = run_dir / stage / "config.json"
         if values is None or not path.is_file() or path.stat().st_mtime_ns <= written:
             continue
-        epochs = config_lib.read_file(path).get("epochs")
+        epochs = config_file.read_file(path).get("epochs")
         if isinstance(epochs, int) and epochs != values.get("epochs"):
             changed[stage] = (values.get("epochs"), epochs)
     return changed
@@ -236,7 +237,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     stale_summary = False
     if resume and (run_dir / "summary.json").is_file():
         t_config = t_dir / "config.json"
-        trained = config_lib.read_file(t_config).get("epochs") if t_config.is_file() else None
+        trained = config_file.read_file(t_config).get("epochs") if t_config.is_file() else None
         extended = (run_dir / "config.json").is_file() and "train" in stage_epochs(run_dir,
                                                                                    *_read_pipeline_config(run_dir))
         if not (extended or (isinstance(trained, int) and train_cfg.epochs > trained)):

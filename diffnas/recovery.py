@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
+from . import config_file
 from .errors import CheckpointError, ConfigError, NumericalError
 from .notices import option, say
 from .runlog import RunLog, read_rows
@@ -128,7 +129,7 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
         where = last_pass if state["step"] >= steps else f"step {state['step']}"
         say(f"diffnas: resuming {run_dir} at epoch {state['epoch'] + 1} {where}")
     if changed:
-        log.write_json("config.json", {**config_lib.read_file(run_dir / "config.json"), "epochs": epochs})
+        log.write_json("config.json", {**config_file.read_file(run_dir / "config.json"), "epochs": epochs})
     return complete
 
 

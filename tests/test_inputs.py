@@ -202,7 +202,8 @@ def test_ctrl_c_with_debug_shows_the_traceback(capsys, monkeypatch):
 
 
 def test_config_paths_from_python_and_yaml_merge_keys(tmp_path):
-    from diffnas.config import read_file, search_config
+    from diffnas.config import search_config
+    from diffnas.config_file import read_file
     # a pathlib.Path from Python code is a folder name like any other
     assert search_config("darts", data_dir=tmp_path, run_dir=tmp_path / "r").data_dir == str(tmp_path)
     # YAML merge keys (<<: *anchor) may be overridden by the mapping's own keys; a key written twice may not

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import config as config_lib
+from .. import config_file
 from ..errors import ConfigError
 
 
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
     """The values of `diffnas COMMAND --config PATH` (a run's own config.json works: its "command"
     key must name a config that COMMAND takes)."""
-    values = config_lib.for_command(config_lib.read_file(path), command, path)
+    values = config_file.for_command(config_file.read_file(path), command, path)
     config_lib.check_values(config_lib.TrainConfig if command == "train" else config_lib.SearchConfig, values,
                             where=str(path))
     return values
@@ -68,7 +69,7 @@ def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumab
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return  # the loop says the folder is not a run
-    saved = config_lib.read_file(path)
+    saved = config_file.read_file(path)
     kind = {"search": config_lib.SearchConfig, "train": config_lib.TrainConfig}.get(saved.get("command", ""))
     config_lib.refuse_changes(saved, given, resumable, f"the run in {run_dir}",
                    defaults=config_lib.to_dict(kind()) if kind is not None else None)

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
-from .. import config as config_lib
+from .. import config_file
 from .options import flag_values, json_text, read_config, search_config_from_args
 from .search import DATA_DIR_HELP
 
@@ -78,7 +78,7 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     from ..config import train_config
 
     run = training_run(args.genotype)
-    saved = config_lib.read_file(run / "config.json") if run is not None else {}
+    saved = config_file.read_file(run / "config.json") if run is not None else {}
     if args.setting is not None and args.setting != saved.get("setting", args.setting):
         run, saved = None, {}   # another setting: its network, sizes and image shape, with the run's genotype
     setting = args.setting or saved.get("setting", "cifar")
