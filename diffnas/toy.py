@@ -10,8 +10,8 @@ The two variables are run as two scalar "networks" through the same code as the 
 xi > 0, `implicit` for the exact reference, and plain `torch.optim.SGD` for both steps: an
 architecture step on the hypergradient, then a weight step on grad_w L_train at the new a.
 
-For this problem the unrolled hypergradient has a closed form (`closed_form_hypergradient`), kept
-here only to test the generic code against it: w' = w - xi (2w - 2a), dw'/da = 2 xi, so
+For this problem the unrolled hypergradient has a closed form, which the tests hold the generic code
+to: w' = w - xi (2w - 2a), dw'/da = 2 xi, so
 grad_a L_val(w'(a), a) = w' + 2 xi a - 2. Its fixed point on w = a is a = 2 / (1 + 2 xi): first order
 (xi = 0) ends near (2, 2), xi = 0.5 happens to hit (1, 1), and the implicit gradient (w + a - 2) is the
 one whose fixed point is (1, 1) by construction. The figure (the paper's Figure 2) is `plots.toy_figure`.
@@ -68,12 +68,6 @@ def _leaf(x: float) -> torch.Tensor:
 def hypergradient(a: float, w: float, xi: Optional[float], hessian: str = "fd") -> float:
     """The architecture gradient at (a, w) as the search computes it (see `method_name`)."""
     return float(_hypergrad({"w": _leaf(w)}, {"a": _leaf(a)}, xi, hessian)["a"])
-
-
-def closed_form_hypergradient(a: float, w: float, xi: float) -> float:
-    """grad_a L_val(w - xi grad_w L_train(w, a), a) by hand: a reference for tests, not used by `run_toy`."""
-    w_prime = w - xi * (2 * w - 2 * a)
-    return w_prime + 2 * xi * a - 2
 
 
 @dataclass
