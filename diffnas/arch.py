@@ -23,12 +23,13 @@ channels that bypass them. The other parametrisations have none.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
 
 from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype, threshold_cell, top2_cell
+from .supernet import edge_list
 
 
 def _init(*shape: int) -> nn.Parameter:
@@ -71,6 +72,16 @@ class Arch(nn.Module):
 
     def make_parameters(self) -> None:
         """Create the parametrisation's tensors (each subclass its own), once the sizes are set."""
+
+    def record(self, history: Optional[torch.Tensor] = None) -> dict[str, Any]:
+        """What a search's alphas.pt holds and `plots.heatmap_figure` / `evolution_figure` draw: the ops,
+        the edges (source, destination state), the reduction cells, whether the cells share one
+        architecture, and psi's `history` (T, L, E, O); default: psi now, as the one entry."""
+        if history is None:
+            with torch.no_grad():
+                history = self.weights().detach().float().cpu().unsqueeze(0)
+        return {"ops": list(self.ops), "edges": [list(e) for e in edge_list(self.nodes)],
+                "reductions": list(self.reductions), "shared": not self.cellwise, "history": history}
 
     def weights(self) -> torch.Tensor:
         """psi: (L, E, O)."""

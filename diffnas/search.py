@@ -329,9 +329,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                             f"the last: {why}")   # saved, read later by either kind of caller
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
-                torch.save({"ops": list(cfg.ops), "edges": [list(e) for e in supernet.edges],
-                            "reductions": supernet.reductions, "shared": not arch.cellwise,
-                            "history": state["history"]}, buf)
+                torch.save(arch.record(state["history"]), buf)
                 checkpoint.atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
             loop.commit_epoch()
             if rank == 0 and cfg.plots:

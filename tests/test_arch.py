@@ -196,3 +196,24 @@ def test_edge_factor_flag_says_whether_there_are_edge_weights(name):
     """report.py draws the per-edge heatmap by the flag; the supernet uses edge_weights()."""
     a = ARCHS[name](4, 2, ("none", "skip_connect", "sep_conv_3x3"), [1, 3])
     assert a.edge_factor == (a.edge_weights() is not None)
+
+
+@pytest.mark.parametrize("name", ["softmax", "dnas"])
+def test_an_archs_record_is_what_a_search_saves_and_the_figures_draw(tmp_path, name):
+    """A loop of one's own draws the heatmaps from a live Arch (`record`) as from a search's alphas.pt."""
+    from diffnas import search, search_config
+    from diffnas.plots import evolution_figure, heatmap_figure, load_alphas
+    from diffnas.supernet import Supernet
+
+    cfg = search_config("darts-1st", arch=name, dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                        epochs=1, max_steps=1, plots=False, run_dir=str(tmp_path / "s"))
+    saved = load_alphas(search(cfg).run_dir / "alphas.pt")
+    net = Supernet(4, 10, 3, 2, cfg.ops, fused=False)
+    arch = arch_lib.build(name, 3, 2, cfg.ops, net.reductions)
+    record = arch.record()
+    assert {k: v for k, v in record.items() if k != "history"} == {k: v for k, v in saved.items() if k != "history"}
+    torch.testing.assert_close(record["history"][0], arch.weights().detach())
+    assert record["history"].shape[1:] == saved["history"].shape[1:]
+    fig = heatmap_figure(record)
+    assert len([ax for ax in fig.axes if ax.images]) == (2 if name == "softmax" else 3)
+    evolution_figure(record, 0)
