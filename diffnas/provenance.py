@@ -37,10 +37,10 @@ def session_record(device: torch.device, processes: int, epoch: int, step: int) 
             "epoch": epoch + 1, "step": step, "diffnas": __version__, "torch": torch.__version__,
             "cuda": torch.version.cuda, "python": platform.python_version(), "device": str(device),
             "device_name": name, "processes": processes, "host": socket.gethostname(),
-            "command": shell(*command_line()), "env": env}
+            "command": shell(*typed_command()), "env": env}
 
 
-def command_line() -> list[str]:
+def typed_command() -> list[str]:
     """`diffnas` and the arguments cli.main runs with (the console script, python -m diffnas, torchrun
     -m diffnas, or main(argv) called from a script); else sys.argv (a Python script calling the
     library), with a `diffnas` entry point written as `diffnas`."""
