@@ -155,6 +155,13 @@ def test_per_cell_genotype_trains(tmp_path):
     r = train(tiny(tmp_path, "cellwise", epochs=1, max_steps=2), cells)
     assert math.isfinite(r.test_loss)
     assert load(str(tmp_path / "cellwise" / "genotype.json")) == cells
+    # the network trained is the per-cell one: its weights, counted here from the cells (no aux head)
+    from diffnas.network import build_network
+
+    built = build_network(cells, channels=4, classes=10, auxiliary=False)
+    assert r.params == sum(p.numel() for p in built.parameters())
+    assert r.params != sum(p.numel() for p in build_network(load("PC_DARTS_CIFAR"), channels=4, layers=3,
+                                                            classes=10, auxiliary=False).parameters())
 
 
 @pytest.mark.parametrize("given", ["DARTS_V1", "object", "text"])
