@@ -231,6 +231,6 @@ def build(name: str, layers: int, nodes: int, ops: Sequence[str], reductions: Se
     """The architecture parameters `name` (softmax | sigmoid | pc | global | dnas, ARCHS) of a supernet
     of `layers` cells with `nodes` nodes, candidate `ops` and reduction cells at `reductions`
     (`Supernet.reductions`). `weights()` gives psi (layers, edges, ops); calling it gives (psi, edge
-    weights or None), what `Supernet.forward` takes after the images. zero_one_weight: FairDARTS's zero-one loss weight (sigmoid, dnas);
-    threshold: the sigmoid discretisation's."""
+    weights or None), what `Supernet.forward` takes after the images. zero_one_weight: FairDARTS's
+    zero-one loss weight (sigmoid, dnas); threshold: the sigmoid discretisation's."""
     return ARCHS[name](layers, nodes, ops, reductions, zero_one_weight=zero_one_weight, threshold=threshold)

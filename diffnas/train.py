@@ -209,8 +209,8 @@ def check_same_genotype(genotype: genotype_lib.AnyGenotype, saved: Path) -> None
                               f"one in a new run")
 
 
-def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLike[str] | None, *, resume: str | Path | None,
-           stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
+def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLike[str] | None, *,
+           resume: str | Path | None, stop_after: int | None, pipeline: str | Path | None, notices: Sequence[str],
            given: Optional[Collection[str]], from_python: bool = False) -> TrainResult:
     rank, world = distributed.setup()
     asked_setting = cfg.setting   # the caller's: its defaults are what a Python resume compares against
