@@ -43,9 +43,9 @@ from .train import TrainResult, train
 
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
-# what the training takes from the search's values unless its own values set it
 # where a bad training value of a pipeline is: its config file's training table or its flags
 TRAIN_VALUES = "train (the [train] table or --train-* flags)"
+# what the training takes from the search's values unless its own values set it
 SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback", "memory_format")
 
 
