@@ -2,7 +2,8 @@
 logger, so a Python caller can quiet or redirect them with `logging`:
 `logging.getLogger("diffnas").setLevel(logging.WARNING)` keeps only the warnings. By default the
 logger writes each line to the current sys.stderr, as the command line shows them, and does not pass
-them on to the root logger. Progress bars (tqdm) are not messages and are not affected.
+them on to the root logger. Progress bars (tqdm: the loops', image decoding's, downloads') follow it
+too: they are drawn while the logger shows INFO lines (`progress_shown`), and off at WARNING and above.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ _STAGE: contextvars.ContextVar[str] = contextvars.ContextVar("diffnas_stage", de
 # the arguments `diffnas` was given (cli.main's argv, which a caller of main() may pass itself)
 _ARGV: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("diffnas_argv", default=None)
 _NO_VALUE = object()
+
+
+def progress_shown() -> bool:
+    """Whether progress bars are drawn: while the `diffnas` logger shows INFO lines (the default)."""
+    return LOGGER.isEnabledFor(logging.INFO)
 
 
 def on_command_line() -> bool:

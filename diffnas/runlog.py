@@ -8,7 +8,6 @@ the folders this RunLog created are removed, a folder that was there before is l
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import signal
@@ -18,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import LOGGER, option, say, shell
+from .notices import option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises
 
 
@@ -130,7 +129,7 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5, disable=not LOGGER.isEnabledFor(logging.INFO))
+                dynamic_ncols=True, mininterval=0.5, disable=not progress_shown())
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:

@@ -446,3 +446,26 @@ def test_a_python_search_names_keyword_arguments_and_the_command_line_flags(tmp_
             "--epochs", "1", "--batch-size", "64", "--run-dir", str(tmp_path / "cli")]
     assert cli.main(["search", *argv]) == 2
     assert capsys.readouterr().err.rstrip().endswith("pass --batch-size 32 or less")
+
+
+def test_the_image_decoding_bar_follows_the_diffnas_logger_too(tmp_path, monkeypatch, capsys):
+    """At WARNING the loops' bars were off, but decoding an image folder still drew its own."""
+    import logging
+
+    from formats_fixtures import write_image_folder
+
+    import diffnas.data.formats as formats
+    from diffnas.data import load_dataset
+
+    write_image_folder(tmp_path / "folder", per_class=3)
+    monkeypatch.setattr(formats, "PROGRESS_MIN", 0)   # a bar for any number of files
+    logger = logging.getLogger("diffnas")
+    level = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        load_dataset("imagefolder", tmp_path / "folder")
+        assert "img" not in capsys.readouterr().err
+    finally:
+        logger.setLevel(level)
+    load_dataset("imagefolder", tmp_path / "folder")
+    assert "12/12" in capsys.readouterr().err   # train and test images (the cache is off in the tests)

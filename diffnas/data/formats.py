@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..distributed import is_main
 from ..errors import DataError
-from ..notices import option, say
+from ..notices import option, progress_shown, say
 from .augment import resized_shape
 from .unpickle import load_pickle
 
@@ -322,7 +322,8 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     first = paths[0]   # the first readable file, whose size the others must have
     gray = True
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
-    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, disable=len(paths) <= PROGRESS_MIN)
+    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr,
+               disable=len(paths) <= PROGRESS_MIN or not progress_shown())
     for i, path in enumerate(bar):
         try:
             with Image.open(path) as im:  # reads the header only; pixels are decoded by convert
