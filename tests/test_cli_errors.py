@@ -278,6 +278,27 @@ def test_a_bad_value_from_a_config_file_is_named_as_the_file_names_it(tmp_path, 
           f"error: {tmp_path / 'r.toml'}: train: lr: must be > 0.0, got -1.0")
 
 
+def test_only_flags_the_user_typed_are_named_as_flags(tmp_path, capsys):
+    """The flags were read after the command had changed its arguments: `run` clears --run-dir (so a
+    typed one was named run_dir), --dry-run fills in --batch-size 8 (named as if typed)."""
+    (tmp_path / "afile").write_text("x")
+    fails(capsys, ["run", "--dry-run", "--run-dir", str(tmp_path / "afile")],
+          f"error: --run-dir: {tmp_path / 'afile'} is a file, not a folder")
+    (tmp_path / "tp.toml").write_text("train_portion = 0.1\n")
+    err = fails(capsys, ["search", "--dry-run", "--config", str(tmp_path / "tp.toml"), "--run-dir", str(tmp_path / "s")],
+                "error: batch_size: 8 is more than the search's two splits")
+    assert "--batch-size: 8" not in err
+
+
+def test_debug_shows_where_a_runs_renamed_error_was_raised(tmp_path, capsys):
+    """`diffnas run` renames a training value's error by its flag; the traceback ended at the renaming."""
+    assert cli.main(["--debug", "run", "--dry-run", "--train-batch-size", "100000",
+                     "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert 'train.py", line' in err and "in check_data" in err
+    assert err.splitlines()[-1].startswith("diffnas: error: --train-batch-size: 100000 is more than")
+
+
 def test_train_config_file_with_a_train_table_or_a_large_seed(tmp_path, capsys):
     (tmp_path / "t.toml").write_text("[train]\nlr = 0.1\n")
     fails(capsys, ["train", "--config", str(tmp_path / "t.toml")], 'a "train" table: `diffnas train --config` '

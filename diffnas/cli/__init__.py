@@ -181,6 +181,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
+    typed = typed_flags(sub, args)   # before the command fills in values of its own (--dry-run's, defaults)
     try:
         with command_line(argv=argv):   # the library's messages name flags, not keyword arguments
             code = int(args.func(args) or 0)
@@ -194,7 +195,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         os.dup2(devnull, sys.stdout.fileno())   # the interpreter's last flush at exit must not fail again
         return 128 + signal.SIGPIPE
     except ConfigError as e:   # a value typed as a flag is named as typed
-        return _error(e, debug, flag_named(str(e), typed_flags(sub, args)))
+        return _error(e, debug, flag_named(str(e), typed))
     except (DiffnasError, OSError) as e:
         return _error(e, debug)
 

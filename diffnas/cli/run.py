@@ -97,16 +97,18 @@ def run(args: argparse.Namespace) -> int:
     same = [*SHARED, *(k for k in DERIVED_TRAIN if k != "genotype")]
     flags = {**{k: "--" + k.replace("_", "-") for k in same}, **{f: "--" + k.replace("_", "-")
                                                                    for k, f in TRAIN_FLAGS.items()}}
+    # the training flags typed, before --dry-run and the quick sizes fill in their own
+    given = {field: flags[field] for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
     with command_line({"train": flags}):
         try:
             return _run(args)
         except ConfigError as e:   # a bad training value typed as a flag: named by it (--train-lr)
-            given = {field: flags[field] for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
             message = flag_named(str(e), given, prefix=f"{TRAIN_VALUES}: ")
             if error_stage(e) == "train":   # the training's own field, not the search's flag of that name
                 named = flag_named(message, given)
                 message = named if named != message else re.sub(r"^(\w+): ", r"train.\1: ", message)
-            raise ConfigError(message) from None
+            e.args = (message,)   # the same error, renamed: --debug still shows where it was raised
+            raise
 
 
 def _run(args: argparse.Namespace) -> int:
