@@ -3,6 +3,8 @@ training, evaluation and resume."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,31 @@ def test_search_train_evaluate_and_resume_on_registered_images(tmp_path):
     t = train(train_config(epochs=1, run_dir=str(tmp_path / "t"), **tiny), found.genotype)
     scored = evaluate(tmp_path / "t")
     assert scored["test_images"] == 32 and scored["test_acc"] == pytest.approx(t.test_acc)
+
+
+@pytest.mark.parametrize("labels,message", [
+    (torch.tensor([2**62, 0, 1, 0]), "labels must be 0..classes-1, got 4611686018427387904"),   # a stray label
+    (torch.tensor([1, 2, 1, 2]), "labels run to 2, but no training image has label 0: labels must count the "
+                                 "classes from 0 without gaps"),
+    (np.array([2**64 - 1, 0, 1, 0], dtype=np.uint64), "labels must be 0..classes-1, got 18446744073709551615"),
+])
+def test_labels_that_would_make_a_huge_or_gapped_classifier_are_refused(labels, message):
+    """One label of 2**62 registered, then the network's classifier overflowed in a traceback; labels
+    counted from 1 added an empty class 0 silently; a uint64 label wrapped to -1."""
+    x = torch.randint(0, 255, (4, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(DataError, match=re.escape(message)):
+        register_tensors("bad", (x, labels), (x, torch.tensor([0, 1, 0, 1])))
+    assert register_tensors("ok", (x, torch.tensor([1, 2, 1, 2])), (x, torch.tensor([1, 2, 1, 2])), classes=3).classes == 3
+
+
+def test_channels_last_and_half_precision_images_are_told_or_taken():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 255, (4, 1, 6, 6), dtype=torch.uint8, generator=g), torch.tensor([0, 1, 0, 1])
+    with pytest.raises(DataError, match=re.escape("look channels-last (N, H, W, C); pass them as (N, C, H, W): "
+                                                  "images.permute(0, 3, 1, 2)")):
+        register_tensors("last", (x.permute(0, 2, 3, 1), y), (x, y))
+    halves = (x.float() / 255).bfloat16()
+    taken = register_tensors("half", (halves, y), (x, y))
+    assert torch.equal(taken.train.images, torch.round(halves.float() * 255).to(torch.uint8))
+    wide = torch.randint(0, 255, (4, 16, 4, 4), dtype=torch.uint8, generator=g)   # 16 channels of 4x4: not channels-last
+    assert register_tensors("wide", (wide, y), (wide, y)).shape == (16, 4, 4)

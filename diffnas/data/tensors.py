@@ -24,6 +24,9 @@ from ..errors import ConfigError, DataError
 from .datasets import DATASETS, Dataset, DatasetEntry, _dataset
 
 
+MAX_CLASSES = 100_000   # ImageNet-21k has 21,841; more is a label column gone wrong
+
+
 def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *, classes: int | None = None,
                      class_names: Sequence[str] = (), mean: Sequence[float] | None = None,
                      std: Sequence[float] | None = None, flip: bool = True, about: str | None = None) -> Dataset:
@@ -42,10 +45,18 @@ def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *
     arrays = [(_images(name, part, images), _labels(name, part, labels))
               for part, (images, labels) in (("train", _pair("train", train)), ("test", _pair("test", test)))]
     (train_images, train_labels), (test_images, test_labels) = arrays
-    if classes is None:
-        classes = int(max(train_labels.max(initial=-1), test_labels.max(initial=-1))) + 1
     if not len(train_labels) or not len(test_labels):
         raise DataError(f"{name}: both splits need images (train {len(train_labels)}, test {len(test_labels)})")
+    if classes is None:
+        classes = int(max(train_labels.max(), test_labels.max())) + 1
+        missing = np.setdiff1d(np.arange(min(classes, MAX_CLASSES + 1)), train_labels)
+        if classes > MAX_CLASSES or len(missing):   # one stray label made a classifier of 2**62 outputs
+            shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+            raise DataError(f"{name}: labels run to {classes - 1}, but no training image has label {shown}: labels "
+                            f"must count the classes from 0 without gaps (or pass classes=N, for classes with no "
+                            f"training images)")
+    if not isinstance(classes, int) or isinstance(classes, bool) or not 1 <= classes <= MAX_CLASSES:
+        raise ConfigError(f"register_tensors: classes must be an integer 1..{MAX_CLASSES:,}, got {classes!r}")
     if class_names and len(class_names) != classes:
         raise ConfigError(f"register_tensors: {len(class_names)} class names for {classes} classes")
     channels, height, width = train_images.shape[1:]
@@ -81,9 +92,16 @@ def _pair(part: str, value: Any) -> tuple[Any, Any]:
 
 def _images(name: str, part: str, images: Any) -> np.ndarray:
     """uint8 (N, C, H, W) as a numpy array; floats in [0, 1] rounded to uint8."""
-    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu()
+        array = (images.float() if images.dtype in (torch.bfloat16, torch.float16) else images).numpy()
+    else:
+        array = np.asarray(images)
     if array.ndim != 4:
         raise DataError(f"{name} {part}: images must be (N, C, H, W), got shape {array.shape}")
+    if array.shape[3] in (1, 3, 4) and array.shape[1] == array.shape[2] != array.shape[3]:   # (N, H, H, C)
+        raise DataError(f"{name} {part}: images of shape {array.shape} look channels-last (N, H, W, C); pass them "
+                        f"as (N, C, H, W): images.permute(0, 3, 1, 2) (numpy: .transpose(0, 3, 1, 2))")
     if array.dtype == np.uint8:
         return array
     if np.issubdtype(array.dtype, np.floating):
@@ -100,4 +118,6 @@ def _labels(name: str, part: str, labels: Any) -> np.ndarray:
         raise DataError(f"{name} {part}: labels must be a 1-d array of integers, got {array.dtype} {array.shape}")
     if array.size and array.min() < 0:
         raise DataError(f"{name} {part}: labels must be 0..classes-1, got {array.min()}")
+    if array.size and int(array.max()) > MAX_CLASSES:   # checked before int64, which a uint64 would wrap
+        raise DataError(f"{name} {part}: labels must be 0..classes-1, got {int(array.max())}")
     return array.astype(np.int64)
