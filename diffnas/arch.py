@@ -76,12 +76,15 @@ class Arch(nn.Module):
     def record(self, history: Optional[torch.Tensor] = None) -> dict[str, Any]:
         """What a search's alphas.pt holds and `plots.heatmap_figure` / `evolution_figure` draw: the ops,
         the edges (source, destination state), the reduction cells, whether the cells share one
-        architecture, and psi's `history` (T, L, E, O); default: psi now, as the one entry."""
+        architecture, and psi's `history` (T, L, E, O: the start, then each epoch); default: psi now, as
+        the one entry, marked so ("when": "now": the figures' titles say so, not "start")."""
+        record = {"ops": list(self.ops), "edges": [list(e) for e in edge_list(self.nodes)],
+                  "reductions": list(self.reductions), "shared": not self.cellwise, "history": history}
         if history is None:
             with torch.no_grad():
-                history = self.weights().detach().float().cpu().unsqueeze(0)
-        return {"ops": list(self.ops), "edges": [list(e) for e in edge_list(self.nodes)],
-                "reductions": list(self.reductions), "shared": not self.cellwise, "history": history}
+                record["history"] = self.weights().detach().float().cpu().unsqueeze(0)
+            record["when"] = "now"
+        return record
 
     def weights(self) -> torch.Tensor:
         """psi: (L, E, O)."""

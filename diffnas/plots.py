@@ -171,9 +171,9 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
             else:
                 marked = f"; the threshold {threshold:g} is {'above' if threshold > vmax else 'below'} every weight"
     after = alphas["history"].shape[0] - 1   # the history holds the start, then each epoch
+    when = alphas.get("when") or (f"after epoch {after}" if after else "start")   # Arch.record(): "now"
     fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
-                  else "architecture weights after activation")
-                 + (f" (after epoch {after})" if after else " (start)")
+                  else "architecture weights after activation") + f" ({when})"
                  + ("; outlined: the genes of the genotype" if outlined else "") + marked)
     return fig
 
