@@ -28,7 +28,7 @@ from .config import THRESHOLD_ARCHS, SearchConfig
 from .errors import DiffnasError
 from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import read_rows, run_config
+from .runlog import read_rows, run_command, run_config
 
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
 # the first key a figure's name starts with gives its caption: a longer name before its prefix
@@ -340,7 +340,10 @@ def _go_on(stage: str, run: Path, command: Any) -> str:
     checkpoint (a pipeline's stage: the pipeline's resume); "" otherwise."""
     if not (run / "checkpoint.pt").is_file() or command not in ("search", "train"):
         return ""
-    resume = shell("diffnas", "run", "--resume", run.parent) if stage else shell("diffnas", command, "--resume", run)
+    # a pipeline's stage, also when reported on its own: resumed on its own, the pipeline never trains
+    in_pipeline = stage or (run.name in ("search", "train") and run_command(run.parent) == "pipeline")
+    resume = shell("diffnas", "run", "--resume", run.parent) if in_pipeline else \
+        shell("diffnas", command, "--resume", run)
     return f"; if it was interrupted, `{resume}` continues it"
 
 

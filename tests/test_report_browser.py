@@ -293,5 +293,13 @@ def test_the_report_of_a_pipeline_whose_training_has_not_started_says_how_to_go_
     (run / "summary.json").unlink()
     text = " ".join(text_of(report.write_report(run)).split())
     assert f"the training has not started: diffnas run --resume {run} goes on with the pipeline" in text
+    # its search reported on its own, interrupted: resumed alone, the pipeline would never train
+    metrics = run / "search" / "metrics.jsonl"
+    config = json.loads((run / "search" / "config.json").read_text())
+    (run / "search" / "config.json").write_text(json.dumps({**config, "epochs": 2}))
+    (run / "search" / "checkpoint.pt").write_bytes(b"")
+    assert len(metrics.read_text().splitlines()) == 1
+    text = " ".join(text_of(report.write_report(run / "search")).split())
+    assert f"if it was interrupted, `diffnas run --resume {run}` continues it" in text
     complete = write_pipeline_run(tmp_path / "done", shared=True, nodes=2, epochs=1)
     assert "has not started" not in text_of(report.write_report(complete))
