@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, TypeVar
 
+import numpy as np
+
 from .errors import ConfigError, suggest
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
@@ -192,7 +194,9 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
     expected = type(f.default) if f.default is not None else meta.get("type")
     if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
         value = os.fspath(value)
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)   # numpy's too (a sweep's values)
+    if expected is bool and isinstance(value, np.bool_):   # a sweep's numpy values
+        value = bool(value)
+    number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))   # numpy's too
     if expected is int and number and (isinstance(value, numbers.Integral) or float(value).is_integer()):
         value = int(value)   # np.int64(3), 3.0
     if expected is float and number:
