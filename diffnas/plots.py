@@ -313,9 +313,9 @@ def _toy_bounds(runs: Sequence[toy.ToyRun]) -> tuple[float, float, float, float]
     return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
 
 
-def toy_figure(runs: Sequence[toy.ToyRun], out_dir: Path | str) -> list[Path]:
+def toy_figure(runs: Sequence[toy.ToyRun]) -> Figure:
     """Figure 2 of the paper: one panel per run with L_val contours over (a, w), the feasible line
-    w = a, the optimum and the trajectory. Writes `toy.png` and `toy.svg` in out_dir; returns their paths."""
+    w = a, the optimum and the trajectory (`save_figure(fig, DIR / "toy")` writes toy.png and toy.svg)."""
     if not runs:
         raise ConfigError("toy_figure: no runs to draw")
     a0, a1, w0, w1 = _toy_bounds(runs)
@@ -352,4 +352,4 @@ def toy_figure(runs: Sequence[toy.ToyRun], out_dir: Path | str) -> list[Path]:
     for ax in grid[:, 0]:
         ax.set_ylabel("w (weights)")
     axes[0].legend(fontsize=6, loc="lower left")
-    return save_figure(fig, Path(out_dir) / "toy")
+    return fig

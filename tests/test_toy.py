@@ -149,14 +149,14 @@ def check_figures(paths):
 
 
 def test_figure_files_are_valid(runs, tmp_path):
-    check_figures(plots.toy_figure(runs, tmp_path / "fig"))
+    check_figures(plots.save_figure(plots.toy_figure(runs), tmp_path / "fig" / "toy"))
 
 
 def test_many_xi_values_wrap_into_rows_of_four(runs, tmp_path):
     # ten xi values were one strip of 3960 x 374 pixels, unreadable once embedded
     from PIL import Image
     many = (list(runs) * 10)[:10]
-    png = next(p for p in plots.toy_figure(many, tmp_path / "fig") if p.suffix == ".png")
+    png = next(p for p in plots.save_figure(plots.toy_figure(many), tmp_path / "fig" / "toy") if p.suffix == ".png")
     with Image.open(png) as im:
         width, height = im.size
     assert width / height < 2   # 4 columns x 3 rows

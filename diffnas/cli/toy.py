@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
         check_run_dir(args.csv.parent, "--csv")
     runs = toy.run_toy(xis, hessian=args.hessian)
     rows = [r.to_dict() for r in runs]
-    from ..plots import toy_figure   # matplotlib is imported only when the figure is drawn
+    from ..plots import save_figure, toy_figure   # matplotlib is imported only when the figure is drawn
 
-    figures = toy_figure(runs, args.out)
+    figures = save_figure(toy_figure(runs), args.out / "toy")
     if args.csv is not None:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="") as f:
