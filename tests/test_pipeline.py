@@ -384,7 +384,7 @@ def test_a_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     path.write_text("mine")
     assert cli.main(["run", *TINY, "--run-dir", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"diffnas: error: run_dir: {path} is a file, not a folder\n" and path.read_text() == "mine"
+    assert err == f"diffnas: error: --run-dir: {path} is a file, not a folder\n" and path.read_text() == "mine"
 
 
 def test_a_typo_in_the_train_table_names_the_table(tmp_path, capsys):
