@@ -335,6 +335,19 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
     return out
 
 
+def _early_stop(run: Path) -> str | None:
+    """Why a search ended before its epochs (`--max-skips`: "early stop at epoch 2: ..."), as its
+    checkpoint saved it; None for any other run, or a checkpoint that cannot be read."""
+    import torch
+
+    try:
+        saved = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+        reason = saved["state"].get("early_stop")
+    except Exception:   # missing, torn, another format: nothing to say
+        return None
+    return reason if isinstance(reason, str) and reason else None
+
+
 def _go_on(stage: str, run: Path, command: Any) -> str:
     """"; if it was interrupted, `diffnas search --resume RUN` continues it" for an unfinished run with a
     checkpoint (a pipeline's stage: the pipeline's resume); "" otherwise."""
@@ -360,8 +373,10 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
-            summary = {"epochs done": f"{done} of {planned}: the run stopped early or has not finished"
-                                      + _go_on(name, run, (config or {}).get("command")), **summary}
+            early = _early_stop(run)   # --max-skips: complete, a resume searches no further
+            summary = {"epochs done": f"{done} of {planned}: " + (early or "the run stopped early or has not finished"
+                                                                  + _go_on(name, run, (config or {}).get("command"))),
+                       **summary}
     genotype, genotype_epoch = None, None
     if (run / "genotype.json").is_file():
         try:

@@ -492,6 +492,12 @@ def test_max_skips_stops_early_and_the_warning_is_shown(tmp_path, capsys):
            "4 skip_connect): the known DARTS collapse" in err
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # of 3 epochs
     assert (run / "genotype.json").is_file()
+    # its report says why it stopped, not that a resume would go on (a resume searches no further)
+    from diffnas import report
+
+    text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
+    assert "epochs done 1 of 3: early stop at epoch 1: a normal cell has more than 1 skip_connect" in text
+    assert "--resume" not in text
     # both remedies were used, and one epoch of architecture steps leaves no "fewer epochs": no advice
     assert "4 skip_connect): the known DARTS collapse\n" in err
     # at the last epoch nothing stops early (it said "early stop at epoch 1" of 1), but the cap is still
