@@ -304,8 +304,8 @@ def from_dict(d: object, what: str = "genotype JSON") -> AnyGenotype:
     missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
     if missing:
         raise GenotypeError(f"{what} lacks {', '.join(missing)}")
-    return validate(Genotype(_genes(d["normal"], "normal"), _ints(d["normal_concat"], "normal_concat"),
-                             _genes(d["reduce"], "reduce"), _ints(d["reduce_concat"], "reduce_concat")))
+    # Genotype checks and converts its fields itself (__post_init__), naming each as this form does
+    return validate(Genotype(d["normal"], d["normal_concat"], d["reduce"], d["reduce_concat"]))
 
 
 def to_json(genotype: AnyGenotype) -> str:
