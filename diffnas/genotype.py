@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Sequence, Union
 import torch
 
 from .errors import GenotypeError, suggest
-from .genotype_parse import parse_fields
+from .genotype_parse import parse_cell_lines, parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .notices import option, shell
 from .ops import OPS, PRIMITIVES
@@ -333,6 +333,21 @@ def parse(text: str) -> Genotype:
     return genotype
 
 
+def cell_lines(genotype: CellwiseGenotype) -> str:
+    """A per-cell genotype in the gene notation of the papers, a line per cell:
+    `cell 0 (normal): [('sep_conv_3x3', 0), ...], concat=[2, 3, 4, 5]`. `load` reads it back."""
+    return "\n".join(f"cell {k} ({'reduce' if c.reduction else 'normal'}): "
+                     f"[{', '.join(f'({op!r}, {j})' for op, j in c.genes)}], concat={list(c.concat)}"
+                     for k, c in enumerate(genotype.cells_))
+
+
+def parse_cells(text: str) -> CellwiseGenotype:
+    """Read `cell_lines` text back. Never evaluates the text."""
+    genotype = from_dict({"cells": parse_cell_lines(text)}, "per-cell genotype text")
+    assert isinstance(genotype, CellwiseGenotype)
+    return genotype
+
+
 def _published(name: str) -> Genotype:
     try:
         genotype = from_dict(PUBLISHED[name])
@@ -414,8 +429,9 @@ def _unassigned(text: str) -> str:
 
 def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
-    genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation,
-    or the notation itself; a genotype object is checked (`validate`) and returned."""
+    genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation
+    (or `cell_lines`' per-cell form), or that text itself; a genotype object is checked
+    (`validate`) and returned."""
     if isinstance(spec, (Genotype, CellwiseGenotype)):
         return validate(spec)
     if not isinstance(spec, (str, os.PathLike)):
@@ -434,6 +450,8 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     spec = _unassigned(spec)
     if spec.startswith("Genotype"):
         return parse(spec)
+    if re.match(r"cell\s+\d+\s*\(", spec):
+        return parse_cells(spec)
     if spec.startswith("{"):
         return from_json(spec)
     path = _genotype_file(spec)
@@ -447,6 +465,8 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
         raise GenotypeError(f"{path}: cannot read genotype file ({e})") from None
     try:
         text = _unassigned(text.strip())
+        if re.match(r"cell\s+\d+\s*\(", text):
+            return parse_cells(text)
         return parse(text) if text.startswith("Genotype") else from_json(text)
     except GenotypeError as e:
         raise GenotypeError(f"{path}: {e}") from None

@@ -4,7 +4,9 @@ The papers and their released code (quark0/darts cnn/genotypes.py and its forks)
 `Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...],
 reduce_concat=[...])`. `parse_fields` reads exactly that grammar (lists, tuples, quoted strings,
 integers, `range(...)`, the four fields by keyword or position) and returns the raw fields;
-`genotype.parse` turns them into a checked `Genotype`. Decimals and True/False/None are read as
+`genotype.parse` turns them into a checked `Genotype`. `parse_cell_lines` reads the per-cell form
+(a line per cell, `cell 0 (normal): [('sep_conv_3x3', 0), ...], concat=[2, 3, 4, 5]`, as
+`genotype.cell_lines` writes it and the report shows it) the same way. Decimals and True/False/None are read as
 values too, so that a gene like ('sep_conv_3x3', True) is refused there, naming the gene. Nothing
 here knows op names or cell rules, so this module imports only the error type.
 """
@@ -147,6 +149,33 @@ class _Parser:
             raise self.fail("the end of the text")
         return fields
 
+    def word(self, expected: str) -> None:
+        if self.name() != expected:
+            raise self.fail(repr(expected))
+
+    def cell_line(self, k: int) -> dict[str, object]:
+        """`cell K (normal|reduce): GENES, concat=LIST`, cell K being the k-th line."""
+        self.word("cell")
+        at = self.i
+        number = self.value()
+        if number != k or type(number) is not int:
+            self.i = at
+            raise self.fail(f"cell number {k}")
+        self.eat("(")
+        at = self.i
+        kind = self.name()
+        if kind not in ("normal", "reduce"):
+            self.i = at
+            raise self.fail("normal or reduce")
+        self.eat(")")
+        self.eat(":")
+        genes = self.value()
+        self.eat(",")
+        self.word("concat")
+        self.eat("=")
+        concat = self.value()
+        return {"genes": genes, "concat": concat, "reduction": kind == "reduce"}
+
 
 def parse_fields(text: str) -> dict[str, object]:
     """The fields of `Genotype(...)` text as plain lists and ints; GenotypeError on anything else."""
@@ -156,3 +185,23 @@ def parse_fields(text: str) -> dict[str, object]:
         return _Parser(text.strip()).genotype()
     except RecursionError:
         raise GenotypeError("genotype text is nested too deeply") from None
+
+
+def parse_cell_lines(text: str) -> list[dict[str, object]]:
+    """The cells of per-cell text, a line per cell numbered from 0, as raw `Cell` fields (genes,
+    concat, reduction); GenotypeError on anything else."""
+    cells: list[dict[str, object]] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            continue
+        parser = _Parser(line.strip())
+        try:
+            cell = parser.cell_line(len(cells))
+            if parser.peek():
+                raise parser.fail("the end of the line")
+            cells.append(cell)
+        except GenotypeError as e:
+            raise GenotypeError(f"per-cell genotype text, line of cell {len(cells)}: {e}") from None
+        except RecursionError:
+            raise GenotypeError("genotype text is nested too deeply") from None
+    return cells

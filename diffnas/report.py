@@ -276,12 +276,11 @@ def _final_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def paper_notation(genotype: G.AnyGenotype) -> str:
-    """`str(genotype)` for a Genotype; for a per-layer genotype the same gene notation, a line per cell."""
+    """`str(genotype)` for a Genotype; for a per-layer genotype the same gene notation, a line per
+    cell (`genotype.cell_lines`). Either is taken back by --genotype."""
     if isinstance(genotype, G.Genotype):
         return str(genotype)
-    return "\n".join(f"cell {k} ({'reduce' if c.reduction else 'normal'}): "
-                     f"[{', '.join(f'({op!r}, {j})' for op, j in c.genes)}], concat={list(c.concat)}"
-                     for k, c in enumerate(genotype.cells_))
+    return G.cell_lines(genotype)
 
 
 def _figures_html(paths: list[Path], base: Path) -> str:

@@ -35,6 +35,45 @@ def test_cellwise_round_trip_and_layers():
         g.cells(5)
 
 
+def _mixed_cells():
+    """Four cells, each different, reductions at 1 and 2 (the positions of a 4-cell network)."""
+    ops = ["sep_conv_3x3", "max_pool_3x3", "dil_conv_5x5", "skip_connect"]
+    genes = [((ops[k], 0), (ops[(k + 1) % 4], 1), (ops[(k + 2) % 4], 2), ("avg_pool_3x3", k % 2)) for k in range(4)]
+    return G.CellwiseGenotype(tuple(G.Cell(genes[k], (2, 3), k in (1, 2)) for k in range(4)))
+
+
+def test_the_reports_per_cell_lines_are_read_back_as_the_same_genotype(tmp_path):
+    from diffnas.report import paper_notation
+
+    g = _mixed_cells()
+    text = paper_notation(g)
+    assert text.splitlines()[1].startswith("cell 1 (reduce): [('max_pool_3x3', 0), ('dil_conv_5x5', 1)")
+    assert G.load(text) == g
+    (tmp_path / "cells.txt").write_text("\n" + text + "\n\n")
+    assert G.load(str(tmp_path / "cells.txt")) == g
+    with pytest.raises(GenotypeError, match="cells.txt: .*line of cell 2: .*expected cell number 2"):
+        (tmp_path / "cells.txt").write_text(text.replace("cell 2", "cell 3"))
+        G.load(str(tmp_path / "cells.txt"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("(reduce)", "(reduction)", 1), "line of cell 1: .*expected normal or reduce"),
+    (lambda t: t.replace("concat=", "concat", 1), "line of cell 0: .*expected '='"),
+    (lambda t: t.replace("\n", " x\n", 1), "line of cell 0: .*expected the end of the line"),
+    (lambda t: t[:-2], "line of cell 3: .*text ends there"),
+    (lambda t: t.replace("'dil_conv_5x5'", "'dil_conv_9x9'", 1), "cell 0: unknown op 'dil_conv_9x9'"),
+    (lambda t: t.replace("(reduce)", "(normal)", 1), None),  # well formed: refused by the network, below
+])
+def test_per_cell_lines_that_are_wrong_say_which_line(edit, message):
+    text = edit(G.cell_lines(_mixed_cells()))
+    if message is None:
+        with pytest.raises(GenotypeError, match="cell 1 reduction=False, but the network reduces at cells"):
+            G.load(text).cells(4)
+        return
+    with pytest.raises(GenotypeError, match=message):
+        G.load(text)
+
+
 def test_network_depth_is_a_per_cell_genotypes_own_and_refuses_another():
     cells = tuple(G.Cell((("sep_conv_3x3", 0), ("skip_connect", 1)) * 2, (2, 3), k in (1, 2)) for k in range(4))
     per_cell = G.CellwiseGenotype(cells)
