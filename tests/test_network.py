@@ -350,6 +350,8 @@ def test_params_command_search_network(capsys):
     assert r["arch_params"] == 2 * 14 * 8  # alpha_normal, alpha_reduce
     r = _params_json(capsys, "--in-channels", "3")
     assert r["weights"] == search_params(16, 8, 3, 10) == 1930618  # quark0/darts train_search.py log
+    assert cli.main(["params", "--in-channels", "3"]) == 0   # the text says what was counted
+    assert capsys.readouterr().out.splitlines()[0] == "search network, 8 cells, 16 channels, 10 classes, 3 input channels"
     r = _params_json(capsys, "--preset", "dnas")
     assert r["arch_params"] == 8 * 14 + 8 * 7 + 14 * 7  # alpha (E, O), beta (L, E), gamma (L, O); 7 ops
     r = _params_json(capsys, "--layers", "5", "--nodes", "3", "--classes", "100", "--in-channels", "3",

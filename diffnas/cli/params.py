@@ -141,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         print(json_text(r))
         return 0
     of = f" of the training in {r['training_run']}" if "training_run" in r else ""
-    print(f"{r['network']} network{of}, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes")
+    inputs = f", {r['in_channels']} input channel{'s' if r['in_channels'] != 1 else ''}" if "in_channels" in r else ""
+    print(f"{r['network']} network{of}, {r['layers']} cells, {r['channels']} channels, {r['classes']} classes{inputs}")
     print(f"weights      {r['weights']:>13,}  ({r['weights'] / 1e6:.6f}M)")
     if r["network"] == "evaluation":
         print(f"aux_weights  {r['aux_weights']:>13,}  (auxiliary head, training only)")
