@@ -101,7 +101,7 @@ def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params,
     statistics out of it, as DARTS's throwaway copy of the network does).
     """
     exact = method == "exact"
-    w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()} if exact else w
+    w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()}   # w itself need not require grad
     g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=exact)
     g_data = {n: t.detach() for n, t in g.items()}
     reduce(list(g_data.values()))

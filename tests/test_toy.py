@@ -42,6 +42,17 @@ def test_second_order_matches_closed_form(hessian, xi):
         assert got == pytest.approx(by_hand(a, w, xi), abs=1e-6), (a, w)
 
 
+@pytest.mark.parametrize("hessian", toy.HESSIANS)
+def test_second_order_takes_weights_that_do_not_require_grad(hessian):
+    """The library call on plain tensors, as a loop of one's own holds them: both Hessian methods."""
+    a, w, xi = 0.7, -1.3, 0.3
+    alpha = {"a": torch.tensor(a, dtype=torch.float64, requires_grad=True)}
+    weights = {"w": torch.tensor(w, dtype=torch.float64)}   # no requires_grad
+    got = bilevel.second_order(toy.train_loss, toy.val_loss, weights, alpha, xi, method=hessian)
+    assert got["a"].item() == pytest.approx(by_hand(a, w, xi), abs=1e-6)
+    assert not weights["w"].requires_grad
+
+
 def test_xi_zero_is_first_order():
     for a, w in random_points(8, seed=1):
         first = w - 2  # grad_a L_val(w, a)
