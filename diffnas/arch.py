@@ -28,7 +28,8 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
-from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype, threshold_cell, top2_cell
+from .discretise import threshold_cell, top2_cell
+from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype
 from .supernet import edge_list
 
 

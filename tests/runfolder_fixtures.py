@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
-from diffnas import genotype as G
+from diffnas import discretise as D, genotype as G
 
 OPS: tuple[str, ...] = ("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3")
 
@@ -57,7 +57,7 @@ def write_search_run(path: Path, shared: bool = True, layers: int = 5, nodes: in
     history = steps.softmax(-1)
 
     def geno(psi: torch.Tensor) -> G.AnyGenotype:
-        made = [G.top2_cell(psi[k], ops, nodes, reduction=k in reductions) for k in range(layers)]
+        made = [D.top2_cell(psi[k], ops, nodes, reduction=k in reductions) for k in range(layers)]
         if not shared:
             return G.CellwiseGenotype(tuple(made))
         n, r = made[[k for k in range(layers) if k not in reductions][0]], made[reductions[0]]

@@ -3,7 +3,8 @@ import torch
 
 from diffnas import arch as arch_lib
 from diffnas.arch import ARCHS, node_softmax, zero_one_loss
-from diffnas.genotype import CellwiseGenotype, Genotype, top2_cell
+from diffnas.discretise import top2_cell
+from diffnas.genotype import CellwiseGenotype, Genotype
 from diffnas.ops import PRIMITIVES
 from diffnas.supernet import Supernet, edge_list
 

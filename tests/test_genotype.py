@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from diffnas import genotype as G
+from diffnas import discretise as D, genotype as G
 from diffnas.errors import GenotypeError
 from diffnas.ops import PRIMITIVES
 
@@ -203,7 +203,7 @@ def test_top2_picks_strongest_edges_ignoring_none():
     w = hand_weights(3, {(0, 0): ("sep_conv_3x3", 0.5), (0, 1): ("dil_conv_5x5", 0.6),
                          (1, 0): ("none", 0.99), (1, 1): ("max_pool_3x3", 0.3), (1, 2): ("skip_connect", 0.4),
                          (2, 3): ("sep_conv_5x5", 0.9), (2, 1): ("avg_pool_3x3", 0.2)})
-    cell = G.top2_cell(w, PRIMITIVES, 3)
+    cell = D.top2_cell(w, PRIMITIVES, 3)
     assert cell.genes == (("dil_conv_5x5", 1), ("sep_conv_3x3", 0),
                           ("skip_connect", 2), ("max_pool_3x3", 1),
                           ("sep_conv_5x5", 3), ("avg_pool_3x3", 1))
@@ -213,7 +213,7 @@ def test_top2_picks_strongest_edges_ignoring_none():
 def test_threshold_keeps_at_most_two_passing_edges():
     w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.95), (0, 1): ("skip_connect", 0.5),
                          (1, 0): ("dil_conv_3x3", 0.9), (1, 1): ("sep_conv_5x5", 0.88), (1, 2): ("max_pool_3x3", 0.86)})
-    cell = G.threshold_cell(w, PRIMITIVES, 2, 0.85)
+    cell = D.threshold_cell(w, PRIMITIVES, 2, 0.85)
     assert cell.genes == (("sep_conv_3x3", 0), ("none", 1), ("dil_conv_3x3", 0), ("sep_conv_5x5", 1))
 
 
@@ -223,7 +223,7 @@ def test_threshold_passes_at_the_threshold_and_leaves_out_nodes_that_keep_no_inp
     w = hand_weights(3, {(0, 0): ("sep_conv_3x3", 0.75), (0, 1): ("skip_connect", 0.2),
                          (1, 0): ("dil_conv_3x3", 0.5), (1, 1): ("max_pool_3x3", 0.4),
                          (2, 3): ("sep_conv_5x5", 0.99), (2, 1): ("avg_pool_3x3", 0.9)})
-    cell = G.threshold_cell(w, PRIMITIVES, 3, 0.75)   # 0.75: exact in float32, so "at" is exact
+    cell = D.threshold_cell(w, PRIMITIVES, 3, 0.75)   # 0.75: exact in float32, so "at" is exact
     assert cell.genes == (("sep_conv_3x3", 0), ("none", 1),       # exactly at the threshold: kept
                           ("none", 0), ("none", 1),               # node 3: nothing passes, left out
                           ("avg_pool_3x3", 1), ("none", 3))       # node 4: its input from node 3 is not kept
@@ -235,7 +235,7 @@ def test_threshold_passes_at_the_threshold_and_leaves_out_nodes_that_keep_no_inp
 def test_threshold_cell_where_nothing_passes_keeps_the_strongest_edge_from_a_cell_input():
     w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.3), (0, 1): ("skip_connect", 0.2),
                          (1, 1): ("dil_conv_3x3", 0.6), (1, 2): ("max_pool_3x3", 0.8)})
-    cell = G.threshold_cell(w, PRIMITIVES, 2, 0.85)
+    cell = D.threshold_cell(w, PRIMITIVES, 2, 0.85)
     assert cell.genes == (("none", 0), ("none", 1), ("dil_conv_3x3", 1), ("none", 2))
     assert cell.concat == (3,)
 
