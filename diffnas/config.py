@@ -27,7 +27,7 @@ from .tuning import EDGES, MEMORY_FORMATS
 
 
 def _datasets() -> tuple[str, ...]:
-    from .data.datasets import DATASETS  # the registry lives with the readers; read when checked
+    from .data.loaders import DATASETS  # the registry lives with the readers; read when checked
 
     return tuple(DATASETS)
 
@@ -395,7 +395,7 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     in the belief that it does something); the command line prints them as warnings. Values at their
     defaults are not named, so a run's saved config.json gives none, except warm-up epochs that
     cover all epochs (the pc-darts preset's 15 in a 1-epoch search)."""
-    from .data.datasets import DATASETS
+    from .data.loaders import DATASETS
 
     found = []
     entry = DATASETS.get(cfg.dataset)

@@ -16,7 +16,9 @@ from . import genotype as genotype_lib
 from .config import TrainConfig
 from .counting import count_madds, count_params
 from .data import Augment, Batches, Split, load_dataset
-from .data.datasets import DATASETS, TrainedOn, check_classes, data_folder
+from .data.datasets import check_classes, data_folder
+from .data.loaders import DATASETS
+from .data.types import TrainedOn
 from .device import resolve_device
 from .errors import CheckpointError, DataError, DiffnasError
 from .notices import option, say, shell

@@ -114,7 +114,7 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
 def check_saved_data_folder(dataset: str, folder: Path, run_dir: Path) -> None:
     """A resumed run's own data folder (its config.json's) that is gone: a DataError that says so and
     how to name the new place, not one about a --data-dir the user never typed."""
-    from .data.datasets import DATASETS
+    from .data.loaders import DATASETS
 
     entry = DATASETS.get(dataset)
     if entry is not None and entry.files and not folder.exists():

@@ -33,7 +33,7 @@ from diffnas.config import TrainConfig, from_dict
 from diffnas.data.augment import (BRIGHTNESS, CONTRAST, GRAY_WEIGHTS, HUE, SATURATION, draw_jitter, draw_resized_crop,
                                   jitter, resize_centre_crop, resized_crop, resized_shape, shift_hue)
 from diffnas.data import formats
-from diffnas.data.datasets import channel_stats
+from diffnas.data.types import channel_stats
 from diffnas.errors import ConfigError, DataError
 from diffnas.notices import command_line
 
@@ -1401,7 +1401,7 @@ def test_search_and_training_crop_and_flip_alike(name, side, padding, flip):
     """The two loops had their own copies: the search padded 64-px images by 8 and 224-px ones by 28
     (training: 4), and the training flipped the synthetic templates (the search did not)."""
     from diffnas.config import TrainConfig
-    from diffnas.data.datasets import Dataset, Split
+    from diffnas.data.types import Dataset, Split
     from diffnas.search import augment_for as search_augment
     from diffnas.train import augment_for as train_augment
 
@@ -1418,7 +1418,7 @@ def test_search_and_training_crop_and_flip_alike(name, side, padding, flip):
     ("svhn", lambda d: write_svhn(d / "svhn"))])
 def test_the_registrys_shape_is_what_loading_gives(tmp_path, name, write):
     """`diffnas params` sizes a network from DatasetEntry.shape without reading files (it had its own table)."""
-    from diffnas.data.datasets import DATASETS
+    from diffnas.data.loaders import DATASETS
 
     if write is not None:
         write(tmp_path)
@@ -1430,7 +1430,8 @@ def test_the_registrys_shape_is_what_loading_gives(tmp_path, name, write):
 def test_the_test_only_reads_have_their_own_cache_entries(tmp_path, cache_folder, monkeypatch, capsys, name):
     """evaluate's test-only decodes (an image folder's test/, Tiny-ImageNet's val/) are cached apart
     from the whole dataset's, which they neither replace nor are replaced by."""
-    from diffnas.data.datasets import DATASETS, TrainedOn
+    from diffnas.data.loaders import DATASETS
+    from diffnas.data.types import TrainedOn
 
     data = tmp_path / "data"
     (write_image_folder if name == "imagefolder" else write_tiny_imagenet)(data)

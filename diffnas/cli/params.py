@@ -105,7 +105,8 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def search_counts(args: argparse.Namespace) -> dict[str, Any]:
-    from ..data.datasets import DATASETS, check_image_size
+    from ..data.datasets import check_image_size
+    from ..data.loaders import DATASETS
     from ..search import build
 
     cfg = search_config_from_args(args, ("preset", "layers", "channels", "nodes", "dataset", "data_dir", "image_size"),

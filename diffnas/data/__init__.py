@@ -2,9 +2,11 @@
 
 from .augment import Augment, cutout, random_crop, random_flip
 from .batches import Batches
-from .datasets import DATASETS, Dataset, Split, load_dataset, sample, search_split, subset
+from .datasets import load_dataset, sample, search_split, subset
 from .download import download
+from .loaders import DATASETS
 from .tensors import register_tensors
+from .types import Dataset, Split
 
 __all__ = [
     "Augment", "Batches", "DATASETS", "Dataset", "Split", "cutout", "download",

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import DataError
 from .augment import Augment
-from .datasets import Split
+from .types import Split
 
 
 def mix_seed(*parts: int | str) -> int:

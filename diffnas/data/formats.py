@@ -1,7 +1,7 @@
 """Readers of the official dataset file formats, each returning plain numpy arrays.
 
 Images come back as uint8 (N, C, H, W), labels as int64 (N,). Every failure is a `DataError` that
-names the file. Nothing here knows registry names or default folders: `datasets.py` finds the files.
+names the file. Nothing here knows registry names or default folders: `loaders.py` finds the files.
 Formats: CIFAR python pickles (https://www.cs.toronto.edu/~kriz/cifar.html), IDX
 (http://yann.lecun.com/exdb/mnist/), Keras's mnist.npz (read with allow_pickle=False), SVHN format 1 .mat
 (http://ufldl.stanford.edu/housenumbers/),

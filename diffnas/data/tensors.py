@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .datasets import DATASETS, Dataset, DatasetEntry, _dataset
+from .loaders import DATASETS
+from .types import Dataset, DatasetEntry, make_dataset
 
 
 MAX_CLASSES = 100_000   # ImageNet-21k has 21,841; more is a label column gone wrong
@@ -67,9 +68,9 @@ def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *
             raise ConfigError(f"register_tensors: {label} has {len(stat)} values for {channels} channels")
     if std is not None and min(std) <= 0:
         raise ConfigError(f"register_tensors: std must be > 0 per channel, got {tuple(std)}")
-    dataset = _dataset(name, arrays[0], arrays[1], classes,
-                       None if mean is None else tuple(float(m) for m in mean),
-                       None if std is None else tuple(float(s) for s in std), class_names)
+    dataset = make_dataset(name, arrays[0], arrays[1], classes,
+                           None if mean is None else tuple(float(m) for m in mean),
+                           None if std is None else tuple(float(s) for s in std), class_names)
     if min(dataset.std) == 0:
         raise DataError(f"{name}: a channel of the training images is constant (std 0); normalising by it "
                         f"divides by zero")

@@ -1,0 +1,114 @@
+"""The data types: a `Dataset` of uint8 image tensors on the CPU, its `Split`s, a registry
+`DatasetEntry` (how a name becomes a Dataset: `loaders.py`), and what a trained network's checkpoint
+says about its data (`TrainedOn`) for a test-only read (`TestSplit`). `make_dataset` checks arrays
+read from files and builds one, with the per-channel mean/std that normalisation uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .formats import Arrays
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    images: torch.Tensor  # uint8, (N, C, H, W), CPU
+    labels: torch.Tensor  # int64, (N,)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    classes: int
+    mean: tuple[float, ...]  # per channel, in [0, 1] units (pixel / 255)
+    std: tuple[float, ...]
+    class_names: tuple[str, ...] = ()  # label i's folder (imagefolder) or wnid (tiny-imagenet); () when fixed
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.images.shape[1:]
+        return c, h, w
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """How a registry name becomes a Dataset."""
+
+    load: Callable[[Path, int, int], Dataset]  # (data_dir, synthetic_size, image_size) -> Dataset
+    about: str  # one line for listings and --help
+    files: bool = True  # read from data_dir; False: embedded or generated
+    side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
+    # (data_dir, image_size, what the network trained on) -> the test split read from the test files
+    # alone, for `diffnas evaluate`; None where they do not say enough (`loaders._load_image_folder_test`)
+    load_test: Callable[[Path, int, "TrainedOn"], "TestSplit | None"] | None = None
+    # random horizontal flips in search and training; False for digits (a mirrored digit is another
+    # symbol), Fashion-MNIST (unflipped, as MNIST) and the synthetic class templates
+    flip: bool = True
+    # (image channels, classes) of the official files, so a network can be sized without reading them
+    # (`diffnas params`); None: only the files tell (imagefolder)
+    shape: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a trained network's checkpoint says about its data, which a test-only read may need."""
+
+    class_names: tuple[str, ...]   # in label order; () in checkpoints made before they were saved
+    channels: int
+
+
+@dataclass(frozen=True, eq=False)
+class TestSplit:
+    """A dataset's test split read without its training files (`DatasetEntry.load_test`)."""
+
+    split: Split
+    classes: int
+    class_names: tuple[str, ...] = ()  # as Dataset.class_names
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of uint8 (N, C, H, W) images, in [0, 1] units."""
+    total = np.zeros(images.shape[1])
+    squares = np.zeros(images.shape[1])
+    for start in range(0, len(images), 1024):  # float64 in chunks: Tiny-ImageNet is 1.2 GB as uint8
+        chunk = images[start:start + 1024].astype(np.float64) / 255
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += np.square(chunk).sum(axis=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def make_split(name: str, part: str, images: np.ndarray, labels: np.ndarray, classes: int) -> Split:
+    if images.ndim != 4 or images.dtype != np.uint8 or labels.shape != (len(images),):
+        raise DataError(f"{name} {part}: images {images.dtype} {images.shape} and labels {labels.shape} "
+                        "do not form a uint8 (N, C, H, W) split")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(f"{name} {part}: labels span {labels.min()}..{labels.max()}, expected 0..{classes - 1}")
+    # np.require copies only arrays that are read-only (np.frombuffer) or not contiguous
+    return Split(torch.from_numpy(np.require(images, np.uint8, ["C", "W"])),
+                 torch.from_numpy(np.require(labels, np.int64, ["C", "W"])))
+
+
+def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
+                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                 class_names: Sequence[str] = ()) -> Dataset:
+    if train[0].shape[1:] != test[0].shape[1:]:
+        raise DataError(f"{name}: train images are {train[0].shape[1:]} but test images {test[0].shape[1:]}")
+    if mean is None or std is None:
+        mean, std = channel_stats(train[0])
+    return Dataset(name, make_split(name, "train", *train, classes), make_split(name, "test", *test, classes),
+                   classes, mean, std, tuple(class_names))
