@@ -3,12 +3,16 @@
 Only the writing rank (rank 0 under torchrun) touches files; other ranks get a RunLog that
 does nothing, so the loops call it unconditionally. A run that fails to start calls `discard()`:
 the folders this RunLog created are removed, a folder that was there before is left as it was.
+While a RunLog is open it holds a lock on its folder (`lock_run_dir`): a second process that would
+write the same run (a resume started twice, two runs given one --run-dir) is refused at the start
+instead of interleaving rows with the first.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -39,8 +43,10 @@ class RunLog:
         # what this RunLog is about to create: run_dir and its missing parents (deepest first), tb/
         self.created: list[Path] = missing_folders(self.run_dir) if enabled else []
         self._tb_created = enabled and tensorboard and not (self.run_dir / "tb").exists()
+        self._lock: int | None = None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_run_dir(self.run_dir)   # refused: nothing removed, the folder is the other's
             if tensorboard:
                 try:
                     from tensorboardX import SummaryWriter
@@ -108,6 +114,9 @@ class RunLog:
             self._tb.close()
             self._tb = None
         self._tb_writer = None
+        if self._lock is not None:
+            os.close(self._lock)   # the lock goes with the descriptor
+            self._lock = None
 
     def discard(self) -> None:
         """Close, and remove the run folder if this RunLog created it, with the parent folders it
@@ -130,6 +139,27 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5, disable=not progress_shown())
+
+
+def lock_run_dir(run_dir: Path) -> int | None:
+    """An exclusive lock on the folder `run_dir` (flock on the folder itself, no lock file), held by
+    the returned descriptor until it is closed or the process ends (a kill -9 leaves no stale lock); a
+    ConfigError when another process holds it. None where the system has no flock (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"{run_dir}: in use by another diffnas process (a search or training writing to "
+                          f"it now); wait for it to end, or give another folder") from None
+    except OSError:   # a file system without locks: run unlocked, as before
+        os.close(fd)
+        return None
+    return fd
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:

@@ -754,3 +754,44 @@ def test_flag_values_and_dash_folders_in_messages_paste_into_a_shell(tmp_path):
         assert shlex.split(option("data_dir", str(tmp_path / "my data"))) == ["--data-dir", str(tmp_path / "my data")]
         assert option("data_dir", "DIR") == "--data-dir DIR" and option("w_lr", 0.1) == "--w-lr 0.1"
     assert resume_line("search", Path("-dash"), None, False) == "resume with: diffnas search --resume ./-dash"
+
+
+# ---------------------------------------------------------------------------------------------
+# one writer per run folder
+
+
+def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path, monkeypatch):
+    """Two processes on one folder (a resume started twice, one --run-dir given twice) interleaved
+    their rows; the second is now refused at the start, and the folder it found is not removed."""
+    from diffnas.errors import ConfigError
+    from diffnas.runlog import lock_run_dir
+
+    run = tmp_path / "run"
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, plots=False, run_dir=str(run))
+    run.mkdir()
+    held = lock_run_dir(run)   # another process's lock: flock conflicts across open() calls
+    assert held is not None
+    try:
+        with pytest.raises(ConfigError, match=f"{run}: in use by another diffnas process"):
+            search(cfg)
+        assert run.is_dir() and not any(run.iterdir())
+    finally:
+        os.close(held)
+    result = search(cfg)   # released: the run goes, and leaves the folder unlocked when it returns
+    assert [row["epoch"] for row in result.metrics] == [1]
+    os.close(lock_run_dir(run))
+    with pytest.raises(ConfigError, match="in use by another diffnas process"):
+        held = lock_run_dir(run)
+        try:
+            search(cfg, resume=str(run))
+        finally:
+            os.close(held)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    cfg2 = dataclasses.replace(cfg, run_dir=str(tmp_path / "run2"), epochs=2)
+    monkeypatch.setattr(importlib.import_module("diffnas.search"), "search_step", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        search(cfg2)
+    os.close(lock_run_dir(tmp_path / "run2"))   # an error mid-run lets go of the folder too
