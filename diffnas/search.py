@@ -25,7 +25,7 @@ from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
-from .data.datasets import check_resumed_data, describe, flips
+from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .errors import ConfigError
 from .notices import option, say, shell
@@ -235,10 +235,10 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
     go_on = resume_line("search", run_dir, pipeline, from_python)
     # what the data's images and labels are, checked on resume (a class folder renamed since: wrong labels)
-    data_facts = {"classes": ds.classes, "class_names": list(ds.class_names), "input_shape": list(ds.shape)}
+    facts = data_facts(ds)
     loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
                 resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
-                nan_rollback=cfg.nan_rollback, extra=lambda: data_facts,
+                nan_rollback=cfg.nan_rollback, extra=lambda: facts,
                 check_saved=lambda saved: check_resumed_data(ds, saved, run_dir))
     log = loop.log
     with loop.starting():

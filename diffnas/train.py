@@ -31,7 +31,7 @@ from .config import TrainConfig, setting_layers, train_config
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
-from .data.datasets import check_resumed_data, describe, flips
+from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError, GenotypeError
 from .network import SETTINGS, build_network
@@ -288,8 +288,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     go_on = resume_line("train", run_dir, pipeline, from_python)
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
     # the normalisation it trained with
-    extra = {"genotype": genotype.to_dict(), "config": cfg_dict, "input_shape": list(ds.shape),
-             "classes": ds.classes, "class_names": list(ds.class_names), "mean": list(ds.mean), "std": list(ds.std)}
+    extra = {"genotype": genotype.to_dict(), "config": cfg_dict, **data_facts(ds),
+             "mean": list(ds.mean), "std": list(ds.std)}
     loop = Loop(run_dir, state, {"model": model, "optimizer": opt}, cfg_dict, resumable=RESUMABLE,
                 defaults=config_lib.to_dict(TrainConfig()), sync=model, go_on=go_on, nan_rollback=cfg.nan_rollback,
                 extra=lambda: extra, stop_after=stop_after,

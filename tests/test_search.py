@@ -503,5 +503,18 @@ def test_search_resume_refuses_data_whose_classes_changed_since(tmp_path):
         (data / part / "cat").rename(data / part / "zebra")
     with pytest.raises(DataError, match="label by label .*: resuming would train on the wrong labels"):
         search(cfg, resume=tmp_path / "run")
+    # the same classes, but an image added: another split, other batches
+    shutil.rmtree(data)
+    shutil.copytree(tmp_path / "before", data)
+    cats = sorted((data / "train" / "cat").iterdir())
+    shutil.copy(cats[0], data / "train" / "cat" / ("extra" + cats[0].suffix))
+    with pytest.raises(DataError, match=r"imagefolder: 13 training and 12 test images here, but the run in .*run "
+                                        r"started on 12 and 12 \(images added or removed since\?\)"):
+        search(cfg, resume=tmp_path / "run")
+    # as many images, one moved to another class: the labels differ
+    (data / "train" / "cat" / ("extra" + cats[0].suffix)).rename(data / "train" / "dog" / ("extra" + cats[0].suffix))
+    (data / "train" / "dog" / sorted(p.name for p in (data / "train" / "dog").iterdir())[0]).unlink()
+    with pytest.raises(DataError, match="as many images as the run in .* started on, but not the same ones"):
+        search(cfg, resume=tmp_path / "run")
     assert search(dataclasses.replace(cfg, data_dir=str(tmp_path / "before")), resume=tmp_path / "run").metrics[-1][
         "epoch"] == 2

@@ -980,6 +980,12 @@ def test_resume_refuses_data_whose_classes_changed_since(tmp_path):
         train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "other"), batch_size=4, epochs=2),
               resume=first.run_dir)
     assert json.loads((first.run_dir / "config.json").read_text())["data_dir"] == str(data)
+    # the run's classes again, but one test image replaced by another: not the data it trained on
+    test_cat = sorted((data / "test" / "cat").iterdir())
+    shutil.copy(test_cat[1], test_cat[0])
+    with pytest.raises(DataError, match="as many images as the run in .* started on, but not the same ones"):
+        train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(data), batch_size=4, epochs=2),
+              resume=first.run_dir)
 
 
 def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_path, capsys):

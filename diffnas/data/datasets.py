@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,19 @@ def check_classes(dataset: str, names: Sequence[str], trained_names: Sequence[st
                         f"({'; '.join(differ[:3])}{'; ...' if len(differ) > 3 else ''}): {harm}")
 
 
+def data_facts(ds: Dataset) -> dict[str, Any]:
+    """What a checkpoint records of its data, for `check_resumed_data` (and evaluation): the image shape,
+    the classes and their names, the image counts, and a digest of the labels in file order and of up to
+    512 images of each split spread over it (all of a small dataset; a sample keeps a large one cheap)."""
+    digest = hashlib.sha1()
+    for split in (ds.train, ds.test):
+        digest.update(split.labels.numpy().tobytes())
+        picked = torch.linspace(0, len(split) - 1, min(len(split), 512)).round().long().unique()
+        digest.update(split.images[picked].numpy().tobytes())
+    return {"classes": ds.classes, "class_names": list(ds.class_names), "input_shape": list(ds.shape),
+            "images": [len(ds.train), len(ds.test)], "data_sha1": digest.hexdigest()}
+
+
 def check_resumed_data(ds: Dataset, saved: dict[str, Any], run_dir: str | Path) -> None:
     """A resumed run's data `ds` against what its checkpoint (`saved`) learnt: images of the same shape
     (another folder named on resume, of other sizes, was taken without a word), the same number of
@@ -52,6 +66,18 @@ def check_resumed_data(ds: Dataset, saved: dict[str, Any], run_dir: str | Path) 
         raise DataError(f"{dataset}: {classes} classes here, but the run in {run_dir} trained on {trained}{shown}; "
                         f"resume it on its own data, or start a new run on this")
     check_classes(dataset, names, saved.get("class_names") or (), "resuming would train on the wrong labels")
+    # checkpoints before these were saved have neither: not checked
+    images = saved.get("images")
+    if isinstance(images, (list, tuple)) and list(images) != [len(ds.train), len(ds.test)]:
+        raise DataError(f"{dataset}: {len(ds.train):,} training and {len(ds.test):,} test images here, but the run "
+                        f"in {run_dir} started on {images[0]:,} and {images[1]:,} (images added or removed since?): "
+                        f"its batches and its search's train/validation split would be other images; resume it "
+                        f"on the data it started with, or start a new run on this")
+    digest = saved.get("data_sha1")
+    if isinstance(digest, str) and digest != data_facts(ds)["data_sha1"]:
+        raise DataError(f"{dataset}: as many images as the run in {run_dir} started on, but not the same ones, or "
+                        f"not with the same labels (images replaced or moved between classes since?); resume it on "
+                        f"the data it started with, or start a new run on this")
 
 
 def describe(ds: Dataset) -> str:
