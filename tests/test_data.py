@@ -1341,6 +1341,44 @@ def test_tiny_imagenet_empty_listing_is_refused(tmp_path, listing, says):
     assert _message(info).startswith(f"{path}: {says}")
 
 
+def test_tiny_imagenet_class_or_val_image_listed_twice_is_refused_by_line(tmp_path):
+    """A wnid listed twice read its images twice under two labels (one never trained); a val image listed
+    twice was scored twice, perhaps under two labels."""
+    write_tiny_imagenet(tmp_path)
+    base = tmp_path / "tiny-imagenet-200"
+    wnids = base / "wnids.txt"
+    wnids.write_text(wnids.read_text() + "n01\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny-imagenet", tmp_path)
+    assert _message(info) == f"{wnids}:4: n01 again (first on line 2); each class is listed once"
+    wnids.write_text("n02\nn01\nn03\n")
+    annotations = base / "val" / "val_annotations.txt"
+    first = annotations.read_text().splitlines()[0]
+    other = "n01" if first.split("\t")[1] != "n01" else "n02"
+    annotations.write_text(annotations.read_text() + first.replace(first.split("\t")[1], other) + "\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny-imagenet", tmp_path)
+    assert _message(info) == f"{annotations}:5: val_0.JPEG again (first on line 1); each image is listed once"
+
+
+@pytest.mark.parametrize("y, says", [([9.5, 3.0, 10.0], "y must hold whole-number labels in 1..10, got 9.5"),
+                                     ([float("nan"), 3.0, 10.0], "y must hold whole-number labels in 1..10, got nan"),
+                                     (["a", "b", "c"], "y is <U1, expected numeric labels in 1..10")])
+def test_svhn_labels_that_are_not_whole_numbers_are_refused_not_cut(tmp_path, y, says):
+    """y = 9.5 was read as label 9 (astype cuts it) without a word."""
+    from scipy.io import savemat
+
+    write_svhn(tmp_path / "svhn", train=3)
+    path = tmp_path / "svhn" / "train_32x32.mat"
+    x = np.zeros((32, 32, 3, 3), np.uint8)
+    savemat(path, {"X": x, "y": np.asarray(y)[:, None]})
+    with pytest.raises(DataError) as info:
+        load_dataset("svhn", tmp_path)
+    assert _message(info) == f"{path}: {says}"
+    savemat(path, {"X": x, "y": np.asarray([9.0, 3.0, 10.0])[:, None]})   # doubles as MATLAB writes them: taken
+    assert load_dataset("svhn", tmp_path).train.labels.tolist() == [9, 3, 0]
+
+
 def test_mnist_idx_files_other_than_28x28_or_labels_out_of_range_name_the_file(tmp_path):
     write_mnist(tmp_path / "mnist")
     images = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"

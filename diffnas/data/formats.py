@@ -223,7 +223,14 @@ def read_svhn_mat(path: Path) -> Arrays:
     x, y = mat["X"], mat["y"]
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
-    y = y.reshape(-1).astype(np.int64)
+    y = y.reshape(-1)
+    if y.dtype.kind == "f":   # MATLAB's doubles: whole numbers only (astype would cut 9.5 to 9)
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            raise DataError(f"{path}: y must hold whole-number labels in 1..10, got {y[~whole][0]}")
+    elif y.dtype.kind not in "iu":
+        raise DataError(f"{path}: y is {y.dtype}, expected numeric labels in 1..10")
+    y = y.astype(np.int64)
     if len(y) != x.shape[3] or y.size and (y.min() < 1 or y.max() > 10):
         raise DataError(f"{path}: y must hold {x.shape[3]} labels in 1..10, got {len(y)} in "
                         f"{y.min() if y.size else '-'}..{y.max() if y.size else '-'}")
@@ -404,17 +411,25 @@ def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarra
     (`list_tiny_imagenet` adds train/). Classes are numbered in sorted wnid order, as an ImageFolder
     over train/ numbers them."""
     try:
-        wnids = sorted(line.strip() for line in (root / "wnids.txt").read_text().splitlines() if line.strip())
+        listed = [line.strip() for line in (root / "wnids.txt").read_text().splitlines()]
         annotations = (root / "val" / "val_annotations.txt").read_text().splitlines()
     except FileNotFoundError as e:
         raise DataError(f"{e.filename}: no such file") from None
     except OSError as e:
         raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
+    seen: dict[str, int] = {}
+    for number, wnid in enumerate(listed, 1):
+        if wnid and wnid in seen:   # a class listed twice: its images twice under two labels, one never used
+            raise DataError(f"{root / 'wnids.txt'}:{number}: {wnid} again (first on line {seen[wnid]}); each class "
+                            f"is listed once")
+        seen.setdefault(wnid, number)
+    wnids = sorted(w for w in seen if w)
     if not wnids:
         raise DataError(f"{root / 'wnids.txt'}: lists no class (the download lists 200 wnids, one per line)")
     index = {w: i for i, w in enumerate(wnids)}
     val_paths: list[Path] = []
     val_labels: list[int] = []
+    files: dict[str, int] = {}
     for number, line in enumerate(annotations, 1):
         if not line.strip():
             continue
@@ -422,6 +437,10 @@ def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarra
         if len(fields) < 2 or fields[1] not in index:
             raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: expected "
                             f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
+        if fields[0] in files:   # scored twice, perhaps under two labels
+            raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: {fields[0]} again (first on line "
+                            f"{files[fields[0]]}); each image is listed once")
+        files[fields[0]] = number
         val_paths.append(root / "val" / "images" / fields[0])
         val_labels.append(index[fields[1]])
     if not val_paths:
