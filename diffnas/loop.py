@@ -95,6 +95,11 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
     check_resumed_dir(run_dir)
     name = _FOLDER_NAME.get(command, command)
     if not (run_dir / "config.json").is_file():
+        if run_dir.is_dir() and not any(run_dir.iterdir()):   # a stop before the run wrote anything
+            start = (shell("diffnas", command, "--run-dir", run_dir) if on_command_line()
+                     else f"{command}(cfg) with run_dir={str(run_dir)!r}")
+            raise CheckpointError(f"{run_dir}: an empty folder, nothing to resume (a run stopped before it wrote "
+                                  f"its config?); start the run anew in it with `{start}` and its flags")
         raise CheckpointError(f"{run_dir}: no config.json, not a {name} run folder")
     saved = config_file.read_file(run_dir / "config.json")
     found = saved.pop("command", command)

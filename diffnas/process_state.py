@@ -40,11 +40,7 @@ def caller_state_kept() -> Iterator[None]:
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
-    try:
-        # the filters come back too (distributed.wrap quiets a DDP warning for the run's backward passes)
-        with torch.enable_grad(), warnings.catch_warnings():   # a call inside torch.no_grad() could not step
-            yield
-    finally:
+    def give_back() -> None:
         torch.set_default_dtype(dtype)
         random.setstate(py)
         np.random.set_state(npy)
@@ -57,3 +53,15 @@ def caller_state_kept() -> Iterator[None]:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
+
+    try:
+        # the filters come back too (distributed.wrap quiets a DDP warning for the run's backward passes)
+        with torch.enable_grad(), warnings.catch_warnings():   # a call inside torch.no_grad() could not step
+            yield
+    except BaseException:
+        try:
+            give_back()
+        except Exception:   # the error in flight is the one to report: a Ctrl-C inside one of torch's lazy
+            pass            # imports (the first optimiser's) leaves a half-made module that giving back re-imports
+        raise
+    give_back()

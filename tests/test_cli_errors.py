@@ -530,7 +530,11 @@ def test_resume_of_a_run_saved_before_image_size_existed(run, capsys):
 
 
 def test_resume_of_something_else(run, tmp_path, capsys):
-    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing").mkdir()   # empty: a run stopped before it wrote anything
+    fails(capsys, ["search", "--resume", str(tmp_path / "nothing")],
+          f"nothing: an empty folder, nothing to resume (a run stopped before it wrote its config?); start the run "
+          f"anew in it with `diffnas search --run-dir {tmp_path / 'nothing'}` and its flags")
+    (tmp_path / "nothing" / "notes.txt").write_text("mine")
     fails(capsys, ["search", "--resume", str(tmp_path / "nothing")], "nothing: no config.json, not a search run folder")
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "command": "train"}))

@@ -435,6 +435,24 @@ def test_a_search_gives_the_caller_its_random_state_and_cudnn_flags_back(tmp_pat
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == workspace
 
 
+def test_a_ctrl_c_whose_giving_back_fails_is_still_the_ctrl_c(monkeypatch):
+    """A Ctrl-C inside torch's lazy import of torch._dynamo (the first optimiser) left a half-made module;
+    giving the caller's deterministic flag back imported it again and a traceback about sympy replaced
+    "diffnas: interrupted". Without an error in flight, a failure to give back is still raised."""
+    from diffnas.process_state import caller_state_kept
+
+    def half_imported(*args, **kwargs):
+        raise AttributeError("module 'sympy' has no attribute 'core'")
+
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", half_imported)
+    with pytest.raises(KeyboardInterrupt):
+        with caller_state_kept():
+            raise KeyboardInterrupt
+    with pytest.raises(AttributeError, match="sympy"):
+        with caller_state_kept():
+            pass
+
+
 def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_path):
     """search(search_config(..., seed=99), resume=run) ran with the run's seed 2, saying nothing."""
     from diffnas.errors import ConfigError
