@@ -627,16 +627,18 @@ def test_under_torchrun_another_rank_holds_its_early_error_back_then_says_it_wit
     assert err.startswith("diffnas: error: ") and "rank" not in err and len(waits) == 1
 
 
-def test_under_torchrun_an_error_after_the_process_group_is_up_names_the_rank(tmp_path, monkeypatch, capsys):
-    """Once the ranks run together, an error may be one rank's own (a folder one node lacks): each
-    rank says it at once, naming itself."""
+def test_under_torchrun_an_error_after_the_process_group_is_up_is_held_back_too(tmp_path, monkeypatch, capsys):
+    """Errors met once the ranks run together (a missing data folder, a run folder in use) are most often
+    every rank's too: each was printed once per rank, the others as "rank N:". Rank N now holds its
+    error back as before the group exists, then says it with its rank (one a node meets alone)."""
     waits = []
     monkeypatch.setattr(cli.time, "sleep", waits.append)
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
-    fails(capsys, ["evaluate", str(tmp_path / "missing")], "diffnas: error: rank 1: ", "missing")
-    assert waits == []
+    assert cli._error_line(f"{tmp_path / 'data'}: no such folder") == f"diffnas: error: rank 1: {tmp_path / 'data'}: " \
+                                                                     f"no such folder"
+    assert waits == [cli.QUIET_RANK_WAIT]
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -236,6 +236,23 @@ def test_is_main_before_setup_goes_by_torchruns_rank(monkeypatch):
     assert distributed.is_main()                              # not torchrun's: one process
 
 
+def test_a_one_process_command_under_torchrun_runs_on_rank_0_only(monkeypatch, capsys):
+    """`torchrun --nproc_per_node 2 -m diffnas evaluate RUN` printed its result twice, and `report` wrote
+    report.html from both processes at once."""
+    from diffnas import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert cli.main(["params", "--json"]) == 0
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setenv("RANK", "0")
+    assert cli.main(["params", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["network"] == "search"
+    assert err == ("diffnas: params runs in one process: under torchrun rank 0 runs it and the others do nothing "
+                   "(only search, train, run share their work)\n")
+
+
 def test_killed_run_resumes_to_the_uninterrupted_result(launched):
     _, states, (killed, killed_at) = launched
     assert killed_at == 1                                     # killed mid-way, after the checkpoint of epoch 1

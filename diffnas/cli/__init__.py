@@ -33,6 +33,7 @@ from ..notices import command_line
 from .flags import flag_named, typed_flags
 
 COMMANDS = ("search", "train", "run", "evaluate", "params", "toy", "plot", "report", "download")
+DISTRIBUTED = ("search", "train", "run")   # the commands that share their work over torchrun's processes
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,21 +44,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, _error_line(f"{message} (see `{self.prog} --help`)") + "\n")
 
 
-# how long a rank other than 0 waits before printing an error met before the ranks run together
+# how long a rank other than 0 waits before printing an error
 QUIET_RANK_WAIT = 5.0
 
 
 def _error_line(message: str) -> str:
     """"diffnas: error: MESSAGE", one line. Under torchrun a rank other than 0 names itself ("rank N: "),
-    and an error it meets before the process group exists (the command line, the config: most often
-    what every rank meets alike) is held back QUIET_RANK_WAIT seconds first: when rank 0 meets it too
-    and exits, torchrun stops the other ranks before they print, so the error is said once; one that
-    only this rank meets (a file its machine lacks) is still said."""
+    and holds its error back QUIET_RANK_WAIT seconds first: most errors are every rank's alike (the
+    command line, the config, a missing data folder, a run folder in use), and when rank 0 meets one
+    too and exits, torchrun stops the other ranks before they print, so it is said once; one that only
+    this rank meets (a file its machine lacks) is still said, late by those seconds. Rank 0 waits for
+    it meanwhile (in a collective, or torchrun's wait)."""
     rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
     if rank != "0":
-        dist = sys.modules.get("torch.distributed")
-        if not (dist is not None and dist.is_available() and dist.is_initialized()):
-            time.sleep(QUIET_RANK_WAIT)
+        time.sleep(QUIET_RANK_WAIT)
     who = "" if rank == "0" else f"rank {rank}: "
     return f"diffnas: error: {who}{' '.join(message.split(chr(10)))}"
 
@@ -181,6 +181,12 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
+    if args.command not in DISTRIBUTED and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        # torchrun started N copies: each printed the result and wrote the same files at once
+        if os.environ.get("RANK", "0") != "0":
+            return 0
+        print(f"diffnas: {args.command} runs in one process: under torchrun rank 0 runs it and the others do "
+              f"nothing (only {', '.join(DISTRIBUTED)} share their work)", file=sys.stderr)
     typed = typed_flags(sub, args)   # before the command fills in values of its own (--dry-run's, defaults)
     try:
         with command_line(argv=argv):   # the library's messages name flags, not keyword arguments
