@@ -212,11 +212,15 @@ class Loop:
 
     def _record_data_folder(self) -> None:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
-        resume, `evaluate` and `params` find the data where it is now."""
+        resume, `evaluate` and `params` find the data where it is now; so too batch-norm groups that a
+        resume with another number of processes had to change (distributed.bn_groups_for), so that
+        config.json says what the run now computes and the next resume goes on with it."""
         path = self.run_dir / "config.json"
         saved = config_file.read_file(path)
-        if "data_dir" in self.cfg_dict and saved.get("data_dir") != self.cfg_dict["data_dir"]:
-            self.log.write_json("config.json", {**saved, "data_dir": self.cfg_dict["data_dir"]})
+        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups")
+                   if key in self.cfg_dict and saved.get(key) != self.cfg_dict[key]}
+        if changed:
+            self.log.write_json("config.json", {**saved, **changed})
 
     @contextmanager
     def starting(self) -> Iterator[None]:

@@ -1014,6 +1014,17 @@ def test_resume_after_the_data_moved_says_so_and_remembers_the_new_folder(tmp_pa
     assert json.loads(capsys.readouterr().out)["test_images"] == 8
 
 
+def test_a_resume_that_changes_bn_groups_records_them_in_config_json(tmp_path, capsys):
+    """A torchrun resume that cannot use the saved bn_groups falls back to per-rank statistics, but
+    config.json kept the old value (and a later resume went back to it); a value typed on resume too."""
+    run = train(tiny(tmp_path, "run", epochs=1)).run_dir
+    assert json.loads((run / "config.json").read_text())["bn_groups"] == 1
+    assert cli.main(["train", "--resume", str(run), "--epochs", "2", "--bn-groups", "2"]) == 0
+    assert json.loads((run / "config.json").read_text())["bn_groups"] == 2
+    assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0   # goes on with 2, not typed again
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["config"]["bn_groups"] == 2
+
+
 def test_evaluating_a_stopped_training_says_it_has_not_finished(tmp_path, capsys):
     """evaluate of a training stopped in its 2nd of 3 epochs printed '(epoch 1, ...)' and a test accuracy,
     as of a finished network."""
