@@ -16,10 +16,13 @@ from .notices import shell
 def read_file(path: str | Path) -> dict[str, Any]:
     """A config file as a dict: JSON, TOML or YAML, each through a safe loader (no code runs)."""
     path = Path(path)
-    try:
-        text = path.read_text()
+    try:   # UTF-8 whatever the locale, with or without the byte-order mark Windows editors write
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {e.start}: {e.reason}); a config file is "
+                          f"JSON, TOML or YAML text") from None
     suffix = path.suffix.lower()
 
     def once(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:   # JSON and YAML take the last of two values

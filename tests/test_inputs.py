@@ -4,6 +4,7 @@ genotype paths and names, choice values with a "did you mean", and Ctrl-C while 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,20 @@ def test_config_paths_from_python_and_yaml_merge_keys(tmp_path):
     # YAML merge keys (<<: *anchor) may be overridden by the mapping's own keys; a key written twice may not
     (tmp_path / "c.yaml").write_text("base: &b {epochs: 3, layers: 5}\nsearch:\n  <<: *b\n  epochs: 7\n")
     assert read_file(tmp_path / "c.yaml")["search"] == {"epochs": 7, "layers": 5}
+
+
+@pytest.mark.parametrize("name, text", [("c.toml", "epochs = 3\nlayers = 5\n"), ("c.json", '{"epochs": 3, "layers": 5}'),
+                                        ("c.yaml", "epochs: 3\nlayers: 5\n")])
+def test_config_files_with_a_byte_order_mark_or_not_utf8(tmp_path, name, text):
+    """Windows editors start UTF-8 with a BOM: TOML said 'Invalid statement (at line 1, column 1)' and JSON
+    'decode using utf-8-sig'; a binary file was a UnicodeDecodeError traceback."""
+    from diffnas.config_file import read_file
+
+    (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_file(tmp_path / name) == {"epochs": 3, "layers": 5}
+    (tmp_path / name).write_bytes(b"\x80\x81" + text.encode())
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(tmp_path / name))}: not a text file in UTF-8 \(byte 0"):
+        read_file(tmp_path / name)
 
 
 def test_numbers_from_numpy_or_whole_floats_are_config_values():
