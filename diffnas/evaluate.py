@@ -31,8 +31,13 @@ def _refuse_other_run_files(path: Path) -> None:
     """One line for what is not a training checkpoint but is often given for one: a search run's
     checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
     if path.name == "checkpoint.pt" and path.is_file() and run_command(path.parent) == "search":
+        train = shell('diffnas', 'train', '--genotype', path.parent)
+        if not (path.parent / "genotype.json").is_file():   # stopped before its end: no genotype to train yet
+            raise CheckpointError(f"{path.parent}: a search run that has not finished; evaluate trains nothing: "
+                                  f"finish it with `{shell('diffnas', 'search', '--resume', path.parent)}`, then "
+                                  f"train its genotype with `{train}` and evaluate that run")
         raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
-                              f"`{shell('diffnas', 'train', '--genotype', path.parent)}`, then evaluate that run")
+                              f"`{train}`, then evaluate that run")
     if path.is_file() and path.suffix == ".json":
         raise CheckpointError(f"{path}: a JSON file, not a checkpoint; evaluate takes a training run folder or "
                               f"its checkpoint.pt")

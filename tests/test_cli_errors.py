@@ -647,6 +647,8 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_is_held_back_too(
     (["--genotype", "DARTS_V2", "--in-channels", "0"], "must be >= 1, got 0"),   # was ignored
     (["--genotype", "DARTS_V2", "--classes", "x"], "expected an integer >= 1, got 'x'"),
     (["--genotype", "DARTS_V2", "--image-size", "16"], "--image-size describes the search network"),   # ignored
+    (["--genotype", "DARTS_V2", "--dataset", "mnist"], "--dataset describes the search network; it does not go with "
+     "--genotype; for the evaluation network of that data's images give --in-channels and --classes"),
     # refused as search refuses it, though params reads no CIFAR file (it was accepted and ignored)
     (["--dataset", "cifar10", "--image-size", "64"], "error: --image-size: cifar10 images are 32x32, fixed by the format"),
 ])

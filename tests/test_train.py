@@ -806,6 +806,13 @@ def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path)
         evaluate(s.run_dir / "genotype.json")
     assert str(info.value) == (f"{s.run_dir / 'genotype.json'}: a JSON file, not a checkpoint; evaluate takes a "
                                f"training run folder or its checkpoint.pt")
+    # one that has not finished has no genotype to train yet: finish it first (train --genotype would fail)
+    (s.run_dir / "genotype.json").unlink()
+    with pytest.raises(CheckpointError) as info:
+        evaluate(s.run_dir)
+    assert str(info.value) == (f"{s.run_dir}: a search run that has not finished; evaluate trains nothing: finish "
+                               f"it with `diffnas search --resume {s.run_dir}`, then train its genotype with "
+                               f"`diffnas train --genotype {s.run_dir}` and evaluate that run")
 
 
 def test_evaluate_says_which_weight_of_an_edited_checkpoint_does_not_fit(tmp_path):

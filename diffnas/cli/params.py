@@ -133,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
     if args.genotype is not None:
         extra = [f for f in ("preset", "config", "dataset", "nodes", "image_size") if getattr(args, f) is not None]
         if extra:
+            hint = ("; for the evaluation network of that data's images give --in-channels and --classes "
+                    "(e.g. --in-channels 1 --classes 10 for MNIST)" if extra[0] == "dataset" else "")
             raise ConfigError(f"--{extra[0].replace('_', '-')} describes the search network; it does not go with "
-                              f"--genotype")
+                              f"--genotype{hint}")
         r = evaluation_counts(args)
     else:
         r = search_counts(args)
