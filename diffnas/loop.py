@@ -247,10 +247,6 @@ class Loop:
                 if self.rank == 0:
                     kept = "its last checkpoint is kept" if self.ckpt_path.is_file() else "no epoch was saved yet"
                     say(f"diffnas: stopped at once, without saving; {kept}; {self.go_on}")
-                self.log.close()
-                raise
-            except BaseException:   # an error mid-run: the folder's lock goes now, so a resume from the same
-                self.log.close()    # Python process is not refused as "in use"
                 raise
 
     # an epoch

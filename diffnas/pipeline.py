@@ -292,8 +292,10 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
                       pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
                       given=TRAIN_RESUMABLE, raise_on_stop=False)
     except KeyboardInterrupt:   # before the training's loop could say how to go on (building it, reading data)
-        if not (t_dir / "config.json").is_file() and distributed.is_main():
-            say(f"diffnas: stopped before the training started (the search is complete and saved); resume the "
+        if distributed.is_main():
+            when = ("before the training started" if not (t_dir / "config.json").is_file()
+                    else "while the training set up, before its first step")
+            say(f"diffnas: stopped {when} (the search is complete and saved); resume the "
                 f"pipeline with: {shell('diffnas', 'run', '--resume', run_dir)}")
         raise
     if t.exit_code:   # interrupted; the training said how to go on

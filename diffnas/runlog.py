@@ -10,6 +10,8 @@ instead of interleaving rows with the first.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import os
@@ -47,6 +49,9 @@ class RunLog:
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._lock = lock_run_dir(self.run_dir)   # refused: nothing removed, the folder is the other's
+            held = _HOLDING.get()
+            if held is not None:
+                held.append(self)
             if tensorboard:
                 try:
                     from tensorboardX import SummaryWriter
@@ -139,6 +144,25 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
                 dynamic_ncols=True, mininterval=0.5, disable=not progress_shown())
+
+
+# the RunLogs opened inside `run_folders_released()`, closed when it ends
+_HOLDING: contextvars.ContextVar[list[RunLog] | None] = contextvars.ContextVar("diffnas_run_logs", default=None)
+
+
+@contextlib.contextmanager
+def run_folders_released() -> Iterator[None]:
+    """Around a run (search(), train()): however it ends, even by an error or a Ctrl-C between its
+    phases, the run folders it opened are closed and their locks let go, so that the same Python
+    process can resume them at once."""
+    held: list[RunLog] = []
+    token = _HOLDING.set(held)
+    try:
+        yield
+    finally:
+        _HOLDING.reset(token)
+        for log in held:
+            log.close()
 
 
 def lock_run_dir(run_dir: Path) -> int | None:

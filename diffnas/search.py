@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .notices import option, say, shell
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
-from .runlog import epoch_line, final_figures, read_rows, run_command
+from .runlog import epoch_line, final_figures, read_rows, run_command, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
 from .step import StepContext, search_step
@@ -129,7 +129,8 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     command line and the pipeline take it."""
     from_python = notices is None   # the command line passes its notices, [] for none
     notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
-    with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
+    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go
+    with caller_state_kept(), run_folders_released():
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given, from_python=from_python)
     if raise_on_stop and (result.interrupted or result.late_stop):   # a script's next line must not run
         recovery.raise_stop(result.exit_code or result.late_stop)

@@ -39,7 +39,7 @@ from .notices import option, say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
-from .runlog import RunLog, epoch_line, final_figures
+from .runlog import RunLog, epoch_line, final_figures, run_folders_released
 from .schedule import lr_at
 from .scoring import score_network
 
@@ -183,7 +183,8 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLi
     """
     from_python = notices is None   # the command line passes its notices, [] for none
     notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
-    with caller_state_kept():   # the run seeds the RNGs and sets cuDNN flags: the caller's come back
+    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go
+    with caller_state_kept(), run_folders_released():
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given, from_python=from_python)
     if raise_on_stop and (result.exit_code or result.late_stop) and stop_after is None:
