@@ -570,6 +570,20 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_an_image_that_is_a_dangling_link_names_the_link_and_where_it_points(tmp_path):
+    """Links into a drive not mounted were left out as 'not an image', then 'class folder with no image files'."""
+    write_image_folder(tmp_path)
+    link = tmp_path / "train" / "cat" / "zzz.png"
+    link.symlink_to(tmp_path / "elsewhere" / "zzz.png")
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert _message(info) == f"{link}: a link to {tmp_path / 'elsewhere' / 'zzz.png'}, which is not there (moved, or " \
+                             f"on a drive not mounted?)"
+    link.unlink()
+    link.symlink_to(sorted((tmp_path / "train" / "cat").iterdir())[0])   # a link that resolves is an image like any
+    assert len(load_dataset("imagefolder", tmp_path).train) == 5
+
+
 @pytest.mark.parametrize("part", ["train", "test"])
 def test_empty_class_folder_is_refused(tmp_path, part):
     write_image_folder(tmp_path)

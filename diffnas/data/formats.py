@@ -388,6 +388,10 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         if sub.name not in index:
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
         entries = sorted(sub.iterdir())
+        broken = [p for p in entries if is_image(p) and p.is_symlink() and not p.exists()]
+        if broken:   # left out, they were "not an image", and a folder of them "with no image files"
+            raise DataError(f"{broken[0]}: a link to {os.readlink(broken[0])}, which is not there (moved, or on a "
+                            f"drive not mounted?)" + (f"; {len(broken)} such links in {sub}" if len(broken) > 1 else ""))
         files = [p for p in entries if is_image(p) and p.is_file()]
         others += [p for p in entries if not (is_image(p) and p.is_file())]
         if not files:
