@@ -294,7 +294,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     except KeyboardInterrupt:   # before the training's loop could say how to go on (building it, reading data)
         if distributed.is_main():
             when = ("before the training started" if not (t_dir / "config.json").is_file()
-                    else "while the training set up, before its first step")
+                    else "while the training set up")
             say(f"diffnas: stopped {when} (the search is complete and saved); resume the "
                 f"pipeline with: {shell('diffnas', 'run', '--resume', run_dir)}")
         raise

@@ -40,6 +40,7 @@ def caller_state_kept() -> Iterator[None]:
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
+
     def give_back() -> None:
         torch.set_default_dtype(dtype)
         random.setstate(py)

@@ -659,7 +659,7 @@ def test_ctrl_c_between_the_stages_says_how_to_resume_the_pipeline(tmp_path, mon
     assert cli.main(["run", "--resume", str(run)]) == 130
     err = capsys.readouterr().err
     assert (run / "train" / "config.json").is_file()
-    assert (f"diffnas: stopped while the training set up, before its first step (the search is complete and "
-            f"saved); resume the pipeline with: diffnas run --resume {run}\n") in err, err
+    assert (f"diffnas: stopped while the training set up (the search is complete and saved); resume the "
+            f"pipeline with: diffnas run --resume {run}\n") in err, err
     monkeypatch.setattr(train_mod, "describe", real_describe)
     assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()
