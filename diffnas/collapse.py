@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 from . import genotype as genotype_lib
 from .notices import option
@@ -19,16 +19,15 @@ FEWER_EPOCHS_FROM = 10
 
 
 def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, *, max_skips: int = 0,
-                     skip_dropout: float = 0.0, ops: Optional[Sequence[str]] = None) -> Optional[str]:
+                     skip_dropout: float = 0.0) -> Optional[str]:
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
     updated alpha (fewer epochs is advice from FEWER_EPOCHS_FROM on; none, no warning: alpha kept its random start,
     whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
     remedy it used already is not advised (--max-skips 2 only over no cap or a looser one), nor one
-    for skips where the cell has none (or too few for --max-skips 2 to stop on). `ops`: the op set
-    searched; one with no parametric op (`--ops skip_connect,max_pool_3x3`) had nothing else to pick."""
-    if arch_epochs <= 0 or (ops is not None and all(op in PARAMETER_FREE or op == "none" for op in ops)):
+    for skips where the cell has none (or too few for --max-skips 2 to stop on)."""
+    if arch_epochs <= 0:
         return None
     cells = _normal_cells(genotype)
     genes = [op for c in cells for op, _ in c.genes if op != "none"]

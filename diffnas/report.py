@@ -327,9 +327,8 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
     if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
         used = {k: v for k in ("max_skips", "skip_dropout") if isinstance(v := config.get(k), (int, float))}
-        ops = config.get("ops") if isinstance(config.get("ops"), list) else None
         warning = collapse_warning(genotype, done - warmup if isinstance(done, int) and isinstance(warmup, int)
-                                   else 0, ops=ops, **used)
+                                   else 0, **used)
         if warning:
             out.append(f"warning: {warning}")
     return out

@@ -345,7 +345,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
     warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs, max_skips=cfg.max_skips,
-                               skip_dropout=cfg.skip_dropout, ops=cfg.ops)
+                               skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.plots:
