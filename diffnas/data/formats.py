@@ -47,6 +47,12 @@ def _shown(value: Any) -> str:
     return str(value) if isinstance(value, (int, float, np.number, np.bool_)) else repr(value)
 
 
+def _first_fraction(values: np.ndarray) -> int | None:
+    """The index of the first value of a float array that is not a finite whole number, or None."""
+    fractional = np.flatnonzero(~np.isfinite(values) | (values != np.floor(values)))
+    return int(fractional[0]) if fractional.size else None
+
+
 def _labels(path: Path, key: str, raw: Any, n: int, classes: int) -> np.ndarray:
     """int64 (n,) class indices from a list or tuple of integers, or a 1-D array. numpy integers
     count as integers, and so do floats that are whole numbers (3.0); bools, fractions and labels
@@ -68,11 +74,9 @@ def _labels(path: Path, key: str, raw: Any, n: int, classes: int) -> np.ndarray:
         except OverflowError:  # beyond int64: the loop names it
             pass
     if isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf":
-        if raw.dtype.kind == "f":
-            fractional = np.flatnonzero(~np.isfinite(raw) | (raw != np.floor(raw)))
-            if fractional.size:
-                i = int(fractional[0])
-                raise DataError(f"{where} holds {_shown(raw[i])} ({type(raw[i]).__name__}) at index {i}, {expected}")
+        i = _first_fraction(raw) if raw.dtype.kind == "f" else None
+        if i is not None:
+            raise DataError(f"{where} holds {_shown(raw[i])} ({type(raw[i]).__name__}) at index {i}, {expected}")
         outside = np.flatnonzero((raw < 0) | (raw >= classes))
         if outside.size:
             i = int(outside[0])
@@ -224,11 +228,10 @@ def read_svhn_mat(path: Path) -> Arrays:
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
     y = y.reshape(-1)
-    if y.dtype.kind == "f":   # MATLAB's doubles: whole numbers only (astype would cut 9.5 to 9)
-        whole = np.isfinite(y) & (y == np.round(y))
-        if not whole.all():
-            raise DataError(f"{path}: y must hold whole-number labels in 1..10, got {y[~whole][0]}")
-    elif y.dtype.kind not in "iu":
+    fraction = _first_fraction(y) if y.dtype.kind == "f" else None   # MATLAB's doubles: astype would cut 9.5 to 9
+    if fraction is not None:
+        raise DataError(f"{path}: y must hold whole-number labels in 1..10, got {y[fraction]}")
+    if y.dtype.kind not in "iuf":
         raise DataError(f"{path}: y is {y.dtype}, expected numeric labels in 1..10")
     y = y.astype(np.int64)
     if len(y) != x.shape[3] or y.size and (y.min() < 1 or y.max() > 10):
@@ -390,8 +393,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         entries = sorted(sub.iterdir())
         broken = [p for p in entries if is_image(p) and p.is_symlink() and not p.exists()]
         if broken:   # left out, they were "not an image", and a folder of them "with no image files"
+            more = f"; {len(broken)} such links in {sub}" if len(broken) > 1 else ""
             raise DataError(f"{broken[0]}: a link to {os.readlink(broken[0])}, which is not there (moved, or on a "
-                            f"drive not mounted?)" + (f"; {len(broken)} such links in {sub}" if len(broken) > 1 else ""))
+                            f"drive not mounted?){more}")
         files = [p for p in entries if is_image(p) and p.is_file()]
         others += [p for p in entries if not (is_image(p) and p.is_file())]
         if not files:
