@@ -203,14 +203,14 @@ class Loop:
             write_new(self.log)
             complete = False
         if resumed and self.rank == 0:   # after the checkpoint was found to fit the data named
-            self._record_data_folder()
+            self._record_resumed_values()
         if not complete:   # what runs this session (a complete run's resume runs nothing, writes nothing)
             device = next(self.sync.parameters()).device
             self.log.append_jsonl("sessions.jsonl", session_record(device, self.world, self.state["epoch"],
                                                                     self.state["step"]))
         return complete
 
-    def _record_data_folder(self) -> None:
+    def _record_resumed_values(self) -> None:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
         resume, `evaluate` and `params` find the data where it is now; so too batch-norm groups that a
         resume with another number of processes had to change (distributed.bn_groups_for), so that

@@ -240,7 +240,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     loop = Loop(run_dir, state, {"supernet": supernet, "arch": arch, "w_opt": w_opt, "a_opt": a_opt}, cfg_dict,
                 resumable=RESUMABLE, defaults=config_lib.to_dict(SearchConfig()), sync=supernet, go_on=go_on,
                 nan_rollback=cfg.nan_rollback, extra=lambda: facts,
-                check_saved=lambda saved: check_resumed_data(ds, saved, run_dir))
+                check_saved=lambda saved: check_resumed_data(ds, facts, saved, run_dir))
     log = loop.log
     with loop.starting():
         complete = loop.open(resume is not None, lambda log: log.write_json("config.json", cfg_dict),

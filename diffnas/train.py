@@ -289,12 +289,12 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     go_on = resume_line("train", run_dir, pipeline, from_python)
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
     # the normalisation it trained with
-    extra = {"genotype": genotype.to_dict(), "config": cfg_dict, **data_facts(ds),
-             "mean": list(ds.mean), "std": list(ds.std)}
+    facts = data_facts(ds)
+    extra = {"genotype": genotype.to_dict(), "config": cfg_dict, **facts, "mean": list(ds.mean), "std": list(ds.std)}
     loop = Loop(run_dir, state, {"model": model, "optimizer": opt}, cfg_dict, resumable=RESUMABLE,
                 defaults=config_lib.to_dict(TrainConfig()), sync=model, go_on=go_on, nan_rollback=cfg.nan_rollback,
                 extra=lambda: extra, stop_after=stop_after,
-                check_saved=lambda saved: check_resumed_data(ds, saved, run_dir))
+                check_saved=lambda saved: check_resumed_data(ds, facts, saved, run_dir))
     log = loop.log
 
     def write_new(log: RunLog) -> None:

@@ -50,11 +50,12 @@ def data_facts(ds: Dataset) -> dict[str, Any]:
             "images": [len(ds.train), len(ds.test)], "data_sha1": digest.hexdigest()}
 
 
-def check_resumed_data(ds: Dataset, saved: dict[str, Any], run_dir: str | Path) -> None:
+def check_resumed_data(ds: Dataset, facts: dict[str, Any], saved: dict[str, Any], run_dir: str | Path) -> None:
     """A resumed run's data `ds` against what its checkpoint (`saved`) learnt: images of the same shape
     (another folder named on resume, of other sizes, was taken without a word), the same number of
     classes and, where both know them, the same class names label by label (a class folder renamed or
-    added since would train on wrong labels, or fail as weights of another shape)."""
+    added since would train on wrong labels, or fail as weights of another shape); then the image counts
+    and digest of `facts` (`data_facts(ds)`, which the caller has computed for its checkpoint already)."""
     dataset, names, classes = ds.name, ds.class_names, ds.classes
     shape = saved.get("input_shape")
     if isinstance(shape, (list, tuple)) and tuple(shape) != tuple(ds.shape):
@@ -74,7 +75,7 @@ def check_resumed_data(ds: Dataset, saved: dict[str, Any], run_dir: str | Path) 
                         f"its batches and its search's train/validation split would be other images; resume it "
                         f"on the data it started with, or start a new run on this")
     digest = saved.get("data_sha1")
-    if isinstance(digest, str) and digest != data_facts(ds)["data_sha1"]:
+    if isinstance(digest, str) and digest != facts["data_sha1"]:
         raise DataError(f"{dataset}: as many images as the run in {run_dir} started on, but not the same ones, or "
                         f"not with the same labels (images replaced or moved between classes since?); resume it on "
                         f"the data it started with, or start a new run on this")
