@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -369,19 +369,23 @@ def setting_layers(setting: str) -> int:
 
 
 def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
-                   prefix: str = "", defaults: dict[str, Any] | None = None, hint: str = "") -> None:
+                   prefix: str = "", defaults: dict[str, Any] | None = None, hint: str = "",
+                   names: Mapping[str, str] | None = None) -> None:
     """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
     `resumable`; `where` names the saved run in the message, `prefix` goes before the key. A key the
     saved config lacks (a field added after the run was made) counts as `defaults[key]`, the value the
     run was made with, as the checkpoint's check counts it. `hint` ends the message's parenthesis.
-    The command line's check of typed values on resume, and the Python API's (recovery.py)."""
+    `names`: how the message lists a resumable field (the command line's flags: "--no-plots"); one
+    not in it is `prefix` + its key. The command line's check of typed values on resume, and the
+    Python API's (recovery.py)."""
     resumable = tuple(resumable)
     saved = {**(defaults or {}), **saved}
     for key, value in given.items():
         if key in resumable or key == "command" or key not in saved:
             continue
         if not _same(value, saved[key]):
-            shown = [prefix + k for k in resumable if k != "run_dir"]   # a resumed run goes on in its own folder
+            # a resumed run goes on in its own folder
+            shown = [(names or {}).get(k, prefix + k) for k in resumable if k != "run_dir"]
             raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
                               f"run keeps its configuration (only {', '.join(shown)} may change{hint})")
 

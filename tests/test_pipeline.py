@@ -245,12 +245,17 @@ def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, 
     before = files(run)
     cfg = tmp_path / "more.json"
     cfg.write_text(json.dumps({"train": {"channels": 8}}))
-    for argv, expected in ((["--train-layers", "5"], "train.layers: 5 given, but the pipeline in"),
-                           (["--config", str(cfg)], "train.channels: 8 given"),
-                           (["--layers", "4"], "layers: 4 given"),
+    # a value is named as it was given (a flag, or the config file's [train] key), and what may change
+    # is listed by the flags that set it for the stage
+    for argv, expected in ((["--train-layers", "5"], "error: --train-layers: 5 given, but the pipeline in"),
+                           (["--train-layers", "5"], "(only --train-epochs, --device, --no-plots, --no-compile, "
+                                                     "train.detect_anomaly (--config file), "),
+                           (["--config", str(cfg)], "error: train.channels: 8 given"),
+                           (["--layers", "4"], "error: --layers: 4 given"),
+                           (["--layers", "4"], "(only --epochs, --device, --data-dir, "),
                            (["--preset", "darts"], "preset: 'darts' given"),
                            (["--epochs", "2"], "start a new pipeline to search longer"),
-                           (["--train-epochs", "0"], "train.epochs: 0 given, but the pipeline in")):
+                           (["--train-epochs", "0"], "error: --train-epochs: 0 given, but the pipeline in")):
         assert cli.main(["run", "--resume", str(run), *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and expected in err, (argv, err)
@@ -498,7 +503,7 @@ def test_a_per_cell_search_trains_a_network_of_its_own_depth(tmp_path, capsys):
         json.loads((run / "search" / "genotype.json").read_text())["cells"])
     assert cli.main(["run", *SEARCH, "--preset", "dnas", "--dataset", "synthetic", *no_layers, "--train-layers", "2",
                      "--run-dir", str(tmp_path / "d")]) == 2
-    assert "train.layers: 2 given, but the dnas search gives each of its 3 cells" in capsys.readouterr().err
+    assert "error: --train-layers: 2 given, but the dnas search gives each of its 3 cells" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 
@@ -592,7 +597,7 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
     assert train_config_of(run)["batch_size"] == 2
     assert json.loads((run / "config.json").read_text())["train"]["batch_size"] == 2
     # once the training has started, its values are the run's
-    fails(capsys, ["run", "--resume", str(run), "--train-batch-size", "4"], "train.batch_size: 4 given")
+    fails(capsys, ["run", "--resume", str(run), "--train-batch-size", "4"], "error: --train-batch-size: 4 given")
 
 
 def test_a_pipeline_resumed_after_its_data_moved_says_so_and_goes_on_with_the_new_folder(

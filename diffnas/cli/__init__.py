@@ -30,7 +30,7 @@ from typing import Any, Iterator, NoReturn, Sequence
 
 from ..errors import ConfigError, DiffnasError
 from ..notices import command_line
-from .flags import flag_named, typed_flags
+from .flags import field_flags, flag_named, typed_flags
 
 COMMANDS = ("search", "train", "run", "evaluate", "params", "toy", "plot", "report", "download")
 DISTRIBUTED = ("search", "train", "run")   # the commands that share their work over torchrun's processes
@@ -181,6 +181,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
+    args.field_flags = field_flags(sub)   # for messages that list fields (what a resume may change)
     if args.command not in DISTRIBUTED and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         # torchrun started N copies: each printed the result and wrote the same files at once
         if os.environ.get("RANK", "0") != "0":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Mapping
+from typing import Iterable, Mapping
 
 
 def typed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
@@ -15,6 +15,17 @@ def typed_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> di
     None), spelled the longest way: "--image-size"."""
     return {a.dest: max(a.option_strings, key=len) for a in parser._actions
             if a.option_strings and getattr(args, a.dest, None) is not None}
+
+
+def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{dest: its flag} for every flag of `parser`, spelled the longest way ("--no-plots" for plots)."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+
+
+def resumable_named(fields: Iterable[str], flags: Mapping[str, str]) -> dict[str, str]:
+    """How a resume's refusal lists the fields that may change: by `flags` ({field: flag}), and a field
+    with no flag as the config-file key it is ("detect_anomaly (--config file)")."""
+    return {k: flags.get(k, f"{k} (--config file)") for k in fields}
 
 
 def flag_named(message: str, flags: Mapping[str, str], prefix: str = "") -> str:

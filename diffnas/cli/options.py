@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .. import config as config_lib
 from .. import config_file
 from ..errors import ConfigError
+from .flags import resumable_named
 
 
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
@@ -63,16 +64,19 @@ def search_config_from_args(args: argparse.Namespace, names: Iterable[str],
     return config_lib.search_config(preset, **{**from_file, **flags})
 
 
-def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumable: Iterable[str]) -> None:
+def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumable: Iterable[str],
+                             flags: Mapping[str, str]) -> None:
     """A resumed run keeps its configuration: a value typed now (flag or --config file) that differs
-    from the run's, in a field that may not change, is an error instead of being silently ignored."""
+    from the run's, in a field that may not change, is an error instead of being silently ignored.
+    flags: {field: flag} of the command, to list the fields that may change by their flags."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return  # the loop says the folder is not a run
     saved = config_file.read_file(path)
     kind = {"search": config_lib.SearchConfig, "train": config_lib.TrainConfig}.get(saved.get("command", ""))
     config_lib.refuse_changes(saved, given, resumable, f"the run in {run_dir}",
-                   defaults=config_lib.to_dict(kind()) if kind is not None else None)
+                              defaults=config_lib.to_dict(kind()) if kind is not None else None,
+                              names=resumable_named(resumable, flags))
 
 
 def run_genotype(spec: str) -> str:

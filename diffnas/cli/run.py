@@ -25,7 +25,7 @@ from .. import distributed
 from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, error_stage, option, say, stage
-from .flags import flag_named
+from .flags import flag_named, resumable_named
 from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
             if error_stage(e) == "train":   # the training's own field, not the search's flag of that name
                 named = flag_named(message, given)
                 message = named if named != message else re.sub(r"^(\w+): ", r"train.\1: ", message)
+            else:   # a resume's refusal of a typed --train-* value ("train.layers: 4 given, ...")
+                message = flag_named(message, given, prefix="train.")
             e.args = (message,)   # the same error, renamed: --debug still shows where it was raised
             raise
 
@@ -189,8 +191,10 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
             raise ConfigError(f"epochs: the search of {where} is finished and the training of its genotype "
                               f"has started ({done}{of} epochs done); start a new pipeline to search longer")
     # the run folders are the pipeline's: not among what a resume may change
-    config_lib.refuse_changes(saved_search, search_given, [k for k in SEARCH_RESUMABLE if k != "run_dir"], where,
-                              defaults=config_lib.to_dict(SearchConfig()))
+    search_resumable = [k for k in SEARCH_RESUMABLE if k != "run_dir"]
+    config_lib.refuse_changes(saved_search, search_given, search_resumable, where,
+                              defaults=config_lib.to_dict(SearchConfig()),
+                              names=resumable_named(search_resumable, args.field_flags))
     notices: list[str] = []
     if saved_train is not None and not (run_dir / "train").exists():
         # the training has not started: its values are the pipeline's plan still, and may change (a
@@ -215,9 +219,10 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
                               f"epoch{'s' if trained != 1 else ''}; --train-epochs on resume can only extend the "
                               f"training, not shorten it")
         # a training from before drop_path_per existed trained per op, whatever its search was
-        config_lib.refuse_changes(saved_train, train_given, [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN],
+        train_resumable = [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN]
+        config_lib.refuse_changes(saved_train, train_given, train_resumable,
                                   where, defaults={**config_lib.to_dict(TrainConfig()), "drop_path_per": "op"},
-                                  prefix="train.")
+                                  prefix="train.", names=train_flags_named(train_resumable, args.field_flags))
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
     # a folder from before pipelines saved their training values: the defaults and the values typed now;
     # one from before drop_path_per existed trained per op (not the sigmoid search's per-node default)
@@ -226,6 +231,18 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # notices: the values that change nothing were said when the pipeline started
     return run_pipeline(search_cfg, train_cfg, run_dir, resume=True,
                         notices=notices if distributed.is_main() else [], raise_on_stop=False)
+
+
+def train_flags_named(fields: list[str], flags: dict[str, str]) -> dict[str, str]:
+    """How a resume's refusal lists the training's fields that may change: by the flag that sets each
+    for the training here (--train-epochs; a shared one's own, --no-plots), else as the [train] table's
+    key ("train.bn_groups (--config file)")."""
+    from ..pipeline import SHARED
+
+    by_field = {field: flags[flag] for flag, field in TRAIN_FLAGS.items() if flag in flags}
+    by_field.update({k: flags[k] for k in SHARED if k in flags})
+    return resumable_named(fields, {k: by_field[k] for k in fields if k in by_field}) | {
+        k: f"train.{k} (--config file)" for k in fields if k not in by_field}
 
 
 def report(result: PipelineResult, args: argparse.Namespace) -> int:

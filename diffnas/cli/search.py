@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         from ..search import RESUMABLE
 
         given = {**from_file, **flag_values(args, FIELDS)}
-        refuse_changes_on_resume(args.resume, given, RESUMABLE)
+        refuse_changes_on_resume(args.resume, given, RESUMABLE, args.field_flags)
     else:   # printed once the search has started: a refused one says only why
         notices = start_notices(cfg, note=note)
     result = search(cfg, resume=args.resume, notices=notices, given=given, raise_on_stop=False)

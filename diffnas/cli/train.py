@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         # resumable fields typed here change it
         from ..train import RESUMABLE
 
-        refuse_changes_on_resume(args.resume, {**from_file, **flags}, RESUMABLE)
+        refuse_changes_on_resume(args.resume, {**from_file, **flags}, RESUMABLE, args.field_flags)
         cfg = config_lib.from_dict(config_lib.TrainConfig, {**from_file, **flags})
         genotype, notes, given = None, [], set(from_file) | set(flags)
     else:   # the notes are printed once the training has started: a refused one says only why
