@@ -308,3 +308,38 @@ def test_not_a_batch_names_both_key_spellings(tmp_path, keys, found):
         load_dataset("cifar10", tmp_path)
     assert message(info) == (f"{path}: not a CIFAR batch: expected keys 'data' and 'labels' (str or bytes), "
                              f"found {found}")
+
+
+def test_a_list_shared_many_times_is_read_once_not_copied_per_reference(tmp_path, monkeypatch):
+    """40 lists each holding the one before twice: a 10 kB pickle whose 2**40 paths hung the reader
+    (each reference converted to a copy of its own); a list holding itself is read too."""
+    import signal
+
+    shared: list = [b"a"]
+    for _ in range(40):
+        shared = [shared, shared]
+    selfish: list = []
+    selfish.append(selfish)
+    batch = {b"data": np.zeros((N, 3072), np.uint8), b"labels": [1] * N, b"filenames": shared, b"x": selfish}
+    write_test_batch(tmp_path, batch, protocol=2)
+
+    def too_long(*_):
+        raise TimeoutError("the reader copied every reference to the shared list")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(30)
+    try:
+        ds = load_dataset("cifar10", tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert ds.test.labels.tolist() == [1] * N
+
+
+def test_a_length_beyond_the_machine_is_a_corrupt_file(tmp_path):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    path.write_bytes(b"\x80\x04\x8d" + b"\xff" * 8)   # BINUNICODE8 of 2**64 - 1 bytes
+    with pytest.raises(DataError) as info:
+        load_dataset("cifar10", tmp_path)
+    assert message(info).startswith(f"{path}: truncated or corrupt pickle (OverflowError: ")

@@ -199,20 +199,33 @@ def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = 
     return array.reshape(shape, order=order)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, seen: dict[int, Any] | None = None) -> Any:
     """The unpickled object with its arrays as plain ndarrays; a dtype on its own is refused (a CIFAR
-    batch holds none, and an unchecked one must not leave here)."""
+    batch holds none, and an unchecked one must not leave here). A container met again (a pickle's
+    memo shares it) is converted once: 40 lists each holding the one before twice are 40 lists, not
+    2**40 copies (a 10 kB file that hung the reader), and a list that holds itself is no recursion."""
     if isinstance(value, _PendingArray):
         return value.view(np.ndarray)
     if isinstance(value, _DtypeSpec):
         raise _Refused(f"refused a bare numpy dtype ({value!r}): {_READ}")
-    if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    seen = {} if seen is None else seen
+    if id(value) in seen:
+        return seen[id(value)]
+    if isinstance(value, tuple):   # a tuple cannot hold itself but through a list or dict, met first
+        converted = tuple(_plain(v, seen) for v in value)
+        seen[id(value)] = converted
+        return converted
     if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    return value
+        plain_list: list[Any] = []
+        seen[id(value)] = plain_list
+        plain_list.extend(_plain(v, seen) for v in value)
+        return plain_list
+    plain_dict: dict[Any, Any] = {}
+    seen[id(value)] = plain_dict
+    plain_dict.update((_plain(k, seen), _plain(v, seen)) for k, v in value.items())
+    return plain_dict
 
 
 _ADMITTED: dict[tuple[str, str], Any] = {
@@ -235,9 +248,10 @@ _ADMITTED: dict[tuple[str, str], Any] = {
 _PICKLE_GLOBALS: dict[tuple[str, str], _Global] = {
     key: _Global(f"{key[0]}.{key[1]}", call) for key, call in _ADMITTED.items()}
 _PICKLE_GLOBALS[("numpy", "ndarray")] = _NDARRAY
-# what a corrupt or truncated pickle raises while being read (EOFError: cut short)
+# what a corrupt or truncated pickle raises while being read (EOFError: cut short; OverflowError: a
+# length field beyond what the machine can hold)
 _PICKLE_FAILURES = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-                    IndexError, KeyError, struct.error, MemoryError, RecursionError)
+                    IndexError, KeyError, struct.error, MemoryError, RecursionError, OverflowError)
 
 
 class _NoBuffers:
