@@ -365,8 +365,8 @@ def test_idx_header_that_disagrees_with_the_size(tmp_path, capsys, gz):
         path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-28]))
     else:
         path.write_bytes(path.read_bytes()[:-28])
-    fails(capsys, search_on("mnist", tmp_path), f"{path}", "the IDX header says 3x28x28 = 2368 bytes, "
-                                                            "but the file holds 2340 bytes")
+    fails(capsys, search_on("mnist", tmp_path), f"{path}", "the IDX header says 3x28x28 = 2352 values after its "
+                                                            "16-byte header, but the file holds 2324 bytes after it")
 
 
 def test_unreadable_image(tmp_path, capsys):

@@ -11,6 +11,7 @@ import math
 import io
 import os
 import shutil
+import struct
 import time
 import pickle
 import tarfile
@@ -146,7 +147,11 @@ def test_idx_header_that_disagrees_with_the_size(tmp_path, gz, change):
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
     message = str(info.value)
-    assert str(tmp_path / name) in message and "7x28x28" in message and str(len(data)) in message
+    values = 7 * 28 * 28
+    # a longer .gz is read only as far as one byte past the values its header announces
+    holds = f"more than {values}" if gz and change > 0 else str(len(data) - 16)
+    assert message == (f"{tmp_path / name}{' (decompressed)' if gz else ''}: the IDX header says 7x28x28 = "
+                       f"{values} values after its 16-byte header, but the file holds {holds} bytes after it")
 
 
 def test_idx_wrong_magic(tmp_path):
@@ -1521,3 +1526,41 @@ def test_an_svhn_file_without_x_names_every_variable_it_holds(tmp_path):
     with pytest.raises(DataError, match=r"expected variables X and y \(the official SVHN layout\), found "
                                         r"\['images', 'y'\]"):
         load_dataset("svhn", tmp_path)
+
+
+def test_idx_sizes_whose_product_overflows_int64_are_a_size_mismatch(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 2 ** 22, 2 ** 21, 2 ** 21))   # 2**64 values: 0 in int64
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value) == (f"{path}: the IDX header says 4194304x2097152x2097152 = {2 ** 64} values after its "
+                               "16-byte header, but the file holds 0 bytes after it")
+
+
+def test_a_gz_that_inflates_past_its_header_is_refused_after_the_values_it_announces(tmp_path, monkeypatch):
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28, 28), np.uint8)) + bytes(64 << 20)))
+    read = []
+    real_open = gzip.open
+
+    def counting_open(*args, **kwargs):   # the bytes the reader asks for
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+        f.read = lambda n=-1: read.append(n) or real_read(n)
+        return f
+
+    monkeypatch.setattr(gzip, "open", counting_open)
+    with pytest.raises(DataError, match=r"the file holds more than 3920 bytes after it"):
+        load_dataset("mnist", tmp_path)
+    assert read[:2] == [16, 3921]
+
+
+def test_a_gzipped_idx_without_gz_in_its_name_says_so(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value).endswith("(unsigned bytes, 1 dimensions) (the file is gzipped: name it .gz)")

@@ -126,32 +126,44 @@ def find_idx(folder: Path, stem: str) -> Path | None:
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes with `ndim` dimensions, gzipped (.gz) or not."""
+    """An IDX file of unsigned bytes with `ndim` dimensions, gzipped (.gz) or not. The header is read
+    first and then only the values it announces (and one byte more, to find a longer file): a small
+    .gz that inflates to gigabytes behind a 5-image header is refused after 5 images."""
+    gz = path.suffix == ".gz"
+    where = f"{path}{' (decompressed)' if gz else ''}"
+    header = 4 + 4 * ndim
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                raw = f.read()
-        else:
-            raw = path.read_bytes()
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(header)
+            if len(head) < header:
+                raise DataError(f"{where}: {len(head)} bytes, shorter than the {header}-byte IDX header")
+            shape = _idx_shape(where, head, ndim)
+            values = math.prod(shape)   # Python ints: 2**22 * 2**21 * 2**21 wraps to 0 in int64
+            on_disk = None if gz else os.fstat(f.fileno()).st_size - header
+            raw = f.read(values + 1) if on_disk is None or on_disk == values else b""
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not an IDX file") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
-    where = f"{path}{' (decompressed)' if path.suffix == '.gz' else ''}"
+    if on_disk is not None and on_disk != values or len(raw) != values:
+        holds = (f"{on_disk}" if on_disk is not None else f"more than {values}" if len(raw) > values
+                 else f"{len(raw)}")
+        raise DataError(f"{where}: the IDX header says {'x'.join(map(str, shape))} = {values} values after its "
+                        f"{header}-byte header, but the file holds {holds} bytes after it")
+    return np.frombuffer(raw, np.uint8).reshape(shape)
+
+
+def _idx_shape(where: str, head: bytes, ndim: int) -> tuple[int, ...]:
+    """The sizes of an IDX header, refused unless it is one of unsigned bytes with `ndim` dimensions."""
     expected = 0x0800 + ndim
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{where}: {len(raw)} bytes, shorter than the {header}-byte IDX header")
-    magic = int.from_bytes(raw[:4], "big")
+    magic = int.from_bytes(head[:4], "big")
     if magic != expected:
+        gzipped = " (the file is gzipped: name it .gz)" if head[:2] == b"\x1f\x8b" else ""
         raise DataError(f"{where}: IDX magic number {magic:#010x}, expected {expected:#010x} "
-                        f"(unsigned bytes, {ndim} dimensions)")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    size = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != size:
-        raise DataError(f"{where}: the IDX header says {'x'.join(map(str, shape))} = {size} bytes, "
-                        f"but the file holds {len(raw)} bytes")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+                        f"(unsigned bytes, {ndim} dimensions){gzipped}")
+    return struct.unpack(f">{ndim}I", head[4:])
 
 
 def read_idx_pair(images: Path, labels: Path) -> Arrays:
