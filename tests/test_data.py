@@ -1564,3 +1564,17 @@ def test_a_gzipped_idx_without_gz_in_its_name_says_so(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
     assert str(info.value).endswith("(unsigned bytes, 1 dimensions) (the file is gzipped: name it .gz)")
+
+
+def test_tiny_imagenet_listings_with_a_byte_order_mark_load_and_non_utf8_bytes_are_named_by_line(tmp_path):
+    arrays = write_tiny_imagenet(tmp_path)
+    root = tmp_path / "tiny-imagenet-200"
+    for name in ("wnids.txt", "val/val_annotations.txt"):   # as a Windows editor saves them
+        (root / name).write_bytes(b"\xef\xbb\xbf" + (root / name).read_bytes())
+    assert_matches(load_dataset("tiny-imagenet", tmp_path), arrays, atol=3)
+    path = root / "val" / "val_annotations.txt"
+    path.write_bytes(path.read_bytes() + b"caf\xe9.JPEG\tn01\t0\t0\t1\t1\n")
+    lines = path.read_bytes().count(b"\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny-imagenet", tmp_path)
+    assert str(info.value) == f"{path}:{lines}: not UTF-8 text (byte 0xe9); the official file is plain ASCII"

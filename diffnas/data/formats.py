@@ -10,6 +10,7 @@ and image files decoded with Pillow (Tiny-ImageNet, image folders), optionally r
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import math
 import os
@@ -426,17 +427,30 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     return paths, np.asarray(labels, dtype=np.int64)
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (a byte-order mark left out, whatever the machine's locale), or
+    a DataError naming the file and the first line that is not text."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        at = e.start + (3 if data.startswith(codecs.BOM_UTF8) else 0)   # e.start counts after the mark
+        line = data[:at].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {data[at]:#04x}); the official file is "
+                        f"plain ASCII") from None
+
+
 def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     """wnids (sorted), val files and labels of `tiny-imagenet-200/`: what scoring a network needs
     (`list_tiny_imagenet` adds train/). Classes are numbered in sorted wnid order, as an ImageFolder
     over train/ numbers them."""
-    try:
-        listed = [line.strip() for line in (root / "wnids.txt").read_text().splitlines()]
-        annotations = (root / "val" / "val_annotations.txt").read_text().splitlines()
-    except FileNotFoundError as e:
-        raise DataError(f"{e.filename}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{e.filename}: cannot read ({e.strerror})") from None
+    listed = [line.strip() for line in _text_lines(root / "wnids.txt")]
+    annotations = _text_lines(root / "val" / "val_annotations.txt")
     seen: dict[str, int] = {}
     for number, wnid in enumerate(listed, 1):
         if wnid and wnid in seen:   # a class listed twice: its images twice under two labels, one never used
