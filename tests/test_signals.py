@@ -114,3 +114,26 @@ def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_sto
     with stop_on_signals() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.signum == signal.SIGINT and capfd.readouterr().err == ""
+
+
+def test_ctrl_c_while_matplotlib_loads_for_a_finished_runs_figures_is_the_drawings_stop(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """The figures' first step, importing diffnas.report (matplotlib: a second or so), is inside the
+    drawing's stop handling: a Ctrl-C there keeps the finished run and says how to draw later (it was a
+    bare 'interrupted', the result never printed)."""
+    import importlib.abc
+
+    from diffnas import runlog
+
+    class CtrlCOnImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "diffnas.report":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "diffnas.report", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [CtrlCOnImport(), *sys.meta_path])
+    assert runlog.draw_figures(tmp_path) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
+        f"`diffnas plot {tmp_path}`")
