@@ -1528,14 +1528,17 @@ def test_an_svhn_file_without_x_names_every_variable_it_holds(tmp_path):
         load_dataset("svhn", tmp_path)
 
 
-def test_idx_sizes_whose_product_overflows_int64_are_a_size_mismatch(tmp_path):
-    write_mnist(tmp_path, gz=False)
-    path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 2 ** 22, 2 ** 21, 2 ** 21))   # 2**64 values: 0 in int64
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_sizes_whose_product_overflows_int64_are_a_size_mismatch(tmp_path, gz):
+    write_mnist(tmp_path, gz=gz)
+    path = tmp_path / f"train-images-idx3-ubyte{'.gz' if gz else ''}"
+    data = struct.pack(">HBB3I", 0, 8, 3, 2 ** 22, 2 ** 21, 2 ** 21) + b"abc"   # 2**64 values: 0 in int64
+    path.write_bytes(gzip.compress(data) if gz else data)
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
-    assert str(info.value) == (f"{path}: the IDX header says 4194304x2097152x2097152 = {2 ** 64} values after its "
-                               "16-byte header, but the file holds 0 bytes after it")
+    assert str(info.value) == (f"{path}{' (decompressed)' if gz else ''}: the IDX header says "
+                               f"4194304x2097152x2097152 = {2 ** 64} values after its 16-byte header, but the file "
+                               "holds 3 bytes after it")
 
 
 def test_a_gz_that_inflates_past_its_header_is_refused_after_the_values_it_announces(tmp_path, monkeypatch):
@@ -1554,7 +1557,7 @@ def test_a_gz_that_inflates_past_its_header_is_refused_after_the_values_it_annou
     monkeypatch.setattr(gzip, "open", counting_open)
     with pytest.raises(DataError, match=r"the file holds more than 3920 bytes after it"):
         load_dataset("mnist", tmp_path)
-    assert read[:2] == [16, 3921]
+    assert read[:2] == [16, 3921]   # the header, then the values announced and one byte more
 
 
 def test_a_gzipped_idx_without_gz_in_its_name_says_so(tmp_path):

@@ -141,7 +141,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
             shape = _idx_shape(where, head, ndim)
             values = math.prod(shape)   # Python ints: 2**22 * 2**21 * 2**21 wraps to 0 in int64
             on_disk = None if gz else os.fstat(f.fileno()).st_size - header
-            raw = f.read(values + 1) if on_disk is None or on_disk == values else b""
+            raw = _read_at_most(f, values + 1) if on_disk is None or on_disk == values else b""
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -154,6 +154,19 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{where}: the IDX header says {'x'.join(map(str, shape))} = {values} values after its "
                         f"{header}-byte header, but the file holds {holds} bytes after it")
     return np.frombuffer(raw, np.uint8).reshape(shape)
+
+
+def _read_at_most(f: Any, size: int, chunk: int = 1 << 24) -> bytes:
+    """Up to `size` bytes of `f`, read in chunks: a header announcing 2**64 values behind a small .gz
+    meets the end of the data, not a MemoryError (or OverflowError) for a buffer of that size."""
+    parts, got = [], 0
+    while got < size:
+        part = f.read(min(chunk, size - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def _idx_shape(where: str, head: bytes, ndim: int) -> tuple[int, ...]:
