@@ -575,6 +575,18 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_hidden_files_in_a_class_folder_are_left_out_not_read(tmp_path, capsys):
+    """macOS's ._0.png resource forks made the whole load fail as unreadable images; a valid hidden
+    thumbnail was trained on, and sorting first it set the size the real images were refused at."""
+    arrays = write_image_folder(tmp_path)
+    (tmp_path / "train" / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+    write_image(tmp_path / "train" / "dog" / ".thumb.png", np.zeros((3, 9, 9), np.uint8))
+    ds = load_dataset("imagefolder", tmp_path)
+    assert_matches(ds, arrays)
+    assert (f"left out 2 entries that are not an image in a class folder, e.g. "
+            f"{tmp_path / 'train' / 'cat' / '._0.png'}") in capsys.readouterr().err
+
+
 def test_an_image_that_is_a_dangling_link_names_the_link_and_where_it_points(tmp_path):
     """Links into a drive not mounted were left out as 'not an image', then 'class folder with no image files'."""
     write_image_folder(tmp_path)
@@ -701,7 +713,7 @@ def test_cache_second_load_reads_the_cache(tmp_path, cache_folder, monkeypatch, 
         _same(load_dataset(name, data, image_size=8), other)
 
 
-@pytest.mark.parametrize("change", ["touch", "add", "remove", "rewrite"])
+@pytest.mark.parametrize("change", ["touch", "add", "remove", "rewrite", "rewrite-same-size-and-time"])
 def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatch, capsys, change):
     data = tmp_path / "data"
     write_image_folder(data)
@@ -715,8 +727,15 @@ def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatc
         write_image(data / "test" / "cat" / "9.png", np.zeros((3, 6, 5), np.uint8))
     elif change == "remove":
         path.unlink()
-    else:
+    elif change == "rewrite":
         write_image(path, np.full((3, 6, 5), 7, np.uint8))
+    else:   # as cp -p, rsync -t or tar leave a file: new pixels, same size, the old modification time
+        st = path.stat()
+        with Image.open(path) as image:   # inverted: the same entropy, so the same PNG size
+            inverted = 255 - np.asarray(image).transpose(2, 0, 1)
+        write_image(path, inverted)
+        assert path.stat().st_size == st.st_size
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     calls = []
     real = formats.read_images
     monkeypatch.setattr(formats, "read_images", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -726,6 +745,8 @@ def test_cache_misses_when_the_folder_changes(tmp_path, cache_folder, monkeypatc
     assert f"imagefolder: {data} changed since its images were cached" in capsys.readouterr().err
     if change == "rewrite":
         assert (ds.train.images[-2] == 7).all()  # train: cat 0, cat 1, dog 0, dog 1
+    if change == "rewrite-same-size-and-time":
+        np.testing.assert_array_equal(ds.train.images[-2].numpy(), inverted)  # train: cat 0, cat 1, dog 0, dog 1
     load_dataset("imagefolder", data)
     assert calls == [1]  # and the new decode is cached in turn, replacing the stale file
     assert len(list(cache_folder.glob("*.npz"))) == 1

@@ -44,14 +44,17 @@ def cache_dir() -> Path | None:
     return base / "diffnas"
 
 
-def _stat(path: Path) -> tuple[int, int]:
+def _stat(path: Path) -> tuple[int, int, int, int]:
+    """What says a file changed: its size, modification time, and inode change time and number (a
+    file rewritten at the same size with its modification time put back, as `cp -p`, `rsync -t` or
+    tar do, has a new ctime, which no user can set)."""
     try:
         st = path.stat()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def cache_key(root: Path, files: Sequence[Path], image_size: int, rgb: bool) -> tuple[str, str]:

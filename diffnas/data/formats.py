@@ -400,8 +400,8 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
 
     A subfolder that is not in `classes` is an error (its images would silently be dropped), and so is
     a class folder without images, and images beside the class folders but no class folder. Anything
-    else found (other files, nested folders, hidden folders such as .ipynb_checkpoints, files beside
-    the class folders) is left out with one notice on stderr giving the count and an example.
+    else found (other files, nested folders, hidden files and folders such as ._0.png or
+    .ipynb_checkpoints, files beside the class folders) is left out with one notice on stderr giving the count and an example.
     """
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
@@ -417,6 +417,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
         if sub.name not in index:
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
         entries = sorted(sub.iterdir())
+        # hidden files (macOS's ._name.png resource forks, thumbnails) are no images of the class
+        others += [p for p in entries if p.name.startswith(".")]
+        entries = [p for p in entries if not p.name.startswith(".")]
         broken = [p for p in entries if is_image(p) and p.is_symlink() and not p.exists()]
         if broken:   # left out, they were "not an image", and a folder of them "with no image files"
             more = f"; {len(broken)} such links in {sub}" if len(broken) > 1 else ""
