@@ -103,6 +103,8 @@ def test_output_into_a_closed_pipe_ends_quietly_with_sigpipe_status(tmp_path, bu
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    # this checkout's diffnas, whatever an installed one points to
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])
     if not buffered:
         env["PYTHONUNBUFFERED"] = "1"
     p = subprocess.Popen([sys.executable, "-m", "diffnas", "params", "--genotype", "DARTS_V2", "--json"],
