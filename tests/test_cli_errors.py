@@ -511,6 +511,9 @@ def test_resume_refuses_flags_that_would_change_the_run(run, tmp_path, capsys):
           "(only --epochs, --device, --data-dir, --no-plots, --no-compile, detect_anomaly (--config file), ")
     (tmp_path / "c.json").write_text('{"w_lr": 0.5}')
     fails(capsys, ["search", "--resume", str(run), "--config", str(tmp_path / "c.json")], "w_lr: 0.5 given")
+    # --dry-run is a new search: refused as that, not as a change of dataset the user never typed
+    fails(capsys, ["search", "--resume", str(run), "--dry-run"],
+          "error: --dry-run starts a new search; it does not go with --resume")
     # the resumable ones may change: a finished run extended by one epoch
     assert cli.main(["search", "--resume", str(run), "--epochs", "2", "--nodes", "2"]) == 0
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 2

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
+from ..errors import ConfigError
 from .options import (add_run_flags, elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
                       refuse_run_dir_on_resume, search_config_from_args, start_notices)
 
@@ -153,6 +154,8 @@ def dry_run_overrides(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..search import search
 
+    if args.dry_run and args.resume:   # its synthetic data and sizes were refused as the run's changes
+        raise ConfigError("--dry-run starts a new search; it does not go with --resume")
     if args.dry_run:
         dry_run_overrides(args)
     from_file = read_config(args.config, "search") if args.config else {}
