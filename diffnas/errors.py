@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from difflib import get_close_matches
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Iterator
 
 
 class DiffnasError(Exception):
@@ -23,6 +25,18 @@ class GenotypeError(DiffnasError):
 
 class DataError(DiffnasError):
     """A dataset is missing, truncated, corrupt or of the wrong shape."""
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """The file system refusing to read `path` inside is a DataError naming it, one line: "PATH: no
+    such file", "PATH: cannot read (Permission denied)"."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 class CheckpointError(DiffnasError):

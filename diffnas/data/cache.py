@@ -25,7 +25,7 @@ import numpy as np
 import PIL
 
 from ..distributed import is_main
-from ..errors import DataError
+from ..errors import reading
 from ..notices import say
 
 # bump when formats.read_images decodes differently: every older cache file misses (2: 16-bit images rescaled)
@@ -48,12 +48,8 @@ def _stat(path: Path) -> tuple[int, int, int, int]:
     """What says a file changed: its size, modification time, and inode change time and number (a
     file rewritten at the same size with its modification time put back, as `cp -p`, `rsync -t` or
     tar do, has a new ctime, which no user can set)."""
-    try:
+    with reading(path):
         st = path.stat()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 

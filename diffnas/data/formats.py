@@ -27,7 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..distributed import is_main
-from ..errors import DataError
+from ..errors import DataError, reading
 from ..notices import option, progress_shown, say
 from .augment import resized_shape
 from .unpickle import load_pickle
@@ -446,12 +446,8 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
 def _text_lines(path: Path) -> list[str]:
     """The lines of a UTF-8 text file (a byte-order mark left out, whatever the machine's locale), or
     a DataError naming the file and the first line that is not text."""
-    try:
+    with reading(path):
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as e:

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, reading
 
 # numpy's own function, taken from what its __reduce__ names, so the deprecated numpy.core alias is not imported
 _SCALAR = np.int64(0).__reduce__()[0]  # scalar(dtype, raw bytes)
@@ -290,12 +290,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def load_pickle(path: Path) -> Any:
     """Unpickle `path` with the restricted unpickler; refused, corrupt or truncated files raise DataError."""
     try:
-        with open(path, "rb") as f:
+        with reading(path), open(path, "rb") as f:
             return _plain(_RestrictedUnpickler(f).load())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     except _Refused as e:
         raise DataError(f"{path}: {e}") from None
     except _PICKLE_FAILURES as e:
