@@ -22,10 +22,11 @@ def field_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
 
 
-def resumable_named(fields: Iterable[str], flags: Mapping[str, str]) -> dict[str, str]:
+def resumable_named(fields: Iterable[str], flags: Mapping[str, str], table: str = "") -> dict[str, str]:
     """How a resume's refusal lists the fields that may change: by `flags` ({field: flag}), and a field
-    with no flag as the config-file key it is ("detect_anomaly (--config file)")."""
-    return {k: flags.get(k, f"{k} (--config file)") for k in fields}
+    with no flag as the config-file key it is ("detect_anomaly (--config file)"; `table` "train." for a
+    key of the [train] table: "train.bn_groups (--config file)")."""
+    return {k: flags.get(k, f"{table}{k} (--config file)") for k in fields}
 
 
 def flag_named(message: str, flags: Mapping[str, str], prefix: str = "") -> str:

@@ -241,8 +241,7 @@ def train_flags_named(fields: list[str], flags: dict[str, str]) -> dict[str, str
 
     by_field = {field: flags[flag] for flag, field in TRAIN_FLAGS.items() if flag in flags}
     by_field.update({k: flags[k] for k in SHARED if k in flags})
-    return resumable_named(fields, {k: by_field[k] for k in fields if k in by_field}) | {
-        k: f"train.{k} (--config file)" for k in fields if k not in by_field}
+    return resumable_named(fields, by_field, table="train.")
 
 
 def report(result: PipelineResult, args: argparse.Namespace) -> int:
