@@ -178,6 +178,44 @@ def write_svhn(folder: Path, train: int = 5, test: int = 3, seed: int = 0) -> Ar
     return arrays
 
 
+# MAT-file level 5 by hand (MathWorks "MAT-File Format"), for what scipy's savemat never writes: big-endian
+# files, data stored narrower than its class (MATLAB's habit: doubles 1..10 as uint8), small data elements
+# for data, a damaged flag. scipy's loadmat reads all of these, so tests can check this writer against it.
+MAT_CLASS = {"f8": 6, "f4": 7, "i1": 8, "u1": 9, "i2": 10, "u2": 11, "i4": 12, "u4": 13, "i8": 14, "u8": 15}
+MAT_TYPE = {"i1": 1, "u1": 2, "i2": 3, "u2": 4, "i4": 5, "u4": 6, "f4": 7, "f8": 9, "i8": 12, "u8": 13}
+
+
+def mat_element(kind: int, data: bytes, endian: str = "<", small: bool = True) -> bytes:
+    """One data element: an 8-byte tag and its data padded to 8 bytes, or a small data element."""
+    if small and len(data) <= 4:
+        return struct.pack(endian + "I", len(data) << 16 | kind) + data.ljust(4, b"\0")
+    return struct.pack(endian + "II", kind, len(data)) + data + bytes(-len(data) % 8)
+
+
+def mat_variable(name: str, array: np.ndarray, endian: str = "<", stored: str | None = None, flags: int = 0,
+                 compress: bool = False) -> bytes:
+    """A numeric miMATRIX (or a miCOMPRESSED one) of `array`, its data written as `stored` (default its own
+    type), in column-major order; `flags` goes into the flags byte (0x08 complex, 0x02 logical)."""
+    code = array.dtype.str[1:]
+    data = np.asfortranarray(array).astype(np.dtype(endian + (stored or code))).tobytes(order="F")
+    body = (mat_element(6, struct.pack(endian + "II", flags << 8 | MAT_CLASS[code], 0), endian)
+            + mat_element(5, struct.pack(f"{endian}{array.ndim}i", *array.shape), endian)
+            + mat_element(1, name.encode(), endian) + mat_element(MAT_TYPE[stored or code], data, endian))
+    matrix = struct.pack(endian + "II", 14, len(body)) + body
+    if compress:
+        import zlib
+        packed = zlib.compress(matrix)
+        return struct.pack(endian + "II", 15, len(packed)) + packed
+    return matrix
+
+
+def mat_file(*variables: bytes, endian: str = "<") -> bytes:
+    """A level-5 header (text, subsystem offset, version 0x0100, endian mark) and the variables."""
+    text = b"MATLAB 5.0 MAT-file, written by diffnas's tests".ljust(116, b" ")
+    mark = b"IM" if endian == "<" else b"MI"
+    return text + bytes(8) + struct.pack(endian + "H", 0x0100) + mark + b"".join(variables)
+
+
 def write_image(path: Path, array: np.ndarray) -> None:
     """Save a uint8 (C, H, W) array, C = 1 or 3, with the format from the suffix."""
     image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))

@@ -1403,7 +1403,8 @@ def test_tiny_imagenet_class_or_val_image_listed_twice_is_refused_by_line(tmp_pa
 
 @pytest.mark.parametrize("y, says", [([9.5, 3.0, 10.0], "y must hold whole-number labels in 1..10, got 9.5"),
                                      ([float("nan"), 3.0, 10.0], "y must hold whole-number labels in 1..10, got nan"),
-                                     (["a", "b", "c"], "y is <U1, expected numeric labels in 1..10")])
+                                     (["a", "b", "c"], "y is text (a char array), not a numeric array; SVHN's X "
+                                                       "holds uint8 images and y labels in 1..10")])
 def test_svhn_labels_that_are_not_whole_numbers_are_refused_not_cut(tmp_path, y, says):
     """y = 9.5 was read as label 9 (astype cuts it) without a word."""
     from scipy.io import savemat

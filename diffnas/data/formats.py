@@ -30,6 +30,7 @@ from ..distributed import is_main
 from ..errors import DataError, reading
 from ..notices import option, progress_shown, say
 from .augment import resized_shape
+from .matfile import MatError, NotNumeric, read_mat
 from .unpickle import load_pickle
 
 Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
@@ -230,26 +231,29 @@ def read_mnist_npz(path: Path, classes: int = 10) -> tuple[Arrays, Arrays]:
 
 
 def read_svhn_mat(path: Path) -> Arrays:
-    from scipy.io import loadmat, whosmat  # scipy is slow to import; only SVHN needs it
+    """X and y of an SVHN .mat file, read by our own MAT v5 reader (matfile.py), not scipy's."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file")
 
-    if not path.is_file():  # loadmat's own message for a missing file varies ("Reader needs file name ...")
-        raise DataError(f"{path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
-    from scipy.io.matlab import MatReadError
+    def afford(name: str, size: int) -> None:
+        total = physical_memory()
+        if total is not None and size > MEMORY_SHARE * total:
+            raise DataError(f"{path}: {name} announces {_bytes(size)}, more than {MEMORY_SHARE:.0%} of this "
+                            f"machine's {_bytes(total)} (a damaged file?)")
 
     try:
-        mat = loadmat(path, variable_names=["X", "y"])
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except NotImplementedError:   # scipy: "Please use HDF reader for matlab v7.3 files, e.g. h5py"
+        with reading(path):
+            mat, held = read_mat(path, ("X", "y"), afford)
+    except NotImplementedError:
         raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file, which diffnas does not read; the official SVHN "
                         f"files are MATLAB v5: put the file from http://ufldl.stanford.edu/housenumbers/ in its "
                         f"place, or save X and y with scipy.io.savemat") from None
-    except (OSError, ValueError, TypeError, IndexError, zlib.error, MatReadError) as e:
-        # MatReadError: empty or zero-filled (an unfinished download); IndexError: too short for a header
-        raise DataError(f"{path}: not a readable MATLAB v5 file ({type(e).__name__}: {e})") from None
+    except MatError as e:
+        raise DataError(f"{path}: not a readable MATLAB v5 file ({e})") from None
+    except NotNumeric as e:
+        raise DataError(f"{path}: {e}; SVHN's X holds uint8 images and y labels in 1..10") from None
     if "X" not in mat or "y" not in mat:
-        held = sorted(name for name, _, _ in whosmat(path))   # every variable, not only the two loaded
-        raise DataError(f"{path}: expected variables X and y (the official SVHN layout), found {held}")
+        raise DataError(f"{path}: expected variables X and y (the official SVHN layout), found {sorted(held)}")
     x, y = mat["X"], mat["y"]
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
@@ -257,8 +261,6 @@ def read_svhn_mat(path: Path) -> Arrays:
     fraction = _first_fraction(y) if y.dtype.kind == "f" else None   # MATLAB's doubles: astype would cut 9.5 to 9
     if fraction is not None:
         raise DataError(f"{path}: y must hold whole-number labels in 1..10, got {y[fraction]}")
-    if y.dtype.kind not in "iuf":
-        raise DataError(f"{path}: y is {y.dtype}, expected numeric labels in 1..10")
     y = y.astype(np.int64)
     if len(y) != x.shape[3] or y.size and (y.min() < 1 or y.max() > 10):
         raise DataError(f"{path}: y must hold {x.shape[3]} labels in 1..10, got {len(y)} in "
@@ -401,7 +403,8 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     A subfolder that is not in `classes` is an error (its images would silently be dropped), and so is
     a class folder without images, and images beside the class folders but no class folder. Anything
     else found (other files, nested folders, hidden files and folders such as ._0.png or
-    .ipynb_checkpoints, files beside the class folders) is left out with one notice on stderr giving the count and an example.
+    .ipynb_checkpoints, files beside the class folders) is left out with one notice on stderr giving
+    the count and an example.
     """
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
