@@ -62,13 +62,20 @@ class SearchResult:
 
     @property
     def val_acc(self) -> float | None:
-        """The last epoch's validation accuracy (one-level: test), as printed; None before any epoch."""
-        return self.metrics[-1].get("val_acc") if self.metrics else None
+        """The last epoch's validation accuracy (one-level: test_acc, its test accuracy), as printed;
+        None before any epoch."""
+        return self.metrics[-1].get(f"{held_out_prefix(self.val_split)}_acc") if self.metrics else None
 
     @property
     def val_loss(self) -> float | None:
-        """The last epoch's validation loss (one-level: test); None before any epoch."""
-        return self.metrics[-1].get("val_loss") if self.metrics else None
+        """The last epoch's validation loss (one-level: test_loss); None before any epoch."""
+        return self.metrics[-1].get(f"{held_out_prefix(self.val_split)}_loss") if self.metrics else None
+
+
+def held_out_prefix(split: str) -> str:
+    """The metrics' key prefix of the split a search scores on: `val` (val_loss, val_acc), or `test` for
+    one-level, which has no validation split and scores on the test set."""
+    return "test" if split == "test" else "val"
 
 
 def check_batch_size(cfg: SearchConfig, train_images: int, val_images: int) -> None:
@@ -312,14 +319,15 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             psi = psi.cpu()
             genotype = arch.genotype()
             state["history"] = torch.cat([state["history"], psi.unsqueeze(0)])
+            held = held_out_prefix(data.covered["val_split"])
             row = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
-                   "val_loss": val_loss, "val_acc": val_acc, "w_lr": lr,
+                   f"{held}_loss": val_loss, f"{held}_acc": val_acc, "w_lr": lr,
                    "alpha_lr": cfg.alpha_lr * state["lr_scale"],
                    "xi": xi if cfg.order == "second" else 0.0, "seconds": loop.epoch_seconds()}
             metrics.append(row)
             log.metrics(row, epoch + 1)
             log.say(epoch_line("search", epoch + 1, cfg.epochs, (train_loss, train_acc),
-                               ("val" if not one_level else "test", val_loss, val_acc), lr, row["seconds"])
+                               (held, val_loss, val_acc), lr, row["seconds"])
                     + ("" if update_arch else "  (warm-up: architecture weights fixed)"))
             log.append_jsonl("genotypes.jsonl", {"epoch": epoch + 1, "genotype": genotype.to_dict()})
             # saved, so a resume (also one with more epochs) searches no further, as DARTS+ stops there

@@ -387,6 +387,10 @@ def test_one_level_search_steps_through_the_whole_training_set(tmp_path, monkeyp
     result = search(cfg)
     assert calls["n"] == 1497 // 128 == 11   # whole batches of the training split (drop_last)
     assert result.val_split == "test" and result.val_images_total == 300
+    # scored on the test set, and named so: metrics (and so curves, TensorBoard, report) say test_*, not val_*
+    row = json.loads((tmp_path / "one" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"test_loss", "test_acc"} <= set(row) and not {"val_loss", "val_acc"} & set(row)
+    assert (result.val_acc, result.val_loss) == (row["test_acc"], row["test_loss"])
 
 
 def test_a_complete_search_resumed_reports_the_seconds_it_first_reported(tmp_path):

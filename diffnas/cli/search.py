@@ -187,6 +187,6 @@ def held_out_line(result: SearchResult) -> str:
     """The last epoch's accuracy and loss on the search-validation split (one-level: the test split)."""
     from ..runlog import coverage
 
-    row, split = result.metrics[-1], result.val_split
-    return (f"{split} accuracy {100 * row['val_acc']:.2f}%, {split} loss {row['val_loss']:.4f}"
+    split = result.val_split
+    return (f"{split} accuracy {100 * result.val_acc:.2f}%, {split} loss {result.val_loss:.4f}"
             f"{coverage(result.val_images, result.val_images_total, split)}")
