@@ -38,7 +38,7 @@ from . import config_file
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
-from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix
+from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_other_files
 from .signals import StopRequested, stop_on_signals
 
 # a command's run folder, in words: "not a training run folder"
@@ -65,7 +65,7 @@ def default_run_dir(prefix: str) -> Path:
 
 def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path:
     """The run's folder: `run_dir`, or runs/<command>-<time>; a file in the way, or a new run in a
-    folder that holds one already, is a ConfigError before anything is made."""
+    folder that holds one already or other files, is a ConfigError before anything is made."""
     path = Path(run_dir) if run_dir else default_run_dir(command)
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
@@ -73,6 +73,8 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
                  else f"{command}(cfg, resume={str(path)!r})")
         raise ConfigError(f"run_dir: {path} holds a run already; continue it with `{go_on}` or choose another "
                           f"{option('run_dir')}")
+    if not resumed:
+        refuse_other_files(path)
     return path
 
 

@@ -197,6 +197,25 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
             return
 
 
+def refuse_other_files(run_dir: Path, name: str = "run_dir") -> None:
+    """ConfigError when `run_dir` is a folder holding files that are not a run's (a project folder, a
+    data folder named by mistake): a new run writes config.json, metrics.jsonl, figures/, report.html
+    and more there, and would mix with or replace them. Hidden entries (.DS_Store, .git) do not count;
+    a missing or empty folder passes. Call it after the holds-a-run check, which says how to resume."""
+    try:
+        entries = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(run_dir)
+                         if not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as e:
+        raise ConfigError(f"{name}: {run_dir}: cannot read ({e.strerror or e})") from None
+    if entries:
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise ConfigError(f"{name}: {run_dir} holds other files ({shown}) and no run; a run writes its "
+                          f"config.json, checkpoint.pt, metrics.jsonl, figures/ and report into its folder: "
+                          f"name a new or empty folder")
+
+
 def check_resumed_dir(run_dir: Path) -> None:
     """A CheckpointError when the folder to resume is not there (a Ctrl-C while the data decoded leaves
     none), rather than the loops' "no config.json, not a ... run folder"."""

@@ -559,6 +559,39 @@ def test_a_finished_run_is_not_overwritten(run, capsys):
           f"`diffnas search --resume {run}`")
 
 
+NEW_RUNS = {"search": ["search", *TINY],
+            "train": ["train", "--genotype", "DARTS_V2", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+                      "--batch-size", "8", "--epochs", "1", "--max-steps", "1", "--no-plots"],
+            "run": ["run", *TINY]}
+
+
+@pytest.mark.parametrize("command", list(NEW_RUNS))
+def test_a_new_run_refuses_a_folder_of_other_files_and_writes_nothing_there(tmp_path, capsys, command):
+    """--run-dir . in a project folder wrote config.json, metrics.jsonl, figures/ and report.html among
+    the user's own files (replacing any of the same names)."""
+    folder = tmp_path / "project"
+    (folder / "data").mkdir(parents=True)
+    for name in ("notes.txt", "config.json.bak", "zz.py", ".DS_Store"):
+        (folder / name).write_text("mine")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    fails(capsys, [*NEW_RUNS[command], "--run-dir", str(folder)],
+          f"error: --run-dir: {folder} holds other files (config.json.bak, data/, notes.txt and 1 more) and no run; "
+          f"a run writes its config.json, checkpoint.pt, metrics.jsonl, figures/ and report into its folder: name a "
+          f"new or empty folder")
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_a_new_run_takes_an_empty_folder_or_one_of_hidden_files(tmp_path, command):
+    for target, hidden in (("empty", ()), ("hidden", (".DS_Store", ".git/"))):
+        folder = tmp_path / target
+        folder.mkdir()
+        for name in hidden:
+            (folder / name.rstrip("/")).mkdir() if name.endswith("/") else (folder / name).write_text("")
+        assert cli.main([*NEW_RUNS[command], "--run-dir", str(folder)]) == 0
+        assert (folder / "config.json").is_file()
+
+
 def test_run_folder_the_file_system_refuses(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     fails(capsys, ["search", *TINY, "--run-dir", str(tmp_path / "file" / "run")], f"{tmp_path / 'file'}")
