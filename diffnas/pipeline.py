@@ -41,6 +41,7 @@ from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
 from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
+from .signals import Terminated
 
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
@@ -294,7 +295,8 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
             t = train(train_cfg, genotype, resume=t_dir if started else None,
                       pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
                       given=TRAIN_RESUMABLE, raise_on_stop=False)
-    except KeyboardInterrupt:   # before the training's loop could say how to go on (building it, reading data)
+    except (KeyboardInterrupt, Terminated):   # before the training's loop could say how to go on (building it,
+        # reading data)
         if distributed.is_main():
             when = ("before the training started" if not (t_dir / "config.json").is_file()
                     else "while the training set up")

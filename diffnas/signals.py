@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -25,7 +26,8 @@ class StopRequested:
 @contextmanager
 def stop_on_signals() -> Iterator[StopRequested]:
     """Within the block, SIGINT/SIGTERM only request a stop; a second SIGINT interrupts at once. The
-    first Ctrl-C says so at once (a step can take seconds), from torchrun's rank 0 only."""
+    first Ctrl-C says so at once (a step can take seconds), from torchrun's rank 0 only. A signal the
+    process was started ignoring stays ignored."""
     stop = StopRequested()
     previous = {}
 
@@ -40,6 +42,8 @@ def stop_on_signals() -> Iterator[StopRequested]:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
+            if signal.getsignal(sig) is signal.SIG_IGN:   # ignored by who started us (`cmd &` in a script,
+                continue                                   # whose Ctrl-C is not for background jobs): still so
             previous[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread: signals stay as they are
             pass
@@ -63,16 +67,17 @@ class Terminated(BaseException):
 def terminate_raises() -> Iterator[None]:
     """Within the block SIGTERM raises `Terminated` where the code is, as Ctrl-C raises
     KeyboardInterrupt: for work after a run's loop (its figures) that a stop may cut short but that
-    must not end the process before the run's result is said. Off the main thread: unchanged."""
+    must not end the process before the run's result is said. Off the main thread, or where SIGTERM
+    is ignored (by who started the process): unchanged."""
     def handler(signum: int, frame: object) -> None:
         raise Terminated(signum)
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
         yield
         return
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:   # None: a handler not set from Python; the default is what it can be put back as
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -668,3 +668,22 @@ def test_ctrl_c_between_the_stages_says_how_to_resume_the_pipeline(tmp_path, mon
             f"pipeline with: diffnas run --resume {run}\n") in err, err
     monkeypatch.setattr(train_mod, "describe", real_describe)
     assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()
+
+
+def test_sigterm_as_the_training_sets_up_says_how_to_resume_the_pipeline(tmp_path, monkeypatch, capsys):
+    """SIGTERM between the stages (the search done, the training building) ended the process without a
+    word; now it says, as Ctrl-C does, that the search is kept and how to go on."""
+    run = tmp_path / "p"
+    real_train = pipeline.train
+
+    def term_then_train(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", term_then_train)
+    assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [f"diffnas: stopped before the training started (the search is complete and saved); resume "
+                        f"the pipeline with: diffnas run --resume {run}", "diffnas: terminated (SIGTERM)"]
+    monkeypatch.setattr(pipeline, "train", real_train)
+    assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()

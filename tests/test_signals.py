@@ -137,3 +137,48 @@ def test_ctrl_c_while_matplotlib_loads_for_a_finished_runs_figures_is_the_drawin
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"diffnas: interrupted while drawing the figures; the run is complete; draw them with "
         f"`diffnas plot {tmp_path}`")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_the_process_was_started_ignoring_stays_ignored_in_loops_and_drawing(sig):
+    """`diffnas search ... &` in a script starts with SIGINT ignored (the script's Ctrl-C is not for its
+    background jobs): the loop put its own handler in and stopped the search on the script's Ctrl-C."""
+    from diffnas.signals import stop_on_signals, terminate_raises
+
+    before = signal.signal(sig, signal.SIG_IGN)
+    try:
+        with stop_on_signals() as stop:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.01)
+            assert not stop and signal.getsignal(sig) is signal.SIG_IGN
+        with terminate_raises():
+            os.kill(os.getpid(), sig)
+            time.sleep(0.01)
+            assert signal.getsignal(sig) is signal.SIG_IGN
+        assert signal.getsignal(sig) is signal.SIG_IGN
+    finally:
+        signal.signal(sig, before)
+
+
+def test_sigterm_while_a_run_sets_up_removes_its_new_folder_and_says_so(tmp_path, monkeypatch, capsys):
+    """SIGTERM outside the loops (here: just after config.json was written) ended the process without a
+    word and left a half-made run folder behind; it now unwinds like Ctrl-C: the new folder is removed,
+    one line says what happened, exit 128 + 15."""
+    from diffnas import cli, fastpath
+
+    real = fastpath.step_function
+
+    def term_then_build(*args, **kwargs):
+        assert (tmp_path / "run" / "config.json").is_file()   # the folder is being made
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fastpath, "step_function", term_then_build)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main(["search", "--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+                     "--nodes", "2", "--batch-size", "8", "--epochs", "1", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(tmp_path / "run")])
+    assert code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
+    assert not (tmp_path / "run").exists()
+    assert signal.getsignal(signal.SIGTERM) is before   # the command put the handler back

@@ -30,6 +30,7 @@ from typing import Any, Iterator, NoReturn, Sequence
 
 from ..errors import ConfigError, DiffnasError
 from ..notices import command_line
+from ..signals import Terminated, terminate_raises
 from .flags import field_flags, flag_named, typed_flags
 
 COMMANDS = ("search", "train", "run", "evaluate", "params", "toy", "plot", "report", "download")
@@ -117,11 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         return _run(argv, debug, started)
-    except KeyboardInterrupt:
-        # Ctrl-C outside the loops (they stop at a step boundary themselves) and outside the imports
-        # (_ctrl_c_exits): between steps of a command
+    except (KeyboardInterrupt, Terminated) as e:
+        # Ctrl-C or SIGTERM outside the loops (they stop at a step boundary themselves) and outside the
+        # imports (_ctrl_c_exits; SIGTERM keeps its default there): between steps of a command
         if debug:
             traceback.print_exc()
+        if isinstance(e, Terminated):
+            print(f"diffnas: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
+            return 128 + e.signum
         print("diffnas: interrupted", file=sys.stderr)
         return 130
 
@@ -190,7 +194,10 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
               f"nothing (only {', '.join(DISTRIBUTED)} share their work)", file=sys.stderr)
     typed = typed_flags(sub, args)   # before the command fills in values of its own (--dry-run's, defaults)
     try:
-        with command_line(argv=argv):   # the library's messages name flags, not keyword arguments
+        # command_line: the library's messages name flags, not keyword arguments; terminate_raises: a
+        # SIGTERM outside the loops (reading data, between a pipeline's stages) unwinds, so a half-made run
+        # folder is removed and the stop is said, as for Ctrl-C (it ended the process without a word)
+        with command_line(argv=argv), terminate_raises():
             code = int(args.func(args) or 0)
         sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit
         return code
