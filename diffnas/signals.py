@@ -64,20 +64,26 @@ class Terminated(BaseException):
 
 
 @contextmanager
-def terminate_raises() -> Iterator[None]:
+def terminate_raises() -> Iterator[StopRequested]:
     """Within the block SIGTERM raises `Terminated` where the code is, as Ctrl-C raises
     KeyboardInterrupt: for work after a run's loop (its figures) that a stop may cut short but that
-    must not end the process before the run's result is said. Off the main thread, or where SIGTERM
-    is ignored (by who started the process): unchanged."""
+    must not end the process before the run's result is said. The SIGTERM is also recorded in the
+    StopRequested yielded: an exception raised where Python cannot pass it on (inside a __del__ or a
+    weakref callback, as matplotlib's run during garbage collection) is printed and dropped, and the
+    caller would not know. Off the main thread, or where SIGTERM is ignored (by who started the
+    process): unchanged."""
+    seen = StopRequested()
+
     def handler(signum: int, frame: object) -> None:
+        seen.signum = signum
         raise Terminated(signum)
 
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
-        yield
+        yield seen
         return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield seen
     finally:   # None: a handler not set from Python; the default is what it can be put back as
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -182,3 +182,33 @@ def test_sigterm_while_a_run_sets_up_removes_its_new_folder_and_says_so(tmp_path
     assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
     assert not (tmp_path / "run").exists()
     assert signal.getsignal(signal.SIGTERM) is before   # the command put the handler back
+
+
+def test_sigterm_whose_exception_python_drops_in_a_gc_callback_still_stops_the_drawing(tmp_path, monkeypatch,
+                                                                                       capsys):
+    """A SIGTERM handled while a __del__ ran (matplotlib's weakref callbacks, during garbage collection):
+    Python printed "Exception ignored in ..." and dropped the Terminated, and the run exited 0 as if
+    never stopped (1 in 6 tries of a review)."""
+    import gc
+
+    from diffnas import report, runlog
+
+    class Finaliser:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)   # the handler runs here, inside __del__
+
+    def plot_run(run_dir):
+        Finaliser()
+        gc.collect()
+
+    from diffnas.signals import Terminated
+
+    dropped = []
+    monkeypatch.setattr(report, "plot_run", plot_run)
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
+    assert runlog.draw_figures(tmp_path) == 128 + signal.SIGTERM
+    assert dropped == [Terminated]   # the case this is about: Python dropped the exception
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"diffnas: stopped while drawing the figures; the run is complete; draw them "
+                                    f"with `diffnas plot {tmp_path}`")
