@@ -171,7 +171,7 @@ def write_svhn(folder: Path, train: int = 5, test: int = 3, seed: int = 0) -> Ar
     arrays: Arrays = {}
     for part, n in (("train", train), ("test", test)):
         x, digits = _images(rng, n, 3, 32, 32), rng.integers(0, 10, n)
-        digits[0] = 0  # make sure the 10 -> 0 case is present
+        digits[:1] = 0  # make sure the 10 -> 0 case is present
         savemat(folder / f"{part}_32x32.mat", {"X": x.transpose(2, 3, 1, 0),
                                                "y": np.where(digits == 0, 10, digits).astype(np.uint8)[:, None]})
         arrays[f"{part}_images"], arrays[f"{part}_labels"] = x, digits

@@ -1603,3 +1603,18 @@ def test_tiny_imagenet_listings_with_a_byte_order_mark_load_and_non_utf8_bytes_a
     with pytest.raises(DataError) as info:
         load_dataset("tiny-imagenet", tmp_path)
     assert str(info.value) == f"{path}:{lines}: not UTF-8 text (byte 0xe9); the official file is plain ASCII"
+
+
+@pytest.mark.parametrize("name, write, path, says", [
+    ("mnist", lambda d: write_mnist(d / "mnist", test=0), "mnist/t10k-images-idx3-ubyte.gz", ""),
+    ("mnist", lambda d: write_mnist_npz(d / "mnist.npz", train=0), "mnist.npz", ": x_train"),
+    ("svhn", lambda d: write_svhn(d / "svhn", test=0), "svhn/test_32x32.mat", ": X"),
+    ("cifar100", lambda d: formats_fixtures.write_cifar100(d, test=0), "cifar-100-python/test", ": 'data'"),
+])
+def test_a_split_file_of_no_images_is_refused_by_name(tmp_path, name, write, path, says):
+    """A test file of 0 images was taken, and the run failed later on "batch size 8 > 0 images",
+    naming no file."""
+    write(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_dataset(name, tmp_path)
+    assert _message(info) == f"{tmp_path / path}{says} holds no images"

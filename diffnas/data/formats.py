@@ -55,6 +55,13 @@ def _first_fraction(values: np.ndarray) -> int | None:
     return int(fractional[0]) if fractional.size else None
 
 
+def _some(where: str, n: int) -> None:
+    """DataError when a file (or a part of one) holds no images: a split of 0 images was taken and
+    failed later on a batch size, naming no file."""
+    if n == 0:
+        raise DataError(f"{where} holds no images")
+
+
 def _labels(path: Path, key: str, raw: Any, n: int, classes: int) -> np.ndarray:
     """int64 (n,) class indices from a list or tuple of integers, or a 1-D array. numpy integers
     count as integers, and so do floats that are whole numbers (3.0); bools, fractions and labels
@@ -111,6 +118,7 @@ def read_cifar_batch(path: Path, label_key: str, classes: int) -> Arrays:
             and data.shape[1] == 3 * 32 * 32):
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{path}: 'data' is {desc}, expected uint8 (N, 3072)")
+    _some(f"{path}: 'data'", len(data))
     return data.reshape(-1, 3, 32, 32), _labels(path, label_key, raw_labels, len(data), classes)
 
 
@@ -184,6 +192,7 @@ def _idx_shape(where: str, head: bytes, ndim: int) -> tuple[int, ...]:
 def read_idx_pair(images: Path, labels: Path) -> Arrays:
     """An images file (N, H, W) and its labels file (N,)."""
     x, y = read_idx(images, 3), read_idx(labels, 1)
+    _some(str(images), len(x))
     if len(x) != len(y):
         raise DataError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels")
     return x[:, None], y.astype(np.int64)
@@ -217,6 +226,7 @@ def read_mnist_npz(path: Path, classes: int = 10) -> tuple[Arrays, Arrays]:
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if x.dtype != np.uint8 or x.ndim != 3:
             raise DataError(f"{path}: x_{part} is {x.dtype} {x.shape}, expected uint8 (N, H, W)")
+        _some(f"{path}: x_{part}", len(x))
         if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
             raise DataError(f"{path}: y_{part} is {y.dtype} {y.shape}, expected {len(x)} integer labels (N,)")
         if y.size and (y.min() < 0 or y.max() >= classes):
@@ -257,6 +267,7 @@ def read_svhn_mat(path: Path) -> Arrays:
     x, y = mat["X"], mat["y"]
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataError(f"{path}: X is {x.dtype} {x.shape}, expected uint8 (H, W, 3, N)")
+    _some(f"{path}: X", x.shape[3])
     y = y.reshape(-1)
     fraction = _first_fraction(y) if y.dtype.kind == "f" else None   # MATLAB's doubles: astype would cut 9.5 to 9
     if fraction is not None:
