@@ -583,11 +583,11 @@ def test_a_search_that_fails_to_start_leaves_no_folder(tmp_path, monkeypatch, ca
     with pytest.raises(OSError):
         search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "a" / "b" / "run")))
     assert not (tmp_path / "a").exists()
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    (tmp_path / "mine").mkdir()   # a folder of other files is refused before anything is made; one of
+    (tmp_path / "mine" / ".keep").write_text("keep")   # hidden files only is taken, and kept as it was
     with pytest.raises(OSError):
         search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "mine")))
-    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == [".keep"]
 
 
 def test_resume_refuses_a_checkpoint_that_does_not_fit_the_supernet(tmp_path, reference, capsys):
