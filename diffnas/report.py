@@ -194,9 +194,11 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | N
 # ---------------------------------------------------------------------------------------------
 # HTML
 
+PAGE_WIDTH = 1200   # px: the page's column; wider pictures are scaled down to it
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;
 font-size:90%}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
+figure a img{cursor:zoom-in}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.missing{color:#a40}"""
 # Lets a headless browser check the page: one flag per <img>, true when it decoded.
 _SCRIPT = """window.addEventListener("load", function () {
@@ -283,6 +285,11 @@ def paper_notation(genotype: G.AnyGenotype) -> str:
     return G.cell_lines(genotype)
 
 
+def _png_width(png: bytes) -> int:
+    """The width in a PNG's IHDR chunk (bytes 16-19, big-endian), or 0 when it is not a PNG."""
+    return int.from_bytes(png[16:20], "big") if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) >= 24 else 0
+
+
 def _figures_html(paths: list[Path], base: Path) -> str:
     stems: dict[Path, list[Path]] = {}
     for p in paths:
@@ -293,14 +300,20 @@ def _figures_html(paths: list[Path], base: Path) -> str:
         links = " ".join(f'<a href="{quote(os.path.relpath(f, base).replace(os.sep, "/"))}">{f.suffix[1:]}</a>'
                          for f in files)
         png = next((f for f in files if f.suffix == ".png"), None)
-        img = ""
+        img, hint = "", ""
         if png is not None:
-            data = base64.b64encode(png.read_bytes()).decode("ascii")
-            img = f'<img src="data:image/png;base64,{data}" alt="{_e(stem.name)}">'
+            raw = png.read_bytes()
+            data = base64.b64encode(raw).decode("ascii")
+            # the picture is a link to its file: a figure wider than the page is shown scaled down (a
+            # per-cell heatmap of 8 layers: its numbers unreadable), and the file is at full size
+            href = quote(os.path.relpath(png, base).replace(os.sep, "/"))
+            img = f'<a href="{href}"><img src="data:image/png;base64,{data}" alt="{_e(stem.name)}"></a>'
+            if _png_width(raw) > PAGE_WIDTH:
+                hint = " (shown smaller than it is: click it for full size)"
         else:
             img = '<p class="missing">not rendered (Graphviz missing); the .dot source is linked</p>'
         parts.append(f"<figure>{img}<figcaption>{_e(CAPTIONS.get(kind, stem.name))}: "
-                     f"<code>{_e(stem.name)}</code> [{links}]</figcaption></figure>")
+                     f"<code>{_e(stem.name)}</code> [{links}]{hint}</figcaption></figure>")
     return "\n".join(parts)
 
 

@@ -303,3 +303,27 @@ def test_the_report_of_a_pipeline_whose_training_has_not_started_says_how_to_go_
     assert f"if it was interrupted, `diffnas run --resume {run}` continues it" in text
     complete = write_pipeline_run(tmp_path / "done", shared=True, nodes=2, epochs=1)
     assert "has not started" not in text_of(report.write_report(complete))
+
+
+def test_every_picture_links_its_file_and_a_wide_one_says_it_is_shown_smaller(tmp_path: Path) -> None:
+    """A DNAS run's per-layer heatmap is 1908 px wide: scaled into the page its numbers could not be
+    read, and nothing led to the full-size file."""
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for name, width in (("weights_heatmap", report.PAGE_WIDTH + 700), ("curves", 640)):
+        Image.new("RGB", (width, 300), "white").save(figures / f"{name}.png")
+    page = Fragment(report._figures_html(sorted(figures.glob("*.png")), tmp_path))
+    assert page.links == ["figures/curves.png", "figures/curves.png", "figures/weights_heatmap.png",
+                          "figures/weights_heatmap.png"]   # the picture's link, then the caption's [png]
+    assert page.text.count("click it for full size") == 1
+    wide = page.text.index("weights_heatmap")
+    assert page.text.index("click it for full size") > wide
+
+
+class Fragment(Refs):
+    """Refs of an HTML fragment, and its text."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.text = html.unescape(re.sub(r"<[^>]+>", " ", fragment))
+        self.feed(fragment)
