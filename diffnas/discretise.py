@@ -56,8 +56,21 @@ def threshold_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, thresh
     concatenation, and a later node's input from it counts as not kept (DCOCell skips the edges of
     such a node). The format keeps two genes per node, so an input not kept is written as
     ('none', j). A cell in which no node keeps an input (FairDARTS's cell would have no output)
-    keeps the single strongest edge from a cell input, so that it has one.
+    keeps the single strongest edge from a cell input, so that it has one (`threshold_fallback`
+    says when, for the search's notice).
     """
+    return _threshold(weights, ops, nodes, threshold, reduction)[0]
+
+
+def threshold_fallback(weights: torch.Tensor, ops: Sequence[str], nodes: int,
+                       threshold: float) -> tuple[str, int, int, float] | None:
+    """When no node of the cell keeps an input under `threshold_cell`: (op, input state, node, weight)
+    of the one edge kept instead, below the threshold; else None."""
+    return _threshold(weights, ops, nodes, threshold, False)[1]
+
+
+def _threshold(weights: torch.Tensor, ops: Sequence[str], nodes: int, threshold: float,
+               reduction: bool) -> tuple[Cell, tuple[str, int, int, float] | None]:
     genes: list[Gene] = []
     kept = [True, True]   # per state: the cell inputs, then each node: does it keep an input?
     strongest: tuple[float, int, int, str] | None = None   # (weight, node, input, op) from a cell input
@@ -70,9 +83,27 @@ def threshold_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, thresh
             if strongest is None or strength[j] > strongest[0]:
                 strongest = (strength[j], i, j, op[j])
     concat = tuple(n for n in range(2, nodes + 2) if kept[n])
-    if not concat and strongest is not None:
-        _, i, j, name = strongest
-        first, second = genes[2 * i][1], genes[2 * i + 1][1]
-        genes[2 * i:2 * i + 2] = [(name, j), ("none", second if first == j else first)]
-        concat = (i + 2,)
-    return Cell(tuple(genes), concat, reduction)
+    if concat or strongest is None:
+        return Cell(tuple(genes), concat, reduction), None
+    weight, i, j, name = strongest
+    first, second = genes[2 * i][1], genes[2 * i + 1][1]
+    genes[2 * i:2 * i + 2] = [(name, j), ("none", second if first == j else first)]
+    return Cell(tuple(genes), (i + 2,), reduction), (name, j, i, weight)
+
+
+def threshold_notes(psi: torch.Tensor, ops: Sequence[str], nodes: int, threshold: float,
+                    reductions: Sequence[int]) -> list[str]:
+    """What a FairDARTS search says at its end (and its report repeats) about a cell of its genotype
+    that no input passed `threshold` in: the one edge it keeps instead. psi: (L, E, O), the cells of
+    one kind sharing their weights (the first of each kind is read, as `Arch.genotype` does)."""
+    notes = []
+    for reduction in (False, True):
+        layer = next((k for k in range(psi.shape[0]) if (k in reductions) == reduction), None)
+        fallback = None if layer is None else threshold_fallback(psi[layer], ops, nodes, threshold)
+        if fallback is not None:
+            op, j, i, weight = fallback
+            source = ("c_{k-2}", "c_{k-1}")[j]
+            notes.append(f"no input of the {'reduction' if reduction else 'normal'} cell reached the threshold "
+                         f"{threshold:g}; it keeps its strongest edge ({op} from {source} to node {i}, "
+                         f"{weight:.3f}) so that it has an output (FairDARTS's own cell would have none)")
+    return notes

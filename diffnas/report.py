@@ -25,6 +25,7 @@ from .atomic import atomic_write
 from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
+from .discretise import threshold_notes
 from .errors import DiffnasError
 from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
@@ -344,7 +345,23 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
                                    else 0, **used)
         if warning:
             out.append(f"warning: {warning}")
+    if command == "search" and config.get("arch") in THRESHOLD_ARCHS:
+        out += _threshold_notes(run, config)
     return out
+
+
+def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
+    """A FairDARTS search's notes on cells no input passed the threshold in, from its alphas.pt (the
+    last weights) and config.json, as the search said them at its end; none when either is unreadable."""
+    threshold, nodes = config.get("threshold", SearchConfig.threshold), config.get("nodes")
+    if not isinstance(threshold, (int, float)) or not isinstance(nodes, int):
+        return []
+    try:
+        alphas = load_alphas(run / "alphas.pt")
+        return [f"note: {n}" for n in threshold_notes(alphas["history"][-1], alphas["ops"], nodes, threshold,
+                                                        alphas["reductions"])]
+    except (DiffnasError, ValueError, IndexError, TypeError, RuntimeError):   # missing, or not its shapes
+        return []
 
 
 def _early_stop(run: Path) -> str | None:

@@ -22,6 +22,7 @@ from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .collapse import collapse_warning, skip_count
+from .discretise import threshold_notes
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
@@ -356,6 +357,11 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                skip_dropout=cfg.skip_dropout)
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
+    if rank == 0 and cfg.arch in config_lib.THRESHOLD_ARCHS:   # a cell that kept an edge below the threshold
+        with torch.no_grad():
+            psi = arch.weights().cpu()
+        for note in threshold_notes(psi, arch.ops, arch.nodes, cfg.threshold, arch.reductions):
+            say(f"diffnas: note: {note}")
     if rank == 0 and cfg.plots:
         late_stop = final_figures(run_dir, late_stop)
     loop.finish()

@@ -469,3 +469,27 @@ def test_the_image_decoding_bar_follows_the_diffnas_logger_too(tmp_path, monkeyp
         logger.setLevel(level)
     load_dataset("imagefolder", tmp_path / "folder")
     assert "12/12" in capsys.readouterr().err   # train and test images (the cache is off in the tests)
+
+
+@pytest.mark.parametrize("threshold, noted", [(0.99, True), (0.0, False)])
+def test_a_fair_darts_cell_that_no_input_passed_is_said_at_the_end_and_in_the_report(tmp_path, capsys, threshold,
+                                                                                      noted):
+    """No input passing the threshold (sigmoid starts at 0.5) gave a cell of one edge below it, kept so
+    the cell has an output, and nothing said so: the genotype looked like a search result."""
+    run = tmp_path / "fair"
+    assert cli.main(["search", "--preset", "fair-darts", "--dataset", "synthetic", "--layers", "3", "--channels",
+                     "4", "--nodes", "2", "--batch-size", "8", "--epochs", "1", "--max-steps", "1", "--threshold",
+                     str(threshold), "--run-dir", str(run), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("diffnas: note: no input of the")]
+    assert len(notes) == (2 if noted else 0), err
+    if noted:
+        genotype = G.load(str(run / "genotype.json"))
+        op, source = next((op, j) for op, j in genotype.normal if op != "none")
+        assert notes[0].startswith(f"diffnas: note: no input of the normal cell reached the threshold 0.99; it "
+                                   f"keeps its strongest edge ({op} from {('c_{k-2}', 'c_{k-1}')[source]} to node ")
+        assert "reduction cell" in notes[1]
+    assert cli.main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    for line in notes:   # the report's cautions repeat them
+        assert line.removeprefix("diffnas: ").replace("'", "&#x27;") in page

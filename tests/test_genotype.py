@@ -238,6 +238,13 @@ def test_threshold_cell_where_nothing_passes_keeps_the_strongest_edge_from_a_cel
     cell = D.threshold_cell(w, PRIMITIVES, 2, 0.85)
     assert cell.genes == (("none", 0), ("none", 1), ("dil_conv_3x3", 1), ("none", 2))
     assert cell.concat == (3,)
+    # said: the one edge kept below the threshold (node 1's dil_conv from c_{k-1}, 0.6); nothing when any passes
+    assert D.threshold_fallback(w, PRIMITIVES, 2, 0.85) == ("dil_conv_3x3", 1, 1, pytest.approx(0.6))
+    assert D.threshold_fallback(w, PRIMITIVES, 2, 0.55) is None   # node 1 keeps its dil_conv from c_{k-1}
+    psi = torch.stack([w, torch.full_like(w, 0.9)])   # layer 0 normal (falls back), layer 1 reduction (passes)
+    assert D.threshold_notes(psi, PRIMITIVES, 2, 0.85, reductions=(1,)) == [
+        "no input of the normal cell reached the threshold 0.85; it keeps its strongest edge (dil_conv_3x3 from "
+        "c_{k-1} to node 1, 0.600) so that it has an output (FairDARTS's own cell would have none)"]
 
 
 def test_random_genotypes_are_valid_seeded_and_varied():
