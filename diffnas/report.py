@@ -180,15 +180,16 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
 def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | None = None) -> list[Path]:
     """Write every figure the run folder supports (PNG + SVG, and .dot sources) and return their paths.
 
-    Figures go to `out_dir` (default `run_dir/figures`); a pipeline folder's sub-runs go to
-    `figures/search/` and `figures/train/`. One line per missing piece is appended to `notes`
-    (logged as a warning when `notes` is None).
+    Figures go to `out_dir` (a pipeline folder's sub-runs to its `search/` and `train/`), by default
+    to each run's own `figures/` (a pipeline's: `search/figures/`, `train/figures/`, where its stages
+    drew them at their ends, so they are not drawn twice on disk). One line per missing piece is
+    appended to `notes` (logged as a warning when `notes` is None).
     """
     run_dir = check_run_folder(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "figures"
     paths: list[Path] = []
     for name, run in _parts(run_dir):
-        paths += _plot_one(run, out / name if name else out, notes, f"{name}: " if name else "")
+        out = run / "figures" if out_dir is None else Path(out_dir) / name if name else Path(out_dir)
+        paths += _plot_one(run, out, notes, f"{name}: " if name else "")
     return paths
 
 
@@ -196,6 +197,7 @@ def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | N
 # HTML
 
 PAGE_WIDTH = 1200   # px: the page's column; wider pictures are scaled down to it
+CELL_FIGURES = ("cell_", "network")   # the figures drawn from a genotype alone
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;
 font-size:90%}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
@@ -269,7 +271,12 @@ def _result_summary(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _final_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last epoch's row ("final seconds": that epoch's), the seconds of all epochs, and the best
+    held-out accuracy."""
     out = {f"final {k}": v for k, v in records[-1].items()}
+    seconds = [r.get("seconds") for r in records]
+    if all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in seconds):
+        out["seconds, all epochs"] = sum(seconds)
     for key in ("val_acc", "test_acc"):
         scored = [r for r in records if isinstance(r.get(key), (int, float))]
         if scored:
@@ -309,7 +316,7 @@ def _figures_html(paths: list[Path], base: Path) -> str:
             # per-cell heatmap of 8 layers: its numbers unreadable), and the file is at full size
             href = quote(os.path.relpath(png, base).replace(os.sep, "/"))
             img = f'<a href="{href}"><img src="data:image/png;base64,{data}" alt="{_e(stem.name)}"></a>'
-            if _png_width(raw) > PAGE_WIDTH:
+            if _png_width(raw) > 1.5 * PAGE_WIDTH:   # shown at 2/3 or less: small print unreadable
                 hint = " (shown smaller than it is: click it for full size)"
         else:
             img = '<p class="missing">not rendered (Graphviz missing); the .dot source is linked</p>'
@@ -389,7 +396,31 @@ def _go_on(stage: str, run: Path, command: Any) -> str:
     return f"; if it was interrupted, `{resume}` continues it"
 
 
-def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str]) -> str:
+def _same_genotype(run_dir: Path) -> bool:
+    """Whether a pipeline's training trained the genotype its search found (both genotype.json files
+    read and equal): its section then points at the search's instead of repeating it."""
+    try:
+        return G.load(str(run_dir / "search" / "genotype.json")) == G.load(str(run_dir / "train" / "genotype.json"))
+    except (DiffnasError, OSError):
+        return False
+
+
+def _stage_config(config: dict[str, Any], run: Path) -> tuple[str, dict[str, Any]]:
+    """A pipeline stage's config table: only what differs from the pipeline's config.json's table for
+    the stage (shown above it; the run folder, resolved values), with the heading that says so."""
+    pipeline = _json_file(run.parent / "config.json", [], "") or {}
+    stage = pipeline.get(run.name)
+    if run_command(run.parent) != "pipeline" or not isinstance(stage, dict):
+        return "config", config
+    absent = object()
+    return (f"config (where it differs from the pipeline's {run.name}.* above)",
+            {k: v for k, v in config.items() if stage.get(k, absent) != v})
+
+
+def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[str],
+             searched: bool = False) -> str:
+    """The report of one run; `name`: a pipeline's stage ('' for a plain run or the pipeline's own
+    part); `searched`: a pipeline's training of the genotype its search found, shown there."""
     where = f"{name}: " if name else ""
     out = [f"<h2>{_e(name)} run</h2>" if name else ""]
     records = read_rows(run / "metrics.jsonl")
@@ -423,7 +454,8 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     if summary:
         out.append(f"<h3>summary</h3>{_table(summary, summary=True)}")
     if config is not None:
-        out.append(f"<h3>config</h3>{_table(config)}")
+        heading, shown = _stage_config(config, run) if name else ("config", config)
+        out.append(f"<h3>{_e(heading)}</h3>{_table(shown)}")
     elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):
         notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:
@@ -431,7 +463,9 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     if name == "" and _parts(run)[0][0] and not (run / "train").is_dir():
         out.append(f'<p class="missing">{_e("the training has not started: ")}<code>'
                    f'{_e(shell("diffnas", "run", "--resume", run))}</code> goes on with the pipeline</p>')
-    if genotype is not None:
+    if genotype is not None and searched:
+        out.append("<h3>genotype</h3><p>the search's, in its section above (genotype and cell diagrams)</p>")
+    elif genotype is not None:
         so_far = "" if genotype_epoch is None else f" after epoch {genotype_epoch} (the search has not finished)"
         out.append(f"<h3>genotype{_e(so_far)}</h3><p>paper notation</p><pre>{_e(paper_notation(genotype))}</pre>"
                    f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(genotype))}</pre>")
@@ -445,10 +479,12 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
     sections = []
     if _parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run
         sections.append(_section("", run_dir, [], run_dir, collected))
+    found = _same_genotype(run_dir)
     for name, run in _parts(run_dir):
-        out = run_dir / "figures" / name if name else run_dir / "figures"
-        figures = _plot_one(run, out, collected, f"{name}: " if name else "")
-        sections.append(_section(name, run, figures, run_dir, collected))
+        figures = _plot_one(run, run / "figures", collected, f"{name}: " if name else "")
+        if name == "train" and found:   # the search's cell diagrams, shown in its section already
+            figures = [f for f in figures if not f.name.startswith(CELL_FIGURES)]
+        sections.append(_section(name, run, figures, run_dir, collected, searched=name == "train" and found))
     for n in collected:
         _note(notes, n)
     missing = "".join(f'<li class="missing">{_e(n)}</li>' for n in collected)

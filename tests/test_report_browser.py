@@ -75,10 +75,11 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
     linked = {unquote(h) for h in refs.links}
     for sub, stems in (("search", ("curves", "weights_heatmap", "weights_evolution_normal",
                                    "weights_evolution_reduction", "cell_normal", "cell_reduce")),
-                       ("train", ("curves", "cell_normal", "cell_reduce"))):
-        for stem in stems:
-            assert f"figures/{sub}/{stem}.svg" in linked
-    assert len(refs.imgs) == 9  # one embedded PNG per figure above
+                       ("train", ("curves",))):   # its cell diagrams are the search's, shown there
+        for stem in stems:   # the stages' own figures, as they drew them: not drawn a second time
+            assert f"{sub}/figures/{stem}.svg" in linked
+    assert len(refs.imgs) == 7  # one embedded PNG per figure above
+    assert not (run / "figures").exists()
     assert notes == []   # a training run has no alphas.pt, and that is not a missing piece
     text = text_of(page)
     assert "search run" in text and "train run" in text
@@ -86,6 +87,17 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
     assert all(k in text for k in summary)
     config = json.loads((run / "search" / "config.json").read_text())
     assert all(k in text for k in config)
+    # each stage's config table holds only what differs from the pipeline's (shown once, above them)
+    pipeline_config = json.loads((run / "config.json").read_text())
+    pipeline_config["search"]["layers"] = json.loads((run / "search" / "config.json").read_text())["layers"]
+    (run / "config.json").write_text(json.dumps(pipeline_config))   # one value the search run has as well
+    page = report.write_report(run)
+    for stage in ("search", "train"):
+        differs = {k for k, v in json.loads((run / stage / "config.json").read_text()).items()
+                   if pipeline_config[stage].get(k, object()) != v}
+        table = page.read_text().split(f"config (where it differs from the pipeline&#x27;s {stage}.* above)")[1]
+        shown = set(re.findall(r"<th>([^<]+)</th>", table.split("</table>")[0]))
+        assert shown == differs and (stage != "search" or "layers" not in shown), (stage, shown ^ differs)
     found = G.load(str(run / "search" / "genotype.json"))
     assert str(found) in text and G.to_json(found) in html.unescape(page.read_text())
     assert "missing pieces" not in text and "no alphas.pt" not in text
@@ -184,8 +196,9 @@ def test_a_pipelines_summary_points_at_the_genotype_instead_of_dumping_its_json(
     page = report.write_report(run)
     text = " ".join(text_of(page).split())
     assert "genotype the search's: see the search run's genotype section" in text
-    sections = len(list(run.glob("*/genotype.json")))   # the search's and the train run's genotype sections
-    assert sections == 2 and html.unescape(page.read_text()).count(G.to_json(found)) == sections
+    # the genotype once, in the search's section: the train run's (the same) points there
+    assert len(list(run.glob("*/genotype.json"))) == 2 and html.unescape(page.read_text()).count(G.to_json(found)) == 1
+    assert "genotype the search's, in its section above (genotype and cell diagrams)" in text
     assert "genotype.normal" not in text and "genotype.cells" not in text
 
 
@@ -198,6 +211,16 @@ def test_accuracies_and_errors_are_percent_as_on_the_command_line(tmp_path: Path
     last = [json.loads(line) for line in (run / "search" / "metrics.jsonl").read_text().splitlines()][-1]
     assert f"final val_acc {100 * last['val_acc']:.2f} %" in " ".join(text.split())
     assert f"final val_loss {last['val_loss']:.4g}" in " ".join(text.split())   # losses stay as they are
+
+
+def test_a_runs_summary_gives_the_seconds_of_all_its_epochs_besides_the_last_ones(tmp_path: Path) -> None:
+    """'final seconds' is the last epoch's; the run's own time was given nowhere."""
+    run = write_search_run(tmp_path / "s", shared=True, nodes=2, epochs=3)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [{**row, "seconds": 10.0 * (i + 1)} for i, row in enumerate(rows)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    text = " ".join(text_of(report.write_report(run)).split())
+    assert "final seconds 30 " in text and "seconds, all epochs 60 " in text
 
 
 def _with_config(run: Path, **changes: object) -> Path:
