@@ -417,11 +417,11 @@ def test_a_run_that_fails_to_start_leaves_no_folder(tmp_path, capsys):
                      str(tmp_path / "X")]) == 2
     assert "cifar10: " in capsys.readouterr().err and not (tmp_path / "X").exists()
     # a folder of the user's stays, with what it held
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    (tmp_path / "mine").mkdir()   # a folder of hidden files only is taken (one of other files is refused)
+    (tmp_path / "mine" / ".keep").write_text("keep")
     with pytest.raises(GenotypeError):
         train(tiny(tmp_path, "mine"), one_cell)
-    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == [".keep"]
 
 
 def test_images_unfit_for_the_setting(tmp_path):
