@@ -110,7 +110,10 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
     ax.set_xticks(range(len(ops)), list(ops), rotation=45, ha="right", fontsize=fontsize + 1)
     ax.set_yticks(range(len(edges)), edge_labels(edges), fontsize=fontsize + 1)
     mid = (vmin + vmax) / 2
-    decimals = value_decimals(vmin, vmax)
+    # the decimals that tell apart the values of each row too: a PC-DARTS psi is an op share times an
+    # edge weight, so the rows sit at 1/2 ... 1/5 of 1/8 and the whole scale's 3 decimals print a row
+    # as 0.025 everywhere, hiding the op choice the genotype made in it
+    decimals = max([value_decimals(vmin, vmax)] + [value_decimals(float(r.min()), float(r.max())) for r in psi])
     for e in range(psi.shape[0]):
         for o in range(psi.shape[1]):
             v = float(psi[e, o])

@@ -435,3 +435,20 @@ def test_curves_show_accuracy_in_percent() -> None:
     ax = fig.axes[1]
     assert ax.get_title() == "accuracy (%)"
     assert [list(line.get_ydata()) for line in ax.get_lines()] == [[25.0, 50.0], [50.0]]
+
+
+def test_heatmap_values_tell_apart_the_ops_of_each_edge_when_edges_weigh_differently(
+        shared_run: tuple[Path, list[Path], list[str]]) -> None:
+    """PC-DARTS: psi = op share x edge weight, rows at 1/2 .. 1/5 of 1/8; the scale's 3 decimals printed
+    every value of a row alike (0.025), hiding which op the genotype picked in it."""
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    final = alphas["history"][-1]
+    edges, ops = final.shape[1:]
+    level = torch.linspace(0.0625, 0.025, edges).view(edges, 1)   # each edge its own level
+    spread = 1e-4 * torch.arange(ops, dtype=torch.float32) / ops     # the ops within 1e-4 of each other
+    alphas["history"] = (level + spread).expand_as(final).unsqueeze(0).clone()
+    fig = plots.heatmap_figure(alphas)
+    for ax in [a for a in fig.axes if a.images]:
+        shown = [float(t.get_text()) for t in ax.texts]
+        for row in range(edges):
+            assert len(set(shown[row * ops:(row + 1) * ops])) > ops // 2, shown[row * ops:(row + 1) * ops]
