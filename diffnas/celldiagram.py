@@ -48,6 +48,25 @@ def op_color(op: str) -> str:
     return _EXTRA[h % len(_EXTRA)]
 
 
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of "#rrggbb"."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def label_color(colour: str, contrast: float = 4.5) -> str:
+    """`colour` ("#rrggbb") darkened in steps until it reaches `contrast` against white (WCAG 2's AA for
+    text, 4.5:1): the op colours are light for thin text (sep_conv_5x5's orange: 2.0:1), the edges
+    keep them and their labels take this."""
+    for step in range(21):
+        shade = 1 - step / 20
+        darker = "#" + "".join(f"{round(int(colour[i:i + 2], 16) * shade):02x}" for i in (1, 3, 5))
+        if 1.05 / (_luminance(darker) + 0.05) >= contrast:
+            return darker
+    return "#000000"
+
+
 def node_id(index: int) -> str:
     """Dot id of gene input index `index` (0, 1: cell inputs; i + 2: intermediate node i)."""
     return f"in{index}" if index < 2 else f"n{index - 2}"
@@ -58,7 +77,9 @@ def cell_dot(cell: Cell, name: str = "cell", title: str | None = None) -> str:
     q = _quote
     lines = [f"digraph {q(name)} {{",
              "  rankdir=LR;",
-             '  graph [fontname="Helvetica", fontsize=14, nodesep=0.3, ranksep=0.6];',
+             # more room between nodes from 5 on: 6-node cells' edge labels ran into each other
+             f'  graph [fontname="Helvetica", fontsize=14, nodesep={0.3 if cell.nodes < 5 else 0.5}, '
+             f'ranksep={0.6 if cell.nodes < 5 else 0.8}];',
              '  node [style="filled,rounded", shape=box, fontname="Helvetica", fontsize=16, penwidth=1.5];',
              '  edge [fontname="Helvetica", fontsize=12, penwidth=2];']
     if title:
@@ -76,7 +97,7 @@ def cell_dot(cell: Cell, name: str = "cell", title: str | None = None) -> str:
         if op == "none":
             continue
         c = op_color(op)
-        lines.append(f"  {node_id(j)} -> n{g // 2} [label={q(op)}, color={q(c)}, fontcolor={q(c)}];")
+        lines.append(f"  {node_id(j)} -> n{g // 2} [label={q(op)}, color={q(c)}, fontcolor={q(label_color(c))}];")
     for k in cell.concat:
         lines.append(f"  {node_id(k)} -> out [color=gray50, style=dashed, penwidth=1];")
     lines.append("}")

@@ -452,3 +452,23 @@ def test_heatmap_values_tell_apart_the_ops_of_each_edge_when_edges_weigh_differe
         shown = [float(t.get_text()) for t in ax.texts]
         for row in range(edges):
             assert len(set(shown[row * ops:(row + 1) * ops])) > ops // 2, shown[row * ops:(row + 1) * ops]
+
+
+def test_cell_diagram_labels_are_dark_enough_to_read_on_white() -> None:
+    """sep_conv_5x5's orange (#e69f00) labels were 2.0:1 against the white page; WCAG AA asks 4.5:1 for text."""
+    from diffnas import celldiagram as C
+
+    def contrast(colour: str) -> float:
+        return 1.05 / (C._luminance(colour) + 0.05)
+
+    # the WCAG figures every contrast checker gives: #767676 passes at 4.54:1, #777777 fails at 4.48:1
+    assert contrast("#767676") == pytest.approx(4.54, abs=0.01) and contrast("#777777") == pytest.approx(4.48, abs=0.01)
+    for op in [*C.OP_COLORS, "some_new_op", "another_op"]:
+        edge = C.op_color(op)
+        label = C.label_color(edge)
+        assert contrast(label) >= 4.5, (op, edge, label)
+        if contrast(edge) >= 4.5:
+            assert label == edge   # dark enough already: unchanged
+    text = C.cell_dot(G.load("DARTS_V2").cell(False))
+    assert f'fontcolor="{C.label_color(C.op_color("sep_conv_3x3"))}"' in text
+    assert f'color="{C.op_color("sep_conv_3x3")}"' in text   # the edge keeps the op's colour
