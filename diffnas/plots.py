@@ -263,10 +263,10 @@ def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     x = [r.get("epoch", i) for i, r in enumerate(records)]
-    panels = [("loss", ("train_loss", "val_loss", "test_loss")),
-              ("accuracy (%)", ("train_acc", "val_acc", "test_acc")),
-              ("learning rate", ("w_lr", "alpha_lr", "lr"))]
-    for ax, (name, keys) in zip(axes, panels):
+    panels = [("loss", ("train_loss", "val_loss", "test_loss"), "cross-entropy (mean per image)"),
+              ("accuracy (%)", ("train_acc", "val_acc", "test_acc"), "top-1 accuracy (%)"),
+              ("learning rate", ("w_lr", "alpha_lr", "lr"), "learning rate")]
+    for ax, (name, keys, unit) in zip(axes, panels):
         drawn = []
         for key in keys:
             scale = 100 if key.endswith("_acc") else 1   # fractions in metrics.jsonl
@@ -283,6 +283,7 @@ def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
             ax.text(0.5, 0.5, f"no {name} recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(unit + (" (log scale)" if ax.get_yscale() == "log" else ""))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(set(x)) == 1:   # one epoch: the locator alone puts ticks at 0.95 ... 1.05
             ax.set_xticks(x[:1])
@@ -354,5 +355,14 @@ def toy_figure(runs: Sequence[toy.ToyRun]) -> Figure:
         grid[(len(runs) - 1 - c) // cols, c].set_xlabel("a (architecture)")
     for ax in grid[:, 0]:
         ax.set_ylabel("w (weights)")
-    axes[0].legend(fontsize=6, loc="lower left")
+    # the legend off the panels (in a corner of the first one it covered contours and their labels): in
+    # the first empty slot of the last row, else under the panels
+    handles, labels = axes[0].get_legend_handles_labels()
+    if len(runs) < len(axes):
+        spare = axes[len(runs)]
+        spare.set_visible(True)
+        spare.axis("off")
+        spare.legend(handles, labels, fontsize=8, loc="center", frameon=False)
+    else:
+        fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=len(labels), frameon=False)
     return fig

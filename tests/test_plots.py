@@ -313,6 +313,10 @@ def test_curves_show_the_recorded_series(kind: str) -> None:
         assert legends == [["train_loss", "test_loss"], ["train_acc", "test_acc"], ["lr"]]
     val = fig.axes[0].get_lines()[1]
     assert list(val.get_ydata()) == [r[f"{'val' if kind == 'search' else 'test'}_loss"] for r in records]
+    # each y axis says what it measures (they had none, only the panel titles)
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "cross-entropy (mean per image)", "top-1 accuracy (%)",
+        "learning rate (log scale)" if kind == "search" else "learning rate"]
 
 
 def test_plot_curves_is_cheap_and_tolerates_a_partial_line(tmp_path: Path) -> None:

@@ -245,3 +245,16 @@ def test_a_csv_path_that_cannot_be_a_file_is_one_line_before_any_run(tmp_path, c
         err = capsys.readouterr().err
         assert err == f"diffnas: error: {expected}\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("count", [5, 4])
+def test_the_legend_is_off_the_panels(runs, count):
+    """In the first panel's corner it covered contours and their labels: now in a spare slot of the last
+    row, or (no spare slot) under the panels."""
+    fig = plots.toy_figure((list(runs) * 4)[:count])
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert len(panels) == count and all(ax.get_legend() is None for ax in panels)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_visible() and not ax.axison] + list(fig.legends)
+    assert len(legends) == 1
+    assert [t.get_text() for t in legends[0].get_texts()] == ["L_val contours", "feasible w = a", "trajectory",
+                                                              "start", "end", "optimum (1, 1)"]
