@@ -623,6 +623,22 @@ def test_test_class_that_is_not_a_train_class_is_refused(tmp_path):
     assert _message(info) == f"{extra}: class 'bird' is not among the training classes ['cat', 'dog']"
 
 
+def test_a_test_class_in_another_unicode_form_than_its_train_class_says_so(tmp_path):
+    """train/café (one character) and test/café (e + combining accent, as macOS writes it): the message
+    said 'café' is not among ['café', ...], two names that print alike."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    for split, name in (("train", composed), ("train", "dog"), ("test", decomposed), ("test", "dog")):
+        folder = tmp_path / split / name
+        folder.mkdir(parents=True)
+        write_image(folder / "0.png", np.zeros((3, 6, 5), np.uint8))
+    with pytest.raises(DataError) as info:
+        load_dataset("imagefolder", tmp_path)
+    assert _message(info) == (f"{tmp_path / 'test' / decomposed}: class 'cafe\\u0301' is the training class "
+                              f"'caf\\xe9' written in another Unicode form (they look alike but are different "
+                              f"names, as folders copied between macOS and other systems can become); rename one "
+                              f"folder to match the other")
+
+
 def _remove(path: Path) -> Path:
     path.unlink()
     return path

@@ -170,3 +170,19 @@ def test_corrupt_zlib_data_is_named(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(MatError, match=r"^the compressed variable at byte 128 is corrupt \(zlib: "):
         read_mat(path, ("X",))
+
+
+def test_an_svhn_file_the_system_refuses_to_read_says_so(tmp_path, monkeypatch):
+    """A .mat without read permission was "Reader needs file name or open file-like object" (scipy's)."""
+    from diffnas.data import matfile
+
+    write_svhn(tmp_path / "svhn")
+    path = tmp_path / "svhn" / "train_32x32.mat"
+
+    def refused(*args, **kwargs):   # the tests run as root, whom chmod does not stop
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(matfile, "open", refused, raising=False)
+    with pytest.raises(DataError) as info:
+        load_dataset("svhn", tmp_path)
+    assert str(info.value) == f"{path}: cannot read (Permission denied)"

@@ -16,6 +16,7 @@ import math
 import os
 import struct
 import sys
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -429,6 +430,12 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
                         f"{folder}/<class>/<images>")
     for sub in subfolders:
         if sub.name not in index:
+            same = unicodedata.normalize("NFC", sub.name)
+            twin = next((c for c in classes if unicodedata.normalize("NFC", c) == same), None)
+            if twin is not None:   # 'café' as e + combining accent (macOS) and as one character: alike on screen
+                raise DataError(f"{sub}: class {ascii(sub.name)} is the training class {ascii(twin)} written in "
+                                f"another Unicode form (they look alike but are different names, as folders copied "
+                                f"between macOS and other systems can become); rename one folder to match the other")
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
         entries = sorted(sub.iterdir())
         # hidden files (macOS's ._name.png resource forks, thumbnails) are no images of the class
