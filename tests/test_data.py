@@ -1634,3 +1634,17 @@ def test_a_split_file_of_no_images_is_refused_by_name(tmp_path, name, write, pat
     with pytest.raises(DataError) as info:
         load_dataset(name, tmp_path)
     assert _message(info) == f"{tmp_path / path}{says} holds no images"
+
+
+@pytest.mark.parametrize("name", ["../../train/n01/images/n01_0.JPEG", "sub/val_0.JPEG", ".."])
+def test_tiny_imagenet_val_listing_names_files_in_val_images_only(tmp_path, name):
+    """A listed path outside val/images/ (a training image) was read and scored as a test image."""
+    write_tiny_imagenet(tmp_path)
+    annotations = tmp_path / "tiny-imagenet-200" / "val" / "val_annotations.txt"
+    lines = annotations.read_text().splitlines()
+    lines[1] = name + "\t" + lines[1].split("\t", 1)[1]
+    annotations.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("tiny-imagenet", tmp_path)
+    assert _message(info) == (f"{annotations}:2: {name!r} is not a file name in val/images/ (the listing names "
+                              f"files there, e.g. val_0.JPEG)")

@@ -504,6 +504,10 @@ def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarra
         if len(fields) < 2 or fields[1] not in index:
             raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: expected "
                             f"'file<TAB>wnid<TAB>...' with a wnid from wnids.txt, got {line!r}")
+        if not fields[0] or fields[0] != Path(fields[0]).name or fields[0] in (".", ".."):
+            # a path ('../../train/n01/images/n01_0.JPEG') would score a training image as a test one
+            raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: {fields[0]!r} is not a file name in "
+                            f"val/images/ (the listing names files there, e.g. val_0.JPEG)")
         if fields[0] in files:   # scored twice, perhaps under two labels
             raise DataError(f"{root / 'val' / 'val_annotations.txt'}:{number}: {fields[0]} again (first on line "
                             f"{files[fields[0]]}); each image is listed once")
