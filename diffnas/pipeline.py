@@ -39,9 +39,9 @@ from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders
                      remove_empty_folders, run_command)
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
+from .signals import Terminated
 from .train import RESUMABLE as TRAIN_RESUMABLE
 from .train import TrainResult, train
-from .signals import Terminated
 
 # TrainConfig fields the pipeline sets itself (from the search, or the run folder): never in "train"
 DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
