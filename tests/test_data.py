@@ -15,6 +15,7 @@ import struct
 import time
 import pickle
 import tarfile
+import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -1648,3 +1649,19 @@ def test_tiny_imagenet_val_listing_names_files_in_val_images_only(tmp_path, name
         load_dataset("tiny-imagenet", tmp_path)
     assert _message(info) == (f"{annotations}:2: {name!r} is not a file name in val/images/ (the listing names "
                               f"files there, e.g. val_0.JPEG)")
+
+
+def test_an_image_above_pillows_bomb_warning_size_is_one_line_not_a_raw_warning(tmp_path, monkeypatch, capsys):
+    """Pillow's DecompressionBombWarning (images above 89.5 M pixels) was printed raw, with its source line."""
+    from PIL import Image
+
+    write_image_folder(tmp_path)   # 5 wide, 6 high: 30 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20)   # 30 > 20 warns; 2 x 20 would refuse
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # a raw warning fails the test
+        ds = load_dataset("imagefolder", tmp_path)
+    err = capsys.readouterr().err
+    files = sorted((tmp_path / "train").rglob("*.png"))
+    assert len(ds.train.labels) == len(files)
+    assert f"diffnas: note: {files[0]} is 5x6 = 30 pixels, above the 20 at which Pillow warns of a possible " \
+           f"decompression bomb; decoded (and {len(files) + len(ds.test.labels) - 1} more such)" in err

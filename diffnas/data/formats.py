@@ -17,6 +17,7 @@ import os
 import struct
 import sys
 import unicodedata
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -374,9 +375,18 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr,
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
+    huge: list[tuple[Path, tuple[int, int]]] = []   # above Pillow's decompression-bomb warning size
     for i, path in enumerate(bar):
         try:
-            with Image.open(path) as im:  # reads the header only; pixels are decoded by convert
+            with warnings.catch_warnings():   # Pillow's raw warning, once per size, becomes one line below
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                try:
+                    im = Image.open(path)
+                except Image.DecompressionBombWarning:
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    im = Image.open(path)
+                    huge.append((path, im.size))
+            with im:  # reads the header only; pixels are decoded by convert
                 if out is None:
                     size, first = im.size, path
                     w, h = (image_size, image_size) if image_size else size
@@ -396,6 +406,10 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
             raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             unreadable.append((path, f"{type(e).__name__}: {e}"))
+    if huge and is_main():
+        (path, (w, h)), more = huge[0], len(huge) - 1
+        say(f"diffnas: note: {path} is {w}x{h} = {w * h:,} pixels, above the {Image.MAX_IMAGE_PIXELS:,} at which "
+            f"Pillow warns of a possible decompression bomb; decoded{f' (and {more} more such)' if more else ''}")
     if unreadable:
         (path, why), others = unreadable[0], [str(p) for p, _ in unreadable[1:]]
         more = (f"; {len(unreadable)} unreadable images in all, also: {', '.join(others[:3])}"
