@@ -74,9 +74,11 @@ def _require(name: str, data_dir: Path, path: Path) -> Path:
 # checked image_size against the entry's fixed side, so only the image-file loaders read it
 
 # CIFAR-10: quark0/darts cnn/utils.py `_data_transforms_cifar10` (CIFAR_MEAN, CIFAR_STD).
-# CIFAR-100: the train-set statistics of weiaicunzai/pytorch-cifar100 conf/global_settings.py, rounded.
+# CIFAR-100: the train-set statistics of weiaicunzai/pytorch-cifar100 conf/global_settings.py
+# (CIFAR100_TRAIN_MEAN, CIFAR100_TRAIN_STD), in full.
 CIFAR10_MEAN, CIFAR10_STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+CIFAR100_MEAN = (0.5070751592371323, 0.48654887331495095, 0.4409178433670343)
+CIFAR100_STD = (0.2673342858792401, 0.2564384629170883, 0.27615047132568404)
 # MNIST: pytorch/examples mnist/main.py `Normalize((0.1307,), (0.3081,))`.
 # Fashion-MNIST and SVHN: train-set statistics as widely quoted in PyTorch code (not recomputed here).
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
