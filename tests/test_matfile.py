@@ -186,3 +186,75 @@ def test_an_svhn_file_the_system_refuses_to_read_says_so(tmp_path, monkeypatch):
     with pytest.raises(DataError) as info:
         load_dataset("svhn", tmp_path)
     assert str(info.value) == f"{path}: cannot read (Permission denied)"
+
+
+def _matrix(body: bytes, compress: bool) -> bytes:
+    element = struct.pack("<II", 14, len(body)) + body
+    if compress:
+        packed = zlib.compress(element)
+        return struct.pack("<II", 15, len(packed)) + packed
+    return element
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_matlab_string_or_table_variable_is_skipped_not_a_damaged_file(tmp_path, compress):
+    """MATLAB writes a string, table or datetime as an opaque object (class 17): array flags, then its
+    name, with no dimensions; the reader took the name for the dimensions and refused the whole file.
+    loadmat reads the y after it, as this reader must."""
+    meta = mat_variable("", np.array([[0xDD000000], [2], [1], [1], [1], [1]], np.uint32))
+    opaque = (mat_element(6, struct.pack("<II", 17, 0)) + mat_element(1, b"s") + mat_element(1, b"MCOS")
+              + mat_element(1, b"string") + meta)
+    path = tmp_path / "a.mat"
+    y = mat_variable("y", np.ones((3, 1)), stored="u1", compress=compress)
+    path.write_bytes(mat_file(_matrix(opaque, compress), y))
+    got, names = read_mat(path, ("y",))
+    assert names == ["s", "y"]
+    np.testing.assert_array_equal(got["y"], loadmat(path, variable_names=["y"], mat_dtype=True)["y"])
+    with pytest.raises(NotNumeric, match="^s is an opaque object, not a numeric array$"):
+        read_mat(path, ("s",))
+
+
+def test_logical_arrays_are_bool_as_loadmat_and_matlab_give_them(tmp_path):
+    path = tmp_path / "a.mat"
+    savemat(path, {"y": np.array([[True, False, True]])})
+    got = read_mat(path, ("y",))[0]["y"]
+    assert got.dtype == loadmat(path, mat_dtype=True)["y"].dtype == np.bool_
+    assert got.tolist() == [[True, False, True]]
+
+
+def test_a_name_written_twice_is_read_as_its_last_as_matlabs_load_does(tmp_path):
+    path = tmp_path / "a.mat"
+    path.write_bytes(mat_file(mat_variable("y", np.ones((2, 1))), mat_variable("y", np.full((2, 1), 7.0))))
+    with pytest.warns(UserWarning, match="Duplicate variable name"):   # scipy's MatReadWarning
+        theirs = loadmat(path)["y"].tolist()
+    assert read_mat(path, ("y",))[0]["y"].tolist() == [[7.0], [7.0]] == theirs
+
+
+def test_more_dimensions_than_numpy_holds_is_a_mat_error(tmp_path):
+    path = tmp_path / "a.mat"
+    body = (mat_element(6, struct.pack("<II", 6, 0)) + mat_element(5, struct.pack("<65i", *[1] * 65))
+            + mat_element(1, b"y") + mat_element(9, struct.pack("<d", 1.0)))
+    path.write_bytes(mat_file(_matrix(body, False)))
+    with pytest.raises(MatError, match="expected 2 to 64 miINT32"):
+        read_mat(path, ("y",))
+
+
+def test_a_tiny_compressed_element_announcing_a_gigabyte_is_refused_before_any_buffer(tmp_path, monkeypatch):
+    """185 bytes announcing 1 GiB of data: the reader zero-filled a 1 GiB buffer before finding the
+    stream short (1.2 GB of memory for a damaged download)."""
+    from diffnas.data import matfile
+
+    body = (mat_element(6, struct.pack("<II", 9, 0)) + mat_element(5, struct.pack("<2i", 1024, 2**20))
+            + mat_element(1, b"X") + struct.pack("<II", 2, 2**30))
+    packed = zlib.compress(struct.pack("<II", 14, len(body) + 2**30) + body)
+    path = tmp_path / "a.mat"
+    path.write_bytes(mat_file(struct.pack("<II", 15, len(packed)) + packed))
+    real = matfile._exactly
+
+    def guarded(src, n, what):
+        assert n <= 2**20, f"a buffer of {n} bytes for {what}"
+        return real(src, n, what)
+
+    monkeypatch.setattr(matfile, "_exactly", guarded)
+    with pytest.raises(MatError, match=f"^the data of X announces {2**30} bytes, more than its element can hold$"):
+        read_mat(path, ("X",))

@@ -35,7 +35,10 @@ STORED = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8"
 NUMERIC = {6: "f8", 7: "f4", 8: "i1", 9: "u1", 10: "i2", 11: "u2", 12: "i4", 13: "u4", 14: "i8", 15: "u8"}
 OTHER = {1: "a cell array", 2: "a struct", 3: "an object", 4: "text (a char array)", 5: "a sparse matrix",
          16: "a function handle", 17: "an opaque object"}
-COMPLEX_FLAG = 0x08   # in the flags byte, the second byte of the array-flags word
+COMPLEX_FLAG, LOGICAL_FLAG = 0x08, 0x02   # in the flags byte, the second byte of the array-flags word
+OPAQUE = 17           # MATLAB's string, table, datetime...: no dimensions subelement after the flags
+MAX_DIMS = 64         # numpy's limit
+DEFLATE_RATIO = 1032  # zlib's most: a compressed element of n bytes inflates to at most about 1032 n
 MAX_SMALL = 1 << 16   # flags, dimensions and names are tiny; a larger count is damage, not data
 CHUNK = 1 << 24       # bytes read or inflated at a time
 
@@ -53,6 +56,7 @@ class _Raw:
 
     def __init__(self, f: BinaryIO, size: int) -> None:
         self.f, self.left = f, size
+        self.most = size   # the most bytes it can deliver: a larger announced size is damage
 
     def read(self, n: int) -> bytes:
         data = self.f.read(min(n, self.left))
@@ -65,6 +69,7 @@ class _Inflate:
 
     def __init__(self, f: BinaryIO, size: int) -> None:
         self.raw, self.z, self.tail = _Raw(f, size), zlib.decompressobj(), b""
+        self.most = DEFLATE_RATIO * size + 64
 
     def read(self, n: int) -> bytes:
         out = bytearray()
@@ -131,17 +136,20 @@ def _header(f: BinaryIO) -> str:
 
 
 def _matrix_head(src: _Raw | _Inflate, endian: str) -> tuple[int, int, tuple[int, ...], str]:
-    """(class, flags byte, dimensions, name) from the first three subelements of a miMATRIX."""
+    """(class, flags byte, dimensions, name) from the first subelements of a miMATRIX: the array flags,
+    the dimensions (but not for an opaque object, MATLAB's string or table) and the name."""
     kind, flags = _small_element(src, endian, "the array flags")
     if kind != 6 or len(flags) != 8:   # miUINT32, 2 words
         raise MatError(f"array flags of type {kind} and {len(flags)} bytes, expected 8 bytes of miUINT32")
     (word,) = struct.unpack(endian + "I", flags[:4])
-    kind, dims = _small_element(src, endian, "the dimensions")
-    if kind != 5 or len(dims) % 4 or len(dims) < 8:   # miINT32, at least 2
-        raise MatError(f"dimensions of type {kind} and {len(dims)} bytes, expected two or more miINT32")
-    shape = struct.unpack(f"{endian}{len(dims) // 4}i", dims)
-    if min(shape) < 0:
-        raise MatError(f"negative dimensions {shape}")
+    shape: tuple[int, ...] = ()
+    if word & 0xFF != OPAQUE:
+        kind, dims = _small_element(src, endian, "the dimensions")
+        if kind != 5 or len(dims) % 4 or not 8 <= len(dims) <= 4 * MAX_DIMS:   # miINT32, 2 to 64 of them
+            raise MatError(f"dimensions of type {kind} and {len(dims)} bytes, expected 2 to {MAX_DIMS} miINT32")
+        shape = struct.unpack(f"{endian}{len(dims) // 4}i", dims)
+        if min(shape) < 0:
+            raise MatError(f"negative dimensions {shape}")
     kind, name = _small_element(src, endian, "the array name")
     if kind not in (1, 2):   # miINT8 (MATLAB), miUINT8 (some writers)
         raise MatError(f"an array name of type {kind}, expected miINT8")
@@ -164,11 +172,17 @@ def _numeric(src: _Raw | _Inflate, endian: str, name: str, klass: int, flags: in
     if size != count * stored.itemsize:
         raise MatError(f"{name} is {'x'.join(map(str, shape))} = {count} values, but its data holds "
                        f"{size} bytes of {stored.name} = {size / stored.itemsize:g} values")
+    if size > src.most:   # a tiny compressed element cannot hold it: refused before any buffer is made
+        raise MatError(f"the data of {name} announces {size} bytes, more than its element can hold")
+    if stored != target:   # the file's data and the array of its class are both held while converting
+        afford(name, count * (target.itemsize + stored.itemsize))
     data = small if small is not None else _exactly(src, size, f"the data of {name}")
     values = np.frombuffer(data, dtype=stored, count=count)
     if stored != target:
-        values = values.astype(target)
-    return values.reshape(shape, order="F").astype(target.newbyteorder("="), copy=False)
+        with np.errstate(invalid="ignore", over="ignore"):   # NaN or 300 into uint8: wraps, as loadmat's
+            values = values.astype(target)
+    values = values.reshape(shape, order="F").astype(target.newbyteorder("="), copy=False)
+    return values.astype(bool) if flags & LOGICAL_FLAG else values
 
 
 def read_mat(path: Path, wanted: Collection[str],
@@ -208,9 +222,11 @@ def read_mat(path: Path, wanted: Collection[str],
                     if count:   # an empty miMATRIX (no subelements) is an unnamed empty array
                         klass, flags, shape, name = _matrix_head(src, endian)
                         names.append(name)
-                        if name in wanted and name not in found:
+                        if name in wanted:   # a name written twice: the last one, as MATLAB's load takes it
                             found[name] = _numeric(src, endian, name, klass, flags, shape, afford)
                 except zlib.error as e:
                     raise MatError(f"the compressed variable at byte {at} is corrupt (zlib: {e})") from None
+                except MemoryError:
+                    raise MatError(f"not enough memory for the variable at byte {at}") from None
             at = end
     return found, names
