@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence
@@ -266,6 +267,12 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
     # left them), as train's does
     metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
+    if one_level and any("val_acc" in row or "val_loss" in row for row in metrics):
+        # a one-level run from before its metrics were named test_*: renamed in the file too, so its result,
+        # curves and report (and an extension's new rows) name one series
+        metrics = [{f"test{k[3:]}" if k in ("val_loss", "val_acc") else k: v for k, v in row.items()}
+                   for row in metrics]
+        log.write_text("metrics.jsonl", "".join(json.dumps(row) + "\n" for row in metrics))
     genotype = arch.genotype()
 
     def result(exit_code: int = 0, late_stop: int = 0) -> SearchResult:

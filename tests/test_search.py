@@ -540,3 +540,21 @@ def test_search_resume_refuses_data_whose_classes_changed_since(tmp_path):
         search(cfg, resume=tmp_path / "run")
     assert search(dataclasses.replace(cfg, data_dir=str(tmp_path / "before")), resume=tmp_path / "run").metrics[-1][
         "epoch"] == 2
+
+
+def test_a_one_level_run_from_before_its_metrics_were_named_test_resumes_and_extends_as_one_series(tmp_path):
+    """Its rows held val_loss/val_acc: the resumed result's val_acc was None (a TypeError in the command's
+    last line), and an extension wrote test_* rows after val_* ones (two one-point series in the curves)."""
+    cfg = search_config("darts", order="one-level", dataset="synthetic", layers=3, channels=2, nodes=1, epochs=1,
+                        batch_size=8, max_steps=1, plots=False, run_dir=str(tmp_path / "old"))
+    first = search(cfg)
+    path = tmp_path / "old" / "metrics.jsonl"
+    old = [{("val" + k[4:] if k in ("test_loss", "test_acc") else k): v for k, v in json.loads(line).items()}
+           for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(row) + "\n" for row in old))   # as the earlier version wrote it
+    again = search(cfg, resume=tmp_path / "old")
+    assert again.val_acc == first.val_acc is not None and again.val_loss == first.val_loss
+    longer = search(dataclasses.replace(cfg, epochs=2), resume=tmp_path / "old", given={"epochs"})
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 2 and all("test_acc" in r and "val_acc" not in r for r in rows)
+    assert longer.val_acc == rows[-1]["test_acc"]
