@@ -47,18 +47,27 @@ class RunLog:
         self._tb_created = enabled and tensorboard and not (self.run_dir / "tb").exists()
         self._lock: int | None = None
         if enabled:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._lock = lock_run_dir(self.run_dir)   # refused: nothing removed, the folder is the other's
-            held = _HOLDING.get()
-            if held is not None:
-                held.append(self)
-            if tensorboard:
-                try:
-                    from tensorboardX import SummaryWriter
-                except ImportError:  # optional at run time; the package lists it as a dependency
-                    say("diffnas: tensorboardX not installed, no TensorBoard events")
-                else:   # made with the first metrics: a resumed complete run adds no empty events file
-                    self._tb_writer = SummaryWriter
+            try:
+                self._open(tensorboard)
+            except ConfigError:   # the lock refused: nothing removed, the folder is the other run's
+                raise
+            except BaseException:   # Ctrl-C or SIGTERM while it opens (tensorboardX imports for 0.5 s): the
+                self.discard()      # folders it made go, as the loops' starting() removes them later on
+                raise
+
+    def _open(self, tensorboard: bool) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_run_dir(self.run_dir)
+        held = _HOLDING.get()
+        if held is not None:
+            held.append(self)
+        if tensorboard:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:  # optional at run time; the package lists it as a dependency
+                say("diffnas: tensorboardX not installed, no TensorBoard events")
+            else:   # made with the first metrics: a resumed complete run adds no empty events file
+                self._tb_writer = SummaryWriter
 
     def write_json(self, name: str, obj: Any) -> None:
         self._write(name, (json.dumps(obj, indent=1, default=str) + "\n").encode())

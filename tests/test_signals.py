@@ -212,3 +212,26 @@ def test_sigterm_whose_exception_python_drops_in_a_gc_callback_still_stops_the_d
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == (f"diffnas: stopped while drawing the figures; the run is complete; draw them "
                                     f"with `diffnas plot {tmp_path}`")
+
+
+@pytest.mark.parametrize("command", ["search", "run"])
+def test_sigterm_while_the_run_folder_is_being_made_leaves_no_folder(tmp_path, monkeypatch, capsys, command):
+    """The folder is made, locked and tensorboardX imported (half a second) before the run's start is
+    guarded: a SIGTERM there left an empty run folder (a pipeline: its config.json and an empty search/)."""
+    from diffnas import cli, runlog
+
+    real = runlog.lock_run_dir
+
+    def lock_then_term(path):
+        fd = real(path)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return fd
+
+    monkeypatch.setattr(runlog, "lock_run_dir", lock_then_term)
+    tiny = ["--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--nodes", "2",
+            "--batch-size", "8", "--epochs", "1", "--max-steps", "1", "--no-plots"]
+    train = ["--train-layers", "3", "--train-channels", "4", "--train-epochs", "1", "--train-batch-size", "8",
+             "--train-max-steps", "1"] if command == "run" else []
+    assert cli.main([command, *tiny, *train, "--run-dir", str(tmp_path / "new" / "run")]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
+    assert not (tmp_path / "new").exists()
