@@ -104,6 +104,7 @@ def threshold_notes(psi: torch.Tensor, ops: Sequence[str], nodes: int, threshold
             op, j, i, weight = fallback
             source = ("c_{k-2}", "c_{k-1}")[j]
             notes.append(f"no input of the {'reduction' if reduction else 'normal'} cell reached the threshold "
-                         f"{threshold:g}; it keeps its strongest edge ({op} from {source} to node {i}, "
+                         f"{threshold:g}; it keeps its strongest edge ({op} from {source} to node {i}, state "
+                         f"{i + 2} in the genotype, "
                          f"{weight:.3f}) so that it has an output (FairDARTS's own cell would have none)")
     return notes

@@ -38,7 +38,8 @@ from . import config_file
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
-from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_other_files
+from .runlog import (RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_other_files,
+                     run_command)
 from .signals import StopRequested, stop_on_signals
 
 # a command's run folder, in words: "not a training run folder"
@@ -69,8 +70,11 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     path = Path(run_dir) if run_dir else default_run_dir(command)
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
-        go_on = (shell('diffnas', command, '--resume', path) if on_command_line()
-                 else f"{command}(cfg, resume={str(path)!r})")
+        # resumed by the command that made it: `train --run-dir` given a search's folder said `train --resume`
+        owner = {"pipeline": "run"}.get(run_command(path) or command, run_command(path) or command)
+        go_on = (shell('diffnas', owner, '--resume', path) if on_command_line()
+                 else f"run_pipeline(search_cfg, train_cfg, {str(path)!r}, resume=True)" if owner == "run"
+                 else f"{owner}(cfg, resume={str(path)!r})")
         raise ConfigError(f"run_dir: {path} holds a run already; continue it with `{go_on}` or choose another "
                           f"{option('run_dir')}")
     if not resumed:

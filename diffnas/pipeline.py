@@ -286,11 +286,11 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
         if raise_on_stop:
             recovery.raise_stop(s.late_stop)
         return PipelineResult(run_dir, s, None, {}, s.late_stop, s.genotype)
-    genotype = genotype_lib.load(str(s_dir / "genotype.json"))
-    if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
-        (run_dir / "summary.json").unlink(missing_ok=True)
-    started = (t_dir / "config.json").is_file()
-    try:
+    try:   # from the search's end: a stop before the training's loop is said with the pipeline's resume
+        genotype = genotype_lib.load(str(s_dir / "genotype.json"))
+        if stale_summary and distributed.is_main():   # the search has resumed fine: the training goes on now
+            (run_dir / "summary.json").unlink(missing_ok=True)
+        started = (t_dir / "config.json").is_file()
         with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training (--train-epochs)
             t = train(train_cfg, genotype, resume=t_dir if started else None,
                       pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them

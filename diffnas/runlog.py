@@ -222,7 +222,7 @@ def refuse_other_files(run_dir: Path, name: str = "run_dir") -> None:
         shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
         raise ConfigError(f"{name}: {run_dir} holds other files ({shown}) and no run; a run writes its "
                           f"config.json, checkpoint.pt, metrics.jsonl, figures/ and report into its folder: "
-                          f"name a new or empty folder")
+                          f"name a new or empty folder (hidden files such as .DS_Store do not count)")
 
 
 def check_resumed_dir(run_dir: Path) -> None:

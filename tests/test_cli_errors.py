@@ -557,6 +557,9 @@ def test_resume_of_something_else(run, tmp_path, capsys):
 def test_a_finished_run_is_not_overwritten(run, capsys):
     fails(capsys, ["search", *TINY, "--run-dir", str(run)], f"error: --run-dir: {run} holds a run already",
           f"`diffnas search --resume {run}`")
+    # named by another command: resumed by the one that made it (it said `diffnas train --resume`, refused)
+    fails(capsys, [*NEW_RUNS["train"], "--run-dir", str(run)], f"error: --run-dir: {run} holds a run already",
+          f"`diffnas search --resume {run}`")
 
 
 NEW_RUNS = {"search": ["search", *TINY],
@@ -577,7 +580,7 @@ def test_a_new_run_refuses_a_folder_of_other_files_and_writes_nothing_there(tmp_
     fails(capsys, [*NEW_RUNS[command], "--run-dir", str(folder)],
           f"error: --run-dir: {folder} holds other files (config.json.bak, data/, notes.txt and 1 more) and no run; "
           f"a run writes its config.json, checkpoint.pt, metrics.jsonl, figures/ and report into its folder: name a "
-          f"new or empty folder")
+          f"new or empty folder (hidden files such as .DS_Store do not count)")
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
 
 
