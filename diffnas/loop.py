@@ -71,7 +71,8 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
         # resumed by the command that made it: `train --run-dir` given a search's folder said `train --resume`
-        owner = {"pipeline": "run"}.get(run_command(path) or command, run_command(path) or command)
+        made_by = run_command(path) or command
+        owner = "run" if made_by == "pipeline" else made_by
         go_on = (shell('diffnas', owner, '--resume', path) if on_command_line()
                  else f"run_pipeline(search_cfg, train_cfg, {str(path)!r}, resume=True)" if owner == "run"
                  else f"{owner}(cfg, resume={str(path)!r})")

@@ -295,8 +295,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
             t = train(train_cfg, genotype, resume=t_dir if started else None,
                       pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
                       given=TRAIN_RESUMABLE, raise_on_stop=False)
-    except (KeyboardInterrupt, Terminated):   # before the training's loop could say how to go on (building it,
-        # reading data)
+    except (KeyboardInterrupt, Terminated):   # before the training's loop could say how to go on (reading data)
         if distributed.is_main():
             when = ("before the training started" if not (t_dir / "config.json").is_file()
                     else "while the training set up")
