@@ -23,10 +23,10 @@ from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .collapse import collapse_warning, skip_count
-from .discretise import threshold_notes
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
+from .discretise import threshold_notes
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .errors import ConfigError
