@@ -26,9 +26,9 @@ from .collapse import collapse_warning, skip_count
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
-from .discretise import threshold_notes
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
+from .discretise import threshold_notes
 from .errors import ConfigError
 from .notices import option, say, shell
 from .process_state import caller_state_kept, seed_everything
