@@ -365,8 +365,8 @@ def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
         return []
     try:
         alphas = load_alphas(run / "alphas.pt")
-        return [f"note: {n}" for n in threshold_notes(alphas["history"][-1], alphas["ops"], nodes, threshold,
-                                                        alphas["reductions"])]
+        notes = threshold_notes(alphas["history"][-1], alphas["ops"], nodes, threshold, alphas["reductions"])
+        return [f"note: {n}" for n in notes]
     except (DiffnasError, ValueError, IndexError, TypeError, RuntimeError):   # missing, or not its shapes
         return []
 

@@ -472,8 +472,8 @@ def test_the_image_decoding_bar_follows_the_diffnas_logger_too(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("threshold, noted", [(0.99, True), (0.0, False)])
-def test_a_fair_darts_cell_that_no_input_passed_is_said_at_the_end_and_in_the_report(tmp_path, capsys, threshold,
-                                                                                      noted):
+def test_a_fair_darts_cell_that_no_input_passed_is_said_at_the_end_and_in_the_report(
+        tmp_path, capsys, threshold, noted):
     """No input passing the threshold (sigmoid starts at 0.5) gave a cell of one edge below it, kept so
     the cell has an output, and nothing said so: the genotype looked like a search result."""
     run = tmp_path / "fair"

@@ -244,7 +244,8 @@ def test_threshold_cell_where_nothing_passes_keeps_the_strongest_edge_from_a_cel
     psi = torch.stack([w, torch.full_like(w, 0.9)])   # layer 0 normal (falls back), layer 1 reduction (passes)
     assert D.threshold_notes(psi, PRIMITIVES, 2, 0.85, reductions=(1,)) == [
         "no input of the normal cell reached the threshold 0.85; it keeps its strongest edge (dil_conv_3x3 from "
-        "c_{k-1} to node 1, state 3 in the genotype, 0.600) so that it has an output (FairDARTS's own cell would have none)"]
+        "c_{k-1} to node 1, state 3 in the genotype, 0.600) so that it has an output (FairDARTS's own cell would "
+        "have none)"]
 
 
 def test_random_genotypes_are_valid_seeded_and_varied():
