@@ -352,16 +352,17 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
                                    else 0, **used)
         if warning:
             out.append(f"warning: {warning}")
-    if command == "search" and config.get("arch") in THRESHOLD_ARCHS:
+    if command == "search":
         out += _threshold_notes(run, config)
     return out
 
 
 def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
     """A FairDARTS search's notes on cells no input passed the threshold in, from its alphas.pt (the
-    last weights) and config.json, as the search said them at its end; none when either is unreadable."""
-    threshold, nodes = config.get("threshold", SearchConfig.threshold), config.get("nodes")
-    if not isinstance(threshold, (int, float)) or not isinstance(nodes, int):
+    last weights) and config.json, as the search said them at its end; none for another search, or
+    when either file is unreadable."""
+    threshold, nodes = _threshold(config), config.get("nodes")
+    if threshold is None or not isinstance(nodes, int):
         return []
     try:
         alphas = load_alphas(run / "alphas.pt")

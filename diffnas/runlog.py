@@ -289,12 +289,10 @@ def draw_figures(run_dir: Path) -> int:
     next command must not run); else 0."""
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} ({option('plots', False)} skips them)")
     try:
-        with terminate_raises() as terminated:   # SIGTERM's default would end the process before the result
+        with terminate_raises():   # SIGTERM's default would end the process before the result is said
             from .report import plot_run   # matplotlib is imported only when a run draws: a second or so
 
             plot_run(run_dir)
-        if terminated:   # its Terminated was raised where Python drops exceptions (a GC callback)
-            raise Terminated(terminated.signum or signal.SIGTERM)
     except (KeyboardInterrupt, Terminated) as e:
         say(f"diffnas: {'interrupted' if isinstance(e, KeyboardInterrupt) else 'stopped'} while drawing the "
             f"figures; the run is complete; draw them with `{shell('diffnas', 'plot', run_dir)}`")

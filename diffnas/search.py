@@ -365,9 +365,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
     if rank == 0 and cfg.arch in config_lib.THRESHOLD_ARCHS:   # a cell that kept an edge below the threshold
-        with torch.no_grad():
-            psi = arch.weights().cpu()
-        for note in threshold_notes(psi, arch.ops, arch.nodes, cfg.threshold, arch.reductions):
+        for note in threshold_notes(state["history"][-1], arch.ops, arch.nodes, cfg.threshold, arch.reductions):
             say(f"diffnas: note: {note}")
     if rank == 0 and cfg.plots:
         late_stop = final_figures(run_dir, late_stop)

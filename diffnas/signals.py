@@ -64,14 +64,13 @@ class Terminated(BaseException):
 
 
 @contextmanager
-def terminate_raises() -> Iterator[StopRequested]:
+def terminate_raises() -> Iterator[None]:
     """Within the block SIGTERM raises `Terminated` where the code is, as Ctrl-C raises
     KeyboardInterrupt: for work after a run's loop (its figures) that a stop may cut short but that
-    must not end the process before the run's result is said. The SIGTERM is also recorded in the
-    StopRequested yielded: an exception raised where Python cannot pass it on (inside a __del__ or a
-    weakref callback, as matplotlib's run during garbage collection) is printed and dropped, and the
-    caller would not know. Off the main thread, or where SIGTERM is ignored (by who started the
-    process): unchanged."""
+    must not end the process before the run's result is said. A SIGTERM whose exception Python
+    dropped (raised inside a __del__ or a weakref callback, as matplotlib's run during garbage
+    collection: printed and dropped) is raised again as the block ends. Off the main thread, or
+    where SIGTERM is ignored (by who started the process): unchanged."""
     seen = StopRequested()
 
     def handler(signum: int, frame: object) -> None:
@@ -80,10 +79,12 @@ def terminate_raises() -> Iterator[StopRequested]:
 
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
-        yield seen
+        yield
         return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield seen
+        yield
     finally:   # None: a handler not set from Python; the default is what it can be put back as
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    if seen.signum is not None:   # the block ended without the Terminated its handler raised
+        raise Terminated(seen.signum)

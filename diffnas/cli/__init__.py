@@ -197,10 +197,8 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         # command_line: the library's messages name flags, not keyword arguments; terminate_raises: a
         # SIGTERM outside the loops (reading data, between a pipeline's stages) unwinds, so a half-made run
         # folder is removed and the stop is said, as for Ctrl-C (it ended the process without a word)
-        with command_line(argv=argv), terminate_raises() as terminated:
+        with command_line(argv=argv), terminate_raises():
             code = int(args.func(args) or 0)
-            if terminated:   # its Terminated was raised where Python drops exceptions (a GC callback)
-                raise Terminated(terminated.signum or signal.SIGTERM)
         sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit
         return code
     except BrokenPipeError as e:
