@@ -1665,3 +1665,23 @@ def test_an_image_above_pillows_bomb_warning_size_is_one_line_not_a_raw_warning(
     assert len(ds.train.labels) == len(files)
     assert f"diffnas: note: {files[0]} is 5x6 = 30 pixels, above the 20 at which Pillow warns of a possible " \
            f"decompression bomb; decoded (and {len(files) + len(ds.test.labels) - 1} more such)" in err
+
+
+@pytest.mark.parametrize("kind", ["idx", "npz"])
+def test_an_mnist_file_the_system_refuses_to_read_says_so_as_the_other_readers_do(tmp_path, monkeypatch, kind):
+    """The IDX reader said "cannot read ([Errno 13] Permission denied: '...')" and the npz reader "not a
+    readable npz file (PermissionError: ...)" where every other reader says errors.reading's words."""
+    def refused(path, *args, **kwargs):   # the tests run as root, whom chmod does not stop
+        raise PermissionError(13, "Permission denied", str(path))
+
+    if kind == "idx":
+        write_mnist(tmp_path, gz=False)
+        path = tmp_path / "train-images-idx3-ubyte"
+        monkeypatch.setattr(formats, "open", refused, raising=False)
+    else:
+        path = tmp_path / "mnist.npz"
+        write_mnist_npz(path)
+        monkeypatch.setattr(formats.np, "load", refused)
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", tmp_path)
+    assert str(info.value) == f"{path}: cannot read (Permission denied)"

@@ -157,7 +157,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: a folder, not an IDX file") from None
-    except (OSError, EOFError, zlib.error) as e:
+    except OSError as e:   # a refusal in the words of errors.reading ("Permission denied"); a bad .gz: its own
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     if on_disk is not None and on_disk != values or len(raw) != values:
         holds = (f"{on_disk}" if on_disk is not None else f"more than {values}" if len(raw) > values
@@ -222,6 +224,8 @@ def read_mnist_npz(path: Path, classes: int = 10) -> tuple[Arrays, Arrays]:
     except DataError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        if isinstance(e, OSError) and e.strerror:   # the system refused (errors.reading's words), not the content
+            raise DataError(f"{path}: cannot read ({e.strerror})") from None
         raise DataError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
     out = []
     for part in ("train", "test"):
