@@ -372,17 +372,33 @@ def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
         return []
 
 
-def _early_stop(run: Path) -> str | None:
-    """Why a search ended before its epochs (`--max-skips`: "early stop at epoch 2: ..."), as its
-    checkpoint saved it; None for any other run, or a checkpoint that cannot be read."""
+def _saved_state(run: Path) -> dict[str, Any]:
+    """The loop state its checkpoint.pt saved ({} when missing, torn or of another format)."""
     import torch
 
     try:
-        saved = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-        reason = saved["state"].get("early_stop")
+        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["state"]
     except Exception:   # missing, torn, another format: nothing to say
-        return None
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _early_stop(state: dict[str, Any]) -> str | None:
+    """Why a search ended before its epochs (`--max-skips`: "early stop at epoch 2: ..."), as its
+    checkpoint saved it; None for any other run."""
+    reason = state.get("early_stop")
     return reason if isinstance(reason, str) and reason else None
+
+
+def _network_size(state: dict[str, Any]) -> dict[str, Any]:
+    """A search's supernet size as its checkpoint saved it (weights in millions, as a training run's
+    params; architecture parameters); {} for a training run or a checkpoint from before it was saved."""
+    out: dict[str, Any] = {}
+    if isinstance(state.get("weights"), int):
+        out["supernet weights (M)"] = f"{state['weights'] / 1e6:.6f}"
+    if isinstance(state.get("arch_params"), int):
+        out["architecture parameters"] = f"{state['arch_params']:,}"
+    return out
 
 
 def _go_on(stage: str, run: Path, command: Any) -> str:
@@ -427,16 +443,19 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     records = read_rows(run / "metrics.jsonl")
     summary = _json_file(run / "summary.json", notes, where) or {}
     config = _json_file(run / "config.json", notes, where)
-    if (config or {}).get("command") == "train":   # its test error and size, as `diffnas train` prints them
+    command = (config or {}).get("command")
+    saved = _saved_state(run) if command == "search" else {}
+    if command == "train":   # its test error and size, as `diffnas train` prints them
         summary = {**_result_summary(_json_file(run / "result.json", notes, where) or {}), **summary}
+    summary = {**summary, **_network_size(saved)}
     if records:
         summary = {**summary, **_final_metrics(records)}
         planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
-            early = _early_stop(run)   # --max-skips: complete, a resume searches no further
+            early = _early_stop(saved)   # --max-skips: complete, a resume searches no further
             summary = {"epochs done": f"{done} of {planned}: " + (early or "the run stopped early or has not finished"
-                                                                  + _go_on(name, run, (config or {}).get("command"))),
+                                                                  + _go_on(name, run, command)),
                        **summary}
     genotype, genotype_epoch = None, None
     if (run / "genotype.json").is_file():

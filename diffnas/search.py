@@ -61,6 +61,8 @@ class SearchResult:
     # search(raise_on_stop=True) raises, as for any stop
     late_stop: int = 0
     device_seconds: float = 0.0          # seconds times the processes that ran them (torchrun): the cost
+    weights: int = 0                     # the supernet's parameters (w)
+    arch_params: int = 0                 # the architecture's (alpha; DNAS: alpha, beta, gamma)
 
     @property
     def val_acc(self) -> float | None:
@@ -242,6 +244,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
              "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "device_seconds": 0.0, "rollbacks": 0,
              "early_stop": "",
+             # the network's size, saved for the report (`diffnas params` counts it without a run)
+             "weights": sum(p.numel() for p in supernet.parameters()),
+             "arch_params": sum(p.numel() for p in arch.parameters()),
              "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
     go_on = resume_line("search", run_dir, pipeline, from_python)
     # what the data's images and labels are, checked on resume (a class folder renamed since: wrong labels)
@@ -258,21 +263,24 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                              extend=None if pipeline else _extend_hint(run_dir))
         # after the checkpoint is read: a refused resume stays a one-line error, no notices before it
         step_fn = search_step if complete else fastpath.step_function(search_step, cfg, device)
-    for line in notices:
-        log.say(line)
-    if not complete:
-        split = "" if one_level else f"; split {data.train_images:,} / {data.val_images:,} by " \
-                                     f"{option('train_portion', cfg.train_portion)}"
-        log.say(f"diffnas: {describe(ds)}{split}")
-    # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
-    # left them), as train's does
-    metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
-    if one_level and any("val_acc" in row or "val_loss" in row for row in metrics):
-        # a one-level run from before its metrics were named test_*: renamed in the file too, so its result,
-        # curves and report (and an extension's new rows) name one series
-        metrics = [{f"test{k[3:]}" if k in ("val_loss", "val_acc") else k: v for k, v in row.items()}
-                   for row in metrics]
-        log.write_text("metrics.jsonl", "".join(json.dumps(row) + "\n" for row in metrics))
+        # the lines up to the loop inside too: a stop before the first step leaves no new folder behind
+        for line in notices:
+            log.say(line)
+        if not complete:
+            split = "" if one_level else f"; split {data.train_images:,} / {data.val_images:,} by " \
+                                         f"{option('train_portion', cfg.train_portion)}"
+            log.say(f"diffnas: {describe(ds)}{split}")
+            log.say(f"diffnas: supernet of {cfg.layers} cells, {cfg.channels} channels: {state['weights']:,} weights, "
+                    f"{state['arch_params']:,} architecture parameters")
+        # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
+        # left them), as train's does
+        metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []
+        if one_level and any("val_acc" in row or "val_loss" in row for row in metrics):
+            # a one-level run from before its metrics were named test_*: renamed in the file too, so its result,
+            # curves and report (and an extension's new rows) name one series
+            metrics = [{f"test{k[3:]}" if k in ("val_loss", "val_acc") else k: v for k, v in row.items()}
+                       for row in metrics]
+            log.write_text("metrics.jsonl", "".join(json.dumps(row) + "\n" for row in metrics))
     genotype = arch.genotype()
 
     def result(exit_code: int = 0, late_stop: int = 0) -> SearchResult:
@@ -280,7 +288,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
         # complete run reports the same search cost (the pipeline's summary), as train.py does
         return SearchResult(run_dir, genotype, state["history"], metrics, state["seconds"], exit_code > 0,
                             exit_code, late_stop=late_stop, **data.covered,
-                            device_seconds=state["device_seconds"])
+                            device_seconds=state["device_seconds"], weights=state["weights"],
+                            arch_params=state["arch_params"])
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")

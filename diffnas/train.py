@@ -307,10 +307,11 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
         complete = loop.open(resume is not None, write_new, epochs=cfg.epochs, saved_epochs=saved_epochs,
                              steps=steps, recomputed=recomputed, last_pass="test",
                              extend=None if pipeline else extend_hint(train_config(asked_setting).epochs))
-    for line in notices:
-        log.say(line)
-    if not complete:
-        log.say(f"diffnas: {describe(ds)}")
+        # the lines up to the loop inside too: a stop before the first step leaves no new folder behind
+        for line in notices:
+            log.say(line)
+        if not complete:
+            log.say(f"diffnas: {describe(ds)}")
 
     def result(exit_code: int = 0, late_stop: int = 0) -> TrainResult:
         last = state["metrics"][-1] if state["metrics"] else {}

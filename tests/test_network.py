@@ -421,3 +421,23 @@ def test_build_network_takes_the_settings_sizes_and_a_per_cell_genotypes_depth()
     assert len(build_network(per_cell, channels=4).cells) == 5
     with pytest.raises(GenotypeError, match="per-cell genotype has 5 cells but the network has 6"):
         build_network(per_cell, channels=4, layers=6)
+
+
+def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys):
+    """The search's first lines and its report give the size `diffnas params` gives without a run:
+    the supernet's weights (counted by hand above) and the architecture parameters."""
+    import re
+
+    from diffnas import report
+    from diffnas.config import search_config
+    from diffnas.search import search
+
+    run = tmp_path / "s"
+    result = search(search_config("darts-1st", dataset="digits", layers=3, channels=4, nodes=2, epochs=1,
+                                  max_steps=1, batch_size=8, plots=False, run_dir=str(run)))
+    weights = search_params(4, 3, 1, 10, nodes=2)
+    assert (result.weights, result.arch_params) == (weights, 2 * 5 * 8)   # alpha_normal, alpha_reduce: 5 edges
+    err = capsys.readouterr().err
+    assert f"supernet of 3 cells, 4 channels: {weights:,} weights, 80 architecture parameters" in err
+    text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
+    assert f"supernet weights (M) {weights / 1e6:.6f}" in text and "architecture parameters 80" in text

@@ -235,3 +235,29 @@ def test_sigterm_while_the_run_folder_is_being_made_leaves_no_folder(tmp_path, m
     assert cli.main([command, *tiny, *train, "--run-dir", str(tmp_path / "new" / "run")]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_sigterm_after_the_run_said_its_data_leaves_no_folder(tmp_path, monkeypatch, capsys, command):
+    """Between the run's start (config.json written) and its loop the run printed its data line and
+    notices unguarded: a stop there left a folder of a config.json and no word on how to go on. The
+    run has computed nothing then, so its new folder is removed as for a stop while it was opening."""
+    import importlib
+
+    from diffnas import cli
+
+    module = importlib.import_module(f"diffnas.{command}")
+    real = module.describe
+
+    def describe_then_term(ds):
+        assert (tmp_path / "run" / "config.json").is_file()
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(ds)
+
+    monkeypatch.setattr(module, "describe", describe_then_term)
+    tiny = ["--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "8", "--epochs", "1",
+            "--max-steps", "1", "--no-plots", "--run-dir", str(tmp_path / "run")]
+    what = ["--preset", "darts-1st", "--nodes", "2"] if command == "search" else ["--genotype", "DARTS_V2"]
+    assert cli.main([command, *what, *tiny]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
+    assert not (tmp_path / "run").exists()
