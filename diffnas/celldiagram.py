@@ -55,14 +55,25 @@ def _luminance(colour: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def label_color(colour: str, contrast: float = 4.5) -> str:
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two "#rrggbb" colours, 1 to 21."""
+    lighter, darker = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def text_on(fill: str) -> str:
+    """"black" or "white", whichever text contrasts more with `fill` ("#rrggbb") by WCAG 2."""
+    return "black" if contrast(fill, "#000000") >= contrast(fill, "#ffffff") else "white"
+
+
+def label_color(colour: str, contrast_ratio: float = 4.5) -> str:
     """`colour` ("#rrggbb") darkened in steps until it reaches `contrast` against white (WCAG 2's AA for
     text, 4.5:1): the op colours are light for thin text (sep_conv_5x5's orange: 2.0:1), the edges
     keep them and their labels take this."""
     for step in range(21):
         shade = 1 - step / 20
         darker = "#" + "".join(f"{round(int(colour[i:i + 2], 16) * shade):02x}" for i in (1, 3, 5))
-        if 1.05 / (_luminance(darker) + 0.05) >= contrast:
+        if contrast(darker, "#ffffff") >= contrast_ratio:
             return darker
     return "#000000"
 

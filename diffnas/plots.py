@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from . import toy
 from .atomic import atomic_write
-from .celldiagram import OP_COLORS, op_color
+from .celldiagram import OP_COLORS, op_color, text_on
 from .errors import ConfigError, DiffnasError
 from .genotype import AnyGenotype, CellwiseGenotype
 
@@ -214,12 +214,6 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
     return fig
 
 
-def _ink(fill: str) -> str:
-    """Black or white text, whichever reads better on `fill` (#rrggbb), by relative luminance."""
-    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
-    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "white"
-
-
 def _input_name(j: int) -> str:
     return ("k-2", "k-1")[j] if j < 2 else f"n{j - 2}"
 
@@ -239,7 +233,7 @@ def network_figure(genotype: CellwiseGenotype) -> Figure:
             used[op] = None
             ax.add_patch(Rectangle((k - 0.42, g - 0.42), 0.84, 0.84, facecolor=op_color(op),
                                    edgecolor="white", hatch="//" if op == "none" else None))
-            ax.text(k, g, _input_name(j), ha="center", va="center", fontsize=6, color=_ink(op_color(op)))
+            ax.text(k, g, _input_name(j), ha="center", va="center", fontsize=6, color=text_on(op_color(op)))
     ax.set_xlim(-0.5, len(cells) - 0.5)
     ax.set_ylim(genes - 0.5, -0.5)  # gene 0 on top
     ax.set_xticks(range(len(cells)), [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(cells)],

@@ -463,10 +463,12 @@ def test_cell_diagram_labels_are_dark_enough_to_read_on_white() -> None:
     from diffnas import celldiagram as C
 
     def contrast(colour: str) -> float:
-        return 1.05 / (C._luminance(colour) + 0.05)
+        return C.contrast(colour, "#ffffff")
 
-    # the WCAG figures every contrast checker gives: #767676 passes at 4.54:1, #777777 fails at 4.48:1
+    # the WCAG figures every contrast checker gives: #767676 passes at 4.54:1, #777777 fails at 4.48:1; black on
+    # white 21:1, either order
     assert contrast("#767676") == pytest.approx(4.54, abs=0.01) and contrast("#777777") == pytest.approx(4.48, abs=0.01)
+    assert C.contrast("#000000", "#ffffff") == C.contrast("#ffffff", "#000000") == pytest.approx(21)
     for op in [*C.OP_COLORS, "some_new_op", "another_op"]:
         edge = C.op_color(op)
         label = C.label_color(edge)
@@ -476,3 +478,26 @@ def test_cell_diagram_labels_are_dark_enough_to_read_on_white() -> None:
     text = C.cell_dot(G.load("DARTS_V2").cell(False))
     assert f'fontcolor="{C.label_color(C.op_color("sep_conv_3x3"))}"' in text
     assert f'color="{C.op_color("sep_conv_3x3")}"' in text   # the edge keeps the op's colour
+
+
+def test_the_network_figures_box_labels_take_the_ink_that_contrasts_more() -> None:
+    """The input labels on the op-coloured boxes were chosen by gamma-encoded luminance: white on
+    skip_connect's green (#009e73, 3.4:1) and sep_conv_3x3's vermilion (#d55e00, 3.9:1), where black
+    gives 6.1:1 and 5.4:1."""
+    from matplotlib.colors import to_hex
+
+    from diffnas import celldiagram as C
+
+    darts = G.load("DARTS_V2")   # sep_conv_3x3, skip_connect, dil_conv_3x3; max_pool_3x3 in the reduction cell
+    fig = plots.network_figure(G.CellwiseGenotype((darts.cell(False), darts.cell(True), darts.cell(False))))
+    ax = fig.axes[0]
+    fills = {(round(p.get_x() + 0.42, 6), round(p.get_y() + 0.42, 6)): to_hex(p.get_facecolor())
+             for p in ax.patches if p.get_width() < 1}   # the gene boxes, not the reduction cell's frame
+    checked = set()
+    for text in ax.texts:
+        fill = fills[tuple(round(v, 6) for v in text.get_position())]
+        ink, other = to_hex(text.get_color()), to_hex("white" if text.get_color() == "black" else "black")
+        assert C.contrast(fill, ink) >= C.contrast(fill, other), (text.get_text(), fill, ink)
+        checked.add(fill)
+    assert {C.op_color("skip_connect"), C.op_color("sep_conv_3x3"), C.op_color("max_pool_3x3")} <= checked
+    assert C.text_on("#009e73") == C.text_on("#d55e00") == "black" and C.text_on("#332288") == "white"
