@@ -63,13 +63,41 @@ def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = no_
     return d
 
 
+RngState = tuple[torch.Tensor, Optional[torch.Tensor]]
+
+
+def rng_state(device: torch.device) -> RngState:
+    """The random state a loss on `device` draws from: the CPU generator's, and the device's on CUDA."""
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+@contextlib.contextmanager
+def replayed(state: RngState, device: torch.device) -> Any:
+    """Within the block the random draws start from `state` again; after it they go on as before it."""
+    def put(s: RngState) -> None:
+        torch.set_rng_state(s[0])
+        if s[1] is not None:
+            torch.cuda.set_rng_state(s[1], device)
+
+    now = rng_state(device)
+    put(state)
+    try:
+        yield
+    finally:
+        put(now)
+
+
 def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, method: str = "fd",
-                   eps: float = 0.01, graph_grad: Optional[Params] = None) -> Params:
+                   eps: float = 0.01, graph_grad: Optional[Params] = None,
+                   randomness: Optional[RngState] = None) -> Params:
     """(grad^2_{alpha, w} L_train(w, alpha)) v.
 
     fd: central finite differences, (grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)) / (2 r)
         with w+- = w +- r v and r = eps / ||v|| (architect.py `_hessian_vector_product`; note the
         parentheses: the `/ 2.*r` slip of some re-implementations silently drops the term).
+        `randomness`: the random state both losses draw from (`rng_state`), so that a loss with
+        dropout (--skip-dropout) differences one function, not two masks: a mask's change divided
+        by 2r swamped the product. None: each draws on.
     exact: grad_alpha (grad_w L_train(w, alpha) . v) by double backward; `graph_grad` may pass a
         grad_w computed with create_graph=True to save one forward.
     """
@@ -78,8 +106,12 @@ def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, meth
         r = eps / norm.clamp_min(1e-12)
         plus = {n: p.detach() + r * v[n] for n, p in w.items()}
         minus = {n: p.detach() - r * v[n] for n, p in w.items()}
-        gp = grad(train_loss(plus, alpha), alpha)
-        gm = grad(train_loss(minus, alpha), alpha)
+        device = next(iter(w.values())).device
+        same = (lambda: replayed(randomness, device)) if randomness is not None else contextlib.nullcontext
+        with same():
+            gp = grad(train_loss(plus, alpha), alpha)
+        with same():
+            gm = grad(train_loss(minus, alpha), alpha)
         return {n: (gp[n] - gm[n]) / (2 * r) for n in alpha}
     if method == "exact":
         g = graph_grad if graph_grad is not None else grad(train_loss(w, alpha), w, create_graph=True)
@@ -99,9 +131,13 @@ def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params,
 
     unrolled_scope: a context for the evaluation of L_val(w') and its gradient (step.py keeps the BN
     statistics out of it, as DARTS's throwaway copy of the network does).
+
+    With fd, L_train at w+- draws the random numbers (dropout masks) L_train at w drew, as the exact
+    product differentiates that one evaluation; the random state afterwards is the exact method's.
     """
     exact = method == "exact"
     w_leaf = {n: p.detach().requires_grad_(True) for n, p in w.items()}   # w itself need not require grad
+    randomness = None if exact else rng_state(next(iter(w.values())).device)
     g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=exact)
     g_data = {n: t.detach() for n, t in g.items()}
     reduce(list(g_data.values()))
@@ -113,7 +149,8 @@ def second_order(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params,
     d_alpha = {n: d[n] for n in alpha}
     v = {n: d[n] for n in w_prime}
     reduce(list(v.values()))
-    hv = hessian_vector(train_loss, w_leaf, alpha, v, method, eps, graph_grad=g if exact else None)
+    hv = hessian_vector(train_loss, w_leaf, alpha, v, method, eps, graph_grad=g if exact else None,
+                        randomness=randomness)
     out = {n: d_alpha[n] - xi * hv[n] for n in alpha}
     reduce(list(out.values()))
     return out

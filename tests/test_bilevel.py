@@ -9,10 +9,10 @@ from diffnas.errors import NumericalError
 from diffnas.step import StepContext, arch_gradient, search_step
 
 
-def tiny(order="second", hessian="fd", arch="softmax", partial=1, dtype=torch.float64):
+def tiny(order="second", hessian="fd", arch="softmax", partial=1, dtype=torch.float64, skip_dropout=0.0):
     torch.manual_seed(0)
     cfg = search_config("darts", layers=3, channels=4, nodes=2, arch=arch, partial_channels=partial,
-                        order=order, hessian=hessian)
+                        order=order, hessian=hessian, skip_dropout=skip_dropout)
     net, a = build(cfg, 3, 5)
     net.to(dtype)
     a.to(dtype)
@@ -46,6 +46,39 @@ def test_finite_difference_matches_exact_on_small_supernet():
     assert err < 1e-4 * cat(g_ex).norm()
     # the second-order term is not negligible here, so the check has teeth
     assert (cat(g_ex) - cat(g_first)).norm() > 100 * err
+
+
+def test_finite_differences_with_skip_dropout_difference_one_mask():
+    """With --skip-dropout the two losses of the finite difference drew two dropout masks, and the masks'
+    difference divided by 2r swamped the Hessian-vector product (a review measured 5x the exact
+    hypergradient's size, seed to seed). They now draw the mask of the unrolled step's L_train, as the
+    exact product differentiates that one evaluation; the random state after the step is the same."""
+    def hypergradient(hessian, seed):
+        ctx, (xt, yt, xv, yv) = tiny(hessian=hessian, skip_dropout=0.5)
+        ctx.fd_eps = 1e-5
+        torch.manual_seed(seed)
+        g = arch_gradient(ctx, xt, yt, xv, yv, xi=0.05)
+        return torch.cat([t.flatten() for t in g.values()]), torch.get_rng_state()
+
+    for seed in (1, 2):
+        (fd, after_fd), (exact, after_exact) = hypergradient("fd", seed), hypergradient("exact", seed)
+        assert (fd - exact).norm() < 1e-4 * exact.norm()
+        assert torch.equal(after_fd, after_exact)
+    # the masks matter: another seed's exact hypergradient is far from this one's
+    assert (hypergradient("exact", 1)[0] - hypergradient("exact", 2)[0]).norm() > 1e-2 * exact.norm()
+
+
+def test_the_random_state_replayed_on_cuda_is_the_devices_too(monkeypatch):
+    """CI has no GPU: the CUDA generator's state is read and put back for the loss's device (fakes)."""
+    seen = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: seen.append(("get", device)) or torch.tensor([7]))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: seen.append(("set", int(state), device)))
+    device = torch.device("cuda", 1)
+    state = bilevel.rng_state(device)
+    assert int(state[1]) == 7 and bilevel.rng_state(torch.device("cpu"))[1] is None
+    with bilevel.replayed((state[0], torch.tensor([3])), device):
+        assert seen[-1] == ("set", 3, device)
+    assert seen == [("get", device), ("get", device), ("set", 3, device), ("set", 7, device)]
 
 
 def test_exact_equals_autograd_through_the_unrolled_step():
