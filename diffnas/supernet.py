@@ -56,7 +56,8 @@ class MixedOp(nn.Module):
         for o in self.active:
             op = make_op(ops[o], inner, stride, search=True)
             if skip_dropout > 0 and isinstance(op, Identity):
-                # P-DARTS / DNAS: dropout after the parameter-free skip in the search network
+                # P-DARTS / DNAS: dropout after the parameter-free skip in the search network; at a constant
+                # rate (P-DARTS's train_search.py lowers its rate every epoch, exponentially after warm-up)
                 op = nn.Sequential(op, nn.Dropout(skip_dropout))
             self.ops.append(op)
         # ceil_mode: odd sizes line up with the strided ops; identical to the original on even sizes
