@@ -2,7 +2,8 @@
 
 Each is an nn.Module that owns its architecture parameters and nothing else, so the weight and
 architecture optimisers get disjoint parameter sets by construction. Initial values are 1e-3 *
-randn, as the original (quark0/darts model_search.py `_initialize_alphas`), except FairDARTS's zeros.
+randn, as the original (quark0/darts model_search.py `_initialize_alphas`; the paper's A.1.1 says "zero
+initialization", which the code's 1e-3 scale nearly is), except FairDARTS's zeros.
 
 | name | parameters | psi[k, e, o] | discretisation |
 | --- | --- | --- | --- |
