@@ -63,7 +63,7 @@ def test_xi_zero_is_first_order():
             assert float(g["a"]) == pytest.approx(first, abs=1e-9)
 
 
-def _slipped_hessian_vector(train_loss, w, alpha, v, method="fd", eps=0.01, graph_grad=None):
+def _slipped_hessian_vector(train_loss, w, alpha, v, method="fd", eps=0.01, graph_grad=None, randomness=None):
     """The finite-difference Hessian-vector product with the known slip `(gp - gm) / 2 * r`."""
     norm = torch.sqrt(sum((t.detach() ** 2).sum() for t in v.values()))
     r = eps / norm.clamp_min(1e-12)
