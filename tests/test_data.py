@@ -1685,3 +1685,18 @@ def test_an_mnist_file_the_system_refuses_to_read_says_so_as_the_other_readers_d
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
     assert str(info.value) == f"{path}: cannot read (Permission denied)"
+
+
+@pytest.mark.parametrize("name", ["cifar10", "mnist", "svhn"])
+def test_a_format_pointed_at_an_image_folder_says_to_read_it_as_one(tmp_path, name):
+    """A JPEG copy of CIFAR-10 in train/<class>/ folders, given as --dataset cifar10, was refused with
+    "no data_batch_1 in ...; try `diffnas download cifar10`": the download would not help."""
+    write_image_folder(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_dataset(name, tmp_path)
+    assert str(info.value).endswith(f"; {tmp_path} holds train/<class>/ folders, an image folder: read it with "
+                                    f"dataset='imagefolder'")
+    assert "download" not in str(info.value)
+    shutil.rmtree(tmp_path / "test")   # not the layout: the download hint as before
+    with pytest.raises(DataError, match="try `diffnas download"):
+        load_dataset(name, tmp_path)

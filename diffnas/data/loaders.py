@@ -25,7 +25,11 @@ from .types import Dataset, DatasetEntry, TestSplit, TrainedOn, make_dataset, ma
 
 def download_hint(name: str, data_dir: Path) -> str:
     """The `diffnas download` suggestion, for the datasets it can fetch; when the archive it fetches is
-    there already (not unpacked), that it unpacks it after checking it, without fetching."""
+    there already (not unpacked), that it unpacks it after checking it, without fetching. A data folder
+    in the image-folder layout (train/<class>/..., as a JPEG copy of CIFAR-10) is named as one instead."""
+    if name != "imagefolder" and _image_folder_layout(data_dir):
+        return (f"; {data_dir} holds train/<class>/ folders, an image folder: read it with "
+                f"{option('dataset', 'imagefolder')}")
     if name not in SOURCES:
         return ""
     command = shell("diffnas", "download", name, "--data-dir", data_dir)
@@ -36,6 +40,14 @@ def download_hint(name: str, data_dir: Path) -> str:
     if found is not None:
         return f"; {found} is here, not unpacked: `{command}` checks it and unpacks it (without fetching it)"
     return f"; try `{command}`"
+
+
+def _image_folder_layout(data_dir: Path) -> bool:
+    """Whether data_dir has train/ and test/ folders and train/ a folder in it (a class)."""
+    try:
+        return (data_dir / "test").is_dir() and any(p.is_dir() for p in (data_dir / "train").iterdir())
+    except OSError:   # no train/, or unreadable
+        return False
 
 
 def _find(data_dir: Path, inner: tuple[str, ...], markers: tuple[str, ...]) -> Path | None:
