@@ -456,7 +456,8 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     if path is None:
         shown = spec if len(spec) <= 80 else spec[:77] + "..."
         raise GenotypeError(f"genotype {shown!r} is neither a known name{suggest(spec, KNOWN)} "
-                            f"({', '.join(KNOWN)}), a file, nor Genotype(...) notation")
+                            f"({', '.join(KNOWN)}), random:SEED, a genotype.json or a run or pipeline folder, "
+                            f"nor Genotype(...) or per-cell `cell 0 (...)` notation")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:

@@ -159,6 +159,19 @@ def test_load_treats_code_like_text_as_no_path(spec):
         G.load(spec)
 
 
+def test_an_unknown_genotype_names_every_form_load_takes():
+    """It named a known name, a file and Genotype(...) notation; random:SEED, run and pipeline folders and
+    the per-cell notation, all taken, went unsaid. Each named form is checked to load."""
+    with pytest.raises(GenotypeError) as info:
+        G.load("NOPE")
+    said = str(info.value)
+    for form in ("random:SEED", "genotype.json", "a run or pipeline folder", "Genotype(...)", "`cell 0 (...)`"):
+        assert form in said, form
+    assert isinstance(G.load("random:3"), G.Genotype)
+    per_cell = G.CellwiseGenotype(tuple(G.load("DARTS_V2").cells(3)))
+    assert G.load(G.cell_lines(per_cell)) == per_cell and G.cell_lines(per_cell).startswith("cell 0 (")
+
+
 @pytest.mark.parametrize("spec", ["darts_v2", "DARTS-V2", "dartsv2", "Darts_V2", "DARTS_V3"])
 def test_load_suggests_the_published_name(spec):
     with pytest.raises(GenotypeError, match=r"is neither a known name \(did you mean 'DARTS_V2'\?\)"):
