@@ -32,7 +32,7 @@ from .discretise import threshold_notes
 from .errors import ConfigError
 from .notices import option, say, shell
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
 from .runlog import epoch_line, final_figures, read_rows, run_command, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
@@ -272,6 +272,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             log.say(f"diffnas: {describe(ds)}{split}")
             log.say(f"diffnas: supernet of {cfg.layers} cells, {cfg.channels} channels: {state['weights']:,} weights, "
                     f"{state['arch_params']:,} architecture parameters")
+            if note := few_steps_note(steps, cfg.max_steps, data.covered["val_split"]):
+                log.say(note)
         # a resumed run's result holds its earlier epochs too (the rows up to its checkpoint, as continue_run
         # left them), as train's does
         metrics: list[dict[str, Any]] = read_rows(run_dir / "metrics.jsonl") if resume is not None else []

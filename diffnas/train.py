@@ -38,7 +38,7 @@ from .network import SETTINGS, build_network
 from .notices import option, say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
 from .runlog import RunLog, epoch_line, final_figures, run_folders_released
 from .schedule import lr_at
 from .scoring import score_network
@@ -312,6 +312,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
             log.say(line)
         if not complete:
             log.say(f"diffnas: {describe(ds)}")
+            if note := few_steps_note(steps, cfg.max_steps, "test"):
+                log.say(note)
 
     def result(exit_code: int = 0, late_stop: int = 0) -> TrainResult:
         last = state["metrics"][-1] if state["metrics"] else {}
