@@ -40,7 +40,7 @@ from .notices import on_command_line, option, say, shell
 from .provenance import session_record
 from .runlog import (RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_other_files,
                      run_command)
-from .signals import StopRequested, stop_on_signals
+from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_signals
 
 # a command's run folder, in words: "not a training run folder"
 _FOLDER_NAME = {"train": "training"}
@@ -278,6 +278,7 @@ class Loop:
 
     def begin_epoch(self) -> None:
         self.epoch_start = time.time() - self.state["epoch_seconds"]   # a resumed epoch counts its first part
+        self.stop.when = AFTER_STEP
 
     def run_steps(self, total: int, desc: str, batches: Iterable[Any],
                   step: Callable[[int, Any], tuple[torch.Tensor, torch.Tensor, int]]) -> str:
@@ -311,16 +312,18 @@ class Loop:
 
     def score_epoch(self, total: int, desc: str,
                     score: Callable[[Iterable, Callable[[], bool]], Optional[tuple[float, float]]],
-                    ) -> Optional[EpochScores]:
+                    split: str) -> Optional[EpochScores]:
         """The epoch's running means and its held-out pass, score(bar, stop) after the ranks' BN statistics
         are averaged; None when a stop came during the pass (the epoch's steps are kept)."""
         t = distributed.sum_list(self.state["totals"])
         distributed.sync_buffers(self.sync)
+        self.stop.when = IN_PASS.format(split=split)
         bar = self.log.progress(range(total), total=total, desc=desc)
         scores = score(bar, lambda: distributed.stop_together(self.stop))
         bar.close()
         if scores is None:
             return None
+        self.stop.when = ENDING
         return EpochScores((t[0] / max(t[2], 1), t[1] / max(t[2], 1)), scores)
 
     def epoch_seconds(self) -> float:
@@ -331,6 +334,7 @@ class Loop:
         self._clock()
         self.state.update(epoch=self.state["epoch"] + 1, step=0, totals=[0.0, 0.0, 0.0], epoch_seconds=0.0)
         self.save()
+        self.stop.when = SAVED   # until the next epoch begins: the curves, the last epoch's figures
 
     def _clock(self) -> None:
         """state's seconds and device_seconds up to now: a torchrun run of 4 processes for an hour has

@@ -331,7 +331,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                 return score_supernet(supernet, psi, data.eval_b, distributed.sum_tensor, bar=bar, stop=stop,
                                       edge=edge)
 
-            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", validate)
+            scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", validate,
+                                      data.covered["val_split"])
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
                 return result(loop.stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)"))
             (train_loss, train_acc), (val_loss, val_acc) = scores.train, scores.held_out

@@ -10,11 +10,20 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
+# what the first Ctrl-C says, by where the loop is (StopRequested.when)
+AFTER_STEP = "stopping after this step to save a checkpoint"
+IN_PASS = "stopping this {split} pass now; the epoch's steps are saved for the resume"
+ENDING = "stopping once this epoch is saved"
+SAVED = "stopping: the epoch is saved"
+
+
 class StopRequested:
-    """Set by SIGINT/SIGTERM while installed; `signum` tells which."""
+    """Set by SIGINT/SIGTERM while installed; `signum` tells which. `when`: what a stop does where the
+    loop is now (AFTER_STEP, IN_PASS, ENDING, SAVED), said at the first Ctrl-C."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.when = AFTER_STEP
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -36,8 +45,8 @@ def stop_on_signals() -> Iterator[StopRequested]:
             raise KeyboardInterrupt
         if signum == signal.SIGINT and not stop and os.environ.get("RANK", "0") == "0":
             # os.write: print() from a handler can re-enter a stderr write the loop was in the middle of
-            os.write(2, b"\ndiffnas: stopping after this step (a validation or test pass: at once) to save a "
-                        b"checkpoint (Ctrl-C again: stop at once, without saving)\n")
+            again = "stop at once" if stop.when == SAVED else "stop at once, without saving"
+            os.write(2, f"\ndiffnas: {stop.when} (Ctrl-C again: {again})\n".encode())
         stop.signum = signum
 
     for sig in (signal.SIGINT, signal.SIGTERM):

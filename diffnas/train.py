@@ -351,7 +351,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
 
             # end of epoch: test split, metrics row, checkpoint
             scores = loop.score_epoch(test_steps, f"test {epoch + 1}/{cfg.epochs}",
-                                      lambda bar, stop: score_network(forward, test_b, autocast, bar=bar, stop=stop))
+                                      lambda bar, stop: score_network(forward, test_b, autocast, bar=bar, stop=stop),
+                                      "test")
             if scores is None:   # stopped during the test pass: the epoch's steps are kept, the resume tests
                 return result(loop.stopped(f"at epoch {epoch + 1} during the test pass (its {steps} steps are done)"))
             (train_loss, train_acc), (test_loss, test_acc) = scores.train, scores.held_out

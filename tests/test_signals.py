@@ -106,8 +106,8 @@ def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_sto
     with stop_on_signals() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.signum == signal.SIGINT
-        assert capfd.readouterr().err == ("\ndiffnas: stopping after this step (a validation or test pass: at "
-                                          "once) to save a checkpoint (Ctrl-C again: stop at once, without saving)\n")
+        assert capfd.readouterr().err == ("\ndiffnas: stopping after this step to save a checkpoint (Ctrl-C again: "
+                                          "stop at once, without saving)\n")
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     monkeypatch.setenv("RANK", "1")   # torchrun's other ranks stay quiet
@@ -261,3 +261,42 @@ def test_sigterm_after_the_run_said_its_data_leaves_no_folder(tmp_path, monkeypa
     assert cli.main([command, *what, *tiny]) == 128 + signal.SIGTERM
     assert capsys.readouterr().err.splitlines()[-1] == "diffnas: terminated (SIGTERM)"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("where", ["validation", "curves"])
+def test_the_first_ctrl_c_says_what_a_stop_does_where_the_loop_is(tmp_path, monkeypatch, capfd, where):
+    """It always said "stopping after this step (a validation or test pass: at once) to save a
+    checkpoint", also once the epoch was saved and the run was drawing its curves or figures (a
+    review's Ctrl-C there read as if a step and a checkpoint were still to come)."""
+    import importlib
+
+    search_module = importlib.import_module("diffnas.search")   # `diffnas.search` is the function
+    monkeypatch.delenv("RANK", raising=False)
+    real_score, real_curves = search_module.score_supernet, search_module._plot_curves
+
+    def interrupt(real):
+        def call(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+            return real(*args, **kwargs)
+        return call
+
+    if where == "validation":
+        monkeypatch.setattr(search_module, "score_supernet", interrupt(real_score))
+    else:
+        monkeypatch.setattr(search_module, "_plot_curves", interrupt(real_curves))
+    from diffnas import search, search_config
+
+    run = tmp_path / "run"
+    result = search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                                  epochs=2, max_steps=1, plots=where == "curves", run_dir=str(run)),
+                    raise_on_stop=False)
+    err = capfd.readouterr().err
+    if where == "validation":
+        assert ("diffnas: stopping this validation pass now; the epoch's steps are saved for the resume "
+                "(Ctrl-C again: stop at once, without saving)") in err
+        assert "interrupted at epoch 1 during validation" in err
+    else:
+        assert "diffnas: stopping: the epoch is saved (Ctrl-C again: stop at once)" in err
+        assert "interrupted after epoch 1; checkpoint saved" in err
+    assert "stopping after this step" not in err and result.exit_code == 130
