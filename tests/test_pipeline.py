@@ -658,15 +658,34 @@ def test_ctrl_c_between_the_stages_says_how_to_resume_the_pipeline(tmp_path, mon
     assert (f"diffnas: stopped before the training started (the search is complete and saved); resume the pipeline "
             f"with: diffnas run --resume {run}\n") in err, err
     monkeypatch.setattr(train_mod, "load_dataset", importlib.import_module("diffnas.data").load_dataset)
-    # once the training has written its config, before its first step: said too (it was 'interrupted' alone)
+    # once the training has written its config, before its first step: said too (it was 'interrupted' alone);
+    # its new folder is removed again (nothing was trained), so the training has not started
     real_describe = train_mod.describe
     monkeypatch.setattr(train_mod, "describe", interrupted)
     assert cli.main(["run", "--resume", str(run)]) == 130
     err = capsys.readouterr().err
-    assert (run / "train" / "config.json").is_file()
-    assert (f"diffnas: stopped while the training set up (the search is complete and saved); resume the "
+    assert not (run / "train").exists()
+    assert (f"diffnas: stopped before the training started (the search is complete and saved); resume the "
             f"pipeline with: diffnas run --resume {run}\n") in err, err
     monkeypatch.setattr(train_mod, "describe", real_describe)
+    # a training stopped after its first step (saved), then stopped again while it sets up on resume
+    real_step = train_mod.train_step
+
+    def step_then_ctrl_c(*args, **kwargs):
+        out = real_step(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(train_mod, "train_step", step_then_ctrl_c)
+    assert cli.main(["run", "--resume", str(run)]) == 130 and (run / "train" / "checkpoint.pt").is_file()
+    monkeypatch.setattr(train_mod, "train_step", real_step)
+    monkeypatch.setattr(train_mod, "load_dataset", interrupted)
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", str(run)]) == 130
+    assert (f"diffnas: stopped while the training set up (the search is complete and saved); resume the "
+            f"pipeline with: diffnas run --resume {run}\n") in capsys.readouterr().err
+    assert (run / "train" / "checkpoint.pt").is_file()   # a started training's folder stays
+    monkeypatch.setattr(train_mod, "load_dataset", importlib.import_module("diffnas.data").load_dataset)
     assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()
 
 
