@@ -1,3 +1,4 @@
+import argparse
 import json
 from pathlib import Path
 
@@ -237,3 +238,19 @@ def test_main_called_from_a_script_records_its_own_arguments_not_the_scripts(tmp
                          max_steps=1, plots=False, run_dir=str(tmp_path / "lib")))
     (session,) = [json.loads(line) for line in (tmp_path / "lib" / "sessions.jsonl").read_text().splitlines()]
     assert session["command"] == "myscript.py --foo"
+
+
+def test_runs_quick_note_names_the_trainings_quick_sizes_too():
+    """`diffnas run` on the embedded digits said only the search's quick sizes; its training runs at quick
+    sizes too (8 cells, 16 channels, 20 epochs), which went unsaid."""
+    from diffnas.cli.run import TRAIN_QUICK, quick_training_note
+
+    args = argparse.Namespace(**TRAIN_QUICK)
+    assert quick_training_note(dict(TRAIN_QUICK), args) == (
+        "diffnas: and a quick training (train_epochs 20, train_layers 8, train_channels 16); pass --train-epochs "
+        "600 --train-layers 20 --train-channels 36 for the paper's size")
+    args.train_layers = 5   # a dnas search of 5 cells fixed the trained depth since
+    assert quick_training_note(dict(TRAIN_QUICK), args) == (
+        "diffnas: and a quick training (train_epochs 20, train_channels 16); pass --train-epochs 600 "
+        "--train-channels 36 for the paper's size")
+    assert quick_training_note({}, args) == ""

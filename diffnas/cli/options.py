@@ -105,13 +105,14 @@ def json_text(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1)
 
 
-def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "") -> None:
+def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "", searches: bool = True) -> None:
     """The flags of how a search or a training runs, the same for both: seed (its default `seed`;
     `what`: whose, "the search's " in `diffnas run`, whose training has --train-seed), device,
     precision, compilation, memory format, figures, determinism, NaN rollback (`diffnas run` passes
-    them but the seed to both)."""
+    them but the seed to both); `searches`: the seed draws alpha too."""
     a = p.add_argument
-    a("--seed", type=int, help=f"{what}seed of every random choice: initial weights (and a search's alpha), "
+    alpha = " and alpha" if searches else ""
+    a("--seed", type=int, help=f"{what}seed of every random choice: initial weights{alpha}, "
                                f"data order, augmentation (default {seed})")
     a("--device", help="auto | cpu | cuda | cuda:N")
     a("--precision", help="fp32 | bf16")

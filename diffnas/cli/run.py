@@ -129,10 +129,12 @@ def _run(args: argparse.Namespace) -> int:
                                 train_batch_size=8).items():
             if getattr(args, name) is None:
                 setattr(args, name, value)
+    train_quick = {}   # the training's quick sizes applied, said beside the search's
     if args.dataset is None and "dataset" not in search_file:
         for name, value in TRAIN_QUICK.items():
             if getattr(args, name) is None and TRAIN_FLAGS[name] not in train_file:
                 setattr(args, name, value)
+                train_quick[name] = value
     note = embedded_quick_overrides(args, search_file)
     run_dir = args.run_dir
     args.run_dir = None
@@ -143,9 +145,23 @@ def _run(args: argparse.Namespace) -> int:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
     notices = start_notices(search_cfg, note=note)
+    if note and (line := quick_training_note(train_quick, args)):
+        notices.append(line)
     with stage("train"):   # the training's lines name this command's flags for it
         notices += [line for line in start_notices(train_cfg) if line not in notices]
     return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices, raise_on_stop=False), args)
+
+
+def quick_training_note(applied: dict[str, int], args: argparse.Namespace) -> str:
+    """The line beside the quick search's that names the training's quick sizes (`applied`: TRAIN_QUICK's
+    values set in `args`) and the flags of the paper's; a size the search has set since (a per-cell
+    genotype's depth: `cellwise_layers`) is neither. '' when none is left."""
+    kept = {k: v for k, v in applied.items() if getattr(args, k) == v}
+    if not kept:
+        return ""
+    paper = " ".join(f"--{k.replace('_', '-')} {getattr(TrainConfig, TRAIN_FLAGS[k])}" for k in kept)
+    return (f"diffnas: and a quick training ({', '.join(f'{k} {v}' for k, v in kept.items())}); pass {paper} for "
+            f"the paper's size")
 
 
 def cellwise_layers(search_cfg: Any, typed: Any, args: argparse.Namespace) -> None:

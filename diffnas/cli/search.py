@@ -65,7 +65,8 @@ def add_search_flags(p: argparse.ArgumentParser, command: str = "search") -> Non
     a("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help=f"search epochs ({quick_default(SearchConfig.epochs, EMBEDDED_QUICK['epochs'])})")
-    batch = f"{SearchConfig.batch_size}, pc-darts {PRESETS['pc-darts']['batch_size']}"
+    batch = ", ".join([str(SearchConfig.batch_size)] + [f"{name} {values['batch_size']}" for name, values in PRESETS.items()
+                                                         if "batch_size" in values])
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
                                                          f"({quick_default(batch, EMBEDDED_QUICK['batch_size'])})")
     a("--bn-groups", dest="bn_groups", type=int, metavar="G",
@@ -99,7 +100,9 @@ def add_search_flags(p: argparse.ArgumentParser, command: str = "search") -> Non
     a("--warmup-epochs", dest="warmup_epochs", type=int,
       help=f"first epochs step the weights only, alpha fixed ({preset_default('warmup_epochs')})")
     a("--max-steps", dest="max_steps", type=int,
-      help="cap steps per epoch and validation batches, the latter a seeded sample (quick runs; 0: no cap)")
+      help=("cap the search's steps per epoch and validation batches (--train-max-steps: the training's)"
+            if command == "run" else "cap steps per epoch and validation batches")
+      + ", the latter a seeded sample (quick runs; 0: no cap)")
     add_run_flags(p, seed=SearchConfig.seed, what="the search's " if command == "run" else "")
     a("--edges", help="mixed edges: auto (plain on CPU, fused elsewhere) | fused (batched ops, one BN "
                       "per stage) | plain (one call per op); the same function either way")

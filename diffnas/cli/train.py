@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--max-steps", dest="max_steps", type=int,
       help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
            "0: no cap)")
-    add_run_flags(p, seed=config_lib.TrainConfig.seed)
+    add_run_flags(p, seed=config_lib.TrainConfig.seed, searches=False)
     p.set_defaults(func=run)
 
 
