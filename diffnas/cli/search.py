@@ -65,8 +65,8 @@ def add_search_flags(p: argparse.ArgumentParser, command: str = "search") -> Non
     a("--data-dir", dest="data_dir", help=DATA_DIR_HELP)
     a("--image-size", dest="image_size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
     a("--epochs", type=int, help=f"search epochs ({quick_default(SearchConfig.epochs, EMBEDDED_QUICK['epochs'])})")
-    batch = ", ".join([str(SearchConfig.batch_size)] + [f"{name} {values['batch_size']}" for name, values in PRESETS.items()
-                                                         if "batch_size" in values])
+    batch = ", ".join([str(SearchConfig.batch_size)] + [f"{name} {values['batch_size']}"
+                                                        for name, values in PRESETS.items() if "batch_size" in values])
     a("--batch-size", dest="batch_size", type=int, help="global batch, split over the torchrun processes "
                                                          f"({quick_default(batch, EMBEDDED_QUICK['batch_size'])})")
     a("--bn-groups", dest="bn_groups", type=int, metavar="G",
