@@ -20,7 +20,7 @@ from .data.datasets import check_classes, data_folder
 from .data.loaders import DATASETS
 from .data.types import TrainedOn
 from .device import resolve_device
-from .errors import CheckpointError, DataError, DiffnasError
+from .errors import CheckpointError, ConfigError, DataError, DiffnasError
 from .notices import option, say, shell
 from .network import build_network
 from .runlog import progress_bar, run_command
@@ -83,18 +83,21 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
 
 
 def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
-             progress: bool = True, image_size: int | None = None) -> dict[str, Any]:
+             progress: bool = True, image_size: int | None = None, batch_size: int | None = None) -> dict[str, Any]:
     """Test metrics of the checkpoint of a training run (a checkpoint.pt, the run folder holding one,
     or a `diffnas run` folder, whose training run is train/). progress: a bar on stderr while the
     test split is scored (10,000 CIFAR images take some 20 s on a CPU). image_size: decode image files
     (imagefolder, tiny-imagenet) as N x N (shorter side resized, centre crop), for test images of
-    another size than the training's; None: as the run decoded them.
+    another size than the training's; None: as the run decoded them. batch_size: test images per batch
+    (None: the training's); the scores do not depend on it but for float rounding (eval mode).
 
     Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
     (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
     evaluated (checkpoint, dataset, setting, genotype; epoch: the epochs done, of `epochs`, and step:
     the steps done of the next; finished: False for a training stopped before its end).
     """
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     path = Path(checkpoint_path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder (evaluate takes a training run folder or its "
@@ -158,7 +161,7 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
     tuning.apply_memory_format(model, cfg.memory_format, dev)   # as the run tested it
 
     # the training run's test transform (resize + centre crop after a random-resized-crop training)
-    batches = Batches(test, min(cfg.batch_size, len(test)), mean, std, dev,
+    batches = Batches(test, min(batch_size or cfg.batch_size, len(test)), mean, std, dev,
                       augment=Augment.evaluation(cfg.random_resized_crop), shuffle=False, drop_last=False)
     bar = progress_bar(range(len(batches)), len(batches), "evaluate") if progress else None
     scored = score_network(model, batches, bar=bar)

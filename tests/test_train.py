@@ -508,6 +508,14 @@ def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert json.loads(out)["test_acc"] == r["test_acc"]
     assert f"diffnas: warning: data_dir: {str(tmp_path)!r} has no effect: the network was trained on digits" in err
+    # any batch size scores the same (eval mode); one that is not a count is refused by name
+    assert cli.main(["evaluate", str(run), "--batch-size", "7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_acc"] == r["test_acc"]
+    assert cli.main(["evaluate", str(run), "--batch-size", "0"]) == 2
+    assert "--batch-size: must be >= 1, got 0" in capsys.readouterr().err
+    from diffnas.evaluate import evaluate
+    with pytest.raises(ConfigError, match=r"^batch_size: expected an integer >= 1, got 2.5$"):
+        evaluate(run, batch_size=2.5)
     # a second run into the same folder is refused, not overwritten
     assert cli.main(["train", "--run-dir", str(run), "--epochs", "1"]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..notices import say, shell
-from .options import json_text
+from .options import json_text, positive
 
 
 def unfinished(r: dict) -> str:
@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="imagefolder, tiny-imagenet: decode the test images as N x N (shorter side resized, "
                         "centre crop), for images of another size than the training's (default: as the run did)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--batch-size", dest="batch_size", type=positive, metavar="N",
+                   help="test images per batch (default: the training's batch size); the scores do not depend "
+                        "on it (eval mode), larger batches run faster while memory lasts")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -41,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate
 
-    r = evaluate(args.checkpoint, args.data_dir, args.device, image_size=args.image_size)
+    r = evaluate(args.checkpoint, args.data_dir, args.device, image_size=args.image_size,
+                 batch_size=args.batch_size)
     if not r["finished"]:   # on stderr, so --json's output stays one object
         say(f"diffnas: note: {unfinished(r)}")
     if args.json:

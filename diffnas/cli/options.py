@@ -105,6 +105,17 @@ def json_text(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1)
 
 
+def positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (a count of classes or channels, a batch size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "", searches: bool = True) -> None:
     """The flags of how a search or a training runs, the same for both: seed (its default `seed`;
     `what`: whose, "the search's " in `diffnas run`, whose training has --train-seed), device,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import config_file
-from .options import flag_values, json_text, read_config, search_config_from_args
+from .options import flag_values, json_text, positive, read_config, search_config_from_args
 from .search import DATA_DIR_HELP
 
 
@@ -36,17 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--in-channels", dest="in_channels", type=positive, help="image channels (default 3, search: the dataset's)")
     a("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
-
-
-def positive(text: str) -> int:
-    """An argparse type: an integer >= 1 (a count of classes or channels)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def training_run(spec: str) -> Optional[Path]:
