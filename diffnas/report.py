@@ -137,13 +137,15 @@ def _threshold(cfg: dict[str, Any]) -> float | None:
 
 
 def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
-    paths: list[Path] = []
+    """Every figure of one run into `out`, with a progress bar of them on stderr (a paper-size DNAS
+    search draws some twenty, each as PNG and SVG: tens of seconds)."""
+    from .runlog import progress_bar
+
     records = _metrics(run, notes, where)
-    if records:
-        paths += save_figure(curves_figure(records), out / "curves")
     genotype_notes: list[str] = []   # said after the weights' notes, where the cell diagrams are
     genotype = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
     config = run_config(run) or {}   # read once: the command, the parametrisation, the threshold
+    alphas = None
     if not (run / "alphas.pt").is_file():
         if config.get("command") != "train":   # a training run has no architecture weights to draw
             _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
@@ -152,28 +154,43 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
             alphas = load_alphas(run / "alphas.pt")
         except DiffnasError as e:
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
-        else:
+    views = cell_views(alphas) if alphas is not None else []
+    total = (bool(records) + (alphas is not None) * (1 + _edge_factor(config) + len(views))
+             + (genotype is not None) * (1 + isinstance(genotype, G.CellwiseGenotype)))
+    bar = progress_bar(range(total), total, f"{where}figures")
+    paths: list[Path] = []
+
+    def drawn(new: list[Path]) -> None:
+        paths.extend(new)
+        bar.update(1)
+
+    try:
+        if records:
+            drawn(save_figure(curves_figure(records), out / "curves"))
+        if alphas is not None:
             heatmap = heatmap_figure(alphas, genotype, threshold=_threshold(config))
-            paths += save_figure(heatmap, out / "weights_heatmap")
+            drawn(save_figure(heatmap, out / "weights_heatmap"))
             if _edge_factor(config):
-                paths += save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge")
-            for title, k in cell_views(alphas):
+                drawn(save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge"))
+            for title, k in views:
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
                 fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")
-                paths += save_figure(fig, out / f"weights_evolution_{name}")
-    for text in genotype_notes:
-        _note(notes, text)
-    if genotype is not None:
-        rendered = dot_available()
-        # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
-        if not rendered and (notes is not None or dot_missing_first_said()):
-            _note(notes, f"{where}{DOT_MISSING}")
-        try:
-            paths += write_cell_diagrams(genotype, out, render_images=rendered)
-        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
-            _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
-        if isinstance(genotype, G.CellwiseGenotype):
-            paths += save_figure(network_figure(genotype), out / "network")
+                drawn(save_figure(fig, out / f"weights_evolution_{name}"))
+        for text in genotype_notes:
+            _note(notes, text)
+        if genotype is not None:
+            rendered = dot_available()
+            # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
+            if not rendered and (notes is not None or dot_missing_first_said()):
+                _note(notes, f"{where}{DOT_MISSING}")
+            try:
+                drawn(write_cell_diagrams(genotype, out, render_images=rendered))
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
+                _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
+            if isinstance(genotype, G.CellwiseGenotype):
+                drawn(save_figure(network_figure(genotype), out / "network"))
+    finally:
+        bar.close()
     return paths
 
 

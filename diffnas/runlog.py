@@ -19,12 +19,15 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
 from .notices import option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def _plain(value: Any) -> Any:
@@ -145,10 +148,10 @@ class RunLog:
         self.created, self._tb_created = [], False
 
 
-def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
-    """The loops' tqdm bar on stderr, cleared when done (RunLog.progress; evaluate's scoring). Off when
-    the `diffnas` logger says no INFO lines (`setLevel(logging.WARNING)`): a caller who quiets the
-    epoch lines does not want the bars either."""
+def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) -> tqdm:
+    """The loops' tqdm bar on stderr, cleared when done (RunLog.progress; evaluate's scoring; the figures,
+    which `update()` it as they are drawn). Off when the `diffnas` logger says no INFO lines
+    (`setLevel(logging.WARNING)`): a caller who quiets the epoch lines does not want the bars either."""
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,

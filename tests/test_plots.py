@@ -501,3 +501,17 @@ def test_the_network_figures_box_labels_take_the_ink_that_contrasts_more() -> No
         checked.add(fill)
     assert {C.op_color("skip_connect"), C.op_color("sep_conv_3x3"), C.op_color("max_pool_3x3")} <= checked
     assert C.text_on("#009e73") == C.text_on("#d55e00") == "black" and C.text_on("#332288") == "white"
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_drawing_a_runs_figures_shows_how_many_are_left(tmp_path: Path, capsys, shared) -> None:
+    """A DNAS search's figures took 15-45 s after one 'drawing the figures' line and nothing more; a bar
+    now counts them: curves, heatmap, one weight evolution per cell view, the cell diagrams (and the
+    per-layer network of a per-cell genotype)."""
+    run = write_search_run(tmp_path / "run", shared=shared, layers=3, nodes=2, epochs=2)
+    views = 2 if shared else 3
+    total = 1 + 1 + views + 1 + (0 if shared else 1)
+    paths = report.plot_run(run)
+    err = capsys.readouterr().err
+    assert f"figures:   0%|          | 0/{total} " in err, err
+    assert len({p.stem for p in paths if p.suffix == ".png" and not p.stem.startswith("cell_")}) == total - 1
