@@ -342,13 +342,19 @@ def _unit(device: str) -> str:
     return "gpu" if device == "cuda" else "cpu"
 
 
+def _cost(hours: float, unit: str) -> str:
+    """"0.5000 GPU-hours"; under a tenth of an hour with its seconds too (a dry run's "0.0000 CPU-hours"
+    said nothing): "0.0021 CPU-hours (7.6 s)"."""
+    return f"{hours:.4f} {unit.upper()}-hours" + (f" ({hours * 3600:.1f} s)" if hours < 0.1 else "")
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     search_unit = _unit(summary["device"])
     train_unit = _unit(summary.get("train_device", summary["device"]))   # summaries before it: one device
     covered = coverage(summary.get("test_images", 0), summary.get("test_images_total", 0), "test")
     rows = [("test error", f"{100 * summary['test_error']:.2f} %{covered}"),
             ("params", f"{summary['params_m']:.3f} M"),
-            ("search cost", f"{summary[f'search_{search_unit}_hours']:.4f} {search_unit.upper()}-hours"),
-            ("train cost", f"{summary[f'train_{train_unit}_hours']:.4f} {train_unit.upper()}-hours")]
+            ("search cost", _cost(summary[f"search_{search_unit}_hours"], search_unit)),
+            ("train cost", _cost(summary[f"train_{train_unit}_hours"], train_unit))]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
