@@ -74,6 +74,15 @@ def progress_shown() -> bool:
     return LOGGER.isEnabledFor(logging.INFO)
 
 
+def redraw_interval() -> float:
+    """Seconds between a bar's redraws: 0.5 on a terminal; 30 when stderr is a file or a pipe (a job's
+    log), where every redraw stays as a line: an hour's run wrote 7,200 of them."""
+    try:
+        return 0.5 if sys.stderr.isatty() else 30.0
+    except (AttributeError, ValueError):   # replaced by an object without isatty, or closed
+        return 30.0
+
+
 def on_command_line() -> bool:
     """Whether the messages said now are for the command line's user (else for a Python caller)."""
     return _COMMAND_LINE.get() is not None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import option, progress_shown, say, shell
+from .notices import option, progress_shown, redraw_interval, say, shell
 from .signals import Terminated, terminate_raises
 
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5, disable=not progress_shown())
+                dynamic_ncols=True, mininterval=redraw_interval(), disable=not progress_shown())
+
 
 
 # the RunLogs opened inside `run_folders_released()`, closed when it ends
