@@ -158,7 +158,6 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
                 dynamic_ncols=True, mininterval=redraw_interval(), disable=not progress_shown())
 
 
-
 # the RunLogs opened inside `run_folders_released()`, closed when it ends
 _HOLDING: contextvars.ContextVar[list[RunLog] | None] = contextvars.ContextVar("diffnas_run_logs", default=None)
 
