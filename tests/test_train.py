@@ -17,6 +17,7 @@ from formats_fixtures import write_image_folder
 from progress_helpers import check_aligned, redraw_every_step, shown
 
 from diffnas import checkpoint, cli
+from diffnas import genotype as G
 from diffnas.config import TrainConfig, from_dict, train_config
 from diffnas.errors import CheckpointError, ConfigError, DataError, GenotypeError, NumericalError
 from diffnas.evaluate import evaluate
@@ -1113,3 +1114,24 @@ def test_resume_refuses_data_of_another_image_size(tmp_path):
                                         r"resume it on data of that size"):
         train(tiny(tmp_path, "run", dataset="imagefolder", data_dir=str(tmp_path / "big"), batch_size=4, epochs=2),
               resume=run)
+
+
+def test_train_has_a_dry_run_as_search_and_run_do(tmp_path, capsys):
+    """`diffnas train --dry-run`: tiny sizes on synthetic images for the values not typed (search and run
+    had it, train did not); a per-cell genotype keeps its depth; refused with --resume, and for the
+    imagenet setting, whose network needs larger images than the synthetic ones."""
+    per_cell = G.CellwiseGenotype(tuple(G.load("DARTS_V2").cells(5)))
+    (tmp_path / "cells.txt").write_text(G.cell_lines(per_cell))
+    for name, genotype, layers in (("plain", "DARTS_V2", 3), ("cells", str(tmp_path / "cells.txt"), 5)):
+        run = tmp_path / name
+        assert cli.main(["train", "--dry-run", "--genotype", genotype, "--channels", "6", "--no-plots",
+                         "--run-dir", str(run)]) == 0, capsys.readouterr().err
+        cfg = json.loads((run / "config.json").read_text())
+        assert (cfg["dataset"], cfg["layers"], cfg["channels"], cfg["epochs"], cfg["max_steps"], cfg["batch_size"]) \
+            == ("synthetic", layers, 6, 1, 2, 8)
+    capsys.readouterr()
+    assert cli.main(["train", "--dry-run", "--resume", str(tmp_path / "plain")]) == 2
+    assert "--dry-run starts a new training; it does not go with --resume" in capsys.readouterr().err
+    assert cli.main(["train", "--dry-run", "--setting", "imagenet", "--run-dir", str(tmp_path / "in")]) == 2
+    assert "--dry-run trains on 16x16 synthetic images" in capsys.readouterr().err
+    assert not (tmp_path / "in").exists()

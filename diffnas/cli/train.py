@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
 from .. import distributed
+from ..errors import ConfigError
 from ..notices import say
 from ..runlog import coverage
 from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume,
@@ -81,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="cap steps per epoch and test batches, the latter a seeded sample of the test split (quick runs; "
            "0: no cap)")
     add_run_flags(p, seed=config_lib.TrainConfig.seed, searches=False)
+    a("--dry-run", action="store_true", help="tiny synthetic training in seconds (checks the set-up)")
     p.set_defaults(func=run)
 
 
@@ -182,10 +184,32 @@ def new_run_config(from_file: dict[str, Any],
     return cfg, genotype, notes
 
 
+def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> None:
+    """--dry-run's tiny sizes (those of `diffnas run --dry-run`'s training), for the values not given; a
+    per-cell genotype keeps its own depth."""
+    from ..genotype import CellwiseGenotype, load
+
+    if args.resume:   # its synthetic data and sizes would be refused as the run's changes
+        raise ConfigError("--dry-run starts a new training; it does not go with --resume")
+    tiny = dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8)
+    spec = args.genotype or from_file.get("genotype") or config_lib.TrainConfig.genotype
+    if isinstance(spec, str) and isinstance(load(run_genotype(spec)), CellwiseGenotype):
+        del tiny["layers"]
+    for name, value in tiny.items():
+        if getattr(args, name) is None and name not in from_file:
+            setattr(args, name, value)
+    if args.dataset == "synthetic" and (args.setting or from_file.get("setting")) == "imagenet":
+        raise ConfigError("--dry-run trains on 16x16 synthetic images, smaller than the imagenet setting's network "
+                          "takes (32x32 at least): name the data to check it on with --dataset and --data-dir "
+                          "(with --dry-run's --epochs 1 --max-steps 2 --layers 3 --channels 4 --batch-size 8)")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
+    if args.dry_run:
+        dry_run_overrides(args, from_file)
     flags = flag_values(args, FIELDS)
     for values in (from_file, flags):   # a pipeline folder stands for its search's genotype
         if isinstance(values.get("genotype"), str):
