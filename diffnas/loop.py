@@ -239,10 +239,11 @@ class Loop:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
         resume, `evaluate` and `params` find the data where it is now; so too batch-norm groups that a
         resume with another number of processes had to change (distributed.bn_groups_for), so that
-        config.json says what the run now computes and the next resume goes on with it."""
+        config.json says what the run now computes and the next resume goes on with it; and the run's
+        folder, as the resume named it (a run copied or moved elsewhere still named its first place)."""
         path = self.run_dir / "config.json"
         saved = config_file.read_file(path)
-        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups")
+        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups", "run_dir")
                    if key in self.cfg_dict and saved.get(key) != self.cfg_dict[key]}
         if changed:
             self.log.write_json("config.json", {**saved, **changed})

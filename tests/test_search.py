@@ -579,3 +579,20 @@ def test_a_run_of_few_steps_an_epoch_says_its_held_out_accuracy_can_read_low(tmp
                        batch_size=16, plots=False, run_dir=str(tmp_path / "t")))
     assert "diffnas: note: 4 steps an epoch: the test pass uses BatchNorm's" in capsys.readouterr().err
     assert few_steps_note(FEW_STEPS, 0, "test") == "" and few_steps_note(FEW_STEPS - 1, 0, "test")
+
+
+def test_a_run_moved_elsewhere_and_resumed_there_records_its_new_folder(tmp_path, capsys):
+    """config.json kept the folder the run was made in after it was copied away and resumed from the
+    copy; the report and `evaluate` then named the old place."""
+    import shutil
+
+    from diffnas import cli
+
+    first = tmp_path / "first"
+    search(search_config("darts-1st", **dict(TINY, epochs=1, max_steps=1), run_dir=str(first)))
+    assert json.loads((first / "config.json").read_text())["run_dir"] == str(first)
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(first, moved)
+    assert cli.main(["search", "--resume", str(moved), "--epochs", "2"]) == 0, capsys.readouterr().err
+    assert json.loads((moved / "config.json").read_text())["run_dir"] == str(moved)
+    assert json.loads((first / "config.json").read_text())["run_dir"] == str(first)
