@@ -228,22 +228,23 @@ class Loop:
             write_new(self.log)
             complete = False
         if resumed and self.rank == 0:   # after the checkpoint was found to fit the data named
-            self._record_resumed_values()
+            self._record_resumed_values(complete)
         if not complete:   # what runs this session (a complete run's resume runs nothing, writes nothing)
             device = next(self.sync.parameters()).device
             self.log.append_jsonl("sessions.jsonl", session_record(device, self.world, self.state["epoch"],
                                                                     self.state["step"]))
         return complete
 
-    def _record_resumed_values(self) -> None:
+    def _record_resumed_values(self, complete: bool) -> None:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
         resume, `evaluate` and `params` find the data where it is now; so too batch-norm groups that a
         resume with another number of processes had to change (distributed.bn_groups_for), so that
-        config.json says what the run now computes and the next resume goes on with it; and the run's
-        folder, as the resume named it (a run copied or moved elsewhere still named its first place)."""
+        config.json says what the run now computes and the next resume goes on with it; and, when it runs
+        on (`complete` False: a complete run's resume writes nothing, read-only storage), the run's folder
+        as the resume named it (a run copied or moved elsewhere still named its first place)."""
         path = self.run_dir / "config.json"
         saved = config_file.read_file(path)
-        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups", "run_dir")
+        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups") + (() if complete else ("run_dir",))
                    if key in self.cfg_dict and saved.get(key) != self.cfg_dict[key]}
         if changed:
             self.log.write_json("config.json", {**saved, **changed})
