@@ -720,3 +720,31 @@ def test_a_wrong_value_in_a_config_file_is_refused_even_where_a_flag_replaces_it
     fails(capsys, [command, "--config", str(config), *flag, "--run-dir", str(tmp_path / "r")],
           f"{config}", "epochs: expected int, got '2'")
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("raised, said", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 120000000000 bytes. Error code 12 (Cannot allocate memory)"),
+     "out of memory (one allocation of 111.8 GiB): "),
+    (MemoryError("Unable to allocate 34.3 GiB for an array with shape (24, 3, 8000, 8000) and data type float64"),
+     "out of memory (one allocation of 34.3 GiB): "),
+    (MemoryError(), "out of memory: "),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.19 GiB total capacity)"),
+     "out of memory (one allocation of 20.00 MiB): "),
+])
+def test_running_out_of_memory_is_one_line_that_says_what_needs_less(capsys, monkeypatch, raised, said):
+    """`params --channels 100000`, `train --random-resized-crop 4000` or a huge --image-size ended in a
+    traceback from the allocator (numpy's, torch's CPU one, CUDA's)."""
+    from diffnas.cli import params
+
+    def allocate(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(params, "search_counts", allocate)
+    assert cli.main(["params", "--channels", "100000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"diffnas: error: {said}smaller --batch-size, --channels, --layers")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    monkeypatch.setattr(params, "search_counts", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):   # any other RuntimeError is not said to be memory
+        cli.main(["params"])

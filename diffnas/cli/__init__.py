@@ -212,6 +212,24 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         return _error(e, debug, flag_named(str(e), typed))
     except (DiffnasError, OSError) as e:
         return _error(e, debug)
+    except (MemoryError, RuntimeError) as e:   # numpy's, torch's CPU allocator's, CUDA's: one line, not a traceback
+        message = out_of_memory(e)
+        if message is None:
+            raise
+        return _error(e, debug, message, code=1)
+
+
+def out_of_memory(e: BaseException) -> str | None:
+    """The one line for an allocation that failed (a network, batch or image size beyond the memory), or
+    None for an error that is not one."""
+    text = str(e)
+    if not (isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()):
+        return None
+    size = re.search(r"allocate (\d+) bytes", text)
+    said = (f"{float(size[1]) / 2**30:.1f} GiB" if size else None) or (
+        m[1] if (m := re.search(r"allocate ([\d.]+ [KMGT]i?B)", text)) else None)
+    return (f"out of memory{f' (one allocation of {said})' if said else ''}: smaller --batch-size, --channels, "
+            f"--layers, --nodes, --image-size or --random-resized-crop need less (--debug shows where)")
 
 
 def _stdout_closed() -> bool:
@@ -224,15 +242,15 @@ def _stdout_closed() -> bool:
         return False
 
 
-def _error(e: BaseException, debug: bool, message: str | None = None) -> int:
+def _error(e: BaseException, debug: bool, message: str | None = None, code: int = 2) -> int:
     """Input errors (and the file system refusing a path): one line (`message`, or the error's own),
-    exit 2; tracebacks with --debug."""
+    exit `code` (2; 1 for running out of memory); tracebacks with --debug."""
     if debug:
         traceback.print_exception(e)
     if message is None:
         message = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) and e.filename is not None else str(e)
     print(_error_line(message), file=sys.stderr)
-    return 2
+    return code
 
 
 if __name__ == "__main__":
