@@ -112,7 +112,8 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
 def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     """The checks of a training's values that need its data: the setting's image size and channels
     (also after a random-resized crop, what the network sees), a batch no larger than the training
-    split, a cutout square that leaves something of the images. `diffnas run` makes them before its
+    split, two images or more per batch-norm group for the auxiliary head, a cutout square that leaves
+    something of the images. `diffnas run` makes them before its
     search too, so that such a value fails in seconds, not after hours of search."""
     check_images(ds.shape, cfg.setting)
     if cfg.random_resized_crop:
@@ -120,6 +121,12 @@ def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     if cfg.batch_size > len(ds.train):
         raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
                           f"{option('batch_size', len(ds.train))} or less")
+    groups = max(cfg.bn_groups, 1)   # 0 (auto) before the training resolves it: one group at least
+    if cfg.auxiliary > 0 and cfg.batch_size // groups < 2:   # its BN follows a pooling to 1x1
+        per = f" per batch-norm group ({option('bn_groups', groups)})" if groups > 1 else ""
+        raise ConfigError(f"batch_size: {cfg.batch_size // groups} image{per} leaves the auxiliary head's batch norm "
+                          f"one value per channel (its input is pooled to 1x1), which it cannot normalise; pass "
+                          f"{option('batch_size', 2 * groups)} or more, or {option('auxiliary', 0)}")
     augment = augment_for(ds, cfg)
     h, w = augment.output_size(*ds.shape[1:])
     if augment.cutout >= 2 * max(h, w) - 1:   # centred anywhere on the image, the square covers all of it

@@ -748,3 +748,26 @@ def test_running_out_of_memory_is_one_line_that_says_what_needs_less(capsys, mon
     monkeypatch.setattr(params, "search_counts", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):   # any other RuntimeError is not said to be memory
         cli.main(["params"])
+
+
+def test_one_image_per_batch_norm_group_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
+    """`train --batch-size 1` (or --bn-groups as large as the batch) crashed in the auxiliary head's
+    batch norm (its input pooled to 1x1) with torch's ValueError; `run --train-batch-size 1` only after
+    its search. Tiny images at batch 1 reach a 1x1 map in the cells too: said in words."""
+    fails(capsys, ["train", "--batch-size", "1", "--run-dir", str(tmp_path / "t")],
+          "--batch-size: 1 image leaves the auxiliary head's batch norm one value per channel",
+          "pass --batch-size 2 or more, or --auxiliary 0")
+    fails(capsys, ["train", "--batch-size", "16", "--bn-groups", "16", "--run-dir", str(tmp_path / "t")],
+          "1 image per batch-norm group (--bn-groups 16)", "pass --batch-size 32 or more")
+    fails(capsys, ["run", "--train-batch-size", "1", "--run-dir", str(tmp_path / "p")],
+          "--train-batch-size: 1 image leaves", "pass --train-batch-size 2 or more")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "p").exists()
+    from diffnas.cli import params
+
+    def torch_says(*args):
+        raise ValueError("Expected more than 1 value per channel when training, got input size "
+                         "torch.Size([1, 12, 1, 1])")
+
+    monkeypatch.setattr(params, "search_counts", torch_says)
+    fails(capsys, ["params"], "batch norm got one value per channel (one image per batch-norm group at a 1x1 feature "
+                              "map)")

@@ -217,6 +217,13 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         if message is None:
             raise
         return _error(e, debug, message, code=1)
+    except ValueError as e:
+        if "Expected more than 1 value per channel when training" not in str(e):
+            raise
+        # a batch of one image per batch-norm group reaching a 1x1 feature map (tiny images, --batch-size 1)
+        return _error(e, debug, "batch norm got one value per channel (one image per batch-norm group at a 1x1 "
+                                "feature map), which it cannot normalise: pass a larger --batch-size (or fewer "
+                                "--bn-groups), or larger images")
 
 
 def out_of_memory(e: BaseException) -> str | None:
