@@ -1700,3 +1700,21 @@ def test_a_format_pointed_at_an_image_folder_says_to_read_it_as_one(tmp_path, na
     shutil.rmtree(tmp_path / "test")   # not the layout: the download hint as before
     with pytest.raises(DataError, match="try `diffnas download"):
         load_dataset(name, tmp_path)
+
+
+@pytest.mark.parametrize("chunk", [1, 700, 64 << 20])
+def test_channel_stats_count_values_instead_of_copying_the_images_to_float64(monkeypatch, chunk):
+    """A float64 copy of 1,024 images at a time (8x their bytes) failed on a folder decoded at
+    --image-size 8000 (34 GiB) after the uint8 array itself had passed the memory check. The counts of
+    each value give the same mean and std (numpy's float64 ones), whatever the chunking."""
+    from diffnas.data import types
+
+    monkeypatch.setattr(types, "STATS_CHUNK_BYTES", chunk)
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (29, 3, 7, 5), dtype=np.uint8)
+    images[:, 1] = 255   # a constant channel: std 0, not a tiny negative variance's NaN
+    mean, std = channel_stats(images)
+    reference = images.astype(np.float64) / 255
+    np.testing.assert_allclose(mean, reference.mean(axis=(0, 2, 3)), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(std, reference.std(axis=(0, 2, 3)), rtol=0, atol=1e-12)
+    assert std[1] == 0.0
