@@ -13,11 +13,21 @@ from .errors import ConfigError
 from .notices import shell
 
 
+MAX_BYTES = 1 << 20   # a config file is a few hundred bytes; a run's config.json a few kilobytes
+
+
 def read_file(path: str | Path) -> dict[str, Any]:
     """A config file as a dict: JSON, TOML or YAML, each through a safe loader (no code runs)."""
     path = Path(path)
     try:   # UTF-8 whatever the locale, with or without the byte-order mark Windows editors write
-        text = path.read_bytes().decode("utf-8-sig")
+        if path.exists() and not path.is_file():   # /dev/zero, a FIFO: endless or blocking, never a config
+            raise ConfigError(f"{path}: not a regular file (a config file is JSON, TOML or YAML text)")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_BYTES // 2**20} MiB, not a config file (JSON, TOML or YAML "
+                              f"text of a few lines)")
+        text = raw.decode("utf-8-sig")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
     except UnicodeDecodeError as e:

@@ -771,3 +771,20 @@ def test_one_image_per_batch_norm_group_is_refused_before_anything_runs(tmp_path
     monkeypatch.setattr(params, "search_counts", torch_says)
     fails(capsys, ["params"], "batch norm got one value per channel (one image per batch-norm group at a 1x1 feature "
                               "map)")
+
+
+def test_a_config_file_that_is_no_file_or_endless_is_refused_before_reading_it(tmp_path, capsys, monkeypatch):
+    """`--config /dev/zero` read until memory ran out (a FIFO blocked forever): only a regular file of at
+    most MAX_BYTES is read."""
+    from diffnas import config_file
+
+    fails(capsys, ["search", "--config", "/dev/zero"], "/dev/zero: not a regular file")
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)
+    fails(capsys, ["search", "--config", str(fifo)], f"{fifo}: not a regular file")
+    monkeypatch.setattr(config_file, "MAX_BYTES", 1 << 20)
+    big = tmp_path / "big.json"
+    big.write_text('{"epochs": 1}' + " " * (1 << 20))
+    fails(capsys, ["search", "--config", str(big)], f"{big}: more than 1 MiB, not a config file")
+    big.write_text('{"epochs": 1}' + " " * ((1 << 20) - 20))   # at the limit: read
+    assert config_file.read_file(big) == {"epochs": 1}
