@@ -788,3 +788,22 @@ def test_a_config_file_that_is_no_file_or_endless_is_refused_before_reading_it(t
     fails(capsys, ["search", "--config", str(big)], f"{big}: more than 1 MiB, not a config file")
     big.write_text('{"epochs": 1}' + " " * ((1 << 20) - 20))   # at the limit: read
     assert config_file.read_file(big) == {"epochs": 1}
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["search", "--config", ""], "--config: an empty value; leave the flag out for its default"),
+    (["search", "--run-dir="], "--run-dir: an empty value"),
+    (["search", "--preset", " "], "--preset: an empty value"),
+    (["train", "--setting", ""], "--setting: an empty value"),
+    (["search", "--resume", ""], "--resume: an empty value"),
+    (["search", "--data-dir", ""], "--data-dir: an empty value"),
+    (["evaluate", ""], "an empty argument ('' where a path belongs)"),
+    (["plot", ""], "an empty argument"),
+])
+def test_an_empty_value_is_refused_not_taken_for_the_default_or_the_current_folder(tmp_path, capsys, monkeypatch,
+                                                                                   argv, said):
+    """`--config ''` (an unset shell variable) silently ran the default search; `--run-dir ''` wrote to
+    runs/search-DATE; `--resume ''`, `evaluate ''`, `plot ''` and `--data-dir ''` took the current folder."""
+    monkeypatch.chdir(tmp_path)
+    fails(capsys, argv, said)
+    assert list(tmp_path.iterdir()) == []

@@ -173,6 +173,20 @@ def _flag_hint(parser: argparse.ArgumentParser, extra: list[str]) -> str:
     return ""
 
 
+def _blank_value(argv: list[str]) -> str | None:
+    """The flag given an empty or blank string in `argv` ("''" for a positional argument): `--config ''` (an
+    unset shell variable) read no file, `--run-dir ''` made runs/..., `plot ''` drew the current folder
+    (argparse's Path('') is '.'). None when there is none: no value of diffnas is blank."""
+    for i, token in enumerate(argv):
+        flag, eq, value = token.partition("=")
+        if flag.startswith("--") and eq and not value.strip():
+            return flag
+        if not token.strip():
+            before = argv[i - 1] if i else ""
+            return before if before.startswith("--") and "=" not in before else "''"
+    return None
+
+
 def _run(argv: list[str], debug: bool, started: float) -> int:
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
@@ -182,6 +196,10 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         sub = commands.choices[args.command]
         if extra:   # named by the subcommand's parser: `see diffnas search --help`, where the flags are
             sub.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(sub, extra)}")
+        blank = _blank_value(argv)
+        if blank:
+            sub.error(f"{blank}: an empty value; leave the flag out for its default" if blank.startswith("--")
+                      else "an empty argument ('' where a path belongs)")
     except SystemExit as e:  # --help (0), or a usage error already printed on one line (2)
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     args.started = started
