@@ -420,6 +420,9 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
             found.append(f"threshold: {cfg.threshold:g} has no effect with {option('arch', cfg.arch)} (it "
                          f"discretises sigmoid weights: {option('arch', 'sigmoid')}, the fair-darts preset; the "
                          f"others keep the top 2)")
+        if cfg.order == "one-level" and cfg.train_portion != SearchConfig.train_portion:
+            found.append(f"train_portion: {cfg.train_portion:g} has no effect with {option('order', 'one-level')} "
+                         f"(the weights and alpha both learn from the whole training split)")
         if cfg.warmup_epochs >= cfg.epochs:
             found.append(f"warmup_epochs: {cfg.warmup_epochs} warm-up epochs cover all {cfg.epochs} epochs: the "
                          f"architecture weights are never updated, and the genotype is read off their random "

@@ -692,6 +692,8 @@ def test_under_torchrun_an_error_after_the_process_group_is_up_is_held_back_too(
      "--genotype; for the evaluation network of that data's images give --in-channels and --classes"),
     # refused as search refuses it, though params reads no CIFAR file (it was accepted and ignored)
     (["--dataset", "cifar10", "--image-size", "64"], "error: --image-size: cifar10 images are 32x32, fixed by the format"),
+    # it counted the search network without a word
+    (["--setting", "imagenet"], "--setting describes the evaluation network of a genotype; it goes with --genotype"),
 ])
 def test_params_refuses_counts_below_one_and_a_search_flag_with_a_genotype(capsys, argv, expected):
     fails(capsys, ["params", *argv], expected)

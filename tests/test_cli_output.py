@@ -100,6 +100,7 @@ def warnings(err: str) -> list[str]:
     (["--data-dir", "/X"], "data_dir: '/X' has no effect with --dataset digits (no files are read; name the "
                            "dataset its files hold: --dataset cifar10 | cifar100 |"),   # relative: made absolute
     (["--warmup-epochs", "5", "--epochs", "1"], "warmup_epochs: 5 warm-up epochs cover all 1 epochs"),
+    (["--order", "one-level", "--train-portion", "0.9"], "train_portion: 0.9 has no effect with --order one-level"),
 ])
 def test_a_value_without_effect_is_warned_once(fake_search, capsys, flags, expected):
     assert cli.main(["search", "--dataset", "digits", *flags]) == 0

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
                               f"--genotype{hint}")
         r = evaluation_counts(args)
     else:
+        if args.setting is not None:   # as --preset with --genotype is refused: it would count the search network
+            raise ConfigError(f"--setting describes the evaluation network of a genotype; it goes with --genotype "
+                              f"(e.g. --genotype DARTS_V2 --setting {args.setting})")
         r = search_counts(args)
     if args.json:
         print(json_text(r))
