@@ -461,13 +461,22 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     summary = _json_file(run / "summary.json", notes, where) or {}
     config = _json_file(run / "config.json", notes, where)
     command = (config or {}).get("command")
-    saved = _saved_state(run) if command == "search" else {}
+    saved = _saved_state(run) if command in ("search", "train") else {}
     if command == "train":   # its test error and size, as `diffnas train` prints them
         summary = {**_result_summary(_json_file(run / "result.json", notes, where) or {}), **summary}
     summary = {**summary, **_network_size(saved)}
+    checkpointed = saved.get("epoch")
+    epochs_in_rows = sorted({r.get("epoch") for r in records})
+    if isinstance(checkpointed, int) and (epochs_in_rows[:checkpointed] != list(range(1, checkpointed + 1))
+                                          or len(records) > len(epochs_in_rows)):
+        # rows lost or doubled (a row past the checkpoint is a kill between the two: the resume redoes it)
+        summary = {"metrics": f"metrics.jsonl holds {len(records)} rows for the {checkpointed} epochs the "
+                              f"checkpoint has done (edited or damaged?): the curves and the last row here lack "
+                              f"the others", **summary}
     if records:
         summary = {**summary, **_final_metrics(records)}
-        planned, done = (config or {}).get("epochs"), records[-1].get("epoch", len(records))
+        planned = (config or {}).get("epochs")
+        done = checkpointed if isinstance(checkpointed, int) else records[-1].get("epoch", len(records))
         if isinstance(planned, int) and isinstance(done, int) and done < planned:
             # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
             early = _early_stop(saved)   # --max-skips: complete, a resume searches no further

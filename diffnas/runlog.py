@@ -111,6 +111,18 @@ class RunLog:
             if not path.exists():
                 continue
             keep = [line for line in path.read_text().splitlines() if _epoch(line) <= epochs_done]
+            rows = {_epoch(line): line for line in keep}   # by epoch, the last row of each
+            expected = list(range(1, epochs_done + 1))
+            if set(rows) != set(expected) or len(keep) != len(rows):   # rows lost, doubled or out of range
+                held = [e for e in expected if e in rows]
+                seen = [_epoch(line) for line in keep]
+                twice = sorted({int(e) for e in seen if seen.count(e) > 1})
+                say(f"diffnas: warning: {path} holds rows of {_epochs(held)} of the {epochs_done} epochs the "
+                    f"checkpoint has done (edited or damaged?)"
+                    + (f"; {_epochs(twice)} twice: the last row of each is kept" if twice else "")
+                    + ("; the missing rows cannot be recomputed, so the curves and the report lack them"
+                       if len(held) < epochs_done else ""))
+                keep = [rows[e] for e in expected if e in rows]
             self._write(name, "".join(line + "\n" for line in keep).encode())
 
     def say(self, line: str) -> None:
@@ -329,13 +341,21 @@ def remove_empty_folders(folders: Iterable[Path]) -> None:
 
 
 def _epoch(line: str) -> float:
-    """The epoch of a JSON-lines row; a torn row (a kill during the append) or a blank one counts as
-    never written."""
+    """The epoch of a JSON-lines row; a torn row (a kill during the append), a blank one, or one
+    without a whole-number epoch counts as never written."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError:
         return math.inf
-    return row.get("epoch", 0) if isinstance(row, dict) and line.strip() else math.inf
+    epoch = row.get("epoch") if isinstance(row, dict) else None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else math.inf
+
+
+def _epochs(numbers: list[int]) -> str:
+    """"epochs 1, 3" / "epoch 2" / "no epoch"."""
+    if not numbers:
+        return "no epoch"
+    return f"epoch{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
 
 
 class _Quiet:

@@ -2,6 +2,7 @@ import dataclasses
 import importlib
 import json
 import math
+import re
 import os
 import signal
 import time
@@ -596,3 +597,32 @@ def test_a_run_moved_elsewhere_and_resumed_there_records_its_new_folder(tmp_path
     assert cli.main(["search", "--resume", str(moved), "--epochs", "2"]) == 0, capsys.readouterr().err
     assert json.loads((moved / "config.json").read_text())["run_dir"] == str(moved)
     assert json.loads((first / "config.json").read_text())["run_dir"] == str(first)
+
+
+def test_rows_lost_or_doubled_in_metrics_are_said_on_resume_and_in_the_report(tmp_path, capsys):
+    """A resume went on silently over a metrics.jsonl missing rows (or holding them twice), and the
+    report of a complete run with a damaged metrics.jsonl said it had stopped early and how to resume it."""
+    import shutil
+
+    from diffnas import cli, report
+
+    run = tmp_path / "run"
+    search(search_config("darts-1st", **dict(TINY, epochs=2, max_steps=1), run_dir=str(run)))
+    capsys.readouterr()
+    doubled = tmp_path / "doubled"
+    shutil.copytree(run, doubled)
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(rows[1] + "\n")   # epoch 1's row lost
+    text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
+    assert "metrics.jsonl holds 1 rows for the 2 epochs the checkpoint has done (edited or damaged?)" in text
+    assert "stopped early" not in text
+    assert cli.main(["search", "--resume", str(run), "--epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert (f"diffnas: warning: {run / 'metrics.jsonl'} holds rows of epoch 2 of the 2 epochs the checkpoint has "
+            f"done (edited or damaged?); the missing rows cannot be recomputed") in err
+    assert [r["epoch"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [2, 3]
+    (doubled / "metrics.jsonl").write_text("\n".join(rows + rows) + "\n")
+    assert cli.main(["search", "--resume", str(doubled), "--epochs", "3"]) == 0
+    assert "holds rows of epochs 1, 2 of the 2 epochs the checkpoint has done (edited or damaged?); epochs 1, 2 " \
+           "twice: the last row of each is kept" in capsys.readouterr().err
+    assert [r["epoch"] for r in map(json.loads, (doubled / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3]
