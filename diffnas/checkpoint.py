@@ -34,7 +34,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, write, durable=True)
 
 
-def _reason(e: Exception) -> str:
+def load_reason(e: Exception) -> str:
     """torch's complaint in a few words: its first sentence, cut at a word, or the exception's name
     when the message says nothing (a bare number, as an unpickling error can be)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -42,6 +42,14 @@ def _reason(e: Exception) -> str:
     if len(text) > 100:
         text = text[:100].rsplit(" ", 1)[0] + " ..."
     return text if any(c.isalpha() for c in text) else type(e).__name__
+
+
+def torch_saved(path: Path) -> bool:
+    """Whether the file could be one torch.save wrote: a zip archive (a legacy one: a pickle), or one
+    cut short (zeros: what a crash can leave of a file's blocks); anything else never was."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return not head.strip(b"\0") or head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")
 
 
 def save(path: Path, state: dict[str, Any], config: dict[str, Any]) -> None:
@@ -62,11 +70,7 @@ def load(path: Path, config: dict[str, Any] | None = None,
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    # torch.save writes a zip archive (a legacy one: a pickle); anything else was never a checkpoint,
-    # not one cut short (zeros are: what a crash can leave of a file's blocks)
-    if head.strip(b"\0") and not head.startswith(b"PK\x03\x04") and not head.startswith(b"\x80"):
+    if not torch_saved(path):
         raise CheckpointError(f"{path}: not a checkpoint (not a file torch.save writes)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -76,7 +80,7 @@ def load(path: Path, config: dict[str, Any] | None = None,
                                   f"objects besides tensors and plain values, and loading them could run code "
                                   f"(diffnas writes none)") from None
         raise CheckpointError(f"{path}: not a valid diffnas checkpoint ({path.stat().st_size:,} bytes, cut short "
-                              f"or damaged: a copy that did not finish? {_reason(e)}); put back a good copy of "
+                              f"or damaged: a copy that did not finish? {load_reason(e)}); put back a good copy of "
                               f"it (without one the run cannot be resumed or evaluated)") from None
     if not isinstance(blob, dict) or "format_version" not in blob or "state" not in blob:
         raise CheckpointError(f"{path}: not a diffnas checkpoint")

@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from . import toy
 from .atomic import atomic_write
 from .celldiagram import OP_COLORS, op_color, text_on
+from .checkpoint import load_reason, torch_saved
 from .errors import ConfigError, DiffnasError
 from .genotype import AnyGenotype, CellwiseGenotype
 
@@ -32,9 +33,13 @@ ALPHA_KEYS = ("ops", "edges", "reductions", "shared", "history")
 def load_alphas(path: Path) -> dict[str, Any]:
     """Read and check `alphas.pt`; DiffnasError naming what is wrong."""
     try:
+        if not torch_saved(path):
+            raise DiffnasError(f"{path}: not a file torch.save writes")
         a = torch.load(path, map_location="cpu", weights_only=True)
+    except DiffnasError:
+        raise
     except Exception as e:  # torch raises many types for a corrupt file; report them all the same way
-        raise DiffnasError(f"{path}: cannot read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        raise DiffnasError(f"{path}: cannot read ({type(e).__name__}: {load_reason(e)})") from None
     if not isinstance(a, dict) or any(k not in a for k in ALPHA_KEYS):
         raise DiffnasError(f"{path}: expected a dict with keys {', '.join(ALPHA_KEYS)}")
     h = a["history"]

@@ -515,3 +515,19 @@ def test_drawing_a_runs_figures_shows_how_many_are_left(tmp_path: Path, capsys, 
     err = capsys.readouterr().err
     assert f"figures:   0%|          | 0/{total} " in err, err
     assert len({p.stem for p in paths if p.suffix == ".png" and not p.stem.startswith("cell_")}) == total - 1
+
+
+def test_an_alphas_file_that_is_not_torchs_is_said_in_a_few_words(tmp_path: Path) -> None:
+    """A garbage alphas.pt gave torch's paragraph advising to rerun torch.load with weights_only=False
+    ("can result in arbitrary code execution"); a damaged one its first sentence only."""
+    path = tmp_path / "alphas.pt"
+    path.write_bytes(b"garbage, not a tensor file\n")
+    with pytest.raises(DiffnasError) as info:
+        plots.load_alphas(path)
+    assert str(info.value) == f"{path}: not a file torch.save writes"
+    torch.save({"history": torch.zeros(2, 1, 2, 3)}, path)
+    path.write_bytes(path.read_bytes()[:40])   # cut short
+    with pytest.raises(DiffnasError) as info:
+        plots.load_alphas(path)
+    said = str(info.value)
+    assert said.startswith(f"{path}: cannot read (") and "weights_only" not in said and len(said) < len(str(path)) + 160
