@@ -809,3 +809,10 @@ def test_an_empty_value_is_refused_not_taken_for_the_default_or_the_current_fold
     monkeypatch.chdir(tmp_path)
     fails(capsys, argv, said)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_where_a_folder_is_to_be_made_is_said_so(tmp_path, capsys):
+    """`download cifar10 --data-dir FILE` and a file named figures in a run folder said 'File exists'."""
+    (tmp_path / "afile").write_text("x")
+    fails(capsys, ["download", "cifar10", "--data-dir", str(tmp_path / "afile")],
+          f"{tmp_path / 'afile'}: a file is in the way where a folder is to be made")

@@ -272,6 +272,8 @@ def _error(e: BaseException, debug: bool, message: str | None = None, code: int 
     exit `code` (2; 1 for running out of memory); tracebacks with --debug."""
     if debug:
         traceback.print_exception(e)
+    if message is None and isinstance(e, FileExistsError) and e.filename is not None:   # mkdir met a file
+        message = f"{e.filename}: a file is in the way where a folder is to be made"
     if message is None:
         message = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) and e.filename is not None else str(e)
     print(_error_line(message), file=sys.stderr)
