@@ -158,6 +158,10 @@ def network_depth(genotype: AnyGenotype, layers: int | None) -> int | None:
     if isinstance(genotype, CellwiseGenotype):
         if layers is not None and layers != len(genotype):
             raise depth_error(len(genotype), layers)
+        if len(genotype) < 3:   # the network's minimum, said of the genotype (`layers: must be >= 3` was not)
+            raise GenotypeError(f"per-cell genotype has {len(genotype)} cell{'s' if len(genotype) != 1 else ''}: a "
+                                f"network needs 3 at least (cells L/3 and 2L/3 reduce), and a per-cell genotype "
+                                f"is one cell a layer")
         return len(genotype)
     return layers
 

@@ -496,3 +496,13 @@ def test_an_unknown_key_in_a_per_cell_genotypes_cell_is_refused():
             "reductoin": True}
     with pytest.raises(GenotypeError, match="cell 0: unknown key 'reductoin'"):
         G.from_dict({"cells": [cell]})
+
+
+@pytest.mark.parametrize("cells", [1, 2])
+def test_a_per_cell_genotype_of_fewer_than_3_cells_is_said_of_the_genotype(cells):
+    """`cell 0 (normal): [...]` alone was refused as 'layers: must be >= 3, got 1', a value never typed."""
+    darts = G.load("DARTS_V2")
+    genotype = G.CellwiseGenotype(tuple(darts.cell(k == 1) for k in range(cells)))
+    with pytest.raises(GenotypeError, match=rf"^per-cell genotype has {cells} cells?: a network needs 3 at least"):
+        G.network_depth(genotype, None)
+    assert G.network_depth(G.CellwiseGenotype(tuple(darts.cells(3))), None) == 3
