@@ -66,6 +66,9 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
                  f"back to)")
     elif limit:
         last += f" ({state['rollbacks']} of {option('nan_rollback', limit)} rollbacks used)"
+    if not ckpt_path.is_file():   # a resume would repeat it, and its learning rate is not a resumable value
+        last += (f"; nothing is saved to resume, so start it anew with a lower learning rate: remove "
+                 f"{ckpt_path.parent} or name another {option('run_dir')}")
     raise NumericalError(f"{error}; run stopped, {last}") from None
 
 

@@ -392,13 +392,16 @@ def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_p
     assert cli.main(["search", *NAN_ARGS, "--w-lr", "1e30", "--run-dir", str(tmp_path / "early")]) == 2
     line = error_line(capsys.readouterr().err)
     assert line.startswith("diffnas: error: non-finite ") and " at epoch 1 step " in line
-    assert line.endswith("; run stopped, no checkpoint was written yet")
+    # a resume would repeat it and cannot take another learning rate: it says to start anew
+    assert line.endswith(f"; run stopped, no checkpoint was written yet; nothing is saved to resume, so start it "
+                         f"anew with a lower learning rate: remove {tmp_path / 'early'} or name another --run-dir")
     # with --nan-rollback, it says why there was no rollback
     assert cli.main(["search", *NAN_ARGS, "--w-lr", "1e30", "--nan-rollback", "2", "--run-dir",
                      str(tmp_path / "early2")]) == 2
     assert error_line(capsys.readouterr().err).endswith(
         "; run stopped, no checkpoint was written yet (checkpoints are written at the end of each epoch, so "
-        "--nan-rollback had none to go back to)")
+        "--nan-rollback had none to go back to); nothing is saved to resume, so start it anew with a lower "
+        f"learning rate: remove {tmp_path / 'early2'} or name another --run-dir")
 
 
 def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, capsys, monkeypatch):
