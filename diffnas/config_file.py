@@ -20,9 +20,9 @@ def read_file(path: str | Path) -> dict[str, Any]:
     """A config file as a dict: JSON, TOML or YAML, each through a safe loader (no code runs)."""
     path = Path(path)
     try:   # UTF-8 whatever the locale, with or without the byte-order mark Windows editors write
-        if path.exists() and not path.is_file():   # /dev/zero, a FIFO: endless or blocking, never a config
-            raise ConfigError(f"{path}: not a regular file (a config file is JSON, TOML or YAML text)")
-        with open(path, "rb") as f:
+        if path.exists() and not (path.is_file() or path.is_fifo()):   # a folder, /dev/zero: never a config
+            raise ConfigError(f"{path}: not a file (a config file is JSON, TOML or YAML text)")
+        with open(path, "rb") as f:   # a named pipe too, read no further than the limit
             raw = f.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
             raise ConfigError(f"{path}: more than {MAX_BYTES // 2**20} MiB, not a config file (JSON, TOML or YAML "

@@ -776,14 +776,20 @@ def test_one_image_per_batch_norm_group_is_refused_before_anything_runs(tmp_path
 
 
 def test_a_config_file_that_is_no_file_or_endless_is_refused_before_reading_it(tmp_path, capsys, monkeypatch):
-    """`--config /dev/zero` read until memory ran out (a FIFO blocked forever): only a regular file of at
-    most MAX_BYTES is read."""
+    """`--config /dev/zero` read until memory ran out: only a file or a named pipe is read, and no more
+    than MAX_BYTES of it."""
     from diffnas import config_file
 
-    fails(capsys, ["search", "--config", "/dev/zero"], "/dev/zero: not a regular file")
-    fifo = tmp_path / "c.json"
+    fails(capsys, ["search", "--config", "/dev/zero"], "/dev/zero: not a file")
+    fails(capsys, ["search", "--config", str(tmp_path)], f"{tmp_path}: not a file")
+    import threading
+
+    fifo = tmp_path / "c.json"   # a named pipe another process writes the config into
     os.mkfifo(fifo)
-    fails(capsys, ["search", "--config", str(fifo)], f"{fifo}: not a regular file")
+    writer = threading.Thread(target=lambda: fifo.write_text('{"epochs": 2}'))
+    writer.start()
+    assert config_file.read_file(fifo) == {"epochs": 2}
+    writer.join()
     monkeypatch.setattr(config_file, "MAX_BYTES", 1 << 20)
     big = tmp_path / "big.json"
     big.write_text('{"epochs": 1}' + " " * (1 << 20))
