@@ -164,6 +164,9 @@ def test_genotype_spec_too_long_for_a_file_name(capsys):
     (["search", "--partial-channels", "3", "--channels", "16"], "error: --partial-channels: 3 must divide channels (16)"),
     (["search", "--ops", "sep_conv_3x3,sep_conv_9x9"], "error: --ops: unknown op 'sep_conv_9x9'"),
     (["search", "--ops", "sep_conv_3x3,sep_conv_3x3"], "error: --ops: an op is listed twice"),
+    # an empty name was dropped without a word
+    (["search", "--ops", "sep_conv_3x3,,skip_connect"], "--ops: an empty op name in 'sep_conv_3x3,,skip_connect'"),
+    (["search", "--ops", "sep_conv_3x3,"], "--ops: an empty op name"),
     (["search", "--warmup-epochs", "5", "--epochs", "5"], "error: --warmup-epochs: 5 leaves no architecture steps in 5 epochs"),
     (["search", "--preset", "pc-darts", "--epochs", "3"], "warmup_epochs: 15 leaves no architecture steps in 3 "
                                                            "epochs (warm-up epochs train the weights only); set it "

@@ -50,7 +50,12 @@ def flag_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any
 
 
 def ops_list(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+    """An argparse type: comma-separated op names; an empty one (`a,,b`, a trailing comma) is refused,
+    not dropped (a name lost in editing)."""
+    names = tuple(s.strip() for s in text.split(","))
+    if any(not n for n in names):
+        raise argparse.ArgumentTypeError(f"an empty op name in {text!r} (op names separated by single commas)")
+    return names
 
 
 def search_config_from_args(args: argparse.Namespace, names: Iterable[str],
