@@ -67,7 +67,7 @@ def text_on(fill: str) -> str:
 
 
 def label_color(colour: str, contrast_ratio: float = 4.5) -> str:
-    """`colour` ("#rrggbb") darkened in steps until it reaches `contrast` against white (WCAG 2's AA for
+    """`colour` ("#rrggbb") darkened in steps until it reaches `contrast_ratio` against white (WCAG 2's AA for
     text, 4.5:1): the op colours are light for thin text (sep_conv_5x5's orange: 2.0:1), the edges
     keep them and their labels take this."""
     for step in range(21):

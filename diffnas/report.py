@@ -62,7 +62,7 @@ def check_run_folder(run_dir: Path) -> Path:
 
 def _note(notes: list[str] | None, text: str) -> None:
     if notes is None:   # a warning, as every other line of a run is said (the logger's WARNING level)
-        say(f"diffnas: warning: {text}")
+        say(f"diffnas: warning: {text}", above_bars=True)   # the figures' bar may be drawn
     else:
         notes.append(text)
 

@@ -167,7 +167,8 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, mininterval=redraw_interval(), disable=not progress_shown())
+                dynamic_ncols=True, mininterval=redraw_interval(), maxinterval=max(10.0, redraw_interval()),
+                disable=not progress_shown())
 
 
 # the RunLogs opened inside `run_folders_released()`, closed when it ends

@@ -1129,6 +1129,12 @@ def test_train_has_a_dry_run_as_search_and_run_do(tmp_path, capsys):
         cfg = json.loads((run / "config.json").read_text())
         assert (cfg["dataset"], cfg["layers"], cfg["channels"], cfg["epochs"], cfg["max_steps"], cfg["batch_size"]) \
             == ("synthetic", layers, 6, 1, 2, 8)
+    # a config file's sizes are replaced too (a training's config.json would have trained at full size)
+    (tmp_path / "c.json").write_text('{"epochs": 3, "layers": 5, "dataset": "digits"}')
+    assert cli.main(["train", "--dry-run", "--config", str(tmp_path / "c.json"), "--no-plots", "--run-dir",
+                     str(tmp_path / "file")]) == 0
+    cfg = json.loads((tmp_path / "file" / "config.json").read_text())
+    assert (cfg["dataset"], cfg["layers"], cfg["epochs"]) == ("synthetic", 3, 1)
     capsys.readouterr()
     assert cli.main(["train", "--dry-run", "--resume", str(tmp_path / "plain")]) == 2
     assert "--dry-run starts a new training; it does not go with --resume" in capsys.readouterr().err

@@ -183,7 +183,7 @@ def _blank_value(argv: list[str]) -> str | None:
             return flag
         if not token.strip():
             before = argv[i - 1] if i else ""
-            return before if before.startswith("--") and "=" not in before else "''"
+            return before if before.startswith("--") and before != "--" and "=" not in before else "''"
     return None
 
 

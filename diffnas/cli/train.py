@@ -185,8 +185,8 @@ def new_run_config(from_file: dict[str, Any],
 
 
 def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> None:
-    """--dry-run's tiny sizes (those of `diffnas run --dry-run`'s training), for the values not given; a
-    per-cell genotype keeps its own depth."""
+    """--dry-run's tiny sizes (those of `diffnas run --dry-run`'s training), for the values not typed (a
+    --config file's are replaced, as search's --dry-run does); a per-cell genotype keeps its own depth."""
     from ..genotype import CellwiseGenotype, load
 
     if args.resume:   # its synthetic data and sizes would be refused as the run's changes
@@ -195,8 +195,8 @@ def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> No
     spec = args.genotype or from_file.get("genotype") or config_lib.TrainConfig.genotype
     if isinstance(spec, str) and isinstance(load(run_genotype(spec)), CellwiseGenotype):
         del tiny["layers"]
-    for name, value in tiny.items():
-        if getattr(args, name) is None and name not in from_file:
+    for name, value in tiny.items():   # over a --config file's values too, as search's --dry-run
+        if getattr(args, name) is None:
             setattr(args, name, value)
     if args.dataset == "synthetic" and (args.setting or from_file.get("setting")) == "imagenet":
         raise ConfigError("--dry-run trains on 16x16 synthetic images, smaller than the imagenet setting's network "

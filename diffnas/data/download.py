@@ -124,7 +124,8 @@ def fetch(url: str, path: Path, md5: str) -> None:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, file=sys.stderr,
-                      mininterval=redraw_interval(), disable=not progress_shown()) as bar:
+                      mininterval=redraw_interval(), maxinterval=max(10.0, redraw_interval()),
+                      disable=not progress_shown()) as bar:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)

@@ -378,6 +378,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     gray = True
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, mininterval=redraw_interval(),
+               maxinterval=max(10.0, redraw_interval()),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
     huge: list[tuple[Path, tuple[int, int]]] = []   # above Pillow's decompression-bomb warning size
     for i, path in enumerate(bar):
