@@ -20,8 +20,8 @@ from typing import Any, Callable, Collection, Optional
 from . import config as config_lib
 from . import config_file
 from .errors import CheckpointError, ConfigError, NumericalError
-from .notices import option, say
-from .runlog import RunLog, read_rows
+from .notices import option, say, shell
+from .runlog import RunLog, read_rows, run_command
 
 
 def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
@@ -67,9 +67,21 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
     elif limit:
         last += f" ({state['rollbacks']} of {option('nan_rollback', limit)} rollbacks used)"
     if not ckpt_path.is_file():   # a resume would repeat it, and its learning rate is not a resumable value
-        last += (f"; nothing is saved to resume, so start it anew with a lower learning rate: remove "
-                 f"{ckpt_path.parent} or name another {option('run_dir')}")
+        last += f"; nothing is saved to resume, so {_start_anew(ckpt_path.parent)}"
     raise NumericalError(f"{error}; run stopped, {last}") from None
+
+
+def _start_anew(run_dir: Path) -> str:
+    """How to retry a run that failed before its first checkpoint with a lower learning rate: in a new
+    folder; a pipeline's search only as a new pipeline (its resume refuses another --w-lr), its training
+    by resuming the pipeline with another --train-lr once the train/ folder is gone."""
+    owner = run_dir.parent
+    if run_dir.name == "search" and run_command(owner) == "pipeline":
+        return f"start a new pipeline with a lower learning rate: remove {owner} or name another {option('run_dir')}"
+    if run_dir.name == "train" and run_command(owner) == "pipeline":
+        return (f"remove {run_dir} and resume the pipeline with a lower {option('lr')} "
+                f"(`{shell('diffnas', 'run', '--resume', owner)} ...`)")
+    return f"start it anew with a lower learning rate: remove {run_dir} or name another {option('run_dir')}"
 
 
 # the file a finished run writes last, after its last checkpoint

@@ -798,3 +798,20 @@ def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_pa
     with pytest.raises(RuntimeError, match="boom"):
         search(cfg2)
     os.close(lock_run_dir(tmp_path / "run2"))   # an error mid-run lets go of the folder too
+
+
+def test_a_nan_before_the_first_checkpoint_in_a_pipeline_says_how_to_retry_it(tmp_path):
+    """The hint said to remove the stage's folder: for a pipeline's search that left a pipeline whose
+    resume refuses another learning rate (and repeats the NaN); its training is retried by resuming the
+    pipeline once train/ is gone."""
+    from diffnas.recovery import _start_anew
+
+    pipeline = tmp_path / "p"
+    (pipeline / "search").mkdir(parents=True)
+    (pipeline / "config.json").write_text('{"command": "pipeline"}')
+    assert _start_anew(pipeline / "search") == (f"start a new pipeline with a lower learning rate: remove {pipeline} "
+                                                f"or name another run_dir")
+    assert _start_anew(pipeline / "train").startswith(f"remove {pipeline / 'train'} and resume the pipeline with a "
+                                                      f"lower lr (`diffnas run --resume {pipeline} ...`)")
+    assert _start_anew(tmp_path / "s") == (f"start it anew with a lower learning rate: remove {tmp_path / 's'} or "
+                                           f"name another run_dir")
