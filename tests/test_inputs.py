@@ -29,7 +29,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ops,message", [
     ("none", "ops: needs at least one op besides 'none'"),
-    ("", "ops: the list is empty"),
+    ("", "--ops: an empty value"),
     (",", "ops: the list is empty"),
     ("skip_connect,none,skip_connect", "ops: an op is listed twice (skip_connect)"),
     ("none,sep_conv_9x9", "ops: unknown op 'sep_conv_9x9'"),

@@ -336,13 +336,13 @@ def test_broken_pieces_are_reported_and_the_rest_drawn(tmp_path: Path) -> None:
     assert report.plot_run(run, tmp_path / "out", notes=notes) == []
     assert len(notes) == 3, notes
     assert notes[0] == "no metrics.jsonl: learning curves skipped"
-    assert "alphas.pt: cannot read" in notes[1] and notes[1].endswith("skipped")
+    assert "alphas.pt: not a file torch.save writes" in notes[1] and notes[1].endswith("skipped")
     assert notes[2].startswith("genotype.json unreadable") and notes[2].endswith("cell diagrams skipped")
     write_search_run(run, layers=3, nodes=2, omit={"metrics.jsonl", "alphas.pt"})  # a good genotype now
     notes.clear()
     paths = report.plot_run(run, tmp_path / "out", notes=notes)
     assert stems(paths, ".dot") == {"cell_normal", "cell_reduce"} and all(p.parent == tmp_path / "out" for p in paths)
-    assert len(notes) == 2 and "alphas.pt: cannot read" in notes[1]
+    assert len(notes) == 2 and "alphas.pt: not a file torch.save writes" in notes[1]
 
 
 def test_empty_or_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:

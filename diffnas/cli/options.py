@@ -53,6 +53,8 @@ def ops_list(text: str) -> tuple[str, ...]:
     """An argparse type: comma-separated op names; an empty one (`a,,b`, a trailing comma) is refused,
     not dropped (a name lost in editing)."""
     names = tuple(s.strip() for s in text.split(","))
+    if not any(names):   # ',': no name at all, which the config refuses as an empty list
+        return ()
     if any(not n for n in names):
         raise argparse.ArgumentTypeError(f"an empty op name in {text!r} (op names separated by single commas)")
     return names
