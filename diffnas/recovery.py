@@ -128,8 +128,9 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
                           + (f" and started epoch {state['epoch'] + 1}" if state["step"] else "")
                           + f"; a resume can change the total, but not to fewer than the {begun} "
                             f"epoch{'s' if begun != 1 else ''} {'begun' if state['step'] else 'run'}")
-    log.truncate_metrics(state["epoch"])
     complete = state["epoch"] >= epochs or bool(ended_early)
+    # a training's checkpoint holds its rows (state["metrics"]); a complete run's resume writes nothing
+    log.truncate_metrics(state["epoch"], write=not complete, saved_rows=state.get("metrics"))
     changed = saved_epochs is not None and saved_epochs != epochs and not complete
     if announce and ended_early:
         say(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search")

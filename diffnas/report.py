@@ -29,7 +29,7 @@ from .discretise import threshold_notes
 from .errors import DiffnasError
 from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import read_rows, run_command, run_config
+from .runlog import epochs_words, read_rows, run_command, run_config
 
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
 # the first key a figure's name starts with gives its caption: a longer name before its prefix
@@ -466,13 +466,15 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         summary = {**_result_summary(_json_file(run / "result.json", notes, where) or {}), **summary}
     summary = {**summary, **_network_size(saved)}
     checkpointed = saved.get("epoch")
-    epochs_in_rows = sorted({r.get("epoch") for r in records})
-    if isinstance(checkpointed, int) and (epochs_in_rows[:checkpointed] != list(range(1, checkpointed + 1))
-                                          or len(records) > len(epochs_in_rows)):
-        # rows lost or doubled (a row past the checkpoint is a kill between the two: the resume redoes it)
-        summary = {"metrics": f"metrics.jsonl holds {len(records)} rows for the {checkpointed} epochs the "
-                              f"checkpoint has done (edited or damaged?): the curves and the last row here lack "
-                              f"the others", **summary}
+    if isinstance(checkpointed, int):   # rows lost or doubled (one past the checkpoint: a kill between the two)
+        seen = [r.get("epoch") for r in records]
+        lost = [e for e in range(1, checkpointed + 1) if e not in seen]
+        twice = sorted({e for e in seen if seen.count(e) > 1})
+        if lost or twice:
+            summary = {"metrics": "metrics.jsonl (edited or damaged?) " + "; ".join(
+                ([f"lacks the rows of {epochs_words(lost)} of the {checkpointed} the checkpoint has done: the "
+                  f"curves and the last row here lack them"] if lost else [])
+                + ([f"holds {epochs_words(twice)} twice"] if twice else [])), **summary}
     if records:
         summary = {**summary, **_final_metrics(records)}
         planned = (config or {}).get("epochs")

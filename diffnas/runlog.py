@@ -19,7 +19,7 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
@@ -88,7 +88,7 @@ class RunLog:
     def append_jsonl(self, name: str, obj: dict[str, Any]) -> None:
         if self.enabled:
             with open(self.run_dir / name, "a") as f:
-                f.write(json.dumps({k: _plain(v) for k, v in obj.items()}, default=str) + "\n")
+                f.write(_json_line(obj) + "\n")
 
     def metrics(self, row: dict[str, Any], step: int) -> None:
         """One epoch's metrics: a line in metrics.jsonl and scalars in TensorBoard."""
@@ -101,9 +101,13 @@ class RunLog:
                     self._tb.add_scalar(k, v, step)
             self._tb.flush()
 
-    def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl")) -> None:
+    def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl"), *,
+                         write: bool = True, saved_rows: Optional[list[dict[str, Any]]] = None) -> None:
         """On resume, drop rows of epochs after the checkpoint (they will be recomputed).
-        Rows count epochs from 1, so `epochs_done` completed epochs keep rows 1..epochs_done."""
+        Rows count epochs from 1, so `epochs_done` completed epochs keep rows 1..epochs_done. Rows lost
+        or doubled (an edited or damaged file) are said; metrics.jsonl is then written again from
+        `saved_rows` (a training's checkpoint holds its rows), else one row an epoch is kept.
+        write=False (a complete run's resume, which writes nothing): only said."""
         if not self.enabled:
             return
         for name in names:
@@ -117,13 +121,20 @@ class RunLog:
                 held = [e for e in expected if e in rows]
                 seen = [_epoch(line) for line in keep]
                 twice = sorted({int(e) for e in seen if seen.count(e) > 1})
-                say(f"diffnas: warning: {path} holds rows of {_epochs(held)} of the {epochs_done} epochs the "
+                restored = name == "metrics.jsonl" and saved_rows is not None and len(saved_rows) >= epochs_done
+                if restored:
+                    keep = [_json_line(row) for row in saved_rows[:epochs_done]]
+                else:
+                    keep = [rows[e] for e in expected if e in rows]
+                fate = ("written again from the checkpoint's rows" if restored
+                        else "the last row of each is kept" if twice and len(held) == epochs_done
+                        else "the missing rows cannot be recomputed, so the curves and the report lack them")
+                say(f"diffnas: warning: {path} holds rows of {epochs_words(held)} of the {epochs_done} epochs the "
                     f"checkpoint has done (edited or damaged?)"
-                    + (f"; {_epochs(twice)} twice: the last row of each is kept" if twice else "")
-                    + ("; the missing rows cannot be recomputed, so the curves and the report lack them"
-                       if len(held) < epochs_done else ""))
-                keep = [rows[e] for e in expected if e in rows]
-            self._write(name, "".join(line + "\n" for line in keep).encode())
+                    + (f"; {epochs_words(twice)} twice" if twice else "")
+                    + (f"; {fate}" if write else "; left as it is (the run is complete)"))
+            if write:
+                self._write(name, "".join(line + "\n" for line in keep).encode())
 
     def say(self, line: str) -> None:
         """A line on stderr from the writing rank (a finished epoch: `epoch_line`), between bars."""
@@ -352,7 +363,12 @@ def _epoch(line: str) -> float:
     return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else math.inf
 
 
-def _epochs(numbers: list[int]) -> str:
+def _json_line(obj: dict[str, Any]) -> str:
+    """A row of a JSON-lines file, as the runs append them."""
+    return json.dumps({k: _plain(v) for k, v in obj.items()}, default=str)
+
+
+def epochs_words(numbers: list[int]) -> str:
     """"epochs 1, 3" / "epoch 2" / "no epoch"."""
     if not numbers:
         return "no epoch"

@@ -614,7 +614,8 @@ def test_rows_lost_or_doubled_in_metrics_are_said_on_resume_and_in_the_report(tm
     rows = (run / "metrics.jsonl").read_text().splitlines()
     (run / "metrics.jsonl").write_text(rows[1] + "\n")   # epoch 1's row lost
     text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
-    assert "metrics.jsonl holds 1 rows for the 2 epochs the checkpoint has done (edited or damaged?)" in text
+    assert ("metrics.jsonl (edited or damaged?) lacks the rows of epoch 1 of the 2 the checkpoint has done: the "
+            "curves and the last row here lack them") in text
     assert "stopped early" not in text
     assert cli.main(["search", "--resume", str(run), "--epochs", "3"]) == 0
     err = capsys.readouterr().err
@@ -622,7 +623,31 @@ def test_rows_lost_or_doubled_in_metrics_are_said_on_resume_and_in_the_report(tm
             f"done (edited or damaged?); the missing rows cannot be recomputed") in err
     assert [r["epoch"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [2, 3]
     (doubled / "metrics.jsonl").write_text("\n".join(rows + rows) + "\n")
+    text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(doubled).read_text()).split())
+    assert "metrics.jsonl (edited or damaged?) holds epochs 1, 2 twice" in text and "lack" not in text
+    before = (doubled / "metrics.jsonl").read_bytes()   # a complete run's resume says so, but writes nothing
+    assert cli.main(["search", "--resume", str(doubled)]) == 0
+    assert "; left as it is (the run is complete)" in capsys.readouterr().err
+    assert (doubled / "metrics.jsonl").read_bytes() == before
     assert cli.main(["search", "--resume", str(doubled), "--epochs", "3"]) == 0
     assert "holds rows of epochs 1, 2 of the 2 epochs the checkpoint has done (edited or damaged?); epochs 1, 2 " \
-           "twice: the last row of each is kept" in capsys.readouterr().err
+           "twice; the last row of each is kept" in capsys.readouterr().err
     assert [r["epoch"] for r in map(json.loads, (doubled / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3]
+
+
+
+def test_a_trainings_lost_metrics_rows_are_written_again_from_its_checkpoint(tmp_path, capsys):
+    """A training's checkpoint holds its rows: a resume over a metrics.jsonl that lost some restores them
+    (the warning said they could not be recomputed)."""
+    from diffnas import cli
+
+    run = tmp_path / "t"
+    argv = ["train", "--dataset", "synthetic", "--layers", "3", "--channels", "4", "--batch-size", "16",
+            "--max-steps", "1", "--no-plots"]
+    assert cli.main([*argv, "--epochs", "2", "--run-dir", str(run)]) == 0
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text(rows[1] + "\n")
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0
+    assert "; written again from the checkpoint's rows" in capsys.readouterr().err
+    assert (run / "metrics.jsonl").read_text().splitlines()[:2] == rows
