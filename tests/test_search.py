@@ -635,7 +635,6 @@ def test_rows_lost_or_doubled_in_metrics_are_said_on_resume_and_in_the_report(tm
     assert [r["epoch"] for r in map(json.loads, (doubled / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3]
 
 
-
 def test_a_trainings_lost_metrics_rows_are_written_again_from_its_checkpoint(tmp_path, capsys):
     """A training's checkpoint holds its rows: a resume over a metrics.jsonl that lost some restores them
     (the warning said they could not be recomputed)."""
