@@ -67,8 +67,11 @@ RngState = tuple[torch.Tensor, Optional[torch.Tensor]]
 
 
 def rng_state(device: torch.device) -> RngState:
-    """The random state a loss on `device` draws from: the CPU generator's, and the device's on CUDA."""
-    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    """The random state a loss on `device` draws from: the CPU generator's, and the device's own on CUDA
+    and MPS (dropout there draws from it)."""
+    own = (torch.cuda.get_rng_state(device) if device.type == "cuda"
+           else torch.mps.get_rng_state() if device.type == "mps" else None)
+    return torch.get_rng_state(), own
 
 
 @contextlib.contextmanager
@@ -76,8 +79,10 @@ def replayed(state: RngState, device: torch.device) -> Any:
     """Within the block the random draws start from `state` again; after it they go on as before it."""
     def put(s: RngState) -> None:
         torch.set_rng_state(s[0])
-        if s[1] is not None:
+        if s[1] is not None and device.type == "cuda":
             torch.cuda.set_rng_state(s[1], device)
+        elif s[1] is not None:
+            torch.mps.set_rng_state(s[1])
 
     now = rng_state(device)
     put(state)

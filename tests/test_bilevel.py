@@ -79,6 +79,14 @@ def test_the_random_state_replayed_on_cuda_is_the_devices_too(monkeypatch):
     with bilevel.replayed((state[0], torch.tensor([3])), device):
         assert seen[-1] == ("set", 3, device)
     assert seen == [("get", device), ("get", device), ("set", 3, device), ("set", 7, device)]
+    # MPS: its one generator, read and put back the same way
+    seen.clear()
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: seen.append("get") or torch.tensor([5]))
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: seen.append(("set", int(state))))
+    mps = torch.device("mps")
+    with bilevel.replayed((torch.get_rng_state(), torch.tensor([4])), mps):
+        assert int(bilevel.rng_state(mps)[1]) == 5
+    assert seen == ["get", ("set", 4), "get", ("set", 5)]
 
 
 def test_exact_equals_autograd_through_the_unrolled_step():
