@@ -83,6 +83,13 @@ def redraw_interval() -> float:
         return 30.0
 
 
+def bar_timing() -> dict[str, float]:
+    """tqdm's redraw intervals for diffnas's bars: at most one redraw in `redraw_interval()`, and tqdm's
+    monitor thread (which redraws a bar that has not moved) no more often either."""
+    interval = redraw_interval()
+    return {"mininterval": interval, "maxinterval": max(10.0, interval)}
+
+
 def on_command_line() -> bool:
     """Whether the messages said now are for the command line's user (else for a Python caller)."""
     return _COMMAND_LINE.get() is not None

@@ -29,7 +29,7 @@ from .discretise import threshold_notes
 from .errors import DiffnasError
 from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import epochs_words, read_rows, run_command, run_config
+from .runlog import epoch_gaps, epochs_words, read_rows, run_command, run_config
 
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
 # the first key a figure's name starts with gives its caption: a longer name before its prefix
@@ -467,9 +467,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     summary = {**summary, **_network_size(saved)}
     checkpointed = saved.get("epoch")
     if isinstance(checkpointed, int):   # rows lost or doubled (one past the checkpoint: a kill between the two)
-        seen = [r.get("epoch") for r in records]
-        lost = [e for e in range(1, checkpointed + 1) if e not in seen]
-        twice = sorted({e for e in seen if seen.count(e) > 1})
+        lost, twice = epoch_gaps([r.get("epoch") for r in records], checkpointed)
         if lost or twice:
             summary = {"metrics": "metrics.jsonl (edited or damaged?) " + "; ".join(
                 ([f"lacks the rows of {epochs_words(lost)} of the {checkpointed} the checkpoint has done: the "

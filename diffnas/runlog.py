@@ -18,12 +18,13 @@ import os
 import shutil
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import option, progress_shown, redraw_interval, say, shell
+from .notices import bar_timing, option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises
 
 if TYPE_CHECKING:
@@ -114,13 +115,13 @@ class RunLog:
             path = self.run_dir / name
             if not path.exists():
                 continue
-            keep = [line for line in path.read_text().splitlines() if _epoch(line) <= epochs_done]
-            rows = {_epoch(line): line for line in keep}   # by epoch, the last row of each
+            kept = [(e, line) for line in path.read_text().splitlines() if (e := _epoch(line)) <= epochs_done]
+            keep = [line for _, line in kept]
+            rows = dict(kept)   # by epoch, the last row of each
             expected = list(range(1, epochs_done + 1))
-            if set(rows) != set(expected) or len(keep) != len(rows):   # rows lost, doubled or out of range
+            lost, twice = epoch_gaps([e for e, _ in kept], epochs_done)
+            if lost or twice or any(e < 1 for e in rows):   # rows lost, doubled or out of range
                 held = [e for e in expected if e in rows]
-                seen = [_epoch(line) for line in keep]
-                twice = sorted({int(e) for e in seen if seen.count(e) > 1})
                 restored = name == "metrics.jsonl" and saved_rows is not None and len(saved_rows) >= epochs_done
                 if restored:
                     keep = [_json_line(row) for row in saved_rows[:epochs_done]]
@@ -178,7 +179,7 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, mininterval=redraw_interval(), maxinterval=max(10.0, redraw_interval()),
+                dynamic_ncols=True, **bar_timing(),
                 disable=not progress_shown())
 
 
@@ -366,6 +367,13 @@ def _epoch(line: str) -> float:
 def _json_line(obj: dict[str, Any]) -> str:
     """A row of a JSON-lines file, as the runs append them."""
     return json.dumps({k: _plain(v) for k, v in obj.items()}, default=str)
+
+
+def epoch_gaps(epochs: list[Any], done: int) -> tuple[list[int], list[int]]:
+    """Of a file's rows' `epochs`: the epochs 1..done that no row has, and those more than one row has
+    (an edited or damaged metrics.jsonl, on resume and in the report)."""
+    counts = Counter(epochs)
+    return [e for e in range(1, done + 1) if e not in counts], sorted(e for e, n in counts.items() if n > 1)
 
 
 def epochs_words(numbers: list[int]) -> str:

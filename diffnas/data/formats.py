@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ..distributed import is_main
 from ..errors import DataError, reading
-from ..notices import option, progress_shown, redraw_interval, say
+from ..notices import bar_timing, option, progress_shown, say
 from .augment import resized_shape
 from .matfile import MatError, NotNumeric, read_mat
 from .unpickle import load_pickle
@@ -377,8 +377,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     first = paths[0]   # the first readable file, whose size the others must have
     gray = True
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
-    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, mininterval=redraw_interval(),
-               maxinterval=max(10.0, redraw_interval()),
+    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, **bar_timing(),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
     huge: list[tuple[Path, tuple[int, int]]] = []   # above Pillow's decompression-bomb warning size
     for i, path in enumerate(bar):
