@@ -390,14 +390,14 @@ def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
 
 
 def _saved_state(run: Path) -> dict[str, Any]:
-    """The loop state its checkpoint.pt saved ({} when missing, torn or of another format)."""
-    import torch
+    """The loop state its checkpoint.pt saved ({} when missing, torn or of another format); its
+    tensors mapped, not read (only its small values are wanted)."""
+    from .checkpoint import load as load_checkpoint
 
     try:
-        state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["state"]
+        return load_checkpoint(run / "checkpoint.pt", mapped=True)
     except Exception:   # missing, torn, another format: nothing to say
         return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _early_stop(state: dict[str, Any]) -> str | None:

@@ -4,6 +4,7 @@ drop-path, the auxiliary head, per-cell genotypes, odd and tiny inputs, the `par
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -423,7 +424,7 @@ def test_build_network_takes_the_settings_sizes_and_a_per_cell_genotypes_depth()
         build_network(per_cell, channels=4, layers=6)
 
 
-def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys):
+def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys, monkeypatch):
     """The search's first lines and its report give the size `diffnas params` gives without a run:
     the supernet's weights (counted by hand above) and the architecture parameters."""
     import re
@@ -439,5 +440,15 @@ def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys):
     assert (result.weights, result.arch_params) == (weights, 2 * 5 * 8)   # alpha_normal, alpha_reduce: 5 edges
     err = capsys.readouterr().err
     assert f"supernet of 3 cells, 4 channels: {weights:,} weights, 80 architecture parameters" in err
+    loads = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        loads.append((Path(args[0]).name, kwargs.get("mmap", False)))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
     text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
     assert f"supernet weights (M) {weights / 1e6:.6f}" in text and "architecture parameters 80" in text
+    # the checkpoint's weights and optimiser state are mapped, not read: the report wants its numbers
+    assert ("checkpoint.pt", True) in loads and ("checkpoint.pt", False) not in loads

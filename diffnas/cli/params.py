@@ -51,7 +51,7 @@ def trained_shape(run: Path, saved: dict[str, Any]) -> tuple[int, list[int]]:
     from ..checkpoint import load as load_checkpoint
 
     if (run / "checkpoint.pt").is_file():
-        state = load_checkpoint(run / "checkpoint.pt")
+        state = load_checkpoint(run / "checkpoint.pt", mapped=True)
         if "classes" in state and "input_shape" in state:
             return int(state["classes"]), [int(n) for n in state["input_shape"]]
     from ..data import load_dataset
