@@ -26,6 +26,7 @@ from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, wri
 from .collapse import collapse_warning
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .discretise import threshold_notes
+from .drawn import drawn_before, fingerprint, forget, record
 from .errors import DiffnasError
 from .notices import say, shell
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
@@ -136,9 +137,10 @@ def _threshold(cfg: dict[str, Any]) -> float | None:
     return float(value)
 
 
-def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list[Path]:
+def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: bool = False) -> list[Path]:
     """Every figure of one run into `out`, with a progress bar of them on stderr (a paper-size DNAS
-    search draws some twenty, each as PNG and SVG: tens of seconds)."""
+    search draws some twenty, each as PNG and SVG: tens of seconds). `reuse`: the figures `out`
+    already holds, when drawn from the run's files as they are now (`drawn.py`), are not drawn again."""
     from .runlog import progress_bar
 
     records = _metrics(run, notes, where)
@@ -154,11 +156,23 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
             alphas = load_alphas(run / "alphas.pt")
         except DiffnasError as e:
             _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
+    for text in genotype_notes:
+        _note(notes, text)
+    rendered = genotype is not None and dot_available()
+    # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
+    if genotype is not None and not rendered and (notes is not None or dot_missing_first_said()):
+        _note(notes, f"{where}{DOT_MISSING}")
+    key = fingerprint(run, rendered)
+    before = drawn_before(out, key) if reuse else None
+    if before is not None:
+        return before
+    forget(out)
     views = cell_views(alphas) if alphas is not None else []
     total = (bool(records) + (alphas is not None) * (1 + _edge_factor(config) + len(views))
              + (genotype is not None) * (1 + isinstance(genotype, G.CellwiseGenotype)))
     bar = progress_bar(range(total), total, f"{where}figures")
     paths: list[Path] = []
+    complete = True
 
     def drawn(new: list[Path]) -> None:
         paths.extend(new)
@@ -176,21 +190,18 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str) -> list
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
                 fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")
                 drawn(save_figure(fig, out / f"weights_evolution_{name}"))
-        for text in genotype_notes:
-            _note(notes, text)
         if genotype is not None:
-            rendered = dot_available()
-            # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
-            if not rendered and (notes is not None or dot_missing_first_said()):
-                _note(notes, f"{where}{DOT_MISSING}")
             try:
                 drawn(write_cell_diagrams(genotype, out, render_images=rendered))
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
                 _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
+                complete = False   # drawn again next time, and said again
             if isinstance(genotype, G.CellwiseGenotype):
                 drawn(save_figure(network_figure(genotype), out / "network"))
     finally:
         bar.close()
+    if complete and paths:
+        record(out, key, paths)
     return paths
 
 
@@ -518,8 +529,10 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     return "\n".join(out)
 
 
-def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
-    """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path."""
+def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool = False) -> Path:
+    """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path. Figures drawn
+    from the run's files as they are now (at the run's end, by an earlier report) are not drawn again
+    unless `redraw`."""
     run_dir = check_run_folder(run_dir)
     collected: list[str] = []
     sections = []
@@ -527,7 +540,7 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None) -> Path:
         sections.append(_section("", run_dir, [], run_dir, collected))
     found = _same_genotype(run_dir)
     for name, run in _parts(run_dir):
-        figures = _plot_one(run, run / "figures", collected, f"{name}: " if name else "")
+        figures = _plot_one(run, run / "figures", collected, f"{name}: " if name else "", reuse=not redraw)
         if name == "train" and found:   # the search's cell diagrams, shown in its section already
             figures = [f for f in figures if not f.name.startswith(CELL_FIGURES)]
         sections.append(_section(name, run, figures, run_dir, collected, searched=name == "train" and found))

@@ -350,3 +350,37 @@ class Fragment(Refs):
         super().__init__()
         self.text = html.unescape(re.sub(r"<[^>]+>", " ", fragment))
         self.feed(fragment)
+
+
+def test_the_report_keeps_figures_drawn_from_the_runs_files_as_they_are(tmp_path: Path, monkeypatch) -> None:
+    """The figures a run drew at its end are not drawn again by its report, unless one of the files they
+    come from changed, a figure is gone, or --redraw asks; the page shows them either way."""
+    run = write_search_run(tmp_path / "run", nodes=2, epochs=2)
+    drawn_at_end = report.plot_run(run)   # as the run's end draws them
+    calls: list[str] = []
+    real_save, real_cells = report.save_figure, report.write_cell_diagrams
+    monkeypatch.setattr(report, "save_figure", lambda fig, stem: calls.append(Path(stem).name) or real_save(fig, stem))
+    monkeypatch.setattr(report, "write_cell_diagrams",
+                        lambda *a, **k: calls.append("cells") or real_cells(*a, **k))
+
+    def drawn_by_report(**kwargs) -> list[str]:
+        calls.clear()
+        page = report.write_report(run, **kwargs)
+        assert len(check_refs(page).imgs) == len([p for p in drawn_at_end if p.suffix == ".png"])
+        return sorted(calls)
+
+    assert drawn_by_report() == []
+    everything = drawn_by_report(redraw=True)
+    assert "curves" in everything and "weights_heatmap" in everything and "cells" in everything
+    assert drawn_by_report() == []   # what --redraw drew is kept in turn
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:1]) + "\n")   # a changed source: the same instant, maybe
+    assert drawn_by_report() == everything
+    (run / "figures" / "weights_heatmap.png").unlink()
+    assert drawn_by_report() == everything
+    (run / "figures" / ".drawn.json").write_text("{torn")
+    assert drawn_by_report() == everything
+    copy = shutil.copytree(run, tmp_path / "copy")   # a copied run folder's figures are its own
+    calls.clear()
+    report.write_report(copy)
+    assert calls == []

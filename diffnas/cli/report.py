@@ -13,6 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Draw the figures of a run folder into RUN_DIR/figures and write RUN_DIR/report.html: "
                     "config, summary, figures and the genotype; opens in a browser without a server.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (search, train or pipeline)")
+    p.add_argument("--redraw", action="store_true",
+                   help="draw every figure again (by default, figures drawn from the run's files as they are "
+                        "now, at its end or by an earlier report, are kept)")
     p.set_defaults(func=run)
 
 
@@ -21,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"diffnas: drawing the figures and writing the report of {check_run_folder(args.run_dir)}", file=sys.stderr)
     notes: list[str] = []
-    path = write_report(args.run_dir, notes=notes)
+    path = write_report(args.run_dir, notes=notes, redraw=args.redraw)
     for note in notes:
         print(f"diffnas: {note}", file=sys.stderr)
     print(path)

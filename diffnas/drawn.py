@@ -1,0 +1,62 @@
+"""Figures already drawn: `figures/.drawn.json` names the files a run's figures were drawn from (a
+hash of each: a copied folder's figures still count, a file rewritten within the same clock tick
+does not) and the figures drawn, so `diffnas report` draws again only when one of them changed or a
+figure is gone (a DNAS search's twenty-odd figures take tens of seconds; the files, under a MB)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .atomic import atomic_write
+
+STAMP = ".drawn.json"
+# everything a run's figures are drawn from (config.json: the parametrisation and the threshold)
+SOURCES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "genotypes.jsonl")
+
+
+def fingerprint(run: Path, rendered: bool) -> dict[str, Any]:
+    """What the figures of `run` would be drawn from now: its source files' contents (a hash each),
+    whether Graphviz renders the cell diagrams, and this diffnas's version."""
+    files: dict[str, Any] = {}
+    for name in SOURCES:
+        try:
+            digest = hashlib.sha256()
+            with open(run / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            files[name] = digest.hexdigest()
+        except OSError:
+            files[name] = None
+    return {"diffnas": __version__, "graphviz": rendered, "sources": files}
+
+
+def drawn_before(out: Path, key: dict[str, Any]) -> list[Path] | None:
+    """The figures in `out` drawn from exactly `key`'s files, when every one of them is still there;
+    None when they must be drawn (never drawn, drawn from other files, or one deleted)."""
+    try:
+        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
+        if not isinstance(stamp, dict) or stamp.get("key") != key:
+            return None
+        paths = [out / name for name in stamp["figures"] if isinstance(name, str) and "/" not in name]
+    except (OSError, ValueError, KeyError, TypeError):   # none, torn or edited: draw
+        return None
+    return paths if len(paths) == len(stamp["figures"]) and all(p.is_file() for p in paths) else None
+
+
+def record(out: Path, key: dict[str, Any], paths: list[Path]) -> None:
+    """Note that `paths` (all in `out`) were drawn from `key`'s files."""
+    names = [p.name for p in paths if p.parent == out]
+    if len(names) != len(paths):   # a figure elsewhere: nothing to stamp
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"key": key, "figures": names})
+    atomic_write(out / STAMP, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def forget(out: Path) -> None:
+    """Drawing starts: until it has finished, the figures in `out` are not the stamp's."""
+    (out / STAMP).unlink(missing_ok=True)
