@@ -338,8 +338,9 @@ def _complete(run_dir: Path) -> PipelineResult:
 
 
 def _unit(device: str) -> str:
-    """What a stage's cost is counted in: "gpu" (hours) for a CUDA device, else "cpu"."""
-    return "gpu" if device == "cuda" else "cpu"
+    """What a stage's cost is counted in: "cpu" (hours) on the CPU, else "gpu" (CUDA, MPS, XPU: the
+    accelerators `device.py` runs on)."""
+    return "cpu" if device == "cpu" else "gpu"
 
 
 def _cost(hours: float, unit: str) -> str:

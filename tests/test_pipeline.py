@@ -241,6 +241,10 @@ def test_each_stage_cost_is_counted_in_hours_of_its_own_device(finished):
     # a few seconds' stage (a dry run) read "0.0000 CPU-hours": its seconds are said too
     quick = pipeline.summary_table({**mixed, "search_gpu_hours": 7.6 / 3600, "train_cpu_hours": 0.1})
     assert "search cost  0.0021 GPU-hours (7.6 s)" in quick and quick.endswith("train cost   0.1000 CPU-hours")
+    for accelerator in ("mps", "xpu"):   # an Apple or Intel GPU's hours are GPU-hours too
+        table = pipeline.summary_table({**summary, "device": accelerator, "train_device": accelerator,
+                                        "search_gpu_hours": 0.5, "train_gpu_hours": 2.0})
+        assert "search cost  0.5000 GPU-hours" in table and "train cost   2.0000 GPU-hours" in table
 
 
 def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, capsys):
