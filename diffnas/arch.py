@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .discretise import threshold_cell, top2_cell
+from .errors import check_choice
 from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype
 from .supernet import edge_list
 
@@ -238,4 +239,5 @@ def build(name: str, layers: int, nodes: int, ops: Sequence[str], reductions: Se
     (`Supernet.reductions`). `weights()` gives psi (layers, edges, ops); calling it gives (psi, edge
     weights or None), what `Supernet.forward` takes after the images. zero_one_weight: FairDARTS's
     zero-one loss weight (sigmoid, dnas); threshold: the sigmoid discretisation's."""
+    check_choice("arch", name, ARCHS)
     return ARCHS[name](layers, nodes, ops, reductions, zero_one_weight=zero_one_weight, threshold=threshold)

@@ -19,10 +19,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, suggest
+from .errors import ConfigError, check_choice, suggest
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
-from .ops import PRIMITIVES, check_ops
+from .ops import PRIMITIVES, check_op_set
 from .tuning import EDGES, MEMORY_FORMATS
 
 
@@ -168,13 +168,6 @@ C = TypeVar("C", SearchConfig, TrainConfig)
 FLOAT_LIMIT = 1e30
 
 
-def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
-    """Raise ConfigError naming `name`, the choices and the likeliest meant one, unless `value` is one."""
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}{suggest(value, choices)}")
-
-
 def _check(cfg: Any) -> None:
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -246,19 +239,6 @@ def check_values(cls: type, values: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: {e}") from None
 
 
-def _check_ops(ops: tuple[str, ...]) -> None:
-    """The candidate ops: known, each once, at least one besides `none` (which only scales to zero)."""
-    if not ops:
-        raise ConfigError("ops: the list is empty; name the candidate ops, comma-separated "
-                          f"(default: {','.join(PRIMITIVES)})")
-    check_ops(ops, "ops")
-    twice = sorted({op for op in ops if ops.count(op) > 1})
-    if twice:
-        raise ConfigError(f"ops: an op is listed twice ({', '.join(twice)})")
-    if all(op == "none" for op in ops):
-        raise ConfigError("ops: needs at least one op besides 'none' (a cell of only 'none' computes nothing)")
-
-
 def _same(a: Any, b: Any) -> bool:
     """Equal as config values: a tuple and a list (JSON's form of it) with the same items are."""
     return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
@@ -290,7 +270,7 @@ def validate(cfg: C) -> C:
         cfg = dataclasses.replace(cfg, data_dir=absolute)
     if isinstance(cfg, SearchConfig):
         _check_preset(cfg)
-        _check_ops(cfg.ops)
+        check_op_set(cfg.ops)
         if cfg.channels % cfg.partial_channels:
             raise ConfigError(f"partial_channels: {cfg.partial_channels} must divide channels ({cfg.channels})")
         if cfg.w_lr_min > cfg.w_lr:

@@ -1,6 +1,7 @@
 """The one exception family users see: the CLI prints its message on one line and exits with code 2.
 
-`suggest` writes the "(did you mean ...?)" hint that messages naming an unknown choice end with.
+`suggest` writes the "(did you mean ...?)" hint that messages naming an unknown choice end with;
+`check_choice` raises the one-line error with it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class CheckpointError(DiffnasError):
 
 class NumericalError(DiffnasError):
     """A loss, gradient or architecture parameter became NaN or infinite."""
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
+    """Raise ConfigError naming `name`, the choices and the likeliest meant one, unless `value` is one."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(choices)}{suggest(value, choices)}")
 
 
 def _key(name: str) -> str:

@@ -202,7 +202,7 @@ def _pointwise(hs: list[torch.Tensor], convs: list[nn.Module]) -> list[torch.Ten
         x = torch.stack(hs, dim=1).view(b, len(hs), c_in, h * w)                 # (B, n, C_in, HW)
         weight = torch.stack([c.weight.view(c.weight.shape[0], c_in) for c in convs])  # (n, C_out, C_in)
         return [torch.matmul(weight, x).view(b, -1, h, w)]                      # (B, n*C_out, H, W)
-    raise ValueError(f"DIFFNAS_POINTWISE: {POINTWISE!r} is not one of separate, grouped, matmul")
+    raise ValueError(f"DIFFNAS_POINTWISE: {POINTWISE!r} is not one of {', '.join(POINTWISE_MODES)}")
 
 
 def _weighted(y: torch.Tensor, p: torch.Tensor, c: int) -> torch.Tensor:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .distributed import batch_mask
-from .errors import ConfigError
+from .errors import ConfigError, check_choice
 from .genotype import AnyGenotype, Cell, network_depth, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
 
@@ -130,8 +130,7 @@ class Network(nn.Module):
     def __init__(self, genotype: AnyGenotype, channels: int, classes: int, layers: int,
                  auxiliary: bool = True, in_channels: int = 3, setting: str = "cifar", drop_path_per: str = "op"):
         super().__init__()
-        if setting not in SETTINGS:
-            raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+        check_choice("setting", setting, SETTINGS)
         if drop_path_per not in DROP_PATH_UNITS:
             raise ConfigError(f"drop_path_per: expected 'op' or 'node', got {drop_path_per!r}")
         validate(genotype)
@@ -196,8 +195,7 @@ def build_network(genotype: AnyGenotype, setting: str = "cifar", channels: int |
     (CIFAR: 36, 20, 10; ImageNet: 48, 14, 1000), and a per-cell genotype's depth is its own cell
     count (another `layers` is a GenotypeError). drop_path_per: "op" (DARTS) or "node" (FairDARTS's
     DCOCell), see EvalCell."""
-    if setting not in SETTINGS:
-        raise ConfigError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    check_choice("setting", setting, SETTINGS)
     known = SETTINGS[setting]
     channels = known.channels if channels is None else channels
     depth = network_depth(genotype, layers)

@@ -141,6 +141,22 @@ def check_ops(names: "list[str] | tuple[str, ...]", where: str = "op set") -> No
             raise ConfigError(f"{where}: unknown op {name!r}{suggest(name, OPS)}; known ops: {', '.join(OPS)}")
 
 
+def check_op_set(ops: "list[str] | tuple[str, ...]") -> None:
+    """The candidate ops of a search: known, each once, at least one besides `none` (which only scales
+    to zero); a one-line ConfigError naming `ops` otherwise."""
+    from .errors import ConfigError
+
+    if not ops:
+        raise ConfigError("ops: the list is empty; name the candidate ops, comma-separated "
+                          f"(default: {','.join(PRIMITIVES)})")
+    check_ops(ops, "ops")
+    twice = sorted({op for op in ops if list(ops).count(op) > 1})
+    if twice:
+        raise ConfigError(f"ops: an op is listed twice ({', '.join(twice)})")
+    if all(op == "none" for op in ops):
+        raise ConfigError("ops: needs at least one op besides 'none' (a cell of only 'none' computes nothing)")
+
+
 def make_op(name: str, channels: int, stride: int, search: bool) -> nn.Module:
     """Build one candidate op. The search network uses BN without affine weights and puts a BN after
     pooling (quark0/darts cnn/model_search.py, MixedOp); the evaluation network uses affine BN."""

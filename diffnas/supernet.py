@@ -17,7 +17,7 @@ from torch import nn
 
 from . import fused as fused_lib
 from .genotype import reduction_layers
-from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
+from .ops import PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN, check_op_set, make_op
 
 
 def edge_list(nodes: int) -> list[tuple[int, int]]:
@@ -137,14 +137,10 @@ class Supernet(nn.Module):
     """
 
     def __init__(self, channels: int = 16, classes: int = 10, layers: int = 8, nodes: int = 4,
-                 ops: Sequence[str] = (), in_channels: int = 3, stem_multiplier: int = 3,
+                 ops: Sequence[str] = PRIMITIVES, in_channels: int = 3, stem_multiplier: int = 3,
                  partial: int = 1, skip_dropout: float = 0.0, fused: bool = True):
         super().__init__()
-        if not ops:
-            from .ops import PRIMITIVES
-            ops = PRIMITIVES
-        if all(name == "none" for name in ops):
-            raise ValueError("the op set needs at least one op besides 'none'")
+        check_op_set(tuple(ops))   # an unknown name here was a KeyError deep in the first cell
         self.ops = tuple(ops)
         self.layers = layers
         self.nodes = nodes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import check_choice
 from .notices import option
 
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
@@ -26,8 +27,7 @@ EDGES = ("auto", "fused", "plain")
 
 def memory_format(choice: str, device: torch.device) -> torch.memory_format:
     """The memory format for `choice` ("auto": contiguous, on every device for now)."""
-    if choice not in MEMORY_FORMATS:
-        raise ValueError(f"memory format {choice!r} is not one of {', '.join(MEMORY_FORMATS)}")
+    check_choice("memory_format", choice, MEMORY_FORMATS)
     return torch.channels_last if choice == "channels_last" else torch.contiguous_format
 
 
@@ -43,8 +43,7 @@ def caution(choice: str, precision: str, device: torch.device) -> str | None:
 
 def fused_edges(choice: str, device: torch.device) -> bool:
     """Whether mixed edges run batched (diffnas.fused) for `choice` ("auto": not on CPU)."""
-    if choice not in EDGES:
-        raise ValueError(f"edges {choice!r} is not one of {', '.join(EDGES)}")
+    check_choice("edges", choice, EDGES)
     fused = device.type != "cpu" if choice == "auto" else choice == "fused"
     if fused:
         from .fused import check_pointwise

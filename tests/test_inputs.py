@@ -46,6 +46,30 @@ def test_op_set_in_a_config_file(tmp_path, capsys):
         config_lib.search_config(ops=("none",))
 
 
+def test_the_library_api_says_an_unknown_name_in_one_line():
+    """From Python (the README's `Supernet`, `arch.build`, `build_network`): an op, parametrisation or
+    setting misspelt was a bare KeyError deep inside (a Supernet's op: in its first cell's first edge),
+    an empty op set silently meant every op."""
+    from diffnas import arch, tuning
+    from diffnas.network import build_network
+    from diffnas.ops import PRIMITIVES
+    from diffnas.supernet import Supernet
+
+    with pytest.raises(ConfigError, match=r"ops: unknown op 'sepconv_3x3' \(did you mean 'sep_conv_3x3'\?\)"):
+        Supernet(channels=4, layers=3, nodes=2, ops=("skip_connect", "sepconv_3x3"))
+    with pytest.raises(ConfigError, match="ops: the list is empty"):
+        Supernet(channels=4, layers=3, nodes=2, ops=())
+    with pytest.raises(ConfigError, match="ops: an op is listed twice"):
+        Supernet(channels=4, layers=3, nodes=2, ops=("skip_connect", "skip_connect"))
+    assert Supernet(channels=4, layers=3, nodes=2).ops == PRIMITIVES   # the default: DARTS's eight
+    with pytest.raises(ConfigError, match=r"arch: 'softmaxx' is not one of .*\(did you mean 'softmax'\?\)"):
+        arch.build("softmaxx", 3, 2, ("skip_connect", "max_pool_3x3"), (1, 2))
+    with pytest.raises(ConfigError, match=r"setting: 'imagnet' is not one of .*\(did you mean 'imagenet'\?\)"):
+        build_network("DARTS_V2", channels=4, layers=3, setting="imagnet")
+    with pytest.raises(ConfigError, match=r"memory_format: 'channel_last' .*\(did you mean 'channels_last'\?\)"):
+        tuning.memory_format("channel_last", torch.device("cpu"))
+
+
 # ---------------------------------------------------------------------------------------------
 # devices
 

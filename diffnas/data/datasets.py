@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, suggest
 from ..notices import option
 from .loaders import DATASETS, download_hint
 from .types import Dataset, Split
@@ -138,7 +138,7 @@ def check_image_size(name: str, image_size: int) -> None:
     read (`diffnas params`)."""
     entry = DATASETS.get(name)
     if entry is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}{suggest(name, DATASETS)}; known: {', '.join(DATASETS)}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 0:
         raise ConfigError(f"image_size: must be an integer >= 0, got {image_size!r}")
     if image_size and entry.side and image_size != entry.side:
