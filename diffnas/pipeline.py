@@ -35,7 +35,7 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell
-from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, refuse_other_files,
+from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_other_files,
                      remove_empty_folders, run_command)
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
@@ -118,10 +118,10 @@ def pipeline_config(search_cfg: SearchConfig, train_cfg: TrainConfig) -> dict[st
     return {"command": "pipeline", "search": search_values, "train": train_values}
 
 
-def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+def saved_config(run_dir: str | Path, quiet: bool = False) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
     """The (search, train) values a pipeline folder was started with, with the epochs a stage was
-    since resumed to on its own (`stage_epochs`; one notice each). Folders made before pipelines
-    saved their configuration give the search's (and the training's, if it started) or train None."""
+    since resumed to on its own (`stage_epochs`; one notice each unless `quiet`). Folders made before
+    pipelines saved their configuration give the search's (and the training's, if it started) or train None."""
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if path.is_file():
@@ -135,7 +135,7 @@ def saved_config(run_dir: str | Path) -> tuple[dict[str, Any], Optional[dict[str
                               f"`{shell('diffnas', 'train', '--genotype', run_dir / 'search')}`")
         for stage, (was, now) in changed.items():
             (search_values if stage == "search" else train_values)["epochs"] = now
-            if distributed.is_main():
+            if distributed.is_main() and not quiet:
                 say(f"diffnas: {run_dir / stage} was resumed on its own with {now} epochs (the pipeline's "
                     f"config.json says {was}); the pipeline goes on with {now}")
         return search_values, train_values
@@ -196,6 +196,37 @@ def refuse_existing(run_dir: str | Path) -> None:
                       f"`{shell('diffnas', command, '--resume', run_dir)}` or choose another {option('run_dir')}")
 
 
+def check_resume(run_dir: Path, search_cfg: SearchConfig, train_cfg: TrainConfig) -> None:
+    """ConfigError for what a resumed pipeline cannot take (each stage's own resume refuses the rest):
+    other search epochs once the training of its genotype has started (or the pipeline is complete),
+    another training setting (its recipe is among the saved values), fewer training epochs than a
+    complete pipeline trained."""
+    saved_search, saved_train = saved_config(run_dir, quiet=True)
+    where = f"the pipeline in {run_dir}"
+    complete = (run_dir / "summary.json").is_file()
+    if search_cfg.epochs != saved_search.get("epochs", search_cfg.epochs):
+        if complete:
+            raise ConfigError(f"{option('epochs')}: {where} is complete; start a new pipeline to search longer")
+        if (run_dir / "train").exists():
+            done = len(read_rows(run_dir / "train" / "metrics.jsonl"))
+            of = f" of {saved_train['epochs']}" if saved_train and "epochs" in saved_train else ""
+            raise ConfigError(f"{option('epochs')}: the search of {where} is finished and the training of its "
+                              f"genotype has started ({done}{of} epochs done); start a new pipeline to search longer")
+    if saved_train is None:
+        return
+    with notices_lib.stage("train"):   # named as the reader sets them: --train-epochs, [train] setting
+        saved_setting = saved_train.get("setting", "cifar")
+        if train_cfg.setting != saved_setting and not (run_dir / "train").exists():   # a started one: train's resume
+            raise ConfigError(f"{option('setting')}: {train_cfg.setting!r} given, but {where} trains under the "
+                              f"{saved_setting!r} setting, whose values it saved; start a new pipeline for "
+                              f"another setting")
+        trained = saved_train.get("epochs")
+        if complete and (run_dir / "train").exists() and isinstance(trained, int) and train_cfg.epochs < trained:
+            raise ConfigError(f"{option('epochs')}: {train_cfg.epochs} given, but {where} trained its genotype for "
+                              f"{trained} epoch{'s' if trained != 1 else ''}; on resume the training can only be "
+                              f"extended, not shortened")
+
+
 def check_training_data(train_cfg: TrainConfig) -> None:
     """The training's checks of its data (`train.check_data`: the setting's image size, the batch
     against the training split), made before the search: a value that cannot train fails now, not
@@ -239,6 +270,8 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     stale_summary = False
+    if resume:
+        check_resume(run_dir, search_cfg, train_cfg)
     if resume and (run_dir / "summary.json").is_file():
         t_config = t_dir / "config.json"
         trained = config_file.read_file(t_config).get("epochs") if t_config.is_file() else None

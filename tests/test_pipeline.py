@@ -262,7 +262,7 @@ def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, 
                            (["--layers", "4"], "(only --epochs, --device, --data-dir, "),
                            (["--preset", "darts"], "preset: 'darts' given"),
                            (["--epochs", "2"], "start a new pipeline to search longer"),
-                           (["--train-epochs", "0"], "error: --train-epochs: 0 given, but the pipeline in")):
+                           (["--train-epochs", "0"], "error: --train-epochs: must be >= 1, got 0")):
         assert cli.main(["run", "--resume", str(run), *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and expected in err, (argv, err)
@@ -597,7 +597,7 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
     # the setting is not among them: the saved values are its recipe (a switch trained a mix of both)
     (tmp_path / "imagenet.toml").write_text('[train]\nsetting = "imagenet"\n')
     fails(capsys, ["run", "--resume", str(run), "--config", str(tmp_path / "imagenet.toml")],
-          "train.setting: 'imagenet' given, but the pipeline in")
+          "[train] setting: 'imagenet' given, but the pipeline in")
     assert cli.main(["run", "--resume", str(run), "--train-batch-size", "2"]) == 0
     assert ("diffnas: the training has not started; the values typed now replace the saved ones "
             "(--train-batch-size 2, was 4)") in capsys.readouterr().err
@@ -713,3 +713,30 @@ def test_sigterm_as_the_training_sets_up_says_how_to_resume_the_pipeline(tmp_pat
                         f"the pipeline with: diffnas run --resume {run}", "diffnas: terminated (SIGTERM)"]
     monkeypatch.setattr(pipeline, "train", real_train)
     assert cli.main(["run", "--resume", str(run)]) == 0 and (run / "summary.json").is_file()
+
+
+def test_a_resume_from_python_refuses_what_the_command_line_refuses(finished, tmp_path):
+    """`run_pipeline(..., resume=True)` with more search epochs on a complete pipeline returned the old
+    summary without a word (the checks were in the command line's resume only); fewer training epochs
+    than it trained and another setting likewise."""
+    from diffnas.config import search_config
+    from diffnas.errors import ConfigError
+
+    run = copy(finished, tmp_path / "p")
+    before = files(run)
+    saved_search, saved_train = pipeline.saved_config(run)
+    search_cfg = search_config(**saved_search)
+    train_cfg = pipeline.stage_train_config(search_cfg, saved_train)
+    assert pipeline.run_pipeline(search_cfg, train_cfg, run, resume=True).complete_before   # unchanged: as it was
+    longer = search_config(**{**saved_search, "epochs": 2})
+    with pytest.raises(ConfigError, match=f"^epochs: the pipeline in {run} is complete; start a new pipeline"):
+        pipeline.run_pipeline(longer, train_cfg, run, resume=True)
+    saved_train["epochs"] = 2   # as if it trained 2: asked for 1 now
+    (run / "train" / "config.json").write_text(json.dumps({**train_config_of(run), "epochs": 2}))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "train": {**config["train"], "epochs": 2}}))
+    with pytest.raises(ConfigError, match=r"^epochs: 1 given, but the pipeline in .* trained its genotype for 2 "
+                                          r"epochs; on resume the training can only be extended"):
+        pipeline.run_pipeline(search_cfg, train_cfg, run, resume=True)
+    assert {k: v for k, v in files(run).items() if "config.json" not in k} == \
+        {k: v for k, v in before.items() if "config.json" not in k}

@@ -195,17 +195,8 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # a shared flag typed now (--device, --no-plots, ...) is meant for the training as well
     train_given = {**train_file, **train_flag_values(args)}
     where = f"the pipeline in {run_dir}"
-    complete = (run_dir / "summary.json").is_file()
-    if search_given.get("epochs", saved_search.get("epochs")) != saved_search.get("epochs"):
-        if complete:
-            raise ConfigError(f"epochs: {where} is complete; start a new pipeline to search longer")
-        if (run_dir / "train").exists():
-            from ..runlog import read_rows
-
-            done = len(read_rows(run_dir / "train" / "metrics.jsonl"))
-            of = f" of {saved_train['epochs']}" if saved_train and "epochs" in saved_train else ""
-            raise ConfigError(f"epochs: the search of {where} is finished and the training of its genotype "
-                              f"has started ({done}{of} epochs done); start a new pipeline to search longer")
+    # what no stage's resume can take (other search epochs once the training started, another
+    # setting, fewer epochs than trained) is refused by the pipeline's (`pipeline.check_resume`)
     # the run folders are the pipeline's: not among what a resume may change
     search_resumable = [k for k in SEARCH_RESUMABLE if k != "run_dir"]
     config_lib.refuse_changes(saved_search, search_given, search_resumable, where,
@@ -215,12 +206,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     if saved_train is not None and not (run_dir / "train").exists():
         # the training has not started: its values are the pipeline's plan still, and may change (a
         # --train-batch-size too large for the data is refused before the search, and only then fixable);
-        # not its setting, whose recipe the saved values already hold (lr, schedule, augmentation)
-        setting = train_given.get("setting", saved_train.get("setting", "cifar"))
-        if setting != saved_train.get("setting", "cifar"):
-            raise ConfigError(f"train.setting: {setting!r} given, but {where} trains under the "
-                              f"{saved_train.get('setting', 'cifar')!r} setting, whose values it saved; start a new "
-                              f"pipeline for another setting")
+        # (not its setting, whose recipe the saved values already hold: pipeline.check_resume)
         with stage("train"):   # named as typed: --train-batch-size 32
             changed = [option(k, v) + ("" if isinstance(v, bool) else f", was {saved_train[k]}")
                        for k, v in train_given.items()
@@ -229,11 +215,6 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
             notices.append(f"diffnas: the training has not started; the values typed now replace the saved ones "
                            f"({'; '.join(changed)})")
     elif saved_train is not None:
-        trained, wanted = saved_train.get("epochs"), train_given.get("epochs", saved_train.get("epochs"))
-        if complete and isinstance(trained, int) and isinstance(wanted, int) and wanted < trained:
-            raise ConfigError(f"train.epochs: {wanted} given, but {where} trained its genotype for {trained} "
-                              f"epoch{'s' if trained != 1 else ''}; --train-epochs on resume can only extend the "
-                              f"training, not shorten it")
         # a training from before drop_path_per existed trained per op, whatever its search was
         train_resumable = [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN]
         config_lib.refuse_changes(saved_train, train_given, train_resumable,
