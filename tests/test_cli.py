@@ -211,6 +211,23 @@ def test_train_help_names_each_settings_default_dataset(capsys):
             assert f"--setting {setting}: {values['dataset']}" in text, setting
 
 
+def test_train_help_gives_each_settings_own_values(capsys):
+    """--wd said 'default 3e-4' and --cutout, --drop-path nothing of imagenet's (3e-5, 0, 0)."""
+    import re
+
+    from diffnas.config import train_config
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    imagenet = train_config("imagenet")
+    for flag, field in (("--wd WD", "wd"), ("--cutout [CUTOUT]", "cutout"), ("--drop-path P", "drop_path"),
+                        ("--lr LR", "lr")):
+        helped = re.split(r" --[a-z-]+ [A-Z\[]", text.split(f" {flag} ", 1)[1], maxsplit=1)[0]   # to the next flag
+        said = dict(re.findall(r"(default|imagenet) ([0-9.e-]+)", helped))
+        assert float(said["default"]) == getattr(train_config("cifar"), field), (flag, helped)
+        assert float(said.get("imagenet", said["default"])) == getattr(imagenet, field), (flag, helped)
+
+
 def test_a_runs_session_record_names_the_command_as_typed(tmp_path, monkeypatch):
     """sessions.jsonl records what ran the run; `python -m diffnas` is written as `diffnas`."""
     import sys

@@ -34,6 +34,17 @@ FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "e
 QUICK = dict(epochs=20, layers=8, channels=16)
 
 
+
+def setting_default(field: str) -> str:
+    """A flag's help: TrainConfig's default and the settings that set their own ("default 3e-4;
+    imagenet 3e-5"), read from SETTING_DEFAULTS so the help cannot drift from them."""
+    def plain(v: object) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    own = [f"{name} {plain(values[field])}" for name, values in config_lib.SETTING_DEFAULTS.items()
+           if field in values and values[field] != getattr(config_lib.TrainConfig, field)]
+    return f"default {plain(getattr(config_lib.TrainConfig, field))}" + (f"; {', '.join(own)}" if own else "")
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a genotype from scratch", description=__doc__)
     a = p.add_argument
@@ -56,18 +67,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--layers", type=int, help=f"cells (default 20, imagenet 14; {QUICK['layers']} when no dataset is named)")
     a("--channels", type=int,
       help=f"initial channels (default 36, imagenet 48; {QUICK['channels']} when no dataset is named)")
-    a("--lr", type=float, help="initial SGD learning rate (default 0.025, imagenet 0.1)")
+    a("--lr", type=float, help=f"initial SGD learning rate ({setting_default('lr')})")
     a("--lr-schedule", dest="lr_schedule", help="cosine (to --lr-min; default) | step (lr x gamma per epoch; imagenet)")
     a("--lr-gamma", dest="lr_gamma", type=float, help="step schedule: decay per epoch (default 0.97)")
     a("--lr-min", dest="lr_min", type=float,
       help=f"cosine schedule: the lr it anneals to (default {config_lib.TrainConfig.lr_min:g})")
     a("--momentum", type=float, help=f"SGD momentum (default {config_lib.TrainConfig.momentum:g})")
-    a("--wd", type=float, help="weight decay (default 3e-4)")
-    a("--grad-clip", dest="grad_clip", type=float, help="max gradient norm (0: off; default 5)")
+    a("--wd", type=float, help=f"weight decay ({setting_default('wd')})")
+    a("--grad-clip", dest="grad_clip", type=float, help=f"max gradient norm (0: off; {setting_default('grad_clip')})")
     a("--cutout", type=int, nargs="?", const=16, help="cutout square side in pixels of a 32x32 image "
-                                                     "(bare --cutout: 16; 0: off)")
-    a("--auxiliary", type=float, metavar="W", help="auxiliary loss weight (0: no auxiliary head; default 0.4)")
-    a("--drop-path", dest="drop_path", type=float, metavar="P", help="final drop-path probability (default 0.2)")
+                                                     f"(bare --cutout: 16; 0: off; {setting_default('cutout')})")
+    a("--auxiliary", type=float, metavar="W",
+      help=f"auxiliary loss weight (0: no auxiliary head; {setting_default('auxiliary')})")
+    a("--drop-path", dest="drop_path", type=float, metavar="P",
+      help=f"final drop-path probability ({setting_default('drop_path')}; a pc-darts search's cells 0.3)")
     a("--drop-path-per", dest="drop_path_per", metavar="UNIT",
       help="op (default: each non-identity op's output, DARTS) | node (each node's sum, FairDARTS's cells)")
     a("--random-resized-crop", dest="random_resized_crop", type=int, metavar="SIDE",
