@@ -66,11 +66,16 @@ def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = no_
 RngState = tuple[torch.Tensor, Optional[torch.Tensor]]
 
 
+ONE_GENERATOR = ("mps",)   # accelerators whose module's get/set_rng_state take no device (torch 2.2)
+
+
 def rng_state(device: torch.device) -> RngState:
-    """The random state a loss on `device` draws from: the CPU generator's, and the device's own on CUDA
-    and MPS (dropout there draws from it)."""
-    own = (torch.cuda.get_rng_state(device) if device.type == "cuda"
-           else torch.mps.get_rng_state() if device.type == "mps" else None)
+    """The random state a loss on `device` draws from: the CPU generator's, and the device's own on an
+    accelerator (CUDA, XPU, MPS: dropout there draws from it; torch.<type>.get_rng_state)."""
+    module = getattr(torch, device.type, None) if device.type != "cpu" else None
+    if module is None or not hasattr(module, "get_rng_state"):
+        return torch.get_rng_state(), None
+    own = module.get_rng_state() if device.type in ONE_GENERATOR else module.get_rng_state(device)
     return torch.get_rng_state(), own
 
 
@@ -79,10 +84,10 @@ def replayed(state: RngState, device: torch.device) -> Any:
     """Within the block the random draws start from `state` again; after it they go on as before it."""
     def put(s: RngState) -> None:
         torch.set_rng_state(s[0])
-        if s[1] is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(s[1], device)
+        if s[1] is not None and device.type in ONE_GENERATOR:
+            getattr(torch, device.type).set_rng_state(s[1])
         elif s[1] is not None:
-            torch.mps.set_rng_state(s[1])
+            getattr(torch, device.type).set_rng_state(s[1], device)
 
     now = rng_state(device)
     put(state)

@@ -87,6 +87,17 @@ def test_the_random_state_replayed_on_cuda_is_the_devices_too(monkeypatch):
     with bilevel.replayed((torch.get_rng_state(), torch.tensor([4])), mps):
         assert int(bilevel.rng_state(mps)[1]) == 5
     assert seen == ["get", ("set", 4), "get", ("set", 5)]
+    # XPU (Intel GPUs): its generator per device, as CUDA's
+    seen.clear()
+    import types
+
+    monkeypatch.setattr(torch, "xpu", types.SimpleNamespace(   # torch 2.2 has no torch.xpu
+        get_rng_state=lambda device: seen.append(("get", device)) or torch.tensor([2]),
+        set_rng_state=lambda state, device: seen.append(("set", int(state), device))), raising=False)
+    xpu = torch.device("xpu", 0)
+    with bilevel.replayed((torch.get_rng_state(), torch.tensor([6])), xpu):
+        assert int(bilevel.rng_state(xpu)[1]) == 2
+    assert seen == [("get", xpu), ("set", 6, xpu), ("get", xpu), ("set", 2, xpu)]
 
 
 def test_exact_equals_autograd_through_the_unrolled_step():
