@@ -37,7 +37,7 @@ from .runlog import epoch_line, final_figures, read_rows, run_command, run_folde
 from .schedule import cosine
 from .scoring import score_supernet
 from .step import StepContext, search_step
-from .supernet import Supernet
+from .supernet import Supernet, edge_list
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -114,9 +114,22 @@ def augment_for(ds: Dataset) -> Augment:
     return Augment(crop_padding=crop_padding(h), flip=flips(ds))
 
 
+BUILD_BAR_EDGES = 2000   # mixed edges x ops above which building the supernet shows a bar (the default: 896, ~1.5 s)
+
+
 def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, arch_lib.Arch]:
-    supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,
-                        cfg.stem_multiplier, partial=cfg.partial_channels, skip_dropout=cfg.skip_dropout)
+    """The supernet and its architecture parameters; a bar counts the cells while a large one is built."""
+    from .runlog import progress_bar
+
+    large = cfg.layers * len(edge_list(cfg.nodes)) * len(cfg.ops) > BUILD_BAR_EDGES
+    bar = progress_bar(range(cfg.layers), cfg.layers, "building the supernet: cells") if large else None
+    try:
+        supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,
+                            cfg.stem_multiplier, partial=cfg.partial_channels, skip_dropout=cfg.skip_dropout,
+                            built=None if bar is None else lambda k: bar.update(1))
+    finally:
+        if bar is not None:
+            bar.close()
     arch = arch_lib.build(cfg.arch, cfg.layers, cfg.nodes, cfg.ops, supernet.reductions,
                           zero_one_weight=cfg.zero_one_weight, threshold=cfg.threshold)
     return supernet, arch

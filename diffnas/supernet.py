@@ -133,12 +133,14 @@ class Supernet(nn.Module):
     (channels doubled there), global average pooling, linear classifier.
 
     fused: batched edges (diffnas.fused), the same function and parameters as the plain per-op sum;
-    `set_fused(False)` switches back. `compiled` is set by diffnas.fastpath on CUDA.
+    `set_fused(False)` switches back. `compiled` is set by diffnas.fastpath on CUDA. built: called
+    with each cell's index once it is built (a progress bar: a supernet of hundreds of cells takes minutes).
     """
 
     def __init__(self, channels: int = 16, classes: int = 10, layers: int = 8, nodes: int = 4,
                  ops: Sequence[str] = PRIMITIVES, in_channels: int = 3, stem_multiplier: int = 3,
-                 partial: int = 1, skip_dropout: float = 0.0, fused: bool = True):
+                 partial: int = 1, skip_dropout: float = 0.0, fused: bool = True,
+                 built: Optional[Callable[[int], None]] = None):
         super().__init__()
         check_op_set(tuple(ops))   # an unknown name here was a KeyError deep in the first cell
         self.ops = tuple(ops)
@@ -158,6 +160,8 @@ class Supernet(nn.Module):
                 c_curr *= 2
             self.cells.append(SearchCell(nodes, c_pp, c_p, c_curr, reduction, reduction_prev, ops,
                                          partial, skip_dropout, fused))
+            if built is not None:   # a progress report: building takes ~0.2 s a default cell on a CPU core
+                built(k)
             reduction_prev = reduction
             c_pp, c_p = c_p, nodes * c_curr
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -650,3 +650,15 @@ def test_a_trainings_lost_metrics_rows_are_written_again_from_its_checkpoint(tmp
     assert cli.main(["train", "--resume", str(run), "--epochs", "3"]) == 0
     assert "; written again from the checkpoint's rows" in capsys.readouterr().err
     assert (run / "metrics.jsonl").read_text().splitlines()[:2] == rows
+
+
+def test_building_a_large_supernet_shows_a_bar_of_its_cells(monkeypatch, capsys):
+    """`--layers 300` built for minutes without a word before the search's first line (review)."""
+    redraw_every_step(monkeypatch)
+    small = search_config("darts-1st", dataset="digits", layers=3, channels=4, nodes=2)
+    search_mod.build(small, 3, 10)   # 3 x 5 x 8 edge ops: no bar
+    assert "building the supernet" not in capsys.readouterr().err
+    monkeypatch.setattr(search_mod, "BUILD_BAR_EDGES", 3 * 5 * 8 - 1)
+    supernet, _ = search_mod.build(small, 3, 10)
+    assert [n for n, _ in shown(capsys.readouterr().err, "building the supernet: cells")] == [0, 1, 2, 3]
+    assert len(supernet.cells) == 3
