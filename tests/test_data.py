@@ -14,6 +14,7 @@ import shutil
 import struct
 import time
 import pickle
+import re
 import tarfile
 import warnings
 import zipfile
@@ -122,6 +123,19 @@ def test_truncated_pickle_names_the_file(tmp_path):
     assert str(path) in str(info.value)
 
 
+
+def test_a_compressed_cifar_batch_is_named_as_such(tmp_path):
+    """A batch gzipped on its own read "truncated or corrupt pickle (UnpicklingError: invalid load key,
+    '\\x1f')" (review)."""
+    import gzip
+
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: a gzip-compressed file, not a pickle; decompress it"):
+        load_dataset("cifar10", tmp_path)
+
+
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_gzipped_or_plain(tmp_path, name, gz):
@@ -177,6 +191,10 @@ def test_tiny_imagenet_layout_with_val_as_test(tmp_path):
     assert_matches(ds, arrays, atol=3)  # JPEG at quality 100 moves flat colours by a unit or two
     assert ds.classes == 3 and ds.shape == (3, 64, 64)
     assert len(ds.train) == 6 and len(ds.test) == 4
+    # a copy through macOS or an exFAT drive: ._name.JPEG resource forks beside the images failed the load
+    images = tmp_path / "tiny-imagenet-200" / "train" / "n01" / "images"
+    (images / f"._{sorted(images.iterdir())[0].name}").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+    assert_matches(load_dataset("tiny-imagenet", tmp_path), arrays, atol=3)
 
 
 def test_tiny_imagenet_read_as_an_image_folder_says_which_dataset_reads_it(tmp_path):
@@ -221,6 +239,23 @@ def test_image_folder_mixed_modes_become_rgb(tmp_path):
     ds = load_dataset("imagefolder", tmp_path)
     assert ds.shape == (3, 6, 5)
     np.testing.assert_array_equal(ds.train.images[0].numpy(), np.repeat(arrays["train_images"][0], 3, axis=0))
+
+
+def test_a_palette_image_with_transparency_is_its_colours_without_pillows_warning(tmp_path, recwarn):
+    """Pillow warned 'Palette images with Transparency expressed in bytes should be converted to RGBA
+    images' on stderr, raw, for each such PNG (review)."""
+    from PIL import Image
+
+    from diffnas.data.formats import read_images
+
+    palette = np.array([[10, 20, 30], [40, 50, 60], [70, 80, 90], [200, 210, 220]], np.uint8)
+    index = np.random.default_rng(0).integers(0, 4, (5, 6)).astype(np.uint8)
+    image = Image.fromarray(index, "P")
+    image.putpalette(palette.flatten().tolist())
+    image.save(tmp_path / "p.png", transparency=bytes([0, 128, 255, 255]))
+    out = read_images([tmp_path / "p.png"], rgb=True)
+    np.testing.assert_array_equal(out[0], palette[index].transpose(2, 0, 1))   # the palette's colours
+    assert not [w for w in recwarn if "Palette" in str(w.message)]
 
 
 def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
@@ -559,14 +594,14 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     write_image_folder(tmp_path)
     (tmp_path / "train" / "cat" / "notes.txt").write_text("x")
     (tmp_path / "train" / "dog" / ".DS_Store").write_bytes(b"x")
-    (tmp_path / "train" / "dog" / "nested").mkdir()
+    (tmp_path / "train" / "dog" / "nested").mkdir()   # read, as torchvision reads it: it holds nothing
     # a hidden folder beside the class folders (Jupyter's) is not a class: it was refused as an empty one
     (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
     ds = load_dataset("imagefolder", tmp_path)
     assert ds.class_names == ("cat", "dog") and ds.classes == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert (f"diffnas: {tmp_path / 'train'}: left out 4 entries that are not an image in a class folder, "
+    assert (f"diffnas: {tmp_path / 'train'}: left out 3 entries that are not an image in a class folder, "
             f"e.g. {tmp_path / 'train' / '.ipynb_checkpoints'}") in err
     (tmp_path / "train" / "cat" / "notes.txt").unlink()
     (tmp_path / "train" / "dog" / ".DS_Store").unlink()
@@ -574,6 +609,30 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     (tmp_path / "train" / ".ipynb_checkpoints").rmdir()
     load_dataset("imagefolder", tmp_path)
     assert capsys.readouterr().err == ""
+
+
+def test_images_in_a_class_folders_subfolders_are_its_images(tmp_path, capsys):
+    """cat/batch1/*.png were left out as 'not an image' (2 images trained on instead of 6): torchvision's
+    ImageFolder reads a class folder's subfolders, and so does this; a link back up is read once, a
+    hidden subfolder not at all."""
+    arrays = write_image_folder(tmp_path)
+    rng = np.random.default_rng(5)
+    nested = rng.integers(0, 256, (4, 3, 6, 5), dtype=np.uint8)
+    for part in ("train", "test"):
+        (tmp_path / part / "cat" / "batch1" / "deeper").mkdir(parents=True)
+        write_image(tmp_path / part / "cat" / "batch1" / "x.png", nested[0 if part == "train" else 2])
+        write_image(tmp_path / part / "cat" / "batch1" / "deeper" / "y.png", nested[1 if part == "train" else 3])
+        (tmp_path / part / "cat" / "batch1" / "up").symlink_to(tmp_path / part / "cat")   # a loop
+        (tmp_path / part / "dog" / ".cache").mkdir()
+        write_image(tmp_path / part / "dog" / ".cache" / "thumb.png", nested[0])
+    ds = load_dataset("imagefolder", tmp_path)
+    for part, (x, y) in (("train", (0, 1)), ("test", (2, 3))):
+        split = getattr(ds, part)
+        # cat (label 0): 0.png, 1.png, then batch1/deeper/y.png and batch1/x.png (sorted paths); dog as before
+        want = np.concatenate([arrays[f"{part}_images"][:2], nested[[y, x]], arrays[f"{part}_images"][2:]])
+        np.testing.assert_array_equal(split.images.numpy(), want)
+        np.testing.assert_array_equal(split.labels.numpy(), [0, 0, 0, 0, 1, 1])
+    assert "left out 1 entry that is not an image in a class folder, e.g. " in capsys.readouterr().err
 
 
 def test_hidden_files_in_a_class_folder_are_left_out_not_read(tmp_path, capsys):

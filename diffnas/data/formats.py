@@ -343,7 +343,8 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
 
 
 def to_rgb(im: Image.Image, path: Path) -> Image.Image:
-    """The image as 8-bit RGB. 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
+    """The image as 8-bit RGB, its pixels as stored (an EXIF orientation tag is not applied, as
+    torchvision's loaders do not: a phone photo tagged "rotate 90" is read sideways). 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
     PGM with maxval above 255, which Pillow opens as "I" scaled to 0..65535) is rescaled, v * 255 /
     65535 rounded, where Pillow's own convert would clip it to 0..255 (a white image); 32-bit integer
     and floating-point images (TIFF), whose value range the file does not say, are refused rather
@@ -357,6 +358,9 @@ def to_rgb(im: Image.Image, path: Path) -> Image.Image:
         kind = "floating-point" if im.mode == "F" else "32-bit integer"
         raise DataError(f"{path}: a {kind} image (mode {im.mode}), whose value range the file does not give; "
                         f"save it as an 8- or 16-bit image")
+    if im.mode == "P" and isinstance(im.info.get("transparency"), bytes):
+        # by way of RGBA: the same colours, without Pillow's raw "should be converted to RGBA" warning
+        return im.convert("RGBA").convert("RGB")
     return im.convert("RGB")
 
 
@@ -427,14 +431,34 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def files_under(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Every file in `folder` and its subfolders, as torchvision's ImageFolder reads a class folder
+    (links followed, each folder once), sorted; and, apart, the hidden entries (names starting with
+    '.': macOS's ._name.png resource forks, .ipynb_checkpoints), left out with what they hold."""
+    files: list[Path] = []
+    hidden: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:   # a link back to a folder read already: its images once
+            dirs[:] = []
+            continue
+        seen.add(real)
+        hidden += [Path(root) / d for d in dirs if d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            (hidden if name.startswith(".") else files).append(Path(root) / name)
+    return sorted(files), sorted(hidden)
+
+
 def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
-    """Image files of `folder/<class>/` (sorted; `IMAGE_SUFFIXES`, any case) and their class indices.
+    """Image files of `folder/<class>/` and its subfolders (sorted; `IMAGE_SUFFIXES`, any case; nested
+    folders are read as torchvision's ImageFolder reads them) and their class indices.
 
     A subfolder that is not in `classes` is an error (its images would silently be dropped), and so is
     a class folder without images, and images beside the class folders but no class folder. Anything
-    else found (other files, nested folders, hidden files and folders such as ._0.png or
-    .ipynb_checkpoints, files beside the class folders) is left out with one notice on stderr giving
-    the count and an example.
+    else found (other files, hidden files and folders such as ._0.png or .ipynb_checkpoints, files
+    beside the class folders) is left out with one notice on stderr giving the count and an example.
     """
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
@@ -455,10 +479,9 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
                                 f"another Unicode form (they look alike but are different names, as folders copied "
                                 f"between macOS and other systems can become); rename one folder to match the other")
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
-        entries = sorted(sub.iterdir())
         # hidden files (macOS's ._name.png resource forks, thumbnails) are no images of the class
-        others += [p for p in entries if p.name.startswith(".")]
-        entries = [p for p in entries if not p.name.startswith(".")]
+        entries, hidden = files_under(sub)
+        others += hidden
         broken = [p for p in entries if is_image(p) and p.is_symlink() and not p.exists()]
         if broken:   # left out, they were "not an image", and a folder of them "with no image files"
             more = f"; {len(broken)} such links in {sub}" if len(broken) > 1 else ""
@@ -558,7 +581,8 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
         folder = root / "train" / wnid / "images"
         if not folder.is_dir():
             raise DataError(f"{folder}: missing (wnids.txt lists {wnid})")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # not the hidden ones: macOS's ._name.JPEG resource forks are no images (a copy through an exFAT drive)
+        files = sorted(p for p in folder.iterdir() if is_image(p) and not p.name.startswith("."))
         if not files:
             raise DataError(f"{folder}: no images (wnids.txt lists {wnid}; the download holds 500 per class)")
         train_paths += files

@@ -295,4 +295,9 @@ def load_pickle(path: Path) -> Any:
     except _Refused as e:
         raise DataError(f"{path}: {e}") from None
     except _PICKLE_FAILURES as e:
+        with open(path, "rb") as f:
+            compressed = {b"\x1f\x8b": "gzip", b"PK": "zip", b"BZ": "bzip2", b"\xfd7": "xz"}.get(f.read(2))
+        if compressed:   # a batch file compressed on its own: "invalid load key, '\x1f'" said nothing
+            raise DataError(f"{path}: a {compressed}-compressed file, not a pickle; decompress it (the official "
+                            f"archive unpacks to plain pickle batch files)") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
