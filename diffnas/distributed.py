@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, DiffnasError
 from .notices import option, say
 
 
@@ -101,8 +101,12 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     """
     _, world = rank_world()
     if batch_size % world:
+        fits = ", ".join(str(n) for n in range(1, min(batch_size, 64) + 1) if batch_size % n == 0)
+        # a resumed run keeps its batch: the number of processes is what can change
+        fix = (f"resume it with a number of processes that divides it ({fits})" if resumed
+               else f"use a multiple of {world}")
         raise ConfigError(f"batch_size: {batch_size} images do not split evenly over {world} processes "
-                          f"(each takes batch_size / {world}); use a multiple of {world}")
+                          f"(each takes batch_size / {world}); {fix}")
     sync_ok = device.type == "cuda" and not exact_hessian
     if requested == 0:
         groups = 1 if world == 1 or sync_ok else world
@@ -346,6 +350,42 @@ def stop_together(stop: Any) -> bool:
     if flag.item() and not stop:
         stop.signum = int(flag.item())
     return bool(flag.item())
+
+
+class PeerFailed(DiffnasError):
+    """Another rank's error (said by that rank), raised on this one by `together`."""
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Around work some ranks do alone or at their own pace (rank 0 making and locking the run folder,
+    a resume's checks): an error or stop on any rank is raised on every rank as it leaves the block,
+    so that none goes on into a collective the failed one never reaches (gloo's "Connection closed
+    by peer" traceback, or a hang). No collective may run inside."""
+    if not is_distributed():
+        yield
+        return
+    failure: BaseException | None = None
+    try:
+        yield
+    except BaseException as e:   # told to the others first: a KeyboardInterrupt too
+        failure = e
+    said: list[Any] = [None] * dist.get_world_size()
+    mine = None if failure is None else (dist.get_rank(), type(failure).__name__,
+                                         getattr(failure, "signum", 0), str(failure))
+    dist.all_gather_object(said, mine)
+    if failure is not None:
+        raise failure
+    first = next((s for s in said if s is not None), None)
+    if first is None:
+        return
+    rank, kind, signum, text = first
+    if kind == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if kind == "Terminated":
+        from .signals import Terminated
+        raise Terminated(signum)
+    raise PeerFailed(f"rank {rank} could not go on: {text}")
 
 
 def broadcast_object(obj: Any) -> Any:

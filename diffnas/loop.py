@@ -186,7 +186,8 @@ class Loop:
         self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
         self.check_saved = check_saved
         self.ckpt_path = run_dir / "checkpoint.pt"
-        self.log = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
+        with distributed.together():   # a folder in use or not made: every rank stops, not rank 0 alone
+            self.log = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
         self.stop = StopRequested()
         self.steps_run = 0
         self.start_time = self.epoch_start = time.time()   # set again by signals() and begin_epoch()
@@ -239,12 +240,13 @@ class Loop:
         """A resume that names the data folder anew (the data moved) writes it to config.json, so the next
         resume, `evaluate` and `params` find the data where it is now; so too batch-norm groups that a
         resume with another number of processes had to change (distributed.bn_groups_for), so that
-        config.json says what the run now computes and the next resume goes on with it; and, when it runs
-        on (`complete` False: a complete run's resume writes nothing, read-only storage), the run's folder
-        as the resume named it (a run copied or moved elsewhere still named its first place)."""
+        config.json says what the run now computes and the next resume goes on with it (when it runs on:
+        `complete` False); and, when it runs on (a complete run's resume writes nothing, read-only
+        storage), the run's folder as the resume named it (a run copied or moved elsewhere still named
+        its first place)."""
         path = self.run_dir / "config.json"
         saved = config_file.read_file(path)
-        changed = {key: self.cfg_dict[key] for key in ("data_dir", "bn_groups") + (() if complete else ("run_dir",))
+        changed = {key: self.cfg_dict[key] for key in ("data_dir",) + (() if complete else ("bn_groups", "run_dir"))
                    if key in self.cfg_dict and saved.get(key) != self.cfg_dict[key]}
         if changed:
             self.log.write_json("config.json", {**saved, **changed})
@@ -252,9 +254,11 @@ class Loop:
     @contextmanager
     def starting(self) -> Iterator[None]:
         """Around the run's start: on any error the folders this run created are removed again (a
-        resumed run's folder stays)."""
+        resumed run's folder stays). An error or stop on any rank there stops every rank as it leaves
+        (`distributed.together`): no rank goes on into the first step alone."""
         try:
-            yield
+            with distributed.together():
+                yield
         except BaseException:
             self.log.discard()
             raise

@@ -21,7 +21,7 @@ import torch
 
 import distributed_worker as worker
 from formats_fixtures import write_image_folder
-from diffnas import distributed
+from diffnas import cli, distributed
 from diffnas import genotype as G
 from diffnas.config import search_config
 from diffnas.errors import ConfigError
@@ -334,6 +334,39 @@ def test_an_error_only_one_rank_meets_before_the_ranks_start_is_said(tmp_path):
     assert "diffnas: error: rank 1: genotype1.json: no such file" in output, output
 
 
+def test_a_run_folder_in_use_stops_every_rank_with_one_line(tmp_path):
+    """torchrun `search --resume RUN` while another process writes RUN: rank 0 (which alone locks the
+    folder) said "in use", and rank 1 went on into the first step and died in gloo ("Connection closed
+    by peer", a traceback) or hung (review)."""
+    import fcntl
+
+    run = tmp_path / "run"
+    assert cli.main(["search", *REF_FLAGS, "--epochs", "1", "--max-steps", "1", "--run-dir", str(run)]) == 0
+    held = os.open(run, os.O_RDONLY)   # as the other diffnas process holds it
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        proc = torchrun("-m", "diffnas", "search", "--resume", str(run), "--epochs", "2", cwd=tmp_path)
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        os.close(held)
+    assert proc.returncode != 0
+    assert output.count("in use by another diffnas process") == 1, output
+    # torchrun's own ChildFailedError block follows any failed worker; no worker's traceback does
+    assert "[rank1]" not in output and "Connection closed" not in output, output
+
+
+def test_a_complete_runs_resume_with_more_processes_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A complete run resumed under torchrun rewrote config.json's bn_groups 1 -> 2 though nothing ran
+    (review): a later extension in one process then computed per-rank statistics it never had."""
+    run = tmp_path / "run"
+    assert cli.main(["search", *REF_FLAGS, "--epochs", "1", "--max-steps", "1", "--run-dir", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))   # as torchrun's 2 processes would
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert "is complete (1/1 epochs)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
 def test_a_batch_that_does_not_split_over_the_processes_says_so(monkeypatch):
     """torchrun with 2 processes and --batch-size 33: the batch is the problem, not bn_groups."""
     monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))
@@ -343,6 +376,11 @@ def test_a_batch_that_does_not_split_over_the_processes_says_so(monkeypatch):
     assert distributed.bn_groups_for(0, 34, torch.device("cpu")) == 2
     with pytest.raises(ConfigError, match=r"^bn_groups: 4 does not divide the batch size 34$"):
         distributed.bn_groups_for(4, 34, torch.device("cpu"))
+    # a resumed run keeps its batch: the advice is a number of processes (review: "use a multiple of 3")
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 3))
+    with pytest.raises(ConfigError, match=r"^batch_size: 32 images do not split evenly over 3 processes .*; resume "
+                                          r"it with a number of processes that divides it \(1, 2, 4, 8, 16, 32\)$"):
+        distributed.bn_groups_for(0, 32, torch.device("cpu"), resumed=True)
 
 
 def test_grouped_forward_is_the_ranks_maths():
