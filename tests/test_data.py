@@ -33,8 +33,8 @@ from formats_fixtures import (idx_bytes, write_cifar10, write_cifar100, write_im
 from diffnas.data import (DATASETS, Augment, Batches, Split, cutout, download, load_dataset, random_crop, random_flip,
                           search_split, subset)
 from diffnas.config import TrainConfig, from_dict
-from diffnas.data.augment import (BRIGHTNESS, CONTRAST, GRAY_WEIGHTS, HUE, SATURATION, draw_jitter, draw_resized_crop,
-                                  jitter, resize_centre_crop, resized_crop, resized_shape, shift_hue)
+from diffnas.data.augment import (BRIGHTNESS, CONTRAST, HUE, SATURATION, cut, draw_crop, draw_flip, draw_jitter,
+                                  draw_resized_crop, jitter, resize_centre_crop, resized_crop, resized_shape, shift_hue)
 from diffnas.data import formats
 from diffnas.data.types import channel_stats
 from diffnas.errors import ConfigError, DataError
@@ -1054,6 +1054,10 @@ def test_random_crop_is_a_window_of_the_zero_padded_image():
         assert found, f"sample {i} is no window of its padded image"
         offsets.add(found[0])
     assert len(offsets) > 5  # offsets vary per sample
+    # uniform over 0..2p in each direction (torchvision RandomCrop(padding=p)): every one of the 25 windows
+    drawn = draw_crop(2000, p, torch.Generator().manual_seed(1))
+    assert (int(drawn.min()), int(drawn.max())) == (0, 2 * p)
+    assert len({tuple(o) for o in drawn.tolist()}) == (2 * p + 1) ** 2
 
 
 def test_random_flip_mirrors_exactly_about_half():
@@ -1064,6 +1068,9 @@ def test_random_flip_mirrors_exactly_about_half():
     kept = [torch.equal(out[i], x[i]) for i in range(len(x))]
     assert all(f or k for f, k in zip(flipped, kept))
     assert 0 < sum(flipped) < len(x)
+    # each sample with probability 0.5 (RandomHorizontalFlip's p): 4000 draws, 4 standard deviations 0.032
+    share = draw_flip(4000, torch.Generator().manual_seed(0)).float().mean().item()
+    assert abs(share - 0.5) < 0.032, share
 
 
 @pytest.mark.parametrize("size", [4, 5])
@@ -1084,6 +1091,31 @@ def test_cutout_zeroes_exactly_one_clipped_square(size):
             assert hi - lo <= size and (hi - lo == size or lo == 0 or hi == extent)  # short only at a border
         clipped += (r1 - r0) * (c1 - c0) < size * size
     assert 0 < clipped < len(x)
+
+
+def test_cutout_square_sits_where_darts_cutout_puts_it():
+    """The square's place, against DARTS's utils.Cutout written out with numpy (y1 = clip(y - L // 2),
+    y2 = clip(y + L // 2), likewise x): for every centre of an 8 x 10 image, size 4; and an odd size
+    keeps its side, rows cy - size // 2 .. + size."""
+    h, w = 8, 10
+
+    def darts_mask(y: int, x: int, length: int) -> np.ndarray:
+        mask = np.ones((h, w), np.float32)
+        y1, y2 = np.clip(y - length // 2, 0, h), np.clip(y + length // 2, 0, h)
+        x1, x2 = np.clip(x - length // 2, 0, w), np.clip(x + length // 2, 0, w)
+        mask[y1:y2, x1:x2] = 0.0
+        return mask
+
+    centres = torch.tensor([(y, x) for y in range(h) for x in range(w)])
+    out = cut(torch.ones(len(centres), 2, h, w), 4, centres)
+    for i, (y, x) in enumerate(centres.tolist()):
+        for c in range(2):
+            np.testing.assert_array_equal(out[i, c].numpy(), darts_mask(y, x, 4), err_msg=f"centre {(y, x)}")
+    odd = cut(torch.ones(2, 1, h, w), 5, torch.tensor([[4, 4], [0, 9]]))
+    want = torch.ones(2, 1, h, w)
+    want[0, 0, 2:7, 2:7] = 0    # 4 - 2 .. 4 - 2 + 5
+    want[1, 0, 0:3, 7:10] = 0   # clipped at the top and the right
+    assert torch.equal(odd, want)
 
 
 # ---------------------------------------------------------------------------------------------- ImageNet ops
@@ -1164,7 +1196,8 @@ def _blend(x, target, f):
 
 
 def _gray(x):
-    return sum(wt * x[:, i:i + 1] for i, wt in enumerate(GRAY_WEIGHTS))
+    # torchvision's rgb_to_grayscale weights, written out here (not the module's GRAY_WEIGHTS, which they check)
+    return sum(wt * x[:, i:i + 1] for i, wt in enumerate((0.2989, 0.587, 0.114)))
 
 
 def _factors(n, brightness=1.0, contrast=1.0, saturation=1.0, hue=0.0):
