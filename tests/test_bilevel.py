@@ -206,3 +206,54 @@ def test_a_non_finite_architecture_gradient_is_caught_in_its_own_step(order, mon
     monkeypatch.setattr(ctx.arch, "regularizer", lambda: alpha.sum() * float("nan"))
     with pytest.raises(NumericalError, match="^non-finite architecture (gradient|parameter) step 1$"):
         search_step(ctx, xt, yt, xv, yv, 0.0, True, "step 1")
+
+
+def test_finite_difference_step_is_eps_over_the_norm_of_v():
+    """architect.py's R = r / ||v||: w+- = w +- R v lie eps from w whatever ||v|| is; a cubic loss's
+    product then matches its closed form to O(R^2). (A step of eps itself passed every quadratic test.)"""
+    w = {"w": torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)}
+    a = {"a": torch.tensor([0.5, -1.5], dtype=torch.float64, requires_grad=True)}
+    v = {"w": torch.tensor([30.0, 40.0], dtype=torch.float64)}   # ||v|| = 50
+    seen = []
+
+    def cubic(params, arch):   # L = sum(a * w^3): d/da = w^3, its derivative along v in w: 3 w^2 v
+        seen.append(params["w"].detach().clone())
+        return (arch["a"] * params["w"] ** 3).sum()
+
+    hv = bilevel.hessian_vector(cubic, w, a, v, method="fd", eps=0.01)
+    assert [float((p - w["w"].detach()).norm()) for p in seen] == pytest.approx([0.01, 0.01], rel=1e-9)
+    closed = 3 * w["w"].detach() ** 2 * v["w"]
+    torch.testing.assert_close(hv["a"], closed, rtol=1e-4, atol=0)
+
+
+def test_the_zero_one_loss_enters_the_architecture_gradient_once():
+    """FairDARTS (sigmoid, first order): grad_alpha of L_val + w * zero_one_loss(sigmoid(alpha)), the
+    loss written out here and differentiated by autograd."""
+    ctx, (xt, yt, xv, yv) = tiny(order="first", arch="sigmoid")
+    ctx.arch.zero_one_weight = 10.0
+    g = arch_gradient(ctx, xt, yt, xv, yv, xi=0.0)
+    alphas = list(ctx.arch.parameters())
+    psi, edge = ctx.arch()
+    probabilities = torch.cat([torch.sigmoid(p).flatten() for p in alphas])
+    total = F.cross_entropy(ctx.supernet(xv, psi, edge), yv) - 10.0 * ((probabilities - 0.5) ** 2).mean()
+    want = torch.autograd.grad(total, alphas)
+    for (name, _), expected in zip(ctx.arch.named_parameters(), want):
+        torch.testing.assert_close(g[name], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_search_weight_step_clips_the_gradient_norm():
+    """w <- w - lr * g * min(1, clip / ||g||) (DARTS's --grad_clip 5 in train_search.py), with g the
+    training loss's gradient at fixed alpha, computed here by plain autograd."""
+    ctx, (xt, yt, xv, yv) = tiny(order="first")
+    ctx.w_opt = torch.optim.SGD(ctx.supernet.parameters(), lr=0.1)   # no momentum or decay: the step is lr * g
+    ctx.grad_clip = 1e-3
+    before = [p.detach().clone() for p in ctx.supernet.parameters()]
+    psi, edge = ctx.arch()
+    grads = torch.autograd.grad(F.cross_entropy(ctx.supernet(xt, psi.detach(), edge), yt),
+                                list(ctx.supernet.parameters()), allow_unused=True)
+    norm = torch.sqrt(sum((gr ** 2).sum() for gr in grads if gr is not None))
+    assert norm > 10 * ctx.grad_clip   # so the clip binds
+    search_step(ctx, xt, yt, xv, yv, xi=0.0, update_arch=False, where="test")
+    for p, old, gr in zip(ctx.supernet.parameters(), before, grads):
+        expected = old if gr is None else old - 0.1 * gr * (ctx.grad_clip / norm)
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=1e-12)
