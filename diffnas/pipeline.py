@@ -227,6 +227,21 @@ def check_resume(run_dir: Path, search_cfg: SearchConfig, train_cfg: TrainConfig
                               f"extended, not shortened")
 
 
+def stage_given(run_dir: Path, search_cfg: SearchConfig,
+                train_cfg: TrainConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fields of each stage's config a resumed pipeline passes on as given: every resumable one,
+    but bn_groups only when it differs from what the pipeline saved. A stage saved the value it
+    resolved (0, auto, becomes 2 under torchrun with 2 CPU processes); the pipeline's auto again
+    would resolve anew for this launch's processes and change the stage's maths without a word."""
+    saved_search, saved_train = saved_config(run_dir, quiet=True)
+
+    def given(resumable: Sequence[str], cfg: Any, saved: Optional[dict[str, Any]]) -> tuple[str, ...]:
+        same = saved is not None and cfg.bn_groups == saved.get("bn_groups", 0)
+        return tuple(k for k in resumable if not (k == "bn_groups" and same))
+
+    return given(SEARCH_RESUMABLE, search_cfg, saved_search), given(TRAIN_RESUMABLE, train_cfg, saved_train)
+
+
 def check_training_data(train_cfg: TrainConfig) -> None:
     """The training's checks of its data (`train.check_data`: the setting's image size, the batch
     against the training split), made before the search: a value that cannot train fails now, not
@@ -237,6 +252,10 @@ def check_training_data(train_cfg: TrainConfig) -> None:
     ds = load_dataset(train_cfg.dataset, train_cfg.data_dir, image_size=train_cfg.image_size)
     with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training
         check_data(train_cfg, ds)
+        # under torchrun: a batch that does not split over the processes, or batch-norm groups they
+        # cannot realise (it failed once the search was done)
+        distributed.bn_groups_for(train_cfg.bn_groups, train_cfg.batch_size,
+                                  distributed.device_for(resolve_device(train_cfg.device)))
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
@@ -270,6 +289,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     stale_summary = False
+    search_given, train_given = stage_given(run_dir, search_cfg, train_cfg) if resume else ((), ())
     if resume:
         check_resume(run_dir, search_cfg, train_cfg)
     if resume and (run_dir / "summary.json").is_file():
@@ -302,7 +322,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
 
     try:
         s = search(search_cfg, resume=s_dir if (s_dir / "config.json").is_file() else None, pipeline=run_dir,
-                   notices=notices, given=SEARCH_RESUMABLE, raise_on_stop=False)
+                   notices=notices, given=search_given, raise_on_stop=False)
     except BaseException:
         if not resume and not s_dir.exists() and distributed.is_main():   # it never started: leave no folder
             (run_dir / "config.json").unlink(missing_ok=True)
@@ -327,7 +347,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
         with notices_lib.stage("train"):   # its messages name the pipeline's flags for the training (--train-epochs)
             t = train(train_cfg, genotype, resume=t_dir if started else None,
                       pipeline=run_dir, notices=None if notices is None else (),   # the command line's said them
-                      given=TRAIN_RESUMABLE, raise_on_stop=False)
+                      given=train_given, raise_on_stop=False)
     except (KeyboardInterrupt, Terminated):   # before the training's loop could say how to go on (reading data)
         if distributed.is_main():
             when = ("before the training started" if not (t_dir / "config.json").is_file()

@@ -589,6 +589,14 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
                 "error: train.batch_size: 100 is more than the 64 training images")
     assert "--batch-size" in untyped and "error: --batch-size" not in err
     assert not run.exists()
+    # under torchrun, a training batch that does not split over its processes (2, faked): before the search too
+    from diffnas import distributed
+
+    with monkeypatch.context() as m:
+        m.setattr(distributed, "rank_world", lambda: (0, 2))
+        fails(capsys, ["run", *TINY[:-1], "5", "--run-dir", str(run)],
+              "error: --train-batch-size: 5 images do not split evenly over 2 processes")
+    assert not run.exists()
     signal_during_search(monkeypatch)   # a pipeline stopped in its search: its training has not started
     assert cli.main(["run", *TINY, "--run-dir", str(run)]) == 128 + signal.SIGINT
     monkeypatch.undo()
@@ -740,3 +748,30 @@ def test_a_resume_from_python_refuses_what_the_command_line_refuses(finished, tm
         pipeline.run_pipeline(search_cfg, train_cfg, run, resume=True)
     assert {k: v for k, v in files(run).items() if "config.json" not in k} == \
         {k: v for k, v in before.items() if "config.json" not in k}
+
+
+def test_a_resumed_pipeline_keeps_each_stages_batch_norm_groups(tmp_path, monkeypatch, capsys):
+    """A torchrun pipeline (2 CPU processes: its stages resolved bn_groups auto to 2) resumed in one
+    process went on with bn_groups 1, other maths without a word (review): the pipeline's saved auto
+    was passed on as given and resolved anew. Made here by writing 2 where torchrun would have."""
+    from diffnas.config import search_config
+
+    run = tmp_path / "p"
+    monkeypatch.setattr(pipeline, "train", functools.partial(pipeline.train, stop_after=1))
+    assert cli.main(["run", *TINY, "--train-epochs", "2", "--run-dir", str(run)]) == 128 + signal.SIGTERM
+    monkeypatch.undo()
+    guard_training(monkeypatch)
+    assert json.loads((run / "config.json").read_text())["train"]["bn_groups"] == 0   # auto, as asked
+    for stage in ("search", "train"):
+        path = run / stage / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "bn_groups": 2}))
+    capsys.readouterr()
+    assert cli.main(["run", "--resume", str(run)]) == 0
+    assert "bn_groups" not in capsys.readouterr().err
+    assert train_config_of(run)["bn_groups"] == 2
+    # a value asked for now (not the saved auto) is passed on, for the stage's resume to take or refuse
+    saved_search, saved_train = pipeline.saved_config(run)
+    search_cfg = search_config(**{**saved_search, "bn_groups": 1})
+    train_cfg = pipeline.stage_train_config(search_cfg, saved_train)
+    search_given, train_given = pipeline.stage_given(run, search_cfg, train_cfg)
+    assert "bn_groups" in search_given and "bn_groups" not in train_given and "device" in train_given
