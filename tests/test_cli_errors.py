@@ -127,9 +127,10 @@ def test_genotype_json_raises_only_its_own_error(value, cut, nesting):
     text = "[" * nesting + json.dumps(value)
     for candidate in (text, text[:cut]):
         try:
-            G.from_json(candidate)
+            found = G.from_json(candidate)
         except GenotypeError:
-            pass
+            continue
+        assert isinstance(found, (G.Genotype, G.CellwiseGenotype)) and G.from_json(G.to_json(found)) == found
 
 
 @settings(max_examples=200, deadline=None)
@@ -137,9 +138,10 @@ def test_genotype_json_raises_only_its_own_error(value, cut, nesting):
 def test_genotype_spec_raises_only_its_own_error(text):
     """`--genotype` text of any kind (name, file name, notation, JSON): GenotypeError or a genotype."""
     try:
-        G.load(text)
+        found = G.load(text)
     except GenotypeError:
-        pass
+        return
+    assert isinstance(found, (G.Genotype, G.CellwiseGenotype)) and G.parse(str(found)) == found
 
 
 def test_genotype_spec_too_long_for_a_file_name(capsys):

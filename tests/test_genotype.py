@@ -182,9 +182,16 @@ def test_load_suggests_the_published_name(spec):
 @given(st.text(max_size=200))
 def test_parser_raises_only_its_own_error(text):
     try:
-        G.parse(text)
+        parsed = G.parse(text)
     except GenotypeError:
-        pass
+        return
+    assert_round_trips(parsed)
+
+
+def assert_round_trips(parsed):
+    """What the parser accepts is a genotype that reads back as itself, from its own notation."""
+    assert isinstance(parsed, (G.Genotype, G.CellwiseGenotype))
+    assert G.parse(str(parsed)) == parsed
 
 
 @settings(max_examples=200, deadline=None)
@@ -192,9 +199,10 @@ def test_parser_raises_only_its_own_error(text):
                 max_size=120))
 def test_parser_on_near_miss_text(chars):
     try:
-        G.parse("Genotype(" + "".join(chars))
+        parsed = G.parse("Genotype(" + "".join(chars))
     except GenotypeError:
-        pass
+        return
+    assert_round_trips(parsed)
 
 
 def hand_weights(nodes, choices):
@@ -334,8 +342,15 @@ def test_validation_refuses_cells_that_make_no_sense(changes, message):
 def test_validation_keeps_what_the_network_builds():
     """A normal cell may concatenate a cell input beside its nodes (network.EvalCell builds it), and a
     node of only 'none' genes may be concatenated beside a node that computes something."""
-    G.from_dict(darts_v2(normal_concat=[0, 1, 2, 3, 4, 5]))
-    G.from_dict(darts_v2(normal=[["sep_conv_3x3", 0], ["none", 1], ["none", 0], ["none", 2]], normal_concat=[2, 3]))
+    from diffnas.network import build_network
+
+    wide = G.from_dict(darts_v2(normal_concat=[0, 1, 2, 3, 4, 5]))
+    sparse = G.from_dict(darts_v2(normal=[["sep_conv_3x3", 0], ["none", 1], ["none", 0], ["none", 2]],
+                                  normal_concat=[2, 3]))
+    assert tuple(wide.normal_concat) == (0, 1, 2, 3, 4, 5) and tuple(sparse.normal_concat) == (2, 3)
+    for g in (wide, sparse):   # and the network builds and runs them
+        net = build_network(g, channels=4, classes=3, layers=3, auxiliary=False).eval()
+        assert net(torch.randn(2, 3, 8, 8))[0].shape == (2, 3)   # (logits, auxiliary logits or None)
 
 
 def test_per_cell_genotype_is_validated_the_same_way():
