@@ -242,12 +242,12 @@ def test_a_darts_search_steps_second_order_with_the_original_scripts_optimisers(
 
 def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path, monkeypatch):
     """The metrics row of a resumed epoch reports the seconds before the stop plus after the resume.
-    The loop's clock is moved 1000 s during the first part: a resumed epoch that forgot its first part
-    would report the seconds after the resume alone, far below (a real sleep let that through at times)."""
-    real, clock = search_mod.search_step, time.time
+    The loop's clock (a fake that stands still) is moved 1000 s during the first part and 7 s after the
+    resume: the row says 1007, where an epoch that forgot its first part would say 7."""
+    real, start = search_mod.search_step, time.time()
     offset = [0.0]
     loop_mod = importlib.import_module("diffnas.loop")
-    monkeypatch.setattr(loop_mod, "time", type("Clock", (), {"time": staticmethod(lambda: clock() + offset[0])}))
+    monkeypatch.setattr(loop_mod, "time", type("Clock", (), {"time": staticmethod(lambda: start + offset[0])}))
 
     def long_step_then_signal(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -259,10 +259,16 @@ def test_an_epoch_interrupted_and_resumed_counts_the_time_of_both_parts(tmp_path
     cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, warmup_epochs=0, run_dir=str(tmp_path / "cut"))
     assert search(cfg, raise_on_stop=False).interrupted
     before = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["state"]["epoch_seconds"]
-    assert 1000 <= before < 1000 + 300
-    monkeypatch.setattr(search_mod, "search_step", real)
+    assert before == pytest.approx(1000.0)
+
+    def step_of_seven_seconds(*args, **kwargs):
+        offset[0] += 7.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "search_step", step_of_seven_seconds)
     resumed = search(search_config("darts-1st", **{**TINY, "epochs": 1}), resume=tmp_path / "cut")
-    assert before <= resumed.metrics[0]["seconds"] < before + 300
+    steps_after = 2   # TINY: 3 steps an epoch (max_steps), the first done before the stop
+    assert resumed.metrics[0]["seconds"] == pytest.approx(1000.0 + 7.0 * steps_after)
 
 
 def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkeypatch, capsys):
