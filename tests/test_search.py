@@ -276,15 +276,22 @@ def test_the_progress_bar_shows_the_loss_of_the_steps_it_counts(tmp_path, monkey
     losses = []
     real = search_mod.search_step
 
+    corrects = []
+
     def recorded(ctx, xt, yt, *args):
         loss, correct = real(ctx, xt, yt, *args)
         losses.append((float(loss), len(yt)))
+        corrects.append(int(correct))
         return loss, correct
 
     monkeypatch.setattr(search_mod, "search_step", recorded)
     redraw_every_step(monkeypatch)
-    search(search_config("darts-1st", **{**TINY, "epochs": 1}, run_dir=str(tmp_path / "bar")))
+    result = search(search_config("darts-1st", **{**TINY, "epochs": 1}, run_dir=str(tmp_path / "bar")))
     check_aligned(shown(capsys.readouterr().err, "search 1/1"), losses)
+    # and the epoch's row: the steps' images correct over their images, the loss their image-weighted mean
+    images = sum(n for _, n in losses)
+    assert result.metrics[0]["train_acc"] == pytest.approx(sum(corrects) / images)
+    assert result.metrics[0]["train_loss"] == pytest.approx(sum(loss * n for loss, n in losses) / images)
 
 
 def test_a_search_all_warm_up_gives_no_collapse_warning(tmp_path, capsys):
