@@ -253,6 +253,20 @@ def test_a_one_process_command_under_torchrun_runs_on_rank_0_only(monkeypatch, c
                    "(only search, train, run share their work)\n")
 
 
+
+@pytest.mark.parametrize("argv", [["--version"], ["search", "--help"], ["train", "-h"]])
+def test_help_and_version_under_torchrun_are_printed_by_rank_0_alone(argv, monkeypatch, capsys):
+    """`torchrun --nproc_per_node 2 -m diffnas --version` printed the versions twice (review)."""
+    from diffnas import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        assert (out == "") == (rank == "1"), (rank, out)
+
+
 def test_killed_run_resumes_to_the_uninterrupted_result(launched):
     _, states, (killed, killed_at) = launched
     assert killed_at == 1                                     # killed mid-way, after the checkpoint of epoch 1

@@ -150,7 +150,8 @@ def _ctrl_c_exits(debug: bool) -> Iterator[None]:
         if debug:
             stack = "".join(traceback.format_stack(frame))  # type: ignore[arg-type]
             print(f"Traceback (most recent call last):\n{stack}KeyboardInterrupt", file=sys.stderr)
-        print("diffnas: interrupted", file=sys.stderr)
+        if not _quiet_rank():   # under torchrun: said once
+            print("diffnas: interrupted", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
@@ -187,7 +188,15 @@ def _blank_value(argv: list[str]) -> str | None:
     return None
 
 
+def _quiet_rank() -> bool:
+    """Under torchrun, a rank other than 0: what every rank would say alike, rank 0 says."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and os.environ.get("RANK", "0") != "0"
+
+
 def _run(argv: list[str], debug: bool, started: float) -> int:
+    flags = argv[:argv.index("--")] if "--" in argv else argv
+    if _quiet_rank() and any(a in ("-h", "--help", "--version") for a in flags):
+        return 0   # torchrun's N copies printed the help or the versions N times
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
             parser = build_parser()
