@@ -486,14 +486,17 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
                 + ([f"holds {epochs_words(twice)} twice"] if twice else [])), **summary}
     if records:
         summary = {**summary, **_final_metrics(records)}
-        planned = (config or {}).get("epochs")
-        done = checkpointed if isinstance(checkpointed, int) else records[-1].get("epoch", len(records))
-        if isinstance(planned, int) and isinstance(done, int) and done < planned:
-            # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last
-            early = _early_stop(saved)   # --max-skips: complete, a resume searches no further
-            summary = {"epochs done": f"{done} of {planned}: " + (early or "the run stopped early or has not finished"
-                                                                  + _go_on(name, run, command)),
-                       **summary}
+    planned = (config or {}).get("epochs")
+    done = (checkpointed if isinstance(checkpointed, int) else
+            records[-1].get("epoch", len(records)) if records else None)
+    if isinstance(planned, int) and isinstance(done, int) and done < planned:
+        # a run stopped (NaN, a signal, an early stop) or still going: its "final" row is not the last; one
+        # stopped within its first epoch has no row at all, only its checkpoint's steps
+        early = _early_stop(saved)   # --max-skips: complete, a resume searches no further
+        step = saved.get("step")
+        within = f" and {step} steps of epoch {done + 1}" if isinstance(step, int) and step > 0 and not early else ""
+        summary = {"epochs done": f"{done} of {planned}{within}: " + (
+            early or "the run stopped early or has not finished" + _go_on(name, run, command)), **summary}
     genotype, genotype_epoch = None, None
     if (run / "genotype.json").is_file():
         try:

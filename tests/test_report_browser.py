@@ -384,3 +384,19 @@ def test_the_report_keeps_figures_drawn_from_the_runs_files_as_they_are(tmp_path
     calls.clear()
     report.write_report(copy)
     assert calls == []
+
+
+def test_the_report_of_a_run_stopped_in_its_first_epoch_says_so_and_how_to_go_on(tmp_path: Path) -> None:
+    """A search stopped before its first epoch ended (no metrics row yet, a checkpoint of its steps) got a
+    report with no word of it (review)."""
+    import torch
+
+    from diffnas import checkpoint
+
+    run = write_search_run(tmp_path / "run", nodes=2, epochs=3, omit={"genotype.json", "metrics.jsonl"})
+    (run / "genotypes.jsonl").unlink()
+    config = json.loads((run / "config.json").read_text())
+    checkpoint.save(run / "checkpoint.pt", {"epoch": 0, "step": 5, "history": torch.zeros(1)}, config)
+    text = " ".join(text_of(report.write_report(run)).split())
+    assert (f"epochs done 0 of 3 and 5 steps of epoch 1: the run stopped early or has not finished; if it was "
+            f"interrupted, `diffnas search --resume {run}` continues it") in text
