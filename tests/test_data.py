@@ -611,6 +611,16 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_the_data_line_stays_one_line_whatever_the_class_folders_are_named(tmp_path):
+    """A class folder named with a newline split 'imagefolder data, ... (a\nb, ...)' over two lines."""
+    from diffnas.data.datasets import describe
+
+    write_image_folder(tmp_path, classes=("new\nline", "plain", "tab\there"))
+    line = describe(load_dataset("imagefolder", tmp_path))
+    assert "\n" not in line and "\t" not in line
+    assert line.endswith("3 classes ('new\\nline', plain, 'tab\\there')"), line
+
+
 def test_images_in_a_class_folders_subfolders_are_its_images(tmp_path, capsys):
     """cat/batch1/*.png were left out as 'not an image' (2 images trained on instead of 6): torchvision's
     ImageFolder reads a class folder's subfolders, and so does this; a link back up is read once, a

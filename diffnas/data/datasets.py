@@ -85,7 +85,9 @@ def describe(ds: Dataset) -> str:
     """One line saying what was loaded: sizes, image shape, classes (an image folder's by name), the
     first thing to check on one's own data."""
     c, h, w = ds.shape
-    names = ds.class_names
+    # a name with a newline or other control character (a folder can have one) is written as Python
+    # would write it, so the line stays one line
+    names = [n if n.isprintable() else repr(n) for n in ds.class_names or ()]
     shown = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})" if names else ""
     return (f"{ds.name} data, {len(ds.train):,} training and {len(ds.test):,} test images of {c}x{h}x{w}, "
             f"{ds.classes} classes{shown}")
