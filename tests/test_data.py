@@ -197,6 +197,21 @@ def test_tiny_imagenet_layout_with_val_as_test(tmp_path):
     assert_matches(load_dataset("tiny-imagenet", tmp_path), arrays, atol=3)
 
 
+def test_tiny_imagenet_with_val_laid_out_by_class_says_so(tmp_path):
+    """val/<wnid>/images/*.JPEG (reorganised for an ImageFolder) read 'val/images/val_0.JPEG: no such file;
+    try diffnas download tiny-imagenet' (review)."""
+    write_tiny_imagenet(tmp_path)
+    val = tmp_path / "tiny-imagenet-200" / "val"
+    for image in sorted((val / "images").iterdir()):
+        (val / "n01" / "images").mkdir(parents=True, exist_ok=True)
+        image.rename(val / "n01" / "images" / image.name)
+    (val / "images").rmdir()
+    with pytest.raises(DataError, match=r"val: laid out by class \(n01/\), as a script that reorganises "
+                                        r"Tiny-ImageNet leaves it; .*unpack the download again, or read train/ and "
+                                        r"val/ as an image folder"):
+        load_dataset("tiny-imagenet", tmp_path)
+
+
 def test_tiny_imagenet_read_as_an_image_folder_says_which_dataset_reads_it(tmp_path):
     """'has no test/' was all a user read who named --dataset imagefolder for it."""
     write_tiny_imagenet(tmp_path)

@@ -519,6 +519,20 @@ def _text_lines(path: Path) -> list[str]:
                         f"plain ASCII") from None
 
 
+def check_tiny_imagenet_val(root: Path) -> None:
+    """A DataError for a val/ laid out by class (val/<wnid>/images/*.JPEG, as scripts that reorganise
+    Tiny-ImageNet for an ImageFolder leave it): its missing val/images/ read as an incomplete download."""
+    val = root / "val"
+    if val.is_dir() and not (val / "images").is_dir():
+        by_class = sorted(p.name for p in val.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if by_class:
+            more = f" and {len(by_class) - 1} more" if len(by_class) > 1 else ""
+            raise DataError(f"{val}: laid out by class ({by_class[0]}/{more}), as a script that "
+                            f"reorganises Tiny-ImageNet leaves it; the tiny-imagenet reader reads the download's own "
+                            f"val/images/ with val/val_annotations.txt: unpack the download again, or read train/ and "
+                            f"val/ as an image folder (val/ renamed test/, {option('dataset', 'imagefolder')})")
+
+
 def list_tiny_imagenet_val(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     """wnids (sorted), val files and labels of `tiny-imagenet-200/`: what scoring a network needs
     (`list_tiny_imagenet` adds train/). Classes are numbered in sorted wnid order, as an ImageFolder

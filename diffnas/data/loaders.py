@@ -191,6 +191,7 @@ def _load_svhn_test(data_dir: Path, image_size: int, trained: TrainedOn) -> Test
 def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
                    "wnids.txt, train/<wnid>/images/*.JPEG, val/images and val/val_annotations.txt")
+    formats.check_tiny_imagenet_val(root)
     for listing in ("wnids.txt", "val/val_annotations.txt"):
         _require("tiny-imagenet", data_dir, root / listing)
     wnids, train_paths, train_labels, val_paths, val_labels = formats.list_tiny_imagenet(root)
@@ -213,6 +214,7 @@ def _load_tiny_imagenet_test(data_dir: Path, image_size: int, trained: TrainedOn
     dataset's decode."""
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
                    "wnids.txt, val/images and val/val_annotations.txt")
+    formats.check_tiny_imagenet_val(root)
     _require("tiny-imagenet", data_dir, root / "val" / "val_annotations.txt")
     wnids, paths, labels = formats.list_tiny_imagenet_val(root)
     for path in paths:
