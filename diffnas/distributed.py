@@ -113,12 +113,14 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     else:
         groups = requested
     why = None
+    # 1 (statistics shared over the processes) only where SyncBatchNorm runs
+    multiple = (f"bn_groups must be 1 or a multiple of the number of processes ({world})" if sync_ok else
+                f"bn_groups must be a multiple of the number of processes ({world}) here")
     if groups < world and (groups != 1 or not sync_ok):
         why = ("ranks can share batch-norm statistics only on CUDA (SyncBatchNorm)"
-               + (f" and not with {option('hessian', 'exact')}" if exact_hessian else "") if groups == 1 else
-               f"bn_groups must be 1 or a multiple of the number of processes ({world})")
+               + (f" and not with {option('hessian', 'exact')}" if exact_hessian else "") if groups == 1 else multiple)
     elif groups >= world and groups % world:
-        why = f"bn_groups must be 1 or a multiple of the number of processes ({world})"
+        why = multiple
     if why and resumed:
         if is_main():   # every rank resolves bn_groups; one says so
             say(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "

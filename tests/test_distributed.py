@@ -332,6 +332,17 @@ def test_bn_groups_rules():
         search_config("darts", batch_size=8, bn_groups=-1)
 
 
+def test_bn_groups_over_processes_offer_1_only_where_statistics_can_be_shared(monkeypatch):
+    """4 CPU processes and a saved bn_groups 2 said 'must be 1 or a multiple of 4', though 1 cannot be had
+    on CPU (review); on CUDA 1 (SyncBatchNorm) is offered."""
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 4))
+    with pytest.raises(ConfigError, match=r"^bn_groups: 6 with 4 processes: bn_groups must be a multiple of the "
+                                          r"number of processes \(4\) here$"):
+        distributed.bn_groups_for(6, 24, torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"must be 1 or a multiple of the number of processes \(4\)$"):
+        distributed.bn_groups_for(6, 24, torch.device("cuda"))
+
+
 def test_an_error_only_one_rank_meets_before_the_ranks_start_is_said(tmp_path):
     """torchrun, 2 processes: rank 1's genotype file is missing, rank 0's is there. Rank 1's error comes
     before the process group exists, where most errors are every rank's (said by rank 0 alone): it
