@@ -35,6 +35,7 @@ from torch import nn
 
 from .errors import ConfigError, DiffnasError
 from .notices import option, say
+from .signals import Terminated
 
 
 def is_distributed() -> bool:
@@ -358,12 +359,17 @@ class PeerFailed(DiffnasError):
     """Another rank's error (said by that rank), raised on this one by `together`."""
 
 
+_FAILED, _INTERRUPTED, _TERMINATED = 1, 2, 3   # what `together` tells the other ranks, worst last
+
+
 @contextlib.contextmanager
 def together() -> Iterator[None]:
     """Around work some ranks do alone or at their own pace (rank 0 making and locking the run folder,
     a resume's checks): an error or stop on any rank is raised on every rank as it leaves the block,
     so that none goes on into a collective the failed one never reaches (gloo's "Connection closed
-    by peer" traceback, or a hang). No collective may run inside."""
+    by peer" traceback, or a hang). No collective may run inside. The ranks agree in one all-reduce:
+    a Ctrl-C that arrives while a rank waits in it is raised once it returns, with every rank past it
+    (all_gather_object's two collectives could be left between them)."""
     if not is_distributed():
         yield
         return
@@ -372,22 +378,20 @@ def together() -> Iterator[None]:
         yield
     except BaseException as e:   # told to the others first: a KeyboardInterrupt too
         failure = e
-    said: list[Any] = [None] * dist.get_world_size()
-    mine = None if failure is None else (dist.get_rank(), type(failure).__name__,
-                                         getattr(failure, "signum", 0), str(failure))
-    dist.all_gather_object(said, mine)
+    code = (0 if failure is None else _INTERRUPTED if isinstance(failure, KeyboardInterrupt)
+            else _TERMINATED if isinstance(failure, Terminated) else _FAILED)
+    said = torch.tensor([code, int(getattr(failure, "signum", 0) or 0), dist.get_rank() if code else -1],
+                        dtype=torch.int64)
+    dist.all_reduce(said, op=dist.ReduceOp.MAX)
     if failure is not None:
         raise failure
-    first = next((s for s in said if s is not None), None)
-    if first is None:
-        return
-    rank, kind, signum, text = first
-    if kind == "KeyboardInterrupt":
+    worst, signum, rank = (int(v) for v in said)
+    if worst == _INTERRUPTED:
         raise KeyboardInterrupt
-    if kind == "Terminated":
-        from .signals import Terminated
+    if worst == _TERMINATED:
         raise Terminated(signum)
-    raise PeerFailed(f"rank {rank} could not go on: {text}")
+    if worst == _FAILED:   # the failed rank says why
+        raise PeerFailed(f"rank {rank} could not go on (its error says why)")
 
 
 def broadcast_object(obj: Any) -> Any:

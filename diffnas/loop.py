@@ -186,8 +186,15 @@ class Loop:
         self.nan_rollback, self.extra, self.stop_after = nan_rollback, extra, stop_after
         self.check_saved = check_saved
         self.ckpt_path = run_dir / "checkpoint.pt"
-        with distributed.together():   # a folder in use or not made: every rank stops, not rank 0 alone
-            self.log = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
+        made: Optional[RunLog] = None
+        try:   # a folder in use or not made: every rank stops, not rank 0 alone
+            with distributed.together():
+                made = RunLog(run_dir, enabled=self.rank == 0)   # makes the folder; starting() removes it on failure
+        except BaseException:
+            if made is not None:   # another rank failed or was stopped here: the new folder goes too
+                made.discard()
+            raise
+        self.log = made
         self.stop = StopRequested()
         self.steps_run = 0
         self.start_time = self.epoch_start = time.time()   # set again by signals() and begin_epoch()
