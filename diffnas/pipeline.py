@@ -403,8 +403,10 @@ def _cost(hours: float, unit: str) -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    search_unit = _unit(summary["device"])
-    train_unit = _unit(summary.get("train_device", summary["device"]))   # summaries before it: one device
+    # the unit the summary was written in: a summary from before MPS/XPU counted in GPU-hours has CPU-hours
+    search_unit = next((u for u in ("gpu", "cpu") if f"search_{u}_hours" in summary), _unit(summary["device"]))
+    train_unit = next((u for u in ("gpu", "cpu") if f"train_{u}_hours" in summary),
+                      _unit(summary.get("train_device", summary["device"])))   # summaries before it: one device
     covered = coverage(summary.get("test_images", 0), summary.get("test_images_total", 0), "test")
     rows = [("test error", f"{100 * summary['test_error']:.2f} %{covered}"),
             ("params", f"{summary['params_m']:.3f} M"),

@@ -245,6 +245,10 @@ def test_each_stage_cost_is_counted_in_hours_of_its_own_device(finished):
         table = pipeline.summary_table({**summary, "device": accelerator, "train_device": accelerator,
                                         "search_gpu_hours": 0.5, "train_gpu_hours": 2.0})
         assert "search cost  0.5000 GPU-hours" in table and "train cost   2.0000 GPU-hours" in table
+    # a complete MPS pipeline's summary from before: its CPU-hours, read as written (a resume crashed on it)
+    older = pipeline.summary_table({**summary, "device": "mps", "train_device": "mps",
+                                    "search_cpu_hours": 0.5, "train_cpu_hours": 2.0})
+    assert "search cost  0.5000 CPU-hours" in older and "train cost   2.0000 CPU-hours" in older
 
 
 def test_resume_refuses_changes_a_resumed_stage_cannot_take(finished, tmp_path, capsys):
