@@ -658,6 +658,11 @@ def test_images_in_a_class_folders_subfolders_are_its_images(tmp_path, capsys):
         np.testing.assert_array_equal(split.images.numpy(), want)
         np.testing.assert_array_equal(split.labels.numpy(), [0, 0, 0, 0, 1, 1])
     assert "left out 1 entry that is not an image in a class folder, e.g. " in capsys.readouterr().err
+    # a link up to the split's folder would read the dog images as cats too: refused
+    (tmp_path / "train" / "cat" / "batch1" / "all").symlink_to(tmp_path / "train")
+    with pytest.raises(DataError, match=r"batch1/all: a link to .*/train, a folder that holds .*/train/cat: the "
+                                        r"images of every class there would be read as cat's; remove the link$"):
+        load_dataset("imagefolder", tmp_path)
 
 
 def test_hidden_files_in_a_class_folder_are_left_out_not_read(tmp_path, capsys):

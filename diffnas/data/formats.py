@@ -434,18 +434,29 @@ def is_image(path: Path) -> bool:
 def files_under(folder: Path) -> tuple[list[Path], list[Path]]:
     """Every file in `folder` and its subfolders, as torchvision's ImageFolder reads a class folder
     (links followed, each folder once), sorted; and, apart, the hidden entries (names starting with
-    '.': macOS's ._name.png resource forks, .ipynb_checkpoints), left out with what they hold."""
+    '.': macOS's ._name.png resource forks, .ipynb_checkpoints), left out with what they hold. A link
+    to a folder that holds this one (other classes' images under this class) and a subfolder that
+    cannot be read are DataErrors."""
     files: list[Path] = []
     hidden: list[Path] = []
+    top = os.path.realpath(folder)
     seen: set[str] = set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
+
+    def unreadable(e: OSError) -> None:
+        raise DataError(f"{e.filename}: cannot read ({e.strerror or e}): its images would be left out") from None
+
+    for root, dirs, names in os.walk(folder, followlinks=True, onerror=unreadable):
         real = os.path.realpath(root)
+        if real != top and top.startswith(real.rstrip(os.sep) + os.sep):
+            raise DataError(f"{root}: a link to {real}, a folder that holds {folder}: the images of every class "
+                            f"there would be read as {folder.name}'s; remove the link")
         if real in seen:   # a link back to a folder read already: its images once
             dirs[:] = []
             continue
         seen.add(real)
         hidden += [Path(root) / d for d in dirs if d.startswith(".")]
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # in name order: which of two links to one folder is read does not depend on the file system's order
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             (hidden if name.startswith(".") else files).append(Path(root) / name)
     return sorted(files), sorted(hidden)
