@@ -1,6 +1,6 @@
 """Figures already drawn: `figures/.drawn.json` names the files a run's figures were drawn from (a
-hash of each: a copied folder's figures still count, a file rewritten within the same clock tick
-does not) and the figures drawn, so `diffnas report` draws again only when one of them changed or a
+hash of each, not a modification time: a copied folder's figures still count, and a file rewritten
+within one tick of the file system's clock still counts as changed) and the figures drawn, so `diffnas report` draws again only when one of them changed or a
 figure is gone (a DNAS search's twenty-odd figures take tens of seconds; the files, under a MB)."""
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def drawn_before(out: Path, key: dict[str, Any]) -> list[Path] | None:
         stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
         if not isinstance(stamp, dict) or stamp.get("key") != key:
             return None
-        paths = [out / name for name in stamp["figures"] if isinstance(name, str) and "/" not in name]
+        paths = [out / name for name in stamp["figures"]
+                 if isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")]
     except (OSError, ValueError, KeyError, TypeError):   # none, torn or edited: draw
         return None
     return paths if len(paths) == len(stamp["figures"]) and all(p.is_file() for p in paths) else None

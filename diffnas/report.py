@@ -401,14 +401,16 @@ def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
 
 
 def _saved_state(run: Path) -> dict[str, Any]:
-    """The loop state its checkpoint.pt saved ({} when missing, torn or of another format); its
-    tensors mapped, not read (only its small values are wanted)."""
+    """The plain values of the loop state its checkpoint.pt saved (the epoch, the step, the network's
+    size; {} when missing, torn or of another format): its tensors mapped, not read, and let go at
+    once (a mapping held open would stop a running search replacing the file on Windows)."""
     from .checkpoint import load as load_checkpoint
 
     try:
-        return load_checkpoint(run / "checkpoint.pt", mapped=True)
+        state = load_checkpoint(run / "checkpoint.pt", mapped=True)
     except Exception:   # missing, torn, another format: nothing to say
         return {}
+    return {k: v for k, v in state.items() if isinstance(v, (int, float, str, bool))}
 
 
 def _early_stop(state: dict[str, Any]) -> str | None:

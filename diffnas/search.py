@@ -121,7 +121,7 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
     """The supernet and its architecture parameters; a bar counts the cells while a large one is built."""
     from .runlog import progress_bar
 
-    large = cfg.layers * len(edge_list(cfg.nodes)) * len(cfg.ops) > BUILD_BAR_EDGES
+    large = cfg.layers * len(edge_list(cfg.nodes)) * len(cfg.ops) > BUILD_BAR_EDGES and distributed.is_main()
     bar = progress_bar(range(cfg.layers), cfg.layers, "building the supernet: cells") if large else None
     try:
         supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,

@@ -132,7 +132,7 @@ def test_a_compressed_cifar_batch_is_named_as_such(tmp_path):
     write_cifar10(tmp_path)
     path = tmp_path / "cifar-10-batches-py" / "data_batch_2"
     path.write_bytes(gzip.compress(path.read_bytes()))
-    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: a gzip-compressed file, not a pickle; decompress it"):
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: gzip-compressed, not a pickle; decompress it"):
         load_dataset("cifar10", tmp_path)
 
 

@@ -253,12 +253,10 @@ def test_a_one_process_command_under_torchrun_runs_on_rank_0_only(monkeypatch, c
                    "(only search, train, run share their work)\n")
 
 
-
-@pytest.mark.parametrize("argv", [["--version"], ["search", "--help"], ["train", "-h"]])
+@pytest.mark.parametrize("argv", [["--version"], ["search", "--help"], ["train", "-h"], ["--vers"], ["run", "--hel"]])
 def test_help_and_version_under_torchrun_are_printed_by_rank_0_alone(argv, monkeypatch, capsys):
-    """`torchrun --nproc_per_node 2 -m diffnas --version` printed the versions twice (review)."""
-    from diffnas import cli
-
+    """`torchrun --nproc_per_node 2 -m diffnas --version` printed the versions twice (review); argparse's
+    abbreviations too."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     for rank in ("1", "0"):
         monkeypatch.setenv("RANK", rank)

@@ -147,7 +147,8 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert Path(out.strip()) == run / "report.html" and (run / "report.html").is_file()
     assert "no metrics.jsonl" in err
-    assert err.splitlines()[0] == f"diffnas: drawing the figures and writing the report of {run}"
+    assert err.splitlines()[0] == (f"diffnas: writing the report of {run}, with its figures (those drawn from its "
+                                   f"files as they are now are kept; --redraw draws them all)")
 
 
 def test_browser_decodes_every_image(pipeline_report: tuple[Path, list[str]], tmp_path: Path) -> None:

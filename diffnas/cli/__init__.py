@@ -16,6 +16,7 @@ import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import io
 import os
 import platform
 import re
@@ -194,13 +195,12 @@ def _quiet_rank() -> bool:
 
 
 def _run(argv: list[str], debug: bool, started: float) -> int:
-    flags = argv[:argv.index("--")] if "--" in argv else argv
-    if _quiet_rank() and any(a in ("-h", "--help", "--version") for a in flags):
-        return 0   # torchrun's N copies printed the help or the versions N times
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
             parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
+        # torchrun's N copies printed the help or the versions N times: rank 0's is the one
+        with contextlib.redirect_stdout(io.StringIO()) if _quiet_rank() else contextlib.nullcontext():
+            args, extra = parser.parse_known_args(argv)
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         sub = commands.choices[args.command]
         if extra:   # named by the subcommand's parser: `see diffnas search --help`, where the flags are
@@ -215,7 +215,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     args.field_flags = field_flags(sub)   # for messages that list fields (what a resume may change)
     if args.command not in DISTRIBUTED and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         # torchrun started N copies: each printed the result and wrote the same files at once
-        if os.environ.get("RANK", "0") != "0":
+        if _quiet_rank():
             return 0
         print(f"diffnas: {args.command} runs in one process: under torchrun rank 0 runs it and the others do "
               f"nothing (only {', '.join(DISTRIBUTED)} share their work)", file=sys.stderr)

@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..report import check_run_folder, write_report
 
-    print(f"diffnas: drawing the figures and writing the report of {check_run_folder(args.run_dir)}", file=sys.stderr)
+    run_dir = check_run_folder(args.run_dir)
+    print(f"diffnas: drawing every figure and writing the report of {run_dir}" if args.redraw else
+          f"diffnas: writing the report of {run_dir}, with its figures (those drawn from its files as they are now "
+          f"are kept; --redraw draws them all)", file=sys.stderr)
     notes: list[str] = []
     path = write_report(args.run_dir, notes=notes, redraw=args.redraw)
     for note in notes:

@@ -34,7 +34,6 @@ FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "e
 QUICK = dict(epochs=20, layers=8, channels=16)
 
 
-
 def setting_default(field: str) -> str:
     """A flag's help: TrainConfig's default and the settings that set their own ("default 3e-4;
     imagenet 3e-5"), read from SETTING_DEFAULTS so the help cannot drift from them."""
@@ -44,6 +43,7 @@ def setting_default(field: str) -> str:
     own = [f"{name} {plain(values[field])}" for name, values in config_lib.SETTING_DEFAULTS.items()
            if field in values and values[field] != getattr(config_lib.TrainConfig, field)]
     return f"default {plain(getattr(config_lib.TrainConfig, field))}" + (f"; {', '.join(own)}" if own else "")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a genotype from scratch", description=__doc__)
@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--auxiliary", type=float, metavar="W",
       help=f"auxiliary loss weight (0: no auxiliary head; {setting_default('auxiliary')})")
     a("--drop-path", dest="drop_path", type=float, metavar="P",
-      help=f"final drop-path probability ({setting_default('drop_path')}; a pc-darts search's cells 0.3)")
+      help=f"final drop-path probability ({setting_default('drop_path')}; PC-DARTS trained its cells with 0.3, "
+           "as `diffnas run --preset pc-darts` does)")
     a("--drop-path-per", dest="drop_path_per", metavar="UNIT",
       help="op (default: each non-identity op's output, DARTS) | node (each node's sum, FairDARTS's cells)")
     a("--random-resized-crop", dest="random_resized_crop", type=int, metavar="SIDE",

@@ -298,6 +298,6 @@ def load_pickle(path: Path) -> Any:
         with open(path, "rb") as f:
             compressed = {b"\x1f\x8b": "gzip", b"PK": "zip", b"BZ": "bzip2", b"\xfd7": "xz"}.get(f.read(2))
         if compressed:   # a batch file compressed on its own: "invalid load key, '\x1f'" said nothing
-            raise DataError(f"{path}: a {compressed}-compressed file, not a pickle; decompress it (the official "
+            raise DataError(f"{path}: {compressed}-compressed, not a pickle; decompress it (the official "
                             f"archive unpacks to plain pickle batch files)") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
