@@ -1,7 +1,8 @@
 """Figures already drawn: `figures/.drawn.json` names the files a run's figures were drawn from (a
 hash of each, not a modification time: a copied folder's figures still count, and a file rewritten
-within one tick of the file system's clock still counts as changed) and the figures drawn, so `diffnas report` draws again only when one of them changed or a
-figure is gone (a DNAS search's twenty-odd figures take tens of seconds; the files, under a MB)."""
+within one tick of the file system's clock still counts as changed) and the figures drawn, so
+`diffnas report` draws again only when one of them changed or a figure is gone (a DNAS search's
+twenty-odd figures take tens of seconds; the files, under a MB)."""
 
 from __future__ import annotations
 

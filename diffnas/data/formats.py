@@ -344,7 +344,8 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
 
 def to_rgb(im: Image.Image, path: Path) -> Image.Image:
     """The image as 8-bit RGB, its pixels as stored (an EXIF orientation tag is not applied, as
-    torchvision's loaders do not: a phone photo tagged "rotate 90" is read sideways). 16-bit grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
+    torchvision's loaders do not: a phone photo tagged "rotate 90" is read sideways). 16-bit
+    grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
     PGM with maxval above 255, which Pillow opens as "I" scaled to 0..65535) is rescaled, v * 255 /
     65535 rounded, where Pillow's own convert would clip it to 0..255 (a white image); 32-bit integer
     and floating-point images (TIFF), whose value range the file does not say, are refused rather
