@@ -89,7 +89,7 @@ def device_for(device: torch.device) -> torch.device:
 # --- batch norm and in-network randomness -----------------------------------------------------
 
 def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_hessian: bool = False,
-                  resumed: bool = False) -> int:
+                  resumed: bool = False, said: list[str] | None = None) -> int:
     """The number of contiguous groups of the global batch whose statistics batch norm uses.
 
     0 (auto) means 1, the single-process semantics, wherever the ranks can share statistics
@@ -98,7 +98,9 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     G groups are realised with W ranks by SyncBatchNorm if G == 1 < W, else by each rank running
     its part of the batch as G / W groups (GroupedForward), which is also how one process
     reproduces a W-rank CPU run (G = W). A resumed run whose saved value this launch cannot
-    realise falls back to per-rank statistics, with a warning, so that resuming always works.
+    realise falls back to per-rank statistics, with a warning, so that resuming always works; the
+    warning goes into `said` when given (a run prints it once its folder is its own: a folder in use
+    is said alone), else to stderr.
     """
     _, world = rank_world()
     if batch_size % world:
@@ -123,9 +125,12 @@ def bn_groups_for(requested: int, batch_size: int, device: torch.device, exact_h
     elif groups >= world and groups % world:
         why = multiple
     if why and resumed:
-        if is_main():   # every rank resolves bn_groups; one says so
-            say(f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
-                f"batch norm uses per-rank statistics (bn_groups {world}) from here on")
+        warning = (f"diffnas: warning: bn_groups {groups} cannot be used with {world} processes ({why}); "
+                   f"batch norm uses per-rank statistics (bn_groups {world}) from here on")
+        if said is not None:
+            said.append(warning)
+        elif is_main():   # every rank resolves bn_groups; one says so
+            say(warning)
         groups = world
     elif why:
         raise ConfigError(f"bn_groups: {groups} with {world} processes: {why}")

@@ -241,8 +241,11 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     cfg = config_lib.from_dict(SearchConfig, {"run_dir": str(run_dir)}, base=cfg)
     device = distributed.device_for(resolve_device(cfg.device))
     # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
+    fallback: list[str] = []   # said with the notices, once the run's folder is its own
     bn_groups = distributed.bn_groups_for(cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None,
-                                          exact_hessian=cfg.order == "second" and cfg.hessian == "exact")
+                                          exact_hessian=cfg.order == "second" and cfg.hessian == "exact",
+                                          said=fallback)
+    notices = [*fallback, *notices]
     cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
     seed_everything(cfg.seed, cfg.deterministic)
 

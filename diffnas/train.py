@@ -251,8 +251,10 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     genotype.cells(cfg.layers)   # a per-cell genotype's reductions where the network has them
     device = distributed.device_for(resolve_device(cfg.device))
     # batch norm under data parallelism: statistics over batch_size / bn_groups images (distributed.py)
+    fallback: list[str] = []   # said with the notices, once the run's folder is its own
     cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(
-        cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None)}, base=cfg)
+        cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None, said=fallback)}, base=cfg)
+    notices = [*fallback, *notices]
     seed_everything(cfg.seed, cfg.deterministic)
     autocast = autocast_for(device, cfg.precision)
 

@@ -390,6 +390,25 @@ def test_a_complete_runs_resume_with_more_processes_writes_nothing(tmp_path, mon
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
+def test_a_run_folder_in_use_is_said_alone_without_the_bn_groups_fallback(tmp_path, monkeypatch, capsys):
+    """A resume with more processes warned of its bn_groups fallback, then said the folder was in use
+    (review): the warning is said once the run's folder is its own."""
+    import fcntl
+
+    run = tmp_path / "run"
+    assert cli.main(["search", *REF_FLAGS, "--epochs", "1", "--max-steps", "1", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))   # as torchrun's 2 processes would
+    held = os.open(run, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert cli.main(["search", "--resume", str(run), "--epochs", "2"]) == 2
+    finally:
+        os.close(held)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "in use by another diffnas process" in err, err
+
+
 def test_a_batch_that_does_not_split_over_the_processes_says_so(monkeypatch):
     """torchrun with 2 processes and --batch-size 33: the batch is the problem, not bn_groups."""
     monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))
