@@ -123,7 +123,6 @@ def test_truncated_pickle_names_the_file(tmp_path):
     assert str(path) in str(info.value)
 
 
-
 def test_a_compressed_cifar_batch_is_named_as_such(tmp_path):
     """A batch gzipped on its own read "truncated or corrupt pickle (UnpicklingError: invalid load key,
     '\\x1f')" (review)."""

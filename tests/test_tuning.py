@@ -49,7 +49,8 @@ def test_auto_means_contiguous_everywhere_and_plain_edges_on_cpu_only():
     assert tuning.memory_format("channels_last", cuda) == torch.channels_last
     assert not tuning.fused_edges("auto", cpu) and tuning.fused_edges("auto", cuda)
     assert tuning.fused_edges("fused", cpu) and not tuning.fused_edges("plain", cuda)
-    with pytest.raises(ConfigError, match="memory_format: 'channels_first' is not one of"):   # one line, from Python too
+    # one line, from Python too
+    with pytest.raises(ConfigError, match="memory_format: 'channels_first' is not one of"):
         tuning.memory_format("channels_first", cpu)
 
 
