@@ -9,8 +9,8 @@ from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
 from ..errors import ConfigError
-from .options import (add_run_flags, elapsed, flag_values, ops_list, read_config, refuse_changes_on_resume,
-                      refuse_run_dir_on_resume, search_config_from_args, start_notices)
+from .options import (add_run_flags, default_help, elapsed, flag_values, ops_list, read_config,
+                      refuse_changes_on_resume, refuse_run_dir_on_resume, search_config_from_args, start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
@@ -35,14 +35,8 @@ def quick_default(default: object, quick: object) -> str:
 
 
 def preset_default(field: str) -> str:
-    """A flag's help: SearchConfig's default and the presets that set their own ("default 0.025;
-    pc-darts 0.1, fair-darts 0.005"), read from PRESETS so the help cannot drift from them."""
-    def plain(v: object) -> str:
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    own = [f"{name} {plain(values[field])}" for name, values in PRESETS.items()
-           if field in values and values[field] != getattr(SearchConfig, field)]
-    return f"default {plain(getattr(SearchConfig, field))}" + (f"; {', '.join(own)}" if own else "")
+    """A flag's help: SearchConfig's default and the presets' own values (`default_help`)."""
+    return default_help(field, SearchConfig, PRESETS)
 
 
 DATA_DIR_HELP = "folder with the dataset files (default: ./data; digits and synthetic read none)"

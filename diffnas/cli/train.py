@@ -15,7 +15,7 @@ from .. import distributed
 from ..errors import ConfigError
 from ..notices import say
 from ..runlog import coverage
-from .options import (add_run_flags, elapsed, flag_values, read_config, refuse_changes_on_resume,
+from .options import (add_run_flags, default_help, elapsed, flag_values, read_config, refuse_changes_on_resume,
                       refuse_run_dir_on_resume, run_genotype, start_notices)
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
@@ -35,14 +35,8 @@ QUICK = dict(epochs=20, layers=8, channels=16)
 
 
 def setting_default(field: str) -> str:
-    """A flag's help: TrainConfig's default and the settings that set their own ("default 3e-4;
-    imagenet 3e-5"), read from SETTING_DEFAULTS so the help cannot drift from them."""
-    def plain(v: object) -> str:
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    own = [f"{name} {plain(values[field])}" for name, values in config_lib.SETTING_DEFAULTS.items()
-           if field in values and values[field] != getattr(config_lib.TrainConfig, field)]
-    return f"default {plain(getattr(config_lib.TrainConfig, field))}" + (f"; {', '.join(own)}" if own else "")
+    """A flag's help: TrainConfig's default and the settings' own values (`default_help`)."""
+    return default_help(field, config_lib.TrainConfig, config_lib.SETTING_DEFAULTS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
