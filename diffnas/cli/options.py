@@ -13,7 +13,6 @@ from ..errors import ConfigError
 from .flags import resumable_named
 
 
-
 def default_help(field: str, config: type, variants: Mapping[str, Mapping[str, Any]]) -> str:
     """A flag's help: `config`'s default for `field` and the variants that set their own (presets:
     "default 0.025; pc-darts 0.1, fair-darts 0.005"; settings: "default 0.0003; imagenet 3e-05"), read
@@ -24,6 +23,7 @@ def default_help(field: str, config: type, variants: Mapping[str, Mapping[str, A
     own = [f"{name} {plain(values[field])}" for name, values in variants.items()
            if field in values and values[field] != getattr(config, field)]
     return f"default {plain(getattr(config, field))}" + (f"; {', '.join(own)}" if own else "")
+
 
 def read_config(path: str | Path, command: str) -> dict[str, Any]:
     """The values of `diffnas COMMAND --config PATH` (a run's own config.json works: its "command"
