@@ -17,6 +17,9 @@ from typing import Any, Callable, ContextManager, Optional
 
 import torch
 
+from . import device_rng
+from .device_rng import RngState
+
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[Params, Params], torch.Tensor]
 Reduce = Callable[[list[torch.Tensor]], None]
@@ -63,38 +66,21 @@ def first_order(val_loss: LossFn, w: Params, alpha: Params, reduce: Reduce = no_
     return d
 
 
-RngState = tuple[torch.Tensor, Optional[torch.Tensor]]
-
-
-ONE_GENERATOR = ("mps",)   # accelerators whose module's get/set_rng_state take no device (torch 2.2)
-
-
 def rng_state(device: torch.device) -> RngState:
-    """The random state a loss on `device` draws from: the CPU generator's, and the device's own on an
-    accelerator (CUDA, XPU, MPS: dropout there draws from it; torch.<type>.get_rng_state)."""
-    module = getattr(torch, device.type, None) if device.type != "cpu" else None
-    if module is None or not hasattr(module, "get_rng_state"):
-        return torch.get_rng_state(), None
-    own = module.get_rng_state() if device.type in ONE_GENERATOR else module.get_rng_state(device)
-    return torch.get_rng_state(), own
+    """The random state a loss on `device` draws from (`device_rng.get_state`: the CPU generator's, and
+    the accelerator's own, from which dropout there draws)."""
+    return device_rng.get_state(device)
 
 
 @contextlib.contextmanager
 def replayed(state: RngState, device: torch.device) -> Any:
     """Within the block the random draws start from `state` again; after it they go on as before it."""
-    def put(s: RngState) -> None:
-        torch.set_rng_state(s[0])
-        if s[1] is not None and device.type in ONE_GENERATOR:
-            getattr(torch, device.type).set_rng_state(s[1])
-        elif s[1] is not None:
-            getattr(torch, device.type).set_rng_state(s[1], device)
-
     now = rng_state(device)
-    put(state)
+    device_rng.set_state(state, device)
     try:
         yield
     finally:
-        put(now)
+        device_rng.set_state(now, device)
 
 
 def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, method: str = "fd",

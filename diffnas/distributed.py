@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from . import device_rng
 from .errors import ConfigError, DiffnasError
 from .notices import option, say
 from .signals import Terminated
@@ -168,17 +169,6 @@ class BatchDropout(nn.Dropout):
         return x * batch_mask(x.shape, 1 - self.p, x).div_(1 - self.p)
 
 
-def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
-
-
 def _cat(outs: list[Any]) -> Any:
     if isinstance(outs[0], torch.Tensor):
         return torch.cat(outs)
@@ -226,7 +216,7 @@ class GroupedForward:
         owners = buffer_slots(self.module)
         with torch.no_grad():
             start = [m._buffers[name].clone() for m, name in owners]
-        rng = _rng_state(x.device)
+        rng = device_rng.get_state(x.device)
         outs, ends = [], []
         try:
             for g, (a, b) in enumerate(zip(bounds, bounds[1:])):
@@ -235,7 +225,7 @@ class GroupedForward:
                     # statistics for backward, and the earlier groups' graphs hold theirs
                     for (m, name), s in zip(owners, start):
                         m._buffers[name] = s.clone()
-                    _set_rng_state(rng, x.device)
+                    device_rng.set_state(rng, x.device)
                 _Slice.group, _Slice.groups = g, self.groups
                 outs.append(self.forward(x[a:b], *args, **kwargs))
                 ends.append([m._buffers[name] for m, name in owners])
