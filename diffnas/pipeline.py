@@ -196,12 +196,15 @@ def refuse_existing(run_dir: str | Path) -> None:
                       f"`{shell('diffnas', command, '--resume', run_dir)}` or choose another {option('run_dir')}")
 
 
-def check_resume(run_dir: Path, search_cfg: SearchConfig, train_cfg: TrainConfig) -> None:
+Saved = tuple[dict[str, Any], Optional[dict[str, Any]]]   # what `saved_config` reads
+
+
+def check_resume(run_dir: Path, saved: Saved, search_cfg: SearchConfig, train_cfg: TrainConfig) -> None:
     """ConfigError for what a resumed pipeline cannot take (each stage's own resume refuses the rest):
     other search epochs once the training of its genotype has started (or the pipeline is complete),
     another training setting (its recipe is among the saved values), fewer training epochs than a
-    complete pipeline trained."""
-    saved_search, saved_train = saved_config(run_dir, quiet=True)
+    complete pipeline trained. `saved`: the pipeline's `saved_config`."""
+    saved_search, saved_train = saved
     where = f"the pipeline in {run_dir}"
     complete = (run_dir / "summary.json").is_file()
     if search_cfg.epochs != saved_search.get("epochs", search_cfg.epochs):
@@ -227,13 +230,14 @@ def check_resume(run_dir: Path, search_cfg: SearchConfig, train_cfg: TrainConfig
                               f"extended, not shortened")
 
 
-def stage_given(run_dir: Path, search_cfg: SearchConfig,
+def stage_given(saved: Saved, search_cfg: SearchConfig,
                 train_cfg: TrainConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The fields of each stage's config a resumed pipeline passes on as given: every resumable one,
-    but bn_groups only when it differs from what the pipeline saved. A stage saved the value it
-    resolved (0, auto, becomes 2 under torchrun with 2 CPU processes); the pipeline's auto again
-    would resolve anew for this launch's processes and change the stage's maths without a word."""
-    saved_search, saved_train = saved_config(run_dir, quiet=True)
+    but bn_groups only when it differs from what the pipeline saved (`saved`: its `saved_config`). A
+    stage saved the value it resolved (0, auto, becomes 2 under torchrun with 2 CPU processes); the
+    pipeline's auto again would resolve anew for this launch's processes and change the stage's maths
+    without a word."""
+    saved_search, saved_train = saved
 
     def given(resumable: Sequence[str], cfg: Any, saved: Optional[dict[str, Any]]) -> tuple[str, ...]:
         same = saved is not None and cfg.bn_groups == saved.get("bn_groups", 0)
@@ -289,9 +293,12 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
                                                    "image_size": search_cfg.image_size,
                                                    "genotype": str(s_dir / "genotype.json")}, base=train_cfg)
     stale_summary = False
-    search_given, train_given = stage_given(run_dir, search_cfg, train_cfg) if resume else ((), ())
+    search_given: tuple[str, ...] = ()
+    train_given: tuple[str, ...] = ()
     if resume:
-        check_resume(run_dir, search_cfg, train_cfg)
+        saved = saved_config(run_dir, quiet=True)   # read once, for both
+        search_given, train_given = stage_given(saved, search_cfg, train_cfg)
+        check_resume(run_dir, saved, search_cfg, train_cfg)
     if resume and (run_dir / "summary.json").is_file():
         t_config = t_dir / "config.json"
         trained = config_file.read_file(t_config).get("epochs") if t_config.is_file() else None

@@ -777,5 +777,5 @@ def test_a_resumed_pipeline_keeps_each_stages_batch_norm_groups(tmp_path, monkey
     saved_search, saved_train = pipeline.saved_config(run)
     search_cfg = search_config(**{**saved_search, "bn_groups": 1})
     train_cfg = pipeline.stage_train_config(search_cfg, saved_train)
-    search_given, train_given = pipeline.stage_given(run, search_cfg, train_cfg)
+    search_given, train_given = pipeline.stage_given((saved_search, saved_train), search_cfg, train_cfg)
     assert "bn_groups" in search_given and "bn_groups" not in train_given and "device" in train_given
