@@ -13,7 +13,7 @@ import dataclasses
 import numbers
 import os
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, TypeVar
 
@@ -202,12 +202,15 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
             raise ConfigError(f"{f.name}: expected a list of op names, got {value!r}")
         value = tuple(value)
     elif expected is not None and (type(value) is not expected):
-        quote = f" (a folder named {value!r}? quote it in the config file: \"{value}\")" \
-            if expected is str and isinstance(value, (int, float)) else ""
+        quote = ""
+        if expected is str and isinstance(value, (int, float)):   # a config file's `order: 2`, `run_dir: 2024`
+            if "choices" in meta:   # say the choices, as the flag does
+                check_choice(f.name, str(value), _choices(f))
+            what = f"a folder named {value}" if f.name.endswith("_dir") else "meant as text"
+            quote = f" ({what}? quote it in the config file: \"{value}\")"
         raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
     if "choices" in meta:
-        choices = meta["choices"]
-        known = tuple(choices() if callable(choices) else choices)
+        known = _choices(f)
         try:
             check_choice(f.name, value, known)
         except ConfigError as e:
@@ -223,6 +226,12 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
         op = "<" if meta.get("open_max") else "<="
         raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
     return value
+
+
+def _choices(f: Field) -> tuple[str, ...]:
+    """Field `f`'s allowed values (its metadata's list, or the function that lists them)."""
+    choices = f.metadata["choices"]
+    return tuple(choices() if callable(choices) else choices)
 
 
 def check_values(cls: type, values: dict[str, Any], where: str) -> None:

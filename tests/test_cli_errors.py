@@ -259,6 +259,9 @@ def test_unknown_config_key_suggests_the_known_one(tmp_path, capsys, suffix, tex
     ("c.yaml", "data_dir: 2024\n", 'data_dir: expected str, got 2024 (a folder named 2024? quote it in the config '
                                    'file: "2024")'),
     ("c.yaml", "seed: 4294967296\n", "seed: must be <= 4294967295, got 4294967296"),   # numpy's seed range
+    # a number for a named choice said the folder hint too; it gets the choices, as the flag does
+    ("c.yaml", "order: 2\n", "order: '2' is not one of first, second, one-level"),
+    ("c.yaml", "device: 0\n", 'device: expected str, got 0 (meant as text? quote it in the config file: "0")'),
     ("c.json", '{"epochs": 3, "epochs": 5}', "c.json: key 'epochs' is given twice"),   # was: the last, silently
     ("c.yaml", "epochs: 3\nlayers: 5\nepochs: 5\n", "c.yaml: key 'epochs' is given twice"),
     ("c.toml", "[search]\nepochs = 3\n", 'c.toml: a "search" table: `diffnas search --config` takes its keys at '
