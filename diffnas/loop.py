@@ -38,7 +38,7 @@ from . import config_file
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
-from .runlog import (RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_other_files,
+from .runlog import (RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_in_use, refuse_other_files,
                      run_command)
 from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_signals
 
@@ -70,6 +70,7 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     path = Path(run_dir) if run_dir else default_run_dir(command)
     check_run_dir(path)
     if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
+        refuse_in_use(path)
         # resumed by the command that made it: `train --run-dir` given a search's folder said `train --resume`
         made_by = run_command(path) or command
         owner = "run" if made_by == "pipeline" else made_by

@@ -35,8 +35,8 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell
-from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_other_files,
-                     remove_empty_folders, run_command)
+from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_in_use,
+                     refuse_other_files, remove_empty_folders, run_command)
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
 from .signals import Terminated
@@ -190,6 +190,7 @@ def refuse_existing(run_dir: str | Path) -> None:
     if not any((run_dir / name).exists() for name in ("config.json", "checkpoint.pt", "search", "train")):
         refuse_other_files(run_dir)
         return
+    refuse_in_use(run_dir)
     command = run_command(run_dir)
     command = command if command in ("search", "train") else "run"
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "

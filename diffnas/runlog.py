@@ -223,6 +223,14 @@ def lock_run_dir(run_dir: Path) -> int | None:
     return fd
 
 
+def refuse_in_use(run_dir: Path) -> None:
+    """The "in use by another diffnas process" ConfigError when another process holds `run_dir`'s lock:
+    said before "holds a run already; continue it with --resume", which that process would refuse."""
+    fd = lock_run_dir(run_dir)
+    if fd is not None:
+        os.close(fd)
+
+
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
     """ConfigError when `run_dir`, or the nearest of its parents that exists, is a file: said on one
     line before anything is created, instead of the OS's "File exists". `name`: what the message

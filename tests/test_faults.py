@@ -763,6 +763,26 @@ def test_flag_values_and_dash_folders_in_messages_paste_into_a_shell(tmp_path):
 # one writer per run folder
 
 
+def test_a_new_run_in_a_folder_another_process_writes_is_told_it_is_in_use(tmp_path, capsys):
+    """A new search, training or pipeline given the folder of a run another process is writing said
+    "holds a run already; continue it with --resume", and that resume is refused as in use."""
+    from diffnas.runlog import lock_run_dir
+
+    run = tmp_path / "run"
+    assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(run)]) == 0
+    held = lock_run_dir(run)
+    try:
+        for command in (["search", "--dry-run"], ["train", "--dry-run"], ["run", "--dry-run"]):
+            capsys.readouterr()
+            assert cli.main([*command, "--no-plots", "--run-dir", str(run)]) == 2
+            err = capsys.readouterr().err
+            assert "in use by another diffnas process" in err and "--resume" not in err, (command, err)
+    finally:
+        os.close(held)
+    assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(run)]) == 2   # let go: the old message
+    assert "holds a run already; continue it with" in capsys.readouterr().err
+
+
 def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path, monkeypatch):
     """Two processes on one folder (a resume started twice, one --run-dir given twice) interleaved
     their rows; the second is now refused at the start, and the folder it found is not removed."""
