@@ -9,6 +9,7 @@ same file, once its process is gone.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import socket
@@ -28,7 +29,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:   # disk full, Ctrl-C: the old file stays, and no temporary file is left
+    except OSError as e:   # disk full, a read-only folder: the old file stays, and no temporary file is left
+        with contextlib.suppress(OSError):   # (a read-only folder may refuse even this): the write's error is said
+            tmp.unlink(missing_ok=True)
+        if e.filename == str(tmp):   # said of the file the user knows, not of the hidden temporary
+            raise type(e)(e.errno, e.strerror, str(path)) from None
+        raise
+    except BaseException:   # Ctrl-C
         tmp.unlink(missing_ok=True)
         raise
     if durable:

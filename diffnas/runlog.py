@@ -61,6 +61,7 @@ class RunLog:
 
     def _open(self, tensorboard: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(self.run_dir)
         self._lock = lock_run_dir(self.run_dir)
         held = _HOLDING.get()
         if held is not None:
@@ -221,6 +222,17 @@ def lock_run_dir(run_dir: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def check_writable(run_dir: Path) -> None:
+    """ConfigError when this process cannot write into the folder `run_dir` (a read-only mount, a
+    folder of another user): said at the start, before a resume's notes, and of the folder, where the
+    first write would name its hidden temporary file."""
+    if os.access(run_dir, os.W_OK):
+        return
+    read_only = hasattr(os, "statvfs") and os.statvfs(run_dir).f_flag & os.ST_RDONLY
+    why = "a read-only file system" if read_only else "no permission to write"
+    raise ConfigError(f"{run_dir}: cannot write there ({why}); give a folder this process can write to")
 
 
 def refuse_in_use(run_dir: Path) -> None:

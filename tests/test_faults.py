@@ -315,6 +315,42 @@ def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, mon
     assert path.read_bytes() == b"newer" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
+def test_a_refused_write_names_the_file_not_its_hidden_temporary(tmp_path):
+    """A read-only folder said "romnt/.config.json.tmp-HOST-PID: Read-only file system"."""
+    import errno
+
+    from diffnas.atomic import atomic_write
+
+    def read_only(tmp):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp))
+
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "config.json", read_only)
+    assert caught.value.filename == str(tmp_path / "config.json") and caught.value.errno == errno.EROFS
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, monkeypatch, capsys):
+    """A read-only run folder (a mount, another user's) failed at the first write, after a resume's
+    notes, naming a hidden temporary file; it is one line of the folder before anything else. Root,
+    which these tests run as, writes anywhere: the file system's answers are faked."""
+    import diffnas.runlog as runlog
+
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(run)]) == 0
+    fresh.mkdir()
+    access = os.access
+    monkeypatch.setattr(runlog.os, "access", lambda path, mode: Path(path) not in (run, fresh) and access(path, mode))
+    monkeypatch.setattr(runlog.os, "statvfs", lambda path: type("V", (), {"f_flag": os.ST_RDONLY})())
+    for command in (["search", "--resume", str(run), "--epochs", "2"], ["search", "--dry-run", "--run-dir", str(fresh)]):
+        capsys.readouterr()
+        assert cli.main([*command, "--no-plots"]) == 2
+        folder = run if "--resume" in command else fresh
+        assert capsys.readouterr().err == (f"diffnas: error: {folder}: cannot write there (a read-only file system); "
+                                           f"give a folder this process can write to\n"), command
+    assert [row["epoch"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1]
+
+
 def test_a_failed_figure_or_page_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     """atomic_write: a writer that raises (disk full, dot failing, Ctrl-C) leaves the file as it was and
     no temporary file (the figure and report writers left theirs behind)."""
