@@ -77,17 +77,47 @@ def progress_shown() -> bool:
 def redraw_interval() -> float:
     """Seconds between a bar's redraws: 0.5 on a terminal; 30 when stderr is a file or a pipe (a job's
     log), where every redraw stays as a line: an hour's run wrote 7,200 of them."""
+    return 0.5 if _stderr_is_terminal() else 30.0
+
+
+def _stderr_is_terminal() -> bool:
     try:
-        return 0.5 if sys.stderr.isatty() else 30.0
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):   # replaced by an object without isatty, or closed
-        return 30.0
+        return False
 
 
-def bar_timing() -> dict[str, float]:
-    """tqdm's redraw intervals for diffnas's bars: at most one redraw in `redraw_interval()`, and tqdm's
-    monitor thread (which redraws a bar that has not moved) no more often either."""
+class _Lines:
+    """A stream for a tqdm bar writing into a log file or pipe: each redraw one line ending in a newline.
+    tqdm draws for a terminal, each redraw "\\r" + the bar padded with spaces and a cleared bar a run of
+    spaces, which a log keeps as one ever longer line of carriage returns (`less` shows ^M)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        for piece in text.replace("\n", "\r").split("\r"):
+            if piece.strip():   # the clearing runs of spaces are left out
+                self._stream.write(piece.rstrip() + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:   # encoding, isatty, ...: the stream's own
+        return getattr(self._stream, name)
+
+
+def bar_settings() -> dict[str, Any]:
+    """tqdm's stream and redraw timing for diffnas's bars, on stderr: at most one redraw in
+    `redraw_interval()`, and tqdm's monitor thread (which redraws a bar that has not moved) no more
+    often either. Into a log file or pipe each redraw is a line of its own (`_Lines`), and a bar
+    shows only once it has run a redraw interval, so a short pass leaves no "0%" line behind."""
     interval = redraw_interval()
-    return {"mininterval": interval, "maxinterval": max(10.0, interval)}
+    settings: dict[str, Any] = {"file": sys.stderr, "mininterval": interval, "maxinterval": max(10.0, interval)}
+    if not _stderr_is_terminal():
+        settings.update(file=_Lines(sys.stderr), delay=interval)
+    return settings
 
 
 def on_command_line() -> bool:

@@ -17,14 +17,13 @@ import math
 import os
 import shutil
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from .checkpoint import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import bar_timing, option, progress_shown, say, shell
+from .notices import bar_settings, option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises
 
 if TYPE_CHECKING:
@@ -179,8 +178,8 @@ def progress_bar(iterable: Iterable, total: int, desc: str, initial: int = 0) ->
     (`setLevel(logging.WARNING)`): a caller who quiets the epoch lines does not want the bars either."""
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, file=sys.stderr,
-                dynamic_ncols=True, **bar_timing(),
+    return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False,
+                dynamic_ncols=True, **bar_settings(),
                 disable=not progress_shown())
 
 

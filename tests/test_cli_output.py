@@ -383,14 +383,16 @@ def test_a_log_level_set_before_diffnas_is_imported_is_kept():
     assert done.returncode == 0 and done.stderr == "diffnas: warning: a warning\n", done.stderr
 
 
-def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys):
+def test_the_librarys_messages_go_through_the_diffnas_logger(tmp_path, capsys, monkeypatch):
     """Library code printed to stderr directly: a Python caller could not quiet or redirect it."""
     import logging
 
     from diffnas.config import search_config
     from diffnas.notices import say
     from diffnas.search import search
+    from progress_helpers import bars_from_the_start
 
+    bars_from_the_start(monkeypatch)   # else a pass under 30 s draws none into captured stderr either way
     say("diffnas: a note")
     say("diffnas: warning: a warning")
     assert capsys.readouterr().err == "diffnas: a note\ndiffnas: warning: a warning\n"
@@ -461,12 +463,14 @@ def test_the_image_decoding_bar_follows_the_diffnas_logger_too(tmp_path, monkeyp
     import logging
 
     from formats_fixtures import write_image_folder
+    from progress_helpers import bars_from_the_start
 
     import diffnas.data.formats as formats
     from diffnas.data import load_dataset
 
     write_image_folder(tmp_path / "folder", per_class=3)
     monkeypatch.setattr(formats, "PROGRESS_MIN", 0)   # a bar for any number of files
+    bars_from_the_start(monkeypatch)
     logger = logging.getLogger("diffnas")
     level = logger.level
     try:
@@ -524,4 +528,33 @@ def test_bars_redraw_every_half_second_on_a_terminal_and_every_30_s_into_a_log(m
         assert redraw_interval() == seconds
         bar = progress_bar(range(3), 3, "x")
         assert bar.mininterval == seconds and bar.maxinterval == max(10.0, seconds)   # tqdm's monitor redraws too
+        list(bar)
         bar.close()
+        # a bar that ends before its first redraw leaves nothing in a log (it left a "0%" line and a clearing
+        # run of spaces); on a terminal it is drawn at once and cleared
+        assert (stream.getvalue().count("0/3") == 1) == (seconds == 0.5), repr(stream.getvalue())
+
+
+def test_bars_write_a_line_per_redraw_into_a_log(monkeypatch):
+    """tqdm redraws with a carriage return and clears with spaces: a log file kept one line of ^M-separated
+    redraws (`less` shows them so) and runs of spaces."""
+    import io
+    import sys
+
+    from diffnas import notices
+    from diffnas.runlog import progress_bar
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    monkeypatch.setattr(notices, "redraw_interval", lambda: 0.0)   # every step redrawn
+    bar = progress_bar(range(3), 3, "search epoch 1/2")
+    for _ in bar:
+        pass
+    bar.close()
+    notices.say("diffnas: search epoch 1/2  train loss 1.000", above_bars=True)
+    text = log.getvalue()
+    assert "\r" not in text and text.endswith("\n"), repr(text)
+    lines = text.splitlines()
+    assert [line.split("|")[-1].split()[0] for line in lines[:-1]] == ["0/3", "1/3", "2/3", "3/3"], lines
+    assert all(line.startswith("search epoch 1/2:") and line == line.strip() for line in lines[:-1]), lines
+    assert lines[-1] == "diffnas: search epoch 1/2  train loss 1.000"

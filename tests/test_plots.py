@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from runfolder_fixtures import search_metrics, train_metrics, write_search_run, write_train_run
 
-from diffnas import celldiagram, plots, report
+from diffnas import celldiagram, notices, plots, report
 from diffnas import genotype as G
 from diffnas.errors import DiffnasError
 
@@ -504,13 +504,14 @@ def test_the_network_figures_box_labels_take_the_ink_that_contrasts_more() -> No
 
 
 @pytest.mark.parametrize("shared", [True, False])
-def test_drawing_a_runs_figures_shows_how_many_are_left(tmp_path: Path, capsys, shared) -> None:
+def test_drawing_a_runs_figures_shows_how_many_are_left(tmp_path: Path, capsys, monkeypatch, shared) -> None:
     """A DNAS search's figures took 15-45 s after one 'drawing the figures' line and nothing more; a bar
     now counts them: curves, heatmap, one weight evolution per cell view, the cell diagrams (and the
     per-layer network of a per-cell genotype)."""
     run = write_search_run(tmp_path / "run", shared=shared, layers=3, nodes=2, epochs=2)
     views = 2 if shared else 3
     total = 1 + 1 + views + 1 + (0 if shared else 1)
+    monkeypatch.setattr(notices, "redraw_interval", lambda: 0.0)   # captured stderr is a log: no 30 s wait
     paths = report.plot_run(run)
     err = capsys.readouterr().err
     assert f"figures:   0%|          | 0/{total} " in err, err

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from progress_helpers import check_aligned, redraw_every_step, shown
+from progress_helpers import bars_from_the_start, check_aligned, redraw_every_step, shown
 
 import diffnas
 from diffnas.config import search_config
@@ -133,6 +133,7 @@ def count_eval_forwards(monkeypatch, signal_at=None):
 
 def test_max_steps_caps_validation_with_a_bar_and_a_stop_during_it_resumes_exactly(tmp_path, monkeypatch, capsys):
     # the search-validation split holds 32 images: 4 batches of 8, of which max_steps=3 are scored
+    bars_from_the_start(monkeypatch)
     calls = count_eval_forwards(monkeypatch)
     full = search(search_config("darts-1st", **TINY, run_dir=str(tmp_path / "full")))
     assert calls["eval"] == 2 * TINY["max_steps"]

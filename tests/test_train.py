@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from formats_fixtures import write_image_folder
-from progress_helpers import check_aligned, redraw_every_step, shown
+from progress_helpers import bars_from_the_start, check_aligned, redraw_every_step, shown
 
 from diffnas import checkpoint, cli
 from diffnas import genotype as G
@@ -490,7 +490,7 @@ def test_resume_of_a_run_saved_before_a_config_field_existed(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # command line
 
-def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
+def test_cli_train_then_evaluate_on_digits(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     code = cli.main(["train", "--genotype", "DARTS_V2", "--epochs", "1", "--max-steps", "2", "--layers", "5",
                      "--channels", "8", "--run-dir", str(run), "--no-plots"])
@@ -499,6 +499,7 @@ def test_cli_train_then_evaluate_on_digits(tmp_path, capsys):
     cfg = json.loads((run / "config.json").read_text())
     assert (cfg["dataset"], cfg["layers"], cfg["channels"], cfg["epochs"]) == ("digits", 5, 8, 1)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    bars_from_the_start(monkeypatch)
     assert cli.main(["evaluate", str(run / "checkpoint.pt"), "--json"]) == 0
     out, err = capsys.readouterr()
     r = json.loads(out)
@@ -590,6 +591,7 @@ def count_eval_forwards(monkeypatch, signal_at=None):
 def test_max_steps_caps_the_test_pass_with_a_bar_and_a_stop_during_it_resumes_exactly(tmp_path, monkeypatch,
                                                                                        capsys):
     # the synthetic test split holds 64 images: 4 batches of 16, of which max_steps=3 are scored
+    bars_from_the_start(monkeypatch)
     calls = count_eval_forwards(monkeypatch)
     full = train(tiny(tmp_path, "full"))
     assert calls["eval"] == 2 * TINY["max_steps"]

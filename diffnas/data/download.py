@@ -9,7 +9,6 @@ copies them from the datasets' home pages; Tiny-ImageNet's is the cs231n archive
 from __future__ import annotations
 
 import hashlib
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from tqdm import tqdm
 
 from ..errors import DataError, suggest
-from ..notices import bar_timing, progress_shown, say
+from ..notices import bar_settings, progress_shown, say
 from ..runlog import missing_folders, remove_empty_folders
 
 CHUNK = 1 << 20  # bytes read per step while streaming and hashing
@@ -123,7 +122,7 @@ def fetch(url: str, path: Path, md5: str) -> None:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, file=sys.stderr, **bar_timing(),
+            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, **bar_settings(),
                       disable=not progress_shown()) as bar:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)

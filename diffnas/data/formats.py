@@ -15,7 +15,6 @@ import gzip
 import math
 import os
 import struct
-import sys
 import unicodedata
 import warnings
 import zipfile
@@ -30,7 +29,7 @@ from tqdm import tqdm
 
 from ..distributed import is_main
 from ..errors import DataError, reading
-from ..notices import bar_timing, option, progress_shown, say
+from ..notices import bar_settings, option, progress_shown, say
 from .augment import resized_shape
 from .matfile import MatError, NotNumeric, read_mat
 from .unpickle import load_pickle
@@ -382,7 +381,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     first = paths[0]   # the first readable file, whose size the others must have
     gray = True
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
-    bar = tqdm(paths, desc=desc, unit="img", file=sys.stderr, **bar_timing(),
+    bar = tqdm(paths, desc=desc, unit="img", **bar_settings(),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
     huge: list[tuple[Path, tuple[int, int]]] = []   # above Pillow's decompression-bomb warning size
     for i, path in enumerate(bar):
