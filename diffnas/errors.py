@@ -60,6 +60,12 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch not in "-_ .")
 
 
+def same_name(value: str, choices: Iterable[str]) -> str | None:
+    """The one choice `value` names up to case, '-', '_' and spaces (`darts-v2`: DARTS_V2), or None."""
+    found = [c for c in dict.fromkeys(choices) if _key(c) == _key(value)]
+    return found[0] if len(found) == 1 else None
+
+
 def suggest(value: object, choices: Iterable[str]) -> str:
     """' (did you mean X?)' for the choices `value` most likely meant, or '' when none is close.
 

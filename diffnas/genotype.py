@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
 
-from .errors import GenotypeError, suggest
+from .errors import GenotypeError, same_name, suggest
 from .genotype_parse import parse_cell_lines, parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .notices import option, shell
@@ -457,6 +457,8 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     if spec.startswith("{"):
         return from_json(spec)
     path = _genotype_file(spec)
+    if path is None and (name := same_name(spec, KNOWN)):   # `darts_v2`, where no file has that name
+        return KNOWN[name]
     if path is None:
         shown = spec if len(spec) <= 80 else spec[:77] + "..."
         raise GenotypeError(f"genotype {shown!r} is neither a known name{suggest(spec, KNOWN)} "

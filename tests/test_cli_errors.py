@@ -219,6 +219,8 @@ def test_batch_larger_than_the_dataset_says_where_the_split_comes_from(capsys, e
     (["search", "--epohcs", "3"], "unrecognized arguments: --epohcs 3 (did you mean --epochs?) (see `diffnas search"),
     (["train", "--drop-paht=0.1"], "unrecognized arguments: --drop-paht=0.1 (did you mean --drop-path?)"),
     (["serch"], "argument COMMAND: invalid choice: 'serch'"),
+    (["serch"], "(did you mean 'search'?) (see `diffnas --help`)"),   # as for flags and values
+    (["reprot", "runs/x"], "(did you mean 'report'?)"),
     ([], "the following arguments are required: COMMAND"),
 ])
 def test_bad_command_line_is_one_line_too(capsys, argv, message):

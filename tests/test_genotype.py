@@ -172,10 +172,19 @@ def test_an_unknown_genotype_names_every_form_load_takes():
     assert G.load(G.cell_lines(per_cell)) == per_cell and G.cell_lines(per_cell).startswith("cell 0 (")
 
 
-@pytest.mark.parametrize("spec", ["darts_v2", "DARTS-V2", "dartsv2", "Darts_V2", "DARTS_V3"])
-def test_load_suggests_the_published_name(spec):
+@pytest.mark.parametrize("spec", ["darts_v2", "DARTS-V2", "dartsv2", "Darts_V2"])
+def test_a_published_name_is_taken_up_to_case_and_separators(spec, tmp_path, monkeypatch):
+    """`--genotype darts_v2` was refused with "did you mean 'DARTS_V2'?"; a file of that name still wins."""
+    assert G.load(spec) is G.KNOWN["DARTS_V2"]
+    monkeypatch.chdir(tmp_path)
+    G.save(G.KNOWN["PDARTS"], tmp_path / spec)
+    assert G.load(spec) == G.KNOWN["PDARTS"]
+
+
+def test_load_suggests_the_published_name():
     with pytest.raises(GenotypeError, match=r"is neither a known name \(did you mean 'DARTS_V2'\?\)"):
-        G.load(spec)
+        G.load("DARTS_V3")
+    assert G.load("darts") is G.KNOWN["DARTS"] and G.load("Darts_V1") is G.KNOWN["DARTS_V1"]
 
 
 @settings(max_examples=300, deadline=None)

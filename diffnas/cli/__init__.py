@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterator, NoReturn, Sequence
 
-from ..errors import ConfigError, DiffnasError
+from ..errors import ConfigError, DiffnasError, suggest
 from ..notices import command_line
 from ..signals import Terminated, terminate_raises
 from .flags import field_flags, flag_named, typed_flags
@@ -43,6 +43,10 @@ class Parser(argparse.ArgumentParser):
     like every other input error; subcommand parsers inherit the class."""
 
     def error(self, message: str) -> NoReturn:
+        # argparse names no close choice (`diffnas serch`; Python 3.14's suggest_on_error would)
+        bad = re.match(r"argument [^:]+: invalid choice: (.*) \(choose from (.*)\)$", message)
+        if bad:   # the choices quoted or not, as Python versions write them
+            message += suggest(bad.group(1).strip("'"), [c.strip().strip("'") for c in bad.group(2).split(",")])
         self.exit(2, _error_line(f"{message} (see `{self.prog} --help`)") + "\n")
 
 
