@@ -195,7 +195,8 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
         cells = [(f"cell {k}", c) for k, c in enumerate(genotype.cells_)]
     for where, cell in cells:
         if not cell.genes or len(cell.genes) % 2:
-            raise GenotypeError(f"{where}: expected 2 (op, input) pairs per node, got {len(cell.genes)} pairs")
+            got = f"{len(cell.genes)} pair" + ("" if len(cell.genes) == 1 else "s")
+            raise GenotypeError(f"{where}: expected 2 (op, input) pairs per node, got {got}")
         if nodes is not None and cell.nodes != nodes:
             raise GenotypeError(f"{where}: has {cell.nodes} nodes, the network expects {nodes}")
         for g, (op, j) in enumerate(cell.genes):

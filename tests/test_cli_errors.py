@@ -54,7 +54,7 @@ BAD_GENOTYPES = {
                    "normal: node 5 reads state 7, but only states 0..4 come before it"),
     "concat index": (GOOD.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 9]"),
                      "normal: concat index 9 does not fit a cell of 4 nodes"),
-    "odd genes": (GOOD.replace("('dil_conv_3x3', 2)]", "]"), "normal: expected 2 (op, input) pairs per node"),
+    "odd genes": (GOOD.replace("('dil_conv_3x3', 2)]", "]"), "normal: expected 2 (op, input) pairs per node, got 7 pairs"),
     "unknown field": (GOOD.replace("reduce_concat", "reduce_cat"), "genotype text: unknown field 'reduce_cat'"),
     "unknown name": ("DARTS_V3", "genotype 'DARTS_V3' is neither a known name (did you mean 'DARTS_V2'?)"),
     "random seed": ("random:\u00b2", "expected random:SEED with an integer seed"),

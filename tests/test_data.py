@@ -611,12 +611,16 @@ def test_image_folder_names_what_it_leaves_out(tmp_path, capsys):
     (tmp_path / "train" / "dog" / "nested").mkdir()   # read, as torchvision reads it: it holds nothing
     # a hidden folder beside the class folders (Jupyter's) is not a class: it was refused as an empty one
     (tmp_path / "train" / ".ipynb_checkpoints").mkdir()
+    # an image beside the class folders read as 'not an image in a class folder'
+    write_image(tmp_path / "train" / "stray.png", np.zeros((3, 4, 4), np.uint8))
     ds = load_dataset("imagefolder", tmp_path)
-    assert ds.class_names == ("cat", "dog") and ds.classes == 2
+    assert ds.class_names == ("cat", "dog") and ds.classes == 2 and len(ds.train) == 4
     err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert (f"diffnas: {tmp_path / 'train'}: left out 3 entries that are not an image in a class folder, "
-            f"e.g. {tmp_path / 'train' / '.ipynb_checkpoints'}") in err
+    train = tmp_path / "train"
+    assert err == (f"diffnas: {train}: left out 1 entry that is not an image, e.g. {train / 'cat' / 'notes.txt'}; "
+                   f"2 hidden entries, e.g. {train / '.ipynb_checkpoints'}; "
+                   f"1 image beside the class folders, e.g. {train / 'stray.png'}\n")
+    (tmp_path / "train" / "stray.png").unlink()
     (tmp_path / "train" / "cat" / "notes.txt").unlink()
     (tmp_path / "train" / "dog" / ".DS_Store").unlink()
     (tmp_path / "train" / "dog" / "nested").rmdir()
@@ -656,7 +660,7 @@ def test_images_in_a_class_folders_subfolders_are_its_images(tmp_path, capsys):
         want = np.concatenate([arrays[f"{part}_images"][:2], nested[[y, x]], arrays[f"{part}_images"][2:]])
         np.testing.assert_array_equal(split.images.numpy(), want)
         np.testing.assert_array_equal(split.labels.numpy(), [0, 0, 0, 0, 1, 1])
-    assert "left out 1 entry that is not an image in a class folder, e.g. " in capsys.readouterr().err
+    assert "left out 1 hidden entry, e.g. " in capsys.readouterr().err
     # a link up to the split's folder would read the dog images as cats too: refused
     (tmp_path / "train" / "cat" / "batch1" / "all").symlink_to(tmp_path / "train")
     with pytest.raises(DataError, match=r"batch1/all: a link to .*/train, a folder that holds .*/train/cat: the "
@@ -672,8 +676,8 @@ def test_hidden_files_in_a_class_folder_are_left_out_not_read(tmp_path, capsys):
     write_image(tmp_path / "train" / "dog" / ".thumb.png", np.zeros((3, 9, 9), np.uint8))
     ds = load_dataset("imagefolder", tmp_path)
     assert_matches(ds, arrays)
-    assert (f"left out 2 entries that are not an image in a class folder, e.g. "
-            f"{tmp_path / 'train' / 'cat' / '._0.png'}") in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"diffnas: {tmp_path / 'train'}: left out 2 hidden entries, "
+                                       f"e.g. {tmp_path / 'train' / 'cat' / '._0.png'}\n")
 
 
 def test_an_image_that_is_a_dangling_link_names_the_link_and_where_it_points(tmp_path):

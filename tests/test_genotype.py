@@ -181,6 +181,12 @@ def test_a_published_name_is_taken_up_to_case_and_separators(spec, tmp_path, mon
     assert G.load(spec) == G.KNOWN["PDARTS"]
 
 
+def test_a_node_with_one_pair_says_one_pair():
+    with pytest.raises(GenotypeError, match=r"normal: expected 2 \(op, input\) pairs per node, got 1 pair$"):
+        G.load("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[('max_pool_3x3', 0), "
+               "('skip_connect', 1)], reduce_concat=[2])")
+
+
 def test_load_suggests_the_published_name():
     with pytest.raises(GenotypeError, match=r"is neither a known name \(did you mean 'DARTS_V2'\?\)"):
         G.load("DARTS_V3")

@@ -505,12 +505,15 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
                             "remove it or add images")
         paths += files
         labels += [index[sub.name]] * len(files)
-    if others:
-        others.sort()
-        if is_main():   # every torchrun rank lists the folder; one says so
-            what = "entry" if len(others) == 1 else "entries"
-            say(f"diffnas: {folder}: left out {len(others)} {what} that {'is' if len(others) == 1 else 'are'} "
-                f"not an image in a class folder, e.g. {others[0]}")
+    if others and is_main():   # every torchrun rank lists the folder; one says so
+        hidden = sorted(p for p in others if p.name.startswith("."))
+        beside = sorted(set(loose) - set(hidden))   # images, but of no class
+        rest = sorted(set(others) - set(hidden) - set(beside))
+        kinds = [f"{len(found)} {one if len(found) == 1 else many}, e.g. {found[0]}" for found, one, many in (
+            (rest, "entry that is not an image", "entries that are not images"),
+            (hidden, "hidden entry", "hidden entries"),
+            (beside, "image beside the class folders", "images beside the class folders")) if found]
+        say(f"diffnas: {folder}: left out {'; '.join(kinds)}")
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
