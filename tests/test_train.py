@@ -1055,10 +1055,12 @@ def test_evaluating_a_stopped_training_says_it_has_not_finished(tmp_path, capsys
     assert (r["epoch"], r["epochs"], r["step"], r["finished"]) == (1, 3, 1, False)
     assert (f"diffnas: note: the training has not finished (1 of 3 epochs and 1 step of epoch 2): these are its "
             f"weights so far; finish it with `diffnas train --resume {stopped.run_dir}`") in err
+    assert cli.main(["evaluate", str(stopped.run_dir)]) == 0   # its heading said "(epoch 1 of 3, ...)"
+    assert "(1 of 3 epochs and 1 step of epoch 2, synthetic, cifar setting)" in capsys.readouterr().out
     finished = train(tiny(tmp_path, "done", epochs=1))
     assert cli.main(["evaluate", str(finished.run_dir)]) == 0
     out, err = capsys.readouterr()
-    assert "(epoch 1 of 1, synthetic, cifar setting)" in out and "not finished" not in err
+    assert "(1 of 1 epochs, synthetic, cifar setting)" in out and "not finished" not in err
 
 
 def test_evaluate_decodes_test_images_of_another_size_at_the_trained_size_when_asked(tmp_path, capsys):

@@ -18,11 +18,16 @@ def unfinished(r: dict) -> str:
     if ckpt.name != "checkpoint.pt" or run_command(run) != "train":   # copied out of its run folder
         return f"the training had not finished ({r['epoch']} of {r['epochs']} epochs) when this checkpoint was saved"
     pipeline = run.parent if run.name == "train" and run_command(run.parent) == "pipeline" else None
+    go_on = shell("diffnas", "run", "--resume", pipeline) if pipeline else shell("diffnas", "train", "--resume", run)
+    return f"the training has not finished ({epochs_done(r)}): these are its weights so far; finish it with `{go_on}`"
+
+
+def epochs_done(r: dict) -> str:
+    """"3 of 5 epochs", and "and 6 steps of epoch 4" when the checkpoint was saved inside an epoch."""
     done = f"{r['epoch']} of {r['epochs']} epochs"
     if r["step"]:
         done += f" and {r['step']} step{'s' if r['step'] != 1 else ''} of epoch {r['epoch'] + 1}"
-    go_on = shell("diffnas", "run", "--resume", pipeline) if pipeline else shell("diffnas", "train", "--resume", run)
-    return f"the training has not finished ({done}): these are its weights so far; finish it with `{go_on}`"
+    return done
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_text(r))
         return 0
-    print(f"{r['checkpoint']} (epoch {r['epoch']} of {r['epochs']}, {r['dataset']}, {r['setting']} setting)")
+    print(f"{r['checkpoint']} ({epochs_done(r)}, {r['dataset']}, {r['setting']} setting)")
     print(f"test accuracy {100 * r['test_acc']:.2f}%  error {100 * r['test_error']:.2f}%  loss {r['test_loss']:.4f}"
           f"  ({r['test_images']} test images)")
     print(f"params {r['params_m']:.6f}M (+{r['aux_params'] / 1e6:.6f}M auxiliary head)  "
