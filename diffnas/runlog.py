@@ -60,7 +60,6 @@ class RunLog:
 
     def _open(self, tensorboard: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        check_writable(self.run_dir)
         self._lock = lock_run_dir(self.run_dir)
         held = _HOLDING.get()
         if held is not None:
@@ -223,15 +222,14 @@ def lock_run_dir(run_dir: Path) -> int | None:
     return fd
 
 
-def check_writable(run_dir: Path) -> None:
-    """ConfigError when this process cannot write into the folder `run_dir` (a read-only mount, a
-    folder of another user): said at the start, before a resume's notes, and of the folder, where the
-    first write would name its hidden temporary file."""
-    if os.access(run_dir, os.W_OK):
+def check_writable(folder: Path) -> None:
+    """ConfigError when this process cannot write into `folder` (a read-only mount, another user's
+    folder): said of the folder, where the first write would name its hidden temporary file."""
+    if os.access(folder, os.W_OK):
         return
-    read_only = hasattr(os, "statvfs") and os.statvfs(run_dir).f_flag & os.ST_RDONLY
+    read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
     why = "a read-only file system" if read_only else "no permission to write"
-    raise ConfigError(f"{run_dir}: cannot write there ({why}); give a folder this process can write to")
+    raise ConfigError(f"{folder}: cannot write there ({why}); give a folder this process can write to")
 
 
 def refuse_in_use(run_dir: Path) -> None:
@@ -243,13 +241,15 @@ def refuse_in_use(run_dir: Path) -> None:
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
-    """ConfigError when `run_dir`, or the nearest of its parents that exists, is a file: said on one
-    line before anything is created, instead of the OS's "File exists". `name`: what the message
-    calls the folder (the config field or flag)."""
+    """ConfigError when `run_dir`, or the nearest of its parents that exists, is a file or a folder this
+    process cannot write into: said on one line before anything is created (and before a resume's
+    notes), instead of the OS's "File exists" or a write's error later. `name`: what the message calls
+    the folder (the config field or flag)."""
     for folder in (Path(run_dir), *Path(run_dir).parents):
         if folder.exists():
             if not folder.is_dir():
                 raise ConfigError(f"{name}: {folder} is a file, not a folder")
+            check_writable(folder)
             return
 
 

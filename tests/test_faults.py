@@ -342,12 +342,14 @@ def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, mon
     access = os.access
     monkeypatch.setattr(runlog.os, "access", lambda path, mode: Path(path) not in (run, fresh) and access(path, mode))
     monkeypatch.setattr(runlog.os, "statvfs", lambda path: type("V", (), {"f_flag": os.ST_RDONLY})())
-    for command in (["search", "--resume", str(run), "--epochs", "2"], ["search", "--dry-run", "--run-dir", str(fresh)]):
+    for command, folder in ((["search", "--resume", str(run), "--epochs", "2", "--no-plots"], run),
+                            (["search", "--dry-run", "--no-plots", "--run-dir", str(fresh / "new")], fresh),
+                            (["toy", "--csv", str(fresh / "rows.csv"), "--out", str(tmp_path / "toy")], fresh)):
         capsys.readouterr()
-        assert cli.main([*command, "--no-plots"]) == 2
-        folder = run if "--resume" in command else fresh
+        assert cli.main(command) == 2
         assert capsys.readouterr().err == (f"diffnas: error: {folder}: cannot write there (a read-only file system); "
                                            f"give a folder this process can write to\n"), command
+    assert not (fresh / "new").exists() and not (tmp_path / "toy").exists()
     assert [row["epoch"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1]
 
 
