@@ -542,6 +542,7 @@ def test_a_training_value_that_changes_nothing_is_said_once(tmp_path, capsys, re
     assert cli.main(["run", *TINY, "--config", str(config), "--run-dir", str(tmp_path / "cli")]) == 0
     err = capsys.readouterr().err
     assert err.count("lr_gamma: 0.5 has no effect") == 1 and err.count("xi: 0.1 has no effect") == 1
+    assert "warning: xi: 0.1 has no effect" in err   # set in the file: named by its key there, not --xi
     # diffnas run has no --lr-schedule: the training's line names its config key
     assert ('diffnas: warning: lr_gamma: 0.5 has no effect with the cosine lr schedule ([train] lr_schedule = '
             '"step" uses it)') in err

@@ -224,6 +224,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
         print(f"diffnas: {args.command} runs in one process: under torchrun rank 0 runs it and the others do "
               f"nothing (only {', '.join(DISTRIBUTED)} share their work)", file=sys.stderr)
     typed = typed_flags(sub, args)   # before the command fills in values of its own (--dry-run's, defaults)
+    args.typed = typed   # for the start's warnings, which name these as the errors below do
     try:
         # command_line: the library's messages name flags, not keyword arguments; terminate_raises: a
         # SIGTERM outside the loops (reading data, between a pipeline's stages) unwinds, so a half-made run

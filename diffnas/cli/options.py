@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 from .. import config as config_lib
 from .. import config_file
 from ..errors import ConfigError
-from .flags import resumable_named
+from .flags import flag_named, resumable_named
 
 
 def default_help(field: str, config: type, variants: Mapping[str, Mapping[str, Any]]) -> str:
@@ -34,18 +34,19 @@ def read_config(path: str | Path, command: str) -> dict[str, Any]:
     return values
 
 
-def start_notices(*cfgs: Any, note: str | None = None) -> list[str]:
+def start_notices(*cfgs: Any, note: str | None = None, typed: Mapping[str, str] | None = None) -> list[str]:
     """What a new run says on stderr once it has started (search's and train's `notices`): `note`,
-    then a warning for each value of the configs that has no effect (config.ineffective), each once.
-    Empty on ranks other than 0 (before setup() too: distributed.is_main goes by torchrun's RANK)."""
+    then a warning for each value of the configs that has no effect (config.ineffective), each once,
+    a value typed as a flag named by it as errors name it (`typed`: {field: flag}; "--xi: 0.1 has no
+    effect"). Empty on ranks other than 0 (before setup() too: distributed.is_main goes by torchrun's RANK)."""
     from .. import distributed
 
     if not distributed.is_main():
         return []
     lines = [note] if note else []
     for cfg in cfgs:
-        lines += [f"diffnas: warning: {line}" for line in config_lib.ineffective(cfg)
-                  if f"diffnas: warning: {line}" not in lines]
+        said = [f"diffnas: warning: {flag_named(line, typed or {})}" for line in config_lib.ineffective(cfg)]
+        lines += [line for line in said if line not in lines]
     return lines
 
 

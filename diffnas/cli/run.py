@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                                                                    for k, f in TRAIN_FLAGS.items()}}
     # the training flags typed, before --dry-run and the quick sizes fill in their own
     given = {field: flags[field] for flag, field in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+    args.train_typed = {**{k: v for k, v in args.typed.items() if k in same}, **given}   # its warnings' names
     with command_line({"train": flags}):
         try:
             return _run(args)
@@ -144,11 +145,11 @@ def _run(args: argparse.Namespace) -> int:
     if run_dir:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
-    notices = start_notices(search_cfg, note=note)
+    notices = start_notices(search_cfg, note=note, typed=args.typed)
     if note and (line := quick_training_note(train_quick, args)):
         notices.append(line)
     with stage("train"):   # the training's lines name this command's flags for it
-        notices += [line for line in start_notices(train_cfg) if line not in notices]
+        notices += [line for line in start_notices(train_cfg, typed=args.train_typed) if line not in notices]
     return report(run_pipeline(search_cfg, train_cfg, run_dir, notices=notices, raise_on_stop=False), args)
 
 

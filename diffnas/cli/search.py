@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         given = {**from_file, **flag_values(args, FIELDS)}
         refuse_changes_on_resume(args.resume, given, RESUMABLE, args.field_flags)
     else:   # printed once the search has started: a refused one says only why
-        notices = start_notices(cfg, note=note)
+        notices = start_notices(cfg, note=note, typed=args.typed)
     result = search(cfg, resume=args.resume, notices=notices, given=given, raise_on_stop=False)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code or result.late_stop   # a late stop: the same status on every rank

@@ -158,9 +158,10 @@ def quick_note(quick: dict[str, Any], per_cell: bool = False, given: dict[str, A
             + f"); pass {flags} for the paper's size")
 
 
-def new_run_config(from_file: dict[str, Any],
-                   flags: dict[str, Any]) -> tuple[TrainConfig, AnyGenotype, list[str]]:
-    """A new training's (TrainConfig, the genotype read for it, the notes to print once it starts)."""
+def new_run_config(from_file: dict[str, Any], flags: dict[str, Any],
+                   typed: dict[str, str] | None = None) -> tuple[TrainConfig, AnyGenotype, list[str]]:
+    """A new training's (TrainConfig, the genotype read for it, the notes to print once it starts; a
+    warning names a value `typed` as a flag ({field: flag}) by its flag)."""
     from ..config import PC_DARTS_DROP_PATH, train_config
     from ..genotype import CellwiseGenotype, load, network_depth
     from ..train import depth_note
@@ -175,7 +176,8 @@ def new_run_config(from_file: dict[str, Any],
     if depth is not None:
         quick.pop("layers", None)   # the genotype's or the typed depth, not the quick one
     cfg = train_config(setting, **{**quick, **given})
-    notes = start_notices(cfg, note=quick_note(quick, isinstance(genotype, CellwiseGenotype), given))
+    notes = start_notices(cfg, note=quick_note(quick, isinstance(genotype, CellwiseGenotype), given),
+                          typed=typed)
     if depth is not None and depth != cfg.layers:
         notes.append(depth_note(depth, cfg.layers))
         cfg = config_lib.from_dict(config_lib.TrainConfig, {"layers": depth}, base=cfg)
@@ -232,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_lib.from_dict(config_lib.TrainConfig, {**from_file, **flags})
         genotype, notes, given = None, [], set(from_file) | set(flags)
     else:   # the notes are printed once the training has started: a refused one says only why
-        cfg, genotype, notes = new_run_config(from_file, flags)
+        cfg, genotype, notes = new_run_config(from_file, flags, args.typed)
         given = None
     result = train(cfg, genotype, resume=args.resume, notices=notes,   # the genotype read above, not again
                    given=given, raise_on_stop=False)
