@@ -48,6 +48,7 @@ class SearchConfig:
     dataset: str = _f("digits", choices=_datasets)  # name in diffnas.data.DATASETS
     data_dir: str | None = _f(None, type=str)   # folder holding the dataset files
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
+    flip: bool = _f(True)                       # random horizontal flips where the dataset may be mirrored
     train_portion: float = _f(0.5, min=0.0, max=1.0, open_min=True, open_max=True)  # search-train share
     batch_size: int = _f(64, min=1)             # global batch, images per step
     bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
@@ -102,6 +103,7 @@ class TrainConfig:
     dataset: str = _f("digits", choices=_datasets)
     data_dir: str | None = _f(None, type=str)
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
+    flip: bool = _f(True)                       # random horizontal flips where the dataset may be mirrored
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
     epochs: int = _f(600, min=1)

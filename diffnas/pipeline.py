@@ -48,7 +48,7 @@ DERIVED_TRAIN = ("run_dir", "genotype", "dataset", "data_dir", "image_size")
 # where a bad training value of a pipeline is: its config file's training table or its flags
 TRAIN_VALUES = "train (the [train] table or --train-* flags)"
 # what the training takes from the search's values unless its own values set it
-SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback", "memory_format")
+SHARED = ("device", "plots", "precision", "compile", "deterministic", "nan_rollback", "memory_format", "flip")
 
 
 @dataclass

@@ -107,11 +107,11 @@ def lr_at(epoch: int, cfg: SearchConfig) -> float:
     return cosine(epoch, cfg.epochs, cfg.w_lr, cfg.w_lr_min)
 
 
-def augment_for(ds: Dataset) -> Augment:
+def augment_for(ds: Dataset, flip: bool = True) -> Augment:
     """DARTS search augmentation (train_search.py: the CIFAR training transform without cutout): random
-    crop (`crop_padding`) and horizontal flip where the dataset's images may be mirrored."""
+    crop (`crop_padding`) and horizontal flip where the dataset's images may be mirrored (and `flip`)."""
     _, h, _ = ds.shape
-    return Augment(crop_padding=crop_padding(h), flip=flips(ds))
+    return Augment(crop_padding=crop_padding(h), flip=flip and flips(ds))
 
 
 BUILD_BAR_EDGES = 2000   # mixed edges x ops above which building the supernet shows a bar (the default: 896, ~1.5 s)
@@ -187,7 +187,7 @@ def _search_data(cfg: SearchConfig, device: torch.device, rank: int, world: int)
         t_idx, v_idx = search_split(len(ds.train.labels), cfg.train_portion, cfg.seed)
         train_split, val_split = subset(ds.train, t_idx), subset(ds.train, v_idx)
     check_batch_size(cfg, len(train_split), len(val_split))
-    aug = augment_for(ds)
+    aug = augment_for(ds, cfg.flip)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(train_split, cfg.batch_size, augment=aug, seed=cfg.seed, **common)
     val_b = Batches(val_split, cfg.batch_size, augment=aug, seed=cfg.seed + 1, **common)

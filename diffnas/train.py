@@ -87,9 +87,9 @@ def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
 
 def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
     """DARTS training augmentation: crop (`crop_padding`), flip where the dataset's images may be
-    mirrored, cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled below that."""
+    mirrored (and cfg.flip), cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled below that."""
     _, h, _ = ds.shape
-    flip = flips(ds)
+    flip = cfg.flip and flips(ds)
     jitter = dict(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,
                   hue=cfg.hue_jitter)
     if cfg.random_resized_crop:   # quark0/darts train_imagenet.py: RandomResizedCrop, flip, ColorJitter

@@ -560,3 +560,28 @@ def test_bars_write_a_line_per_redraw_into_a_log(monkeypatch):
     assert [line.split("|")[-1].split()[0] for line in lines[:-1]] == ["0/3", "1/3", "2/3", "3/3"], lines
     assert all(line.startswith("search epoch 1/2:") and line == line.strip() for line in lines[:-1]), lines
     assert lines[-1] == "diffnas: search epoch 1/2  train loss 1.000"
+
+
+def test_no_flip_reaches_the_search_the_training_and_both_stages_of_a_pipeline(fake_search, fake_train,
+                                                                                 fake_pipeline, tmp_path):
+    """Images that mirror into another class (text, arrows) in one's own image folder: only Python's
+    register_tensors(flip=False) could turn the flips off."""
+    from diffnas.config import search_config, train_config
+    from diffnas.data import load_dataset
+    from diffnas.data.tensors import register_tensors
+    from diffnas.search import augment_for as search_augment
+    from diffnas.train import augment_for as train_augment
+
+    assert cli.main(["search", "--dataset", "synthetic", "--no-flip"]) == 0
+    assert cli.main(["train", "--dataset", "synthetic", "--no-flip"]) == 0
+    cli.main(["run", "--dataset", "synthetic", "--no-flip"])
+    (search_cfg, train_cfg), = fake_pipeline
+    assert [fake_search[1][0].flip, fake_train[1][0].flip, search_cfg.flip, train_cfg.flip] == [False] * 4
+    assert cli.main(["search", "--dataset", "synthetic"]) == 0 and fake_search[1][1].flip   # the default
+    images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    register_tensors("mirrorable", (images, torch.tensor([0, 1, 0, 1])), (images, torch.tensor([0, 1, 0, 1])))
+    ds = load_dataset("mirrorable")
+    assert search_augment(ds).flip and not search_augment(ds, flip=False).flip
+    assert train_augment(ds, train_config("cifar")).flip
+    assert not train_augment(ds, train_config("cifar", flip=False)).flip
+    assert not search_augment(load_dataset("digits"), flip=search_config("darts").flip).flip   # never, as before

@@ -140,9 +140,16 @@ def test_pipeline_folder_is_a_genotype_spec(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["darts_v2", "DARTS-V2", "dartsv2"])
-def test_genotype_name_typo(capsys, name):
-    fails(capsys, ["params", "--genotype", name], f"genotype {name!r} is neither a known name "
-                                                  "(did you mean 'DARTS_V2'?)")
+def test_a_genotype_name_in_another_case_is_the_name(capsys, name):
+    assert cli.main(["params", "--genotype", "DARTS_V2"]) == 0
+    published = capsys.readouterr().out
+    assert cli.main(["params", "--genotype", name]) == 0
+    assert capsys.readouterr().out == published
+
+
+def test_genotype_name_typo(capsys):
+    fails(capsys, ["params", "--genotype", "darts_v3"], "genotype 'darts_v3' is neither a known name "
+                                                         "(did you mean 'DARTS_V2'?)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -139,8 +139,8 @@ def positive(text: str) -> int:
 def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "", searches: bool = True) -> None:
     """The flags of how a search or a training runs, the same for both: seed (its default `seed`;
     `what`: whose, "the search's " in `diffnas run`, whose training has --train-seed), device,
-    precision, compilation, memory format, figures, determinism, NaN rollback (`diffnas run` passes
-    them but the seed to both); `searches`: the seed draws alpha too."""
+    precision, compilation, memory format, figures, determinism, NaN rollback, flips (`diffnas run`
+    passes them but the seed to both); `searches`: the seed draws alpha too."""
     a = p.add_argument
     alpha = " and alpha" if searches else ""
     a("--seed", type=int, help=f"{what}seed of every random choice: initial weights{alpha}, "
@@ -157,6 +157,9 @@ def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "", searche
       help="deterministic algorithms where torch has them, cuDNN autotuning off: a repeated run gives the "
            "same bits on the same machine (slower)")
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
+    a("--no-flip", dest="flip", action="store_const", const=False,
+      help="no random horizontal flips in augmentation (images that mirror into another class: text, arrows; "
+           "digits, MNIST, Fashion-MNIST and SVHN are never flipped)")
 
 
 def refuse_run_dir_on_resume(args: argparse.Namespace) -> None:

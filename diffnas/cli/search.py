@@ -16,7 +16,7 @@ FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "lay
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
           "threshold", "skip_dropout", "max_skips", "max_steps", "train_portion", "w_lr", "w_lr_min",
           "alpha_lr", "warmup_epochs", "precision", "compile", "plots", "deterministic", "nan_rollback", "bn_groups",
-          "image_size", "memory_format", "edges")
+          "image_size", "memory_format", "edges", "flip")
 
 if TYPE_CHECKING:   # the search imports torch; the CLI loads it only when the command runs
     from ..search import SearchResult

@@ -28,7 +28,7 @@ FIELDS = ("setting", "genotype", "dataset", "data_dir", "layers", "channels", "e
           "label_smoothing",
           "seed", "device", "run_dir", "max_steps", "precision", "compile", "plots", "deterministic",
           "nan_rollback", "bn_groups", "lr_schedule", "lr_gamma", "random_resized_crop", "color_jitter",
-          "hue_jitter", "image_size", "memory_format")
+          "hue_jitter", "image_size", "memory_format", "flip")
 
 # with no dataset named (the embedded digits): a network and epochs to match, as the quick search's
 QUICK = dict(epochs=20, layers=8, channels=16)
