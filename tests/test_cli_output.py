@@ -146,7 +146,8 @@ def test_warnings_and_notes_come_from_rank_0_only(fake_search, monkeypatch, caps
             assert err == ""
         else:
             assert "embedded digits dataset, quick search" in err and "diffnas: fast path: anything" in err
-            assert [line.split(":")[2] for line in warnings(err)] == [" --xi", " bf16 is not supported on meta; running in fp32"]
+            assert [line.split(":")[2] for line in warnings(err)] == [" --xi",
+                                                                      " bf16 is not supported on meta; running in fp32"]
 
 
 def test_a_run_refused_at_its_start_says_only_why(tmp_path, capsys):
@@ -563,7 +564,7 @@ def test_bars_write_a_line_per_redraw_into_a_log(monkeypatch):
 
 
 def test_no_flip_reaches_the_search_the_training_and_both_stages_of_a_pipeline(fake_search, fake_train,
-                                                                                 fake_pipeline, tmp_path):
+                                                                                fake_pipeline, tmp_path):
     """Images that mirror into another class (text, arrows) in one's own image folder: only Python's
     register_tensors(flip=False) could turn the flips off."""
     from diffnas.config import search_config, train_config

@@ -149,7 +149,7 @@ def test_a_genotype_name_in_another_case_is_the_name(capsys, name):
 
 def test_genotype_name_typo(capsys):
     fails(capsys, ["params", "--genotype", "darts_v3"], "genotype 'darts_v3' is neither a known name "
-                                                         "(did you mean 'DARTS_V2'?)")
+                                                        "(did you mean 'DARTS_V2'?)")
 
 
 # ---------------------------------------------------------------------------------------------
