@@ -430,6 +430,15 @@ def _unassigned(text: str) -> str:
     return text[assigned.end():] if assigned else text
 
 
+def published_name(spec: str) -> str | None:
+    """The published genotype `spec` names as `load` reads it (`darts_v2`: DARTS_V2, unless a file has
+    that name), or None."""
+    spec = spec.strip()
+    if spec in KNOWN:
+        return spec
+    return same_name(spec, KNOWN) if _genotype_file(spec) is None else None
+
+
 def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation
@@ -457,9 +466,9 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
         return parse_cells(spec)
     if spec.startswith("{"):
         return from_json(spec)
-    path = _genotype_file(spec)
-    if path is None and (name := same_name(spec, KNOWN)):   # `darts_v2`, where no file has that name
+    if name := published_name(spec):   # `darts_v2`, where no file has that name
         return KNOWN[name]
+    path = _genotype_file(spec)
     if path is None:
         shown = spec if len(spec) <= 80 else spec[:77] + "..."
         raise GenotypeError(f"genotype {shown!r} is neither a known name{suggest(spec, KNOWN)} "

@@ -99,7 +99,7 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
     `cfg` that replace it (recovery.overrides), and the epochs saved there. `defaults` is what a
     Python caller starts from; a folder of another command is a CheckpointError that says what to do
     with it."""
-    check_run_dir(run_dir)
+    check_run_dir(run_dir, "resume")
     check_resumed_dir(run_dir)
     name = _FOLDER_NAME.get(command, command)
     if not (run_dir / "config.json").is_file():

@@ -205,39 +205,61 @@ def lock_run_dir(run_dir: Path) -> int | None:
     """An exclusive lock on the folder `run_dir` (flock on the folder itself, no lock file), held by
     the returned descriptor until it is closed or the process ends (a kill -9 leaves no stale lock); a
     ConfigError when another process holds it. None where the system has no flock (Windows)."""
+    return _flock(run_dir, exclusive=True)
+
+
+def _flock(run_dir: Path, exclusive: bool) -> int | None:
+    """`lock_run_dir`'s lock, or a shared one (a probe: probes of the torchrun ranks do not block each
+    other, the lock of a run writing the folder blocks them all)."""
     try:
         import fcntl
     except ImportError:
         return None
     fd = os.open(run_dir, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError(f"{run_dir}: in use by another diffnas process (a search or training writing to "
-                          f"it now); wait for it to end, or give another folder") from None
+        raise _in_use(run_dir) from None
     except OSError:   # a file system without locks: run unlocked, as before
         os.close(fd)
         return None
     return fd
 
 
-def check_writable(folder: Path) -> None:
-    """ConfigError when this process cannot write into `folder` (a read-only mount, another user's
-    folder): said of the folder, where the first write would name its hidden temporary file."""
-    if os.access(folder, os.W_OK):
-        return
-    read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
-    why = "a read-only file system" if read_only else "no permission to write"
-    raise ConfigError(f"{folder}: cannot write there ({why}); give a folder this process can write to")
+def _in_use(run_dir: Path) -> ConfigError:
+    return ConfigError(f"{run_dir}: in use by another diffnas process (a search or training writing to it now); "
+                       f"wait for it to end, or give another folder")
 
 
 def refuse_in_use(run_dir: Path) -> None:
-    """The "in use by another diffnas process" ConfigError when another process holds `run_dir`'s lock:
-    said before "holds a run already; continue it with --resume", which that process would refuse."""
-    fd = lock_run_dir(run_dir)
-    if fd is not None:
-        os.close(fd)
+    """The "in use by another diffnas process" ConfigError when another process writes the run in
+    `run_dir` (holds its lock, or a pipeline's: its search/ or train/): said before "holds a run
+    already; continue it with --resume", which that process would refuse."""
+    for folder in (run_dir, run_dir / "search", run_dir / "train"):
+        if folder.is_dir():
+            try:
+                fd = _flock(folder, exclusive=False)
+            except ConfigError:   # said of the folder given, a pipeline's too
+                raise _in_use(run_dir) from None
+            if fd is not None:
+                os.close(fd)
+
+
+def check_writable(folder: Path, target: Path, name: str) -> None:
+    """ConfigError when this process cannot make or write `target` in `folder` (`target` or its nearest
+    existing parent: a read-only mount, another user's folder), named as `name` (a config field or
+    flag); said of the folder, where the first write would name its hidden temporary file. Rank 0
+    alone writes under torchrun, and alone checks."""
+    from .distributed import is_main
+
+    if os.access(folder, os.W_OK | os.X_OK) or not is_main():
+        return
+    read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+    why = "a read-only file system" if read_only else "no permission to write"
+    where = "there" if folder == target else f"into {folder}, where it is to be made"
+    raise ConfigError(f"{name}: {target}: cannot write {where} ({why}); a run or its output needs a folder "
+                      f"this process can write to (a run to resume: a copy of its folder)")
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
@@ -249,7 +271,7 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
         if folder.exists():
             if not folder.is_dir():
                 raise ConfigError(f"{name}: {folder} is a file, not a folder")
-            check_writable(folder)
+            check_writable(folder, Path(run_dir), name)
             return
 
 

@@ -316,6 +316,8 @@ def test_the_fair_darts_note_covers_a_sigmoid_searchs_folder(fake_train, tmp_pat
             assert (note in capsys.readouterr().err) is said, (arch, spec)
     assert cli.main(["train", "--genotype", str(run), "--dataset", "synthetic", "--drop-path-per", "op"]) == 0
     assert note not in capsys.readouterr().err   # chosen: nothing to say
+    assert cli.main(["train", "--genotype", "fair_darts_a", "--dataset", "synthetic"]) == 0   # any case
+    assert note in capsys.readouterr().err
 
 
 def test_training_a_pc_darts_cell_names_pc_darts_drop_path(fake_train, tmp_path, capsys):
@@ -325,8 +327,8 @@ def test_training_a_pc_darts_cell_names_pc_darts_drop_path(fake_train, tmp_path,
     run = write_search_run(tmp_path / "s", nodes=4)
     note = "PC-DARTS trained its CIFAR cells with drop-path 0.3; --drop-path 0.3 does that"
     config = json.loads((run / "config.json").read_text())
-    for spec, arch, said in (("PC_DARTS_CIFAR", None, True), ("DARTS_V2", None, False), (str(run), "pc", True),
-                             (str(run), "softmax", False)):
+    for spec, arch, said in (("PC_DARTS_CIFAR", None, True), ("pc-darts-cifar", None, True), ("DARTS_V2", None, False),
+                             (str(run), "pc", True), (str(run), "softmax", False)):   # a name in any case too
         (run / "config.json").write_text(json.dumps({**config, "arch": arch or "softmax"}))
         assert cli.main(["train", "--genotype", spec, "--dataset", "synthetic"]) == 0
         assert (note in capsys.readouterr().err) is said, (spec, arch)

@@ -342,13 +342,17 @@ def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, mon
     access = os.access
     monkeypatch.setattr(runlog.os, "access", lambda path, mode: Path(path) not in (run, fresh) and access(path, mode))
     monkeypatch.setattr(runlog.os, "statvfs", lambda path: type("V", (), {"f_flag": os.ST_RDONLY})())
-    for command, folder in ((["search", "--resume", str(run), "--epochs", "2", "--no-plots"], run),
-                            (["search", "--dry-run", "--no-plots", "--run-dir", str(fresh / "new")], fresh),
-                            (["toy", "--csv", str(fresh / "rows.csv"), "--out", str(tmp_path / "toy")], fresh)):
+    for command, said in ((["search", "--resume", str(run), "--epochs", "2", "--no-plots"], f"--resume: {run}: "
+                           f"cannot write there"),
+                          (["search", "--dry-run", "--no-plots", "--run-dir", str(fresh / "new")],
+                           f"--run-dir: {fresh / 'new'}: cannot write into {fresh}, where it is to be made"),
+                          (["toy", "--csv", str(fresh / "rows.csv"), "--out", str(tmp_path / "toy")],
+                           f"--csv: {fresh}: cannot write there")):
         capsys.readouterr()
         assert cli.main(command) == 2
-        assert capsys.readouterr().err == (f"diffnas: error: {folder}: cannot write there (a read-only file system); "
-                                           f"give a folder this process can write to\n"), command
+        assert capsys.readouterr().err == (f"diffnas: error: {said} (a read-only file system); a run or its output "
+                                           f"needs a folder this process can write to (a run to resume: a copy of "
+                                           f"its folder)\n"), command
     assert not (fresh / "new").exists() and not (tmp_path / "toy").exists()
     assert [row["epoch"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1]
 
@@ -819,6 +823,18 @@ def test_a_new_run_in_a_folder_another_process_writes_is_told_it_is_in_use(tmp_p
         os.close(held)
     assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(run)]) == 2   # let go: the old message
     assert "holds a run already; continue it with" in capsys.readouterr().err
+    # a pipeline's folder: its stage writing search/ (or train/) holds that folder's lock, not the pipeline's
+    pipe = tmp_path / "pipe"
+    (pipe / "search").mkdir(parents=True)
+    (pipe / "config.json").write_text(json.dumps({"command": "pipeline"}))
+    held = lock_run_dir(pipe / "search")
+    try:
+        for command in ("run", "search"):
+            assert cli.main([command, "--dry-run", "--no-plots", "--run-dir", str(pipe)]) == 2
+            err = capsys.readouterr().err
+            assert f"{pipe}: in use by another diffnas process" in err and "--resume" not in err, (command, err)
+    finally:
+        os.close(held)
 
 
 def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path, monkeypatch):

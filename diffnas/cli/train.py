@@ -111,12 +111,16 @@ def search_of(spec: str) -> dict[str, Any] | None:
 def fair_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
     """A published FairDARTS cell (FAIR_DARTS_*), or the genotype of a sigmoid (FairDARTS) search
     (`searched`: its config.json, `search_of(spec)`)."""
-    return spec.strip().startswith("FAIR_DARTS_") or (searched or {}).get("arch") == "sigmoid"
+    from ..genotype import published_name
+
+    return (published_name(spec) or "").startswith("FAIR_DARTS_") or (searched or {}).get("arch") == "sigmoid"
 
 
 def pc_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
     """The published PC-DARTS CIFAR cell, or the genotype of a PC-DARTS (partial-channel) search."""
-    return spec.strip() == "PC_DARTS_CIFAR" or (searched or {}).get("arch") == "pc"
+    from ..genotype import published_name
+
+    return published_name(spec) == "PC_DARTS_CIFAR" or (searched or {}).get("arch") == "pc"
 
 
 def other_data_note(cfg: Any, searched: dict[str, Any] | None) -> str | None:
