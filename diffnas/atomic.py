@@ -33,7 +33,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
         with contextlib.suppress(OSError):   # (a read-only folder may refuse even this): the write's error is said
             tmp.unlink(missing_ok=True)
         if e.filename == str(tmp):   # said of the file the user knows, not of the hidden temporary
-            raise type(e)(e.errno, e.strerror, str(path)) from None
+            raise type(e)(e.errno, e.strerror, str(path)) from e   # --debug shows the temporary's too
         raise
     except BaseException:   # Ctrl-C
         tmp.unlink(missing_ok=True)

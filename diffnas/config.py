@@ -400,6 +400,9 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
                 if cfg.dataset == "digits" else "")
         found.append(f"data_dir: {cfg.data_dir!r} has no effect with {option('dataset', cfg.dataset)} (no files are "
                      f"read{hint})")
+    if not cfg.flip and entry is not None and not entry.flip:
+        found.append(f"{option('flip', False)} has no effect with {option('dataset', cfg.dataset)} (its images are "
+                     f"never flipped)")
     if isinstance(cfg, SearchConfig):
         if cfg.order != "second" and cfg.xi is not None:
             found.append(f"xi: {cfg.xi:g} has no effect with {option('order', cfg.order)} (only second order takes "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -87,6 +88,9 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
+_CURSOR = re.compile("\x1b\\[[0-9;]*[A-Za-z]")   # a terminal's escape sequence: cursor up, erase line
+
+
 class _Lines:
     """A stream for a tqdm bar writing into a log file or pipe: each redraw one line ending in a newline.
     tqdm draws for a terminal, each redraw "\\r" + the bar padded with spaces and a cleared bar a run of
@@ -96,7 +100,8 @@ class _Lines:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        for piece in text.replace("\n", "\r").split("\r"):
+        # tqdm's cursor moves for a bar below another (a caller's own outer bar) have no place in a log
+        for piece in _CURSOR.sub("", text).replace("\n", "\r").split("\r"):
             if piece.strip():   # the clearing runs of spaces are left out
                 self._stream.write(piece.rstrip() + "\n")
         return len(text)
@@ -115,7 +120,7 @@ def bar_settings() -> dict[str, Any]:
     shows only once it has run a redraw interval, so a short pass leaves no "0%" line behind."""
     interval = redraw_interval()
     settings: dict[str, Any] = {"file": sys.stderr, "mininterval": interval, "maxinterval": max(10.0, interval)}
-    if not _stderr_is_terminal():
+    if not _stderr_is_terminal() and "ipykernel" not in sys.modules:   # a notebook redraws a "\r" bar in place
         settings.update(file=_Lines(sys.stderr), delay=interval)
     return settings
 

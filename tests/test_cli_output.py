@@ -563,10 +563,20 @@ def test_bars_write_a_line_per_redraw_into_a_log(monkeypatch):
     assert [line.split("|")[-1].split()[0] for line in lines[:-1]] == ["0/3", "1/3", "2/3", "3/3"], lines
     assert all(line.startswith("search epoch 1/2:") and line == line.strip() for line in lines[:-1]), lines
     assert lines[-1] == "diffnas: search epoch 1/2  train loss 1.000"
+    # a bar inside a caller's own outer bar: tqdm moves the cursor between their lines, a log keeps no such moves
+    log.truncate(0)
+    log.seek(0)
+    outer = progress_bar(range(2), 2, "outer")
+    for _ in outer:
+        for _ in progress_bar(range(2), 2, "inner"):
+            pass
+    outer.close()
+    text = log.getvalue()
+    assert "\x1b" not in text and "\r" not in text and "inner:" in text and "outer:" in text, repr(text)
 
 
 def test_no_flip_reaches_the_search_the_training_and_both_stages_of_a_pipeline(fake_search, fake_train,
-                                                                                fake_pipeline, tmp_path):
+                                                                                fake_pipeline, tmp_path, capsys):
     """Images that mirror into another class (text, arrows) in one's own image folder: only Python's
     register_tensors(flip=False) could turn the flips off."""
     from diffnas.config import search_config, train_config
@@ -576,6 +586,8 @@ def test_no_flip_reaches_the_search_the_training_and_both_stages_of_a_pipeline(f
     from diffnas.train import augment_for as train_augment
 
     assert cli.main(["search", "--dataset", "synthetic", "--no-flip"]) == 0
+    assert ("diffnas: warning: --no-flip has no effect with --dataset synthetic (its images are never flipped)"
+            in capsys.readouterr().err)
     assert cli.main(["train", "--dataset", "synthetic", "--no-flip"]) == 0
     cli.main(["run", "--dataset", "synthetic", "--no-flip"])
     (search_cfg, train_cfg), = fake_pipeline

@@ -347,7 +347,11 @@ def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, mon
                           (["search", "--dry-run", "--no-plots", "--run-dir", str(fresh / "new")],
                            f"--run-dir: {fresh / 'new'}: cannot write into {fresh}, where it is to be made"),
                           (["toy", "--csv", str(fresh / "rows.csv"), "--out", str(tmp_path / "toy")],
-                           f"--csv: {fresh}: cannot write there")):
+                           f"--csv: {fresh}: cannot write there"),
+                          (["report", str(run)], f"RUN_DIR: {run / 'figures'}: cannot write into {run}, where it is "
+                                                 f"to be made"),
+                          (["plot", str(run)], f"RUN_DIR: {run / 'figures'}: cannot write into {run}, where it is "
+                                               f"to be made")):
         capsys.readouterr()
         assert cli.main(command) == 2
         assert capsys.readouterr().err == (f"diffnas: error: {said} (a read-only file system); a run or its output "

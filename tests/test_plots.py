@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from progress_helpers import bars_from_the_start
 from runfolder_fixtures import search_metrics, train_metrics, write_search_run, write_train_run
 
-from diffnas import celldiagram, notices, plots, report
+from diffnas import celldiagram, plots, report
 from diffnas import genotype as G
 from diffnas.errors import DiffnasError
 
@@ -511,7 +512,7 @@ def test_drawing_a_runs_figures_shows_how_many_are_left(tmp_path: Path, capsys, 
     run = write_search_run(tmp_path / "run", shared=shared, layers=3, nodes=2, epochs=2)
     views = 2 if shared else 3
     total = 1 + 1 + views + 1 + (0 if shared else 1)
-    monkeypatch.setattr(notices, "redraw_interval", lambda: 0.0)   # captured stderr is a log: no 30 s wait
+    bars_from_the_start(monkeypatch)   # captured stderr is a log: no 30 s wait
     paths = report.plot_run(run)
     err = capsys.readouterr().err
     assert f"figures:   0%|          | 0/{total} " in err, err

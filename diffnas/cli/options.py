@@ -159,7 +159,7 @@ def add_run_flags(p: argparse.ArgumentParser, seed: int, what: str = "", searche
     a("--nan-rollback", dest="nan_rollback", type=int, help="on NaN, reload the last checkpoint with lr/2, N times")
     a("--no-flip", dest="flip", action="store_const", const=False,
       help="no random horizontal flips in augmentation (images that mirror into another class: text, arrows; "
-           "digits, MNIST, Fashion-MNIST and SVHN are never flipped)")
+           "digits, MNIST, Fashion-MNIST, SVHN and synthetic are never flipped)")
 
 
 def refuse_run_dir_on_resume(args: argparse.Namespace) -> None:

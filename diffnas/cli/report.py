@@ -21,8 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..report import check_run_folder, write_report
+    from ..runlog import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
+    check_run_dir(run_dir / "figures", "RUN_DIR")   # a read-only run: said before any drawing
     print(f"diffnas: drawing every figure and writing the report of {run_dir}" if args.redraw else
           f"diffnas: writing the report of {run_dir}, with its figures (those drawn from its files as they are now "
           f"are kept; --redraw draws them all)", file=sys.stderr)
