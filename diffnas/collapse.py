@@ -19,15 +19,17 @@ FEWER_EPOCHS_FROM = 10
 
 
 def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, *, max_skips: int = 0,
-                     skip_dropout: float = 0.0) -> Optional[str]:
+                     skip_dropout: float = 0.0, start: Optional[str] = None) -> Optional[str]:
     """The known DARTS failure: normal cells dominated by parameter-free ops (skips and pools).
     'none' genes are not counted: the top-2 discretisation never picks 'none', and a FairDARTS
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
     updated alpha (fewer epochs is advice from FEWER_EPOCHS_FROM on; none, no warning: alpha kept its random start,
     whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
     remedy it used already is not advised (--max-skips 2 only over no cap or a looser one), nor one
-    for skips where the cell has none (or too few for --max-skips 2 to stop on)."""
-    if arch_epochs <= 0:
+    for skips where the cell has none (or too few for --max-skips 2 to stop on). `start`: the JSON of the
+    genotype of alpha's random start; a genotype still that one was not learned, and is said by
+    `unchanged_note` instead."""
+    if arch_epochs <= 0 or (start is not None and genotype_lib.to_json(genotype) == start):
         return None
     cells = _normal_cells(genotype)
     genes = [op for c in cells for op, _ in c.genes if op != "none"]
@@ -57,3 +59,12 @@ def _normal_cells(genotype: genotype_lib.AnyGenotype) -> list[genotype_lib.Cell]
 def skip_count(genotype: genotype_lib.AnyGenotype) -> int:
     """The most skip_connect genes in one normal cell (what --max-skips caps)."""
     return max(sum(op == "skip_connect" for op, _ in c.genes) for c in _normal_cells(genotype))
+
+
+def unchanged_note(genotype: genotype_lib.AnyGenotype, arch_epochs: int, start: Optional[str]) -> Optional[str]:
+    """A search whose architecture steps left the genotype as alpha's random start gave it (`start`: its
+    JSON; a few steps of a quick or dry run): what it found says nothing yet, collapse or otherwise."""
+    if arch_epochs <= 0 or start is None or genotype_lib.to_json(genotype) != start:
+        return None
+    return (f"the genotype is still the one of the architecture weights' random start: {arch_epochs} epoch"
+            f"{'s' if arch_epochs != 1 else ''} of architecture steps did not change it (a longer search would)")

@@ -23,7 +23,7 @@ from . import genotype as G
 from .arch import ARCHS
 from .atomic import atomic_write
 from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
-from .collapse import collapse_warning
+from .collapse import collapse_warning, unchanged_note
 from .config import THRESHOLD_ARCHS, SearchConfig
 from .discretise import threshold_notes
 from .drawn import drawn_before, fingerprint, forget, record
@@ -354,10 +354,11 @@ def _figures_html(paths: list[Path], base: Path) -> str:
 
 
 def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
-              genotype: G.AnyGenotype | None) -> list[str]:
+              genotype: G.AnyGenotype | None, saved: dict[str, Any]) -> list[str]:
     """What the command line warned about when the run ended, for a reader of the report alone: a
-    capped run's metrics taken on a sample, and a search's collapsed normal cell. `config`: the
-    run's config.json; `genotype`: its genotype.json (None when missing or unreadable)."""
+    capped run's metrics taken on a sample, and a search's collapsed normal cell (or its genotype
+    still that of alpha's start). `config`: the run's config.json; `genotype`: its genotype.json (None
+    when missing or unreadable); `saved`: its checkpoint's plain values (`_saved_state`)."""
     out = []
     command = config.get("command")
     steps, batch = config.get("max_steps"), config.get("batch_size")
@@ -376,10 +377,13 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
     if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
         used = {k: v for k in ("max_skips", "skip_dropout") if isinstance(v := config.get(k), (int, float))}
-        warning = collapse_warning(genotype, done - warmup if isinstance(done, int) and isinstance(warmup, int)
-                                   else 0, **used)
+        arch_epochs = done - warmup if isinstance(done, int) and isinstance(warmup, int) else 0
+        start = saved.get("start_genotype")   # a search from before it was saved: None
+        warning = collapse_warning(genotype, arch_epochs, **used, start=start)
         if warning:
             out.append(f"warning: {warning}")
+        if note := unchanged_note(genotype, arch_epochs, start):
+            out.append(f"note: {note}")
     if command == "search":
         out += _threshold_notes(run, config)
     return out
@@ -510,7 +514,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     if isinstance(summary.get("genotype"), dict):   # a pipeline's: its JSON in a cell said nothing readable
         summary = {**summary, "genotype": "in the genotype section below" if genotype is not None
                    else "the search's: see the search run's genotype section"}
-    cautions = _cautions(run, config or {}, records, genotype)
+    cautions = _cautions(run, config or {}, records, genotype, saved)
     if cautions:
         out.append("".join(f'<p class="missing">{_e(c)}</p>' for c in cautions))
     if summary:

@@ -22,7 +22,7 @@ from . import arch as arch_lib
 from . import checkpoint, distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
-from .collapse import collapse_warning, skip_count
+from .collapse import collapse_warning, skip_count, unchanged_note
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
@@ -263,7 +263,9 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
              # the network's size, saved for the report (`diffnas params` counts it without a run)
              "weights": sum(p.numel() for p in supernet.parameters()),
              "arch_params": sum(p.numel() for p in arch.parameters()),
-             "epoch_seconds": 0.0}   # time of the current epoch before a stop, so its row counts both parts
+             "epoch_seconds": 0.0,   # time of the current epoch before a stop, so its row counts both parts
+             # the genotype of alpha's random start: one the search ends with unchanged was not learned (collapse)
+             "start_genotype": genotype_lib.to_json(arch.genotype())}
     go_on = resume_line("search", run_dir, pipeline, from_python)
     # what the data's images and labels are, checked on resume (a class folder renamed since: wrong labels)
     facts = data_facts(ds)
@@ -388,10 +390,13 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
 
     log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
     # arch epochs: none when all were warm-up, or --max-skips stopped the search there
-    warning = collapse_warning(genotype, state["epoch"] - cfg.warmup_epochs, max_skips=cfg.max_skips,
-                               skip_dropout=cfg.skip_dropout)
+    arch_epochs = state["epoch"] - cfg.warmup_epochs
+    warning = collapse_warning(genotype, arch_epochs, max_skips=cfg.max_skips, skip_dropout=cfg.skip_dropout,
+                               start=state["start_genotype"])
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
+    if (note := unchanged_note(genotype, arch_epochs, state["start_genotype"])) and rank == 0:
+        say(f"diffnas: note: {note}")
     if rank == 0 and cfg.arch in config_lib.THRESHOLD_ARCHS:   # a cell that kept an edge below the threshold
         for note in threshold_notes(state["history"][-1], arch.ops, arch.nodes, cfg.threshold, arch.reductions):
             say(f"diffnas: note: {note}")

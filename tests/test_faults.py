@@ -488,6 +488,30 @@ def test_collapse_warning_names_the_parameter_free_genes():
         _collapse_remedies_on_the_command_line(skips)
 
 
+def test_a_genotype_still_that_of_alphas_start_is_no_collapse_but_said_as_such(tmp_path, capsys):
+    """After one epoch of two architecture steps a dry run warned of "the known DARTS collapse" of a
+    genotype its random start gave: unlearned, it says nothing of collapse."""
+    from diffnas.collapse import unchanged_note
+
+    skips = G.Genotype((("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("max_pool_3x3", 2)), (2, 3),
+                       G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
+    start = G.to_json(skips)
+    assert collapse_warning(skips, arch_epochs=1, start=start) is None
+    assert collapse_warning(skips, arch_epochs=1, start=G.to_json(G.KNOWN["DARTS_V2"])) is not None   # it moved
+    assert unchanged_note(skips, 1, G.to_json(G.KNOWN["DARTS_V2"])) is None and unchanged_note(skips, 0, start) is None
+    # a search whose alpha cannot move (lr 1e-12): the note at its end and in its report, with no collapse warning
+    run = tmp_path / "run"
+    result = search(search_config("darts-1st", **{**TINY, "epochs": 1}, alpha_lr=1e-12, plots=False, run_dir=str(run)))
+    note = ("the genotype is still the one of the architecture weights' random start: 1 epoch of architecture "
+            "steps did not change it (a longer search would)")
+    err = capsys.readouterr().err
+    assert f"diffnas: note: {note}" in err and "collapse" not in err
+    saved = torch.load(run / "checkpoint.pt", weights_only=False)["state"]["start_genotype"]
+    assert saved == G.to_json(result.genotype)
+    assert cli.main(["report", str(run)]) == 0
+    assert note.replace("'", "&#x27;") in (run / "report.html").read_text()
+
+
 def _collapse_remedies_on_the_command_line(skips: G.Genotype) -> None:
     assert collapse_warning(skips).endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
     # after a short search (one epoch of architecture steps, the quick search's 5), fewer epochs is no advice
