@@ -395,8 +395,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                start=state["start_genotype"])
     if warning and rank == 0:
         say(f"diffnas: warning: {warning}")
-    if (note := unchanged_note(genotype, arch_epochs, state["start_genotype"])) and rank == 0:
-        say(f"diffnas: note: {note}")
+    if (unchanged := unchanged_note(genotype, arch_epochs, state["start_genotype"])) and rank == 0:
+        say(f"diffnas: note: {unchanged}")
     if rank == 0 and cfg.arch in config_lib.THRESHOLD_ARCHS:   # a cell that kept an edge below the threshold
         for note in threshold_notes(state["history"][-1], arch.ops, arch.nodes, cfg.threshold, arch.reductions):
             say(f"diffnas: note: {note}")

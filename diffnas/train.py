@@ -87,7 +87,8 @@ def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
 
 def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
     """DARTS training augmentation: crop (`crop_padding`), flip where the dataset's images may be
-    mirrored (and cfg.flip), cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled below that."""
+    mirrored (and cfg.flip), cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled
+    below that."""
     _, h, _ = ds.shape
     flip = cfg.flip and flips(ds)
     jitter = dict(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,

@@ -23,7 +23,10 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = check_run_folder(args.run_dir)
     # a file there (or above it), or a read-only run: said before seconds of drawing, not as the OS's words
-    check_run_dir(args.out, "--out") if args.out is not None else check_run_dir(run_dir / "figures", "RUN_DIR")
+    if args.out is not None:
+        check_run_dir(args.out, "--out")
+    else:
+        check_run_dir(run_dir / "figures", "RUN_DIR")
     print(f"diffnas: drawing the figures of {run_dir}", file=sys.stderr)
     notes: list[str] = []
     paths = plot_run(args.run_dir, args.out, notes=notes)
