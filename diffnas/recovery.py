@@ -19,7 +19,7 @@ from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
 from . import config_file
-from .errors import CheckpointError, ConfigError, NumericalError
+from .errors import CheckpointError, ConfigError, NumericalError, suggest
 from .notices import option, say, shell
 from .runlog import RunLog, read_rows, run_command
 
@@ -44,6 +44,20 @@ def refuse_api_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable
     config_lib.refuse_changes(saved, {k: v for k, v in now.items() if k != "run_dir" and v != base.get(k)},
                               resumable, f"the run in {run_dir}", defaults=base,
                               hint="; leave the others at their defaults or the run's values")
+
+
+def refuse_given_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
+                         given: Collection[str], run_dir: Path) -> None:
+    """A resume with `given` (the fields of `cfg` the caller set): a name that is no field is a
+    ConfigError with the one meant, and so is a named value that may not change and differs from the
+    run's (`refuse_api_changes`' check on the named fields; a Python caller's `given={"epochs", "w_lr"}`
+    silently kept the run's w_lr)."""
+    now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
+    for name in given:
+        if name not in now:
+            raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")
+    config_lib.refuse_changes(saved, {k: now[k] for k in given if k != "run_dir"}, resumable,
+                              f"the run in {run_dir}", defaults=base)
 
 
 def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_path: Path,

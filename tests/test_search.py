@@ -575,6 +575,22 @@ def test_a_one_level_run_from_before_its_metrics_were_named_test_resumes_and_ext
     assert longer.val_acc == rows[-1]["test_acc"]
 
 
+def test_a_python_resume_with_given_refuses_what_may_not_change_and_names_it_knows_not(tmp_path):
+    """given={"epochs", "w_lr"} kept the run's w_lr without a word (the check ran only without given), and
+    given={"epoch"} was taken as naming nothing."""
+    from diffnas.errors import ConfigError
+
+    cfg = search_config("darts-1st", dataset="synthetic", layers=3, channels=2, nodes=1, epochs=1, batch_size=8,
+                        max_steps=1, plots=False, run_dir=str(tmp_path / "run"))
+    search(cfg)
+    more = dataclasses.replace(cfg, epochs=2, w_lr=0.1)
+    with pytest.raises(ConfigError, match=r"^w_lr: 0\.1 given, but the run in .* has 0\.025; a resumed run keeps"):
+        search(more, resume=tmp_path / "run", given={"epochs", "w_lr"})
+    with pytest.raises(ConfigError, match=r"^given: 'epoch' is no SearchConfig field \(did you mean 'epochs'\?\)$"):
+        search(more, resume=tmp_path / "run", given={"epoch"})
+    assert len(search(more, resume=tmp_path / "run", given={"epochs"}).metrics) == 2   # w_lr not named: the run's
+
+
 def test_a_run_of_few_steps_an_epoch_says_its_held_out_accuracy_can_read_low(tmp_path, capsys):
     """The quick digits search (5 steps an epoch) showed 8 % validation accuracy beside 66 % training
     accuracy: the validation pass scores with BatchNorm's running statistics, as DARTS does, and these
