@@ -449,6 +449,7 @@ def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[s
     if notices is not None:
         return notices
     if resume is None and distributed.is_main():
+        validate(cfg)   # a value of the wrong type is its ConfigError, not a TypeError in the checks below
         for line in ineffective(cfg):
             warnings.warn(f"diffnas: {line}", stacklevel=3)
     return ()

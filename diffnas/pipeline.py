@@ -276,6 +276,16 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
     raise_on_stop: as search's and train's (a stage stopped by Ctrl-C raises KeyboardInterrupt once
     it has saved and said how to resume the pipeline); False returns the result with its exit_code.
     The data is read once for the training's checks, the search and the training (`reused_datasets`)."""
+    if not (isinstance(search_cfg, SearchConfig) and isinstance(train_cfg, TrainConfig)):
+        raise ConfigError(f"run_pipeline: expected a SearchConfig and a TrainConfig, in that order "
+                          f"(diffnas.search_config(...), diffnas.train_config(...)), got {type(search_cfg).__name__} "
+                          f"and {type(train_cfg).__name__}")
+    if not resume:   # as a config file's [train] table refuses them (a resume's come from the run's files)
+        setting = train_config(train_cfg.setting)
+        for key in DERIVED_TRAIN:
+            if getattr(train_cfg, key) != getattr(setting, key):
+                raise ConfigError(f"train_cfg.{key}: a pipeline sets it (the training uses the search's data and "
+                                  f"the genotype it found, in RUN/train); leave it at the setting's default")
     with reused_datasets():
         return _run_pipeline(search_cfg, train_cfg, run_dir, resume=resume, notices=notices,
                              raise_on_stop=raise_on_stop)

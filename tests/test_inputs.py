@@ -281,3 +281,14 @@ def test_a_python_caller_is_told_how_to_resume_in_python(tmp_path):
     with pytest.raises(ConfigError, match=r"holds a run already; continue it with `train\(cfg, resume='.*run'\)` "
                                           r"or choose another run_dir"):
         new_run_dir(tmp_path / "run", "train", resumed=False)
+
+
+def test_a_search_config_built_by_hand_with_a_wrong_type_is_a_config_error():
+    """search(SearchConfig(epochs="2")) was a TypeError from the check of values that change nothing;
+    train's was a ConfigError already."""
+    from diffnas.config import SearchConfig
+    from diffnas.errors import ConfigError
+    from diffnas.search import search
+
+    with pytest.raises(ConfigError, match="^epochs: expected int, got '2'$"):
+        search(SearchConfig(epochs="2", dataset="synthetic"))

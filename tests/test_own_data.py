@@ -46,6 +46,13 @@ def test_registered_tensors_load_as_they_were_given_with_their_own_statistics():
     register_tensors("mine", (x, y), (xt, yt), flip=False, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     ds = load_dataset("mine")   # registered again: replaced
     assert not flips(ds) and ds.mean == (0.5, 0.5, 0.5) and ds.std == (0.25, 0.25, 0.25)
+    # one of the two given: kept, the other the images' own (a given std alone was replaced by theirs)
+    register_tensors("mine", (x, y), (xt, yt), std=(0.25, 0.25, 0.25))
+    ds = load_dataset("mine")
+    assert ds.std == (0.25, 0.25, 0.25)
+    np.testing.assert_allclose(ds.mean, scaled.mean(axis=(0, 2, 3)), rtol=1e-12)
+    with pytest.raises(ConfigError, match=r"^register_tensors: std must be finite numbers, got \(nan, 1.0, 1.0\)$"):
+        register_tensors("mine", (x, y), (xt, yt), std=(float("nan"), 1.0, 1.0))   # a NaN search, blamed on its lr
 
 
 def test_float_images_in_0_1_are_rounded_to_the_uint8_an_image_file_would_hold():

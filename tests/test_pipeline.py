@@ -780,3 +780,21 @@ def test_a_resumed_pipeline_keeps_each_stages_batch_norm_groups(tmp_path, monkey
     train_cfg = pipeline.stage_train_config(search_cfg, saved_train)
     search_given, train_given = pipeline.stage_given((saved_search, saved_train), search_cfg, train_cfg)
     assert "bn_groups" in search_given and "bn_groups" not in train_given and "device" in train_given
+
+
+def test_run_pipeline_refuses_swapped_configs_and_training_values_it_sets_itself(tmp_path):
+    """The configs swapped were a TypeError from a dataclass; a training genotype, data or folder was
+    silently replaced by the search's (a config file's [train] table refuses them)."""
+    from diffnas.config import search_config, train_config
+    from diffnas.errors import ConfigError
+    from diffnas.pipeline import run_pipeline
+
+    s_cfg, t_cfg = search_config("darts-1st", dataset="synthetic"), train_config("cifar")
+    with pytest.raises(ConfigError, match="^run_pipeline: expected a SearchConfig and a TrainConfig, in that order .* "
+                                          "got TrainConfig and SearchConfig$"):
+        run_pipeline(t_cfg, s_cfg, tmp_path / "p")
+    for key, value in (("genotype", "DARTS_V1"), ("run_dir", str(tmp_path / "elsewhere")), ("dataset", "mnist")):
+        with pytest.raises(ConfigError, match=f"^train_cfg.{key}: a pipeline sets it"):
+            run_pipeline(s_cfg, train_config("cifar", **{key: value}), tmp_path / "p")
+    assert not (tmp_path / "p").exists() and not (tmp_path / "elsewhere").exists()
+

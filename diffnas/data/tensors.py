@@ -14,6 +14,8 @@ registering the same data again (the resume checks the class count, names and im
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -66,6 +68,9 @@ def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *
     for label, stat in (("mean", mean), ("std", std)):
         if stat is not None and len(stat) != channels:
             raise ConfigError(f"register_tensors: {label} has {len(stat)} values for {channels} channels")
+    for label, stat in (("mean", mean), ("std", std)):
+        if stat is not None and not all(math.isfinite(float(v)) for v in stat):
+            raise ConfigError(f"register_tensors: {label} must be finite numbers, got {tuple(stat)}")
     if std is not None and min(std) <= 0:
         raise ConfigError(f"register_tensors: std must be > 0 per channel, got {tuple(std)}")
     dataset = make_dataset(name, arrays[0], arrays[1], classes,

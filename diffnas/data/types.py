@@ -115,7 +115,8 @@ def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
                  class_names: Sequence[str] = ()) -> Dataset:
     if train[0].shape[1:] != test[0].shape[1:]:
         raise DataError(f"{name}: train images are {train[0].shape[1:]} but test images {test[0].shape[1:]}")
-    if mean is None or std is None:
-        mean, std = channel_stats(train[0])
+    if mean is None or std is None:   # the one not given: the training images' own (one given is kept)
+        own_mean, own_std = channel_stats(train[0])
+        mean, std = own_mean if mean is None else mean, own_std if std is None else std
     return Dataset(name, make_split(name, "train", *train, classes), make_split(name, "test", *test, classes),
                    classes, mean, std, tuple(class_names))
