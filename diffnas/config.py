@@ -189,6 +189,8 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
     expected = type(f.default) if f.default is not None else meta.get("type")
     if expected is str and isinstance(value, os.PathLike):   # a pathlib.Path from Python code
         value = os.fspath(value)
+    if expected is str and isinstance(value, np.str_):   # a sweep's numpy values, as for numbers below
+        value = str(value)
     if expected is bool and isinstance(value, np.bool_):   # a sweep's numpy values
         value = bool(value)
     number = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))   # numpy's too

@@ -53,6 +53,8 @@ def refuse_given_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumab
     run's (`refuse_api_changes`' check on the named fields; a Python caller's `given={"epochs", "w_lr"}`
     silently kept the run's w_lr)."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
+    if isinstance(given, str):   # given="epochs" named e, p, o, ...
+        raise ConfigError(f"given: expected a collection of field names, got the string {given!r} (given={{{given!r}}})")
     for name in given:
         if name not in now:
             raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")

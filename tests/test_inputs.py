@@ -264,6 +264,9 @@ def test_numbers_from_numpy_or_whole_floats_are_config_values():
     cfg = config_lib.search_config(epochs=np.int64(3), layers=5.0, w_lr=np.float32(0.5), alpha_lr=1, plots=np.False_)
     assert (cfg.epochs, cfg.layers, cfg.w_lr, cfg.alpha_lr, cfg.plots) == (3, 5, 0.5, 1.0, False)
     assert type(cfg.epochs) is int and type(cfg.layers) is int and type(cfg.w_lr) is float and type(cfg.plots) is bool
+    # its np.str_ for a named choice was 'expected str, got np.str_('synthetic')'
+    named = config_lib.search_config(dataset=np.str_("synthetic"), order=np.array(["first"])[0])
+    assert (named.dataset, named.order) == ("synthetic", "first") and type(named.dataset) is str
     for bad, message in ((dict(epochs=3.5), "epochs: expected int, got 3.5"),
                          (dict(epochs=np.bool_(True)), "epochs: expected int"),
                          (dict(epochs=True), "epochs: expected int, got True"),

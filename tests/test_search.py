@@ -588,6 +588,8 @@ def test_a_python_resume_with_given_refuses_what_may_not_change_and_names_it_kno
         search(more, resume=tmp_path / "run", given={"epochs", "w_lr"})
     with pytest.raises(ConfigError, match=r"^given: 'epoch' is no SearchConfig field \(did you mean 'epochs'\?\)$"):
         search(more, resume=tmp_path / "run", given={"epoch"})
+    with pytest.raises(ConfigError, match=r"^given: expected a collection of field names, got the string 'epochs'"):
+        search(more, resume=tmp_path / "run", given="epochs")
     assert len(search(more, resume=tmp_path / "run", given={"epochs"}).metrics) == 2   # w_lr not named: the run's
 
 
