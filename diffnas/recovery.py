@@ -54,7 +54,8 @@ def refuse_given_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumab
     silently kept the run's w_lr)."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
     if isinstance(given, str):   # given="epochs" named e, p, o, ...
-        raise ConfigError(f"given: expected a collection of field names, got the string {given!r} (given={{{given!r}}})")
+        raise ConfigError(f"given: expected a collection of field names, got the string {given!r} "
+                          f"(given={{{given!r}}})")
     for name in given:
         if name not in now:
             raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")
