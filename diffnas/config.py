@@ -440,7 +440,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]],
                   resume: object) -> Sequence[str]:
-    """The start of `search` and `train`: `cfg` must be a `kind` (a dict or the other loop's config is
+    """The start of `search` and `train`: `cfg` must be a valid `kind` (a dict or the other loop's config is
     one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,
     for a call from Python (None), () with a new run's values that change nothing `warnings.warn`ed,
     as the command line prints them (rank 0 only)."""
@@ -448,10 +448,10 @@ def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[s
 
     if not isinstance(cfg, kind):
         raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
+    validate(cfg)   # one built by hand with a wrong type: its ConfigError, not a TypeError in the checks below
     if notices is not None:
         return notices
     if resume is None and distributed.is_main():
-        validate(cfg)   # a value of the wrong type is its ConfigError, not a TypeError in the checks below
         for line in ineffective(cfg):
             warnings.warn(f"diffnas: {line}", stacklevel=3)
     return ()

@@ -115,10 +115,8 @@ def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumab
         use = _FOLDER_USE.get(found, "")
         raise CheckpointError(f"{run_dir}: a {found} run folder, not a {name} run folder"
                               + (f"; {use.format(run=shell(run_dir))}" if use else ""))
-    if given is None:   # the Python API: a changed value is refused, as the command line refuses it
-        recovery.refuse_api_changes(cfg, defaults, saved, resumable, run_dir)
-    else:   # the values named: the command line has refused its own already, a Python caller's are refused here
-        recovery.refuse_given_changes(cfg, defaults, saved, resumable, given, run_dir)
+    # a changed value is refused, as the command line refuses its own (a Python caller's too)
+    recovery.refuse_resume_changes(cfg, defaults, saved, resumable, given, run_dir)
     changed = recovery.overrides(cfg, defaults, resumable, given)
     resumed = config_lib.from_dict(type(cfg), {**saved, **changed, "run_dir": str(run_dir)})
     if resumed.data_dir is not None and resumed.data_dir == saved.get("data_dir"):

@@ -34,33 +34,26 @@ def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Option
     return {k: getattr(cfg, k) for k in resumable if getattr(cfg, k) != getattr(defaults, k)}
 
 
-def refuse_api_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
-                       run_dir: Path) -> None:
-    """The Python API's resume (no `given`): the values of `cfg` set away from `defaults` count as
-    typed, and one in a field that may not change that differs from the run's saved value is a
-    ConfigError (config.refuse_changes, the command line's check); it was silently replaced by the
-    saved one."""
+def refuse_resume_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
+                          given: Optional[Collection[str]], run_dir: Path) -> None:
+    """A resume's values that may not change: one that differs from the run's saved value is a
+    ConfigError (config.refuse_changes, the command line's check), not silently replaced by the saved
+    one. `given` (the fields of `cfg` the caller set): those are checked, and a name that is no field
+    is a ConfigError with the one meant (given={"epochs", "w_lr"} kept the run's w_lr once). None (the
+    Python API without it): the values of `cfg` set away from `defaults` count as typed."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
-    config_lib.refuse_changes(saved, {k: v for k, v in now.items() if k != "run_dir" and v != base.get(k)},
-                              resumable, f"the run in {run_dir}", defaults=base,
-                              hint="; leave the others at their defaults or the run's values")
-
-
-def refuse_given_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
-                         given: Collection[str], run_dir: Path) -> None:
-    """A resume with `given` (the fields of `cfg` the caller set): a name that is no field is a
-    ConfigError with the one meant, and so is a named value that may not change and differs from the
-    run's (`refuse_api_changes`' check on the named fields; a Python caller's `given={"epochs", "w_lr"}`
-    silently kept the run's w_lr)."""
-    now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
-    if isinstance(given, str):   # given="epochs" named e, p, o, ...
-        raise ConfigError(f"given: expected a collection of field names, got the string {given!r} "
-                          f"(given={{{given!r}}})")
-    for name in given:
-        if name not in now:
-            raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")
-    config_lib.refuse_changes(saved, {k: now[k] for k in given if k != "run_dir"}, resumable,
-                              f"the run in {run_dir}", defaults=base)
+    if given is None:
+        named = {k: v for k, v in now.items() if k != "run_dir" and v != base.get(k)}
+        hint = "; leave the others at their defaults or the run's values"
+    else:
+        if isinstance(given, str):   # given="epochs" named e, p, o, ...
+            raise ConfigError(f"given: expected a collection of field names, got the string {given!r} "
+                              f"(given={{{given!r}}})")
+        for name in given:
+            if name not in now:
+                raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")
+        named, hint = {k: now[k] for k in given if k != "run_dir"}, ""
+    config_lib.refuse_changes(saved, named, resumable, f"the run in {run_dir}", defaults=base, hint=hint)
 
 
 def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_path: Path,
