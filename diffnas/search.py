@@ -31,6 +31,7 @@ from .device import resolve_device
 from .discretise import threshold_notes
 from .errors import ConfigError
 from .notices import option, say, shell
+from .paced import Paced
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
 from .runlog import epoch_line, final_figures, read_rows, run_command, run_folders_released
@@ -274,6 +275,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                 nan_rollback=cfg.nan_rollback, extra=lambda: facts,
                 check_saved=lambda saved: check_resumed_data(ds, facts, saved, run_dir))
     log = loop.log
+    curves = Paced(lambda: _plot_curves(run_dir))
     with loop.starting():
         complete = loop.open(resume is not None, lambda log: log.write_json("config.json", cfg_dict),
                              epochs=cfg.epochs, saved_epochs=saved_epochs, steps=steps,
@@ -380,7 +382,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                 checkpoint.atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
             loop.commit_epoch()
             if rank == 0 and cfg.plots:
-                _plot_curves(run_dir)
+                curves()   # paced: at most 5% of the search's time (paced.py)
             if state["early_stop"]:
                 if rank == 0:
                     say(f"diffnas: {state['early_stop']}")

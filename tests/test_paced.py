@@ -1,0 +1,85 @@
+"""Paced: between-epoch drawing kept to a share of the run's time."""
+from __future__ import annotations
+
+import pytest
+
+from diffnas.paced import Paced
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drawing(clock: Clock, cost: float, calls: list[float]):
+    def fn() -> None:
+        calls.append(clock.now)
+        clock.now += cost
+    return fn
+
+
+def test_the_first_call_runs_and_cheap_calls_always_run() -> None:
+    clock, calls = Clock(), []
+    paced = Paced(drawing(clock, 0.5, calls), share=0.05, clock=clock)
+    for _ in range(10):
+        clock.now += 12.0   # an epoch of 12 s; a draw of 0.5 s is 4% of it
+        assert paced()
+    assert len(calls) == 10
+
+
+def test_costly_calls_are_skipped_to_keep_their_share() -> None:
+    clock, calls = Clock(), []
+    paced = Paced(drawing(clock, 1.0, calls), share=0.05, clock=clock)
+    ran = []
+    for _ in range(200):
+        clock.now += 2.0   # epochs of 2 s, draws of 1 s: every call would be a third of the time
+        ran.append(paced())
+    assert ran[0]
+    assert not all(ran)
+    total = clock.now - 100.0
+    assert sum(ran) == len(calls)
+    assert len(calls) <= 0.05 * total + 1   # at most the share, and the first call
+    assert len(calls) >= 0.05 * total - 2   # no fewer than the share allows: the curves stay fresh
+
+
+def test_a_failing_call_is_counted_and_raises() -> None:
+    clock = Clock()
+
+    def fails() -> None:
+        clock.now += 3.0
+        raise OSError("disk full")
+
+    paced = Paced(fails, share=0.5, clock=clock)
+    with pytest.raises(OSError):
+        paced()
+    assert paced.calls == 1 and paced.spent == 3.0
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.5])
+def test_a_share_outside_zero_one_is_refused(share: float) -> None:
+    with pytest.raises(ValueError, match="share"):
+        Paced(lambda: None, share=share)
+
+
+def test_a_search_with_slow_curves_draws_them_fewer_times_than_epochs(tmp_path, monkeypatch) -> None:
+    import importlib
+
+    search_module = importlib.import_module("diffnas.search")   # `diffnas.search` is the function
+    clock = Clock()
+    monkeypatch.setattr("diffnas.paced.time.monotonic", clock)
+    drawn: list[float] = []
+
+    def slow_curves(run_dir) -> None:
+        drawn.append(clock.now)
+        clock.now += 60.0   # a draw that takes a minute on the fake clock: far above 5% of the epochs
+
+    monkeypatch.setattr(search_module, "_plot_curves", slow_curves)
+    monkeypatch.setattr(search_module, "final_figures", lambda run_dir, late_stop: late_stop)
+    from diffnas import search, search_config
+
+    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                         epochs=4, max_steps=1, run_dir=str(tmp_path / "run")))
+    assert len(drawn) == 1   # the first epoch's; later epochs are a moment on the fake clock
