@@ -41,7 +41,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffnas import checkpoint, fastpath, tuning  # noqa: E402
+from diffnas import fastpath, tuning  # noqa: E402
+from diffnas.atomic import atomic_write_bytes  # noqa: E402
 from diffnas import genotype as genotype_lib  # noqa: E402
 from diffnas.config import search_config, train_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
@@ -221,7 +222,7 @@ def table(records: list[dict[str, Any]]) -> str:
 def append_records(out: Path, records: list[dict[str, Any]]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(out.read_text()) if out.is_file() else []
-    checkpoint.atomic_write_bytes(out, (json.dumps(old + records, indent=1) + "\n").encode())
+    atomic_write_bytes(out, (json.dumps(old + records, indent=1) + "\n").encode())
 
 
 def run_child(args: argparse.Namespace, workload: str, path: str, device: torch.device, small: bool, steps: int,

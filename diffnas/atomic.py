@@ -2,9 +2,9 @@
 new one, never half of one.
 
 `atomic_write(path, write)` has `write` fill a temporary file beside `path` (`.NAME.tmp-HOST-PID`), then
-renames it over `path`. A write that fails removes its temporary file and leaves `path` as it was; a
-temporary file left by a writer that was killed on this machine is removed by the next write of the
-same file, once its process is gone.
+renames it over `path` (`atomic_write_bytes(path, data)`: bytes, fsynced). A write that fails removes its
+temporary file and leaves `path` as it was; a temporary file left by a writer that was killed on this
+machine is removed by the next write of the same file, once its process is gone.
 """
 
 from __future__ import annotations
@@ -50,6 +50,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *,
                 stale.unlink(missing_ok=True)
     except (OSError, ValueError):
         pass
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """`data` as the whole of `path`, replaced atomically and durably (fsynced: checkpoints, configs)."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write, durable=True)
 
 
 def _writer_gone(tmp: Path) -> bool:

@@ -1,14 +1,12 @@
 """Checkpoints: written atomically, read without running code, checked against the run's config.
 
-A kill at any moment leaves either the previous checkpoint or the new one, never a torn file:
-we write to a temporary file in the same folder, fsync it, rename it over the old one (atomic on
-POSIX), then fsync the folder so the rename itself is durable.
+A kill at any moment leaves either the previous checkpoint or the new one, never a torn file: it is
+saved with `atomic.atomic_write_bytes`, fsynced and renamed over the old one.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import atomic_write_bytes
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """`data` as the whole of `path`, replaced atomically and durably (fsynced: checkpoints, configs)."""
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    atomic_write(path, write, durable=True)
 
 
 def load_reason(e: Exception) -> str:

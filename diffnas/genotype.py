@@ -490,6 +490,6 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
 def save(genotype: AnyGenotype, path: str | Path) -> None:
     """Write `genotype` as genotype.json does (`load` reads it back), atomically: a kill leaves the old
     file or the new one, never half of one."""
-    from .checkpoint import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(path), (to_json(genotype) + "\n").encode())

@@ -27,7 +27,7 @@ from . import config_file
 from . import distributed, recovery
 from . import genotype as genotype_lib
 from . import notices as notices_lib
-from .checkpoint import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .config import SearchConfig, TrainConfig, method_recipe
 from .config import train_config
 from .data.datasets import reused_datasets

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
-from .checkpoint import atomic_write_bytes
+from .atomic import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
 from .notices import bar_settings, option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises

@@ -19,9 +19,10 @@ from typing import Any, Callable, Collection, Iterable, Optional, Sequence
 import torch
 
 from . import arch as arch_lib
-from . import checkpoint, distributed, fastpath, recovery, tuning
+from . import distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
+from .atomic import atomic_write_bytes
 from .collapse import collapse_warning, skip_count, unchanged_note
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
@@ -379,7 +380,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if rank == 0:  # before the checkpoint, atomically: a kill between the two redoes this epoch
                 buf = io.BytesIO()
                 torch.save(arch.record(state["history"]), buf)
-                checkpoint.atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
+                atomic_write_bytes(run_dir / "alphas.pt", buf.getvalue())
             loop.commit_epoch()
             if rank == 0 and cfg.plots:
                 curves()   # paced: at most 5% of the search's time (paced.py)

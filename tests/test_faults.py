@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffnas import checkpoint, cli
+from diffnas import atomic, checkpoint, cli
 from diffnas import genotype as G
 from diffnas.config import search_config
 from diffnas.errors import CheckpointError, DataError
@@ -49,7 +49,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1",
 # in the middle of the write. Nothing in diffnas is patched for this; the child patches itself.
 TORN_SAVE = """
 import os, sys, time
-import diffnas.checkpoint as ck
+import diffnas.atomic as ck
 
 real_open, seen = open, [0]
 marker, nth = os.environ["FAULT_MARKER"], int(os.environ["FAULT_SAVE"])
@@ -301,17 +301,17 @@ def test_diffnas_search_prints_a_late_stopped_search_and_exits_with_the_stop(tmp
 
 def test_atomic_write_keeps_the_previous_file_when_the_write_fails(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    checkpoint.atomic_write_bytes(path, b"old")
+    atomic.atomic_write_bytes(path, b"old")
 
     def no_space(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", no_space)
+    monkeypatch.setattr(atomic.os, "fsync", no_space)
     with pytest.raises(OSError):
-        checkpoint.atomic_write_bytes(path, b"new")
+        atomic.atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
     monkeypatch.undo()
-    checkpoint.atomic_write_bytes(path, b"newer")
+    atomic.atomic_write_bytes(path, b"newer")
     assert path.read_bytes() == b"newer" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
