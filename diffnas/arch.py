@@ -108,7 +108,8 @@ class Arch(nn.Module):
         return torch.zeros(0, device=self.kinds.device)
 
     def regularizer(self) -> torch.Tensor:
-        """Added to the validation loss of the architecture step."""
+        """The zero-one loss term of the architecture objective (FairDARTS): the bilevel step adds its
+        gradient to alpha's hypergradient (step.arch_gradient); one-level adds the term to the training loss."""
         p = self.probabilities()
         if self.zero_one_weight == 0 or p.numel() == 0:
             return torch.zeros((), device=self.kinds.device)
@@ -170,7 +171,7 @@ class EdgeNormArch(SoftmaxArch):
     edge_factor = True
 
     def make_parameters(self) -> None:
-        super().make_parameters()   # alpha first, as before: the same random draws for a seed
+        super().make_parameters()   # alpha drawn before beta: a seed gives the alpha SoftmaxArch gives
         self.beta_normal = _init(self.edges)
         self.beta_reduce = _init(self.edges)
 

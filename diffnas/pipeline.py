@@ -415,8 +415,8 @@ def _unit(device: str) -> str:
 
 
 def _cost(hours: float, unit: str) -> str:
-    """"0.5000 GPU-hours"; under a tenth of an hour with its seconds too (a dry run's "0.0000 CPU-hours"
-    said nothing): "0.0021 CPU-hours (7.6 s)"."""
+    """"0.5000 GPU-hours"; under a tenth of an hour with its seconds too (a dry run's
+    "0.0000 CPU-hours" alone would say nothing): "0.0021 CPU-hours (7.6 s)"."""
     return f"{hours:.4f} {unit.upper()}-hours" + (f" ({hours * 3600:.1f} s)" if hours < 0.1 else "")
 
 

@@ -511,7 +511,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
             pass  # already noted by plot_run
     elif (latest := latest_genotype(run)) is not None:
         genotype, genotype_epoch = latest
-    if isinstance(summary.get("genotype"), dict):   # a pipeline's: its JSON in a cell said nothing readable
+    if isinstance(summary.get("genotype"), dict):   # a pipeline's: drawn as text, not as its JSON
         summary = {**summary, "genotype": "in the genotype section below" if genotype is not None
                    else "the search's: see the search run's genotype section"}
     cautions = _cautions(run, config or {}, records, genotype, saved)

@@ -221,7 +221,7 @@ def _flock(run_dir: Path, exclusive: bool) -> int | None:
     except BlockingIOError:
         os.close(fd)
         raise _in_use(run_dir) from None
-    except OSError:   # a file system without locks: run unlocked, as before
+    except OSError:   # a file system without locks: the run goes on unlocked
         os.close(fd)
         return None
     return fd

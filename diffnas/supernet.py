@@ -142,7 +142,7 @@ class Supernet(nn.Module):
                  partial: int = 1, skip_dropout: float = 0.0, fused: bool = True,
                  built: Optional[Callable[[int], None]] = None):
         super().__init__()
-        check_op_set(tuple(ops))   # an unknown name here was a KeyError deep in the first cell
+        check_op_set(tuple(ops))   # an unknown name fails here, named, not in the first cell's make_op
         self.ops = tuple(ops)
         self.layers = layers
         self.nodes = nodes

@@ -202,7 +202,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     try:
         with _ctrl_c_exits(debug):   # the subcommands import torch, numpy, matplotlib
             parser = build_parser()
-        # torchrun's N copies printed the help or the versions N times: rank 0's is the one
+        # under torchrun only rank 0 prints the help or the versions, not each of the N copies
         with contextlib.redirect_stdout(io.StringIO()) if _quiet_rank() else contextlib.nullcontext():
             args, extra = parser.parse_known_args(argv)
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -228,7 +228,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     try:
         # command_line: the library's messages name flags, not keyword arguments; terminate_raises: a
         # SIGTERM outside the loops (reading data, between a pipeline's stages) unwinds, so a half-made run
-        # folder is removed and the stop is said, as for Ctrl-C (it ended the process without a word)
+        # folder is removed and the stop is said, as for Ctrl-C, not a silent end
         with command_line(argv=argv), terminate_raises():
             code = int(args.func(args) or 0)
         sys.stdout.flush()   # buffered output meets a closed pipe here, not in the interpreter's exit

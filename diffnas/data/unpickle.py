@@ -297,7 +297,7 @@ def load_pickle(path: Path) -> Any:
     except _PICKLE_FAILURES as e:
         with open(path, "rb") as f:
             compressed = {b"\x1f\x8b": "gzip", b"PK": "zip", b"BZ": "bzip2", b"\xfd7": "xz"}.get(f.read(2))
-        if compressed:   # a batch file compressed on its own: "invalid load key, '\x1f'" said nothing
+        if compressed:   # a batch file compressed on its own: named as such, not "invalid load key, '\x1f'"
             raise DataError(f"{path}: {compressed}-compressed, not a pickle; decompress it (the official "
                             f"archive unpacks to plain pickle batch files)") from None
         raise DataError(f"{path}: truncated or corrupt pickle ({type(e).__name__}: {e})") from None
