@@ -13,7 +13,7 @@ vector of the Hessian-vector product, the result) is reduced, so every rank hold
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import torch
 
@@ -73,7 +73,7 @@ def rng_state(device: torch.device) -> RngState:
 
 
 @contextlib.contextmanager
-def replayed(state: RngState, device: torch.device) -> Any:
+def replayed(state: RngState, device: torch.device) -> Iterator[None]:
     """Within the block the random draws start from `state` again; after it they go on as before it."""
     now = rng_state(device)
     device_rng.set_state(state, device)

@@ -433,7 +433,7 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     return found
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
+def to_dict(cfg: SearchConfig | TrainConfig) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 

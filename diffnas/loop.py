@@ -35,6 +35,7 @@ from torch import nn
 from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from . import config_file
+from .config import C
 from .errors import CheckpointError, ConfigError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
@@ -93,8 +94,8 @@ def extend_hint(default_epochs: int) -> str:
             f"the fields to take from cfg: given={{'epochs'}})")
 
 
-def resumed_config(cfg: Any, defaults: Any, run_dir: Path, command: str, resumable: Collection[str],
-                   given: Optional[Collection[str]]) -> tuple[Any, int]:
+def resumed_config(cfg: C, defaults: C, run_dir: Path, command: str, resumable: Collection[str],
+                   given: Optional[Collection[str]]) -> tuple[C, int]:
     """The config a resume of `run_dir` continues: its saved config.json with the `resumable` fields of
     `cfg` that replace it (recovery.overrides), and the epochs saved there. `defaults` is what a
     Python caller starts from; a folder of another command is a CheckpointError that says what to do

@@ -19,12 +19,13 @@ from typing import Any, Callable, Collection, Optional
 
 from . import config as config_lib
 from . import config_file
+from .config import C
 from .errors import CheckpointError, ConfigError, NumericalError, suggest
 from .notices import option, say, shell
 from .runlog import RunLog, read_rows, run_command
 
 
-def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
+def overrides(cfg: C, defaults: C, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
     """The values of `cfg` that replace a resumed run's saved ones: its `resumable` fields named in
     `given` (those the caller set: flags, a config file), whatever their value, so that `--device
     auto` or `--memory-format auto` after a run started with another value takes effect. Without
@@ -34,7 +35,7 @@ def overrides(cfg: Any, defaults: Any, resumable: Collection[str], given: Option
     return {k: getattr(cfg, k) for k in resumable if getattr(cfg, k) != getattr(defaults, k)}
 
 
-def refuse_resume_changes(cfg: Any, defaults: Any, saved: dict[str, Any], resumable: Collection[str],
+def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable: Collection[str],
                           given: Optional[Collection[str]], run_dir: Path) -> None:
     """A resume's values that may not change: one that differs from the run's saved value is a
     ConfigError (config.refuse_changes, the command line's check), not silently replaced by the saved

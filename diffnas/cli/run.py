@@ -165,7 +165,7 @@ def quick_training_note(applied: dict[str, int], args: argparse.Namespace) -> st
             f"the paper's size")
 
 
-def cellwise_layers(search_cfg: Any, typed: Any, args: argparse.Namespace) -> None:
+def cellwise_layers(search_cfg: config_lib.SearchConfig, typed: object, args: argparse.Namespace) -> None:
     """A search that gives every cell its own architecture (global, dnas) fixes the trained network's
     depth at its own: args.train_layers is set to it, and a different number typed is refused now,
     not after the search."""

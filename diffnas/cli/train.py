@@ -123,7 +123,7 @@ def pc_darts_cell(spec: str, searched: dict[str, Any] | None) -> bool:
     return published_name(spec) == "PC_DARTS_CIFAR" or (searched or {}).get("arch") == "pc"
 
 
-def other_data_note(cfg: Any, searched: dict[str, Any] | None) -> str | None:
+def other_data_note(cfg: config_lib.TrainConfig, searched: dict[str, Any] | None) -> str | None:
     """A note when the genotype's search ran on other data than this training will (no --dataset was
     typed): the flags that train on the search's data."""
     if not searched or searched.get("dataset") in (None, cfg.dataset):
