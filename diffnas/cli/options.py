@@ -13,6 +13,17 @@ from ..errors import ConfigError
 from .flags import flag_named, resumable_named
 
 
+# --dry-run's sizes (search, train and the two stages of run): a synthetic run through the whole code, seconds
+DRY_RUN: dict[str, Any] = dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8)
+
+
+def fill_untyped(args: argparse.Namespace, values: Mapping[str, Any]) -> None:
+    """`values` for the flags of `args` left unset (None): those typed keep theirs."""
+    for name, value in values.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
 def default_help(field: str, config: type, variants: Mapping[str, Mapping[str, Any]]) -> str:
     """A flag's help: `config`'s default for `field` and the variants that set their own (presets:
     "default 0.025; pc-darts 0.1, fair-darts 0.005"; settings: "default 0.0003; imagenet 3e-05"), read

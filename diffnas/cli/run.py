@@ -26,7 +26,8 @@ from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, error_stage, option, say, stage
 from .flags import flag_named, resumable_named
-from .options import elapsed, flag_values, refuse_run_dir_on_resume, search_config_from_args, start_notices
+from .options import (DRY_RUN, elapsed, fill_untyped, flag_values, refuse_run_dir_on_resume, search_config_from_args,
+                      start_notices)
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
 
@@ -126,10 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         return report(resume(args, search_file, train_file), args)
     if args.dry_run:
         dry_run_overrides(args)
-        for name, value in dict(train_epochs=1, train_layers=3, train_channels=4, train_max_steps=2,
-                                train_batch_size=8).items():
-            if getattr(args, name) is None:
-                setattr(args, name, value)
+        fill_untyped(args, {f"train_{k}": v for k, v in DRY_RUN.items() if k != "dataset"})
     train_quick = {}   # the training's quick sizes applied, said beside the search's
     if args.dataset is None and "dataset" not in search_file:
         for name, value in TRAIN_QUICK.items():

@@ -9,7 +9,7 @@ from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
 from ..errors import ConfigError
-from .options import (add_run_flags, default_help, elapsed, flag_values, ops_list, read_config,
+from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_untyped, flag_values, ops_list, read_config,
                       refuse_changes_on_resume, refuse_run_dir_on_resume, search_config_from_args, start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
@@ -142,10 +142,7 @@ def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str |
 def dry_run_overrides(args: argparse.Namespace) -> None:
     """--dry-run's tiny sizes, for the values not typed; no warm-up (a preset's, PC-DARTS's 15 epochs,
     would leave the architecture step of the one epoch unchecked)."""
-    tiny = dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8, warmup_epochs=0)
-    for name, value in tiny.items():
-        if getattr(args, name, None) is None:
-            setattr(args, name, value)
+    fill_untyped(args, {**DRY_RUN, "warmup_epochs": 0})
 
 
 def run(args: argparse.Namespace) -> int:

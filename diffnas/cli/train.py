@@ -15,8 +15,8 @@ from .. import distributed
 from ..errors import ConfigError
 from ..notices import say
 from ..runlog import coverage
-from .options import (add_run_flags, default_help, elapsed, flag_values, read_config, refuse_changes_on_resume,
-                      refuse_run_dir_on_resume, run_genotype, start_notices)
+from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_untyped, flag_values, read_config,
+                      refuse_changes_on_resume, refuse_run_dir_on_resume, run_genotype, start_notices)
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
 if TYPE_CHECKING:   # the genotype module imports torch; the CLI loads it only when the command runs
@@ -205,13 +205,11 @@ def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> No
 
     if args.resume:   # its synthetic data and sizes would be refused as the run's changes
         raise ConfigError("--dry-run starts a new training; it does not go with --resume")
-    tiny = dict(dataset="synthetic", layers=3, channels=4, epochs=1, max_steps=2, batch_size=8)
+    tiny = dict(DRY_RUN)
     spec = args.genotype or from_file.get("genotype") or config_lib.TrainConfig.genotype
     if isinstance(spec, str) and isinstance(load(run_genotype(spec)), CellwiseGenotype):
         del tiny["layers"]
-    for name, value in tiny.items():   # over a --config file's values too, as search's --dry-run
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_untyped(args, tiny)   # over a --config file's values too, as search's --dry-run
     if args.dataset == "synthetic" and (args.setting or from_file.get("setting")) == "imagenet":
         raise ConfigError("--dry-run trains on 16x16 synthetic images, smaller than the imagenet setting's network "
                           "takes (32x32 at least): name the data to check it on with --dataset and --data-dir "
