@@ -36,11 +36,10 @@ from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from . import config_file
 from .config import C
-from .errors import CheckpointError, ConfigError, DataError, NumericalError
+from .errors import CheckpointError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
-from .runlog import (RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_in_use, refuse_other_files,
-                     run_command)
+from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_existing_run
 from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_signals
 
 # a command's run folder, in words: "not a training run folder"
@@ -70,18 +69,8 @@ def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path
     folder that holds one already or other files, is a ConfigError before anything is made."""
     path = Path(run_dir) if run_dir else default_run_dir(command)
     check_run_dir(path)
-    if not resumed and ((path / "checkpoint.pt").exists() or (path / "config.json").exists()):
-        refuse_in_use(path)
-        # resumed by the command that made it: `train --run-dir` given a search's folder said `train --resume`
-        made_by = run_command(path) or command
-        owner = "run" if made_by == "pipeline" else made_by
-        go_on = (shell('diffnas', owner, '--resume', path) if on_command_line()
-                 else f"run_pipeline(search_cfg, train_cfg, {str(path)!r}, resume=True)" if owner == "run"
-                 else f"{owner}(cfg, resume={str(path)!r})")
-        raise ConfigError(f"run_dir: {path} holds a run already; continue it with `{go_on}` or choose another "
-                          f"{option('run_dir')}")
     if not resumed:
-        refuse_other_files(path)
+        refuse_existing_run(path, command)
     return path
 
 

@@ -35,8 +35,8 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell
-from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_in_use,
-                     refuse_other_files, remove_empty_folders, run_command)
+from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_existing_run,
+                     remove_empty_folders)
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
 from .signals import Terminated
@@ -186,15 +186,7 @@ def stage_epochs(run_dir: Path, search_values: dict[str, Any],
 def refuse_existing(run_dir: str | Path) -> None:
     """ConfigError when `run_dir` holds a run already (a new pipeline never writes into one), or other
     files (runlog.refuse_other_files)."""
-    run_dir = Path(run_dir)
-    if not any((run_dir / name).exists() for name in ("config.json", "checkpoint.pt", "search", "train")):
-        refuse_other_files(run_dir)
-        return
-    refuse_in_use(run_dir)
-    command = run_command(run_dir)
-    command = command if command in ("search", "train") else "run"
-    raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with "
-                      f"`{shell('diffnas', command, '--resume', run_dir)}` or choose another {option('run_dir')}")
+    refuse_existing_run(Path(run_dir), "pipeline", markers=("config.json", "checkpoint.pt", "search", "train"))
 
 
 Saved = tuple[dict[str, Any], Optional[dict[str, Any]]]   # what `saved_config` reads

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from .atomic import atomic_write_bytes
 from .errors import CheckpointError, ConfigError
-from .notices import bar_settings, option, progress_shown, say, shell
+from .notices import bar_settings, on_command_line, option, progress_shown, say, shell
 from .signals import Terminated, terminate_raises
 
 if TYPE_CHECKING:
@@ -273,6 +273,24 @@ def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:
                 raise ConfigError(f"{name}: {folder} is a file, not a folder")
             check_writable(folder, Path(run_dir), name)
             return
+
+
+def refuse_existing_run(run_dir: Path, command: str, markers: Iterable[str] = ("checkpoint.pt", "config.json")) -> None:
+    """ConfigError before a new run is made in `run_dir` when the folder holds a run already (one of
+    `markers` is there), with how to continue it: the command that made it (`train --run-dir` given a
+    search's folder is told `search --resume`), `command`'s when it does not say; or when it holds other
+    files (refuse_other_files). One another process is writing is said to be in use (refuse_in_use)."""
+    if not any((run_dir / name).exists() for name in markers):
+        refuse_other_files(run_dir)
+        return
+    refuse_in_use(run_dir)
+    made_by = run_command(run_dir) or command
+    owner = "run" if made_by == "pipeline" else made_by
+    go_on = (shell("diffnas", owner, "--resume", run_dir) if on_command_line()
+             else f"run_pipeline(search_cfg, train_cfg, {str(run_dir)!r}, resume=True)" if owner == "run"
+             else f"{owner}(cfg, resume={str(run_dir)!r})")
+    raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with `{go_on}` or choose another "
+                      f"{option('run_dir')}")
 
 
 def refuse_other_files(run_dir: Path, name: str = "run_dir") -> None:

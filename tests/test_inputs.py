@@ -4,6 +4,7 @@ genotype paths and names, choice values with a "did you mean", and Ctrl-C while 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -284,6 +285,22 @@ def test_a_python_caller_is_told_how_to_resume_in_python(tmp_path):
     with pytest.raises(ConfigError, match=r"holds a run already; continue it with `train\(cfg, resume='.*run'\)` "
                                           r"or choose another run_dir"):
         new_run_dir(tmp_path / "run", "train", resumed=False)
+
+
+@pytest.mark.parametrize("made_by", ["pipeline", "search"])
+def test_a_python_pipeline_into_a_run_folder_is_told_how_to_resume_in_python(tmp_path, made_by):
+    """run_pipeline() on a folder holding a run said `diffnas run --resume ...`, the command line's advice;
+    a search's folder is resumed by search(), as a new search or training there is told."""
+    from diffnas.pipeline import refuse_existing
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"command": made_by}))
+    meant = ("run_pipeline(search_cfg, train_cfg, '.*run', resume=True)" if made_by == "pipeline"
+             else "search(cfg, resume='.*run')")
+    with pytest.raises(ConfigError, match=r"holds a run already; continue it with `" + meant.replace("(", r"\(")
+                       .replace(")", r"\)") + "` or choose another run_dir"):
+        refuse_existing(run)
 
 
 def test_a_search_config_built_by_hand_with_a_wrong_type_is_a_config_error():
