@@ -274,13 +274,27 @@ def _check_preset(cfg: SearchConfig) -> None:
                           f"them all back is another preset's: name that one")
 
 
+def genotype_path(spec: str) -> str:
+    """A genotype given as the relative path of an existing file or run folder, made absolute; a
+    published name or Genotype(...) notation as it is."""
+    try:
+        path = Path(spec).expanduser()
+        if path.is_absolute() or not path.exists():
+            return spec
+    except (OSError, ValueError):   # notation longer than a file name may be, or holding a NUL
+        return spec
+    return str(path.absolute())
+
+
 def validate(cfg: C) -> C:
-    """Check types, ranges and cross-field rules; return the config (tuples normalised, data_dir
-    made absolute so that a run's config.json finds the data from any working directory)."""
+    """Check types, ranges and cross-field rules; return the config (tuples normalised, data_dir and a
+    genotype's path made absolute so that a run's config.json finds them from any working directory)."""
     _check(cfg)
     absolute = str(Path(cfg.data_dir).expanduser().absolute()) if cfg.data_dir else cfg.data_dir
     if absolute != cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=absolute)
+    if isinstance(cfg, TrainConfig) and genotype_path(cfg.genotype) != cfg.genotype:
+        cfg = dataclasses.replace(cfg, genotype=genotype_path(cfg.genotype))
     if isinstance(cfg, SearchConfig):
         _check_preset(cfg)
         check_op_set(cfg.ops)
@@ -376,7 +390,8 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
     for key, value in given.items():
         if key in resumable or key == "command" or key not in saved:
             continue
-        if not _same(value, saved[key]):
+        if not _same(*((genotype_path(value), genotype_path(saved[key])) if key == "genotype" and
+                       isinstance(value, str) and isinstance(saved[key], str) else (value, saved[key]))):
             # a resumed run goes on in its own folder
             shown = [(names or {}).get(k, prefix + k) for k in resumable if k != "run_dir"]
             raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "

@@ -1145,3 +1145,26 @@ def test_train_has_a_dry_run_as_search_and_run_do(tmp_path, capsys):
     assert cli.main(["train", "--dry-run", "--setting", "imagenet", "--run-dir", str(tmp_path / "in")]) == 2
     assert "--dry-run trains on 16x16 synthetic images" in capsys.readouterr().err
     assert not (tmp_path / "in").exists()
+
+
+def test_a_relative_genotype_path_is_saved_absolute_and_read_from_another_folder(tmp_path, monkeypatch, capsys):
+    """config.json kept `--genotype pipe/search` as typed, so `--config` of it from another working
+    directory said "pipe/search: no such file"; data_dir was already saved absolute."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    G.save(load("DARTS_V2"), str(tmp_path / "a" / "cell.json"))
+    monkeypatch.chdir(tmp_path / "a")
+    tiny = ["--dry-run", "--no-plots"]
+    assert cli.main(["train", *tiny, "--genotype", "cell.json", "--run-dir", "run"]) == 0
+    saved = json.loads((tmp_path / "a" / "run" / "config.json").read_text())
+    assert saved["genotype"] == str(tmp_path / "a" / "cell.json")
+    # the same relative path typed on a resume is the run's genotype, not a change
+    assert cli.main(["train", "--resume", "run", "--genotype", "cell.json", "--epochs", "2", "--no-plots"]) == 0
+    monkeypatch.chdir(tmp_path / "b")
+    assert cli.main(["train", *tiny, "--config", str(tmp_path / "a" / "run" / "config.json"), "--run-dir", "r2"]) == 0
+    assert json.loads((tmp_path / "b" / "r2" / "config.json").read_text())["genotype"] == saved["genotype"]
+    # a published name and notation stay as they are
+    assert train_config(genotype="DARTS_V2").genotype == "DARTS_V2"
+    notation = repr(load("DARTS_V2"))   # longer than a file name may be: Path.exists() raises on it
+    assert len(notation) > 255 and load(notation) == load("DARTS_V2")
+    assert train_config(genotype=notation).genotype == notation
