@@ -71,6 +71,22 @@ def value_decimals(vmin: float, vmax: float) -> int:
     return max(2, min(5, 1 - math.floor(math.log10(span))))
 
 
+def table_decimals(psi: torch.Tensor, threshold: float | None = None) -> int:
+    """The decimals of a heatmap's printed weights (psi: (..., E, O), every panel: one number format
+    for all), 2 to 5: enough to tell apart the smallest and largest weight, the largest two of each
+    edge (the op the edge would keep and its runner-up: a PC-DARTS row sits at 1/2 ... 1/5 of 1/8,
+    which the scale's own 3 decimals print as 0.025 everywhere), and each weight from `threshold` (a
+    FairDARTS weight of 0.8504 against 0.85)."""
+    rows = psi.reshape(-1, psi.shape[-1]).double()
+    spans = [(float(rows.min()), float(rows.max()))]
+    if rows.shape[1] > 1:
+        top = rows.topk(2, dim=1).values
+        spans += [(0.0, float(gap)) for gap in (top[:, 0] - top[:, 1]) if gap > 0]
+    if threshold is not None:
+        spans += [(0.0, float(gap)) for gap in (rows - threshold).abs().flatten() if gap > 0]
+    return max(value_decimals(*span) for span in spans)
+
+
 def chosen_genes(genotype: Optional[AnyGenotype], layer: int, reduction: bool, ops: Sequence[str],
                  edges: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """(edge, op) index pairs of the genes the genotype kept for this cell, [] when the genotype does
@@ -110,15 +126,12 @@ def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Sequence[int]],
-             vmin: float, vmax: float, fontsize: float, chosen: Sequence[tuple[int, int]] = ()) -> Any:
+             vmin: float, vmax: float, fontsize: float, decimals: int, chosen: Sequence[tuple[int, int]] = (),
+             passed: Sequence[tuple[int, int]] = ()) -> Any:
     im = ax.imshow(psi.numpy(), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(ops)), list(ops), rotation=45, ha="right", fontsize=fontsize + 1)
     ax.set_yticks(range(len(edges)), edge_labels(edges), fontsize=fontsize + 1)
     mid = (vmin + vmax) / 2
-    # the decimals that tell apart the values of each row too: a PC-DARTS psi is an op share times an
-    # edge weight, so the rows sit at 1/2 ... 1/5 of 1/8 and the whole scale's 3 decimals print a row
-    # as 0.025 everywhere, hiding the op choice the genotype made in it
-    decimals = max([value_decimals(vmin, vmax)] + [value_decimals(float(r.min()), float(r.max())) for r in psi])
     for e in range(psi.shape[0]):
         for o in range(psi.shape[1]):
             v = float(psi[e, o])
@@ -126,6 +139,8 @@ def _heatmap(ax: Any, psi: torch.Tensor, ops: Sequence[str], edges: Sequence[Seq
                     color="black" if v > mid else "white")
     for e, o in chosen:   # the genes of the genotype, outlined
         ax.add_patch(Rectangle((o - 0.5, e - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.6))
+    for e, o in passed:   # above the threshold, yet not a gene
+        ax.add_patch(Rectangle((o - 0.45, e - 0.45), 0.9, 0.9, fill=False, edgecolor="orange", lw=1.4, ls="--"))
     return im
 
 
@@ -141,7 +156,9 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     hides the ranking of the ops; for PC-DARTS the shares are softmax(alpha) exactly.
 
     threshold: the value psi must pass to become a gene (FairDARTS's 0.85, `--arch sigmoid`), marked
-    on the colour scale (not with per_edge, whose shares it does not apply to)."""
+    on the colour scale (not with per_edge, whose shares it does not apply to), which reaches a little
+    past it when it lies at an end; a weight that passes it but is no gene (a node keeps its two
+    strongest inputs, and none from a node that keeps no input) is outlined dashed."""
     final = alphas["history"][-1].float()  # (L, E, O)
     if per_edge:
         final = final / final.sum(-1, keepdim=True).clamp_min(1e-30)
@@ -157,14 +174,22 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     vmin, vmax = float(shown.min()), float(shown.max())
     if vmax - vmin < 1e-12:   # all equal (a run stopped at its start): one colour, any scale
         vmin, vmax = vmin - 0.5, vmax + 0.5
+    marks = threshold if not per_edge else None   # the threshold applies to psi, not to the shares
+    if marks is not None and vmin <= marks <= vmax:   # a line at the scale's very end would hide in its frame
+        margin = 0.04 * (vmax - vmin)
+        vmin, vmax = min(vmin, marks - margin), max(vmax, marks + margin)
+    decimals = table_decimals(shown, marks)
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
     reductions = {int(r) for r in alphas["reductions"]}
-    outlined = False
+    outlined = dashed = False
     for ax, (title, k) in zip(axes.flat, views):
         chosen = chosen_genes(genotype, k, k in reductions, ops, edges)
         outlined = outlined or bool(chosen)
-        im = _heatmap(ax, final[k], ops, edges, vmin, vmax, 6 if small else 8, chosen)
+        passed = [] if marks is None or not chosen else \
+            [(e, o) for e, o in (final[k] >= marks).nonzero().tolist() if (e, o) not in chosen and ops[o] != "none"]
+        dashed = dashed or bool(passed)
+        im = _heatmap(ax, final[k], ops, edges, vmin, vmax, 6 if small else 8, decimals, chosen, passed)
         ax.set_title(title, fontsize=10)
     for ax in list(axes.flat)[len(views):]:
         ax.set_visible(False)
@@ -172,7 +197,7 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     if im is not None:
         bar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01,   # close to the panels
                            label="share of the edge's psi" if per_edge else "weight psi")
-        if threshold is not None and not per_edge:
+        if marks is not None:
             if vmin <= threshold <= vmax:
                 bar.ax.axhline(threshold, color="red", lw=2)
                 marked = f"; red line on the scale: the threshold {threshold:g}"
@@ -182,7 +207,9 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     when = alphas.get("when") or (f"after epoch {after}" if after else "start")   # Arch.record(): "now"
     fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
                   else "architecture weights after activation") + f" ({when})"
-                 + ("; outlined: the genes of the genotype" if outlined else "") + marked)
+                 + ("; outlined: the genes of the genotype" if outlined else "") + marked
+                 + ("\ndashed: past the threshold but no gene (a node keeps its 2 strongest inputs, none from "
+                    "a node that keeps none)" if dashed else ""))
     return fig
 
 

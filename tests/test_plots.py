@@ -533,3 +533,58 @@ def test_an_alphas_file_that_is_not_torchs_is_said_in_a_few_words(tmp_path: Path
         plots.load_alphas(path)
     said = str(info.value)
     assert said.startswith(f"{path}: cannot read (") and "weights_only" not in said and len(said) < len(str(path)) + 160
+
+
+def _printed(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_heatmap_prints_every_panel_with_one_number_format_and_each_edges_top_two_apart(global_run) -> None:
+    """DNAS panels were printed with 3 decimals in one layer and 4 in the next, and an edge's chosen op and
+    its runner-up read alike (0.039, 0.039) where the row's span alone set the decimals."""
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    final = alphas["history"][-1].clone()
+    layers, edges, ops = final.shape
+    final[:] = torch.linspace(0.01, 0.3, ops)          # a wide spread in every row: 2 decimals would do
+    final[0, 0, :2] = torch.tensor([0.0394, 0.0391])   # but this edge's top two are 3e-4 apart
+    final[0, 0, 2:] = 0.001
+    alphas["history"] = final.unsqueeze(0)
+    fig = plots.heatmap_figure(alphas)
+    panels = [ax for ax in fig.axes if ax.images]
+    formats = {len(text.split(".")[1]) for ax in panels for text in _printed(ax)}
+    assert len(formats) == 1, formats
+    first = _printed(panels[0])
+    assert first[0] != first[1] and float(first[0]) > float(first[1])
+
+
+def test_heatmap_tells_weights_near_the_threshold_from_it_and_dashes_those_past_it_but_no_gene(shared_run) -> None:
+    """FairDARTS: 0.85044 and 0.85442 both printed "0.85" against the threshold 0.85, one a gene and one
+    not (its node kept no input), and nothing in the figure said why the larger was left out."""
+    from matplotlib.patches import Rectangle
+
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    final = alphas["history"][-1]
+    layers, edges, ops = final.shape
+    psi = torch.full_like(final, 0.2)
+    psi[:, 0, 1] = 0.85044   # a gene
+    psi[:, 1, 2] = 0.85442   # past the threshold, yet no gene in the genotype below
+    alphas["history"] = psi.unsqueeze(0)
+    op = alphas["ops"]
+    nodes = [e for e in alphas["edges"] if e[1] == 2]
+    assert len(nodes) == 2   # the fixture's cells have 2 nodes: edges 0, 1 into node 0
+    cell = G.Cell(((op[1], 0), (op[0], 1), (op[0], 0), (op[0], 1)), (2, 3))
+    genotype = G.Genotype(cell.genes, cell.concat, cell.genes, cell.concat)
+    fig = plots.heatmap_figure(alphas, genotype, threshold=0.85)
+    for ax in [a for a in fig.axes if a.images]:
+        printed = _printed(ax)
+        assert printed[1] not in ("0.85", "0.850") and float(printed[1]) > 0.85
+        assert float(printed[ops + 2]) > 0.85 and printed[ops + 2] != printed[1]
+        dashed = {(round(r.get_y() + 0.5), round(r.get_x() + 0.5)) for r in ax.patches
+                  if isinstance(r, Rectangle) and r.get_linestyle() == "--"}
+        assert dashed == {(1, 2)}
+    assert "dashed: past the threshold but no gene" in fig.texts[0].get_text()
+    bar = next(ax for ax in fig.axes if not ax.images and ax.get_label() == "<colorbar>")
+    low, high = bar.get_ylim()
+    assert high - 0.85442 > 0.02 * (high - low)   # the threshold's line is not in the scale's frame
+    plain = plots.heatmap_figure(alphas, genotype)   # no threshold: no dashes
+    assert not [r for ax in plain.axes for r in ax.patches if r.get_linestyle() == "--"]
