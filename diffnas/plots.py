@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 import torch
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -213,10 +214,14 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     return fig
 
 
-def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = None) -> Figure:
-    """psi of one layer over the epochs: one panel per edge, one line per op, one legend."""
+def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = None,
+                     genotype: Optional[AnyGenotype] = None) -> Figure:
+    """psi of one layer over the epochs: one panel per edge, one line per op, one legend; the op of a
+    gene of `genotype` (the run's), if given, drawn thick and on top (ops close together hid it)."""
     h = alphas["history"][:, layer].float()  # (T, E, O)
     ops, edges = alphas["ops"], alphas["edges"]
+    reduction = layer in {int(r) for r in alphas["reductions"]}
+    genes = set(chosen_genes(genotype, layer, reduction, ops, edges))
     n = len(edges)
     cols = min(n, 5)
     rows = math.ceil(n / cols)
@@ -226,7 +231,9 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
     marker = "o" if h.shape[0] < 4 else None  # a single point would otherwise be invisible
     for e, (ax, label) in enumerate(zip(axes.flat, edge_labels(edges))):
         for o, op in enumerate(ops):
-            ax.plot(epochs, h[:, e, o].numpy(), color=op_color(op), label=op, marker=marker, lw=1.5)
+            gene = (e, o) in genes
+            ax.plot(epochs, h[:, e, o].numpy(), color=op_color(op), label=op, marker=marker,
+                    lw=3.2 if gene else 1.3, zorder=3 if gene else 2)
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -240,22 +247,21 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
         lowest.tick_params(axis="x", labelbottom=True)
     for ax in axes[:, 0]:
         ax.set_ylabel("psi")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
-    fig.suptitle(title or f"architecture weights over the epochs, layer {layer}")
+    # one line width for every op: a panel's own lines are thick where that edge's gene is
+    fig.legend(handles=[Line2D([], [], color=op_color(op), lw=1.5, label=op) for op in ops],
+               loc="outside right center", fontsize=8)
+    fig.suptitle((title or f"architecture weights over the epochs, layer {layer}")
+                 + ("; thick: the genotype's op" if genes else ""))
     return fig
-
-
-def _input_name(j: int) -> str:
-    return ("k-2", "k-1")[j] if j < 2 else f"n{j - 2}"
 
 
 def network_figure(genotype: CellwiseGenotype) -> Figure:
     """Every cell of a per-layer genotype in order, one column per cell: a box per gene coloured by its
-    op and labelled with its input; reduction cells framed and marked R (the DNAS per-layer figure)."""
+    op and labelled with its input, named as the heatmaps and cell diagrams name it; reduction cells
+    framed and marked R (the DNAS per-layer figure)."""
     cells = genotype.cells_
     genes = max(len(c.genes) for c in cells)
-    fig = Figure(figsize=(max(4.0, 0.62 * len(cells) + 3.2), max(2.6, 0.34 * genes + 1.6)), layout="constrained")
+    fig = Figure(figsize=(max(5.0, 0.85 * len(cells) + 3.4), max(3.0, 0.42 * genes + 1.8)), layout="constrained")
     ax = fig.add_subplot()
     used: dict[str, None] = {}
     for k, cell in enumerate(cells):
@@ -265,21 +271,22 @@ def network_figure(genotype: CellwiseGenotype) -> Figure:
             used[op] = None
             ax.add_patch(Rectangle((k - 0.42, g - 0.42), 0.84, 0.84, facecolor=op_color(op),
                                    edgecolor="white", hatch="//" if op == "none" else None))
-            ax.text(k, g, _input_name(j), ha="center", va="center", fontsize=6, color=text_on(op_color(op)))
+            ax.text(k, g, node_name(j), ha="center", va="center", fontsize=8, color=text_on(op_color(op)))
     ax.set_xlim(-0.5, len(cells) - 0.5)
     ax.set_ylim(genes - 0.5, -0.5)  # gene 0 on top
     ax.set_xticks(range(len(cells)), [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(cells)],
                   fontsize=8)
     ax.set_yticks(range(genes), [f"node {g // 2} ({'ab'[g % 2]})" for g in range(genes)], fontsize=8)
-    ax.set_xlabel("cell (N normal, R reduction); box text: the gene's input")
+    ax.set_xlabel("cell (N normal, R reduction)")
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
     order = list(OP_COLORS)  # legend in the PRIMITIVES order, unknown ops after
     used_sorted = sorted(used, key=lambda op: (order.index(op) if op in order else len(order), op))
     fig.legend(handles=[Patch(facecolor=op_color(op), label=op) for op in used_sorted],
-               loc="outside right upper", fontsize=8, title="op")
-    ax.set_title("per-layer architecture")
+               loc="outside right center", fontsize=8, title="op")
+    fig.suptitle("per-layer architecture\nbox: a gene's op (colour) and input (c_{k-2}, c_{k-1} or node 0, 1, ...)",
+                 fontsize=10)
     return fig
 
 

@@ -188,7 +188,7 @@ def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: 
                 drawn(save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge"))
             for title, k in views:
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
-                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}")
+                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", genotype)
                 drawn(save_figure(fig, out / f"weights_evolution_{name}"))
         if genotype is not None:
             try:

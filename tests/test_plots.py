@@ -293,6 +293,28 @@ def test_evolution_panels_follow_history(global_run: tuple[Path, list[Path], lis
             assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), h[:, 2, e, o].float())
 
 
+def test_evolution_draws_the_genotypes_ops_thick_and_on_top(global_run) -> None:
+    """Five ops within 1e-3 of each other hid the chosen one under the last-drawn line."""
+    run = global_run[0]
+    alphas, genotype = plots.load_alphas(run / "alphas.pt"), G.load(str(run / "genotype.json"))
+    layer = 1
+    reduction = layer in alphas["reductions"]
+    genes = set(plots.chosen_genes(genotype, layer, reduction, alphas["ops"], alphas["edges"]))
+    assert genes
+    fig = plots.evolution_figure(alphas, layer, genotype=genotype)
+    assert fig.texts[0].get_text().endswith("; thick: the genotype's op")
+    for e, ax in enumerate(ax for ax in fig.axes if ax.get_visible()):
+        for o, line in enumerate(ax.get_lines()):
+            gene = (e, o) in genes
+            assert (line.get_linewidth() > 2, line.get_zorder() > 2) == (gene, gene)
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == list(alphas["ops"])
+    assert {line.get_linewidth() for line in legend.get_lines()} == {1.5}   # not a panel's thick gene
+    plain = plots.evolution_figure(alphas, layer)
+    assert "thick" not in plain.texts[0].get_text()
+    assert {line.get_linewidth() for ax in plain.axes for line in ax.get_lines()} == {1.3}
+
+
 def test_network_figure_marks_reductions(global_run: tuple[Path, list[Path], list[str]]) -> None:
     genotype = G.load(str(global_run[0] / "genotype.json"))
     fig = plots.network_figure(genotype)
@@ -300,6 +322,19 @@ def test_network_figure_marks_reductions(global_run: tuple[Path, list[Path], lis
     assert labels == [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(genotype.cells_)]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert sorted(legend) == sorted({op for c in genotype.cells_ for op, _ in c.genes})
+
+
+def test_network_figure_names_inputs_as_the_other_figures_do_in_legible_text() -> None:
+    """Its boxes said k-2, k-1, n0 in 6-point text, where the heatmaps and cell diagrams say c_{k-2},
+    c_{k-1}, 0."""
+    darts = G.load("DARTS_V2")
+    cells = (darts.cell(False), darts.cell(True), darts.cell(False))
+    ax = plots.network_figure(G.CellwiseGenotype(cells)).axes[0]
+    shown = {(round(t.get_position()[0]), round(t.get_position()[1])): t for t in ax.texts}
+    for k, cell in enumerate(cells):
+        for g, (_, j) in enumerate(cell.genes):
+            assert shown[(k, g)].get_text() == plots.node_name(j)
+            assert shown[(k, g)].get_fontsize() >= 8
 
 
 @pytest.mark.parametrize("kind", ["search", "train"])
