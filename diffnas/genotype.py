@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 from .errors import GenotypeError, same_name, suggest
 from .genotype_parse import parse_cell_lines, parse_fields
@@ -312,7 +312,21 @@ def from_dict(d: object, what: str = "genotype JSON") -> AnyGenotype:
 
 
 def to_json(genotype: AnyGenotype) -> str:
-    return json.dumps(genotype.to_dict(), indent=1)
+    """genotype.json's text: a line per gene (json.dumps(indent=1) gave each op name and input its own
+    line, some 270 lines for five cells)."""
+    return _json_lines(genotype.to_dict())
+
+
+def _json_lines(value: Any, depth: int = 0) -> str:
+    """JSON with a line per dict key and per item of a list of lists or dicts; lists of plain values
+    (a gene, a concat) on one line."""
+    pad, end = " " * (depth + 1), " " * depth
+    if isinstance(value, dict) and value:
+        items = (f"{pad}{json.dumps(k)}: {_json_lines(v, depth + 1)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{end}}}"
+    if isinstance(value, list) and value and all(isinstance(v, (list, dict)) for v in value):
+        return "[\n" + ",\n".join(pad + _json_lines(v, depth + 1) for v in value) + f"\n{end}]"
+    return json.dumps(value)
 
 
 def from_json(text: str) -> AnyGenotype:

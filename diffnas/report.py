@@ -37,7 +37,8 @@ PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary
 CAPTIONS = {"curves": "learning curves",
             "weights_heatmap_per_edge": "the same weights as shares of each edge's total: the ops' ranking "
                                         "within an edge, which the edge factor's colours hide",
-            "weights_heatmap": "final architecture weights psi (edges x ops)",
+            "weights_heatmap": "architecture weights psi (edges x ops) of the last epoch saved (its title says which: "
+                               "an unfinished run's are not final)",
             "weights_evolution": "architecture weights over the epochs", "cell": "cell diagram",
             "network": "per-layer architecture of the whole network"}
 

@@ -536,3 +536,18 @@ def test_a_per_cell_genotype_of_fewer_than_3_cells_is_said_of_the_genotype(cells
     with pytest.raises(GenotypeError, match=rf"^per-cell genotype has {cells} cells?: a network needs 3 at least"):
         G.network_depth(genotype, None)
     assert G.network_depth(G.CellwiseGenotype(tuple(darts.cells(3))), None) == 3
+
+
+@pytest.mark.parametrize("cellwise", [False, True])
+def test_genotype_json_has_a_line_per_gene_and_reads_back(cellwise):
+    """json.dumps(indent=1) gave each op name and input a line of its own: some 270 lines for the five
+    cells of a DNAS search, in genotype.json and in the report."""
+    darts = G.load("DARTS_V2")
+    genotype = G.CellwiseGenotype((darts.cell(False), darts.cell(True), darts.cell(False))) if cellwise else darts
+    text = G.to_json(genotype)
+    assert G.from_json(text) == genotype
+    cells = genotype.cells_ if cellwise else (darts.cell(False), darts.cell(True))
+    genes = sum(len(c.genes) for c in cells)
+    lines = text.splitlines()
+    assert len([line for line in lines if re.fullmatch(r'\s*\["\w+", \d+\],?', line)]) == genes
+    assert len(lines) <= genes + 8 * len(cells) + 2
