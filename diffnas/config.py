@@ -402,6 +402,36 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
 THRESHOLD_ARCHS = ("sigmoid",)
 
 
+def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, str]:
+    """{field: why} for the fields of a valid `cfg` whose value, whatever it is, changes nothing given
+    the others (a first-order search's xi): the report marks them in its config table, and
+    `ineffective` warns of those set away from their defaults."""
+    from .data.loaders import DATASETS
+
+    out = {}
+    entry = DATASETS.get(cfg.dataset)
+    if entry is not None and not entry.files:
+        out["data_dir"] = f"no files are read for {cfg.dataset}"
+    if entry is not None and not entry.flip:
+        out["flip"] = f"{cfg.dataset}'s images are never flipped"
+    if isinstance(cfg, SearchConfig):
+        if cfg.order != "second":
+            out["xi"] = "only second order takes the unrolled step"
+            out["hessian"] = out["fd_eps"] = "only second order takes Hessian-vector products"
+        elif cfg.hessian != "fd":
+            out["fd_eps"] = "the exact Hessian-vector product takes no finite differences"
+        if cfg.arch not in THRESHOLD_ARCHS:
+            out["threshold"] = "only sigmoid weights are discretised by a threshold; the others keep the top 2"
+        if cfg.order == "one-level":
+            out["train_portion"] = "one-level learns the weights and alpha from the whole training split"
+    else:
+        if cfg.lr_schedule == "cosine":
+            out["lr_gamma"] = "the step lr schedule uses it, not the cosine one"
+        if cfg.lr_schedule == "step":
+            out["lr_min"] = "the cosine lr schedule anneals to it, not the step one"
+    return out
+
+
 def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     """One line for each value of a valid `cfg` that changes nothing, given the others (a flag typed
     in the belief that it does something); the command line prints them as warnings. Values at their
@@ -410,28 +440,28 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     from .data.loaders import DATASETS
 
     found = []
-    entry = DATASETS.get(cfg.dataset)
-    if cfg.data_dir is not None and entry is not None and not entry.files:
+    unused = inapplicable(cfg)
+    if cfg.data_dir is not None and "data_dir" in unused:
         hint = (f"; name the dataset its files hold: {option('dataset')} "
                 f"{' | '.join(n for n, e in DATASETS.items() if e.files)}"
                 if cfg.dataset == "digits" else "")
         found.append(f"data_dir: {cfg.data_dir!r} has no effect with {option('dataset', cfg.dataset)} (no files are "
                      f"read{hint})")
-    if not cfg.flip and entry is not None and not entry.flip:
+    if not cfg.flip and "flip" in unused:
         found.append(f"{option('flip', False)} has no effect with {option('dataset', cfg.dataset)} (its images are "
                      f"never flipped)")
     if isinstance(cfg, SearchConfig):
-        if cfg.order != "second" and cfg.xi is not None:
+        if "xi" in unused and cfg.xi is not None:
             found.append(f"xi: {cfg.xi:g} has no effect with {option('order', cfg.order)} (only second order takes "
                          f"the unrolled step)")
-        if cfg.order != "second" and cfg.hessian != SearchConfig.hessian:
+        if "hessian" in unused and cfg.hessian != SearchConfig.hessian:
             found.append(f"hessian: {cfg.hessian!r} has no effect with {option('order', cfg.order)} (only second order "
                          f"takes Hessian-vector products)")
-        if cfg.threshold != SearchConfig.threshold and cfg.arch not in THRESHOLD_ARCHS:
+        if "threshold" in unused and cfg.threshold != SearchConfig.threshold:
             found.append(f"threshold: {cfg.threshold:g} has no effect with {option('arch', cfg.arch)} (it "
                          f"discretises sigmoid weights: {option('arch', 'sigmoid')}, the fair-darts preset; the "
                          f"others keep the top 2)")
-        if cfg.order == "one-level" and cfg.train_portion != SearchConfig.train_portion:
+        if "train_portion" in unused and cfg.train_portion != SearchConfig.train_portion:
             found.append(f"train_portion: {cfg.train_portion:g} has no effect with {option('order', 'one-level')} "
                          f"(the weights and alpha both learn from the whole training split)")
         if cfg.warmup_epochs >= cfg.epochs:
@@ -439,10 +469,10 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
                          f"architecture weights are never updated, and the genotype is read off their random "
                          f"initialisation")
     else:
-        if cfg.lr_schedule == "cosine" and cfg.lr_gamma != TrainConfig.lr_gamma:
+        if "lr_gamma" in unused and cfg.lr_gamma != TrainConfig.lr_gamma:
             found.append(f"lr_gamma: {cfg.lr_gamma:g} has no effect with the cosine lr schedule "
                          f"({option('lr_schedule', 'step')} uses it)")
-        if cfg.lr_schedule == "step" and cfg.lr_min != TrainConfig.lr_min:
+        if "lr_min" in unused and cfg.lr_min != TrainConfig.lr_min:
             found.append(f"lr_min: {cfg.lr_min:g} has no effect with the step lr schedule "
                          f"({option('lr_schedule', 'cosine')} anneals to it)")
     return found

@@ -24,7 +24,7 @@ from .arch import ARCHS
 from .atomic import atomic_write
 from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .collapse import collapse_warning, unchanged_note
-from .config import THRESHOLD_ARCHS, SearchConfig
+from .config import THRESHOLD_ARCHS, SearchConfig, TrainConfig, from_dict, inapplicable
 from .discretise import threshold_notes
 from .drawn import drawn_before, fingerprint, forget, record
 from .errors import DiffnasError
@@ -231,7 +231,8 @@ _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em au
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;
 font-size:90%}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
 figure a img{cursor:zoom-in}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.missing{color:#a40}"""
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.missing{color:#a40}
+tr.unused td,tr.unused th{color:#888}"""
 # Lets a headless browser check the page: one flag per <img>, true when it decoded.
 _SCRIPT = """window.addEventListener("load", function () {
   document.body.dataset.images = JSON.stringify(Array.from(document.images).map(
@@ -269,10 +270,37 @@ def _summary_value(key: str, v: object) -> str:
     return _fmt(v)
 
 
-def _table(d: dict[str, Any], summary: bool = False) -> str:
+def _table(d: dict[str, Any], summary: bool = False, unused: dict[str, str] | None = None) -> str:
+    """A two-column table of `d` (nested keys joined with dots); `unused`: {key: why} of the values that
+    changed nothing (config.inapplicable), greyed, with why."""
     show = _summary_value if summary else (lambda k, v: _fmt(v))
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(show(k, v))}</td></tr>" for k, v in _flatten(d).items())
-    return f"<table>{rows}</table>"
+    unused = unused or {}
+    rows = []
+    for k, v in _flatten(d).items():
+        if k in unused and v is not None:   # an unset value (xi: the lr) needs no mark
+            rows.append(f'<tr class="unused"><th>{_e(k)}</th><td>{_e(show(k, v))} '
+                        f'<small>(no effect: {_e(unused[k])})</small></td></tr>')
+        else:
+            rows.append(f"<tr><th>{_e(k)}</th><td>{_e(show(k, v))}</td></tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
+def _unused(config: dict[str, Any]) -> dict[str, str]:
+    """{key: why} of a run's config.json (`config`) values that changed nothing (config.inapplicable); a
+    pipeline's keyed as its table shows them (search.xi). {} for a config this version cannot build (an
+    older or edited file): nothing is marked."""
+    command = config.get("command")
+    if command == "pipeline":
+        return {f"{stage}.{k}": why for stage in ("search", "train") if isinstance(config.get(stage), dict)
+                for k, why in _unused({**config[stage], "command": stage}).items()}
+    kind = {"search": SearchConfig, "train": TrainConfig}.get(command)
+    if kind is None:
+        return {}
+    try:
+        cfg = from_dict(kind, {k: v for k, v in config.items() if k != "command"})
+    except (DiffnasError, TypeError, ValueError):
+        return {}
+    return inapplicable(cfg)
 
 
 def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any] | None:
@@ -522,7 +550,7 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         out.append(f"<h3>summary</h3>{_table(summary, summary=True)}")
     if config is not None:
         heading, shown = _stage_config(config, run) if name else ("config", config)
-        out.append(f"<h3>{_e(heading)}</h3>{_table(shown)}")
+        out.append(f"<h3>{_e(heading)}</h3>{_table(shown, unused=_unused(config))}")
     elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):
         notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:

@@ -402,3 +402,45 @@ def test_the_report_of_a_run_stopped_in_its_first_epoch_says_so_and_how_to_go_on
     text = " ".join(text_of(report.write_report(run)).split())
     assert (f"epochs done 0 of 3 and 5 steps of epoch 1: the run stopped early or has not finished; if it was "
             f"interrupted, `diffnas search --resume {run}` continues it") in text
+
+
+def _unused_rows(page: Path) -> dict[str, str]:
+    text = page.read_text()
+    return {k: why for k, why in re.findall(r'<tr class="unused"><th>([^<]+)</th><td>[^<]*<small>\(no effect: ([^<]+)\)',
+                                           text)}
+
+
+def _config(run: Path, command: str, cfg: object) -> None:
+    from diffnas import config as config_lib
+
+    (run / "config.json").write_text(json.dumps({"command": command, **config_lib.to_dict(cfg)}))
+
+
+def test_the_config_table_marks_the_values_that_changed_nothing(tmp_path: Path) -> None:
+    """A first-order DNAS run's table listed threshold 0.85, hessian fd and fd_eps 0.01 like the values
+    it ran with."""
+    from diffnas import config as config_lib
+
+    run = write_search_run(tmp_path / "s", nodes=2, epochs=1)
+    first = config_lib.search_config("dnas", dataset="digits")   # first order, top-2, never-flipped digits
+    _config(run, "search", first)
+    marked = _unused_rows(report.write_report(run))
+    assert set(marked) == {"hessian", "fd_eps", "threshold", "flip"}   # xi and data_dir are None: unmarked
+    assert "only second order" in marked["hessian"]
+    second = config_lib.search_config("darts", dataset="cifar10", hessian="exact", arch="sigmoid")
+    _config(run, "search", second)
+    assert set(_unused_rows(report.write_report(run, redraw=True))) == {"fd_eps"}
+
+    train = write_train_run(tmp_path / "t")
+    _config(train, "train", config_lib.train_config(dataset="synthetic", lr_schedule="cosine"))
+    assert set(_unused_rows(report.write_report(train))) == {"lr_gamma", "flip"}
+
+    pipeline = write_pipeline_run(tmp_path / "p")
+    saved = json.loads((pipeline / "config.json").read_text())
+    saved["search"] = {k: v for k, v in config_lib.to_dict(first).items() if k != "run_dir"}
+    (pipeline / "config.json").write_text(json.dumps(saved))
+    assert {"search.hessian", "search.fd_eps"} <= set(_unused_rows(report.write_report(pipeline)))
+
+    _with_config(run, unknown_key=1)   # a config this version cannot build: nothing marked, still a table
+    page = report.write_report(run, redraw=True)
+    assert not _unused_rows(page) and "<h3>config</h3>" in page.read_text()
