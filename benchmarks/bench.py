@@ -48,8 +48,8 @@ from diffnas.config import search_config, train_config  # noqa: E402
 from diffnas.data import Augment, Batches, Split  # noqa: E402
 from diffnas.process_state import seed_everything  # noqa: E402
 from diffnas.network import build_network  # noqa: E402
-from diffnas.search import build  # noqa: E402
-from diffnas.step import StepContext, search_step  # noqa: E402
+from diffnas.search import build, step_context  # noqa: E402
+from diffnas.step import search_step  # noqa: E402
 from diffnas.train import autocast_for, train_step  # noqa: E402
 
 # CIFAR-10: 50,000 training images; the search splits them in halves (search-train / -validation)
@@ -90,12 +90,7 @@ def search_runner(preset: str, sizes: dict[str, Any], path: str, device: torch.d
     supernet.to(device)
     tuning.apply_memory_format(supernet, memory_format, device)
     arch.to(device)
-    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
-    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
-                             weight_decay=cfg.alpha_wd)
-    ctx = StepContext(supernet, supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
-                      cfg.w_momentum, cfg.w_wd, check=cfg.detect_anomaly,
-                      autocast=fastpath.autocast_factory(device, cfg.precision))
+    ctx = step_context(cfg, supernet, arch, device)
     # the compiled path is forced here (also on CPU, where diffnas.search would run eager)
     step_fn = fastpath.CompiledStep(search_step) if path == "compiled" else search_step
     n = cfg.batch_size * (steps + 1)

@@ -31,8 +31,8 @@ import bench  # noqa: E402
 
 from diffnas import fastpath  # noqa: E402
 from diffnas.config import search_config  # noqa: E402
-from diffnas.search import build  # noqa: E402
-from diffnas.step import StepContext, search_step  # noqa: E402
+from diffnas.search import build, step_context  # noqa: E402
+from diffnas.step import search_step  # noqa: E402
 
 
 def run(preset: str, sizes: dict, path: str, device: torch.device, steps: int, precision: str,
@@ -43,11 +43,7 @@ def run(preset: str, sizes: dict, path: str, device: torch.device, steps: int, p
     supernet, arch = build(cfg, 3, 10)
     supernet.set_fused(path != "plain").to(device)
     arch.to(device)
-    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
-    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
-                             weight_decay=cfg.alpha_wd)
-    ctx = StepContext(supernet, supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
-                      cfg.w_momentum, cfg.w_wd, autocast=fastpath.autocast_factory(device, precision))
+    ctx = step_context(cfg, supernet, arch, device, precision=precision)
     step = fastpath.CompiledStep(search_step, backend=backend) if path == "compiled" else search_step
     g = torch.Generator().manual_seed(1)
     data = [[t.to(device) for t in (torch.randn(cfg.batch_size, 3, 32, 32, generator=g),

@@ -38,6 +38,7 @@ from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, r
 from .runlog import epoch_line, final_figures, read_rows, run_command, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
+from .bilevel import Reduce, no_reduce
 from .step import StepContext, search_step
 from .supernet import Supernet, edge_list
 
@@ -224,13 +225,23 @@ def _search_model(cfg: SearchConfig, in_channels: int, classes: int, device: tor
         say(f"diffnas: warning: {caution}")
     arch.to(device)
     model = distributed.wrap(supernet, device)   # DDP under torchrun: averages the weight gradients
+    ctx = step_context(cfg, supernet, arch, device, model=model, reduce=distributed.average)
+    return supernet, arch, ctx
+
+
+def step_context(cfg: SearchConfig, supernet: Supernet, arch: arch_lib.Arch, device: torch.device, *,
+                 model: Optional[torch.nn.Module] = None, reduce: Reduce = no_reduce,
+                 precision: Optional[str] = None) -> StepContext:
+    """The search step's context: SGD on the weights and Adam on alpha, as DARTS's train_search.py and
+    architect.py set them up from `cfg` (the unrolled step's momentum and weight decay are read off the
+    SGD); `model`: what the weight step calls (the supernet's DDP wrapper under torchrun; default the
+    supernet); `precision`: cfg.precision unless given."""
     w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
     a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
                              weight_decay=cfg.alpha_wd)
-    ctx = StepContext(supernet, model, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
-                      cfg.w_momentum, cfg.w_wd, reduce=distributed.average, check=cfg.detect_anomaly,
-                      autocast=fastpath.autocast_factory(device, cfg.precision))
-    return supernet, arch, ctx
+    return StepContext(supernet, model if model is not None else supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian,
+                       cfg.fd_eps, cfg.grad_clip, reduce=reduce, check=cfg.detect_anomaly,
+                       autocast=fastpath.autocast_factory(device, precision or cfg.precision))
 
 
 def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Optional[str | Path],

@@ -17,8 +17,8 @@ from diffnas import fused as fused_lib
 from diffnas.config import search_config
 from diffnas.errors import ConfigError
 from diffnas.ops import PRIMITIVES
-from diffnas.search import build, search
-from diffnas.step import StepContext, search_step
+from diffnas.search import build, search, step_context
+from diffnas.step import search_step
 from diffnas.supernet import MixedOp, Supernet, edge_list
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,11 +137,7 @@ def make_ctx(cfg, fused, precision="fp32"):
     torch.manual_seed(0)
     supernet, arch = build(cfg, 3, 10)
     supernet.set_fused(fused)
-    w_opt = torch.optim.SGD(supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_wd)
-    a_opt = torch.optim.Adam(arch.parameters(), lr=cfg.alpha_lr, betas=(cfg.alpha_beta1, cfg.alpha_beta2),
-                             weight_decay=cfg.alpha_wd)
-    return StepContext(supernet, supernet, arch, w_opt, a_opt, cfg.order, cfg.hessian, cfg.fd_eps, cfg.grad_clip,
-                       cfg.w_momentum, cfg.w_wd, autocast=fastpath.autocast_factory(torch.device("cpu"), precision))
+    return step_context(cfg, supernet, arch, torch.device("cpu"), precision=precision)
 
 
 def batches(n, seed=0):
