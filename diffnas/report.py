@@ -1,10 +1,7 @@
-"""Figures and a one-file HTML report from a run folder (DESIGN.md, "Run folder").
-
-`plot_run` writes every figure the folder supports into `figures/`; `plot_curves` only the learning
-curves (cheap enough for a training loop to call every few epochs); `write_report` writes
-`report.html`, which embeds its PNGs as base64 so the file alone opens in a browser, and links to
-the SVG/PNG/.dot files beside it. A piece that is missing or unreadable is skipped with one line
-saying so; the rest is still drawn.
+"""A one-file HTML report of a run folder (DESIGN.md, "Run folder"): `write_report` draws the figures
+(`run_figures.plot_run`, also importable from here with `plot_curves`) and writes `report.html`, which
+embeds its PNGs as base64 so the file alone opens in a browser, and links to the SVG/PNG/.dot files
+beside it. A piece that is missing or unreadable is skipped with one line saying so.
 """
 
 from __future__ import annotations
@@ -14,25 +11,24 @@ import datetime
 import html
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from . import genotype as G
-from .arch import ARCHS
 from .atomic import atomic_write
-from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .collapse import collapse_warning, unchanged_note
-from .config import THRESHOLD_ARCHS, SearchConfig, TrainConfig, from_dict, inapplicable
+from .config import SearchConfig, TrainConfig, from_dict, inapplicable
 from .discretise import threshold_notes
-from .drawn import drawn_before, fingerprint, forget, record
 from .errors import DiffnasError
-from .notices import say, shell
-from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import epoch_gaps, epochs_words, read_rows, run_command, run_config
+from .notices import shell
+from .plots import load_alphas
+from .run_figures import (check_run_folder, latest_genotype, note, plot_curves, plot_one, plot_run, run_parts,
+                          run_threshold, short)
+from .runlog import epoch_gaps, epochs_words, read_rows, run_command
 
-PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
+__all__ = ["check_run_folder", "paper_notation", "plot_curves", "plot_run", "write_report"]
+
 # the first key a figure's name starts with gives its caption: a longer name before its prefix
 CAPTIONS = {"curves": "learning curves",
             "weights_heatmap_per_edge": "the same weights as shares of each edge's total: the ops' ranking "
@@ -42,184 +38,6 @@ CAPTIONS = {"curves": "learning curves",
             "weights_evolution": "architecture weights over the epochs", "cell": "cell diagram",
             "network": "per-layer architecture of the whole network"}
 
-
-def _parts(run_dir: Path) -> list[tuple[str, Path]]:
-    """('', run) for a plain run; ('search', ...), ('train', ...) for a pipeline folder."""
-    subs = [(name, run_dir / name) for name in ("search", "train") if (run_dir / name).is_dir()]
-    return subs or [("", run_dir)]
-
-
-def check_run_folder(run_dir: Path) -> Path:
-    """`run_dir` as a Path; DiffnasError when it is not a run folder (one line)."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise DiffnasError(f"{run_dir}: no such run folder")
-    if not run_dir.is_dir():
-        raise DiffnasError(f"{run_dir}: not a folder (expected a run folder)")
-    if not any((d / p).is_file() for _, d in _parts(run_dir) for p in PIECES) \
-            and not any((run_dir / p).is_file() for p in PIECES):
-        raise DiffnasError(f"{run_dir}: not a run folder (none of {', '.join(PIECES)} found)")
-    return run_dir
-
-
-def _note(notes: list[str] | None, text: str) -> None:
-    if notes is None:   # a warning, as every other line of a run is said (the logger's WARNING level)
-        say(f"diffnas: warning: {text}", above_bars=True)   # the figures' bar may be drawn
-    else:
-        notes.append(text)
-
-
-def _short(e: Exception) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-def _metrics(run: Path, notes: list[str] | None, where: str) -> list[dict[str, Any]]:
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        _note(notes, f"{where}no metrics.jsonl: learning curves skipped")
-        return []
-    records = read_rows(path)
-    if not records:
-        _note(notes, f"{where}metrics.jsonl has no records: learning curves skipped")
-    return records
-
-
-def latest_genotype(run: Path) -> tuple[G.AnyGenotype, int] | None:
-    """An unfinished search's genotype so far: the last row of genotypes.jsonl (written each epoch;
-    genotype.json only at the end) and its epoch; None when it has no readable row."""
-    rows = read_rows(run / "genotypes.jsonl")
-    if not rows or not isinstance(rows[-1], dict):
-        return None
-    try:
-        return G.from_dict(rows[-1].get("genotype")), int(rows[-1].get("epoch", len(rows)))
-    except (DiffnasError, TypeError, ValueError):
-        return None
-
-
-def _genotype(run: Path, notes: list[str] | None, where: str) -> G.AnyGenotype | None:
-    path = run / "genotype.json"
-    if not path.is_file():
-        latest = latest_genotype(run)
-        if latest is not None:
-            _note(notes, f"{where}no genotype.json yet (written when the search finishes): the genotype "
-                         f"after epoch {latest[1]}, from genotypes.jsonl")
-            return latest[0]
-        _note(notes, f"{where}no genotype.json: cell diagrams and genotype skipped")
-        return None
-    try:
-        return G.load(str(path))
-    except DiffnasError as e:
-        _note(notes, f"{where}genotype.json unreadable ({_short(e)}): cell diagrams skipped")
-        return None
-
-
-def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    """Only the learning curves (`figures/curves.png|svg`); [] while metrics.jsonl has no record."""
-    run_dir = Path(run_dir)
-    path = run_dir / "metrics.jsonl"
-    records = read_rows(path)
-    if not records:
-        return []
-    return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
-
-
-def _edge_factor(cfg: dict[str, Any]) -> bool:
-    """Whether the run's psi holds an edge factor (arch.py: pc, dnas), as its config.json `cfg` says."""
-    arch = cfg.get("arch")
-    return isinstance(arch, str) and arch in ARCHS and ARCHS[arch].edge_factor
-
-
-def _threshold(cfg: dict[str, Any]) -> float | None:
-    """The discretisation threshold of a run whose genotype is read off by one (`--arch sigmoid`), as its
-    config.json `cfg` says; None otherwise."""
-    value = cfg.get("threshold", SearchConfig.threshold)
-    if cfg.get("arch") not in THRESHOLD_ARCHS or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: bool = False) -> list[Path]:
-    """Every figure of one run into `out`, with a progress bar of them on stderr (a paper-size DNAS
-    search draws some twenty, each as PNG and SVG: tens of seconds). `reuse`: the figures `out`
-    already holds, when drawn from the run's files as they are now (`drawn.py`), are not drawn again."""
-    from .runlog import progress_bar
-
-    records = _metrics(run, notes, where)
-    genotype_notes: list[str] = []   # said after the weights' notes, where the cell diagrams are
-    genotype = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
-    config = run_config(run) or {}   # read once: the command, the parametrisation, the threshold
-    alphas = None
-    if not (run / "alphas.pt").is_file():
-        if config.get("command") != "train":   # a training run has no architecture weights to draw
-            _note(notes, f"{where}no alphas.pt: weight heatmaps and weight evolution skipped")
-    else:
-        try:
-            alphas = load_alphas(run / "alphas.pt")
-        except DiffnasError as e:
-            _note(notes, f"{where}{_short(e)}: weight heatmaps and weight evolution skipped")
-    for text in genotype_notes:
-        _note(notes, text)
-    rendered = genotype is not None and dot_available()
-    # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
-    if genotype is not None and not rendered and (notes is not None or dot_missing_first_said()):
-        _note(notes, f"{where}{DOT_MISSING}")
-    key = fingerprint(run, rendered)
-    before = drawn_before(out, key) if reuse else None
-    if before is not None:
-        return before
-    forget(out)
-    views = cell_views(alphas) if alphas is not None else []
-    total = (bool(records) + (alphas is not None) * (1 + _edge_factor(config) + len(views))
-             + (genotype is not None) * (1 + isinstance(genotype, G.CellwiseGenotype)))
-    bar = progress_bar(range(total), total, f"{where}figures")
-    paths: list[Path] = []
-    complete = True
-
-    def drawn(new: list[Path]) -> None:
-        paths.extend(new)
-        bar.update(1)
-
-    try:
-        if records:
-            drawn(save_figure(curves_figure(records), out / "curves"))
-        if alphas is not None:
-            heatmap = heatmap_figure(alphas, genotype, threshold=_threshold(config))
-            drawn(save_figure(heatmap, out / "weights_heatmap"))
-            if _edge_factor(config):
-                drawn(save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge"))
-            for title, k in views:
-                name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
-                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", genotype)
-                drawn(save_figure(fig, out / f"weights_evolution_{name}"))
-        if genotype is not None:
-            try:
-                drawn(write_cell_diagrams(genotype, out, render_images=rendered))
-            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
-                _note(notes, f"{where}cell diagrams not rendered ({_short(e)})")
-                complete = False   # drawn again next time, and said again
-            if isinstance(genotype, G.CellwiseGenotype):
-                drawn(save_figure(network_figure(genotype), out / "network"))
-    finally:
-        bar.close()
-    if complete and paths:
-        record(out, key, paths)
-    return paths
-
-
-def plot_run(run_dir: Path, out_dir: Path | None = None, *, notes: list[str] | None = None) -> list[Path]:
-    """Write every figure the run folder supports (PNG + SVG, and .dot sources) and return their paths.
-
-    Figures go to `out_dir` (a pipeline folder's sub-runs to its `search/` and `train/`), by default
-    to each run's own `figures/` (a pipeline's: `search/figures/`, `train/figures/`, where its stages
-    drew them at their ends, so they are not drawn twice on disk). One line per missing piece is
-    appended to `notes` (logged as a warning when `notes` is None).
-    """
-    run_dir = check_run_folder(run_dir)
-    paths: list[Path] = []
-    for name, run in _parts(run_dir):
-        out = run / "figures" if out_dir is None else Path(out_dir) / name if name else Path(out_dir)
-        paths += _plot_one(run, out, notes, f"{name}: " if name else "")
-    return paths
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +127,7 @@ def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any
     try:
         d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        _note(notes, f"{where}{path.name} unreadable ({_short(e)}): skipped")
+        note(notes, f"{where}{path.name} unreadable ({short(e)}): skipped")
         return None
     return d if isinstance(d, dict) else {"value": d}
 
@@ -422,7 +240,7 @@ def _threshold_notes(run: Path, config: dict[str, Any]) -> list[str]:
     """A FairDARTS search's notes on cells no input passed the threshold in, from its alphas.pt (the
     last weights) and config.json, as the search said them at its end; none for another search, or
     when either file is unreadable."""
-    threshold, nodes = _threshold(config), config.get("nodes")
+    threshold, nodes = run_threshold(config), config.get("nodes")
     if threshold is None or not isinstance(nodes, int):
         return []
     try:
@@ -551,11 +369,11 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     if config is not None:
         heading, shown = _stage_config(config, run) if name else ("config", config)
         out.append(f"<h3>{_e(heading)}</h3>{_table(shown, unused=_unused(config))}")
-    elif not (run / "config.json").is_file() and not (name == "" and _parts(run)[0][0]):
+    elif not (run / "config.json").is_file() and not (name == "" and run_parts(run)[0][0]):
         notes.append(f"{where}no config.json: config table skipped")   # a pipeline's own folder has none
     if figures:
         out.append(f"<h3>figures</h3>{_figures_html(figures, base)}")
-    if name == "" and _parts(run)[0][0] and not (run / "train").is_dir():
+    if name == "" and run_parts(run)[0][0] and not (run / "train").is_dir():
         out.append(f'<p class="missing">{_e("the training has not started: ")}<code>'
                    f'{_e(shell("diffnas", "run", "--resume", run))}</code> goes on with the pipeline</p>')
     if genotype is not None and searched:
@@ -574,16 +392,16 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool 
     run_dir = check_run_folder(run_dir)
     collected: list[str] = []
     sections = []
-    if _parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run
+    if run_parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run
         sections.append(_section("", run_dir, [], run_dir, collected))
     found = _same_genotype(run_dir)
-    for name, run in _parts(run_dir):
-        figures = _plot_one(run, run / "figures", collected, f"{name}: " if name else "", reuse=not redraw)
+    for name, run in run_parts(run_dir):
+        figures = plot_one(run, run / "figures", collected, f"{name}: " if name else "", reuse=not redraw)
         if name == "train" and found:   # the search's cell diagrams, shown in its section already
             figures = [f for f in figures if not f.name.startswith(CELL_FIGURES)]
         sections.append(_section(name, run, figures, run_dir, collected, searched=name == "train" and found))
     for n in collected:
-        _note(notes, n)
+        note(notes, n)
     missing = "".join(f'<li class="missing">{_e(n)}</li>' for n in collected)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -370,14 +370,14 @@ def final_figures(run_dir: Path, late_stop: int) -> int:
 
 
 def draw_figures(run_dir: Path) -> int:
-    """Every figure of a finished run (`report.plot_run`), at its end. Ctrl-C or SIGTERM there stops
+    """Every figure of a finished run (`run_figures.plot_run`), at its end. Ctrl-C or SIGTERM there stops
     the drawing: the run is complete and saved, so the results are still reported, with one line saying
     how to draw the figures later, and 128 + signum is returned for the run's late stop (a script's
     next command must not run); else 0."""
     say(f"diffnas: drawing the figures in {run_dir / 'figures'} ({option('plots', False)} skips them)")
     try:
         with terminate_raises():   # SIGTERM's default would end the process before the result is said
-            from .report import plot_run   # matplotlib is imported only when a run draws: a second or so
+            from .run_figures import plot_run   # matplotlib is imported only when a run draws: a second or so
 
             plot_run(run_dir)
     except (KeyboardInterrupt, Terminated) as e:

@@ -431,6 +431,6 @@ def _extend_hint(run_dir: Path) -> str:
 
 
 def _plot_curves(run_dir: Path) -> None:
-    from .report import plot_curves   # matplotlib is imported only when a run draws
+    from .run_figures import plot_curves   # matplotlib is imported only when a run draws
 
     plot_curves(run_dir)

@@ -15,7 +15,7 @@ from PIL import Image
 from progress_helpers import bars_from_the_start
 from runfolder_fixtures import search_metrics, train_metrics, write_search_run, write_train_run
 
-from diffnas import celldiagram, plots, report
+from diffnas import celldiagram, plots, report, run_figures
 from diffnas import genotype as G
 from diffnas.errors import DiffnasError
 
@@ -443,7 +443,7 @@ def test_plot_run_passes_a_sigmoid_searchs_threshold(tmp_path, monkeypatch) -> N
 
     seen = []
     real = plots.heatmap_figure
-    monkeypatch.setattr(report, "heatmap_figure",
+    monkeypatch.setattr(run_figures, "heatmap_figure",
                         lambda *a, **k: seen.append(k.get("threshold")) or real(*a, **k))
     run = write_search_run(tmp_path / "s", epochs=1)
     config = json.loads((run / "config.json").read_text())

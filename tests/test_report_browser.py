@@ -19,7 +19,7 @@ from PIL import Image
 from runfolder_fixtures import write_pipeline_run, write_search_run, write_train_run
 
 from diffnas import genotype as G
-from diffnas import report
+from diffnas import report, run_figures
 from diffnas.errors import DiffnasError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -360,9 +360,9 @@ def test_the_report_keeps_figures_drawn_from_the_runs_files_as_they_are(tmp_path
     run = write_search_run(tmp_path / "run", nodes=2, epochs=2)
     drawn_at_end = report.plot_run(run)   # as the run's end draws them
     calls: list[str] = []
-    real_save, real_cells = report.save_figure, report.write_cell_diagrams
-    monkeypatch.setattr(report, "save_figure", lambda fig, stem: calls.append(Path(stem).name) or real_save(fig, stem))
-    monkeypatch.setattr(report, "write_cell_diagrams",
+    real_save, real_cells = run_figures.save_figure, run_figures.write_cell_diagrams
+    monkeypatch.setattr(run_figures, "save_figure", lambda fig, stem: calls.append(Path(stem).name) or real_save(fig, stem))
+    monkeypatch.setattr(run_figures, "write_cell_diagrams",
                         lambda *a, **k: calls.append("cells") or real_cells(*a, **k))
 
     def drawn_by_report(**kwargs) -> list[str]:

@@ -333,7 +333,7 @@ def test_a_relative_data_dir_is_saved_absolute_and_the_run_resumes_from_another_
 def test_ctrl_c_while_the_final_figures_are_drawn_still_reports_the_finished_search(tmp_path, monkeypatch, capsys):
     """It ended the command with only 'diffnas: interrupted': no genotype printed, figures half made;
     then it reported the search but exited 0, so `diffnas search ... && diffnas train ...` went on."""
-    import diffnas.report as report
+    import diffnas.run_figures as report   # where the run's end draws them from
 
     def interrupted(run_dir, *args, **kwargs):
         raise KeyboardInterrupt
@@ -366,7 +366,7 @@ def test_sigterm_while_the_final_figures_are_drawn_still_reports_the_finished_se
     import sys
 
     code = ("import os, signal, sys, time\n"
-            "import diffnas.report as report\n"
+            "import diffnas.run_figures as report\n"
             "def stopped(*args, **kwargs):\n"
             "    os.kill(os.getpid(), signal.SIGTERM)\n"
             "    time.sleep(5)\n"

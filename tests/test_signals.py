@@ -118,7 +118,7 @@ def test_the_first_ctrl_c_in_a_loop_says_at_once_what_happens_and_the_second_sto
 
 def test_ctrl_c_while_matplotlib_loads_for_a_finished_runs_figures_is_the_drawings_stop(tmp_path, monkeypatch,
                                                                                          capsys):
-    """The figures' first step, importing diffnas.report (matplotlib: a second or so), is inside the
+    """The figures' first step, importing diffnas.run_figures (matplotlib: a second or so), is inside the
     drawing's stop handling: a Ctrl-C there keeps the finished run and says how to draw later (it was a
     bare 'interrupted', the result never printed)."""
     import importlib.abc
@@ -127,11 +127,11 @@ def test_ctrl_c_while_matplotlib_loads_for_a_finished_runs_figures_is_the_drawin
 
     class CtrlCOnImport(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name == "diffnas.report":
+            if name == "diffnas.run_figures":
                 raise KeyboardInterrupt
             return None
 
-    monkeypatch.delitem(sys.modules, "diffnas.report", raising=False)
+    monkeypatch.delitem(sys.modules, "diffnas.run_figures", raising=False)
     monkeypatch.setattr(sys, "meta_path", [CtrlCOnImport(), *sys.meta_path])
     assert runlog.draw_figures(tmp_path) == 130
     assert capsys.readouterr().err.splitlines()[-1] == (
@@ -191,7 +191,7 @@ def test_sigterm_whose_exception_python_drops_in_a_gc_callback_still_stops_the_d
     never stopped (1 in 6 tries of a review)."""
     import gc
 
-    from diffnas import report, runlog
+    from diffnas import run_figures, runlog
 
     class Finaliser:
         def __del__(self):
@@ -205,7 +205,7 @@ def test_sigterm_whose_exception_python_drops_in_a_gc_callback_still_stops_the_d
     from diffnas.signals import Terminated
 
     dropped = []
-    monkeypatch.setattr(report, "plot_run", plot_run)
+    monkeypatch.setattr(run_figures, "plot_run", plot_run)
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(unraisable.exc_type))
     assert runlog.draw_figures(tmp_path) == 128 + signal.SIGTERM
     assert dropped == [Terminated]   # the case this is about: Python dropped the exception

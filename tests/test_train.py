@@ -909,7 +909,7 @@ def test_a_stop_as_the_training_finishes_keeps_it_and_stops_what_comes_next(tmp_
     """Ctrl-C while the finished training drew its figures, or SIGTERM while its last epoch was saved:
     the run is complete and reported, but the command exited 0 (`diffnas train ... && next` went on)
     and train(cfg) returned as if nothing had been asked."""
-    import diffnas.report as report
+    import diffnas.run_figures as report   # where the run's end draws them from
 
     def interrupted(run_dir, *args, **kwargs):
         raise KeyboardInterrupt

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import check_run_folder, plot_run  # matplotlib is imported only when the command runs
+    from ..run_figures import check_run_folder, plot_run  # matplotlib is imported only when the command runs
     from ..runlog import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
