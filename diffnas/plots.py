@@ -368,7 +368,8 @@ def toy_figure(runs: Sequence[toy.ToyRun]) -> Figure:
         ax.set_visible(False)
     for ax, r in zip(axes, runs):
         cs = ax.contour(ga.numpy(), gw.numpy(), lval, levels=15, cmap="viridis", linewidths=0.7)
-        ax.clabel(cs, fontsize=6, fmt="%.1f", inline_spacing=2)
+        # the labels in dark grey: viridis's yellow end is unreadable on white
+        ax.clabel(cs, fontsize=6, fmt="%.1f", inline_spacing=2, colors="#333333")
         lo, hi = max(a0, w0), min(a1, w1)
         ax.plot([], [], "-", color=cs.get_cmap()(0.5), lw=0.7, label="L_val contours")
         ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")

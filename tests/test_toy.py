@@ -258,3 +258,15 @@ def test_the_legend_is_off_the_panels(runs, count):
     assert len(legends) == 1
     assert [t.get_text() for t in legends[0].get_texts()] == ["L_val contours", "feasible w = a", "trajectory",
                                                               "start", "end", "optimum (1, 1)"]
+
+
+def test_the_contour_labels_are_dark_enough_to_read_on_white(runs):
+    """They took their contour's colour, and viridis's top levels are a pale yellow on white."""
+    from matplotlib.colors import to_hex
+
+    from diffnas import celldiagram as C
+
+    fig = plots.toy_figure(list(runs)[:1])
+    labels = [t for ax in fig.axes for t in ax.texts if t.get_text().replace(".", "").lstrip("-").isdigit()]
+    assert len(labels) > 5
+    assert all(C.contrast("#ffffff", to_hex(t.get_color())) >= 4.5 for t in labels)
