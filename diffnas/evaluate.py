@@ -23,7 +23,8 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError, DiffnasError
 from .notices import option, say, shell
 from .network import build_network
-from .runlog import progress_bar, run_command
+from .runfolder import run_command
+from .runlog import progress_bar
 from .scoring import score_network
 
 

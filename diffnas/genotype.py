@@ -29,7 +29,7 @@ from .genotype_parse import parse_cell_lines, parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .notices import option, shell
 from .ops import OPS, PRIMITIVES
-from .runlog import run_command
+from .runfolder import run_command
 
 Gene = tuple[str, int]  # (op name, input index)
 

@@ -39,7 +39,8 @@ from .config import C
 from .errors import CheckpointError, DataError, NumericalError
 from .notices import on_command_line, option, say, shell
 from .provenance import session_record
-from .runlog import RunLog, check_resumed_dir, check_run_dir, progress_postfix, refuse_existing_run
+from .runfolder import check_resumed_dir, check_run_dir, refuse_existing_run
+from .runlog import RunLog, progress_postfix
 from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_signals
 
 # a command's run folder, in words: "not a training run folder"

@@ -35,8 +35,8 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell
-from .runlog import (check_resumed_dir, check_run_dir, coverage, missing_folders, read_rows, refuse_existing_run,
-                     remove_empty_folders)
+from .runfolder import check_resumed_dir, check_run_dir, missing_folders, refuse_existing_run, remove_empty_folders
+from .runlog import coverage, read_rows
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
 from .signals import Terminated
@@ -185,7 +185,7 @@ def stage_epochs(run_dir: Path, search_values: dict[str, Any],
 
 def refuse_existing(run_dir: str | Path) -> None:
     """ConfigError when `run_dir` holds a run already (a new pipeline never writes into one), or other
-    files (runlog.refuse_other_files)."""
+    files (runfolder.refuse_other_files)."""
     refuse_existing_run(Path(run_dir), "pipeline", markers=("config.json", "checkpoint.pt", "search", "train"))
 
 

@@ -22,7 +22,8 @@ from . import config_file
 from .config import C
 from .errors import CheckpointError, ConfigError, NumericalError, suggest
 from .notices import option, say, shell
-from .runlog import RunLog, read_rows, run_command
+from .runfolder import run_command
+from .runlog import RunLog, read_rows
 
 
 def overrides(cfg: C, defaults: C, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:

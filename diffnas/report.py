@@ -25,7 +25,8 @@ from .notices import shell
 from .plots import load_alphas
 from .run_figures import (check_run_folder, latest_genotype, note, plot_curves, plot_one, plot_run, run_parts,
                           run_threshold, short)
-from .runlog import epoch_gaps, epochs_words, read_rows, run_command
+from .runfolder import run_command
+from .runlog import epoch_gaps, epochs_words, read_rows
 
 __all__ = ["check_run_folder", "paper_notation", "plot_curves", "plot_run", "write_report"]
 

@@ -18,7 +18,8 @@ from .drawn import drawn_before, fingerprint, forget, record
 from .errors import DiffnasError
 from .notices import say
 from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
-from .runlog import read_rows, run_config
+from .runfolder import run_config
+from .runlog import read_rows
 
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
 def run_parts(run_dir: Path) -> list[tuple[str, Path]]:

@@ -35,7 +35,8 @@ from .notices import option, say, shell
 from .paced import Paced
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
-from .runlog import epoch_line, final_figures, read_rows, run_command, run_folders_released
+from .runfolder import run_command
+from .runlog import epoch_line, final_figures, read_rows, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
 from .bilevel import Reduce, no_reduce

@@ -836,7 +836,7 @@ def test_flag_values_and_dash_folders_in_messages_paste_into_a_shell(tmp_path):
 def test_a_new_run_in_a_folder_another_process_writes_is_told_it_is_in_use(tmp_path, capsys):
     """A new search, training or pipeline given the folder of a run another process is writing said
     "holds a run already; continue it with --resume", and that resume is refused as in use."""
-    from diffnas.runlog import lock_run_dir
+    from diffnas.runfolder import lock_run_dir
 
     run = tmp_path / "run"
     assert cli.main(["search", "--dry-run", "--no-plots", "--run-dir", str(run)]) == 0
@@ -869,7 +869,7 @@ def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_pa
     """Two processes on one folder (a resume started twice, one --run-dir given twice) interleaved
     their rows; the second is now refused at the start, and the folder it found is not removed."""
     from diffnas.errors import ConfigError
-    from diffnas.runlog import lock_run_dir
+    from diffnas.runfolder import lock_run_dir
 
     run = tmp_path / "run"
     cfg = search_config("darts-1st", **{**TINY, "epochs": 1}, plots=False, run_dir=str(run))

@@ -11,7 +11,7 @@ from .options import json_text, positive
 
 def unfinished(r: dict) -> str:
     """What an evaluation of a training stopped before its end scores, and how to finish it."""
-    from ..runlog import run_command
+    from ..runfolder import run_command
 
     ckpt = Path(r["checkpoint"])
     run = ckpt.parent

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def training_run(spec: str) -> Optional[Path]:
     """The training run folder --genotype names: a train run folder, or a pipeline folder's train/
     once its training has started; None for anything else (a name, a file, a search run folder)."""
-    from ..runlog import run_command
+    from ..runfolder import run_command
 
     return next((f for f in (Path(spec), Path(spec) / "train") if run_command(f) == "train"), None)
 

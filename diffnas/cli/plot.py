@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..run_figures import check_run_folder, plot_run  # matplotlib is imported only when the command runs
-    from ..runlog import check_run_dir
+    from ..runfolder import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
     # a file there (or above it), or a read-only run: said before seconds of drawing, not as the OS's words

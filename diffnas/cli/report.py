@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..report import check_run_folder, write_report
-    from ..runlog import check_run_dir
+    from ..runfolder import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
     check_run_dir(run_dir / "figures", "RUN_DIR")   # a read-only run: said before any drawing

@@ -48,7 +48,7 @@ def parse_xis(text: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     xis = parse_xis(args.xi)
-    from ..runlog import check_run_dir
+    from ..runfolder import check_run_dir
 
     check_run_dir(args.out, "--out")   # a file where the folder should be: one line, before the runs
     if args.csv is not None:

@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def search_of(spec: str) -> dict[str, Any] | None:
     """The config.json of the search a genotype spec comes from (its run folder, or its genotype.json
     inside one); None for a name, a notation or any other file."""
-    from ..runlog import run_config
+    from ..runfolder import run_config
 
     try:
         path = Path(spec.strip())

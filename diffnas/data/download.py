@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..errors import DataError, suggest
 from ..notices import bar_settings, progress_shown, say
-from ..runlog import missing_folders, remove_empty_folders
+from ..runfolder import missing_folders, remove_empty_folders
 
 CHUNK = 1 << 20  # bytes read per step while streaming and hashing
 
