@@ -83,23 +83,10 @@ def _test_data(cfg: TrainConfig, folder: str | Path | None, state: dict[str, Any
     return ds.test, ds.shape, ds.classes, ds.mean, ds.std
 
 
-def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
-             progress: bool = True, image_size: int | None = None, batch_size: int | None = None) -> dict[str, Any]:
-    """Test metrics of the checkpoint of a training run (a checkpoint.pt, the run folder holding one,
-    or a `diffnas run` folder, whose training run is train/). progress: a bar on stderr while the
-    test split is scored (10,000 CIFAR images take some 20 s on a CPU). image_size: decode image files
-    (imagefolder, tiny-imagenet) as N x N (shorter side resized, centre crop), for test images of
-    another size than the training's; None: as the run decoded them. batch_size: test images per batch
-    (None: the training's); the scores do not depend on it but for float rounding (eval mode).
-
-    Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
-    (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
-    evaluated (checkpoint, dataset, setting, genotype; epoch: the epochs done, of `epochs`, and step:
-    the steps done of the next; finished: False for a training stopped before its end).
-    """
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-    path = Path(checkpoint_path)
+def _checkpoint_file(path: Path) -> Path:
+    """The checkpoint.pt that `evaluate` is given: the file, the training run folder holding it, or a
+    `diffnas run` folder's train/checkpoint.pt; a CheckpointError that says what the path is instead
+    (missing, a training not saved yet, a folder of runs)."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder (evaluate takes a training run folder or its "
                               f"checkpoint.pt)")
@@ -120,6 +107,12 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
             raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
                                   f"continue it with `{shell('diffnas', 'run', '--resume', path)}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
+    return path
+
+
+def _saved_training(path: Path) -> tuple[dict[str, Any], TrainConfig, genotype_lib.AnyGenotype]:
+    """The training checkpoint at `path`, its config and its genotype; a CheckpointError when it is not
+    a training's (another run's file, a piece missing or unreadable)."""
     _refuse_other_run_files(path)
     state = checkpoint.load(path)
     missing = [k for k in ("model", "config", "genotype", "input_shape", "classes") if k not in state]
@@ -131,6 +124,27 @@ def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, de
         genotype = genotype_lib.from_dict(state["genotype"])
     except DiffnasError as e:
         raise CheckpointError(f"{path}: its config or genotype is unreadable ({e})") from None
+    return state, cfg, genotype
+
+
+def evaluate(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
+             progress: bool = True, image_size: int | None = None, batch_size: int | None = None) -> dict[str, Any]:
+    """Test metrics of the checkpoint of a training run (a checkpoint.pt, the run folder holding one,
+    or a `diffnas run` folder, whose training run is train/). progress: a bar on stderr while the
+    test split is scored (10,000 CIFAR images take some 20 s on a CPU). image_size: decode image files
+    (imagefolder, tiny-imagenet) as N x N (shorter side resized, centre crop), for test images of
+    another size than the training's; None: as the run decoded them. batch_size: test images per batch
+    (None: the training's); the scores do not depend on it but for float rounding (eval mode).
+
+    Returns test_acc, test_error (1 - acc), test_loss, params and aux_params (counts), params_m
+    (millions, without the auxiliary head), madds (one image at the dataset's size), and what was
+    evaluated (checkpoint, dataset, setting, genotype; epoch: the epochs done, of `epochs`, and step:
+    the steps done of the next; finished: False for a training stopped before its end).
+    """
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    path = _checkpoint_file(Path(checkpoint_path))
+    state, cfg, genotype = _saved_training(path)
     dev = resolve_device(device)
     if image_size is not None:
         cfg = config_lib.from_dict(TrainConfig, {"image_size": image_size}, base=cfg)

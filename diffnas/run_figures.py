@@ -42,6 +42,7 @@ def check_run_folder(run_dir: Path) -> Path:
 
 
 def note(notes: list[str] | None, text: str) -> None:
+    """A missing or unreadable piece of a run folder, said: appended to `notes`, or logged as a warning."""
     if notes is None:   # a warning, as every other line of a run is said (the logger's WARNING level)
         say(f"diffnas: warning: {text}", above_bars=True)   # the figures' bar may be drawn
     else:
@@ -49,6 +50,7 @@ def note(notes: list[str] | None, text: str) -> None:
 
 
 def short(e: Exception) -> str:
+    """An error's first line (its name when it says nothing), for a note."""
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 

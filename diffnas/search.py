@@ -23,6 +23,7 @@ from . import distributed, fastpath, recovery, tuning
 from . import config as config_lib
 from . import genotype as genotype_lib
 from .atomic import atomic_write_bytes
+from .bilevel import Reduce, no_reduce
 from .collapse import collapse_warning, skip_count, unchanged_note
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
@@ -39,7 +40,6 @@ from .runfolder import run_command
 from .runlog import epoch_line, final_figures, read_rows, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
-from .bilevel import Reduce, no_reduce
 from .step import StepContext, search_step
 from .supernet import Supernet, edge_list
 
