@@ -60,6 +60,14 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 
+def new_state(**extra: Any) -> dict[str, Any]:
+    """A new run's loop state, saved in its checkpoint: the keys `Loop` keeps (epoch and step done, the
+    running loss/correct/seen `totals` of the epoch, wall and device seconds, the lr scale and count of
+    NaN rollbacks, the seconds of an epoch before a stop) and the loop's own `extra`."""
+    return {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "device_seconds": 0.0,
+            "lr_scale": 1.0, "rollbacks": 0, "epoch_seconds": 0.0, **extra}
+
+
 def default_run_dir(prefix: str) -> Path:
     """runs/<prefix>-<date>-<time>, rank 0's name on every rank."""
     return distributed.broadcast_object(Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .notices import option, say, shell
 from .paced import Paced
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runfolder import run_command
 from .runlog import epoch_line, final_figures, read_rows, run_folders_released
 from .schedule import cosine
@@ -271,15 +271,12 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "search"}
     # early_stop: why the run ended before cfg.epochs (--max-skips); a resume then searches no further
-    state = {"epoch": 0, "step": 0, "history": arch.weights().detach().cpu().unsqueeze(0),
-             "lr_scale": 1.0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0, "device_seconds": 0.0, "rollbacks": 0,
-             "early_stop": "",
-             # the network's size, saved for the report (`diffnas params` counts it without a run)
-             "weights": sum(p.numel() for p in supernet.parameters()),
-             "arch_params": sum(p.numel() for p in arch.parameters()),
-             "epoch_seconds": 0.0,   # time of the current epoch before a stop, so its row counts both parts
-             # the genotype of alpha's random start: one the search ends with unchanged was not learned (collapse)
-             "start_genotype": genotype_lib.to_json(arch.genotype())}
+    state = new_state(history=arch.weights().detach().cpu().unsqueeze(0), early_stop="",
+                      # the network's size, saved for the report (`diffnas params` counts it without a run)
+                      weights=sum(p.numel() for p in supernet.parameters()),
+                      arch_params=sum(p.numel() for p in arch.parameters()),
+                      # alpha's random start's genotype: one the search ends with unchanged was not learned
+                      start_genotype=genotype_lib.to_json(arch.genotype()))
     go_on = resume_line("search", run_dir, pipeline, from_python)
     # what the data's images and labels are, checked on resume (a class folder renamed since: wrong labels)
     facts = data_facts(ds)

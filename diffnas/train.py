@@ -38,7 +38,7 @@ from .network import SETTINGS, build_network
 from .notices import option, say
 from .numerics import FiniteChecks
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, few_steps_note, new_run_dir, resume_line, resumed_config
+from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runlog import RunLog, epoch_line, final_figures, run_folders_released
 from .schedule import lr_at
 from .scoring import score_network
@@ -293,9 +293,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
 
     cfg_dict = {**config_lib.to_dict(cfg), "command": "train"}
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "totals": [0.0, 0.0, 0.0], "seconds": 0.0,
-                             "device_seconds": 0.0,
-                             "lr_scale": 1.0, "rollbacks": 0, "metrics": [], "epoch_seconds": 0.0}
+    state = new_state(metrics=[])
     go_on = resume_line("train", run_dir, pipeline, from_python)
     # the checkpoint also holds what evaluation needs: the genotype, the data's shape and classes, and
     # the normalisation it trained with
