@@ -66,21 +66,21 @@ class SearchConfig:
     skip_dropout: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # dropout on skip_connect in search
     max_skips: int = _f(0, min=0)               # early stop when a normal cell has more skips (0: off)
     # optimisation
-    order: str = _f("second", choices=("first", "second", "one-level"))
+    order: str = _f("second", choices=("first", "second", "one-level"))  # bilevel first/second order, or one-level
     hessian: str = _f("fd", choices=("fd", "exact"))  # second order: finite differences or autograd
     fd_eps: float = _f(0.01, min=0.0, open_min=True)  # finite-difference step, divided by ||v||
     xi: float | None = _f(None, min=0.0, type=float)   # unrolled step; None: the current weight lr (original)
-    epochs: int = _f(50, min=1)
+    epochs: int = _f(50, min=1)                 # DARTS train_search.py: 50
     warmup_epochs: int = _f(0, min=0)           # epochs of weight steps only (PC-DARTS: 15)
     w_lr: float = _f(0.025, min=0.0, open_min=True)      # SGD, cosine annealed to w_lr_min
-    w_lr_min: float = _f(0.001, min=0.0)
-    w_momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)
-    w_wd: float = _f(3e-4, min=0.0)
+    w_lr_min: float = _f(0.001, min=0.0)        # the cosine's end (DARTS train_search.py: learning_rate_min)
+    w_momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)   # SGD momentum; the unrolled step uses it too
+    w_wd: float = _f(3e-4, min=0.0)             # SGD weight decay (L2 in the gradient); the unrolled step too
     grad_clip: float = _f(5.0, min=0.0)         # max grad norm of w (0: off)
-    alpha_lr: float = _f(3e-4, min=0.0, open_min=True)   # Adam
-    alpha_beta1: float = _f(0.5, min=0.0, max=1.0, open_max=True)
+    alpha_lr: float = _f(3e-4, min=0.0, open_min=True)   # Adam on alpha (DARTS: arch_learning_rate)
+    alpha_beta1: float = _f(0.5, min=0.0, max=1.0, open_max=True)    # Adam betas (DARTS architect.py: 0.5, 0.999)
     alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)
-    alpha_wd: float = _f(1e-3, min=0.0)
+    alpha_wd: float = _f(1e-3, min=0.0)         # Adam weight decay on alpha (DARTS: arch_weight_decay)
     # run
     seed: int = _f(2, min=0, max=2**32 - 1)      # numpy's seed range (process_state.seed_everything)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
@@ -89,9 +89,9 @@ class SearchConfig:
     compile: bool = _f(True)                    # torch.compile fast path on CUDA (CPU: eager, silently)
     memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
     edges: str = _f("auto", choices=EDGES)      # mixed edges batched (fused) or per op; auto: plain on CPU
-    precision: str = _f("fp32", choices=("fp32", "bf16"))
-    deterministic: bool = _f(False)
-    plots: bool = _f(True)                      # figures at the end and curves every epoch
+    precision: str = _f("fp32", choices=("fp32", "bf16"))   # bf16: autocast forwards; alpha and weights stay fp32
+    deterministic: bool = _f(False)             # torch deterministic algorithms, no cuDNN benchmark (seed_everything)
+    plots: bool = _f(True)                      # figures at the end and curves after an epoch (paced.py)
     detect_anomaly: bool = _f(True)             # stop on NaN/Inf loss, gradient or alpha
     nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
 
@@ -106,16 +106,16 @@ class TrainConfig:
     flip: bool = _f(True)                       # random horizontal flips where the dataset may be mirrored
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
-    epochs: int = _f(600, min=1)
+    epochs: int = _f(600, min=1)                # DARTS train.py: 600 (ImageNet: 250)
     batch_size: int = _f(96, min=1)             # global batch, images per step
     bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
     lr: float = _f(0.025, min=0.0, open_min=True)        # SGD, initial lr
     lr_schedule: str = _f("cosine", choices=("cosine", "step"))  # per epoch: cosine to lr_min, or lr * gamma^epoch
     lr_min: float = _f(0.0, min=0.0)            # cosine only
     lr_gamma: float = _f(0.97, min=0.0, max=1.0, open_min=True)  # step only: decay per epoch (DARTS ImageNet 0.97)
-    momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)
-    wd: float = _f(3e-4, min=0.0)
-    grad_clip: float = _f(5.0, min=0.0)
+    momentum: float = _f(0.9, min=0.0, max=1.0, open_max=True)   # SGD momentum
+    wd: float = _f(3e-4, min=0.0)               # SGD weight decay (DARTS ImageNet: 3e-5)
+    grad_clip: float = _f(5.0, min=0.0)         # max grad norm (0: off)
     cutout: int = _f(16, min=0)                 # square side in pixels (0: off)
     random_resized_crop: int = _f(0, min=0)     # output side in pixels (0: off); ImageNet: 224, eval resize+centre crop
     color_jitter: float = _f(0.0, min=0.0)      # brightness/contrast/saturation factor in [1-j, 1+j] (ImageNet: 0.4)
@@ -126,17 +126,17 @@ class TrainConfig:
     # sum, identities included (FairDARTS model.py DCOCell, its threshold-discretised cells)
     drop_path_per: str = _f("op", choices=DROP_PATH_UNITS)
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
-    seed: int = _f(0, min=0, max=2**32 - 1)
-    device: str = _f("auto")
-    run_dir: str | None = _f(None, type=str)
+    seed: int = _f(0, min=0, max=2**32 - 1)      # numpy's seed range (process_state.seed_everything)
+    device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
+    run_dir: str | None = _f(None, type=str)    # default runs/train-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and test batches (0: all); dry runs
     compile: bool = _f(True)                    # torch.compile of the network on CUDA (CPU: eager)
     memory_format: str = _f("auto", choices=MEMORY_FORMATS)  # auto: contiguous (diffnas.tuning)
-    precision: str = _f("fp32", choices=("fp32", "bf16"))
-    deterministic: bool = _f(False)
-    plots: bool = _f(True)
-    detect_anomaly: bool = _f(True)
-    nan_rollback: int = _f(0, min=0)
+    precision: str = _f("fp32", choices=("fp32", "bf16"))   # bf16: autocast forwards; weights stay fp32
+    deterministic: bool = _f(False)             # torch deterministic algorithms, no cuDNN benchmark (seed_everything)
+    plots: bool = _f(True)                      # curves and cell diagrams at the end
+    detect_anomaly: bool = _f(True)             # stop on NaN/Inf loss or gradient
+    nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
 
 
 # What each method changes on top of the DARTS defaults.
