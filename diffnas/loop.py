@@ -238,6 +238,8 @@ class Loop:
         if resumed and self.rank == 0:   # after the checkpoint was found to fit the data named
             self._record_resumed_values(complete)
         if not complete:   # what runs this session (a complete run's resume runs nothing, writes nothing)
+            if isinstance(continue_run.get("steps"), int):   # saved for the report's few-steps caution
+                self.state["steps_per_epoch"] = continue_run["steps"]   # this session's (its process count)
             device = next(self.sync.parameters()).device
             self.log.append_jsonl("sessions.jsonl", session_record(device, self.world, self.state["epoch"],
                                                                     self.state["step"]))

@@ -21,6 +21,7 @@ from .collapse import collapse_warning, unchanged_note
 from .config import SearchConfig, TrainConfig, from_dict, inapplicable
 from .discretise import threshold_notes
 from .errors import DiffnasError
+from .loop import few_steps_note
 from .notices import shell
 from .plots import load_alphas
 from .run_figures import (check_run_folder, latest_genotype, note, plot_curves, plot_one, plot_run, run_parts,
@@ -203,9 +204,9 @@ def _figures_html(paths: list[Path], base: Path) -> str:
 
 def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
               genotype: G.AnyGenotype | None, saved: dict[str, Any]) -> list[str]:
-    """What the command line warned about when the run ended, for a reader of the report alone: a
-    capped run's metrics taken on a sample, and a search's collapsed normal cell (or its genotype
-    still that of alpha's start). `config`: the run's config.json; `genotype`: its genotype.json (None
+    """What the command line warned about, for a reader of the report alone: a capped run's metrics
+    taken on a sample, a run of few steps an epoch (its held-out accuracy reads low: loop.few_steps_note),
+    and a search's collapsed normal cell (or its genotype still that of alpha's start). `config`: the run's config.json; `genotype`: its genotype.json (None
     when missing or unreadable); `saved`: its checkpoint's plain values (`_saved_state`)."""
     out = []
     command = config.get("command")
@@ -222,6 +223,11 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
                        f"holds fewer)")
         out.append(f"max_steps {steps}: each epoch ran at most {steps} steps, and the {split} metrics were "
                    f"taken {covered}")
+    per_epoch = saved.get("steps_per_epoch")   # runs from before it was saved: nothing said
+    held_out = "test" if command == "train" or config.get("order") == "one-level" else "validation"
+    if isinstance(per_epoch, int) and command in ("search", "train") and (
+            note := few_steps_note(per_epoch, config.get("max_steps") or 0, held_out)):
+        out.append(note.removeprefix("diffnas: "))   # the held-out curves of such a run read low
     if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
         used = {k: v for k in ("max_skips", "skip_dropout") if isinstance(v := config.get(k), (int, float))}

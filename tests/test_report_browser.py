@@ -444,3 +444,19 @@ def test_the_config_table_marks_the_values_that_changed_nothing(tmp_path: Path) 
     _with_config(run, unknown_key=1)   # a config this version cannot build: nothing marked, still a table
     page = report.write_report(run, redraw=True)
     assert not _unused_rows(page) and "<h3>config</h3>" in page.read_text()
+
+
+def test_the_report_of_a_run_of_few_steps_an_epoch_says_its_held_out_accuracy_reads_low(tmp_path: Path) -> None:
+    """The command line said so at the run's start; the report's flat validation curve said nothing."""
+    from diffnas import search, search_config
+
+    run = tmp_path / "run"
+    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=16, epochs=1,
+                         plots=False, run_dir=str(run)))
+    text = " ".join(text_of(report.write_report(run)).split())
+    assert "an epoch: the validation pass uses BatchNorm's running statistics" in text
+    capped = tmp_path / "capped"   # a --max-steps check: its sample is said instead
+    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=16, epochs=1,
+                         max_steps=2, plots=False, run_dir=str(capped)))
+    text = " ".join(text_of(report.write_report(capped)).split())
+    assert "running statistics" not in text and "max_steps 2" in text
