@@ -275,15 +275,11 @@ def _check_preset(cfg: SearchConfig) -> None:
 
 
 def genotype_path(spec: str) -> str:
-    """A genotype given as the relative path of an existing file or run folder, made absolute; a
-    published name or Genotype(...) notation as it is."""
-    try:
-        path = Path(spec).expanduser()
-        if path.is_absolute() or not path.exists():
-            return spec
-    except (OSError, ValueError):   # notation longer than a file name may be, or holding a NUL
-        return spec
-    return str(path.absolute())
+    """A genotype given as the relative path of a file or run folder `genotype.load` reads, made absolute;
+    a published name (also where a folder of that name is), random:SEED or notation as it is."""
+    from .genotype import spec_path
+
+    return spec_path(spec)
 
 
 def validate(cfg: C) -> C:
@@ -405,7 +401,7 @@ THRESHOLD_ARCHS = ("sigmoid",)
 def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, str]:
     """{field: why} for the fields of a valid `cfg` whose value, whatever it is, changes nothing given
     the others (a first-order search's xi): the report marks them in its config table, and
-    `ineffective` warns of those set away from their defaults."""
+    `ineffective` warns of most of those set away from their defaults (not fd_eps)."""
     from .data.loaders import DATASETS
 
     out = {}

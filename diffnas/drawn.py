@@ -16,12 +16,14 @@ from .atomic import atomic_write
 
 STAMP = ".drawn.json"
 # everything a run's figures are drawn from (config.json: the parametrisation and the threshold)
+# raised when the figures' drawing changes, so a report redraws what an older diffnas drew
+FIGURES_FORMAT = 2
 SOURCES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "genotypes.jsonl")
 
 
 def fingerprint(run: Path, rendered: bool) -> dict[str, Any]:
     """What the figures of `run` would be drawn from now: its source files' contents (a hash each),
-    whether Graphviz renders the cell diagrams, and this diffnas's version."""
+    whether Graphviz renders the cell diagrams, and this diffnas's version and figure format."""
     files: dict[str, Any] = {}
     for name in SOURCES:
         try:
@@ -32,7 +34,7 @@ def fingerprint(run: Path, rendered: bool) -> dict[str, Any]:
             files[name] = digest.hexdigest()
         except OSError:
             files[name] = None
-    return {"diffnas": __version__, "graphviz": rendered, "sources": files}
+    return {"diffnas": __version__, "format": FIGURES_FORMAT, "graphviz": rendered, "sources": files}
 
 
 def drawn_before(out: Path, key: dict[str, Any]) -> list[Path] | None:

@@ -501,6 +501,23 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
         raise GenotypeError(f"{path}: {e}") from None
 
 
+def spec_path(spec: str) -> str:
+    """`spec` with the file or run folder that `load` would read it from made absolute; a spec `load`
+    takes otherwise (empty, a published name, random:SEED, notation) as it is."""
+    text = spec.strip()
+    if (not text or text in KNOWN or text.startswith("random:") or published_name(text)
+            or re.match(r"(Genotype|cell\s+\d+\s*\(|\{)", _unassigned(text))):
+        return spec
+    try:
+        path = _genotype_file(text)
+    except (OSError, ValueError, GenotypeError):
+        return spec
+    if path is None or Path(text).expanduser().is_absolute():
+        return spec
+    folder = Path(text).expanduser()
+    return str(folder.absolute()) if folder.exists() else spec
+
+
 def save(genotype: AnyGenotype, path: str | Path) -> None:
     """Write `genotype` as genotype.json does (`load` reads it back), atomically: a kill leaves the old
     file or the new one, never half of one."""

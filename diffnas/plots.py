@@ -79,6 +79,9 @@ def table_decimals(psi: torch.Tensor, threshold: float | None = None) -> int:
     which the scale's own 3 decimals print as 0.025 everywhere), and each weight from `threshold` (a
     FairDARTS weight of 0.8504 against 0.85)."""
     rows = psi.reshape(-1, psi.shape[-1]).double()
+    rows = rows[rows.isfinite().all(1)]   # a NaN row (a run without its NaN checks) has no decimals to set
+    if rows.numel() == 0:
+        return 2
     spans = [(float(rows.min()), float(rows.max()))]
     if rows.shape[1] > 1:
         top = rows.topk(2, dim=1).values
@@ -158,8 +161,8 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
 
     threshold: the value psi must pass to become a gene (FairDARTS's 0.85, `--arch sigmoid`), marked
     on the colour scale (not with per_edge, whose shares it does not apply to), which reaches a little
-    past it when it lies at an end; a weight that passes it but is no gene (a node keeps its two
-    strongest inputs, and none from a node that keeps no input) is outlined dashed."""
+    past it when it lies at an end; a weight that passes it but is no gene (an edge keeps its strongest
+    op, a node its two strongest inputs, and none from a node that keeps no input) is outlined dashed."""
     final = alphas["history"][-1].float()  # (L, E, O)
     if per_edge:
         final = final / final.sum(-1, keepdim=True).clamp_min(1e-30)
@@ -209,8 +212,8 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
                   else "architecture weights after activation") + f" ({when})"
                  + ("; outlined: the genes of the genotype" if outlined else "") + marked
-                 + ("\ndashed: past the threshold but no gene (a node keeps its 2 strongest inputs, none from "
-                    "a node that keeps none)" if dashed else ""))
+                 + ("\ndashed: past the threshold but no gene (an edge keeps its strongest op, a node its 2 "
+                    "strongest inputs, none from a node that keeps none)" if dashed else ""))
     return fig
 
 

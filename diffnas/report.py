@@ -110,9 +110,12 @@ def _unused(config: dict[str, Any]) -> dict[str, str]:
     pipeline's keyed as its table shows them (search.xi). {} for a config this version cannot build (an
     older or edited file): nothing is marked."""
     command = config.get("command")
-    if command == "pipeline":
+    if command == "pipeline":   # the training's data is the search's: its table has none of its own
+        search = config.get("search") if isinstance(config.get("search"), dict) else {}
+        data = {k: search[k] for k in ("dataset", "data_dir", "image_size") if k in search}
         return {f"{stage}.{k}": why for stage in ("search", "train") if isinstance(config.get(stage), dict)
-                for k, why in _unused({**config[stage], "command": stage}).items()}
+                for k, why in _unused({**config[stage], **(data if stage == "train" else {}),
+                                       "command": stage}).items()}
     kind = {"search": SearchConfig, "train": TrainConfig}.get(command)
     if kind is None:
         return {}
@@ -120,7 +123,10 @@ def _unused(config: dict[str, Any]) -> dict[str, str]:
         cfg = from_dict(kind, {k: v for k, v in config.items() if k != "command"})
     except (DiffnasError, TypeError, ValueError):
         return {}
-    return inapplicable(cfg)
+    # only what the file itself decides: a value its file leaves out is not taken for the default's
+    deciding = {"data_dir": "dataset", "flip": "dataset", "xi": "order", "hessian": "order", "fd_eps": "order",
+                "threshold": "arch", "train_portion": "order", "lr_gamma": "lr_schedule", "lr_min": "lr_schedule"}
+    return {k: why for k, why in inapplicable(cfg).items() if deciding.get(k, k) in config}
 
 
 def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any] | None:

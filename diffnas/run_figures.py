@@ -22,6 +22,8 @@ from .runfolder import run_config
 from .runlog import read_rows
 
 PIECES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "summary.json")
+
+
 def run_parts(run_dir: Path) -> list[tuple[str, Path]]:
     """('', run) for a plain run; ('search', ...), ('train', ...) for a pipeline folder."""
     subs = [(name, run_dir / name) for name in ("search", "train") if (run_dir / name).is_dir()]

@@ -623,3 +623,10 @@ def test_heatmap_tells_weights_near_the_threshold_from_it_and_dashes_those_past_
     assert high - 0.85442 > 0.02 * (high - low)   # the threshold's line is not in the scale's frame
     plain = plots.heatmap_figure(alphas, genotype)   # no threshold: no dashes
     assert not [r for ax in plain.axes for r in ax.patches if r.get_linestyle() == "--"]
+
+
+def test_table_decimals_of_weights_with_nan_rows_come_from_the_finite_ones() -> None:
+    """A run saved without its NaN checks can hold NaN weights: plot and report raised ValueError."""
+    psi = torch.tensor([[[0.1, 0.1004, 0.5], [float("nan"), 0.2, 0.3]]])
+    assert plots.table_decimals(psi) == plots.table_decimals(psi[:, :1])
+    assert plots.table_decimals(torch.full((1, 2, 3), float("inf"))) == 2

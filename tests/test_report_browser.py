@@ -437,9 +437,12 @@ def test_the_config_table_marks_the_values_that_changed_nothing(tmp_path: Path) 
 
     pipeline = write_pipeline_run(tmp_path / "p")
     saved = json.loads((pipeline / "config.json").read_text())
-    saved["search"] = {k: v for k, v in config_lib.to_dict(first).items() if k != "run_dir"}
+    on_cifar = config_lib.search_config("dnas", dataset="cifar10")   # flipped: no flip row is marked
+    saved["search"] = {k: v for k, v in config_lib.to_dict(on_cifar).items() if k != "run_dir"}
+    saved["train"] = {"lr_schedule": "cosine", "lr_gamma": 0.97, "flip": True}   # its data: the search's
     (pipeline / "config.json").write_text(json.dumps(saved))
-    assert {"search.hessian", "search.fd_eps"} <= set(_unused_rows(report.write_report(pipeline)))
+    assert set(_unused_rows(report.write_report(pipeline))) == {"search.hessian", "search.fd_eps",
+                                                                "search.threshold", "train.lr_gamma"}
 
     _with_config(run, unknown_key=1)   # a config this version cannot build: nothing marked, still a table
     page = report.write_report(run, redraw=True)

@@ -1163,8 +1163,10 @@ def test_a_relative_genotype_path_is_saved_absolute_and_read_from_another_folder
     monkeypatch.chdir(tmp_path / "b")
     assert cli.main(["train", *tiny, "--config", str(tmp_path / "a" / "run" / "config.json"), "--run-dir", "r2"]) == 0
     assert json.loads((tmp_path / "b" / "r2" / "config.json").read_text())["genotype"] == saved["genotype"]
-    # a published name and notation stay as they are
+    # a published name and notation stay as they are, also beside a folder of that name (a --run-dir)
+    (tmp_path / "b" / "DARTS_V2").mkdir()
     assert train_config(genotype="DARTS_V2").genotype == "DARTS_V2"
+    assert train_config(genotype="").genotype == ""   # said by the genotype's reader, not the current folder
     notation = repr(load("DARTS_V2"))   # longer than a file name may be: Path.exists() raises on it
     assert len(notation) > 255 and load(notation) == load("DARTS_V2")
     assert train_config(genotype=notation).genotype == notation
