@@ -212,7 +212,8 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
               genotype: G.AnyGenotype | None, saved: dict[str, Any]) -> list[str]:
     """What the command line warned about, for a reader of the report alone: a capped run's metrics
     taken on a sample, a run of few steps an epoch (its held-out accuracy reads low: loop.few_steps_note),
-    and a search's collapsed normal cell (or its genotype still that of alpha's start). `config`: the run's config.json; `genotype`: its genotype.json (None
+    and a search's collapsed normal cell (or its genotype still that of alpha's start).
+    `config`: the run's config.json; `genotype`: its genotype.json (None
     when missing or unreadable); `saved`: its checkpoint's plain values (`_saved_state`)."""
     out = []
     command = config.get("command")
