@@ -505,10 +505,12 @@ def spec_path(spec: str) -> str:
     """`spec` with the file or run folder that `load` would read it from made absolute; a spec `load`
     takes otherwise (empty, a published name, random:SEED, notation) as it is."""
     text = spec.strip()
-    if (not text or text in KNOWN or text.startswith("random:") or published_name(text)
-            or re.match(r"(Genotype|cell\s+\d+\s*\(|\{)", _unassigned(text))):
+    if not text or text in KNOWN or text.startswith("random:") or re.match(r"(Genotype|cell\s+\d+\s*\(|\{)",
+                                                                           _unassigned(text)):
         return spec
-    try:
+    try:   # a path not there yet (a pipeline's search/genotype.json before its search) stays as typed
+        if published_name(text):
+            return spec
         path = _genotype_file(text)
     except (OSError, ValueError, GenotypeError):
         return spec
