@@ -289,8 +289,8 @@ def validate(cfg: C) -> C:
     absolute = str(Path(cfg.data_dir).expanduser().absolute()) if cfg.data_dir else cfg.data_dir
     if absolute != cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=absolute)
-    if isinstance(cfg, TrainConfig) and genotype_path(cfg.genotype) != cfg.genotype:
-        cfg = dataclasses.replace(cfg, genotype=genotype_path(cfg.genotype))
+    if isinstance(cfg, TrainConfig) and (spec := genotype_path(cfg.genotype)) != cfg.genotype:
+        cfg = dataclasses.replace(cfg, genotype=spec)
     if isinstance(cfg, SearchConfig):
         _check_preset(cfg)
         check_op_set(cfg.ops)
