@@ -72,19 +72,24 @@ def value_decimals(vmin: float, vmax: float) -> int:
     return max(2, min(5, 1 - math.floor(math.log10(span))))
 
 
-def table_decimals(psi: torch.Tensor, threshold: float | None = None) -> int:
+def table_decimals(psi: torch.Tensor, threshold: float | None = None,
+                   candidates: Sequence[int] | None = None) -> int:
     """The decimals of a heatmap's printed weights (psi: (..., E, O), every panel: one number format
     for all), 2 to 5: enough to tell apart the smallest and largest weight, the largest two of each
     edge (the op the edge would keep and its runner-up: a PC-DARTS row sits at 1/2 ... 1/5 of 1/8,
     which the scale's own 3 decimals print as 0.025 everywhere), and each weight from `threshold` (a
-    FairDARTS weight of 0.8504 against 0.85)."""
+    FairDARTS weight of 0.8504 against 0.85).
+
+    candidates: the op columns an edge's gene is chosen from (all when None); the top two are ranked
+    among them only, since `none` is never kept and its near-tie with an op decides nothing."""
     rows = psi.reshape(-1, psi.shape[-1]).double()
     rows = rows[rows.isfinite().all(1)]   # a NaN row (a run without its NaN checks) has no decimals to set
     if rows.numel() == 0:
         return 2
     spans = [(float(rows.min()), float(rows.max()))]
-    if rows.shape[1] > 1:
-        top = rows.topk(2, dim=1).values
+    ranked = rows if candidates is None else rows[:, list(candidates)]
+    if ranked.shape[1] > 1:
+        top = ranked.topk(2, dim=1).values
         spans += [(0.0, float(gap)) for gap in (top[:, 0] - top[:, 1]) if gap > 0]
     if threshold is not None:
         spans += [(0.0, float(gap)) for gap in (rows - threshold).abs().flatten() if gap > 0]
@@ -182,7 +187,7 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     if marks is not None and vmin <= marks <= vmax:   # a line at the scale's very end would hide in its frame
         margin = 0.04 * (vmax - vmin)
         vmin, vmax = min(vmin, marks - margin), max(vmax, marks + margin)
-    decimals = table_decimals(shown, marks)
+    decimals = table_decimals(shown, marks, [o for o, op in enumerate(ops) if op != "none"])
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
     reductions = {int(r) for r in alphas["reductions"]}

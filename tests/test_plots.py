@@ -581,15 +581,15 @@ def test_heatmap_prints_every_panel_with_one_number_format_and_each_edges_top_tw
     final = alphas["history"][-1].clone()
     layers, edges, ops = final.shape
     final[:] = torch.linspace(0.01, 0.3, ops)          # a wide spread in every row: 2 decimals would do
-    final[0, 0, :2] = torch.tensor([0.0394, 0.0391])   # but this edge's top two are 3e-4 apart
-    final[0, 0, 2:] = 0.001
+    final[0, 0, :] = 0.001
+    final[0, 0, 1:3] = torch.tensor([0.0394, 0.0391])   # but this edge's top two ops are 3e-4 apart
     alphas["history"] = final.unsqueeze(0)
     fig = plots.heatmap_figure(alphas)
     panels = [ax for ax in fig.axes if ax.images]
     formats = {len(text.split(".")[1]) for ax in panels for text in _printed(ax)}
     assert len(formats) == 1, formats
     first = _printed(panels[0])
-    assert first[0] != first[1] and float(first[0]) > float(first[1])
+    assert first[1] != first[2] and float(first[1]) > float(first[2])
 
 
 def test_heatmap_tells_weights_near_the_threshold_from_it_and_dashes_those_past_it_but_no_gene(shared_run) -> None:
@@ -630,3 +630,28 @@ def test_table_decimals_of_weights_with_nan_rows_come_from_the_finite_ones() -> 
     psi = torch.tensor([[[0.1, 0.1004, 0.5], [float("nan"), 0.2, 0.3]]])
     assert plots.table_decimals(psi) == plots.table_decimals(psi[:, :1])
     assert plots.table_decimals(torch.full((1, 2, 3), float("inf"))) == 2
+
+
+def test_heatmap_decimals_ignore_a_near_tie_of_an_op_with_none(global_run) -> None:
+    """`none` is never a gene: its near-tie with an edge's strongest op decides nothing, yet it pushed
+    every panel to 5 decimals."""
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    ops = list(alphas["ops"])
+    assert "none" in ops
+    final = alphas["history"][-1].clone()
+    final[:] = torch.linspace(0.01, 0.3, len(ops))   # a wide spread in every row
+
+    def formats() -> set[int]:
+        alphas["history"] = final.unsqueeze(0)
+        panels = [ax for ax in plots.heatmap_figure(alphas).axes if ax.images]
+        return {len(text.split(".")[1]) for ax in panels for text in _printed(ax)}
+
+    spread = formats()
+    assert spread != {5}
+    none, strongest = ops.index("none"), int(final[0, 0].argmax())
+    final[0, 0, none] = final[0, 0, strongest] - 1e-5   # none within 1e-5 of the edge's strongest op
+    assert formats() == spread
+    final[0, 0, none] = 0.0
+    other = next(o for o in range(len(ops)) if o not in (none, strongest))
+    final[0, 0, other] = final[0, 0, strongest] - 1e-5   # an op's near-tie does count
+    assert formats() == {5}
