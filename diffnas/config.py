@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -398,33 +398,41 @@ def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iter
 THRESHOLD_ARCHS = ("sigmoid",)
 
 
-def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, str]:
-    """{field: why} for the fields of a valid `cfg` whose value, whatever it is, changes nothing given
-    the others (a first-order search's xi): the report marks them in its config table, and
-    `ineffective` warns of most of those set away from their defaults (not fd_eps)."""
+class Unused(NamedTuple):
+    """Why a config value changes nothing, and the field whose value makes it so."""
+    why: str
+    decided_by: str
+
+
+def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, Unused]:
+    """{field: (why, deciding field)} for the fields of a valid `cfg` whose value, whatever it is,
+    changes nothing given the others (a first-order search's xi, decided by order): the report marks
+    them in its config table, and `ineffective` warns of those set away from their defaults."""
     from .data.loaders import DATASETS
 
     out = {}
     entry = DATASETS.get(cfg.dataset)
     if entry is not None and not entry.files:
-        out["data_dir"] = f"no files are read for {cfg.dataset}"
+        out["data_dir"] = Unused(f"no files are read for {cfg.dataset}", "dataset")
     if entry is not None and not entry.flip:
-        out["flip"] = f"{cfg.dataset}'s images are never flipped"
+        out["flip"] = Unused(f"{cfg.dataset}'s images are never flipped", "dataset")
     if isinstance(cfg, SearchConfig):
         if cfg.order != "second":
-            out["xi"] = "only second order takes the unrolled step"
-            out["hessian"] = out["fd_eps"] = "only second order takes Hessian-vector products"
+            out["xi"] = Unused("only second order takes the unrolled step", "order")
+            out["hessian"] = out["fd_eps"] = Unused("only second order takes Hessian-vector products", "order")
         elif cfg.hessian != "fd":
-            out["fd_eps"] = "the exact Hessian-vector product takes no finite differences"
+            out["fd_eps"] = Unused("the exact Hessian-vector product takes no finite differences", "hessian")
         if cfg.arch not in THRESHOLD_ARCHS:
-            out["threshold"] = "only sigmoid weights are discretised by a threshold; the others keep the top 2"
+            out["threshold"] = Unused("only sigmoid weights are discretised by a threshold; the others keep the "
+                                      "top 2", "arch")
         if cfg.order == "one-level":
-            out["train_portion"] = "one-level learns the weights and alpha from the whole training split"
+            out["train_portion"] = Unused("one-level learns the weights and alpha from the whole training split",
+                                          "order")
     else:
         if cfg.lr_schedule == "cosine":
-            out["lr_gamma"] = "the step lr schedule uses it, not the cosine one"
+            out["lr_gamma"] = Unused("the step lr schedule uses it, not the cosine one", "lr_schedule")
         if cfg.lr_schedule == "step":
-            out["lr_min"] = "the cosine lr schedule anneals to it, not the step one"
+            out["lr_min"] = Unused("the cosine lr schedule anneals to it, not the step one", "lr_schedule")
     return out
 
 
@@ -453,6 +461,11 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
         if "hessian" in unused and cfg.hessian != SearchConfig.hessian:
             found.append(f"hessian: {cfg.hessian!r} has no effect with {option('order', cfg.order)} (only second order "
                          f"takes Hessian-vector products)")
+        if "fd_eps" in unused and cfg.fd_eps != SearchConfig.fd_eps:
+            deciding = unused["fd_eps"].decided_by
+            found.append(f"fd_eps: {cfg.fd_eps:g} has no effect with {option(deciding, getattr(cfg, deciding))} "
+                         f"({unused['fd_eps'].why}; {option('hessian', 'fd')} with {option('order', 'second')} "
+                         f"takes them)")
         if "threshold" in unused and cfg.threshold != SearchConfig.threshold:
             found.append(f"threshold: {cfg.threshold:g} has no effect with {option('arch', cfg.arch)} (it "
                          f"discretises sigmoid weights: {option('arch', 'sigmoid')}, the fair-darts preset; the "

@@ -124,9 +124,7 @@ def _unused(config: dict[str, Any]) -> dict[str, str]:
     except (DiffnasError, TypeError, ValueError):
         return {}
     # only what the file itself decides: a value its file leaves out is not taken for the default's
-    deciding = {"data_dir": "dataset", "flip": "dataset", "xi": "order", "hessian": "order", "fd_eps": "order",
-                "threshold": "arch", "train_portion": "order", "lr_gamma": "lr_schedule", "lr_min": "lr_schedule"}
-    return {k: why for k, why in inapplicable(cfg).items() if deciding.get(k, k) in config}
+    return {k: unused.why for k, unused in inapplicable(cfg).items() if unused.decided_by in config}
 
 
 def _json_file(path: Path, notes: list[str] | None, where: str) -> dict[str, Any] | None:

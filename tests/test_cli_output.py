@@ -109,6 +109,21 @@ def test_a_value_without_effect_is_warned_once(fake_search, capsys, flags, expec
     assert len(found) == 1 and f"warning: {expected}" in found[0], found
 
 
+@pytest.mark.parametrize("flags, said", [
+    (["--order", "first"], "fd_eps: 0.001 has no effect with --order first (only second order takes Hessian-vector "
+                           "products; --hessian fd with --order second takes them)"),
+    (["--order", "second", "--hessian", "exact"], "fd_eps: 0.001 has no effect with --hessian exact (the exact "
+                                                  "Hessian-vector product takes no finite differences;"),
+    (["--order", "second"], None),
+])
+def test_a_finite_difference_step_without_finite_differences_is_warned(fake_search, tmp_path, capsys, flags, said):
+    """fd_eps (a config file's key) was greyed in the report of a first-order run but never warned of."""
+    (tmp_path / "c.toml").write_text("fd_eps = 0.001\n")
+    assert cli.main(["search", "--dataset", "digits", "--config", str(tmp_path / "c.toml"), *flags]) == 0
+    found = warnings(capsys.readouterr().err)
+    assert found == [] if said is None else (len(found) == 1 and f"warning: {said}" in found[0]), found
+
+
 def test_values_with_effect_are_not_warned(fake_search, capsys):
     for argv in (["--order", "second", "--xi", "0.5", "--hessian", "exact"], ["--preset", "fair-darts",
                  "--threshold", "0.5"], ["--dataset", "synthetic"], ["--preset", "pc-darts", "--epochs", "20"]):
