@@ -246,6 +246,28 @@ def test_image_folder_keeps_grayscale_and_computes_stats(tmp_path, channels):
     np.testing.assert_allclose(ds.std, pixels.std(axis=(0, 2, 3)), atol=1e-9)
 
 
+def test_image_folder_with_a_constant_channel_is_refused_when_read(tmp_path):
+    """A folder whose blue channel is 0 everywhere loaded, then the first step's loss was NaN (std 0)
+    and the error advised a lower learning rate."""
+    from PIL import Image
+
+    write_image_folder(tmp_path)
+    for path in (tmp_path / "train").rglob("*.png"):
+        pixels = np.asarray(Image.open(path)).copy()
+        pixels[..., 2] = 0
+        Image.fromarray(pixels).save(path)
+    with pytest.raises(DataError, match=r"imagefolder: channel 2 of the training images is constant "
+                                        r"\(std 0, every value 0\); normalising by it divides by zero"):
+        load_dataset("imagefolder", tmp_path)
+
+
+def test_a_label_count_that_differs_from_the_image_count_is_said_in_counts():
+    from diffnas.data.types import make_split
+
+    with pytest.raises(DataError, match="^x train: 4 images but 3 labels$"):
+        make_split("x", "train", np.zeros((4, 1, 2, 2), np.uint8), np.zeros(3, np.int64), 2)
+
+
 def test_image_folder_mixed_modes_become_rgb(tmp_path):
     arrays = write_image_folder(tmp_path, channels=1)
     colour = np.random.default_rng(1).integers(0, 256, (3, 6, 5), dtype=np.uint8)

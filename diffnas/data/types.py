@@ -100,6 +100,8 @@ def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, .
 
 
 def make_split(name: str, part: str, images: np.ndarray, labels: np.ndarray, classes: int) -> Split:
+    if images.ndim == 4 and labels.ndim == 1 and len(images) != len(labels):
+        raise DataError(f"{name} {part}: {len(images):,} images but {len(labels):,} labels")
     if images.ndim != 4 or images.dtype != np.uint8 or labels.shape != (len(images),):
         raise DataError(f"{name} {part}: images {images.dtype} {images.shape} and labels {labels.shape} "
                         "do not form a uint8 (N, C, H, W) split")
@@ -115,8 +117,12 @@ def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
                  class_names: Sequence[str] = ()) -> Dataset:
     if train[0].shape[1:] != test[0].shape[1:]:
         raise DataError(f"{name}: train images are {train[0].shape[1:]} but test images {test[0].shape[1:]}")
+    splits = make_split(name, "train", *train, classes), make_split(name, "test", *test, classes)
     if mean is None or std is None:   # the one not given: the training images' own (one given is kept)
         own_mean, own_std = channel_stats(train[0])
         mean, std = own_mean if mean is None else mean, own_std if std is None else std
-    return Dataset(name, make_split(name, "train", *train, classes), make_split(name, "test", *test, classes),
-                   classes, mean, std, tuple(class_names))
+        flat = [c for c, s in enumerate(std) if s == 0]
+        if flat:   # an image folder of flat colours: normalising would give NaN at the first step
+            raise DataError(f"{name}: channel {flat[0]} of the training images is constant (std 0, every value "
+                            f"{round(mean[flat[0]] * 255)}); normalising by it divides by zero")
+    return Dataset(name, *splits, classes, mean, std, tuple(class_names))
