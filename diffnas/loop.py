@@ -69,8 +69,14 @@ def new_state(**extra: Any) -> dict[str, Any]:
 
 
 def default_run_dir(prefix: str) -> Path:
-    """runs/<prefix>-<date>-<time>, rank 0's name on every rank."""
-    return distributed.broadcast_object(Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    """runs/<prefix>-<date>-<time>, with -2, -3 ... after a name that is taken (a sweep's runs started
+    within one second); rank 0's name on every rank."""
+    base = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return distributed.broadcast_object(path)
 
 
 def new_run_dir(run_dir: str | Path | None, command: str, resumed: bool) -> Path:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
 import torch
+
+from .errors import ConfigError
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -25,13 +28,34 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+# held by the thread whose run is going on: a run in another thread would share its process-wide state
+_RUNNING = threading.RLock()
+
+
 @contextmanager
 def caller_state_kept() -> Iterator[None]:
     """What `seed_everything` and a run change process-wide, given back to the caller at the end: the
     Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms,
     CUBLAS_WORKSPACE_CONFIG and the warning filters. A script that calls `search` gets its own random sequence back, not the
     run's seed, and its cuDNN settings as it set them. Inside, the run has what it needs whatever the
-    caller set: float32 as the default dtype, and gradients on."""
+    caller set: float32 as the default dtype, and gradients on (inside torch.no_grad() or
+    torch.inference_mode() too).
+
+    One run at a time in a process: a run from another thread while one goes on is a ConfigError (they
+    would share the random state, default dtype and flags, and neither would be reproducible)."""
+    if not _RUNNING.acquire(blocking=False):
+        raise ConfigError("another diffnas run is going on in this process (in another thread): a run sets the "
+                          "random state, default dtype and cuDNN flags process-wide, so runs in one process go "
+                          "one after another; run them in parallel as separate processes")
+    try:
+        with _caller_state_kept():
+            yield
+    finally:
+        _RUNNING.release()
+
+
+@contextmanager
+def _caller_state_kept() -> Iterator[None]:
     py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     benchmark = torch.backends.cudnn.benchmark
@@ -57,7 +81,8 @@ def caller_state_kept() -> Iterator[None]:
 
     try:
         # the filters come back too (distributed.wrap quiets a DDP warning for the run's backward passes)
-        with torch.enable_grad(), warnings.catch_warnings():   # a call inside torch.no_grad() could not step
+        # a call inside torch.no_grad() or torch.inference_mode() could not step
+        with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
             yield
     except BaseException:
         try:

@@ -55,6 +55,8 @@ def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable:
             if name not in now:
                 raise ConfigError(f"given: {name!r} is no {type(cfg).__name__} field{suggest(name, now)}")
         named, hint = {k: now[k] for k in given if k != "run_dir"}, ""
+    if not (run_dir / "checkpoint.pt").exists():   # nothing is kept but its config: a new run may differ
+        hint += f"; it saved no checkpoint: remove {run_dir} to start it anew with other values"
     config_lib.refuse_changes(saved, named, resumable, f"the run in {run_dir}", defaults=base, hint=hint)
 
 

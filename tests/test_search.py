@@ -502,6 +502,70 @@ def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_c
     finally:
         torch.set_default_dtype(torch.float32)
     assert result.history.dtype == torch.float32 and len(result.metrics) == 1
+    with torch.inference_mode():   # "element 0 of tensors does not require grad", a half-made folder left
+        result = search(search_config("darts-1st", **small, run_dir=str(tmp_path / "inference")))
+        assert torch.is_inference_mode_enabled()
+    assert len(result.metrics) == 1
+
+
+def test_a_second_run_in_another_thread_is_refused_and_sweeps_get_a_folder_each(tmp_path, monkeypatch):
+    """Two searches in threads shared the process's random state and default dtype (neither was
+    reproducible, and the caller's dtype was lost); a sweep's runs started within one second got one
+    default folder, and the fourth said it "holds a run already"."""
+    import threading
+
+    from diffnas.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda form: "20261203-120000")   # every run within one second
+    small = {**TINY, "epochs": 1, "max_steps": 1}
+    started, release, seen = threading.Event(), threading.Event(), []
+    real_seed = search_mod.seed_everything
+
+    def seed_and_wait(*args, **kwargs):
+        real_seed(*args, **kwargs)
+        started.set()
+        release.wait(30)
+
+    monkeypatch.setattr(search_mod, "seed_everything", seed_and_wait)
+    first = threading.Thread(target=lambda: seen.append(search(search_config("darts-1st", **small))))
+    first.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(ConfigError, match="^another diffnas run is going on in this process"):
+            search(search_config("darts-1st", **small))
+    finally:
+        release.set()
+        first.join(60)
+    monkeypatch.setattr(search_mod, "seed_everything", real_seed)
+    folders = [search(search_config("darts-1st", **small)).run_dir for _ in range(2)] + [seen[0].run_dir]
+    assert sorted(f.name for f in folders) == ["search-20261203-120000", "search-20261203-120000-2",
+                                               "search-20261203-120000-3"]
+    assert all((f / "checkpoint.pt").is_file() for f in folders)
+
+
+def test_a_run_that_failed_in_its_first_epoch_says_its_folder_can_be_removed(tmp_path, monkeypatch):
+    """A run that failed at its first step (out of memory, say) left config.json and no checkpoint: a
+    new run there was told to resume, and the resume with another batch size that the run keeps its
+    configuration; nothing said the folder could go."""
+    from diffnas.errors import ConfigError
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (a stand-in)")
+
+    small = {**TINY, "epochs": 1, "max_steps": 1}
+    monkeypatch.setattr(search_mod, "search_step", out_of_memory)
+    run = tmp_path / "r"
+    with pytest.raises(RuntimeError, match="stand-in"):
+        search(search_config("darts-1st", **small, run_dir=str(run)))
+    assert (run / "config.json").is_file() and not (run / "checkpoint.pt").exists()
+    with pytest.raises(ConfigError, match=rf"^run_dir: {run} holds a run that saved no checkpoint \(it ended in its "
+                                          r"first epoch\); continue it with `search\(cfg, resume=.*or remove the "
+                                          r"folder to start anew"):
+        search(search_config("darts-1st", **small, run_dir=str(run)))
+    with pytest.raises(ConfigError, match=rf"batch_size: 4 given, .*; it saved no checkpoint: remove {run} to start "
+                                          rf"it anew with other values\)$"):
+        search(search_config("darts-1st", **{**small, "batch_size": 4}), resume=run)
 
 
 @pytest.mark.parametrize("preset", ["pc-darts", "fair-darts", "global", "dnas"])
