@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
 
 from .errors import GenotypeError, same_name, suggest
-from .genotype_parse import parse_cell_lines, parse_fields
+from .genotype_parse import parse_cell_lines, parse_cellwise, parse_fields
 from .genotype_published import ALIASES, PUBLISHED
 from .notices import option, shell
 from .ops import OPS, PRIMITIVES
@@ -184,8 +184,13 @@ def reduction_layers(layers: int) -> set[int]:
 
 
 def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int | None = None) -> AnyGenotype:
-    """Check op names and node indices; raise GenotypeError naming the first problem."""
-    known = set(OPS if ops is None else ops)
+    """Check op names and node indices; raise GenotypeError naming the first problem. A `none` gene
+    (FairDARTS: a node that keeps fewer than two inputs) passes whatever `ops` is."""
+    if not isinstance(genotype, (Genotype, CellwiseGenotype)):
+        raise GenotypeError(f"expected a Genotype or CellwiseGenotype, got {type(genotype).__name__} "
+                            f"{_shown(repr(genotype))} (genotype.load reads a name, file, run folder or notation "
+                            f"into one)")
+    known = set(OPS if ops is None else ops) | {"none"}
     cells: list[tuple[str, Cell]]
     if isinstance(genotype, Genotype):
         cells = [("normal", genotype.cell(False)), ("reduce", genotype.cell(True))]
@@ -359,8 +364,9 @@ def cell_lines(genotype: CellwiseGenotype) -> str:
 
 
 def parse_cells(text: str) -> CellwiseGenotype:
-    """Read `cell_lines` text back. Never evaluates the text."""
-    genotype = from_dict({"cells": parse_cell_lines(text)}, "per-cell genotype text")
+    """Read `cell_lines` text, or a per-cell genotype's repr, back. Never evaluates the text."""
+    cells = parse_cellwise(text) if text.lstrip().startswith("CellwiseGenotype") else parse_cell_lines(text)
+    genotype = from_dict({"cells": cells}, "per-cell genotype text")
     assert isinstance(genotype, CellwiseGenotype)
     return genotype
 
@@ -438,6 +444,11 @@ def _genotype_file(spec: str) -> Path | None:
                         "folder RUN has RUN/search/genotype.json)")
 
 
+def _shown(text: str) -> str:
+    """`text` cut to 80 characters for a message."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _unassigned(text: str) -> str:
     """`Genotype(...)` of a line copied from a genotypes.py (DARTS's, PC-DARTS's): `DARTS_V2 = Genotype(...)`."""
     assigned = re.match(r"[A-Za-z_]\w*\s*=\s*(?=Genotype\b)", text)
@@ -478,14 +489,15 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
         return parse(spec)
     if re.match(r"cell\s+\d+\s*\(", spec):
         return parse_cells(spec)
+    if spec.startswith("CellwiseGenotype"):
+        return parse_cells(spec)
     if spec.startswith("{"):
         return from_json(spec)
     if name := published_name(spec):   # `darts_v2`, where no file has that name
         return KNOWN[name]
     path = _genotype_file(spec)
     if path is None:
-        shown = spec if len(spec) <= 80 else spec[:77] + "..."
-        raise GenotypeError(f"genotype {shown!r} is neither a known name{suggest(spec, KNOWN)} "
+        raise GenotypeError(f"genotype {_shown(spec)!r} is neither a known name{suggest(spec, KNOWN)} "
                             f"({', '.join(KNOWN)}), random:SEED, a genotype.json or a run or pipeline folder, "
                             f"nor Genotype(...) or per-cell `cell 0 (...)` notation")
     try:

@@ -6,12 +6,15 @@ reduce_concat=[...])`. `parse_fields` reads exactly that grammar (lists, tuples,
 integers, `range(...)`, the four fields by keyword or position) and returns the raw fields;
 `genotype.parse` turns them into a checked `Genotype`. `parse_cell_lines` reads the per-cell form
 (a line per cell, `cell 0 (normal): [('sep_conv_3x3', 0), ...], concat=[2, 3, 4, 5]`, as
-`genotype.cell_lines` writes it and the report shows it) the same way. Decimals and True/False/None are read as
-values too, so that a gene like ('sep_conv_3x3', True) is refused there, naming the gene. Nothing
+`genotype.cell_lines` writes it and the report shows it) the same way, and `parse_cellwise` a per-cell
+genotype's repr, `CellwiseGenotype(cells_=(Cell(genes=..., concat=..., reduction=...), ...))`.
+Decimals and True/False/None are read as values too, so that a gene like ('sep_conv_3x3', True) is refused there, naming the gene. Nothing
 here knows op names or cell rules, so this module imports only the error type.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from .errors import GenotypeError
 
@@ -149,6 +152,60 @@ class _Parser:
             raise self.fail("the end of the text")
         return fields
 
+    def call(self, expected: str, fields: tuple[str, ...], value: Callable[[], object]) -> dict[str, object]:
+        """`EXPECTED(field=VALUE, ...)` (or the fields by position, as a dataclass's repr writes them),
+        each VALUE read by `value`."""
+        self.word(expected)
+        self.eat("(")
+        out: dict[str, object] = {}
+        while self.peek() != ")":
+            save, key = self.i, None
+            if self.peek().isalpha() or self.peek() == "_":
+                key = self.name()
+                if self.peek() == "=":
+                    self.i += 1
+                else:
+                    self.i, key = save, None
+            if key is None:
+                if len(out) >= len(fields):
+                    raise self.fail("')'")
+                key = fields[len(out)]
+            if key not in fields:
+                raise GenotypeError(f"genotype text: unknown field {key!r} of {expected} (fields: {', '.join(fields)})")
+            if key in out:
+                raise GenotypeError(f"genotype text: field {key!r} of {expected} given twice")
+            out[key] = value()
+            if self.peek() == ",":
+                self.i += 1
+            elif self.peek() != ")":
+                raise self.fail("',' or ')'")
+        self.i += 1
+        return out
+
+    def cellwise(self) -> list[dict[str, object]]:
+        """`CellwiseGenotype(cells_=(Cell(genes=..., concat=..., reduction=...), ...))`, its repr."""
+        def cells() -> list[dict[str, object]]:
+            close = {"(": ")", "[": "]"}.get(self.peek())
+            if close is None:
+                raise self.fail("a tuple of Cell(...)")
+            self.i += 1
+            out = []
+            while self.peek() != close:
+                out.append(self.call("Cell", ("genes", "concat", "reduction"), self.value))
+                if self.peek() == ",":
+                    self.i += 1
+                elif self.peek() != close:
+                    raise self.fail(f"',' or {close!r}")
+            self.i += 1
+            return out
+
+        fields = self.call("CellwiseGenotype", ("cells_",), cells)
+        if self.peek():
+            raise self.fail("the end of the text")
+        if "cells_" not in fields:
+            raise GenotypeError("genotype text: CellwiseGenotype() holds no cells_")
+        return fields["cells_"]   # type: ignore[return-value]
+
     def word(self, expected: str) -> None:
         if self.name() != expected:
             raise self.fail(repr(expected))
@@ -183,6 +240,15 @@ def parse_fields(text: str) -> dict[str, object]:
         raise GenotypeError("genotype text must be a string")
     try:
         return _Parser(text.strip()).genotype()
+    except RecursionError:
+        raise GenotypeError("genotype text is nested too deeply") from None
+
+
+def parse_cellwise(text: str) -> list[dict[str, object]]:
+    """The cells of a per-cell genotype's repr, `CellwiseGenotype(cells_=(Cell(...), ...))`, as raw
+    `Cell` fields; GenotypeError on anything else."""
+    try:
+        return _Parser(text.strip()).cellwise()
     except RecursionError:
         raise GenotypeError("genotype text is nested too deeply") from None
 

@@ -23,6 +23,7 @@ drop-path probability is an argument of `forward`, never state set from outside.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ from torch import nn
 
 from .distributed import batch_mask
 from .errors import ConfigError, check_choice
-from .genotype import AnyGenotype, Cell, network_depth, validate
+from .genotype import AnyGenotype, Cell, load, network_depth, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
 
 
@@ -188,14 +189,16 @@ class Network(nn.Module):
         return logits, logits_aux
 
 
-def build_network(genotype: AnyGenotype, setting: str = "cifar", channels: int | None = None,
+def build_network(genotype: AnyGenotype | str | os.PathLike[str], setting: str = "cifar", channels: int | None = None,
                   layers: int | None = None, classes: int | None = None, in_channels: int = 3,
                   auxiliary: bool = True, drop_path_per: str = "op") -> Network:
     """The evaluation network of `setting`; channels, layers and classes default to the setting's
     (CIFAR: 36, 20, 10; ImageNet: 48, 14, 1000), and a per-cell genotype's depth is its own cell
     count (another `layers` is a GenotypeError). drop_path_per: "op" (DARTS) or "node" (FairDARTS's
-    DCOCell), see EvalCell."""
+    DCOCell), see EvalCell. `genotype` may be anything `genotype.load` reads: a published name, a
+    file, a search run folder, notation."""
     check_choice("setting", setting, SETTINGS)
+    genotype = load(genotype)
     known = SETTINGS[setting]
     channels = known.channels if channels is None else channels
     depth = network_depth(genotype, layers)

@@ -551,3 +551,37 @@ def test_genotype_json_has_a_line_per_gene_and_reads_back(cellwise):
     lines = text.splitlines()
     assert len([line for line in lines if re.fullmatch(r'\s*\["\w+", \d+\],?', line)]) == genes
     assert len(lines) <= genes + 8 * len(cells) + 2
+
+
+def test_a_per_cell_genotypes_repr_loads_back_and_a_broken_one_is_named():
+    """`repr` of a plain Genotype loaded (paper notation); a per-cell one's did not ("neither a known
+    name ...")."""
+    g = G.random_genotype(1)
+    cellwise = G.CellwiseGenotype((g.cell(False), g.cell(True), g.cell(False)))
+    assert G.load(repr(cellwise)) == cellwise
+    assert G.load(repr(cellwise).replace("cells_=", "")) == cellwise   # by position too
+    with pytest.raises(GenotypeError, match="unknown field 'cells' of CellwiseGenotype"):
+        G.load(repr(cellwise).replace("cells_=", "cells="))
+    with pytest.raises(GenotypeError, match="expected the end of the text"):
+        G.load(repr(cellwise) + " x")
+    with pytest.raises(GenotypeError, match="only range"):   # never evaluated
+        G.load("CellwiseGenotype(cells_=(Cell(genes=__import__('os'), concat=(2,), reduction=False),))")
+
+
+@pytest.mark.parametrize("thing", ["DARTS_V2", {"normal": []}, 3])
+def test_validate_names_what_it_got_when_it_is_no_genotype(thing):
+    """validate("DARTS_V2") raised AttributeError: 'str' object has no attribute 'cells_'."""
+    with pytest.raises(GenotypeError, match=rf"^expected a Genotype or CellwiseGenotype, got {type(thing).__name__} "
+                                            r".*\(genotype.load reads a name, file, run folder or notation into one\)"):
+        G.validate(thing)
+
+
+def test_a_none_gene_passes_against_an_op_set_without_none():
+    """FairDARTS's threshold writes ('none', j) for a node that keeps fewer than two inputs; its own op
+    set (no none) refused the genotype its search returned."""
+    ops = [op for op in PRIMITIVES if op != "none"]
+    cell = G.Cell((("sep_conv_3x3", 0), ("none", 1), ("skip_connect", 1), ("none", 0)), (2, 3))
+    genotype = G.Genotype(cell.genes, cell.concat, cell.genes, cell.concat)
+    assert G.validate(genotype, ops=ops) is genotype
+    with pytest.raises(GenotypeError, match="op 'sep_conv_3x3' is not in the op set"):
+        G.validate(genotype, ops=["skip_connect"])
