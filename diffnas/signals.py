@@ -58,9 +58,9 @@ def stop_on_signals() -> Iterator[StopRequested]:
             pass
     try:
         yield stop
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
+    finally:   # None: a handler not set from Python (an embedding program's); the default is what it can be
+        for sig, h in previous.items():   # put back as
+            signal.signal(sig, signal.SIG_DFL if h is None else h)
 
 
 class Terminated(BaseException):

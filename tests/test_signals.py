@@ -160,6 +160,30 @@ def test_a_signal_the_process_was_started_ignoring_stays_ignored_in_loops_and_dr
         signal.signal(sig, before)
 
 
+def test_a_handler_set_outside_python_is_put_back_as_the_default(monkeypatch):
+    """signal.getsignal gives None for a handler an embedding program set in C; putting None back
+    raised TypeError as the loop ended."""
+    from diffnas.signals import stop_on_signals
+
+    real = signal.signal
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    put: list[int] = []
+
+    def from_c(sig, handler):   # the loop's setting of each signal returns None, as for a C handler
+        previous = real(sig, handler)
+        return previous if put else None
+
+    monkeypatch.setattr(signal, "signal", from_c)
+    try:
+        with stop_on_signals():
+            put.append(1)
+        assert all(signal.getsignal(sig) is signal.SIG_DFL for sig in before)
+    finally:
+        for sig, handler in before.items():
+            real(sig, handler)
+
+
 def test_sigterm_while_a_run_sets_up_removes_its_new_folder_and_says_so(tmp_path, monkeypatch, capsys):
     """SIGTERM outside the loops (here: just after config.json was written) ended the process without a
     word and left a half-made run folder behind; it now unwinds like Ctrl-C: the new folder is removed,
