@@ -215,9 +215,26 @@ def test_tiny_imagenet_read_as_an_image_folder_says_which_dataset_reads_it(tmp_p
     """'has no test/' was all a user read who named --dataset imagefolder for it."""
     write_tiny_imagenet(tmp_path)
     with command_line():
-        with pytest.raises(DataError, match=r"has no test/ .*; it is Tiny-ImageNet's layout \(wnids.txt, train/, "
-                                            r"val/\): read it with --dataset tiny-imagenet$"):
+        with pytest.raises(DataError, match=r"tiny-imagenet-200 is Tiny-ImageNet's layout \(wnids.txt, train/, "
+                                            r"val/\), not an image folder: read it with --dataset tiny-imagenet$"):
             load_dataset("imagefolder", tmp_path / "tiny-imagenet-200")
+        # as downloaded: an unlabelled test/images/ too ("class 'images' is not among the training classes")
+        (tmp_path / "tiny-imagenet-200" / "test" / "images").mkdir(parents=True)
+        with pytest.raises(DataError, match=r"is Tiny-ImageNet's layout"):
+            load_dataset("imagefolder", tmp_path / "tiny-imagenet-200")
+
+
+def test_image_folder_of_train_and_val_reads_val_as_the_test_split(tmp_path, capsys):
+    """DIR/train + DIR/val (ImageNet's, torchvision's and Kaggle's layout) was told "has no test/ ...;
+    point --data-dir at the folder that holds train/ and test/", the folder it named."""
+    arrays = write_image_folder(tmp_path)
+    (tmp_path / "test").rename(tmp_path / "val")
+    ds = load_dataset("imagefolder", tmp_path)
+    assert_matches(ds, arrays)
+    assert f"imagefolder: {tmp_path} has no test/; its val/ is the test split" in capsys.readouterr().err
+    (tmp_path / "val").rename(tmp_path / "holdout")
+    with pytest.raises(DataError, match=r"has no test/ \(expected .*, or val/ for test/\)"):
+        load_dataset("imagefolder", tmp_path)
 
 
 def test_tiny_imagenet_class_without_images_or_unlisted_is_refused(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..notices import option, shell
+from ..notices import option, say, shell
 from . import cache, formats
 from .download import SOURCES
 from .types import Dataset, DatasetEntry, TestSplit, TrainedOn, make_dataset, make_split
@@ -228,23 +228,40 @@ def _load_tiny_imagenet_test(data_dir: Path, image_size: int, trained: TrainedOn
 
 def _split_folder_hint(data_dir: Path, needed: str) -> str:
     """"; this looks like the train/ folder itself: pass --data-dir D" when `data_dir` is an image
-    folder's train/ or test/ (its parent holds `needed`/), else ""."""
-    if data_dir.name in ("train", "test") and (data_dir.parent / needed).is_dir():
+    folder's train/, test/ or val/ (its parent holds `needed`/), else ""."""
+    if data_dir.name in ("train", "test", "val") and (data_dir.parent / needed).is_dir():
         return f"; this looks like the {data_dir.name}/ folder itself: pass {option('data_dir', str(data_dir.parent))}"
-    if (data_dir / "wnids.txt").is_file() and (data_dir / "val").is_dir():   # named as an image folder
-        return f"; it is Tiny-ImageNet's layout (wnids.txt, train/, val/): read it with " \
-               f"{option('dataset', 'tiny-imagenet')}"
     return ""
 
 
+def _refuse_tiny_imagenet(data_dir: Path) -> None:
+    """Tiny-ImageNet's download named as an image folder: its val/ is one folder of images with a
+    listing, and test/ is unlabelled (test/images/ is no class), so it is no image folder."""
+    if (data_dir / "wnids.txt").is_file() and (data_dir / "val").is_dir():
+        raise DataError(f"imagefolder: {data_dir} is Tiny-ImageNet's layout (wnids.txt, train/, val/), not an "
+                        f"image folder: read it with {option('dataset', 'tiny-imagenet')}")
+
+
+def _test_folder(data_dir: Path) -> Path:
+    """DIR/test, or DIR/val where there is no test/ (ImageNet's and many downloads' layout, whose
+    validation images are the held-out split), said once."""
+    test, val = data_dir / "test", data_dir / "val"
+    if not test.is_dir() and val.is_dir():
+        say(f"diffnas: imagefolder: {data_dir} has no test/; its val/ is the test split")
+        return val
+    return test
+
+
 def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
-    train_dir, test_dir = data_dir / "train", data_dir / "test"
-    for folder in (train_dir, test_dir):
-        if not folder.is_dir():
+    _refuse_tiny_imagenet(data_dir)
+    train_dir = data_dir / "train"
+    for folder in (train_dir, data_dir / "test"):
+        if not folder.is_dir() and not (folder.name == "test" and (data_dir / "val").is_dir()):
             hint = (_split_folder_hint(data_dir, "train")
                     or f"; point {option('data_dir')} at the folder that holds train/ and test/")
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
-                            f"DIR/train/<class>/<images> and DIR/test/<class>/<images>){hint}")
+                            f"DIR/train/<class>/<images> and DIR/test/<class>/<images>, or val/ for test/){hint}")
+    test_dir = _test_folder(data_dir)
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
@@ -269,10 +286,12 @@ def _load_image_folder_test(data_dir: Path, image_size: int, trained: TrainedOn)
     classes = trained.class_names
     if not classes:
         return None
-    test_dir = data_dir / "test"
+    _refuse_tiny_imagenet(data_dir)
+    test_dir = _test_folder(data_dir)
     if not test_dir.is_dir():
         hint = _split_folder_hint(data_dir, "test")
-        raise DataError(f"imagefolder: {data_dir} has no test/ (expected DIR/test/<class>/<images>){hint}")
+        raise DataError(f"imagefolder: {data_dir} has no test/ (expected DIR/test/<class>/<images>, or val/ for "
+                        f"test/){hint}")
     paths, labels = formats.list_class_folder(test_dir, classes)
     rgb = trained.channels == 3
     images = cache.decoded("imagefolder-test", test_dir, paths, labels, list(classes), image_size, rgb,
