@@ -168,6 +168,29 @@ def test_idx_header_that_disagrees_with_the_size(tmp_path, gz, change):
                        f"{values} values after its 16-byte header, but the file holds {holds} bytes after it")
 
 
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_files_named_as_kaggles_upload_are_found(tmp_path, gz):
+    """train-images.idx3-ubyte (a dot before idx3, as a widely shared Kaggle upload names them) was "no
+    train-images-idx3-ubyte"."""
+    arrays = write_mnist(tmp_path, gz=gz)
+    for path in tmp_path.iterdir():
+        path.rename(path.with_name(re.sub(r"-(idx\d-ubyte)", r".\1", path.name)))
+    assert (tmp_path / ("t10k-labels.idx1-ubyte" + (".gz" if gz else ""))).is_file()
+    assert_matches(load_dataset("mnist", tmp_path), arrays)
+
+
+def test_swapped_idx_images_and_labels_are_said_to_be_swapped(tmp_path):
+    write_mnist(tmp_path, gz=False)
+    images, labels = tmp_path / "train-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte"
+    images.rename(tmp_path / "x")
+    labels.rename(images)
+    (tmp_path / "x").rename(labels)
+    with pytest.raises(DataError, match=r"magic number 0x00000801, expected 0x00000803 \(unsigned bytes, 3 "
+                                        r"dimensions\) \(it is a labels file: are the images and labels files "
+                                        r"swapped\?\)$"):
+        load_dataset("mnist", tmp_path)
+
+
 def test_idx_wrong_magic(tmp_path):
     write_mnist(tmp_path, gz=False)
     path = tmp_path / "t10k-labels-idx1-ubyte"

@@ -14,6 +14,7 @@ import codecs
 import gzip
 import math
 import os
+import re
 import struct
 import unicodedata
 import warnings
@@ -128,12 +129,16 @@ def read_cifar_batch(path: Path, label_key: str, classes: int) -> Arrays:
 # then D uint32 sizes, then the values (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
 
 
+def idx_names(stem: str) -> tuple[str, ...]:
+    """The names an IDX file `stem` is found under: `stem`, then `stem.gz`, then both as a widely
+    shared Kaggle upload renames them (`train-images.idx3-ubyte` for `train-images-idx3-ubyte`)."""
+    dotted = re.sub(r"-(idx\d-ubyte)$", r".\1", stem)
+    return tuple(dict.fromkeys((stem, f"{stem}.gz", dotted, f"{dotted}.gz")))
+
+
 def find_idx(folder: Path, stem: str) -> Path | None:
-    """`stem` or `stem.gz` in folder (plain first), or None."""
-    for path in (folder / stem, folder / f"{stem}.gz"):
-        if path.is_file():
-            return path
-    return None
+    """The IDX file `stem` in folder under one of its `idx_names` (in that order), or None."""
+    return next((folder / name for name in idx_names(stem) if (folder / name).is_file()), None)
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -146,6 +151,8 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
             head = f.read(header)
+            if len(head) >= 4:   # the kind of file first: a short labels file read for images is a swap
+                _check_idx_magic(where, head, ndim)
             if len(head) < header:
                 raise DataError(f"{where}: {len(head)} bytes, shorter than the {header}-byte IDX header")
             shape = _idx_shape(where, head, ndim)
@@ -183,13 +190,20 @@ def _read_at_most(f: Any, size: int, chunk: int = 1 << 24) -> bytes:
 
 def _idx_shape(where: str, head: bytes, ndim: int) -> tuple[int, ...]:
     """The sizes of an IDX header, refused unless it is one of unsigned bytes with `ndim` dimensions."""
+    _check_idx_magic(where, head, ndim)
+    return struct.unpack(f">{ndim}I", head[4:])
+
+
+def _check_idx_magic(where: str, head: bytes, ndim: int) -> None:
     expected = 0x0800 + ndim
     magic = int.from_bytes(head[:4], "big")
     if magic != expected:
         gzipped = " (the file is gzipped: name it .gz)" if head[:2] == b"\x1f\x8b" else ""
+        if not gzipped and magic in (0x0801, 0x0803):   # the other file of the pair: images and labels swapped?
+            kind = {0x0801: "a labels file", 0x0803: "an images file"}[magic]
+            gzipped = f" (it is {kind}: are the images and labels files swapped?)"
         raise DataError(f"{where}: IDX magic number {magic:#010x}, expected {expected:#010x} "
                         f"(unsigned bytes, {ndim} dimensions){gzipped}")
-    return struct.unpack(f">{ndim}I", head[4:])
 
 
 def read_idx_pair(images: Path, labels: Path) -> Arrays:

@@ -132,7 +132,7 @@ def _idx_parts(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], da
     not) where the first is present, else from Keras's npz (`npz_names`, first found; it holds train and
     test, and `parts` picks by stem)."""
     first = parts[0][0]
-    folder = _find(data_dir, inner, (first, first + ".gz"))
+    folder = _find(data_dir, inner, formats.idx_names(first))
     if folder is None:
         npz_folder = _find(data_dir, inner, npz_names)
         if npz_folder is None:
