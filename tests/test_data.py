@@ -1905,3 +1905,24 @@ def test_channel_stats_count_values_instead_of_copying_the_images_to_float64(mon
     np.testing.assert_allclose(mean, reference.mean(axis=(0, 2, 3)), rtol=0, atol=1e-15)
     np.testing.assert_allclose(std, reference.std(axis=(0, 2, 3)), rtol=0, atol=1e-12)
     assert std[1] == 0.0
+
+
+def test_a_data_folder_of_another_dataset_or_the_binary_cifar_is_named(tmp_path):
+    """--dataset cifar10 pointed at CIFAR-100's files (and the reverse), or at CIFAR-10's binary version,
+    was told "no data_batch_1 ...; try diffnas download cifar10", a 170 MB download of what is there."""
+    write_cifar100(tmp_path / "c100")
+    with command_line():
+        with pytest.raises(DataError, match=rf"; {tmp_path / 'c100'} holds cifar100's files \(cifar-100-python\): "
+                                            r"read them with --dataset cifar100$"):
+            load_dataset("cifar10", tmp_path / "c100")
+        write_cifar10(tmp_path / "c10")
+        with pytest.raises(DataError, match=r"holds cifar10's files \(cifar-10-batches-py\): read them with "
+                                            r"--dataset cifar10$"):
+            load_dataset("cifar100", tmp_path / "c10")
+        (tmp_path / "bin" / "cifar-10-batches-bin").mkdir(parents=True)
+        (tmp_path / "bin" / "cifar-10-batches-bin" / "data_batch_1.bin").write_bytes(bytes(3073))
+        with pytest.raises(DataError, match=r"holds cifar10's binary version \(cifar-10-batches-bin\), and diffnas "
+                                            r"reads the python version \(`diffnas download cifar10 --data-dir "):
+            load_dataset("cifar10", tmp_path / "bin")
+        with pytest.raises(DataError, match=r"; try `diffnas download svhn"):   # nothing recognised: as before
+            load_dataset("svhn", tmp_path / "bin")

@@ -23,13 +23,47 @@ from .download import SOURCES
 from .types import Dataset, DatasetEntry, TestSplit, TrainedOn, make_dataset, make_split
 
 
+# files or folders that say which dataset a data folder holds (in it, or in a folder in it): the
+# official archives' unpacked names, and the binary CIFAR versions that diffnas does not read
+_SIGNS = {"cifar10": ("cifar-10-batches-py", "data_batch_1"), "cifar100": ("cifar-100-python",),
+          "svhn": ("train_32x32.mat",), "tiny-imagenet": ("tiny-imagenet-200", "wnids.txt")}
+_BINARY = {"cifar10": ("cifar-10-batches-bin", "data_batch_1.bin"), "cifar100": ("cifar-100-binary",)}
+
+
+def _holds(data_dir: Path, names: tuple[str, ...]) -> str | None:
+    """The first of `names` in data_dir or in a folder in it, as a path under data_dir, or None."""
+    try:
+        folders = [data_dir] + sorted(p for p in data_dir.iterdir() if p.is_dir())
+    except OSError:
+        return None
+    found = next((folder / n for folder in folders for n in names if (folder / n).exists()), None)
+    return None if found is None else str(found.relative_to(data_dir))
+
+
+def _other_dataset_hint(name: str, data_dir: Path) -> str:
+    """"; D holds cifar100's files (cifar-100-python): read them with --dataset cifar100" where the
+    data folder of `name` holds another dataset's, or `name`'s binary version, which is not read."""
+    binary = _holds(data_dir, _BINARY.get(name, ()))
+    if binary is not None:
+        return (f"; {data_dir} holds {name}'s binary version ({binary}), and diffnas reads the python version "
+                f"(`{shell('diffnas', 'download', name, '--data-dir', data_dir)}` fetches it)")
+    for other, signs in _SIGNS.items():
+        found = None if other == name else _holds(data_dir, signs)
+        if found is not None:
+            return f"; {data_dir} holds {other}'s files ({found}): read them with {option('dataset', other)}"
+    return ""
+
+
 def download_hint(name: str, data_dir: Path) -> str:
     """The `diffnas download` suggestion, for the datasets it can fetch; when the archive it fetches is
     there already (not unpacked), that it unpacks it after checking it, without fetching. A data folder
-    in the image-folder layout (train/<class>/..., as a JPEG copy of CIFAR-10) is named as one instead."""
+    in the image-folder layout (train/<class>/..., as a JPEG copy of CIFAR-10), or holding another
+    dataset's files, or the binary CIFAR version, is named as such instead."""
     if name != "imagefolder" and _image_folder_layout(data_dir):
         return (f"; {data_dir} holds train/<class>/ folders, an image folder: read it with "
                 f"{option('dataset', 'imagefolder')}")
+    if other := _other_dataset_hint(name, data_dir):
+        return other
     if name not in SOURCES:
         return ""
     command = shell("diffnas", "download", name, "--data-dir", data_dir)
