@@ -78,7 +78,10 @@ def _read(path: Path, n: int, labels: np.ndarray, classes: Sequence[str]) -> np.
     except FileNotFoundError:
         return None
     except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
-        _notice(f"ignoring unreadable cache file {path} ({type(e).__name__}: {e})")
+        # numpy's "load it unsafely using allow_pickle=" is advice for its caller, not for a user
+        why = "it holds pickled objects, which are never loaded" if "allow_pickle" in str(e) else \
+            f"{type(e).__name__}: {e}"
+        _notice(f"ignoring unreadable cache file {path} ({why})")
         return None
     if not (images.dtype == np.uint8 and images.ndim == 4 and len(images) == n
             and np.array_equal(stored_labels, labels) and stored_classes.tolist() == list(classes)):
