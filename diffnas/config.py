@@ -446,9 +446,10 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     found = []
     unused = inapplicable(cfg)
     if cfg.data_dir is not None and "data_dir" in unused:
-        hint = (f"; name the dataset its files hold: {option('dataset')} "
-                f"{' | '.join(n for n, e in DATASETS.items() if e.files)}"
-                if cfg.dataset == "digits" else "")
+        readers = [n for n, e in DATASETS.items() if e.files]
+        named = (f"{option('dataset')} {' | '.join(readers)}" if on_command_line()
+                 else f"dataset={' | '.join(map(repr, readers))}")
+        hint = f"; name the dataset its files hold: {named}" if cfg.dataset == "digits" else ""
         found.append(f"data_dir: {cfg.data_dir!r} has no effect with {option('dataset', cfg.dataset)} (no files are "
                      f"read{hint})")
     if not cfg.flip and "flip" in unused:

@@ -21,7 +21,7 @@ from .data.loaders import DATASETS
 from .data.types import TrainedOn
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError, DiffnasError
-from .notices import option, say, shell
+from .notices import option, say, to_run
 from .network import build_network
 from .runfolder import run_command
 from .runlog import progress_bar
@@ -32,10 +32,12 @@ def _refuse_other_run_files(path: Path) -> None:
     """One line for what is not a training checkpoint but is often given for one: a search run's
     checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
     if path.name == "checkpoint.pt" and path.is_file() and run_command(path.parent) == "search":
-        train = shell('diffnas', 'train', '--genotype', path.parent)
+        train = to_run(("diffnas", "train", "--genotype", path.parent),
+                       f"train(train_config(genotype={str(path.parent)!r}))")
         if not (path.parent / "genotype.json").is_file():   # stopped before its end: no genotype to train yet
+            finish = to_run(("diffnas", "search", "--resume", path.parent), f"search(cfg, resume={str(path.parent)!r})")
             raise CheckpointError(f"{path.parent}: a search run that has not finished; evaluate trains nothing: "
-                                  f"finish it with `{shell('diffnas', 'search', '--resume', path.parent)}`, then "
+                                  f"finish it with `{finish}`, then "
                                   f"train its genotype with `{train}` and evaluate that run")
         raise CheckpointError(f"{path.parent}: a search run; evaluate trains nothing: train its genotype with "
                               f"`{train}`, then evaluate that run")
@@ -92,8 +94,9 @@ def _checkpoint_file(path: Path) -> Path:
                               f"checkpoint.pt)")
     if path.is_dir() and not (path / "checkpoint.pt").exists() and not (path / "search").is_dir():
         if run_command(path) == "train":   # stopped before its first epoch ended
+            go_on = to_run(("diffnas", "train", "--resume", path), f"train(cfg, resume={str(path)!r})")
             raise CheckpointError(f"{path}: a training run that has not saved a checkpoint yet (one is saved at the "
-                                  f"end of each epoch); go on with `{shell('diffnas', 'train', '--resume', path)}`")
+                                  f"end of each epoch); go on with `{go_on}`")
         # a folder of runs: the training runs and the pipelines in it
         inside = sorted({p.parent for p in path.glob("*/checkpoint.pt") if run_command(p.parent) == "train"}
                         | {p.parent for p in path.glob("*/summary.json") if run_command(p.parent) == "pipeline"})
@@ -104,8 +107,9 @@ def _checkpoint_file(path: Path) -> Path:
         # a `diffnas run` folder holds the training run in train/
         pipeline = not (path / "checkpoint.pt").exists() and (path / "search").is_dir()
         if pipeline and not (path / "train" / "checkpoint.pt").is_file():
+            pipeline_call = f"run_pipeline(search_cfg, train_cfg, {str(path)!r}, resume=True)"
             raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
-                                  f"continue it with `{shell('diffnas', 'run', '--resume', path)}`")
+                                  f"continue it with `{to_run(('diffnas', 'run', '--resume', path), pipeline_call)}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
     return path
 

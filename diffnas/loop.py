@@ -37,7 +37,7 @@ from . import config as config_lib
 from . import config_file
 from .config import C
 from .errors import CheckpointError, DataError, NumericalError
-from .notices import on_command_line, option, say, shell
+from .notices import on_command_line, option, say, shell, to_run
 from .provenance import session_record
 from .runfolder import check_resumed_dir, check_run_dir, refuse_existing_run
 from .runlog import RunLog, progress_postfix
@@ -45,13 +45,20 @@ from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_
 
 # a command's run folder, in words: "not a training run folder"
 _FOLDER_NAME = {"train": "training"}
-# what a run folder of one command is for, said when another command is pointed at it
-_FOLDER_USE = {
-    "search": "train the cell it found with `diffnas train --genotype {run}`, or resume the search with "
-              "`diffnas search --resume {run}`",
-    "train": "score it with `diffnas evaluate {run}`, or resume the training with `diffnas train --resume {run}`",
-    "pipeline": "resume the pipeline with `diffnas run --resume {run}`",   # {run}: quoted for the shell
-}
+def _folder_use(command: str, run: Path) -> str:
+    """What a run folder of `command` is for, said when another command is pointed at it."""
+    resume = {"search": f"search(cfg, resume={str(run)!r})", "train": f"train(cfg, resume={str(run)!r})",
+              "pipeline": f"run_pipeline(search_cfg, train_cfg, {str(run)!r}, resume=True)"}
+    if command not in resume:
+        return ""
+    go_on = to_run(("diffnas", "run" if command == "pipeline" else command, "--resume", run), resume[command])
+    if command == "search":
+        train = to_run(("diffnas", "train", "--genotype", run), f"train(train_config(genotype={str(run)!r}))")
+        return f"train the cell it found with `{train}`, or resume the search with `{go_on}`"
+    if command == "train":
+        score = to_run(("diffnas", "evaluate", run), f"evaluate({str(run)!r})")
+        return f"score it with `{score}`, or resume the training with `{go_on}`"
+    return f"resume the pipeline with `{go_on}`"
 
 
 class Stateful(Protocol):
@@ -117,9 +124,9 @@ def resumed_config(cfg: C, defaults: C, run_dir: Path, command: str, resumable: 
     saved = config_file.read_file(run_dir / "config.json")
     found = saved.pop("command", command)
     if found != command:
-        use = _FOLDER_USE.get(found, "")
+        use = _folder_use(found, run_dir)
         raise CheckpointError(f"{run_dir}: a {found} run folder, not a {name} run folder"
-                              + (f"; {use.format(run=shell(run_dir))}" if use else ""))
+                              + (f"; {use}" if use else ""))
     # a changed value is refused, as the command line refuses its own (a Python caller's too)
     recovery.refuse_resume_changes(cfg, defaults, saved, resumable, given, run_dir)
     changed = recovery.overrides(cfg, defaults, resumable, given)

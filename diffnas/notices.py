@@ -130,6 +130,12 @@ def on_command_line() -> bool:
     return _COMMAND_LINE.get() is not None
 
 
+def to_run(words: Sequence[object], python: str) -> str:
+    """What the reader runs next: the command `words` (quoted by `shell`) on the command line, the
+    Python call `python` (`train(cfg, resume='runs/x')`) from Python."""
+    return shell(*words) if on_command_line() else python
+
+
 @contextlib.contextmanager
 def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None,
                  argv: Sequence[str] | None = None) -> Iterator[None]:

@@ -147,8 +147,11 @@ def check_op_set(ops: "list[str] | tuple[str, ...]") -> None:
     from .errors import ConfigError
 
     if not ops:
-        raise ConfigError("ops: the list is empty; name the candidate ops, comma-separated "
-                          f"(default: {','.join(PRIMITIVES)})")
+        from .notices import on_command_line
+
+        listed = ("ops, comma-separated (default: " + ",".join(PRIMITIVES) if on_command_line()
+                  else f"ops (default: {PRIMITIVES!r}")
+        raise ConfigError(f"ops: the list is empty; name the candidate {listed})")
     check_ops(ops, "ops")
     twice = sorted({op for op in ops if list(ops).count(op) > 1})
     if twice:

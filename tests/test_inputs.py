@@ -58,8 +58,8 @@ def test_the_library_api_says_an_unknown_name_in_one_line():
 
     with pytest.raises(ConfigError, match=r"ops: unknown op 'sepconv_3x3' \(did you mean 'sep_conv_3x3'\?\)"):
         Supernet(channels=4, layers=3, nodes=2, ops=("skip_connect", "sepconv_3x3"))
-    with pytest.raises(ConfigError, match="ops: the list is empty"):
-        Supernet(channels=4, layers=3, nodes=2, ops=())
+    with pytest.raises(ConfigError, match=r"ops: the list is empty; name the candidate ops \(default: \('none', "):
+        Supernet(channels=4, layers=3, nodes=2, ops=())   # from Python: no "comma-separated"
     with pytest.raises(ConfigError, match="ops: an op is listed twice"):
         Supernet(channels=4, layers=3, nodes=2, ops=("skip_connect", "skip_connect"))
     assert Supernet(channels=4, layers=3, nodes=2).ops == PRIMITIVES   # the default: DARTS's eight
@@ -296,6 +296,7 @@ def test_a_python_pipeline_into_a_run_folder_is_told_how_to_resume_in_python(tmp
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"command": made_by}))
+    (run / "checkpoint.pt").write_bytes(b"")   # an epoch saved (a pipeline's own folder has none anyway)
     meant = ("run_pipeline(search_cfg, train_cfg, '.*run', resume=True)" if made_by == "pipeline"
              else "search(cfg, resume='.*run')")
     with pytest.raises(ConfigError, match=r"holds a run already; continue it with `" + meant.replace("(", r"\(")
@@ -312,3 +313,12 @@ def test_a_search_config_built_by_hand_with_a_wrong_type_is_a_config_error():
 
     with pytest.raises(ConfigError, match="^epochs: expected int, got '2'$"):
         search(SearchConfig(epochs="2", dataset="synthetic"))
+
+
+def test_a_python_callers_data_dir_warning_names_datasets_as_python_values():
+    """From Python the hint read "name the dataset its files hold: dataset cifar10 | cifar100 | ...",
+    half a flag."""
+    from diffnas.config import ineffective, search_config
+
+    [line] = ineffective(search_config(dataset="digits", data_dir="/X"))
+    assert "; name the dataset its files hold: dataset='cifar10' | 'cifar100' | " in line
