@@ -30,7 +30,7 @@ PRESETS = ("darts-1st", "darts", "pc-darts", "dnas")
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="imagefolder")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", default=None, help="the dataset's files (none for synthetic or digits)")
     p.add_argument("--image-size", type=int, default=0,
                    help="decode image files as N x N (shorter side N, centre crop); 0: their own size")
     p.add_argument("--out", default="docs/study")
@@ -49,8 +49,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def image_size_flag(args: argparse.Namespace) -> str:
-    return f" --image-size {args.image_size}" if args.image_size else ""
+def data_flags(args: argparse.Namespace) -> str:
+    """--dataset, --data-dir where given, and --image-size where set, as the commands recorded type them."""
+    return (f" --dataset {args.dataset}" + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+            + (f" --image-size {args.image_size}" if args.image_size else ""))
 
 
 def run_search(args: argparse.Namespace, preset: str, seed: int, root: Path) -> dict:
@@ -68,9 +70,8 @@ def run_search(args: argparse.Namespace, preset: str, seed: int, root: Path) -> 
     result = search(search_config(preset, **overrides, run_dir=str(run_dir)), resume=resume)
     record = {"preset": preset, "seed": seed, "run_dir": str(run_dir), "search_minutes": result.seconds / 60,
               "genotype": str(run_dir / "genotype.json"),
-              "command": f"diffnas search --preset {preset} --seed {seed} --dataset {args.dataset} "
-                         f"--data-dir {args.data_dir}{image_size_flag(args)} --epochs {args.search_epochs} "
-                         f"--run-dir {run_dir}"}
+              "command": f"diffnas search --preset {preset} --seed {seed}{data_flags(args)} --epochs "
+                         f"{args.search_epochs} --run-dir {run_dir}"}
     done.write_text(json.dumps(record, indent=1))
     return record
 
@@ -88,9 +89,8 @@ def run_train(args: argparse.Namespace, name: str, genotype_spec: str, root: Pat
         train(cfg, genotype_lib.load(genotype_spec), resume=resume)
     r = json.loads(result_file.read_text())
     r.update(name=name, genotype_spec=genotype_spec, run_dir=str(run_dir),
-             command=f"diffnas train --genotype {genotype_spec} --dataset {args.dataset} --data-dir "
-                     f"{args.data_dir}{image_size_flag(args)} --epochs {args.train_epochs} --layers "
-                     f"{args.train_layers} --channels {args.train_channels} --run-dir {run_dir}")
+             command=f"diffnas train --genotype {genotype_spec}{data_flags(args)} --epochs {args.train_epochs} "
+                     f"--layers {args.train_layers} --channels {args.train_channels} --run-dir {run_dir}")
     return r
 
 
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
         rows.append({**run_train(args, f"random-{k}", f"random:{k}", root), "method": "random"})
     (out / "results.json").write_text(json.dumps({"searches": searches, "trainings": rows,
                                                   "args": vars(args)}, indent=1, default=str))
-    text = [f"# Study results ({args.dataset}: {args.data_dir})", "",
+    text = [f"# Study results ({args.dataset}" + (f": {args.data_dir})" if args.data_dir else ")"), "",
             "Lossy JPEG copy of CIFAR-10 where the data is ../shared/data's: compare within this table only.", "",
             f"Search: {args.search_epochs} epochs; training: {args.train_epochs} epochs, {args.train_layers} "
             f"cells, {args.train_channels} channels, for every genotype alike.", "", table(rows, searches), "",

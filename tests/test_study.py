@@ -14,7 +14,7 @@ def load_study():
 
 def test_study_runs_end_to_end_and_resumes(tmp_path, monkeypatch):
     study = load_study()
-    argv = ["--dataset", "synthetic", "--data-dir", "-", "--out", str(tmp_path), "--seeds", "0",
+    argv = ["--dataset", "synthetic", "--out", str(tmp_path), "--seeds", "0",
             "--presets", "darts-1st", "--search-epochs", "1", "--search-max-steps", "1", "--train-epochs", "1",
             "--train-max-steps", "1", "--train-layers", "3", "--train-channels", "4", "--random", "2", "--device", "cpu",
             "--search-batch-size", "8", "--train-batch-size", "8"]
