@@ -16,7 +16,7 @@ from typing import Any
 _EXPORTS = {
     "CellwiseGenotype": "genotype", "Genotype": "genotype", "genotype": "genotype",
     "SearchConfig": "config", "TrainConfig": "config", "search_config": "config",
-    "DiffnasError": "errors",
+    "DiffnasError": "errors", "DiffnasWarning": "errors",
     "SearchResult": "search", "search": "search",
     "TrainResult": "train", "train": "train", "train_config": "config",
 }

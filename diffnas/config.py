@@ -12,14 +12,13 @@ import copy
 import dataclasses
 import numbers
 import os
-import warnings
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, check_choice, suggest
+from .errors import ConfigError, check_choice, suggest, warn_caller
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
 from .ops import PRIMITIVES, check_op_set
@@ -508,5 +507,5 @@ def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[s
         return notices
     if resume is None and distributed.is_main():
         for line in ineffective(cfg):
-            warnings.warn(f"diffnas: {line}", stacklevel=3)
+            warn_caller(f"diffnas: {line}")
     return ()

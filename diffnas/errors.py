@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from contextlib import contextmanager
 from difflib import get_close_matches
 from pathlib import Path
@@ -14,6 +17,21 @@ from typing import Iterable, Iterator
 
 class DiffnasError(Exception):
     """Base class of every error caused by user input (config, genotype, data, checkpoint)."""
+
+
+class DiffnasWarning(UserWarning):
+    """A value of a Python caller's config that changes nothing (the command line prints these as
+    warnings): `warnings.filterwarnings("ignore", category=DiffnasWarning)` silences them."""
+
+
+def warn_caller(message: str) -> None:
+    """warnings.warn(message, DiffnasWarning), attributed to the first line outside this package (the
+    caller's `search(...)`, `run_pipeline(...)`), wherever inside it the warning is raised."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DiffnasWarning, stacklevel=level)
 
 
 class ConfigError(DiffnasError):

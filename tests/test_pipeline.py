@@ -555,6 +555,11 @@ def test_a_training_value_that_changes_nothing_is_said_once(tmp_path, capsys, re
         run_pipeline(search_cfg, train_cfg, tmp_path / "py")
     said = [str(w.message) for w in caught if "has no effect" in str(w.message)]
     assert len(said) == 2 and any("xi: 0.1" in m for m in said) and any("lr_gamma: 0.5" in m for m in said)
+    # each is the caller's line's (it was pipeline.py's), in diffnas's own category for a filter
+    from diffnas import DiffnasWarning
+
+    ours = [w for w in caught if "has no effect" in str(w.message)]
+    assert {w.filename for w in ours} == {__file__} and all(w.category is DiffnasWarning for w in ours)
 
 
 def test_a_search_value_at_the_top_level_and_in_the_search_table_is_refused(tmp_path, capsys):
