@@ -10,7 +10,15 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:   # what type checkers and editors see: the names below, with their own types
+    from . import genotype as genotype
+    from .config import SearchConfig, TrainConfig, search_config, train_config
+    from .errors import DiffnasError, DiffnasWarning
+    from .genotype import CellwiseGenotype, Genotype
+    from .search import SearchResult, search
+    from .train import TrainResult, train
 
 # public name -> the module that defines it
 _EXPORTS = {

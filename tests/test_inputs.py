@@ -322,3 +322,18 @@ def test_a_python_callers_data_dir_warning_names_datasets_as_python_values():
 
     [line] = ineffective(search_config(dataset="digits", data_dir="/X"))
     assert "; name the dataset its files hold: dataset='cifar10' | 'cifar100' | " in line
+
+
+def test_the_packages_names_for_type_checkers_are_its_exports():
+    """`from diffnas import search` was Any to a type checker (PEP 562's __getattr__ only): the
+    TYPE_CHECKING imports give each export its type, and must name each export from its module."""
+    import ast
+    from pathlib import Path
+
+    import diffnas
+
+    tree = ast.parse(Path(diffnas.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    seen = {(alias.asname or alias.name): (node.module or alias.name) for node in block.body
+            for alias in node.names}
+    assert seen == diffnas._EXPORTS
