@@ -44,6 +44,11 @@ def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable:
     is a ConfigError with the one meant (given={"epochs", "w_lr"} kept the run's w_lr once). None (the
     Python API without it): the values of `cfg` set away from `defaults` count as typed."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
+    named_dir = now.get("run_dir")
+    places = [Path(d).resolve() for d in (run_dir, saved.get("run_dir")) if isinstance(d, (str, Path)) and d]
+    if named_dir and Path(named_dir).resolve() not in places:   # where it was made or goes on: both fine
+        raise ConfigError(f"run_dir: {named_dir!r} does not go with resume={str(run_dir)!r}: the run goes on in its "
+                          f"own folder (copy that folder to go on elsewhere)")
     if given is None:
         named = {k: v for k, v in now.items() if k != "run_dir" and v != base.get(k)}
         hint = "; leave the others at their defaults or the run's values"

@@ -169,6 +169,7 @@ def test_a_run_refused_at_its_start_says_only_why(tmp_path, capsys):
     """The warnings and the embedded-digits note wait until the run has started: an error stays one line."""
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.json").write_text("{}")
+    (tmp_path / "taken" / "checkpoint.pt").write_bytes(b"")
     fails(capsys, ["search", "--data-dir", "X", "--order", "first", "--xi", "1", "--run-dir", str(tmp_path / "taken")],
           "holds a run already")
     fails(capsys, ["train", "--dataset", "synthetic", "--data-dir", "X", "--setting", "imagenet"],

@@ -486,6 +486,11 @@ def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_pa
     extended = search(search_config("darts-1st", **{**small, "epochs": 2}), resume=tmp_path / "r")
     assert [row["epoch"] for row in extended.metrics] == [1, 2]   # the earlier epoch too (it held only epoch 2)
     search(search_config("darts-1st"), resume=tmp_path / "r")
+    # a run_dir that is neither its folder nor the one it was made in went unsaid: the run went on in "r"
+    search(search_config("darts-1st", run_dir=str(tmp_path / "r")), resume=tmp_path / "r")
+    with pytest.raises(ConfigError, match=rf"^run_dir: '{tmp_path / 'elsewhere'}' does not go with "
+                                          rf"resume='{tmp_path / 'r'}': the run goes on in its own folder"):
+        search(search_config("darts-1st", run_dir=str(tmp_path / "elsewhere")), resume=tmp_path / "r")
 
 
 def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_caller_settings(tmp_path):
