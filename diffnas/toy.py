@@ -97,14 +97,27 @@ class ToyRun:
 
 
 def check_xis(xis: Sequence[float], what: str = "xi") -> None:
+    if isinstance(xis, (str, bytes)) or not isinstance(xis, Sequence):
+        raise ConfigError(f"{what}: expected a sequence of numbers, got {xis!r} (a list of one for one run: "
+                          f"[{xis!r}])")
     for xi in xis:
         if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not math.isfinite(xi) or xi < 0:
             raise ConfigError(f"{what}: {xi!r} is not a finite number >= 0")
 
 
+def _check_settings(hessian: str, lr: float, max_iter: int, tol: float) -> None:
+    if hessian not in HESSIANS:
+        raise ConfigError(f"hessian: {hessian!r} is not one of {', '.join(HESSIANS)}")
+    if not (lr > 0 and math.isfinite(lr)) or max_iter < 1 or not tol > 0:
+        raise ConfigError(f"toy: need lr > 0, max_iter >= 1, tol > 0 (got {lr}, {max_iter}, {tol})")
+
+
 def run_one(xi: Optional[float], hessian: str = "fd", lr: float = 1e-2, start: tuple[float, float] = (2.0, -2.0),
             max_iter: int = 10000, tol: float = 1e-4) -> ToyRun:
     """Alternate an architecture step and a weight step with plain SGD until both moves are < tol."""
+    if xi is not None:
+        check_xis([xi])
+    _check_settings(hessian, lr, max_iter, tol)
     a, w = _leaf(start[0]), _leaf(start[1])
     alpha, weights = {"a": a}, {"w": w}
     a_opt = torch.optim.SGD([a], lr=lr, momentum=0.0)
@@ -139,10 +152,7 @@ def run_toy(xis: Sequence[float] = DEFAULT_XIS, hessian: str = "fd", lr: float =
             reference: bool = True) -> list[ToyRun]:
     """One run per xi, then (if `reference`) the implicit-gradient reference row, in that order."""
     check_xis(xis)
-    if hessian not in HESSIANS:
-        raise ConfigError(f"hessian: {hessian!r} is not one of {', '.join(HESSIANS)}")
-    if not (lr > 0 and math.isfinite(lr)) or max_iter < 1 or not tol > 0:
-        raise ConfigError(f"toy: need lr > 0, max_iter >= 1, tol > 0 (got {lr}, {max_iter}, {tol})")
+    _check_settings(hessian, lr, max_iter, tol)
     rows: list[Optional[float]] = [float(x) for x in xis] + ([None] if reference else [])
     return [run_one(xi, hessian, lr, start, max_iter, tol) for xi in rows]
 

@@ -152,6 +152,18 @@ def test_parse_xis():
         toy.run_toy([0.5], hessian="fdd")
 
 
+def test_the_python_api_refuses_a_lone_xi_and_a_negative_one_in_one_line():
+    """run_toy(0.5) was "TypeError: 'float' object is not iterable"; run_one(-0.5) ran, as run_toy([-0.5])
+    did not."""
+    with pytest.raises(ConfigError, match=r"^xi: expected a sequence of numbers, got 0.5 \(a list of one for one "
+                                          r"run: \[0.5\]\)$"):
+        toy.run_toy(0.5)
+    with pytest.raises(ConfigError, match=r"^xi: -0.5 is not a finite number >= 0$"):
+        toy.run_one(-0.5)
+    with pytest.raises(ConfigError, match="^toy: need lr > 0"):
+        toy.run_one(0.0, lr=0.0)
+
+
 def check_figures(paths):
     png, svg = sorted(paths, key=lambda p: p.suffix)
     assert png.suffix == ".png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
