@@ -226,6 +226,10 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
                      genotype: Optional[AnyGenotype] = None) -> Figure:
     """psi of one layer over the epochs: one panel per edge, one line per op, one legend; the op of a
     gene of `genotype` (the run's), if given, drawn thick and on top (ops close together hid it)."""
+    layers = alphas["history"].shape[1]
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < layers:
+        raise ConfigError(f"layer: {layer!r} is not a layer of these weights (0..{layers - 1}; reduction cells: "
+                          f"{', '.join(str(int(r)) for r in alphas['reductions'])})")
     h = alphas["history"][:, layer].float()  # (T, E, O)
     ops, edges = alphas["ops"], alphas["edges"]
     reduction = layer in {int(r) for r in alphas["reductions"]}

@@ -655,3 +655,13 @@ def test_heatmap_decimals_ignore_a_near_tie_of_an_op_with_none(global_run) -> No
     other = next(o for o in range(len(ops)) if o not in (none, strongest))
     final[0, 0, other] = final[0, 0, strongest] - 1e-5   # an op's near-tie does count
     assert formats() == {5}
+
+
+def test_evolution_of_a_layer_the_weights_do_not_have_is_a_config_error(global_run) -> None:
+    """evolution_figure(alphas, 7) on 3 layers was a bare IndexError from the tensor."""
+    from diffnas.errors import ConfigError
+
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    with pytest.raises(ConfigError, match=r"^layer: 7 is not a layer of these weights \(0..2; reduction cells: 1, 2\)$"):
+        plots.evolution_figure(alphas, 7)
+    assert plots.evolution_figure(alphas, 2).axes
