@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, TypeV
 import numpy as np
 
 from .errors import ConfigError, check_choice, suggest, warn_caller
+from .field_docs import with_field_docs
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
 from .ops import PRIMITIVES, check_op_set
@@ -41,6 +42,11 @@ def _f(default: Any, **meta: Any) -> Any:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """A search's settings, as data: build one with `search_config(preset, **overrides)` (DARTS's
+    defaults, then a preset's values: darts-1st, pc-darts, fair-darts, global, dnas), give it to
+    `search()`. Each value is checked when the search starts (one-line ConfigError); the command
+    line's flags (`diffnas search --help`) are these fields."""
+
     # the preset's name, as a record: `search_config(preset)` applies its values (PRESETS), this field does not
     preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
     # data
@@ -97,6 +103,11 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The training from scratch of a genotype's network, as data: build one with
+    `train_config(setting, **overrides)` (DARTS's CIFAR recipe, or the imagenet or tiny-imagenet
+    setting's values), give it to `train()`. Each value is checked when the training starts (one-line
+    ConfigError); the command line's flags (`diffnas train --help`) are these fields."""
+
     setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
     dataset: str = _f("digits", choices=_datasets)
@@ -139,6 +150,10 @@ class TrainConfig:
 
 
 # What each method changes on top of the DARTS defaults.
+with_field_docs(SearchConfig)
+with_field_docs(TrainConfig)
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "darts": {"order": "second"},
     "darts-1st": {"order": "first"},

@@ -34,6 +34,7 @@ from .discretise import threshold_notes
 from .errors import ConfigError
 from .notices import option, say, shell
 from .paced import Paced
+from .field_docs import with_field_docs
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runfolder import run_command
@@ -48,8 +49,12 @@ RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "det
              "bn_groups", "memory_format", "edges")
 
 
+@with_field_docs
 @dataclass
 class SearchResult:
+    """What `search()` returns: the run's folder and genotype, the architecture weights after each
+    epoch, the epochs' metrics, and how the call ended (a stop says how to resume)."""
+
     run_dir: Path
     genotype: genotype_lib.AnyGenotype
     history: torch.Tensor = field(repr=False)   # (T, L, E, O) psi after each epoch, T = epochs done + 1
@@ -58,8 +63,8 @@ class SearchResult:
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
     exit_code: int = 0
     val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
-    val_images: int = 0                  # images the val_* metrics cover: fewer than val_images_total
-    val_images_total: int = 0            # when max_steps caps the validation batches
+    val_images: int = 0                  # images the val_* metrics cover (fewer than the total where max_steps caps)
+    val_images_total: int = 0            # the held-out split's images
     # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the search
     # saved its last epoch: the search is complete; a pipeline stops before training and
     # search(raise_on_stop=True) raises, as for any stop

@@ -37,6 +37,7 @@ from .errors import CheckpointError, ConfigError, DataError, GenotypeError
 from .network import SETTINGS, build_network
 from .notices import option, say
 from .numerics import FiniteChecks
+from .field_docs import with_field_docs
 from .process_state import caller_state_kept, seed_everything
 from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runlog import RunLog, epoch_line, final_figures, run_folders_released
@@ -48,8 +49,12 @@ RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "det
              "bn_groups", "memory_format")
 
 
+@with_field_docs
 @dataclass
 class TrainResult:
+    """What `train()` returns: the run's folder, the test accuracy and loss of the trained network,
+    its parameter counts, the epochs' metrics, and how the call ended."""
+
     run_dir: Path
     test_acc: float
     test_loss: float
@@ -58,8 +63,8 @@ class TrainResult:
     seconds: float             # the epochs' wall-clock time
     metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
-    test_images: int = 0       # images the test metrics cover: fewer than test_images_total when
-    test_images_total: int = 0  # max_steps caps the test batches
+    test_images: int = 0       # images the test metrics cover (fewer than the total where max_steps caps them)
+    test_images_total: int = 0  # the test split's images
     # 128 + signum of a stop (Ctrl-C, SIGTERM) that came once the last step was done, while the training
     # saved its last epoch or drew its figures: the training is complete; train(raise_on_stop=True)
     # raises and the command line exits with it, as for any stop

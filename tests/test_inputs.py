@@ -336,4 +336,25 @@ def test_the_packages_names_for_type_checkers_are_its_exports():
     block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
     seen = {(alias.asname or alias.name): (node.module or alias.name) for node in block.body
             for alias in node.names}
-    assert seen == diffnas._EXPORTS
+    assert seen == diffnas._EXPORTS and diffnas.__all__ == sorted(diffnas._EXPORTS)
+
+
+def test_help_of_the_configs_and_results_says_what_each_field_means():
+    """help(SearchConfig) showed the generated signature only: each field's meaning and unit were
+    comments in the source, which help() cannot show."""
+    import dataclasses
+    import pydoc
+
+    from diffnas.config import SearchConfig, TrainConfig
+    from diffnas.search import SearchResult
+    from diffnas.train import TrainResult
+
+    for cls in (SearchConfig, TrainConfig, SearchResult, TrainResult):
+        lines = cls.__doc__.splitlines()
+        listed = [line.split()[0] for line in lines[lines.index("Fields (default: meaning):") + 1:]
+                  if line.startswith("    ")]
+        assert listed == [f.name for f in dataclasses.fields(cls)], cls
+    text = pydoc.render_doc(SearchConfig, renderer=pydoc.plaintext)
+    assert "fd_eps = 0.01: finite-difference step, divided by ||v||" in text
+    assert "  optimisation:" in text and "search_config(preset, **overrides)" in text
+    assert "    drop_path_per = 'op': what a drop-path draw zeroes: each non-identity op's output" in TrainConfig.__doc__
