@@ -351,7 +351,7 @@ def test_help_of_the_configs_and_results_says_what_each_field_means():
 
     for cls in (SearchConfig, TrainConfig, SearchResult, TrainResult):
         lines = cls.__doc__.splitlines()
-        listed = [line.split()[0] for line in lines[lines.index("Fields (default: meaning):") + 1:]
+        listed = [line.split()[0].rstrip(":") for line in lines[lines.index("Fields (default: meaning):") + 1:]
                   if line.startswith("    ")]
         assert listed == [f.name for f in dataclasses.fields(cls)], cls
     text = pydoc.render_doc(SearchConfig, renderer=pydoc.plaintext)
