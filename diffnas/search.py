@@ -356,7 +356,10 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if done == "rolled back":
                 continue
             if done == "stopped":
-                return result(loop.stopped(f"at epoch {epoch + 1} step {state['step']}"))
+                code = loop.stopped(f"at epoch {epoch + 1} step {state['step']}")
+                if rank == 0 and cfg.plots:
+                    curves.flush()   # the epochs done, where pacing skipped the last drawing
+                return result(code)
 
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             with torch.no_grad():
@@ -398,6 +401,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             loop.commit_epoch()
             if rank == 0 and cfg.plots:
                 curves()   # paced: at most 5% of the search's time (paced.py)
+                if loop.stop:
+                    curves.flush()   # a stop: the run's curves as its files are now
             if state["early_stop"]:
                 if rank == 0:
                     say(f"diffnas: {state['early_stop']}")

@@ -64,12 +64,18 @@ def test_a_share_outside_zero_one_is_refused(share: float) -> None:
         Paced(lambda: None, share=share)
 
 
-def test_a_search_with_slow_curves_draws_them_fewer_times_than_epochs(tmp_path, monkeypatch) -> None:
+def _slow_curves_search(tmp_path, monkeypatch, stop: tuple[str, int] | None = None):
+    """A 4-epoch search whose curves take a minute of a fake clock (diffnas.paced's own, not
+    time.monotonic's: the test's patch stays inside it); `stop`: SIGINT after the n-th step ("step", n)
+    or as the n-th epoch's weights are saved, between its steps and its end ("alphas", n). The fake
+    clock's times of the drawings, and the result."""
     import importlib
+    import os
+    import signal
 
     search_module = importlib.import_module("diffnas.search")   # `diffnas.search` is the function
     clock = Clock()
-    monkeypatch.setattr("diffnas.paced.time.monotonic", clock)
+    monkeypatch.setattr("diffnas.paced.CLOCK", clock)
     drawn: list[float] = []
 
     def slow_curves(run_dir) -> None:
@@ -78,8 +84,45 @@ def test_a_search_with_slow_curves_draws_them_fewer_times_than_epochs(tmp_path, 
 
     monkeypatch.setattr(search_module, "_plot_curves", slow_curves)
     monkeypatch.setattr(search_module, "final_figures", lambda run_dir, late_stop: late_stop)
+    if stop is not None:
+        where, n = stop
+        name = {"step": "search_step", "alphas": "atomic_write_bytes"}[where]
+        real, calls = getattr(search_module, name), []
+
+        def then_stop(*args, **kwargs):
+            out = real(*args, **kwargs)
+            calls.append(1)
+            if len(calls) == n:
+                os.kill(os.getpid(), signal.SIGINT)
+            return out
+
+        monkeypatch.setattr(search_module, name, then_stop)
     from diffnas import search, search_config
 
-    search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
-                         epochs=4, max_steps=1, run_dir=str(tmp_path / "run")))
-    assert len(drawn) == 1   # the first epoch's; later epochs are a moment on the fake clock
+    result = search(search_config("darts-1st", dataset="synthetic", layers=3, channels=4, nodes=2, batch_size=8,
+                                  epochs=4, max_steps=2, run_dir=str(tmp_path / "run")), raise_on_stop=False)
+    return drawn, result
+
+
+def test_a_search_with_slow_curves_draws_them_fewer_times_than_epochs(tmp_path, monkeypatch) -> None:
+    drawn, result = _slow_curves_search(tmp_path, monkeypatch)
+    assert len(drawn) == 1 and not result.interrupted   # the first epoch's; later ones are a moment on the clock
+
+
+@pytest.mark.parametrize("stop, epochs_done", [(("alphas", 3), 3), (("step", 7), 3)])
+def test_a_stopped_search_draws_the_curves_pacing_skipped(tmp_path, monkeypatch, stop, epochs_done) -> None:
+    """A search stopped at the end of epoch 3 or within epoch 4 left curves of its first epoch only,
+    until `diffnas plot`."""
+    drawn, result = _slow_curves_search(tmp_path, monkeypatch, stop)
+    assert result.interrupted and len(result.metrics) == epochs_done
+    assert len(drawn) == 2   # the first epoch's, then the stop's
+
+
+def test_flush_runs_only_what_was_skipped() -> None:
+    clock, calls = Clock(), []
+    paced = Paced(drawing(clock, 10.0, calls), share=0.05, clock=clock)
+    assert not paced.flush()   # nothing skipped yet
+    assert paced() and not paced.flush()
+    clock.now += 1.0
+    assert not paced() and paced.flush() and len(calls) == 2
+    assert not paced.flush()
