@@ -397,21 +397,26 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     return "\n".join(out)
 
 
-def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool = False) -> Path:
+def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool = False,
+                 out: Path | None = None) -> Path:
     """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path. Figures drawn
     from the run's files as they are now (at the run's end, by an earlier report) are not drawn again
-    unless `redraw`."""
+    unless `redraw`. `out`: the folder the report and its figures go to instead (`out/figures`, a
+    pipeline's `out/search/figures` and `out/train/figures`), for a run this process cannot write to."""
     run_dir = check_run_folder(run_dir)
+    base = run_dir if out is None else Path(out)
+    base.mkdir(parents=True, exist_ok=True)
     collected: list[str] = []
     sections = []
     if run_parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run
-        sections.append(_section("", run_dir, [], run_dir, collected))
+        sections.append(_section("", run_dir, [], base, collected))
     found = _same_genotype(run_dir)
     for name, run in run_parts(run_dir):
-        figures = plot_one(run, run / "figures", collected, f"{name}: " if name else "", reuse=not redraw)
+        figures_dir = run / "figures" if out is None else base / name / "figures" if name else base / "figures"
+        figures = plot_one(run, figures_dir, collected, f"{name}: " if name else "", reuse=not redraw)
         if name == "train" and found:   # the search's cell diagrams, shown in its section already
             figures = [f for f in figures if not f.name.startswith(CELL_FIGURES)]
-        sections.append(_section(name, run, figures, run_dir, collected, searched=name == "train" and found))
+        sections.append(_section(name, run, figures, base, collected, searched=name == "train" and found))
     for n in collected:
         note(notes, n)
     missing = "".join(f'<li class="missing">{_e(n)}</li>' for n in collected)
@@ -421,6 +426,6 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool 
             f"<h1>diffnas report: {_e(run_dir.resolve().name)}</h1><p><code>{_e(run_dir.resolve())}</code>, "
             f"written {stamp}</p>" + (f"<h3>missing pieces</h3><ul>{missing}</ul>" if missing else "")
             + "\n".join(sections) + f"<script>{_SCRIPT}</script></body></html>\n")
-    path = run_dir / "report.html"
+    path = base / "report.html"
     atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))   # a refresh never shows half a page
     return path

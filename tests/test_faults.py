@@ -354,10 +354,16 @@ def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, mon
                                                f"to be made")):
         capsys.readouterr()
         assert cli.main(command) == 2
+        hint = "; --out DIR writes the report elsewhere" if command[0] == "report" else ""
         assert capsys.readouterr().err == (f"diffnas: error: {said} (a read-only file system); a run or its output "
                                            f"needs a folder this process can write to (a run to resume: a copy of "
-                                           f"its folder)\n"), command
+                                           f"its folder){hint}\n"), command
     assert not (fresh / "new").exists() and not (tmp_path / "toy").exists()
+    # the report of the read-only run, written elsewhere (with its figures), names the run's own files
+    assert cli.main(["report", str(run), "--out", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "report.html").is_file() and (tmp_path / "elsewhere" / "figures").is_dir()
+    page = (tmp_path / "elsewhere" / "report.html").read_text()
+    assert not (run / "report.html").exists() and str(run.resolve()) in page
     assert [row["epoch"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1]
 
 

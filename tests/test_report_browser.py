@@ -136,6 +136,19 @@ def test_empty_or_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "report.html").exists()
 
 
+def test_a_pipelines_report_written_elsewhere_links_its_own_figures(tmp_path: Path) -> None:
+    """--out DIR (a run on read-only storage): report.html and each stage's figures under DIR, the page's
+    links to files that are there, and nothing written into the run."""
+    run = write_pipeline_run(tmp_path / "run", shared=True, nodes=2, epochs=2)
+    before = sorted(p for p in run.rglob("*"))
+    page = report.write_report(run, out=tmp_path / "out")
+    assert page == tmp_path / "out" / "report.html"
+    assert (tmp_path / "out" / "search" / "figures").is_dir() and (tmp_path / "out" / "train" / "figures").is_dir()
+    links = re.findall(r'href="([^"]+)"', page.read_text())
+    assert links and all((page.parent / unquote(link)).is_file() for link in links)
+    assert sorted(p for p in run.rglob("*")) == before
+
+
 def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from diffnas.cli import report as report_cmd
 

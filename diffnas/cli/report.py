@@ -16,20 +16,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--redraw", action="store_true",
                    help="draw every figure again (by default, figures drawn from the run's files as they are "
                         "now, at its end or by an earlier report, are kept)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="write report.html and the figures into DIR instead of RUN_DIR (a run on read-only "
+                        "storage, or another user's)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..report import check_run_folder, write_report
     from ..runfolder import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
-    check_run_dir(run_dir / "figures", "RUN_DIR")   # a read-only run: said before any drawing
-    print(f"diffnas: drawing every figure and writing the report of {run_dir}" if args.redraw else
+    if args.out is None:   # a read-only run: said before any drawing
+        try:
+            check_run_dir(run_dir / "figures", "RUN_DIR")
+        except ConfigError as e:
+            raise ConfigError(f"{e}; --out DIR writes the report elsewhere") from None
+    else:
+        check_run_dir(args.out, "--out")
+    into = "" if args.out is None else f" into {args.out}"
+    print(f"diffnas: drawing every figure and writing the report of {run_dir}{into}" if args.redraw or args.out else
           f"diffnas: writing the report of {run_dir}, with its figures (those drawn from its files as they are now "
           f"are kept; --redraw draws them all)", file=sys.stderr)
     notes: list[str] = []
-    path = write_report(args.run_dir, notes=notes, redraw=args.redraw)
+    path = write_report(args.run_dir, notes=notes, redraw=args.redraw, out=args.out)
     for note in notes:
         print(f"diffnas: {note}", file=sys.stderr)
     print(path)
