@@ -282,6 +282,7 @@ def test_a_python_caller_is_told_how_to_resume_in_python(tmp_path):
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(ConfigError, match=r"holds a run already; continue it with `train\(cfg, resume='.*run'\)` "
                                           r"or choose another run_dir"):
         new_run_dir(tmp_path / "run", "train", resumed=False)
