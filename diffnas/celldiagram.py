@@ -172,14 +172,16 @@ def distinct_cells(genotype: AnyGenotype) -> list[tuple[str, str, Cell]]:
     return out
 
 
-def write_cell_diagrams(genotype: AnyGenotype, out_dir: Path, render_images: bool = True) -> list[Path]:
-    """Write a .dot per distinct cell into `out_dir` and render each to PNG and SVG when `dot` exists."""
+def write_cell_diagrams(genotype: AnyGenotype, out_dir: Path, render_images: bool = True,
+                        when: str = "") -> list[Path]:
+    """Write a .dot per distinct cell into `out_dir` and render each to PNG and SVG when `dot` exists;
+    `when` ends each title (an unfinished search's "after epoch 3, not finished")."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     for stem, title, cell in distinct_cells(genotype):
         dot_path = out_dir / f"{stem}.dot"
-        dot_path.write_text(cell_dot(cell, stem, title))
+        dot_path.write_text(cell_dot(cell, stem, f"{title} ({when})" if when else title))
         paths.append(dot_path)
         if render_images:
             paths += render(dot_path)

@@ -17,7 +17,7 @@ from .atomic import atomic_write
 STAMP = ".drawn.json"
 # everything a run's figures are drawn from (config.json: the parametrisation and the threshold)
 # raised when the figures' drawing changes, so a report redraws what an older diffnas drew
-FIGURES_FORMAT = 2
+FIGURES_FORMAT = 3
 SOURCES = ("config.json", "metrics.jsonl", "alphas.pt", "genotype.json", "genotypes.jsonl")
 
 

@@ -267,10 +267,11 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
     return fig
 
 
-def network_figure(genotype: CellwiseGenotype) -> Figure:
+def network_figure(genotype: CellwiseGenotype, when: str = "") -> Figure:
     """Every cell of a per-layer genotype in order, one column per cell: a box per gene coloured by its
     op and labelled with its input, named as the heatmaps and cell diagrams name it; reduction cells
-    framed and marked R (the DNAS per-layer figure)."""
+    framed and marked R (the DNAS per-layer figure). `when` ends the title (an unfinished search's
+    "after epoch 3, not finished")."""
     cells = genotype.cells_
     genes = max(len(c.genes) for c in cells)
     fig = Figure(figsize=(max(5.0, 0.85 * len(cells) + 3.4), max(3.0, 0.42 * genes + 1.8)), layout="constrained")
@@ -297,7 +298,7 @@ def network_figure(genotype: CellwiseGenotype) -> Figure:
     used_sorted = sorted(used, key=lambda op: (order.index(op) if op in order else len(order), op))
     fig.legend(handles=[Patch(facecolor=op_color(op), label=op) for op in used_sorted],
                loc="outside right center", fontsize=8, title="op")
-    fig.suptitle("per-layer architecture\nbox: a gene's op (colour) and input (c_{k-2}, c_{k-1} or node 0, 1, ...)",
+    fig.suptitle(f"per-layer architecture{f' ({when})' if when else ''}\nbox: a gene's op (colour) and input (c_{k-2}, c_{k-1} or node 0, 1, ...)",
                  fontsize=10)
     return fig
 

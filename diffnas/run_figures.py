@@ -79,21 +79,23 @@ def latest_genotype(run: Path) -> tuple[G.AnyGenotype, int] | None:
         return None
 
 
-def _genotype(run: Path, notes: list[str] | None, where: str) -> G.AnyGenotype | None:
+def _genotype(run: Path, notes: list[str] | None, where: str) -> tuple[G.AnyGenotype | None, str]:
+    """The run's genotype, and "" or, for an unfinished search's genotype so far, what its figures'
+    titles say of it ("after epoch 3, not finished")."""
     path = run / "genotype.json"
     if not path.is_file():
         latest = latest_genotype(run)
         if latest is not None:
             note(notes, f"{where}no genotype.json yet (written when the search finishes): the genotype "
                          f"after epoch {latest[1]}, from genotypes.jsonl")
-            return latest[0]
+            return latest[0], f"after epoch {latest[1]}, not finished"
         note(notes, f"{where}no genotype.json: cell diagrams and genotype skipped")
-        return None
+        return None, ""
     try:
-        return G.load(str(path))
+        return G.load(str(path)), ""
     except DiffnasError as e:
         note(notes, f"{where}genotype.json unreadable ({short(e)}): cell diagrams skipped")
-        return None
+        return None, ""
 
 
 def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
@@ -129,7 +131,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
 
     records = _metrics(run, notes, where)
     genotype_notes: list[str] = []   # said after the weights' notes, where the cell diagrams are
-    genotype = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
+    genotype, so_far = _genotype(run, genotype_notes, where)   # read first: the heatmap outlines its genes
     config = run_config(run) or {}   # read once: the command, the parametrisation, the threshold
     alphas = None
     if not (run / "alphas.pt").is_file():
@@ -176,12 +178,12 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
                 drawn(save_figure(fig, out / f"weights_evolution_{name}"))
         if genotype is not None:
             try:
-                drawn(write_cell_diagrams(genotype, out, render_images=rendered))
+                drawn(write_cell_diagrams(genotype, out, render_images=rendered, when=so_far))
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:  # a broken Graphviz must not sink the rest
                 note(notes, f"{where}cell diagrams not rendered ({short(e)})")
                 complete = False   # drawn again next time, and said again
             if isinstance(genotype, G.CellwiseGenotype):
-                drawn(save_figure(network_figure(genotype), out / "network"))
+                drawn(save_figure(network_figure(genotype, so_far), out / "network"))
     finally:
         bar.close()
     if complete and paths:

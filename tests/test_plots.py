@@ -322,6 +322,9 @@ def test_network_figure_marks_reductions(global_run: tuple[Path, list[Path], lis
     assert labels == [f"{k}\n{'R' if c.reduction else 'N'}" for k, c in enumerate(genotype.cells_)]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert sorted(legend) == sorted({op for c in genotype.cells_ for op, _ in c.genes})
+    assert "(" not in fig._suptitle.get_text().splitlines()[0]
+    so_far = plots.network_figure(genotype, "after epoch 1, not finished")._suptitle.get_text()
+    assert so_far.splitlines()[0] == "per-layer architecture (after epoch 1, not finished)"
 
 
 def test_network_figure_names_inputs_as_the_other_figures_do_in_legible_text() -> None:

@@ -320,7 +320,12 @@ def test_the_report_of_an_unfinished_search_shows_its_genotype_so_far_and_how_to
     assert G.to_json(second) in html.unescape(page.read_text())
     assert [n for n in notes if "genotype" in n] == [
         "no genotype.json yet (written when the search finishes): the genotype after epoch 2, from genotypes.jsonl"]
-    assert (run / "figures" / "cell_normal.dot").is_file()   # its cells are drawn
+    # its cells are drawn, titled as the genotype so far (they read as the search's result)
+    assert 'label="normal cell (after epoch 2, not finished)"' in (run / "figures" / "cell_normal.dot").read_text()
+    (run / "genotypes.jsonl").unlink()
+    (run / "genotype.json").write_text(G.to_json(second) + "\n")   # finished: plain titles again
+    report.write_report(run)
+    assert 'label="normal cell"' in (run / "figures" / "cell_normal.dot").read_text()
     title = plots.heatmap_figure(plots.load_alphas(run / "alphas.pt"))._suptitle.get_text()
     assert "(after epoch 2)" in title and "final" not in title
 
