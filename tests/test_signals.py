@@ -64,6 +64,17 @@ def fake_torch(folder: Path, kind: str = "plain") -> Path:
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
+def test_sigterm_while_torch_is_imported_is_said(tmp_path, entry):
+    """SIGTERM in the first seconds (a scheduler's cancel) ended the command with 143 and not a word."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(FAKE_TORCH["plain"].replace("SIGINT", "SIGTERM"))
+    proc = start(entry, [tmp_path, ROOT])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.splitlines()[-1:] == ["diffnas: terminated (SIGTERM)"] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("kind", FAKE_TORCH)
 def test_ctrl_c_while_torch_is_imported(tmp_path, entry, kind):
     """Deterministic: the SIGINT arrives inside `import torch`, wherever that import happens."""

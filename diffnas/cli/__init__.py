@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(argv, debug, started)
     except (KeyboardInterrupt, Terminated) as e:
         # Ctrl-C or SIGTERM outside the loops (they stop at a step boundary themselves) and outside the
-        # imports (_ctrl_c_exits; SIGTERM keeps its default there): between steps of a command
+        # imports (_ctrl_c_exits): between steps of a command
         if debug:
             traceback.print_exc()
         if isinstance(e, Terminated):
@@ -137,35 +137,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _ctrl_c_exits(debug: bool) -> Iterator[None]:
-    """Within the block, Ctrl-C ends the process at once: "diffnas: interrupted", exit code 130.
+    """Within the block, Ctrl-C ends the process at once: "diffnas: interrupted", exit code 130; and
+    SIGTERM too: "diffnas: terminated (SIGTERM)", 143 (by default it ended the process without a word).
 
     For the imports of torch, numpy and matplotlib, where a KeyboardInterrupt cannot be caught
     reliably: raised inside pybind11 code it aborts the process (std::terminate, SIGABRT); raised
     inside numpy's import it leaves a half-made numpy whose next import fails with another error
     and a traceback; raised inside code run by PyRun_String, Python exits by SIGINT even after
     `main` caught it. Nothing has been written yet, so there is nothing to clean up. Signals stay as
-    they are off the main thread, or when SIGINT already has a handler other than Python's default.
+    they are off the main thread, or when they already have a handler other than Python's default
+    (a SIGTERM ignored by who started the process stays ignored).
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: object) -> None:
         if debug:
             stack = "".join(traceback.format_stack(frame))  # type: ignore[arg-type]
-            print(f"Traceback (most recent call last):\n{stack}KeyboardInterrupt", file=sys.stderr)
+            name = "KeyboardInterrupt" if signum == signal.SIGINT else signal.Signals(signum).name
+            print(f"Traceback (most recent call last):\n{stack}{name}", file=sys.stderr)
         if not _quiet_rank():   # under torchrun: said once
-            print("diffnas: interrupted", file=sys.stderr)
+            said = "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+            print(f"diffnas: {said}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(130 if signum == signal.SIGINT else 128 + signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    previous = {sig: signal.signal(sig, handler) for sig, default in defaults.items()
+                if signal.getsignal(sig) is default}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
 def _flag_hint(parser: argparse.ArgumentParser, extra: list[str]) -> str:
