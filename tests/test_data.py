@@ -1913,17 +1913,21 @@ def test_a_data_folder_of_another_dataset_or_the_binary_cifar_is_named(tmp_path)
     was told "no data_batch_1 ...; try diffnas download cifar10", a 170 MB download of what is there."""
     write_cifar100(tmp_path / "c100")
     with command_line():
-        with pytest.raises(DataError, match=rf"; {tmp_path / 'c100'} holds cifar100's files \(cifar-100-python\): "
-                                            r"read them with --dataset cifar100$"):
+        with pytest.raises(DataError, match=rf"; try `diffnas download cifar10 --data-dir [^`]*`; {tmp_path / 'c100'} "
+                                            r"holds cifar100's files \(cifar-100-python\): --dataset cifar100 reads "
+                                            r"them$"):
             load_dataset("cifar10", tmp_path / "c100")
         write_cifar10(tmp_path / "c10")
-        with pytest.raises(DataError, match=r"holds cifar10's files \(cifar-10-batches-py\): read them with "
-                                            r"--dataset cifar10$"):
+        with pytest.raises(DataError, match=r"holds cifar10's files \(cifar-10-batches-py\): --dataset cifar10 "
+                                            r"reads them$"):
             load_dataset("cifar100", tmp_path / "c10")
+        # a folder of several datasets: the one asked for is still offered for download
+        with pytest.raises(DataError, match=r"; try `diffnas download svhn .*; .* holds cifar10's files"):
+            load_dataset("svhn", tmp_path / "c10")
         (tmp_path / "bin" / "cifar-10-batches-bin").mkdir(parents=True)
         (tmp_path / "bin" / "cifar-10-batches-bin" / "data_batch_1.bin").write_bytes(bytes(3073))
         with pytest.raises(DataError, match=r"holds cifar10's binary version \(cifar-10-batches-bin\), and diffnas "
                                             r"reads the python version \(`diffnas download cifar10 --data-dir "):
             load_dataset("cifar10", tmp_path / "bin")
-        with pytest.raises(DataError, match=r"; try `diffnas download svhn"):   # nothing recognised: as before
+        with pytest.raises(DataError, match=r"; try `diffnas download svhn --data-dir [^`]*`$"):   # as before
             load_dataset("svhn", tmp_path / "bin")

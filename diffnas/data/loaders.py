@@ -10,6 +10,7 @@ in a cache folder (`cache.py`), so a second load reads one .npz.
 from __future__ import annotations
 
 import functools
+import itertools
 import importlib.resources
 from pathlib import Path
 
@@ -30,27 +31,34 @@ _SIGNS = {"cifar10": ("cifar-10-batches-py", "data_batch_1"), "cifar100": ("cifa
 _BINARY = {"cifar10": ("cifar-10-batches-bin", "data_batch_1.bin"), "cifar100": ("cifar-100-binary",)}
 
 
-def _holds(data_dir: Path, names: tuple[str, ...]) -> str | None:
-    """The first of `names` in data_dir or in a folder in it, as a path under data_dir, or None."""
+def _holds(data_dir: Path, names: tuple[str, ...], scanned: int = 100) -> str | None:
+    """The first of `names` in data_dir or in one of the first `scanned` folders in it (a large or
+    network folder is not walked for a hint), as a path under data_dir, or None; None too where the file
+    system refuses a look (another user's folder in it)."""
     try:
-        folders = [data_dir] + sorted(p for p in data_dir.iterdir() if p.is_dir())
+        inside = sorted(itertools.islice((p for p in data_dir.iterdir() if p.is_dir()), scanned))
+        found = next((folder / n for folder in [data_dir, *inside] for n in names if (folder / n).exists()), None)
     except OSError:
         return None
-    found = next((folder / n for folder in folders for n in names if (folder / n).exists()), None)
     return None if found is None else str(found.relative_to(data_dir))
 
 
-def _other_dataset_hint(name: str, data_dir: Path) -> str:
-    """"; D holds cifar100's files (cifar-100-python): read them with --dataset cifar100" where the
-    data folder of `name` holds another dataset's, or `name`'s binary version, which is not read."""
+def _binary_hint(name: str, data_dir: Path) -> str:
+    """"; D holds cifar10's binary version (...), and diffnas reads the python version (...)", or ""."""
     binary = _holds(data_dir, _BINARY.get(name, ()))
-    if binary is not None:
-        return (f"; {data_dir} holds {name}'s binary version ({binary}), and diffnas reads the python version "
-                f"(`{shell('diffnas', 'download', name, '--data-dir', data_dir)}` fetches it)")
+    if binary is None:
+        return ""
+    return (f"; {data_dir} holds {name}'s binary version ({binary}), and diffnas reads the python version "
+            f"(`{shell('diffnas', 'download', name, '--data-dir', data_dir)}` fetches it)")
+
+
+def _other_dataset_hint(name: str, data_dir: Path) -> str:
+    """"; D holds cifar100's files (cifar-100-python): --dataset cifar100 reads them" where the data
+    folder of `name` holds another dataset's (a mix-up, or a folder of several datasets), or ""."""
     for other, signs in _SIGNS.items():
         found = None if other == name else _holds(data_dir, signs)
         if found is not None:
-            return f"; {data_dir} holds {other}'s files ({found}): read them with {option('dataset', other)}"
+            return f"; {data_dir} holds {other}'s files ({found}): {option('dataset', other)} reads them"
     return ""
 
 
@@ -58,12 +66,16 @@ def download_hint(name: str, data_dir: Path) -> str:
     """The `diffnas download` suggestion, for the datasets it can fetch; when the archive it fetches is
     there already (not unpacked), that it unpacks it after checking it, without fetching. A data folder
     in the image-folder layout (train/<class>/..., as a JPEG copy of CIFAR-10), or holding another
-    dataset's files, or the binary CIFAR version, is named as such instead."""
+    dataset's files (said after the download), or the binary CIFAR version, is named as such."""
     if name != "imagefolder" and _image_folder_layout(data_dir):
         return (f"; {data_dir} holds train/<class>/ folders, an image folder: read it with "
                 f"{option('dataset', 'imagefolder')}")
-    if other := _other_dataset_hint(name, data_dir):
-        return other
+    if binary := _binary_hint(name, data_dir):
+        return binary
+    return _download_hint(name, data_dir) + _other_dataset_hint(name, data_dir)
+
+
+def _download_hint(name: str, data_dir: Path) -> str:
     if name not in SOURCES:
         return ""
     command = shell("diffnas", "download", name, "--data-dir", data_dir)
@@ -77,9 +89,10 @@ def download_hint(name: str, data_dir: Path) -> str:
 
 
 def _image_folder_layout(data_dir: Path) -> bool:
-    """Whether data_dir has train/ and test/ folders and train/ a folder in it (a class)."""
+    """Whether data_dir has train/ and test/ (or val/) folders and train/ a folder in it (a class)."""
     try:
-        return (data_dir / "test").is_dir() and any(p.is_dir() for p in (data_dir / "train").iterdir())
+        return (((data_dir / "test").is_dir() or (data_dir / "val").is_dir())
+                and any(p.is_dir() for p in (data_dir / "train").iterdir()))
     except OSError:   # no train/, or unreadable
         return False
 
