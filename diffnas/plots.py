@@ -11,6 +11,7 @@ run folder is read in `report.py` (metrics.jsonl through `runlog.read_rows`).
 from __future__ import annotations
 
 import math
+import operator
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -227,9 +228,14 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
     """psi of one layer over the epochs: one panel per edge, one line per op, one legend; the op of a
     gene of `genotype` (the run's), if given, drawn thick and on top (ops close together hid it)."""
     layers = alphas["history"].shape[1]
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < layers:
+    try:   # an int, numpy's or a 0-d tensor's; negative counts from the end, as in indexing
+        index = operator.index(layer) if not isinstance(layer, bool) else None
+    except TypeError:
+        index = None
+    if index is None or not -layers <= index < layers:
         raise ConfigError(f"layer: {layer!r} is not a layer of these weights (0..{layers - 1}; reduction cells: "
                           f"{', '.join(str(int(r)) for r in alphas['reductions'])})")
+    layer = index % layers
     h = alphas["history"][:, layer].float()  # (T, E, O)
     ops, edges = alphas["ops"], alphas["edges"]
     reduction = layer in {int(r) for r in alphas["reductions"]}

@@ -20,9 +20,10 @@ one whose fixed point is (1, 1) by construction. The figure (the paper's Figure 
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import torch
 
@@ -96,12 +97,12 @@ class ToyRun:
                 "seconds_per_iteration": self.seconds_per_iteration, "status": self.status}
 
 
-def check_xis(xis: Sequence[float], what: str = "xi") -> None:
-    if isinstance(xis, (str, bytes)) or not isinstance(xis, Sequence):
-        raise ConfigError(f"{what}: expected a sequence of numbers, got {xis!r} (a list of one for one run: "
-                          f"[{xis!r}])")
+def check_xis(xis: Iterable[float], what: str = "xi") -> None:
+    if isinstance(xis, (str, bytes, numbers.Number)) or not isinstance(xis, Iterable):
+        lone = f" (a list of one for one run: [{xis!r}])" if isinstance(xis, numbers.Number) else ""
+        raise ConfigError(f"{what}: expected a sequence of numbers, got {xis!r}{lone}")
     for xi in xis:
-        if isinstance(xi, bool) or not isinstance(xi, (int, float)) or not math.isfinite(xi) or xi < 0:
+        if isinstance(xi, bool) or not isinstance(xi, numbers.Real) or not math.isfinite(xi) or xi < 0:
             raise ConfigError(f"{what}: {xi!r} is not a finite number >= 0")
 
 
@@ -147,10 +148,12 @@ def run_one(xi: Optional[float], hessian: str = "fd", lr: float = 1e-2, start: t
                   trajectory=torch.tensor(path, dtype=DTYPE))
 
 
-def run_toy(xis: Sequence[float] = DEFAULT_XIS, hessian: str = "fd", lr: float = 1e-2,
+def run_toy(xis: Iterable[float] = DEFAULT_XIS, hessian: str = "fd", lr: float = 1e-2,
             start: tuple[float, float] = (2.0, -2.0), max_iter: int = 10000, tol: float = 1e-4,
             reference: bool = True) -> list[ToyRun]:
     """One run per xi, then (if `reference`) the implicit-gradient reference row, in that order."""
+    if isinstance(xis, Iterable) and not isinstance(xis, (str, bytes)):
+        xis = list(xis)   # an iterator (a generator) is read once
     check_xis(xis)
     _check_settings(hessian, lr, max_iter, tol)
     rows: list[Optional[float]] = [float(x) for x in xis] + ([None] if reference else [])

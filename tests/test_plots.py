@@ -667,4 +667,8 @@ def test_evolution_of_a_layer_the_weights_do_not_have_is_a_config_error(global_r
     alphas = plots.load_alphas(global_run[0] / "alphas.pt")
     with pytest.raises(ConfigError, match=r"^layer: 7 is not a layer of these weights \(0..2; reduction cells: 1, 2\)$"):
         plots.evolution_figure(alphas, 7)
-    assert plots.evolution_figure(alphas, 2).axes
+    import numpy as np
+
+    for layer in (2, np.int64(2), torch.tensor(2), -1):   # as the tensor's own indexing takes them
+        fig = plots.evolution_figure(alphas, layer)
+        assert fig._suptitle.get_text().endswith("layer 2")

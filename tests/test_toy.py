@@ -162,6 +162,12 @@ def test_the_python_api_refuses_a_lone_xi_and_a_negative_one_in_one_line():
         toy.run_one(-0.5)
     with pytest.raises(ConfigError, match="^toy: need lr > 0"):
         toy.run_one(0.0, lr=0.0)
+    # a numpy sweep (np.linspace) and a generator are sequences of numbers too
+    import numpy as np
+
+    runs = toy.run_toy(np.array([0.0, 0.5], dtype=np.float32), max_iter=3, reference=False)
+    assert [r.method for r in runs] == [toy.method_name(0.0), toy.method_name(0.5)]
+    assert len(toy.run_toy((x for x in [0.0]), max_iter=3, reference=False)) == 1
 
 
 def check_figures(paths):
