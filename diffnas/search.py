@@ -328,6 +328,17 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                             device_seconds=state["device_seconds"], weights=state["weights"],
                             arch_params=state["arch_params"])
 
+    def stopped(where: str) -> SearchResult:
+        """A stop within an epoch: saved, said; then the curves pacing skipped (a second Ctrl-C there
+        skips them: the checkpoint is saved already)."""
+        code = loop.stopped(where)
+        if rank == 0 and cfg.plots:
+            try:
+                curves.flush()
+            except KeyboardInterrupt:
+                pass
+        return result(code)
+
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
         loop.finish()
@@ -356,10 +367,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             if done == "rolled back":
                 continue
             if done == "stopped":
-                code = loop.stopped(f"at epoch {epoch + 1} step {state['step']}")
-                if rank == 0 and cfg.plots:
-                    curves.flush()   # the epochs done, where pacing skipped the last drawing
-                return result(code)
+                return stopped(f"at epoch {epoch + 1} step {state['step']}")
 
             # end of epoch: validation, alpha history, genotype, metrics, checkpoint
             with torch.no_grad():
@@ -372,7 +380,7 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             scores = loop.score_epoch(eval_steps, f"validate {epoch + 1}/{cfg.epochs}", validate,
                                       data.covered["val_split"])
             if scores is None:   # stopped during validation: the epoch's steps are kept, the resume validates
-                return result(loop.stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)"))
+                return stopped(f"at epoch {epoch + 1} during validation (its {steps} steps are done)")
             (train_loss, train_acc), (val_loss, val_acc) = scores.train, scores.held_out
             psi = psi.cpu()
             genotype = arch.genotype()
@@ -401,8 +409,11 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             loop.commit_epoch()
             if rank == 0 and cfg.plots:
                 curves()   # paced: at most 5% of the search's time (paced.py)
-                if loop.stop:
-                    curves.flush()   # a stop: the run's curves as its files are now
+                if loop.stop:   # a stop: the run's curves as its files are now
+                    try:
+                        curves.flush()
+                    except KeyboardInterrupt:   # a second Ctrl-C: the epoch is saved, the drawing skipped
+                        pass
             if state["early_stop"]:
                 if rank == 0:
                     say(f"diffnas: {state['early_stop']}")

@@ -67,8 +67,8 @@ def test_a_share_outside_zero_one_is_refused(share: float) -> None:
 def _slow_curves_search(tmp_path, monkeypatch, stop: tuple[str, int] | None = None):
     """A 4-epoch search whose curves take a minute of a fake clock (diffnas.paced's own, not
     time.monotonic's: the test's patch stays inside it); `stop`: SIGINT after the n-th step ("step", n)
-    or as the n-th epoch's weights are saved, between its steps and its end ("alphas", n). The fake
-    clock's times of the drawings, and the result."""
+    as the n-th epoch's weights are saved, between its steps and its end ("alphas", n), or as the
+    n-th validation starts ("validate", n). The fake clock's times of the drawings, and the result."""
     import importlib
     import os
     import signal
@@ -86,13 +86,15 @@ def _slow_curves_search(tmp_path, monkeypatch, stop: tuple[str, int] | None = No
     monkeypatch.setattr(search_module, "final_figures", lambda run_dir, late_stop: late_stop)
     if stop is not None:
         where, n = stop
-        name = {"step": "search_step", "alphas": "atomic_write_bytes"}[where]
+        name = {"step": "search_step", "alphas": "atomic_write_bytes", "validate": "score_supernet"}[where]
         real, calls = getattr(search_module, name), []
 
         def then_stop(*args, **kwargs):
-            out = real(*args, **kwargs)
             calls.append(1)
-            if len(calls) == n:
+            if where == "validate" and len(calls) == n:
+                os.kill(os.getpid(), signal.SIGINT)
+            out = real(*args, **kwargs)
+            if where != "validate" and len(calls) == n:
                 os.kill(os.getpid(), signal.SIGINT)
             return out
 
@@ -109,13 +111,31 @@ def test_a_search_with_slow_curves_draws_them_fewer_times_than_epochs(tmp_path, 
     assert len(drawn) == 1 and not result.interrupted   # the first epoch's; later ones are a moment on the clock
 
 
-@pytest.mark.parametrize("stop, epochs_done", [(("alphas", 3), 3), (("step", 7), 3)])
+@pytest.mark.parametrize("stop, epochs_done", [(("alphas", 3), 3), (("step", 7), 3), (("validate", 4), 3)])
 def test_a_stopped_search_draws_the_curves_pacing_skipped(tmp_path, monkeypatch, stop, epochs_done) -> None:
-    """A search stopped at the end of epoch 3 or within epoch 4 left curves of its first epoch only,
-    until `diffnas plot`."""
+    """A search stopped at the end of epoch 3, within epoch 4 or in its validation left curves of its
+    first epoch only, until `diffnas plot`."""
     drawn, result = _slow_curves_search(tmp_path, monkeypatch, stop)
     assert result.interrupted and len(result.metrics) == epochs_done
     assert len(drawn) == 2   # the first epoch's, then the stop's
+
+
+def test_a_second_ctrl_c_while_a_stop_draws_the_curves_skips_them(tmp_path, monkeypatch) -> None:
+    """The first Ctrl-C saved the checkpoint and said so; a second one during the drawing that follows
+    said "stopped at once, without saving" and raised past a caller that asked for the result."""
+    import importlib
+
+    search_module = importlib.import_module("diffnas.search")
+    real_flush = search_module.Paced.flush
+
+    def interrupted_flush(self):
+        if self.skipped:
+            raise KeyboardInterrupt   # the second Ctrl-C, inside the drawing
+        return real_flush(self)
+
+    monkeypatch.setattr(search_module.Paced, "flush", interrupted_flush)
+    drawn, result = _slow_curves_search(tmp_path, monkeypatch, ("step", 7))
+    assert result.interrupted and len(drawn) == 1 and (tmp_path / "run" / "checkpoint.pt").is_file()
 
 
 def test_flush_runs_only_what_was_skipped() -> None:
