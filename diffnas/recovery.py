@@ -21,7 +21,7 @@ from . import config as config_lib
 from . import config_file
 from .config import C
 from .errors import CheckpointError, ConfigError, NumericalError, suggest
-from .notices import option, say, shell
+from .notices import on_command_line, option, say, shell
 from .runfolder import run_command
 from .runlog import RunLog, read_rows
 
@@ -44,9 +44,11 @@ def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable:
     is a ConfigError with the one meant (given={"epochs", "w_lr"} kept the run's w_lr once). None (the
     Python API without it): the values of `cfg` set away from `defaults` count as typed."""
     now, base = config_lib.to_dict(cfg), config_lib.to_dict(defaults)
-    named_dir = now.get("run_dir")
+    # a Python caller's run_dir that is neither where the run goes on nor where it was made (the command
+    # line refuses --run-dir with --resume itself; a config file's run_dir is not typed)
+    named_dir = now.get("run_dir") if not on_command_line() and (given is None or "run_dir" in given) else None
     places = [Path(d).resolve() for d in (run_dir, saved.get("run_dir")) if isinstance(d, (str, Path)) and d]
-    if named_dir and Path(named_dir).resolve() not in places:   # where it was made or goes on: both fine
+    if named_dir and Path(named_dir).resolve() not in places:
         raise ConfigError(f"run_dir: {named_dir!r} does not go with resume={str(run_dir)!r}: the run goes on in its "
                           f"own folder (copy that folder to go on elsewhere)")
     if given is None:

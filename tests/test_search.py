@@ -491,6 +491,13 @@ def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_pa
     with pytest.raises(ConfigError, match=rf"^run_dir: '{tmp_path / 'elsewhere'}' does not go with "
                                           rf"resume='{tmp_path / 'r'}': the run goes on in its own folder"):
         search(search_config("darts-1st", run_dir=str(tmp_path / "elsewhere")), resume=tmp_path / "r")
+    search(search_config("darts-1st", run_dir=str(tmp_path / "elsewhere")), resume=tmp_path / "r",
+           given={"epochs"})   # not among the fields taken from cfg
+    # the command line: a --config file's run_dir is not typed (--run-dir with --resume is refused there)
+    from diffnas import cli
+
+    (tmp_path / "c.json").write_text(json.dumps({"run_dir": str(tmp_path / "elsewhere")}))
+    assert cli.main(["search", "--resume", str(tmp_path / "r"), "--config", str(tmp_path / "c.json")]) == 0
 
 
 def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_caller_settings(tmp_path):
