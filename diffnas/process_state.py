@@ -32,6 +32,16 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 _RUNNING = threading.RLock()
 
 
+def _new_lock_after_fork() -> None:
+    """A child forked while a thread ran a run has no such thread: its lock starts free."""
+    global _RUNNING
+    _RUNNING = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):   # POSIX
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 @contextmanager
 def caller_state_kept() -> Iterator[None]:
     """What `seed_everything` and a run change process-wide, given back to the caller at the end: the

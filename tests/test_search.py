@@ -550,9 +550,29 @@ def test_a_second_run_in_another_thread_is_refused_and_sweeps_get_a_folder_each(
         release.set()
         first.join(60)
     monkeypatch.setattr(search_mod, "seed_everything", real_seed)
+    if hasattr(os, "fork"):   # a child forked while a thread ran a run: its own runs are not refused
+        started.clear()
+        release.clear()
+        monkeypatch.setattr(search_mod, "seed_everything", seed_and_wait)
+        held = threading.Thread(target=lambda: search(search_config("darts-1st", **small)))
+        held.start()
+        assert started.wait(30)
+        from diffnas import process_state
+
+        pid = os.fork()
+        if pid == 0:   # the child: take the lock and leave at once
+            with process_state.caller_state_kept():
+                pass
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        release.set()
+        held.join(60)
+        monkeypatch.setattr(search_mod, "seed_everything", real_seed)
+        assert os.waitstatus_to_exitcode(status) == 0
     folders = [search(search_config("darts-1st", **small)).run_dir for _ in range(2)] + [seen[0].run_dir]
-    assert sorted(f.name for f in folders) == ["search-20261203-120000", "search-20261203-120000-2",
-                                               "search-20261203-120000-3"]
+    names = sorted(f.name for f in folders)   # the forked case's held run took one of the names too
+    assert len(set(names)) == 3 and names[0] == "search-20261203-120000"
+    assert all(re.fullmatch(r"search-20261203-120000-\d", n) for n in names[1:])
     assert all((f / "checkpoint.pt").is_file() for f in folders)
 
 
