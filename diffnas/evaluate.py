@@ -21,7 +21,7 @@ from .data.loaders import DATASETS
 from .data.types import TrainedOn
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError, DiffnasError
-from .notices import option, say, to_run
+from .notices import option, say, to_run, train_call
 from .network import build_network
 from .runfolder import run_command
 from .runlog import progress_bar
@@ -33,7 +33,7 @@ def _refuse_other_run_files(path: Path) -> None:
     checkpoint (its folder's config.json says "search") or a JSON file such as genotype.json."""
     if path.name == "checkpoint.pt" and path.is_file() and run_command(path.parent) == "search":
         train = to_run(("diffnas", "train", "--genotype", path.parent),
-                       f"train(train_config(genotype={str(path.parent)!r}))")
+                       train_call(path.parent))
         if not (path.parent / "genotype.json").is_file():   # stopped before its end: no genotype to train yet
             finish = to_run(("diffnas", "search", "--resume", path.parent), f"search(cfg, resume={str(path.parent)!r})")
             raise CheckpointError(f"{path.parent}: a search run that has not finished; evaluate trains nothing: "

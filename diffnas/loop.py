@@ -37,7 +37,7 @@ from . import config as config_lib
 from . import config_file
 from .config import C
 from .errors import CheckpointError, DataError, NumericalError
-from .notices import on_command_line, option, say, shell, to_run
+from .notices import on_command_line, option, say, shell, to_run, train_call
 from .provenance import session_record
 from .runfolder import check_resumed_dir, check_run_dir, refuse_existing_run
 from .runlog import RunLog, progress_postfix
@@ -53,7 +53,7 @@ def _folder_use(command: str, run: Path) -> str:
         return ""
     go_on = to_run(("diffnas", "run" if command == "pipeline" else command, "--resume", run), resume[command])
     if command == "search":
-        train = to_run(("diffnas", "train", "--genotype", run), f"train(train_config(genotype={str(run)!r}))")
+        train = to_run(("diffnas", "train", "--genotype", run), train_call(run))
         return f"train the cell it found with `{train}`, or resume the search with `{go_on}`"
     if command == "train":
         score = to_run(("diffnas", "evaluate", run), f"evaluate({str(run)!r})")

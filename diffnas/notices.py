@@ -136,6 +136,12 @@ def to_run(words: Sequence[object], python: str) -> str:
     return shell(*words) if on_command_line() else python
 
 
+def train_call(genotype: object) -> str:
+    """The Python call that trains `genotype` (a search run's folder), to be completed with the
+    caller's own values (the data, the size), as `diffnas train --genotype RUN` is with flags."""
+    return f"train(train_config(genotype={str(genotype)!r}, ...))"
+
+
 @contextlib.contextmanager
 def command_line(stage_flags: Mapping[str, Mapping[str, str]] | None = None,
                  argv: Sequence[str] | None = None) -> Iterator[None]:

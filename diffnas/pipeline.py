@@ -34,7 +34,7 @@ from .data.datasets import reused_datasets
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
-from .notices import option, say, shell
+from .notices import option, say, shell, to_run, train_call
 from .runfolder import check_resumed_dir, check_run_dir, missing_folders, refuse_existing_run, remove_empty_folders
 from .runlog import coverage, read_rows
 from .search import RESUMABLE as SEARCH_RESUMABLE
@@ -129,10 +129,11 @@ def saved_config(run_dir: str | Path, quiet: bool = False) -> tuple[dict[str, An
         changed = stage_epochs(run_dir, search_values, train_values)
         if "search" in changed and (run_dir / "train").exists():
             was, now = changed["search"]
+            train = to_run(("diffnas", "train", "--genotype", run_dir / "search"), train_call(run_dir / "search"))
             raise ConfigError(f"epochs: {run_dir / 'search'} was resumed on its own to {now} epochs after the "
                               f"pipeline trained the genotype of its {was}; {run_dir / 'train'} and the summary "
                               f"belong to that genotype: train the new one with "
-                              f"`{shell('diffnas', 'train', '--genotype', run_dir / 'search')}`")
+                              f"`{train}`")
         for stage, (was, now) in changed.items():
             (search_values if stage == "search" else train_values)["epochs"] = now
             if distributed.is_main() and not quiet:
@@ -156,8 +157,8 @@ def _read_pipeline_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]
     saved = config_file.read_file(path)
     command = saved.get("command")
     if command in ("search", "train"):
-        raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
-                              f"`{shell('diffnas', command, '--resume', run_dir)}`")
+        go_on = to_run(("diffnas", command, "--resume", run_dir), f"{command}(cfg, resume={str(run_dir)!r})")
+        raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with `{go_on}`")
     if command != "pipeline":
         raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
     return split_config(saved, str(path))

@@ -148,7 +148,9 @@ def test_load_says_what_is_wrong_with_a_path(tmp_path, monkeypatch, spec, messag
     (tmp_path / "stopped").mkdir()   # a search interrupted before its last epoch: checkpoint, no genotype
     (tmp_path / "stopped" / "config.json").write_text('{"command": "search"}')
     (tmp_path / "stopped" / "checkpoint.pt").write_bytes(b"")
-    with pytest.raises(GenotypeError) as info:
+    from diffnas.notices import command_line
+
+    with pytest.raises(GenotypeError) as info, command_line():   # said as to the command line's user
         G.load(spec)
     assert str(info.value) == message
 
@@ -585,3 +587,17 @@ def test_a_none_gene_passes_against_an_op_set_without_none():
     assert G.validate(genotype, ops=ops) is genotype
     with pytest.raises(GenotypeError, match="op 'sep_conv_3x3' is not in the op set"):
         G.validate(genotype, ops=["skip_connect"])
+
+
+def test_an_unfinished_search_named_as_a_genotype_from_python_is_told_the_python_call(tmp_path):
+    """genotype.load of a search run without genotype.json said `diffnas search --resume RUN` to a
+    Python caller."""
+    run = tmp_path / "s"
+    run.mkdir()
+    (run / "config.json").write_text('{"command": "search"}')
+    (run / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(GenotypeError, match=rf"it has not finished; finish it with `search\(cfg, resume='{run}'\)`$"):
+        G.load(str(run))
+    (run / "search").mkdir()
+    with pytest.raises(GenotypeError, match=r"go on with `run_pipeline\(search_cfg, train_cfg, '.*', resume=True\)`"):
+        G.load(str(run))

@@ -813,7 +813,7 @@ def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path)
         evaluate(s.run_dir)
     # said as a Python caller runs it (the command line's words are test_cli_errors')
     assert str(info.value) == (f"{s.run_dir}: a search run; evaluate trains nothing: train its genotype with "
-                               f"`train(train_config(genotype={str(s.run_dir)!r}))`, then evaluate that run")
+                               f"`train(train_config(genotype={str(s.run_dir)!r}, ...))`, then evaluate that run")
     with pytest.raises(CheckpointError) as info:
         evaluate(s.run_dir / "genotype.json")
     assert str(info.value) == (f"{s.run_dir / 'genotype.json'}: a JSON file, not a checkpoint; evaluate takes a "
@@ -824,12 +824,12 @@ def test_evaluate_names_a_search_run_and_a_json_file_for_what_they_are(tmp_path)
         evaluate(s.run_dir)
     assert str(info.value) == (f"{s.run_dir}: a search run that has not finished; evaluate trains nothing: finish "
                                f"it with `search(cfg, resume={str(s.run_dir)!r})`, then train its genotype with "
-                               f"`train(train_config(genotype={str(s.run_dir)!r}))` and evaluate that run")
+                               f"`train(train_config(genotype={str(s.run_dir)!r}, ...))` and evaluate that run")
     from diffnas.config import train_config
     from diffnas.train import train
 
     with pytest.raises(CheckpointError, match=rf"a search run folder, not a training run folder; train the cell it "
-                                              rf"found with `train\(train_config\(genotype='{s.run_dir}'\)\)`, or "
+                                              rf"found with `train\(train_config\(genotype='{s.run_dir}', \.\.\.\)\)`, or "
                                               rf"resume the search with `search\(cfg, resume='{s.run_dir}'\)`$"):
         train(train_config(dataset="synthetic"), resume=s.run_dir)   # a search's folder resumed as a training
 
