@@ -454,7 +454,7 @@ def _shown(text: str) -> str:
 
 def _unassigned(text: str) -> str:
     """`Genotype(...)` of a line copied from a genotypes.py (DARTS's, PC-DARTS's): `DARTS_V2 = Genotype(...)`."""
-    assigned = re.match(r"[A-Za-z_]\w*\s*=\s*(?=Genotype\b)", text)
+    assigned = re.match(r"[A-Za-z_]\w*\s*=\s*(?=(Cellwise)?Genotype\b)", text)
     return text[assigned.end():] if assigned else text
 
 
@@ -490,9 +490,7 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     spec = _unassigned(spec)
     if spec.startswith("Genotype"):
         return parse(spec)
-    if re.match(r"cell\s+\d+\s*\(", spec):
-        return parse_cells(spec)
-    if spec.startswith("CellwiseGenotype"):
+    if re.match(r"cell\s+\d+\s*\(", spec) or spec.startswith("CellwiseGenotype"):
         return parse_cells(spec)
     if spec.startswith("{"):
         return from_json(spec)
@@ -502,14 +500,14 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     if path is None:
         raise GenotypeError(f"genotype {_shown(spec)!r} is neither a known name{suggest(spec, KNOWN)} "
                             f"({', '.join(KNOWN)}), random:SEED, a genotype.json or a run or pipeline folder, "
-                            f"nor Genotype(...) or per-cell `cell 0 (...)` notation")
+                            f"nor Genotype(...), per-cell `cell 0 (...)` or CellwiseGenotype(...) notation")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise GenotypeError(f"{path}: cannot read genotype file ({e})") from None
     try:
         text = _unassigned(text.strip())
-        if re.match(r"cell\s+\d+\s*\(", text):
+        if re.match(r"cell\s+\d+\s*\(", text) or text.startswith("CellwiseGenotype"):
             return parse_cells(text)
         return parse(text) if text.startswith("Genotype") else from_json(text)
     except GenotypeError as e:
@@ -520,7 +518,7 @@ def spec_path(spec: str) -> str:
     """`spec` with the file or run folder that `load` would read it from made absolute; a spec `load`
     takes otherwise (empty, a published name, random:SEED, notation) as it is."""
     text = spec.strip()
-    if not text or text in KNOWN or text.startswith("random:") or re.match(r"(Genotype|cell\s+\d+\s*\(|\{)",
+    if not text or text in KNOWN or text.startswith("random:") or re.match(r"((Cellwise)?Genotype|cell\s+\d+\s*\(|\{)",
                                                                            _unassigned(text)):
         return spec
     try:   # a path not there yet (a pipeline's search/genotype.json before its search) stays as typed

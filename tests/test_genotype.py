@@ -568,6 +568,17 @@ def test_a_per_cell_genotypes_repr_loads_back_and_a_broken_one_is_named():
         G.load(repr(cellwise) + " x")
     with pytest.raises(GenotypeError, match="only range"):   # never evaluated
         G.load("CellwiseGenotype(cells_=(Cell(genes=__import__('os'), concat=(2,), reduction=False),))")
+    assert G.load(f"DNAS = {cellwise!r}") == cellwise   # a line copied from a script
+    with pytest.raises(GenotypeError, match=r"CellwiseGenotype\(\.\.\.\) notation"):
+        G.load("Cellwise_genotype")
+
+
+def test_a_per_cell_genotypes_repr_in_a_file_loads(tmp_path):
+    """The repr saved to a file was read as JSON: "genotype JSON is malformed"."""
+    g = G.random_genotype(2)
+    cellwise = G.CellwiseGenotype((g.cell(False), g.cell(True), g.cell(False)))
+    (tmp_path / "g.txt").write_text(repr(cellwise) + "\n")
+    assert G.load(str(tmp_path / "g.txt")) == cellwise
 
 
 @pytest.mark.parametrize("thing", ["DARTS_V2", {"normal": []}, 3])
