@@ -255,6 +255,11 @@ def test_image_folder_of_train_and_val_reads_val_as_the_test_split(tmp_path, cap
     ds = load_dataset("imagefolder", tmp_path)
     assert_matches(ds, arrays)
     assert f"imagefolder: {tmp_path} has no test/; its val/ is the test split" in capsys.readouterr().err
+    # Tiny-ImageNet whose val/ a script laid out by class (wnids.txt and all): an image folder like any
+    tiny = tmp_path / "tiny"
+    shutil.copytree(tmp_path, tiny, ignore=shutil.ignore_patterns("tiny"))
+    (tiny / "wnids.txt").write_text("cat\ndog\n")
+    assert_matches(load_dataset("imagefolder", tiny), arrays)
     (tmp_path / "val").rename(tmp_path / "holdout")
     with pytest.raises(DataError, match=r"has no test/ \(expected .*, or val/ for test/\)"):
         load_dataset("imagefolder", tmp_path)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..distributed import is_main
 from ..errors import ConfigError, DataError
 from ..notices import option, say, shell
 from . import cache, formats
@@ -283,8 +284,9 @@ def _split_folder_hint(data_dir: Path, needed: str) -> str:
 
 def _refuse_tiny_imagenet(data_dir: Path) -> None:
     """Tiny-ImageNet's download named as an image folder: its val/ is one folder of images with a
-    listing, and test/ is unlabelled (test/images/ is no class), so it is no image folder."""
-    if (data_dir / "wnids.txt").is_file() and (data_dir / "val").is_dir():
+    listing, and test/ is unlabelled (test/images/ is no class), so it is no image folder (one whose
+    val/ was laid out by class is one)."""
+    if (data_dir / "wnids.txt").is_file() and (data_dir / "val" / "val_annotations.txt").is_file():
         raise DataError(f"imagefolder: {data_dir} is Tiny-ImageNet's layout (wnids.txt, train/, val/), not an "
                         f"image folder: read it with {option('dataset', 'tiny-imagenet')}")
 
@@ -294,7 +296,8 @@ def _test_folder(data_dir: Path) -> Path:
     validation images are the held-out split), said once."""
     test, val = data_dir / "test", data_dir / "val"
     if not test.is_dir() and val.is_dir():
-        say(f"diffnas: imagefolder: {data_dir} has no test/; its val/ is the test split")
+        if is_main():   # every torchrun rank reads the data; one says so
+            say(f"diffnas: imagefolder: {data_dir} has no test/; its val/ is the test split")
         return val
     return test
 
