@@ -24,6 +24,7 @@ from .errors import DiffnasError
 from .loop import few_steps_note
 from .notices import shell
 from .plots import load_alphas
+from .runfolder import check_run_dir
 from .run_figures import (check_run_folder, latest_genotype, note, plot_curves, plot_one, plot_run, run_parts,
                           run_threshold, short)
 from .runfolder import run_command
@@ -405,7 +406,9 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool 
     pipeline's `out/search/figures` and `out/train/figures`), for a run this process cannot write to."""
     run_dir = check_run_folder(run_dir)
     base = run_dir if out is None else Path(out)
-    base.mkdir(parents=True, exist_ok=True)
+    if out is not None:   # a folder this process cannot write: one line, before any drawing
+        check_run_dir(base, "out")
+        base.mkdir(parents=True, exist_ok=True)
     collected: list[str] = []
     sections = []
     if run_parts(run_dir)[0][0]:  # a pipeline: its own config/summary first, then each sub-run

@@ -20,7 +20,7 @@ from runfolder_fixtures import write_pipeline_run, write_search_run, write_train
 
 from diffnas import genotype as G
 from diffnas import report, run_figures
-from diffnas.errors import DiffnasError
+from diffnas.errors import ConfigError, DiffnasError
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -147,6 +147,9 @@ def test_a_pipelines_report_written_elsewhere_links_its_own_figures(tmp_path: Pa
     links = re.findall(r'href="([^"]+)"', page.read_text())
     assert links and all((page.parent / unquote(link)).is_file() for link in links)
     assert sorted(p for p in run.rglob("*")) == before
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"^out: .*file is a file, not a folder$"):   # one line, not an OSError
+        report.write_report(run, out=tmp_path / "file" / "out")
 
 
 def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_run_dir(args.out, "--out")
     into = "" if args.out is None else f" into {args.out}"
-    print(f"diffnas: drawing every figure and writing the report of {run_dir}{into}" if args.redraw or args.out else
-          f"diffnas: writing the report of {run_dir}, with its figures (those drawn from its files as they are now "
-          f"are kept; --redraw draws them all)", file=sys.stderr)
+    print(f"diffnas: drawing every figure and writing the report of {run_dir}{into}" if args.redraw else
+          f"diffnas: writing the report of {run_dir}{into}, with its figures (those drawn from its files as they "
+          f"are now are kept; --redraw draws them all)", file=sys.stderr)
     notes: list[str] = []
     path = write_report(args.run_dir, notes=notes, redraw=args.redraw, out=args.out)
     for note in notes:
