@@ -64,7 +64,7 @@ class SearchConfig:
     ops: tuple[str, ...] = _f(PRIMITIVES)       # candidate ops, alpha columns in this order
     stem_multiplier: int = _f(3, min=1)         # stem has stem_multiplier * C channels
     # architecture parametrisation
-    arch: str = _f("softmax", choices=("softmax", "sigmoid", "pc", "global", "dnas"))
+    arch: str = _f("softmax", choices=("softmax", "sigmoid", "pc", "global", "dnas"))  # how psi is made of alpha
     partial_channels: int = _f(1, min=1)        # K: 1/K of the channels go through the ops (PC-DARTS: 4)
     zero_one_weight: float = _f(0.0, min=0.0)   # FairDARTS zero-one loss weight w01 (paper: 10)
     threshold: float = _f(0.85, min=0.0, max=1.0)  # FairDARTS discretisation threshold on sigmoid(alpha)
@@ -84,10 +84,10 @@ class SearchConfig:
     grad_clip: float = _f(5.0, min=0.0)         # max grad norm of w (0: off)
     alpha_lr: float = _f(3e-4, min=0.0, open_min=True)   # Adam on alpha (DARTS: arch_learning_rate)
     alpha_beta1: float = _f(0.5, min=0.0, max=1.0, open_max=True)    # Adam betas (DARTS architect.py: 0.5, 0.999)
-    alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)
+    alpha_beta2: float = _f(0.999, min=0.0, max=1.0, open_max=True)  # Adam's second beta
     alpha_wd: float = _f(1e-3, min=0.0)         # Adam weight decay on alpha (DARTS: arch_weight_decay)
     # run
-    seed: int = _f(2, min=0, max=2**32 - 1)      # numpy's seed range (process_state.seed_everything)
+    seed: int = _f(2, min=0, max=2**32 - 1)      # random seed, in numpy's range (DARTS train_search.py: 2)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
     run_dir: str | None = _f(None, type=str)    # default runs/search-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and validation batches (0: all); dry runs
@@ -108,10 +108,10 @@ class TrainConfig:
     setting's values), give it to `train()`. Each value is checked when the training starts (one-line
     ConfigError); the command line's flags (`diffnas train --help`) are these fields."""
 
-    setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))
+    setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))  # the network's stem and recipe
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
-    dataset: str = _f("digits", choices=_datasets)
-    data_dir: str | None = _f(None, type=str)
+    dataset: str = _f("digits", choices=_datasets)  # name in diffnas.data.DATASETS
+    data_dir: str | None = _f(None, type=str)   # folder holding the dataset files
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     flip: bool = _f(True)                       # random horizontal flips where the dataset may be mirrored
     layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
@@ -136,7 +136,7 @@ class TrainConfig:
     # sum, identities included (FairDARTS model.py DCOCell, its threshold-discretised cells)
     drop_path_per: str = _f("op", choices=DROP_PATH_UNITS)
     label_smoothing: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # ImageNet: 0.1
-    seed: int = _f(0, min=0, max=2**32 - 1)      # numpy's seed range (process_state.seed_everything)
+    seed: int = _f(0, min=0, max=2**32 - 1)      # random seed, in numpy's range (DARTS train.py: 0)
     device: str = _f("auto")                    # auto | cpu | cuda | cuda:N
     run_dir: str | None = _f(None, type=str)    # default runs/train-<time>
     max_steps: int = _f(0, min=0)               # cap on steps per epoch and test batches (0: all); dry runs
@@ -149,11 +149,11 @@ class TrainConfig:
     nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
 
 
-# What each method changes on top of the DARTS defaults.
-with_field_docs(SearchConfig)
+with_field_docs(SearchConfig)   # help(SearchConfig): each field's default and comment
 with_field_docs(TrainConfig)
 
 
+# What each method changes on top of the DARTS defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "darts": {"order": "second"},
     "darts-1st": {"order": "first"},

@@ -7,34 +7,42 @@ is that field's, and above one with its own comment, the heading of a section of
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import io
+import textwrap
+import tokenize
 
 
 def _comments(cls: type) -> tuple[dict[str, str], dict[str, str]]:
-    """({field: its comment}, {field: the section heading above it}) read off the class's source;
-    empty where the source cannot be read (a frozen application)."""
+    """({field: its comment}, {field: the section heading above it}) read off the class's source (its
+    annotated fields and the comments the tokenizer finds: a docstring is no comment); empty where the
+    source cannot be read (a frozen application)."""
     try:
-        lines = inspect.getsource(cls).splitlines()
-    except (OSError, TypeError):
+        source = textwrap.dedent(inspect.getsource(cls))
+        body = ast.parse(source).body[0].body   # type: ignore[attr-defined]
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (OSError, TypeError, SyntaxError, tokenize.TokenError, IndexError, AttributeError):
         return {}, {}
+    lines = source.splitlines()
+    trailing = {t.start[0]: t.string.lstrip("#").strip() for t in tokens
+                if t.type == tokenize.COMMENT and lines[t.start[0] - 1][:t.start[1]].strip()}
+    alone = {t.start[0]: t.string.lstrip("#").strip() for t in tokens
+             if t.type == tokenize.COMMENT and not lines[t.start[0] - 1][:t.start[1]].strip()}
     docs: dict[str, str] = {}
     headings: dict[str, str] = {}
-    block: list[str] = []
-    for line in lines:
-        if not line.startswith("    ") or line.startswith("     "):   # the class body's own lines only
+    for node in body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        text = line.strip()
-        if text.startswith("#"):
-            block.append(text.lstrip("# "))
-            continue
-        name, colon, rest = text.partition(":")
-        if colon and name.isidentifier() and not text.startswith(("def ", "@")):
-            own = rest.split("  # ", 1)[1].strip() if "  # " in rest else ""
-            if own and block:
-                headings[name] = " ".join(block)
-            docs[name] = own or " ".join(block)
-        block = []
+        name, above, line = node.target.id, [], node.lineno - 1
+        while line in alone:
+            above.insert(0, alone[line])
+            line -= 1
+        own = trailing.get(node.end_lineno or node.lineno, "")
+        if own and above:
+            headings[name] = " ".join(above)
+        docs[name] = own or " ".join(above)
     return docs, headings
 
 

@@ -55,13 +55,13 @@ class SearchResult:
     """What `search()` returns: the run's folder and genotype, the architecture weights after each
     epoch, the epochs' metrics, and how the call ended (a stop says how to resume)."""
 
-    run_dir: Path
-    genotype: genotype_lib.AnyGenotype
+    run_dir: Path                        # the run's folder
+    genotype: genotype_lib.AnyGenotype   # the genotype after the last epoch done (genotype.json)
     history: torch.Tensor = field(repr=False)   # (T, L, E, O) psi after each epoch, T = epochs done + 1
-    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)   # metrics.jsonl's rows
     seconds: float = 0.0                 # the epochs' wall-clock time
     interrupted: bool = False            # stopped by a signal; resume with --resume run_dir
-    exit_code: int = 0
+    exit_code: int = 0                   # 128 + signum when stopped by a signal
     val_split: str = "validation"        # what metrics' val_* were taken on (one-level: "test")
     val_images: int = 0                  # images the val_* metrics cover (fewer than the total where max_steps caps)
     val_images_total: int = 0            # the held-out split's images

@@ -55,13 +55,13 @@ class TrainResult:
     """What `train()` returns: the run's folder, the test accuracy and loss of the trained network,
     its parameter counts, the epochs' metrics, and how the call ended."""
 
-    run_dir: Path
-    test_acc: float
-    test_loss: float
+    run_dir: Path              # the run's folder
+    test_acc: float            # the trained network's accuracy on the test split, 0..1
+    test_loss: float           # its cross-entropy there
     params: int                # without the auxiliary head
-    aux_params: int
+    aux_params: int            # the auxiliary head's
     seconds: float             # the epochs' wall-clock time
-    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    metrics: list[dict[str, Any]] = field(default_factory=list, repr=False)   # metrics.jsonl's rows
     exit_code: int = 0         # 128 + signum when stopped by a signal (resume with --resume run_dir)
     test_images: int = 0       # images the test metrics cover (fewer than the total where max_steps caps them)
     test_images_total: int = 0  # the test split's images

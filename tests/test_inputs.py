@@ -359,3 +359,31 @@ def test_help_of_the_configs_and_results_says_what_each_field_means():
     assert "fd_eps = 0.01: finite-difference step, divided by ||v||" in text
     assert "  optimisation:" in text and "search_config(preset, **overrides)" in text
     assert "    drop_path_per = 'op': what a drop-path draw zeroes: each non-identity op's output" in TrainConfig.__doc__
+    for cls in (SearchConfig, TrainConfig, SearchResult, TrainResult):   # every field says what it is
+        fields_part = cls.__doc__.split("Fields (default: meaning):")[1]
+        assert all(": " in line for line in fields_part.splitlines() if line.startswith("    ")), cls
+    # a section heading stays one (a field without its own comment took the heading above it as its meaning)
+    assert "  architecture parametrisation:\n    arch = 'softmax': how psi is made of alpha" in SearchConfig.__doc__
+
+
+def test_field_docs_read_comments_not_docstring_lines():
+    """A docstring line of the form `name: ...` was read as a field's comment."""
+    from dataclasses import dataclass
+
+    from diffnas.field_docs import with_field_docs
+
+    @with_field_docs
+    @dataclass
+    class Example:
+        """An example.
+
+        size: not a field's comment, a docstring's line
+        """
+
+        # a section
+        size: int = 3   # pixels
+        # the name, on the line above
+        name: str = "x"
+
+    assert Example.__doc__.splitlines()[-4:] == ["Fields (default: meaning):", "  a section:",
+                                                 "    size = 3: pixels", "    name = 'x': the name, on the line above"]
