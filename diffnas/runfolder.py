@@ -106,7 +106,7 @@ def refuse_existing_run(run_dir: Path, command: str, markers: Iterable[str] = ("
                    else f"{owner}(cfg, resume={str(run_dir)!r})")
     if owner != "run" and not (run_dir / "checkpoint.pt").exists():   # it failed or stopped in its first epoch
         raise ConfigError(f"run_dir: {run_dir} holds a run that saved no checkpoint (it ended in its first "
-                          f"epoch); continue it with `{go_on}`, or remove the folder to start anew with other "
+                          f"epoch, or the checkpoint was removed); continue it with `{go_on}`, or remove the folder to start anew with other "
                           f"values, or choose another {option('run_dir')}")
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with `{go_on}` or choose another "
                       f"{option('run_dir')}")

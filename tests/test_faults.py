@@ -730,7 +730,7 @@ def test_a_fresh_run_into_a_folder_killed_before_its_first_checkpoint_is_refused
             "--max-steps", "1", "--batch-size", "8", "--no-plots", "--run-dir", str(run)]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert f"{run} holds a run that saved no checkpoint (it ended in its first epoch)" in err
+    assert f"{run} holds a run that saved no checkpoint (it ended in its first epoch" in err
     assert f"diffnas {command} --resume {run}" in err and "or remove the folder to start anew" in err
     assert (run / "metrics.jsonl").read_text() == '{"epoch": 1}\n' and not (run / "checkpoint.pt").exists()
 

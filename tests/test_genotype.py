@@ -590,8 +590,8 @@ def test_validate_names_what_it_got_when_it_is_no_genotype(thing):
 
 
 def test_a_none_gene_passes_against_an_op_set_without_none():
-    """FairDARTS's threshold writes ('none', j) for a node that keeps fewer than two inputs; its own op
-    set (no none) refused the genotype its search returned."""
+    """FairDARTS's threshold writes ('none', j) for a node that keeps fewer than two inputs; validating
+    that genotype against its own op set (no none) refused it."""
     ops = [op for op in PRIMITIVES if op != "none"]
     cell = G.Cell((("sep_conv_3x3", 0), ("none", 1), ("skip_connect", 1), ("none", 0)), (2, 3))
     genotype = G.Genotype(cell.genes, cell.concat, cell.genes, cell.concat)

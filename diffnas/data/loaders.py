@@ -198,7 +198,8 @@ def _idx_parts(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], da
         paths = [formats.find_idx(folder, s) for s in stems]
         for stem, path in zip(stems, paths):
             if path is None:
-                raise DataError(f"{folder / stem}: no such file (nor {stem}.gz){download_hint(name, data_dir)}")
+                others = " nor ".join(formats.idx_names(stem)[1:])
+                raise DataError(f"{folder / stem}: no such file (nor {others}){download_hint(name, data_dir)}")
         images, labels = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
         if images.ndim == 4 and images.shape[2:] != (28, 28):   # as the npz: the networks' settings assume 28x28
             raise DataError(f"{paths[0]}: images are {'x'.join(map(str, images.shape[2:]))}, expected 28x28")

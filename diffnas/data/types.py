@@ -124,5 +124,5 @@ def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
         flat = [c for c, s in enumerate(std) if s == 0]
         if flat:   # an image folder of flat colours: normalising would give NaN at the first step
             raise DataError(f"{name}: channel {flat[0]} of the training images is constant (std 0, every value "
-                            f"{round(mean[flat[0]] * 255)}); normalising by it divides by zero")
+                            f"{round(own_mean[flat[0]] * 255)}); normalising by it divides by zero")
     return Dataset(name, *splits, classes, mean, std, tuple(class_names))
