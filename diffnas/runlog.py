@@ -92,15 +92,21 @@ class RunLog:
                 f.write(_json_line(obj) + "\n")
 
     def metrics(self, row: dict[str, Any], step: int) -> None:
-        """One epoch's metrics: a line in metrics.jsonl and scalars in TensorBoard."""
+        """One epoch's metrics: a line in metrics.jsonl and scalars in TensorBoard, on disk when this
+        returns: each epoch's events are a file of their own, closed (tensorboardX's flush leaves the
+        events queued for its thread, and a kill lost the epoch's scalars though its checkpoint was saved);
+        the files' names sort in step order, as TensorBoard reads them."""
         self.append_jsonl("metrics.jsonl", row)
-        if self._tb is None and self._tb_writer is not None:
-            self._tb = self._tb_writer(str(self.run_dir / "tb"))
-        if self._tb is not None:
+        if self._tb_writer is None:
+            return
+        self._tb = self._tb_writer(str(self.run_dir / "tb"), filename_suffix=f".{step:07d}")
+        try:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
                     self._tb.add_scalar(k, v, step)
-            self._tb.flush()
+        finally:
+            self._tb.close()
+            self._tb = None
 
     def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl"), *,
                          write: bool = True, saved_rows: Optional[list[dict[str, Any]]] = None) -> None:

@@ -924,3 +924,38 @@ def test_a_nan_before_the_first_checkpoint_in_a_pipeline_says_how_to_retry_it(tm
                                                       f"lower lr (`diffnas run --resume {pipeline} ...`)")
     assert _start_anew(tmp_path / "s") == (f"start it anew with a lower learning rate: remove {tmp_path / 's'} or "
                                            f"name another run_dir")
+
+
+def _tensorboard_scalars(folder: Path) -> dict[tuple[str, int], float]:
+    """{(tag, step): value} of every events file in `folder`, read as TensorBoard reads them: TFRecords
+    (length, its CRC, the Event, its CRC) of Event protocol buffers."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out = {}
+    for path in sorted(folder.iterdir()):
+        data, at = path.read_bytes(), 0
+        while at + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[at:at + 8])
+            event = Event.FromString(data[at + 12:at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                out[value.tag, event.step] = value.simple_value
+    return out
+
+
+def test_an_epochs_tensorboard_scalars_are_on_disk_when_its_metrics_are(tmp_path):
+    """A SIGKILL after an epoch was saved lost its TensorBoard scalars: tensorboardX's flush leaves the
+    events queued for its writer thread. The process here is not ended: the files are read as a kill
+    would leave them, before any close."""
+    from diffnas.runlog import RunLog
+
+    log = RunLog(tmp_path, tensorboard=True)
+    for epoch in (1, 2, 10):
+        log.metrics({"epoch": epoch, "train_loss": 1.0 / epoch, "val_acc": 0.1 * epoch}, epoch)
+        scalars = _tensorboard_scalars(tmp_path / "tb")
+        assert scalars[("train_loss", epoch)] == pytest.approx(1.0 / epoch)
+    files = sorted(p.name for p in (tmp_path / "tb").iterdir())
+    assert [int(name.rsplit(".", 1)[1]) for name in files] == [1, 2, 10]   # in step order, as TensorBoard reads
+    log.close()
