@@ -150,11 +150,17 @@ def continue_run(state: dict[str, Any], log: RunLog, epochs: int, saved_epochs: 
                           + f"; a resume can change the total, but not to fewer than the {begun} "
                             f"epoch{'s' if begun != 1 else ''} {'begun' if state['step'] else 'run'}")
     complete = state["epoch"] >= epochs or bool(ended_early)
+    # a total lowered to the epochs run: the run ends there, and its config.json says so (a later
+    # resume went on to the old total)
+    shortened = saved_epochs is not None and epochs < saved_epochs and complete and not ended_early
     # a training's checkpoint holds its rows (state["metrics"]); a complete run's resume writes nothing
-    log.truncate_metrics(state["epoch"], write=not complete, saved_rows=state.get("metrics"))
-    changed = saved_epochs is not None and saved_epochs != epochs and not complete
+    log.truncate_metrics(state["epoch"], write=not complete or shortened, saved_rows=state.get("metrics"))
+    changed = saved_epochs is not None and saved_epochs != epochs and (not complete or shortened)
     if announce and ended_early:
         say(f"diffnas: {run_dir} ended early ({ended_early}); nothing more to search")
+    elif announce and shortened:
+        say(f"diffnas: epochs changed from {saved_epochs} to {epochs}: {run_dir} ends with the {state['epoch']} "
+            f"epoch{'s' if state['epoch'] != 1 else ''} it has run")
     elif announce and complete:
         say(f"diffnas: {run_dir} is complete ({state['epoch']}/{epochs} epochs)"
             + (f"; nothing to do — {extend}" if extend else ""))

@@ -472,6 +472,28 @@ def test_a_ctrl_c_whose_giving_back_fails_is_still_the_ctrl_c(monkeypatch):
             pass
 
 
+def test_a_resume_that_lowers_the_total_to_the_epochs_run_ends_the_run_there(tmp_path, capsys):
+    """A search stopped after 1 of 3 epochs, resumed with epochs=1: "complete (1/1 epochs); nothing to
+    do", but its config.json kept 3, and the next plain resume searched on to epoch 3 (a pipeline's
+    search changed under its finished training)."""
+    from diffnas import cli
+
+    small = {**TINY, "epochs": 1, "max_steps": 1}
+    run = tmp_path / "r"
+    search(search_config("darts-1st", **small, run_dir=str(run)))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 3}))   # as a stop after 1 of 3 leaves it
+    (run / "genotype.json").unlink()
+    capsys.readouterr()
+    assert cli.main(["search", "--resume", str(run), "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"diffnas: epochs changed from 3 to 1: {run} ends with the 1 epoch it has run" in err
+    assert json.loads((run / "config.json").read_text())["epochs"] == 1 and (run / "genotype.json").is_file()
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert f"{run} is complete (1/1 epochs)" in capsys.readouterr().err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_path):
     """search(search_config(..., seed=99), resume=run) ran with the run's seed 2, saying nothing."""
     from diffnas.errors import ConfigError
