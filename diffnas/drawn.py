@@ -61,6 +61,20 @@ def record(out: Path, key: dict[str, Any], paths: list[Path]) -> None:
     atomic_write(out / STAMP, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def undrawn_note(run: Path) -> str | None:
+    """For a complete run resumed: the line saying that its figures are not all drawn from its files
+    as they are now (a kill came while its end drew them, or the total was lowered to the epochs run),
+    and how to draw them; None when they are."""
+    from .celldiagram import dot_available
+    from .notices import to_run
+
+    key = fingerprint(run, (run / "genotype.json").is_file() and dot_available())
+    if drawn_before(run / "figures", key) is not None:
+        return None
+    go = to_run(("diffnas", "plot", run), f"plot_run({str(run)!r})")
+    return f"diffnas: note: the figures of {run} are not all drawn from its files as they are now: `{go}` draws them"
+
+
 def forget(out: Path) -> None:
     """Drawing starts: until it has finished, the figures in `out` are not the stamp's."""
     (out / STAMP).unlink(missing_ok=True)

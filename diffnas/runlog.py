@@ -81,7 +81,7 @@ class RunLog:
 
     def _write(self, name: str, data: bytes) -> None:
         """`data` as the file `name`, atomically; a file that holds it already is left alone (a complete
-        run resumed rewrites nothing, and so works on read-only storage)."""
+        run resumed rewrites nothing: its files keep their times)."""
         path = self.run_dir / name
         if self.enabled and not (path.is_file() and path.read_bytes() == data):
             atomic_write_bytes(path, data)

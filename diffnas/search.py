@@ -31,6 +31,7 @@ from .data.augment import crop_padding
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .discretise import threshold_notes
+from .drawn import undrawn_note
 from .errors import ConfigError
 from .notices import option, say, shell
 from .paced import Paced
@@ -342,6 +343,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
         log.write_text("genotype.json", genotype_lib.to_json(genotype) + "\n")
         loop.finish()
+        if rank == 0 and cfg.plots and (undrawn := undrawn_note(run_dir)):
+            say(undrawn)
         return result()
 
     with loop.signals():

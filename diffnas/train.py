@@ -33,6 +33,7 @@ from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
+from .drawn import undrawn_note
 from .errors import CheckpointError, ConfigError, DataError, GenotypeError
 from .network import SETTINGS, build_network
 from .notices import option, say
@@ -338,6 +339,8 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     if complete:   # the saved result; result.json again, in case a kill came between it and the checkpoint
         log.write_json("result.json", result_record(result()))
         loop.finish()
+        if rank == 0 and cfg.plots and (undrawn := undrawn_note(run_dir)):
+            say(undrawn)
         return result()
 
     with loop.signals():

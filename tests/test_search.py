@@ -494,6 +494,25 @@ def test_a_resume_that_lowers_the_total_to_the_epochs_run_ends_the_run_there(tmp
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def test_a_complete_runs_resume_says_when_its_figures_are_not_all_drawn(tmp_path, capsys):
+    """A kill while a finished search drew its figures: the resume said "complete; nothing to do" and
+    nothing of the figures that were never drawn."""
+    from diffnas import cli
+
+    run = tmp_path / "r"
+    search(search_config("darts-1st", **{**TINY, "epochs": 1, "max_steps": 1, "plots": True}, run_dir=str(run)))
+    capsys.readouterr()
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert "not all drawn" not in capsys.readouterr().err   # drawn at its end
+    (run / "figures" / "weights_heatmap.png").unlink()      # as a kill mid-drawing leaves it
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert (f"diffnas: note: the figures of {run} are not all drawn from its files as they are now: "
+            f"`diffnas plot {run}` draws them") in capsys.readouterr().err
+    assert cli.main(["plot", str(run)]) == 0
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert "not all drawn" not in capsys.readouterr().err
+
+
 def test_a_python_resume_refuses_a_changed_value_as_the_command_line_does(tmp_path):
     """search(search_config(..., seed=99), resume=run) ran with the run's seed 2, saying nothing."""
     from diffnas.errors import ConfigError
