@@ -633,8 +633,8 @@ def test_a_run_that_failed_in_its_first_epoch_says_its_folder_can_be_removed(tmp
         search(search_config("darts-1st", **small, run_dir=str(run)))
     assert (run / "config.json").is_file() and not (run / "checkpoint.pt").exists()
     with pytest.raises(ConfigError, match=rf"^run_dir: {run} holds a run that saved no checkpoint \(it ended in its "
-                                          r"first epoch, or the checkpoint was removed\); continue it with `search\(cfg, resume=.*or remove the "
-                                          r"folder to start anew"):
+                                          r"first epoch, or the checkpoint was removed\); continue it with "
+                                          r"`search\(cfg, resume=.*or remove the folder to start anew"):
         search(search_config("darts-1st", **small, run_dir=str(run)))
     with pytest.raises(ConfigError, match=rf"batch_size: 4 given, .*; it saved no checkpoint: remove {run} to start "
                                           rf"it anew with other values\)$"):
