@@ -300,7 +300,10 @@ def test_a_search_all_warm_up_gives_no_collapse_warning(tmp_path, capsys):
     line warned that the warm-up covers all epochs before the run). Only parameter-free candidates:
     every genotype is collapsed, so the warm-up alone decides."""
     free = dict(TINY, epochs=1, max_steps=1, ops=("none", "max_pool_3x3", "skip_connect"))
-    search(search_config("darts-1st", **free, warmup_epochs=1, run_dir=str(tmp_path / "warm")))
+    from diffnas import DiffnasWarning
+
+    with pytest.warns(DiffnasWarning, match="warm-up epochs cover all 1 epochs"):   # said to a Python caller
+        search(search_config("darts-1st", **free, warmup_epochs=1, run_dir=str(tmp_path / "warm")))
     err = capsys.readouterr().err
     assert "collapse" not in err and "search epoch 1/1  train loss" in err
     assert "(warm-up: architecture weights fixed)" in err
