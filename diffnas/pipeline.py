@@ -35,7 +35,8 @@ from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
 from .notices import option, say, shell, to_run, train_call
-from .runfolder import check_resumed_dir, check_run_dir, missing_folders, refuse_existing_run, remove_empty_folders
+from .runfolder import (check_resumed_dir, check_run_dir, missing_folders, refuse_existing_run, refuse_in_use,
+                        remove_empty_folders)
 from .runlog import coverage, read_rows
 from .search import RESUMABLE as SEARCH_RESUMABLE
 from .search import SearchResult, search
@@ -300,6 +301,8 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     search_given: tuple[str, ...] = ()
     train_given: tuple[str, ...] = ()
     if resume:
+        if run_dir.is_dir():   # a stage another process writes: refused before anything is said of the others
+            refuse_in_use(run_dir)
         saved = saved_config(run_dir, quiet=True)   # read once, for both
         search_given, train_given = stage_given(saved, search_cfg, train_cfg)
         check_resume(run_dir, saved, search_cfg, train_cfg)

@@ -870,6 +870,17 @@ def test_a_new_run_in_a_folder_another_process_writes_is_told_it_is_in_use(tmp_p
             assert f"{pipe}: in use by another diffnas process" in err and "--resume" not in err, (command, err)
     finally:
         os.close(held)
+    # a second `run --resume` while the first trains: refused at its start, before "search is complete"
+    finished = tmp_path / "finished"
+    assert cli.main(["run", "--dry-run", "--no-plots", "--run-dir", str(finished)]) == 0
+    capsys.readouterr()
+    held = lock_run_dir(finished / "train")
+    try:
+        assert cli.main(["run", "--resume", str(finished)]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"diffnas: error: {finished}: in use by another diffnas process")
+    finally:
+        os.close(held)
 
 
 def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path, monkeypatch):
