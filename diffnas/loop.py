@@ -301,6 +301,11 @@ class Loop:
                     kept = "its last checkpoint is kept" if self.ckpt_path.is_file() else "no epoch was saved yet"
                     say(f"diffnas: stopped at once, without saving; {kept}; {self.go_on}")
                 raise
+            except OSError:   # a write refused (a full disk, a folder turned read-only): the error follows this
+                if self.rank == 0 and self.ckpt_path.is_file():
+                    say(f"diffnas: the run could not write its files; its last checkpoint is kept; once it can, "
+                        f"{self.go_on}")
+                raise
 
     # an epoch
 

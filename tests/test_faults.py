@@ -970,3 +970,33 @@ def test_an_epochs_tensorboard_scalars_are_on_disk_when_its_metrics_are(tmp_path
     files = sorted(p.name for p in (tmp_path / "tb").iterdir())
     assert [int(name.rsplit(".", 1)[1]) for name in files] == [1, 2, 10]   # in step order, as TensorBoard reads
     log.close()
+
+
+def test_a_write_refused_mid_run_says_the_checkpoint_is_kept_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    """A run folder turned read-only during epoch 2 ended with the OS's error alone, though the
+    checkpoint of epoch 1 was kept and a resume works."""
+    import errno
+
+    from diffnas.runlog import RunLog
+
+    real, rows = RunLog.append_jsonl, []
+
+    def refused_at_epoch_2(self, name, obj):
+        if name == "metrics.jsonl":
+            rows.append(obj)
+            if len(rows) == 2:
+                raise OSError(errno.EROFS, "Read-only file system", str(self.run_dir / name))
+        return real(self, name, obj)
+
+    monkeypatch.setattr(RunLog, "append_jsonl", refused_at_epoch_2)
+    run = tmp_path / "run"
+    assert cli.main(["search", "--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+                     "--nodes", "2", "--batch-size", "8", "--epochs", "3", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == (f"diffnas: the run could not write its files; its last checkpoint is kept; once it can, "
+                       f"resume with: diffnas search --resume {run}")
+    assert err[-1] == f"diffnas: error: {run / 'metrics.jsonl'}: Read-only file system"
+    monkeypatch.setattr(RunLog, "append_jsonl", real)
+    assert cli.main(["search", "--resume", str(run)]) == 0
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
