@@ -162,9 +162,10 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     does for a script. False: the interrupted result is returned (`interrupted`, `exit_code`), as the
     command line and the pipeline take it."""
     from_python = notices is None   # the command line passes its notices, [] for none
-    notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
-    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go
+    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go. A run
+    # refused as a second one in this process says nothing else (its checks and warnings come inside)
     with caller_state_kept(), run_folders_released():
+        notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given, from_python=from_python)
     if raise_on_stop and (result.interrupted or result.late_stop):   # a script's next line must not run
         recovery.raise_stop(result.exit_code or result.late_stop)

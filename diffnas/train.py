@@ -196,9 +196,10 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLi
     line and the pipeline take it.
     """
     from_python = notices is None   # the command line passes its notices, [] for none
-    notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
-    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go
+    # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go. A run
+    # refused as a second one in this process says nothing else (its checks and warnings come inside)
     with caller_state_kept(), run_folders_released():
+        notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given, from_python=from_python)
     if raise_on_stop and (result.exit_code or result.late_stop) and stop_after is None:

@@ -588,8 +588,13 @@ def test_a_second_run_in_another_thread_is_refused_and_sweeps_get_a_folder_each(
     first.start()
     try:
         assert started.wait(30)
-        with pytest.raises(ConfigError, match="^another diffnas run is going on in this process"):
-            search(search_config("darts-1st", **small))
+        import warnings as warnings_module
+
+        with pytest.raises(ConfigError, match="^another diffnas run is going on in this process"), \
+                warnings_module.catch_warnings(record=True) as said:
+            warnings_module.simplefilter("always")
+            search(search_config("darts-1st", **small, xi=0.1))   # a value without effect: not said when refused
+        assert not [w for w in said if "has no effect" in str(w.message)]
     finally:
         release.set()
         first.join(60)
