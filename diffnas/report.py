@@ -20,7 +20,7 @@ from .atomic import atomic_write
 from .collapse import collapse_warning, unchanged_note
 from .config import SearchConfig, TrainConfig, from_dict, inapplicable
 from .discretise import threshold_notes
-from .errors import DiffnasError
+from .errors import ConfigError, DiffnasError
 from .loop import few_steps_note
 from .notices import shell
 from .plots import load_alphas
@@ -406,8 +406,11 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool 
     pipeline's `out/search/figures` and `out/train/figures`), for a run this process cannot write to."""
     run_dir = check_run_folder(run_dir)
     base = run_dir if out is None else Path(out)
-    if out is not None:   # a folder this process cannot write: one line, before any drawing
+    if out is not None:   # a folder this process cannot write, or another run's: one line, before any drawing
         check_run_dir(base, "out")
+        if base.resolve() != run_dir.resolve() and (base / "config.json").is_file():
+            raise ConfigError(f"out: {base} holds a run, whose own report and figures this would replace; "
+                              f"name another folder")
         base.mkdir(parents=True, exist_ok=True)
     collected: list[str] = []
     sections = []

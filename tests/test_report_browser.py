@@ -150,6 +150,10 @@ def test_a_pipelines_report_written_elsewhere_links_its_own_figures(tmp_path: Pa
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match=r"^out: .*file is a file, not a folder$"):   # one line, not an OSError
         report.write_report(run, out=tmp_path / "file" / "out")
+    with pytest.raises(ConfigError, match=r"^out: .*search holds a run, whose own report and figures this would "
+                                          r"replace; name another folder$"):
+        report.write_report(run, out=run / "search")   # another run's folder
+    assert report.write_report(run / "search", out=run / "search") == run / "search" / "report.html"   # its own
 
 
 def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
