@@ -44,7 +44,6 @@ class RunLog:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.progress_enabled = progress and enabled
-        self._tb = None
         self._tb_writer: Any = None
         # what this RunLog is about to create: run_dir and its missing parents (deepest first), tb/
         self.created: list[Path] = missing_folders(self.run_dir) if enabled else []
@@ -99,14 +98,13 @@ class RunLog:
         self.append_jsonl("metrics.jsonl", row)
         if self._tb_writer is None:
             return
-        self._tb = self._tb_writer(str(self.run_dir / "tb"), filename_suffix=f".{step:07d}")
+        writer = self._tb_writer(str(self.run_dir / "tb"), filename_suffix=f".{step:07d}")
         try:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
-                    self._tb.add_scalar(k, v, step)
+                    writer.add_scalar(k, v, step)
         finally:
-            self._tb.close()
-            self._tb = None
+            writer.close()
 
     def truncate_metrics(self, epochs_done: int, names: Iterable[str] = ("metrics.jsonl", "genotypes.jsonl"), *,
                          write: bool = True, saved_rows: Optional[list[dict[str, Any]]] = None) -> None:
@@ -157,9 +155,6 @@ class RunLog:
         return progress_bar(iterable, total, desc, initial)
 
     def close(self) -> None:
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
         self._tb_writer = None
         if self._lock is not None:
             os.close(self._lock)   # the lock goes with the descriptor
