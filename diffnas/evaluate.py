@@ -21,7 +21,7 @@ from .data.loaders import DATASETS
 from .data.types import TrainedOn
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, DataError, DiffnasError
-from .notices import option, say, to_run, train_call
+from .notices import option, resume_call, say, to_run, train_call
 from .network import build_network
 from .runfolder import run_command
 from .runlog import progress_bar
@@ -35,7 +35,7 @@ def _refuse_other_run_files(path: Path) -> None:
         train = to_run(("diffnas", "train", "--genotype", path.parent),
                        train_call(path.parent))
         if not (path.parent / "genotype.json").is_file():   # stopped before its end: no genotype to train yet
-            finish = to_run(("diffnas", "search", "--resume", path.parent), f"search(cfg, resume={str(path.parent)!r})")
+            finish = resume_call("search", path.parent)
             raise CheckpointError(f"{path.parent}: a search run that has not finished; evaluate trains nothing: "
                                   f"finish it with `{finish}`, then "
                                   f"train its genotype with `{train}` and evaluate that run")
@@ -94,7 +94,7 @@ def _checkpoint_file(path: Path) -> Path:
                               f"checkpoint.pt)")
     if path.is_dir() and not (path / "checkpoint.pt").exists() and not (path / "search").is_dir():
         if run_command(path) == "train":   # stopped before its first epoch ended
-            go_on = to_run(("diffnas", "train", "--resume", path), f"train(cfg, resume={str(path)!r})")
+            go_on = resume_call("train", path)
             raise CheckpointError(f"{path}: a training run that has not saved a checkpoint yet (one is saved at the "
                                   f"end of each epoch); go on with `{go_on}`")
         # a folder of runs: the training runs and the pipelines in it
@@ -107,9 +107,8 @@ def _checkpoint_file(path: Path) -> Path:
         # a `diffnas run` folder holds the training run in train/
         pipeline = not (path / "checkpoint.pt").exists() and (path / "search").is_dir()
         if pipeline and not (path / "train" / "checkpoint.pt").is_file():
-            pipeline_call = f"run_pipeline(search_cfg, train_cfg, {str(path)!r}, resume=True)"
             raise CheckpointError(f"{path}: a pipeline whose training has not started or saved a checkpoint yet; "
-                                  f"continue it with `{to_run(('diffnas', 'run', '--resume', path), pipeline_call)}`")
+                                  f"continue it with `{resume_call('run', path)}`")
         path = path / "train" / "checkpoint.pt" if pipeline else path / "checkpoint.pt"
     return path
 

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 from .errors import GenotypeError, same_name, suggest
 from .genotype_parse import parse_cell_lines, parse_cellwise, parse_fields
 from .genotype_published import ALIASES, PUBLISHED
-from .notices import option, to_run
+from .notices import option, resume_call
 from .ops import OPS, PRIMITIVES
 from .runfolder import run_command
 
@@ -435,14 +435,11 @@ def _genotype_file(spec: str) -> Path | None:
     except (OSError, ValueError):
         return None
     if (path / "search").is_dir():
-        go_on = to_run(("diffnas", "run", "--resume", Path(spec)),
-                       f"run_pipeline(search_cfg, train_cfg, {str(spec)!r}, resume=True)")
         raise GenotypeError(f"{spec}: a pipeline folder without search/genotype.json (its search has not "
-                            f"finished; go on with `{go_on}`)")
+                            f"finished; go on with `{resume_call('run', Path(spec))}`)")
     if (path / "checkpoint.pt").is_file() and run_command(path) == "search":
-        finish = to_run(("diffnas", "search", "--resume", Path(spec)), f"search(cfg, resume={str(spec)!r})")
         raise GenotypeError(f"{spec}: a search run without genotype.json: it has not finished; finish it with "
-                            f"`{finish}`")
+                            f"`{resume_call('search', Path(spec))}`")
     raise GenotypeError(f"{spec}: a folder without genotype.json (a search run folder has one; a pipeline "
                         "folder RUN has RUN/search/genotype.json)")
 

@@ -37,7 +37,7 @@ from . import config as config_lib
 from . import config_file
 from .config import C
 from .errors import CheckpointError, DataError, NumericalError
-from .notices import on_command_line, option, say, shell, to_run, train_call
+from .notices import on_command_line, option, resume_call, say, shell, to_run, train_call
 from .provenance import session_record
 from .runfolder import check_resumed_dir, check_run_dir, refuse_existing_run
 from .runlog import RunLog, progress_postfix
@@ -47,11 +47,9 @@ from .signals import AFTER_STEP, ENDING, IN_PASS, SAVED, StopRequested, stop_on_
 _FOLDER_NAME = {"train": "training"}
 def _folder_use(command: str, run: Path) -> str:
     """What a run folder of `command` is for, said when another command is pointed at it."""
-    resume = {"search": f"search(cfg, resume={str(run)!r})", "train": f"train(cfg, resume={str(run)!r})",
-              "pipeline": f"run_pipeline(search_cfg, train_cfg, {str(run)!r}, resume=True)"}
-    if command not in resume:
+    if command not in ("search", "train", "pipeline"):
         return ""
-    go_on = to_run(("diffnas", "run" if command == "pipeline" else command, "--resume", run), resume[command])
+    go_on = resume_call(command, run)
     if command == "search":
         train = to_run(("diffnas", "train", "--genotype", run), train_call(run))
         return f"train the cell it found with `{train}`, or resume the search with `{go_on}`"

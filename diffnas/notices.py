@@ -136,6 +136,15 @@ def to_run(words: Sequence[object], python: str) -> str:
     return shell(*words) if on_command_line() else python
 
 
+def resume_call(command: str, run: object) -> str:
+    """How the reader goes on with the run in `run`, made by `command` (search, train, or run/pipeline):
+    `diffnas search --resume RUN` on the command line, `search(cfg, resume='RUN')` from Python."""
+    cli = "run" if command == "pipeline" else command
+    python = (f"run_pipeline(search_cfg, train_cfg, {str(run)!r}, resume=True)" if cli == "run"
+              else f"{cli}(cfg, resume={str(run)!r})")
+    return to_run(("diffnas", cli, "--resume", run), python)
+
+
 def train_call(genotype: object) -> str:
     """The Python call that trains `genotype` (a search run's folder), to be completed with the
     caller's own values (the data, the size), as `diffnas train --genotype RUN` is with flags."""

@@ -34,7 +34,7 @@ from .data.datasets import reused_datasets
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .loop import check_saved_data_folder, default_run_dir
-from .notices import option, say, shell, to_run, train_call
+from .notices import option, resume_call, say, shell, to_run, train_call
 from .runfolder import (check_resumed_dir, check_run_dir, missing_folders, refuse_existing_run, refuse_in_use,
                         remove_empty_folders)
 from .runlog import coverage, read_rows
@@ -158,8 +158,8 @@ def _read_pipeline_config(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]
     saved = config_file.read_file(path)
     command = saved.get("command")
     if command in ("search", "train"):
-        go_on = to_run(("diffnas", command, "--resume", run_dir), f"{command}(cfg, resume={str(run_dir)!r})")
-        raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with `{go_on}`")
+        raise CheckpointError(f"{run_dir}: a {command} run folder, not a pipeline; continue it with "
+                              f"`{resume_call(command, run_dir)}`")
     if command != "pipeline":
         raise CheckpointError(f"{path}: not a pipeline's config (no \"command\": \"pipeline\")")
     return split_config(saved, str(path))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import CheckpointError, ConfigError
-from .notices import option, to_run
+from .notices import option, resume_call
 
 
 def lock_run_dir(run_dir: Path) -> int | None:
@@ -101,9 +101,7 @@ def refuse_existing_run(run_dir: Path, command: str, markers: Iterable[str] = ("
     refuse_in_use(run_dir)
     made_by = run_command(run_dir) or command
     owner = "run" if made_by == "pipeline" else made_by
-    go_on = to_run(("diffnas", owner, "--resume", run_dir),
-                   f"run_pipeline(search_cfg, train_cfg, {str(run_dir)!r}, resume=True)" if owner == "run"
-                   else f"{owner}(cfg, resume={str(run_dir)!r})")
+    go_on = resume_call(owner, run_dir)
     if owner != "run" and not (run_dir / "checkpoint.pt").exists():   # it failed or stopped in its first epoch
         raise ConfigError(f"run_dir: {run_dir} holds a run that saved no checkpoint (it ended in its first "
                           f"epoch, or the checkpoint was removed); continue it with `{go_on}`, or remove the folder to start anew with other "
