@@ -330,15 +330,19 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                             device_seconds=state["device_seconds"], weights=state["weights"],
                             arch_params=state["arch_params"])
 
-    def stopped(where: str) -> SearchResult:
-        """A stop within an epoch: saved, said; then the curves pacing skipped (a second Ctrl-C there
-        skips them: the checkpoint is saved already)."""
-        code = loop.stopped(where)
+    def flush_curves() -> None:
+        """At a stop, the curves pacing skipped (a second Ctrl-C there skips them: the checkpoint is
+        saved already)."""
         if rank == 0 and cfg.plots:
             try:
                 curves.flush()
             except KeyboardInterrupt:
                 pass
+
+    def stopped(where: str) -> SearchResult:
+        """A stop within an epoch: saved, said, then the curves drawn."""
+        code = loop.stopped(where)
+        flush_curves()
         return result(code)
 
     if complete:   # the saved result; genotype.json again, in case a kill came between it and the checkpoint
@@ -413,11 +417,8 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
             loop.commit_epoch()
             if rank == 0 and cfg.plots:
                 curves()   # paced: at most 5% of the search's time (paced.py)
-                if loop.stop:   # a stop: the run's curves as its files are now
-                    try:
-                        curves.flush()
-                    except KeyboardInterrupt:   # a second Ctrl-C: the epoch is saved, the drawing skipped
-                        pass
+            if loop.stop:   # a stop: the run's curves as its files are now
+                flush_curves()
             if state["early_stop"]:
                 if rank == 0:
                     say(f"diffnas: {state['early_stop']}")

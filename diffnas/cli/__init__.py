@@ -162,7 +162,7 @@ def _ctrl_c_exits(debug: bool) -> Iterator[None]:
             print(f"diffnas: {said}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130 if signum == signal.SIGINT else 128 + signum)
+        os._exit(128 + signum)   # 130 for SIGINT, 143 for SIGTERM
 
     defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
     previous = {sig: signal.signal(sig, handler) for sig, default in defaults.items()

@@ -155,7 +155,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
                 _check_idx_magic(where, head, ndim)
             if len(head) < header:
                 raise DataError(f"{where}: {len(head)} bytes, shorter than the {header}-byte IDX header")
-            shape = _idx_shape(where, head, ndim)
+            shape = struct.unpack(f">{ndim}I", head[4:])   # the sizes after the magic number
             values = math.prod(shape)   # Python ints: 2**22 * 2**21 * 2**21 wraps to 0 in int64
             on_disk = None if gz else os.fstat(f.fileno()).st_size - header
             raw = _read_at_most(f, values + 1) if on_disk is None or on_disk == values else b""
@@ -188,13 +188,8 @@ def _read_at_most(f: Any, size: int, chunk: int = 1 << 24) -> bytes:
     return b"".join(parts)
 
 
-def _idx_shape(where: str, head: bytes, ndim: int) -> tuple[int, ...]:
-    """The sizes of an IDX header, refused unless it is one of unsigned bytes with `ndim` dimensions."""
-    _check_idx_magic(where, head, ndim)
-    return struct.unpack(f">{ndim}I", head[4:])
-
-
 def _check_idx_magic(where: str, head: bytes, ndim: int) -> None:
+    """A DataError unless `head` starts an IDX file of unsigned bytes with `ndim` dimensions."""
     expected = 0x0800 + ndim
     magic = int.from_bytes(head[:4], "big")
     if magic != expected:
