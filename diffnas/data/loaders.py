@@ -32,32 +32,39 @@ _SIGNS = {"cifar10": ("cifar-10-batches-py", "data_batch_1"), "cifar100": ("cifa
 _BINARY = {"cifar10": ("cifar-10-batches-bin", "data_batch_1.bin"), "cifar100": ("cifar-100-binary",)}
 
 
-def _holds(data_dir: Path, names: tuple[str, ...], scanned: int = 100) -> str | None:
-    """The first of `names` in data_dir or in one of the first `scanned` folders in it (a large or
-    network folder is not walked for a hint), as a path under data_dir, or None; None too where the file
-    system refuses a look (another user's folder in it)."""
+def _looked_at(data_dir: Path, scanned: int = 100) -> list[Path]:
+    """data_dir and the first `scanned` folders in it (a large or network folder is not walked for a
+    hint): where the hints below look, listed once; [] where the file system refuses a look."""
     try:
-        inside = sorted(itertools.islice((p for p in data_dir.iterdir() if p.is_dir()), scanned))
-        found = next((folder / n for folder in [data_dir, *inside] for n in names if (folder / n).exists()), None)
+        return [data_dir, *sorted(itertools.islice((p for p in data_dir.iterdir() if p.is_dir()), scanned))]
+    except OSError:
+        return []
+
+
+def _holds(data_dir: Path, folders: list[Path], names: tuple[str, ...]) -> str | None:
+    """The first of `names` in `folders` (`_looked_at`), as a path under data_dir, or None; None too
+    where the file system refuses a look (another user's folder in it)."""
+    try:
+        found = next((folder / n for folder in folders for n in names if (folder / n).exists()), None)
     except OSError:
         return None
     return None if found is None else str(found.relative_to(data_dir))
 
 
-def _binary_hint(name: str, data_dir: Path) -> str:
+def _binary_hint(name: str, data_dir: Path, folders: list[Path]) -> str:
     """"; D holds cifar10's binary version (...), and diffnas reads the python version (...)", or ""."""
-    binary = _holds(data_dir, _BINARY.get(name, ()))
+    binary = _holds(data_dir, folders, _BINARY.get(name, ()))
     if binary is None:
         return ""
     return (f"; {data_dir} holds {name}'s binary version ({binary}), and diffnas reads the python version "
             f"(`{shell('diffnas', 'download', name, '--data-dir', data_dir)}` fetches it)")
 
 
-def _other_dataset_hint(name: str, data_dir: Path) -> str:
+def _other_dataset_hint(name: str, data_dir: Path, folders: list[Path]) -> str:
     """"; D holds cifar100's files (cifar-100-python): --dataset cifar100 reads them" where the data
     folder of `name` holds another dataset's (a mix-up, or a folder of several datasets), or ""."""
     for other, signs in _SIGNS.items():
-        found = None if other == name else _holds(data_dir, signs)
+        found = None if other == name else _holds(data_dir, folders, signs)
         if found is not None:
             return f"; {data_dir} holds {other}'s files ({found}): {option('dataset', other)} reads them"
     return ""
@@ -71,9 +78,10 @@ def download_hint(name: str, data_dir: Path) -> str:
     if name != "imagefolder" and _image_folder_layout(data_dir):
         return (f"; {data_dir} holds train/<class>/ folders, an image folder: read it with "
                 f"{option('dataset', 'imagefolder')}")
-    if binary := _binary_hint(name, data_dir):
+    folders = _looked_at(data_dir)
+    if binary := _binary_hint(name, data_dir, folders):
         return binary
-    return _download_hint(name, data_dir) + _other_dataset_hint(name, data_dir)
+    return _download_hint(name, data_dir) + _other_dataset_hint(name, data_dir, folders)
 
 
 def _download_hint(name: str, data_dir: Path) -> str:
@@ -294,25 +302,27 @@ def _refuse_tiny_imagenet(data_dir: Path) -> None:
 
 def _test_folder(data_dir: Path) -> Path:
     """DIR/test, or DIR/val where there is no test/ (ImageNet's and many downloads' layout, whose
-    validation images are the held-out split), said once."""
+    validation images are the held-out split)."""
     test, val = data_dir / "test", data_dir / "val"
-    if not test.is_dir() and val.is_dir():
-        if is_main():   # every torchrun rank reads the data; one says so
-            say(f"diffnas: imagefolder: {data_dir} has no test/; its val/ is the test split")
-        return val
-    return test
+    return val if not test.is_dir() and val.is_dir() else test
+
+
+def _say_test_folder(data_dir: Path, test_dir: Path) -> None:
+    """A val/ read as the test split, said once (every torchrun rank reads the data; one says so)."""
+    if test_dir.name == "val" and is_main():
+        say(f"diffnas: imagefolder: {data_dir} has no test/; its val/ is the test split")
 
 
 def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> Dataset:
     _refuse_tiny_imagenet(data_dir)
-    train_dir = data_dir / "train"
-    for folder in (train_dir, data_dir / "test"):
-        if not folder.is_dir() and not (folder.name == "test" and (data_dir / "val").is_dir()):
+    train_dir, test_dir = data_dir / "train", _test_folder(data_dir)
+    for folder in (train_dir, test_dir):
+        if not folder.is_dir():
             hint = (_split_folder_hint(data_dir, "train")
                     or f"; point {option('data_dir')} at the folder that holds train/ and test/")
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>, or val/ for test/){hint}")
-    test_dir = _test_folder(data_dir)
+    _say_test_folder(data_dir, test_dir)
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     train_paths, train_labels = formats.list_class_folder(train_dir, classes)
@@ -343,6 +353,7 @@ def _load_image_folder_test(data_dir: Path, image_size: int, trained: TrainedOn)
         hint = _split_folder_hint(data_dir, "test")
         raise DataError(f"imagefolder: {data_dir} has no test/ (expected DIR/test/<class>/<images>, or val/ for "
                         f"test/){hint}")
+    _say_test_folder(data_dir, test_dir)
     paths, labels = formats.list_class_folder(test_dir, classes)
     rgb = trained.channels == 3
     images = cache.decoded("imagefolder-test", test_dir, paths, labels, list(classes), image_size, rgb,
