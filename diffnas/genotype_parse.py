@@ -116,8 +116,16 @@ class _Parser:
     def genotype(self) -> dict[str, object]:
         if self.name() != "Genotype":
             raise GenotypeError("genotype text must start with 'Genotype('")
+        fields = self.arguments(FIELDS, self.value)
+        if self.peek():
+            raise self.fail("the end of the text")
+        return fields
+
+    def arguments(self, fields: tuple[str, ...], value: Callable[[], object], of: str = "") -> dict[str, object]:
+        """`(field=VALUE, ...)`, or the first fields by position (as a dataclass's repr writes them)
+        before any by keyword, each VALUE read by `value`; `of` names the call in messages (" of Cell")."""
         self.eat("(")
-        fields: dict[str, object] = {}
+        out: dict[str, object] = {}
         positional = 0
         keywords = False
         while self.peek() != ")":
@@ -132,48 +140,16 @@ class _Parser:
                 else:
                     self.i, key = save, None
             if key is None:
-                if positional >= len(FIELDS) or keywords:
+                if positional >= len(fields) or keywords:
                     raise self.fail("a keyword argument")
-                key = FIELDS[positional]
+                key = fields[positional]
                 positional += 1
             else:
                 keywords = True
-            if key not in FIELDS:
-                raise GenotypeError(f"genotype text: unknown field {key!r} (fields: {', '.join(FIELDS)})")
-            if key in fields:
-                raise GenotypeError(f"genotype text: field {key!r} given twice")
-            fields[key] = self.value()
-            if self.peek() == ",":
-                self.i += 1
-            elif self.peek() != ")":
-                raise self.fail("',' or ')'")
-        self.i += 1
-        if self.peek():
-            raise self.fail("the end of the text")
-        return fields
-
-    def call(self, expected: str, fields: tuple[str, ...], value: Callable[[], object]) -> dict[str, object]:
-        """`EXPECTED(field=VALUE, ...)` (or the fields by position, as a dataclass's repr writes them),
-        each VALUE read by `value`."""
-        self.word(expected)
-        self.eat("(")
-        out: dict[str, object] = {}
-        while self.peek() != ")":
-            save, key = self.i, None
-            if self.peek().isalpha() or self.peek() == "_":
-                key = self.name()
-                if self.peek() == "=":
-                    self.i += 1
-                else:
-                    self.i, key = save, None
-            if key is None:
-                if len(out) >= len(fields):
-                    raise self.fail("')'")
-                key = fields[len(out)]
             if key not in fields:
-                raise GenotypeError(f"genotype text: unknown field {key!r} of {expected} (fields: {', '.join(fields)})")
+                raise GenotypeError(f"genotype text: unknown field {key!r}{of} (fields: {', '.join(fields)})")
             if key in out:
-                raise GenotypeError(f"genotype text: field {key!r} of {expected} given twice")
+                raise GenotypeError(f"genotype text: field {key!r}{of} given twice")
             out[key] = value()
             if self.peek() == ",":
                 self.i += 1
@@ -191,7 +167,8 @@ class _Parser:
             self.i += 1
             out = []
             while self.peek() != close:
-                out.append(self.call("Cell", ("genes", "concat", "reduction"), self.value))
+                self.word("Cell")
+                out.append(self.arguments(("genes", "concat", "reduction"), self.value, " of Cell"))
                 if self.peek() == ",":
                     self.i += 1
                 elif self.peek() != close:
@@ -199,7 +176,8 @@ class _Parser:
             self.i += 1
             return out
 
-        fields = self.call("CellwiseGenotype", ("cells_",), cells)
+        self.word("CellwiseGenotype")
+        fields = self.arguments(("cells_",), cells, " of CellwiseGenotype")
         if self.peek():
             raise self.fail("the end of the text")
         if "cells_" not in fields:
