@@ -8,8 +8,9 @@ integers, `range(...)`, the four fields by keyword or position) and returns the 
 (a line per cell, `cell 0 (normal): [('sep_conv_3x3', 0), ...], concat=[2, 3, 4, 5]`, as
 `genotype.cell_lines` writes it and the report shows it) the same way, and `parse_cellwise` a per-cell
 genotype's repr, `CellwiseGenotype(cells_=(Cell(genes=..., concat=..., reduction=...), ...))`.
-Decimals and True/False/None are read as values too, so that a gene like ('sep_conv_3x3', True) is refused there, naming the gene. Nothing
-here knows op names or cell rules, so this module imports only the error type.
+Decimals and True/False/None are read as values too, so that a gene like ('sep_conv_3x3', True) is
+refused there, naming the gene. Nothing here knows op names or cell rules, so this module imports only
+the error type.
 """
 
 from __future__ import annotations

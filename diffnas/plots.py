@@ -304,8 +304,8 @@ def network_figure(genotype: CellwiseGenotype, when: str = "") -> Figure:
     used_sorted = sorted(used, key=lambda op: (order.index(op) if op in order else len(order), op))
     fig.legend(handles=[Patch(facecolor=op_color(op), label=op) for op in used_sorted],
                loc="outside right center", fontsize=8, title="op")
-    fig.suptitle(f"per-layer architecture{f' ({when})' if when else ''}\nbox: a gene's op (colour) and input (c_{k-2}, c_{k-1} or node 0, 1, ...)",
-                 fontsize=10)
+    fig.suptitle(f"per-layer architecture{f' ({when})' if when else ''}\n"
+                 "box: a gene's op (colour) and input (c_{k-2}, c_{k-1} or node 0, 1, ...)", fontsize=10)
     return fig
 
 

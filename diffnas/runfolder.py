@@ -104,8 +104,8 @@ def refuse_existing_run(run_dir: Path, command: str, markers: Iterable[str] = ("
     go_on = resume_call(owner, run_dir)
     if owner != "run" and not (run_dir / "checkpoint.pt").exists():   # it failed or stopped in its first epoch
         raise ConfigError(f"run_dir: {run_dir} holds a run that saved no checkpoint (it ended in its first "
-                          f"epoch, or the checkpoint was removed); continue it with `{go_on}`, or remove the folder to start anew with other "
-                          f"values, or choose another {option('run_dir')}")
+                          f"epoch, or the checkpoint was removed); continue it with `{go_on}`, or remove the "
+                          f"folder to start anew with other values, or choose another {option('run_dir')}")
     raise ConfigError(f"run_dir: {run_dir} holds a run already; continue it with `{go_on}` or choose another "
                       f"{option('run_dir')}")
 

@@ -323,6 +323,8 @@ def test_network_figure_marks_reductions(global_run: tuple[Path, list[Path], lis
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert sorted(legend) == sorted({op for c in genotype.cells_ for op, _ in c.genes})
     assert "(" not in fig._suptitle.get_text().splitlines()[0]
+    # the key names the inputs as the other figures do (an f-string once read c_{k-2} as c_0)
+    assert "input (c_{k-2}, c_{k-1} or node 0, 1, ...)" in fig._suptitle.get_text().splitlines()[1]
     so_far = plots.network_figure(genotype, "after epoch 1, not finished")._suptitle.get_text()
     assert so_far.splitlines()[0] == "per-layer architecture (after epoch 1, not finished)"
 
