@@ -44,8 +44,9 @@ def _f(default: Any, **meta: Any) -> Any:
 class SearchConfig:
     """A search's settings, as data: build one with `search_config(preset, **overrides)` (DARTS's
     defaults, then a preset's values: darts-1st, pc-darts, fair-darts, global, dnas), give it to
-    `search()`. Each value is checked when the search starts (one-line ConfigError); the command
-    line's flags (`diffnas search --help`) are these fields."""
+    `search()`. Each value's type and range is checked when the config is made, the rules between
+    values when the search starts (one-line ConfigError); the command line's flags (`diffnas search
+    --help`) are these fields."""
 
     # the preset's name, as a record: `search_config(preset)` applies its values (PRESETS), this field does not
     preset: str = _f("darts", choices=("darts", "darts-1st", "pc-darts", "fair-darts", "global", "dnas"))
@@ -100,13 +101,18 @@ class SearchConfig:
     detect_anomaly: bool = _f(True)             # stop on NaN/Inf loss, gradient or alpha
     nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
 
+    def __post_init__(self) -> None:
+        _check(self)   # SearchConfig(layers="x") is refused where it is written, not when the search starts
+        check_op_set(self.ops)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The training from scratch of a genotype's network, as data: build one with
     `train_config(setting, **overrides)` (DARTS's CIFAR recipe, or the imagenet or tiny-imagenet
-    setting's values), give it to `train()`. Each value is checked when the training starts (one-line
-    ConfigError); the command line's flags (`diffnas train --help`) are these fields."""
+    setting's values), give it to `train()`. Each value's type and range is checked when the config is
+    made, the rules between values when the training starts (one-line ConfigError); the command line's
+    flags (`diffnas train --help`) are these fields."""
 
     setting: str = _f("cifar", choices=("cifar", "imagenet", "tiny-imagenet"))  # the network's stem and recipe
     genotype: str = _f("DARTS_V2")              # name, JSON file or Genotype(...) notation
@@ -147,6 +153,9 @@ class TrainConfig:
     plots: bool = _f(True)                      # curves and cell diagrams at the end
     detect_anomaly: bool = _f(True)             # stop on NaN/Inf loss or gradient
     nan_rollback: int = _f(0, min=0)            # on NaN: reload the last checkpoint with lr/2, this many times
+
+    def __post_init__(self) -> None:
+        _check(self)
 
 
 with_field_docs(SearchConfig)   # help(SearchConfig): each field's default and comment

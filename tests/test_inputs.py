@@ -307,13 +307,27 @@ def test_a_python_pipeline_into_a_run_folder_is_told_how_to_resume_in_python(tmp
 
 def test_a_search_config_built_by_hand_with_a_wrong_type_is_a_config_error():
     """search(SearchConfig(epochs="2")) was a TypeError from the check of values that change nothing;
-    train's was a ConfigError already."""
-    from diffnas.config import SearchConfig
+    train's was a ConfigError already. A wrong type or range is now refused where the config is made
+    (it was accepted until the search started); search() still refuses one made past the check."""
+    import dataclasses
+
+    from diffnas.config import SearchConfig, TrainConfig
     from diffnas.errors import ConfigError
     from diffnas.search import search
 
     with pytest.raises(ConfigError, match="^epochs: expected int, got '2'$"):
-        search(SearchConfig(epochs="2", dataset="synthetic"))
+        SearchConfig(epochs="2", dataset="synthetic")
+    with pytest.raises(ConfigError, match="^layers: must be >= 3, got 2$"):
+        dataclasses.replace(SearchConfig(), layers=2)
+    with pytest.raises(ConfigError, match="^ops: an op is listed twice \\(skip_connect\\)$"):
+        SearchConfig(ops=("skip_connect", "skip_connect"))
+    with pytest.raises(ConfigError, match="^cutout: must be >= 0, got -1$"):
+        TrainConfig(cutout=-1)
+    assert SearchConfig(layers=3.0, w_lr=1).layers == 3 and isinstance(SearchConfig(w_lr=1).w_lr, float)
+    cfg = SearchConfig(dataset="synthetic")
+    object.__setattr__(cfg, "epochs", "2")   # past the check: the search's own check still holds
+    with pytest.raises(ConfigError, match="^epochs: expected int, got '2'$"):
+        search(cfg)
 
 
 def test_a_python_callers_data_dir_warning_names_datasets_as_python_values():
