@@ -97,26 +97,46 @@ def table_decimals(psi: torch.Tensor, threshold: float | None = None,
     return max(value_decimals(*span) for span in spans)
 
 
+def genotype_misfit(genotype: AnyGenotype, alphas: dict[str, Any]) -> str | None:
+    """Why `genotype`'s genes cannot be outlined on the cells of `alphas` (another search space's: other
+    cells, nodes or ops), None when they can."""
+    layers = alphas["history"].shape[1]
+    cells = genotype.cells_ if isinstance(genotype, CellwiseGenotype) else None
+    if cells is not None and len(cells) != layers:
+        return f"it has {len(cells)} cells, these weights {layers} layers"
+    ops = list(alphas["ops"])
+    nodes = max(int(d) for _, d in alphas["edges"]) - 1
+    reductions = {int(r) for r in alphas["reductions"]}
+    for title, k in cell_views(alphas):
+        cell = cells[k] if cells is not None else genotype.cell(k in reductions)
+        if cell.nodes != nodes:
+            return f"its {title} has {cell.nodes} nodes, these weights' {nodes}"
+        for g, (op, src) in enumerate(cell.genes):
+            if op != "none" and op not in ops:   # none: a FairDARTS node with nothing above the threshold
+                return f"its {title} has {op!r}, not among these weights' ops ({', '.join(ops)})"
+            if not 0 <= int(src) < g // 2 + 2:
+                return f"its {title}'s node {g // 2} takes state {src}, not one before it"
+    return None
+
+
+def _fitting(genotype: Optional[AnyGenotype], alphas: dict[str, Any]) -> None:
+    """A one-line ConfigError for a genotype given to outline whose genes these weights cannot show."""
+    why = genotype_misfit(genotype, alphas) if genotype is not None else None
+    if why is not None:
+        raise ConfigError(f"genotype: does not fit these architecture weights ({why}); give the genotype of "
+                          f"the search that wrote them, or none")
+
+
 def chosen_genes(genotype: Optional[AnyGenotype], layer: int, reduction: bool, ops: Sequence[str],
                  edges: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    """(edge, op) index pairs of the genes the genotype kept for this cell, [] when the genotype does
-    not fit these edges and ops (then nothing is outlined)."""
+    """(edge, op) index pairs of the genes the genotype kept for this cell (one that fits these edges
+    and ops: `genotype_misfit`); [] without a genotype."""
     if genotype is None:
         return []
-    cells = genotype.cells_ if isinstance(genotype, CellwiseGenotype) else None
-    if cells is not None and layer >= len(cells):
-        return []
-    cell = cells[layer] if cells is not None else genotype.cell(reduction)
+    cell = genotype.cells_[layer] if isinstance(genotype, CellwiseGenotype) else genotype.cell(reduction)
     where = {(int(s), int(d)): e for e, (s, d) in enumerate(edges)}
-    out = []
-    for g, (op, src) in enumerate(cell.genes):
-        if op == "none":   # a FairDARTS node with nothing above the threshold
-            continue
-        e = where.get((int(src), g // 2 + 2))
-        if e is None or op not in ops:
-            return []
-        out.append((e, list(ops).index(op)))
-    return out
+    return [(where[(int(src), g // 2 + 2)], list(ops).index(op))
+            for g, (op, src) in enumerate(cell.genes) if op != "none"]
 
 
 def cell_views(alphas: dict[str, Any]) -> list[tuple[str, int]]:
@@ -169,6 +189,7 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     on the colour scale (not with per_edge, whose shares it does not apply to), which reaches a little
     past it when it lies at an end; a weight that passes it but is no gene (an edge keeps its strongest
     op, a node its two strongest inputs, and none from a node that keeps no input) is outlined dashed."""
+    _fitting(genotype, alphas)
     final = alphas["history"][-1].float()  # (L, E, O)
     if per_edge:
         final = final / final.sum(-1, keepdim=True).clamp_min(1e-30)
@@ -236,6 +257,7 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
         raise ConfigError(f"layer: {layer!r} is not a layer of these weights (0..{layers - 1}; reduction cells: "
                           f"{', '.join(str(int(r)) for r in alphas['reductions'])})")
     layer = index % layers
+    _fitting(genotype, alphas)
     h = alphas["history"][:, layer].float()  # (T, E, O)
     ops, edges = alphas["ops"], alphas["edges"]
     reduction = layer in {int(r) for r in alphas["reductions"]}

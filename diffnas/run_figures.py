@@ -17,7 +17,8 @@ from .config import THRESHOLD_ARCHS, SearchConfig
 from .drawn import drawn_before, fingerprint, forget, record
 from .errors import DiffnasError
 from .notices import say
-from .plots import cell_views, curves_figure, evolution_figure, heatmap_figure, load_alphas, network_figure, save_figure
+from .plots import (cell_views, curves_figure, evolution_figure, genotype_misfit, heatmap_figure, load_alphas,
+                    network_figure, save_figure)
 from .runfolder import run_config
 from .runlog import read_rows
 
@@ -144,6 +145,10 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
             note(notes, f"{where}{short(e)}: weight heatmaps and weight evolution skipped")
     for text in genotype_notes:
         note(notes, text)
+    outlined = genotype   # the genes the weight figures outline: none from a genotype.json edited to another space
+    if alphas is not None and genotype is not None and (misfit := genotype_misfit(genotype, alphas)) is not None:
+        note(notes, f"{where}the genotype does not fit alphas.pt ({misfit}): the weight figures outline no genes")
+        outlined = None
     rendered = genotype is not None and dot_available()
     # said once here (logged: once a process, as a pipeline draws twice); the .dot sources are still written
     if genotype is not None and not rendered and (notes is not None or dot_missing_first_said()):
@@ -168,13 +173,13 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
         if records:
             drawn(save_figure(curves_figure(records), out / "curves"))
         if alphas is not None:
-            heatmap = heatmap_figure(alphas, genotype, threshold=run_threshold(config))
+            heatmap = heatmap_figure(alphas, outlined, threshold=run_threshold(config))
             drawn(save_figure(heatmap, out / "weights_heatmap"))
             if _edge_factor(config):
-                drawn(save_figure(heatmap_figure(alphas, genotype, per_edge=True), out / "weights_heatmap_per_edge"))
+                drawn(save_figure(heatmap_figure(alphas, outlined, per_edge=True), out / "weights_heatmap_per_edge"))
             for title, k in views:
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
-                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", genotype)
+                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", outlined)
                 drawn(save_figure(fig, out / f"weights_evolution_{name}"))
         if genotype is not None:
             try:

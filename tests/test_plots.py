@@ -674,3 +674,45 @@ def test_evolution_of_a_layer_the_weights_do_not_have_is_a_config_error(global_r
     for layer in (2, np.int64(2), torch.tensor(2), -1):   # as the tensor's own indexing takes them
         fig = plots.evolution_figure(alphas, layer)
         assert fig._suptitle.get_text().endswith("layer 2")
+
+
+def test_a_genotype_that_does_not_fit_the_weights_is_refused_not_drawn_without_its_genes(shared_run,
+                                                                                       global_run) -> None:
+    """heatmap_figure(alphas, genotype) outlined nothing, without a word, where the genotype was another
+    search space's (another op set, node count or cell count): the caller took it for the genes."""
+    from diffnas.errors import ConfigError
+
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")   # 2 nodes, the 8 ops
+    fits = G.load(str(shared_run[0] / "genotype.json"))
+    cell = fits.normal
+    other_op = G.Genotype([("conv_7x1_1x7", 0), *cell[1:]], fits.normal_concat, fits.reduce, fits.reduce_concat)
+    three_nodes = G.Genotype([*cell, ("skip_connect", 0), ("skip_connect", 1)], [2, 3, 4], fits.reduce,
+                             fits.reduce_concat)
+    for genotype, why in ((other_op, r"its normal cell has 'conv_7x1_1x7', not among these weights' ops \(none, "),
+                          (three_nodes, "its normal cell has 3 nodes, these weights' 2"),
+                          (G.CellwiseGenotype(tuple(fits.cells(4))), "it has 4 cells, these weights 5 layers")):
+        for draw in (lambda: plots.heatmap_figure(alphas, genotype), lambda: plots.evolution_figure(alphas, 0,
+                                                                                                    genotype=genotype)):
+            with pytest.raises(ConfigError, match="^genotype: does not fit these architecture weights \\(" + why):
+                draw()
+    plots.heatmap_figure(alphas, G.CellwiseGenotype(tuple(fits.cells(5))))   # its cells, one per layer: fits
+    cellwise = plots.load_alphas(global_run[0] / "alphas.pt")   # a per-cell search's own genotype fits
+    plots.heatmap_figure(cellwise, G.load(str(global_run[0] / "genotype.json")))
+
+
+def test_a_run_whose_genotype_json_is_another_spaces_draws_its_weights_without_outlines_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = write_search_run(tmp_path / "r", layers=3, nodes=2, omit={"metrics.jsonl"})
+    three = G.Genotype([("skip_connect", 0), ("skip_connect", 1)] * 3, [2, 3, 4],
+                       [("max_pool_3x3", 0), ("max_pool_3x3", 1)] * 3, [2, 3, 4])
+    (run / "genotype.json").write_text(__import__("json").dumps(three.to_dict()))
+    outlined = []
+    heatmap, evolution = run_figures.heatmap_figure, run_figures.evolution_figure
+    monkeypatch.setattr(run_figures, "heatmap_figure", lambda a, g, **kw: outlined.append(g) or heatmap(a, g, **kw))
+    monkeypatch.setattr(run_figures, "evolution_figure", lambda a, k, t, g: outlined.append(g) or evolution(a, k, t, g))
+    notes: list[str] = []
+    paths = report.plot_run(run, tmp_path / "out", notes=notes)
+    assert ("the genotype does not fit alphas.pt (its normal cell has 3 nodes, these weights' 2): the weight "
+            "figures outline no genes") in notes
+    assert {"weights_heatmap", "cell_normal", "cell_reduce"} <= stems(paths, ".png")
+    assert len(outlined) == 3 and outlined == [None] * 3   # the heatmap and the two evolution figures
