@@ -14,11 +14,11 @@ import numbers
 import os
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple, Optional, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError, check_choice, suggest, warn_caller
+from .errors import ConfigError, check_choice, suggest
 from .field_docs import with_field_docs
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
@@ -275,7 +275,7 @@ def check_values(cls: type, values: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: {e}") from None
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Equal as config values: a tuple and a list (JSON's form of it) with the same items are."""
     return (list(a) if isinstance(a, tuple) else a) == (list(b) if isinstance(b, tuple) else b)
 
@@ -288,8 +288,8 @@ def _check_preset(cfg: SearchConfig) -> None:
     every order."""
     defaults = SearchConfig()
     values = {k: v for k, v in PRESETS.get(cfg.preset, {}).items()
-              if k != "order" and not _same(v, getattr(defaults, k))}
-    if values and all(_same(getattr(cfg, k), getattr(defaults, k)) for k in values):
+              if k != "order" and not same_value(v, getattr(defaults, k))}
+    if values and all(same_value(getattr(cfg, k), getattr(defaults, k)) for k in values):
         shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
         raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}): "
                           f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
@@ -394,29 +394,6 @@ def setting_layers(setting: str) -> int:
     return int(SETTING_DEFAULTS.get(setting, {}).get("layers", TrainConfig.layers))
 
 
-def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
-                   prefix: str = "", defaults: dict[str, Any] | None = None, hint: str = "",
-                   names: Mapping[str, str] | None = None) -> None:
-    """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
-    `resumable`; `where` names the saved run in the message, `prefix` goes before the key. A key the
-    saved config lacks (a field added after the run was made) counts as `defaults[key]`, the value the
-    run was made with, as the checkpoint's check counts it. `hint` ends the message's parenthesis.
-    `names`: how the message lists a resumable field (the command line's flags: "--no-plots"); one
-    not in it is `prefix` + its key. The command line's check of typed values on resume, and the
-    Python API's (recovery.py)."""
-    resumable = tuple(resumable)
-    saved = {**(defaults or {}), **saved}
-    for key, value in given.items():
-        if key in resumable or key == "command" or key not in saved:
-            continue
-        if not _same(*((genotype_path(value), genotype_path(saved[key])) if key == "genotype" and
-                       isinstance(value, str) and isinstance(saved[key], str) else (value, saved[key]))):
-            # a resumed run goes on in its own folder
-            shown = [(names or {}).get(k, prefix + k) for k in resumable if k != "run_dir"]
-            raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
-                              f"run keeps its configuration (only {', '.join(shown)} may change{hint})")
-
-
 # SearchConfig.arch values whose genotype is read off by `threshold` (the others take the top 2)
 THRESHOLD_ARCHS = ("sigmoid",)
 
@@ -514,22 +491,3 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
 def to_dict(cfg: SearchConfig | TrainConfig) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
-def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]],
-                  resume: object) -> Sequence[str]:
-    """The start of `search` and `train`: `cfg` must be a valid `kind` (a dict or the other loop's config is
-    one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,
-    for a call from Python (None), () with a new run's values that change nothing `warnings.warn`ed,
-    as the command line prints them (rank 0 only)."""
-    from . import distributed
-
-    if not isinstance(cfg, kind):
-        raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
-    validate(cfg)   # one built by hand with a wrong type: its ConfigError, not a TypeError in the checks below
-    if notices is not None:
-        return notices
-    if resume is None and distributed.is_main():
-        for line in ineffective(cfg):
-            warn_caller(f"diffnas: {line}")
-    return ()

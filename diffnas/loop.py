@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Protocol
+from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ from . import checkpoint, distributed, recovery
 from . import config as config_lib
 from . import config_file
 from .config import C
-from .errors import CheckpointError, DataError, NumericalError
+from .errors import CheckpointError, ConfigError, DataError, NumericalError, warn_caller
 from .notices import on_command_line, option, resume_call, say, shell, to_run, train_call
 from .provenance import session_record
 from .runfolder import check_resumed_dir, check_run_dir, refuse_existing_run
@@ -407,3 +407,20 @@ class Loop:
         """The run's files are complete: rank 0's, before any rank reads them (diffnas run)."""
         self.log.close()
         distributed.barrier()
+
+
+def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]],
+                  resume: object) -> Sequence[str]:
+    """The start of `search` and `train`: `cfg` must be a valid `kind` (a dict or the other loop's config is
+    one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,
+    for a call from Python (None), () with a new run's values that change nothing `warnings.warn`ed,
+    as the command line prints them (rank 0 only)."""
+    if not isinstance(cfg, kind):
+        raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
+    config_lib.validate(cfg)   # one changed past its own check: its ConfigError, not a TypeError in the checks below
+    if notices is not None:
+        return notices
+    if resume is None and distributed.is_main():
+        for line in config_lib.ineffective(cfg):
+            warn_caller(f"diffnas: {line}")
+    return ()

@@ -4,7 +4,8 @@
   learning rates, up to `nan_rollback` times; then stop, naming the last good checkpoint.
 - A resumed run killed before its first checkpoint: nothing to continue, so start it over.
 - A resumed run with its checkpoint loaded: check --epochs, say what happens next, note new epochs.
-- Which values of the config a resume was called with replace the run's saved ones (`overrides`).
+- Which values of the config a resume was called with replace the run's saved ones (`overrides`), and which may not
+  change (`refuse_changes`).
 - A run stopped by a signal, called from Python: the signal's exception once it is saved (`raise_stop`).
 
 `state` is the loop's dict of position and bookkeeping; the keys used here are `epoch` (epochs done),
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any, Callable, Collection, Optional
+from typing import Any, Callable, Collection, Iterable, Mapping, Optional
 
 from . import config as config_lib
 from . import config_file
@@ -24,6 +25,30 @@ from .errors import CheckpointError, ConfigError, NumericalError, suggest
 from .notices import on_command_line, option, say, shell
 from .runfolder import run_command
 from .runlog import RunLog, read_rows
+
+
+def refuse_changes(saved: dict[str, Any], given: dict[str, Any], resumable: Iterable[str], where: str,
+                   prefix: str = "", defaults: dict[str, Any] | None = None, hint: str = "",
+                   names: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming the first key of `given` whose value differs from `saved` and is not in
+    `resumable`; `where` names the saved run in the message, `prefix` goes before the key. A key the
+    saved config lacks (a field added after the run was made) counts as `defaults[key]`, the value the
+    run was made with, as the checkpoint's check counts it. `hint` ends the message's parenthesis.
+    `names`: how the message lists a resumable field (the command line's flags: "--no-plots"); one
+    not in it is `prefix` + its key. The command line's check of typed values on resume, and the
+    Python API's (refuse_resume_changes)."""
+    resumable = tuple(resumable)
+    saved = {**(defaults or {}), **saved}
+    for key, value in given.items():
+        if key in resumable or key == "command" or key not in saved:
+            continue
+        paths = key == "genotype" and isinstance(value, str) and isinstance(saved[key], str)
+        if not config_lib.same_value(*((config_lib.genotype_path(value), config_lib.genotype_path(saved[key]))
+                                       if paths else (value, saved[key]))):
+            # a resumed run goes on in its own folder
+            shown = [(names or {}).get(k, prefix + k) for k in resumable if k != "run_dir"]
+            raise ConfigError(f"{prefix}{key}: {value!r} given, but {where} has {saved[key]!r}; a resumed "
+                              f"run keeps its configuration (only {', '.join(shown)} may change{hint})")
 
 
 def overrides(cfg: C, defaults: C, resumable: Collection[str], given: Optional[Collection[str]]) -> dict[str, Any]:
@@ -39,7 +64,7 @@ def overrides(cfg: C, defaults: C, resumable: Collection[str], given: Optional[C
 def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable: Collection[str],
                           given: Optional[Collection[str]], run_dir: Path) -> None:
     """A resume's values that may not change: one that differs from the run's saved value is a
-    ConfigError (config.refuse_changes, the command line's check), not silently replaced by the saved
+    ConfigError (refuse_changes, the command line's check), not silently replaced by the saved
     one. `given` (the fields of `cfg` the caller set): those are checked, and a name that is no field
     is a ConfigError with the one meant (given={"epochs", "w_lr"} kept the run's w_lr once). None (the
     Python API without it): the values of `cfg` set away from `defaults` count as typed."""
@@ -64,7 +89,7 @@ def refuse_resume_changes(cfg: C, defaults: C, saved: dict[str, Any], resumable:
         named, hint = {k: now[k] for k in given if k != "run_dir"}, ""
     if not (run_dir / "checkpoint.pt").exists():   # nothing is kept but its config: a new run may differ
         hint += f"; it saved no checkpoint: remove {run_dir} to start it anew with other values"
-    config_lib.refuse_changes(saved, named, resumable, f"the run in {run_dir}", defaults=base, hint=hint)
+    refuse_changes(saved, named, resumable, f"the run in {run_dir}", defaults=base, hint=hint)
 
 
 def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_path: Path,

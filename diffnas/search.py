@@ -37,7 +37,7 @@ from .notices import option, say, shell
 from .paced import Paced
 from .field_docs import with_field_docs
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
+from .loop import Loop, entry_notices, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runfolder import run_command
 from .runlog import epoch_line, final_figures, read_rows, run_folders_released
 from .schedule import cosine
@@ -165,7 +165,7 @@ def search(cfg: SearchConfig, resume: Optional[str | Path] = None, *, pipeline: 
     # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go. A run
     # refused as a second one in this process says nothing else (its checks and warnings come inside)
     with caller_state_kept(), run_folders_released():
-        notices = config_lib.entry_notices(cfg, SearchConfig, "search_config", notices, resume)
+        notices = entry_notices(cfg, SearchConfig, "search_config", notices, resume)
         result = _search(cfg, resume, pipeline=pipeline, notices=notices, given=given, from_python=from_python)
     if raise_on_stop and (result.interrupted or result.late_stop):   # a script's next line must not run
         recovery.raise_stop(result.exit_code or result.late_stop)

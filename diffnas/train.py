@@ -40,7 +40,7 @@ from .notices import option, say
 from .numerics import FiniteChecks
 from .field_docs import with_field_docs
 from .process_state import caller_state_kept, seed_everything
-from .loop import Loop, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
+from .loop import Loop, entry_notices, extend_hint, few_steps_note, new_run_dir, new_state, resume_line, resumed_config
 from .runlog import RunLog, epoch_line, final_figures, run_folders_released
 from .schedule import lr_at
 from .scoring import score_network
@@ -199,7 +199,7 @@ def train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathLi
     # the run seeds the RNGs and sets cuDNN flags: the caller's come back; its folder's lock is let go. A run
     # refused as a second one in this process says nothing else (its checks and warnings come inside)
     with caller_state_kept(), run_folders_released():
-        notices = config_lib.entry_notices(cfg, TrainConfig, "train_config", notices, resume)
+        notices = entry_notices(cfg, TrainConfig, "train_config", notices, resume)
         result = _train(cfg, genotype, resume=resume, stop_after=stop_after, pipeline=pipeline, notices=notices,
                         given=given, from_python=from_python)
     if raise_on_stop and (result.exit_code or result.late_stop) and stop_after is None:

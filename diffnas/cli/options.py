@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .. import config as config_lib
-from .. import config_file
+from .. import config_file, recovery
 from ..errors import ConfigError
 from .flags import flag_named, resumable_named
 
@@ -105,7 +105,7 @@ def refuse_changes_on_resume(run_dir: str | Path, given: dict[str, Any], resumab
         return  # the loop says the folder is not a run
     saved = config_file.read_file(path)
     kind = {"search": config_lib.SearchConfig, "train": config_lib.TrainConfig}.get(saved.get("command", ""))
-    config_lib.refuse_changes(saved, given, resumable, f"the run in {run_dir}",
+    recovery.refuse_changes(saved, given, resumable, f"the run in {run_dir}",
                               defaults=config_lib.to_dict(kind()) if kind is not None else None,
                               names=resumable_named(resumable, flags))
 

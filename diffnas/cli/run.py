@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config as config_lib
-from .. import distributed
+from .. import distributed, recovery
 from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, error_stage, option, say, stage
@@ -198,7 +198,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # setting, fewer epochs than trained) is refused by the pipeline's (`pipeline.check_resume`)
     # the run folders are the pipeline's: not among what a resume may change
     search_resumable = [k for k in SEARCH_RESUMABLE if k != "run_dir"]
-    config_lib.refuse_changes(saved_search, search_given, search_resumable, where,
+    recovery.refuse_changes(saved_search, search_given, search_resumable, where,
                               defaults=config_lib.to_dict(SearchConfig()),
                               names=resumable_named(search_resumable, args.field_flags))
     notices: list[str] = []
@@ -216,7 +216,7 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     elif saved_train is not None:
         # a training from before drop_path_per existed trained per op, whatever its search was
         train_resumable = [k for k in TRAIN_RESUMABLE if k not in DERIVED_TRAIN]
-        config_lib.refuse_changes(saved_train, train_given, train_resumable,
+        recovery.refuse_changes(saved_train, train_given, train_resumable,
                                   where, defaults={**config_lib.to_dict(TrainConfig()), "drop_path_per": "op"},
                                   prefix="train.", names=train_flags_named(train_resumable, args.field_flags))
     search_cfg = config_lib.from_dict(SearchConfig, {**saved_search, **search_given})
