@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, ContextManager, Optional
 
 import torch
 import torch.nn.functional as F
@@ -127,14 +127,8 @@ def _search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch
     autocast = ctx.autocast() if ctx.autocast else torch.autocast("cpu", enabled=False)
     if ctx.order == "one-level":
         # w and alpha together on the training batch (DARTS section 3.3, "single-level")
-        ctx.w_opt.zero_grad(set_to_none=True)
         ctx.a_opt.zero_grad(set_to_none=True)
-        with torch.enable_grad() if update_arch else torch.no_grad():
-            psi, edge = ctx.arch()
-        with autocast:
-            logits = ctx.model(xt, psi, edge)
-            loss = F.cross_entropy(logits.float(), yt)
-        _weight_update(ctx, loss + ctx.arch.regularizer() if update_arch else loss, checks, loss)
+        loss, logits = _weight_phase(ctx, xt, yt, autocast, checks, with_arch=update_arch)
         if update_arch:
             grads = [p.grad for p in ctx.arch.parameters() if p.grad is not None]
             ctx.reduce(grads)
@@ -156,13 +150,21 @@ def _search_step(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torch
         ctx.a_opt.step()
 
     # Phase 2: weight step on a training batch, alpha fixed
+    loss, logits = _weight_phase(ctx, xt, yt, autocast, checks, with_arch=False)
+    if checks is not None and update_arch:
+        checks.add("architecture parameter", ctx.arch.parameters())
+    return loss.detach(), (logits.argmax(1) == yt).sum()
+
+
+def _weight_phase(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, autocast: ContextManager[object],
+                  checks: Optional[FiniteChecks], with_arch: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight step on a training batch: (loss, logits). `with_arch` (one-level): the same backward
+    gives alpha its gradient, the parametrisation's regulariser added; otherwise alpha is fixed."""
     ctx.w_opt.zero_grad(set_to_none=True)
-    with torch.no_grad():
+    with torch.enable_grad() if with_arch else torch.no_grad():
         psi, edge = ctx.arch()
     with autocast:
         logits = ctx.model(xt, psi, edge)
         loss = F.cross_entropy(logits.float(), yt)
-    _weight_update(ctx, loss, checks, loss)
-    if checks is not None and update_arch:
-        checks.add("architecture parameter", ctx.arch.parameters())
-    return loss.detach(), (logits.argmax(1) == yt).sum()
+    _weight_update(ctx, loss + ctx.arch.regularizer() if with_arch else loss, checks, loss)
+    return loss, logits
