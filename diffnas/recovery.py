@@ -98,9 +98,11 @@ def roll_back(error: NumericalError, state: dict[str, Any], limit: int, ckpt_pat
     count the rollback and halve `lr_scale`, when fewer than `limit` rollbacks were made and a
     checkpoint exists; else raise NumericalError saying where the last good state is."""
     if state["rollbacks"] < limit and ckpt_path.is_file():
-        rollbacks = state["rollbacks"] + 1     # the checkpoint holds the count before this one
+        # the checkpoint holds the count and scale before this rollback, and before any earlier one of
+        # this epoch: read them first, so that each rollback halves the learning rate again
+        rollbacks, scale = state["rollbacks"] + 1, state["lr_scale"] / 2
         reload()
-        state["rollbacks"], state["lr_scale"] = rollbacks, state["lr_scale"] / 2
+        state["rollbacks"], state["lr_scale"] = rollbacks, scale
         if announce:
             say(f"diffnas: {error}; rolled back to the start of epoch {state['epoch'] + 1} "
                 f"with lr x{state['lr_scale']}")

@@ -478,6 +478,30 @@ def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, 
     assert state["rollbacks"] == 1 and state["lr_scale"] == 0.5 and torch.isfinite(state["history"]).all()
 
 
+def test_each_nan_rollback_in_one_epoch_halves_the_learning_rate_again(tmp_path, capsys, monkeypatch):
+    """A second rollback within the epoch reloaded the checkpoint's scale (1) and halved that: it retried
+    at x0.5 each time, the same diverging epoch again, instead of x0.25."""
+    real, calls = search_mod.search_step, {"n": 0}
+
+    def two_bad_batches(ctx, xt, yt, *args):
+        calls["n"] += 1
+        if calls["n"] in (4, 5):  # epoch 2 step 2, then its retry's first step
+            xt = xt * float("nan")
+        return real(ctx, xt, yt, *args)
+
+    monkeypatch.setattr(search_mod, "search_step", two_bad_batches)
+    run = tmp_path / "run"
+    assert cli.main(["search", *NAN_ARGS, "--nan-rollback", "3", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "at epoch 2 step 2; rolled back to the start of epoch 2 with lr x0.5" in err
+    assert "at epoch 2 step 1; rolled back to the start of epoch 2 with lr x0.25" in err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cfg = search_config("darts-1st", **{**TINY, "epochs": 2, "max_steps": 2})
+    assert rows[1]["w_lr"] == pytest.approx(lr_at(1, cfg) / 4) and rows[1]["alpha_lr"] == pytest.approx(3e-4 / 4)
+    state = saved(run)
+    assert state["rollbacks"] == 2 and state["lr_scale"] == 0.25
+
+
 # ---------------------------------------------------------------------------------------------
 # search collapse
 
