@@ -30,9 +30,19 @@ def no_reduce(tensors: list[torch.Tensor]) -> None:
 
 
 def grad(loss: torch.Tensor, params: Params, create_graph: bool = False) -> Params:
-    """d loss / d params as a dict; parameters the loss does not reach get zeros."""
+    """d loss / d params as a dict; parameters the loss does not reach get zeros. A loss that reaches
+    none of them is a ConfigError: a closure that calls a module with its own parameters instead of
+    the dict it is given would otherwise give zeros, and second order would silently be first order."""
     names = list(params)
-    gs = torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
+    gs = (torch.autograd.grad(loss, [params[n] for n in names], create_graph=create_graph, allow_unused=True)
+          if loss.requires_grad else [None] * len(names))
+    if names and all(g is None for g in gs):
+        from .errors import ConfigError
+
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ConfigError(f"loss: reaches none of the parameters it is differentiated by ({shown}); a loss "
+                          f"closure loss(w, alpha) must compute with the dicts it is given (a module through "
+                          f"torch.func.functional_call(module, w, args)), not the module's own parameters")
     return {n: torch.zeros_like(params[n]) if g is None else g for n, g in zip(names, gs)}
 
 

@@ -146,6 +146,8 @@ def check_op_set(ops: "list[str] | tuple[str, ...]") -> None:
     to zero); a one-line ConfigError naming `ops` otherwise."""
     from .errors import ConfigError
 
+    if isinstance(ops, str):   # "sep_conv_3x3" would be read as its letters
+        raise ConfigError(f"ops: expected a list of op names, got the string {ops!r} ([{ops!r}] for one op)")
     if not ops:
         from .notices import on_command_line
 

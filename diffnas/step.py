@@ -19,6 +19,7 @@ from torch.func import functional_call
 
 from . import bilevel, distributed
 from .arch import Arch
+from .errors import ConfigError, check_choice
 from .numerics import FiniteChecks
 
 
@@ -44,11 +45,70 @@ class StepContext:
     autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
 
     def __post_init__(self) -> None:
+        check_choice("order", self.order, ORDERS)
+        check_choice("hessian", self.hessian, HESSIANS)
+        _check_pair(self.supernet, self.arch)
+        _check_optimisers(self)
+        if self.order == "second" and (self.momentum is None or self.weight_decay is None):
+            _check_unrollable(self.w_opt)
         group = self.w_opt.param_groups[0]
         if self.momentum is None:
             self.momentum = float(group.get("momentum", 0.0))
         if self.weight_decay is None:
             self.weight_decay = float(group.get("weight_decay", 0.0))
+
+
+ORDERS = ("first", "second", "one-level")
+HESSIANS = ("fd", "exact")
+
+
+def _check_pair(supernet: nn.Module, arch: Arch) -> None:
+    """A ConfigError when the architecture parameters are another space's than the supernet's: shapes
+    that happen to agree (the same ops in another order, reductions elsewhere) would run and name the
+    wrong ops in the genotype."""
+    for name in ("ops", "nodes", "layers", "reductions"):
+        mine, theirs = getattr(arch, name, None), getattr(supernet, name, None)
+        if theirs is not None and mine is not None and tuple(_as_list(mine)) != tuple(_as_list(theirs)):
+            raise ConfigError(f"arch: its {name} {tuple(_as_list(mine))!r} are not the supernet's "
+                              f"{tuple(_as_list(theirs))!r}; build it with arch.build(name, supernet.layers, "
+                              f"supernet.nodes, supernet.ops, supernet.reductions)")
+
+
+def _as_list(value: object) -> list:
+    """A count as a one-item list, a sequence as a list: the fields _check_pair compares."""
+    return [value] if isinstance(value, int) else list(value)   # type: ignore[call-overload]
+
+
+def _check_optimisers(ctx: StepContext) -> None:
+    """A ConfigError when the weight optimiser holds architecture parameters or the architecture
+    optimiser holds weights (swapped, or alpha in both: one-level would step it twice)."""
+    weights = {id(p) for p in ctx.supernet.parameters()}
+    alphas = {id(p) for p in ctx.arch.parameters()}
+    for opt, name, own, other, what in ((ctx.w_opt, "w_opt", weights, alphas, "the supernet's weights"),
+                                         (ctx.a_opt, "a_opt", alphas, weights, "the architecture parameters")):
+        held = {id(p) for group in opt.param_groups for p in group["params"]}
+        if held & other or not held & own:
+            wrong = "also holds" if held & own else "holds"
+            kind = "architecture parameters" if other is alphas else "supernet weights"
+            raise ConfigError(f"{name}: {wrong} {kind}; it must step {what} alone (w_opt: "
+                              f"supernet.parameters(), a_opt: arch.parameters())")
+
+
+def _check_unrollable(opt: torch.optim.Optimizer) -> None:
+    """Second order unrolls the weight step as SGD's (DARTS architect.py), reading momentum and weight
+    decay off `opt`: a ConfigError where that would unroll another step than `opt` takes."""
+    if not isinstance(opt, torch.optim.SGD):
+        raise ConfigError(f"w_opt: second order unrolls an SGD step (DARTS architect.py), and reads its momentum and "
+                          f"weight decay off w_opt, a {type(opt).__name__}; give StepContext momentum= and "
+                          f"weight_decay= to unroll it as SGD with those")
+    groups = opt.param_groups
+    if any(g.get("nesterov") or g.get("dampening") for g in groups):
+        raise ConfigError("w_opt: second order unrolls plain SGD momentum (DARTS architect.py), not Nesterov's or "
+                          "one with dampening")
+    settings = {(g.get("momentum", 0.0), g.get("weight_decay", 0.0)) for g in groups}
+    if len(settings) > 1:
+        raise ConfigError(f"w_opt: its parameter groups differ in momentum or weight decay {sorted(settings)}; the "
+                          f"unrolled step takes one of each: give StepContext momentum= and weight_decay=")
 
 
 def _losses(ctx: StepContext, x: torch.Tensor, y: torch.Tensor) -> bilevel.LossFn:
@@ -165,6 +225,7 @@ def _weight_phase(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, autocast
         psi, edge = ctx.arch()
     with autocast:
         logits = ctx.model(xt, psi, edge)
-        loss = F.cross_entropy(logits.float(), yt)
+        # bf16 logits: the loss in fp32; float64 ones (a loop of one's own, a check) kept as they are
+        loss = F.cross_entropy(logits if logits.dtype == torch.float64 else logits.float(), yt)
     _weight_update(ctx, loss + ctx.arch.regularizer() if with_arch else loss, checks, loss)
     return loss, logits

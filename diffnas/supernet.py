@@ -25,6 +25,24 @@ def edge_list(nodes: int) -> list[tuple[int, int]]:
     return [(j, i + 2) for i in range(nodes) for j in range(i + 2)]
 
 
+def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optional[Sequence[int]] = None,
+                min_layers: int = 1) -> None:
+    """A one-line ConfigError for a search space the supernet or the architecture parameters cannot
+    have: cells (at least `min_layers`), intermediate nodes (at least 1), the op set (ops.check_op_set),
+    and reduction cells among the layers, each once."""
+    from .errors import ConfigError
+
+    for name, value, least in (("layers", layers, min_layers), ("nodes", nodes, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
+    check_op_set(ops)
+    if reductions is not None:
+        bad = [r for r in reductions if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < layers]
+        if bad or len(set(reductions)) != len(reductions):
+            raise ConfigError(f"reductions: expected distinct layer indices in 0..{layers - 1}, got "
+                              f"{list(reductions)!r}")
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     # (B, C, H, W) -> (B, g, C/g, H, W) -> swap -> (B, C, H, W)  (PC-DARTS model_search.py)
     b, c, h, w = x.shape
@@ -142,7 +160,16 @@ class Supernet(nn.Module):
                  partial: int = 1, skip_dropout: float = 0.0, fused: bool = True,
                  built: Optional[Callable[[int], None]] = None):
         super().__init__()
-        check_op_set(tuple(ops))   # an unknown name fails here, named, not in the first cell's make_op
+        # a bad size or an unknown op fails here, named, not in the first cell's make_op or the first forward
+        check_space(layers, nodes, ops, min_layers=3)   # reductions at L/3 and 2L/3 (DARTS model_search.py)
+        from .errors import ConfigError
+
+        for name, value, least in (("channels", channels, 2), ("classes", classes, 1), ("in_channels", in_channels, 1),
+                                   ("stem_multiplier", stem_multiplier, 1), ("partial", partial, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
+        if channels % partial:
+            raise ConfigError(f"partial: {partial} must divide channels ({channels})")
         self.ops = tuple(ops)
         self.layers = layers
         self.nodes = nodes

@@ -257,3 +257,97 @@ def test_the_search_weight_step_clips_the_gradient_norm():
     for p, old, gr in zip(ctx.supernet.parameters(), before, grads):
         expected = old if gr is None else old - 0.1 * gr * (ctx.grad_clip / norm)
         torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=1e-12)
+
+
+def test_a_loss_that_ignores_the_parameters_it_is_given_is_refused_not_taken_for_first_order():
+    """A closure calling the modules with their own parameters gave zeros for the unrolled weights'
+    terms: second order (fd) silently equalled first order, exact failed in torch's words."""
+    from torch.func import functional_call
+
+    from diffnas.errors import ConfigError
+
+    ctx, (xt, yt, xv, yv) = tiny()
+    w, alpha = dict(ctx.supernet.named_parameters()), dict(ctx.arch.named_parameters())
+
+    def own(x, y):   # the modules' own parameters: w' never enters
+        return lambda w_, a_: F.cross_entropy(ctx.supernet(x, *ctx.arch()), y)
+
+    def given(x, y):
+        def loss(w_, a_):
+            return F.cross_entropy(functional_call(ctx.supernet, w_, (x, *functional_call(ctx.arch, a_, ()))), y)
+
+        return loss
+
+    for method in ("fd", "exact"):
+        with pytest.raises(ConfigError, match=r"^loss: reaches none of the parameters it is differentiated by "
+                                              r"\(stem\.0\.weight, .*functional_call"):
+            bilevel.second_order(own(xt, yt), own(xv, yv), w, alpha, 0.1, method)
+        bilevel.second_order(given(xt, yt), given(xv, yv), w, alpha, 0.1, method)   # the dicts it is given: runs
+    other = tiny()[0].arch   # another arch's parameters: the loss reaches none of them
+    with pytest.raises(ConfigError, match="^loss: reaches none of the parameters"):
+        bilevel.first_order(own(xv, yv), w, dict(other.named_parameters()))
+
+
+def test_a_step_context_refuses_what_would_step_silently_wrong():
+    from diffnas import arch as arch_lib
+    from diffnas.errors import ConfigError
+
+    ctx, _ = tiny()
+    net, a = ctx.supernet, ctx.arch
+    sgd, adam = torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.Adam(a.parameters())
+
+    def context(*args, **kw):
+        return StepContext(*args, **kw)
+
+    with pytest.raises(ConfigError, match="^order: 'secnd' is not one of first, second, one-level"):
+        context(net, net, a, sgd, adam, "secnd")
+    with pytest.raises(ConfigError, match="^hessian: 'fdd' is not one of fd, exact"):
+        context(net, net, a, sgd, adam, "second", "fdd")
+    # the optimisers swapped: nothing moved; alpha in both: one-level stepped it twice
+    with pytest.raises(ConfigError, match=r"^w_opt: holds architecture parameters; it must step the supernet's "
+                                          r"weights alone \(w_opt: supernet.parameters\(\), "
+                                          r"a_opt: arch.parameters\(\)\)$"):
+        context(net, net, a, torch.optim.SGD(a.parameters(), lr=0.1), torch.optim.Adam(net.parameters()), "first")
+    both = torch.optim.SGD([*net.parameters(), *a.parameters()], lr=0.1)
+    with pytest.raises(ConfigError, match="^w_opt: also holds architecture parameters"):
+        context(net, net, a, both, adam, "one-level")
+    # the same shapes, another space: the ops in another order, or reductions elsewhere
+    reordered = arch_lib.build("softmax", net.layers, net.nodes, net.ops[::-1], net.reductions)
+    with pytest.raises(ConfigError, match=r"^arch: its ops \('dil_conv_5x5', .* are not the supernet's \('none', "):
+        context(net, net, reordered, sgd, torch.optim.Adam(reordered.parameters()), "first")
+    elsewhere = arch_lib.build("softmax", net.layers, net.nodes, net.ops, [0, 2])
+    with pytest.raises(ConfigError, match=r"^arch: its reductions \(0, 2\) are not the supernet's \(1, 2\)"):
+        context(net, net, elsewhere, sgd, torch.optim.Adam(elsewhere.parameters()), "first")
+    # second order unrolls SGD's step, read off w_opt: another optimiser's only with momentum and decay given
+    with pytest.raises(ConfigError, match=r"^w_opt: second order unrolls an SGD step .* a Adam; give StepContext"):
+        context(net, net, a, torch.optim.Adam(net.parameters()), adam, "second")
+    context(net, net, a, torch.optim.Adam(net.parameters()), adam, "second", momentum=0.0, weight_decay=0.0)
+    context(net, net, a, torch.optim.Adam(net.parameters()), adam, "first")   # nothing unrolled
+    with pytest.raises(ConfigError, match="^w_opt: second order unrolls plain SGD momentum"):
+        context(net, net, a, torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True), adam, "second")
+    params = list(net.parameters())
+    groups = torch.optim.SGD([{"params": params[:1], "weight_decay": 0.0}, {"params": params[1:]}], lr=0.1,
+                             weight_decay=3e-4)
+    with pytest.raises(ConfigError, match="^w_opt: its parameter groups differ in momentum or weight decay"):
+        context(net, net, a, groups, adam, "second")
+
+
+def test_one_level_steps_alpha_by_the_training_loss_and_its_regulariser_anew_each_step():
+    """One-level (DARTS section 3.3): each step moves alpha by -lr * grad_alpha(L_train + w01 * zero-one
+    loss) on that step's batch, computed here by autograd; the gradient of the step before is gone."""
+    ctx, (xt, yt, xv, yv) = tiny(order="one-level", arch="sigmoid")
+    ctx.arch.zero_one_weight = 10.0
+    lr = 0.05
+    ctx.a_opt = torch.optim.SGD(ctx.arch.parameters(), lr=lr)
+    for x, y in ((xt, yt), (xv, yv)):   # two steps, each on its own batch
+        alphas = list(ctx.arch.parameters())
+        before = [p.detach().clone() for p in alphas]
+        psi, edge = ctx.arch()
+        probabilities = torch.cat([torch.sigmoid(p).flatten() for p in alphas])
+        # the weights as the step sees them: its forward comes before its own weight update
+        total = F.cross_entropy(ctx.supernet(x, psi, edge), y) - 10.0 * ((probabilities - 0.5) ** 2).mean()
+        want = torch.autograd.grad(total, alphas)
+        ctx.supernet.zero_grad(set_to_none=True)
+        search_step(ctx, x, y, x, y, xi=0.0, update_arch=True, where="test")
+        for p, old, g in zip(alphas, before, want):
+            torch.testing.assert_close(p.detach(), old - lr * g, rtol=1e-9, atol=1e-12)

@@ -183,3 +183,29 @@ def test_architecture_weights_of_other_sizes_are_refused():
     for psi, edge in ((torch.rand(5, 14, 8), None), (torch.rand(3, 5, 3), None), (torch.rand(3, 5, 2), torch.rand(3, 4))):
         with pytest.raises(ValueError, match=r"do not fit this supernet: psi \(layers, edges, ops\) = \(3, 5, 2\)"):
             net(x, psi, edge)
+
+
+def test_the_pieces_refuse_a_search_space_they_cannot_have_in_one_line():
+    """arch.build read a string of ops as its letters, took reductions out of range (a StopIteration from
+    genotype()) and nodes=0; Supernet took 1 or 2 cells, nodes=0 (an error at the first forward) and
+    partial channels that do not divide channels (an error deep in FactorizedReduce)."""
+    from diffnas import arch as arch_lib
+    from diffnas.errors import ConfigError
+
+    ops = ("skip_connect", "sep_conv_3x3")
+    for call, message in (
+            (lambda: arch_lib.build("softmax", 3, 2, "sep_conv_3x3", [1, 2]),
+             r"^ops: expected a list of op names, got the string 'sep_conv_3x3' \(\['sep_conv_3x3'\] for one op\)$"),
+            (lambda: arch_lib.build("softmax", 3, 2, ("skip_connect", "conv_1x1"), [1, 2]), "^ops: unknown op 'conv_1x1'"),
+            (lambda: arch_lib.build("softmax", 3, 2, ops * 2, [1, 2]), "^ops: an op is listed twice"),
+            (lambda: arch_lib.build("softmax", 3, 2, ops, [1, 3]),
+             r"^reductions: expected distinct layer indices in 0..2, got \[1, 3\]$"),
+            (lambda: arch_lib.build("softmax", 3, 0, ops, [1, 2]), "^nodes: must be an int >= 1, got 0$"),
+            (lambda: Supernet(4, 3, 2, 2, ops), "^layers: must be an int >= 3, got 2$"),
+            (lambda: Supernet(4, 3, 3, 0, ops), "^nodes: must be an int >= 1, got 0$"),
+            (lambda: Supernet(6, 3, 3, 2, ops, partial=4), r"^partial: 4 must divide channels \(6\)$"),
+            (lambda: Supernet(4, 3, 3, 2, "sep_conv_3x3"), "^ops: expected a list of op names, got the string")):
+        with pytest.raises(ConfigError, match=message):
+            call()
+    net = Supernet(4, 3, 3, 2, ops, partial=2)   # what they take, they build
+    assert arch_lib.build("softmax", 3, 2, ops, net.reductions).weights().shape == (3, 5, 2)
