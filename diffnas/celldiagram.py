@@ -97,11 +97,17 @@ def cell_dot(cell: Cell, name: str = "cell", title: str | None = None) -> str:
         lines.append(f"  label={q(title)}; labelloc=t;")
     lines.append(f'  in0 [label={q("c_{k-2}")}, fillcolor=darkseagreen2];')
     lines.append(f'  in1 [label={q("c_{k-1}")}, fillcolor=darkseagreen2];')
-    # a node that receives nothing and is not concatenated (FairDARTS leaves such nodes out) is not drawn
-    drawn = {g // 2 for g, (op, _) in enumerate(cell.genes) if op != "none"} | {k - 2 for k in cell.concat if k >= 2}
+    # a node that receives nothing and is not concatenated (FairDARTS leaves such nodes out) is not drawn;
+    # one that receives nothing yet feeds another (FAIR_DARTS_C's node 1: all-zero, its `none` genes are
+    # the Zero op) is drawn greyed and says so, not left for Graphviz to invent as a bare "n1"
+    receives = {g // 2 for g, (op, _) in enumerate(cell.genes) if op != "none"}
+    feeds = {j - 2 for op, j in cell.genes if op != "none" and j >= 2}
     for i in range(cell.nodes):
-        if i in drawn:
+        if i in receives:
             lines.append(f'  n{i} [label={q(str(i))}, fillcolor=lightblue];')
+        elif i in feeds or i + 2 in cell.concat:
+            label = q(f"{i} (no input: zero)")
+            lines.append(f'  n{i} [label={label}, fillcolor=gray90, style="filled,rounded,dashed"];')
     lines.append(f'  out [label={q("c_{k}")}, fillcolor=palegoldenrod];')
     lines.append("  { rank=source; in0; in1; }  { rank=sink; out; }")
     for g, (op, j) in enumerate(cell.genes):

@@ -154,6 +154,22 @@ def test_dot_leaves_out_nodes_that_receive_nothing_and_are_not_concatenated() ->
     # a node that receives nothing but is concatenated is still drawn
     kept = G.Cell((("sep_conv_3x3", 0), ("none", 1), ("none", 0), ("none", 1)), (2, 3), False)
     assert set(re.findall(r"^  (n\d+) \[label", celldiagram.cell_dot(kept), flags=re.M)) == {"n0", "n1"}
+    assert '  n1 [label="1 (no input: zero)"' in celldiagram.cell_dot(kept)
+
+
+def test_a_node_that_receives_nothing_but_feeds_another_is_declared_and_says_so() -> None:
+    """FAIR_DARTS_C's normal node 1 keeps no input and is not concatenated, but node 3 takes its
+    skip_connect: undeclared, Graphviz drew it as a bare grey box "n1", read as a third cell input."""
+    dot = celldiagram.cell_dot(G.KNOWN["FAIR_DARTS_C"].cell(False))
+    declared = set(re.findall(r"^  (\w+) \[label", dot, flags=re.M))
+    used = {name for edge in re.findall(r"^  (\w+) -> (\w+)", dot, flags=re.M) for name in edge}
+    assert used <= declared, used - declared
+    assert '  n1 [label="1 (no input: zero)", fillcolor=gray90, style="filled,rounded,dashed"];' in dot
+    for name in G.KNOWN:   # every published genotype's cells: each node an edge names is declared
+        for reduction in (False, True):
+            text = celldiagram.cell_dot(G.KNOWN[name].cell(reduction))
+            assert {n for e in re.findall(r"^  (\w+) -> (\w+)", text, flags=re.M) for n in e} <= set(
+                re.findall(r"^  (\w+) \[label", text, flags=re.M)), name
 
 
 def test_missing_dot_writes_source_and_warns_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
