@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import textwrap
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -202,14 +203,18 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
     h = (0.3 * len(edges) + 1.6) * rows
     fig = Figure(figsize=(w, h), layout="constrained")
     shown = final[[k for _, k in views]]
-    vmin, vmax = float(shown.min()), float(shown.max())
+    genes = [o for o, op in enumerate(ops) if op != "none"]   # the columns a gene can come from
+    # the colours span the ops that can be genes: a `none` grown large (a late DARTS search) would press
+    # the others into one colour; its weights, printed, may lie beyond the scale's ends
+    scaled = shown[..., genes]
+    vmin, vmax = float(scaled.min()), float(scaled.max())
     if vmax - vmin < 1e-12:   # all equal (a run stopped at its start): one colour, any scale
         vmin, vmax = vmin - 0.5, vmax + 0.5
     marks = threshold if not per_edge else None   # the threshold applies to psi, not to the shares
     if marks is not None and vmin <= marks <= vmax:   # a line at the scale's very end would hide in its frame
         margin = 0.04 * (vmax - vmin)
         vmin, vmax = min(vmin, marks - margin), max(vmax, marks + margin)
-    decimals = table_decimals(shown, marks, [o for o, op in enumerate(ops) if op != "none"])
+    decimals = table_decimals(shown, marks, genes)
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
     reductions = {int(r) for r in alphas["reductions"]}
@@ -224,10 +229,14 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
         ax.set_title(title, fontsize=10)
     for ax in list(axes.flat)[len(views):]:
         ax.set_visible(False)
-    marked = ""
+    marked = outside = ""
     if im is not None:
-        bar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01,   # close to the panels
+        beyond = (bool((shown > vmax).any()), bool((shown < vmin).any()))
+        extend = {(True, True): "both", (True, False): "max", (False, True): "min"}.get(beyond, "neither")
+        bar = fig.colorbar(im, ax=axes, shrink=0.8, pad=0.01, extend=extend,   # close to the panels
                            label="share of the edge's psi" if per_edge else "weight psi")
+        if extend != "neither":
+            outside = "; none (never a gene) lies beyond the colour scale, its value printed"
         if marks is not None:
             if vmin <= threshold <= vmax:
                 bar.ax.axhline(threshold, color="red", lw=2)
@@ -236,11 +245,15 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
                 marked = f"; the threshold {threshold:g} is {'above' if threshold > vmax else 'below'} every weight"
     after = alphas["history"].shape[0] - 1   # the history holds the start, then each epoch
     when = alphas.get("when") or (f"after epoch {after}" if after else "start")   # Arch.record(): "now"
-    fig.suptitle(("ops' shares of each edge's weight, psi / row sum" if per_edge
-                  else "architecture weights after activation") + f" ({when})"
-                 + ("; outlined: the genes of the genotype" if outlined else "") + marked
-                 + ("\ndashed: past the threshold but no gene (an edge keeps its strongest op, a node its 2 "
-                    "strongest inputs, none from a node that keeps none)" if dashed else ""))
+    lines = [("ops' shares of each edge's weight, psi / row sum" if per_edge
+              else "architecture weights after activation") + f" ({when})"
+             + ("; outlined: the genes of the genotype" if outlined else "") + marked + outside]
+    if dashed:
+        lines.append("dashed: past the threshold but no gene (an edge keeps its strongest op, a node its 2 "
+                     "strongest inputs, none from a node that keeps none)")
+    # wrapped to the figure's width (about 10 characters an inch at the title's size): a small op set's
+    # narrow figure cut a one-line title off at both sides
+    fig.suptitle("\n".join(textwrap.fill(line, max(40, int(10 * w))) for line in lines))
     return fig
 
 

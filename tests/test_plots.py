@@ -234,7 +234,8 @@ def test_heatmap_tells_close_small_weights_apart(global_run: tuple[Path, list[Pa
         shown = [float(t.get_text()) for t in ax.texts]
         assert shown == pytest.approx(final[k].flatten().tolist(), rel=3e-3)
         assert len(set(shown)) > 1                      # not all "0.02"
-        assert ax.images[0].get_clim() == pytest.approx((float(final.min()), float(final.max())))
+        genes = final[..., [o for o, op in enumerate(alphas["ops"]) if op != "none"]]   # the scale: ops that can be genes
+        assert ax.images[0].get_clim() == pytest.approx((float(genes.min()), float(genes.max())))
 
 
 def test_heatmap_values_tell_apart_what_the_colours_do(shared_run: tuple[Path, list[Path], list[str]]) -> None:
@@ -263,7 +264,8 @@ def test_heatmap_outlines_the_genes_of_the_genotype(shared_run: tuple[Path, list
         ops = list(alphas["ops"])
         want = {(edges.index((src, g // 2 + 2)), ops.index(op)) for g, (op, src) in enumerate(cell.genes)}
         assert boxes == want and len(boxes) == 2 * cell.nodes
-    assert not [r for ax in plots.heatmap_figure(alphas).axes for r in ax.patches]   # no genotype: no outlines
+    assert not [r for ax in plots.heatmap_figure(alphas).axes for r in ax.patches   # no genotype: no outlines
+                if isinstance(r, Rectangle)]
 
 
 def test_per_edge_heatmap_shows_pc_darts_op_ranking_without_the_edge_factor(shared_run) -> None:
@@ -447,12 +449,12 @@ def test_heatmap_marks_the_fairdarts_threshold_on_its_scale(shared_run, threshol
     fig = plots.heatmap_figure(alphas, threshold=threshold)
     bar = next(ax for ax in fig.axes if not ax.images and ax.get_label() == "<colorbar>")
     lines = [line for line in bar.get_lines() if line.get_color() == "red"]
-    title = fig.texts[0].get_text()
+    title = " ".join(fig.texts[0].get_text().split())   # wrapped to the figure's width
     if marked:
         assert len(lines) == 1 and list(lines[0].get_ydata()) == [threshold, threshold]
-        assert title.endswith("; red line on the scale: the threshold 0.3")
+        assert "; red line on the scale: the threshold 0.3;" in title
     else:
-        assert not lines and title.endswith("; the threshold 2 is above every weight")
+        assert not lines and "; the threshold 2 is above every weight;" in title
     plain = plots.heatmap_figure(alphas)   # no threshold: nothing marked
     assert "threshold" not in plain.texts[0].get_text()
     per_edge = plots.heatmap_figure(alphas, per_edge=True, threshold=threshold)   # shares: not psi's scale
@@ -690,6 +692,29 @@ def test_evolution_of_a_layer_the_weights_do_not_have_is_a_config_error(global_r
     for layer in (2, np.int64(2), torch.tensor(2), -1):   # as the tensor's own indexing takes them
         fig = plots.evolution_figure(alphas, layer)
         assert fig._suptitle.get_text().endswith("layer 2")
+
+
+def test_the_colour_scale_spans_the_ops_that_can_be_genes_and_a_title_wraps_to_the_figure(shared_run) -> None:
+    """A `none` grown large (late DARTS) set the top of the colour scale and pressed the real ops into one
+    colour; a small op set's narrow figure cut its one-line title off at both sides."""
+    alphas = plots.load_alphas(shared_run[0] / "alphas.pt")
+    final = alphas["history"][-1].clone()
+    none = list(alphas["ops"]).index("none")
+    final[..., none] += 0.6   # none far above every op
+    alphas["history"] = final.unsqueeze(0)
+    fig = plots.heatmap_figure(alphas)
+    others = final[..., [o for o in range(final.shape[-1]) if o != none]]
+    for ax in (a for a in fig.axes if a.images):
+        assert ax.images[0].get_clim() == pytest.approx((float(others.min()), float(others.max())))
+    assert "none (never a gene) lies beyond the colour scale, its value printed" in " ".join(
+        fig.texts[0].get_text().split())
+    final[..., none] = float(others.mean())   # none inside the others' span: nothing beyond the scale
+    assert "beyond" not in plots.heatmap_figure({**alphas, "history": final.unsqueeze(0)}).texts[0].get_text()
+    few = {**alphas, "ops": alphas["ops"][:3], "history": alphas["history"][..., :3]}
+    fig = plots.heatmap_figure(few, threshold=0.85)
+    fig.canvas.draw()
+    box, title = fig.bbox, fig.texts[0].get_window_extent()
+    assert len(fig.texts[0].get_text().splitlines()) > 1 and box.x0 <= title.x0 and title.x1 <= box.x1
 
 
 def test_a_genotype_that_does_not_fit_the_weights_is_refused_not_drawn_without_its_genes(shared_run,
