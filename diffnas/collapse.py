@@ -16,6 +16,9 @@ from .ops import PARAMETER_FREE
 # "fewer epochs" is advice for a long search (the paper's 50 epochs: DARTS+ stops such a search early,
 # as skips take over late); after a short one (the quick search's 5) it is none
 FEWER_EPOCHS_FROM = 10
+# DARTS+ (Liang et al. 2019), criterion 1: stop "when there are two or more than two skip-connects in one
+# normal cell"; --max-skips N stops on more than N
+DARTS_PLUS_MAX_SKIPS = 1
 
 
 def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, *, max_skips: int = 0,
@@ -25,8 +28,9 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, 
     genotype holds them only where no op passed the threshold. `arch_epochs`: the epochs that
     updated alpha (fewer epochs is advice from FEWER_EPOCHS_FROM on; none, no warning: alpha kept its random start,
     whose genotype says nothing about collapse). `max_skips`, `skip_dropout`: the run's own values; a
-    remedy it used already is not advised (--max-skips 2 only over no cap or a looser one), nor one
-    for skips where the cell has none (or too few for --max-skips 2 to stop on). `start`: the JSON of the
+    remedy it used already is not advised (--max-skips 1, DARTS+'s stop at two skips, only over no cap
+    or a looser one), nor one for skips where the cell has none (or too few for --max-skips 1 to stop
+    on). `start`: the JSON of the
     genotype of alpha's random start; a genotype still that one was not learned, and is said by
     `unchanged_note` instead."""
     if arch_epochs <= 0 or (start is not None and genotype_lib.to_json(genotype) == start):
@@ -37,8 +41,9 @@ def collapse_warning(genotype: genotype_lib.AnyGenotype, arch_epochs: int = 50, 
     if genes and free * 2 > len(genes):
         skips = sum(op == "skip_connect" for op in genes)
         # the skip remedies where skips are the trouble (a cell of pools has none for them to act on)
-        tighter = skip_count(genotype) > 2 and (not max_skips or max_skips > 2)   # a cap that would stop it
-        remedies = ([option("max_skips", 2)] if tighter else []) \
+        # DARTS+ (Liang et al. 2019, criterion 1) stops when a normal cell holds two or more skips: a cap of 1
+        tighter = skip_count(genotype) > DARTS_PLUS_MAX_SKIPS and (not max_skips or max_skips > DARTS_PLUS_MAX_SKIPS)
+        remedies = ([option("max_skips", DARTS_PLUS_MAX_SKIPS)] if tighter else []) \
             + ([] if skip_dropout or not skips else [option("skip_dropout", 0.2)]) \
             + (["fewer epochs"] if arch_epochs >= FEWER_EPOCHS_FROM else [])
         advice = ("; consider " + (" or ".join(remedies) if len(remedies) < 3

@@ -70,7 +70,7 @@ class SearchConfig:
     zero_one_weight: float = _f(0.0, min=0.0)   # FairDARTS zero-one loss weight w01 (paper: 10)
     threshold: float = _f(0.85, min=0.0, max=1.0)  # FairDARTS discretisation threshold on sigmoid(alpha)
     skip_dropout: float = _f(0.0, min=0.0, max=1.0, open_max=True)  # dropout on skip_connect in search
-    max_skips: int = _f(0, min=0)               # early stop when a normal cell has more skips (0: off)
+    max_skips: int = _f(0, min=0)               # early stop when a normal cell has more skips (0: off; DARTS+: 1)
     # optimisation
     order: str = _f("second", choices=("first", "second", "one-level"))  # bilevel first/second order, or one-level
     hessian: str = _f("fd", choices=("fd", "exact"))  # second order: finite differences or autograd
@@ -236,6 +236,9 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
             what = f"a folder named {value}" if f.name.endswith("_dir") else "meant as text"
             quote = f" ({what}? quote it in the config file: \"{value}\")"
         raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
+    if isinstance(value, str) and not value.strip():   # as the command line refuses `--run-dir ''`
+        raise ConfigError(f"{f.name}: an empty value; leave it out for its default"
+                          + (" (a folder named '' would be the current one)" if f.name.endswith("_dir") else ""))
     if "choices" in meta:
         known = _choices(f)
         try:
@@ -281,15 +284,17 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def _check_preset(cfg: SearchConfig) -> None:
-    """ConfigError for a preset name whose own values (those that differ from the defaults) all still
-    hold the defaults: `SearchConfig(preset="pc-darts")` only records the name (search_config applies
-    the values), and searched DARTS. A preset whose values were applied and then overridden
-    (`--preset global --arch pc`) is the user's choice; the order is left out: every preset runs in
-    every order."""
+    """ConfigError for a preset name whose own values (those that differ from the defaults) the config
+    holds none of, while some of those fields still hold the defaults: `SearchConfig(preset="pc-darts")`
+    only records the name (search_config applies the values), and searched DARTS, also with one of
+    them set otherwise (`batch_size=8`). A preset whose values were applied and then overridden
+    (`--preset global --arch pc`: none at its default) is the user's choice; the order is left out:
+    every preset runs in every order."""
     defaults = SearchConfig()
     values = {k: v for k, v in PRESETS.get(cfg.preset, {}).items()
               if k != "order" and not same_value(v, getattr(defaults, k))}
-    if values and all(same_value(getattr(cfg, k), getattr(defaults, k)) for k in values):
+    held = any(same_value(getattr(cfg, k), v) for k, v in values.items())
+    if values and not held and any(same_value(getattr(cfg, k), getattr(defaults, k)) for k in values):
         shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
         raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}): "
                           f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
@@ -326,7 +331,7 @@ def validate(cfg: C) -> C:
                               f"(warm-up epochs train the weights only); set it below {cfg.epochs} "
                               f"({option('warmup_epochs', 'N')}; PC-DARTS warms up 15 of its 50 epochs)")
     else:
-        if cfg.lr_min > cfg.lr:
+        if cfg.lr_min > cfg.lr and cfg.lr_schedule == "cosine":   # the step schedule does not read it
             raise ConfigError(f"lr_min: {cfg.lr_min} is above lr {cfg.lr}")
     return cfg
 
@@ -396,6 +401,8 @@ def setting_layers(setting: str) -> int:
 
 # SearchConfig.arch values whose genotype is read off by `threshold` (the others take the top 2)
 THRESHOLD_ARCHS = ("sigmoid",)
+# SearchConfig.arch values with sigmoid weights, which FairDARTS's zero-one loss pushes to 0 or 1
+ZERO_ONE_ARCHS = ("sigmoid", "dnas")
 
 
 class Unused(NamedTuple):
@@ -425,6 +432,12 @@ def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, Unused]:
         if cfg.arch not in THRESHOLD_ARCHS:
             out["threshold"] = Unused("only sigmoid weights are discretised by a threshold; the others keep the "
                                       "top 2", "arch")
+        if cfg.order == "second" and cfg.xi == 0:   # w' = w: the Hessian term is xi times a product
+            out["hessian"] = out["fd_eps"] = Unused("xi 0 unrolls no step: second order is first order", "xi")
+        if cfg.arch not in ZERO_ONE_ARCHS:
+            out["zero_one_weight"] = Unused("only sigmoid weights (sigmoid, dnas) take the zero-one loss", "arch")
+        if "skip_connect" not in cfg.ops:
+            out["skip_dropout"] = out["max_skips"] = Unused("no skip_connect among the ops", "ops")
         if cfg.order == "one-level":
             out["train_portion"] = Unused("one-level learns the weights and alpha from the whole training split",
                                           "order")
@@ -459,7 +472,7 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
         if "xi" in unused and cfg.xi is not None:
             found.append(f"xi: {cfg.xi:g} has no effect with {option('order', cfg.order)} (only second order takes "
                          f"the unrolled step)")
-        if "hessian" in unused and cfg.hessian != SearchConfig.hessian:
+        if "hessian" in unused and cfg.hessian != SearchConfig.hessian and unused["hessian"].decided_by == "order":
             found.append(f"hessian: {cfg.hessian!r} has no effect with {option('order', cfg.order)} (only second order "
                          f"takes Hessian-vector products)")
         if "fd_eps" in unused and cfg.fd_eps != SearchConfig.fd_eps:
@@ -467,6 +480,15 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
             found.append(f"fd_eps: {cfg.fd_eps:g} has no effect with {option(deciding, getattr(cfg, deciding))} "
                          f"({unused['fd_eps'].why}; {option('hessian', 'fd')} with {option('order', 'second')} "
                          f"takes them)")
+        if cfg.order == "second" and cfg.xi == 0:
+            found.append(f"xi: 0 with {option('order', 'second')} is first order (the unrolled step w' = w - 0 * "
+                         f"grad is w itself; {option('order', 'first')} says so)")
+        if "zero_one_weight" in unused and cfg.zero_one_weight != SearchConfig.zero_one_weight:
+            found.append(f"zero_one_weight: {cfg.zero_one_weight:g} has no effect with {option('arch', cfg.arch)} "
+                         f"(the zero-one loss pushes sigmoid weights to 0 or 1: {option('arch', 'sigmoid')} or dnas)")
+        for name in ("skip_dropout", "max_skips"):
+            if name in unused and getattr(cfg, name) != getattr(SearchConfig, name):
+                found.append(f"{name}: {getattr(cfg, name):g} has no effect: skip_connect is not among the ops")
         if "threshold" in unused and cfg.threshold != SearchConfig.threshold:
             found.append(f"threshold: {cfg.threshold:g} has no effect with {option('arch', cfg.arch)} (it "
                          f"discretises sigmoid weights: {option('arch', 'sigmoid')}, the fair-darts preset; the "

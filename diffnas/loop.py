@@ -417,6 +417,8 @@ def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[s
     as the command line prints them (rank 0 only)."""
     if not isinstance(cfg, kind):
         raise ConfigError(f"expected a {kind.__name__} (diffnas.{maker}(...)), got {type(cfg).__name__}")
+    if isinstance(resume, str) and not resume.strip():   # Path('') would be the current folder
+        raise ConfigError("resume: an empty value ('' where the run's folder belongs)")
     config_lib.validate(cfg)   # one changed past its own check: its ConfigError, not a TypeError in the checks below
     if notices is not None:
         return notices

@@ -69,8 +69,10 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (search, train) values of a `diffnas run` config file: search keys at the top level or in a
     "search" table, training keys (TrainConfig's names: epochs, layers, ...) in a "train" table. A
     pipeline's config.json is such a file; so is a search run's config.json (a train run's is refused)."""
-    search_values, train_values = split_config(config_file.for_command(config_file.read_file(path), "run", path),
-                                               str(path))
+    raw = config_file.read_file(path)
+    search_values, train_values = split_config(config_file.for_command(raw, "run", path), str(path))
+    if "command" in raw:   # a run folder's config.json: its search's folder is that run's, not the new one's
+        search_values.pop("run_dir", None)
     config_lib.check_values(SearchConfig, search_values, str(path))
     config_lib.check_values(TrainConfig, train_values, f"{path}: train")
     return search_values, train_values
@@ -274,7 +276,12 @@ def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opti
         raise ConfigError(f"run_pipeline: expected a SearchConfig and a TrainConfig, in that order "
                           f"(diffnas.search_config(...), diffnas.train_config(...)), got {type(search_cfg).__name__} "
                           f"and {type(train_cfg).__name__}")
+    if isinstance(run_dir, str) and not run_dir.strip():
+        raise ConfigError("run_dir: an empty value; leave it out for the default runs/run-DATE")
     if not resume:   # as a config file's [train] table refuses them (a resume's come from the run's files)
+        if search_cfg.run_dir is not None:   # it was put aside for RUN/search without a word
+            raise ConfigError(f"search_cfg.run_dir: a pipeline sets it (RUN/search); name the pipeline's folder "
+                              f"with run_pipeline(..., run_dir={search_cfg.run_dir!r})")
         setting = train_config(train_cfg.setting)
         for key in DERIVED_TRAIN:
             if getattr(train_cfg, key) != getattr(setting, key):

@@ -102,6 +102,15 @@ def warnings(err: str) -> list[str]:
                            "dataset its files hold: --dataset cifar10 | cifar100 |"),   # relative: made absolute
     (["--warmup-epochs", "5", "--epochs", "1"], "--warmup-epochs: 5 warm-up epochs cover all 1 epochs"),
     (["--order", "one-level", "--train-portion", "0.9"], "--train-portion: 0.9 has no effect with --order one-level"),
+    # silent before: second order at xi 0 (first order by another name), the zero-one loss on softmax
+    # weights, skip-connection settings without skip_connect
+    (["--order", "second", "--xi", "0"], "--xi: 0 with --order second is first order (the unrolled step"),
+    (["--order", "second", "--xi", "0", "--hessian", "exact"], "--xi: 0 with --order second is first order"),
+    (["--zero-one-weight", "10"], "--zero-one-weight: 10 has no effect with --arch softmax (the zero-one loss"),
+    (["--ops", "sep_conv_3x3,max_pool_3x3", "--skip-dropout", "0.3"],
+     "--skip-dropout: 0.3 has no effect: skip_connect is not among the ops"),
+    (["--ops", "sep_conv_3x3,max_pool_3x3", "--max-skips", "1"],
+     "--max-skips: 1 has no effect: skip_connect is not among the ops"),
 ])
 def test_a_value_without_effect_is_warned_once(fake_search, capsys, flags, expected):
     assert cli.main(["search", "--dataset", "digits", *flags]) == 0
@@ -135,6 +144,15 @@ def test_the_pipeline_warns_once_for_both_stages(fake_pipeline, capsys):
     assert cli.main(["run", "--dataset", "digits", "--data-dir", "X", "--order", "first", "--xi", "0.1"]) == 3
     found = warnings(capsys.readouterr().err)
     assert len(found) == 2 and "warning: --data-dir: " in found[0] and "warning: --xi: 0.1" in found[1], found
+
+
+def test_a_step_schedules_lr_min_is_warned_of_not_refused(fake_train, capsys):
+    """--lr-min above --lr was refused under the step schedule, which never reads it."""
+    assert cli.main(["train", "--dataset", "synthetic", "--lr-schedule", "step", "--lr-min", "0.5"]) == 0
+    found = warnings(capsys.readouterr().err)
+    assert len(found) == 1 and "warning: --lr-min: 0.5 has no effect with the step lr schedule" in found[0], found
+    assert cli.main(["train", "--dataset", "synthetic", "--lr-min", "0.5"]) == 2   # the cosine's: refused
+    assert "--lr-min: 0.5 is above lr 0.025" in capsys.readouterr().err
 
 
 def test_train_warns_for_values_its_schedule_or_data_ignore(fake_train, capsys):
@@ -616,3 +634,21 @@ def test_no_flip_reaches_the_search_the_training_and_both_stages_of_a_pipeline(f
     assert train_augment(ds, train_config("cifar")).flip
     assert not train_augment(ds, train_config("cifar", flip=False)).flip
     assert not search_augment(load_dataset("digits"), flip=search_config("darts").flip).flip   # never, as before
+
+
+def test_a_run_config_files_run_dir_names_the_pipelines_folder_but_a_run_folders_config_json_does_not(
+        fake_pipeline, tmp_path, capsys, monkeypatch):
+    """A hand-written `run_dir` went to the search's config and was put aside without a word; a
+    pipeline's config.json given as --config holds its old search's folder, which is no new run's."""
+    folders = []
+    fake = pipeline_mod.run_pipeline
+    monkeypatch.setattr(pipeline_mod, "run_pipeline", lambda s, t, run_dir=None, **kw: folders.append(run_dir)
+                        or fake(s, t, run_dir, **kw))
+    (tmp_path / "mine.toml").write_text(f'run_dir = "{tmp_path / "p"}"\nepochs = 1\n')
+    cli.main(["run", "--dataset", "digits", "--config", str(tmp_path / "mine.toml")])
+    assert fake_pipeline[-1][0].run_dir is None and folders == [str(tmp_path / "p")]
+    old = {"command": "pipeline", "search": {"run_dir": str(tmp_path / "old" / "search"), "epochs": 1}, "train": {}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cli.main(["run", "--dataset", "digits", "--config", str(tmp_path / "config.json")])
+    assert fake_pipeline[-1][0].run_dir is None and folders[-1] is None
+    capsys.readouterr()

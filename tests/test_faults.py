@@ -513,7 +513,7 @@ def test_collapse_warning_names_the_parameter_free_genes():
     text = collapse_warning(skips)
     assert text.startswith("the searched normal cell is dominated by parameter-free ops (4 of 4 genes, "
                            "3 skip_connect)")
-    assert text.endswith("consider max_skips=2, skip_dropout=0.2 or fewer epochs")   # from Python
+    assert text.endswith("consider max_skips=1, skip_dropout=0.2 or fewer epochs")   # from Python
     with command_line():   # the same advice as flags for the command line's user
         _collapse_remedies_on_the_command_line(skips)
 
@@ -543,22 +543,28 @@ def test_a_genotype_still_that_of_alphas_start_is_no_collapse_but_said_as_such(t
 
 
 def _collapse_remedies_on_the_command_line(skips: G.Genotype) -> None:
-    assert collapse_warning(skips).endswith("consider --max-skips 2, --skip-dropout 0.2 or fewer epochs")
+    # DARTS+'s criterion 1 stops at two skips in a normal cell: --max-skips 1 (the advice was 2, which
+    # stopped at three and kept the collapsed cell it was to avoid)
+    assert collapse_warning(skips).endswith("consider --max-skips 1, --skip-dropout 0.2 or fewer epochs")
     # after a short search (one epoch of architecture steps, the quick search's 5), fewer epochs is no advice
-    assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 2 or --skip-dropout 0.2")
-    assert collapse_warning(skips, arch_epochs=5).endswith("consider --max-skips 2 or --skip-dropout 0.2")
+    assert collapse_warning(skips, arch_epochs=1).endswith("consider --max-skips 1 or --skip-dropout 0.2")
+    assert collapse_warning(skips, arch_epochs=5).endswith("consider --max-skips 1 or --skip-dropout 0.2")
     assert collapse_warning(skips, arch_epochs=10).endswith("or fewer epochs")
-    # a looser cap than 2 may still be tightened; a cap of 2 or less not
-    assert "--max-skips 2" in collapse_warning(skips, max_skips=4) and \
-        "--max-skips" not in collapse_warning(skips, max_skips=2)
+    # a looser cap than 1 may still be tightened; a cap of 1 not
+    assert "--max-skips 1" in collapse_warning(skips, max_skips=2) and \
+        "--max-skips" not in collapse_warning(skips, max_skips=1)
     # pools, no skips: the skip remedies would change nothing (a dnas search of pools was told --max-skips 2)
     pools = G.Genotype((("max_pool_3x3", 0), ("avg_pool_3x3", 1), ("max_pool_3x3", 0), ("sep_conv_3x3", 2)), (2, 3),
                        G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
     assert collapse_warning(pools).endswith("(3 of 4 genes, 0 skip_connect): the known DARTS collapse; consider "
                                             "fewer epochs")
-    # a remedy the run used already is not advised (--max-skips 1 was told to consider --max-skips 2)
+    # a remedy the run used already is not advised
     assert collapse_warning(skips, max_skips=1).endswith("collapse; consider --skip-dropout 0.2 or fewer epochs")
     assert collapse_warning(skips, arch_epochs=1, max_skips=1, skip_dropout=0.3).endswith("the known DARTS collapse")
+    # one skip in the cell: no cap of 1 would stop on it
+    one = G.Genotype((("skip_connect", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0), ("sep_conv_3x3", 2)), (2, 3),
+                     G.KNOWN["DARTS_V2"].reduce[:4], (2, 3))
+    assert "--max-skips" not in collapse_warning(one)
 
 
 def test_collapse_warning_of_a_per_cell_genotype_names_its_normal_cells():

@@ -401,3 +401,39 @@ def test_field_docs_read_comments_not_docstring_lines():
 
     assert Example.__doc__.splitlines()[-4:] == ["Fields (default: meaning):", "  a section:",
                                                  "    size = 3: pixels", "    name = 'x': the name, on the line above"]
+
+
+def test_an_empty_string_is_refused_from_python_and_config_files_as_the_command_line_refuses_it(tmp_path):
+    """`--run-dir ''` was refused, but run_dir="" from Python or a file went to the default folder,
+    data_dir="" read the current folder, and resume="" tried the current folder."""
+    from diffnas.config import SearchConfig, search_config, train_config
+    from diffnas.pipeline import run_pipeline
+    from diffnas.search import search
+
+    for field in ("run_dir", "data_dir", "device"):
+        with pytest.raises(ConfigError, match=f"^{field}: an empty value; leave it out for its default"):
+            search_config(**{field: ""})
+    with pytest.raises(ConfigError, match="^genotype: an empty value"):
+        train_config(genotype="  ")
+    (tmp_path / "c.json").write_text('{"run_dir": ""}')
+    assert fails_config(tmp_path / "c.json").endswith("run_dir: an empty value; leave it out for its default (a "
+                                                      "folder named '' would be the current one)")
+    with pytest.raises(ConfigError, match=r"^resume: an empty value \('' where the run's folder belongs\)$"):
+        search(SearchConfig(dataset="synthetic"), resume="")
+    with pytest.raises(ConfigError, match="^run_dir: an empty value"):
+        run_pipeline(search_config("darts-1st"), train_config(), run_dir="")
+    # the search's own folder is the pipeline's to set: it was put aside without a word
+    with pytest.raises(ConfigError, match=r"^search_cfg.run_dir: a pipeline sets it \(RUN/search\); name the "
+                                          r"pipeline's folder with run_pipeline\(\.\.\., run_dir='/x/p'\)$"):
+        run_pipeline(search_config("darts-1st", run_dir="/x/p"), train_config())
+
+
+def fails_config(path: Path) -> str:
+    """The error line of `diffnas search --config PATH`."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert cli.main(["search", "--dataset", "synthetic", "--config", str(path)]) == 2
+    return err.getvalue().strip().splitlines()[-1]

@@ -659,6 +659,11 @@ def test_a_preset_named_without_its_values_is_refused(preset):
     with pytest.raises(ConfigError, match=rf"^preset: '{preset}' is named, but the config holds none of its values "
                                           rf".*search_config\('{preset}', \.\.\.\) applies them"):
         from_dict(SearchConfig, {"preset": preset})
+    # one of its fields set to a third value (batch_size=8), the others at the defaults: still none applied
+    third = {"pc-darts": {"batch_size": 8}, "fair-darts": {"batch_size": 8}, "dnas": {"partial_channels": 2}}
+    if preset in third:
+        with pytest.raises(ConfigError, match=rf"^preset: '{preset}' is named, but the config holds none"):
+            from_dict(SearchConfig, {"preset": preset, **third[preset]})
     applied = search_config(preset)
     assert all(getattr(applied, k) == v for k, v in PRESETS[preset].items())
     assert search_config(preset, order="one-level").order == "one-level"   # every preset runs in every order
