@@ -23,6 +23,7 @@ from .field_docs import with_field_docs
 from .notices import on_command_line, option
 from .network import DROP_PATH_UNITS, SETTINGS
 from .ops import PRIMITIVES, check_op_set
+from .supernet import check_size
 from .tuning import EDGES, MEMORY_FORMATS
 
 
@@ -38,6 +39,12 @@ def _f(default: Any, **meta: Any) -> Any:
     if isinstance(default, (list, dict)):   # a fresh copy per instance (sequences are tuples, as `ops`)
         return field(default_factory=lambda: copy.copy(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+# far past any paper's network (DARTS: 8 cells of 4 nodes searched, 20 trained; DNAS: 20), yet below a
+# size whose building alone runs for hours or is killed for memory without a word (1e12 cells)
+MAX_LAYERS = 1000
+MAX_NODES = 32
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,9 @@ class SearchConfig:
     batch_size: int = _f(64, min=1)             # global batch, images per step
     bn_groups: int = _f(0, min=0)               # batch-norm statistics per batch_size/bn_groups images; 0: auto
     # search space
-    layers: int = _f(8, min=3)                  # cells; reductions at L/3 and 2L/3
+    layers: int = _f(8, min=3, max=MAX_LAYERS)  # cells; reductions at L/3 and 2L/3
     channels: int = _f(16, min=2)               # initial channels C
-    nodes: int = _f(4, min=1)                   # intermediate nodes per cell
+    nodes: int = _f(4, min=1, max=MAX_NODES)    # intermediate nodes per cell
     ops: tuple[str, ...] = _f(PRIMITIVES)       # candidate ops, alpha columns in this order
     stem_multiplier: int = _f(3, min=1)         # stem has stem_multiplier * C channels
     # architecture parametrisation
@@ -120,7 +127,7 @@ class TrainConfig:
     data_dir: str | None = _f(None, type=str)   # folder holding the dataset files
     image_size: int = _f(0, min=0)              # image files decoded as NxN (shorter side N, centre crop); 0: own size
     flip: bool = _f(True)                       # random horizontal flips where the dataset may be mirrored
-    layers: int = _f(20, min=3)                 # DARTS CIFAR: 20 cells; ImageNet: 14
+    layers: int = _f(20, min=3, max=MAX_LAYERS)  # DARTS CIFAR: 20 cells; ImageNet: 14
     channels: int = _f(36, min=2)               # DARTS CIFAR: 36; ImageNet: 48
     epochs: int = _f(600, min=1)                # DARTS train.py: 600 (ImageNet: 250)
     batch_size: int = _f(96, min=1)             # global batch, images per step
@@ -322,6 +329,7 @@ def validate(cfg: C) -> C:
     if isinstance(cfg, SearchConfig):
         _check_preset(cfg)
         check_op_set(cfg.ops)
+        check_size(cfg.layers, cfg.nodes, len(cfg.ops))
         if cfg.channels % cfg.partial_channels:
             raise ConfigError(f"partial_channels: {cfg.partial_channels} must divide channels ({cfg.channels})")
         if cfg.w_lr_min > cfg.w_lr:

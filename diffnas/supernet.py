@@ -43,6 +43,22 @@ def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optiona
                               f"{list(reductions)!r}")
 
 
+# candidate ops a supernet may hold (layers x edges x ops): the paper's holds 8 x 14 x 8 = 896, a 20-cell
+# DNAS search of 7 nodes 20 x 35 x 7 = 4,900; past this, building it alone takes many minutes
+MAX_CANDIDATE_OPS = 100_000
+
+
+def check_size(layers: int, nodes: int, ops: int) -> None:
+    """A one-line ConfigError for a supernet of more than MAX_CANDIDATE_OPS candidate ops, before it is built."""
+    count = layers * len(edge_list(nodes)) * ops
+    if count > MAX_CANDIDATE_OPS:
+        from .errors import ConfigError
+
+        raise ConfigError(f"layers, nodes, ops: a supernet of {layers} cells x {len(edge_list(nodes))} edges x {ops} "
+                          f"ops = {count:,} candidate ops is beyond {MAX_CANDIDATE_OPS:,} (DARTS's: 8 x 14 x 8 = 896); "
+                          f"fewer cells, nodes or ops")
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     # (B, C, H, W) -> (B, g, C/g, H, W) -> swap -> (B, C, H, W)  (PC-DARTS model_search.py)
     b, c, h, w = x.shape
@@ -162,6 +178,7 @@ class Supernet(nn.Module):
         super().__init__()
         # a bad size or an unknown op fails here, named, not in the first cell's make_op or the first forward
         check_space(layers, nodes, ops, min_layers=3)   # reductions at L/3 and 2L/3 (DARTS model_search.py)
+        check_size(layers, nodes, len(ops))
         from .errors import ConfigError
 
         for name, value, least in (("channels", channels, 2), ("classes", classes, 1), ("in_channels", in_channels, 1),

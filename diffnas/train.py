@@ -116,6 +116,10 @@ def check_images(shape: tuple[int, int, int], setting: str) -> None:
                         f"(nominal {s.input_size}x{s.input_size}); the dataset's are {h}x{w}")
 
 
+# how far a random-resized crop may enlarge the images (CIFAR's 32x32 trained at 224: 7 times)
+MAX_UPSAMPLE = 8
+
+
 def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     """The checks of a training's values that need its data: the setting's image size and channels
     (also after a random-resized crop, what the network sees), a batch no larger than the training
@@ -125,6 +129,12 @@ def check_data(cfg: TrainConfig, ds: Dataset) -> None:
     check_images(ds.shape, cfg.setting)
     if cfg.random_resized_crop:
         check_images((ds.shape[0], cfg.random_resized_crop, cfg.random_resized_crop), cfg.setting)
+        side = max(ds.shape[1:])
+        if cfg.random_resized_crop > MAX_UPSAMPLE * side:   # 2000 from 16x16 was killed for memory, unsaid
+            raise ConfigError(f"random_resized_crop: {cfg.random_resized_crop} would upsample {ds.shape[1]}x"
+                              f"{ds.shape[2]} images more than {MAX_UPSAMPLE} times a side; pass "
+                              f"{option('random_resized_crop', MAX_UPSAMPLE * side)} or less (ImageNet's 224 is cut "
+                              f"from images decoded larger: {option('image_size', 256)})")
     if cfg.batch_size > len(ds.train):
         raise ConfigError(f"batch_size: {cfg.batch_size} is more than the {len(ds.train)} training images; pass "
                           f"{option('batch_size', len(ds.train))} or less")

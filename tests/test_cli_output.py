@@ -652,3 +652,21 @@ def test_a_run_config_files_run_dir_names_the_pipelines_folder_but_a_run_folders
     cli.main(["run", "--dataset", "digits", "--config", str(tmp_path / "config.json")])
     assert fake_pipeline[-1][0].run_dir is None and folders[-1] is None
     capsys.readouterr()
+
+
+def test_a_dry_run_says_which_config_file_values_it_replaces(fake_search, fake_train, fake_pipeline, tmp_path, capsys):
+    """--dry-run put its tiny sizes over a --config file's without a word: a file's batch of 1000 passed
+    its check, where the typed flag's was refused."""
+    (tmp_path / "c.json").write_text('{"layers": 4, "batch_size": 16, "channels": 4}')
+    assert cli.main(["search", "--dry-run", "--layers", "5", "--config", str(tmp_path / "c.json")]) == 0
+    assert ("diffnas: note: --dry-run replaces the config file's batch_size 16 with its tiny sizes (a flag typed "
+            "keeps its value)") in capsys.readouterr().err   # layers typed, channels the same: not named
+    _, seen = fake_search
+    assert (seen[-1].layers, seen[-1].batch_size) == (5, 8)
+    assert cli.main(["train", "--dry-run", "--config", str(tmp_path / "c.json")]) == 0
+    assert "--dry-run replaces the config file's layers 4, batch_size 16 with" in capsys.readouterr().err
+    (tmp_path / "r.json").write_text('{"epochs": 3, "train": {"batch_size": 1000}}')
+    cli.main(["run", "--dry-run", "--config", str(tmp_path / "r.json")])
+    assert "--dry-run replaces the config file's epochs 3 with" in (err := capsys.readouterr().err)
+    assert "--dry-run replaces the config file's train batch_size 1000 with" in err
+    assert cli.main(["search", "--dry-run"]) == 0 and "replaces" not in capsys.readouterr().err

@@ -437,3 +437,35 @@ def fails_config(path: Path) -> str:
     with contextlib.redirect_stderr(err):
         assert cli.main(["search", "--dataset", "synthetic", "--config", str(path)]) == 2
     return err.getvalue().strip().splitlines()[-1]
+
+
+def test_sizes_past_any_network_are_refused_before_building_not_killed_for_memory(tmp_path):
+    """layers=1e12 built cells for hours with a progress bar; nodes=100000 was killed for memory
+    without a word; a random-resized crop of 2000 from 16x16 images was killed after the search."""
+    from diffnas.config import search_config, train_config
+    from diffnas.data import DATASETS, register_tensors
+    from diffnas.supernet import Supernet
+    from diffnas.train import train
+
+    with pytest.raises(ConfigError, match="^layers: must be <= 1000, got 1000000000000$"):
+        search_config(layers=10 ** 12)
+    with pytest.raises(ConfigError, match="^nodes: must be <= 32, got 100000$"):
+        search_config(nodes=100_000)
+    with pytest.raises(ConfigError, match="^layers: must be <= 1000"):
+        train_config(layers=10 ** 8)
+    with pytest.raises(ConfigError, match=r"^layers, nodes, ops: a supernet of 1000 cells x 230 edges x 8 ops = "
+                                          r"1,840,000 candidate ops is beyond 100,000 \(DARTS's: 8 x 14 x 8 = 896\)"):
+        search_config(layers=1000, nodes=20)
+    with pytest.raises(ConfigError, match="^layers, nodes, ops: a supernet of"):
+        Supernet(4, 10, 1000, 20)
+    search_config(layers=20, nodes=7, ops=("skip_connect", "sep_conv_3x3"))   # a large DNAS search: taken
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    register_tensors("small16", (images, torch.arange(8) % 2), (images, torch.arange(8) % 2))
+    try:
+        with pytest.raises(ConfigError, match=r"^random_resized_crop: 2000 would upsample 16x16 images more than 8 "
+                                              r"times a side; pass random_resized_crop=128 or less"):
+            train(train_config(dataset="small16", random_resized_crop=2000, layers=3, channels=4, batch_size=4,
+                               plots=False, run_dir=str(tmp_path / "r")))
+        assert not (tmp_path / "r").exists()
+    finally:
+        del DATASETS["small16"]

@@ -24,6 +24,21 @@ def fill_untyped(args: argparse.Namespace, values: Mapping[str, Any]) -> None:
             setattr(args, name, value)
 
 
+def fill_dry_run(args: argparse.Namespace, tiny: Mapping[str, Any], from_file: Mapping[str, Any],
+                 prefix: str = "") -> list[str]:
+    """--dry-run's `tiny` sizes for the flags of `args` left unset, a --config file's values replaced too
+    (a dry run checks a real config in seconds); the note that says which file values it replaced, []
+    when none. `prefix`: the flags' prefix of `from_file`'s keys (`diffnas run`'s train_)."""
+    replaced = [f"{key} {from_file[key]!r}" for key, value in tiny.items()
+                if getattr(args, prefix + key, None) is None and key in from_file and from_file[key] != value]
+    fill_untyped(args, {prefix + key: value for key, value in tiny.items()})
+    if not replaced:
+        return []
+    where = f"the config file's {'train ' if prefix else ''}"
+    return [f"diffnas: note: --dry-run replaces {where}{', '.join(replaced)} with its tiny sizes (a flag typed "
+            f"keeps its value)"]
+
+
 def default_help(field: str, config: type, variants: Mapping[str, Mapping[str, Any]]) -> str:
     """A flag's help: `config`'s default for `field` and the variants that set their own (presets:
     "default 0.025; pc-darts 0.1, fair-darts 0.005"; settings: "default 0.0003; imagenet 3e-05"), read

@@ -26,7 +26,7 @@ from ..config import PC_DARTS_DROP_PATH, TrainConfig
 from ..errors import ConfigError
 from ..notices import command_line, error_stage, option, say, stage
 from .flags import flag_named, resumable_named
-from .options import (DRY_RUN, elapsed, fill_untyped, flag_values, refuse_run_dir_on_resume, search_config_from_args,
+from .options import (DRY_RUN, elapsed, fill_dry_run, flag_values, refuse_run_dir_on_resume, search_config_from_args,
                       start_notices)
 from .search import FIELDS, add_search_flags, dry_run_overrides, embedded_quick_overrides, quick_default
 from .train import QUICK as TRAIN_QUICK_SIZES
@@ -125,9 +125,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.dry_run:
             raise ConfigError("--dry-run starts a new pipeline; it does not go with --resume")
         return report(resume(args, search_file, train_file), args)
+    replaced = []
     if args.dry_run:
-        dry_run_overrides(args)
-        fill_untyped(args, {f"train_{k}": v for k, v in DRY_RUN.items() if k != "dataset"})
+        replaced = dry_run_overrides(args, search_file) + fill_dry_run(
+            args, {k: v for k, v in DRY_RUN.items() if k != "dataset"}, train_file, prefix="train_")
     train_quick = {}   # the training's quick sizes applied, said beside the search's
     if args.dataset is None and "dataset" not in search_file:
         for name, value in TRAIN_QUICK.items():
@@ -145,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     if run_dir:
         refuse_existing(run_dir)   # before torch.distributed starts
     # the note and warnings are printed once the search has started: a refused run says only why
-    notices = start_notices(search_cfg, note=note, typed=args.typed)
+    notices = replaced + start_notices(search_cfg, note=note, typed=args.typed)
     if note and (line := quick_training_note(train_quick, args)):
         notices.append(line)
     with stage("train"):   # the training's lines name this command's flags for it

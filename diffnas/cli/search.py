@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import distributed
 from ..notices import say
 from ..config import PRESETS, SearchConfig
 from ..errors import ConfigError
-from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_untyped, flag_values, ops_list, read_config,
-                      refuse_changes_on_resume, refuse_run_dir_on_resume, search_config_from_args, start_notices)
+from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_dry_run, flag_values, ops_list,
+                      read_config, refuse_changes_on_resume, refuse_run_dir_on_resume, search_config_from_args,
+                      start_notices)
 
 FIELDS = ("preset", "order", "dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "nodes",
           "seed", "device", "run_dir", "arch", "hessian", "xi", "ops", "partial_channels", "zero_one_weight",
@@ -139,10 +140,11 @@ def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str |
             + f"); pass {flags} for the paper's size")
 
 
-def dry_run_overrides(args: argparse.Namespace) -> None:
-    """--dry-run's tiny sizes, for the values not typed; no warm-up (a preset's, PC-DARTS's 15 epochs,
-    would leave the architecture step of the one epoch unchecked)."""
-    fill_untyped(args, {**DRY_RUN, "warmup_epochs": 0})
+def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> list[str]:
+    """--dry-run's tiny sizes, for the values not typed (a --config file's replaced, and said: the note
+    returned); no warm-up (a preset's, PC-DARTS's 15 epochs, would leave the architecture step of the one
+    epoch unchecked)."""
+    return fill_dry_run(args, {**DRY_RUN, "warmup_epochs": 0}, from_file)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,9 +152,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dry_run and args.resume:   # its synthetic data and sizes were refused as the run's changes
         raise ConfigError("--dry-run starts a new search; it does not go with --resume")
-    if args.dry_run:
-        dry_run_overrides(args)
     from_file = read_config(args.config, "search") if args.config else {}
+    replaced = dry_run_overrides(args, from_file) if args.dry_run else []
     note = embedded_quick_overrides(args, from_file)
     cfg = search_config_from_args(args, FIELDS, from_file)
     notices, given = [], None
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         given = {**from_file, **flag_values(args, FIELDS)}
         refuse_changes_on_resume(args.resume, given, RESUMABLE, args.field_flags)
     else:   # printed once the search has started: a refused one says only why
-        notices = start_notices(cfg, note=note, typed=args.typed)
+        notices = replaced + start_notices(cfg, note=note, typed=args.typed)
     result = search(cfg, resume=args.resume, notices=notices, given=given, raise_on_stop=False)
     if result.interrupted or not distributed.is_main():   # under torchrun rank 0 reports
         return result.exit_code or result.late_stop   # a late stop: the same status on every rank

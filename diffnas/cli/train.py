@@ -15,7 +15,7 @@ from .. import distributed
 from ..errors import ConfigError
 from ..notices import say
 from ..runlog import coverage
-from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_untyped, flag_values, read_config,
+from .options import (DRY_RUN, add_run_flags, default_help, elapsed, fill_dry_run, flag_values, read_config,
                       refuse_changes_on_resume, refuse_run_dir_on_resume, run_genotype, start_notices)
 from .search import DATA_DIR_HELP, IMAGE_SIZE_HELP
 
@@ -198,7 +198,7 @@ def new_run_config(from_file: dict[str, Any], flags: dict[str, Any],
     return cfg, genotype, notes
 
 
-def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> None:
+def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> list[str]:
     """--dry-run's tiny sizes (those of `diffnas run --dry-run`'s training), for the values not typed (a
     --config file's are replaced, as search's --dry-run does); a per-cell genotype keeps its own depth."""
     from ..genotype import CellwiseGenotype, load
@@ -209,19 +209,19 @@ def dry_run_overrides(args: argparse.Namespace, from_file: dict[str, Any]) -> No
     spec = args.genotype or from_file.get("genotype") or config_lib.TrainConfig.genotype
     if isinstance(spec, str) and isinstance(load(run_genotype(spec)), CellwiseGenotype):
         del tiny["layers"]
-    fill_untyped(args, tiny)   # over a --config file's values too, as search's --dry-run
+    replaced = fill_dry_run(args, tiny, from_file)   # over a --config file's values too, as search's --dry-run
     if args.dataset == "synthetic" and (args.setting or from_file.get("setting")) == "imagenet":
         raise ConfigError("--dry-run trains on 16x16 synthetic images, smaller than the imagenet setting's network "
                           "takes (32x32 at least): name the data to check it on with --dataset and --data-dir "
                           "(with --dry-run's --epochs 1 --max-steps 2 --layers 3 --channels 4 --batch-size 8)")
+    return replaced
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train import train
 
     from_file = read_config(args.config, "train") if args.config else {}   # a train run's config.json works
-    if args.dry_run:
-        dry_run_overrides(args, from_file)
+    replaced = dry_run_overrides(args, from_file) if args.dry_run else []
     flags = flag_values(args, FIELDS)
     for values in (from_file, flags):   # a pipeline folder stands for its search's genotype
         if isinstance(values.get("genotype"), str):
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         genotype, notes, given = None, [], set(from_file) | set(flags)
     else:   # the notes are printed once the training has started: a refused one says only why
         cfg, genotype, notes = new_run_config(from_file, flags, args.typed)
-        given = None
+        notes, given = [*replaced, *notes], None
     result = train(cfg, genotype, resume=args.resume, notices=notes,   # the genotype read above, not again
                    given=given, raise_on_stop=False)
     if result.exit_code or not distributed.is_main():   # under torchrun rank 0 reports
