@@ -26,6 +26,8 @@ import atexit
 import contextlib
 import inspect
 import os
+import signal
+import threading
 import warnings
 from typing import Any, Iterator
 
@@ -67,10 +69,36 @@ def setup() -> tuple[int, int]:
     without: gloo.
     """
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_distributed():
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+        if missing:   # RANK and WORLD_SIZE left over in the shell: torch's rendezvous said it in a traceback
+            raise ConfigError(f"RANK and WORLD_SIZE are set but {' and '.join(missing)} not: launch the processes "
+                              f"with torchrun (README, Scaling out), or unset RANK and WORLD_SIZE for one process")
         cuda = torch.cuda.is_available() and dist.is_nccl_available()
-        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+        with _signals_default():
+            dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
         atexit.register(teardown)
     return rank_world()
+
+
+@contextlib.contextmanager
+def _signals_default() -> Iterator[None]:
+    """SIGINT and SIGTERM end the process as the OS does, within the block: a rank that waits for its
+    peers (one that failed, a launch without them) waits inside torch's C++ rendezvous, where Python's
+    handlers never run, and ignored both signals until its timeout (30 minutes). Off the main thread,
+    nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for s, handler in before.items():
+            if handler is not signal.SIG_IGN:   # one ignored by who started the process stays ignored
+                signal.signal(s, signal.SIG_DFL)
+        yield
+    finally:
+        for s, handler in before.items():
+            if handler is not None:
+                signal.signal(s, handler)
 
 
 def teardown() -> None:

@@ -446,3 +446,54 @@ def test_grouped_forward_is_the_ranks_maths():
     torch.testing.assert_close(net[1].running_mean, (halves[0][1].running_mean + halves[1][1].running_mean) / 2)
     torch.testing.assert_close(net[1].running_var, (halves[0][1].running_var + halves[1][1].running_var) / 2)
     assert int(net[1].num_batches_tracked) == 1
+
+
+def test_a_rank_waiting_for_its_peers_ends_on_sigterm(tmp_path):
+    """A rank whose peers never came (one failed at its start; RANK and WORLD_SIZE left in the shell)
+    waits inside torch's C++ rendezvous, where Python's handlers never run: it ignored SIGTERM and
+    SIGINT for the rendezvous's 30 minutes, and torchrun had to SIGKILL it."""
+    import socket
+
+    with socket.socket() as s:   # a free port, which no peer will join
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "RANK": "0", "WORLD_SIZE": "2",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    code = ("import signal, sys\nfrom diffnas import distributed\n"
+            "signal.signal(signal.SIGTERM, lambda *a: sys.exit(99))\n"   # a Python handler, as the command sets
+            "print('waiting', flush=True)\ndistributed.setup()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(2)   # into the rendezvous
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == -signal.SIGTERM   # ended by the signal, as the OS does
+    finally:
+        proc.kill()
+
+
+def test_a_half_set_torchrun_environment_is_one_line(monkeypatch):
+    """RANK and WORLD_SIZE without MASTER_ADDR was a 30-line ValueError from torch's rendezvous."""
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    with pytest.raises(ConfigError, match="^RANK and WORLD_SIZE are set but MASTER_ADDR not: launch the processes "
+                                          "with torchrun"):
+        distributed.setup()
+
+
+def test_a_stop_outside_the_loops_is_said_by_rank_0_only(monkeypatch, capsys):
+    """Under torchrun a Ctrl-C or SIGTERM while a command started was said once per process."""
+    from diffnas.signals import Terminated
+
+    for rank, said in (("1", ""), ("0", "diffnas: terminated (SIGTERM)\n")):
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+
+        def stopped(*args):
+            raise Terminated(signal.SIGTERM)
+
+        monkeypatch.setattr(cli, "_run", stopped)
+        assert cli.main(["search"]) == 143
+        assert capsys.readouterr().err == said

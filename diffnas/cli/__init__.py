@@ -128,10 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # imports (_ctrl_c_exits): between steps of a command
         if debug:
             traceback.print_exc()
+        said = "" if _quiet_rank() else "diffnas: "   # under torchrun: said once, by rank 0
         if isinstance(e, Terminated):
-            print(f"diffnas: terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
+            if said:
+                print(f"{said}terminated ({signal.Signals(e.signum).name})", file=sys.stderr)
             return 128 + e.signum
-        print("diffnas: interrupted", file=sys.stderr)
+        if said:
+            print(f"{said}interrupted", file=sys.stderr)
         return 130
 
 
