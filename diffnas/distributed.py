@@ -417,6 +417,28 @@ def together() -> Iterator[None]:
         raise PeerFailed(f"rank {rank} could not go on (its error says why)")
 
 
+# config values that may differ between the processes of one run: where each machine keeps the data
+# (a relative folder made absolute from each one's working directory), where rank 0 writes
+_PER_MACHINE = ("data_dir", "run_dir")
+
+
+def check_same_config(values: dict[str, Any]) -> None:
+    """A ConfigError on every rank when the ranks were started with different configs (README's
+    multi-node recipe types the command on each machine): a seed that differed ran silently on
+    different alphas per rank, other layers were DDP's traceback. Fields of _PER_MACHINE aside."""
+    if not is_distributed():
+        return
+    mine = {k: v for k, v in values.items() if k not in _PER_MACHINE}
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    first = gathered[0]
+    for rank, other in enumerate(gathered[1:], start=1):
+        for key in first:
+            if other.get(key) != first[key]:
+                raise ConfigError(f"{key}: rank {rank} was started with {other.get(key)!r}, rank 0 with "
+                                  f"{first[key]!r}; every process of a run takes the same command and config")
+
+
 def broadcast_object(obj: Any) -> Any:
     if not is_distributed():
         return obj

@@ -268,9 +268,13 @@ def _search(cfg: SearchConfig, resume: Optional[str | Path], *, pipeline: Option
                                           said=fallback)
     notices = [*fallback, *notices]
     cfg = config_lib.from_dict(SearchConfig, {"bn_groups": bn_groups}, base=cfg)
+    distributed.check_same_config(config_lib.to_dict(cfg))
     seed_everything(cfg.seed, cfg.deterministic)
 
-    data = _search_data(cfg, device, rank, world)
+    # an error one rank meets alone (its data, a batch its split cannot fill) stops every rank here, before
+    # the collectives of DDP's wrapper that the others would enter alone (gloo's traceback)
+    with distributed.together():
+        data = _search_data(cfg, device, rank, world)
     ds, one_level, steps, eval_steps = data.ds, data.one_level, data.steps, data.eval_steps
 
     supernet, arch, ctx = _search_model(cfg, ds.shape[0], ds.classes, device, rank)

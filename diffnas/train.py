@@ -273,12 +273,16 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     cfg = config_lib.from_dict(TrainConfig, {"bn_groups": distributed.bn_groups_for(
         cfg.bn_groups, cfg.batch_size, device, resumed=resume is not None, said=fallback)}, base=cfg)
     notices = [*fallback, *notices]
+    # the genotype compared as what it is: its path may differ between machines
+    distributed.check_same_config({**config_lib.to_dict(cfg), "genotype": genotype_lib.to_json(genotype)})
     seed_everything(cfg.seed, cfg.deterministic)
     autocast = autocast_for(device, cfg.precision)
 
-    # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step)
-    ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
-    check_data(cfg, ds)
+    # data: uint8 on the device once; batch order and augmentation depend only on (seed, epoch, step);
+    # an error one rank meets alone stops every rank here, not in DDP's collectives (as in the search)
+    with distributed.together():
+        ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
+        check_data(cfg, ds)
     common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
     test_bs = min(cfg.batch_size, len(ds.test))

@@ -497,3 +497,35 @@ def test_a_stop_outside_the_loops_is_said_by_rank_0_only(monkeypatch, capsys):
         monkeypatch.setattr(cli, "_run", stopped)
         assert cli.main(["search"]) == 143
         assert capsys.readouterr().err == said
+
+
+PER_RANK = """import json, os, sys
+from diffnas.cli import main
+sys.exit(main(json.loads(os.environ["ARGV" + os.environ["RANK"]])))
+"""
+
+
+@pytest.mark.parametrize("case", ["seed", "data"])
+def test_ranks_that_disagree_stop_together_in_one_line(tmp_path, case):
+    """A seed typed differently on one machine ran silently with other alphas per rank (the genotype
+    was rank 0's); a data folder only one rank lacked left rank 0 in DDP's collective alone: a 33-line
+    gloo traceback."""
+    (tmp_path / "per_rank.py").write_text(PER_RANK)
+    write_image_folder(tmp_path / "images", per_class=8, size=(8, 8))
+    base = ["search", "--dataset", "imagefolder", "--layers", "3", "--channels", "4", "--nodes", "2", "--epochs", "1",
+            "--max-steps", "1", "--batch-size", "4", "--no-plots", "--run-dir", str(tmp_path / "run")]
+    ok = [*base, "--data-dir", str(tmp_path / "images")]
+    other = ([*ok, "--seed", "3"] if case == "seed" else [*base, "--data-dir", str(tmp_path / "gone")])
+    proc = torchrun(str(tmp_path / "per_rank.py"), env={"ARGV0": json.dumps(ok), "ARGV1": json.dumps(other)})
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output[-3000:]
+    # torchrun's own ChildFailedError traceback follows any failed worker; a worker's is no more
+    assert "[rank0]: Traceback" not in output and "Connection closed by peer" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if "diffnas: error:" in line]
+    if case == "seed":   # every rank's error alike: rank 0 says it
+        assert errors == ["diffnas: error: seed: rank 1 was started with 3, rank 0 with 2; every process of a run "
+                          "takes the same command and config"], output[-3000:]
+    else:   # the rank that meets it says it first; rank 0 may add that it could not go on
+        assert errors[0].startswith("diffnas: error: rank 1: imagefolder: "), output[-3000:]
+        assert errors[1:] in ([], ["diffnas: error: rank 1 could not go on (its error says why)"]), output[-3000:]
+    assert not (tmp_path / "run").exists()
