@@ -20,6 +20,10 @@ def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
     """Per node: its inputs ordered strongest first, each input's strongest non-`none` weight and
     that op's name (indexed by input). weights: (edges, ops), node i's i+2 edges in a row."""
     w = weights.detach().float().cpu()
+    edges = sum(i + 2 for i in range(nodes))
+    if tuple(w.shape) != (edges, len(ops)):   # another cell's weights read as these would give a wrong cell
+        raise GenotypeError(f"cannot discretise: weights of shape {tuple(w.shape)}, where {nodes} nodes and "
+                            f"{len(ops)} ops make ({edges}, {len(ops)})")
     usable = [o for o, name in enumerate(ops) if name != "none"]
     if not usable:
         raise GenotypeError("cannot discretise: the op set has only 'none'")
@@ -32,17 +36,16 @@ def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
         start += n
 
 
-def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: bool = False,
-              k: int = 2) -> Cell:
+def top2_cell(weights: torch.Tensor, ops: Sequence[str], nodes: int, reduction: bool = False) -> Cell:
     """The DARTS rule (quark0/darts model_search.py `_parse`).
 
     weights: (edges, ops) strengths after activation, edges ordered node by node (node i has i+2).
-    For each node keep the `k` incoming edges whose strongest non-`none` op is largest, and on each
+    For each node keep the 2 incoming edges whose strongest non-`none` op is largest, and on each
     its strongest non-`none` op.
     """
     genes: list[Gene] = []
     for order, _, op in _strongest_inputs(weights, ops, nodes):
-        genes += [(op[j], j) for j in order[:k]]
+        genes += [(op[j], j) for j in order[:2]]
     return Cell(tuple(genes), tuple(range(2, nodes + 2)), reduction)
 
 

@@ -272,7 +272,7 @@ def _saved_state(run: Path) -> dict[str, Any]:
 
     try:
         state = load_checkpoint(run / "checkpoint.pt", mapped=True)
-    except Exception:   # missing, torn, another format: nothing to say
+    except (DiffnasError, OSError):   # missing, torn, another format (checkpoint.load says which): nothing to say
         return {}
     return {k: v for k, v in state.items() if isinstance(v, (int, float, str, bool))}
 

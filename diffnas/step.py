@@ -2,8 +2,8 @@
 
 The optimisation mode is `ctx.order`, a string fixed for the whole search, which the step branches
 on (one-level: both updates on the training batch; first / second order: `arch_gradient`), as DARTS's
-architect.py branches on `unrolled`. A compiled step (fastpath.py) specialises on it when traced, so
-the branch costs nothing there.
+architect.py branches on `unrolled`. The fast path (fastpath.py) compiles the supernet's body, not
+this step: the branch is one Python test a step.
 """
 
 from __future__ import annotations

@@ -149,6 +149,8 @@ def batches(n, seed=0):
 @pytest.mark.parametrize("preset,extra", [("darts-1st", {}), ("darts", {}), ("darts", {"hessian": "exact"}),
                                           ("dnas", {}), ("darts", {"order": "one-level"})])
 def test_fast_path_and_eager_path_agree_after_search_steps(preset, extra, capsys):
+    """On a CPU the fast path is the batched (fused) edges alone: compiled steps run on CUDA only
+    (step_function returns the eager step here), so this compares fused with plain edges."""
     cfg = search_config(preset, **{**TINY, "channels": 8 if preset == "dnas" else 4}, **extra)
     eager = make_ctx(cfg, fused=False)
     fast = make_ctx(cfg, fused=True)

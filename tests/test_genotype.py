@@ -248,6 +248,19 @@ def test_top2_picks_strongest_edges_ignoring_none():
     assert cell.concat == (2, 3, 4)
 
 
+def test_discretising_weights_of_another_shape_is_refused():
+    """(9, 2) weights for a 2-node cell of 2 ops gave a cell, read off the wrong rows."""
+    from diffnas.errors import GenotypeError
+
+    for shape in ((9, 2), (5, 3)):
+        with pytest.raises(GenotypeError, match=rf"^cannot discretise: weights of shape \({shape[0]}, {shape[1]}\), "
+                                                r"where 2 nodes and 2 ops make \(5, 2\)$"):
+            D.top2_cell(torch.rand(shape), ("skip_connect", "sep_conv_3x3"), 2)
+        with pytest.raises(GenotypeError, match="^cannot discretise: weights of shape"):
+            D.threshold_cell(torch.rand(shape), ("skip_connect", "sep_conv_3x3"), 2, 0.5)
+    assert D.top2_cell(torch.rand(5, 2), ("skip_connect", "sep_conv_3x3"), 2).nodes == 2
+
+
 def test_threshold_keeps_at_most_two_passing_edges():
     w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.95), (0, 1): ("skip_connect", 0.5),
                          (1, 0): ("dil_conv_3x3", 0.9), (1, 1): ("sep_conv_5x5", 0.88), (1, 2): ("max_pool_3x3", 0.86)})

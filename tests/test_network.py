@@ -454,3 +454,24 @@ def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys, monkeypatc
     assert f"supernet weights (M) {weights / 1e6:.6f}" in text and "architecture parameters 80" in text
     # the checkpoint's weights and optimiser state are mapped, not read: the report wants its numbers
     assert ("checkpoint.pt", True) in loads and ("checkpoint.pt", False) not in loads
+
+
+def test_the_cifar_auxiliary_head_is_darts_on_an_8x8_map():
+    """quark0/darts model.py AuxiliaryHeadCIFAR: ReLU, AvgPool2d(5, stride=3, count_include_pad=False)
+    (8x8 -> 2x2), 1x1 conv to 128, BN, ReLU, 2x2 conv to 768, BN, ReLU, linear; written out here with
+    the head's own weights. A stride of 2 also gives 2x2 from 8x8 and the same parameter count: only
+    the values tell them apart."""
+    from diffnas.network import build_network
+
+    torch.manual_seed(0)
+    head = build_network("DARTS_V2", "cifar", 4, 8, 10, 3, auxiliary=True).auxiliary_head.eval()   # the network's
+    conv1, bn1, _, conv2, bn2, _ = head.features
+    for bn in (bn1, bn2):   # statistics away from the identity, so that their place in the chain counts
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    pool = torch.nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False)
+    relu = torch.nn.ReLU()
+    reference = torch.nn.Sequential(relu, pool, conv1, bn1, relu, conv2, bn2, relu, torch.nn.Flatten(),
+                                    head.classifier).eval()
+    x = torch.randn(4, conv1.in_channels, 8, 8)
+    torch.testing.assert_close(head(x), reference(x))

@@ -112,6 +112,38 @@ def test_score_is_the_mean_over_every_image_including_a_short_last_batch():
     assert model.training   # put back in the mode it was in
 
 
+def test_score_runs_batch_norm_on_its_running_statistics():
+    """The test pass scores in eval mode (DARTS train.py `infer`): batch norm by its running statistics,
+    not the batch's; TwoHeads has none, so a score in training mode passed the test above."""
+    class Normed(TwoHeads):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm1d(6)
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2)
+
+        def forward(self, x, drop_prob=0.0):
+            return super().forward(self.bn(x), drop_prob)
+
+    class Batch:
+        device = torch.device("cpu")
+        x, y = torch.randn(8, 6) * 3 + 1, torch.randint(0, 4, (8,))
+
+        def __len__(self):
+            return 1
+
+        def epoch(self, _):
+            return [(self.x, self.y)]
+
+    model = Normed()
+    before = model.bn.running_mean.clone()
+    loss, _ = score_network(model, Batch())
+    normed = (Batch.x - before) / torch.sqrt(model.bn.running_var + model.bn.eps)
+    expected = smoothed_ce(model.main(normed), Batch.y, 0.0)
+    assert loss == pytest.approx(float(expected), rel=1e-5)
+    assert torch.equal(model.bn.running_mean, before) and model.training   # statistics untouched, mode back
+
+
 def test_resume_mid_epoch_ends_with_identical_weights(tmp_path, capsys):
     full = train(tiny(tmp_path, "full"))
     assert full.exit_code == 0 and len(full.metrics) == 2
