@@ -242,6 +242,9 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
                 check_choice(f.name, str(value), _choices(f))
             what = f"a folder named {value}" if f.name.endswith("_dir") else "meant as text"
             quote = f" ({what}? quote it in the config file: \"{value}\")"
+        if expected in (int, float) and isinstance(value, str) and _number(value):   # YAML 1.1 reads 1e-3 as text
+            quote = (f" (text, not a number: YAML reads {value} so; write {_yaml_float(value)})"
+                     if "e" in value.lower() else "")
         raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
     if isinstance(value, str) and not value.strip():   # as the command line refuses `--run-dir ''`
         raise ConfigError(f"{f.name}: an empty value; leave it out for its default"
@@ -263,6 +266,21 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
         op = "<" if meta.get("open_max") else "<="
         raise ConfigError(f"{f.name}: must be {op} {meta['max']}, got {value!r}")
     return value
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _yaml_float(text: str) -> str:
+    """`text` ("1e-3") as YAML 1.1 reads a float ("1.0e-3")."""
+    mantissa, exponent = text.lower().split("e", 1)
+    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+    return f"{mantissa}e{exponent if exponent[:1] in '+-' else '+' + exponent}"
 
 
 def _choices(f: Field) -> tuple[str, ...]:

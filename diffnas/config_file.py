@@ -34,6 +34,10 @@ def read_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a text file in UTF-8 (byte {e.start}: {e.reason}); a config file is "
                           f"JSON, TOML or YAML text") from None
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml", ".yaml", ".yml"):
+        raise ConfigError(f"{path}: config files are .json, .toml or .yaml")
+    if not text.strip():   # TOML took it for no values, JSON called it malformed, YAML not a mapping
+        raise ConfigError(f"{path}: an empty config file; write its values in it, or leave --config out")
 
     def once(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:   # JSON and YAML take the last of two values
         seen: dict[Any, Any] = {}

@@ -106,11 +106,19 @@ def check_xis(xis: Iterable[float], what: str = "xi") -> None:
             raise ConfigError(f"{what}: {xi!r} is not a finite number >= 0")
 
 
-def _check_settings(hessian: str, lr: float, max_iter: int, tol: float) -> None:
+def _check_settings(hessian: str, lr: float, max_iter: int, tol: float,
+                    start: tuple[float, float] = (2.0, -2.0)) -> None:
+    """One-line ConfigErrors for the toy's settings (a string lr was a TypeError from a comparison, a
+    start of one number an IndexError, True taken for 1)."""
     if hessian not in HESSIANS:
         raise ConfigError(f"hessian: {hessian!r} is not one of {', '.join(HESSIANS)}")
+    real = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)  # noqa: E731
+    if not real(lr) or not real(tol) or not isinstance(max_iter, numbers.Integral) or isinstance(max_iter, bool):
+        raise ConfigError(f"toy: lr and tol must be numbers, max_iter an int (got {lr!r}, {tol!r}, {max_iter!r})")
     if not (lr > 0 and math.isfinite(lr)) or max_iter < 1 or not tol > 0:
         raise ConfigError(f"toy: need lr > 0, max_iter >= 1, tol > 0 (got {lr}, {max_iter}, {tol})")
+    if not isinstance(start, (tuple, list)) or len(start) != 2 or not all(real(v) and math.isfinite(v) for v in start):
+        raise ConfigError(f"start: expected (alpha, w), two finite numbers, got {start!r}")
 
 
 def run_one(xi: Optional[float], hessian: str = "fd", lr: float = 1e-2, start: tuple[float, float] = (2.0, -2.0),
@@ -118,7 +126,7 @@ def run_one(xi: Optional[float], hessian: str = "fd", lr: float = 1e-2, start: t
     """Alternate an architecture step and a weight step with plain SGD until both moves are < tol."""
     if xi is not None:
         check_xis([xi])
-    _check_settings(hessian, lr, max_iter, tol)
+    _check_settings(hessian, lr, max_iter, tol, start)
     a, w = _leaf(start[0]), _leaf(start[1])
     alpha, weights = {"a": a}, {"w": w}
     a_opt = torch.optim.SGD([a], lr=lr, momentum=0.0)
@@ -155,7 +163,7 @@ def run_toy(xis: Iterable[float] = DEFAULT_XIS, hessian: str = "fd", lr: float =
     if isinstance(xis, Iterable) and not isinstance(xis, (str, bytes)):
         xis = list(xis)   # an iterator (a generator) is read once
     check_xis(xis)
-    _check_settings(hessian, lr, max_iter, tol)
+    _check_settings(hessian, lr, max_iter, tol, start)
     rows: list[Optional[float]] = [float(x) for x in xis] + ([None] if reference else [])
     return [run_one(xi, hessian, lr, start, max_iter, tol) for xi in rows]
 

@@ -469,3 +469,20 @@ def test_sizes_past_any_network_are_refused_before_building_not_killed_for_memor
         assert not (tmp_path / "r").exists()
     finally:
         del DATASETS["small16"]
+
+
+def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is_explained(tmp_path):
+    """A 0-byte TOML file was no values, a JSON one "malformed", a YAML one "must hold a mapping"; YAML
+    1.1 reads `w_lr: 1e-3` as the text '1e-3', which was "expected float, got '1e-3'"."""
+    for suffix in (".json", ".toml", ".yaml"):
+        path = tmp_path / f"empty{suffix}"
+        path.write_text(" \n")
+        assert fails_config(path) == f"diffnas: error: {path}: an empty config file; write its values in it, or " \
+                                     f"leave --config out"
+    (tmp_path / "lr.yaml").write_text("w_lr: 1e-3\n")
+    assert fails_config(tmp_path / "lr.yaml").endswith("w_lr: expected float, got '1e-3' (text, not a number: YAML "
+                                                      "reads 1e-3 so; write 1.0e-3)")
+    (tmp_path / "ok.yaml").write_text("w_lr: 1.0e-3\nepochs: 1\n")
+    from diffnas.config_file import read_file
+
+    assert read_file(tmp_path / "ok.yaml")["w_lr"] == 1e-3   # the form the hint gives is a float

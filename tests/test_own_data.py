@@ -81,6 +81,9 @@ def test_float_images_in_0_1_are_rounded_to_the_uint8_an_image_file_would_hold()
     ((torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 1, 0])), {}, DataError,
      "channel 0 of the training images is constant (std 0, every value 0)"),
     ((torch.zeros(4, 1, 8, 8, dtype=torch.uint8),), {}, ConfigError, "train must be an (images, labels) pair"),
+    # flip="no" is true: the images would have been mirrored
+    ((torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 1, 0])), {"flip": "no"}, ConfigError,
+     "register_tensors: flip must be True or False, got 'no'"),
 ])
 def test_data_that_cannot_be_trained_on_is_refused_when_registered(train, kw, error, message):
     test = (torch.zeros(2, 1, 8, 8, dtype=torch.uint8), torch.zeros(2, dtype=torch.long))

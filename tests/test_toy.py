@@ -162,6 +162,13 @@ def test_the_python_api_refuses_a_lone_xi_and_a_negative_one_in_one_line():
         toy.run_one(-0.5)
     with pytest.raises(ConfigError, match="^toy: need lr > 0"):
         toy.run_one(0.0, lr=0.0)
+    # a string lr and a fractional max_iter were TypeErrors, a start of one number an IndexError, True a 1
+    for kw in ({"lr": "a"}, {"max_iter": 2.5}, {"max_iter": True}, {"lr": True}):
+        with pytest.raises(ConfigError, match=r"^toy: lr and tol must be numbers, max_iter an int \(got "):
+            toy.run_toy([0.0], **kw)
+    for start in ((1.0,), ("a", "b"), (float("nan"), 0.0)):
+        with pytest.raises(ConfigError, match=r"^start: expected \(alpha, w\), two finite numbers, got "):
+            toy.run_one(0.0, start=start)
     # a numpy sweep (np.linspace) and a generator are sequences of numbers too
     import numpy as np
 

@@ -45,6 +45,8 @@ def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *
         raise ConfigError(f"register_tensors: name must be a non-empty word, got {name!r}")
     if name in DATASETS and not getattr(DATASETS[name].load, "registered", False):
         raise ConfigError(f"register_tensors: {name!r} is a built-in dataset; choose another name")
+    if not isinstance(flip, (bool, np.bool_)):   # flip="no" is true: the images would be mirrored
+        raise ConfigError(f"register_tensors: flip must be True or False, got {flip!r}")
     arrays = [(_images(name, part, images), _labels(name, part, labels))
               for part, (images, labels) in (("train", _pair("train", train)), ("test", _pair("test", test)))]
     (train_images, train_labels), (test_images, test_labels) = arrays
