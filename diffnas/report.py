@@ -53,7 +53,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 font-size:90%}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}figure{margin:1em 0}
 figure a img{cursor:zoom-in}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}.missing{color:#a40}
-tr.unused td,tr.unused th{color:#888}"""
+tr.unused td,tr.unused th{color:#888}h1,h2,h3,code{overflow-wrap:anywhere}"""
 # Lets a headless browser check the page: one flag per <img>, true when it decoded.
 _SCRIPT = """window.addEventListener("load", function () {
   document.body.dataset.images = JSON.stringify(Array.from(document.images).map(
@@ -393,8 +393,10 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
         out.append("<h3>genotype</h3><p>the search's, in its section above (genotype and cell diagrams)</p>")
     elif genotype is not None:
         so_far = "" if genotype_epoch is None else f" after epoch {genotype_epoch} (the search has not finished)"
+        # an unfinished search has no genotype.json yet: its genotype so far is genotypes.jsonl's last row
+        source = "genotype.json" if genotype_epoch is None else "the last row of genotypes.jsonl"
         out.append(f"<h3>genotype{_e(so_far)}</h3><p>paper notation</p><pre>{_e(paper_notation(genotype))}</pre>"
-                   f"<p>JSON (<code>genotype.json</code>)</p><pre>{_e(G.to_json(genotype))}</pre>")
+                   f"<p>JSON (<code>{_e(source)}</code>)</p><pre>{_e(G.to_json(genotype))}</pre>")
     return "\n".join(out)
 
 

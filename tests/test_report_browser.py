@@ -324,6 +324,7 @@ def test_the_report_of_an_unfinished_search_shows_its_genotype_so_far_and_how_to
             f"`diffnas search --resume {run}` continues it") in text
     second = G.from_dict(json.loads((run / "genotypes.jsonl").read_text().splitlines()[1])["genotype"])
     assert "genotype after epoch 2 (the search has not finished)" in text
+    assert "JSON (<code>the last row of genotypes.jsonl</code>)" in page.read_text()   # no genotype.json yet
     assert G.to_json(second) in html.unescape(page.read_text())
     assert [n for n in notes if "genotype" in n] == [
         "no genotype.json yet (written when the search finishes): the genotype after epoch 2, from genotypes.jsonl"]
@@ -331,8 +332,9 @@ def test_the_report_of_an_unfinished_search_shows_its_genotype_so_far_and_how_to
     assert 'label="normal cell (after epoch 2, not finished)"' in (run / "figures" / "cell_normal.dot").read_text()
     (run / "genotypes.jsonl").unlink()
     (run / "genotype.json").write_text(G.to_json(second) + "\n")   # finished: plain titles again
-    report.write_report(run)
+    page = report.write_report(run)
     assert 'label="normal cell"' in (run / "figures" / "cell_normal.dot").read_text()
+    assert "JSON (<code>genotype.json</code>)" in page.read_text()
     title = plots.heatmap_figure(plots.load_alphas(run / "alphas.pt"))._suptitle.get_text()
     assert "(after epoch 2)" in title and "final" not in title
 
@@ -488,3 +490,32 @@ def test_the_report_of_a_run_of_few_steps_an_epoch_says_its_held_out_accuracy_re
                          max_steps=2, plots=False, run_dir=str(capped)))
     text = " ".join(text_of(report.write_report(capped)).split())
     assert "running statistics" not in text and "max_steps 2" in text
+
+
+def test_a_long_run_name_wraps_instead_of_widening_the_page(tmp_path: Path) -> None:
+    """A run folder named with 150 characters ran the <h1> past 1200 px: the whole page scrolled sideways."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium")
+    run = write_search_run(tmp_path / ("a_really_long_run_name_" * 7 + "seed2"), nodes=2, epochs=1)
+    page = report.write_report(run)
+    measure = ('<script>window.addEventListener("load", function () { document.body.dataset.fits = '
+               'String(document.documentElement.scrollWidth <= window.innerWidth); });</script></body>')
+
+    def fits(text: str) -> str:
+        probe = page.with_name("probe.html")
+        probe.write_text(text.replace("</body>", measure))
+        cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,800",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+               probe.resolve().as_uri()]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+        finally:
+            shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+        m = re.search(r'data-fits="([^"]*)"', done.stdout)
+        assert m, f"no data-fits in the dumped DOM; chromium said: {done.stderr[-2000:]}"
+        return m[1]
+
+    text = page.read_text()
+    assert fits(text) == "true"
+    assert fits(text.replace("h1,h2,h3,code{overflow-wrap:anywhere}", "")) == "false"   # the control: the rule is it
