@@ -258,9 +258,13 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
 
 
 def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = None,
-                     genotype: Optional[AnyGenotype] = None) -> Figure:
+                     genotype: Optional[AnyGenotype] = None, per_edge: bool = False) -> Figure:
     """psi of one layer over the epochs: one panel per edge, one line per op, one legend; the op of a
-    gene of `genotype` (the run's), if given, drawn thick and on top (ops close together hid it)."""
+    gene of `genotype` (the run's), if given, drawn thick and on top (ops close together hid it).
+
+    per_edge: each edge's ops as shares of its row, psi / row sum, as heatmap_figure's: where psi holds
+    an edge factor (PC-DARTS's beta) the shared axis spans the factors' spread, and the ops of an edge,
+    1e-4 apart, drew as one line."""
     layers = alphas["history"].shape[1]
     try:   # an int, numpy's or a 0-d tensor's; negative counts from the end, as in indexing
         index = operator.index(layer) if not isinstance(layer, bool) else None
@@ -272,6 +276,8 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
     layer = index % layers
     _fitting(genotype, alphas)
     h = alphas["history"][:, layer].float()  # (T, E, O)
+    if per_edge:
+        h = h / h.sum(-1, keepdim=True).clamp_min(1e-30)
     ops, edges = alphas["ops"], alphas["edges"]
     reduction = layer in {int(r) for r in alphas["reductions"]}
     genes = set(chosen_genes(genotype, layer, reduction, ops, edges))
@@ -290,6 +296,9 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if h.shape[0] == 1:   # the start alone (Arch.record() of a fresh arch): one tick, not -0.04 ... 0.04
+            ax.set_xticks([0])
+            ax.set_xlim(-0.5, 0.5)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     # the lowest drawn panel of each column carries the epochs (one above an empty slot included:
@@ -299,11 +308,12 @@ def evolution_figure(alphas: dict[str, Any], layer: int, title: str | None = Non
         lowest.set_xlabel("epoch")
         lowest.tick_params(axis="x", labelbottom=True)
     for ax in axes[:, 0]:
-        ax.set_ylabel("psi")
+        ax.set_ylabel("share of the edge's psi" if per_edge else "psi")
     # one line width for every op: a panel's own lines are thick where that edge's gene is
     fig.legend(handles=[Line2D([], [], color=op_color(op), lw=1.5, label=op) for op in ops],
                loc="outside right center", fontsize=8)
     fig.suptitle((title or f"architecture weights over the epochs, layer {layer}")
+                 + ("; each op's share of its edge's psi" if per_edge else "")
                  + ("; thick: the genotype's op" if genes else ""))
     return fig
 

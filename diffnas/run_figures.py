@@ -179,7 +179,9 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
                 drawn(save_figure(heatmap_figure(alphas, outlined, per_edge=True), out / "weights_heatmap_per_edge"))
             for title, k in views:
                 name = title.split()[0] if alphas["shared"] else f"layer{k:02d}"
-                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", outlined)
+                # an edge factor (pc, dnas) spreads the rows apart: the ops' shares show their ranking
+                fig = evolution_figure(alphas, k, f"architecture weights over the epochs: {title}", outlined,
+                                       per_edge=_edge_factor(config))
                 drawn(save_figure(fig, out / f"weights_evolution_{name}"))
         if genotype is not None:
             try:

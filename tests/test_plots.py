@@ -311,6 +311,32 @@ def test_evolution_panels_follow_history(global_run: tuple[Path, list[Path], lis
             assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), h[:, 2, e, o].float())
 
 
+def test_evolution_of_an_edge_factor_run_draws_each_ops_share_and_one_epoch_has_one_tick(global_run, tmp_path,
+                                                                                          monkeypatch) -> None:
+    """PC-DARTS's beta set a shared axis of 0.025 to 0.063 on which an edge's ops, 1e-4 apart, drew as
+    one line; a history of the start alone had its x axis ticked at -0.04 ... 0.04."""
+    alphas = plots.load_alphas(global_run[0] / "alphas.pt")
+    h = alphas["history"]
+    fig = plots.evolution_figure(alphas, layer=2, per_edge=True)
+    shares = h[:, 2] / h[:, 2].sum(-1, keepdim=True)
+    for e, ax in enumerate(ax for ax in fig.axes if ax.get_visible()):
+        for o, line in enumerate(ax.get_lines()):
+            assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), shares[:, e, o].float())
+    assert "each op's share of its edge's psi" in fig._suptitle.get_text()
+    start = plots.evolution_figure({**alphas, "history": h[:1]}, layer=0)
+    assert all(list(ax.get_xticks()) == [0] for ax in start.axes if ax.get_visible())
+    # a run's figures: per edge where psi holds an edge factor
+    asked = []
+    real = run_figures.evolution_figure
+    monkeypatch.setattr(run_figures, "evolution_figure", lambda *a, **kw: asked.append(kw.get("per_edge")) or
+                        real(*a, **kw))
+    run = write_search_run(tmp_path / "pc", layers=3, nodes=2, omit={"metrics.jsonl"})
+    config = __import__("json").loads((run / "config.json").read_text())
+    (run / "config.json").write_text(__import__("json").dumps({**config, "arch": "pc"}))
+    report.plot_run(run, tmp_path / "out")
+    assert asked and all(asked)
+
+
 def test_evolution_draws_the_genotypes_ops_thick_and_on_top(global_run) -> None:
     """Five ops within 1e-3 of each other hid the chosen one under the last-drawn line."""
     run = global_run[0]
@@ -750,7 +776,8 @@ def test_a_run_whose_genotype_json_is_another_spaces_draws_its_weights_without_o
     outlined = []
     heatmap, evolution = run_figures.heatmap_figure, run_figures.evolution_figure
     monkeypatch.setattr(run_figures, "heatmap_figure", lambda a, g, **kw: outlined.append(g) or heatmap(a, g, **kw))
-    monkeypatch.setattr(run_figures, "evolution_figure", lambda a, k, t, g: outlined.append(g) or evolution(a, k, t, g))
+    monkeypatch.setattr(run_figures, "evolution_figure", lambda a, k, t, g, **kw: outlined.append(g) or
+                        evolution(a, k, t, g, **kw))
     notes: list[str] = []
     paths = report.plot_run(run, tmp_path / "out", notes=notes)
     assert ("the genotype does not fit alphas.pt (its normal cell has 3 nodes, these weights' 2): the weight "
