@@ -75,6 +75,23 @@ def undrawn_note(run: Path) -> str | None:
     return f"diffnas: note: the figures of {run} are not all drawn from its files as they are now: `{go}` draws them"
 
 
-def forget(out: Path) -> None:
-    """Drawing starts: until it has finished, the figures in `out` are not the stamp's."""
+def forget(out: Path) -> list[str]:
+    """Drawing starts: until it has finished, the figures in `out` are not the stamp's. Returns the names
+    of the figures the stamp listed (what `sweep` may remove once the new ones are drawn)."""
+    try:
+        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
+        names = [n for n in stamp["figures"] if isinstance(n, str) and n == Path(n).name and n not in ("", ".", "..")]
+    except (OSError, ValueError, KeyError, TypeError):   # none, torn or edited
+        names = []
     (out / STAMP).unlink(missing_ok=True)
+    return names
+
+
+def sweep(out: Path, before: list[str], now: list[Path]) -> None:
+    """Remove the figures an earlier drawing made (`before`, its stamp's names) that this one did not
+    (`now`): a DNAS run redrawn once two of its layers' cells became one left the other's cell_NN
+    files beside the new ones. Only stamped names go: a file of the user's in `out` stays."""
+    kept = {p.name for p in now}
+    for name in before:
+        if name not in kept:
+            (out / name).unlink(missing_ok=True)

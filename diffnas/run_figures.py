@@ -14,7 +14,7 @@ from . import genotype as G
 from .arch import ARCHS
 from .celldiagram import DOT_MISSING, dot_available, dot_missing_first_said, write_cell_diagrams
 from .config import THRESHOLD_ARCHS, SearchConfig
-from .drawn import drawn_before, fingerprint, forget, record
+from .drawn import drawn_before, fingerprint, forget, record, sweep
 from .errors import DiffnasError
 from .notices import say
 from .plots import (cell_views, curves_figure, evolution_figure, genotype_misfit, heatmap_figure, load_alphas,
@@ -157,7 +157,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
     before = drawn_before(out, key) if reuse else None
     if before is not None:
         return before
-    forget(out)
+    before = forget(out)
     views = cell_views(alphas) if alphas is not None else []
     total = (bool(records) + (alphas is not None) * (1 + _edge_factor(config) + len(views))
              + (genotype is not None) * (1 + isinstance(genotype, G.CellwiseGenotype)))
@@ -195,6 +195,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
         bar.close()
     if complete and paths:
         record(out, key, paths)
+        sweep(out, before, paths)
     return paths
 
 

@@ -784,3 +784,24 @@ def test_a_run_whose_genotype_json_is_another_spaces_draws_its_weights_without_o
             "figures outline no genes") in notes
     assert {"weights_heatmap", "cell_normal", "cell_reduce"} <= stems(paths, ".png")
     assert len(outlined) == 3 and outlined == [None] * 3   # the heatmap and the two evolution figures
+
+
+def test_a_redrawing_removes_the_figures_it_no_longer_makes_and_only_those(tmp_path: Path) -> None:
+    """A per-cell run redrawn after its cells changed (two layers' cells now one) left the old cell_NN
+    diagrams beside the new ones, read as the run's."""
+    import json
+
+    run = write_search_run(tmp_path / "r", shared=False, layers=3, nodes=1, epochs=2, omit={"metrics.jsonl"})
+    out = tmp_path / "out"
+    first = {p.name for p in report.plot_run(run, out)}
+    cells = sorted(n for n in first if n.startswith("cell_") and n.endswith(".dot"))
+    assert len(cells) >= 2, first
+    (out / "mine.txt").write_text("a file of the user's")
+    g = G.load(str(run / "genotype.json"))
+    same = G.CellwiseGenotype(tuple(g.cells_[1] if c.reduction else g.cells_[0] for c in g.cells_))   # fewer cells
+    (run / "genotype.json").write_text(json.dumps(same.to_dict()))
+    second = {p.name for p in report.plot_run(run, out)}
+    on_disk = {p.name for p in out.iterdir()} - {".drawn.json", "mine.txt"}
+    assert second != first   # the cells changed
+    assert on_disk == second, on_disk ^ second   # nothing stale, nothing missing
+    assert (out / "mine.txt").exists()
