@@ -437,13 +437,20 @@ def toy_figure(runs: Sequence[toy.ToyRun]) -> Figure:
         lo, hi = max(a0, w0), min(a1, w1)
         ax.plot([], [], "-", color=cs.get_cmap()(0.5), lw=0.7, label="L_val contours")
         ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="feasible w = a")
-        step = max(1, len(r.trajectory) // 400)  # a few hundred points are enough to see the path
-        t = torch.cat([r.trajectory[::step], r.trajectory[-1:]]).numpy()
+        path = r.trajectory
+        inside = ((path[:, 0] >= a0) & (path[:, 0] <= a1) & (path[:, 1] >= w0) & (path[:, 1] <= w1)).tolist()
+        if r.status == "diverged" and not all(inside):
+            # up to where it leaves the plot: its swings past the edges, clipped, painted a solid band
+            path = path[:inside.index(False) + 1]
+        step = max(1, len(path) // 400)  # a few hundred points are enough to see the path
+        t = torch.cat([path[::step], path[-1:]]).numpy()
         ax.plot(t[:, 0], t[:, 1], "-", color="tab:blue", lw=1.5, label="trajectory")
         ax.plot(t[0, 0], t[0, 1], "o", color="tab:blue", ms=4, label="start")
         ax.plot(t[-1, 0], t[-1, 1], "x", color="black", ms=6, label="end")
         ax.plot(*toy.OPTIMUM, "o", mfc="none", mec="red", ms=10, mew=1.5, label="optimum (1, 1)")
-        ax.set_title(f"{r.label}: {r.iterations} it" + (f", {r.status}" if r.status != "converged" else ""),
+        hessian = r.method.rsplit("_", 1)[-1] if r.method.startswith("second_order_") else ""   # fd | exact
+        status = {"converged": "", "diverged": "\ndiverged: drawn until it leaves"}.get(r.status, f", {r.status}")
+        ax.set_title(f"{r.label}{f', {hessian}' if hessian else ''}: {r.iterations} it{status}",
                      fontsize=9, color="firebrick" if r.status == "diverged" else "black")
         ax.set_xlim(a0, a1)
         ax.set_ylim(w0, w1)

@@ -295,3 +295,21 @@ def test_the_contour_labels_are_dark_enough_to_read_on_white(runs):
     labels = [t for ax in fig.axes for t in ax.texts if t.get_text().replace(".", "").lstrip("-").isdigit()]
     assert len(labels) > 5
     assert all(C.contrast("#ffffff", to_hex(t.get_color())) >= 4.5 for t in labels)
+
+
+def test_the_toy_figure_names_the_hessian_and_draws_a_diverged_run_until_it_leaves():
+    """Panels read "xi = 0.3" with --hessian fd and exact alike; a diverged run swinging in sign each
+    step drew, clipped, a solid band over the panel, its end marker off the canvas."""
+    fd, exact = toy.run_one(0.3, "fd", max_iter=50), toy.run_one(0.3, "exact", max_iter=50)
+    gone = toy.run_one(60.0, max_iter=200)
+    assert gone.status == "diverged"
+    fig = plots.toy_figure([fd, exact, gone])
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert panels[0].get_title().startswith("xi = 0.3, fd: ") and panels[1].get_title().startswith("xi = 0.3, exact: ")
+    assert panels[2].get_title().endswith("\ndiverged: drawn until it leaves")
+    (a0, a1), (w0, w1) = panels[2].get_xlim(), panels[2].get_ylim()
+    path = next(line for line in panels[2].get_lines() if line.get_label() == "trajectory").get_xydata()
+    inside = [(a0 <= a <= a1 and w0 <= w <= w1) for a, w in path]
+    # every point inside but the one that leaves (drawn again as the path's end)
+    assert not inside[-1] and all(ok or tuple(p) == tuple(path[-1]) for ok, p in zip(inside, path))
+    assert len(path) < len(gone.trajectory)
