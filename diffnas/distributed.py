@@ -378,6 +378,19 @@ def stop_together(stop: Any) -> bool:
     return bool(flag.item())
 
 
+# how gloo says that the process at the other end of a collective is gone (killed, out of memory)
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+
+
+def peer_lost(e: BaseException) -> bool:
+    """Whether `e`, raised by a collective, says that another process of the run is gone."""
+    return is_distributed() and isinstance(e, RuntimeError) and any(s in str(e) for s in _PEER_LOST)
+
+
+class PeerLost(DiffnasError):
+    """Another process of the run ended mid-run (gloo's "Connection closed by peer")."""
+
+
 class PeerFailed(DiffnasError):
     """Another rank's error (said by that rank), raised on this one by `together`."""
 

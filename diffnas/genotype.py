@@ -208,7 +208,10 @@ def validate(genotype: AnyGenotype, ops: Iterable[str] | None = None, nodes: int
             if op not in known:
                 if ops is not None and op in OPS:
                     raise GenotypeError(f"{where}: op {op!r} is not in the op set ({', '.join(ops)})")
-                raise GenotypeError(f"{where}: unknown op {op!r}{suggest(op, sorted(known))}")
+                meant = suggest(op, sorted(known))   # a typo: the name meant; else the names there are
+                raise GenotypeError(f"{where}: unknown op {op!r}" + (meant or (
+                    f"; known ops: {', '.join(OPS)} (an op added to diffnas.ops.OPS is known only to the "
+                    f"process that added it: add it again first)")))
             node = g // 2
             if not 0 <= j < node + 2:
                 raise GenotypeError(f"{where}: node {node + 2} reads state {j}, but only states 0..{node + 1} come "

@@ -304,6 +304,12 @@ class Loop:
                     say(f"diffnas: the run could not write its files; its last checkpoint is kept; once it can, "
                         f"{self.go_on}")
                 raise
+            except RuntimeError as e:   # a rank killed mid-run: the others' collectives fail, in gloo's 40 lines
+                if not distributed.peer_lost(e):
+                    raise
+                kept = "its last checkpoint is kept" if self.ckpt_path.is_file() else "no epoch was saved yet"
+                raise distributed.PeerLost(f"another process of the run ended (killed, or out of memory?); {kept}; "
+                                           f"{self.go_on}") from None
 
     # an epoch
 

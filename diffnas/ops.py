@@ -138,7 +138,8 @@ def check_ops(names: "list[str] | tuple[str, ...]", where: str = "op set") -> No
 
     for name in names:
         if name not in OPS:
-            raise ConfigError(f"{where}: unknown op {name!r}{suggest(name, OPS)}; known ops: {', '.join(OPS)}")
+            raise ConfigError(f"{where}: unknown op {name!r}{suggest(name, OPS)}; known ops: {', '.join(OPS)} (an "
+                              f"op added to diffnas.ops.OPS is known only to the process that added it)")
 
 
 def check_op_set(ops: "list[str] | tuple[str, ...]") -> None:

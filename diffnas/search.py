@@ -32,7 +32,8 @@ from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .discretise import threshold_notes
 from .drawn import undrawn_note
-from .errors import ConfigError
+from .errors import ConfigError, DataError
+from .network import SETTINGS
 from .notices import option, say, shell
 from .paced import Paced
 from .field_docs import with_field_docs
@@ -191,6 +192,10 @@ class SearchData:
 def _search_data(cfg: SearchConfig, device: torch.device, rank: int, world: int) -> SearchData:
     """The training set split once by a seeded permutation (search-train / search-validation)."""
     ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
+    least = SETTINGS["cifar"].min_size
+    if min(ds.shape[1:]) < least:   # the supernet ran on 1x1 images, whose genotype train() then refused
+        raise DataError(f"{cfg.dataset}: the search needs images of at least {least}x{least}, as the training of "
+                        f"the genotype it finds does; the dataset's are {ds.shape[1]}x{ds.shape[2]}")
     one_level = cfg.order == "one-level"
     if one_level:
         train_split, val_split = ds.train, ds.test    # no validation split; report test metrics

@@ -529,3 +529,37 @@ def test_ranks_that_disagree_stop_together_in_one_line(tmp_path, case):
         assert errors[0].startswith("diffnas: error: rank 1: imagefolder: "), output[-3000:]
         assert errors[1:] in ([], ["diffnas: error: rank 1 could not go on (its error says why)"]), output[-3000:]
     assert not (tmp_path / "run").exists()
+
+
+KILLED_RANK = """import importlib, json, os, signal, sys
+from diffnas.cli import main
+search_mod = importlib.import_module("diffnas.search")   # the module (diffnas.search is the function)
+real, calls = search_mod.search_step, [0]
+
+
+def step(*args, **kwargs):
+    calls[0] += 1
+    if os.environ["RANK"] == "1" and calls[0] == 3:   # epoch 2, step 1: after the first checkpoint
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+
+search_mod.search_step = step
+sys.exit(main(json.loads(os.environ["ARGV"])))
+"""
+
+
+def test_a_rank_killed_mid_run_leaves_the_others_one_line_and_the_resume(tmp_path):
+    """The surviving rank printed some 40 lines of gloo's "Connection closed by peer" traceback, and
+    nothing said that the checkpoint was kept or how to go on."""
+    (tmp_path / "killed_rank.py").write_text(KILLED_RANK)
+    run = tmp_path / "run"
+    argv = ["search", *REF_FLAGS[:-1], "--epochs", "2", "--no-plots", "--run-dir", str(run)]
+    proc = torchrun(str(tmp_path / "killed_rank.py"), env={"ARGV": json.dumps(argv)})
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0, output[-3000:]
+    assert "[rank0]: Traceback" not in output and "[rank0]: RuntimeError" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if "diffnas: error:" in line]
+    assert errors == [f"diffnas: error: another process of the run ended (killed, or out of memory?); its last "
+                      f"checkpoint is kept; resume with: diffnas search --resume {run}"], output[-3000:]
+    assert (run / "checkpoint.pt").is_file()

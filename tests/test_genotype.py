@@ -248,6 +248,18 @@ def test_top2_picks_strongest_edges_ignoring_none():
     assert cell.concat == (2, 3, 4)
 
 
+def test_an_op_no_process_added_names_the_known_ones_and_how_an_added_one_is_known():
+    """A genotype naming an op added to diffnas.ops.OPS in another process (its search's) said only
+    "unknown op", with no list and no word of adding it."""
+    from diffnas.errors import GenotypeError
+
+    notation = repr(G.KNOWN["DARTS_V2"]).replace("'sep_conv_3x3'", "'conv_1x1'", 1)
+    with pytest.raises(GenotypeError, match=r"unknown op 'conv_1x1'; known ops: none, .* \(an op added to "
+                                            r"diffnas.ops.OPS is known only to the process that added it: add it "
+                                            r"again first\)$"):
+        G.load(notation)
+
+
 def test_discretising_weights_of_another_shape_is_refused():
     """(9, 2) weights for a 2-node cell of 2 ops gave a cell, read off the wrong rows."""
     from diffnas.errors import GenotypeError

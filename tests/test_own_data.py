@@ -146,3 +146,20 @@ def test_channels_last_and_half_precision_images_are_told_or_taken():
     assert torch.equal(taken.train.images, torch.round(halves.float() * 255).to(torch.uint8))
     wide = torch.randint(0, 255, (4, 16, 4, 4), dtype=torch.uint8, generator=g)   # 16 channels of 4x4: not channels-last
     assert register_tensors("wide", (wide, y), (wide, y)).shape == (16, 4, 4)
+
+
+def test_a_search_refuses_images_its_genotype_could_not_be_trained_on(tmp_path):
+    """search() ran on registered 1x1 to 3x3 images; train() on the same data refused them (4x4 at least)."""
+    from diffnas import search, search_config
+    from diffnas.errors import DataError
+
+    x = torch.randint(0, 256, (16, 3, 3, 3), dtype=torch.uint8)
+    register_tensors("tiny3", (x, torch.arange(16) % 2), (x[:4], torch.arange(4) % 2))
+    try:
+        with pytest.raises(DataError, match=r"^tiny3: the search needs images of at least 4x4, as the training of "
+                                            r"the genotype it finds does; the dataset's are 3x3$"):
+            search(search_config("darts-1st", dataset="tiny3", layers=3, channels=4, epochs=1, batch_size=4,
+                                 run_dir=str(tmp_path / "r")))
+        assert not (tmp_path / "r").exists()
+    finally:
+        del DATASETS["tiny3"]
