@@ -1030,3 +1030,18 @@ def test_a_write_refused_mid_run_says_the_checkpoint_is_kept_and_how_to_resume(t
     monkeypatch.setattr(RunLog, "append_jsonl", real)
     assert cli.main(["search", "--resume", str(run)]) == 0
     assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_checkpoints_gpu_random_states_resume_on_a_machine_with_fewer_gpus(monkeypatch):
+    """rng_state saves one state per GPU the process saw; set_rng_state_all on a machine with fewer GPUs
+    (a run of 8, resumed on 1) failed at the first one missing. Faked here: no GPU on this machine."""
+    saved = checkpoint.rng_state()
+    states = [torch.full((16,), i, dtype=torch.uint8) for i in range(8)]   # what 8 GPUs' generators held
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.__setitem__(device, state))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: [restored.__setitem__(i, s)
+                                                                         for i, s in enumerate(states)])
+    checkpoint.set_rng_state({**saved, "cuda": states})
+    assert list(restored) == [0] and torch.equal(restored[0], states[0])
