@@ -242,9 +242,6 @@ def check_field(f: dataclasses.Field, value: Any) -> Any:
                 check_choice(f.name, str(value), _choices(f))
             what = f"a folder named {value}" if f.name.endswith("_dir") else "meant as text"
             quote = f" ({what}? quote it in the config file: \"{value}\")"
-        if expected in (int, float) and isinstance(value, str) and _number(value):   # YAML 1.1 reads 1e-3 as text
-            quote = (f" (text, not a number: YAML reads {value} so; write {_yaml_float(value)})"
-                     if "e" in value.lower() else "")
         raise ConfigError(f"{f.name}: expected {expected.__name__}, got {value!r}{quote}")
     if isinstance(value, str) and not value.strip():   # as the command line refuses `--run-dir ''`
         raise ConfigError(f"{f.name}: an empty value; leave it out for its default"
@@ -300,7 +297,11 @@ def check_values(cls: type, values: dict[str, Any], where: str) -> None:
         try:
             check_field(by_name[name], value)
         except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
+            hint = ""
+            if (where.lower().endswith((".yaml", ".yml")) and isinstance(value, str) and "e" in value.lower()
+                    and _number(value) and type(by_name[name].default) in (int, float)):   # YAML 1.1 reads 1e-3 as text
+                hint = f" (YAML reads {value} as text; write {_yaml_float(value)})"
+            raise ConfigError(f"{where}: {e}{hint}") from None
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -323,8 +324,8 @@ def _check_preset(cfg: SearchConfig) -> None:
         shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:2]) + (", ..." if len(values) > 2 else "")
         raise ConfigError(f"preset: {cfg.preset!r} is named, but the config holds none of its values ({shown}): "
                           f"search_config({cfg.preset!r}, ...) applies them (a SearchConfig's preset field only "
-                          f"records the name), --preset {cfg.preset} on the command line; a config that sets "
-                          f"them all back is another preset's: name that one")
+                          f"records the name), --preset {cfg.preset} on the command line; a config that "
+                          f"overrides them all, to the defaults or other values, is another preset's: name that one")
 
 
 def genotype_path(spec: str) -> str:
@@ -478,8 +479,8 @@ def inapplicable(cfg: SearchConfig | TrainConfig) -> dict[str, Unused]:
 def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
     """One line for each value of a valid `cfg` that changes nothing, given the others (a flag typed
     in the belief that it does something); the command line prints them as warnings. Values at their
-    defaults are not named, so a run's saved config.json gives none, except warm-up epochs that
-    cover all epochs (the pc-darts preset's 15 in a 1-epoch search)."""
+    defaults are not named; a preset's own are where others make them idle (warm-up epochs that cover a
+    1-epoch search, dnas's skip dropout with ops that lack skip_connect)."""
     from .data.loaders import DATASETS
 
     found = []
@@ -501,7 +502,7 @@ def ineffective(cfg: SearchConfig | TrainConfig) -> list[str]:
         if "hessian" in unused and cfg.hessian != SearchConfig.hessian and unused["hessian"].decided_by == "order":
             found.append(f"hessian: {cfg.hessian!r} has no effect with {option('order', cfg.order)} (only second order "
                          f"takes Hessian-vector products)")
-        if "fd_eps" in unused and cfg.fd_eps != SearchConfig.fd_eps:
+        if "fd_eps" in unused and cfg.fd_eps != SearchConfig.fd_eps and unused["fd_eps"].decided_by != "xi":
             deciding = unused["fd_eps"].decided_by
             found.append(f"fd_eps: {cfg.fd_eps:g} has no effect with {option(deciding, getattr(cfg, deciding))} "
                          f"({unused['fd_eps'].why}; {option('hessian', 'fd')} with {option('order', 'second')} "

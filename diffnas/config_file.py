@@ -35,7 +35,7 @@ def read_file(path: str | Path) -> dict[str, Any]:
                           f"JSON, TOML or YAML text") from None
     suffix = path.suffix.lower()
     if suffix not in (".json", ".toml", ".yaml", ".yml"):
-        raise ConfigError(f"{path}: config files are .json, .toml or .yaml")
+        raise ConfigError(f"{path}: config files are .json, .toml or .yaml (.yml)")
     if not text.strip():   # TOML took it for no values, JSON called it malformed, YAML not a mapping
         raise ConfigError(f"{path}: an empty config file; write its values in it, or leave --config out")
 
@@ -56,7 +56,7 @@ def read_file(path: str | Path) -> dict[str, Any]:
             except ImportError:  # Python 3.10
                 import tomli as tomllib  # type: ignore[no-redef]
             data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
+        else:   # .yaml, .yml
             import yaml
 
             class Loader(yaml.SafeLoader):   # safe_load's loader, refusing a key given twice (as TOML does)
@@ -71,8 +71,6 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
             Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
             data = yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
-        else:
-            raise ConfigError(f"{path}: config files are .json, .toml or .yaml")
     except ConfigError:
         raise
     except Exception as e:  # each parser has its own error type; all mean "malformed"

@@ -89,16 +89,16 @@ def _signals_default() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    # a handler set outside Python (getsignal: None) cannot be put back: it is left alone, as an ignored one
+    before = {s: h for s in (signal.SIGINT, signal.SIGTERM)
+              if (h := signal.getsignal(s)) is not None and h is not signal.SIG_IGN}
     try:
-        for s, handler in before.items():
-            if handler is not signal.SIG_IGN:   # one ignored by who started the process stays ignored
-                signal.signal(s, signal.SIG_DFL)
+        for s in before:
+            signal.signal(s, signal.SIG_DFL)
         yield
     finally:
         for s, handler in before.items():
-            if handler is not None:
-                signal.signal(s, handler)
+            signal.signal(s, handler)
 
 
 def teardown() -> None:

@@ -71,7 +71,7 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     pipeline's config.json is such a file; so is a search run's config.json (a train run's is refused)."""
     raw = config_file.read_file(path)
     search_values, train_values = split_config(config_file.for_command(raw, "run", path), str(path))
-    if "command" in raw:   # a run folder's config.json: its search's folder is that run's, not the new one's
+    if "command" in raw:   # a run folder's config.json (one edited to hold a search table's run_dir): not this run's
         search_values.pop("run_dir", None)
     config_lib.check_values(SearchConfig, search_values, str(path))
     config_lib.check_values(TrainConfig, train_values, f"{path}: train")

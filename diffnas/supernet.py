@@ -10,8 +10,10 @@ bypass the ops, as PC-DARTS weights an edge's whole output.
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +27,11 @@ def edge_list(nodes: int) -> list[tuple[int, int]]:
     return [(j, i + 2) for i in range(nodes) for j in range(i + 2)]
 
 
+def _count(value: object) -> bool:
+    """An integer as a size: Python's or numpy's (a sweep's np.int64), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optional[Sequence[int]] = None,
                 min_layers: int = 1) -> None:
     """A one-line ConfigError for a search space the supernet or the architecture parameters cannot
@@ -33,11 +40,11 @@ def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optiona
     from .errors import ConfigError
 
     for name, value, least in (("layers", layers, min_layers), ("nodes", nodes, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        if not _count(value) or value < least:
             raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
     check_op_set(ops)
     if reductions is not None:
-        bad = [r for r in reductions if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < layers]
+        bad = [r for r in reductions if not _count(r) or not 0 <= r < layers]
         if bad or len(set(reductions)) != len(reductions):
             raise ConfigError(f"reductions: expected distinct layer indices in 0..{layers - 1}, got "
                               f"{list(reductions)!r}")
@@ -50,11 +57,12 @@ MAX_CANDIDATE_OPS = 100_000
 
 def check_size(layers: int, nodes: int, ops: int) -> None:
     """A one-line ConfigError for a supernet of more than MAX_CANDIDATE_OPS candidate ops, before it is built."""
-    count = layers * len(edge_list(nodes)) * ops
+    edges = nodes * (nodes + 3) // 2   # node i takes i + 2 inputs: counted, not listed (1e5 nodes: 5e9 tuples)
+    count = layers * edges * ops
     if count > MAX_CANDIDATE_OPS:
         from .errors import ConfigError
 
-        raise ConfigError(f"layers, nodes, ops: a supernet of {layers} cells x {len(edge_list(nodes))} edges x {ops} "
+        raise ConfigError(f"layers, nodes, ops: a supernet of {layers} cells x {edges} edges x {ops} "
                           f"ops = {count:,} candidate ops is beyond {MAX_CANDIDATE_OPS:,} (DARTS's: 8 x 14 x 8 = 896); "
                           f"fewer cells, nodes or ops")
 
@@ -183,7 +191,7 @@ class Supernet(nn.Module):
 
         for name, value, least in (("channels", channels, 2), ("classes", classes, 1), ("in_channels", in_channels, 1),
                                    ("stem_multiplier", stem_multiplier, 1), ("partial", partial, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if not _count(value) or value < least:
                 raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
         if channels % partial:
             raise ConfigError(f"partial: {partial} must divide channels ({channels})")

@@ -465,7 +465,14 @@ def test_a_rank_waiting_for_its_peers_ends_on_sigterm(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "waiting"
-        time.sleep(2)   # into the rendezvous
+        deadline = time.monotonic() + 120
+        while True:   # rank 0 serves the rendezvous's store on the port once it waits in it
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the rendezvous never started"
+                time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == -signal.SIGTERM   # ended by the signal, as the OS does
     finally:

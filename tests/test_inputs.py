@@ -480,8 +480,12 @@ def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is
         assert fails_config(path) == f"diffnas: error: {path}: an empty config file; write its values in it, or " \
                                      f"leave --config out"
     (tmp_path / "lr.yaml").write_text("w_lr: 1e-3\n")
-    assert fails_config(tmp_path / "lr.yaml").endswith("w_lr: expected float, got '1e-3' (text, not a number: YAML "
-                                                      "reads 1e-3 so; write 1.0e-3)")
+    assert fails_config(tmp_path / "lr.yaml").endswith("w_lr: expected float, got '1e-3' (YAML reads 1e-3 as "
+                                                      "text; write 1.0e-3)")
+    from diffnas.config import search_config
+
+    with pytest.raises(ConfigError, match=r"^w_lr: expected float, got '1e-3'$"):   # no YAML here: no YAML advice
+        search_config(w_lr="1e-3")
     (tmp_path / "ok.yaml").write_text("w_lr: 1.0e-3\nepochs: 1\n")
     from diffnas.config_file import read_file
 

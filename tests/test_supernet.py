@@ -196,7 +196,8 @@ def test_the_pieces_refuse_a_search_space_they_cannot_have_in_one_line():
     for call, message in (
             (lambda: arch_lib.build("softmax", 3, 2, "sep_conv_3x3", [1, 2]),
              r"^ops: expected a list of op names, got the string 'sep_conv_3x3' \(\['sep_conv_3x3'\] for one op\)$"),
-            (lambda: arch_lib.build("softmax", 3, 2, ("skip_connect", "conv_1x1"), [1, 2]), "^ops: unknown op 'conv_1x1'"),
+            (lambda: arch_lib.build("softmax", 3, 2, ("skip_connect", "conv_1x1"), [1, 2]),
+             "^ops: unknown op 'conv_1x1'"),
             (lambda: arch_lib.build("softmax", 3, 2, ops * 2, [1, 2]), "^ops: an op is listed twice"),
             (lambda: arch_lib.build("softmax", 3, 2, ops, [1, 3]),
              r"^reductions: expected distinct layer indices in 0..2, got \[1, 3\]$"),
@@ -207,5 +208,13 @@ def test_the_pieces_refuse_a_search_space_they_cannot_have_in_one_line():
             (lambda: Supernet(4, 3, 3, 2, "sep_conv_3x3"), "^ops: expected a list of op names, got the string")):
         with pytest.raises(ConfigError, match=message):
             call()
+    # 1e5 nodes: refused by arithmetic, before any list of edges is made (5e9 of them)
+    for call in (lambda: Supernet(4, 3, 3, 100_000, ops), lambda: arch_lib.build("softmax", 3, 100_000, ops, [1, 2])):
+        with pytest.raises(ConfigError, match=r"^layers, nodes, ops: a supernet of 3 cells x 5000150000 edges x 2 ops"):
+            call()
     net = Supernet(4, 3, 3, 2, ops, partial=2)   # what they take, they build
     assert arch_lib.build("softmax", 3, 2, ops, net.reductions).weights().shape == (3, 5, 2)
+    import numpy as np
+
+    sweep = Supernet(np.int64(4), 3, np.int64(3), np.int64(2), ops)   # a sweep's numpy sizes, as configs take them
+    assert arch_lib.build("softmax", np.int64(3), np.int64(2), ops, [np.int64(r) for r in sweep.reductions])

@@ -299,8 +299,9 @@ def _error(e: BaseException, debug: bool, message: str | None = None, code: int 
         message = f"{e.filename}: a file is in the way where a folder is to be made"
     if message is None:
         message = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) and e.filename is not None else str(e)
-    if type(e).__name__ == "PeerFailed":   # another rank's own error: it holds it back QUIET_RANK_WAIT seconds, and
-        time.sleep(QUIET_RANK_WAIT + 1)    # torchrun stops it when this rank exits; its line first, then this one
+    if type(e).__name__ == "PeerFailed" and not _quiet_rank():   # (by name: torch is not imported here) another
+        # rank's own error, held back QUIET_RANK_WAIT seconds, and torchrun stops it once rank 0 exits: its line first
+        time.sleep(QUIET_RANK_WAIT + 1)
     print(_error_line(message), file=sys.stderr)
     return code
 
