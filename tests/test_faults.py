@@ -456,16 +456,21 @@ def test_nan_stops_saying_what_and_when_and_keeps_the_last_good_checkpoint(tmp_p
         f"learning rate: remove {tmp_path / 'early2'} or name another --run-dir")
 
 
-def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, capsys, monkeypatch):
+def nan_batches_at(monkeypatch: pytest.MonkeyPatch, *steps: int) -> None:
+    """The search's steps numbered `steps` (counted over the whole run, from 1) get a batch of NaN pixels."""
     real, calls = search_mod.search_step, {"n": 0}
 
-    def one_bad_batch(ctx, xt, yt, *args):
+    def bad_batches(ctx, xt, yt, *args):
         calls["n"] += 1
-        if calls["n"] == 4:  # epoch 2, step 2: a batch of NaN pixels, once
+        if calls["n"] in steps:
             xt = xt * float("nan")
         return real(ctx, xt, yt, *args)
 
-    monkeypatch.setattr(search_mod, "search_step", one_bad_batch)
+    monkeypatch.setattr(search_mod, "search_step", bad_batches)
+
+
+def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, capsys, monkeypatch):
+    nan_batches_at(monkeypatch, 4)   # epoch 2, step 2, once
     run = tmp_path / "run"
     assert cli.main(["search", *NAN_ARGS, "--nan-rollback", "2", "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err.replace("\r", "\n")
@@ -481,15 +486,7 @@ def test_nan_rollback_reloads_and_continues_with_lower_learning_rates(tmp_path, 
 def test_each_nan_rollback_in_one_epoch_halves_the_learning_rate_again(tmp_path, capsys, monkeypatch):
     """A second rollback within the epoch reloaded the checkpoint's scale (1) and halved that: it retried
     at x0.5 each time, the same diverging epoch again, instead of x0.25."""
-    real, calls = search_mod.search_step, {"n": 0}
-
-    def two_bad_batches(ctx, xt, yt, *args):
-        calls["n"] += 1
-        if calls["n"] in (4, 5):  # epoch 2 step 2, then its retry's first step
-            xt = xt * float("nan")
-        return real(ctx, xt, yt, *args)
-
-    monkeypatch.setattr(search_mod, "search_step", two_bad_batches)
+    nan_batches_at(monkeypatch, 4, 5)   # epoch 2 step 2, then its retry's first step
     run = tmp_path / "run"
     assert cli.main(["search", *NAN_ARGS, "--nan-rollback", "3", "--run-dir", str(run)]) == 0
     err = capsys.readouterr().err.replace("\r", "\n")

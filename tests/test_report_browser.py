@@ -171,26 +171,33 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                                    f"files as they are now are kept; --redraw draws them all)")
 
 
+def browser_data(page: Path, text: str, name: str, profile: Path) -> str:
+    """The `data-NAME` attribute that `text` (a report page, with scripts of the test's) leaves on the
+    page's body once headless Chromium has loaded it beside `page` (its figures' folder)."""
+    probe = page.with_name("probe.html")
+    probe.write_text(text)
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--window-size=1280,800", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom",
+           probe.resolve().as_uri()]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+        probe.unlink()
+    m = re.search(rf'data-{name}="([^"]*)"', done.stdout)
+    assert m, f"no data-{name} in the dumped DOM; chromium said: {done.stderr[-2000:]}"
+    return html.unescape(m[1])
+
+
 def test_browser_decodes_every_image(pipeline_report: tuple[Path, list[str]], tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium")
     page, _ = pipeline_report
     n = len(check_refs(page).imgs)
     # a control image that must fail, so a checker that reports everything as loaded is caught
-    probe = page.with_name("probe.html")
-    probe.write_text(page.read_text().replace("</body>", '<img src="no-such-file.png" alt="control"></body>'))
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-           probe.resolve().as_uri()]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    finally:
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-        probe.unlink()
-    m = re.search(r'data-images="([^"]*)"', done.stdout)
-    assert m, f"no data-images in the dumped DOM; chromium said: {done.stderr[-2000:]}"
-    flags = json.loads(html.unescape(m[1]))
+    text = page.read_text().replace("</body>", '<img src="no-such-file.png" alt="control"></body>')
+    flags = json.loads(browser_data(page, text, "images", tmp_path / "profile"))
     assert flags == [True] * n + [False], flags
 
 
@@ -502,19 +509,7 @@ def test_a_long_run_name_wraps_instead_of_widening_the_page(tmp_path: Path) -> N
                'String(document.documentElement.scrollWidth <= window.innerWidth); });</script></body>')
 
     def fits(text: str) -> str:
-        probe = page.with_name("probe.html")
-        probe.write_text(text.replace("</body>", measure))
-        cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,800",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-               probe.resolve().as_uri()]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-        finally:
-            shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-        m = re.search(r'data-fits="([^"]*)"', done.stdout)
-        assert m, f"no data-fits in the dumped DOM; chromium said: {done.stderr[-2000:]}"
-        return m[1]
+        return browser_data(page, text.replace("</body>", measure), "fits", tmp_path / "profile")
 
     text = page.read_text()
     assert fits(text) == "true"
