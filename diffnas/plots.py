@@ -354,17 +354,22 @@ def network_figure(genotype: CellwiseGenotype, when: str = "") -> Figure:
     return fig
 
 
-def curves_figure(records: Sequence[dict[str, Any]]) -> Figure:
+def curves_figure(records: Sequence[dict[str, Any]], warmup_epochs: int = 0) -> Figure:
     """Loss, accuracy (in percent, as the epoch lines and the report print it) and learning rates per
-    epoch: search (train/val) or train (train/test) metrics."""
+    epoch: search (train/val) or train (train/test) metrics. `warmup_epochs`: a search's first epochs
+    that step the weights only, shaded (alpha_lr is recorded there, yet alpha does not move)."""
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     x = [r.get("epoch", i) for i, r in enumerate(records)]
     panels = [("loss", ("train_loss", "val_loss", "test_loss"), "cross-entropy (mean per image)"),
               ("accuracy (%)", ("train_acc", "val_acc", "test_acc"), "top-1 accuracy (%)"),
               ("learning rate", ("w_lr", "alpha_lr", "lr"), "learning rate")]
+    warm = [xi for xi in x if isinstance(xi, (int, float)) and xi <= warmup_epochs]
     for ax, (name, keys, unit) in zip(axes, panels):
         drawn = []
+        if warm:   # epochs 1..N as the bands around their points
+            ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="0.88", zorder=0,
+                       label="warm-up: alpha fixed" if name == "learning rate" else None)
         for key in keys:
             scale = 100 if key.endswith("_acc") else 1   # fractions in metrics.jsonl
             pts = [(xi, scale * r[key]) for xi, r in zip(x, records) if isinstance(r.get(key), (int, float))]

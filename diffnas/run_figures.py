@@ -106,7 +106,14 @@ def plot_curves(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     records = read_rows(path)
     if not records:
         return []
-    return save_figure(curves_figure(records), Path(out_dir or run_dir / "figures") / "curves")
+    return save_figure(curves_figure(records, _warmup(run_config(run_dir) or {})),
+                       Path(out_dir or run_dir / "figures") / "curves")
+
+
+def _warmup(cfg: dict[str, Any]) -> int:
+    """A search's warm-up epochs (weights only), as its config.json `cfg` says; 0 for any other run."""
+    value = cfg.get("warmup_epochs", 0) if cfg.get("command") == "search" else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _edge_factor(cfg: dict[str, Any]) -> bool:
@@ -171,7 +178,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
 
     try:
         if records:
-            drawn(save_figure(curves_figure(records), out / "curves"))
+            drawn(save_figure(curves_figure(records, _warmup(config)), out / "curves"))
         if alphas is not None:
             heatmap = heatmap_figure(alphas, outlined, threshold=run_threshold(config))
             drawn(save_figure(heatmap, out / "weights_heatmap"))

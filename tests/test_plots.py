@@ -805,3 +805,26 @@ def test_a_redrawing_removes_the_figures_it_no_longer_makes_and_only_those(tmp_p
     assert second != first   # the cells changed
     assert on_disk == second, on_disk ^ second   # nothing stale, nothing missing
     assert (out / "mine.txt").exists()
+
+
+def test_warm_up_epochs_are_shaded_on_the_curves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PC-DARTS search's warm-up epochs plotted alpha_lr 6e-4 where alpha did not move, unmarked."""
+    records = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "w_lr": 0.1, "alpha_lr": 6e-4}
+               for e in range(1, 5)]
+    fig = plots.curves_figure(records, warmup_epochs=2)
+    for ax in fig.axes:
+        (span,) = ax.patches   # axvspan: a Rectangle (matplotlib >= 3.9) or a Polygon, in data x
+        xs = ([span.get_x(), span.get_x() + span.get_width()] if hasattr(span, "get_width")
+              else [v[0] for v in span.get_xy()])
+        assert (min(xs), max(xs)) == (0.5, 2.5)
+    assert "warm-up: alpha fixed" in [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert not [p for ax in plots.curves_figure(records).axes for p in ax.patches]   # no warm-up: no band
+    asked = []
+    monkeypatch.setattr(run_figures, "curves_figure", lambda records, warmup: asked.append(warmup) or
+                        plots.curves_figure(records, warmup))
+    run = write_search_run(tmp_path / "r", layers=3, nodes=2, epochs=3)
+    config = __import__("json").loads((run / "config.json").read_text())
+    (run / "config.json").write_text(__import__("json").dumps({**config, "command": "search", "warmup_epochs": 2}))
+    report.plot_run(run, tmp_path / "out")
+    run_figures.plot_curves(run, tmp_path / "out2")
+    assert asked == [2, 2]
