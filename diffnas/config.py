@@ -295,7 +295,9 @@ def check_values(cls: type, values: dict[str, Any], where: str) -> None:
         if name not in by_name:
             raise ConfigError(f"{where}: unknown config key {name!r}{suggest(name, list(by_name))}")
         try:
-            check_field(by_name[name], value)
+            checked = check_field(by_name[name], value)
+            if name == "ops" and cls is SearchConfig:   # an empty list or only `none`: said with the file too
+                check_op_set(checked)
         except ConfigError as e:
             hint = ""
             if (where.lower().endswith((".yaml", ".yml")) and isinstance(value, str) and "e" in value.lower()

@@ -490,3 +490,11 @@ def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is
     from diffnas.config_file import read_file
 
     assert read_file(tmp_path / "ok.yaml")["w_lr"] == 1e-3   # the form the hint gives is a float
+
+
+def test_a_config_files_op_list_is_refused_naming_the_file(tmp_path):
+    """`"ops": []` or `["none"]` in a file was the one key error without the file's name."""
+    for ops, said in (([], "ops: the list is empty"), (["none"], "ops: needs at least one op besides 'none'")):
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"ops": ops}))
+        assert fails_config(path).startswith(f"diffnas: error: {path}: {said}")
