@@ -485,7 +485,7 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     if spec.startswith("random:"):
         seed = spec.split(":", 1)[1]
         if not (seed.isascii() and seed.isdigit()):  # '²'.isdigit() is True, but int('²') fails
-            raise GenotypeError(f"genotype {spec!r}: expected random:SEED with an integer seed")
+            raise GenotypeError(f"genotype {spec!r}: expected random:SEED, SEED a whole number >= 0 (digits only)")
         return random_genotype(int(seed))
     spec = _unassigned(spec)
     if spec.startswith("Genotype"):
