@@ -321,7 +321,7 @@ def test_random_genotypes_are_valid_seeded_and_varied():
                 assert ja != jb and "none" not in (a, b)
     assert G.load("random:3") == G.load("random:3")
     assert len({str(g) for g in gs}) == 20
-    with pytest.raises(GenotypeError, match="integer seed"):
+    with pytest.raises(GenotypeError, match=r"SEED a whole number >= 0 \(digits only\)"):
         G.load("random:x")
 
 
