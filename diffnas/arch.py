@@ -32,7 +32,7 @@ from torch import nn
 from .discretise import threshold_cell, top2_cell
 from .errors import check_choice
 from .genotype import AnyGenotype, Cell, CellwiseGenotype, Genotype
-from .supernet import check_size, check_space, edge_list
+from .supernet import check_size, check_space, edge_count, edge_list
 
 
 def _init(*shape: int) -> nn.Parameter:
@@ -66,7 +66,7 @@ class Arch(nn.Module):
         check_space(layers, nodes, ops, reductions)
         check_size(layers, nodes, len(ops))
         self.layers, self.nodes, self.ops = layers, nodes, tuple(ops)
-        self.edges = sum(i + 2 for i in range(nodes))
+        self.edges = edge_count(nodes)
         self.reductions = tuple(sorted(reductions))
         self.zero_one_weight = zero_one_weight
         self.threshold = threshold

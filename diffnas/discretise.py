@@ -13,6 +13,7 @@ import torch
 
 from .errors import GenotypeError
 from .genotype import Cell, Gene
+from .supernet import edge_count
 
 
 def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
@@ -20,7 +21,7 @@ def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
     """Per node: its inputs ordered strongest first, each input's strongest non-`none` weight and
     that op's name (indexed by input). weights: (edges, ops), node i's i+2 edges in a row."""
     w = weights.detach().float().cpu()
-    edges = sum(i + 2 for i in range(nodes))
+    edges = edge_count(nodes)
     if tuple(w.shape) != (edges, len(ops)):   # another cell's weights read as these would give a wrong cell
         raise GenotypeError(f"cannot discretise: weights of shape {tuple(w.shape)}, where {nodes} nodes and "
                             f"{len(ops)} ops make ({edges}, {len(ops)})")

@@ -37,18 +37,28 @@ def fingerprint(run: Path, rendered: bool) -> dict[str, Any]:
     return {"diffnas": __version__, "format": FIGURES_FORMAT, "graphviz": rendered, "sources": files}
 
 
+def _stamp(out: Path) -> tuple[Any, list[Any], list[str]] | None:
+    """`out`'s stamp: its key, its figures as written, and those of them that are plain file names in
+    `out` (not a path elsewhere); None when there is none, or it is torn or edited out of shape."""
+    try:
+        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stamp, dict) or not isinstance(stamp.get("figures"), list):
+        return None
+    figures = stamp["figures"]
+    names = [n for n in figures if isinstance(n, str) and n == Path(n).name and n not in ("", ".", "..")]
+    return stamp.get("key"), figures, names
+
+
 def drawn_before(out: Path, key: dict[str, Any]) -> list[Path] | None:
     """The figures in `out` drawn from exactly `key`'s files, when every one of them is still there;
     None when they must be drawn (never drawn, drawn from other files, or one deleted)."""
-    try:
-        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
-        if not isinstance(stamp, dict) or stamp.get("key") != key:
-            return None
-        paths = [out / name for name in stamp["figures"]
-                 if isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")]
-    except (OSError, ValueError, KeyError, TypeError):   # none, torn or edited: draw
+    stamp = _stamp(out)
+    if stamp is None or stamp[0] != key:   # none, torn or edited: draw
         return None
-    return paths if len(paths) == len(stamp["figures"]) and all(p.is_file() for p in paths) else None
+    paths = [out / name for name in stamp[2]]
+    return paths if len(paths) == len(stamp[1]) and all(p.is_file() for p in paths) else None
 
 
 def record(out: Path, key: dict[str, Any], paths: list[Path]) -> None:
@@ -78,13 +88,9 @@ def undrawn_note(run: Path) -> str | None:
 def forget(out: Path) -> list[str]:
     """Drawing starts: until it has finished, the figures in `out` are not the stamp's. Returns the names
     of the figures the stamp listed (what `sweep` may remove once the new ones are drawn)."""
-    try:
-        stamp = json.loads((out / STAMP).read_text(encoding="utf-8"))
-        names = [n for n in stamp["figures"] if isinstance(n, str) and n == Path(n).name and n not in ("", ".", "..")]
-    except (OSError, ValueError, KeyError, TypeError):   # none, torn or edited
-        names = []
+    stamp = _stamp(out)
     (out / STAMP).unlink(missing_ok=True)
-    return names
+    return stamp[2] if stamp is not None else []
 
 
 def sweep(out: Path, before: list[str], now: list[Path]) -> None:

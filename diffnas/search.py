@@ -44,7 +44,7 @@ from .runlog import epoch_line, final_figures, read_rows, run_folders_released
 from .schedule import cosine
 from .scoring import score_supernet
 from .step import StepContext, search_step
-from .supernet import Supernet, edge_list
+from .supernet import Supernet, edge_count
 
 # config fields that may change when a run is resumed
 RESUMABLE = ("epochs", "device", "run_dir", "data_dir", "plots", "compile", "detect_anomaly", "nan_rollback",
@@ -132,7 +132,7 @@ def build(cfg: SearchConfig, in_channels: int, classes: int) -> tuple[Supernet, 
     """The supernet and its architecture parameters; a bar counts the cells while a large one is built."""
     from .runlog import progress_bar
 
-    large = cfg.layers * len(edge_list(cfg.nodes)) * len(cfg.ops) > BUILD_BAR_EDGES and distributed.is_main()
+    large = cfg.layers * edge_count(cfg.nodes) * len(cfg.ops) > BUILD_BAR_EDGES and distributed.is_main()
     bar = progress_bar(range(cfg.layers), cfg.layers, "building the supernet: cells") if large else None
     try:
         supernet = Supernet(cfg.channels, classes, cfg.layers, cfg.nodes, cfg.ops, in_channels,

@@ -22,9 +22,25 @@ from .genotype import reduction_layers
 from .ops import PRIMITIVES, FactorizedReduce, Identity, ReLUConvBN, check_op_set, make_op
 
 
+def edge_count(nodes: int) -> int:
+    """Edges of a cell of `nodes` intermediate nodes (node i takes i + 2 inputs), counted, not listed:
+    1e5 nodes would list 5e9 of them."""
+    return nodes * (nodes + 3) // 2
+
+
 def edge_list(nodes: int) -> list[tuple[int, int]]:
     """(source, destination) per edge, node by node; node i is state i + 2."""
     return [(j, i + 2) for i in range(nodes) for j in range(i + 2)]
+
+
+def check_counts(*sizes: tuple[str, object, int]) -> None:
+    """A one-line ConfigError for the first (name, value, least) whose value is no integer (Python's or
+    numpy's, a sweep's np.int64; not a bool) of at least `least`."""
+    from .errors import ConfigError
+
+    for name, value, least in sizes:
+        if not _count(value) or value < least:   # type: ignore[operator]
+            raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
 
 
 def _count(value: object) -> bool:
@@ -39,9 +55,7 @@ def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optiona
     and reduction cells among the layers, each once."""
     from .errors import ConfigError
 
-    for name, value, least in (("layers", layers, min_layers), ("nodes", nodes, 1)):
-        if not _count(value) or value < least:
-            raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
+    check_counts(("layers", layers, min_layers), ("nodes", nodes, 1))
     check_op_set(ops)
     if reductions is not None:
         bad = [r for r in reductions if not _count(r) or not 0 <= r < layers]
@@ -57,7 +71,7 @@ MAX_CANDIDATE_OPS = 100_000
 
 def check_size(layers: int, nodes: int, ops: int) -> None:
     """A one-line ConfigError for a supernet of more than MAX_CANDIDATE_OPS candidate ops, before it is built."""
-    edges = nodes * (nodes + 3) // 2   # node i takes i + 2 inputs: counted, not listed (1e5 nodes: 5e9 tuples)
+    edges = edge_count(nodes)
     count = layers * edges * ops
     if count > MAX_CANDIDATE_OPS:
         from .errors import ConfigError
@@ -187,13 +201,11 @@ class Supernet(nn.Module):
         # a bad size or an unknown op fails here, named, not in the first cell's make_op or the first forward
         check_space(layers, nodes, ops, min_layers=3)   # reductions at L/3 and 2L/3 (DARTS model_search.py)
         check_size(layers, nodes, len(ops))
-        from .errors import ConfigError
-
-        for name, value, least in (("channels", channels, 2), ("classes", classes, 1), ("in_channels", in_channels, 1),
-                                   ("stem_multiplier", stem_multiplier, 1), ("partial", partial, 1)):
-            if not _count(value) or value < least:
-                raise ConfigError(f"{name}: must be an int >= {least}, got {value!r}")
+        check_counts(("channels", channels, 2), ("classes", classes, 1), ("in_channels", in_channels, 1),
+                     ("stem_multiplier", stem_multiplier, 1), ("partial", partial, 1))
         if channels % partial:
+            from .errors import ConfigError
+
             raise ConfigError(f"partial: {partial} must divide channels ({channels})")
         self.ops = tuple(ops)
         self.layers = layers
