@@ -403,7 +403,7 @@ def test_field_docs_read_comments_not_docstring_lines():
                                                  "    size = 3: pixels", "    name = 'x': the name, on the line above"]
 
 
-def test_an_empty_string_is_refused_from_python_and_config_files_as_the_command_line_refuses_it(tmp_path):
+def test_an_empty_string_is_refused_from_python_and_config_files_as_the_command_line_refuses_it(tmp_path, capsys):
     """`--run-dir ''` was refused, but run_dir="" from Python or a file went to the default folder,
     data_dir="" read the current folder, and resume="" tried the current folder."""
     from diffnas.config import SearchConfig, search_config, train_config
@@ -416,8 +416,8 @@ def test_an_empty_string_is_refused_from_python_and_config_files_as_the_command_
     with pytest.raises(ConfigError, match="^genotype: an empty value"):
         train_config(genotype="  ")
     (tmp_path / "c.json").write_text('{"run_dir": ""}')
-    assert fails_config(tmp_path / "c.json").endswith("run_dir: an empty value; leave it out for its default (a "
-                                                      "folder named '' would be the current one)")
+    assert fails_config(capsys, tmp_path / "c.json").endswith(
+        "run_dir: an empty value; leave it out for its default (a folder named '' would be the current one)")
     with pytest.raises(ConfigError, match=r"^resume: an empty value \('' where the run's folder belongs\)$"):
         search(SearchConfig(dataset="synthetic"), resume="")
     with pytest.raises(ConfigError, match="^run_dir: an empty value"):
@@ -428,15 +428,9 @@ def test_an_empty_string_is_refused_from_python_and_config_files_as_the_command_
         run_pipeline(search_config("darts-1st", run_dir="/x/p"), train_config())
 
 
-def fails_config(path: Path) -> str:
-    """The error line of `diffnas search --config PATH`."""
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        assert cli.main(["search", "--dataset", "synthetic", "--config", str(path)]) == 2
-    return err.getvalue().strip().splitlines()[-1]
+def fails_config(capsys: pytest.CaptureFixture[str], path: Path) -> str:
+    """The one error line of `diffnas search --config PATH` (cli_helpers.fails: exit 2, no traceback)."""
+    return fails(capsys, ["search", "--dataset", "synthetic", "--config", str(path)]).rstrip("\n")
 
 
 def test_sizes_past_any_network_are_refused_before_building_not_killed_for_memory(tmp_path):
@@ -471,17 +465,17 @@ def test_sizes_past_any_network_are_refused_before_building_not_killed_for_memor
         del DATASETS["small16"]
 
 
-def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is_explained(tmp_path):
+def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is_explained(tmp_path, capsys):
     """A 0-byte TOML file was no values, a JSON one "malformed", a YAML one "must hold a mapping"; YAML
     1.1 reads `w_lr: 1e-3` as the text '1e-3', which was "expected float, got '1e-3'"."""
     for suffix in (".json", ".toml", ".yaml"):
         path = tmp_path / f"empty{suffix}"
         path.write_text(" \n")
-        assert fails_config(path) == f"diffnas: error: {path}: an empty config file; write its values in it, or " \
-                                     f"leave --config out"
+        assert fails_config(capsys, path) == (f"diffnas: error: {path}: an empty config file; write its values in "
+                                              f"it, or leave --config out")
     (tmp_path / "lr.yaml").write_text("w_lr: 1e-3\n")
-    assert fails_config(tmp_path / "lr.yaml").endswith("w_lr: expected float, got '1e-3' (YAML reads 1e-3 as "
-                                                      "text; write 1.0e-3)")
+    assert fails_config(capsys, tmp_path / "lr.yaml").endswith("w_lr: expected float, got '1e-3' (YAML reads 1e-3 "
+                                                               "as text; write 1.0e-3)")
     from diffnas.config import search_config
 
     with pytest.raises(ConfigError, match=r"^w_lr: expected float, got '1e-3'$"):   # no YAML here: no YAML advice
@@ -492,9 +486,9 @@ def test_an_empty_config_file_is_refused_alike_in_every_format_and_yamls_1e_3_is
     assert read_file(tmp_path / "ok.yaml")["w_lr"] == 1e-3   # the form the hint gives is a float
 
 
-def test_a_config_files_op_list_is_refused_naming_the_file(tmp_path):
+def test_a_config_files_op_list_is_refused_naming_the_file(tmp_path, capsys):
     """`"ops": []` or `["none"]` in a file was the one key error without the file's name."""
     for ops, said in (([], "ops: the list is empty"), (["none"], "ops: needs at least one op besides 'none'")):
         path = tmp_path / "c.json"
         path.write_text(json.dumps({"ops": ops}))
-        assert fails_config(path).startswith(f"diffnas: error: {path}: {said}")
+        assert fails_config(capsys, path).startswith(f"diffnas: error: {path}: {said}")
