@@ -137,8 +137,8 @@ def _run(args: argparse.Namespace) -> int:
                 train_quick[name] = value
     note = embedded_quick_overrides(args, search_file)
     # the pipeline's folder: --run-dir, else a hand-written file's run_dir (a run folder's config.json has none)
-    run_dir = args.run_dir or search_file.pop("run_dir", None)
-    search_file.pop("run_dir", None)
+    file_run_dir = search_file.pop("run_dir", None)
+    run_dir = args.run_dir or file_run_dir
     args.run_dir = None
     search_cfg = search_config_from_args(args, FIELDS, search_file)
     cellwise_layers(search_cfg, typed_layers, args)
