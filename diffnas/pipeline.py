@@ -243,10 +243,15 @@ def stage_given(saved: Saved, search_cfg: SearchConfig,
     return given(SEARCH_RESUMABLE, search_cfg, saved_search), given(TRAIN_RESUMABLE, train_cfg, saved_train)
 
 
-def check_training_data(train_cfg: TrainConfig) -> None:
+def check_training_data(train_cfg: TrainConfig, saved_bn_groups: Optional[int] = None) -> int:
     """The training's checks of its data (`train.check_data`: the setting's image size, the batch
     against the training split), made before the search: a value that cannot train fails now, not
-    after the search (the search and the training take the dataset read here: `reused_datasets`)."""
+    after the search (the search and the training take the dataset read here: `reused_datasets`).
+    Returns the training's bn_groups resolved for this launch's processes, which the pipeline saves:
+    its auto resolved anew on a resume with another number of processes changed the training's
+    maths without a word (2 torchrun CPU processes: per-half statistics; resumed in one: the whole
+    batch's). `saved_bn_groups`: a resume's saved value, which falls back to per-rank statistics
+    with a warning where this launch cannot realise it, as a stage's own resume does."""
     from .data import load_dataset
     from .train import check_data
 
@@ -255,8 +260,9 @@ def check_training_data(train_cfg: TrainConfig) -> None:
         check_data(train_cfg, ds)
         # under torchrun: a batch that does not split over the processes, or batch-norm groups they
         # cannot realise (it failed once the search was done)
-        distributed.bn_groups_for(train_cfg.bn_groups, train_cfg.batch_size,
-                                  distributed.device_for(resolve_device(train_cfg.device)))
+        return distributed.bn_groups_for(train_cfg.bn_groups, train_cfg.batch_size,
+                                         distributed.device_for(resolve_device(train_cfg.device)),
+                                         resumed=saved_bn_groups is not None and saved_bn_groups == train_cfg.bn_groups)
 
 
 def run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Optional[str | Path] = None, *,
@@ -307,6 +313,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     stale_summary = False
     search_given: tuple[str, ...] = ()
     train_given: tuple[str, ...] = ()
+    saved: Optional[Saved] = None
     if resume:
         if run_dir.is_dir():   # a stage another process writes: refused before anything is said of the others
             refuse_in_use(run_dir)
@@ -332,8 +339,10 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
     if resume and search_cfg.data_dir and (run_dir / "config.json").is_file() \
             and _read_pipeline_config(run_dir)[0].get("data_dir") == search_cfg.data_dir:
         check_saved_data_folder(search_cfg.dataset, Path(search_cfg.data_dir), run_dir)   # the data moved: said so
-    if not (t_dir / "config.json").is_file():
-        check_training_data(train_cfg)
+    if not (t_dir / "config.json").is_file():   # the training's bn_groups, resolved once (check_training_data)
+        saved_groups = saved[1].get("bn_groups") if saved is not None and saved[1] is not None else None
+        train_cfg = config_lib.from_dict(TrainConfig, {"bn_groups": check_training_data(train_cfg, saved_groups)},
+                                         base=train_cfg)
     distributed.barrier()   # every rank has looked at the folder before rank 0 writes into it
     created = missing_folders(run_dir)
     if distributed.is_main():

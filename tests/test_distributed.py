@@ -197,6 +197,9 @@ def test_only_rank_0_writes(launched):
     # default run folder the ranks agreed on
     (run,) = (out / "cli-run" / "runs").iterdir()
     assert (run / "summary.json").is_file() and (run / "train" / "result.json").is_file()
+    # the training's bn_groups as resolved for 2 CPU processes, saved before the search: a resume in
+    # one process trains with the same statistics (the saved auto was resolved anew to 1)
+    assert json.loads((run / "config.json").read_text())["train"]["bn_groups"] == 2
     trained = (run / "train" / "metrics.jsonl").read_text().splitlines()
     assert len(list((run / "train" / "tb").iterdir())) == len(trained)
     assert [states["cli-run", r]["code"] for r in (0, 1)] == [0, 0]

@@ -18,7 +18,7 @@ import torch
 from cli_helpers import fails
 
 from diffnas import checkpoint
-from diffnas import cli
+from diffnas import cli, distributed
 from diffnas import genotype as G
 from diffnas.config import to_dict
 
@@ -771,7 +771,8 @@ def test_a_resumed_pipeline_keeps_each_stages_batch_norm_groups(tmp_path, monkey
     assert cli.main(["run", *TINY, "--train-epochs", "2", "--run-dir", str(run)]) == 128 + signal.SIGTERM
     monkeypatch.undo()
     guard_training(monkeypatch)
-    assert json.loads((run / "config.json").read_text())["train"]["bn_groups"] == 0   # auto, as asked
+    # the training's auto, resolved for this launch (one process: 1) and saved before the search
+    assert json.loads((run / "config.json").read_text())["train"]["bn_groups"] == 1
     for stage in ("search", "train"):
         path = run / stage / "config.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "bn_groups": 2}))
@@ -785,6 +786,27 @@ def test_a_resumed_pipeline_keeps_each_stages_batch_norm_groups(tmp_path, monkey
     train_cfg = pipeline.stage_train_config(search_cfg, saved_train)
     search_given, train_given = pipeline.stage_given((saved_search, saved_train), search_cfg, train_cfg)
     assert "bn_groups" in search_given and "bn_groups" not in train_given and "device" in train_given
+
+
+def test_the_training_keeps_the_batch_norm_groups_its_pipeline_started_with(monkeypatch, capsys):
+    """A torchrun pipeline (2 CPU processes) stopped before its training and resumed in one process
+    trained with bn_groups 1, the whole batch's statistics, where the uninterrupted run had per-rank
+    ones (a helper saw 70.6% -> 75.6% test error): the training's auto was saved unresolved and
+    resolved anew. The pipeline now resolves it before the search (check_training_data) and saves it;
+    a saved value this launch cannot realise falls back with a warning, as a stage's resume does."""
+    from diffnas.config import train_config
+    from diffnas.errors import ConfigError
+
+    cfg = train_config("cifar", dataset="synthetic", batch_size=8)
+    assert pipeline.check_training_data(cfg) == 1                 # one process: the global batch
+    monkeypatch.setattr(distributed, "rank_world", lambda: (0, 2))   # as torchrun's 2 processes would
+    assert pipeline.check_training_data(cfg) == 2                 # CPU ranks: per-rank statistics
+    shared = train_config("cifar", dataset="synthetic", batch_size=8, bn_groups=1)
+    capsys.readouterr()
+    assert pipeline.check_training_data(shared, saved_bn_groups=1) == 2   # a resume's saved 1: falls back
+    assert "warning: bn_groups 1 cannot be used with 2 processes" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="bn_groups: 1 with 2 processes"):   # asked for now: refused
+        pipeline.check_training_data(shared, saved_bn_groups=0)
 
 
 def test_run_pipeline_refuses_swapped_configs_and_training_values_it_sets_itself(tmp_path):
