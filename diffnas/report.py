@@ -1,6 +1,6 @@
 """A one-file HTML report of a run folder (DESIGN.md, "Run folder"): `write_report` draws the figures
 (`run_figures.plot_run`, also importable from here with `plot_curves`) and writes `report.html`, which
-embeds its PNGs as base64 so the file alone opens in a browser, and links to the SVG/PNG/.dot files
+embeds its figures as base64 (each the smaller of its SVG and PNG) so the file alone opens in a browser, and links to the SVG/PNG/.dot files
 beside it. A piece that is missing or unreadable is skipped with one line saying so.
 """
 
@@ -11,6 +11,7 @@ import datetime
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -180,6 +181,30 @@ def _png_width(png: bytes) -> int:
     return int.from_bytes(png[16:20], "big") if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) >= 24 else 0
 
 
+_SVG_WIDTH = re.compile(rb'<svg\b[^>]*?\swidth="([0-9.]+)(pt|px)?"')
+
+
+def _svg_width(svg: bytes) -> float:
+    """The width an SVG is shown at, in CSS px (Graphviz and matplotlib write it in pt: 4/3 px), or
+    0 when its root element says none."""
+    m = _SVG_WIDTH.search(svg[:4096])
+    return float(m[1]) * (4 / 3 if m[2] == b"pt" else 1) if m else 0.0
+
+
+def _embedded(files: list[Path]) -> tuple[str, bytes, float] | None:
+    """What the report embeds of a figure drawn as `files`: the smaller of its SVG and PNG (a cell
+    diagram's SVG is an eighth of its PNG, a DNAS heatmap's about half: a DNAS report of 8 layers was
+    5 MB of PNGs), as (media type, bytes, width shown in CSS px); None when neither was drawn."""
+    found = {f.suffix: f for f in files if f.suffix in (".svg", ".png")}
+    if not found:
+        return None
+    path = min(found.values(), key=lambda f: f.stat().st_size)
+    raw = path.read_bytes()
+    if path.suffix == ".svg":
+        return "image/svg+xml", raw, _svg_width(raw)
+    return "image/png", raw, _png_width(raw)
+
+
 def _figures_html(paths: list[Path], base: Path) -> str:
     stems: dict[Path, list[Path]] = {}
     for p in paths:
@@ -189,16 +214,17 @@ def _figures_html(paths: list[Path], base: Path) -> str:
         kind = next((c for c in CAPTIONS if stem.name.startswith(c)), "")
         links = " ".join(f'<a href="{quote(os.path.relpath(f, base).replace(os.sep, "/"))}">{f.suffix[1:]}</a>'
                          for f in files)
-        png = next((f for f in files if f.suffix == ".png"), None)
+        embedded = _embedded(files)
         img, hint = "", ""
-        if png is not None:
-            raw = png.read_bytes()
+        if embedded is not None:
+            media, raw, width = embedded
             data = base64.b64encode(raw).decode("ascii")
             # the picture is a link to its file: a figure wider than the page is shown scaled down (a
             # per-cell heatmap of 8 layers: its numbers unreadable), and the file is at full size
-            href = quote(os.path.relpath(png, base).replace(os.sep, "/"))
-            img = f'<a href="{href}"><img src="data:image/png;base64,{data}" alt="{_e(stem.name)}"></a>'
-            if _png_width(raw) > 1.5 * PAGE_WIDTH:   # shown at 2/3 or less: small print unreadable
+            shown = next(f for f in files if f.suffix == (".svg" if media == "image/svg+xml" else ".png"))
+            href = quote(os.path.relpath(shown, base).replace(os.sep, "/"))
+            img = f'<a href="{href}"><img src="data:{media};base64,{data}" alt="{_e(stem.name)}"></a>'
+            if width > 1.5 * PAGE_WIDTH:   # shown at 2/3 or less: small print unreadable
                 hint = " (shown smaller than it is: click it for full size)"
         else:
             img = '<p class="missing">not rendered (Graphviz missing); the .dot source is linked</p>'

@@ -13,6 +13,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
+from xml.etree import ElementTree
 
 import pytest
 from PIL import Image
@@ -50,6 +51,10 @@ def check_refs(page: Path) -> Refs:
             with Image.open(io.BytesIO(png)) as im:
                 im.load()
                 assert im.width > 200 and im.height > 150
+        elif src.startswith("data:image/svg+xml;base64,"):
+            svg = base64.b64decode(src.split(",", 1)[1], validate=True)
+            assert ElementTree.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+            assert report._svg_width(svg) > 200
         else:
             assert not re.match(r"^[a-z]+:", src), f"non-relative reference {src!r}"
             assert (page.parent / unquote(src)).is_file(), f"{page.name} references missing {src!r}"
@@ -78,7 +83,16 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
                        ("train", ("curves",))):   # its cell diagrams are the search's, shown there
         for stem in stems:   # the stages' own figures, as they drew them: not drawn a second time
             assert f"{sub}/figures/{stem}.svg" in linked
-    assert len(refs.imgs) == 7  # one embedded PNG per figure above
+    assert len(refs.imgs) == 7  # one embedded picture per figure above
+    # each the smaller of its SVG and PNG (a DNAS report of 8 layers was 5 MB of PNGs, half of them not
+    # needed), inside a link to the file it is
+    pictures = re.findall(r'<a href="([^"]+)"><img src="data:[^;]+;base64,([^"]+)"', page.read_text())
+    assert len(pictures) == 7
+    for href, data in pictures:
+        shown = run / unquote(href)
+        assert base64.b64decode(data) == shown.read_bytes()
+        assert shown.stat().st_size == min(f.stat().st_size for f in (shown.with_suffix(".svg"),
+                                                                        shown.with_suffix(".png")))
     assert not (run / "figures").exists()
     assert notes == []   # a training run has no alphas.pt, and that is not a missing piece
     text = text_of(page)
