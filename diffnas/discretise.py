@@ -25,6 +25,9 @@ def _strongest_inputs(weights: torch.Tensor, ops: Sequence[str],
     if tuple(w.shape) != (edges, len(ops)):   # another cell's weights read as these would give a wrong cell
         raise GenotypeError(f"cannot discretise: weights of shape {tuple(w.shape)}, where {nodes} nodes and "
                             f"{len(ops)} ops make ({edges}, {len(ops)})")
+    if not torch.isfinite(w).all():   # NaN compares false with everything: a plausible all-skip cell came out
+        raise GenotypeError(f"cannot discretise: the weights hold {int((~torch.isfinite(w)).sum())} non-finite "
+                            f"values (NaN or inf: a diverged search)")
     usable = [o for o, name in enumerate(ops) if name != "none"]
     if not usable:
         raise GenotypeError("cannot discretise: the op set has only 'none'")

@@ -34,6 +34,7 @@ from .distributed import batch_mask
 from .errors import ConfigError, check_choice
 from .genotype import AnyGenotype, Cell, load, network_depth, validate
 from .ops import FactorizedReduce, Identity, ReLUConvBN, make_op
+from .supernet import check_counts
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class Network(nn.Module):
         check_choice("setting", setting, SETTINGS)
         if drop_path_per not in DROP_PATH_UNITS:
             raise ConfigError(f"drop_path_per: expected 'op' or 'node', got {drop_path_per!r}")
+        # layers -1 built a stem and a classifier without a word, 2 two reduction cells (train_config refuses both)
+        check_counts(("layers", layers, 3), ("channels", channels, 2), ("classes", classes, 1),
+                     ("in_channels", in_channels, 1))
         validate(genotype)
         cells = genotype.cells(layers)
         self.setting = setting

@@ -3,6 +3,7 @@ the caller's own values given back at its end (`caller_state_kept`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -48,8 +49,8 @@ def caller_state_kept() -> Iterator[None]:
     Python, NumPy and torch (CUDA) random states, `cudnn.benchmark`, deterministic algorithms,
     CUBLAS_WORKSPACE_CONFIG and the warning filters. A script that calls `search` gets its own random sequence back, not the
     run's seed, and its cuDNN settings as it set them. Inside, the run has what it needs whatever the
-    caller set: float32 as the default dtype, and gradients on (inside torch.no_grad() or
-    torch.inference_mode() too).
+    caller set: float32 as the default dtype, the CPU as the default device (the run moves what it
+    runs to its own), and gradients on (inside torch.no_grad() or torch.inference_mode() too).
 
     One run at a time in a process: a run from another thread while one goes on is a ConfigError (they
     would share the random state, default dtype and flags, and neither would be reproducible)."""
@@ -74,6 +75,12 @@ def _caller_state_kept() -> Iterator[None]:
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)   # a caller's float64 default made the weights float64
+    # a caller's default device (torch.set_default_device("meta"), `with torch.device("cuda")`: a mode
+    # on torch's stack, read by making a tensor before torch 2.3) made every tensor of the run there
+    # ("Cannot copy out of meta tensor"): the run's own go to the CPU unless it moves them (`device`).
+    # Pushed only then: the mode is a Python call on every torch function
+    default_device = torch.empty(()).device
+    device = torch.device("cpu") if default_device.type != "cpu" else contextlib.nullcontext()
 
     def give_back() -> None:
         torch.set_default_dtype(dtype)
@@ -92,7 +99,7 @@ def _caller_state_kept() -> Iterator[None]:
     try:
         # the filters come back too (distributed.wrap quiets a DDP warning for the run's backward passes)
         # a call inside torch.no_grad() or torch.inference_mode() could not step
-        with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings():
+        with torch.inference_mode(False), torch.enable_grad(), warnings.catch_warnings(), device:
             yield
     except BaseException:
         try:

@@ -273,6 +273,27 @@ def test_discretising_weights_of_another_shape_is_refused():
     assert D.top2_cell(torch.rand(5, 2), ("skip_connect", "sep_conv_3x3"), 2).nodes == 2
 
 
+def test_discretising_non_finite_weights_is_refused():
+    """NaN alphas (a hand-written loop that diverged) gave a plausible all-skip_connect cell: NaN
+    compares false with everything, so the first op and the first inputs won."""
+    from diffnas.arch import build
+
+    ops = ("skip_connect", "sep_conv_3x3")
+    for bad in (float("nan"), float("inf")):
+        w = torch.rand(5, 2)
+        w[3, 1] = bad
+        with pytest.raises(GenotypeError, match=r"^cannot discretise: the weights hold 1 non-finite values"):
+            D.top2_cell(w, ops, 2)
+        with pytest.raises(GenotypeError, match=r"^cannot discretise: the weights hold 1 non-finite"):
+            D.threshold_cell(w, ops, 2, 0.5)
+    arch = build("softmax", 3, 2, ops, (1, 2))
+    with torch.no_grad():
+        for p in arch.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(GenotypeError, match="non-finite"):
+        arch.genotype()
+
+
 def test_threshold_keeps_at_most_two_passing_edges():
     w = hand_weights(2, {(0, 0): ("sep_conv_3x3", 0.95), (0, 1): ("skip_connect", 0.5),
                          (1, 0): ("dil_conv_3x3", 0.9), (1, 1): ("sep_conv_5x5", 0.88), (1, 2): ("max_pool_3x3", 0.86)})

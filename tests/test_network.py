@@ -4,6 +4,7 @@ drop-path, the auxiliary head, per-cell genotypes, odd and tiny inputs, the `par
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -424,6 +425,22 @@ def test_build_network_takes_the_settings_sizes_and_a_per_cell_genotypes_depth()
     assert len(build_network(per_cell, channels=4).cells) == 5
     with pytest.raises(GenotypeError, match="per-cell genotype has 5 cells but the network has 6"):
         build_network(per_cell, channels=4, layers=6)
+
+
+@pytest.mark.parametrize("sizes, said", [
+    (dict(layers=-1), "layers: must be an int >= 3, got -1"),   # a stem and a classifier, no cell
+    (dict(layers=2), "layers: must be an int >= 3, got 2"),     # both cells reductions
+    (dict(classes=0), "classes: must be an int >= 1, got 0"),
+    (dict(channels=1), "channels: must be an int >= 2, got 1"),
+    (dict(in_channels=0), "in_channels: must be an int >= 1, got 0"),
+])
+def test_a_network_no_training_could_have_is_refused_in_one_line(sizes, said):
+    """build_network and Network built what train_config refuses without a word (API walk)."""
+    from diffnas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
+        build_network("DARTS_V2", **{"channels": 4, "layers": 3, "classes": 3, **sizes})
+    assert len(build_network("DARTS_V2", channels=4, layers=3, classes=3).cells) == 3
 
 
 def test_a_search_says_and_saves_its_supernets_size(tmp_path, capsys, monkeypatch):

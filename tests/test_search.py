@@ -562,6 +562,11 @@ def test_the_python_api_warns_of_values_that_change_nothing_and_runs_under_any_c
         result = search(search_config("darts-1st", **small, run_dir=str(tmp_path / "inference")))
         assert torch.is_inference_mode_enabled()
     assert len(result.metrics) == 1
+    # a caller's default device made every tensor of the run there: "Cannot copy out of meta tensor"
+    with torch.device("meta"):
+        result = search(search_config("darts-1st", **small, run_dir=str(tmp_path / "meta")))
+        assert torch.empty(()).device.type == "meta"   # the caller's again
+    assert len(result.metrics) == 1 and result.history.device.type == "cpu"
 
 
 def test_a_second_run_in_another_thread_is_refused_and_sweeps_get_a_folder_each(tmp_path, monkeypatch):

@@ -35,7 +35,8 @@ def register_tensors(name: str, train: tuple[Any, Any], test: tuple[Any, Any], *
                      std: Sequence[float] | None = None, flip: bool = True, about: str | None = None) -> Dataset:
     """Register (images, labels) pairs as dataset `name` and return it as loaded.
 
-    images: (N, C, H, W) uint8, or floating point in [0, 1]; torch tensors or numpy arrays. labels:
+    images: (N, C, H, W) uint8, or floating point in [0, 1], held as uint8 as every dataset is (x * 255
+    rounded: finer steps of a float image are lost); torch tensors or numpy arrays. labels:
     integers 0..classes-1 (classes: the largest label + 1 unless given). mean, std: per channel in
     [0, 1] units (default: the training images' own). flip: random horizontal flips in search and
     training (False for data whose mirror image is another class, such as digits). Registering a
