@@ -291,9 +291,10 @@ def test_image_folder_keeps_grayscale_and_computes_stats(tmp_path, channels):
     np.testing.assert_allclose(ds.std, pixels.std(axis=(0, 2, 3)), atol=1e-9)
 
 
-def test_image_folder_with_a_constant_channel_is_refused_when_read(tmp_path):
+def test_image_folder_with_a_constant_channel_is_normalised_by_1(tmp_path, capsys):
     """A folder whose blue channel is 0 everywhere loaded, then the first step's loss was NaN (std 0)
-    and the error advised a lower learning rate."""
+    and the error advised a lower learning rate; it was then refused, though two-colour fluorescence
+    images are data like any: that channel is divided by 1, and said. Blank images are refused."""
     from PIL import Image
 
     write_image_folder(tmp_path)
@@ -301,8 +302,17 @@ def test_image_folder_with_a_constant_channel_is_refused_when_read(tmp_path):
         pixels = np.asarray(Image.open(path)).copy()
         pixels[..., 2] = 0
         Image.fromarray(pixels).save(path)
-    with pytest.raises(DataError, match=r"imagefolder: channel 2 of the training images is constant "
-                                        r"\(std 0, every value 0\); normalising by it divides by zero"):
+    capsys.readouterr()
+    ds = load_dataset("imagefolder", tmp_path)
+    pixels = ds.train.images.numpy() / 255
+    np.testing.assert_allclose(ds.std[:2], pixels[:, :2].std(axis=(0, 2, 3)), atol=1e-9)
+    assert ds.std[2] == 1.0 and ds.mean[2] == 0.0
+    assert capsys.readouterr().err == ("diffnas: note: imagefolder: channel 2 of the training images is constant "
+                                       "(every value 0): normalised by std 1 instead of 0\n")
+    for path in (tmp_path / "train").rglob("*.png"):
+        Image.fromarray(np.full((6, 5, 3), 7, np.uint8)).save(path)
+    with pytest.raises(DataError, match=r"imagefolder: channel 0 of the training images is constant "
+                                        r"\(std 0, every value 7\), as every channel is: the images hold nothing"):
         load_dataset("imagefolder", tmp_path)
 
 
@@ -732,6 +742,40 @@ def test_images_in_a_class_folders_subfolders_are_its_images(tmp_path, capsys):
     (tmp_path / "train" / "cat" / "batch1" / "all").symlink_to(tmp_path / "train")
     with pytest.raises(DataError, match=r"batch1/all: a link to .*/train, a folder that holds .*/train/cat: the "
                                         r"images of every class there would be read as cat's; remove the link$"):
+        load_dataset("imagefolder", tmp_path)
+
+
+def test_a_folder_reached_under_two_classes_or_in_two_splits_is_said(tmp_path, capsys):
+    """A link in cat/ to the dog folder read dog's images as cats as well, without a word (12 training
+    images of 2 classes instead of 8); test/ a link to train/ scored the training images."""
+    write_image_folder(tmp_path / "sibling")
+    (tmp_path / "sibling" / "train" / "cat" / "more").symlink_to(tmp_path / "sibling" / "train" / "dog")
+    with pytest.raises(DataError, match=r"^.*/train/dog: reaches .*/sibling/train/dog \(by a link\), which "
+                                        r".*/train/cat reaches too: its images would have the labels of both 'cat' "
+                                        r"and 'dog'; remove the link$"):
+        load_dataset("imagefolder", tmp_path / "sibling")
+    arrays = write_image_folder(tmp_path / "splits")
+    shutil.rmtree(tmp_path / "splits" / "test")
+    (tmp_path / "splits" / "test").symlink_to(tmp_path / "splits" / "train")
+    capsys.readouterr()
+    ds = load_dataset("imagefolder", tmp_path / "splits")
+    np.testing.assert_array_equal(ds.test.images.numpy(), arrays["train_images"])   # read, and said
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the same images are in both splits, so the held-out metrics are of images " \
+        "trained on" in err, err
+
+
+def test_jfif_files_are_images_and_an_empty_file_is_said_to_be_empty(tmp_path):
+    """.jfif (JPEGs as browsers save them) were left out as 'not images'; a 0-byte PNG was 'cannot
+    identify image file'."""
+    from PIL import Image
+
+    write_image_folder(tmp_path)
+    jfif = tmp_path / "train" / "cat" / "web.jfif"
+    Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(jfif, format="JPEG")
+    assert len(load_dataset("imagefolder", tmp_path).train.labels) == 5
+    (tmp_path / "train" / "dog" / "empty.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"/train/dog/empty.png: unreadable image \(an empty file, 0 bytes\)$"):
         load_dataset("imagefolder", tmp_path)
 
 
@@ -1615,7 +1659,11 @@ def test_tiny_imagenet_class_or_val_image_listed_twice_is_refused_by_line(tmp_pa
 @pytest.mark.parametrize("y, says", [([9.5, 3.0, 10.0], "y must hold whole-number labels in 1..10, got 9.5"),
                                      ([float("nan"), 3.0, 10.0], "y must hold whole-number labels in 1..10, got nan"),
                                      (["a", "b", "c"], "y is text (a char array), not a numeric array; SVHN's X "
-                                                       "holds uint8 images and y labels in 1..10")])
+                                                       "holds uint8 images and y labels in 1..10"),
+                                     # 0-based labels: said why 0 is out of range
+                                     ([0.0, 3.0, 9.0], "y must hold 3 labels in 1..10, got 3 in 0..9 (SVHN writes "
+                                                       "digit 0 as label 10: a file with 0 for it is not the official "
+                                                       "one)")])
 def test_svhn_labels_that_are_not_whole_numbers_are_refused_not_cut(tmp_path, y, says):
     """y = 9.5 was read as label 9 (astype cuts it) without a word."""
     from scipy.io import savemat
@@ -1740,6 +1788,30 @@ def test_the_test_only_reads_have_their_own_cache_entries(tmp_path, cache_folder
     assert torch.equal(first.images, again.images) and torch.equal(first.images, whole.test.images)
     assert torch.equal(first.labels, whole.test.labels)
     assert capsys.readouterr().err.count("decoded images from cache") == 2
+
+
+def test_a_grayscale_networks_test_folder_with_a_colour_file_is_read_in_one_channel(tmp_path, capsys):
+    """One RGB file among grayscale ones made evaluate's test/ read 3 channels, refused as 'the network
+    was trained on 1x...'; the colour file is converted to its luma as Pillow's convert("L") does."""
+    from PIL import Image
+
+    from diffnas.data.loaders import DATASETS
+    from diffnas.data.types import TrainedOn
+
+    data = tmp_path / "data"
+    arrays = write_image_folder(data, size=(5, 5), channels=1)
+    colour = data / "test" / "dog" / "1.png"
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 5, 3), dtype=np.uint8)
+    Image.fromarray(rgb, "RGB").save(colour)
+    split = DATASETS["imagefolder"].load_test(data, 0, TrainedOn(("cat", "dog"), 1)).split
+    images = split.images.numpy()
+    assert images.shape == (4, 1, 5, 5)
+    order = [(p.parent.name, p.name) for p in sorted((data / "test").glob("*/*.png"))]
+    at = order.index(("dog", "1.png"))
+    np.testing.assert_array_equal(images[at, 0], np.asarray(Image.fromarray(rgb, "RGB").convert("L")))
+    gray = [i for i in range(4) if i != at]   # the grayscale files as they are
+    np.testing.assert_array_equal(images[gray], np.delete(arrays["test_images"], at, axis=0))
+    assert f"{colour} in colour, converted to grayscale" in capsys.readouterr().err
 
 
 def test_an_image_folder_of_one_class_is_refused(tmp_path):

@@ -143,11 +143,12 @@ def check_image_size(name: str, image_size: int) -> None:
         raise DataError(f"unknown dataset {name!r}{suggest(name, DATASETS)}; known: {', '.join(DATASETS)}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 0:
         raise ConfigError(f"image_size: must be an integer >= 0, got {image_size!r}")
-    if image_size and entry.side and image_size != entry.side:
+    width = entry.width or entry.side
+    if image_size and entry.side and (image_size != entry.side or width != entry.side):
         resizable = ", ".join(n for n, e in DATASETS.items() if not e.side)
-        raise ConfigError(f"image_size: {name} images are {entry.side}x{entry.side}, fixed by the format; "
-                          f"{option('image_size')} resizes image files only ({resizable}): leave it 0 or "
-                          f"{entry.side}")
+        raise ConfigError(f"image_size: {name} images are {entry.side}x{width}, fixed by the format; "
+                          f"{option('image_size')} resizes image files only ({resizable}): leave it 0"
+                          + (f" or {entry.side}" if width == entry.side else ""))
 
 
 def data_folder(name: str, data_dir: str | Path | None) -> Path:

@@ -288,17 +288,20 @@ def read_svhn_mat(path: Path) -> Arrays:
         raise DataError(f"{path}: y must hold whole-number labels in 1..10, got {y[fraction]}")
     y = y.astype(np.int64)
     if len(y) != x.shape[3] or y.size and (y.min() < 1 or y.max() > 10):
+        zero = (" (SVHN writes digit 0 as label 10: a file with 0 for it is not the official one)"
+                if y.size and y.min() == 0 else "")
         raise DataError(f"{path}: y must hold {x.shape[3]} labels in 1..10, got {len(y)} in "
-                        f"{y.min() if y.size else '-'}..{y.max() if y.size else '-'}")
+                        f"{y.min() if y.size else '-'}..{y.max() if y.size else '-'}{zero}")
     return np.ascontiguousarray(x.transpose(3, 2, 0, 1)), y % 10  # (H, W, C, N) -> (N, C, H, W); 10 -> 0
 
 
 # ---------------------------------------------------------------------------------------------
 # Image files (Tiny-ImageNet JPEGs, image folders), decoded with Pillow
 
-# what Pillow reads out of the box (torchvision's IMG_EXTENSIONS plus .gif, .jpe, .pbm, .pnm), case-insensitive
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-                  ".pbm", ".pnm")
+# what Pillow reads out of the box (torchvision's IMG_EXTENSIONS plus .gif, .jpe, .jfif, .pbm, .pnm),
+# case-insensitive
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                  ".pgm", ".pbm", ".pnm")   # .jfif: JPEGs as browsers save them
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PROGRESS_MIN = 5000  # more files than this: show a progress bar on stderr
 MEMORY_SHARE = 0.75  # refuse to decode into an array larger than this share of the machine's memory
@@ -373,7 +376,8 @@ def to_rgb(im: Image.Image, path: Path) -> Image.Image:
     return im.convert("RGB")
 
 
-def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding", image_size: int = 0) -> np.ndarray:
+def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding", image_size: int = 0,
+                gray: bool = False) -> np.ndarray:
     """Decode `paths` into uint8 (N, C, H, W).
 
     image_size 0: every file must have the first file's size, kept as it is. image_size N > 0: each
@@ -381,14 +385,18 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     torchvision's Resize(N) + CenterCrop(N), the standard ImageNet test transform), the usual way to
     hold images of mixed sizes as one fixed-size array in memory.
     C is 1 when every file is grayscale and `rgb` is False, else 3 (grayscale files are replicated).
-    Memory is checked before decoding (`check_memory`).
+    gray=True: C is 1 whatever the files, colour ones converted to their luma as Pillow's convert("L")
+    does (ITU-R 601-2), with a notice (a network trained on grayscale images scoring a folder that
+    holds one RGB file: the whole split was read as RGB and refused). Memory is checked before
+    decoding (`check_memory`).
     """
     if not paths:
         raise DataError("no image files to decode")
     out: np.ndarray | None = None
     size: tuple[int, int] = (0, 0)
     first = paths[0]   # the first readable file, whose size the others must have
-    gray = True
+    all_gray = True
+    colour: list[Path] = []   # files that were not grayscale, for gray=True's notice
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", **bar_settings(),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
@@ -414,7 +422,9 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                                     f"{size[0]}x{size[1]} (width x height); all images must share one size, or pass "
                                     f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
                                     f"centre crop)")
-                gray = gray and im.mode in GRAY_MODES
+                if im.mode not in GRAY_MODES:
+                    all_gray = False
+                    colour.append(path)
                 image = to_rgb(im, path)
                 if image_size:
                     image = resize_centre_crop(image, image_size)
@@ -422,7 +432,8 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            unreadable.append((path, f"{type(e).__name__}: {e}"))
+            empty = path.is_file() and path.stat().st_size == 0   # "cannot identify image file" hid that
+            unreadable.append((path, "an empty file, 0 bytes" if empty else f"{type(e).__name__}: {e}"))
     if huge and is_main():
         (path, (w, h)), more = huge[0], len(huge) - 1
         say(f"diffnas: note: {path} is {w}x{h} = {w * h:,} pixels, above the {Image.MAX_IMAGE_PIXELS:,} at which "
@@ -433,19 +444,27 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 + (", ..." if len(others) > 3 else "")) if others else ""
         raise DataError(f"{path}: unreadable image ({why}){more}")
     assert out is not None
-    return np.ascontiguousarray(out[:, :1]) if gray and not rgb else out
+    if gray and colour:
+        if is_main():
+            more = f" and {len(colour) - 1} more" if len(colour) > 1 else ""
+            say(f"diffnas: {desc}: {colour[0]}{more} in colour, converted to grayscale (luma) as the network "
+                f"takes one channel")
+        rows = np.asarray(out, np.int32)   # Pillow's convert("L"): (R*19595 + G*38470 + B*7471 + 0x8000) >> 16
+        luma = (rows[:, 0] * 19595 + rows[:, 1] * 38470 + rows[:, 2] * 7471 + 0x8000) >> 16
+        return luma[:, None].astype(np.uint8)
+    return np.ascontiguousarray(out[:, :1]) if all_gray and not rgb else out
 
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def files_under(folder: Path) -> tuple[list[Path], list[Path]]:
+def files_under(folder: Path, reals: set[str] | None = None) -> tuple[list[Path], list[Path]]:
     """Every file in `folder` and its subfolders, as torchvision's ImageFolder reads a class folder
     (links followed, each folder once), sorted; and, apart, the hidden entries (names starting with
     '.': macOS's ._name.png resource forks, .ipynb_checkpoints), left out with what they hold. A link
     to a folder that holds this one (other classes' images under this class) and a subfolder that
-    cannot be read are DataErrors."""
+    cannot be read are DataErrors. `reals`, when given, gets the real path of every folder read."""
     files: list[Path] = []
     hidden: list[Path] = []
     top = os.path.realpath(folder)
@@ -463,6 +482,8 @@ def files_under(folder: Path) -> tuple[list[Path], list[Path]]:
             dirs[:] = []
             continue
         seen.add(real)
+        if reals is not None:
+            reals.add(real)
         hidden += [Path(root) / d for d in dirs if d.startswith(".")]
         # in name order: which of two links to one folder is read does not depend on the file system's order
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -471,7 +492,8 @@ def files_under(folder: Path) -> tuple[list[Path], list[Path]]:
     return sorted(files), sorted(hidden)
 
 
-def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+def list_class_folder(folder: Path, classes: Sequence[str],
+                      read: dict[str, Path] | None = None) -> tuple[list[Path], np.ndarray]:
     """Image files of `folder/<class>/` and its subfolders (sorted; `IMAGE_SUFFIXES`, any case; nested
     folders are read as torchvision's ImageFolder reads them) and their class indices.
 
@@ -479,7 +501,14 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     a class folder without images, and images beside the class folders but no class folder. Anything
     else found (other files, hidden files and folders such as ._0.png or .ipynb_checkpoints, files
     beside the class folders) is left out with one notice on stderr giving the count and an example.
+
+    One folder reached under two classes (a class folder holding a link to another's) is an error:
+    its images had both labels. `read` (real folder -> the class folder that read it), shared by the
+    calls for a dataset's splits, also finds a folder read in two splits (test/ a link to train/:
+    test metrics of training images), said in a warning.
     """
+    read = {} if read is None else read
+    twins: list[tuple[Path, Path]] = []   # (class folder, another split's that reaches a folder it reaches)
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
     labels: list[int] = []
@@ -500,7 +529,11 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
                                 f"between macOS and other systems can become); rename one folder to match the other")
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")
         # hidden files (macOS's ._name.png resource forks, thumbnails) are no images of the class
-        entries, hidden = files_under(sub)
+        reals: set[str] = set()
+        entries, hidden = files_under(sub, reals)
+        twin = _check_read_once(sub, reals, read)
+        if twin is not None:
+            twins.append((sub, twin))
         others += hidden
         broken = [p for p in entries if is_image(p) and p.is_symlink() and not p.exists()]
         if broken:   # left out, they were "not an image", and a folder of them "with no image files"
@@ -514,6 +547,10 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
                             "remove it or add images")
         paths += files
         labels += [index[sub.name]] * len(files)
+    if twins and is_main():
+        (sub, twin), more = twins[0], f" (and {len(twins) - 1} more class folders)" if len(twins) > 1 else ""
+        say(f"diffnas: warning: {sub} and {twin} reach the same images by a link{more}: the same images are in "
+            f"both splits, so the held-out metrics are of images trained on")
     if others and is_main():   # every torchrun rank lists the folder; one says so
         hidden = sorted(p for p in others if p.name.startswith("."))
         beside = sorted(set(loose) - set(hidden))   # images, but of no class
@@ -526,6 +563,21 @@ def list_class_folder(folder: Path, classes: Sequence[str]) -> tuple[list[Path],
     if not paths:
         raise DataError(f"{folder}: no class subfolders with image files ({'/'.join(IMAGE_SUFFIXES)})")
     return paths, np.asarray(labels, dtype=np.int64)
+
+
+def _check_read_once(sub: Path, reals: set[str], read: dict[str, Path]) -> Path | None:
+    """The folders `sub` read (`reals`) against those other class folders read (`read`, updated): one
+    another class read is a DataError; one the same class of another split read is returned."""
+    shared = None
+    for real in sorted(reals):
+        owner = read.setdefault(real, sub)
+        if owner == sub:
+            continue
+        if owner.name != sub.name or owner.parent == sub.parent:
+            raise DataError(f"{sub}: reaches {real} (by a link), which {owner} reaches too: its images would have "
+                            f"the labels of both {owner.name!r} and {sub.name!r}; remove the link")
+        shared = shared or owner
+    return shared
 
 
 def _text_lines(path: Path) -> list[str]:

@@ -325,11 +325,12 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     _say_test_folder(data_dir, test_dir)
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    train_paths, train_labels = formats.list_class_folder(train_dir, classes)
+    read: dict[str, Path] = {}   # real folder -> the class folder that read it: one folder in two splits is said
+    train_paths, train_labels = formats.list_class_folder(train_dir, classes, read)
     if len(classes) == 1:   # every label the same: 100% accuracy from the first step, which reads as success
         raise DataError(f"imagefolder: {train_dir} has one class folder ({classes[0]}/); a classifier needs at "
                         f"least two, one folder per class")
-    test_paths, test_labels = formats.list_class_folder(test_dir, classes)
+    test_paths, test_labels = formats.list_class_folder(test_dir, classes, read)
     # one decode over both splits, so they share size and channel count
     paths = train_paths + test_paths
     images = cache.decoded("imagefolder", data_dir, paths, np.concatenate([train_labels, test_labels]), classes,
@@ -355,9 +356,10 @@ def _load_image_folder_test(data_dir: Path, image_size: int, trained: TrainedOn)
                         f"test/){hint}")
     _say_test_folder(data_dir, test_dir)
     paths, labels = formats.list_class_folder(test_dir, classes)
-    rgb = trained.channels == 3
-    images = cache.decoded("imagefolder-test", test_dir, paths, labels, list(classes), image_size, rgb,
-                           lambda: formats.read_images(paths, rgb=rgb, desc="imagefolder test", image_size=image_size))
+    rgb, gray = trained.channels == 3, trained.channels == 1
+    images = cache.decoded("imagefolder-test" + ("-gray" if gray else ""), test_dir, paths, labels, list(classes),
+                           image_size, rgb, lambda: formats.read_images(paths, rgb=rgb, desc="imagefolder test",
+                                                                        image_size=image_size, gray=gray))
     return TestSplit(make_split("imagefolder", "test", images, labels, len(classes)), len(classes), classes)
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..distributed import is_main
 from ..errors import DataError
+from ..notices import say
 from .formats import Arrays
 
 
@@ -50,6 +52,7 @@ class DatasetEntry:
     about: str  # one line for listings and --help
     files: bool = True  # read from data_dir; False: embedded or generated
     side: int = 0  # the format's fixed image side in pixels; 0: image files, any size (image_size resizes)
+    width: int = 0  # its fixed width where that is not `side` (registered tensors of H x W)
     # (data_dir, image_size, what the network trained on) -> the test split read from the test files
     # alone, for `diffnas evaluate`; None where they do not say enough (`loaders._load_image_folder_test`)
     load_test: Callable[[Path, int, "TrainedOn"], "TestSplit | None"] | None = None
@@ -122,7 +125,15 @@ def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
         own_mean, own_std = channel_stats(train[0])
         mean, std = own_mean if mean is None else mean, own_std if std is None else std
         flat = [c for c, s in enumerate(std) if s == 0]
-        if flat:   # an image folder of flat colours: normalising would give NaN at the first step
+        if flat and len(flat) == len(std):   # blank images: normalising would give NaN at the first step
             raise DataError(f"{name}: channel {flat[0]} of the training images is constant (std 0, every value "
-                            f"{round(own_mean[flat[0]] * 255)}); normalising by it divides by zero")
+                            f"{round(own_mean[flat[0]] * 255)}), as every channel is: the images hold nothing "
+                            f"to learn from")
+        if flat:   # two-colour fluorescence images with an empty blue channel are data like any: divided by 1
+            std = tuple(1.0 if c in flat else s for c, s in enumerate(std))
+            if is_main():
+                which = (f"channel {flat[0]} of the training images is constant (every value "
+                         f"{round(own_mean[flat[0]] * 255)})" if len(flat) == 1 else
+                         f"channels {', '.join(map(str, flat))} of the training images are constant")
+                say(f"diffnas: note: {name}: {which}: normalised by std 1 instead of 0")
     return Dataset(name, *splits, classes, mean, std, tuple(class_names))
