@@ -261,7 +261,10 @@ def test_image_folder_of_train_and_val_reads_val_as_the_test_split(tmp_path, cap
     (tiny / "wnids.txt").write_text("cat\ndog\n")
     assert_matches(load_dataset("imagefolder", tiny), arrays)
     (tmp_path / "val").rename(tmp_path / "holdout")
-    with pytest.raises(DataError, match=r"has no test/ \(expected .*, or val/ for test/\)"):
+    # train/ alone: told to hold images out, not to point at a folder that holds train/ (this one does)
+    with pytest.raises(DataError, match=r"has no test/ \(expected .*, or val/ for test/\); hold some images of each "
+                                        r"class out in test/<class>/ \(or val/<class>/\): the training and "
+                                        r"evaluation score them$"):
         load_dataset("imagefolder", tmp_path)
 
 
@@ -789,6 +792,12 @@ def test_hidden_files_in_a_class_folder_are_left_out_not_read(tmp_path, capsys):
     assert_matches(ds, arrays)
     assert capsys.readouterr().err == (f"diffnas: {tmp_path / 'train'}: left out 2 hidden entries, "
                                        f"e.g. {tmp_path / 'train' / 'cat' / '._0.png'}\n")
+    # the __MACOSX folder of resource forks that macOS's zip adds: refused as a class without images
+    for where in (tmp_path / "train", tmp_path / "train" / "dog"):
+        (where / "__MACOSX").mkdir()
+        (where / "__MACOSX" / "._1.png").write_bytes(b"\x00\x05\x16\x07" + bytes(60))
+    assert_matches(load_dataset("imagefolder", tmp_path), arrays)
+    assert "left out 4 hidden entries" in capsys.readouterr().err
 
 
 def test_an_image_that_is_a_dangling_link_names_the_link_and_where_it_points(tmp_path):

@@ -455,6 +455,12 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     return np.ascontiguousarray(out[:, :1]) if all_gray and not rgb else out
 
 
+def is_hidden(name: str) -> bool:
+    """An entry no class is made of: hidden ('.name': macOS's ._name.png, .ipynb_checkpoints) or the
+    __MACOSX folder of resource forks that macOS's zip adds (it was refused as a class without images)."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -484,11 +490,11 @@ def files_under(folder: Path, reals: set[str] | None = None) -> tuple[list[Path]
         seen.add(real)
         if reals is not None:
             reals.add(real)
-        hidden += [Path(root) / d for d in dirs if d.startswith(".")]
+        hidden += [Path(root) / d for d in dirs if is_hidden(d)]
         # in name order: which of two links to one folder is read does not depend on the file system's order
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         for name in names:
-            (hidden if name.startswith(".") else files).append(Path(root) / name)
+            (hidden if is_hidden(name) else files).append(Path(root) / name)
     return sorted(files), sorted(hidden)
 
 
@@ -512,8 +518,8 @@ def list_class_folder(folder: Path, classes: Sequence[str],
     index = {c: i for i, c in enumerate(classes)}
     paths: list[Path] = []
     labels: list[int] = []
-    others: list[Path] = [p for p in folder.iterdir() if not p.is_dir() or p.name.startswith(".")]
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    others: list[Path] = [p for p in folder.iterdir() if not p.is_dir() or is_hidden(p.name)]
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden(p.name))
     loose = sorted(p for p in others if is_image(p) and p.is_file())
     if loose and not subfolders:
         raise DataError(f"{folder}: {len(loose)} image{'s' if len(loose) > 1 else ''} (e.g. {loose[0].name}) but no "
@@ -552,7 +558,7 @@ def list_class_folder(folder: Path, classes: Sequence[str],
         say(f"diffnas: warning: {sub} and {twin} reach the same images by a link{more}: the same images are in "
             f"both splits, so the held-out metrics are of images trained on")
     if others and is_main():   # every torchrun rank lists the folder; one says so
-        hidden = sorted(p for p in others if p.name.startswith("."))
+        hidden = sorted(p for p in others if is_hidden(p.name))
         beside = sorted(set(loose) - set(hidden))   # images, but of no class
         rest = sorted(set(others) - set(hidden) - set(beside))
         kinds = [f"{len(found)} {one if len(found) == 1 else many}, e.g. {found[0]}" for found, one, many in (
@@ -599,7 +605,7 @@ def check_tiny_imagenet_val(root: Path) -> None:
     Tiny-ImageNet for an ImageFolder leave it): its missing val/images/ read as an incomplete download."""
     val = root / "val"
     if val.is_dir() and not (val / "images").is_dir():
-        by_class = sorted(p.name for p in val.iterdir() if p.is_dir() and not p.name.startswith("."))
+        by_class = sorted(p.name for p in val.iterdir() if p.is_dir() and not is_hidden(p.name))
         if by_class:
             more = f" and {len(by_class) - 1} more" if len(by_class) > 1 else ""
             raise DataError(f"{val}: laid out by class ({by_class[0]}/{more}), as a script that "
@@ -659,7 +665,7 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
     wnids, val_paths, val_labels = list_tiny_imagenet_val(root)
     index = {w: i for i, w in enumerate(wnids)}
     extra = sorted(p.name for p in (root / "train").iterdir()
-                   if p.is_dir() and p.name not in index and not p.name.startswith(".")) \
+                   if p.is_dir() and p.name not in index and not is_hidden(p.name)) \
         if (root / "train").is_dir() else []   # hidden folders (.ipynb_checkpoints) are no classes, as in imagefolder
     if extra:   # its images would be left out without a word
         raise DataError(f"{root / 'train' / extra[0]}: a class folder that wnids.txt does not list"
@@ -671,7 +677,7 @@ def list_tiny_imagenet(root: Path) -> tuple[list[str], list[Path], np.ndarray, l
         if not folder.is_dir():
             raise DataError(f"{folder}: missing (wnids.txt lists {wnid})")
         # not the hidden ones: macOS's ._name.JPEG resource forks are no images (a copy through an exFAT drive)
-        files = sorted(p for p in folder.iterdir() if is_image(p) and not p.name.startswith("."))
+        files = sorted(p for p in folder.iterdir() if is_image(p) and not is_hidden(p.name))
         if not files:
             raise DataError(f"{folder}: no images (wnids.txt lists {wnid}; the download holds 500 per class)")
         train_paths += files

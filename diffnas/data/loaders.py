@@ -319,12 +319,14 @@ def _load_image_folder(data_dir: Path, synthetic_size: int, image_size: int) -> 
     for folder in (train_dir, test_dir):
         if not folder.is_dir():
             hint = (_split_folder_hint(data_dir, "train")
-                    or f"; point {option('data_dir')} at the folder that holds train/ and test/")
+                    or ("; hold some images of each class out in test/<class>/ (or val/<class>/): the training "
+                        "and evaluation score them" if train_dir.is_dir() else
+                        f"; point {option('data_dir')} at the folder that holds train/ and test/"))
             raise DataError(f"imagefolder: {data_dir} has no {folder.name}/ (expected "
                             f"DIR/train/<class>/<images> and DIR/test/<class>/<images>, or val/ for test/){hint}")
     _say_test_folder(data_dir, test_dir)
     # hidden folders (.ipynb_checkpoints) are not classes: list_class_folder leaves them out
-    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir() and not formats.is_hidden(p.name))
     read: dict[str, Path] = {}   # real folder -> the class folder that read it: one folder in two splits is said
     train_paths, train_labels = formats.list_class_folder(train_dir, classes, read)
     if len(classes) == 1:   # every label the same: 100% accuracy from the first step, which reads as success
