@@ -471,11 +471,21 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
     """A genotype from a published name, `random:SEED`, a JSON file, a search run folder (its
     genotype.json), a pipeline folder (its search/genotype.json), a text file in paper notation
     (or `cell_lines`' per-cell form), or that text itself; a genotype object is checked
-    (`validate`) and returned."""
+    (`validate`) and returned. Also taken: `to_dict()`'s dict, the released DARTS code's Genotype
+    namedtuple (any object with normal, normal_concat, reduce and reduce_concat), and a result that
+    holds a genotype (a SearchResult's `.genotype`: `train(cfg, search(...))`)."""
     if isinstance(spec, (Genotype, CellwiseGenotype)):
         return validate(spec)
+    if isinstance(spec, dict):
+        return validate(from_dict(spec, "genotype dict"))
+    if all(hasattr(spec, f) for f in ("normal", "normal_concat", "reduce", "reduce_concat")):
+        # genotypes.py of quark0/darts, PC-DARTS, P-DARTS: namedtuple('Genotype', 'normal normal_concat ...')
+        return validate(Genotype(spec.normal, spec.normal_concat, spec.reduce, spec.reduce_concat))  # type: ignore
+    if isinstance(getattr(spec, "genotype", None), (Genotype, CellwiseGenotype)):
+        return validate(spec.genotype)   # type: ignore[attr-defined]
     if not isinstance(spec, (str, os.PathLike)):
-        raise GenotypeError(f"genotype: expected a name, a path or Genotype(...) notation, got {type(spec).__name__}")
+        raise GenotypeError(f"genotype: expected a name, a path, Genotype(...) notation, a genotype or its dict, "
+                            f"got {type(spec).__name__}")
     spec = os.fspath(spec).strip()
     if not spec:  # Path("") is the current folder: say what is missing rather than what is there
         raise GenotypeError("the genotype is empty: give a published name (DARTS_V2, PDARTS, ...), random:SEED, "

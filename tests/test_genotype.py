@@ -121,6 +121,30 @@ def test_load_by_name_file_and_errors(tmp_path):
         G.load(str(tmp_path / "bad.json"))
 
 
+def test_load_takes_the_released_codes_namedtuple_a_dict_and_a_result():
+    """train(cfg, search(...)), train(cfg, g.to_dict()) and DARTS's genotypes.py namedtuple were all
+    'expected a name, a path or Genotype(...) notation, got SearchResult' (API walk)."""
+    from collections import namedtuple
+
+    v2 = G.KNOWN["DARTS_V2"]
+    released = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")   # quark0/darts genotypes.py
+    assert G.load(released(list(v2.normal), range(2, 6), list(v2.reduce), range(2, 6))) == v2
+    assert G.load(v2.to_dict()) == v2
+    cells = tuple(G.Cell(v2.normal, v2.normal_concat, k in G.reduction_layers(3)) for k in range(3))
+    assert G.load(G.CellwiseGenotype(cells).to_dict()) == G.CellwiseGenotype(cells)
+
+    class Result:
+        genotype = v2
+
+    assert G.load(Result()) is v2
+    with pytest.raises(GenotypeError, match="^normal: expected 2 \\(op, input\\) pairs per node, got 1 pair$"):
+        G.load(released([("sep_conv_3x3", 0)], [2], [], [2]))
+    with pytest.raises(GenotypeError, match="^genotype dict lacks reduce$"):
+        G.load({k: v for k, v in v2.to_dict().items() if k != "reduce"})
+    with pytest.raises(GenotypeError, match="^genotype: expected a name, a path, .* got int$"):
+        G.load(3)
+
+
 def test_load_run_folder_and_pipeline_folder(tmp_path):
     (tmp_path / "search-run").mkdir()
     G.save(G.KNOWN["PDARTS"], tmp_path / "search-run" / "genotype.json")
