@@ -4,8 +4,10 @@ Parameters: the convention of quark0/darts utils.count_parameters_in_MB, every p
 the auxiliary head's (it is dropped after training). Multiply-adds: one forward pass in eval mode
 (so no auxiliary head) with hooks on `nn.Conv2d` and `nn.Linear`; a conv output element costs
 (C_in / groups) * kH * kW multiply-adds, a linear output element `in_features`. Pooling, BN,
-ReLU, additions and concatenation are not counted, the usual convention of the NAS papers' tables
-(DARTS: 574M for its ImageNet mobile network).
+ReLU, additions and concatenation are not counted. This gives 528M for DARTS_V2 on CIFAR (FairDARTS's
+genotypes.py says "528M") but 530M for DARTS's ImageNet mobile network, 8% below the paper's 574M, whose
+counter was not released (quark0/darts issue #46 finds 523M counting as here): figures for papers'
+tables are this counter's, not the papers'.
 """
 
 from __future__ import annotations

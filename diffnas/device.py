@@ -49,6 +49,9 @@ def resolve_device(name: str) -> torch.device:
     except (RuntimeError, TypeError, ValueError):
         raise ConfigError(f"device: {name!r} is not a device ({here})") from None
     if device.type == "cpu":
+        if device.index not in (None, 0):   # torch takes cpu:1 and runs on the one CPU device: said, not ignored
+            raise ConfigError(f"device: {name!r}: the CPU is one device, 'cpu' ({here}); the threads it uses are "
+                              f"OMP_NUM_THREADS's")
         return device
     probe = _accelerator(device.type)
     if probe is None:

@@ -65,7 +65,7 @@ def check_space(layers: int, nodes: int, ops: Sequence[str], reductions: Optiona
 
 
 # candidate ops a supernet may hold (layers x edges x ops): the paper's holds 8 x 14 x 8 = 896, a 20-cell
-# DNAS search of 7 nodes 20 x 35 x 7 = 4,900; past this, building it alone takes many minutes
+# search of 7 nodes 20 x 35 x 7 = 4,900; past this, building it alone takes many minutes
 MAX_CANDIDATE_OPS = 100_000
 
 

@@ -91,6 +91,8 @@ def test_device_this_machine_lacks_is_one_line(capsys, monkeypatch):
     ("cuda:x", "device: 'cuda:x' is not a device"),
     ("mps", "device: 'mps' asked for, but this machine has no MPS device"),
     ("mps:0", "device: 'mps:0' asked for, but this machine has no MPS device"),
+    # torch takes cpu:1 and runs on the one CPU device: it was taken without a word (API walk)
+    ("cpu:1", "device: 'cpu:1': the CPU is one device, 'cpu' (available here: auto, cpu"),
 ])
 def test_unknown_or_unavailable_device(monkeypatch, name, message):
     no_mps(monkeypatch)
