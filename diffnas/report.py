@@ -205,13 +205,23 @@ def _embedded(files: list[Path]) -> tuple[str, bytes, float] | None:
     return "image/png", raw, _png_width(raw)
 
 
+# the order a reader wants: how the run went, then what it found (the network, its cells), then the
+# weights that chose it; a DNAS search's 8 per-layer evolution figures came before its cells
+FIGURE_ORDER = ("curves", "network", "cell", "weights_heatmap", "weights_heatmap_per_edge", "weights_evolution", "")
+
+
+def _kind(stem: Path) -> str:
+    """The CAPTIONS key a figure's file name starts with ("" for none)."""
+    return next((c for c in CAPTIONS if stem.name.startswith(c)), "")
+
+
 def _figures_html(paths: list[Path], base: Path) -> str:
     stems: dict[Path, list[Path]] = {}
     for p in paths:
         stems.setdefault(p.with_suffix(""), []).append(p)
     parts = []
-    for stem, files in stems.items():
-        kind = next((c for c in CAPTIONS if stem.name.startswith(c)), "")
+    for stem, files in sorted(stems.items(), key=lambda item: FIGURE_ORDER.index(_kind(item[0]))):
+        kind = _kind(stem)
         links = " ".join(f'<a href="{quote(os.path.relpath(f, base).replace(os.sep, "/"))}">{f.suffix[1:]}</a>'
                          for f in files)
         embedded = _embedded(files)

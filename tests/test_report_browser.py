@@ -88,6 +88,12 @@ def test_pipeline_report_has_both_runs_and_only_existing_links(pipeline_report: 
     # needed), inside a link to the file it is
     pictures = re.findall(r'<a href="([^"]+)"><img src="data:[^;]+;base64,([^"]+)"', page.read_text())
     assert len(pictures) == 7
+    # how the run went, what it found, then the weights that chose it (a DNAS search's 8 evolution figures
+    # came before its cells)
+    assert [Path(unquote(h)).with_suffix("").as_posix() for h, _ in pictures] == [
+        "search/figures/curves", "search/figures/cell_normal", "search/figures/cell_reduce",
+        "search/figures/weights_heatmap", "search/figures/weights_evolution_normal",
+        "search/figures/weights_evolution_reduction", "train/figures/curves"]
     for href, data in pictures:
         shown = run / unquote(href)
         assert base64.b64decode(data) == shown.read_bytes()
