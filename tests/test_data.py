@@ -352,7 +352,7 @@ def test_a_palette_image_with_transparency_is_its_colours_without_pillows_warnin
     assert not [w for w in recwarn if "Palette" in str(w.message)]
 
 
-def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
+def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path, capsys):
     """A 16-bit PNG (scientific and medical folders hold them) is v * 255 / 65535, rounded; Pillow's
     own convert would clip it to 0..255. Float images have no range in the file: refused."""
     from PIL import Image
@@ -367,6 +367,14 @@ def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
     # a 16-bit PGM (P5, maxval 65535, big-endian samples), written by hand
     (tmp_path / "deep.pgm").write_bytes(b"P5\n8 6\n65535\n" + ramp.astype(">u2").tobytes())
     np.testing.assert_array_equal(read_images([tmp_path / "deep.pgm"])[0, 0], np.floor(ramp / 257 + 0.5))
+    assert "16-bit" not in capsys.readouterr().err
+    # 12-bit data in 16-bit files (a microscope's): 17 grey levels were left without a word
+    Image.fromarray((np.arange(48, dtype=np.uint16) * 85).reshape(6, 8)).save(tmp_path / "twelve.png")   # 0..3995
+    assert len(np.unique(read_images([tmp_path / "twelve.png"]))) <= 17   # what the note says it keeps
+    assert capsys.readouterr().err == (f"diffnas: note: {tmp_path / 'twelve.png'}: 16-bit, but its values stay below "
+                                       f"4096 (12-bit data?); read as v * 255 / 65535 they keep at most 17 grey "
+                                       f"levels: stretch them to the 16-bit range, or save them as 8-bit images, "
+                                       f"first\n")
     Image.fromarray(np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)).save(tmp_path / "float.tif")
     with pytest.raises(DataError, match="float.tif: a floating-point image .mode F., whose value range"):
         read_images([tmp_path / "float.tif"])
@@ -1036,6 +1044,12 @@ def test_unwritable_cache_folder_only_prints_a_notice(tmp_path, monkeypatch, cap
     arrays = write_image_folder(tmp_path / "data")
     assert_matches(load_dataset("imagefolder", tmp_path / "data"), arrays)
     assert "could not write the decoded-image cache" in capsys.readouterr().err
+    # the variable naming the file itself: two lines that contradicted each other ("ignoring unreadable
+    # cache file ... NotADirectoryError", then "could not write ... File exists"); now one
+    monkeypatch.setenv("DIFFNAS_CACHE_DIR", str(blocker))
+    assert_matches(load_dataset("imagefolder", tmp_path / "data"), arrays)
+    assert capsys.readouterr().err == (f"diffnas: DIFFNAS_CACHE_DIR={blocker} is not a folder: decoded images are "
+                                       f"not cached (name a folder, or off)\n")
 
 
 # ---------------------------------------------------------------------------------------------- download

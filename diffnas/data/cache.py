@@ -35,10 +35,18 @@ TMP_MAX_AGE = 24 * 3600  # seconds after which a temp file left by a killed writ
 
 
 def cache_dir() -> Path | None:
-    """The cache folder, or None when DIFFNAS_CACHE_DIR is "off" or empty."""
+    """The cache folder, or None when DIFFNAS_CACHE_DIR is "off" or empty, or names something that is
+    not a folder (said: it gave "ignoring unreadable cache file ... NotADirectoryError", then "could
+    not write ... File exists")."""
     value = os.environ.get(ENV)
     if value is not None:
-        return None if value.strip() in ("", "off") else Path(value).expanduser()
+        if value.strip() in ("", "off"):
+            return None
+        folder = Path(value).expanduser()
+        if folder.exists() and not folder.is_dir():
+            _notice(f"{ENV}={value} is not a folder: decoded images are not cached (name a folder, or off)")
+            return None
+        return folder
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # XDG: ignore relative values
     return base / "diffnas"

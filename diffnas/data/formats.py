@@ -353,18 +353,21 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
     return im.crop((left, top, left + size, top + size))
 
 
-def to_rgb(im: Image.Image, path: Path) -> Image.Image:
+def to_rgb(im: Image.Image, path: Path, narrow: list[Path] | None = None) -> Image.Image:
     """The image as 8-bit RGB, its pixels as stored (an EXIF orientation tag is not applied, as
     torchvision's loaders do not: a phone photo tagged "rotate 90" is read sideways). 16-bit
     grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
     PGM with maxval above 255, which Pillow opens as "I" scaled to 0..65535) is rescaled, v * 255 /
     65535 rounded, where Pillow's own convert would clip it to 0..255 (a white image); 32-bit integer
     and floating-point images (TIFF), whose value range the file does not say, are refused rather
-    than guessed."""
+    than guessed. A 16-bit image whose values stay within 12 bits (0..4095: a microscope's or
+    scanner's data) keeps 17 grey levels so; its path goes into `narrow`, for a notice."""
     if im.mode.startswith("I;16") or (im.mode == "I" and im.format in ("PNG", "PPM")):
         values = np.asarray(im).astype(np.int64)
         if values.min() < 0 or values.max() > 65535:
             raise DataError(f"{path}: a {im.mode} image with values outside 0..65535")
+        if narrow is not None and values.max() < 4096:
+            narrow.append(path)
         return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")
     if im.mode in ("I", "F"):
         kind = "floating-point" if im.mode == "F" else "32-bit integer"
@@ -397,6 +400,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     first = paths[0]   # the first readable file, whose size the others must have
     all_gray = True
     colour: list[Path] = []   # files that were not grayscale, for gray=True's notice
+    narrow: list[Path] = []   # 16-bit files whose values fit in 12 bits (to_rgb)
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", **bar_settings(),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
@@ -425,7 +429,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 if im.mode not in GRAY_MODES:
                     all_gray = False
                     colour.append(path)
-                image = to_rgb(im, path)
+                image = to_rgb(im, path, narrow)
                 if image_size:
                     image = resize_centre_crop(image, image_size)
                 out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
@@ -438,6 +442,11 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
         (path, (w, h)), more = huge[0], len(huge) - 1
         say(f"diffnas: note: {path} is {w}x{h} = {w * h:,} pixels, above the {Image.MAX_IMAGE_PIXELS:,} at which "
             f"Pillow warns of a possible decompression bomb; decoded{f' (and {more} more such)' if more else ''}")
+    if narrow and is_main():
+        more = f" and {len(narrow) - 1} more" if len(narrow) > 1 else ""
+        say(f"diffnas: note: {narrow[0]}{more}: 16-bit, but its values stay below 4096 (12-bit data?); read as "
+            f"v * 255 / 65535 they keep at most 17 grey levels: stretch them to the 16-bit range, or save them as "
+            f"8-bit images, first")
     if unreadable:
         (path, why), others = unreadable[0], [str(p) for p, _ in unreadable[1:]]
         more = (f"; {len(unreadable)} unreadable images in all, also: {', '.join(others[:3])}"
