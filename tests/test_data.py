@@ -487,6 +487,16 @@ def test_tiny_imagenet_with_image_size(tmp_path):
     with pytest.raises(DataError, match=f"{wide}: image is 80x40, but .* is 64x64 \\(width x height\\); all images "
                                         "must share one size"):
         load_dataset("tiny-imagenet", tmp_path)
+    # a photo stored on its side, which its EXIF tag turns for viewers: said (the viewer shows it 40x80)
+    from PIL import Image
+
+    with Image.open(wide) as im:
+        exif = im.getexif()
+        exif[0x0112] = 6   # "rotate 90 CW to display"
+        im.save(wide, format="JPEG", exif=exif.tobytes())
+    with pytest.raises(DataError, match=r"image is 80x40 \(stored on its side: its EXIF orientation tag turns it for "
+                                        r"viewers, but pixels are read as stored\), but"):
+        load_dataset("tiny-imagenet", tmp_path)
     ds = load_dataset("tiny-imagenet", tmp_path, image_size=32)
     assert ds.shape == (3, 32, 32) and (len(ds.train), len(ds.test)) == (7, 4)
     # the sorted files of n01: n01_0, n01_1, n01_wide; the flat 64x64 colours stay flat at 32x32

@@ -422,7 +422,10 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                     check_memory(len(paths), h, w, image_size)
                     out = np.empty((len(paths), 3, h, w), np.uint8)
                 elif im.size != size and not image_size:
-                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}, but {first} is "
+                    # a photo a viewer shows upright by its EXIF tag is stored on its side: said, as it is read so
+                    turned = (" (stored on its side: its EXIF orientation tag turns it for viewers, but pixels are "
+                              "read as stored)" if im.getexif().get(0x0112) in (5, 6, 7, 8) else "")
+                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}{turned}, but {first} is "
                                     f"{size[0]}x{size[1]} (width x height); all images must share one size, or pass "
                                     f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
                                     f"centre crop)")
