@@ -297,6 +297,10 @@ def test_a_quick_pc_darts_search_scales_its_warm_up_to_the_quick_epochs(fake_sea
         assert seen[-1].warmup_epochs == (1 if typed[0] == "--warmup-epochs" else 15)
     assert cli.main(["search", "--preset", "pc-darts", "--warmup-epochs", "1"]) == 0   # quick epochs, typed warm-up
     assert (seen[-1].epochs, seen[-1].warmup_epochs) == (5, 1)
+    # epochs typed in a quick search: the share of those (README walk: `--epochs 5` kept 15 and was refused)
+    for epochs, warmup in (("5", 2), ("20", 6), ("50", 15)):
+        assert cli.main(["search", "--preset", "pc-darts", "--epochs", epochs]) == 0
+        assert (seen[-1].epochs, seen[-1].warmup_epochs) == (int(epochs), warmup)
     assert cli.main(["search"]) == 0 and seen[-1].warmup_epochs == 0
     assert "--batch-size 64 for the paper's size" in capsys.readouterr().err
 

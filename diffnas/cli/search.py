@@ -119,12 +119,15 @@ def embedded_quick_overrides(args: argparse.Namespace, from_file: dict) -> str |
     if args.dataset is not None or "dataset" in from_file or args.resume:
         return None
     applied = {k: v for k, v in EMBEDDED_QUICK.items() if getattr(args, k) is None and k not in from_file}
-    # a preset's warm-up (PC-DARTS: 15 of 50 epochs) scaled to the quick epochs, as a share of them
+    # a preset's warm-up (PC-DARTS: 15 of 50 epochs) scaled to the quick search's epochs, as a share of
+    # them, the quick ones or typed (`--preset pc-darts --epochs 5` kept 15 and was refused)
     preset = args.preset or from_file.get("preset") or "darts"
     paper = PRESETS.get(preset, {}) if isinstance(preset, str) else {}   # the preset's values over the defaults
     warmup = paper.get("warmup_epochs", 0)
-    if warmup and "epochs" in applied and args.warmup_epochs is None and "warmup_epochs" not in from_file:
-        applied["warmup_epochs"] = round(warmup * applied["epochs"] / SearchConfig.epochs)
+    epochs = applied.get("epochs", args.epochs if args.epochs is not None else from_file.get("epochs"))
+    if warmup and args.warmup_epochs is None and "warmup_epochs" not in from_file and \
+            isinstance(epochs, int) and not isinstance(epochs, bool) and epochs > 0:
+        applied["warmup_epochs"] = round(warmup * epochs / SearchConfig.epochs)
     for k, v in applied.items():
         setattr(args, k, v)
     if not applied:
