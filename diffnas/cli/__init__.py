@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterator, NoReturn, Sequence
+from typing import Any, Collection, Iterator, NoReturn, Sequence
 
 from ..errors import ConfigError, DiffnasError, suggest
 from ..notices import command_line
@@ -254,7 +254,7 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
     except (DiffnasError, OSError) as e:
         return _error(e, debug)
     except (MemoryError, RuntimeError) as e:   # numpy's, torch's CPU allocator's, CUDA's: one line, not a traceback
-        message = out_of_memory(e)
+        message = out_of_memory(e, {o for a in sub._actions for o in a.option_strings})
         if message is None:
             raise
         return _error(e, debug, message, code=1)
@@ -267,17 +267,25 @@ def _run(argv: list[str], debug: bool, started: float) -> int:
                                 "--bn-groups), or larger images")
 
 
-def out_of_memory(e: BaseException) -> str | None:
-    """The one line for an allocation that failed (a network, batch or image size beyond the memory), or
-    None for an error that is not one."""
+# the flags whose smaller values need less memory, those of the command's that it has (`params` has no
+# --batch-size; it said so)
+MEMORY_FLAGS = ("--batch-size", "--channels", "--layers", "--nodes", "--image-size", "--random-resized-crop",
+                "--train-batch-size", "--train-channels", "--train-layers", "--train-random-resized-crop")
+
+
+def out_of_memory(e: BaseException, flags: Collection[str] = MEMORY_FLAGS) -> str | None:
+    """The one line for an allocation that failed (a network, batch or image size beyond the memory),
+    naming those of MEMORY_FLAGS among the command's `flags`; None for an error that is not one."""
     text = str(e)
     if not (isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower()):
         return None
     size = re.search(r"allocate (\d+) bytes", text)
     said = (f"{float(size[1]) / 2**30:.1f} GiB" if size else None) or (
         m[1] if (m := re.search(r"allocate ([\d.]+ [KMGT]i?B)", text)) else None)
-    return (f"out of memory{f' (one allocation of {said})' if said else ''}: smaller --batch-size, --channels, "
-            f"--layers, --nodes, --image-size or --random-resized-crop need less (--debug shows where)")
+    named = [f for f in MEMORY_FLAGS if f in flags]
+    listed = f"{', '.join(named[:-1])} or {named[-1]}" if len(named) > 1 else "".join(named)
+    return (f"out of memory{f' (one allocation of {said})' if said else ''}: "
+            + (f"smaller {listed} need less" if named else "smaller sizes need less") + " (--debug shows where)")
 
 
 def _stdout_closed() -> bool:
