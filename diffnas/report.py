@@ -436,6 +436,15 @@ def _section(name: str, run: Path, figures: list[Path], base: Path, notes: list[
     return "\n".join(out)
 
 
+def check_out(run_dir: Path, out: Path) -> None:
+    """A ConfigError for a report's `out` folder that this process cannot write, or that holds another
+    run (whose own report and figures it would replace)."""
+    check_run_dir(out, "out")
+    if out.resolve() != run_dir.resolve() and (out / "config.json").is_file():
+        raise ConfigError(f"out: {out} holds a run, whose own report and figures this would replace; "
+                          f"name another folder")
+
+
 def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool = False,
                  out: Path | None = None) -> Path:
     """Draw the figures (`plot_run`) and write `run_dir/report.html`; return its path. Figures drawn
@@ -445,10 +454,7 @@ def write_report(run_dir: Path, *, notes: list[str] | None = None, redraw: bool 
     run_dir = check_run_folder(run_dir)
     base = run_dir if out is None else Path(out)
     if out is not None:   # a folder this process cannot write, or another run's: one line, before any drawing
-        check_run_dir(base, "out")
-        if base.resolve() != run_dir.resolve() and (base / "config.json").is_file():
-            raise ConfigError(f"out: {base} holds a run, whose own report and figures this would replace; "
-                              f"name another folder")
+        check_out(run_dir, base)
         base.mkdir(parents=True, exist_ok=True)
     collected: list[str] = []
     sections = []

@@ -189,6 +189,13 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no metrics.jsonl" in err
     assert err.splitlines()[0] == (f"diffnas: writing the report of {run}, with its figures (those drawn from its "
                                    f"files as they are now are kept; --redraw draws them all)")
+    # --out naming another run: refused in one line, not after "writing the report of ... into" it (README walk)
+    other = write_train_run(tmp_path / "other")
+    from diffnas import cli
+
+    assert cli.main(["report", str(run), "--out", str(other)]) == 2
+    assert capsys.readouterr().err == (f"diffnas: error: --out: {other} holds a run, whose own report and figures "
+                                       f"this would replace; name another folder\n")
 
 
 def browser_data(page: Path, text: str, name: str, profile: Path) -> str:

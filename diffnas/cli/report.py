@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
-    from ..report import check_run_folder, write_report
+    from ..report import check_out, check_run_folder, write_report
     from ..runfolder import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
             check_run_dir(run_dir / "figures", "RUN_DIR")
         except ConfigError as e:
             raise ConfigError(f"{e}; --out DIR writes the report elsewhere") from None
-    else:
-        check_run_dir(args.out, "--out")
+    else:   # before the first line says where the report goes ("into" a folder it then refused)
+        check_out(run_dir, args.out)
     into = "" if args.out is None else f" into {args.out}"
     print(f"diffnas: drawing every figure and writing the report of {run_dir}{into}" if args.redraw else
           f"diffnas: writing the report of {run_dir}{into}, with its figures (those drawn from its files as they "
