@@ -59,6 +59,7 @@ class Arch(nn.Module):
 
     cellwise = False  # True: every cell has its own architecture (global search)
     edge_factor = False  # True: psi holds a factor on each edge's whole output (`edge_weights`)
+    kinds: torch.Tensor  # a buffer (register_buffer), typed for the checker: Module.__getattr__ says Tensor | Module
 
     def __init__(self, layers: int, nodes: int, ops: Sequence[str], reductions: Sequence[int],
                  zero_one_weight: float = 0.0, threshold: float = 0.85) -> None:

@@ -20,7 +20,7 @@ from typing import Callable
 _HOST = socket.gethostname().replace("-", "_").replace("/", "_") or "host"
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None], *, durable: bool = False) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], *, durable: bool = False) -> None:
     """`write(tmp)` writes the new contents to `tmp`; then they replace `path`. durable: the folder is
     fsynced after the rename, so the new file survives a power cut (checkpoints; `write` fsyncs the
     file itself)."""

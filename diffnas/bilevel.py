@@ -13,7 +13,7 @@ vector of the Hessian-vector product, the result) is reduced, so every rank hold
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, ContextManager, Iterator, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional, cast
 
 import torch
 
@@ -108,7 +108,8 @@ def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, meth
         grad_w computed with create_graph=True to save one forward.
     """
     if method == "fd":
-        norm = torch.sqrt(sum((t.detach() ** 2).sum() for t in v.values()))
+        # cast: sum() of tensors is typed Tensor | Literal[0] (0 only for no parameters at all)
+        norm = torch.sqrt(cast(torch.Tensor, sum((t.detach() ** 2).sum() for t in v.values())))
         r = eps / norm.clamp_min(1e-12)
         plus = {n: p.detach() + r * v[n] for n, p in w.items()}
         minus = {n: p.detach() - r * v[n] for n, p in w.items()}
@@ -121,7 +122,7 @@ def hessian_vector(train_loss: LossFn, w: Params, alpha: Params, v: Params, meth
         return {n: (gp[n] - gm[n]) / (2 * r) for n in alpha}
     if method == "exact":
         g = graph_grad if graph_grad is not None else grad(train_loss(w, alpha), w, create_graph=True)
-        dot = sum((g[n] * v[n].detach()).sum() for n in w)
+        dot = cast(torch.Tensor, sum((g[n] * v[n].detach()).sum() for n in w))
         return grad(dot, alpha)
     raise ValueError(f"unknown Hessian-vector method {method!r} (fd or exact)")
 
@@ -177,12 +178,12 @@ def implicit(train_loss: LossFn, val_loss: LossFn, w: Params, alpha: Params, ite
     g = grad(train_loss(w_leaf, alpha), w_leaf, create_graph=True)
 
     def h_ww(v: Params) -> Params:  # grad^2_{w, w} L_train v, keeping g's graph for the next product
-        dot = sum((g[n] * v[n]).sum() for n in w_leaf)
+        dot = cast(torch.Tensor, sum((g[n] * v[n]).sum() for n in w_leaf))
         hv = torch.autograd.grad(dot, list(w_leaf.values()), retain_graph=True)
         return {n: t.detach() for n, t in zip(w_leaf, hv)}
 
     def inner(a: Params, c: Params) -> torch.Tensor:
-        return sum((a[n] * c[n]).sum() for n in a)
+        return cast(torch.Tensor, sum((a[n] * c[n]).sum() for n in a))
 
     # conjugate gradients for H_ww x = grad_w L_val
     x = {n: torch.zeros_like(t) for n, t in b.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -89,7 +89,13 @@ def load(path: Path, config: dict[str, Any] | None = None,
     return blob["state"]
 
 
-def restore(target: torch.nn.Module | torch.optim.Optimizer, saved: Any, key: str, path: Path) -> None:
+class _Loadable(Protocol):
+    """Anything else with a state to load (a loop's parts: loop.Stateful)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def restore(target: torch.nn.Module | torch.optim.Optimizer | _Loadable, saved: Any, key: str, path: Path) -> None:
     """Load `saved` (the checkpoint's entry `key`) into a module or an optimiser; CheckpointError, on
     one line, when it does not fit: a checkpoint edited, or made for another network (genotype, size)."""
     if not isinstance(saved, dict):
@@ -120,7 +126,8 @@ def _mismatch(own: dict[str, torch.Tensor], saved: dict[str, Any]) -> str:
 
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states, as tensors and plain values (weights_only-loadable)."""
-    np_state = np.random.get_state()
+    # the legacy tuple (the global RandomState is MT19937); numpy's stubs say dict for the default legacy=True
+    np_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
     state: dict[str, Any] = {
         "python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],

@@ -346,7 +346,8 @@ def validate(cfg: C) -> C:
     if absolute != cfg.data_dir:
         cfg = dataclasses.replace(cfg, data_dir=absolute)
     if isinstance(cfg, TrainConfig) and (spec := genotype_path(cfg.genotype)) != cfg.genotype:
-        cfg = dataclasses.replace(cfg, genotype=spec)
+        # ignore: for C = SearchConfig mypy checks this on a class deriving from both, with SearchConfig's fields
+        cfg = dataclasses.replace(cfg, genotype=spec)  # type: ignore[call-arg]
     if isinstance(cfg, SearchConfig):
         _check_preset(cfg)
         check_op_set(cfg.ops)

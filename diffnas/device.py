@@ -3,6 +3,8 @@ device this machine does not have."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .errors import ConfigError
@@ -17,7 +19,7 @@ def _accelerator(kind: str) -> tuple[bool, int] | None:
     if kind == "mps":
         mps = getattr(torch.backends, "mps", None)
         return (True, 1) if mps is not None and mps.is_available() else (False, 0)
-    module = getattr(torch, kind, None)
+    module: Any = getattr(torch, kind, None)  # torch.xpu, ...: probed below, not typed
     if kind == "cpu" or not callable(getattr(module, "is_available", None)):
         return None
     try:

@@ -29,7 +29,7 @@ import os
 import signal
 import threading
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -209,6 +209,11 @@ def buffer_slots(module: nn.Module) -> list[tuple[nn.Module, str]]:
     return [(m, name) for m in module.modules() for name, b in m._buffers.items() if b is not None]
 
 
+def _buffer(m: nn.Module, name: str) -> torch.Tensor:
+    """The buffer at a slot of buffer_slots: one that was not None (torch types _buffers' values Optional)."""
+    return cast(torch.Tensor, m._buffers[name])
+
+
 @contextlib.contextmanager
 def buffers_restored(module: nn.Module) -> Iterator[None]:
     """The module's buffers (BN running statistics) as they were before the block. Found again by
@@ -216,12 +221,12 @@ def buffers_restored(module: nn.Module) -> Iterator[None]:
     differentiated may hold them (BN's backward takes them; it does not read them in training), and
     `.data` leaves their autograd version alone."""
     slots = buffer_slots(module)
-    saved = [m._buffers[name].clone() for m, name in slots]
+    saved = [_buffer(m, name).clone() for m, name in slots]
     try:
         yield
     finally:
         for (m, name), value in zip(slots, saved):
-            m._buffers[name].data.copy_(value)
+            _buffer(m, name).data.copy_(value)
 
 
 class GroupedForward:
@@ -243,7 +248,7 @@ class GroupedForward:
         bounds = [g * n // self.groups for g in range(self.groups + 1)]  # data.Batches' rank slices
         owners = buffer_slots(self.module)
         with torch.no_grad():
-            start = [m._buffers[name].clone() for m, name in owners]
+            start = [_buffer(m, name).clone() for m, name in owners]
         rng = device_rng.get_state(x.device)
         outs, ends = [], []
         try:
@@ -256,7 +261,7 @@ class GroupedForward:
                     device_rng.set_state(rng, x.device)
                 _Slice.group, _Slice.groups = g, self.groups
                 outs.append(self.forward(x[a:b], *args, **kwargs))
-                ends.append([m._buffers[name] for m, name in owners])
+                ends.append([_buffer(m, name) for m, name in owners])
         finally:
             _Slice.group, _Slice.groups = 0, 1
         with torch.no_grad():
@@ -267,7 +272,10 @@ class GroupedForward:
         return _cat(outs)
 
 
-def prepare(module: nn.Module, bn_groups: int) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def prepare(module: M, bn_groups: int) -> M:
     """Batch norm and in-network randomness for `bn_groups` (see bn_groups_for); returns the module.
 
     bn_groups == 1 with several ranks: SyncBatchNorm, statistics over the global batch (CUDA).
@@ -276,12 +284,13 @@ def prepare(module: nn.Module, bn_groups: int) -> nn.Module:
     """
     _, world = rank_world()
     if bn_groups == 1 and world > 1:
-        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        # the same module with its batch norms replaced (a new one only for a bare BatchNorm, no network)
+        module = cast(M, nn.SyncBatchNorm.convert_sync_batchnorm(module))
         # a module that computes batch norm itself from the modules' buffers (diffnas.fused) would
         # bypass SyncBatchNorm: it must go through its modules
         for m in module.modules():
             if isinstance(getattr(m, "fused", None), bool):
-                m.fused = False
+                m.fused = False  # type: ignore[assignment]  # a bool attribute (checked above), not a Module
     if bn_groups > 1 or world > 1:
         _replace_dropout(module)
     k = bn_groups // world if bn_groups >= world else 1

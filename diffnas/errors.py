@@ -12,6 +12,7 @@ import warnings
 from contextlib import contextmanager
 from difflib import get_close_matches
 from pathlib import Path
+from types import FrameType
 from typing import Iterable, Iterator
 
 
@@ -28,7 +29,8 @@ def warn_caller(message: str) -> None:
     """warnings.warn(message, DiffnasWarning), attributed to the first line outside this package (the
     caller's `search(...)`, `run_pipeline(...)`), wherever inside it the warning is raised."""
     here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(1), 2
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, DiffnasWarning, stacklevel=level)

@@ -149,7 +149,7 @@ def _trial(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, psi: torch.Te
     step's graph). `weights`: tensors standing in for the parameters through functional_call, as
     second order's unrolled w' (requiring grad: their gradients are compared too) and its finite
     differences w+- (not requiring grad) do."""
-    params = [p for p in net.parameters() if p.requires_grad]
+    params: list[torch.Tensor] = [p for p in net.parameters() if p.requires_grad]
     with autocast() if autocast else contextlib.nullcontext():
         logits = net(x, psi, edge) if weights is None else torch.func.functional_call(net, weights, (x, psi, edge))
         loss = F.cross_entropy(logits.float(), y)
@@ -222,7 +222,8 @@ class CompiledStep:
         # the graphs the step will use: psi requiring grad (architecture step), and not (weight step)
         grad_psi = psi.clone().requires_grad_(True)
         grad_edge = None if edge is None else edge.clone().requires_grad_(True)
-        trials = [("architecture", grad_psi, grad_edge, None), ("weight", psi, edge, None)]
+        trials: list[tuple[str, torch.Tensor, Optional[torch.Tensor], Optional[dict[str, torch.Tensor]]]] = [
+            ("architecture", grad_psi, grad_edge, None), ("weight", psi, edge, None)]
         if ctx.order == "second":   # two more graphs: weights that are not the parameters themselves
             own = dict(net.named_parameters())
             unrolled = {n: p.detach().clone().requires_grad_(True) for n, p in own.items()}
@@ -299,7 +300,8 @@ class CheckedForward:
         params = [p for p in net.parameters() if p.requires_grad]
         x = args[0]
         # DDP: no gradient synchronisation is prepared for a backward that never comes (autograd.grad)
-        quiet = net.no_sync() if hasattr(net, "no_sync") else contextlib.nullcontext()
+        # (ignore: no_sync is DDP's, found by hasattr; an nn.Module's attributes are typed Tensor | Module)
+        quiet = net.no_sync() if hasattr(net, "no_sync") else contextlib.nullcontext()  # type: ignore[operator]
         with _preserved(net, x.device), quiet:
             out = fn(*args)
             outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if o is not None]

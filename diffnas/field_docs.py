@@ -35,7 +35,8 @@ def _comments(cls: type) -> tuple[dict[str, str], dict[str, str]]:
     for node in body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        name, above, line = node.target.id, [], node.lineno - 1
+        above: list[str] = []
+        name, line = node.target.id, node.lineno - 1
         while line in alone:
             above.insert(0, alone[line])
             line -= 1

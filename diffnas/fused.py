@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,19 @@ from torch import nn
 
 from .errors import ConfigError
 from .ops import DilConv, FactorizedReduce, SepConv
+
+
+class _BN(Protocol):
+    """A BatchNorm2d that `_bn_ok` accepted: its running statistics exist (torch types them Optional)
+    and its momentum is set."""
+
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+    num_features: int
+    momentum: float
+    eps: float
+    _buffers: dict[str, torch.Tensor | None]
 
 
 @dataclass
@@ -54,16 +68,18 @@ class Plan:
     relu: bool = True                   # some batched op starts with ReLU(x)
     types: tuple = ()                   # the module types the plan was made for
 
-    def stages(self, ops: nn.ModuleList, i: int) -> list[nn.Module]:
+    def stages(self, ops: nn.ModuleList, i: int) -> list[DilConv]:
+        """The stages of conv op i: DilConvs that `_stage_ok` accepted (make_plan plans no other)."""
         op = ops[i]
-        return list(op) if type(op) is SepConv else [op]
+        return cast("list[DilConv]", list(op) if type(op) is SepConv else [op])
 
-    def wave_bns(self, ops: nn.ModuleList, t: int) -> list[nn.Module]:
-        """The BN modules of wave t, in channel order."""
+    def wave_bns(self, ops: nn.ModuleList, t: int) -> list[_BN]:
+        """The BN modules of wave t, in channel order (all accepted by `_bn_ok`)."""
         bns = [self.stages(ops, i)[t][3] for i, _, n in self.convs if n > t]
         if t == 0:
-            bns += [ops[i].bn if type(ops[i]) is FactorizedReduce else ops[i][1] for i, _ in self.extras]
-        return bns
+            bns += [cast(FactorizedReduce, ops[i]).bn if type(ops[i]) is FactorizedReduce
+                    else cast(nn.Sequential, ops[i])[1] for i, _ in self.extras]
+        return cast("list[_BN]", bns)
 
     def module_types(self, ops: nn.ModuleList) -> tuple:
         types = []
@@ -130,10 +146,10 @@ def make_plan(ops: nn.ModuleList, active: list[int]) -> Plan | None:
 class FlatStats:
     """The running statistics of one wave's BNs as views into one flat buffer per statistic."""
 
-    def __init__(self, bns: list[nn.Module]):
+    def __init__(self, bns: list[_BN]):
         self.link(bns)
 
-    def link(self, bns: list[nn.Module]) -> None:
+    def link(self, bns: list[_BN]) -> None:
         """(Re)build the flat buffers from the modules' current buffers and point the modules at them."""
         with torch.no_grad():
             self.mean = torch.cat([bn.running_mean for bn in bns])
@@ -146,13 +162,13 @@ class FlatStats:
             bn._buffers["num_batches_tracked"] = self.count[i].view(())   # 0-dim, as BatchNorm's own
         self.views = [(bn.running_mean, bn.running_var, bn.num_batches_tracked) for bn in bns]
 
-    def linked(self, bns: list[nn.Module]) -> bool:
+    def linked(self, bns: list[_BN]) -> bool:
         """False when something replaced a module's buffer (assign-loading, functional_call with
         buffers, a grouped forward's fresh buffers); then this wave's BN goes through the modules'."""
         return all(bn.running_mean is m and bn.running_var is v and bn.num_batches_tracked is n
                    for bn, (m, v, n) in zip(bns, self.views))
 
-    def batch_norm(self, x: torch.Tensor, bns: list[nn.Module], training: bool) -> torch.Tensor:
+    def batch_norm(self, x: torch.Tensor, bns: list[_BN], training: bool) -> torch.Tensor:
         bn = bns[0]
         if _compiling() or self.linked(bns):
             y = F.batch_norm(x, self.mean, self.var, None, None, training, bn.momentum, bn.eps)
@@ -191,7 +207,7 @@ def check_pointwise() -> None:
         raise ConfigError(f"DIFFNAS_POINTWISE: {POINTWISE!r} is not one of {', '.join(POINTWISE_MODES)}")
 
 
-def _pointwise(hs: list[torch.Tensor], convs: list[nn.Module]) -> list[torch.Tensor]:
+def _pointwise(hs: list[torch.Tensor], convs: list[nn.Conv2d]) -> list[torch.Tensor]:
     """The 1x1 convs of several ops, each on its own input: tensors to concatenate along channels."""
     if len(hs) == 1 or POINTWISE == "separate":
         return [F.conv2d(h, c.weight) for h, c in zip(hs, convs)]
@@ -232,17 +248,17 @@ def edge_forward(plan: Plan, stats: list[FlatStats], ops: nn.ModuleList, slots: 
         if members:
             hs = []
             for j, stage in enumerate(members):
-                dw = stage[1]
+                dw = cast(nn.Conv2d, stage[1])  # ReLU -> depthwise -> 1x1 -> BN (`_stage_ok`)
                 h = inp if t == 0 else inp[:, j * c:(j + 1) * c]
                 hs.append(F.conv2d(h, dw.weight, None, dw.stride, dw.padding, dw.dilation, dw.groups))
-            parts += _pointwise(hs, [s[2] for s in members])
+            parts += _pointwise(hs, [cast(nn.Conv2d, s[2]) for s in members])
         if t == 0:
             for i, _ in plan.extras:
                 m = ops[i]
                 if type(m) is FactorizedReduce:
                     parts += m.halves(r)
                 else:
-                    parts.append(m[0](x))
+                    parts.append(cast(nn.Sequential, m)[0](x))  # pool -> BN
         y = wave.batch_norm(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1), plan.wave_bns(ops, t),
                             training)
         n_done = y.shape[1] // c - going_on

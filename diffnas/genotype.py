@@ -482,7 +482,7 @@ def load(spec: str | os.PathLike[str] | AnyGenotype) -> AnyGenotype:
         # genotypes.py of quark0/darts, PC-DARTS, P-DARTS: namedtuple('Genotype', 'normal normal_concat ...')
         return validate(Genotype(spec.normal, spec.normal_concat, spec.reduce, spec.reduce_concat))  # type: ignore
     if isinstance(getattr(spec, "genotype", None), (Genotype, CellwiseGenotype)):
-        return validate(spec.genotype)   # type: ignore[attr-defined]
+        return validate(spec.genotype)   # type: ignore[union-attr]  # a result holding one: the check above
     if not isinstance(spec, (str, os.PathLike)):
         raise GenotypeError(f"genotype: expected a name, a path, Genotype(...) notation, a genotype or its dict, "
                             f"got {type(spec).__name__}")

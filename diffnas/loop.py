@@ -415,7 +415,7 @@ class Loop:
         distributed.barrier()
 
 
-def entry_notices(cfg: Any, kind: type, maker: str, notices: Optional[Sequence[str]],
+def entry_notices(cfg: Any, kind: type[C], maker: str, notices: Optional[Sequence[str]],
                   resume: object) -> Sequence[str]:
     """The start of `search` and `train`: `cfg` must be a valid `kind` (a dict or the other loop's config is
     one ConfigError, not an AttributeError deep inside); the notices are the command line's lines, or,

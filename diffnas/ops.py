@@ -8,7 +8,7 @@ factorized reduce. `affine=False` is what the search network uses, `affine=True`
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -132,7 +132,7 @@ OPS: dict[str, OpFactory] = {
 }
 
 
-def check_ops(names: "list[str] | tuple[str, ...]", where: str = "op set") -> None:
+def check_ops(names: Sequence[str], where: str = "op set") -> None:
     """Raise a one-line error for unknown op names (with the closest known name, `errors.suggest`)."""
     from .errors import ConfigError, suggest
 
@@ -142,7 +142,7 @@ def check_ops(names: "list[str] | tuple[str, ...]", where: str = "op set") -> No
                               f"op added to diffnas.ops.OPS is known only to the process that added it)")
 
 
-def check_op_set(ops: "list[str] | tuple[str, ...]") -> None:
+def check_op_set(ops: Sequence[str]) -> None:
     """The candidate ops of a search: known, each once, at least one besides `none` (which only scales
     to zero); a one-line ConfigError naming `ops` otherwise."""
     from .errors import ConfigError

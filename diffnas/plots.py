@@ -109,7 +109,7 @@ def genotype_misfit(genotype: AnyGenotype, alphas: dict[str, Any]) -> str | None
     nodes = max(int(d) for _, d in alphas["edges"]) - 1
     reductions = {int(r) for r in alphas["reductions"]}
     for title, k in cell_views(alphas):
-        cell = cells[k] if cells is not None else genotype.cell(k in reductions)
+        cell = genotype.cells_[k] if isinstance(genotype, CellwiseGenotype) else genotype.cell(k in reductions)
         if cell.nodes != nodes:
             return f"its {title} has {cell.nodes} nodes, these weights' {nodes}"
         for g, (op, src) in enumerate(cell.genes):
@@ -237,12 +237,12 @@ def heatmap_figure(alphas: dict[str, Any], genotype: Optional[AnyGenotype] = Non
                            label="share of the edge's psi" if per_edge else "weight psi")
         if extend != "neither":
             outside = "; none (never a gene) lies beyond the colour scale, its value printed"
-        if marks is not None:
-            if vmin <= threshold <= vmax:
-                bar.ax.axhline(threshold, color="red", lw=2)
-                marked = f"; red line on the scale: the threshold {threshold:g}"
+        if marks is not None:   # marks: the threshold, known not None here
+            if vmin <= marks <= vmax:
+                bar.ax.axhline(marks, color="red", lw=2)
+                marked = f"; red line on the scale: the threshold {marks:g}"
             else:
-                marked = f"; the threshold {threshold:g} is {'above' if threshold > vmax else 'below'} every weight"
+                marked = f"; the threshold {marks:g} is {'above' if marks > vmax else 'below'} every weight"
     after = alphas["history"].shape[0] - 1   # the history holds the start, then each epoch
     when = alphas.get("when") or (f"after epoch {after}" if after else "start")   # Arch.record(): "now"
     lines = [("ops' shares of each edge's weight, psi / row sum" if per_edge
@@ -366,7 +366,7 @@ def curves_figure(records: Sequence[dict[str, Any]], warmup_epochs: int = 0) -> 
               ("learning rate", ("w_lr", "alpha_lr", "lr"), "learning rate")]
     warm = [xi for xi in x if isinstance(xi, (int, float)) and xi <= warmup_epochs]
     for ax, (name, keys, unit) in zip(axes, panels):
-        drawn = []
+        drawn: list[float] = []
         if warm:   # epochs 1..N as the bands around their points
             ax.axvspan(min(warm) - 0.5, max(warm) + 0.5, color="0.88", zorder=0,
                        label="warm-up: alpha fixed" if name == "learning rate" else None)

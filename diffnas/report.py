@@ -13,7 +13,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import quote
 
 from . import genotype as G
@@ -111,9 +111,9 @@ def _unused(config: dict[str, Any]) -> dict[str, str]:
     """{key: why} of a run's config.json (`config`) values that changed nothing (config.inapplicable); a
     pipeline's keyed as its table shows them (search.xi). {} for a config this version cannot build (an
     older or edited file): nothing is marked."""
-    command = config.get("command")
+    command: Any = config.get("command")   # any JSON value (an older or edited file)
     if command == "pipeline":   # the training's data is the search's: its table has none of its own
-        search = config.get("search") if isinstance(config.get("search"), dict) else {}
+        search = config["search"] if isinstance(config.get("search"), dict) else {}
         data = {k: search[k] for k in ("dataset", "data_dir", "image_size") if k in search}
         return {f"{stage}.{k}": why for stage in ("search", "train") if isinstance(config.get(stage), dict)
                 for k, why in _unused({**config[stage], **(data if stage == "train" else {}),
@@ -243,6 +243,13 @@ def _figures_html(paths: list[Path], base: Path) -> str:
     return "\n".join(parts)
 
 
+class _Remedies(TypedDict, total=False):
+    """collapse_warning's keywords for the remedies a run used, those its config.json holds."""
+
+    max_skips: int
+    skip_dropout: float
+
+
 def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
               genotype: G.AnyGenotype | None, saved: dict[str, Any]) -> list[str]:
     """What the command line warned about, for a reader of the report alone: a capped run's metrics
@@ -272,14 +279,16 @@ def _cautions(run: Path, config: dict[str, Any], records: list[dict[str, Any]],
         out.append(note.removeprefix("diffnas: "))   # the held-out curves of such a run read low
     if command == "search" and records and genotype is not None:
         done, warmup = records[-1].get("epoch"), config.get("warmup_epochs", 0)
-        used = {k: v for k in ("max_skips", "skip_dropout") if isinstance(v := config.get(k), (int, float))}
+        # the numbers config.json holds (max_skips an int in any config this version writes)
+        used = cast(_Remedies, {k: v for k in ("max_skips", "skip_dropout")
+                                if isinstance(v := config.get(k), (int, float))})
         arch_epochs = done - warmup if isinstance(done, int) and isinstance(warmup, int) else 0
         start = saved.get("start_genotype")   # a search from before it was saved: None
         warning = collapse_warning(genotype, arch_epochs, **used, start=start)
         if warning:
             out.append(f"warning: {warning}")
-        if note := unchanged_note(genotype, arch_epochs, start):
-            out.append(f"note: {note}")
+        if unchanged := unchanged_note(genotype, arch_epochs, start):
+            out.append(f"note: {unchanged}")
     if command == "search":
         out += _threshold_notes(run, config)
     return out

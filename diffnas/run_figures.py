@@ -164,7 +164,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
     before = drawn_before(out, key) if reuse else None
     if before is not None:
         return before
-    before = forget(out)
+    stamped = forget(out)   # the names the stamp listed
     views = cell_views(alphas) if alphas is not None else []
     total = (bool(records) + (alphas is not None) * (1 + _edge_factor(config) + len(views))
              + (genotype is not None) * (1 + isinstance(genotype, G.CellwiseGenotype)))
@@ -202,7 +202,7 @@ def plot_one(run: Path, out: Path, notes: list[str] | None, where: str, reuse: b
         bar.close()
     if complete and paths:
         record(out, key, paths)
-        sweep(out, before, paths)
+        sweep(out, stamped, paths)
     return paths
 
 

@@ -19,7 +19,7 @@ import shutil
 import signal
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional, Protocol
 
 from .atomic import atomic_write_bytes
 from .errors import ConfigError
@@ -128,6 +128,7 @@ class RunLog:
                 held = [e for e in expected if e in rows]
                 restored = name == "metrics.jsonl" and saved_rows is not None and len(saved_rows) >= epochs_done
                 if restored:
+                    assert saved_rows is not None   # `restored` says so
                     keep = [_json_line(row) for row in saved_rows[:epochs_done]]
                 else:
                     keep = [rows[e] for e in expected if e in rows]
@@ -146,7 +147,7 @@ class RunLog:
         if self.enabled:
             say(line)
 
-    def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> Iterator:
+    def progress(self, iterable: Iterable, total: int, desc: str, initial: int = 0) -> ProgressBar:
         """A tqdm bar on stderr (epoch/step, loss, accuracy, images/s via set_postfix). The bar counts
         an item done when the next one is asked for, so the loops set the postfix after each step with
         refresh=False: the bar's next redraw shows it beside the count of steps it covers."""
@@ -288,6 +289,16 @@ def epochs_words(numbers: list[int]) -> str:
     if not numbers:
         return "no epoch"
     return f"epoch{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+class ProgressBar(Protocol):
+    """What RunLog.progress gives: a tqdm bar, or _Quiet."""
+
+    def __iter__(self) -> Iterator: ...
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class _Quiet:

@@ -5,11 +5,10 @@ evaluate` all report."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Optional, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from . import distributed
 
@@ -17,8 +16,21 @@ if TYPE_CHECKING:
     from .supernet import Supernet
 
 
+class Scorable(Protocol):
+    """What `score` asks of the module it is given: an nn.Module, or a wrapper of one (fastpath.CheckedForward)."""
+
+    @property
+    def training(self) -> bool: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def __call__(self, *args: Any) -> Any: ...
+
+
 @torch.no_grad()
-def score(module: nn.Module, logits_of: Callable[[torch.Tensor], torch.Tensor], batches: Any, *,
+def score(module: Scorable, logits_of: Callable[[torch.Tensor], torch.Tensor], batches: Any, *,
           autocast: Callable[[], ContextManager] = nullcontext, reduce_sum: Optional[Callable] = None,
           bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None) -> Optional[tuple[float, float]]:
     """(mean loss, accuracy) of `logits_of(x)` over `batches` (a `Batches`: `len`, `epoch(0)`, `device`), with
@@ -53,7 +65,7 @@ def score(module: nn.Module, logits_of: Callable[[torch.Tensor], torch.Tensor], 
     return loss / max(n, 1), correct / max(n, 1)
 
 
-def score_network(model: nn.Module, batches: Any, autocast: Callable[[], ContextManager] = nullcontext, *,
+def score_network(model: Scorable, batches: Any, autocast: Callable[[], ContextManager] = nullcontext, *,
                   bar: Optional[Iterable] = None, stop: Optional[Callable[[], bool]] = None,
                   ) -> Optional[tuple[float, float]]:
     """A trained network's (`network.Network`, or its DDP / compiled wrapper) main head, summed over

@@ -28,6 +28,7 @@ from .collapse import collapse_warning, skip_count, unchanged_note
 from .config import SearchConfig
 from .data import Augment, Batches, Dataset, load_dataset, sample, search_split, subset
 from .data.augment import crop_padding
+from .data.batches import SharedKeywords
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .discretise import threshold_notes
@@ -204,7 +205,7 @@ def _search_data(cfg: SearchConfig, device: torch.device, rank: int, world: int)
         train_split, val_split = subset(ds.train, t_idx), subset(ds.train, v_idx)
     check_batch_size(cfg, len(train_split), len(val_split))
     aug = augment_for(ds, cfg.flip)
-    common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
+    common = SharedKeywords(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(train_split, cfg.batch_size, augment=aug, seed=cfg.seed, **common)
     val_b = Batches(val_split, cfg.batch_size, augment=aug, seed=cfg.seed + 1, **common)
     # dry runs (max_steps) evaluate fewer batches: a seeded sample of the split, not its first images

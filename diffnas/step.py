@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,7 @@ class StepContext:
     weight_decay: Optional[float] = None
     reduce: bilevel.Reduce = bilevel.no_reduce   # averages architecture gradients across ranks
     check: bool = True             # NaN/Inf checks (read with one device sync per step)
-    autocast: Optional[Callable[[], object]] = None  # bf16 context for forward passes, or None
+    autocast: Optional[Callable[[], ContextManager[Any]]] = None  # bf16 context for forward passes, or None
 
     def __post_init__(self) -> None:
         check_choice("order", self.order, ORDERS)
@@ -134,11 +134,12 @@ def arch_gradient(ctx: StepContext, xt: torch.Tensor, yt: torch.Tensor, xv: torc
                   xi: float) -> bilevel.Params:
     """grad_alpha of L_val (first order) or of L_val(w', alpha) (second order), plus the
     parametrisation's regulariser (FairDARTS zero-one loss)."""
-    w = dict(ctx.supernet.named_parameters())
-    alpha = dict(ctx.arch.named_parameters())
+    w: bilevel.Params = dict(ctx.supernet.named_parameters())
+    alpha: bilevel.Params = dict(ctx.arch.named_parameters())
     if ctx.order == "first" or xi == 0:
         g = bilevel.first_order(_losses(ctx, xv, yv), w, alpha, ctx.reduce)
     else:
+        assert ctx.momentum is not None and ctx.weight_decay is not None  # __post_init__ sets them
         g = bilevel.second_order(_losses(ctx, xt, yt), _losses(ctx, xv, yv), w, alpha, xi, ctx.hessian,
                                  _momentum_buffers(ctx.w_opt, w), ctx.momentum, ctx.weight_decay,
                                  ctx.fd_eps, reduce=ctx.reduce,

@@ -100,6 +100,8 @@ class MixedOp(nn.Module):
     parametrisation).
     """
 
+    slots: torch.Tensor  # a buffer (register_buffer), typed for the checker: Module.__getattr__ says Tensor | Module
+
     def __init__(self, channels: int, stride: int, ops: Sequence[str], partial: int = 1,
                  skip_dropout: float = 0.0, fused: bool = True):
         super().__init__()

@@ -18,7 +18,7 @@ import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, ContextManager, Optional, Sequence
+from typing import Any, Callable, Collection, ContextManager, Optional, Sequence, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,7 @@ from .config import TrainConfig, setting_layers, train_config
 from .counting import count_params
 from .data import Augment, Batches, Dataset, load_dataset, sample
 from .data.augment import crop_padding, scaled_cutout
+from .data.batches import SharedKeywords
 from .data.datasets import check_resumed_data, data_facts, describe, flips
 from .device import resolve_device
 from .drawn import undrawn_note
@@ -91,14 +92,23 @@ def drop_path_at(epoch: int, cfg: TrainConfig) -> float:
     return cfg.drop_path * epoch / cfg.epochs
 
 
+class _Jitter(TypedDict):
+    """Augment's colour-jitter keywords."""
+
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+
+
 def augment_for(ds: Dataset, cfg: TrainConfig) -> Augment:
     """DARTS training augmentation: crop (`crop_padding`), flip where the dataset's images may be
     mirrored (and cfg.flip), cutout (cfg.cutout, `scaled_cutout`), all given for 32x32 images and scaled
     below that."""
     _, h, _ = ds.shape
     flip = cfg.flip and flips(ds)
-    jitter = dict(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,
-                  hue=cfg.hue_jitter)
+    jitter = _Jitter(brightness=cfg.color_jitter, contrast=cfg.color_jitter, saturation=cfg.color_jitter,
+                     hue=cfg.hue_jitter)
     if cfg.random_resized_crop:   # quark0/darts train_imagenet.py: RandomResizedCrop, flip, ColorJitter
         size = cfg.random_resized_crop
         return Augment(resized_crop=size, flip=flip, cutout=scaled_cutout(cfg.cutout, size), **jitter)
@@ -283,7 +293,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     with distributed.together():
         ds = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
         check_data(cfg, ds)
-    common = dict(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
+    common = SharedKeywords(mean=ds.mean, std=ds.std, device=device, rank=rank, world=world)
     train_b = Batches(ds.train, cfg.batch_size, augment=augment_for(ds, cfg), seed=cfg.seed, **common)
     test_bs = min(cfg.batch_size, len(ds.test))
     # dry runs (max_steps) test on fewer batches: a seeded sample of the test split, not its first images
@@ -307,6 +317,7 @@ def _train(cfg: TrainConfig, genotype: genotype_lib.AnyGenotype | str | os.PathL
     if caution and rank == 0:
         say(f"diffnas: warning: {caution}")
     params, aux_params = count_params(model), count_params(model, exclude_aux=False) - count_params(model)
+    forward: nn.Module | fastpath.CheckedForward
     forward = distributed.wrap(model, device)   # DDP under torchrun: averages the gradients
     if cfg.compile and device.type == "cuda":
         # checked against eager on the first batch; $DIFFNAS_COMPILE_MODE as for the search step

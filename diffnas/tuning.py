@@ -55,4 +55,4 @@ def fused_edges(choice: str, device: torch.device) -> bool:
 def apply_memory_format(module: nn.Module, choice: str, device: torch.device) -> nn.Module:
     """`module` with its 4-d weights in the chosen format; convolutions then produce activations in
     it whatever the input's format (their output follows the weight), so batches need no change."""
-    return module.to(memory_format=memory_format(choice, device))
+    return module.to(memory_format=memory_format(choice, device))  # type: ignore[call-overload]  # stubs omit it

@@ -71,8 +71,8 @@ def evaluation_counts(args: argparse.Namespace) -> dict[str, Any]:
     if args.setting is not None and args.setting != saved.get("setting", args.setting):
         run, saved = None, {}   # another setting: its network, sizes and image shape, with the run's genotype
     setting = args.setting or saved.get("setting", "cifar")
-    sizes = {**{k: saved[k] for k in ("layers", "channels") if k in saved},
-             **flag_values(args, ("layers", "channels"))}
+    sizes: dict[str, Any] = {**{k: saved[k] for k in ("layers", "channels") if k in saved},
+                             **flag_values(args, ("layers", "channels"))}
     genotype = load(args.genotype)
     depth = network_depth(genotype, sizes.get("layers"))   # a per-cell genotype fixes the number of cells
     if depth is not None:
@@ -109,6 +109,7 @@ def search_counts(args: argparse.Namespace) -> dict[str, Any]:
         in_channels, classes = ds.shape[0], ds.classes
     in_channels = args.in_channels if args.in_channels is not None else in_channels
     classes = args.classes if args.classes is not None else classes
+    assert in_channels is not None and classes is not None   # given, known for the dataset, or read above
     supernet, arch = build(cfg, in_channels, classes)
     return {"network": "search", "preset": cfg.preset, "arch": cfg.arch, "layers": cfg.layers, "channels": cfg.channels,
             "nodes": cfg.nodes, "ops": list(cfg.ops), "classes": classes, "in_channels": in_channels,

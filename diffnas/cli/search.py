@@ -185,6 +185,7 @@ def held_out_line(result: SearchResult) -> str:
     """The last epoch's accuracy and loss on the search-validation split (one-level: the test split)."""
     from ..runlog import coverage
 
-    split = result.val_split
-    return (f"{split} accuracy {100 * result.val_acc:.2f}%, {split} loss {result.val_loss:.4f}"
+    split, acc = result.val_split, result.val_acc
+    assert acc is not None   # called for a result with metrics, whose rows hold it
+    return (f"{split} accuracy {100 * acc:.2f}%, {split} loss {result.val_loss:.4f}"
             f"{coverage(result.val_images, result.val_images_total, split)}")

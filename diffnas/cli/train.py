@@ -227,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(values.get("genotype"), str):
             values["genotype"] = run_genotype(values["genotype"])
     refuse_run_dir_on_resume(args)
+    notes: list[str]
     if args.resume:
         # the run's own config is used (the training reads it, with its own genotype.json); only the
         # resumable fields typed here change it

@@ -396,6 +396,7 @@ class Augment:
         if draw.flip is not None:
             x = flip(x, draw.flip)
         if draw.jitter is not None:
+            assert draw.order is not None  # `draw` sets the factors and their order together
             x = jitter(x, draw.jitter, draw.order, hue=self.hue > 0)
         return x
 

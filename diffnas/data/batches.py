@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from typing import TypedDict
 
 import torch
 
@@ -27,6 +28,16 @@ def mix_seed(*parts: int | str) -> int:
     (Python's hash() of str is salted per process)."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+class SharedKeywords(TypedDict):
+    """The keywords of Batches that all of a run's splits share: `Batches(split, size, **shared)`."""
+
+    mean: Sequence[float]
+    std: Sequence[float]
+    device: torch.device | str
+    rank: int
+    world: int
 
 
 class Batches:

@@ -442,9 +442,9 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
             empty = path.is_file() and path.stat().st_size == 0   # "cannot identify image file" hid that
             unreadable.append((path, "an empty file, 0 bytes" if empty else f"{type(e).__name__}: {e}"))
     if huge and is_main():
-        (path, (w, h)), more = huge[0], len(huge) - 1
+        (path, (w, h)), n_more = huge[0], len(huge) - 1
         say(f"diffnas: note: {path} is {w}x{h} = {w * h:,} pixels, above the {Image.MAX_IMAGE_PIXELS:,} at which "
-            f"Pillow warns of a possible decompression bomb; decoded{f' (and {more} more such)' if more else ''}")
+            f"Pillow warns of a possible decompression bomb; decoded{f' (and {n_more} more such)' if n_more else ''}")
     if narrow and is_main():
         more = f" and {len(narrow) - 1} more" if len(narrow) > 1 else ""
         say(f"diffnas: note: {narrow[0]}{more}: 16-bit, but its values stay below 4096 (12-bit data?); read as "
@@ -540,9 +540,9 @@ def list_class_folder(folder: Path, classes: Sequence[str],
     for sub in subfolders:
         if sub.name not in index:
             same = unicodedata.normalize("NFC", sub.name)
-            twin = next((c for c in classes if unicodedata.normalize("NFC", c) == same), None)
-            if twin is not None:   # 'café' as e + combining accent (macOS) and as one character: alike on screen
-                raise DataError(f"{sub}: class {ascii(sub.name)} is the training class {ascii(twin)} written in "
+            alike = next((c for c in classes if unicodedata.normalize("NFC", c) == same), None)
+            if alike is not None:   # 'café' as e + combining accent (macOS) and as one character: alike on screen
+                raise DataError(f"{sub}: class {ascii(sub.name)} is the training class {ascii(alike)} written in "
                                 f"another Unicode form (they look alike but are different names, as folders copied "
                                 f"between macOS and other systems can become); rename one folder to match the other")
             raise DataError(f"{sub}: class {sub.name!r} is not among the training classes {list(classes)}")

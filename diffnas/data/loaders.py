@@ -204,8 +204,8 @@ def _idx_parts(name: str, inner: tuple[str, ...], npz_names: tuple[str, ...], da
     out = []
     for stems in parts:
         paths = [formats.find_idx(folder, s) for s in stems]
-        for stem, path in zip(stems, paths):
-            if path is None:
+        for stem, found in zip(stems, paths):
+            if found is None:
                 others = " nor ".join(formats.idx_names(stem)[1:])
                 raise DataError(f"{folder / stem}: no such file (nor {others}){download_hint(name, data_dir)}")
         images, labels = formats.read_idx_pair(paths[0], paths[1])  # type: ignore[arg-type]
@@ -249,8 +249,8 @@ def _load_tiny_imagenet(data_dir: Path, synthetic_size: int, image_size: int) ->
     root = _locate("tiny-imagenet", data_dir, ("tiny-imagenet-200",), ("wnids.txt",),
                    "wnids.txt, train/<wnid>/images/*.JPEG, val/images and val/val_annotations.txt")
     formats.check_tiny_imagenet_val(root)
-    for listing in ("wnids.txt", "val/val_annotations.txt"):
-        _require("tiny-imagenet", data_dir, root / listing)
+    for listed in ("wnids.txt", "val/val_annotations.txt"):
+        _require("tiny-imagenet", data_dir, root / listed)
     wnids, train_paths, train_labels, val_paths, val_labels = formats.list_tiny_imagenet(root)
     for path in val_paths:  # named by the annotations: one missing is an incomplete download
         _require("tiny-imagenet", data_dir, path)

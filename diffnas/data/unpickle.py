@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import DataError, reading
 
 # numpy's own function, taken from what its __reduce__ names, so the deprecated numpy.core alias is not imported
-_SCALAR = np.int64(0).__reduce__()[0]  # scalar(dtype, raw bytes)
+# (Any: the stubs type __reduce__ as object's, str | tuple)
+_SCALAR: Any = np.int64(0).__reduce__()[0]  # scalar(dtype, raw bytes)
 # messages of refusals: what the file holds that is not read, and (after the colon) what is
 _READ = "only dicts, lists, strings, numbers and numeric numpy arrays are read"
 
@@ -49,6 +50,8 @@ class _Global:
     for the next; here BUILD is refused."""
 
     __slots__ = ("name", "call")
+    name: str
+    call: Any
 
     def __init__(self, name: str, call: Any):
         object.__setattr__(self, "name", name)
