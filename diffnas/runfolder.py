@@ -73,8 +73,11 @@ def check_writable(folder: Path, target: Path, name: str) -> None:
     read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
     why = "a read-only file system" if read_only else "no permission to write"
     where = "there" if folder == target else f"into {folder}, where it is to be made"
+    # what to do about it: a resume goes on in a copy; plot and report write elsewhere (--out)
+    instead = ("a run to resume: a copy of its folder" if name == "resume" else
+               "--out DIR writes elsewhere" if name == "RUN_DIR" else "")
     raise ConfigError(f"{name}: {target}: cannot write {where} ({why}); a run or its output needs a folder "
-                      f"this process can write to (a run to resume: a copy of its folder)")
+                      f"this process can write to" + (f" ({instead})" if instead else ""))
 
 
 def check_run_dir(run_dir: Path, name: str = "run_dir") -> None:

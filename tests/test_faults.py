@@ -354,10 +354,11 @@ def test_a_run_in_a_folder_it_cannot_write_is_refused_at_its_start(tmp_path, mon
                                                f"to be made")):
         capsys.readouterr()
         assert cli.main(command) == 2
-        hint = "; --out DIR writes the report elsewhere" if command[0] == "report" else ""
+        # what to do instead: a resume in a copy, plot and report elsewhere (plot was told of resuming)
+        hint = {"search": " (a run to resume: a copy of its folder)" if "--resume" in command else "", "toy": "",
+                "report": " (--out DIR writes elsewhere)", "plot": " (--out DIR writes elsewhere)"}[command[0]]
         assert capsys.readouterr().err == (f"diffnas: error: {said} (a read-only file system); a run or its output "
-                                           f"needs a folder this process can write to (a run to resume: a copy of "
-                                           f"its folder){hint}\n"), command
+                                           f"needs a folder this process can write to{hint}\n"), command
     assert not (fresh / "new").exists() and not (tmp_path / "toy").exists()
     # the report of the read-only run, written elsewhere (with its figures), names the run's own files
     assert cli.main(["report", str(run), "--out", str(tmp_path / "elsewhere")]) == 0
