@@ -300,9 +300,10 @@ class Loop:
                     say(f"diffnas: stopped at once, without saving; {kept}; {self.go_on}")
                 raise
             except OSError:   # a write refused (a full disk, a folder turned read-only): the error follows this
-                if self.rank == 0 and self.ckpt_path.is_file():
-                    say(f"diffnas: the run could not write its files; its last checkpoint is kept; once it can, "
-                        f"{self.go_on}")
+                if self.rank == 0:   # before the first checkpoint too (the OS's "[Errno 27] File too large" alone)
+                    kept = "its last checkpoint is kept" if self.ckpt_path.is_file() else "no epoch was saved yet"
+                    say(f"diffnas: the run could not write its files in {self.ckpt_path.parent}; {kept}; once it "
+                        f"can, {self.go_on}")
                 raise
             except RuntimeError as e:   # a rank killed mid-run: the others' collectives fail, in gloo's 40 lines
                 if not distributed.peer_lost(e):

@@ -1022,12 +1022,26 @@ def test_a_write_refused_mid_run_says_the_checkpoint_is_kept_and_how_to_resume(t
                      "--nodes", "2", "--batch-size", "8", "--epochs", "3", "--max-steps", "1", "--no-plots",
                      "--run-dir", str(run)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[-2] == (f"diffnas: the run could not write its files; its last checkpoint is kept; once it can, "
-                       f"resume with: diffnas search --resume {run}")
+    assert err[-2] == (f"diffnas: the run could not write its files in {run}; its last checkpoint is kept; once it "
+                       f"can, resume with: diffnas search --resume {run}")
     assert err[-1] == f"diffnas: error: {run / 'metrics.jsonl'}: Read-only file system"
     monkeypatch.setattr(RunLog, "append_jsonl", real)
     assert cli.main(["search", "--resume", str(run)]) == 0
     assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    # refused before the first checkpoint (a full disk, `ulimit -f`): the OS's "[Errno 27] File too large" alone
+    rows.clear()
+    monkeypatch.setattr(RunLog, "append_jsonl", lambda self, name, obj: (_ for _ in ()).throw(
+        OSError(errno.EFBIG, "File too large")) if name == "metrics.jsonl" else real(self, name, obj))
+    first = tmp_path / "first"
+    assert cli.main(["search", "--preset", "darts-1st", "--dataset", "synthetic", "--layers", "3", "--channels", "4",
+                     "--nodes", "2", "--batch-size", "8", "--epochs", "3", "--max-steps", "1", "--no-plots",
+                     "--run-dir", str(first)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [f"diffnas: the run could not write its files in {first}; no epoch was saved yet; once it can, "
+                        f"resume with: diffnas search --resume {first}", "diffnas: error: [Errno 27] File too large"]
+    monkeypatch.setattr(RunLog, "append_jsonl", real)
+    assert cli.main(["search", "--resume", str(first)]) == 0   # starts it over
+    assert [json.loads(line)["epoch"] for line in (first / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
 def test_a_checkpoints_gpu_random_states_resume_on_a_machine_with_fewer_gpus(monkeypatch):
