@@ -144,10 +144,17 @@ def start_over(log: RunLog, announce: bool = True, command: str = "") -> None:
     run_dir = log.run_dir
     done = max((row.get("epoch", 0) for row in read_rows(run_dir / "metrics.jsonl")
                 if isinstance(row.get("epoch"), int)), default=0)
+    # a session that resumed past the start (sessions.jsonl counts epochs from 1) resumed from a checkpoint:
+    # one deleted after exactly one epoch was taken for a first epoch never saved, and that epoch dropped
+    resumed_at = max(((row["epoch"], row.get("step", 0)) for row in read_rows(run_dir / "sessions.jsonl")
+                      if isinstance(row.get("epoch"), int) and isinstance(row.get("step", 0), int)
+                      and (row["epoch"], row.get("step", 0)) > (1, 0)), default=None)
     finished = FINISHED.get(command)
-    if done >= 2 or (finished is not None and (run_dir / finished).is_file()):
+    if done >= 2 or resumed_at is not None or (finished is not None and (run_dir / finished).is_file()):
         raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: missing, but the run "
-                              + (f"recorded {done} epochs" if done >= 2 else f"finished ({finished})")
+                              + (f"recorded {done} epochs" if done >= 2 else
+                                 f"was resumed from it at epoch {resumed_at[0]} step {resumed_at[1]} (sessions.jsonl)"
+                                 if resumed_at is not None else f"finished ({finished})")
                               + " (deleted or moved?): it cannot be resumed without it, and its results are left "
                                 "as they are; put the checkpoint back, or start a new run in another folder")
     log.truncate_metrics(0)

@@ -732,6 +732,23 @@ def test_resume_of_a_finished_run_whose_checkpoint_was_deleted_is_refused_and_to
         search(search_config("darts-1st"), resume=run)
 
 
+def test_a_checkpoint_deleted_after_one_epoch_is_missed_not_taken_for_a_first_epoch(tmp_path, reference):
+    """Stopped in epoch 2, resumed, then checkpoint.pt deleted: one metrics row (which a kill can also
+    leave before the first checkpoint), so the resume said "no checkpoint yet; starting it over" and
+    dropped the epoch (chaos walk). sessions.jsonl says a session resumed from a checkpoint."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(reference / "config.json", run / "config.json")
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 9.0}\n')
+    sessions = [{"epoch": 1, "step": 0}, {"epoch": 2, "step": 2}]   # the start, then a resume mid-epoch 2
+    (run / "sessions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in sessions))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(CheckpointError, match=r"checkpoint.pt: missing, but the run was resumed from it at epoch 2 "
+                                              r"step 2 \(sessions.jsonl\) \(deleted or moved\?\)"):
+        search(search_config("darts-1st"), resume=run)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 def test_resume_of_a_search_killed_before_its_first_checkpoint_starts_over(tmp_path, reference, capsys):
     run = tmp_path / "run"
     run.mkdir()
