@@ -201,9 +201,12 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     # setting, fewer epochs than trained) is refused by the pipeline's (`pipeline.check_resume`)
     # the run folders are the pipeline's: not among what a resume may change
     search_resumable = [k for k in SEARCH_RESUMABLE if k != "run_dir"]
+    # the training's values may all change until it starts: said too (only the search's were listed)
+    untrained = saved_train is not None and not (run_dir / "train").exists()
     recovery.refuse_changes(saved_search, search_given, search_resumable, where,
                               defaults=config_lib.to_dict(SearchConfig()),
-                              names=resumable_named(search_resumable, args.field_flags))
+                              names=resumable_named(search_resumable, args.field_flags),
+                              hint="; and, until the training starts, its --train-* values" if untrained else "")
     notices: list[str] = []
     if saved_train is not None and not (run_dir / "train").exists():
         # the training has not started: its values are the pipeline's plan still, and may change (a
