@@ -172,7 +172,9 @@ def test_genotype_spec_too_long_for_a_file_name(capsys):
     (["search", "--ops", "sep_conv_3x3,,skip_connect"], "--ops: an empty op name in 'sep_conv_3x3,,skip_connect'"),
     (["search", "--ops", "sep_conv_3x3,"], "--ops: an empty op name"),
     (["search", "--warmup-epochs", "5", "--epochs", "5"], "error: --warmup-epochs: 5 leaves no architecture steps in 5 epochs"),
-    (["search", "--preset", "pc-darts", "--epochs", "3"], "warmup_epochs: 15 leaves no architecture steps in 3 "
+    # a dataset named: the preset's 15 warm-up epochs (a quick search scales them to its epochs)
+    (["search", "--preset", "pc-darts", "--dataset", "digits", "--epochs", "3"],
+     "warmup_epochs: 15 leaves no architecture steps in 3 "
                                                            "epochs (warm-up epochs train the weights only); set it "
                                                            "below 3 (--warmup-epochs N"),
     (["search", "--dataset", "synthetic", "--device", "tpu"], "error: --device: 'tpu' is not a device"),
