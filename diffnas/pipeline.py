@@ -331,7 +331,7 @@ def _run_pipeline(search_cfg: SearchConfig, train_cfg: TrainConfig, run_dir: Opt
         # another total after the summary was written: the summary is of the earlier training; train
         # on, and from when the training goes on until the new summary, not complete
         stale_summary = True
-    check_run_dir(run_dir)   # a file in the way: one line, before anything is made
+    check_run_dir(run_dir, "resume" if resume else "run_dir")   # a file in the way: one line, before anything is made
     if not resume:
         refuse_existing(run_dir)
     for cfg in (search_cfg, train_cfg):   # a device this machine lacks: refused before config.json says it

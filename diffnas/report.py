@@ -1,7 +1,8 @@
 """A one-file HTML report of a run folder (DESIGN.md, "Run folder"): `write_report` draws the figures
 (`run_figures.plot_run`, also importable from here with `plot_curves`) and writes `report.html`, which
-embeds its figures as base64 (each the smaller of its SVG and PNG) so the file alone opens in a browser, and links to the SVG/PNG/.dot files
-beside it. A piece that is missing or unreadable is skipped with one line saying so.
+embeds its figures as base64 (each the smaller of its SVG and PNG) so the file alone opens in a browser,
+and links to the SVG/PNG/.dot files beside it. A piece that is missing or unreadable is skipped with one
+line saying so.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ def _figures_html(paths: list[Path], base: Path) -> str:
     for p in paths:
         stems.setdefault(p.with_suffix(""), []).append(p)
     parts = []
-    for stem, files in sorted(stems.items(), key=lambda item: FIGURE_ORDER.index(_kind(item[0]))):
+    rank = {kind: n for n, kind in enumerate(FIGURE_ORDER)}   # a kind not listed goes last
+    for stem, files in sorted(stems.items(), key=lambda item: rank.get(_kind(item[0]), len(rank))):
         kind = _kind(stem)
         links = " ".join(f'<a href="{quote(os.path.relpath(f, base).replace(os.sep, "/"))}">{f.suffix[1:]}</a>'
                          for f in files)

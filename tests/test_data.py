@@ -370,6 +370,8 @@ def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path, caps
     assert "16-bit" not in capsys.readouterr().err
     # 12-bit data in 16-bit files (a microscope's): 17 grey levels were left without a word
     Image.fromarray((np.arange(48, dtype=np.uint16) * 85).reshape(6, 8)).save(tmp_path / "twelve.png")   # 0..3995
+    read_images([tmp_path / "twelve.png", tmp_path / "deep.png"])   # a dark file among full-range ones: no note
+    assert "16-bit" not in capsys.readouterr().err
     assert len(np.unique(read_images([tmp_path / "twelve.png"]))) <= 17   # what the note says it keeps
     assert capsys.readouterr().err == (f"diffnas: note: {tmp_path / 'twelve.png'}: 16-bit, but its values stay below "
                                        f"4096 (12-bit data?); read as v * 255 / 65535 they keep at most 17 grey "
@@ -494,9 +496,20 @@ def test_tiny_imagenet_with_image_size(tmp_path):
         exif = im.getexif()
         exif[0x0112] = 6   # "rotate 90 CW to display"
         im.save(wide, format="JPEG", exif=exif.tobytes())
-    with pytest.raises(DataError, match=r"image is 80x40 \(stored on its side: its EXIF orientation tag turns it for "
-                                        r"viewers, but pixels are read as stored\), but"):
+    with pytest.raises(DataError, match=r"image is 80x40, but"):   # turned it would be 40x80: no hint
         load_dataset("tiny-imagenet", tmp_path)
+    # one that, turned, has the others' size: said
+    folder = tmp_path / "folder"
+    write_image_folder(folder, size=(6, 5))   # 5 wide, 6 high
+    turned = folder / "train" / "cat" / "turned.jpg"
+    write_image(turned, np.zeros((3, 5, 6), np.uint8))   # 6 wide, 5 high
+    with Image.open(turned) as im:
+        exif = im.getexif()
+        exif[0x0112] = 6
+        im.save(turned, format="JPEG", exif=exif.tobytes())
+    with pytest.raises(DataError, match=r"turned.jpg: image is 6x5 \(stored on its side: its EXIF orientation tag "
+                                        r"turns it for viewers, but pixels are read as stored\), but"):
+        load_dataset("imagefolder", folder)
     ds = load_dataset("tiny-imagenet", tmp_path, image_size=32)
     assert ds.shape == (3, 32, 32) and (len(ds.train), len(ds.test)) == (7, 4)
     # the sorted files of n01: n01_0, n01_1, n01_wide; the flat 64x64 colours stay flat at 32x32
@@ -771,9 +784,9 @@ def test_a_folder_reached_under_two_classes_or_in_two_splits_is_said(tmp_path, c
     images of 2 classes instead of 8); test/ a link to train/ scored the training images."""
     write_image_folder(tmp_path / "sibling")
     (tmp_path / "sibling" / "train" / "cat" / "more").symlink_to(tmp_path / "sibling" / "train" / "dog")
-    with pytest.raises(DataError, match=r"^.*/train/dog: reaches .*/sibling/train/dog \(by a link\), which "
-                                        r".*/train/cat reaches too: its images would have the labels of both 'cat' "
-                                        r"and 'dog'; remove the link$"):
+    with pytest.raises(DataError, match=r"^.*/train/cat: reaches .*/sibling/train/dog by a link, and "
+                                        r".*/train/dog reaches it too: its images would have the labels of both "
+                                        r"'cat' and 'dog'; remove the link$"):
         load_dataset("imagefolder", tmp_path / "sibling")
     arrays = write_image_folder(tmp_path / "splits")
     shutil.rmtree(tmp_path / "splits" / "test")

@@ -104,7 +104,8 @@ def test_images_that_are_not_square_are_searched_and_trained(tmp_path):
     trained = train(train_config("cifar", dataset="rect", layers=3, channels=4, batch_size=8, epochs=1, max_steps=1,
                                  cutout=8, plots=False, run_dir=str(tmp_path / "t")), found.genotype)
     assert trained.test_images == 8
-    with pytest.raises(ConfigError, match=r"^image_size: rect images are 12x20, fixed by the format; .* leave it 0$"):
+    with pytest.raises(ConfigError, match=r"^image_size: rect images are 12x20 \(height x width\), fixed by the "
+                                            r"format; .* leave it 0$"):
         check_image_size("rect", 12)
 
 

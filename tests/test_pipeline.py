@@ -618,7 +618,8 @@ def test_a_training_value_the_data_cannot_take_fails_before_the_search_and_can_c
           "[train] setting: 'imagenet' given, but the pipeline in")
     # a search value refused lists what may change, the training's too (only the search's were listed)
     fails(capsys, ["run", "--resume", str(run), "--layers", "4"],
-          "error: --layers: 4 given", "--edges may change; and, until the training starts, its --train-* values)")
+          "error: --layers: 4 given", "--edges may change; and, until the training starts, the training's values: "
+          "--train-epochs, --train-layers, --train-batch-size, ..., not its setting)")
     assert cli.main(["run", "--resume", str(run), "--train-batch-size", "2"]) == 0
     assert ("diffnas: the training has not started; the values typed now replace the saved ones "
             "(--train-batch-size 2, was 4)") in capsys.readouterr().err

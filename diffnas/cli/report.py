@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from ..runfolder import check_run_dir
 
     run_dir = check_run_folder(args.run_dir)
-    if args.out is None:   # a read-only run: said before any drawing
-        check_run_dir(run_dir / "figures", "RUN_DIR")   # a read-only run: told of --out
+    if args.out is None:   # a read-only run: said before any drawing, and told of --out
+        check_run_dir(run_dir / "figures", "RUN_DIR")
     else:   # before the first line says where the report goes ("into" a folder it then refused)
         check_out(run_dir, args.out)
     into = "" if args.out is None else f" into {args.out}"

@@ -206,9 +206,10 @@ def resume(args: argparse.Namespace, search_file: dict[str, Any], train_file: di
     recovery.refuse_changes(saved_search, search_given, search_resumable, where,
                               defaults=config_lib.to_dict(SearchConfig()),
                               names=resumable_named(search_resumable, args.field_flags),
-                              hint="; and, until the training starts, its --train-* values" if untrained else "")
+                              hint=("; and, until the training starts, the training's values: --train-epochs, "
+                                    "--train-layers, --train-batch-size, ..., not its setting") if untrained else "")
     notices: list[str] = []
-    if saved_train is not None and not (run_dir / "train").exists():
+    if untrained and saved_train is not None:   # (the same test, for the type checker)
         # the training has not started: its values are the pipeline's plan still, and may change (a
         # --train-batch-size too large for the data is refused before the search, and only then fixable);
         # (not its setting, whose recipe the saved values already hold: pipeline.check_resume)

@@ -146,7 +146,8 @@ def check_image_size(name: str, image_size: int) -> None:
     width = entry.width or entry.side
     if image_size and entry.side and (image_size != entry.side or width != entry.side):
         resizable = ", ".join(n for n, e in DATASETS.items() if not e.side)
-        raise ConfigError(f"image_size: {name} images are {entry.side}x{width}, fixed by the format; "
+        shape = f"{entry.side}x{width}" if width == entry.side else f"{entry.side}x{width} (height x width)"
+        raise ConfigError(f"image_size: {name} images are {shape}, fixed by the format; "
                           f"{option('image_size')} resizes image files only ({resizable}): leave it 0"
                           + (f" or {entry.side}" if width == entry.side else ""))
 

@@ -353,7 +353,7 @@ def resize_centre_crop(im: Image.Image, size: int) -> Image.Image:
     return im.crop((left, top, left + size, top + size))
 
 
-def to_rgb(im: Image.Image, path: Path, narrow: list[Path] | None = None) -> Image.Image:
+def to_rgb(im: Image.Image, path: Path, narrow: list[tuple[Path, bool]] | None = None) -> Image.Image:
     """The image as 8-bit RGB, its pixels as stored (an EXIF orientation tag is not applied, as
     torchvision's loaders do not: a phone photo tagged "rotate 90" is read sideways). 16-bit
     grayscale (PNG's "I;16", or "I" as older Pillow opens it; a
@@ -361,13 +361,14 @@ def to_rgb(im: Image.Image, path: Path, narrow: list[Path] | None = None) -> Ima
     65535 rounded, where Pillow's own convert would clip it to 0..255 (a white image); 32-bit integer
     and floating-point images (TIFF), whose value range the file does not say, are refused rather
     than guessed. A 16-bit image whose values stay within 12 bits (0..4095: a microscope's or
-    scanner's data) keeps 17 grey levels so; its path goes into `narrow`, for a notice."""
+    scanner's data) keeps 17 grey levels so: each 16-bit file goes into `narrow` with whether it does,
+    for a notice."""
     if im.mode.startswith("I;16") or (im.mode == "I" and im.format in ("PNG", "PPM")):
         values = np.asarray(im).astype(np.int64)
         if values.min() < 0 or values.max() > 65535:
             raise DataError(f"{path}: a {im.mode} image with values outside 0..65535")
-        if narrow is not None and values.max() < 4096:
-            narrow.append(path)
+        if narrow is not None:
+            narrow.append((path, bool(values.max() < 4096)))
         return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), "L").convert("RGB")
     if im.mode in ("I", "F"):
         kind = "floating-point" if im.mode == "F" else "32-bit integer"
@@ -400,7 +401,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     first = paths[0]   # the first readable file, whose size the others must have
     all_gray = True
     colour: list[Path] = []   # files that were not grayscale, for gray=True's notice
-    narrow: list[Path] = []   # 16-bit files whose values fit in 12 bits (to_rgb)
+    narrow: list[tuple[Path, bool]] = []   # 16-bit files, and whether their values fit in 12 bits (to_rgb)
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", **bar_settings(),
                disable=len(paths) <= PROGRESS_MIN or not progress_shown())
@@ -420,11 +421,12 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                     size, first = im.size, path
                     w, h = (image_size, image_size) if image_size else size
                     check_memory(len(paths), h, w, image_size)
-                    out = np.empty((len(paths), 3, h, w), np.uint8)
+                    out = np.empty((len(paths), 1 if gray else 3, h, w), np.uint8)
                 elif im.size != size and not image_size:
                     # a photo a viewer shows upright by its EXIF tag is stored on its side: said, as it is read so
                     turned = (" (stored on its side: its EXIF orientation tag turns it for viewers, but pixels are "
-                              "read as stored)" if im.getexif().get(0x0112) in (5, 6, 7, 8) else "")
+                              "read as stored)" if im.getexif().get(0x0112) in (5, 6, 7, 8) and im.size[::-1] == size
+                              else "")
                     raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]}{turned}, but {first} is "
                                     f"{size[0]}x{size[1]} (width x height); all images must share one size, or pass "
                                     f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
@@ -435,7 +437,10 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 image = to_rgb(im, path, narrow)
                 if image_size:
                     image = resize_centre_crop(image, image_size)
-                out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+                if gray:   # luma as Pillow's convert("L") gives it: a grayscale file's (replicated) value itself
+                    out[i, 0] = np.asarray(image.convert("L"))
+                else:
+                    out[i] = np.asarray(image).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
         except FileNotFoundError:
             raise DataError(f"{path}: no such file") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -445,9 +450,9 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
         (path, (w, h)), n_more = huge[0], len(huge) - 1
         say(f"diffnas: note: {path} is {w}x{h} = {w * h:,} pixels, above the {Image.MAX_IMAGE_PIXELS:,} at which "
             f"Pillow warns of a possible decompression bomb; decoded{f' (and {n_more} more such)' if n_more else ''}")
-    if narrow and is_main():
+    if narrow and all(fits for _, fits in narrow) and is_main():   # one dark file among full-range ones: no
         more = f" and {len(narrow) - 1} more" if len(narrow) > 1 else ""
-        say(f"diffnas: note: {narrow[0]}{more}: 16-bit, but its values stay below 4096 (12-bit data?); read as "
+        say(f"diffnas: note: {narrow[0][0]}{more}: 16-bit, but its values stay below 4096 (12-bit data?); read as "
             f"v * 255 / 65535 they keep at most 17 grey levels: stretch them to the 16-bit range, or save them as "
             f"8-bit images, first")
     if unreadable:
@@ -456,14 +461,12 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                 + (", ..." if len(others) > 3 else "")) if others else ""
         raise DataError(f"{path}: unreadable image ({why}){more}")
     assert out is not None
-    if gray and colour:
-        if is_main():
+    if gray:
+        if colour and is_main():
             more = f" and {len(colour) - 1} more" if len(colour) > 1 else ""
             say(f"diffnas: {desc}: {colour[0]}{more} in colour, converted to grayscale (luma) as the network "
                 f"takes one channel")
-        rows = np.asarray(out, np.int32)   # Pillow's convert("L"): (R*19595 + G*38470 + B*7471 + 0x8000) >> 16
-        luma = (rows[:, 0] * 19595 + rows[:, 1] * 38470 + rows[:, 2] * 7471 + 0x8000) >> 16
-        return luma[:, None].astype(np.uint8)
+        return out
     return np.ascontiguousarray(out[:, :1]) if all_gray and not rgb else out
 
 
@@ -591,8 +594,9 @@ def _check_read_once(sub: Path, reals: set[str], read: dict[str, Path]) -> Path 
         owner = read.setdefault(real, sub)
         if owner == sub:
             continue
-        if owner.name != sub.name or owner.parent == sub.parent:
-            raise DataError(f"{sub}: reaches {real} (by a link), which {owner} reaches too: its images would have "
+        if owner.name != sub.name:   # the same name is the same class of another split (a split's own are unique)
+            linked, other = (owner, sub) if os.path.realpath(owner) != real else (sub, owner)
+            raise DataError(f"{linked}: reaches {real} by a link, and {other} reaches it too: its images would have "
                             f"the labels of both {owner.name!r} and {sub.name!r}; remove the link")
         shared = shared or owner
     return shared

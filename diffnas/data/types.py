@@ -123,8 +123,9 @@ def make_dataset(name: str, train: Arrays, test: Arrays, classes: int,
     splits = make_split(name, "train", *train, classes), make_split(name, "test", *test, classes)
     if mean is None or std is None:   # the one not given: the training images' own (one given is kept)
         own_mean, own_std = channel_stats(train[0])
+        # constant channels, where the images' own std is used (a caller's is > 0: register_tensors)
+        flat = [c for c, s in enumerate(own_std) if s == 0] if std is None else []
         mean, std = own_mean if mean is None else mean, own_std if std is None else std
-        flat = [c for c, s in enumerate(std) if s == 0]
         if flat and len(flat) == len(std):   # blank images: normalising would give NaN at the first step
             raise DataError(f"{name}: channel {flat[0]} of the training images is constant (std 0, every value "
                             f"{round(own_mean[flat[0]] * 255)}), as every channel is: the images hold nothing "
