@@ -796,9 +796,16 @@ def test_rows_lost_or_doubled_in_metrics_are_said_on_resume_and_in_the_report(tm
     run = tmp_path / "run"
     search(search_config("darts-1st", **dict(TINY, epochs=2, max_steps=1), run_dir=str(run)))
     capsys.readouterr()
-    doubled = tmp_path / "doubled"
+    doubled, cut = tmp_path / "doubled", tmp_path / "cut"
     shutil.copytree(run, doubled)
+    shutil.copytree(run, cut)
     rows = (run / "metrics.jsonl").read_text().splitlines()
+    # a complete run whose last row was lost: the line printed is epoch 1's, and says so (chaos walk: it was
+    # given as the search's result)
+    (cut / "metrics.jsonl").write_text(rows[0] + "\n")
+    assert cli.main(["search", "--resume", str(cut)]) == 0
+    held_out = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("validation"))
+    assert held_out.endswith(" (epoch 1's, the last row of metrics.jsonl; the search ran 2 epochs)"), held_out
     (run / "metrics.jsonl").write_text(rows[1] + "\n")   # epoch 1's row lost
     text = " ".join(re.sub(r"<[^>]+>", " ", report.write_report(run).read_text()).split())
     assert ("metrics.jsonl (edited or damaged?) lacks the rows of epoch 1 of the 2 the checkpoint has done: the "

@@ -187,5 +187,9 @@ def held_out_line(result: SearchResult) -> str:
 
     split, acc = result.val_split, result.val_acc
     assert acc is not None   # called for a result with metrics, whose rows hold it
+    # a metrics.jsonl whose last rows were damaged (said when resumed): the figures are of an earlier epoch
+    done, last = result.history.shape[0] - 1, result.metrics[-1].get("epoch")
+    of = (f" (epoch {last}'s, the last row of metrics.jsonl; the search ran {done} epochs)"
+          if isinstance(last, int) and last != done else "")
     return (f"{split} accuracy {100 * acc:.2f}%, {split} loss {result.val_loss:.4f}"
-            f"{coverage(result.val_images, result.val_images_total, split)}")
+            f"{coverage(result.val_images, result.val_images_total, split)}{of}")
