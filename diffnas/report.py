@@ -192,18 +192,18 @@ def _svg_width(svg: bytes) -> float:
     return float(m[1]) * (4 / 3 if m[2] == b"pt" else 1) if m else 0.0
 
 
-def _embedded(files: list[Path]) -> tuple[str, bytes, float] | None:
+def _embedded(files: list[Path]) -> tuple[Path, str, bytes, float] | None:
     """What the report embeds of a figure drawn as `files`: the smaller of its SVG and PNG (a cell
     diagram's SVG is an eighth of its PNG, a DNAS heatmap's about half: a DNAS report of 8 layers was
-    5 MB of PNGs), as (media type, bytes, width shown in CSS px); None when neither was drawn."""
+    5 MB of PNGs), as (its file, media type, bytes, width shown in CSS px); None when neither was drawn."""
     found = {f.suffix: f for f in files if f.suffix in (".svg", ".png")}
     if not found:
         return None
     path = min(found.values(), key=lambda f: f.stat().st_size)
     raw = path.read_bytes()
     if path.suffix == ".svg":
-        return "image/svg+xml", raw, _svg_width(raw)
-    return "image/png", raw, _png_width(raw)
+        return path, "image/svg+xml", raw, _svg_width(raw)
+    return path, "image/png", raw, _png_width(raw)
 
 
 # the order a reader wants: how the run went, then what it found (the network, its cells), then the
@@ -229,11 +229,10 @@ def _figures_html(paths: list[Path], base: Path) -> str:
         embedded = _embedded(files)
         img, hint = "", ""
         if embedded is not None:
-            media, raw, width = embedded
+            shown, media, raw, width = embedded
             data = base64.b64encode(raw).decode("ascii")
             # the picture is a link to its file: a figure wider than the page is shown scaled down (a
             # per-cell heatmap of 8 layers: its numbers unreadable), and the file is at full size
-            shown = next(f for f in files if f.suffix == (".svg" if media == "image/svg+xml" else ".png"))
             href = quote(os.path.relpath(shown, base).replace(os.sep, "/"))
             img = f'<a href="{href}"><img src="data:{media};base64,{data}" alt="{_e(stem.name)}"></a>'
             if width > 1.5 * PAGE_WIDTH:   # shown at 2/3 or less: small print unreadable

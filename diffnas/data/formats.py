@@ -399,8 +399,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
     out: np.ndarray | None = None
     size: tuple[int, int] = (0, 0)
     first = paths[0]   # the first readable file, whose size the others must have
-    all_gray = True
-    colour: list[Path] = []   # files that were not grayscale, for gray=True's notice
+    colour: list[Path] = []   # files that are not grayscale (none: C is 1 unless `rgb`)
     narrow: list[tuple[Path, bool]] = []   # 16-bit files, and whether their values fit in 12 bits (to_rgb)
     unreadable: list[tuple[Path, str]] = []   # every bad file is named at the end: one decode finds them all
     bar = tqdm(paths, desc=desc, unit="img", **bar_settings(),
@@ -432,7 +431,6 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
                                     f"{option('image_size', 'N')} to resize each to N x N (shorter side to N, "
                                     f"centre crop)")
                 if im.mode not in GRAY_MODES:
-                    all_gray = False
                     colour.append(path)
                 image = to_rgb(im, path, narrow)
                 if image_size:
@@ -467,7 +465,7 @@ def read_images(paths: Sequence[Path], rgb: bool = False, desc: str = "decoding"
             say(f"diffnas: {desc}: {colour[0]}{more} in colour, converted to grayscale (luma) as the network "
                 f"takes one channel")
         return out
-    return np.ascontiguousarray(out[:, :1]) if all_gray and not rgb else out
+    return np.ascontiguousarray(out[:, :1]) if not colour and not rgb else out
 
 
 def is_hidden(name: str) -> bool:
